@@ -1,0 +1,30 @@
+"""k8sforensics: investigate a breached Kubernetes cluster from its evidence.
+
+    import k8sforensics as kf
+    df = kf.read_audit("audit-logs/")               # any audit format, auto-detected
+    case = kf.Case.create("case/")                  # or kf.Case.open("case/")
+    print(case.ingest(["audit-logs/", "eks.json.gz"]))
+    case.audit(start="2024-05-01", namespace="prod")
+    case.sql("select user, count(*) from audit group by user")
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .case import Case, IngestReport
+from .errors import BadRecordError, CaseError, EvidenceError, K8sForensicsError, UnknownFormatError
+from .schema import SCHEMA_VERSION
+from .sources import read_audit
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BadRecordError",
+    "Case",
+    "CaseError",
+    "EvidenceError",
+    "IngestReport",
+    "K8sForensicsError",
+    "UnknownFormatError",
+    "read_audit",
+]

@@ -1,0 +1,570 @@
+"""The case store: Parquet tables plus a manifest, write-once, readable by pandas and DuckDB.
+
+Layout::
+
+    case/
+      manifest.json                 tool and schema version; every ingest: inputs with sha256,
+                                    bytes, format, counts and time range; the table parts
+      audit/date=YYYY-MM-DD/part-<ingest>.parquet    hive-partitioned by UTC date
+      quarantine/part-<ingest>.parquet               bad records, one row each
+      superseded/audit-<ingest>.parquet              rows a later ingest replaced (see below)
+
+Files are written under ``_tmp/`` and renamed into place; the manifest is replaced last
+and lists every part, so a crashed ingest leaves nothing a reader would see. A file whose
+sha256 the case already holds is not read again.
+
+One row per audit request holds across ingests too: when a later ingest brings a more
+final stage of a request already in the case, the old row's event_id is recorded as
+superseded (the old file stays untouched) and readers leave it out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time as _time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from . import __version__
+from .errors import CaseError
+from .frames import to_frame
+from .schema import AUDIT, QUARANTINE, SCHEMA_VERSION, TABLES, Table
+from .sources import FileResult, OnBadLines, PathsLike, expand_paths, hash_file, open_reader
+from .sources import audit_dedupe
+
+MANIFEST = "manifest.json"
+ROW_GROUP_ROWS = 128_000
+TimeLike = str | dt.datetime | pd.Timestamp | None
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did; ``str(report)`` is the one-screen summary."""
+
+    case: Path
+    ingest_id: str
+    seconds: float
+    files: list[FileResult] = field(default_factory=list)
+    already_ingested: list[str] = field(default_factory=list)
+    unrecognised: list[tuple[str, str]] = field(default_factory=list)
+    superseded: int = 0
+    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def quarantined(self) -> int:
+        return sum(f.quarantined for f in self.files)
+
+    def __str__(self) -> str:
+        return summary_text(self)
+
+
+def summary_text(report: IngestReport) -> str:
+    lines = [f"case {report.case}  ingest {report.ingest_id}  ({report.seconds:.1f} s)"]
+    by: dict[tuple[str, str], list[FileResult]] = {}
+    for f in report.files:
+        by.setdefault((f.family or "?", f.format or "?"), []).append(f)
+    head = f"  {'family':<8} {'format':<12} {'files':>5} {'records':>10} {'rows':>10} {'merged':>8} {'skipped':>8} {'quarant.':>8}  time range (UTC)"
+    lines.append(head)
+    for (fam, fmt), fs in sorted(by.items()):
+        tmin = min((f.time_min for f in fs if f.time_min is not None), default=None)
+        tmax = max((f.time_max for f in fs if f.time_max is not None), default=None)
+        rng = f"{_ts(tmin)} → {_ts(tmax)}" if tmin is not None else "—"
+        lines.append(
+            f"  {fam:<8} {fmt:<12} {len(fs):>5} {sum(f.records for f in fs):>10,} {sum(f.rows for f in fs):>10,} "
+            f"{sum(f.merged for f in fs):>8,} {sum(sum(f.skipped.values()) for f in fs):>8,} "
+            f"{sum(f.quarantined for f in fs):>8,}  {rng}"
+        )
+    if not report.files:
+        lines.append("  (no new evidence)")
+    if report.already_ingested:
+        lines.append(f"  already in the case (same sha256), not read again: {len(report.already_ingested)} file(s)")
+    if report.superseded:
+        lines.append(f"  {report.superseded} row(s) from earlier ingests replaced by a more final stage of the same request")
+    for path, why in report.unrecognised[:10]:
+        lines.append(f"  not evidence: {path} ({why})")
+    if len(report.unrecognised) > 10:
+        lines.append(f"  … and {len(report.unrecognised) - 10} more unrecognised file(s)")
+    if report.quarantined:
+        top = ", ".join(f"{r} ×{n}" for r, n in report.quarantine_reasons.most_common(3))
+        lines.append(f"  quarantined {report.quarantined:,} record(s): {top}")
+        lines.append("  see case.quarantine() or quarantine/*.parquet")
+    skipped = Counter[str]()
+    for f in report.files:
+        skipped.update(f.skipped)
+    if skipped:
+        lines.append("  skipped (valid, not events): " + ", ".join(f"{r} ×{n}" for r, n in skipped.most_common(3)))
+    return "\n".join(lines)
+
+
+def _ts(t: Any) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t is not None else "—"
+
+
+class Case:
+    """A case directory. Make one with ``Case.create(dir)``, reopen it with ``Case.open(dir)``."""
+
+    def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
+        self.path = path
+        self._manifest = manifest
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], *, cluster: str | None = None, exist_ok: bool = False) -> Case:
+        """Create an empty case (``exist_ok=True`` opens an existing one instead)."""
+        p = Path(path)
+        if (p / MANIFEST).exists():
+            if exist_ok:
+                return cls.open(p)
+            raise CaseError(f"{p}: a case already exists here; open it with Case.open, or choose another folder")
+        if p.exists() and any(p.iterdir()):
+            raise CaseError(f"{p}: folder is not empty and holds no case; choose an empty or new folder")
+        p.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "tool": "k8sforensics",
+            "tool_version": __version__,
+            "schema_version": SCHEMA_VERSION,
+            "created": _now(),
+            "cluster": cluster,
+            "ingests": [],
+            "tables": {},
+        }
+        case = cls(p, manifest)
+        case._write_manifest()
+        return case
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str]) -> Case:
+        """Open an existing case."""
+        p = Path(path)
+        try:
+            manifest = json.loads((p / MANIFEST).read_text())
+        except FileNotFoundError:
+            raise CaseError(f"{p}: not a case (no {MANIFEST}); create one with Case.create or `k8sforensics ingest --case`") from None
+        except (OSError, json.JSONDecodeError) as e:
+            raise CaseError(f"{p / MANIFEST}: unreadable manifest ({e})") from e
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            raise CaseError(
+                f"{p}: case has schema version {manifest.get('schema_version')}, this k8sforensics "
+                f"writes {SCHEMA_VERSION}; re-ingest the evidence into a new case"
+            )
+        return cls(p, manifest)
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """The manifest (a copy): versions, every ingest with its inputs and counts, table parts."""
+        return json.loads(json.dumps(self._manifest))
+
+    @property
+    def cluster(self) -> str | None:
+        return self._manifest.get("cluster")
+
+    def __repr__(self) -> str:
+        return f"Case({str(self.path)!r})"
+
+    # ------------------------------------------------------------------ ingest
+
+    def ingest(
+        self,
+        paths: PathsLike,
+        *,
+        cluster: str | None = None,
+        on_bad_lines: OnBadLines = "warn",
+        progress: bool | None = None,
+    ) -> IngestReport:
+        """Read evidence files into the case. Files already in the case (same sha256) are
+        passed over. Returns a report whose ``str()`` is the summary."""
+        from tqdm.auto import tqdm
+
+        t0 = _time.perf_counter()
+        ingest_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        report = IngestReport(self.path, ingest_id, 0.0)
+        files = expand_paths(paths)
+        known = {i["sha256"] for ing in self._manifest["ingests"] for i in ing["inputs"]}
+        with self._lock():
+            tmp = self.path / "_tmp" / ingest_id
+            tmp.mkdir(parents=True)
+            try:
+                staged: dict[str, list[Path]] = {}
+                quarantine: list[dict[str, Any]] = []
+                total = sum(p.stat().st_size for p, _ in files)
+                show = progress if progress is not None else total > (64 << 20)
+                with tqdm(total=total, unit="B", unit_scale=True, desc="ingest", disable=not show, leave=False) as bar:
+                    for path, explicit in files:
+                        ev = hash_file(path)
+                        if ev.sha256 in known:
+                            report.already_ingested.append(str(path))
+                            bar.update(ev.size)
+                            continue
+                        reader = open_reader(
+                            path, cluster=cluster or self.cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=ev
+                        )
+                        part = None
+                        writer = None
+                        for batch in reader.batches():
+                            if writer is None:
+                                table = TABLES[reader.result.family or ""]
+                                part = tmp / "staging" / table.name / f"{ev.short_id}.parquet"
+                                part.parent.mkdir(parents=True, exist_ok=True)
+                                writer = pq.ParquetWriter(part, table.arrow_schema, compression="lz4")
+                                staged.setdefault(table.name, []).append(part)
+                            writer.write_batch(batch)
+                        if writer is not None:
+                            writer.close()
+                        bar.update(ev.size)
+                        if reader.result.unrecognised:
+                            report.unrecognised.append((str(path), reader.result.unrecognised))
+                            continue
+                        known.add(ev.sha256)
+                        report.files.append(reader.result)
+                        quarantine.extend(reader.quarantine)
+                parts: dict[str, list[str]] = {}
+                superseded_part = None
+                if "audit" in staged:
+                    parts["audit"], superseded_part, merged, report.superseded = self._finalize_audit(
+                        staged["audit"], tmp, ingest_id
+                    )
+                    for f in report.files:
+                        if f.family == "audit":
+                            n = merged.get(f.evidence.sha256, 0)
+                            f.merged, f.rows = n, f.rows - n
+                for q in quarantine:
+                    report.quarantine_reasons[q["reason"]] += 1
+                if quarantine:
+                    qpart = tmp / "final" / "quarantine" / f"part-{ingest_id}.parquet"
+                    qpart.parent.mkdir(parents=True, exist_ok=True)
+                    pq.write_table(pa.Table.from_pylist(quarantine, schema=QUARANTINE.arrow_schema), qpart)
+                    parts["quarantine"] = [f"quarantine/part-{ingest_id}.parquet"]
+                if superseded_part:
+                    parts["superseded_audit"] = [superseded_part]
+                # Publish: rename every file into place, then replace the manifest.
+                final = tmp / "final"
+                if final.exists():
+                    for src in sorted(final.rglob("*.parquet")):
+                        dst = self.path / src.relative_to(final)
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(src, dst)
+                report.seconds = _time.perf_counter() - t0
+                self._record_ingest(report, parts, cluster=cluster, on_bad_lines=on_bad_lines)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+                try:
+                    (self.path / "_tmp").rmdir()
+                except OSError:
+                    pass
+        return report
+
+    def _finalize_audit(self, staged: list[Path], tmp: Path, ingest_id: str) -> tuple[list[str], str | None, dict[str, int], int]:
+        """Merge stages across this ingest's files and against the case; write date partitions."""
+        con = duckdb.connect()
+        con.execute(f"SET temp_directory='{tmp / 'duckdb'}'")
+        con.execute("SET memory_limit='1GB'")
+        files = ", ".join(f"'{p}'" for p in staged)
+        con.execute(f"CREATE VIEW _new AS SELECT * FROM read_parquet([{files}])")
+        audit_dedupe.plan(con, "_new")
+        merged = audit_dedupe.merged_counts(con)
+        losers = pa.array([r[0] for r in con.execute("SELECT event_id FROM _dups WHERE pick > 1").fetchall()], pa.string())
+        stages = dict(con.execute("SELECT d.event_id, s.stages FROM _dups d JOIN _stages s USING (audit_id) WHERE pick = 1").fetchall())
+        # Requests already in the case from an earlier ingest.
+        superseded: list[str] = []
+        old_parts = self._parts("audit")
+        if old_parts:
+            old = ", ".join(f"'{self.path / p}'" for p in old_parts)
+            rank = audit_dedupe.STAGE_RANK
+            hits = con.execute(
+                f"""
+                WITH n AS (SELECT event_id, evidence_id, audit_id, stage, stages, {rank} AS rank FROM _new
+                           WHERE audit_id IS NOT NULL AND event_id NOT IN (SELECT event_id FROM _dups WHERE pick > 1)),
+                     o AS (SELECT event_id, audit_id, stage, stages, {rank} AS rank
+                           FROM read_parquet([{old}], hive_partitioning = false))
+                SELECT n.event_id, n.evidence_id, n.rank, n.stages, o.event_id, o.rank, o.stages
+                FROM n JOIN o USING (audit_id)
+                """
+            ).fetchall()
+            gone = set(self._superseded("audit"))
+            extra_losers = []
+            for new_id, new_ev, new_rank, new_stages, old_id, old_rank, old_stages in hits:
+                if old_id in gone:
+                    continue
+                union = sorted(set((stages.get(new_id) or new_stages or []) + (old_stages or [])), key=_stage_order)
+                if new_rank > old_rank:
+                    superseded.append(old_id)
+                    stages[new_id] = union
+                else:
+                    extra_losers.append(new_id)
+                    merged[new_ev] = merged.get(new_ev, 0) + 1
+            if extra_losers:
+                losers = pa.concat_arrays([losers, pa.array(extra_losers, pa.string())])
+        con.close()
+        written = _write_partitioned(staged, AUDIT, tmp / "final", ingest_id, drop=losers, stages=stages)
+        sup_rel = None
+        if superseded:
+            sup_rel = f"superseded/audit-{ingest_id}.parquet"
+            out = tmp / "final" / sup_rel
+            out.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.table({"event_id": pa.array(superseded, pa.string())}), out)
+        return written, sup_rel, merged, len(superseded)
+
+    def _record_ingest(self, report: IngestReport, parts: dict[str, list[str]], **args: Any) -> None:
+        m = self._manifest
+        m["ingests"].append(
+            {
+                "id": report.ingest_id,
+                "finished": _now(),
+                "seconds": round(report.seconds, 3),
+                "args": args,
+                "inputs": [f.as_dict() for f in report.files],
+                "already_ingested": report.already_ingested,
+                "unrecognised": [{"path": p, "why": w} for p, w in report.unrecognised],
+                "superseded": report.superseded,
+            }
+        )
+        tables = m.setdefault("tables", {})
+        for name, new in parts.items():
+            t = tables.setdefault(name, {"parts": []})
+            t["parts"].extend(new)
+        if "audit" in parts or report.superseded:
+            t = tables.setdefault("audit", {"parts": []})
+            t["rows"] = sum(pq.ParquetFile(self.path / p).metadata.num_rows for p in t["parts"]) - len(self._superseded("audit"))
+        self._write_manifest()
+
+    # ------------------------------------------------------------------ reading
+
+    def _parts(self, table: str) -> list[str]:
+        return list(self._manifest.get("tables", {}).get(table, {}).get("parts", []))
+
+    def _superseded(self, table: str) -> list[str]:
+        ids: list[str] = []
+        for p in self._parts(f"superseded_{table}"):
+            ids.extend(pq.read_table(self.path / p, columns=["event_id"]).column(0).to_pylist())
+        return ids
+
+    def table(
+        self,
+        name: str,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        namespace: str | list[str] | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """One table as a DataFrame; time (``start <= time < end``) and namespace filters are
+        pushed down to the Parquet files (partitions and row groups outside them are not read)."""
+        if name not in TABLES:
+            raise CaseError(f"no table {name!r}; tables: {', '.join(TABLES)}")
+        return to_frame(self._read(TABLES[name], start=start, end=end, namespace=namespace, columns=columns))
+
+    def _read(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, columns: list[str] | None) -> pa.Table:
+        parts = self._parts(table.name)
+        schema = table.arrow_schema
+        if columns is not None:
+            unknown = [c for c in columns if c not in table.names]
+            if unknown:
+                raise CaseError(f"table {table.name} has no column(s) {unknown}; columns: {', '.join(table.names)}")
+        if not parts:
+            empty = schema.empty_table()
+            return empty.select(columns) if columns else empty
+        dataset = ds.dataset([str(self.path / p) for p in parts], schema=schema, format="parquet")
+        flt = None
+        if start is not None:
+            flt = _and(flt, ds.field("time") >= _utc(start))
+        if end is not None:
+            flt = _and(flt, ds.field("time") < _utc(end))
+        if namespace is not None:
+            ns = [namespace] if isinstance(namespace, str) else list(namespace)
+            flt = _and(flt, ds.field("namespace").isin(ns))
+        gone = self._superseded(table.name)
+        if gone:
+            flt = _and(flt, ~ds.field("event_id").isin(gone))
+        out = dataset.to_table(columns=columns, filter=flt)
+        if "time" in out.column_names:
+            out = out.take(pc.sort_indices(out, sort_keys=[("time", "ascending"), ("event_id", "ascending")] if "event_id" in out.column_names else [("time", "ascending")]))
+        return out
+
+    def audit(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        namespace: str | list[str] | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """The audit table (one row per request), ordered by time; filters are pushed down."""
+        return self.table("audit", start=start, end=end, namespace=namespace, columns=columns)
+
+    def quarantine(self) -> pd.DataFrame:
+        """Every record that did not become a row, with the file, record number and reason."""
+        parts = self._parts("quarantine")
+        if not parts:
+            return to_frame(QUARANTINE.arrow_schema.empty_table())
+        return to_frame(pa.concat_tables([pq.read_table(self.path / p, schema=QUARANTINE.arrow_schema) for p in parts]))
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection with one view per table (``audit``, ``quarantine``, ...)."""
+        con = duckdb.connect()
+        for name, table in TABLES.items():
+            parts = self._parts(name)
+            if parts:
+                files = ", ".join(_sql_str(str(self.path / p)) for p in parts)
+                src = f"read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
+            else:
+                cols = ", ".join(f"NULL::{_duck_type(c.type)} AS {c.name}" for c in table.columns)
+                src = f"(SELECT {cols} WHERE false)"
+            gone = self._parts(f"superseded_{name}")
+            where = ""
+            if gone:
+                sfiles = ", ".join(_sql_str(str(self.path / p)) for p in gone)
+                where = f" WHERE event_id NOT IN (SELECT event_id FROM read_parquet([{sfiles}]))"
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM {src}{where}")
+        return con
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """Run SQL over the case's tables through DuckDB, e.g.
+        ``case.sql("select verb, count(*) n from audit group by verb order by n desc")``."""
+        con = self.connect()
+        try:
+            return to_frame(con.execute(query, params or []).to_arrow_table())
+        except duckdb.Error as e:
+            raise CaseError(f"SQL failed: {e}") from None
+        finally:
+            con.close()
+
+    def summary(self) -> str:
+        """Tables, row counts, inputs and time range of the whole case."""
+        m = self._manifest
+        lines = [f"case {self.path}  (schema {m['schema_version']}, cluster {m.get('cluster') or '—'})"]
+        inputs = [i for ing in m["ingests"] for i in ing["inputs"]]
+        lines.append(f"  {len(m['ingests'])} ingest(s), {len(inputs)} evidence file(s)")
+        for name, t in m.get("tables", {}).items():
+            if name in TABLES and "rows" in t:
+                lines.append(f"  {name:<12} {t['rows']:>12,} rows")
+        q = sum(i["quarantined"] for i in inputs)
+        lines.append(f"  {'quarantine':<12} {q:>12,} records")
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------------ internals
+
+    def _write_manifest(self) -> None:
+        tmp = self.path / (MANIFEST + ".tmp")
+        tmp.write_text(json.dumps(self._manifest, indent=2, default=str) + "\n")
+        os.replace(tmp, self.path / MANIFEST)
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        lock = self.path / ".lock"
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            raise CaseError(
+                f"{self.path}: another ingest is running (or one crashed); if none is running, delete {lock}"
+            ) from None
+        try:
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+
+
+def _write_partitioned(
+    staged: list[Path], table: Table, out: Path, ingest_id: str, *, drop: pa.Array, stages: dict[str, list[str]]
+) -> list[str]:
+    """Stream staged parts into ``<table>/date=YYYY-MM-DD/part-<ingest>.parquet``, leaving out
+    ``drop`` event_ids and replacing ``stages`` where merged. Row groups of ~128k rows."""
+    schema = table.arrow_schema
+    writers: dict[str, pq.ParquetWriter] = {}
+    pending: dict[str, list[pa.RecordBatch]] = {}
+    pending_rows: Counter[str] = Counter()
+    stage_ids = pa.array(list(stages), pa.string())
+    stage_vals = pa.array(list(stages.values()), pa.list_(pa.string()))
+    stages_idx = table.names.index("stages") if "stages" in table.names else -1
+
+    def flush(date: str) -> None:
+        if not pending.get(date):
+            return
+        if date not in writers:
+            path = out / table.name / f"date={date}" / f"part-{ingest_id}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            writers[date] = pq.ParquetWriter(path, schema, compression="zstd")
+        writers[date].write_table(pa.Table.from_batches(pending[date], schema=schema), row_group_size=ROW_GROUP_ROWS)
+        pending[date] = []
+        pending_rows[date] = 0
+
+    for part in staged:
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=65_536):
+            if len(drop):
+                batch = batch.filter(pc.invert(pc.is_in(batch.column("event_id"), value_set=drop)))
+            if stages_idx >= 0 and len(stage_ids):
+                idx = pc.index_in(batch.column("event_id"), value_set=stage_ids)
+                if idx.null_count < len(idx):
+                    merged_stages = pc.if_else(pc.is_null(idx), batch.column("stages"), stage_vals.take(pc.fill_null(idx, 0)))
+                    batch = batch.set_column(stages_idx, schema.field("stages"), merged_stages)
+            if not batch.num_rows:
+                continue
+            dates = pc.strftime(batch.column("time"), format="%Y-%m-%d")
+            for date in pc.unique(dates).to_pylist():
+                sub = batch.filter(pc.equal(dates, date))
+                pending.setdefault(date, []).append(sub)
+                pending_rows[date] += sub.num_rows
+                if pending_rows[date] >= ROW_GROUP_ROWS:
+                    flush(date)
+    for date in list(pending):
+        flush(date)
+    for w in writers.values():
+        w.close()
+    return sorted(f"{table.name}/date={d}/part-{ingest_id}.parquet" for d in writers)
+
+
+def _stage_order(stage: str) -> int:
+    return {"RequestReceived": 1, "ResponseStarted": 2}.get(stage, 3)
+
+
+def _and(a: Any, b: Any) -> Any:
+    return b if a is None else a & b
+
+
+def _utc(t: Any) -> pa.Scalar:
+    ts = pd.Timestamp(t)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return pa.scalar(ts, type=pa.timestamp("ns", tz="UTC"))
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    if pa.types.is_int32(t):
+        return "INTEGER"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_list(t):
+        return _duck_type(t.value_type) + "[]"
+    if pa.types.is_map(t):
+        return f"MAP(VARCHAR, {_duck_type(t.item_type)})"
+    return "VARCHAR"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

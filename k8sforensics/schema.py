@@ -1,0 +1,134 @@
+"""Every canonical table, declared once: column name, Arrow type, meaning.
+
+Loaders, the case store, enrichment and analyses all take their columns from here, so a
+table's shape is defined in exactly one place. ``SCHEMA_VERSION`` is written into every
+Parquet file's metadata and into the case manifest; bump it when a column changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1"
+
+TIME = pa.timestamp("ns", tz="UTC")
+STR = pa.string()
+STR_LIST = pa.list_(pa.string())
+LABELS = pa.map_(pa.string(), pa.string())
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: pa.DataType
+    meaning: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    meaning: str
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema(
+            [pa.field(c.name, c.type) for c in self.columns],
+            metadata={b"k8sforensics.table": self.name.encode(), b"k8sforensics.schema_version": SCHEMA_VERSION.encode()},
+        )
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+
+def _cols(*specs: tuple[str, pa.DataType, str]) -> tuple[Column, ...]:
+    return tuple(Column(*s) for s in specs)
+
+
+# Shared by the three event tables (audit, runtime, flows). Context columns that the source
+# does not carry stay null here and are filled by enrichment.
+CORE = _cols(
+    ("time", TIME, "when the event happened (UTC); for audit, when the API server received the request"),
+    ("event_id", STR, "stable id '<evidence_id[:16]>:<evidence_line>[.<k>]' that findings point at"),
+    ("source", STR, "format name of the input (k8s-audit, gke-audit, aks-audit, ...)"),
+    ("cluster", STR, "cluster name from the wrapper, the --cluster flag, or the case default"),
+    ("namespace", STR, "namespace of the object or workload the event is about"),
+    ("pod", STR, "pod the event is about"),
+    ("container", STR, "container name"),
+    ("node", STR, "node name"),
+    ("workload_kind", STR, "kind of the owning workload (Deployment, DaemonSet, CronJob, ...)"),
+    ("workload", STR, "name of the owning workload"),
+    ("labels", LABELS, "labels of the pod/object, as known from the source or enrichment"),
+    ("service_account", STR, "service account (namespace/name) of the pod or actor"),
+    ("evidence_id", STR, "sha256 of the evidence file (hex)"),
+    ("evidence_line", pa.int64(), "1-based record number in the evidence file (for JSON lines: the line, blank lines not counted)"),
+)
+
+AUDIT = Table(
+    "audit",
+    CORE
+    + _cols(
+        ("audit_id", STR, "auditID; one row per request, stages merged"),
+        ("stage", STR, "stage of the kept event: ResponseComplete/Panic > ResponseStarted > RequestReceived"),
+        ("stages", STR_LIST, "every stage seen for this auditID, in stage order"),
+        ("stage_time", TIME, "stageTimestamp of the kept stage (end of an exec session, for instance)"),
+        ("level", STR, "audit level: Metadata, Request, RequestResponse"),
+        ("verb", STR, "Kubernetes verb (get list watch create update patch delete deletecollection ...)"),
+        ("request_uri", STR, "raw request path and query"),
+        ("user", STR, "authenticated user name"),
+        ("user_uid", STR, "authenticated user uid"),
+        ("user_groups", STR_LIST, "authenticated user groups"),
+        ("user_extra", pa.map_(pa.string(), STR_LIST), "user.extra (values are lists)"),
+        ("sa_namespace", STR, "namespace parsed from system:serviceaccount:<ns>:<name>"),
+        ("sa_name", STR, "service-account name parsed from system:serviceaccount:<ns>:<name>"),
+        ("token_pod", STR, "pod the service-account token was bound to (user.extra authentication.kubernetes.io/pod-name)"),
+        ("token_pod_uid", STR, "uid of that pod (user.extra .../pod-uid)"),
+        ("token_node", STR, "node of the credential (user.extra .../node-name)"),
+        ("credential_id", STR, "credential id (user.extra .../credential-id: JTI=... for SA tokens, X509SHA256=... for certs)"),
+        ("impersonated_user", STR, "impersonatedUser.username (kubectl --as)"),
+        ("impersonated_groups", STR_LIST, "impersonatedUser.groups"),
+        ("source_ip", STR, "sourceIPs[0], the client"),
+        ("source_ips", STR_LIST, "all sourceIPs (later ones are proxies)"),
+        ("user_agent", STR, "userAgent"),
+        ("resource", STR, "objectRef.resource"),
+        ("subresource", STR, "objectRef.subresource (exec, attach, status, token, ...)"),
+        ("object_namespace", STR, "objectRef.namespace"),
+        ("object_name", STR, "objectRef.name"),
+        ("api_group", STR, "objectRef.apiGroup ('' for core)"),
+        ("api_version", STR, "objectRef.apiVersion"),
+        ("response_code", pa.int32(), "responseStatus.code (HTTP)"),
+        ("response_reason", STR, "responseStatus.reason"),
+        ("decision", STR, "authorization.k8s.io/decision annotation (allow/forbid)"),
+        ("authz_reason", STR, "authorization.k8s.io/reason annotation (names the granting binding)"),
+        ("annotations", LABELS, "all audit annotations"),
+        ("request_object", STR, "requestObject as JSON text, credentials redacted"),
+        ("response_object", STR, "responseObject as JSON text, credentials redacted"),
+        ("exec_command", STR, "command of an exec/attach request, decoded from request_uri and joined by spaces"),
+    ),
+    "Kubernetes API-server audit events, one row per request.",
+)
+
+QUARANTINE = Table(
+    "quarantine",
+    _cols(
+        ("evidence_id", STR, "sha256 of the evidence file"),
+        ("evidence_line", pa.int64(), "1-based record number of the bad record (0 when the file as a whole failed)"),
+        ("path", STR, "path of the evidence file as given"),
+        ("source", STR, "format or family the record was read as"),
+        ("reason", STR, "why the record could not become a row"),
+        ("excerpt", STR, "the first bytes of the record, for a human to look at"),
+    ),
+    "Input records that did not become rows, and why.",
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, QUARANTINE)}
+EVENT_TABLES = ("audit",)

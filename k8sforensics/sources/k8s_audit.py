@@ -1,0 +1,194 @@
+"""kube-apiserver audit events (``audit.k8s.io/v1``, ``v1beta1``, and events with no
+``kind``/``apiVersion``), from the log backend, webhook ``EventList`` bodies, or CloudWatch
+(EKS) envelopes — the driver unwraps those.
+
+``event_row`` is the one mapping from an audit Event to an ``audit`` row; the GKE and AKS
+formats turn their records into an Event and call it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from ._driver import BadRecord
+from .redact import needs_redaction, redact
+
+NAME = "k8s-audit"
+FAMILY = "audit"
+
+SA_PREFIX = "system:serviceaccount:"
+EXTRA_POD_NAME = "authentication.kubernetes.io/pod-name"
+EXTRA_POD_UID = "authentication.kubernetes.io/pod-uid"
+EXTRA_NODE = "authentication.kubernetes.io/node-name"
+EXTRA_CREDENTIAL = "authentication.kubernetes.io/credential-id"
+DECISION = "authorization.k8s.io/decision"
+REASON = "authorization.k8s.io/reason"
+SESSION_SUBRESOURCES = frozenset({"exec", "attach"})
+
+
+def sniff(record: Any) -> bool:
+    return (
+        isinstance(record, dict)
+        and "protoPayload" not in record
+        and "properties" not in record
+        and (
+            ("auditID" in record and ("verb" in record or "requestURI" in record or "stage" in record))
+            or (str(record.get("apiVersion", "")).startswith("audit.k8s.io/") and record.get("kind") == "Event")
+        )
+    )
+
+
+def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield event_row(record)
+
+
+def event_row(ev: dict[str, Any]) -> dict[str, Any]:
+    """One audit Event (a dict) → one ``audit`` row (a dict of canonical columns)."""
+    if not isinstance(ev, dict):
+        raise BadRecord("audit event is not a JSON object")
+    if "verb" not in ev and "requestURI" not in ev:
+        raise BadRecord("not an audit event: neither verb nor requestURI")
+    user = _obj(ev.get("user"))
+    extra = _extra(user.get("extra"))
+    username = _str(user.get("username"))
+    sa_ns = sa_name = None
+    if username and username.startswith(SA_PREFIX):
+        parts = username[len(SA_PREFIX) :].split(":", 1)
+        if len(parts) == 2:
+            sa_ns, sa_name = parts
+    imp = _obj(ev.get("impersonatedUser"))
+    ref = _obj(ev.get("objectRef"))
+    resource = _str(ref.get("resource"))
+    subresource = _str(ref.get("subresource"))
+    status = _obj(ev.get("responseStatus"))
+    annotations = ev.get("annotations") if isinstance(ev.get("annotations"), dict) else None
+    ann = {str(k): _text(v) for k, v in annotations.items()} if annotations else None
+    ips = [str(x) for x in ev["sourceIPs"]] if isinstance(ev.get("sourceIPs"), list) else None
+    uri = _str(ev.get("requestURI"))
+    code = status.get("code")
+    request_object = _body(ev.get("requestObject"), resource, subresource)
+    namespace = _str(ref.get("namespace"))
+    name = _str(ref.get("name"))
+    received = ev.get("requestReceivedTimestamp") or ev.get("timestamp") or _obj(ev.get("metadata")).get("creationTimestamp")
+    return {
+        "time": received or ev.get("stageTimestamp"),
+        "namespace": namespace,
+        "pod": name if resource == "pods" else None,
+        "labels": _labels(ev.get("requestObject")),
+        "audit_id": _str(ev.get("auditID")),
+        "stage": _str(ev.get("stage")),
+        "stages": [ev["stage"]] if isinstance(ev.get("stage"), str) else None,
+        "stage_time": ev.get("stageTimestamp") or received,
+        "level": _str(ev.get("level")),
+        "verb": _str(ev.get("verb")),
+        "request_uri": uri,
+        "user": username,
+        "user_uid": _str(user.get("uid")),
+        "user_groups": _strs(user.get("groups")),
+        "user_extra": extra,
+        "sa_namespace": sa_ns,
+        "sa_name": sa_name,
+        "service_account": f"{sa_ns}/{sa_name}" if sa_ns else None,
+        "token_pod": _first(extra, EXTRA_POD_NAME),
+        "token_pod_uid": _first(extra, EXTRA_POD_UID),
+        "token_node": _first(extra, EXTRA_NODE),
+        "credential_id": _first(extra, EXTRA_CREDENTIAL),
+        "impersonated_user": _str(imp.get("username")),
+        "impersonated_groups": _strs(imp.get("groups")),
+        "source_ip": ips[0] if ips else None,
+        "source_ips": ips,
+        "user_agent": _str(ev.get("userAgent")),
+        "resource": resource,
+        "subresource": subresource,
+        "object_namespace": namespace,
+        "object_name": name,
+        "api_group": _str(ref.get("apiGroup")),
+        "api_version": _str(ref.get("apiVersion")),
+        "response_code": _int(code),
+        "response_reason": _str(status.get("reason")),
+        "decision": ann.get(DECISION) if ann else None,
+        "authz_reason": ann.get(REASON) if ann else None,
+        "annotations": ann,
+        "request_object": request_object,
+        "response_object": _body(ev.get("responseObject"), resource, subresource),
+        "exec_command": exec_command(uri) if subresource in SESSION_SUBRESOURCES or (uri and "command=" in uri) else None,
+    }
+
+
+def exec_command(request_uri: str | None) -> str | None:
+    """The command of an exec/attach request: the ``command`` query parameters, decoded, space-joined."""
+    if not request_uri:
+        return None
+    query = urlsplit(request_uri).query
+    parts = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "command"]
+    return " ".join(parts) if parts else None
+
+
+def _body(obj: Any, resource: str | None, subresource: str | None) -> str | None:
+    if obj is None:
+        return None
+    if needs_redaction(resource, subresource):
+        obj = redact(obj, resource=resource, subresource=subresource)
+    text = orjson.dumps(obj)
+    if b'"Secret' in text or b'"Token' in text:
+        # a Secret or token can ride inside any body (a List, a Table, a watch event)
+        text = orjson.dumps(redact(obj, resource=resource, subresource=subresource))
+    return text.decode("utf-8")
+
+
+def _labels(obj: Any) -> dict[str, str] | None:
+    if isinstance(obj, dict):
+        md = obj.get("metadata")
+        if isinstance(md, dict) and isinstance(md.get("labels"), dict):
+            return {str(k): _text(v) for k, v in md["labels"].items()}
+    return None
+
+
+def _obj(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _str(v: Any) -> str | None:
+    if v is None:
+        return None
+    return v if isinstance(v, str) else _text(v)
+
+
+def _text(v: Any) -> str:
+    return v if isinstance(v, str) else orjson.dumps(v).decode("utf-8")
+
+
+def _strs(v: Any) -> list[str] | None:
+    if isinstance(v, list):
+        return [_text(x) for x in v]
+    if isinstance(v, str):
+        return [v]
+    return None
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool) or v is None:
+        return None
+    try:
+        i = int(v)
+    except (TypeError, ValueError):
+        return None
+    return i if -(2**31) <= i < 2**31 else None
+
+
+def _extra(v: Any) -> dict[str, list[str]] | None:
+    if not isinstance(v, dict):
+        return None
+    out = {}
+    for k, vals in v.items():
+        out[str(k)] = [_text(x) for x in vals] if isinstance(vals, list) else [_text(vals)]
+    return out
+
+
+def _first(extra: dict[str, list[str]] | None, key: str) -> str | None:
+    if extra and extra.get(key):
+        return extra[key][0]
+    return None
