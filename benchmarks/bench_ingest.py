@@ -35,6 +35,7 @@ How to run (from the repo root; the venv needs duckdb, pyarrow, pandas)
     python benchmarks/bench_ingest.py                              # N = 1M, 3 rounds, all approaches
     python benchmarks/bench_ingest.py --n 1000000 4000000          # memory growth with input size
     python benchmarks/bench_ingest.py --n 20000 --rounds 2 --approaches duckdb_baseline pandas_naive
+    python benchmarks/bench_ingest.py --approaches k8sforensics duckdb_baseline --k8sf-arg=--cluster=bench
     python benchmarks/bench_ingest.py --help
 Inputs need disk: ~1.44 GB per million events (cached; delete WORKDIR/inputs to free it).
 A single figure can be reproduced by hand with ``/usr/bin/time -v`` around one approach, e.g.
@@ -347,7 +348,7 @@ def cross_n(summaries: dict, approaches: list[str]) -> dict:
     out = {"k8sforensics_vs_duckdb": {}, "rss_growth": {}}
     ns = sorted(summaries)
     print("\n=== across N ===")
-    for n in ns:
+    for n in ns if "k8sforensics" in approaches else []:
         k, d = summaries[n].get("k8sforensics", {}), summaries[n].get(BASELINE, {})
         if k.get("ok") and d.get("ok"):
             r = {"wall_ratio_median_per_round": k.get("ratio_vs_baseline_median"),

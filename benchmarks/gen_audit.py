@@ -27,7 +27,7 @@ Writes exactly N lines, one ``Event`` per line, shaped like a kube-apiserver log
 How it stays fast: a few hundred event templates are built once with ``json.dumps`` and turned
 into ``%``-format strings; each line only fills in auditID, timestamps, a uid, a name suffix and
 a resourceVersion. Lines are streamed in blocks, nothing is held per event. The same seed and N
-always give a byte-identical file (1M lines: ~1.43 GB in ~10 s on a 2-vCPU box).
+always give a byte-identical file (1M lines: ~1.44 GB in ~10 s on a 2-vCPU box).
 
 ``--stats`` re-reads the written file, checks that every line is valid JSON and prints the mix.
 ``--meta`` also writes ``OUT.meta.json`` (lines, bytes, unique auditIDs, dates) for the harness.

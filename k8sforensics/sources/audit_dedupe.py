@@ -62,7 +62,7 @@ def dedupe_audit_table(rows: pa.Table) -> tuple[pa.Table, dict[str, int]]:
     con = duckdb.connect()
     con.register("_src", rows)
     plan(con, "_src")
-    out = con.execute(deduped_sql("_src") + " ORDER BY s.time, s.evidence_id, s.evidence_line").to_arrow_table()
+    out = con.sql(deduped_sql("_src") + " ORDER BY s.time, s.evidence_id, s.evidence_line").to_arrow_table()
     merged = merged_counts(con)
     con.close()
     return out.cast(AUDIT.arrow_schema), merged

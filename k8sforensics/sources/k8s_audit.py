@@ -130,11 +130,10 @@ def exec_command(request_uri: str | None) -> str | None:
 def _body(obj: Any, resource: str | None, subresource: str | None) -> str | None:
     if obj is None:
         return None
-    if needs_redaction(resource, subresource):
-        obj = redact(obj, resource=resource, subresource=subresource)
     text = orjson.dumps(obj)
-    if b'"Secret' in text or b'"Token' in text:
-        # a Secret or token can ride inside any body (a List, a Table, a watch event)
+    # A Secret or a token can ride inside any body (a List, a Table, a watch event), so the
+    # text is checked too, not only the resource the request was sent to.
+    if needs_redaction(resource, subresource) or b'"Secret' in text or b'"Token' in text:
         text = orjson.dumps(redact(obj, resource=resource, subresource=subresource))
     return text.decode("utf-8")
 

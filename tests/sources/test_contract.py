@@ -1,0 +1,131 @@
+"""The contract every format module keeps: exact schema, UTC non-null time, provenance
+filled, one quarantine entry per bad record, and no false sniff on other formats' files."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from k8sforensics.schema import TABLES
+from k8sforensics.sources import FORMATS, open_reader
+from k8sforensics.sources._driver import iter_documents, iter_records, _decompressed_chunks
+
+from ..conftest import FIXTURES, REAL_SAMPLES
+
+# Which fixture files (and real-sample folders) belong to which format.
+FIXTURE_FORMAT = {
+    "aks_blob_lines.json": "aks-audit",
+    "aks_eventhub_bom.json": "aks-audit",
+    "array_of_events.json": "k8s-audit",
+    "bad_lines.jsonl": "k8s-audit",
+    "eks_filter_log_events.json": "k8s-audit",
+    "eks_firehose_concatenated.json": "k8s-audit",
+    "eks_lambda_awslogs.json": "k8s-audit",
+    "gke_gcloud_array.json": "gke-audit",
+    "gke_logentries.jsonl": "gke-audit",
+    "log_backend_stages.jsonl": "k8s-audit",
+    "no_kind_no_apiversion.jsonl": "k8s-audit",
+    "pretty_concatenated.json": "k8s-audit",
+    "secrets_and_tokens.jsonl": "k8s-audit",
+    "v1beta1_timestamp.jsonl": "k8s-audit",
+    "webhook_eventlist.jsonl": "k8s-audit",
+}
+REAL_FORMAT = {
+    "k8s-audit-v1-jsonl": "k8s-audit",
+    "cloud-audit-eks": "k8s-audit",
+    "cloud-audit-gke": "gke-audit",
+    "cloud-audit-aks": "aks-audit",
+}
+# the decoded inner event of an AKS record: a bare audit.k8s.io Event
+REAL_FILE_FORMAT = {"sysdig-aks-audit-log__sample_KubeAuditLog_event.json": "k8s-audit"}
+
+
+def fixture_files() -> list[Path]:
+    return sorted(p for p in (FIXTURES / "audit").iterdir() if p.is_file())
+
+
+def test_every_fixture_is_mapped_to_a_format() -> None:
+    assert {p.name for p in fixture_files()} == set(FIXTURE_FORMAT)
+    assert {f.NAME for f in FORMATS} <= set(FIXTURE_FORMAT.values())
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.NAME)
+def test_format_module_shape(fmt) -> None:
+    assert isinstance(fmt.NAME, str) and fmt.NAME
+    assert fmt.FAMILY in TABLES
+    assert callable(fmt.sniff) and callable(fmt.rows)
+    assert fmt.__doc__, "a format module says what it reads"
+
+
+@pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.name)
+def test_contract_on_fixture(path: Path) -> None:
+    reader = open_reader(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        batches = list(reader.batches())
+    assert reader.result.format == FIXTURE_FORMAT[path.name]
+    table = TABLES[reader.result.family]
+    assert batches, "every fixture yields rows"
+    t = pa.Table.from_batches(batches)
+    assert t.schema.equals(table.arrow_schema, check_metadata=False)
+    assert t.schema.field("time").type == pa.timestamp("ns", tz="UTC")
+    for col in ("time", "event_id", "evidence_id", "evidence_line", "source"):
+        assert t.column(col).null_count == 0, col
+    assert set(t.column("evidence_id").to_pylist()) == {reader.result.evidence.sha256}
+    assert set(t.column("source").to_pylist()) == {reader.result.format}
+    assert len(set(t.column("event_id").to_pylist())) == t.num_rows, "event ids are unique"
+    assert min(t.column("evidence_line").to_pylist()) >= 1
+    r = reader.result
+    assert r.rows == t.num_rows
+    assert r.records == r.rows + r.merged + sum(r.skipped.values()) + r.quarantined
+    assert len(reader.quarantine) == r.quarantined
+
+
+def test_one_quarantine_entry_per_bad_record(audit_fixtures: Path) -> None:
+    reader = open_reader(audit_fixtures / "bad_lines.jsonl")
+    with pytest.warns(UserWarning, match="4 bad record"):
+        rows = pa.Table.from_batches(list(reader.batches()))
+    # lines: good, truncated, good, not-json, good, (blank), no-time, {"kind":0}, good
+    assert sorted(q["evidence_line"] for q in reader.quarantine) == [2, 4, 6, 7]
+    assert sorted(rows.column("evidence_line").to_pylist()) == [1, 3, 5, 8]
+    reasons = {q["evidence_line"]: q["reason"] for q in reader.quarantine}
+    assert "not valid JSON" in reasons[2] and "not valid JSON" in reasons[4]
+    assert "timestamp" in reasons[6]
+    assert "not an audit event" in reasons[7]
+    assert all(q["excerpt"] for q in reader.quarantine)
+
+
+def _sample_records(path: Path) -> list:
+    return [r.value for r in iter_records(iter_documents(_decompressed_chunks(path))) if r.value is not None][:200]
+
+
+def _other_files() -> list[tuple[str, Path]]:
+    out = [(FIXTURE_FORMAT[p.name], p) for p in fixture_files()]
+    if REAL_SAMPLES.is_dir():
+        for folder in sorted(REAL_SAMPLES.iterdir()):
+            if not folder.is_dir():
+                continue
+            for p in sorted(folder.iterdir()):
+                if p.suffix in (".md", ".tsv"):
+                    continue
+                out.append((REAL_FILE_FORMAT.get(p.name) or REAL_FORMAT.get(folder.name, "other:" + folder.name), p))
+    return out
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.NAME)
+def test_no_false_sniff(fmt) -> None:
+    """A format never claims a record of a file that belongs to another format."""
+    claimed = []
+    for owner, path in _other_files():
+        if owner == fmt.NAME:
+            continue
+        try:
+            records = _sample_records(path)
+        except Exception:
+            continue  # not JSON (VPC flow logs, CSV): nothing to sniff
+        if any(fmt.sniff(r) for r in records):
+            claimed.append(f"{path.name} ({owner})")
+    assert not claimed, f"{fmt.NAME} falsely claims: {claimed}"
