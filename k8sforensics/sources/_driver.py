@@ -151,23 +151,54 @@ class _Truncated(Exception):
 
 
 def _decompressed_chunks(path: Path) -> Iterator[bytes]:
-    """Yield the file's bytes in chunks, gunzipped or un-zstd'ed when the magic says so."""
+    """Yield the file's bytes in chunks, gunzipped or un-zstd'ed when the magic says so.
+
+    Decompression is incremental, so a truncated or damaged archive still gives every byte
+    before the damage; ``_Truncated`` is raised only after those bytes are out.
+    """
     with _open_read_only(path) as raw:
         head = raw.read(4)
         raw.seek(0)
-        if head[:2] == GZIP_MAGIC:
-            stream: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-        elif head == ZSTD_MAGIC:
-            stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)  # type: ignore[assignment]
-        else:
-            stream = raw
         try:
-            while chunk := stream.read(CHUNK_BYTES):
-                yield chunk
-        except (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError) as e:
-            raise _Truncated(f"compressed stream is damaged or truncated ({e})") from e
+            if head[:2] == GZIP_MAGIC:
+                yield from _inflate(raw, lambda: zlib.decompressobj(wbits=31), "gzip")
+            elif head == ZSTD_MAGIC:
+                yield from _inflate(raw, lambda: zstandard.ZstdDecompressor().decompressobj(), "zstd")
+            else:
+                while chunk := raw.read(CHUNK_BYTES):
+                    yield chunk
         except OSError as e:
             raise _Truncated(f"read failed ({e.strerror or e})") from e
+
+
+def _inflate(raw: BinaryIO, new: Callable[[], Any], kind: str) -> Iterator[bytes]:
+    dec = new()
+    pending = b""
+    while True:
+        data = pending or raw.read(1 << 20)
+        pending = b""
+        if not data:
+            break
+        try:
+            out = dec.decompress(data)
+        except (zlib.error, zstandard.ZstdError) as e:
+            raise _Truncated(f"{kind} stream is damaged ({e})") from e
+        if out:
+            yield out
+        if dec.eof:
+            # concatenated members/frames (common with log shippers): start the next one
+            pending = dec.unused_data
+            if not pending:
+                pending = raw.read(1 << 20)
+                if not pending:
+                    return
+            if pending[:2] != GZIP_MAGIC and pending[:4] != ZSTD_MAGIC:
+                if pending.strip(b"\x00"):
+                    raise _Truncated(f"{kind} stream is followed by {len(pending)}+ bytes of non-{kind} data")
+                return
+            dec = new()
+    if not dec.eof:
+        raise _Truncated(f"{kind} stream is truncated (the file ends before the end of the compressed data)")
 
 
 # --------------------------------------------------------------------------- documents
@@ -211,7 +242,7 @@ def _split_concatenated(text: bytes) -> list[Any] | None:
 
 def _reason(e: BaseException) -> str:
     msg = str(e)
-    if isinstance(e, RecursionError) or "recursion" in msg.lower():
+    if isinstance(e, RecursionError) or "recursion" in msg.lower() or "depth limit" in msg.lower():
         return "JSON nested too deeply to parse safely"
     if "utf-8" in msg.lower() or isinstance(e, UnicodeDecodeError):
         return "not valid UTF-8 text"
@@ -684,6 +715,11 @@ class Reader:
             seen = next((r.raw[:60].decode("utf-8", "replace") for r in head if r.raw), "")
             if truncated and not head:
                 raise EvidenceError(self.result.evidence.path, truncated, "re-copy the file from its source")
+            if not head:
+                if self.explicit:
+                    raise EvidenceError(self.result.evidence.path, "is empty: it holds no records", "check that the right file was given")
+                self.result.unrecognised = "empty: no records"
+                return
             if self.explicit:
                 raise UnknownFormatError(self.result.evidence.path, names, seen)
             self.result.unrecognised = "no format recognises this file (tried: " + ", ".join(names) + ")"

@@ -8,6 +8,7 @@ formats turn their records into an Event and call it too.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator
 from urllib.parse import parse_qsl, urlsplit
 
@@ -130,12 +131,20 @@ def exec_command(request_uri: str | None) -> str | None:
 def _body(obj: Any, resource: str | None, subresource: str | None) -> str | None:
     if obj is None:
         return None
-    text = orjson.dumps(obj)
+    text = _dumps(obj)
     # A Secret or a token can ride inside any body (a List, a Table, a watch event), so the
     # text is checked too, not only the resource the request was sent to.
     if needs_redaction(resource, subresource) or b'"Secret' in text or b'"Token' in text:
-        text = orjson.dumps(redact(obj, resource=resource, subresource=subresource))
+        text = _dumps(redact(obj, resource=resource, subresource=subresource))
     return text.decode("utf-8")
+
+
+def _dumps(obj: Any) -> bytes:
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:
+        # orjson stops at 255 levels; the stdlib goes as deep as the interpreter allows
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _labels(obj: Any) -> dict[str, str] | None:
