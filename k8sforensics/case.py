@@ -442,7 +442,8 @@ class Case:
         ``case.sql("select verb, count(*) n from audit group by verb order by n desc")``."""
         con = self.connect()
         try:
-            return to_frame(con.execute(query, params or []).to_arrow_table())
+            rel = con.sql(query, params=params) if params else con.sql(query)
+            return to_frame(rel.to_arrow_table() if rel is not None else pa.table({}))
         except duckdb.Error as e:
             raise CaseError(f"SQL failed: {e}") from None
         finally:

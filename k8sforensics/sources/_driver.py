@@ -853,13 +853,16 @@ def to_timestamps(values: Sequence[Any]) -> pa.Array:
             out[i] = _epoch_to_ns(v)
     if strs:
         parsed = pd.to_datetime(pd.Series(strs, dtype=object), utc=True, errors="coerce", format="ISO8601")
-        if parsed.isna().any():
-            # Mixed spellings in one batch (e.g. '2022-11-29 00:09:04.38'): per element.
-            mask = parsed.isna().to_numpy()
-            redo = pd.Series([pd.to_datetime(s, utc=True, errors="coerce") if _looks_like_time(s) else pd.NaT for s, m in zip(strs, mask) if m], dtype="datetime64[ns, UTC]")
-            parsed = parsed.astype("datetime64[ns, UTC]")
-            parsed[mask] = redo.to_numpy()
-        arr = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        arr = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+        for j in np.flatnonzero(np.isnat(arr)):
+            # Spellings the ISO parser refused (e.g. '2022-11-29 00:09:04.38'): one at a time.
+            if _looks_like_time(strs[j]):
+                try:
+                    ts = pd.Timestamp(strs[j])
+                    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+                    arr[j] = ts.tz_localize(None).to_datetime64()
+                except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
+                    pass
         out[np.asarray(strs_idx)] = arr
     return pa.array(out, type=pa.timestamp("ns")).cast(TIME)
 

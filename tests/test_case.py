@@ -1,0 +1,155 @@
+"""The case store: layout, write-once ingest, dedupe across ingests, filtered reads, SQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+import k8sforensics as kf
+from k8sforensics.schema import AUDIT, SCHEMA_VERSION
+
+
+@pytest.fixture()
+def case(tmp_path: Path) -> kf.Case:
+    return kf.Case.create(tmp_path / "case", cluster="lab")
+
+
+def test_layout_and_manifest(case: kf.Case, audit_fixtures: Path) -> None:
+    report = case.ingest([audit_fixtures / "log_backend_stages.jsonl", audit_fixtures / "gke_logentries.jsonl"])
+    files = sorted(str(p.relative_to(case.path)) for p in case.path.rglob("*") if p.is_file())
+    assert "manifest.json" in files
+    assert any(f.startswith("audit/date=2024-05-01/part-") for f in files)
+    assert any(f.startswith("audit/date=2024-05-08/part-") for f in files)
+    assert not any(f.startswith("_tmp") or f == ".lock" for f in files)
+    m = case.manifest
+    assert m["schema_version"] == SCHEMA_VERSION and m["tool"] == "k8sforensics"
+    (ing,) = m["ingests"]
+    assert {i["format"] for i in ing["inputs"]} == {"k8s-audit", "gke-audit"}
+    for i in ing["inputs"]:
+        assert len(i["sha256"]) == 64 and i["bytes"] > 0
+        assert i["records"] == i["rows"] + i["merged"] + sum(i["skipped"].values()) + i["quarantined"]
+        assert i["time_min"] <= i["time_max"]
+    assert m["tables"]["audit"]["rows"] == report.rows == 4
+    # every Parquet part carries the schema version
+    part = next(case.path.glob("audit/*/*.parquet"))
+    meta = pq.read_schema(part).metadata
+    assert meta[b"k8sforensics.schema_version"] == SCHEMA_VERSION.encode()
+    assert pq.read_schema(part).remove_metadata().equals(AUDIT.arrow_schema.remove_metadata())
+
+
+def test_default_cluster_fills_rows_without_one(case: kf.Case, audit_fixtures: Path) -> None:
+    case.ingest([audit_fixtures / "log_backend_stages.jsonl", audit_fixtures / "gke_logentries.jsonl"])
+    df = case.audit()
+    assert set(df[df.source == "k8s-audit"].cluster) == {"lab"}
+    assert set(df[df.source == "gke-audit"].cluster) == {"gke-prod"}  # the wrapper's name wins
+
+
+def test_reingest_is_a_no_op(case: kf.Case, audit_fixtures: Path) -> None:
+    case.ingest(audit_fixtures)
+    before = case.audit()
+    parts = sorted(p.name for p in case.path.rglob("*.parquet"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is read again, so nothing is warned again
+        report = case.ingest(audit_fixtures)
+    assert report.files == [] and len(report.already_ingested) == len(before.evidence_id.unique())
+    assert sorted(p.name for p in case.path.rglob("*.parquet")) == parts
+    pd.testing.assert_frame_equal(case.audit(), before)
+    assert before.audit_id.dropna().is_unique
+
+
+def test_stages_split_across_ingests_merge(case: kf.Case, audit_fixtures: Path, tmp_path: Path) -> None:
+    lines = (audit_fixtures / "log_backend_stages.jsonl").read_text().splitlines()
+    first, second = tmp_path / "rotated.1.log", tmp_path / "rotated.2.log"
+    first.write_text(lines[0] + "\n")  # RequestReceived of a1
+    second.write_text("\n".join(lines[1:]) + "\n")  # ResponseStarted, ResponseComplete, a2 ×2
+    case.ingest(first)
+    assert case.audit().stage.tolist() == ["RequestReceived"]
+    report = case.ingest(second)
+    assert report.superseded == 1
+    df = case.audit()
+    assert sorted(df.audit_id) == ["a1", "a2"]
+    a1 = df[df.audit_id == "a1"].iloc[0]
+    assert a1.stage == "ResponseComplete"
+    assert list(a1.stages) == ["RequestReceived", "ResponseStarted", "ResponseComplete"]
+    assert case.manifest["tables"]["audit"]["rows"] == 2
+    assert case.sql("select count(*) n from audit").n.iloc[0] == 2
+    # an earlier stage arriving later does not replace the final one
+    third = tmp_path / "late.log"
+    third.write_text(lines[0].replace('"10.0.0.5"', '"10.0.0.6"') + "\n")
+    r3 = case.ingest(third)
+    assert r3.files[0].merged == 1 and r3.rows == 0
+    assert case.audit(columns=["audit_id", "stage"]).set_index("audit_id").stage["a1"] == "ResponseComplete"
+
+
+def test_filters_are_pushed_down(case: kf.Case, audit_fixtures: Path) -> None:
+    case.ingest(audit_fixtures)
+    all_rows = case.audit()
+    day = case.audit(start="2024-05-08", end="2024-05-09")
+    assert len(day) and (day.time >= pd.Timestamp("2024-05-08", tz="UTC")).all()
+    assert (day.time < pd.Timestamp("2024-05-09", tz="UTC")).all()
+    assert len(day) == ((all_rows.time >= "2024-05-08") & (all_rows.time < "2024-05-09")).sum()
+    shop = case.audit(namespace="shop", columns=["time", "namespace", "verb"])
+    assert list(shop.columns) == ["time", "namespace", "verb"] and set(shop.namespace) == {"shop"}
+    assert list(all_rows.time) == sorted(all_rows.time)
+    with pytest.raises(kf.CaseError, match="no column"):
+        case.audit(columns=["nope"])
+
+
+def test_sql_over_the_case(case: kf.Case, audit_fixtures: Path) -> None:
+    case.ingest(audit_fixtures)
+    verbs = case.sql("select verb, count(*) as n from audit group by verb order by n desc, verb")
+    assert verbs.n.sum() == len(case.audit())
+    q = case.sql("select evidence_line, reason from quarantine order by evidence_line")
+    assert q.evidence_line.tolist() == [2, 4, 6, 7]
+    with pytest.raises(kf.CaseError, match="SQL failed"):
+        case.sql("select * from nowhere")
+
+
+def test_quarantine_table(case: kf.Case, audit_fixtures: Path) -> None:
+    report = case.ingest(audit_fixtures / "bad_lines.jsonl")
+    q = case.quarantine()
+    assert len(q) == report.quarantined == 4
+    assert set(q.path) == {str(audit_fixtures / "bad_lines.jsonl")}
+    assert "quarantined 4 record(s)" in str(report)
+
+
+def test_failed_ingest_leaves_the_case_unchanged(case: kf.Case, audit_fixtures: Path) -> None:
+    case.ingest(audit_fixtures / "log_backend_stages.jsonl")
+    before = json.dumps(case.manifest, sort_keys=True)
+    files = sorted(p for p in case.path.rglob("*") if p.is_file())
+    with pytest.raises(kf.BadRecordError):
+        case.ingest([audit_fixtures / "gke_logentries.jsonl", audit_fixtures / "bad_lines.jsonl"], on_bad_lines="error")
+    assert json.dumps(kf.Case.open(case.path).manifest, sort_keys=True) == before
+    assert sorted(p for p in case.path.rglob("*") if p.is_file()) == files
+
+
+def test_open_and_create_errors(tmp_path: Path) -> None:
+    with pytest.raises(kf.CaseError, match="not a case"):
+        kf.Case.open(tmp_path)
+    kf.Case.create(tmp_path / "c")
+    with pytest.raises(kf.CaseError, match="already exists"):
+        kf.Case.create(tmp_path / "c")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(kf.CaseError, match="not empty"):
+        kf.Case.create(tmp_path / "full")
+
+
+def test_concurrent_ingest_is_refused(case: kf.Case, audit_fixtures: Path) -> None:
+    (case.path / ".lock").write_text(str(os.getpid()))
+    with pytest.raises(kf.CaseError, match="another ingest is running"):
+        case.ingest(audit_fixtures / "log_backend_stages.jsonl")
+
+
+def test_summary_lists_formats_and_counts(case: kf.Case, audit_fixtures: Path) -> None:
+    text = str(case.ingest(audit_fixtures))
+    for fmt in ("k8s-audit", "gke-audit", "aks-audit"):
+        assert fmt in text
+    assert "2018-10-25 13:58:49 → 2024-05-11" in text  # the k8s-audit time range
+    assert "audit" in case.summary() and "rows" in case.summary()

@@ -1,0 +1,37 @@
+"""The CLI is a thin layer: it prints the summary, and errors as one line, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import k8sforensics as kf
+from k8sforensics.cli import main
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "k8sforensics", *args], capture_output=True, text=True)
+
+
+def test_ingest_prints_summary(tmp_path: Path, audit_fixtures: Path) -> None:
+    p = run("ingest", str(audit_fixtures), "--case", str(tmp_path / "case"), "--cluster", "lab")
+    assert p.returncode == 0, p.stderr
+    assert "k8s-audit" in p.stdout and "quarantined 4 record(s)" in p.stdout
+    assert kf.Case.open(tmp_path / "case").cluster == "lab"
+
+
+def test_errors_are_one_line(tmp_path: Path, audit_fixtures: Path) -> None:
+    p = run("ingest", "/no/such/file.log", "--case", str(tmp_path / "case"))
+    assert p.returncode == 2
+    assert p.stderr.strip() == "k8sforensics: error: /no/such/file.log: no such file or folder — check the path"
+    p = run("ingest", str(audit_fixtures / "bad_lines.jsonl"), "--case", str(tmp_path / "c2"), "--on-bad-lines", "error")
+    assert p.returncode == 2 and "bad_lines.jsonl:2: not valid JSON" in p.stderr
+    assert "Traceback" not in p.stderr
+
+
+def test_formats_lists_every_format(capsys) -> None:
+    assert main(["formats"]) == 0
+    out = capsys.readouterr().out
+    for name in ("k8s-audit", "gke-audit", "aks-audit"):
+        assert name in out
