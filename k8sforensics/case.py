@@ -44,11 +44,11 @@ from . import __version__
 from .errors import CaseError
 from .frames import to_frame
 from .schema import AUDIT, QUARANTINE, SCHEMA_VERSION, TABLES, Table
-from .sources import FileResult, OnBadLines, PathsLike, expand_paths, hash_file, open_reader
-from .sources import audit_dedupe
+from .ingest import FastDedupe, PartWriter, resolve_collisions, rewrite_part
+from .sources import FileResult, OnBadLines, PathsLike, Reader, expand_paths, hash_file, open_reader
+from .sources.k8s_audit import KEY_COLUMNS as AUDIT_KEY_COLUMNS
 
 MANIFEST = "manifest.json"
-ROW_GROUP_ROWS = 128_000
 TimeLike = str | dt.datetime | pd.Timestamp | None
 
 
@@ -202,69 +202,76 @@ class Case:
         known = {i["sha256"] for ing in self._manifest["ingests"] for i in ing["inputs"]}
         with self._lock():
             tmp = self.path / "_tmp" / ingest_id
-            tmp.mkdir(parents=True)
+            new = tmp / "new"
+            new.mkdir(parents=True)
             try:
-                staged: dict[str, list[Path]] = {}
+                readers: list[tuple[int, Reader]] = []
+                for ordinal, (path, explicit) in enumerate(files):
+                    ev = hash_file(path)
+                    if ev.sha256 in known:
+                        report.already_ingested.append(str(path))
+                        continue
+                    known.add(ev.sha256)
+                    reader = open_reader(
+                        path, cluster=cluster or self.cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=ev
+                    ).prepare()
+                    if reader.result.unrecognised:
+                        report.unrecognised.append((str(path), reader.result.unrecognised))
+                        continue
+                    readers.append((ordinal, reader))
+                plan = FastDedupe.plan([r for _, r in readers if r.fast_path and r.result.family == "audit"], AUDIT_KEY_COLUMNS)
+                merged: Counter[str] = Counter()
                 quarantine: list[dict[str, Any]] = []
-                total = sum(p.stat().st_size for p, _ in files)
+                writers: dict[str, PartWriter] = {}
+                total = sum(r.result.evidence.size for _, r in readers)
                 show = progress if progress is not None else total > (64 << 20)
                 with tqdm(total=total, unit="B", unit_scale=True, desc="ingest", disable=not show, leave=False) as bar:
-                    for path, explicit in files:
-                        ev = hash_file(path)
-                        if ev.sha256 in known:
-                            report.already_ingested.append(str(path))
-                            bar.update(ev.size)
-                            continue
-                        reader = open_reader(
-                            path, cluster=cluster or self.cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=ev
-                        )
-                        part = None
-                        writer = None
+                    for ordinal, reader in readers:
+                        table = TABLES[reader.result.family or ""]
+                        writer = writers.get(table.name) or writers.setdefault(table.name, PartWriter(new, table))
+                        ev = reader.result.evidence
+                        name = f"{ingest_id}-{ordinal:05d}-{ev.short_id}"
                         for batch in reader.batches():
-                            if writer is None:
-                                table = TABLES[reader.result.family or ""]
-                                part = tmp / "staging" / table.name / f"{ev.short_id}.parquet"
-                                part.parent.mkdir(parents=True, exist_ok=True)
-                                writer = pq.ParquetWriter(part, table.arrow_schema, compression="lz4")
-                                staged.setdefault(table.name, []).append(part)
-                            writer.write_batch(batch)
-                        if writer is not None:
-                            writer.close()
+                            if reader.fast_path and table is AUDIT:
+                                batch, dropped = plan.apply(batch)
+                                merged[ev.sha256] += dropped
+                            writer.write(name, batch)
+                        writer.finish_part(name)
                         bar.update(ev.size)
-                        if reader.result.unrecognised:
-                            report.unrecognised.append((str(path), reader.result.unrecognised))
-                            continue
-                        known.add(ev.sha256)
                         report.files.append(reader.result)
                         quarantine.extend(reader.quarantine)
-                parts: dict[str, list[str]] = {}
+                parts = {name: w.close() for name, w in writers.items()}
                 superseded_part = None
-                if "audit" in staged:
-                    parts["audit"], superseded_part, merged, report.superseded = self._finalize_audit(
-                        staged["audit"], tmp, ingest_id
-                    )
-                    for f in report.files:
-                        if f.family == "audit":
-                            n = merged.get(f.evidence.sha256, 0)
-                            f.merged, f.rows = n, f.rows - n
+                if parts.get("audit"):
+                    col = resolve_collisions(new, parts["audit"], self.path, self._parts("audit"), set(self._superseded("audit")))
+                    for rel in sorted(set(col.drop_new) | set(col.stages_new)):
+                        if not rewrite_part(new / rel, AUDIT.arrow_schema, col.drop_new.get(rel, set()), col.stages_new.get(rel, {})):
+                            parts["audit"].remove(rel)
+                    merged.update(col.merged)
+                    if col.superseded_old:
+                        superseded_part = f"superseded/audit-{ingest_id}.parquet"
+                        out = new / superseded_part
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        pq.write_table(pa.table({"event_id": pa.array(col.superseded_old, pa.string())}), out)
+                        parts["superseded_audit"] = [superseded_part]
+                        report.superseded = len(col.superseded_old)
+                for f in report.files:
+                    n = merged.get(f.evidence.sha256, 0)
+                    f.merged, f.rows = n, f.rows - n
                 for q in quarantine:
                     report.quarantine_reasons[q["reason"]] += 1
                 if quarantine:
-                    qpart = tmp / "final" / "quarantine" / f"part-{ingest_id}.parquet"
-                    qpart.parent.mkdir(parents=True, exist_ok=True)
-                    pq.write_table(pa.Table.from_pylist(quarantine, schema=QUARANTINE.arrow_schema), qpart)
-                    parts["quarantine"] = [f"quarantine/part-{ingest_id}.parquet"]
-                if superseded_part:
-                    parts["superseded_audit"] = [superseded_part]
+                    rel = f"quarantine/part-{ingest_id}.parquet"
+                    (new / rel).parent.mkdir(parents=True, exist_ok=True)
+                    pq.write_table(pa.Table.from_pylist(quarantine, schema=QUARANTINE.arrow_schema), new / rel)
+                    parts["quarantine"] = [rel]
                 # Publish: rename every file into place, then replace the manifest.
-                final = tmp / "final"
-                if final.exists():
-                    for src in sorted(final.rglob("*.parquet")):
-                        dst = self.path / src.relative_to(final)
-                        dst.parent.mkdir(parents=True, exist_ok=True)
-                        os.replace(src, dst)
+                for src in sorted(new.rglob("*.parquet")):
+                    dst = self.path / src.relative_to(new)
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(src, dst)
                 report.seconds = _time.perf_counter() - t0
-                self._record_ingest(report, parts, cluster=cluster, on_bad_lines=on_bad_lines)
+                self._record_ingest(report, {k: v for k, v in parts.items() if v}, cluster=cluster, on_bad_lines=on_bad_lines)
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
                 try:
@@ -272,57 +279,6 @@ class Case:
                 except OSError:
                     pass
         return report
-
-    def _finalize_audit(self, staged: list[Path], tmp: Path, ingest_id: str) -> tuple[list[str], str | None, dict[str, int], int]:
-        """Merge stages across this ingest's files and against the case; write date partitions."""
-        con = duckdb.connect()
-        con.execute(f"SET temp_directory='{tmp / 'duckdb'}'")
-        con.execute("SET memory_limit='1GB'")
-        files = ", ".join(f"'{p}'" for p in staged)
-        con.execute(f"CREATE VIEW _new AS SELECT * FROM read_parquet([{files}])")
-        audit_dedupe.plan(con, "_new")
-        merged = audit_dedupe.merged_counts(con)
-        losers = pa.array([r[0] for r in con.execute("SELECT event_id FROM _dups WHERE pick > 1").fetchall()], pa.string())
-        stages = dict(con.execute("SELECT d.event_id, s.stages FROM _dups d JOIN _stages s USING (audit_id) WHERE pick = 1").fetchall())
-        # Requests already in the case from an earlier ingest.
-        superseded: list[str] = []
-        old_parts = self._parts("audit")
-        if old_parts:
-            old = ", ".join(f"'{self.path / p}'" for p in old_parts)
-            rank = audit_dedupe.STAGE_RANK
-            hits = con.execute(
-                f"""
-                WITH n AS (SELECT event_id, evidence_id, audit_id, stage, stages, {rank} AS rank FROM _new
-                           WHERE audit_id IS NOT NULL AND event_id NOT IN (SELECT event_id FROM _dups WHERE pick > 1)),
-                     o AS (SELECT event_id, audit_id, stage, stages, {rank} AS rank
-                           FROM read_parquet([{old}], hive_partitioning = false))
-                SELECT n.event_id, n.evidence_id, n.rank, n.stages, o.event_id, o.rank, o.stages
-                FROM n JOIN o USING (audit_id)
-                """
-            ).fetchall()
-            gone = set(self._superseded("audit"))
-            extra_losers = []
-            for new_id, new_ev, new_rank, new_stages, old_id, old_rank, old_stages in hits:
-                if old_id in gone:
-                    continue
-                union = sorted(set((stages.get(new_id) or new_stages or []) + (old_stages or [])), key=_stage_order)
-                if new_rank > old_rank:
-                    superseded.append(old_id)
-                    stages[new_id] = union
-                else:
-                    extra_losers.append(new_id)
-                    merged[new_ev] = merged.get(new_ev, 0) + 1
-            if extra_losers:
-                losers = pa.concat_arrays([losers, pa.array(extra_losers, pa.string())])
-        con.close()
-        written = _write_partitioned(staged, AUDIT, tmp / "final", ingest_id, drop=losers, stages=stages)
-        sup_rel = None
-        if superseded:
-            sup_rel = f"superseded/audit-{ingest_id}.parquet"
-            out = tmp / "final" / sup_rel
-            out.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.table({"event_id": pa.array(superseded, pa.string())}), out)
-        return written, sup_rel, merged, len(superseded)
 
     def _record_ingest(self, report: IngestReport, parts: dict[str, list[str]], **args: Any) -> None:
         m = self._manifest
@@ -484,59 +440,6 @@ class Case:
             yield
         finally:
             lock.unlink(missing_ok=True)
-
-
-def _write_partitioned(
-    staged: list[Path], table: Table, out: Path, ingest_id: str, *, drop: pa.Array, stages: dict[str, list[str]]
-) -> list[str]:
-    """Stream staged parts into ``<table>/date=YYYY-MM-DD/part-<ingest>.parquet``, leaving out
-    ``drop`` event_ids and replacing ``stages`` where merged. Row groups of ~128k rows."""
-    schema = table.arrow_schema
-    writers: dict[str, pq.ParquetWriter] = {}
-    pending: dict[str, list[pa.RecordBatch]] = {}
-    pending_rows: Counter[str] = Counter()
-    stage_ids = pa.array(list(stages), pa.string())
-    stage_vals = pa.array(list(stages.values()), pa.list_(pa.string()))
-    stages_idx = table.names.index("stages") if "stages" in table.names else -1
-
-    def flush(date: str) -> None:
-        if not pending.get(date):
-            return
-        if date not in writers:
-            path = out / table.name / f"date={date}" / f"part-{ingest_id}.parquet"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            writers[date] = pq.ParquetWriter(path, schema, compression="zstd")
-        writers[date].write_table(pa.Table.from_batches(pending[date], schema=schema), row_group_size=ROW_GROUP_ROWS)
-        pending[date] = []
-        pending_rows[date] = 0
-
-    for part in staged:
-        for batch in pq.ParquetFile(part).iter_batches(batch_size=65_536):
-            if len(drop):
-                batch = batch.filter(pc.invert(pc.is_in(batch.column("event_id"), value_set=drop)))
-            if stages_idx >= 0 and len(stage_ids):
-                idx = pc.index_in(batch.column("event_id"), value_set=stage_ids)
-                if idx.null_count < len(idx):
-                    merged_stages = pc.if_else(pc.is_null(idx), batch.column("stages"), stage_vals.take(pc.fill_null(idx, 0)))
-                    batch = batch.set_column(stages_idx, schema.field("stages"), merged_stages)
-            if not batch.num_rows:
-                continue
-            dates = pc.strftime(batch.column("time"), format="%Y-%m-%d")
-            for date in pc.unique(dates).to_pylist():
-                sub = batch.filter(pc.equal(dates, date))
-                pending.setdefault(date, []).append(sub)
-                pending_rows[date] += sub.num_rows
-                if pending_rows[date] >= ROW_GROUP_ROWS:
-                    flush(date)
-    for date in list(pending):
-        flush(date)
-    for w in writers.values():
-        w.close()
-    return sorted(f"{table.name}/date={d}/part-{ingest_id}.parquet" for d in writers)
-
-
-def _stage_order(stage: str) -> int:
-    return {"RequestReceived": 1, "ResponseStarted": 2}.get(stage, 3)
 
 
 def _and(a: Any, b: Any) -> Any:

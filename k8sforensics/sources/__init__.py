@@ -113,6 +113,7 @@ def read_audit(
 
 __all__ = [
     "FAMILIES",
+    "Reader",
     "FORMATS",
     "Evidence",
     "FileResult",

@@ -693,8 +693,12 @@ class Reader:
         self.max_record_bytes = max_record_bytes
         self.explicit = explicit
         self.fast = fast
+        self.fast_path = False
         self.used_fast_path = False
         self.result = FileResult(evidence)
+        self._prepared = False
+        self._head: list[Record] = []
+        self._records: Any = iter(())
         self.quarantine: list[dict[str, Any]] = []
         self.format: FormatModule | None = None
 
@@ -718,46 +722,57 @@ class Reader:
 
     # -- the read
 
-    def batches(self) -> Iterator[pa.RecordBatch]:
+    def prepare(self) -> Reader:
+        """Sniff the format (and whether the DuckDB fast path applies) without reading on."""
+        if self._prepared:
+            return self
+        self._prepared = True
         layout: dict[str, str] = {}
-        records = iter_records(
+        self._records = iter_records(
             iter_documents(_decompressed_chunks(self.path), max_record_bytes=self.max_record_bytes, layout=layout)
         )
-        head: list[Record] = []
-        truncated: str | None = None
+        head = self._head
         try:
-            for r in records:
+            for r in self._records:
                 head.append(r)
                 if len(head) >= SNIFF_RECORDS:
                     break
         except _Truncated as e:
-            truncated = str(e)
+            self._truncated = str(e)
         fmt = sniff_format(head, self.formats)
         if fmt is None:
             names = [f.NAME for f in self.formats]
             seen = next((r.raw[:60].decode("utf-8", "replace") for r in head if r.raw), "")
-            if truncated and not head:
-                raise EvidenceError(self.result.evidence.path, truncated, "re-copy the file from its source")
+            if self._truncated and not head:
+                raise EvidenceError(self.result.evidence.path, self._truncated, "re-copy the file from its source")
             if not head:
                 if self.explicit:
                     raise EvidenceError(self.result.evidence.path, "is empty: it holds no records", "check that the right file was given")
                 self.result.unrecognised = "empty: no records"
-                return
-            if self.explicit:
+            elif self.explicit:
                 raise UnknownFormatError(self.result.evidence.path, names, seen)
-            self.result.unrecognised = "no format recognises this file (tried: " + ", ".join(names) + ")"
-            return
+            else:
+                self.result.unrecognised = "no format recognises this file (tried: " + ", ".join(names) + ")"
+            return self
         self.format = fmt
         self.result.format = fmt.NAME
         self.result.family = fmt.FAMILY
-        table = self.table_for(fmt)
         plain_lines = layout.get("mode") == "lines" and all(r.envelope is None and r.index is None for r in head)
-        if self.fast and plain_lines and hasattr(fmt, "FAST_SELECT") and truncated is None:
-            records.close()
+        self.fast_path = self.fast and plain_lines and hasattr(fmt, "FAST_SELECT") and self._truncated is None
+        return self
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """Canonical rows of the file's table, in Arrow batches of at most ``batch_rows``."""
+        self.prepare()
+        fmt = self.format
+        if fmt is None:
+            return
+        table = self.table_for(fmt)
+        if self.fast_path:
+            self._records.close()
             yield from self._fast(fmt, table)
         else:
-            self.result.envelopes.update()
-            yield from self._map(self._until_truncation(head, records), fmt, table)
+            yield from self._map(self._until_truncation(self._head, self._records), fmt, table)
             self._note_truncation()
         if self.result.quarantined and self.on_bad_lines == "warn":
             warnings.warn(
@@ -765,6 +780,22 @@ class Reader:
                 f"(see the case's quarantine table)",
                 stacklevel=2,
             )
+
+    @property
+    def compression(self) -> str:
+        with _open_read_only(self.path) as f:
+            magic = f.read(4)
+        return "gzip" if magic[:2] == GZIP_MAGIC else "zstd" if magic == ZSTD_MAGIC else "none"
+
+    def ndjson_source(self, columns: dict[str, str]) -> str:
+        """A DuckDB ``read_ndjson(...)`` over this file with the given columns (fast path only)."""
+        compression = self.compression
+        cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in columns.items()) + "}"
+        path = "'" + str(self.path).replace("'", "''") + "'"
+        return (
+            f"read_ndjson({path}, columns = {cols}, ignore_errors = true, compression = '{compression}', "
+            f"maximum_object_size = {self.max_record_bytes})"
+        )
 
     _truncated: str | None = None
 
@@ -787,18 +818,9 @@ class Reader:
         import duckdb
 
         ev = self.result.evidence
-        with open(self.path, "rb") as f:
-            magic = f.read(4)
-        compression = "gzip" if magic[:2] == GZIP_MAGIC else "zstd" if magic == ZSTD_MAGIC else "none"
-        cols = "{" + ", ".join(f"'{k}': '{v}'" for k, v in fmt.FAST_COLUMNS.items()) + "}"
-        path = "'" + str(self.path).replace("'", "''") + "'"
-        sql = (
-            f"SELECT {fmt.FAST_SELECT} FROM (SELECT {fmt.FAST_PREPARE} "
-            f"FROM read_ndjson({path}, columns = {cols}, ignore_errors = true, compression = '{compression}', "
-            f"maximum_object_size = {self.max_record_bytes}))"
-        )
+        sql = f"SELECT {fmt.FAST_SELECT} FROM (SELECT {fmt.FAST_PREPARE} FROM {self.ndjson_source(fmt.FAST_COLUMNS)})"
         redo: set[int] = set()
-        last = 0
+        last = last_ok = 0
         failed = False
         con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
         con.execute("SET enable_progress_bar = false")
@@ -816,17 +838,27 @@ class Reader:
                     redo.update(lines.filter(pc.invert(ok)).to_pylist())
                     batch, times = batch.filter(ok), times.filter(ok)
                 last += len(lines)
+                if batch.num_rows:
+                    last_ok = pc.max(batch.column("evidence_line")).as_py()
                 if not batch.num_rows:
                     continue
                 self.result.records += batch.num_rows
                 out = self._fast_batch(fmt.fast_finish(batch), times, fmt, table, ev)
                 self._count(out.column("time"), out.num_rows)
                 yield out
-        except duckdb.Error:
-            failed = True  # e.g. a damaged archive: carry on per record after the last line delivered
+        except (duckdb.Error, OSError, pa.ArrowException):
+            failed = True  # e.g. a damaged archive or an over-long line: carry on per record after the last line delivered
         finally:
             con.close()
+        if not failed and self.compression == "zstd":
+            # DuckDB reads a truncated zstd stream as a shorter file; check the stream ourselves.
+            try:
+                for _ in _decompressed_chunks(self.path):
+                    pass
+            except _Truncated:
+                failed = True
         if redo or failed:
+            self._last_number = last_ok
             chunks = _decompressed_chunks(self.path)
             docs = iter_documents(chunks, max_record_bytes=self.max_record_bytes, wanted=lambda n: n in redo or (failed and n > last))
             yield from self._map(self._until_truncation([], iter_records(docs)), fmt, table)

@@ -214,6 +214,9 @@ def _first(extra: dict[str, list[str]] | None, key: str) -> str | None:
 # identical output. Lines the fast path cannot map (not JSON, no time, not an audit event)
 # come out with ``_fast_ok = false`` and are redone by the per-record path.
 
+# what the dedupe plan reads before the rows are written
+KEY_COLUMNS = {"auditID": "VARCHAR", "stage": "VARCHAR"}
+
 FAST_COLUMNS = {
     "kind": "VARCHAR", "apiVersion": "VARCHAR", "auditID": "VARCHAR", "stage": "VARCHAR", "level": "VARCHAR",
     "verb": "VARCHAR", "requestURI": "VARCHAR", "userAgent": "VARCHAR",
@@ -281,30 +284,30 @@ FAST_SELECT = f"""
     requestObject::VARCHAR AS request_object,
     responseObject::VARCHAR AS response_object,
     NULL::VARCHAR AS exec_command,
+    objectRef.subresource IN ('exec', 'attach') OR contains(requestURI, 'command=') AS _needs_command,
+    objectRef.resource IN ('secrets', 'tokenreviews', 'tokenrequests') OR objectRef.subresource = 'token'
+      OR contains(requestObject::VARCHAR, '"Secret') OR contains(requestObject::VARCHAR, '"Token') AS _check_request,
+    objectRef.resource IN ('secrets', 'tokenreviews', 'tokenrequests') OR objectRef.subresource = 'token'
+      OR contains(responseObject::VARCHAR, '"Secret') OR contains(responseObject::VARCHAR, '"Token') AS _check_response,
     (verb IS NOT NULL OR requestURI IS NOT NULL) AND coalesce(_received, stageTimestamp) IS NOT NULL AS _fast_ok
 """
 
 
 def fast_finish(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """The per-row work the SQL leaves to Python, done only on the rows that need it."""
-    uri, sub, res = batch.column("request_uri"), batch.column("subresource"), batch.column("resource")
-    need_cmd = pc.fill_null(pc.or_kleene(pc.is_in(sub, value_set=pa.array(sorted(SESSION_SUBRESOURCES))), pc.match_substring(uri, "command=")), False)
-    if pc.any(need_cmd).as_py():
-        idx = pc.indices_nonzero(need_cmd)
-        cmds = [exec_command(u) for u in uri.take(idx).to_pylist()]
-        batch = _replace(batch, "exec_command", need_cmd, pa.array(cmds, pa.string()))
-    secret_ref = pc.fill_null(pc.or_kleene(pc.is_in(res, value_set=pa.array(sorted(SECRET_RESOURCES))), pc.equal(sub, "token")), False)
-    for key in ("request_object", "response_object"):
-        body = batch.column(key)
-        need = pc.fill_null(
-            pc.and_kleene(pc.is_valid(body), pc.or_kleene(secret_ref, pc.or_kleene(pc.match_substring(body, '"Secret'), pc.match_substring(body, '"Token')))),
-            False,
-        )
+    """The per-row work the SQL leaves to Python, done only on the rows the SQL flagged."""
+    res, sub = batch.column("resource"), batch.column("subresource")
+    need = pc.fill_null(batch.column("_needs_command"), False)
+    if pc.any(need).as_py():
+        idx = pc.indices_nonzero(need)
+        cmds = [exec_command(u) for u in batch.column("request_uri").take(idx).to_pylist()]
+        batch = _replace(batch, "exec_command", need, pa.array(cmds, pa.string()))
+    for key, flag in (("request_object", "_check_request"), ("response_object", "_check_response")):
+        need = pc.fill_null(pc.and_kleene(batch.column(flag), pc.is_valid(batch.column(key))), False)
         if pc.any(need).as_py():
             idx = pc.indices_nonzero(need)
             rs, ss = res.take(idx).to_pylist(), sub.take(idx).to_pylist()
-            fixed = [_body(json.loads(b), r, s) for b, r, s in zip(body.take(idx).to_pylist(), rs, ss)]
-            batch = _replace(batch, key, need, pa.array(fixed, pa.string()))
+            bodies = batch.column(key).take(idx).to_pylist()
+            batch = _replace(batch, key, need, pa.array([_body(json.loads(b), r, s) for b, r, s in zip(bodies, rs, ss)], pa.string()))
     return batch
 
 
