@@ -44,9 +44,8 @@ from . import __version__
 from .errors import CaseError
 from .frames import to_frame
 from .schema import AUDIT, QUARANTINE, SCHEMA_VERSION, TABLES, Table
-from .ingest import FastDedupe, PartWriter, resolve_collisions, rewrite_part
+from .ingest import PartWriter, StageMerger, resolve_collisions, rewrite_part
 from .sources import FileResult, OnBadLines, PathsLike, Reader, expand_paths, hash_file, open_reader
-from .sources.k8s_audit import KEY_COLUMNS as AUDIT_KEY_COLUMNS
 
 MANIFEST = "manifest.json"
 TimeLike = str | dt.datetime | pd.Timestamp | None
@@ -219,8 +218,7 @@ class Case:
                         report.unrecognised.append((str(path), reader.result.unrecognised))
                         continue
                     readers.append((ordinal, reader))
-                plan = FastDedupe.plan([r for _, r in readers if r.fast_path and r.result.family == "audit"], AUDIT_KEY_COLUMNS)
-                merged: Counter[str] = Counter()
+                merger = StageMerger()
                 quarantine: list[dict[str, Any]] = []
                 writers: dict[str, PartWriter] = {}
                 total = sum(r.result.evidence.size for _, r in readers)
@@ -232,14 +230,19 @@ class Case:
                         ev = reader.result.evidence
                         name = f"{ingest_id}-{ordinal:05d}-{ev.short_id}"
                         for batch in reader.batches():
-                            if reader.fast_path and table is AUDIT:
-                                batch, dropped = plan.apply(batch)
-                                merged[ev.sha256] += dropped
+                            if table is AUDIT:
+                                batch, released = merger.feed(batch)
+                                for row in released:
+                                    writer.write(f"{ingest_id}-held", row)
                             writer.write(name, batch)
                         writer.finish_part(name)
                         bar.update(ev.size)
                         report.files.append(reader.result)
                         quarantine.extend(reader.quarantine)
+                if "audit" in writers:
+                    for row in merger.drain():
+                        writers["audit"].write(f"{ingest_id}-held", row)
+                merged = merger.merged
                 parts = {name: w.close() for name, w in writers.items()}
                 superseded_part = None
                 if parts.get("audit"):

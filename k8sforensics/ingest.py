@@ -1,12 +1,11 @@
 """How an ingest turns evidence files into new, not yet published, case parts.
 
 1. Every file is hashed and sniffed; files the case already holds are passed over.
-2. Audit files that take the DuckDB fast path get their duplicate requests planned up
-   front, from ``auditID`` and ``stage`` alone (``FastDedupe``), so their rows can be written
-   once, already merged.
-3. All rows stream into one Parquet part per evidence file and date (``PartWriter``; the
-   Parquet encoding runs on a background thread, beside the parsing).
-4. ``resolve_collisions`` then finds the requests still seen twice — across files that
+2. Rows stream into one Parquet part per evidence file and date (``PartWriter``; the
+   Parquet encoding runs on a background thread, beside the parsing). Audit rows pass
+   ``StageMerger`` first, which merges the stages of a request as they go by.
+3. 
+   ``resolve_collisions`` then finds the requests still seen twice — across files that
    took different paths, or against rows earlier ingests published — and settles them:
    new parts are rewritten before publication, published rows are superseded.
 """
@@ -17,7 +16,6 @@ import datetime as dt
 import queue
 import threading
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,10 +27,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .schema import Table
-from .sources import Reader
 from .sources.audit_dedupe import STAGE_RANK
 
-ROW_GROUP_ROWS = 128_000
+ROW_GROUP_ROWS = 128_000  # for parts rewritten whole
 _NS_PER_DAY = 86_400 * 10**9
 _EPOCH = dt.date(1970, 1, 1)
 _RANKS = {"RequestReceived": 1, "ResponseStarted": 2}  # anything else (ResponseComplete, Panic, none) is 3
@@ -52,7 +49,8 @@ def _stage_sort_key(stage: str) -> int:
 
 class PartWriter:
     """Writes one table's rows as ``<root>/<table>/date=YYYY-MM-DD/part-<name>.parquet``,
-    one part per (name, date), ~128k-row row groups, zstd; encoding on a background thread."""
+    one part per (name, date), zstd, a row group per batch (≤ 50k rows); the Parquet
+    encoding runs on a background thread, beside the parsing."""
 
     def __init__(self, root: Path, table: Table) -> None:
         self.root = root
@@ -60,8 +58,6 @@ class PartWriter:
         self.schema = table.arrow_schema
         self.parts: list[str] = []
         self._writers: dict[tuple[str, str], pq.ParquetWriter] = {}
-        self._pending: dict[tuple[str, str], list[pa.RecordBatch]] = {}
-        self._pending_rows: Counter[tuple[str, str]] = Counter()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="k8sforensics-writer", daemon=True)
@@ -75,33 +71,18 @@ class PartWriter:
         uniq = pc.unique(days).to_pylist()
         for day in uniq:
             sub = batch if len(uniq) == 1 else batch.filter(pc.equal(days, day))
-            date = (_EPOCH + dt.timedelta(days=day)).isoformat()
-            key = (name, date)
-            self._pending.setdefault(key, []).append(sub)
-            self._pending_rows[key] += sub.num_rows
-            if self._pending_rows[key] >= ROW_GROUP_ROWS:
-                self._flush(key)
+            self._submit(("write", (name, (_EPOCH + dt.timedelta(days=day)).isoformat()), sub))
 
     def finish_part(self, name: str) -> None:
-        """All rows of ``name`` are written: flush and close its parts."""
-        for key in [k for k in self._pending if k[0] == name]:
-            self._flush(key)
+        """All rows of ``name`` are written: close its files."""
         self._submit(("close", name))
 
     def close(self) -> list[str]:
-        for key in list(self._pending):
-            self._flush(key)
         self._submit(None)
         self._thread.join()
         if self._error:
             raise self._error
         return sorted(self.parts)
-
-    def _flush(self, key: tuple[str, str]) -> None:
-        batches = self._pending.pop(key, [])
-        self._pending_rows.pop(key, None)
-        if batches:
-            self._submit(("write", key, pa.Table.from_batches(batches, schema=self.schema)))
 
     def _submit(self, item: Any) -> None:
         if self._error:
@@ -122,7 +103,7 @@ class PartWriter:
                     for key in [k for k in self._writers if k[0] == item[1]]:
                         self._writers.pop(key).close()
                     continue
-                _, (name, date), table = item
+                _, (name, date), batch = item
                 w = self._writers.get((name, date))
                 if w is None:
                     rel = f"{self.table.name}/date={date}/part-{name}.parquet"
@@ -130,80 +111,121 @@ class PartWriter:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     w = self._writers[(name, date)] = pq.ParquetWriter(path, self.schema, compression="zstd")
                     self.parts.append(rel)
-                w.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                w.write_batch(batch)
             except BaseException as e:  # surfaced to the caller on the next write or close
                 self._error = e
 
 
-# --------------------------------------------------------------------------- fast-path dedupe
+# --------------------------------------------------------------------------- stage merging
 
 
 @dataclass
-class FastDedupe:
-    """Which rows of the fast-path files to keep, planned before any row is written.
+class _Held:
+    rank: int
+    stages: list[str]
+    batch: pa.RecordBatch  # the one row, copied out of its batch
+    evidence_id: str
 
-    For each request seen more than once: the best stage rank and the stages seen. A row
-    is kept if its stage has the best rank and no row of that request was kept before it
-    (ties go to the first in evidence order).
+
+class StageMerger:
+    """Merges the stages of an audit request while the rows stream by.
+
+    The API server writes RequestReceived (and ResponseStarted) before the final stage of the
+    same request, usually a few lines apart. Rows of an earlier stage are held back; when a
+    more final stage of the request arrives, the held row is merged away and the arriving
+    row carries every stage seen. Held rows no later stage claimed are written at the end
+    (or when more than ``limit`` are held, oldest first, so memory stays bounded); repeats
+    of the final stage and requests split across paths or ingests are left to
+    ``resolve_collisions``.
     """
 
-    ids: pa.Array = field(default_factory=lambda: pa.array([], pa.string()))
-    best: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int8))
-    stages: pa.Array = field(default_factory=lambda: pa.array([], pa.list_(pa.string())))
-    kept: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    def __init__(self, limit: int = 200_000) -> None:
+        self.held: dict[str, _Held] = {}
+        self.merged: Counter[str] = Counter()
+        self.limit = limit
 
-    @classmethod
-    def plan(cls, readers: Sequence[Reader], key_columns: dict[str, str]) -> FastDedupe:
-        if not readers:
-            return cls()
-        con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
-        con.execute("SET enable_progress_bar = false")
-        sources = " UNION ALL ".join(f"SELECT auditID AS audit_id, stage FROM {r.ndjson_source(key_columns)}" for r in readers)
-        rank = STAGE_RANK
-        out = con.sql(
-            f"""
-            SELECT audit_id, max({rank}) AS best,
-                   list_transform(list_sort(list_distinct(list({rank}::VARCHAR || ':' || stage))), lambda x: x[3:]) AS stages
-            FROM ({sources}) WHERE audit_id IS NOT NULL
-            GROUP BY audit_id HAVING count(*) > 1
-            ORDER BY audit_id
-            """
-        ).to_arrow_table()
-        con.close()
-        return cls(
-            out.column("audit_id").combine_chunks(),
-            out.column("best").to_numpy().astype(np.int8),
-            out.column("stages").combine_chunks(),
-            np.zeros(out.num_rows, bool),
-        )
-
-    def apply(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, int]:
-        """Drop the rows that lose to another stage of their request; set merged ``stages``.
-        Returns the batch and how many rows were dropped."""
-        if not len(self.ids):
-            return batch, 0
-        idx = pc.index_in(batch.column("audit_id"), value_set=self.ids)
-        if idx.null_count == len(idx):
-            return batch, 0
-        valid = pc.is_valid(idx)
-        pos = pc.indices_nonzero(valid)
-        where = idx.take(pos).to_numpy()
-        ranks = stage_ranks(batch.column("stage").take(pos)).to_numpy()
+    def feed(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[pa.RecordBatch]]:
+        """Returns the rows to write now, and held rows released early (memory bound)."""
+        aid = batch.column("audit_id")
+        rank = stage_ranks(batch.column("stage"))
+        early = pc.and_(pc.less(rank, 3), pc.is_valid(aid))
+        # rows of requests with an earlier stage held, from before or from this batch
+        ids_held = pa.concat_arrays([pa.array(list(self.held), pa.string()), aid.filter(early).cast(pa.string())])
+        candidates = pc.or_(early, pc.fill_null(pc.is_in(aid, value_set=ids_held), False)) if len(ids_held) else early
+        if not pc.any(candidates).as_py():
+            return batch, []
+        pos = pc.indices_nonzero(candidates).to_numpy()
+        ids = aid.take(pa.array(pos)).to_pylist()
+        ranks = rank.take(pa.array(pos)).to_numpy()
+        stages_in = batch.column("stage").take(pa.array(pos)).to_pylist()
+        evidence = batch.column("evidence_id")[0].as_py()
         keep = np.ones(batch.num_rows, bool)
-        for p, w, r in zip(pos.to_numpy(), where, ranks):  # only the rows of duplicated requests
-            if r == self.best[w] and not self.kept[w]:
-                self.kept[w] = True
-            else:
+        set_stages: dict[int, list[str]] = {}
+        new_held: dict[str, tuple[int, int, list[str]]] = {}  # held from this batch: id → (position, rank, stages)
+        for p, a, r, st in zip(pos, ids, ranks, stages_in):
+            seen = [st] if st is not None else []
+            prior_rank: int | None = None
+            if a in new_held:
+                prior_rank, prior_stages = new_held[a][1], new_held[a][2]
+            elif a in self.held:
+                prior_rank, prior_stages = self.held[a].rank, self.held[a].stages
+            if prior_rank is not None and prior_rank >= r:
+                # the same or an earlier stage than the one held: merge this row away
+                merged_stages = _union(prior_stages, seen)
+                if a in new_held:
+                    new_held[a] = (new_held[a][0], prior_rank, merged_stages)
+                else:
+                    self.held[a].stages = merged_stages
                 keep[p] = False
-        i = batch.schema.get_field_index("stages")
-        own = batch.column(i)
-        merged = self.stages.take(pa.array(where)).cast(own.type)
-        take = np.arange(batch.num_rows)
-        take[pos.to_numpy()] = batch.num_rows + np.arange(len(merged))  # list columns have no replace_with_mask
-        stages = pa.concat_arrays([own, merged]).take(pa.array(take))
-        batch = batch.set_column(i, batch.schema.field(i), stages)
-        dropped = int((~keep).sum())
-        return (batch.filter(pa.array(keep)) if dropped else batch), dropped
+                self.merged[evidence] += 1
+                continue
+            if prior_rank is not None:  # a more final stage: the held row is merged away
+                if a in new_held:
+                    new_held.pop(a)
+                    self.merged[evidence] += 1
+                else:
+                    self.merged[self.held.pop(a).evidence_id] += 1
+                seen = _union(prior_stages, seen)
+            if r < 3:
+                keep[p] = False
+                new_held[a] = (int(p), int(r), seen)
+            elif prior_rank is not None:
+                set_stages[int(p)] = seen
+        if new_held:
+            taken = batch.take(pa.array([h[0] for h in new_held.values()]))
+            for k, (a, (_, r, seen)) in enumerate(new_held.items()):
+                self.held[a] = _Held(r, seen, taken.slice(k, 1), evidence)
+        if set_stages:
+            batch = _set_stages(batch, set_stages)
+        out = batch.filter(pa.array(keep)) if not keep.all() else batch
+        released: list[pa.RecordBatch] = []
+        while len(self.held) > self.limit:
+            a = next(iter(self.held))
+            released.append(self._row(self.held.pop(a)))
+        return out, released
+
+    def drain(self) -> list[pa.RecordBatch]:
+        """The held rows no later stage claimed, to be written as they are."""
+        out = [self._row(h) for h in self.held.values()]
+        self.held.clear()
+        return out
+
+    @staticmethod
+    def _row(h: _Held) -> pa.RecordBatch:
+        return _set_stages(h.batch, {0: h.stages})
+
+
+def _union(a: list[str], b: list[str]) -> list[str]:
+    return sorted(set(a) | set(b), key=_stage_sort_key)
+
+
+def _set_stages(batch: pa.RecordBatch, stages: dict[int, list[str]]) -> pa.RecordBatch:
+    i = batch.schema.get_field_index("stages")
+    own = batch.column(i)
+    new = pa.array(list(stages.values()), own.type)
+    take = np.arange(batch.num_rows)
+    take[np.fromiter(stages, dtype=np.int64)] = batch.num_rows + np.arange(len(stages))  # lists have no replace_with_mask
+    return batch.set_column(i, batch.schema.field(i), pa.concat_arrays([own, new]).take(pa.array(take)))
 
 
 # --------------------------------------------------------------------------- collisions

@@ -69,7 +69,7 @@ def event_row(ev: dict[str, Any]) -> dict[str, Any]:
     status = _obj(ev.get("responseStatus"))
     annotations = ev.get("annotations") if isinstance(ev.get("annotations"), dict) else None
     ann = {str(k): _text(v) for k, v in annotations.items()} if annotations else None
-    ips = _strs(ev["sourceIPs"]) if isinstance(ev.get("sourceIPs"), list) else None
+    ips = _strs(ev.get("sourceIPs"))
     uri = _str(ev.get("requestURI"))
     code = status.get("code")
     request_object = _body(ev.get("requestObject"), resource, subresource)
@@ -80,7 +80,6 @@ def event_row(ev: dict[str, Any]) -> dict[str, Any]:
         "time": received or ev.get("stageTimestamp"),
         "namespace": namespace,
         "pod": name if resource == "pods" else None,
-        "labels": _labels(ev.get("requestObject")),
         "audit_id": _str(ev.get("auditID")),
         "stage": _str(ev.get("stage")),
         "stages": [ev["stage"]] if isinstance(ev.get("stage"), str) else None,
@@ -149,14 +148,6 @@ def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _labels(obj: Any) -> dict[str, str] | None:
-    if isinstance(obj, dict):
-        md = obj.get("metadata")
-        if isinstance(md, dict) and isinstance(md.get("labels"), dict):
-            return {str(k): _text(v) for k, v in md["labels"].items()}
-    return None
-
-
 def _obj(v: Any) -> dict[str, Any]:
     return v if isinstance(v, dict) else {}
 
@@ -172,10 +163,9 @@ def _text(v: Any) -> str:
 
 
 def _strs(v: Any) -> list[str | None] | None:
+    # []string in the API server's Go types: anything else is not a list of strings
     if isinstance(v, list):
         return [None if x is None else _text(x) for x in v]
-    if isinstance(v, str):
-        return [v]
     return None
 
 
@@ -192,10 +182,8 @@ def _int(v: Any) -> int | None:
 def _extra(v: Any) -> dict[str, list[str]] | None:
     if not isinstance(v, dict):
         return None
-    out = {}
-    for k, vals in v.items():
-        out[str(k)] = [_text(x) for x in vals] if isinstance(vals, list) else [_text(vals)]
-    return out
+    # map[string][]string in Go: a value that is not a list carries no strings
+    return {str(k): _strs(vals) for k, vals in v.items()}
 
 
 def _first(extra: dict[str, list[str]] | None, key: str) -> str | None:
@@ -214,27 +202,20 @@ def _first(extra: dict[str, list[str]] | None, key: str) -> str | None:
 # identical output. Lines the fast path cannot map (not JSON, no time, not an audit event)
 # come out with ``_fast_ok = false`` and are redone by the per-record path.
 
-# what the dedupe plan reads before the rows are written
-KEY_COLUMNS = {"auditID": "VARCHAR", "stage": "VARCHAR"}
-
 FAST_COLUMNS = {
     "kind": "VARCHAR", "apiVersion": "VARCHAR", "auditID": "VARCHAR", "stage": "VARCHAR", "level": "VARCHAR",
     "verb": "VARCHAR", "requestURI": "VARCHAR", "userAgent": "VARCHAR",
     "requestReceivedTimestamp": "VARCHAR", "stageTimestamp": "VARCHAR", "timestamp": "VARCHAR",
     "metadata": "STRUCT(creationTimestamp VARCHAR)",
-    "user": "STRUCT(username VARCHAR, uid VARCHAR, groups JSON, extra JSON)",
-    "impersonatedUser": "STRUCT(username VARCHAR, groups JSON)",
-    "sourceIPs": "JSON",
+    "user": "STRUCT(username VARCHAR, uid VARCHAR, groups VARCHAR[], extra MAP(VARCHAR, VARCHAR[]))",
+    "impersonatedUser": "STRUCT(username VARCHAR, groups VARCHAR[])",
+    "sourceIPs": "VARCHAR[]",
     "objectRef": "STRUCT(resource VARCHAR, subresource VARCHAR, namespace VARCHAR, name VARCHAR, apiGroup VARCHAR, apiVersion VARCHAR)",
     "responseStatus": "STRUCT(code VARCHAR, reason VARCHAR)",
-    "annotations": "JSON",
+    "annotations": "MAP(VARCHAR, VARCHAR)",
     "requestObject": "JSON",
     "responseObject": "JSON",
 }
-
-
-def _json_strs(expr: str) -> str:
-    return f"(CASE json_type({expr}) WHEN 'ARRAY' THEN from_json({expr}, '[\"VARCHAR\"]') WHEN 'VARCHAR' THEN [{expr} ->> '$'] END)"
 
 
 # Inner projection: every JSON sub-value the mapping needs, decoded once.
@@ -242,24 +223,21 @@ FAST_PREPARE = f"""
     *,
     coalesce(requestReceivedTimestamp, "timestamp", metadata.creationTimestamp) AS _received,
     CASE WHEN starts_with(user.username, '{SA_PREFIX}') THEN substr(user.username, {len(SA_PREFIX) + 1}) END AS _sa,
-    TRY_CAST(user.extra AS MAP(VARCHAR, VARCHAR[])) AS _extra,
-    CASE WHEN json_type(annotations) = 'OBJECT' THEN TRY_CAST(annotations AS MAP(VARCHAR, VARCHAR)) END AS _ann,
-    {_json_strs("sourceIPs")} AS _ips
+    user.extra AS _extra,
+    annotations AS _ann
 """
 
 FAST_SELECT = f"""
     coalesce(_received, stageTimestamp) AS time,
     objectRef.namespace AS namespace,
     CASE WHEN objectRef.resource = 'pods' THEN objectRef.name END AS pod,
-    CASE WHEN json_type(requestObject, '$.metadata.labels') = 'OBJECT'
-         THEN TRY_CAST(json_extract(requestObject, '$.metadata.labels') AS MAP(VARCHAR, VARCHAR)) END AS labels,
     auditID AS audit_id,
     stage,
     CASE WHEN stage IS NOT NULL THEN [stage] END AS stages,
     coalesce(stageTimestamp, _received) AS stage_time,
     level, verb, requestURI AS request_uri,
     user.username AS "user", user.uid AS user_uid,
-    {_json_strs("user.groups")} AS user_groups,
+    user.groups AS user_groups,
     _extra AS user_extra,
     CASE WHEN position(':' IN _sa) > 0 THEN split_part(_sa, ':', 1) END AS sa_namespace,
     CASE WHEN position(':' IN _sa) > 0 THEN substr(_sa, position(':' IN _sa) + 1) END AS sa_name,
@@ -269,9 +247,9 @@ FAST_SELECT = f"""
     _extra['{EXTRA_NODE}'][1] AS token_node,
     _extra['{EXTRA_CREDENTIAL}'][1] AS credential_id,
     impersonatedUser.username AS impersonated_user,
-    {_json_strs("impersonatedUser.groups")} AS impersonated_groups,
-    _ips[1] AS source_ip,
-    CASE WHEN json_type(sourceIPs) = 'ARRAY' THEN _ips END AS source_ips,
+    impersonatedUser.groups AS impersonated_groups,
+    sourceIPs[1] AS source_ip,
+    sourceIPs AS source_ips,
     userAgent AS user_agent,
     objectRef.resource AS resource, objectRef.subresource AS subresource,
     objectRef.namespace AS object_namespace, objectRef.name AS object_name,
