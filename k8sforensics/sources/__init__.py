@@ -54,8 +54,10 @@ def open_reader(
     explicit: bool = True,
     evidence: Evidence | None = None,
     max_record_bytes: int = MAX_RECORD_BYTES,
+    fast: bool = True,
 ) -> Reader:
-    """A reader for one file; its format is sniffed when ``batches()`` starts."""
+    """A reader for one file; its format is sniffed by ``prepare()`` or when ``batches()``
+    starts. ``fast=False`` turns the DuckDB fast path off (the per-record path is the reference)."""
     return Reader(
         path,
         evidence or hash_file(path),
@@ -65,6 +67,7 @@ def open_reader(
         on_bad_lines=on_bad_lines,
         explicit=explicit,
         max_record_bytes=max_record_bytes,
+        fast=fast,
     )
 
 
