@@ -230,11 +230,12 @@ class Case:
                         ev = reader.result.evidence
                         name = f"{ingest_id}-{ordinal:05d}-{ev.short_id}"
                         for batch in reader.batches():
+                            keep = None
                             if table is AUDIT:
-                                batch, released = merger.feed(batch)
+                                batch, keep, released = merger.feed(batch)
                                 for row in released:
                                     writer.write(f"{ingest_id}-held", row)
-                            writer.write(name, batch)
+                            writer.write(name, batch, keep)
                         writer.finish_part(name)
                         bar.update(ev.size)
                         report.files.append(reader.result)

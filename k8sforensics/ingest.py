@@ -63,15 +63,11 @@ class PartWriter:
         self._thread = threading.Thread(target=self._run, name="k8sforensics-writer", daemon=True)
         self._thread.start()
 
-    def write(self, name: str, batch: pa.RecordBatch) -> None:
-        if not batch.num_rows:
-            return
-        # UTC day number by integer division: strftime on a tz-aware column is ~30x slower
-        days = pc.divide(pc.cast(batch.column("time"), pa.int64()), _NS_PER_DAY)
-        uniq = pc.unique(days).to_pylist()
-        for day in uniq:
-            sub = batch if len(uniq) == 1 else batch.filter(pc.equal(days, day))
-            self._submit(("write", (name, (_EPOCH + dt.timedelta(days=day)).isoformat()), sub))
+    def write(self, name: str, batch: pa.RecordBatch, keep: np.ndarray | None = None) -> None:
+        """Queue ``batch`` (only the rows where ``keep`` is true) for part ``name``. The
+        selection and the split by date run on the writer thread, beside the parsing."""
+        if batch.num_rows and (keep is None or keep.any()):
+            self._submit(("write", name, batch, keep))
 
     def finish_part(self, name: str) -> None:
         """All rows of ``name`` are written: close its files."""
@@ -103,17 +99,35 @@ class PartWriter:
                     for key in [k for k in self._writers if k[0] == item[1]]:
                         self._writers.pop(key).close()
                     continue
-                _, (name, date), batch = item
-                w = self._writers.get((name, date))
-                if w is None:
-                    rel = f"{self.table.name}/date={date}/part-{name}.parquet"
-                    path = self.root / rel
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    w = self._writers[(name, date)] = pq.ParquetWriter(path, self.schema, compression="zstd")
-                    self.parts.append(rel)
-                w.write_batch(batch)
+                _, name, batch, keep = item
+                if keep is not None and not keep.all():
+                    batch = batch.filter(pa.array(keep))
+                for date, sub in _by_date(batch):
+                    w = self._writers.get((name, date))
+                    if w is None:
+                        rel = f"{self.table.name}/date={date}/part-{name}.parquet"
+                        path = self.root / rel
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        w = self._writers[(name, date)] = pq.ParquetWriter(path, self.schema, compression="zstd")
+                        self.parts.append(rel)
+                    w.write_batch(sub)
             except BaseException as e:  # surfaced to the caller on the next write or close
                 self._error = e
+
+
+def _by_date(batch: pa.RecordBatch) -> list[tuple[str, pa.RecordBatch]]:
+    """Split by UTC date: zero-copy slices when the rows are in time order (logs are), a
+    filter per date otherwise. Day numbers by integer division (strftime is ~30x slower)."""
+    days = np.floor_divide(pc.cast(batch.column("time"), pa.int64()).to_numpy(), _NS_PER_DAY)
+    def iso(d: int) -> str:
+        return (_EPOCH + dt.timedelta(days=int(d))).isoformat()
+    if days[0] == days[-1] and (days == days[0]).all():
+        return [(iso(days[0]), batch)]
+    if (np.diff(days) >= 0).all():
+        cuts = np.flatnonzero(np.diff(days)) + 1
+        bounds = [0, *cuts.tolist(), len(days)]
+        return [(iso(days[a]), batch.slice(a, b - a)) for a, b in zip(bounds, bounds[1:])]
+    return [(iso(d), batch.filter(pa.array(days == d))) for d in np.unique(days)]
 
 
 # --------------------------------------------------------------------------- stage merging
@@ -144,8 +158,9 @@ class StageMerger:
         self.merged: Counter[str] = Counter()
         self.limit = limit
 
-    def feed(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[pa.RecordBatch]]:
-        """Returns the rows to write now, and held rows released early (memory bound)."""
+    def feed(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | None, list[pa.RecordBatch]]:
+        """Returns the batch (stages merged), which of its rows to write now (None: all), and
+        held rows released early (memory bound)."""
         aid = batch.column("audit_id")
         rank = stage_ranks(batch.column("stage"))
         early = pc.and_(pc.less(rank, 3), pc.is_valid(aid))
@@ -153,7 +168,7 @@ class StageMerger:
         ids_held = pa.concat_arrays([pa.array(list(self.held), pa.string()), aid.filter(early).cast(pa.string())])
         candidates = pc.or_(early, pc.fill_null(pc.is_in(aid, value_set=ids_held), False)) if len(ids_held) else early
         if not pc.any(candidates).as_py():
-            return batch, []
+            return batch, None, []
         pos = pc.indices_nonzero(candidates).to_numpy()
         ids = aid.take(pa.array(pos)).to_pylist()
         ranks = rank.take(pa.array(pos)).to_numpy()
@@ -197,12 +212,11 @@ class StageMerger:
                 self.held[a] = _Held(r, seen, taken.slice(k, 1), evidence)
         if set_stages:
             batch = _set_stages(batch, set_stages)
-        out = batch.filter(pa.array(keep)) if not keep.all() else batch
         released: list[pa.RecordBatch] = []
         while len(self.held) > self.limit:
             a = next(iter(self.held))
             released.append(self._row(self.held.pop(a)))
-        return out, released
+        return batch, (None if keep.all() else keep), released
 
     def drain(self) -> list[pa.RecordBatch]:
         """The held rows no later stage claimed, to be written as they are."""
