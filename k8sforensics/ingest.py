@@ -108,11 +108,26 @@ class PartWriter:
                         rel = f"{self.table.name}/date={date}/part-{name}.parquet"
                         path = self.root / rel
                         path.parent.mkdir(parents=True, exist_ok=True)
-                        w = self._writers[(name, date)] = pq.ParquetWriter(path, self.schema, compression="zstd")
+                        w = self._writers[(name, date)] = pq.ParquetWriter(path, self.schema, **parquet_options(self.table))
                         self.parts.append(rel)
                     w.write_batch(sub)
             except BaseException as e:  # surfaced to the caller on the next write or close
                 self._error = e
+
+
+def parquet_options(table: Table) -> dict[str, Any]:
+    """zstd level 1; no dictionary for columns that are unique per row (ids, bodies, times),
+    no min/max statistics for JSON bodies (nobody filters on them; they cost CPU)."""
+    unique = {"event_id", "audit_id", "request_object", "response_object", "request_uri", "time", "stage_time",
+              "evidence_line", "user_extra", "exec_command"}
+    bodies = {"request_object", "response_object", "user_extra", "annotations", "request_uri", "user_agent"}
+    names = table.names
+    return {
+        "compression": "zstd",
+        "compression_level": 1,
+        "use_dictionary": [c for c in names if c not in unique],
+        "write_statistics": [c for c in names if c not in bodies],
+    }
 
 
 def _by_date(batch: pa.RecordBatch) -> list[tuple[str, pa.RecordBatch]]:
@@ -270,21 +285,25 @@ def resolve_collisions(root_new: Path, new_parts: list[str], old_root: Path, old
         return "[" + ", ".join("'" + str(root / p).replace("'", "''") + "'" for p in parts) + "]"
 
     cols = f"event_id, evidence_id, evidence_line, audit_id, stage, stages, {STAGE_RANK} AS rank, filename AS part"
-    src = f"SELECT {cols}, 1 AS generation FROM read_parquet({files(root_new, new_parts)}, filename = true) WHERE audit_id IS NOT NULL"
-    if old_parts:
-        src += (
-            f" UNION ALL SELECT {cols}, 0 AS generation FROM read_parquet({files(old_root, old_parts)}, filename = true)"
-            " WHERE audit_id IS NOT NULL"
-        )
-    con.execute(f"CREATE TEMP TABLE k AS {src}")
+    sources = [(files(root_new, new_parts), 1)] + ([(files(old_root, old_parts), 0)] if old_parts else [])
+    ids = " UNION ALL ".join(f"SELECT audit_id FROM read_parquet({f})" for f, _ in sources)
+    # Most requests are seen once: find the repeated ids from one column before reading more.
+    con.execute(f"CREATE TEMP TABLE d AS SELECT audit_id FROM ({ids}) WHERE audit_id IS NOT NULL GROUP BY audit_id HAVING count(*) > 1")
+    if not con.execute("SELECT count(*) FROM d").fetchone()[0]:
+        con.close()
+        return out
+    rows_sql = " UNION ALL ".join(
+        f"SELECT {cols}, {gen} AS generation FROM read_parquet({f}, filename = true) SEMI JOIN d USING (audit_id)" for f, gen in sources
+    )
+    con.execute(f"CREATE TEMP TABLE k AS {rows_sql}")
     if gone:
         con.register("_gone", pa.table({"event_id": pa.array(sorted(gone), pa.string())}))
         con.execute("DELETE FROM k WHERE event_id IN (SELECT event_id FROM _gone)")
     rows = con.execute(
         """
-        WITH d AS (SELECT audit_id FROM k GROUP BY audit_id HAVING count(*) > 1)
+        WITH d2 AS (SELECT audit_id FROM k GROUP BY audit_id HAVING count(*) > 1)
         SELECT audit_id, event_id, evidence_id, part, generation, rank, stages
-        FROM k SEMI JOIN d USING (audit_id)
+        FROM k SEMI JOIN d2 USING (audit_id)
         ORDER BY audit_id, rank DESC, generation, part, evidence_line
         """
     ).fetchall()
@@ -317,6 +336,12 @@ def resolve_collisions(root_new: Path, new_parts: list[str], old_root: Path, old
     return out
 
 
+def _table_of(schema: pa.Schema) -> Table:
+    from .schema import TABLES
+
+    return TABLES[schema.metadata[b"k8sforensics.table"].decode()]
+
+
 def rewrite_part(path: Path, schema: pa.Schema, drop: set[str], stages: dict[str, list[str]]) -> bool:
     """Rewrite one new (unpublished) part without ``drop`` and with merged ``stages``.
     Returns False when nothing is left (the part is removed)."""
@@ -331,7 +356,7 @@ def rewrite_part(path: Path, schema: pa.Schema, drop: set[str], stages: dict[str
         table = table.set_column(table.schema.get_field_index("stages"), schema.field("stages"), col)
     tmp = path.with_suffix(".rewrite")
     if table.num_rows:
-        pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+        pq.write_table(table, tmp, row_group_size=ROW_GROUP_ROWS, **parquet_options(_table_of(schema)))
         tmp.replace(path)
         return True
     path.unlink()

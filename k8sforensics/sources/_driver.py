@@ -829,7 +829,7 @@ class Reader:
             # DuckDB keeps file order (preserve_insertion_order) and skips blank lines, as
             # iter_documents does, so a running count is the record number; a streaming
             # row_number() would cost a third of the parse.
-            for batch in con.sql(sql).to_arrow_reader(self.batch_rows):
+            for batch in _prefetch(con.sql(sql).to_arrow_reader(self.batch_rows)):
                 lines = pa.array(np.arange(last + 1, last + 1 + batch.num_rows, dtype=np.int64))
                 batch = batch.append_column("evidence_line", lines)
                 times = to_timestamps(batch.column("time"))
@@ -963,6 +963,42 @@ class Reader:
         batch = rows_to_batch(buf, table, times)
         self._count(times, batch.num_rows)
         yield batch
+
+
+def _prefetch(reader: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
+    """Pull batches on a thread so DuckDB parses the next batch while Python works on this
+    one (DuckDB releases the GIL); errors are re-raised here, in order."""
+    import queue
+    import threading
+
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def pull() -> None:
+        try:
+            for b in reader:
+                if stop.is_set():
+                    return
+                q.put(b)
+            q.put(done)
+        except BaseException as e:  # handed to the consumer
+            q.put(e)
+
+    t = threading.Thread(target=pull, name="k8sforensics-duckdb", daemon=True)
+    t.start()
+    try:
+        while (item := q.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.01)
 
 
 def _dump(value: Any) -> bytes:
