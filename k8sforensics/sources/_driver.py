@@ -43,6 +43,7 @@ OnBadLines = Literal["warn", "error", "skip"]
 
 CHUNK_BYTES = 8 << 20  # 8 MiB reads: big enough to amortise calls, small enough to avoid mmap page faults
 MAX_RECORD_BYTES = 64 << 20  # one record larger than this is quarantined, not buffered
+FAST_MAX_OBJECT = 16 << 20  # DuckDB sizes its read buffers from this; longer lines go the per-record way
 BATCH_ROWS = 50_000
 SNIFF_RECORDS = 50
 EXCERPT_CHARS = 300
@@ -794,7 +795,7 @@ class Reader:
         path = "'" + str(self.path).replace("'", "''") + "'"
         return (
             f"read_ndjson({path}, columns = {cols}, ignore_errors = true, compression = '{compression}', "
-            f"maximum_object_size = {self.max_record_bytes})"
+            f"maximum_object_size = {min(self.max_record_bytes, FAST_MAX_OBJECT)})"
         )
 
     _truncated: str | None = None

@@ -9,8 +9,9 @@ formats turn their records into an Event and call it too.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Iterator
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import unquote_plus
 
 import orjson
 import pyarrow as pa
@@ -120,12 +121,16 @@ def event_row(ev: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_COMMAND = re.compile(r"(?:^|&)command=([^&]*)")
+
+
 def exec_command(request_uri: str | None) -> str | None:
-    """The command of an exec/attach request: the ``command`` query parameters, decoded, space-joined."""
-    if not request_uri:
+    """The command of an exec/attach request: the ``command`` query parameters, decoded
+    (as ``parse_qsl`` would: '+' is a space), joined by spaces."""
+    if not request_uri or "?" not in request_uri:
         return None
-    query = urlsplit(request_uri).query
-    parts = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "command"]
+    query = request_uri.split("?", 1)[1].split("#", 1)[0]
+    parts = [unquote_plus(v) for v in _COMMAND.findall(query)]
     return " ".join(parts) if parts else None
 
 
