@@ -713,7 +713,7 @@ def t_pod_create(c: Cluster):
     node = r.choice(c.workers)
     if evil:
         user, src, ua = c.admin()
-        name = f"debug-@@SFX@@"
+        name = "debug-@@SFX@@"
         meta_req = {"name": name, "namespace": w["ns"], "creationTimestamp": None, "labels": {"run": "debug"}}
     else:
         user, src, ua = c.controller("replicaset-controller")

@@ -247,7 +247,9 @@ class Case:
                 parts = {name: w.close() for name, w in writers.items()}
                 superseded_part = None
                 if parts.get("audit"):
-                    col = resolve_collisions(new, parts["audit"], self.path, self._parts("audit"), set(self._superseded("audit")))
+                    col = resolve_collisions(
+                        new, parts["audit"], self.path, self._parts("audit"), set(self._superseded("audit")), spill=tmp / "spill"
+                    )
                     for rel in sorted(set(col.drop_new) | set(col.stages_new)):
                         if not rewrite_part(new / rel, AUDIT.arrow_schema, col.drop_new.get(rel, set()), col.stages_new.get(rel, {})):
                             parts["audit"].remove(rel)

@@ -25,10 +25,7 @@ class UnknownFormatError(EvidenceError):
 
     def __init__(self, path: str, tried: list[str], seen: str = "") -> None:
         self.tried = tried
-        hint = (
-            "check that this is evidence of a supported kind (see `k8sforensics formats`), "
-            "or pass the format explicitly with --format"
-        )
+        hint = "check that this is evidence of a supported kind (`k8sforensics formats` lists them)"
         problem = "no format recognises this file (tried: " + ", ".join(tried) + ")"
         if seen:
             problem += f"; it starts with {seen!r}"

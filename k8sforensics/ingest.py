@@ -270,7 +270,9 @@ class Collisions:
     merged: Counter[str] = field(default_factory=Counter)  # evidence id → rows merged away
 
 
-def resolve_collisions(root_new: Path, new_parts: list[str], old_root: Path, old_parts: list[str], gone: set[str]) -> Collisions:
+def resolve_collisions(
+    root_new: Path, new_parts: list[str], old_root: Path, old_parts: list[str], gone: set[str], *, spill: Path
+) -> Collisions:
     """One row per audit_id across the new parts and the published ones.
 
     The kept row has the most final stage; ties go to the published row, then to the
@@ -278,7 +280,10 @@ def resolve_collisions(root_new: Path, new_parts: list[str], old_root: Path, old
     out = Collisions()
     if not new_parts:
         return out
-    con = duckdb.connect(config={"threads": 2, "memory_limit": "1GB"})
+    # The id count grows with the case; a small memory limit makes DuckDB spill to disk
+    # instead of growing, so the ingest's memory stays flat in the input size.
+    spill.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(config={"threads": 2, "memory_limit": "256MB", "temp_directory": str(spill)})
     con.execute("SET enable_progress_bar = false")
 
     def files(root: Path, parts: list[str]) -> str:

@@ -67,7 +67,7 @@ CORE = _cols(
     ("node", STR, "node name"),
     ("workload_kind", STR, "kind of the owning workload (Deployment, DaemonSet, CronJob, ...)"),
     ("workload", STR, "name of the owning workload"),
-    ("labels", LABELS, "labels of the pod/object, as known from the source or enrichment"),
+    ("labels", LABELS, "labels of the pod the event is about (from the source, else filled by enrichment)"),
     ("service_account", STR, "service account (namespace/name) of the pod or actor"),
     ("evidence_id", STR, "sha256 of the evidence file (hex)"),
     ("evidence_line", pa.int64(), "1-based record number in the evidence file (for JSON lines: the line, blank lines not counted)"),

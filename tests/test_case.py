@@ -153,3 +153,21 @@ def test_summary_lists_formats_and_counts(case: kf.Case, audit_fixtures: Path) -
         assert fmt in text
     assert "2018-10-25 13:58:49 → 2024-05-11" in text  # the k8s-audit time range
     assert "audit" in case.summary() and "rows" in case.summary()
+
+
+def test_case_and_read_audit_agree(case: kf.Case, audit_fixtures: Path) -> None:
+    """Streaming stage merge + collision step (the case) == the in-memory merge (read_audit)."""
+    import warnings as w
+
+    with w.catch_warnings():
+        w.simplefilter("ignore")
+        case.ingest(audit_fixtures)
+        direct = kf.read_audit(audit_fixtures, cluster="lab")
+    stored = case.audit()
+    key = ["event_id"]
+    a = stored.sort_values(key).reset_index(drop=True)
+    b = direct.sort_values(key).reset_index(drop=True)
+    assert list(a.event_id) == list(b.event_id)
+    assert [None if x is None else list(x) for x in a.stages] == [None if x is None else list(x) for x in b.stages]
+    for col in ("time", "audit_id", "stage", "user", "request_object", "exec_command", "cluster"):
+        assert a[col].equals(b[col]), col

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 
 import pyarrow as pa
 from hypothesis import given, settings

@@ -7,7 +7,7 @@ formats before the bare audit Event, which a wrapper's inner record would also m
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any

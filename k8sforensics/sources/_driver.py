@@ -1,8 +1,8 @@
-"""The machinery every format shares: files, decompression, JSON layouts, envelopes,
-batching, provenance and the bad-input policy.
+"""The machinery every format shares: reading one evidence file into canonical Arrow
+batches — format sniffing, the DuckDB fast path, batching, provenance, bad-input policy.
 
 A format module only says what a record of its kind looks like (``sniff``) and how one
-record becomes canonical rows (``rows``). Everything else lives here, once.
+record becomes canonical rows (``rows``); it may add a DuckDB mapping for the fast path.
 
 Accounting: every record read ends in exactly one of four places, per file —
 ``rows`` (a table row), ``merged`` (another stage of an audit request already kept),
@@ -13,592 +13,30 @@ input, one quarantine entry each). ``records == rows + merged + skipped + quaran
 
 from __future__ import annotations
 
-import base64
-import binascii
-import glob
-import gzip
-import hashlib
-import io
-import json
-import os
 import warnings
-import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import zstandard
 
 from ..errors import BadRecordError, EvidenceError, UnknownFormatError
-from ..schema import QUARANTINE, TIME, Table
+from ..schema import Table
+from ._arrow import quarantine_table, rows_to_batch, to_timestamps
+from ._files import Evidence, Truncated, compression_of, decompressed_chunks, expand_paths, hash_file
+from ._json import EXCERPT_CHARS, MAX_RECORD_BYTES, BadRecord, NotAnEvent, Record, iter_documents, iter_records
 
 OnBadLines = Literal["warn", "error", "skip"]
 
-CHUNK_BYTES = 8 << 20  # 8 MiB reads: big enough to amortise calls, small enough to avoid mmap page faults
-MAX_RECORD_BYTES = 64 << 20  # one record larger than this is quarantined, not buffered
-FAST_MAX_OBJECT = 16 << 20  # DuckDB sizes its read buffers from this; longer lines go the per-record way
 BATCH_ROWS = 50_000
 SNIFF_RECORDS = 50
-EXCERPT_CHARS = 300
-
-GZIP_MAGIC = b"\x1f\x8b"
-ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-BOM = b"\xef\xbb\xbf"
-
-
-class NotAnEvent(Exception):
-    """Raised by a format's ``rows`` for a valid record that is not an event of its table.
-
-    The driver counts it under ``skipped`` with the message as the reason; it is not bad input.
-    """
-
-
-class BadRecord(Exception):
-    """Raised by a format's ``rows`` (or the driver) for a record that cannot become a row."""
-
-
-# --------------------------------------------------------------------------- files
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """One input file: where it is and what it hashes to."""
-
-    path: str
-    size: int
-    sha256: str
-
-    @property
-    def short_id(self) -> str:
-        return self.sha256[:16]
-
-
-def expand_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
-    """Resolve paths, folders and globs into files.
-
-    Returns ``(file, explicit)`` pairs: ``explicit`` is True for a file named directly (an
-    unknown format there is an error) and False for one found in a folder or glob (an
-    unknown format there is reported and passed over). Links that lead out of a folder are
-    not followed.
-    """
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
-    out: list[tuple[Path, bool]] = []
-    seen: set[Path] = set()
-
-    def add(p: Path, explicit: bool) -> None:
-        rp = p.resolve()
-        if rp not in seen:
-            seen.add(rp)
-            out.append((p, explicit))
-
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            root = p.resolve()
-            for f in sorted(p.rglob("*")):
-                if f.name.startswith(".") or not f.is_file():
-                    continue
-                if f.is_symlink() and not f.resolve().is_relative_to(root):
-                    continue  # never follow a link out of the evidence folder
-                add(f, False)
-        elif p.exists():
-            add(p, True)
-        elif glob.has_magic(str(raw)):
-            matches = sorted(glob.glob(str(raw), recursive=True))
-            if not matches:
-                raise EvidenceError(str(raw), "the pattern matches no file", "check the path and quoting")
-            for m in matches:
-                mp = Path(m)
-                if mp.is_file():
-                    add(mp, False)
-        else:
-            raise EvidenceError(str(raw), "no such file or folder", "check the path")
-    return out
-
-
-def _open_read_only(path: Path) -> BinaryIO:
-    try:
-        return open(path, "rb")  # evidence is only ever opened for reading
-    except PermissionError as e:
-        raise EvidenceError(str(path), "permission denied", "run as a user who can read the evidence") from e
-    except IsADirectoryError as e:
-        raise EvidenceError(str(path), "is a folder, not a file") from e
-    except OSError as e:
-        raise EvidenceError(str(path), f"cannot be opened ({e.strerror or e})") from e
-
-
-def hash_file(path: Path) -> Evidence:
-    h = hashlib.sha256()
-    size = 0
-    with _open_read_only(path) as f:
-        try:
-            while chunk := f.read(CHUNK_BYTES):
-                h.update(chunk)
-                size += len(chunk)
-        except OSError as e:
-            raise EvidenceError(str(path), f"read failed ({e.strerror or e})") from e
-    return Evidence(str(path), size, h.hexdigest())
-
-
-class _Truncated(Exception):
-    pass
-
-
-def _decompressed_chunks(path: Path) -> Iterator[bytes]:
-    """Yield the file's bytes in chunks, gunzipped or un-zstd'ed when the magic says so.
-
-    Decompression is incremental, so a truncated or damaged archive still gives every byte
-    before the damage; ``_Truncated`` is raised only after those bytes are out.
-    """
-    with _open_read_only(path) as raw:
-        head = raw.read(4)
-        raw.seek(0)
-        try:
-            if head[:2] == GZIP_MAGIC:
-                yield from _inflate(raw, lambda: zlib.decompressobj(wbits=31), "gzip")
-            elif head == ZSTD_MAGIC:
-                yield from _inflate(raw, lambda: zstandard.ZstdDecompressor().decompressobj(), "zstd")
-            else:
-                while chunk := raw.read(CHUNK_BYTES):
-                    yield chunk
-        except OSError as e:
-            raise _Truncated(f"read failed ({e.strerror or e})") from e
-
-
-def _inflate(raw: BinaryIO, new: Callable[[], Any], kind: str) -> Iterator[bytes]:
-    dec = new()
-    pending = b""
-    while True:
-        data = pending or raw.read(1 << 20)
-        pending = b""
-        if not data:
-            break
-        try:
-            out = dec.decompress(data)
-        except (zlib.error, zstandard.ZstdError) as e:
-            raise _Truncated(f"{kind} stream is damaged ({e})") from e
-        if out:
-            yield out
-        if dec.eof:
-            # concatenated members/frames (common with log shippers): start the next one
-            pending = dec.unused_data
-            if not pending:
-                pending = raw.read(1 << 20)
-                if not pending:
-                    return
-            if pending[:2] != GZIP_MAGIC and pending[:4] != ZSTD_MAGIC:
-                if pending.strip(b"\x00"):
-                    raise _Truncated(f"{kind} stream is followed by {len(pending)}+ bytes of non-{kind} data")
-                return
-            dec = new()
-    if not dec.eof:
-        raise _Truncated(f"{kind} stream is truncated (the file ends before the end of the compressed data)")
-
-
-# --------------------------------------------------------------------------- documents
-
-
-@dataclass
-class Doc:
-    """One top-level JSON document (or a bad one): its record number and bytes."""
-
-    number: int
-    raw: bytes
-    value: Any = None
-    error: str | None = None
-
-
-def _loads(raw: bytes) -> Any:
-    return orjson.loads(raw)
-
-
-def _split_concatenated(text: bytes) -> list[Any] | None:
-    """Several JSON values back to back on one line (Firehose writes these). None if not that."""
-    try:
-        s = text.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-    dec = json.JSONDecoder()
-    out = []
-    i, n = 0, len(s)
-    try:
-        while i < n:
-            while i < n and s[i] in " \t\r\n":
-                i += 1
-            if i >= n:
-                break
-            v, i = dec.raw_decode(s, i)
-            out.append(v)
-    except (ValueError, RecursionError):
-        return None
-    return out if len(out) > 1 else None
-
-
-def _reason(e: BaseException) -> str:
-    msg = str(e)
-    if isinstance(e, RecursionError) or "recursion" in msg.lower() or "depth limit" in msg.lower():
-        return "JSON nested too deeply to parse safely"
-    if "utf-8" in msg.lower() or isinstance(e, UnicodeDecodeError):
-        return "not valid UTF-8 text"
-    return f"not valid JSON ({msg})"
-
-
-def iter_documents(
-    chunks: Iterator[bytes],
-    *,
-    max_record_bytes: int = MAX_RECORD_BYTES,
-    layout: dict[str, str] | None = None,
-    wanted: Callable[[int], bool] | None = None,
-) -> Iterator[Doc]:
-    """Split a byte stream into JSON documents.
-
-    JSON lines is the fast case. When the first document spans several lines (a
-    pretty-printed event, a ``[...]`` array, objects written back to back), the stream is
-    read as a sequence of JSON values instead. Bad records come out as ``Doc.error``.
-    ``layout["mode"]`` is set to ``"lines"`` or ``"values"``; ``wanted`` (JSON lines only)
-    picks the record numbers to parse, the others are counted but not decoded.
-    """
-    layout = {} if layout is None else layout
-    buf = b""
-    first = True
-    it = iter(chunks)
-    for chunk in it:
-        buf += chunk
-        if first:
-            if buf.startswith(BOM):
-                buf = buf[3:]
-            stripped = buf.lstrip()
-            if not stripped and len(buf) < CHUNK_BYTES:
-                continue
-            first = False
-            line_end = stripped.find(b"\n")
-            first_line = stripped if line_end < 0 else stripped[:line_end]
-            if stripped[:1] == b"[" or not _is_complete_json(first_line, line_end < 0):
-                layout["mode"] = "values"
-                yield from _iter_values(buf, it, max_record_bytes)
-                return
-        layout["mode"] = "lines"
-        yield from _iter_lines_from(buf, it, max_record_bytes, wanted)
-        return
-
-
-def _is_complete_json(line: bytes, at_eof: bool) -> bool:
-    try:
-        orjson.loads(line)
-        return True
-    except orjson.JSONDecodeError:
-        if at_eof:
-            return True  # a single bad line: let the line reader quarantine it
-        s = line.strip()
-        # '{' alone, or a value that continues on the next line: a multi-line document.
-        return not (s in (b"{", b"[") or s.endswith((b"{", b"[", b",", b":")))
-
-
-def _iter_lines_from(
-    buf: bytes, it: Iterator[bytes], max_record_bytes: int, wanted: Callable[[int], bool] | None = None
-) -> Iterator[Doc]:
-    number = 0
-    skipping = False  # inside an over-long line we refuse to buffer
-    while True:
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            line = buf[start:nl]
-            start = nl + 1
-            if skipping:
-                skipping = False
-                continue
-            if not line.strip():
-                continue
-            number += 1
-            if wanted is None or wanted(number):
-                yield from _line_docs(number, line)
-        rest = buf[start:]
-        if len(rest) > max_record_bytes and not skipping:
-            number += 1
-            if wanted is None or wanted(number):
-                yield Doc(number, rest[:EXCERPT_CHARS], error=f"record longer than {max_record_bytes} bytes; not read")
-            skipping = True
-            rest = b""
-        elif skipping:
-            rest = b""
-        chunk = next(it, None)
-        if chunk is None:
-            if rest.strip() and not skipping:
-                number += 1
-                if wanted is None or wanted(number):
-                    yield from _line_docs(number, rest)
-            return
-        buf = rest + chunk
-
-
-def _line_docs(number: int, line: bytes) -> Iterator[Doc]:
-    try:
-        yield Doc(number, line, _loads(line))
-        return
-    except orjson.JSONDecodeError as e:
-        err = e
-    except RecursionError as e:  # pragma: no cover - orjson reports depth as JSONDecodeError
-        err = e  # type: ignore[assignment]
-    parts = _split_concatenated(line) if b"}{" in line or b"} {" in line else None
-    if parts is not None:
-        # Back-to-back values on one line count as one record holding several documents.
-        yield Doc(number, line, parts)
-        return
-    yield Doc(number, line, error=_reason(err))
-
-
-_WS = b" \t\r\n"
-
-
-def _iter_values(buf: bytes, it: Iterator[bytes], max_record_bytes: int) -> Iterator[Doc]:
-    """Read a stream of JSON values: pretty-printed, concatenated, or one top-level array.
-
-    The elements of a top-level array are documents of their own, so a huge
-    ``gcloud logging read`` export streams instead of loading whole.
-    """
-    dec = json.JSONDecoder()
-    text = _decode_prefix(buf)
-    pending = buf[len(text.encode("utf-8")) :]
-    pos = 0
-    number = 0
-    in_array = False
-    exhausted = False
-
-    def more() -> bool:
-        nonlocal text, pending, pos, exhausted
-        chunk = next(it, None)
-        if chunk is None:
-            exhausted = True
-            if pending:
-                # Trailing bytes that are not valid UTF-8: keep them visible as text.
-                text = text[pos:] + pending.decode("utf-8", errors="replace")
-                pending = b""
-                pos = 0
-            return False
-        data = pending + chunk
-        t = _decode_prefix(data)
-        pending = data[len(t.encode("utf-8")) :]
-        text = text[pos:] + t
-        pos = 0
-        return True
-
-    while True:
-        # skip whitespace and array punctuation
-        while True:
-            while pos < len(text) and (text[pos] in " \t\r\n" or (in_array and text[pos] == ",")):
-                pos += 1
-            if pos < len(text):
-                break
-            if not more():
-                return
-        if text[pos] == "\ufeff":
-            pos += 1
-            continue
-        if text[pos] == "[" and not in_array and number == 0:
-            in_array = True
-            pos += 1
-            continue
-        if in_array and text[pos] == "]":
-            in_array = False
-            pos += 1
-            continue
-        while True:
-            try:
-                value, end = dec.raw_decode(text, pos)
-                number += 1
-                yield Doc(number, text[pos:end].encode("utf-8"), value)
-                pos = end
-                break
-            except RecursionError:
-                err = "JSON nested too deeply to parse safely"
-            except ValueError as e:
-                err = f"not valid JSON ({e})"
-            if not exhausted and len(text) - pos < max_record_bytes:
-                more()
-                continue
-            # A bad document: quarantine up to the next line that starts a new value.
-            number += 1
-            nxt = _resync(text, pos + 1)
-            bad = text[pos:nxt]
-            if len(text) - pos >= max_record_bytes and exhausted is False:
-                err = f"record longer than {max_record_bytes} bytes; not read"
-            yield Doc(number, bad.encode("utf-8", errors="replace")[: max(EXCERPT_CHARS, 1)], error=err)
-            pos = nxt
-            if pos >= len(text) and exhausted:
-                return
-            break
-
-
-def _resync(text: str, start: int) -> int:
-    """Where the next top-level value probably starts: a line beginning with '{' or '['."""
-    for marker in ("\n{", "\n["):
-        i = text.find(marker, start)
-        if i >= 0:
-            return i + 1
-    return len(text)
-
-
-def _decode_prefix(data: bytes) -> str:
-    """Decode as much as is valid UTF-8, leaving an incomplete trailing sequence pending.
-
-    Invalid bytes in the middle are replaced (U+FFFD) so the record holding them fails to
-    parse or keeps a visible marker, rather than aborting the file.
-    """
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        if e.start >= len(data) - 3 and e.reason == "unexpected end of data":
-            return data[: e.start].decode("utf-8", errors="replace")
-        return data.decode("utf-8", errors="replace")
-
-
-# --------------------------------------------------------------------------- envelopes
-
-
-@dataclass
-class Record:
-    """One record to map: a JSON object, plus context the envelope gave (e.g. cluster)."""
-
-    number: int
-    index: int | None
-    value: Any
-    context: dict[str, Any] = field(default_factory=dict)
-    envelope: str | None = None
-    error: str | None = None
-    skip: str | None = None
-    raw: bytes | None = None
-
-
-def _eks_cluster(log_group: Any) -> str | None:
-    # /aws/eks/<cluster>/cluster
-    if isinstance(log_group, str):
-        parts = log_group.strip("/").split("/")
-        if len(parts) >= 3 and parts[0] == "aws" and parts[1] == "eks":
-            return parts[2]
-    return None
-
-
-def _json_message(msg: Any) -> Any:
-    if isinstance(msg, (dict, list)):
-        return msg
-    if not isinstance(msg, str):
-        raise BadRecord("CloudWatch message is not text")
-    try:
-        return orjson.loads(msg)
-    except orjson.JSONDecodeError as e:
-        raise BadRecord(f"CloudWatch message is not JSON ({e})") from e
-
-
-def unwrap(value: Any, context: dict[str, Any] | None = None) -> Iterator[tuple[Any, dict[str, Any], str | None]]:
-    """Yield ``(record, context, envelope)`` for each record a document holds.
-
-    Envelopes: JSON arrays, audit ``EventList`` (items inherit apiVersion), Azure
-    ``{"records": [...]}``, CloudWatch ``filter-log-events``/``get-log-events`` pages,
-    CloudWatch subscription ``DATA_MESSAGE`` payloads (``CONTROL_MESSAGE`` is skipped) and
-    Lambda ``{"awslogs": {"data": base64(gzip)}}`` events. Anything else is a record.
-    A record that cannot be unwrapped comes out as a ``BadRecord`` instance.
-    """
-    ctx = dict(context or {})
-    if isinstance(value, list):
-        for v in value:
-            yield from unwrap(v, ctx)
-        return
-    if not isinstance(value, dict):
-        yield BadRecord(f"expected a JSON object, got {type(value).__name__}"), ctx, None
-        return
-    kind = value.get("kind")
-    if kind == "EventList" and isinstance(value.get("items"), list):
-        api = value.get("apiVersion")
-        for item in value["items"]:
-            if isinstance(item, dict):
-                if api and "apiVersion" not in item:
-                    item = {**item, "apiVersion": api}
-                if "kind" not in item:
-                    item = {**item, "kind": "Event"}
-            yield from _single(item, ctx, "EventList")
-        return
-    if isinstance(value.get("records"), list) and len(value) <= 3:
-        for rec in value["records"]:
-            yield from _single(rec, ctx, "records")
-        return
-    if "messageType" in value and "logEvents" in value:
-        if value.get("messageType") != "DATA_MESSAGE":
-            yield NotAnEvent(f"CloudWatch {value.get('messageType')}"), ctx, "cloudwatch-subscription"
-            return
-        c = {**ctx}
-        cl = _eks_cluster(value.get("logGroup"))
-        if cl:
-            c["cluster"] = cl
-        for ev in value.get("logEvents") or []:
-            yield from _message(ev, c, "cloudwatch-subscription")
-        return
-    if isinstance(value.get("events"), list) and value["events"] and all(
-        isinstance(e, dict) and "message" in e for e in value["events"]
-    ):
-        for ev in value["events"]:
-            yield from _message(ev, ctx, "cloudwatch-logs")
-        return
-    if isinstance(value.get("awslogs"), dict) and "data" in value["awslogs"]:
-        try:
-            payload = orjson.loads(gzip.decompress(base64.b64decode(value["awslogs"]["data"], validate=True)))
-        except (binascii.Error, OSError, EOFError, zlib.error, orjson.JSONDecodeError, ValueError) as e:
-            yield BadRecord(f"awslogs.data is not base64 gzip JSON ({e})"), ctx, "awslogs"
-            return
-        for rec, c, env in unwrap(payload, ctx):
-            yield rec, c, env or "awslogs"
-        return
-    yield value, ctx, None
-
-
-def _single(item: Any, ctx: dict[str, Any], envelope: str) -> Iterator[tuple[Any, dict[str, Any], str | None]]:
-    if isinstance(item, dict):
-        yield item, ctx, envelope
-    else:
-        yield BadRecord(f"{envelope} item is not a JSON object"), ctx, envelope
-
-
-def _message(ev: Any, ctx: dict[str, Any], envelope: str) -> Iterator[tuple[Any, dict[str, Any], str | None]]:
-    try:
-        msg = _json_message(ev.get("message") if isinstance(ev, dict) else None)
-    except BadRecord as e:
-        yield e, ctx, envelope
-        return
-    c = ctx
-    if isinstance(ev, dict) and isinstance(ev.get("logStreamName"), str):
-        c = {**ctx, "log_stream": ev["logStreamName"]}
-    if isinstance(msg, dict):
-        yield msg, c, envelope
-    else:
-        yield BadRecord("CloudWatch message is not a JSON object"), c, envelope
-
-
-def iter_records(docs: Iterable[Doc]) -> Iterator[Record]:
-    """Documents → records, numbering records inside an envelope with ``index``."""
-    for doc in docs:
-        if doc.error is not None:
-            yield Record(doc.number, None, None, error=doc.error, raw=doc.raw)
-            continue
-        items = list(unwrap(doc.value))
-        single = len(items) == 1
-        for k, (rec, ctx, env) in enumerate(items):
-            idx = None if single else k
-            if isinstance(rec, NotAnEvent):
-                yield Record(doc.number, idx, None, ctx, env, skip=str(rec), raw=doc.raw)
-            elif isinstance(rec, BadRecord):
-                yield Record(doc.number, idx, None, ctx, env, error=str(rec), raw=doc.raw)
-            else:
-                yield Record(doc.number, idx, rec, ctx, env, raw=doc.raw if single else None)
+FAST_MAX_OBJECT = 16 << 20  # DuckDB sizes its read buffers from this; longer lines go the per-record way
 
 
 # --------------------------------------------------------------------------- formats
@@ -730,7 +168,7 @@ class Reader:
         self._prepared = True
         layout: dict[str, str] = {}
         self._records = iter_records(
-            iter_documents(_decompressed_chunks(self.path), max_record_bytes=self.max_record_bytes, layout=layout)
+            iter_documents(decompressed_chunks(self.path), max_record_bytes=self.max_record_bytes, layout=layout)
         )
         head = self._head
         try:
@@ -738,7 +176,7 @@ class Reader:
                 head.append(r)
                 if len(head) >= SNIFF_RECORDS:
                     break
-        except _Truncated as e:
+        except Truncated as e:
             self._truncated = str(e)
         fmt = sniff_format(head, self.formats)
         if fmt is None:
@@ -784,9 +222,7 @@ class Reader:
 
     @property
     def compression(self) -> str:
-        with _open_read_only(self.path) as f:
-            magic = f.read(4)
-        return "gzip" if magic[:2] == GZIP_MAGIC else "zstd" if magic == ZSTD_MAGIC else "none"
+        return compression_of(self.path)
 
     def ndjson_source(self, columns: dict[str, str]) -> str:
         """A DuckDB ``read_ndjson(...)`` over this file with the given columns (fast path only)."""
@@ -804,7 +240,7 @@ class Reader:
         yield from head
         try:
             yield from rest
-        except _Truncated as e:
+        except Truncated as e:
             self._truncated = str(e)
 
     def _note_truncation(self) -> None:
@@ -854,13 +290,13 @@ class Reader:
         if not failed and self.compression == "zstd":
             # DuckDB reads a truncated zstd stream as a shorter file; check the stream ourselves.
             try:
-                for _ in _decompressed_chunks(self.path):
+                for _ in decompressed_chunks(self.path):
                     pass
-            except _Truncated:
+            except Truncated:
                 failed = True
         if redo or failed:
             self._last_number = last_ok
-            chunks = _decompressed_chunks(self.path)
+            chunks = decompressed_chunks(self.path)
             docs = iter_documents(chunks, max_record_bytes=self.max_record_bytes, wanted=lambda n: n in redo or (failed and n > last))
             yield from self._map(self._until_truncation([], iter_records(docs)), fmt, table)
             self._note_truncation()
@@ -1009,108 +445,6 @@ def _dump(value: Any) -> bytes:
         return repr(value)[:EXCERPT_CHARS].encode()
 
 
-# --------------------------------------------------------------------------- arrow
-
-
-def to_timestamps(values: Sequence[Any] | pa.Array) -> pa.Array:
-    """Strings (RFC3339 with 0-9 fraction digits, 'Z' or an offset, or a space for 'T'),
-    epoch numbers (s/ms/us/ns guessed by magnitude) → timestamp[ns, UTC]; unparseable → null."""
-    import numpy as np
-    import pandas as pd
-
-    if isinstance(values, pa.Array):
-        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
-            try:
-                return pc.cast(values, TIME)  # RFC3339: Arrow's parser, ~30 ms per million
-            except pa.ArrowInvalid:
-                pass
-        values = values.to_pylist()
-    elif values and all(isinstance(v, str) for v in values):
-        try:
-            return pc.cast(pa.array(values, pa.string()), TIME)
-        except pa.ArrowInvalid:
-            pass
-
-    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[ns]")
-    strs_idx, strs = [], []
-    for i, v in enumerate(values):
-        if v is None or isinstance(v, bool):
-            continue
-        if isinstance(v, str):
-            strs_idx.append(i)
-            strs.append(v)
-        elif isinstance(v, (int, float)):
-            out[i] = _epoch_to_ns(v)
-    if strs:
-        parsed = pd.to_datetime(pd.Series(strs, dtype=object), utc=True, errors="coerce", format="ISO8601")
-        arr = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-        for j in np.flatnonzero(np.isnat(arr)):
-            # Spellings the ISO parser refused (e.g. '2022-11-29 00:09:04.38'): one at a time.
-            if _looks_like_time(strs[j]):
-                try:
-                    ts = pd.Timestamp(strs[j])
-                    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-                    arr[j] = ts.tz_localize(None).to_datetime64()
-                except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime):
-                    pass
-        out[np.asarray(strs_idx)] = arr
-    return pa.array(out, type=pa.timestamp("ns")).cast(TIME)
-
-
-def _looks_like_time(s: str) -> bool:
-    return len(s) >= 10 and s[:4].isdigit() and s[4] == "-"
-
-
-def _epoch_to_ns(v: float) -> Any:
-    import numpy as np
-
-    a = abs(v)
-    if a < 1e11:
-        ns = v * 1e9
-    elif a < 1e14:
-        ns = v * 1e6
-    elif a < 1e17:
-        ns = v * 1e3
-    else:
-        ns = v
-    try:
-        return np.datetime64(int(ns), "ns")
-    except (OverflowError, ValueError):
-        return np.datetime64("NaT")
-
-
-def rows_to_batch(rows: list[dict[str, Any]], table: Table, times: pa.Array | None = None) -> pa.RecordBatch:
-    """Column lists → a RecordBatch of exactly ``table``'s schema (missing columns are null)."""
-    arrays = []
-    n = len(rows)
-    for col in table.columns:
-        if col.name == "time" and times is not None:
-            arrays.append(times)
-            continue
-        vals = [r.get(col.name) for r in rows]
-        if col.type == TIME:
-            arrays.append(to_timestamps(vals))
-        elif pa.types.is_map(col.type):
-            arrays.append(pa.array([None if v is None else list(v.items()) for v in vals], type=col.type))
-        elif vals.count(None) == n:
-            arrays.append(pa.nulls(n, col.type))
-        else:
-            arrays.append(pa.array(vals, type=col.type))
-    return pa.RecordBatch.from_arrays(arrays, schema=table.arrow_schema)
-
-
-def quarantine_table(entries: list[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist(entries, schema=QUARANTINE.arrow_schema)
-
-
-def read_text_sample(path: Path, n: int = 200) -> str:
-    """The first bytes of a file, decompressed, for error messages."""
-    try:
-        chunk = next(_decompressed_chunks(path), b"")
-    except (_Truncated, EvidenceError):
-        return ""
-    return chunk[:n].decode("utf-8", errors="replace")
-
 
 __all__ = [
     "BadRecord",
@@ -1121,5 +455,6 @@ __all__ = [
     "Reader",
     "expand_paths",
     "hash_file",
-    "io",
+    "quarantine_table",
+    "to_timestamps",
 ]

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._driver import BadRecord
-from .redact import SECRET_RESOURCES, needs_redaction, redact
+from .redact import needs_redaction, redact
 
 NAME = "k8s-audit"
 FAMILY = "audit"

@@ -11,7 +11,8 @@ import pytest
 
 from k8sforensics.schema import TABLES
 from k8sforensics.sources import FORMATS, open_reader
-from k8sforensics.sources._driver import iter_documents, iter_records, _decompressed_chunks
+from k8sforensics.sources._files import decompressed_chunks
+from k8sforensics.sources._json import iter_documents, iter_records
 
 from ..conftest import FIXTURES, REAL_SAMPLES
 
@@ -99,7 +100,7 @@ def test_one_quarantine_entry_per_bad_record(audit_fixtures: Path) -> None:
 
 
 def _sample_records(path: Path) -> list:
-    return [r.value for r in iter_records(iter_documents(_decompressed_chunks(path))) if r.value is not None][:200]
+    return [r.value for r in iter_records(iter_documents(decompressed_chunks(path))) if r.value is not None][:200]
 
 
 def _other_files() -> list[tuple[str, Path]]:

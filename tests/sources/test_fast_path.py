@@ -3,9 +3,7 @@ same quarantine. Checked on every JSON-lines fixture, the real samples and gener
 
 from __future__ import annotations
 
-import gzip
 import json
-import shutil
 import warnings
 from pathlib import Path
 

@@ -1,0 +1,424 @@
+"""JSON evidence: splitting a byte stream into documents (JSON lines, pretty-printed,
+back-to-back, arrays) and documents into records (unwrapping envelopes).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+MAX_RECORD_BYTES = 64 << 20  # one record larger than this is quarantined, not buffered
+EXCERPT_CHARS = 300
+BOM = b"\xef\xbb\xbf"
+
+
+class NotAnEvent(Exception):
+    """Raised by a format's ``rows`` for a valid record that is not an event of its table.
+
+    The driver counts it under ``skipped`` with the message as the reason; it is not bad input.
+    """
+
+
+class BadRecord(Exception):
+    """Raised by a format's ``rows`` (or the driver) for a record that cannot become a row."""
+
+
+
+
+
+@dataclass
+class Doc:
+    """One top-level JSON document (or a bad one): its record number and bytes."""
+
+    number: int
+    raw: bytes
+    value: Any = None
+    error: str | None = None
+
+
+def _split_concatenated(text: bytes) -> list[Any] | None:
+    """Several JSON values back to back on one line (Firehose writes these). None if not that."""
+    try:
+        s = text.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    dec = json.JSONDecoder()
+    out = []
+    i, n = 0, len(s)
+    try:
+        while i < n:
+            while i < n and s[i] in " \t\r\n":
+                i += 1
+            if i >= n:
+                break
+            v, i = dec.raw_decode(s, i)
+            out.append(v)
+    except (ValueError, RecursionError):
+        return None
+    return out if len(out) > 1 else None
+
+
+def _reason(e: BaseException) -> str:
+    msg = str(e)
+    if isinstance(e, RecursionError) or "recursion" in msg.lower() or "depth limit" in msg.lower():
+        return "JSON nested too deeply to parse safely"
+    if "utf-8" in msg.lower() or isinstance(e, UnicodeDecodeError):
+        return "not valid UTF-8 text"
+    return f"not valid JSON ({msg})"
+
+
+def iter_documents(
+    chunks: Iterator[bytes],
+    *,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    layout: dict[str, str] | None = None,
+    wanted: Callable[[int], bool] | None = None,
+) -> Iterator[Doc]:
+    """Split a byte stream into JSON documents.
+
+    JSON lines is the fast case. When the first document spans several lines (a
+    pretty-printed event, a ``[...]`` array, objects written back to back), the stream is
+    read as a sequence of JSON values instead. Bad records come out as ``Doc.error``.
+    ``layout["mode"]`` is set to ``"lines"`` or ``"values"``; ``wanted`` (JSON lines only)
+    picks the record numbers to parse, the others are counted but not decoded.
+    """
+    layout = {} if layout is None else layout
+    buf = b""
+    first = True
+    it = iter(chunks)
+    for chunk in it:
+        buf += chunk
+        if first:
+            if buf.startswith(BOM):
+                buf = buf[3:]
+            stripped = buf.lstrip()
+            if not stripped:
+                buf = b""  # only whitespace so far: nothing to keep
+                continue
+            first = False
+            line_end = stripped.find(b"\n")
+            first_line = stripped if line_end < 0 else stripped[:line_end]
+            if stripped[:1] == b"[" or not _is_complete_json(first_line, line_end < 0):
+                layout["mode"] = "values"
+                yield from _iter_values(buf, it, max_record_bytes)
+                return
+        layout["mode"] = "lines"
+        yield from _iter_lines_from(buf, it, max_record_bytes, wanted)
+        return
+
+
+def _is_complete_json(line: bytes, at_eof: bool) -> bool:
+    try:
+        orjson.loads(line)
+        return True
+    except orjson.JSONDecodeError:
+        if at_eof:
+            return True  # a single bad line: let the line reader quarantine it
+        s = line.strip()
+        # '{' alone, or a value that continues on the next line: a multi-line document.
+        return not (s in (b"{", b"[") or s.endswith((b"{", b"[", b",", b":")))
+
+
+def _iter_lines_from(
+    buf: bytes, it: Iterator[bytes], max_record_bytes: int, wanted: Callable[[int], bool] | None = None
+) -> Iterator[Doc]:
+    number = 0
+    skipping = False  # inside an over-long line we refuse to buffer
+    while True:
+        start = 0
+        while True:
+            nl = buf.find(b"\n", start)
+            if nl < 0:
+                break
+            line = buf[start:nl]
+            start = nl + 1
+            if skipping:
+                skipping = False
+                continue
+            if not line.strip():
+                continue
+            number += 1
+            if wanted is None or wanted(number):
+                yield from _line_docs(number, line)
+        rest = buf[start:]
+        if len(rest) > max_record_bytes and not skipping:
+            number += 1
+            if wanted is None or wanted(number):
+                yield Doc(number, rest[:EXCERPT_CHARS], error=f"record longer than {max_record_bytes} bytes; not read")
+            skipping = True
+            rest = b""
+        elif skipping:
+            rest = b""
+        chunk = next(it, None)
+        if chunk is None:
+            if rest.strip() and not skipping:
+                number += 1
+                if wanted is None or wanted(number):
+                    yield from _line_docs(number, rest)
+            return
+        buf = rest + chunk
+
+
+def _line_docs(number: int, line: bytes) -> Iterator[Doc]:
+    try:
+        yield Doc(number, line, orjson.loads(line))
+        return
+    except orjson.JSONDecodeError as e:
+        err = e
+    except RecursionError as e:  # pragma: no cover - orjson reports depth as JSONDecodeError
+        err = e  # type: ignore[assignment]
+    parts = _split_concatenated(line) if b"}{" in line or b"} {" in line else None
+    if parts is not None:
+        # Back-to-back values on one line count as one record holding several documents.
+        yield Doc(number, line, parts)
+        return
+    yield Doc(number, line, error=_reason(err))
+
+
+def _iter_values(buf: bytes, it: Iterator[bytes], max_record_bytes: int) -> Iterator[Doc]:
+    """Read a stream of JSON values: pretty-printed, concatenated, or one top-level array.
+
+    The elements of a top-level array are documents of their own, so a huge
+    ``gcloud logging read`` export streams instead of loading whole.
+    """
+    dec = json.JSONDecoder()
+    text = _decode_prefix(buf)
+    pending = buf[len(text.encode("utf-8")) :]
+    pos = 0
+    number = 0
+    in_array = False
+    exhausted = False
+
+    def more() -> bool:
+        nonlocal text, pending, pos, exhausted
+        chunk = next(it, None)
+        if chunk is None:
+            exhausted = True
+            if pending:
+                # Trailing bytes that are not valid UTF-8: keep them visible as text.
+                text = text[pos:] + pending.decode("utf-8", errors="replace")
+                pending = b""
+                pos = 0
+            return False
+        data = pending + chunk
+        t = _decode_prefix(data)
+        pending = data[len(t.encode("utf-8")) :]
+        text = text[pos:] + t
+        pos = 0
+        return True
+
+    while True:
+        # skip whitespace and array punctuation
+        while True:
+            while pos < len(text) and (text[pos] in " \t\r\n" or (in_array and text[pos] == ",")):
+                pos += 1
+            if pos < len(text):
+                break
+            if not more():
+                return
+        if text[pos] == "\ufeff":
+            pos += 1
+            continue
+        if text[pos] == "[" and not in_array and number == 0:
+            in_array = True
+            pos += 1
+            continue
+        if in_array and text[pos] == "]":
+            in_array = False
+            pos += 1
+            continue
+        while True:
+            try:
+                value, end = dec.raw_decode(text, pos)
+                number += 1
+                yield Doc(number, text[pos:end].encode("utf-8"), value)
+                pos = end
+                break
+            except RecursionError:
+                err = "JSON nested too deeply to parse safely"
+            except ValueError as e:
+                err = f"not valid JSON ({e})"
+            if not exhausted and len(text) - pos < max_record_bytes:
+                more()
+                continue
+            # A bad document: quarantine up to the next line that starts a new value.
+            number += 1
+            nxt = _resync(text, pos + 1)
+            bad = text[pos:nxt]
+            if len(text) - pos >= max_record_bytes and exhausted is False:
+                err = f"record longer than {max_record_bytes} bytes; not read"
+            yield Doc(number, bad.encode("utf-8", errors="replace")[: max(EXCERPT_CHARS, 1)], error=err)
+            pos = nxt
+            if pos >= len(text) and exhausted:
+                return
+            break
+
+
+def _resync(text: str, start: int) -> int:
+    """Where the next top-level value probably starts: a line beginning with '{' or '['."""
+    for marker in ("\n{", "\n["):
+        i = text.find(marker, start)
+        if i >= 0:
+            return i + 1
+    return len(text)
+
+
+def _decode_prefix(data: bytes) -> str:
+    """Decode as much as is valid UTF-8, leaving an incomplete trailing sequence pending.
+
+    Invalid bytes in the middle are replaced (U+FFFD) so the record holding them fails to
+    parse or keeps a visible marker, rather than aborting the file.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start >= len(data) - 3 and e.reason == "unexpected end of data":
+            return data[: e.start].decode("utf-8", errors="replace")
+        return data.decode("utf-8", errors="replace")
+
+
+# --------------------------------------------------------------------------- envelopes
+
+
+@dataclass
+class Record:
+    """One record to map: a JSON object, plus context the envelope gave (e.g. cluster)."""
+
+    number: int
+    index: int | None
+    value: Any
+    context: dict[str, Any] = field(default_factory=dict)
+    envelope: str | None = None
+    error: str | None = None
+    skip: str | None = None
+    raw: bytes | None = None
+
+
+def _eks_cluster(log_group: Any) -> str | None:
+    # /aws/eks/<cluster>/cluster
+    if isinstance(log_group, str):
+        parts = log_group.strip("/").split("/")
+        if len(parts) >= 3 and parts[0] == "aws" and parts[1] == "eks":
+            return parts[2]
+    return None
+
+
+def _json_message(msg: Any) -> Any:
+    if isinstance(msg, (dict, list)):
+        return msg
+    if not isinstance(msg, str):
+        raise BadRecord("CloudWatch message is not text")
+    try:
+        return orjson.loads(msg)
+    except orjson.JSONDecodeError as e:
+        raise BadRecord(f"CloudWatch message is not JSON ({e})") from e
+
+
+def unwrap(value: Any, context: dict[str, Any] | None = None) -> Iterator[tuple[Any, dict[str, Any], str | None]]:
+    """Yield ``(record, context, envelope)`` for each record a document holds.
+
+    Envelopes: JSON arrays, audit ``EventList`` (items inherit apiVersion), Azure
+    ``{"records": [...]}``, CloudWatch ``filter-log-events``/``get-log-events`` pages,
+    CloudWatch subscription ``DATA_MESSAGE`` payloads (``CONTROL_MESSAGE`` is skipped) and
+    Lambda ``{"awslogs": {"data": base64(gzip)}}`` events. Anything else is a record.
+    A record that cannot be unwrapped comes out as a ``BadRecord`` instance.
+    """
+    ctx = dict(context or {})
+    if isinstance(value, list):
+        for v in value:
+            yield from unwrap(v, ctx)
+        return
+    if not isinstance(value, dict):
+        yield BadRecord(f"expected a JSON object, got {type(value).__name__}"), ctx, None
+        return
+    kind = value.get("kind")
+    if kind == "EventList" and isinstance(value.get("items"), list):
+        api = value.get("apiVersion")
+        for item in value["items"]:
+            if isinstance(item, dict):
+                if api and "apiVersion" not in item:
+                    item = {**item, "apiVersion": api}
+                if "kind" not in item:
+                    item = {**item, "kind": "Event"}
+            yield from _single(item, ctx, "EventList")
+        return
+    if isinstance(value.get("records"), list) and len(value) <= 3:
+        for rec in value["records"]:
+            yield from _single(rec, ctx, "records")
+        return
+    if "messageType" in value and "logEvents" in value:
+        if value.get("messageType") != "DATA_MESSAGE":
+            yield NotAnEvent(f"CloudWatch {value.get('messageType')}"), ctx, "cloudwatch-subscription"
+            return
+        c = {**ctx}
+        cl = _eks_cluster(value.get("logGroup"))
+        if cl:
+            c["cluster"] = cl
+        for ev in value.get("logEvents") or []:
+            yield from _message(ev, c, "cloudwatch-subscription")
+        return
+    if isinstance(value.get("events"), list) and value["events"] and all(
+        isinstance(e, dict) and "message" in e for e in value["events"]
+    ):
+        for ev in value["events"]:
+            yield from _message(ev, ctx, "cloudwatch-logs")
+        return
+    if isinstance(value.get("awslogs"), dict) and "data" in value["awslogs"]:
+        try:
+            payload = orjson.loads(gzip.decompress(base64.b64decode(value["awslogs"]["data"], validate=True)))
+        except (binascii.Error, OSError, EOFError, zlib.error, orjson.JSONDecodeError, ValueError) as e:
+            yield BadRecord(f"awslogs.data is not base64 gzip JSON ({e})"), ctx, "awslogs"
+            return
+        for rec, c, env in unwrap(payload, ctx):
+            yield rec, c, env or "awslogs"
+        return
+    yield value, ctx, None
+
+
+def _single(item: Any, ctx: dict[str, Any], envelope: str) -> Iterator[tuple[Any, dict[str, Any], str | None]]:
+    if isinstance(item, dict):
+        yield item, ctx, envelope
+    else:
+        yield BadRecord(f"{envelope} item is not a JSON object"), ctx, envelope
+
+
+def _message(ev: Any, ctx: dict[str, Any], envelope: str) -> Iterator[tuple[Any, dict[str, Any], str | None]]:
+    try:
+        msg = _json_message(ev.get("message") if isinstance(ev, dict) else None)
+    except BadRecord as e:
+        yield e, ctx, envelope
+        return
+    c = ctx
+    if isinstance(ev, dict) and isinstance(ev.get("logStreamName"), str):
+        c = {**ctx, "log_stream": ev["logStreamName"]}
+    if isinstance(msg, dict):
+        yield msg, c, envelope
+    else:
+        yield BadRecord("CloudWatch message is not a JSON object"), c, envelope
+
+
+def iter_records(docs: Iterable[Doc]) -> Iterator[Record]:
+    """Documents → records, numbering records inside an envelope with ``index``."""
+    for doc in docs:
+        if doc.error is not None:
+            yield Record(doc.number, None, None, error=doc.error, raw=doc.raw)
+            continue
+        items = list(unwrap(doc.value))
+        single = len(items) == 1
+        for k, (rec, ctx, env) in enumerate(items):
+            idx = None if single else k
+            if isinstance(rec, NotAnEvent):
+                yield Record(doc.number, idx, None, ctx, env, skip=str(rec), raw=doc.raw)
+            elif isinstance(rec, BadRecord):
+                yield Record(doc.number, idx, None, ctx, env, error=str(rec), raw=doc.raw)
+            else:
+                yield Record(doc.number, idx, rec, ctx, env, raw=doc.raw if single else None)
+
