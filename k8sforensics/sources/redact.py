@@ -39,7 +39,38 @@ def redact(obj: Any, *, resource: str | None = None, subresource: str | None = N
     if isinstance(obj, list) and resource == "secrets":
         # JSON patch on a secret: every value an op carries may be secret material
         return [_redact_patch_op(op) for op in obj]
-    return _walk(obj, as_secret=resource == "secrets", as_token=subresource == "token" or resource == "tokenreviews")
+    as_secret = resource == "secrets"
+    as_token = subresource == "token" or resource == "tokenreviews"
+    if isinstance(obj, dict):
+        # The common shapes hold no nested objects that could carry more credentials:
+        # redact them directly instead of walking (and copying) the whole tree.
+        kind = obj.get("kind")
+        if kind in ("TokenReview", "TokenRequest") or (as_token and kind is None):
+            return _redact_object(obj, secret=False, token=True)
+        if kind == "Secret" or (as_secret and kind is None and "items" not in obj):
+            return _redact_object(obj, secret=True, token=False)
+        if kind == "SecretList":
+            items = obj.get("items")
+            if isinstance(items, list):
+                return {**obj, "items": [_redact_object(i, secret=True, token=False) if isinstance(i, dict) else i for i in items]}
+    return _walk(obj, as_secret=as_secret, as_token=as_token)
+
+
+def _redact_object(node: dict[str, Any], *, secret: bool, token: bool) -> dict[str, Any]:
+    out = dict(node)
+    if secret:
+        for key in ("data", "stringData"):
+            value = out.get(key)
+            if value is not None:
+                out[key] = {k: redacted(v) for k, v in value.items()} if isinstance(value, dict) else redacted(value)
+        if isinstance(out.get("metadata"), dict):
+            out["metadata"] = _redact_last_applied(out["metadata"])
+    if token:
+        for key in ("spec", "status"):
+            value = out.get(key)
+            if isinstance(value, dict) and "token" in value:
+                out[key] = {**value, "token": redacted(value["token"])}
+    return out
 
 
 def _walk(node: Any, *, as_secret: bool = False, as_token: bool = False) -> Any:
@@ -50,17 +81,13 @@ def _walk(node: Any, *, as_secret: bool = False, as_token: bool = False) -> Any:
     kind = node.get("kind")
     secret = kind == "Secret" or (as_secret and kind is None)
     token = kind in ("TokenRequest", "TokenReview") or (as_token and kind is None)
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if secret and key in ("data", "stringData") and value is not None:
-            out[key] = {k: redacted(v) for k, v in value.items()} if isinstance(value, dict) else redacted(value)
-        elif secret and key == "metadata" and isinstance(value, dict):
-            out[key] = _redact_last_applied(value)
-        elif token and key in ("spec", "status") and isinstance(value, dict) and "token" in value:
-            out[key] = {**value, "token": redacted(value["token"])}
-        elif key == "items" and isinstance(value, list):
+    out = _redact_object(node, secret=secret, token=token) if (secret or token) else dict(node)
+    for key, value in out.items():
+        if secret and key in ("data", "stringData", "metadata"):
+            continue
+        if key == "items" and isinstance(value, list):
             out[key] = [_walk(i, as_secret=kind == "SecretList" or (secret and kind is None)) for i in value]
-        else:
+        elif isinstance(value, (dict, list)):
             out[key] = _walk(value)
     return out
 
