@@ -138,7 +138,7 @@ class Case:
         if p.exists() and any(p.iterdir()):
             raise CaseError(f"{p}: folder is not empty and holds no case; choose an empty or new folder")
         p.mkdir(parents=True, exist_ok=True)
-        manifest = {
+        manifest: dict[str, Any] = {
             "tool": "k8sforensics",
             "tool_version": __version__,
             "schema_version": SCHEMA_VERSION,

@@ -294,7 +294,7 @@ def resolve_collisions(
     ids = " UNION ALL ".join(f"SELECT audit_id FROM read_parquet({f})" for f, _ in sources)
     # Most requests are seen once: find the repeated ids from one column before reading more.
     con.execute(f"CREATE TEMP TABLE d AS SELECT audit_id FROM ({ids}) WHERE audit_id IS NOT NULL GROUP BY audit_id HAVING count(*) > 1")
-    if not con.execute("SELECT count(*) FROM d").fetchone()[0]:
+    if not (con.execute("SELECT count(*) FROM d").fetchone() or (0,))[0]:
         con.close()
         return out
     rows_sql = " UNION ALL ".join(

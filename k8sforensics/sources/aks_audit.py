@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import orjson
 
 from ._driver import BadRecord, NotAnEvent
-from .k8s_audit import event_row
+from .k8s_audit import as_object, event_row
 
 NAME = "aks-audit"
 FAMILY = "audit"
@@ -36,7 +36,7 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     category = _category(record)
     if category not in AUDIT_CATEGORIES:
         raise NotAnEvent(f"Azure {category or 'uncategorised'} record, not kube-audit")
-    props = record.get("properties") if isinstance(record.get("properties"), dict) else {}
+    props = as_object(record.get("properties"))
     log = props.get("log", record.get("log_s"))
     if isinstance(log, str):
         try:

@@ -9,7 +9,7 @@ import re
 from typing import Any, Iterator
 
 from ._driver import BadRecord, NotAnEvent
-from .k8s_audit import event_row
+from .k8s_audit import as_object, event_row
 
 NAME = "gke-audit"
 FAMILY = "audit"
@@ -26,7 +26,7 @@ def sniff(record: Any) -> bool:
     pp = record.get("protoPayload")
     if not isinstance(pp, dict):
         return False
-    res = record.get("resource") if isinstance(record.get("resource"), dict) else {}
+    res = as_object(record.get("resource"))
     return pp.get("serviceName") == "k8s.io" or str(pp.get("methodName", "")).startswith("io.k8s.") or res.get("type") == "k8s_cluster"
 
 
@@ -39,8 +39,8 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     if service not in (None, "k8s.io") or (service is None and not method.startswith("io.k8s.")):
         raise NotAnEvent(f"GCP audit entry for {service or method or 'another service'}, not the Kubernetes API")
     row = event_row(to_event(record))
-    res = record.get("resource") if isinstance(record.get("resource"), dict) else {}
-    labels = res.get("labels") if isinstance(res.get("labels"), dict) else {}
+    res = as_object(record.get("resource"))
+    labels = as_object(res.get("labels"))
     if labels.get("cluster_name"):
         row["cluster"] = labels["cluster_name"]
     yield row
@@ -52,10 +52,10 @@ def to_event(record: dict[str, Any]) -> dict[str, Any]:
     method = str(pp.get("methodName") or "")
     verb = method.rsplit(".", 1)[-1] if method else None
     ref = _object_ref(str(pp.get("resourceName") or ""), method)
-    auth = pp.get("authenticationInfo") if isinstance(pp.get("authenticationInfo"), dict) else {}
-    meta = pp.get("requestMetadata") if isinstance(pp.get("requestMetadata"), dict) else {}
-    op = record.get("operation") if isinstance(record.get("operation"), dict) else {}
-    labels = record.get("labels") if isinstance(record.get("labels"), dict) else {}
+    auth = as_object(pp.get("authenticationInfo"))
+    meta = as_object(pp.get("requestMetadata"))
+    op = as_object(record.get("operation"))
+    labels = as_object(record.get("labels"))
     ann = dict(labels)
     if "authorization.k8s.io/decision" not in ann:
         infos = pp.get("authorizationInfo")

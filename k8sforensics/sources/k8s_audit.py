@@ -55,7 +55,7 @@ def event_row(ev: dict[str, Any]) -> dict[str, Any]:
         raise BadRecord("audit event is not a JSON object")
     if "verb" not in ev and "requestURI" not in ev:
         raise BadRecord("not an audit event: neither verb nor requestURI")
-    user = _obj(ev.get("user"))
+    user = as_object(ev.get("user"))
     extra = _extra(user.get("extra"))
     username = _str(user.get("username"))
     sa_ns = sa_name = None
@@ -63,11 +63,11 @@ def event_row(ev: dict[str, Any]) -> dict[str, Any]:
         parts = username[len(SA_PREFIX) :].split(":", 1)
         if len(parts) == 2:
             sa_ns, sa_name = parts
-    imp = _obj(ev.get("impersonatedUser"))
-    ref = _obj(ev.get("objectRef"))
+    imp = as_object(ev.get("impersonatedUser"))
+    ref = as_object(ev.get("objectRef"))
     resource = _str(ref.get("resource"))
     subresource = _str(ref.get("subresource"))
-    status = _obj(ev.get("responseStatus"))
+    status = as_object(ev.get("responseStatus"))
     annotations = ev.get("annotations") if isinstance(ev.get("annotations"), dict) else None
     ann = {str(k): _text(v) for k, v in annotations.items()} if annotations else None
     ips = _strs(ev.get("sourceIPs"))
@@ -76,7 +76,7 @@ def event_row(ev: dict[str, Any]) -> dict[str, Any]:
     request_object = _body(ev.get("requestObject"), resource, subresource)
     namespace = _str(ref.get("namespace"))
     name = _str(ref.get("name"))
-    received = ev.get("requestReceivedTimestamp") or ev.get("timestamp") or _obj(ev.get("metadata")).get("creationTimestamp")
+    received = ev.get("requestReceivedTimestamp") or ev.get("timestamp") or as_object(ev.get("metadata")).get("creationTimestamp")
     return {
         "time": received or ev.get("stageTimestamp"),
         "namespace": namespace,
@@ -153,7 +153,8 @@ def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _obj(v: Any) -> dict[str, Any]:
+def as_object(v: Any) -> dict[str, Any]:
+    """``v`` if it is a JSON object, else an empty one (fields may hold anything)."""
     return v if isinstance(v, dict) else {}
 
 
@@ -184,17 +185,16 @@ def _int(v: Any) -> int | None:
     return i if -(2**31) <= i < 2**31 else None
 
 
-def _extra(v: Any) -> dict[str, list[str]] | None:
+def _extra(v: Any) -> dict[str, list[str | None] | None] | None:
     if not isinstance(v, dict):
         return None
     # map[string][]string in Go: a value that is not a list carries no strings
     return {str(k): _strs(vals) for k, vals in v.items()}
 
 
-def _first(extra: dict[str, list[str]] | None, key: str) -> str | None:
-    if extra and extra.get(key):
-        return extra[key][0]
-    return None
+def _first(extra: dict[str, list[str | None] | None] | None, key: str) -> str | None:
+    values = extra.get(key) if extra else None
+    return values[0] if values else None
 
 
 # --------------------------------------------------------------------------- fast path
