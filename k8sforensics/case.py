@@ -43,7 +43,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .errors import CaseError
 from .frames import to_frame
-from .schema import AUDIT, QUARANTINE, SCHEMA_VERSION, TABLES, Table
+from .schema import AUDIT, EVENT_TABLES, QUARANTINE, SCHEMA_VERSION, TABLES, Table
 from .ingest import PartWriter, StageMerger, resolve_collisions, rewrite_part
 from .sources import FileResult, OnBadLines, PathsLike, Reader, expand_paths, hash_file, open_reader
 
@@ -304,9 +304,10 @@ class Case:
         for name, new in parts.items():
             t = tables.setdefault(name, {"parts": []})
             t["parts"].extend(new)
-        if "audit" in parts or report.superseded:
-            t = tables.setdefault("audit", {"parts": []})
-            t["rows"] = sum(pq.ParquetFile(self.path / p).metadata.num_rows for p in t["parts"]) - len(self._superseded("audit"))
+        for name in EVENT_TABLES:
+            if name in parts or (name == "audit" and report.superseded):
+                t = tables.setdefault(name, {"parts": []})
+                t["rows"] = sum(pq.ParquetFile(self.path / p).metadata.num_rows for p in t["parts"]) - len(self._superseded(name))
         self._write_manifest()
 
     # ------------------------------------------------------------------ reading
@@ -372,6 +373,17 @@ class Case:
     ) -> pd.DataFrame:
         """The audit table (one row per request), ordered by time; filters are pushed down."""
         return self.table("audit", start=start, end=end, namespace=namespace, columns=columns)
+
+    def runtime(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        namespace: str | list[str] | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """The runtime table (Falco, Tetragon, ...), ordered by time; filters are pushed down."""
+        return self.table("runtime", start=start, end=end, namespace=namespace, columns=columns)
 
     def quarantine(self) -> pd.DataFrame:
         """Every record that did not become a row, with the file, record number and reason."""

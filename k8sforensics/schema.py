@@ -117,6 +117,41 @@ AUDIT = Table(
     "Kubernetes API-server audit events, one row per request.",
 )
 
+RUNTIME = Table(
+    "runtime",
+    CORE
+    + _cols(
+        ("event_type", STR, "exec | exit | alert | file | network | syscall | lsm | ..."),
+        ("rule", STR, "detection rule that fired (Falco rule, Tetragon policy, Tracee signature)"),
+        ("priority", STR, "severity as the source gives it, capitalised (Emergency ... Debug)"),
+        ("output", STR, "the source's human-readable message"),
+        ("process", STR, "binary path of the process"),
+        ("args", STR, "arguments (one string, as the source gives them)"),
+        ("cmdline", STR, "command line"),
+        ("pid", pa.int64(), "process id (host view where the source has both)"),
+        ("ppid", pa.int64(), "parent process id"),
+        ("parent_process", STR, "parent binary path or name"),
+        ("parent_cmdline", STR, "parent command line"),
+        ("exec_id", STR, "process-tree key (Tetragon exec_id)"),
+        ("parent_exec_id", STR, "parent's exec_id"),
+        ("uid", pa.int64(), "user id"),
+        ("user_name", STR, "user name (for Falco k8s_audit alerts, the Kubernetes user)"),
+        ("cwd", STR, "working directory"),
+        ("tty", pa.int64(), "terminal (non-zero when interactive)"),
+        ("container_id", STR, "64-hex lowercase when known, else the 12-hex short id"),
+        ("container_image", STR, "image reference"),
+        ("file_path", STR, "file the event touched"),
+        ("src_ip", STR, "source address of a network event"),
+        ("src_port", pa.int32(), "source port"),
+        ("dst_ip", STR, "destination address"),
+        ("dst_port", pa.int32(), "destination port"),
+        ("protocol", STR, "tcp, udp, icmp, ..."),
+        ("tags", STR_LIST, "rule tags (MITRE ids, categories)"),
+        ("extra", STR, "JSON of every source field not mapped to a column"),
+    ),
+    "Process, file and network activity seen inside containers and on nodes.",
+)
+
 QUARANTINE = Table(
     "quarantine",
     _cols(
@@ -130,5 +165,5 @@ QUARANTINE = Table(
     "Input records that did not become rows, and why.",
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, QUARANTINE)}
-EVENT_TABLES = ("audit",)
+TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, RUNTIME, QUARANTINE)}
+EVENT_TABLES = ("audit", "runtime")

@@ -171,3 +171,22 @@ def test_case_and_read_audit_agree(case: kf.Case, audit_fixtures: Path) -> None:
     assert [None if x is None else list(x) for x in a.stages] == [None if x is None else list(x) for x in b.stages]
     for col in ("time", "audit_id", "stage", "user", "request_object", "exec_command", "cluster"):
         assert a[col].equals(b[col]), col
+
+
+def test_one_folder_mixing_families(case: kf.Case, audit_fixtures: Path, tmp_path: Path) -> None:
+    import shutil
+
+    evidence = tmp_path / "evidence"
+    shutil.copytree(audit_fixtures, evidence / "audit")
+    shutil.copytree(audit_fixtures.parent / "runtime", evidence / "runtime")
+    report = case.ingest(evidence)
+    families = {f.family for f in report.files}
+    assert families == {"audit", "runtime"}
+    rt = case.runtime()
+    assert len(rt) == sum(f.rows for f in report.files if f.family == "runtime") == 7  # 3 Falco + 4 Tetragon
+    assert list(rt.time) == sorted(rt.time)
+    assert any(p.startswith("runtime/date=2024-05-01/") for p in case.manifest["tables"]["runtime"]["parts"])
+    assert case.manifest["tables"]["runtime"]["rows"] == 7
+    shells = case.sql("select pod, container_id from runtime where rule = 'Terminal shell in container'")
+    assert shells.to_dict("records") == [{"pod": "cart-5c7b9", "container_id": "3f1b2c4d5e6f"}]
+    assert len(case.runtime(namespace="shop")) == len(rt[rt.namespace == "shop"])

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ..schema import AUDIT, TABLES, Table
-from . import aks_audit, gke_audit, k8s_audit
+from ..schema import AUDIT, RUNTIME, TABLES, Table
+from . import aks_audit, falco, gke_audit, k8s_audit, tetragon
 from ._driver import (
     MAX_RECORD_BYTES,
     Evidence,
@@ -28,8 +28,8 @@ from ._driver import (
     quarantine_table,
 )
 
-FORMATS: tuple[ModuleType, ...] = (gke_audit, aks_audit, k8s_audit)
-FAMILIES: dict[str, Table] = {"audit": AUDIT}
+FORMATS: tuple[ModuleType, ...] = (gke_audit, aks_audit, k8s_audit, falco, tetragon)
+FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME}
 
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
@@ -94,6 +94,20 @@ def read_family(
     return pa.Table.from_batches(batches, schema=table.arrow_schema), results, quarantine_table(quarantine)
 
 
+def read_runtime(
+    paths: PathsLike,
+    *,
+    cluster: str | None = None,
+    on_bad_lines: OnBadLines = "warn",
+) -> pd.DataFrame:
+    """Runtime events (Falco alerts, Tetragon events) from any supported file, format
+    auto-detected, in time order. Same paths and bad-input policy as ``read_audit``."""
+    from ..frames import to_frame
+
+    rows, _, _ = read_family(paths, "runtime", cluster=cluster, on_bad_lines=on_bad_lines)
+    return to_frame(rows.sort_by([("time", "ascending"), ("event_id", "ascending")]))
+
+
 def read_audit(
     paths: PathsLike,
     *,
@@ -126,6 +140,7 @@ __all__ = [
     "open_reader",
     "read_audit",
     "read_family",
+    "read_runtime",
     "table_for",
 ]
 

@@ -33,19 +33,24 @@ FIXTURE_FORMAT = {
     "secrets_and_tokens.jsonl": "k8s-audit",
     "v1beta1_timestamp.jsonl": "k8s-audit",
     "webhook_eventlist.jsonl": "k8s-audit",
+    "falco_alerts.jsonl": "falco",
+    "tetragon_exec_pretty.json": "tetragon",
+    "tetragon_events.jsonl": "tetragon",
 }
 REAL_FORMAT = {
     "k8s-audit-v1-jsonl": "k8s-audit",
     "cloud-audit-eks": "k8s-audit",
     "cloud-audit-gke": "gke-audit",
     "cloud-audit-aks": "aks-audit",
+    "falco-alerts-json": "falco",
+    "tetragon-json": "tetragon",
 }
 # the decoded inner event of an AKS record: a bare audit.k8s.io Event
 REAL_FILE_FORMAT = {"sysdig-aks-audit-log__sample_KubeAuditLog_event.json": "k8s-audit"}
 
 
 def fixture_files() -> list[Path]:
-    return sorted(p for p in (FIXTURES / "audit").iterdir() if p.is_file())
+    return sorted(p for family in ("audit", "runtime") for p in (FIXTURES / family).iterdir() if p.is_file())
 
 
 def test_every_fixture_is_mapped_to_a_format() -> None:
