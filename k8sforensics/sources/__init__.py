@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..schema import AUDIT, RUNTIME, TABLES, Table
-from . import aks_audit, falco, gke_audit, k8s_audit, tetragon
+from . import aks_audit, falco, gke_audit, k8s_audit, tetragon, tracee
 from ._driver import (
     MAX_RECORD_BYTES,
     Evidence,
@@ -28,7 +28,7 @@ from ._driver import (
     quarantine_table,
 )
 
-FORMATS: tuple[ModuleType, ...] = (gke_audit, aks_audit, k8s_audit, falco, tetragon)
+FORMATS: tuple[ModuleType, ...] = (gke_audit, aks_audit, k8s_audit, falco, tetragon, tracee)
 FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME}
 
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]

@@ -36,6 +36,7 @@ FIXTURE_FORMAT = {
     "falco_alerts.jsonl": "falco",
     "tetragon_exec_pretty.json": "tetragon",
     "tetragon_events.jsonl": "tetragon",
+    "tracee_two_generations.jsonl": "tracee",
 }
 REAL_FORMAT = {
     "k8s-audit-v1-jsonl": "k8s-audit",
@@ -44,6 +45,7 @@ REAL_FORMAT = {
     "cloud-audit-aks": "aks-audit",
     "falco-alerts-json": "falco",
     "tetragon-json": "tetragon",
+    "tracee-json": "tracee",
 }
 # the decoded inner event of an AKS record: a bare audit.k8s.io Event
 REAL_FILE_FORMAT = {"sysdig-aks-audit-log__sample_KubeAuditLog_event.json": "k8s-audit"}

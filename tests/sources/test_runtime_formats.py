@@ -74,12 +74,26 @@ def test_tetragon_kprobe_socket_file_exit_and_rate_limit() -> None:
     assert set(df.event_type) == {"network", "exit", "file"}
 
 
+def test_tracee_both_schema_generations() -> None:
+    df = kf.read_runtime(FIX / "tracee_two_generations.jsonl")
+    flat, sig = df.iloc[0], df.iloc[1]
+    for r in (flat, sig):
+        assert (r.namespace, r.pod, r.container) == ("shop", "cart-5c7b9", "cart")
+        assert r.container_id == "3f1b2c4d5e6f00112233445566778899aabbccddeeff00112233445566778899"
+        assert pd.isna(r.node)  # hostName is the pod's hostname, not the node
+    assert flat.event_type == "file" and flat.file_path == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    assert flat.time == pd.Timestamp(1714557600500000000, tz="UTC") and flat.pid == 4242
+    assert (sig.event_type, sig.rule, sig.priority) == ("alert", "K8s service account token file read", "Critical")
+    assert "T1528" in list(sig.tags)
+
+
 # real samples: file → (format, records, rows, skipped, quarantined) per PROVENANCE.md
 REAL = {
     "falco-alerts-json/falco-website__alerts_extracted_from_docs_and_blog.jsonl": ("falco", 37, 19, 18, 0),
     "falco-alerts-json/falco__single_rule_with_cat_write.json": ("falco", 8, 8, 0, 0),
     "tetragon-json/tetragon-docs__events_extracted_from_docs.jsonl": ("tetragon", 18, 18, 0, 0),
     "tetragon-json/tetragon__events.json": ("tetragon", 3, 3, 0, 0),
+    "tracee-json/tracee-docs__events_extracted_from_docs_history.jsonl": ("tracee", 204, 204, 0, 0),
 }
 
 
@@ -120,3 +134,13 @@ def test_tetragon_real_values(real_samples: Path) -> None:
     assert set(df.event_type) == {"exec"} and set(df.namespace) == {"default"}
     assert df.container_id.str.fullmatch(r"[0-9a-f]{64}").all()
     assert df.labels.map(lambda x: isinstance(x, dict) and len(x) > 0).all()
+
+
+def test_tracee_real_values(real_samples: Path) -> None:
+    df = kf.read_runtime(real_samples / "tracee-json")
+    alerts = df[df.event_type == "alert"]
+    assert len(alerts) == 5
+    dropped = alerts[alerts.rule == "New executable dropped"].iloc[0]
+    assert (dropped.namespace, dropped.pod) == ("default", "app-75ff449bcd-hfwnz")
+    assert "T1036" in list(dropped.tags)
+    assert df.time.dt.year.between(2020, 2025).all()
