@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 from .case import Case, IngestReport
 from .errors import BadRecordError, CaseError, EvidenceError, K8sForensicsError, UnknownFormatError
 from .schema import SCHEMA_VERSION
-from .sources import read_audit, read_runtime
+from .sources import read_audit, read_flows, read_runtime
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -27,5 +27,6 @@ __all__ = [
     "K8sForensicsError",
     "UnknownFormatError",
     "read_audit",
+    "read_flows",
     "read_runtime",
 ]

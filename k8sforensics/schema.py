@@ -152,6 +152,50 @@ RUNTIME = Table(
     "Process, file and network activity seen inside containers and on nodes.",
 )
 
+def _endpoint(side: str, who: str) -> tuple[Column, ...]:
+    return _cols(
+        (f"{side}_namespace", STR, f"namespace of the {who} pod"),
+        (f"{side}_pod", STR, f"{who} pod"),
+        (f"{side}_workload_kind", STR, f"kind of the {who} workload"),
+        (f"{side}_workload", STR, f"{who} workload"),
+        (f"{side}_labels", LABELS, f"labels of the {who} pod"),
+        (f"{side}_service", STR, f"service (namespace/name) the {who} address belongs to"),
+        (f"{side}_node", STR, f"node of the {who}"),
+    )
+
+
+FLOWS = Table(
+    "flows",
+    CORE
+    + _cols(
+        ("time_end", TIME, "end of the aggregation window (VPC/Calico/NSG); equals time for single packets"),
+        ("src_ip", STR, "source address (the packet's original address where the log has both)"),
+        ("src_port", pa.int32(), "source port"),
+        ("dst_ip", STR, "destination address"),
+        ("dst_port", pa.int32(), "destination port"),
+        ("protocol", STR, "tcp, udp, icmp, icmpv6, sctp, or the IANA number as text"),
+        ("verdict", STR, "allowed | denied | error | audit | unknown"),
+        ("verdict_raw", STR, "the verdict as the source wrote it (FORWARDED, REJECT, D, deny, ...)"),
+        ("drop_reason", STR, "why a flow was dropped (POLICY_DENIED, ...)"),
+        ("direction", STR, "ingress | egress, as seen by the reporting endpoint"),
+        ("is_reply", pa.bool_(), "true for the reply direction; null when the source does not say"),
+        ("bytes", pa.int64(), "bytes in the window (both directions where the source counts both)"),
+        ("packets", pa.int64(), "packets in the window"),
+    )
+    + _endpoint("src", "source")
+    + _endpoint("dst", "destination")
+    + _cols(
+        ("dst_names", STR_LIST, "DNS names of the destination (Hubble destination_names, Calico dest_domains)"),
+        ("l7_type", STR, "dns | http | kafka | ... for L7 records"),
+        ("dns_query", STR, "DNS query name"),
+        ("http_method", STR, "HTTP method"),
+        ("http_url", STR, "HTTP URL"),
+        ("http_status", pa.int32(), "HTTP status code"),
+        ("extra", STR, "JSON of every source field not mapped to a column"),
+    ),
+    "Network flows between pods, nodes and the outside; the core namespace/pod columns are the source side's.",
+)
+
 QUARANTINE = Table(
     "quarantine",
     _cols(
@@ -165,5 +209,5 @@ QUARANTINE = Table(
     "Input records that did not become rows, and why.",
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, RUNTIME, QUARANTINE)}
-EVENT_TABLES = ("audit", "runtime")
+TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, RUNTIME, FLOWS, QUARANTINE)}
+EVENT_TABLES = ("audit", "runtime", "flows")

@@ -183,10 +183,10 @@ def test_one_folder_mixing_families(case: kf.Case, audit_fixtures: Path, tmp_pat
     families = {f.family for f in report.files}
     assert families == {"audit", "runtime"}
     rt = case.runtime()
-    assert len(rt) == sum(f.rows for f in report.files if f.family == "runtime") == 7  # 3 Falco + 4 Tetragon
+    assert len(rt) == sum(f.rows for f in report.files if f.family == "runtime") == 9  # 3 Falco + 4 Tetragon + 2 Tracee
     assert list(rt.time) == sorted(rt.time)
     assert any(p.startswith("runtime/date=2024-05-01/") for p in case.manifest["tables"]["runtime"]["parts"])
-    assert case.manifest["tables"]["runtime"]["rows"] == 7
+    assert case.manifest["tables"]["runtime"]["rows"] == 9
     shells = case.sql("select pod, container_id from runtime where rule = 'Terminal shell in container'")
     assert shells.to_dict("records") == [{"pod": "cart-5c7b9", "container_id": "3f1b2c4d5e6f"}]
     assert len(case.runtime(namespace="shop")) == len(rt[rt.namespace == "shop"])

@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ..schema import AUDIT, RUNTIME, TABLES, Table
-from . import aks_audit, falco, gke_audit, k8s_audit, tetragon, tracee
+from ..schema import AUDIT, FLOWS, RUNTIME, TABLES, Table
+from . import aks_audit, falco, gke_audit, hubble, k8s_audit, tetragon, tracee
 from ._driver import (
     MAX_RECORD_BYTES,
     Evidence,
@@ -28,8 +28,8 @@ from ._driver import (
     quarantine_table,
 )
 
-FORMATS: tuple[ModuleType, ...] = (gke_audit, aks_audit, k8s_audit, falco, tetragon, tracee)
-FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME}
+FORMATS: tuple[ModuleType, ...] = (gke_audit, aks_audit, k8s_audit, falco, tetragon, tracee, hubble)
+FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME, "flows": FLOWS}
 
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
@@ -108,6 +108,20 @@ def read_runtime(
     return to_frame(rows.sort_by([("time", "ascending"), ("event_id", "ascending")]))
 
 
+def read_flows(
+    paths: PathsLike,
+    *,
+    cluster: str | None = None,
+    on_bad_lines: OnBadLines = "warn",
+) -> pd.DataFrame:
+    """Network flows (Hubble, VPC/NSG/Calico flow logs) from any supported file, format
+    auto-detected, in time order. Same paths and bad-input policy as ``read_audit``."""
+    from ..frames import to_frame
+
+    rows, _, _ = read_family(paths, "flows", cluster=cluster, on_bad_lines=on_bad_lines)
+    return to_frame(rows.sort_by([("time", "ascending"), ("event_id", "ascending")]))
+
+
 def read_audit(
     paths: PathsLike,
     *,
@@ -140,6 +154,7 @@ __all__ = [
     "open_reader",
     "read_audit",
     "read_family",
+    "read_flows",
     "read_runtime",
     "table_for",
 ]

@@ -37,6 +37,7 @@ FIXTURE_FORMAT = {
     "tetragon_exec_pretty.json": "tetragon",
     "tetragon_events.jsonl": "tetragon",
     "tracee_two_generations.jsonl": "tracee",
+    "hubble_flows.jsonl": "hubble",
 }
 REAL_FORMAT = {
     "k8s-audit-v1-jsonl": "k8s-audit",
@@ -46,13 +47,14 @@ REAL_FORMAT = {
     "falco-alerts-json": "falco",
     "tetragon-json": "tetragon",
     "tracee-json": "tracee",
+    "hubble-flows-json": "hubble",
 }
 # the decoded inner event of an AKS record: a bare audit.k8s.io Event
 REAL_FILE_FORMAT = {"sysdig-aks-audit-log__sample_KubeAuditLog_event.json": "k8s-audit"}
 
 
 def fixture_files() -> list[Path]:
-    return sorted(p for family in ("audit", "runtime") for p in (FIXTURES / family).iterdir() if p.is_file())
+    return sorted(p for family in ("audit", "runtime", "flows") for p in (FIXTURES / family).iterdir() if p.is_file())
 
 
 def test_every_fixture_is_mapped_to_a_format() -> None:
