@@ -385,6 +385,18 @@ class Case:
         """The runtime table (Falco, Tetragon, ...), ordered by time; filters are pushed down."""
         return self.table("runtime", start=start, end=end, namespace=namespace, columns=columns)
 
+    def flows(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        namespace: str | list[str] | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """The flows table (Hubble, VPC/NSG/Calico flow logs), ordered by time; the namespace
+        filter applies to the source side; filters are pushed down."""
+        return self.table("flows", start=start, end=end, namespace=namespace, columns=columns)
+
     def quarantine(self) -> pd.DataFrame:
         """Every record that did not become a row, with the file, record number and reason."""
         parts = self._parts("quarantine")

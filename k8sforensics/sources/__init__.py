@@ -16,7 +16,21 @@ import pandas as pd
 import pyarrow as pa
 
 from ..schema import AUDIT, FLOWS, RUNTIME, TABLES, Table
-from . import aks_audit, falco, gke_audit, hubble, k8s_audit, tetragon, tracee
+from . import (
+    aks_audit,
+    aws_vpc_flow,
+    azure_flow,
+    azure_traffic_analytics,
+    calico,
+    falco,
+    gcp_vpc_flow,
+    gke_audit,
+    hubble,
+    k8s_audit,
+    ocsf_network,
+    tetragon,
+    tracee,
+)
 from ._driver import (
     MAX_RECORD_BYTES,
     Evidence,
@@ -28,7 +42,21 @@ from ._driver import (
     quarantine_table,
 )
 
-FORMATS: tuple[ModuleType, ...] = (gke_audit, aks_audit, k8s_audit, falco, tetragon, tracee, hubble)
+FORMATS: tuple[ModuleType, ...] = (
+    gke_audit,
+    aks_audit,
+    k8s_audit,
+    falco,
+    tetragon,
+    tracee,
+    hubble,
+    gcp_vpc_flow,
+    azure_flow,
+    calico,
+    ocsf_network,
+    aws_vpc_flow,
+    azure_traffic_analytics,
+)
 FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME, "flows": FLOWS}
 
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
@@ -162,7 +190,9 @@ __all__ = [
 
 def _check_registry(fmts: Sequence[ModuleType]) -> None:
     for f in fmts:
-        for attr in ("NAME", "FAMILY", "sniff", "rows"):
+        if not (hasattr(f, "sniff") or hasattr(f, "sniff_lines")):
+            raise TypeError(f"format module {f.__name__} has neither sniff (JSON) nor sniff_lines (text)")
+        for attr in ("NAME", "FAMILY", "rows"):
             if not hasattr(f, attr):
                 raise TypeError(f"format module {f.__name__} lacks {attr}")
 

@@ -30,7 +30,16 @@ from ..errors import BadRecordError, EvidenceError, UnknownFormatError
 from ..schema import Table
 from ._arrow import quarantine_table, rows_to_batch, to_timestamps
 from ._files import Evidence, Truncated, compression_of, decompressed_chunks, expand_paths, hash_file
-from ._json import EXCERPT_CHARS, MAX_RECORD_BYTES, BadRecord, NotAnEvent, Record, iter_documents, iter_records
+from ._json import (
+    EXCERPT_CHARS,
+    MAX_RECORD_BYTES,
+    BadRecord,
+    NotAnEvent,
+    Record,
+    iter_documents,
+    iter_records,
+    iter_text_records,
+)
 
 OnBadLines = Literal["warn", "error", "skip"]
 
@@ -52,6 +61,13 @@ def sniff_format(records: Sequence[Record], formats: Sequence[FormatModule]) -> 
         if any(_safe_sniff(fmt, v) for v in values):
             return fmt
     return None
+
+
+def _safe_sniff_lines(fmt: FormatModule, lines: list[str]) -> bool:
+    try:
+        return bool(fmt.sniff_lines(lines))
+    except Exception:  # a sniff must never take the ingest down; it just doesn't claim
+        return False
 
 
 def _safe_sniff(fmt: FormatModule, value: Any) -> bool:
@@ -136,6 +152,7 @@ class Reader:
         self.used_fast_path = False
         self.result = FileResult(evidence)
         self._prepared = False
+        self._file_context: dict[str, Any] = {}
         self._head: list[Record] = []
         self._records: Any = iter(())
         self.quarantine: list[dict[str, Any]] = []
@@ -167,9 +184,14 @@ class Reader:
             return self
         self._prepared = True
         layout: dict[str, str] = {}
-        self._records = iter_records(
-            iter_documents(decompressed_chunks(self.path), max_record_bytes=self.max_record_bytes, layout=layout)
-        )
+        text_fmt = self._sniff_text()
+        if text_fmt is not None:
+            layout["mode"] = "text"
+            self._records = iter_text_records(decompressed_chunks(self.path), max_record_bytes=self.max_record_bytes)
+        else:
+            self._records = iter_records(
+                iter_documents(decompressed_chunks(self.path), max_record_bytes=self.max_record_bytes, layout=layout)
+            )
         head = self._head
         try:
             for r in self._records:
@@ -178,7 +200,7 @@ class Reader:
                     break
         except Truncated as e:
             self._truncated = str(e)
-        fmt = sniff_format(head, self.formats)
+        fmt = text_fmt or sniff_format(head, [f for f in self.formats if hasattr(f, "sniff")])
         if fmt is None:
             names = [f.NAME for f in self.formats]
             seen = next((r.raw[:60].decode("utf-8", "replace") for r in head if r.raw), "")
@@ -199,6 +221,21 @@ class Reader:
         plain_lines = layout.get("mode") == "lines" and all(r.envelope is None and r.index is None for r in head)
         self.fast_path = self.fast and plain_lines and hasattr(fmt, "FAST_SELECT") and self._truncated is None
         return self
+
+    def _sniff_text(self) -> FormatModule | None:
+        """Line-oriented text formats (VPC flow logs, CSV exports) are claimed from their first
+        lines; a file that starts like JSON never is."""
+        text = [f for f in self.formats if hasattr(f, "sniff_lines")]
+        if not text:
+            return None
+        try:
+            chunk = next(decompressed_chunks(self.path), b"")
+        except Truncated:
+            return None
+        lines = [ln for ln in chunk[: 1 << 16].decode("utf-8", errors="replace").lstrip("\ufeff").splitlines() if ln.strip()][:20]
+        if not lines or lines[0].lstrip()[:1] in ("{", "["):
+            return None
+        return next((f for f in text if _safe_sniff_lines(f, lines)), None)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Canonical rows of the file's table, in Arrow batches of at most ``batch_rows``."""
@@ -350,7 +387,9 @@ class Reader:
                 self.result.skipped[rec.skip] += 1
                 continue
             try:
-                rows = list(fmt.rows(rec.value, rec.context))
+                # envelope context (a cluster name) travels with its record; otherwise the
+                # format gets one dict for the whole file (a text header's field order)
+                rows = list(fmt.rows(rec.value, rec.context or self._file_context))
             except NotAnEvent as e:
                 self.result.skipped[str(e)] += 1
                 continue

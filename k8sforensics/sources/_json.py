@@ -422,3 +422,49 @@ def iter_records(docs: Iterable[Doc]) -> Iterator[Record]:
             else:
                 yield Record(doc.number, idx, rec, ctx, env, raw=doc.raw if single else None)
 
+
+
+def iter_text_records(chunks: Iterator[bytes], *, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Record]:
+    """Line-oriented text (VPC flow logs, CSV exports): each non-blank line is a record whose
+    value is the line's text; a line that is not UTF-8 is a bad record."""
+    first = True
+    for doc in _lines(chunks, max_record_bytes):
+        raw = doc.raw
+        if first:
+            raw = raw[3:] if raw.startswith(BOM) else raw
+            first = False
+        if doc.error is not None:
+            yield Record(doc.number, None, None, error=doc.error, raw=raw)
+            continue
+        try:
+            yield Record(doc.number, None, raw.decode("utf-8").rstrip("\r"), raw=raw)
+        except UnicodeDecodeError:
+            yield Record(doc.number, None, None, error="not valid UTF-8 text", raw=raw)
+
+
+def _lines(chunks: Iterator[bytes], max_record_bytes: int) -> Iterator[Doc]:
+    """Non-blank lines as Docs (no parsing), numbered like JSON lines."""
+    number = 0
+    rest = b""
+    skipping = False
+    for chunk in chunks:
+        buf = rest + chunk
+        start = 0
+        while (nl := buf.find(b"\n", start)) >= 0:
+            line = buf[start:nl]
+            start = nl + 1
+            if skipping:
+                skipping = False
+                continue
+            if line.strip():
+                number += 1
+                yield Doc(number, line)
+        rest = buf[start:]
+        if len(rest) > max_record_bytes and not skipping:
+            number += 1
+            yield Doc(number, rest[:EXCERPT_CHARS], error=f"record longer than {max_record_bytes} bytes; not read")
+            skipping, rest = True, b""
+        elif skipping:
+            rest = b""
+    if rest.strip() and not skipping:
+        yield Doc(number + 1, rest)

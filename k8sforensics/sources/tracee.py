@@ -34,7 +34,7 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     k8s = as_object(record.get("kubernetes"))
     meta = as_object(record.get("metadata"))
     props = as_object(meta.get("Properties"))
-    args = {a.get("name"): a.get("value") for a in record.get("args") or [] if isinstance(a, dict)}
+    args: dict[str, Any] = {str(a.get("name")): a.get("value") for a in record.get("args") or [] if isinstance(a, dict)}
     name = str(record.get("eventName") or "")
     signature = bool(props) or str(record.get("eventId", "")).startswith("6")
     argv = args.get("argv")

@@ -1,0 +1,122 @@
+"""AWS VPC Flow Logs: space-separated text, the default v2 format or any custom field order
+(v3–v8 fields: pkt-srcaddr/pkt-dstaddr, flow-direction, traffic-path, ECS, reject-reason …)
+taken from the header line S3 delivery writes first; ``-`` is null; NODATA/SKIPDATA records
+are skipped and counted (SKIPDATA means AWS dropped records in that window). Also the JSON
+form SIEMs re-export (camelCase keys, e.g. Panther's AWS.VPCFlow).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import orjson
+
+from ._driver import BadRecord, NotAnEvent
+
+NAME = "aws-vpc-flow"
+FAMILY = "flows"
+
+DEFAULT_V2 = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status".split()
+FIELDS = frozenset(
+    DEFAULT_V2
+    + "vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id sublocation-type sublocation-id "
+    "pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path ecs-cluster-arn ecs-cluster-name "
+    "ecs-container-instance-arn ecs-container-instance-id ecs-container-id ecs-second-container-id ecs-service-name "
+    "ecs-task-definition-arn ecs-task-arn ecs-task-id reject-reason".split()
+)
+PROTOCOLS = {"1": "icmp", "6": "tcp", "17": "udp", "58": "icmpv6", "132": "sctp", "47": "gre", "50": "esp"}
+VERDICTS = {"ACCEPT": "allowed", "REJECT": "denied"}
+# camelCase keys of JSON re-exports → the field names of the text format
+_CAMEL = {
+    "version": "version", "accountId": "account-id", "interfaceId": "interface-id", "srcAddr": "srcaddr", "dstAddr": "dstaddr",
+    "srcPort": "srcport", "dstPort": "dstport", "protocol": "protocol", "packets": "packets", "bytes": "bytes",
+    "start": "start", "end": "end", "action": "action", "status": "log-status", "logStatus": "log-status",
+    "vpcId": "vpc-id", "subNetId": "subnet-id", "subnetId": "subnet-id", "instanceId": "instance-id", "tcpFlags": "tcp-flags",
+    "type": "type", "pktSrcAddr": "pkt-srcaddr", "pktDstAddr": "pkt-dstaddr", "region": "region", "azId": "az-id",
+    "flowDirection": "flow-direction", "trafficPath": "traffic-path", "pktSrcAwsService": "pkt-src-aws-service",
+    "pktDstAwsService": "pkt-dst-aws-service",
+}
+
+
+def _is_header(tokens: list[str]) -> bool:
+    return bool(tokens) and all(t in FIELDS for t in tokens) and ("srcaddr" in tokens or "interface-id" in tokens)
+
+
+def sniff_lines(lines: list[str]) -> bool:
+    first = _strip_comment(lines[0]).split()
+    if _is_header(first):
+        return True
+    # no header (CloudWatch delivery): only the default v2 layout can be recognised
+    return len(first) == 14 and first[0] == "2" and first[-1] in ("OK", "NODATA", "SKIPDATA")
+
+
+def sniff(record: Any) -> bool:
+    """The JSON re-export: camelCase flow-log keys."""
+    return isinstance(record, dict) and (
+        record.get("p_log_type") == "AWS.VPCFlow" or ("srcAddr" in record and "dstAddr" in record)
+    )
+
+
+def rows(record: Any, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    if isinstance(record, dict):
+        fields: dict[str, str | None] = {
+            _CAMEL.get(k, k): (None if v in ("-", "null") else str(v)) for k, v in record.items() if not k.startswith("p_")
+        }
+    else:
+        tokens = _strip_comment(record).split()
+        if "fields" not in context:
+            if _is_header(tokens):
+                context["fields"] = tokens
+                raise NotAnEvent("VPC flow log header line")
+            context["fields"] = DEFAULT_V2
+        names: list[str] = context["fields"]
+        if _is_header(tokens):
+            context["fields"] = tokens  # concatenated S3 objects: a new header starts a new layout
+            raise NotAnEvent("VPC flow log header line")
+        if len(tokens) != len(names):
+            raise BadRecord(f"{len(tokens)} values for the {len(names)} fields of the header")
+        fields = {n: (None if v == "-" else v) for n, v in zip(names, tokens)}
+    yield flow_row(fields)
+
+
+def flow_row(f: dict[str, str | None]) -> dict[str, Any]:
+    status = f.get("log-status")
+    if status in ("NODATA", "SKIPDATA"):
+        raise NotAnEvent(f"VPC {status} record" + (" (AWS dropped flow records in this window)" if status == "SKIPDATA" else ""))
+    proto = f.get("protocol")
+    action = f.get("action")
+    used = {"srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
+            "start", "end", "action", "flow-direction", "log-status"}
+    rest: dict[str, str | None] = {k: v for k, v in f.items() if k not in used and v is not None}
+    # the packet's original addresses when logged: pods behind secondary ENI IPs and NAT
+    for k in ("srcaddr", "dstaddr"):
+        if f.get(f"pkt-{k}") and f.get(k) and f[f"pkt-{k}"] != f[k]:
+            rest[f"interface-{k}"] = f[k]
+    return {
+        "time": _int(f.get("start")),
+        "time_end": _int(f.get("end")) or _int(f.get("start")),
+        "src_ip": f.get("pkt-srcaddr") or f.get("srcaddr"),
+        "dst_ip": f.get("pkt-dstaddr") or f.get("dstaddr"),
+        "src_port": _int(f.get("srcport")),
+        "dst_port": _int(f.get("dstport")),
+        "protocol": PROTOCOLS.get(proto, proto) if proto else None,
+        "verdict": VERDICTS.get(action, "unknown") if action else None,
+        "verdict_raw": action,
+        "direction": f.get("flow-direction"),
+        "bytes": _int(f.get("bytes")),
+        "packets": _int(f.get("packets")),
+        "extra": orjson.dumps(rest).decode() if rest else None,
+    }
+
+
+def _strip_comment(line: str) -> str:
+    return line.split("#", 1)[0]
+
+
+def _int(v: Any) -> int | None:
+    if v is None:
+        return None
+    try:
+        return int(float(v))  # re-exports write numbers as '25238.0'
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,51 @@
+"""OCSF Network Activity records (class 4001; the Security Lake form of VPC flow logs):
+``src_endpoint``/``dst_endpoint`` with ip/port, ``connection_info.protocol_name``,
+``disposition``/``action``, ``traffic.bytes|packets``, ``time``/``start_time``/``end_time`` in
+epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import orjson
+
+from ._driver import NotAnEvent
+from .k8s_audit import as_object
+
+NAME = "ocsf-network"
+FAMILY = "flows"
+
+
+def sniff(record: Any) -> bool:
+    return isinstance(record, dict) and (
+        record.get("class_uid") == 4001
+        or record.get("p_log_type") == "OCSF.NetworkActivity"
+        or ("src_endpoint" in record and "dst_endpoint" in record)
+    )
+
+
+def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    status = record.get("status_code")
+    if status in ("NODATA", "SKIPDATA"):
+        raise NotAnEvent(f"OCSF {status} record")
+    src, dst = as_object(record.get("src_endpoint")), as_object(record.get("dst_endpoint"))
+    conn, traffic = as_object(record.get("connection_info")), as_object(record.get("traffic"))
+    action = record.get("disposition") or record.get("action")
+    start = record.get("start_time", record.get("time"))
+    yield {
+        "time": start,
+        "time_end": record.get("end_time", start),
+        "src_ip": src.get("ip"),
+        "src_port": src.get("port"),
+        "dst_ip": dst.get("ip"),
+        "dst_port": dst.get("port"),
+        "protocol": str(conn["protocol_name"]).lower() if conn.get("protocol_name") else None,
+        "verdict": {"allowed": "allowed", "accept": "allowed", "blocked": "denied", "reject": "denied", "denied": "denied"}.get(
+            str(action).lower(), "unknown") if action else None,
+        "verdict_raw": action,
+        "direction": {1: "ingress", 2: "egress"}.get(conn.get("direction_id") or 0),
+        "bytes": traffic.get("bytes"),
+        "packets": traffic.get("packets"),
+        "extra": orjson.dumps({k: v for k, v in record.items() if k not in ("src_endpoint", "dst_endpoint", "traffic") and not k.startswith("p_")}).decode(),
+    }
