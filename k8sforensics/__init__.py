@@ -13,6 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .case import Case, IngestReport
+from .context import Inventory, read_inventory
 from .errors import BadRecordError, CaseError, EvidenceError, K8sForensicsError, UnknownFormatError
 from .schema import SCHEMA_VERSION
 from .sources import read_audit, read_flows, read_runtime
@@ -24,9 +25,11 @@ __all__ = [
     "CaseError",
     "EvidenceError",
     "IngestReport",
+    "Inventory",
     "K8sForensicsError",
     "UnknownFormatError",
     "read_audit",
     "read_flows",
+    "read_inventory",
     "read_runtime",
 ]

@@ -43,7 +43,8 @@ import pyarrow.parquet as pq
 from . import __version__
 from .errors import CaseError
 from .frames import to_frame
-from .schema import AUDIT, EVENT_TABLES, QUARANTINE, SCHEMA_VERSION, TABLES, Table
+from .schema import AUDIT, CONTEXT_TABLES, EVENT_TABLES, OBJECTS, QUARANTINE, SCHEMA_VERSION, TABLES, Table
+from .context import build_context
 from .ingest import PartWriter, StageMerger, resolve_collisions, rewrite_part
 from .sources import FileResult, OnBadLines, PathsLike, Reader, expand_paths, hash_file, open_reader
 
@@ -271,6 +272,13 @@ class Case:
                     (new / rel).parent.mkdir(parents=True, exist_ok=True)
                     pq.write_table(pa.Table.from_pylist(quarantine, schema=QUARANTINE.arrow_schema), new / rel)
                     parts["quarantine"] = [rel]
+                if parts.get("objects"):
+                    # context tables are derived from every object the case holds: rebuilt whole
+                    objects = [str(new / p) for p in parts["objects"]] + [str(self.path / p) for p in self._parts("objects")]
+                    for name, table in build_context(pq.read_table(objects, schema=OBJECTS.arrow_schema)).items():
+                        out = new / "context" / f"{name}.parquet"
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        pq.write_table(table, out)
                 # Publish: rename every file into place, then replace the manifest.
                 for src in sorted(new.rglob("*.parquet")):
                     dst = self.path / src.relative_to(new)
@@ -304,7 +312,7 @@ class Case:
         for name, new in parts.items():
             t = tables.setdefault(name, {"parts": []})
             t["parts"].extend(new)
-        for name in EVENT_TABLES:
+        for name in (*EVENT_TABLES, "objects"):
             if name in parts or (name == "audit" and report.superseded):
                 t = tables.setdefault(name, {"parts": []})
                 t["rows"] = sum(pq.ParquetFile(self.path / p).metadata.num_rows for p in t["parts"]) - len(self._superseded(name))
@@ -396,6 +404,20 @@ class Case:
         """The flows table (Hubble, VPC/NSG/Calico flow logs), ordered by time; the namespace
         filter applies to the source side; filters are pushed down."""
         return self.table("flows", start=start, end=end, namespace=namespace, columns=columns)
+
+    def context(self, name: str) -> pd.DataFrame:
+        """A context table built from the case's Kubernetes objects: pods, namespaces,
+        services, endpoints, nodes, service_accounts, rbac, network_policies, workloads."""
+        if name not in CONTEXT_TABLES:
+            raise CaseError(f"no context table {name!r}; tables: {', '.join(CONTEXT_TABLES)}")
+        path = self.path / "context" / f"{name}.parquet"
+        if not path.exists():
+            return to_frame(CONTEXT_TABLES[name].arrow_schema.empty_table())
+        return to_frame(pq.read_table(path, schema=CONTEXT_TABLES[name].arrow_schema))
+
+    def objects(self) -> pd.DataFrame:
+        """Every Kubernetes object ingested (kubectl dumps), one row each."""
+        return self.table("objects")
 
     def quarantine(self) -> pd.DataFrame:
         """Every record that did not become a row, with the file, record number and reason."""

@@ -102,10 +102,11 @@ class PartWriter:
                 _, name, batch, keep = item
                 if keep is not None and not keep.all():
                     batch = batch.filter(pa.array(keep))
-                for date, sub in _by_date(batch):
+                for date, sub in _by_date(batch) if self.table.time_required else [("", batch)]:
                     w = self._writers.get((name, date))
                     if w is None:
-                        rel = f"{self.table.name}/date={date}/part-{name}.parquet"
+                        # event tables are partitioned by UTC date; snapshots (objects) are not
+                        rel = f"{self.table.name}/date={date}/part-{name}.parquet" if date else f"{self.table.name}/part-{name}.parquet"
                         path = self.root / rel
                         path.parent.mkdir(parents=True, exist_ok=True)
                         w = self._writers[(name, date)] = pq.ParquetWriter(path, self.schema, **parquet_options(self.table))

@@ -31,6 +31,7 @@ class Table:
     name: str
     columns: tuple[Column, ...]
     meaning: str
+    time_required: bool = True  # event tables: a row without a time is bad input
 
     @property
     def names(self) -> list[str]:
@@ -196,6 +197,124 @@ FLOWS = Table(
     "Network flows between pods, nodes and the outside; the core namespace/pod columns are the source side's.",
 )
 
+OBJECTS = Table(
+    "objects",
+    _cols(
+        ("time", TIME, "creationTimestamp of the object (null when the dump omits it)"),
+        ("event_id", STR, "stable id '<evidence_id[:16]>:<evidence_line>[.<k>]'"),
+        ("source", STR, "format name (kubectl, live-api)"),
+        ("cluster", STR, "cluster name"),
+        ("kind", STR, "object kind (given, or inferred from the list kind or the object's shape)"),
+        ("api_version", STR, "apiVersion"),
+        ("namespace", STR, "metadata.namespace"),
+        ("name", STR, "metadata.name"),
+        ("uid", STR, "metadata.uid"),
+        ("labels", LABELS, "metadata.labels"),
+        ("owner_kind", STR, "kind of the controlling owner reference"),
+        ("owner_name", STR, "name of the controlling owner"),
+        ("owner_uid", STR, "uid of the controlling owner"),
+        ("deleted", TIME, "metadata.deletionTimestamp"),
+        ("object", STR, "the object as JSON: managedFields dropped; Secrets keep metadata only"),
+        ("evidence_id", STR, "sha256 of the evidence file"),
+        ("evidence_line", pa.int64(), "1-based record number in the evidence file"),
+    ),
+    "Kubernetes objects from kubectl dumps or the live API: the raw material of the context tables.",
+    time_required=False,
+)
+
+# --------------------------------------------------------------------------- context tables
+# Built from the objects table (and, with enrichment, from what the events reveal).
+
+JSON = STR  # a column holding JSON text
+BOOL = pa.bool_()
+
+
+def _context(name: str, meaning: str, *specs: tuple[str, pa.DataType, str]) -> Table:
+    return Table(name, _cols(("cluster", STR, "cluster name"), *specs), meaning, time_required=False)
+
+
+PODS = _context(
+    "pods",
+    "One row per pod seen in an inventory.",
+    ("namespace", STR, "namespace"),
+    ("name", STR, "pod name"),
+    ("uid", STR, "pod uid"),
+    ("node", STR, "spec.nodeName"),
+    ("ips", STR_LIST, "status.podIPs (or podIP)"),
+    ("host_ip", STR, "status.hostIP"),
+    ("phase", STR, "status.phase"),
+    ("created", TIME, "metadata.creationTimestamp"),
+    ("started", TIME, "status.startTime"),
+    ("deleted", TIME, "metadata.deletionTimestamp (pods being deleted at dump time)"),
+    ("labels", LABELS, "pod labels"),
+    ("owner_kind", STR, "kind of the controlling owner"),
+    ("owner_name", STR, "name of the controlling owner"),
+    ("workload_kind", STR, "top of the owner chain: Deployment, StatefulSet, DaemonSet, CronJob, Job, ..."),
+    ("workload", STR, "name of that workload"),
+    ("service_account", STR, "spec.serviceAccountName"),
+    ("automount_token", BOOL, "spec.automountServiceAccountToken (null: the default, mounted)"),
+    ("containers", STR_LIST, "container names (init containers included)"),
+    ("images", STR_LIST, "container images"),
+    ("container_ids", STR_LIST, "status.containerStatuses[].containerID, 64-hex without the runtime prefix"),
+    ("privileged", BOOL, "a container runs privileged"),
+    ("host_network", BOOL, "spec.hostNetwork"),
+    ("host_pid", BOOL, "spec.hostPID"),
+    ("host_ipc", BOOL, "spec.hostIPC"),
+    ("host_paths", STR_LIST, "hostPath volume paths"),
+    ("capabilities_added", STR_LIST, "capabilities any container adds"),
+    ("evidence_id", STR, "evidence the pod came from"),
+)
+NAMESPACES = _context(
+    "namespaces", "One row per namespace.",
+    ("name", STR, "namespace"), ("uid", STR, "uid"), ("created", TIME, "creationTimestamp"), ("phase", STR, "status.phase"),
+    ("labels", LABELS, "labels (pod-security.kubernetes.io/* among them)"),
+)
+SERVICES = _context(
+    "services", "One row per service.",
+    ("namespace", STR, "namespace"), ("name", STR, "service"), ("uid", STR, "uid"), ("type", STR, "ClusterIP, NodePort, LoadBalancer, ..."),
+    ("cluster_ips", STR_LIST, "spec.clusterIPs"), ("external_ips", STR_LIST, "spec.externalIPs and load-balancer ingress IPs"),
+    ("ports", JSON, "spec.ports as JSON"), ("selector", LABELS, "spec.selector"), ("created", TIME, "creationTimestamp"),
+)
+ENDPOINTS = _context(
+    "endpoints", "One row per endpoint address (EndpointSlices and legacy Endpoints).",
+    ("namespace", STR, "namespace"), ("service", STR, "service name"), ("address", STR, "endpoint IP"), ("ready", BOOL, "conditions.ready"),
+    ("node", STR, "nodeName"), ("target_kind", STR, "targetRef.kind"), ("target_name", STR, "targetRef.name"), ("target_uid", STR, "targetRef.uid"),
+    ("ports", JSON, "ports as JSON"),
+)
+NODES = _context(
+    "nodes", "One row per node.",
+    ("name", STR, "node"), ("uid", STR, "uid"), ("internal_ips", STR_LIST, "InternalIP addresses"), ("external_ips", STR_LIST, "ExternalIP addresses"),
+    ("pod_cidrs", STR_LIST, "spec.podCIDRs"), ("provider_id", STR, "spec.providerID"), ("kubelet_version", STR, "nodeInfo.kubeletVersion"),
+    ("os_image", STR, "nodeInfo.osImage"), ("container_runtime", STR, "nodeInfo.containerRuntimeVersion"), ("labels", LABELS, "labels"),
+    ("created", TIME, "creationTimestamp"),
+)
+SERVICE_ACCOUNTS = _context(
+    "service_accounts", "One row per service account.",
+    ("namespace", STR, "namespace"), ("name", STR, "service account"), ("uid", STR, "uid"),
+    ("automount_token", BOOL, "automountServiceAccountToken"), ("secrets", STR_LIST, "referenced secrets"), ("created", TIME, "creationTimestamp"),
+)
+RBAC = _context(
+    "rbac", "Bindings flattened: one row per binding × subject × rule of the bound role.",
+    ("binding_kind", STR, "RoleBinding or ClusterRoleBinding"), ("binding_namespace", STR, "namespace of a RoleBinding"), ("binding", STR, "binding name"),
+    ("subject_kind", STR, "User, Group or ServiceAccount"), ("subject_namespace", STR, "namespace of a ServiceAccount subject"), ("subject", STR, "subject name"),
+    ("role_kind", STR, "Role or ClusterRole"), ("role", STR, "role name"), ("role_found", BOOL, "the role is in the inventory (else its rules are unknown)"),
+    ("api_groups", STR_LIST, "rule apiGroups"), ("resources", STR_LIST, "rule resources"), ("verbs", STR_LIST, "rule verbs"),
+    ("resource_names", STR_LIST, "rule resourceNames"), ("non_resource_urls", STR_LIST, "rule nonResourceURLs"),
+)
+NETWORK_POLICIES = _context(
+    "network_policies", "One row per NetworkPolicy.",
+    ("namespace", STR, "namespace"), ("name", STR, "policy"), ("pod_selector", JSON, "spec.podSelector as JSON"),
+    ("policy_types", STR_LIST, "Ingress/Egress"), ("ingress", JSON, "spec.ingress as JSON"), ("egress", JSON, "spec.egress as JSON"),
+)
+WORKLOADS = _context(
+    "workloads", "Deployments, ReplicaSets, DaemonSets, StatefulSets, Jobs and CronJobs.",
+    ("kind", STR, "kind"), ("namespace", STR, "namespace"), ("name", STR, "name"), ("uid", STR, "uid"),
+    ("owner_kind", STR, "controlling owner kind"), ("owner_name", STR, "controlling owner name"), ("replicas", pa.int64(), "spec.replicas"),
+    ("service_account", STR, "pod template service account"), ("images", STR_LIST, "pod template images"),
+    ("privileged", BOOL, "the pod template runs a privileged container"), ("labels", LABELS, "labels"), ("created", TIME, "creationTimestamp"),
+)
+CONTEXT_TABLES = {t.name: t for t in (PODS, NAMESPACES, SERVICES, ENDPOINTS, NODES, SERVICE_ACCOUNTS, RBAC, NETWORK_POLICIES, WORKLOADS)}
+
 QUARANTINE = Table(
     "quarantine",
     _cols(
@@ -209,5 +328,5 @@ QUARANTINE = Table(
     "Input records that did not become rows, and why.",
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, RUNTIME, FLOWS, QUARANTINE)}
+TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, RUNTIME, FLOWS, OBJECTS, QUARANTINE)}
 EVENT_TABLES = ("audit", "runtime", "flows")

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ..schema import AUDIT, FLOWS, RUNTIME, TABLES, Table
+from ..schema import AUDIT, FLOWS, OBJECTS, RUNTIME, TABLES, Table
 from . import (
     aks_audit,
     aws_vpc_flow,
@@ -27,6 +27,7 @@ from . import (
     gke_audit,
     hubble,
     k8s_audit,
+    kubectl,
     ocsf_network,
     tetragon,
     tracee,
@@ -56,8 +57,9 @@ FORMATS: tuple[ModuleType, ...] = (
     ocsf_network,
     aws_vpc_flow,
     azure_traffic_analytics,
+    kubectl,
 )
-FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME, "flows": FLOWS}
+FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME, "flows": FLOWS, "objects": OBJECTS}
 
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
@@ -172,6 +174,8 @@ def read_audit(
 
 __all__ = [
     "FAMILIES",
+    "OnBadLines",
+    "PathsLike",
     "Reader",
     "FORMATS",
     "Evidence",

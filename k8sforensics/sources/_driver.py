@@ -365,9 +365,9 @@ class Reader:
     def _count(self, times: pa.Array, rows: int) -> None:
         self.result.rows += rows
         tmin, tmax = pc.min(times).as_py(), pc.max(times).as_py()
-        if self.result.time_min is None or tmin < self.result.time_min:
+        if tmin is not None and (self.result.time_min is None or tmin < self.result.time_min):
             self.result.time_min = tmin
-        if self.result.time_max is None or tmax > self.result.time_max:
+        if tmax is not None and (self.result.time_max is None or tmax > self.result.time_max):
             self.result.time_max = tmax
 
     _last_number = 0
@@ -424,7 +424,7 @@ class Reader:
     def _flush(self, buf: list[dict[str, Any]], table: Table) -> Iterator[pa.RecordBatch]:
         times = to_timestamps([r.get("time") for r in buf])
         bad = pc.is_null(times).to_numpy(zero_copy_only=False)
-        if bad.any():
+        if bad.any() and table.time_required:
             keep = []
             for r, b in zip(buf, bad):
                 if b:

@@ -60,7 +60,7 @@ def sniff(record: Any) -> bool:
 def rows(record: Any, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if isinstance(record, dict):
         fields: dict[str, str | None] = {
-            _CAMEL.get(k, k): (None if v in ("-", "null") else str(v)) for k, v in record.items() if not k.startswith("p_")
+            (_CAMEL[k] if k in _CAMEL else k): (None if v in ("-", "null") else str(v)) for k, v in record.items() if not k.startswith("p_")
         }
     else:
         tokens = _strip_comment(record).split()

@@ -1,0 +1,312 @@
+"""The inventory: context tables (pods, namespaces, services, endpoints, nodes, service
+accounts, RBAC, network policies, workloads) built from Kubernetes objects.
+
+Workloads are resolved through owner references (Pod → ReplicaSet → Deployment,
+Pod → Job → CronJob); where the owner object is not in the dump, from the naming
+conventions (``<deployment>-<pod-template-hash>``, ``<cronjob>-<scheduled minute>``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+
+from ..frames import to_frame
+from ..schema import CONTEXT_TABLES, OBJECTS, Table
+from ..sources._arrow import rows_to_batch
+from ..sources._k8s import container_id
+
+_CRONJOB_JOB = re.compile(r"^(?P<cronjob>.+)-\d{8,10}$")  # jobs a CronJob creates: <name>-<minutes since epoch>
+
+
+def _obj(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+@dataclass
+class Inventory:
+    """Context tables as DataFrames; ``inventory.pods``, ``inventory.table("rbac")``."""
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    def table(self, name: str) -> pd.DataFrame:
+        if name not in CONTEXT_TABLES:
+            raise KeyError(f"no context table {name!r}; tables: {', '.join(CONTEXT_TABLES)}")
+        return self.tables[name]
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        if name in CONTEXT_TABLES and name in self.__dict__.get("tables", {}):
+            return self.tables[name]
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.tables.items())
+        return f"Inventory({sizes})"
+
+    @classmethod
+    def from_objects(cls, objects: pa.Table | pd.DataFrame) -> Inventory:
+        """Build every context table from an ``objects`` table."""
+        return cls({name: to_frame(t) for name, t in build_context(objects).items()})
+
+
+def build_context(objects: pa.Table | pd.DataFrame) -> dict[str, pa.Table]:
+    """``objects`` rows → one Arrow table per context table (exact schemas)."""
+    if isinstance(objects, pa.Table):
+        records = objects.select(["cluster", "kind", "object", "evidence_id"]).to_pylist()
+    else:
+        records = objects[["cluster", "kind", "object", "evidence_id"]].to_dict("records")
+    by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    seen: set[tuple[Any, ...]] = set()
+    for r in records:
+        obj = orjson.loads(r["object"])
+        md = _obj(obj.get("metadata"))
+        key = (r["cluster"], r["kind"], md.get("namespace"), md.get("name"), md.get("uid"))
+        if key in seen:  # the same object in several dumps: the first one read
+            continue
+        seen.add(key)
+        by_kind.setdefault(r["kind"], []).append((obj, r))
+    owners = _owner_index(by_kind)
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTEXT_TABLES}
+    for obj, r in by_kind.get("Pod", []):
+        rows["pods"].append(_pod(obj, r, owners))
+    for obj, r in by_kind.get("Namespace", []):
+        md = _obj(obj.get("metadata"))
+        rows["namespaces"].append({"cluster": r["cluster"], "name": md.get("name"), "uid": md.get("uid"), "created": md.get("creationTimestamp"),
+                                   "phase": _obj(obj.get("status")).get("phase"), "labels": md.get("labels")})
+    for obj, r in by_kind.get("Service", []):
+        rows["services"].append(_service(obj, r))
+    for obj, r in by_kind.get("EndpointSlice", []):
+        rows["endpoints"].extend(_endpoint_slice(obj, r))
+    for obj, r in by_kind.get("Endpoints", []):
+        rows["endpoints"].extend(_endpoints(obj, r))
+    for obj, r in by_kind.get("Node", []):
+        rows["nodes"].append(_node(obj, r))
+    for obj, r in by_kind.get("ServiceAccount", []):
+        md = _obj(obj.get("metadata"))
+        rows["service_accounts"].append({"cluster": r["cluster"], "namespace": md.get("namespace"), "name": md.get("name"), "uid": md.get("uid"),
+                                         "automount_token": obj.get("automountServiceAccountToken"),
+                                         "secrets": [str(_obj(s).get("name")) for s in _list(obj.get("secrets"))] or None,
+                                         "created": md.get("creationTimestamp")})
+    rows["rbac"] = _rbac(by_kind)
+    for obj, r in by_kind.get("NetworkPolicy", []):
+        md, spec = _obj(obj.get("metadata")), _obj(obj.get("spec"))
+        rows["network_policies"].append({"cluster": r["cluster"], "namespace": md.get("namespace"), "name": md.get("name"),
+                                         "pod_selector": orjson.dumps(spec.get("podSelector", {})).decode(),
+                                         "policy_types": spec.get("policyTypes"),
+                                         "ingress": orjson.dumps(spec["ingress"]).decode() if "ingress" in spec else None,
+                                         "egress": orjson.dumps(spec["egress"]).decode() if "egress" in spec else None})
+    for kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob", "ReplicationController"):
+        for obj, r in by_kind.get(kind, []):
+            rows["workloads"].append(_workload(kind, obj, r))
+    return {name: _table(CONTEXT_TABLES[name], rows[name]) for name in CONTEXT_TABLES}
+
+
+def _table(table: Table, rows: list[dict[str, Any]]) -> pa.Table:
+    if not rows:
+        return table.arrow_schema.empty_table()
+    return pa.Table.from_batches([rows_to_batch(rows, table)])
+
+
+# --------------------------------------------------------------------------- owners
+
+
+def _owner_index(by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]) -> dict[tuple[Any, ...], tuple[str, str]]:
+    """(cluster, namespace, kind, name) → its controlling owner's (kind, name)."""
+    index: dict[tuple[Any, ...], tuple[str, str]] = {}
+    for kind in ("ReplicaSet", "Job", "ReplicationController", "StatefulSet", "DaemonSet", "Deployment"):
+        for obj, r in by_kind.get(kind, []):
+            md = _obj(obj.get("metadata"))
+            owner = _controller(md)
+            if owner:
+                index[(r["cluster"], md.get("namespace"), kind, md.get("name"))] = owner
+    return index
+
+
+def _controller(md: dict[str, Any]) -> tuple[str, str] | None:
+    refs = [o for o in _list(md.get("ownerReferences")) if isinstance(o, dict)]
+    ref = next((o for o in refs if o.get("controller")), refs[0] if refs else None)
+    return (str(ref.get("kind")), str(ref.get("name"))) if ref else None
+
+
+def resolve_workload(cluster: Any, namespace: Any, owner: tuple[str, str] | None, labels: dict[str, str] | None,
+                     owners: dict[tuple[Any, ...], tuple[str, str]]) -> tuple[str | None, str | None]:
+    """Walk the owner chain to the top workload; fall back on naming conventions."""
+    if owner is None:
+        return None, None
+    kind, name = owner
+    for _ in range(5):  # owner chains are short; the bound guards against cycles in bad dumps
+        nxt = owners.get((cluster, namespace, kind, name))
+        if nxt is None:
+            break
+        kind, name = nxt
+    if kind == "ReplicaSet":
+        # no ReplicaSet object: the pod-template-hash naming gives the Deployment
+        h = (labels or {}).get("pod-template-hash")
+        if h and name.endswith("-" + h):
+            return "Deployment", name[: -len(h) - 1]
+    if kind == "Job":
+        m = _CRONJOB_JOB.match(name)
+        if m:
+            return "CronJob", m.group("cronjob")
+    return kind, name
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [c for key in ("initContainers", "containers", "ephemeralContainers") for c in _list(spec.get(key)) if isinstance(c, dict)]
+
+
+def _pod(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...], tuple[str, str]]) -> dict[str, Any]:
+    md, spec, status = _obj(obj.get("metadata")), _obj(obj.get("spec")), _obj(obj.get("status"))
+    containers = _containers(spec)
+    owner = _controller(md)
+    labels = md.get("labels") if isinstance(md.get("labels"), dict) else None
+    wk, wn = resolve_workload(r["cluster"], md.get("namespace"), owner, labels, owners)
+    ips = [str(_obj(p).get("ip")) for p in _list(status.get("podIPs")) if _obj(p).get("ip")] or ([status["podIP"]] if status.get("podIP") else None)
+    statuses = [s for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses") for s in _list(status.get(key))]
+    ids = [cid for s in statuses if (cid := container_id(_obj(s).get("containerID")))]
+    caps = sorted({str(c) for ctr in containers for c in _list(_obj(_obj(ctr.get("securityContext")).get("capabilities")).get("add"))})
+    return {
+        "cluster": r["cluster"],
+        "namespace": md.get("namespace"),
+        "name": md.get("name"),
+        "uid": md.get("uid"),
+        "node": spec.get("nodeName"),
+        "ips": ips,
+        "host_ip": status.get("hostIP"),
+        "phase": status.get("phase"),
+        "created": md.get("creationTimestamp"),
+        "started": status.get("startTime"),
+        "deleted": md.get("deletionTimestamp"),
+        "labels": labels,
+        "owner_kind": owner[0] if owner else None,
+        "owner_name": owner[1] if owner else None,
+        "workload_kind": wk,
+        "workload": wn,
+        "service_account": spec.get("serviceAccountName") or spec.get("serviceAccount"),
+        "automount_token": spec.get("automountServiceAccountToken"),
+        "containers": [str(c.get("name")) for c in containers] or None,
+        "images": [str(c.get("image")) for c in containers if c.get("image")] or None,
+        "container_ids": ids or None,
+        "privileged": any(_obj(c.get("securityContext")).get("privileged") is True for c in containers),
+        "host_network": bool(spec.get("hostNetwork")),
+        "host_pid": bool(spec.get("hostPID")),
+        "host_ipc": bool(spec.get("hostIPC")),
+        "host_paths": [str(_obj(v.get("hostPath")).get("path")) for v in _list(spec.get("volumes")) if isinstance(v, dict) and "hostPath" in v] or None,
+        "capabilities_added": caps or None,
+        "evidence_id": r["evidence_id"],
+    }
+
+
+def _service(obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+    md, spec, status = _obj(obj.get("metadata")), _obj(obj.get("spec")), _obj(obj.get("status"))
+    lb = [str(_obj(i).get("ip")) for i in _list(_obj(status.get("loadBalancer")).get("ingress")) if _obj(i).get("ip")]
+    ext = [str(x) for x in _list(spec.get("externalIPs"))] + lb
+    cips = [str(x) for x in _list(spec.get("clusterIPs"))] or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
+    return {
+        "cluster": r["cluster"], "namespace": md.get("namespace"), "name": md.get("name"), "uid": md.get("uid"),
+        "type": spec.get("type", "ClusterIP"), "cluster_ips": cips or None, "external_ips": ext or None,
+        "ports": orjson.dumps(spec.get("ports", [])).decode(),
+        "selector": {str(k): str(v) for k, v in spec["selector"].items()} if isinstance(spec.get("selector"), dict) else None,
+        "created": md.get("creationTimestamp"),
+    }
+
+
+def _endpoint_slice(obj: dict[str, Any], r: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    md = _obj(obj.get("metadata"))
+    service = _obj(md.get("labels")).get("kubernetes.io/service-name")
+    ports = orjson.dumps(obj.get("ports") or []).decode()
+    for ep in _list(obj.get("endpoints")):
+        ep = _obj(ep)
+        ref = _obj(ep.get("targetRef"))
+        for addr in _list(ep.get("addresses")):
+            yield {"cluster": r["cluster"], "namespace": md.get("namespace"), "service": service, "address": str(addr),
+                   "ready": _obj(ep.get("conditions")).get("ready"), "node": ep.get("nodeName"), "target_kind": ref.get("kind"),
+                   "target_name": ref.get("name"), "target_uid": ref.get("uid"), "ports": ports}
+
+
+def _endpoints(obj: dict[str, Any], r: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    md = _obj(obj.get("metadata"))
+    for subset in _list(obj.get("subsets")):
+        subset = _obj(subset)
+        ports = orjson.dumps(subset.get("ports") or []).decode()
+        for ready, key in ((True, "addresses"), (False, "notReadyAddresses")):
+            for a in _list(subset.get(key)):
+                a, ref = _obj(a), _obj(_obj(a).get("targetRef"))
+                yield {"cluster": r["cluster"], "namespace": md.get("namespace"), "service": md.get("name"), "address": a.get("ip"),
+                       "ready": ready, "node": a.get("nodeName"), "target_kind": ref.get("kind"), "target_name": ref.get("name"),
+                       "target_uid": ref.get("uid"), "ports": ports}
+
+
+def _node(obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+    md, spec, status = _obj(obj.get("metadata")), _obj(obj.get("spec")), _obj(obj.get("status"))
+    addrs = [_obj(a) for a in _list(status.get("addresses"))]
+    info = _obj(status.get("nodeInfo"))
+    return {
+        "cluster": r["cluster"], "name": md.get("name"), "uid": md.get("uid"),
+        "internal_ips": [a["address"] for a in addrs if a.get("type") == "InternalIP"] or None,
+        "external_ips": [a["address"] for a in addrs if a.get("type") == "ExternalIP"] or None,
+        "pod_cidrs": [str(c) for c in _list(spec.get("podCIDRs"))] or ([spec["podCIDR"]] if spec.get("podCIDR") else None),
+        "provider_id": spec.get("providerID"), "kubelet_version": info.get("kubeletVersion"), "os_image": info.get("osImage"),
+        "container_runtime": info.get("containerRuntimeVersion"), "labels": md.get("labels"), "created": md.get("creationTimestamp"),
+    }
+
+
+def _rbac(by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]) -> list[dict[str, Any]]:
+    roles: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for kind in ("Role", "ClusterRole"):
+        for obj, r in by_kind.get(kind, []):
+            md = _obj(obj.get("metadata"))
+            roles[(r["cluster"], kind, md.get("namespace") if kind == "Role" else None, md.get("name"))] = [_obj(x) for x in _list(obj.get("rules"))]
+    out = []
+    for kind in ("RoleBinding", "ClusterRoleBinding"):
+        for obj, r in by_kind.get(kind, []):
+            md, ref = _obj(obj.get("metadata")), _obj(obj.get("roleRef"))
+            ns = md.get("namespace") if kind == "RoleBinding" else None
+            role_kind = ref.get("kind")
+            rules = roles.get((r["cluster"], role_kind, ns if role_kind == "Role" else None, ref.get("name")))
+            for subj in _list(obj.get("subjects")) or [{}]:
+                subj = _obj(subj)
+                for rule in rules if rules else [{}]:
+                    out.append({
+                        "cluster": r["cluster"], "binding_kind": kind, "binding_namespace": ns, "binding": md.get("name"),
+                        "subject_kind": subj.get("kind"), "subject_namespace": subj.get("namespace"), "subject": subj.get("name"),
+                        "role_kind": role_kind, "role": ref.get("name"), "role_found": rules is not None,
+                        "api_groups": rule.get("apiGroups"), "resources": rule.get("resources"), "verbs": rule.get("verbs"),
+                        "resource_names": rule.get("resourceNames"), "non_resource_urls": rule.get("nonResourceURLs"),
+                    })
+    return out
+
+
+def _workload(kind: str, obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
+    md, spec = _obj(obj.get("metadata")), _obj(obj.get("spec"))
+    template = _obj(spec.get("template"))
+    if kind == "CronJob":
+        template = _obj(_obj(_obj(spec.get("jobTemplate")).get("spec")).get("template"))
+    tspec = _obj(template.get("spec"))
+    containers = _containers(tspec)
+    owner = _controller(md)
+    return {
+        "cluster": r["cluster"], "kind": kind, "namespace": md.get("namespace"), "name": md.get("name"), "uid": md.get("uid"),
+        "owner_kind": owner[0] if owner else None, "owner_name": owner[1] if owner else None,
+        "replicas": spec.get("replicas") if isinstance(spec.get("replicas"), int) else None,
+        "service_account": tspec.get("serviceAccountName"),
+        "images": [str(c.get("image")) for c in containers if c.get("image")] or None,
+        "privileged": any(_obj(c.get("securityContext")).get("privileged") is True for c in containers),
+        "labels": md.get("labels"), "created": md.get("creationTimestamp"),
+    }
+
+
+__all__ = ["Inventory", "build_context", "resolve_workload", "OBJECTS"]
