@@ -82,14 +82,14 @@ def summary_text(report: IngestReport) -> str:
     by: dict[tuple[str, str], list[FileResult]] = {}
     for f in report.files:
         by.setdefault((f.family or "?", f.format or "?"), []).append(f)
-    head = f"  {'family':<8} {'format':<12} {'files':>5} {'records':>10} {'rows':>10} {'merged':>8} {'skipped':>8} {'quarant.':>8}  time range (UTC)"
+    head = f"  {'family':<8} {'format':<24} {'files':>5} {'records':>10} {'rows':>10} {'merged':>8} {'skipped':>8} {'quarant.':>8}  time range (UTC)"
     lines.append(head)
     for (fam, fmt), fs in sorted(by.items()):
         tmin = min((f.time_min for f in fs if f.time_min is not None), default=None)
         tmax = max((f.time_max for f in fs if f.time_max is not None), default=None)
         rng = f"{_ts(tmin)} → {_ts(tmax)}" if tmin is not None else "—"
         lines.append(
-            f"  {fam:<8} {fmt:<12} {len(fs):>5} {sum(f.records for f in fs):>10,} {sum(f.rows for f in fs):>10,} "
+            f"  {fam:<8} {fmt:<24} {len(fs):>5} {sum(f.records for f in fs):>10,} {sum(f.rows for f in fs):>10,} "
             f"{sum(f.merged for f in fs):>8,} {sum(sum(f.skipped.values()) for f in fs):>8,} "
             f"{sum(f.quarantined for f in fs):>8,}  {rng}"
         )
@@ -99,10 +99,12 @@ def summary_text(report: IngestReport) -> str:
         lines.append(f"  already in the case (same sha256), not read again: {len(report.already_ingested)} file(s)")
     if report.superseded:
         lines.append(f"  {report.superseded} row(s) from earlier ingests replaced by a more final stage of the same request")
-    for path, why in report.unrecognised[:10]:
-        lines.append(f"  not evidence: {path} ({why})")
-    if len(report.unrecognised) > 10:
-        lines.append(f"  … and {len(report.unrecognised) - 10} more unrecognised file(s)")
+    if report.unrecognised:
+        lines.append(f"  not evidence ({len(report.unrecognised)} file(s) no format recognises; the manifest lists why):")
+        for path, why in report.unrecognised[:8]:
+            lines.append(f"    {path}" + ("  (empty)" if why.startswith("empty") else ""))
+        if len(report.unrecognised) > 8:
+            lines.append(f"    … and {len(report.unrecognised) - 8} more")
     if report.quarantined:
         top = ", ".join(f"{r} ×{n}" for r, n in report.quarantine_reasons.most_common(3))
         lines.append(f"  quarantined {report.quarantined:,} record(s): {top}")
