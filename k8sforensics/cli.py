@@ -66,9 +66,10 @@ def _ingest(args: argparse.Namespace) -> int:
 def _formats() -> int:
     from .sources import FORMATS
 
+    width = max(len(f.NAME) for f in FORMATS)
     for f in FORMATS:
-        doc = (f.__doc__ or "").strip().splitlines()[0]
-        print(f"{f.FAMILY:<8} {f.NAME:<12} {doc}")
+        title = (f.__doc__ or "").strip().splitlines()[0]
+        print(f"{f.FAMILY:<8} {f.NAME:<{width}}  {title}")
     return 0
 
 

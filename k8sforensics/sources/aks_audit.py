@@ -1,4 +1,6 @@
-"""AKS API-server audit: Azure diagnostic records of category ``kube-audit`` or
+"""AKS API-server audit: diagnostic records kube-audit / kube-audit-admin.
+
+AKS API-server audit: Azure diagnostic records of category ``kube-audit`` or
 ``kube-audit-admin`` (Event Hub ``{"records": [...]}`` bodies, storage-blob ``PT1H.json``
 files, one record per line, or ``AzureDiagnostics`` exports). ``properties.log`` holds the
 audit Event as a JSON string (sometimes as an object); it is mapped by

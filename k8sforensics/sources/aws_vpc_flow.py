@@ -1,4 +1,6 @@
-"""AWS VPC Flow Logs: space-separated text, the default v2 format or any custom field order
+"""AWS VPC Flow Logs: any field order from the header; JSON re-exports.
+
+AWS VPC Flow Logs: space-separated text, the default v2 format or any custom field order
 (v3–v8 fields: pkt-srcaddr/pkt-dstaddr, flow-direction, traffic-path, ECS, reject-reason …)
 taken from the header line S3 delivery writes first; ``-`` is null; NODATA/SKIPDATA records
 are skipped and counted (SKIPDATA means AWS dropped records in that window). Also the JSON

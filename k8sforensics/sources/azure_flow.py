@@ -1,4 +1,6 @@
-"""Azure NSG flow logs (v1, v2) and VNet flow logs (v4): storage-blob ``PT1H.json`` bodies,
+"""Azure NSG flow logs (v1, v2) and VNet flow logs (v4).
+
+Azure NSG flow logs (v1, v2) and VNet flow logs (v4): storage-blob ``PT1H.json`` bodies,
 ``{"records": [...]}`` (the driver unwraps them), each record holding flow tuples — CSV
 inside strings. One row per tuple: NSG ``ts,src,dst,sport,dport,T|U,I|O,A|D[,state,
 pkts→,bytes→,pkts←,bytes←]`` with epoch-second times; VNet ``ts(ms),src,dst,sport,dport,

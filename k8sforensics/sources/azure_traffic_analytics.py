@@ -1,4 +1,6 @@
-"""Azure Traffic Analytics exports (``AzureNetworkAnalytics_CL``, Log Analytics CSV): one
+"""Azure Traffic Analytics exports (CSV).
+
+Azure Traffic Analytics exports (``AzureNetworkAnalytics_CL``, Log Analytics CSV): one
 row per aggregated flow with ``FlowStartTime``/``FlowEndTime`` (UTC, no zone), ``SrcIP``,
 ``DestIP``, ``DestPort``, ``L4Protocol`` (T/U), ``FlowDirection`` (I/O) and allowed/denied
 flow counts. For flows to public addresses the VM side is ``VMIPAddress`` and the remote

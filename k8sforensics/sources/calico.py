@@ -1,4 +1,6 @@
-"""Calico Enterprise / Calico Cloud flow logs (``flows.log`` JSON lines, or the
+"""Calico Enterprise / Calico Cloud flow logs.
+
+Calico Enterprise / Calico Cloud flow logs (``flows.log`` JSON lines, or the
 Elasticsearch ``tigera_secure_ee_flows*`` documents): aggregated per window, endpoint
 names with ``name_aggr`` prefixes, ``-`` for global or network endpoints, labels as
 ``{"labels": ["k=v", ...]}``. The same connection is reported by both ends (``reporter``).

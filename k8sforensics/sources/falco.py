@@ -1,4 +1,6 @@
-"""Falco alerts (``json_output: true``, also relayed by falcosidekick): syscall and
+"""Falco alerts (json_output): syscall and k8s_audit sources.
+
+Falco alerts (``json_output: true``, also relayed by falcosidekick): syscall and
 k8s_audit sources. ``output_fields`` map onto the runtime columns; ``<NA>`` and null stay
 null. Falco's own metrics and drop snapshots (source ``internal``) are not alerts: they are
 skipped and counted.

@@ -1,4 +1,6 @@
-"""GCP VPC Flow Logs: Cloud Logging ``LogEntry`` with ``jsonPayload.connection`` (sink JSON
+"""GCP VPC Flow Logs with GKE details.
+
+GCP VPC Flow Logs: Cloud Logging ``LogEntry`` with ``jsonPayload.connection`` (sink JSON
 lines or ``gcloud logging read`` arrays), and for GKE the ``src_gke_details`` /
 ``dest_gke_details`` (cluster, pod, workload, service). int64 counters arrive as strings;
 every flow can be reported by both ends (``reporter``).

@@ -1,4 +1,6 @@
-"""GKE API-server audit: Cloud Audit Logs ``LogEntry`` with a ``protoPayload`` for
+"""GKE API-server audit: Cloud Audit Logs LogEntry for k8s.io.
+
+GKE API-server audit: Cloud Audit Logs ``LogEntry`` with a ``protoPayload`` for
 ``k8s.io`` (Logging sink JSON lines, Pub/Sub, or ``gcloud logging read --format=json``
 arrays). Each entry is turned into an audit Event and mapped by ``k8s_audit.event_row``.
 """

@@ -1,4 +1,6 @@
-"""Cilium Hubble flows: ``hubble observe -o json|jsonpb`` and Hubble exporter files, one
+"""Cilium Hubble flows: hubble observe -o json and exporter files.
+
+Cilium Hubble flows: ``hubble observe -o json|jsonpb`` and Hubble exporter files, one
 ``{"flow": {...}, "node_name", "time"}`` per line, or bare flow objects. Endpoint labels
 (``k8s:key=value`` strings) become label maps, the verdict is normalised with the original
 kept. ``node_status``, ``lost_events`` and ``agent_event`` lines are skipped and counted.

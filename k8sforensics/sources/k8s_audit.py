@@ -1,4 +1,6 @@
-"""kube-apiserver audit events (``audit.k8s.io/v1``, ``v1beta1``, and events with no
+"""kube-apiserver audit events: v1, v1beta1, no kind/apiVersion; log backend, webhook, EKS.
+
+kube-apiserver audit events (``audit.k8s.io/v1``, ``v1beta1``, and events with no
 ``kind``/``apiVersion``), from the log backend, webhook ``EventList`` bodies, or CloudWatch
 (EKS) envelopes — the driver unwraps those.
 

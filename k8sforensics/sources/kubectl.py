@@ -1,4 +1,6 @@
-"""``kubectl get … -o json`` dumps (and the live-API snapshots ``k8sforensics collect`` writes):
+"""kubectl get -o json dumps: Lists, single objects, JSON lines.
+
+``kubectl get … -o json`` dumps (and the live-API snapshots ``k8sforensics collect`` writes):
 a ``List`` or ``<Kind>List`` of any kinds, single objects, objects without ``kind``/
 ``apiVersion`` (the kind is inferred from the list kind or the object's shape), or one
 object per line. One ``objects`` row per Kubernetes object; ``managedFields`` are dropped

@@ -1,4 +1,6 @@
-"""OCSF Network Activity records (class 4001; the Security Lake form of VPC flow logs):
+"""OCSF Network Activity records (class 4001).
+
+OCSF Network Activity records (class 4001; the Security Lake form of VPC flow logs):
 ``src_endpoint``/``dst_endpoint`` with ip/port, ``connection_info.protocol_name``,
 ``disposition``/``action``, ``traffic.bytes|packets``, ``time``/``start_time``/``end_time`` in
 epoch milliseconds.

@@ -1,4 +1,6 @@
-"""Tetragon JSON export (``tetra getevents -o json``, the export file): one event per
+"""Tetragon JSON export: exec, exit, kprobe, tracepoint, lsm events.
+
+Tetragon JSON export (``tetra getevents -o json``, the export file): one event per
 line, one ``process_*`` key per event (exec, exit, kprobe, tracepoint, uprobe, lsm, and the
 legacy connect/close/listen). Pod, labels, workload and container id come from
 ``process.pod``; kprobe socket and file arguments fill the network and file columns.

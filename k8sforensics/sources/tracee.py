@@ -1,4 +1,6 @@
-"""Aqua Tracee JSON events, both schema generations: flat (``containerId``, ``podName``,
+"""Aqua Tracee JSON events: both schema generations, signature events.
+
+Aqua Tracee JSON events, both schema generations: flat (``containerId``, ``podName``,
 ``podNamespace``; ≤ v0.12) and nested (``container{}``, ``kubernetes{}``; v0.13+), and the
 signature (detection) events with ``metadata.Properties``. Timestamps are epoch ns;
 ``args[]`` are kept as JSON in ``extra`` and the known ones (path, argv, addresses) are mapped.
