@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BadRecordError, EvidenceError, UnknownFormatError
-from ..schema import Table
+from ..schema import TIME, Table
 from ._arrow import quarantine_table, rows_to_batch, to_timestamps
 from ._files import Evidence, Truncated, compression_of, decompressed_chunks, expand_paths, hash_file
 from ._json import (
@@ -150,6 +150,7 @@ class Reader:
         self.fast = fast
         self.fast_path = False
         self.used_fast_path = False
+        self.fast_fallback: str | None = None  # why the fast path stopped early, if it did
         self.result = FileResult(evidence)
         self._prepared = False
         self._file_context: dict[str, Any] = {}
@@ -219,7 +220,13 @@ class Reader:
         self.result.format = fmt.NAME
         self.result.family = fmt.FAMILY
         plain_lines = layout.get("mode") == "lines" and all(r.envelope is None and r.index is None for r in head)
-        self.fast_path = self.fast and plain_lines and hasattr(fmt, "FAST_SELECT") and self._truncated is None
+        self.fast_path = (
+            self.fast
+            and plain_lines
+            and hasattr(fmt, "FAST_SELECT")
+            and self._truncated is None
+            and (not hasattr(fmt, "fast_applies") or fmt.fast_applies([r.value for r in head if r.value is not None]))
+        )
         return self
 
     def _sniff_text(self) -> FormatModule | None:
@@ -320,8 +327,9 @@ class Reader:
                 out = self._fast_batch(fmt.fast_finish(batch), times, fmt, table, ev)
                 self._count(out.column("time"), out.num_rows)
                 yield out
-        except (duckdb.Error, OSError, pa.ArrowException):
-            failed = True  # e.g. a damaged archive or an over-long line: carry on per record after the last line delivered
+        except (duckdb.Error, OSError, pa.ArrowException) as e:
+            failed = True  # e.g. a damaged archive or an over-long line
+            self.fast_fallback = str(e).splitlines()[0]  # carry on per record after the last line delivered
         finally:
             con.close()
         if not failed and self.compression == "zstd":
@@ -341,15 +349,19 @@ class Reader:
     def _fast_batch(self, batch: pa.RecordBatch, times: pa.Array, fmt: FormatModule, table: Table, ev: Evidence) -> pa.RecordBatch:
         n = batch.num_rows
         lines = batch.column("evidence_line").cast(pa.int64())
+        default_cluster = pa.array([self.cluster] * n, pa.string())
         provided = {
             "time": times,
-            "stage_time": to_timestamps(batch.column("stage_time")),
             "evidence_line": lines,
-            "evidence_id": pa.array([ev.sha256] * n, pa.string()) if n else pa.array([], pa.string()),
+            "evidence_id": pa.array([ev.sha256] * n, pa.string()),
             "event_id": pc.binary_join_element_wise(ev.short_id, pc.cast(lines, pa.string()), ":"),
             "source": pa.array([fmt.NAME] * n, pa.string()),
-            "cluster": pa.array([self.cluster] * n, pa.string()),
+            # the record's own cluster (e.g. Hubble's 'cluster/node') wins over the default
+            "cluster": pc.coalesce(batch.column("cluster"), default_cluster) if "cluster" in batch.schema.names else default_cluster,
         }
+        for col in table.columns:  # other times (stage_time, time_end) arrive as text too
+            if col.type == TIME and col.name not in provided and col.name in batch.schema.names:
+                provided[col.name] = to_timestamps(batch.column(col.name))
         names = set(batch.schema.names)
         arrays = []
         for col in table.columns:

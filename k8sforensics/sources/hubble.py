@@ -102,19 +102,10 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         row[f"{side}_workload"] = w.get("name")
         row[f"{side}_workload_kind"] = w.get("kind")
         row[f"{side}_labels"] = pod_labels(ep.get("labels"))
-        row[f"{side}_service"] = f"{s.get('namespace')}/{s['name']}" if s.get("name") else None
+        row[f"{side}_service"] = (f"{s['namespace']}/{s['name']}" if s.get("namespace") else s["name"]) if s.get("name") else None
     row["namespace"], row["pod"] = row["src_namespace"], row["src_pod"]
     row["workload"], row["workload_kind"], row["labels"] = row["src_workload"], row["src_workload_kind"], row["src_labels"]
-    mapped = {"time", "verdict", "IP", "l4", "source", "destination", "node_name", "drop_reason", "drop_reason_desc",
-              "traffic_direction", "is_reply", "reply", "destination_names", "source_service", "destination_service", "ethernet"}
-    rest = {k: v for k, v in f.items() if k not in mapped}
-    for side, ep in (("source", src), ("destination", dst)):
-        if ep.get("identity") is not None:
-            rest[f"{side}_identity"] = ep["identity"]
-        reserved = [x for x in ep.get("labels") or [] if isinstance(x, str) and x.startswith("reserved:")]
-        if reserved:
-            rest[f"{side}_reserved"] = reserved
-    row["extra"] = orjson.dumps(rest).decode() if rest else None
+    row["extra"] = orjson.dumps(f).decode()  # the flow as recorded: identities, reserved labels, trace points
     yield row
 
 
@@ -138,3 +129,109 @@ def _reply(f: dict[str, Any]) -> bool | None:
     if isinstance(v, dict):
         v = v.get("value", False)
     return v if isinstance(v, bool) else None
+
+
+# --------------------------------------------------------------------------- fast path
+#
+# Exporter files are JSON lines of {"flow": …}: DuckDB parses them (see k8s_audit's fast path
+# for the contract). One json_extract call with a list of paths parses each flow once.
+
+FAST_COLUMNS = {"flow": "JSON", "node_name": "VARCHAR", "time": "VARCHAR"}
+
+_S = [  # text fields, by position in the list
+    "$.time", "$.verdict", "$.IP.source", "$.IP.destination", "$.drop_reason_desc", "$.drop_reason",
+    "$.traffic_direction", "$.node_name", "$.source.namespace", "$.source.pod_name", "$.destination.namespace",
+    "$.destination.pod_name", "$.source.cluster_name", "$.l7.dns.query", "$.l7.http.method", "$.l7.http.url",
+    "$.source_service.name", "$.source_service.namespace", "$.destination_service.name", "$.destination_service.namespace",
+    "$.source.workloads[0].name", "$.source.workloads[0].kind", "$.destination.workloads[0].name", "$.destination.workloads[0].kind",
+]
+_J = ["$.l4", "$.source.labels", "$.destination.labels", "$.is_reply", "$.reply", "$.destination_names", "$.l7.http.code", "$.l7.dns", "$.l7.http", "$.l7.kafka"]
+
+
+def _s(path: str) -> str:
+    return f"nullif(_s[{_S.index(path) + 1}], '')" if path.endswith(("namespace", "pod_name")) else f"_s[{_S.index(path) + 1}]"
+
+
+def _j(path: str) -> str:
+    return f"_j[{_J.index(path) + 1}]"
+
+
+def _labels_sql(path: str) -> str:
+    keep = (
+        f"list_filter(from_json({_j(path)}, '[\"VARCHAR\"]'), lambda x: starts_with(x, 'k8s:') "
+        "AND NOT starts_with(x, 'k8s:io.cilium.k8s.') AND NOT starts_with(x, 'k8s:io.kubernetes.pod.namespace') "
+        "AND split_part(substr(x, 5), '=', 1) <> '')"
+    )
+    entries = f"list_transform({keep}, lambda x: {{'key': split_part(substr(x, 5), '=', 1), 'value': substr(x, 5 + length(split_part(substr(x, 5), '=', 1)) + 1)}})"
+    return f"(CASE WHEN json_type({_j(path)}) = 'ARRAY' AND len({keep}) > 0 THEN map_from_entries({entries}) END)"
+
+
+_PORT = "TRY_CAST(coalesce({l4}->>'$.TCP.{p}', {l4}->>'$.UDP.{p}', {l4}->>'$.SCTP.{p}') AS INTEGER)"
+_NODE = f"coalesce({_s('$.node_name')}, node_name)"
+
+FAST_PREPARE = f"""
+    *,
+    json_extract_string(flow, {_S!r}) AS _s,
+    json_extract(flow, {_J!r}) AS _j
+"""
+
+FAST_SELECT = f"""
+    coalesce({_s('$.time')}, "time") AS time,
+    coalesce({_s('$.time')}, "time") AS time_end,
+    coalesce(CASE WHEN contains({_NODE}, '/') THEN split_part({_NODE}, '/', 1) END, {_s('$.source.cluster_name')}) AS cluster,
+    CASE WHEN contains({_NODE}, '/') THEN substr({_NODE}, position('/' IN {_NODE}) + 1) ELSE {_NODE} END AS node,
+    {_s('$.IP.source')} AS src_ip,
+    {_s('$.IP.destination')} AS dst_ip,
+    {_PORT.format(l4=_j('$.l4'), p='source_port')} AS src_port,
+    {_PORT.format(l4=_j('$.l4'), p='destination_port')} AS dst_port,
+    CASE json_keys({_j('$.l4')})[1] WHEN 'TCP' THEN 'tcp' WHEN 'UDP' THEN 'udp' WHEN 'ICMPv4' THEN 'icmp'
+        WHEN 'ICMPv6' THEN 'icmpv6' WHEN 'SCTP' THEN 'sctp' ELSE lower(json_keys({_j('$.l4')})[1]) END AS protocol,
+    CASE WHEN {_s('$.verdict')} IS NULL OR {_s('$.verdict')} = '' THEN NULL
+         WHEN {_s('$.verdict')} IN ('FORWARDED', 'REDIRECTED', 'TRANSLATED', 'TRACED') THEN 'allowed'
+         WHEN {_s('$.verdict')} = 'DROPPED' THEN 'denied' WHEN {_s('$.verdict')} = 'ERROR' THEN 'error'
+         WHEN {_s('$.verdict')} = 'AUDIT' THEN 'audit' ELSE 'unknown' END AS verdict,
+    nullif({_s('$.verdict')}, '') AS verdict_raw,
+    coalesce(nullif({_s('$.drop_reason_desc')}, ''), CASE WHEN {_s('$.drop_reason')} NOT IN ('0', '') THEN {_s('$.drop_reason')} END) AS drop_reason,
+    CASE WHEN {_s('$.traffic_direction')} NOT IN ('', 'TRAFFIC_DIRECTION_UNKNOWN') THEN lower({_s('$.traffic_direction')}) END AS direction,
+    CASE WHEN json_type({_j('$.is_reply')}) = 'BOOLEAN' THEN {_j('$.is_reply')}::BOOLEAN
+         WHEN json_type({_j('$.is_reply')}) = 'OBJECT' THEN coalesce(({_j('$.is_reply')}->>'$.value')::BOOLEAN, false)
+         WHEN {_j('$.is_reply')} IS NULL AND json_type({_j('$.reply')}) = 'BOOLEAN' THEN {_j('$.reply')}::BOOLEAN END AS is_reply,
+    CASE WHEN json_type({_j('$.destination_names')}) = 'ARRAY' THEN from_json({_j('$.destination_names')}, '["VARCHAR"]') END AS dst_names,
+    CASE WHEN json_type({_j('$.l7.dns')}) = 'OBJECT' AND {_j('$.l7.dns')}::VARCHAR <> '{{}}' THEN 'dns'
+         WHEN json_type({_j('$.l7.http')}) = 'OBJECT' AND {_j('$.l7.http')}::VARCHAR <> '{{}}' THEN 'http'
+         WHEN json_type({_j('$.l7.kafka')}) = 'OBJECT' AND {_j('$.l7.kafka')}::VARCHAR <> '{{}}' THEN 'kafka' END AS l7_type,
+    {_s('$.l7.dns.query')} AS dns_query,
+    {_s('$.l7.http.method')} AS http_method,
+    {_s('$.l7.http.url')} AS http_url,
+    TRY_CAST({_j('$.l7.http.code')}::VARCHAR AS INTEGER) AS http_status,
+    {_s('$.source.namespace')} AS src_namespace,
+    {_s('$.source.pod_name')} AS src_pod,
+    {_s('$.source.workloads[0].name')} AS src_workload,
+    {_s('$.source.workloads[0].kind')} AS src_workload_kind,
+    {_labels_sql('$.source.labels')} AS src_labels,
+    CASE WHEN {_s('$.source_service.name')} <> '' THEN CASE WHEN coalesce({_s('$.source_service.namespace')}, '') = '' THEN {_s('$.source_service.name')}
+         ELSE {_s('$.source_service.namespace')} || '/' || {_s('$.source_service.name')} END END AS src_service,
+    {_s('$.destination.namespace')} AS dst_namespace,
+    {_s('$.destination.pod_name')} AS dst_pod,
+    {_s('$.destination.workloads[0].name')} AS dst_workload,
+    {_s('$.destination.workloads[0].kind')} AS dst_workload_kind,
+    {_labels_sql('$.destination.labels')} AS dst_labels,
+    CASE WHEN {_s('$.destination_service.name')} <> '' THEN CASE WHEN coalesce({_s('$.destination_service.namespace')}, '') = '' THEN {_s('$.destination_service.name')}
+         ELSE {_s('$.destination_service.namespace')} || '/' || {_s('$.destination_service.name')} END END AS dst_service,
+    {_s('$.source.namespace')} AS namespace,
+    {_s('$.source.pod_name')} AS pod,
+    {_s('$.source.workloads[0].name')} AS workload,
+    {_s('$.source.workloads[0].kind')} AS workload_kind,
+    {_labels_sql('$.source.labels')} AS labels,
+    flow::VARCHAR AS extra,
+    json_type(flow) = 'OBJECT' AND coalesce({_s('$.time')}, "time") IS NOT NULL AS _fast_ok
+"""
+
+
+def fast_applies(records: list[Any]) -> bool:
+    """Only exporter/observe files whose lines are ``{"flow": …}`` take the fast path."""
+    return bool(records) and all(isinstance(r, dict) and isinstance(r.get("flow"), dict) for r in records)
+
+
+def fast_finish(batch: Any) -> Any:
+    return batch

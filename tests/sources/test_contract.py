@@ -38,6 +38,7 @@ FIXTURE_FORMAT = {
     "tetragon_events.jsonl": "tetragon",
     "tracee_two_generations.jsonl": "tracee",
     "hubble_flows.jsonl": "hubble",
+    "hubble_exporter_quirks.jsonl": "hubble",
     "aws_vpc_custom_header.log": "aws-vpc-flow",
     "aws_vpc_default_no_header.log": "aws-vpc-flow",
     "gcp_vpc_flows.jsonl": "gcp-vpc-flow",

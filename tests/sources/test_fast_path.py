@@ -14,12 +14,16 @@ from k8sforensics.sources import open_reader
 
 from ..conftest import FIXTURES, REAL_SAMPLES, ROOT
 
-CASES = sorted((FIXTURES / "audit").glob("*.jsonl")) + [ROOT / "sample_data" / "audit" / "kube-apiserver-audit.log.gz"]
+CASES = (
+    sorted((FIXTURES / "audit").glob("*.jsonl"))
+    + [ROOT / "sample_data" / "audit" / "kube-apiserver-audit.log.gz", FIXTURES / "flows" / "hubble_exporter_quirks.jsonl"]
+)
 if REAL_SAMPLES.is_dir():
     CASES += [
         REAL_SAMPLES / "k8s-audit-v1-jsonl" / "audit2rbac__demo.log",
         REAL_SAMPLES / "k8s-audit-v1-jsonl" / "falco-legacy-tests__k8s_audit_trace_files.jsonl",
         REAL_SAMPLES / "cloud-audit-eks" / "panther__rule_tests_Amazon_EKS_Audit.jsonl",
+        *sorted((REAL_SAMPLES / "hubble-flows-json").iterdir()),
     ]
 
 
@@ -36,8 +40,12 @@ def read(path: Path, fast: bool):
 def test_fast_path_equals_per_record_path(path: Path) -> None:
     fast, t_fast = read(path, True)
     slow, t_slow = read(path, False)
-    if path.suffix in (".jsonl", ".log", ".gz") and fast.format.NAME == "k8s-audit" and "eventlist" not in path.name:
-        assert fast.used_fast_path, "plain JSON lines of audit events take the fast path"
+    if fast.format.NAME == "hubble" or (
+        path.suffix in (".jsonl", ".log", ".gz") and fast.format.NAME == "k8s-audit" and "eventlist" not in path.name
+    ):
+        assert fast.used_fast_path, "plain JSON lines of audit events and Hubble exporter lines take the fast path"
+        if "cut" not in path.name:
+            assert fast.fast_fallback is None, fast.fast_fallback
     for name in t_slow.column_names:
         assert t_fast.column(name).to_pylist() == t_slow.column(name).to_pylist(), name
     assert fast.quarantine == slow.quarantine

@@ -27,7 +27,7 @@ def test_hubble_flow_fields() -> None:
     assert egress.src_labels == {"app": "cart"}  # namespace and cilium labels are not pod labels
     assert (egress.src_workload_kind, egress.src_workload) == ("Deployment", "cart")
     assert (egress.namespace, egress.pod) == ("shop", "cart-5c7b9")  # core columns: the source side
-    assert json.loads(egress.extra)["destination_reserved"] == ["reserved:world"]
+    assert json.loads(egress.extra)["destination"]["labels"] == ["reserved:world"]  # extra: the flow as recorded
     dropped = df.iloc[1]
     assert (dropped.verdict, dropped.drop_reason, dropped.dst_service, dropped.dst_pod) == ("denied", "POLICY_DENIED", "db/postgres", "postgres-0")
     assert pd.isna(dropped.is_reply)  # absent means unknown, not false
@@ -171,3 +171,15 @@ def test_vpc_real_values(real_samples: Path) -> None:
     assert v2.verdict.value_counts().to_dict() == {"allowed": 3, "denied": 2}
     az = kf.read_flows(real_samples / "vpc-flow-azure")
     assert len(az) == 460 and az.time.notna().all() and az.src_ip.notna().all()
+
+
+def test_hubble_exporter_quirks() -> None:
+    df = kf.read_flows(FIX / "hubble_exporter_quirks.jsonl").sort_values("evidence_line")
+    first, audit, traced, late_time, sctp = (df.iloc[i] for i in range(5))
+    assert first.src_labels == {"app": "cart", "version": "", "a": "b=c"}  # reserved: dropped; '=' inside a value kept
+    assert pd.isna(first.dst_pod) and pd.isna(first.is_reply)
+    assert (audit.verdict, audit.is_reply, audit.dst_service, audit.l7_type, audit.http_status) == ("audit", True, "api", "http", 503)
+    assert (traced.verdict, traced.is_reply, traced.protocol, traced.node) == ("allowed", False, "icmp", "node-1")  # the flow's node_name wins
+    assert pd.isna(traced.src_port) and pd.isna(traced.direction) and pd.isna(traced.drop_reason) and pd.isna(traced.src_pod)
+    assert late_time.time == pd.Timestamp("2024-05-01T10:00:11Z")  # the wrapper's time when the flow has none
+    assert (sctp.protocol, sctp.dst_port, sctp.verdict, list(sctp.dst_names)) == ("sctp", 38412, "error", ["a.example", "b.example"])
