@@ -18,6 +18,8 @@ def to_timestamps(values: Sequence[Any] | pa.Array) -> pa.Array:
     """Strings (RFC3339 with 0-9 fraction digits, 'Z' or an offset, or a space for 'T'),
     epoch numbers (s/ms/us/ns guessed by magnitude) → timestamp[ns, UTC]; unparseable → null."""
     if isinstance(values, pa.Array):
+        if pa.types.is_timestamp(values.type):  # already a time (DuckDB output); a naive one is UTC
+            return values.cast(pa.timestamp("ns", tz=values.type.tz)).cast(TIME) if values.type.tz else values.cast(pa.timestamp("ns")).cast(TIME)
         if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
             try:
                 return pc.cast(values, TIME)  # RFC3339: Arrow's parser, ~30 ms per million

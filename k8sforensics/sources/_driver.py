@@ -154,6 +154,7 @@ class Reader:
         self.result = FileResult(evidence)
         self._prepared = False
         self._file_context: dict[str, Any] = {}
+        self._layout: str | None = None
         self._head: list[Record] = []
         self._records: Any = iter(())
         self.quarantine: list[dict[str, Any]] = []
@@ -201,6 +202,7 @@ class Reader:
                     break
         except Truncated as e:
             self._truncated = str(e)
+        self._layout = layout.get("mode")
         fmt = text_fmt or sniff_format(head, [f for f in self.formats if hasattr(f, "sniff")])
         if fmt is None:
             names = [f.NAME for f in self.formats]
@@ -219,11 +221,11 @@ class Reader:
         self.format = fmt
         self.result.format = fmt.NAME
         self.result.family = fmt.FAMILY
-        plain_lines = layout.get("mode") == "lines" and all(r.envelope is None and r.index is None for r in head)
+        plain_lines = layout.get("mode") in ("lines", "text") and all(r.envelope is None and r.index is None for r in head)
         self.fast_path = (
             self.fast
             and plain_lines
-            and hasattr(fmt, "FAST_SELECT")
+            and (hasattr(fmt, "FAST_SELECT") or hasattr(fmt, "fast_query"))
             and self._truncated is None
             and (not hasattr(fmt, "fast_applies") or fmt.fast_applies([r.value for r in head if r.value is not None]))
         )
@@ -268,6 +270,14 @@ class Reader:
     def compression(self) -> str:
         return compression_of(self.path)
 
+    def lines_source(self) -> str:
+        """A DuckDB ``read_csv(...)`` giving each line of this text file as one ``line`` column."""
+        path = "'" + str(self.path).replace("'", "''") + "'"
+        return (
+            f"read_csv({path}, columns = {{'line': 'VARCHAR'}}, header = false, delim = '\x1f', quote = '', "
+            f"escape = '', auto_detect = false, compression = '{self.compression}', max_line_size = {FAST_MAX_OBJECT})"
+        )
+
     def ndjson_source(self, columns: dict[str, str]) -> str:
         """A DuckDB ``read_ndjson(...)`` over this file with the given columns (fast path only)."""
         compression = self.compression
@@ -299,7 +309,10 @@ class Reader:
         import duckdb
 
         ev = self.result.evidence
-        sql = f"SELECT {fmt.FAST_SELECT} FROM (SELECT {fmt.FAST_PREPARE} FROM {self.ndjson_source(fmt.FAST_COLUMNS)})"
+        if hasattr(fmt, "fast_query"):  # text formats: the query depends on the file's header
+            sql = fmt.fast_query(self.lines_source(), [r.value for r in self._head if r.value is not None])
+        else:
+            sql = f"SELECT {fmt.FAST_SELECT} FROM (SELECT {fmt.FAST_PREPARE} FROM {self.ndjson_source(fmt.FAST_COLUMNS)})"
         redo: set[int] = set()
         last = last_ok = 0
         failed = False
@@ -324,7 +337,7 @@ class Reader:
                 if not batch.num_rows:
                     continue
                 self.result.records += batch.num_rows
-                out = self._fast_batch(fmt.fast_finish(batch), times, fmt, table, ev)
+                out = self._fast_batch(fmt.fast_finish(batch) if hasattr(fmt, "fast_finish") else batch, times, fmt, table, ev)
                 self._count(out.column("time"), out.num_rows)
                 yield out
         except (duckdb.Error, OSError, pa.ArrowException) as e:
@@ -342,8 +355,13 @@ class Reader:
         if redo or failed:
             self._last_number = last_ok
             chunks = decompressed_chunks(self.path)
-            docs = iter_documents(chunks, max_record_bytes=self.max_record_bytes, wanted=lambda n: n in redo or (failed and n > last))
-            yield from self._map(self._until_truncation([], iter_records(docs)), fmt, table)
+            wanted = lambda n: n in redo or (failed and n > last)  # noqa: E731
+            redone: Iterator[Record]
+            if self._layout == "text":
+                redone = (r for r in iter_text_records(chunks, max_record_bytes=self.max_record_bytes) if wanted(r.number))
+            else:
+                redone = iter_records(iter_documents(chunks, max_record_bytes=self.max_record_bytes, wanted=wanted))
+            yield from self._map(self._until_truncation([], redone), fmt, table)
             self._note_truncation()
 
     def _fast_batch(self, batch: pa.RecordBatch, times: pa.Array, fmt: FormatModule, table: Table, ev: Evidence) -> pa.RecordBatch:

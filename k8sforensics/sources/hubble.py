@@ -233,5 +233,3 @@ def fast_applies(records: list[Any]) -> bool:
     return bool(records) and all(isinstance(r, dict) and isinstance(r.get("flow"), dict) for r in records)
 
 
-def fast_finish(batch: Any) -> Any:
-    return batch

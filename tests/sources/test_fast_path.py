@@ -3,6 +3,7 @@ same quarantine. Checked on every JSON-lines fixture, the real samples and gener
 
 from __future__ import annotations
 
+import gzip
 import json
 import warnings
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..conftest import FIXTURES, REAL_SAMPLES, ROOT
 CASES = (
     sorted((FIXTURES / "audit").glob("*.jsonl"))
     + [ROOT / "sample_data" / "audit" / "kube-apiserver-audit.log.gz", FIXTURES / "flows" / "hubble_exporter_quirks.jsonl"]
+    + sorted((FIXTURES / "flows").glob("aws_vpc*.log"))
 )
 if REAL_SAMPLES.is_dir():
     CASES += [
@@ -24,6 +26,7 @@ if REAL_SAMPLES.is_dir():
         REAL_SAMPLES / "k8s-audit-v1-jsonl" / "falco-legacy-tests__k8s_audit_trace_files.jsonl",
         REAL_SAMPLES / "cloud-audit-eks" / "panther__rule_tests_Amazon_EKS_Audit.jsonl",
         *sorted((REAL_SAMPLES / "hubble-flows-json").iterdir()),
+        *sorted((REAL_SAMPLES / "vpc-flow-aws").glob("*.log")),
     ]
 
 
@@ -40,7 +43,7 @@ def read(path: Path, fast: bool):
 def test_fast_path_equals_per_record_path(path: Path) -> None:
     fast, t_fast = read(path, True)
     slow, t_slow = read(path, False)
-    if fast.format.NAME == "hubble" or (
+    if fast.format.NAME == "hubble" or (fast.format.NAME == "aws-vpc-flow" and "#" not in path.read_text()) or (
         path.suffix in (".jsonl", ".log", ".gz") and fast.format.NAME == "k8s-audit" and "eventlist" not in path.name
     ):
         assert fast.used_fast_path, "plain JSON lines of audit events and Hubble exporter lines take the fast path"
@@ -89,3 +92,12 @@ def test_damaged_gzip_on_the_fast_path(tmp_path: Path) -> None:
     slow, t_slow = read(p, False)
     assert t_fast.column("event_id").to_pylist() == t_slow.column("event_id").to_pylist()
     assert fast.quarantine == slow.quarantine and "truncated" in fast.quarantine[-1]["reason"]
+
+
+def test_vpc_flow_log_gzip_on_the_fast_path(tmp_path: Path) -> None:
+    p = tmp_path / "vpc.log.gz"
+    p.write_bytes(gzip.compress((FIXTURES / "flows" / "aws_vpc_custom_header.log").read_bytes()))
+    fast, t_fast = read(p, True)
+    slow, t_slow = read(p, False)
+    assert fast.used_fast_path and fast.fast_fallback is None
+    assert t_fast.to_pylist() == t_slow.to_pylist() and fast.quarantine == slow.quarantine
