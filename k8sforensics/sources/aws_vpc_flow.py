@@ -149,16 +149,15 @@ def fast_query(source: str, head: list[Any]) -> str:
 
     used = {"srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
             "start", "end", "action", "flow-direction", "log-status"}
-    entries = [f"{{'key': '{n}', 'value': {f(n)}}}" for n in names if n not in used]
+    # extra: the other fields as a JSON object, nulls left out (concat_ws skips NULLs)
+    parts = [f"CASE WHEN {f(n)} IS NOT NULL THEN '\"{n}\":' || to_json({f(n)}) END" for n in names if n not in used]
     for k in ("srcaddr", "dstaddr"):
         if f"pkt-{k}" in pos and k in pos:
-            entries.append(
-                f"{{'key': 'interface-{k}', 'value': CASE WHEN {f('pkt-' + k)} IS NOT NULL AND {f(k)} IS NOT NULL "
-                f"AND {f('pkt-' + k)} <> {f(k)} THEN {f(k)} END}}"
+            parts.append(
+                f"CASE WHEN {f('pkt-' + k)} IS NOT NULL AND {f(k)} IS NOT NULL AND {f('pkt-' + k)} <> {f(k)} "
+                f"THEN '\"interface-{k}\":' || to_json({f(k)}) END"
             )
-    extra = (
-        f"list_filter([{', '.join(entries)}], lambda e: e.value IS NOT NULL)" if entries else "[]::STRUCT(key VARCHAR, value VARCHAR)[]"
-    )
+    extra = f"nullif('{{' || concat_ws(',', {', '.join(parts)}) || '}}', '{{}}')" if parts else "NULL::VARCHAR"
     protocols = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in PROTOCOLS.items())
     return f"""
     SELECT
@@ -175,15 +174,15 @@ def fast_query(source: str, head: list[Any]) -> str:
         {f('flow-direction')} AS direction,
         {_INT.format(v=f('bytes'))} AS bytes,
         {_INT.format(v=f('packets'))} AS packets,
-        CASE WHEN len(_extra) > 0 THEN to_json(map_from_entries(_extra))::VARCHAR END AS extra,
+        {extra} AS extra,
         len(_f) = {len(names)} AND coalesce({f('log-status')}, '') NOT IN ('NODATA', 'SKIPDATA')
             AND _f[1] NOT IN ({', '.join("'" + n + "'" for n in ("version", *names[:1]))})
             AND {_INT.format(v=f('start'))} IS NOT NULL AS _fast_ok
     FROM (
-        SELECT *, {extra} AS _extra FROM (
-            SELECT string_split(regexp_replace(trim(line, ' ' || chr(9) || chr(13)), '\\s+', ' ', 'g'), ' ') AS _f
-            FROM {source}
-            WHERE line IS NOT NULL AND trim(line, ' ' || chr(9) || chr(13)) <> ''
-        )
+        -- a plain split unless the line has runs of blanks (seen in the AWS docs' examples)
+        SELECT CASE WHEN contains(_l, '  ') OR contains(_l, chr(9)) THEN string_split(regexp_replace(_l, '\\s+', ' ', 'g'), ' ')
+                    ELSE string_split(_l, ' ') END AS _f
+        FROM (SELECT trim(line, ' ' || chr(9) || chr(13)) AS _l FROM {source} WHERE line IS NOT NULL)
+        WHERE _l <> ''
     )
     """
