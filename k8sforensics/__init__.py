@@ -14,7 +14,13 @@ __version__ = "0.1.0"
 
 from .case import Case, IngestReport
 from .context import Inventory, read_inventory
-from .errors import BadRecordError, CaseError, EvidenceError, K8sForensicsError, UnknownFormatError
+from .errors import (
+    BadRecordError,
+    CaseError,
+    EvidenceError,
+    K8sForensicsError,
+    UnknownFormatError,
+)
 from .schema import SCHEMA_VERSION
 from .sources import read_audit, read_flows, read_runtime
 

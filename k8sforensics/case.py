@@ -41,12 +41,29 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from . import __version__
+from .context import build_context
 from .errors import CaseError
 from .frames import to_frame
-from .schema import AUDIT, CONTEXT_TABLES, EVENT_TABLES, OBJECTS, QUARANTINE, SCHEMA_VERSION, TABLES, Table
-from .context import build_context
 from .ingest import PartWriter, StageMerger, resolve_collisions, rewrite_part
-from .sources import FileResult, OnBadLines, PathsLike, Reader, expand_paths, hash_file, open_reader
+from .schema import (
+    AUDIT,
+    CONTEXT_TABLES,
+    EVENT_TABLES,
+    OBJECTS,
+    QUARANTINE,
+    SCHEMA_VERSION,
+    TABLES,
+    Table,
+)
+from .sources import (
+    FileResult,
+    OnBadLines,
+    PathsLike,
+    Reader,
+    expand_paths,
+    hash_file,
+    open_reader,
+)
 
 MANIFEST = "manifest.json"
 TimeLike = str | dt.datetime | pd.Timestamp | None

@@ -21,12 +21,9 @@ from ..frames import to_frame
 from ..schema import CONTEXT_TABLES, OBJECTS, Table
 from ..sources._arrow import rows_to_batch
 from ..sources._k8s import container_id
+from ..sources._values import as_object
 
 _CRONJOB_JOB = re.compile(r"^(?P<cronjob>.+)-\d{8,10}$")  # jobs a CronJob creates: <name>-<minutes since epoch>
-
-
-def _obj(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
 
 
 def _list(v: Any) -> list[Any]:
@@ -69,7 +66,7 @@ def build_context(objects: pa.Table | pd.DataFrame) -> dict[str, pa.Table]:
     seen: set[tuple[Any, ...]] = set()
     for r in records:
         obj = orjson.loads(r["object"])
-        md = _obj(obj.get("metadata"))
+        md = as_object(obj.get("metadata"))
         key = (r["cluster"], r["kind"], md.get("namespace"), md.get("name"), md.get("uid"))
         if key in seen:  # the same object in several dumps: the first one read
             continue
@@ -80,9 +77,9 @@ def build_context(objects: pa.Table | pd.DataFrame) -> dict[str, pa.Table]:
     for obj, r in by_kind.get("Pod", []):
         rows["pods"].append(_pod(obj, r, owners))
     for obj, r in by_kind.get("Namespace", []):
-        md = _obj(obj.get("metadata"))
+        md = as_object(obj.get("metadata"))
         rows["namespaces"].append({"cluster": r["cluster"], "name": md.get("name"), "uid": md.get("uid"), "created": md.get("creationTimestamp"),
-                                   "phase": _obj(obj.get("status")).get("phase"), "labels": md.get("labels")})
+                                   "phase": as_object(obj.get("status")).get("phase"), "labels": md.get("labels")})
     for obj, r in by_kind.get("Service", []):
         rows["services"].append(_service(obj, r))
     for obj, r in by_kind.get("EndpointSlice", []):
@@ -92,14 +89,14 @@ def build_context(objects: pa.Table | pd.DataFrame) -> dict[str, pa.Table]:
     for obj, r in by_kind.get("Node", []):
         rows["nodes"].append(_node(obj, r))
     for obj, r in by_kind.get("ServiceAccount", []):
-        md = _obj(obj.get("metadata"))
+        md = as_object(obj.get("metadata"))
         rows["service_accounts"].append({"cluster": r["cluster"], "namespace": md.get("namespace"), "name": md.get("name"), "uid": md.get("uid"),
                                          "automount_token": obj.get("automountServiceAccountToken"),
-                                         "secrets": [str(_obj(s).get("name")) for s in _list(obj.get("secrets"))] or None,
+                                         "secrets": [str(as_object(s).get("name")) for s in _list(obj.get("secrets"))] or None,
                                          "created": md.get("creationTimestamp")})
     rows["rbac"] = _rbac(by_kind)
     for obj, r in by_kind.get("NetworkPolicy", []):
-        md, spec = _obj(obj.get("metadata")), _obj(obj.get("spec"))
+        md, spec = as_object(obj.get("metadata")), as_object(obj.get("spec"))
         rows["network_policies"].append({"cluster": r["cluster"], "namespace": md.get("namespace"), "name": md.get("name"),
                                          "pod_selector": orjson.dumps(spec.get("podSelector", {})).decode(),
                                          "policy_types": spec.get("policyTypes"),
@@ -125,7 +122,7 @@ def _owner_index(by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]
     index: dict[tuple[Any, ...], tuple[str, str]] = {}
     for kind in ("ReplicaSet", "Job", "ReplicationController", "StatefulSet", "DaemonSet", "Deployment"):
         for obj, r in by_kind.get(kind, []):
-            md = _obj(obj.get("metadata"))
+            md = as_object(obj.get("metadata"))
             owner = _controller(md)
             if owner:
                 index[(r["cluster"], md.get("namespace"), kind, md.get("name"))] = owner
@@ -169,15 +166,15 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _pod(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...], tuple[str, str]]) -> dict[str, Any]:
-    md, spec, status = _obj(obj.get("metadata")), _obj(obj.get("spec")), _obj(obj.get("status"))
+    md, spec, status = as_object(obj.get("metadata")), as_object(obj.get("spec")), as_object(obj.get("status"))
     containers = _containers(spec)
     owner = _controller(md)
     labels = md.get("labels") if isinstance(md.get("labels"), dict) else None
     wk, wn = resolve_workload(r["cluster"], md.get("namespace"), owner, labels, owners)
-    ips = [str(_obj(p).get("ip")) for p in _list(status.get("podIPs")) if _obj(p).get("ip")] or ([status["podIP"]] if status.get("podIP") else None)
+    ips = [str(as_object(p).get("ip")) for p in _list(status.get("podIPs")) if as_object(p).get("ip")] or ([status["podIP"]] if status.get("podIP") else None)
     statuses = [s for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses") for s in _list(status.get(key))]
-    ids = [cid for s in statuses if (cid := container_id(_obj(s).get("containerID")))]
-    caps = sorted({str(c) for ctr in containers for c in _list(_obj(_obj(ctr.get("securityContext")).get("capabilities")).get("add"))})
+    ids = [cid for s in statuses if (cid := container_id(as_object(s).get("containerID")))]
+    caps = sorted({str(c) for ctr in containers for c in _list(as_object(as_object(ctr.get("securityContext")).get("capabilities")).get("add"))})
     return {
         "cluster": r["cluster"],
         "namespace": md.get("namespace"),
@@ -200,19 +197,19 @@ def _pod(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...], t
         "containers": [str(c.get("name")) for c in containers] or None,
         "images": [str(c.get("image")) for c in containers if c.get("image")] or None,
         "container_ids": ids or None,
-        "privileged": any(_obj(c.get("securityContext")).get("privileged") is True for c in containers),
+        "privileged": any(as_object(c.get("securityContext")).get("privileged") is True for c in containers),
         "host_network": bool(spec.get("hostNetwork")),
         "host_pid": bool(spec.get("hostPID")),
         "host_ipc": bool(spec.get("hostIPC")),
-        "host_paths": [str(_obj(v.get("hostPath")).get("path")) for v in _list(spec.get("volumes")) if isinstance(v, dict) and "hostPath" in v] or None,
+        "host_paths": [str(as_object(v.get("hostPath")).get("path")) for v in _list(spec.get("volumes")) if isinstance(v, dict) and "hostPath" in v] or None,
         "capabilities_added": caps or None,
         "evidence_id": r["evidence_id"],
     }
 
 
 def _service(obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-    md, spec, status = _obj(obj.get("metadata")), _obj(obj.get("spec")), _obj(obj.get("status"))
-    lb = [str(_obj(i).get("ip")) for i in _list(_obj(status.get("loadBalancer")).get("ingress")) if _obj(i).get("ip")]
+    md, spec, status = as_object(obj.get("metadata")), as_object(obj.get("spec")), as_object(obj.get("status"))
+    lb = [str(as_object(i).get("ip")) for i in _list(as_object(status.get("loadBalancer")).get("ingress")) if as_object(i).get("ip")]
     ext = [str(x) for x in _list(spec.get("externalIPs"))] + lb
     cips = [str(x) for x in _list(spec.get("clusterIPs"))] or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     return {
@@ -225,35 +222,35 @@ def _service(obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _endpoint_slice(obj: dict[str, Any], r: dict[str, Any]) -> Iterable[dict[str, Any]]:
-    md = _obj(obj.get("metadata"))
-    service = _obj(md.get("labels")).get("kubernetes.io/service-name")
+    md = as_object(obj.get("metadata"))
+    service = as_object(md.get("labels")).get("kubernetes.io/service-name")
     ports = orjson.dumps(obj.get("ports") or []).decode()
     for ep in _list(obj.get("endpoints")):
-        ep = _obj(ep)
-        ref = _obj(ep.get("targetRef"))
+        ep = as_object(ep)
+        ref = as_object(ep.get("targetRef"))
         for addr in _list(ep.get("addresses")):
             yield {"cluster": r["cluster"], "namespace": md.get("namespace"), "service": service, "address": str(addr),
-                   "ready": _obj(ep.get("conditions")).get("ready"), "node": ep.get("nodeName"), "target_kind": ref.get("kind"),
+                   "ready": as_object(ep.get("conditions")).get("ready"), "node": ep.get("nodeName"), "target_kind": ref.get("kind"),
                    "target_name": ref.get("name"), "target_uid": ref.get("uid"), "ports": ports}
 
 
 def _endpoints(obj: dict[str, Any], r: dict[str, Any]) -> Iterable[dict[str, Any]]:
-    md = _obj(obj.get("metadata"))
+    md = as_object(obj.get("metadata"))
     for subset in _list(obj.get("subsets")):
-        subset = _obj(subset)
+        subset = as_object(subset)
         ports = orjson.dumps(subset.get("ports") or []).decode()
         for ready, key in ((True, "addresses"), (False, "notReadyAddresses")):
             for a in _list(subset.get(key)):
-                a, ref = _obj(a), _obj(_obj(a).get("targetRef"))
+                a, ref = as_object(a), as_object(as_object(a).get("targetRef"))
                 yield {"cluster": r["cluster"], "namespace": md.get("namespace"), "service": md.get("name"), "address": a.get("ip"),
                        "ready": ready, "node": a.get("nodeName"), "target_kind": ref.get("kind"), "target_name": ref.get("name"),
                        "target_uid": ref.get("uid"), "ports": ports}
 
 
 def _node(obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-    md, spec, status = _obj(obj.get("metadata")), _obj(obj.get("spec")), _obj(obj.get("status"))
-    addrs = [_obj(a) for a in _list(status.get("addresses"))]
-    info = _obj(status.get("nodeInfo"))
+    md, spec, status = as_object(obj.get("metadata")), as_object(obj.get("spec")), as_object(obj.get("status"))
+    addrs = [as_object(a) for a in _list(status.get("addresses"))]
+    info = as_object(status.get("nodeInfo"))
     return {
         "cluster": r["cluster"], "name": md.get("name"), "uid": md.get("uid"),
         "internal_ips": [a["address"] for a in addrs if a.get("type") == "InternalIP"] or None,
@@ -268,17 +265,17 @@ def _rbac(by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]) -> li
     roles: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for kind in ("Role", "ClusterRole"):
         for obj, r in by_kind.get(kind, []):
-            md = _obj(obj.get("metadata"))
-            roles[(r["cluster"], kind, md.get("namespace") if kind == "Role" else None, md.get("name"))] = [_obj(x) for x in _list(obj.get("rules"))]
+            md = as_object(obj.get("metadata"))
+            roles[(r["cluster"], kind, md.get("namespace") if kind == "Role" else None, md.get("name"))] = [as_object(x) for x in _list(obj.get("rules"))]
     out = []
     for kind in ("RoleBinding", "ClusterRoleBinding"):
         for obj, r in by_kind.get(kind, []):
-            md, ref = _obj(obj.get("metadata")), _obj(obj.get("roleRef"))
+            md, ref = as_object(obj.get("metadata")), as_object(obj.get("roleRef"))
             ns = md.get("namespace") if kind == "RoleBinding" else None
             role_kind = ref.get("kind")
             rules = roles.get((r["cluster"], role_kind, ns if role_kind == "Role" else None, ref.get("name")))
             for subj in _list(obj.get("subjects")) or [{}]:
-                subj = _obj(subj)
+                subj = as_object(subj)
                 for rule in rules if rules else [{}]:
                     out.append({
                         "cluster": r["cluster"], "binding_kind": kind, "binding_namespace": ns, "binding": md.get("name"),
@@ -291,11 +288,11 @@ def _rbac(by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]) -> li
 
 
 def _workload(kind: str, obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
-    md, spec = _obj(obj.get("metadata")), _obj(obj.get("spec"))
-    template = _obj(spec.get("template"))
+    md, spec = as_object(obj.get("metadata")), as_object(obj.get("spec"))
+    template = as_object(spec.get("template"))
     if kind == "CronJob":
-        template = _obj(_obj(_obj(spec.get("jobTemplate")).get("spec")).get("template"))
-    tspec = _obj(template.get("spec"))
+        template = as_object(as_object(as_object(spec.get("jobTemplate")).get("spec")).get("template"))
+    tspec = as_object(template.get("spec"))
     containers = _containers(tspec)
     owner = _controller(md)
     return {
@@ -304,7 +301,7 @@ def _workload(kind: str, obj: dict[str, Any], r: dict[str, Any]) -> dict[str, An
         "replicas": spec.get("replicas") if isinstance(spec.get("replicas"), int) else None,
         "service_account": tspec.get("serviceAccountName"),
         "images": [str(c.get("image")) for c in containers if c.get("image")] or None,
-        "privileged": any(_obj(c.get("securityContext")).get("privileged") is True for c in containers),
+        "privileged": any(as_object(c.get("securityContext")).get("privileged") is True for c in containers),
         "labels": md.get("labels"), "created": md.get("creationTimestamp"),
     }
 

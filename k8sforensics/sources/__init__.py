@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from ..frames import to_frame
 from ..schema import AUDIT, FLOWS, OBJECTS, RUNTIME, TABLES, Table
 from . import (
     aks_audit,
@@ -124,6 +125,10 @@ def read_family(
     return pa.Table.from_batches(batches, schema=table.arrow_schema), results, quarantine_table(quarantine)
 
 
+def _in_time_order(rows: pa.Table) -> pd.DataFrame:
+    return to_frame(rows.sort_by([("time", "ascending"), ("event_id", "ascending")]))
+
+
 def read_runtime(
     paths: PathsLike,
     *,
@@ -132,10 +137,7 @@ def read_runtime(
 ) -> pd.DataFrame:
     """Runtime events (Falco alerts, Tetragon events) from any supported file, format
     auto-detected, in time order. Same paths and bad-input policy as ``read_audit``."""
-    from ..frames import to_frame
-
-    rows, _, _ = read_family(paths, "runtime", cluster=cluster, on_bad_lines=on_bad_lines)
-    return to_frame(rows.sort_by([("time", "ascending"), ("event_id", "ascending")]))
+    return _in_time_order(read_family(paths, "runtime", cluster=cluster, on_bad_lines=on_bad_lines)[0])
 
 
 def read_flows(
@@ -146,10 +148,7 @@ def read_flows(
 ) -> pd.DataFrame:
     """Network flows (Hubble, VPC/NSG/Calico flow logs) from any supported file, format
     auto-detected, in time order. Same paths and bad-input policy as ``read_audit``."""
-    from ..frames import to_frame
-
-    rows, _, _ = read_family(paths, "flows", cluster=cluster, on_bad_lines=on_bad_lines)
-    return to_frame(rows.sort_by([("time", "ascending"), ("event_id", "ascending")]))
+    return _in_time_order(read_family(paths, "flows", cluster=cluster, on_bad_lines=on_bad_lines)[0])
 
 
 def read_audit(
@@ -165,7 +164,6 @@ def read_audit(
     (``"error"``) or are quarantined silently (``"skip"``). For the quarantine entries and
     per-file counts, ingest into a case (``kf.Case``) instead.
     """
-    from ..frames import to_frame
     from .audit_dedupe import dedupe_audit_table
 
     rows, _, _ = read_family(paths, "audit", cluster=cluster, on_bad_lines=on_bad_lines)

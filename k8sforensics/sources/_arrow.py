@@ -13,7 +13,6 @@ import pyarrow.compute as pc
 from ..schema import QUARANTINE, TIME, Table
 
 
-
 def to_timestamps(values: Sequence[Any] | pa.Array) -> pa.Array:
     """Strings (RFC3339 with 0-9 fraction digits, 'Z' or an offset, or a space for 'T'),
     epoch numbers (s/ms/us/ns guessed by magnitude) → timestamp[ns, UTC]; unparseable → null."""

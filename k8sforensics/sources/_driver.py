@@ -29,7 +29,14 @@ import pyarrow.compute as pc
 from ..errors import BadRecordError, EvidenceError, UnknownFormatError
 from ..schema import TIME, Table
 from ._arrow import quarantine_table, rows_to_batch, to_timestamps
-from ._files import Evidence, Truncated, compression_of, decompressed_chunks, expand_paths, hash_file
+from ._files import (
+    Evidence,
+    Truncated,
+    compression_of,
+    decompressed_chunks,
+    expand_paths,
+    hash_file,
+)
 from ._json import (
     EXCERPT_CHARS,
     MAX_RECORD_BYTES,

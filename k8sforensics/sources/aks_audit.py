@@ -14,7 +14,8 @@ from typing import Any, Iterator
 import orjson
 
 from ._driver import BadRecord, NotAnEvent
-from .k8s_audit import as_object, event_row
+from ._values import as_object
+from .k8s_audit import event_row
 
 NAME = "aks-audit"
 FAMILY = "audit"

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import orjson
 
 from ._driver import BadRecord, NotAnEvent
+from ._values import as_int
 
 NAME = "aws-vpc-flow"
 FAMILY = "flows"
@@ -95,18 +96,18 @@ def flow_row(f: dict[str, str | None]) -> dict[str, Any]:
         if f.get(f"pkt-{k}") and f.get(k) and f[f"pkt-{k}"] != f[k]:
             rest[f"interface-{k}"] = f[k]
     return {
-        "time": _int(f.get("start")),
-        "time_end": _int(f.get("end")) or _int(f.get("start")),
+        "time": as_int(f.get("start")),
+        "time_end": as_int(f.get("end")) or as_int(f.get("start")),
         "src_ip": f.get("pkt-srcaddr") or f.get("srcaddr"),
         "dst_ip": f.get("pkt-dstaddr") or f.get("dstaddr"),
-        "src_port": _int(f.get("srcport")),
-        "dst_port": _int(f.get("dstport")),
+        "src_port": as_int(f.get("srcport")),
+        "dst_port": as_int(f.get("dstport")),
         "protocol": PROTOCOLS.get(proto, proto) if proto else None,
         "verdict": VERDICTS.get(action, "unknown") if action else None,
         "verdict_raw": action,
         "direction": f.get("flow-direction"),
-        "bytes": _int(f.get("bytes")),
-        "packets": _int(f.get("packets")),
+        "bytes": as_int(f.get("bytes")),
+        "packets": as_int(f.get("packets")),
         "extra": orjson.dumps(rest).decode() if rest else None,
     }
 
@@ -115,13 +116,6 @@ def _strip_comment(line: str) -> str:
     return line.split("#", 1)[0]
 
 
-def _int(v: Any) -> int | None:
-    if v is None:
-        return None
-    try:
-        return int(float(v))  # re-exports write numbers as '25238.0'
-    except (TypeError, ValueError):
-        return None
 
 
 # --------------------------------------------------------------------------- fast path

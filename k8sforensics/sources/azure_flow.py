@@ -14,8 +14,8 @@ from typing import Any, Iterator
 import orjson
 
 from ._driver import BadRecord, NotAnEvent
+from ._values import as_int, as_object
 from .aws_vpc_flow import PROTOCOLS
-from .k8s_audit import as_object
 
 NAME = "azure-flow"
 FAMILY = "flows"
@@ -69,8 +69,8 @@ def _tuple_row(t: str, rule: str | None, version: int, resource: Any) -> dict[st
         "time_end": ts * 1_000_000 if vnet else ts * 1_000_000_000,
         "src_ip": f[1] or None,
         "dst_ip": f[2] or None,
-        "src_port": _int(f[3]),
-        "dst_port": _int(f[4]),
+        "src_port": as_int(f[3]),
+        "dst_port": as_int(f[4]),
         "protocol": proto,
         "verdict": {"A": "allowed", "D": "denied"}.get(decision, "unknown"),
         "verdict_raw": decision,
@@ -81,13 +81,8 @@ def _tuple_row(t: str, rule: str | None, version: int, resource: Any) -> dict[st
     }
 
 
-def _int(v: str) -> int | None:
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
 
 
 def _sum(a: str, b: str) -> int | None:
-    vals = [x for x in (_int(a), _int(b)) if x is not None]
+    vals = [x for x in (as_int(a), as_int(b)) if x is not None]
     return sum(vals) if vals else None

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import orjson
 
-from .k8s_audit import as_object
+from ._values import as_object
 
 NAME = "calico"
 FAMILY = "flows"

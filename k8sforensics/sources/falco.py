@@ -15,6 +15,7 @@ import orjson
 
 from ._driver import BadRecord, NotAnEvent
 from ._k8s import container_id
+from ._values import as_int
 
 NAME = "falco"
 FAMILY = "runtime"
@@ -79,7 +80,7 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
                 used.add(key)
                 break
     for column in _INTS:
-        row[column] = _int(row.get(column))
+        row[column] = as_int(row.get(column))
     for column in ("namespace", "pod", "container", "process", "args", "cmdline", "parent_process", "parent_cmdline",
                    "user_name", "cwd", "file_path", "protocol"):
         if row.get(column) is not None:
@@ -94,10 +95,10 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     client, server = values.get("fd.cip"), values.get("fd.sip")
     if client or server:
         row["src_ip"], row["dst_ip"] = client, server
-        row["src_port"], row["dst_port"] = _int(values.get("fd.cport")), _int(values.get("fd.sport"))
+        row["src_port"], row["dst_port"] = as_int(values.get("fd.cport")), as_int(values.get("fd.sport"))
     elif values.get("fd.lip") or values.get("fd.rip"):
         row["src_ip"], row["dst_ip"] = values.get("fd.lip"), values.get("fd.rip")
-        row["src_port"], row["dst_port"] = _int(values.get("fd.lport")), _int(values.get("fd.rport"))
+        row["src_port"], row["dst_port"] = as_int(values.get("fd.lport")), as_int(values.get("fd.rport"))
     if row.get("event_type") == "alert" and (row.get("src_ip") or row.get("dst_ip")) and row.get("file_path") and ":" in row["file_path"]:
         row["file_path"] = None  # fd.name of a socket is 'ip:port->ip:port', not a file
     rest = {k: v for k, v in fields.items() if k not in used and v is not None}
@@ -141,11 +142,3 @@ def _labels(v: Any) -> dict[str, str] | None:
             out[k] = val
     return out or None
 
-
-def _int(v: Any) -> int | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None

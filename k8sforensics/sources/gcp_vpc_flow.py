@@ -12,8 +12,8 @@ from typing import Any, Iterator
 
 import orjson
 
+from ._values import as_int, as_object
 from .aws_vpc_flow import PROTOCOLS
-from .k8s_audit import as_object
 
 NAME = "gcp-vpc-flow"
 FAMILY = "flows"
@@ -41,8 +41,8 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "verdict": "allowed",  # VPC flow logs record delivered traffic; denials are in firewall logs
         "verdict_raw": None,
         "direction": {"SRC": "egress", "DEST": "ingress"}.get(str(p.get("reporter"))),
-        "bytes": _int(p.get("bytes_sent")),
-        "packets": _int(p.get("packets_sent")),
+        "bytes": as_int(p.get("bytes_sent")),
+        "packets": as_int(p.get("packets_sent")),
     }
     for side, key in (("src", "src_gke_details"), ("dst", "dest_gke_details")):
         g = as_object(p.get(key))
@@ -65,9 +65,3 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     row["extra"] = orjson.dumps(rest).decode() if rest else None
     yield row
 
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(float(v)) if v is not None else None
-    except (TypeError, ValueError):
-        return None

@@ -11,7 +11,8 @@ import re
 from typing import Any, Iterator
 
 from ._driver import BadRecord, NotAnEvent
-from .k8s_audit import as_object, event_row
+from ._values import as_object
+from .k8s_audit import event_row
 
 NAME = "gke-audit"
 FAMILY = "audit"

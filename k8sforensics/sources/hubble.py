@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import orjson
 
 from ._driver import BadRecord, NotAnEvent
-from .k8s_audit import as_object
+from ._values import as_object
 
 NAME = "hubble"
 FAMILY = "flows"

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._driver import BadRecord
+from ._values import as_int, as_object
 from .redact import needs_redaction, redact
 
 NAME = "k8s-audit"
@@ -155,11 +156,6 @@ def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def as_object(v: Any) -> dict[str, Any]:
-    """``v`` if it is a JSON object, else an empty one (fields may hold anything)."""
-    return v if isinstance(v, dict) else {}
-
-
 def _str(v: Any) -> str | None:
     if v is None:
         return None
@@ -178,13 +174,8 @@ def _strs(v: Any) -> list[str | None] | None:
 
 
 def _int(v: Any) -> int | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    try:
-        i = int(v)
-    except (TypeError, ValueError):
-        return None
-    return i if -(2**31) <= i < 2**31 else None
+    i = as_int(v)
+    return i if i is not None and -(2**31) <= i < 2**31 else None  # response codes are int32
 
 
 def _extra(v: Any) -> dict[str, list[str | None] | None] | None:

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import orjson
 
 from ._driver import BadRecord
-from .k8s_audit import as_object
+from ._values import as_object
 from .redact import LAST_APPLIED
 
 NAME = "kubectl"

@@ -14,7 +14,7 @@ import orjson
 
 from ._driver import BadRecord, NotAnEvent
 from ._k8s import container_id
-from .k8s_audit import as_object
+from ._values import as_int, as_object
 
 NAME = "tetragon"
 FAMILY = "runtime"
@@ -75,21 +75,21 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "process": binary,
         "args": args,
         "cmdline": " ".join(x for x in (binary, args) if x) or None,
-        "pid": _int(proc.get("pid")),
-        "ppid": _int(parent.get("pid")),
+        "pid": as_int(proc.get("pid")),
+        "ppid": as_int(parent.get("pid")),
         "parent_process": parent.get("binary"),
         "parent_cmdline": " ".join(x for x in (parent.get("binary"), parent.get("arguments")) if x) or None,
         "exec_id": proc.get("exec_id"),
         "parent_exec_id": proc.get("parent_exec_id") or parent.get("exec_id"),
-        "uid": _int(proc.get("uid")),
+        "uid": as_int(proc.get("uid")),
         "cwd": proc.get("cwd"),
         "container_id": container_id(container.get("id")) or container_id(proc.get("docker")),
         "container_image": as_object(container.get("image")).get("name"),
     }
     if key in ("process_connect", "process_close", "process_listen"):
         row.update(
-            src_ip=ev.get("source_ip"), src_port=_int(ev.get("source_port")),
-            dst_ip=ev.get("destination_ip"), dst_port=_int(ev.get("destination_port")),
+            src_ip=ev.get("source_ip"), src_port=as_int(ev.get("source_port")),
+            dst_ip=ev.get("destination_ip"), dst_port=as_int(ev.get("destination_port")),
             protocol=str(ev["protocol"]).lower() if ev.get("protocol") else None,
         )
     for arg in ev.get("args") or []:
@@ -99,8 +99,8 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         if isinstance(sock, dict) and row.get("dst_ip") is None:
             row.update(
                 event_type="network",
-                src_ip=sock.get("saddr"), src_port=_int(sock.get("sport")),
-                dst_ip=sock.get("daddr"), dst_port=_int(sock.get("dport")),
+                src_ip=sock.get("saddr"), src_port=as_int(sock.get("sport")),
+                dst_ip=sock.get("daddr"), dst_port=as_int(sock.get("dport")),
                 protocol=_PROTOCOLS.get(str(sock.get("protocol")), str(sock["protocol"]).lower() if sock.get("protocol") else None),
             )
         for name in ("file_arg", "path_arg", "linux_binprm_arg"):
@@ -117,11 +117,3 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         row["container"] = None  # a host process
     yield row
 
-
-def _int(v: Any) -> int | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None

@@ -13,7 +13,7 @@ from typing import Any, Iterator
 import orjson
 
 from ._k8s import container_id
-from .k8s_audit import as_object
+from ._values import as_int, as_object
 
 NAME = "tracee"
 FAMILY = "runtime"
@@ -56,9 +56,9 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         or (args.get("pathname") if name in ("sched_process_exec", "execve") else None)
         or record.get("processName"),
         "cmdline": " ".join(str(a) for a in argv) if isinstance(argv, list) else None,
-        "pid": _int(record.get("hostProcessId", record.get("processId"))),
-        "ppid": _int(record.get("hostParentProcessId", record.get("parentProcessId"))),
-        "uid": _int(record.get("userId")),
+        "pid": as_int(record.get("hostProcessId", record.get("processId"))),
+        "ppid": as_int(record.get("hostParentProcessId", record.get("parentProcessId"))),
+        "uid": as_int(record.get("userId")),
         "parent_process": None,
         "file_path": next((str(args[k]) for k in _PATH_ARGS if isinstance(args.get(k), str) and args[k]), None),
         "tags": [t for t in (props.get("Technique"), props.get("external_id"), props.get("Category")) if t] or None,
@@ -90,9 +90,3 @@ def _severity(v: Any) -> str | None:
     except (TypeError, ValueError):
         return str(v)
 
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(v) if v is not None and not isinstance(v, bool) else None
-    except (TypeError, ValueError):
-        return None
