@@ -6,7 +6,6 @@ import hashlib
 import json
 from pathlib import Path
 
-
 import k8sforensics as kf
 from k8sforensics.sources.redact import redact, redacted
 
