@@ -10,9 +10,14 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import K8sForensicsError
+
+if TYPE_CHECKING:
+    from .case import Case
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,22 +79,34 @@ def _formats() -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    """The main job on the bundled sample breach. Each later stage (detection, the report)
+    appends a step here; every step takes the case and returns text to print."""
     import shutil
 
     from .case import Case
+    from .samples import write_sample_evidence
 
-    sample = Path(__file__).resolve().parent.parent / "sample_data"
-    if not sample.is_dir():
-        raise K8sForensicsError(f"{sample}: sample evidence not found (run from a checkout of the repository)")
     out = Path(args.out)
     if (out / "manifest.json").exists():
         shutil.rmtree(out)
-    case = Case.create(out)
-    report = case.ingest([sample], progress=False)
-    print(report)
-    print()
-    print(case.summary())
+    sample = Path(__file__).resolve().parent.parent / "sample_data"
+    if not (sample / "truth.json").is_file():  # an installed package without the repository: generate it
+        sample = out.parent / (out.name + "-evidence")
+        write_sample_evidence(sample, seed=0)
+    case = Case.create(out, cluster="prod-eu")
+    print(f"sample breach: {sample}  (ground truth: {sample / 'truth.json'})")
+    print(case.ingest([sample], progress=False))
+    for step in DEMO_STEPS:
+        print()
+        print(step(case))
     return 0
+
+
+def _case_summary(case: Case) -> str:
+    return case.summary()
+
+
+DEMO_STEPS: list[Callable[[Case], str]] = [_case_summary]
 
 
 if __name__ == "__main__":
