@@ -13,7 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .case import Case, IngestReport
-from .context import Inventory, read_inventory
+from .context import Inventory, attribute, read_inventory
 from .errors import (
     BadRecordError,
     CaseError,
@@ -34,6 +34,7 @@ __all__ = [
     "Inventory",
     "K8sForensicsError",
     "UnknownFormatError",
+    "attribute",
     "read_audit",
     "read_flows",
     "read_inventory",

@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import duckdb
 import pandas as pd
@@ -42,6 +42,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .context import build_context
+from .context.lifetimes import fold_pods
 from .errors import CaseError
 from .frames import to_frame
 from .ingest import PartWriter, StageMerger, resolve_collisions, rewrite_part
@@ -66,7 +67,7 @@ from .sources import (
 )
 
 MANIFEST = "manifest.json"
-TimeLike = str | dt.datetime | pd.Timestamp | None
+TimeLike: TypeAlias = "str | dt.datetime | pd.Timestamp | None"
 
 
 @dataclass
@@ -303,8 +304,9 @@ class Case:
                     dst = self.path / src.relative_to(new)
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(src, dst)
-                report.seconds = _time.perf_counter() - t0
                 self._record_ingest(report, {k: v for k, v in parts.items() if v}, cluster=cluster, on_bad_lines=on_bad_lines)
+                self._rebuild_lifetimes(tmp)
+                report.seconds = _time.perf_counter() - t0
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
                 try:
@@ -312,6 +314,24 @@ class Case:
                 except OSError:
                     pass
         return report
+
+    def _rebuild_lifetimes(self, tmp: Path) -> None:
+        """context/pod_ips and context/containers, folded from every table the case holds."""
+        audit_cols = ["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code", "request_object",
+                      "sa_namespace", "token_pod", "token_pod_uid", "token_node"]
+        audit = self.audit(columns=audit_cols)
+        audit = audit[audit.resource.isin(["pods", "namespaces"]) | audit.token_pod.notna()]
+        flows = self.flows(columns=["time", "src_namespace", "src_pod", "src_ip", "dst_namespace", "dst_pod", "dst_ip"])
+        runtime = self.runtime(columns=["time", "namespace", "pod", "container_id", "workload", "workload_kind", "node"])
+        pod_ips, containers, _ = fold_pods(self.context("pods"), audit, flows, runtime)
+        for name, frame in (("pod_ips", pod_ips), ("containers", containers)):
+            table = CONTEXT_TABLES[name]
+            frame = frame.assign(cluster=self.cluster)
+            arrow = pa.Table.from_pandas(frame[table.names], schema=table.arrow_schema, preserve_index=False)
+            out = tmp / f"{name}.parquet"
+            pq.write_table(arrow, out)
+            (self.path / "context").mkdir(exist_ok=True)
+            os.replace(out, self.path / "context" / f"{name}.parquet")
 
     def _record_ingest(self, report: IngestReport, parts: dict[str, list[str]], **args: Any) -> None:
         m = self._manifest

@@ -313,7 +313,23 @@ WORKLOADS = _context(
     ("service_account", STR, "pod template service account"), ("images", STR_LIST, "pod template images"),
     ("privileged", BOOL, "the pod template runs a privileged container"), ("labels", LABELS, "labels"), ("created", TIME, "creationTimestamp"),
 )
-CONTEXT_TABLES = {t.name: t for t in (PODS, NAMESPACES, SERVICES, ENDPOINTS, NODES, SERVICE_ACCOUNTS, RBAC, NETWORK_POLICIES, WORKLOADS)}
+POD_IPS = _context(
+    "pod_ips", "Which pod held which IP, when: [start, end), open end while alive; intervals of one IP never overlap.",
+    ("ip", STR, "pod IP"), ("start", TIME, "first moment the pod is known to hold the IP"),
+    ("end", TIME, "deletion, or when the next pod took the IP (null: still alive)"),
+    ("namespace", STR, "namespace"), ("pod", STR, "pod"), ("pod_uid", STR, "pod uid"), ("workload_kind", STR, "workload kind"),
+    ("workload", STR, "workload"), ("node", STR, "node"), ("evidence", STR, "sources that showed it: audit, inventory, hubble"),
+    ("confidence", STR, "high (audit or inventory) or medium (flows only)"),
+)
+CONTAINERS = _context(
+    "containers", "Which pod ran which container (64-hex ids; a 12-hex short id matches by prefix).",
+    ("container_id", STR, "container id"), ("namespace", STR, "namespace"), ("pod", STR, "pod"), ("pod_uid", STR, "pod uid"),
+    ("workload_kind", STR, "workload kind"), ("workload", STR, "workload"), ("node", STR, "node"), ("first_seen", TIME, "first seen"),
+)
+CONTEXT_TABLES = {
+    t.name: t
+    for t in (PODS, NAMESPACES, SERVICES, ENDPOINTS, NODES, SERVICE_ACCOUNTS, RBAC, NETWORK_POLICIES, WORKLOADS, POD_IPS, CONTAINERS)
+}
 
 QUARANTINE = Table(
     "quarantine",

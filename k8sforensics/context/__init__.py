@@ -3,8 +3,12 @@ gives events their namespace, workload and labels."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..sources import OnBadLines, PathsLike, read_family
+from .attribution import attribute_container, attribute_frame, attribute_ip
 from .inventory import Inventory, build_context, resolve_workload
+from .lifetimes import fold_pods
 
 
 def read_inventory(paths: PathsLike, *, cluster: str | None = None, on_bad_lines: OnBadLines = "warn") -> Inventory:
@@ -15,4 +19,22 @@ def read_inventory(paths: PathsLike, *, cluster: str | None = None, on_bad_lines
     return Inventory.from_objects(objects)
 
 
-__all__ = ["Inventory", "build_context", "read_inventory", "resolve_workload"]
+def attribute(source: Any, *, ip: str | None = None, time: Any = None, container_id: str | None = None) -> dict[str, Any] | None:
+    """Which pod an IP belonged to at a time, or which pod ran a container (12- or 64-hex id).
+
+    ``source`` is a ``Case`` (its pod lifetimes, folded from every source) or an ``Inventory``
+    (what the dump alone shows). Returns the pod's record (``kind``, namespace, pod, pod_uid,
+    workload_kind, workload, node), ``{"kind": "node", ...}`` for a node's address, or None."""
+    if hasattr(source, "context"):
+        pod_ips, containers, nodes = source.context("pod_ips"), source.context("containers"), source.context("nodes")
+    else:
+        pod_ips, containers, _ = fold_pods(source.pods)
+        nodes = source.nodes
+    if container_id is not None:
+        return attribute_container(containers, container_id)
+    if ip is None or time is None:
+        raise ValueError("give ip= and time=, or container_id=")
+    return attribute_ip(pod_ips, nodes, ip, time)
+
+
+__all__ = ["Inventory", "attribute", "attribute_frame", "build_context", "fold_pods", "read_inventory", "resolve_workload"]

@@ -73,7 +73,7 @@ def build_context(objects: pa.Table | pd.DataFrame) -> dict[str, pa.Table]:
         seen.add(key)
         by_kind.setdefault(r["kind"], []).append((obj, r))
     owners = _owner_index(by_kind)
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTEXT_TABLES}
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTEXT_TABLES}  # pod_ips/containers: lifetimes.py
     for obj, r in by_kind.get("Pod", []):
         rows["pods"].append(_pod(obj, r, owners))
     for obj, r in by_kind.get("Namespace", []):
@@ -105,7 +105,7 @@ def build_context(objects: pa.Table | pd.DataFrame) -> dict[str, pa.Table]:
     for kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob", "ReplicationController"):
         for obj, r in by_kind.get(kind, []):
             rows["workloads"].append(_workload(kind, obj, r))
-    return {name: _table(CONTEXT_TABLES[name], rows[name]) for name in CONTEXT_TABLES}
+    return {name: _table(CONTEXT_TABLES[name], rows[name]) for name in CONTEXT_TABLES if name not in ("pod_ips", "containers")}
 
 
 def _table(table: Table, rows: list[dict[str, Any]]) -> pa.Table:

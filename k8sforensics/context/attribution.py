@@ -1,0 +1,90 @@
+"""Attribution: an IP at a time, or a container id, → the pod (namespace, name, uid,
+workload, node). Node IPs map to nodes; anything else is external."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+
+def attribute_ip(pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, ip: str, time: Any) -> dict[str, Any] | None:
+    """The pod that held ``ip`` at ``time`` (``start <= time < end``, open end = still alive),
+    or the node whose address it is, or None."""
+    t = _utc(time)
+    rows = pod_ips[(pod_ips.ip == ip) & (pod_ips.start <= t) & (pod_ips.end.isna() | (pod_ips.end > t))]
+    if len(rows):
+        r = rows.iloc[0]
+        return {"kind": "pod", **{k: (None if pd.isna(r[k]) else r[k]) for k in ("namespace", "pod", "pod_uid", "workload_kind", "workload", "node")}}
+    node = _node_of(nodes, ip)
+    return {"kind": "node", "node": node} if node else None
+
+
+def attribute_container(containers: pd.DataFrame, container_id: str) -> dict[str, Any] | None:
+    """The pod that ran the container: a full 64-hex id, a 12-hex short id, or a runtime-prefixed one."""
+    cid = str(container_id).split("://")[-1].lower()
+    rows = containers[containers.container_id.str.startswith(cid)] if len(cid) < 64 else containers[containers.container_id == cid]
+    if not len(rows):
+        return None
+    r = rows.iloc[0]
+    return {"kind": "pod", "container_id": r.container_id,
+            **{k: (None if pd.isna(r[k]) else r[k]) for k in ("namespace", "pod", "pod_uid", "workload_kind", "workload", "node")}}
+
+
+def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, *, ip: str, time: str = "time", prefix: str = "") -> pd.DataFrame:
+    """Vectorised: ``frame`` plus ``<prefix>kind, <prefix>namespace, <prefix>pod, <prefix>pod_uid,
+    <prefix>workload_kind, <prefix>workload, <prefix>node`` for the IP column ``ip`` at ``time``.
+    A DuckDB range join on the IP with the explicit end check (performance.md: without it ~1% of
+    flows go to pods that had already ended); no row is dropped or repeated."""
+    result = frame.copy()
+    columns = ("kind", "namespace", "pod", "pod_uid", "workload_kind", "workload", "node")
+    if not len(frame):
+        for col in columns:
+            result[prefix + col] = pd.Series(dtype=object)
+        return result
+    con = duckdb.connect()
+    con.register("_f", pd.DataFrame({"_row": range(len(frame)), "ip": frame[ip].astype(object).to_numpy(),
+                                     "t": pd.to_datetime(frame[time], utc=True).to_numpy()}))
+    con.register("_p", pod_ips)
+    node_map = _node_table(nodes)
+    con.register("_n", node_map)
+    out = con.sql(
+        """
+        SELECT f._row, p.namespace, p.pod, p.pod_uid, p.workload_kind, p.workload,
+               coalesce(p.node, n.node) AS node,
+               CASE WHEN p.pod IS NOT NULL THEN 'pod' WHEN n.node IS NOT NULL THEN 'node'
+                    WHEN f.ip IS NULL THEN NULL ELSE 'external' END AS kind
+        FROM _f f
+        LEFT JOIN _p p ON f.ip = p.ip AND f.t >= p.start AND (p."end" IS NULL OR f.t < p."end")
+        LEFT JOIN _n n ON f.ip = n.ip
+        QUALIFY row_number() OVER (PARTITION BY f._row ORDER BY p.start DESC) = 1
+        ORDER BY f._row
+        """
+    ).df()
+    con.close()
+    for col in columns:
+        values = out[col].astype(object)
+        result[prefix + col] = values.where(values.notna(), None).to_numpy()
+    return result
+
+
+def _utc(t: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _node_table(nodes: pd.DataFrame | None) -> pd.DataFrame:
+    rows = []
+    if nodes is not None:
+        for r in nodes.itertuples():
+            for ips in (r.internal_ips, r.external_ips):
+                for ip in list(ips) if ips is not None else []:
+                    rows.append({"ip": ip, "node": r.name})
+    return pd.DataFrame(rows, columns=["ip", "node"])
+
+
+def _node_of(nodes: pd.DataFrame | None, ip: str) -> str | None:
+    table = _node_table(nodes)
+    hit = table[table.ip == ip]
+    return str(hit.node.iloc[0]) if len(hit) else None

@@ -1,0 +1,200 @@
+"""Pod lifetimes: which pod held which IP, and which pod ran which container, when.
+
+Folded from every source the case holds: inventory dumps (alive at dump time), the audit log
+(pod creates and deletes, ``pods/status`` patches carrying ``podIP``/``containerStatuses``,
+``pods/binding``, evictions, namespace deletion) and Hubble flows (endpoint ↔ IP). Rules:
+
+- the intervals of one IP never overlap: when a pod's IP is taken by a later pod before the
+  first is known to be gone (a finished Job not yet deleted, a missing delete), the first
+  interval ends where the next begins, and the conflict is reported;
+- an interval is ``[start, end)``: at exactly the old pod's end the IP belongs to the new pod;
+- a pod still alive has an open end (null);
+- host-network pods never claim an IP (they share their node's).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from .inventory import resolve_workload
+
+
+@dataclass
+class _Pod:
+    namespace: str
+    name: str
+    uid: str | None = None
+    node: str | None = None
+    created: pd.Timestamp | None = None
+    deleted: pd.Timestamp | None = None
+    host_network: bool = False
+    workload_kind: str | None = None
+    workload: str | None = None
+    ips: dict[str, pd.Timestamp] = field(default_factory=dict)  # ip → first time known
+    containers: dict[str, pd.Timestamp] = field(default_factory=dict)
+    evidence: set[str] = field(default_factory=set)
+
+    def see_ip(self, ip: str | None, t: Any, source: str) -> None:
+        if ip and (ip not in self.ips or t < self.ips[ip]):
+            self.ips[ip] = t
+        if ip:
+            self.evidence.add(source)
+
+    def see_container(self, cid: str | None, t: Any) -> None:
+        if cid and (cid not in self.containers or t < self.containers[cid]):
+            self.containers[cid] = t
+
+
+POD_IPS_COLUMNS = ["ip", "start", "end", "namespace", "pod", "pod_uid", "workload_kind", "workload", "node", "evidence", "confidence"]
+CONTAINERS_COLUMNS = ["container_id", "namespace", "pod", "pod_uid", "workload_kind", "workload", "node", "first_seen"]
+
+
+def fold_pods(
+    pods: pd.DataFrame | None = None,
+    audit: pd.DataFrame | None = None,
+    flows: pd.DataFrame | None = None,
+    runtime: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """``(pod_ips, containers, conflicts)`` from the inventory's ``pods`` table and the
+    ``audit``, ``flows`` and ``runtime`` tables (each may be None or empty)."""
+    found: dict[tuple[str, str], _Pod] = {}
+
+    def pod(ns: Any, name: Any) -> _Pod:
+        key = (str(ns), str(name))
+        if key not in found:
+            found[key] = _Pod(*key)
+        return found[key]
+
+    if pods is not None:
+        for r in pods.itertuples():
+            p = pod(r.namespace, r.name)
+            p.uid, p.node = p.uid or r.uid, p.node or r.node
+            p.created = p.created or r.created
+            p.host_network = bool(r.host_network)
+            p.workload_kind, p.workload = r.workload_kind, r.workload
+            t = r.started if pd.notna(r.started) else r.created
+            for ip in list(r.ips) if r.ips is not None else []:
+                p.see_ip(ip, t, "inventory")
+            for cid in list(r.container_ids) if r.container_ids is not None else []:
+                p.see_container(cid, t)
+            if pd.notna(r.deleted):
+                p.deleted = r.deleted
+    if audit is not None and len(audit):
+        _fold_audit(audit, pod, found)
+        # a bound service-account token names its pod, uid and node (user.extra)
+        bound = audit[audit.token_pod.notna() & audit.sa_namespace.notna()]
+        for (ns, name, uid, node), _ in bound.groupby(["sa_namespace", "token_pod", "token_pod_uid", "token_node"], dropna=False):
+            p = pod(ns, name)
+            p.uid = p.uid or (uid if pd.notna(uid) else None)
+            p.node = p.node or (node if pd.notna(node) else None)
+    if flows is not None and len(flows):
+        for side in ("src", "dst"):
+            seen = flows[flows[f"{side}_pod"].notna() & flows[f"{side}_ip"].notna()]
+            if len(seen):
+                first = seen.groupby([f"{side}_namespace", f"{side}_pod", f"{side}_ip"], dropna=False)["time"].min()
+                for (ns, name, ip), t in first.items():
+                    pod(ns, name).see_ip(ip, t, "hubble")
+    if runtime is not None and len(runtime):
+        seen = runtime[runtime.pod.notna() & runtime.container_id.notna()]
+        for (ns, name, cid), t in seen.groupby(["namespace", "pod", "container_id"], dropna=False)["time"].min().items():
+            pod(ns, name).see_container(cid, t)
+        # Tetragon resolves the workload and knows the node
+        known = seen[seen.workload.notna()].drop_duplicates(["namespace", "pod"])
+        for r in known.itertuples():
+            p = pod(r.namespace, r.pod)
+            if p.workload is None:
+                p.workload_kind, p.workload = r.workload_kind, r.workload
+            p.node = p.node or r.node
+    pod_ips, conflicts = _intervals(found)
+    return pod_ips, _containers(found), conflicts
+
+
+def _fold_audit(audit: pd.DataFrame, pod: Any, found: dict[tuple[str, str], _Pod]) -> None:
+    ok = audit.response_code.isna() | (audit.response_code < 400)
+    rows = audit[ok & audit.resource.isin(["pods", "namespaces"])].sort_values("time")
+    for r in rows.itertuples():
+        if r.resource == "namespaces":
+            if r.verb == "delete" and r.object_name:
+                for (ns, _), p in found.items():
+                    if ns == r.object_name and p.deleted is None:
+                        p.deleted = r.time
+            continue
+        if not r.object_namespace or not r.object_name:
+            continue
+        p = pod(r.object_namespace, r.object_name)
+        body = _json(r.request_object)
+        sub = r.subresource if isinstance(r.subresource, str) else None
+        if r.verb == "create" and sub is None:
+            p.created = p.created if p.created is not None and p.created < r.time else r.time
+            md, spec = body.get("metadata") or {}, body.get("spec") or {}
+            p.uid = p.uid or md.get("uid")
+            p.node = p.node or spec.get("nodeName")
+            p.host_network = p.host_network or bool(spec.get("hostNetwork"))
+            owners = [o for o in md.get("ownerReferences") or [] if isinstance(o, dict)]
+            owner = next(((o["kind"], o["name"]) for o in owners if o.get("controller")), None)
+            if owner and p.workload is None:
+                p.workload_kind, p.workload = resolve_workload(None, r.object_namespace, owner, md.get("labels"), {})
+            p.evidence.add("audit")
+        elif sub == "status" and r.verb in ("patch", "update"):
+            status = body.get("status") or {}
+            ips = [i.get("ip") for i in status.get("podIPs") or [] if isinstance(i, dict)] or [status.get("podIP")]
+            for ip in ips:
+                p.see_ip(ip, r.time, "audit")
+            for cs in status.get("containerStatuses") or []:
+                cid = str(cs.get("containerID") or "").split("://")[-1].lower()
+                p.see_container(cid or None, r.time)
+        elif sub == "binding" and r.verb == "create":
+            p.node = p.node or (body.get("target") or {}).get("name")
+        elif (r.verb == "delete" and sub is None) or (sub == "eviction" and r.verb == "create"):
+            p.deleted = r.time if p.deleted is None else min(p.deleted, r.time)
+            p.evidence.add("audit")
+
+
+def _json(text: Any) -> dict[str, Any]:
+    if not isinstance(text, str):
+        return {}
+    try:
+        v = json.loads(text)
+    except ValueError:
+        return {}
+    return v if isinstance(v, dict) else {}
+
+
+def _intervals(found: dict[tuple[str, str], _Pod]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows = []
+    for p in found.values():
+        if p.host_network:
+            continue  # host-network pods share the node's IP; they never claim it
+        for ip, seen in p.ips.items():
+            start = min(x for x in (seen, p.created) if x is not None and pd.notna(x))
+            if p.created is not None and pd.notna(p.created) and seen > p.created:
+                start = seen if "audit" in p.evidence else p.created
+            rows.append({"ip": ip, "start": start, "end": p.deleted, "namespace": p.namespace, "pod": p.name, "pod_uid": p.uid,
+                         "workload_kind": p.workload_kind, "workload": p.workload, "node": p.node,
+                         "evidence": ",".join(sorted(p.evidence)) or None,
+                         "confidence": "high" if p.evidence & {"audit", "inventory"} else "medium"})
+    df = pd.DataFrame(rows, columns=POD_IPS_COLUMNS)
+    conflict_columns = ["ip", "pod", "next_pod", "end_was", "end_set"]
+    if df.empty:
+        return df, pd.DataFrame(columns=conflict_columns)
+    df = df.sort_values(["ip", "start", "namespace", "pod"], kind="stable").reset_index(drop=True)
+    conflicts = []
+    for i in range(len(df) - 1):
+        a, b = df.iloc[i], df.iloc[i + 1]
+        if a.ip != b.ip:
+            continue
+        if pd.isna(a.end) or a.end > b.start:
+            conflicts.append({"ip": a.ip, "pod": f"{a.namespace}/{a.pod}", "next_pod": f"{b.namespace}/{b.pod}", "end_was": a.end, "end_set": b.start})
+            df.at[i, "end"] = b.start  # the later pod holds the IP from its start: no overlap
+    return df, pd.DataFrame(conflicts, columns=conflict_columns)
+
+
+def _containers(found: dict[tuple[str, str], _Pod]) -> pd.DataFrame:
+    rows = [{"container_id": cid, "namespace": p.namespace, "pod": p.name, "pod_uid": p.uid, "workload_kind": p.workload_kind,
+             "workload": p.workload, "node": p.node, "first_seen": t}
+            for p in found.values() for cid, t in p.containers.items()]
+    return pd.DataFrame(rows, columns=CONTAINERS_COLUMNS).sort_values(["container_id"], kind="stable").reset_index(drop=True)
