@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 
 from .case import Case, IngestReport
 from .context import Inventory, attribute, read_inventory
+from .enrich import enrich
 from .errors import (
     BadRecordError,
     CaseError,
@@ -35,6 +36,7 @@ __all__ = [
     "K8sForensicsError",
     "UnknownFormatError",
     "attribute",
+    "enrich",
     "read_audit",
     "read_flows",
     "read_inventory",

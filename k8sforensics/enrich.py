@@ -1,0 +1,93 @@
+"""Enrichment: fill the context columns of event rows from the case's pod lifetimes.
+
+A fixed list of column-filling steps per table; rows are never dropped, values the source
+gave are never overwritten:
+
+- ``flows``: both ends — the pod that held the address at the flow's time (``src_*``/``dst_*``),
+  node addresses as nodes, everything else ``external``;
+- ``runtime``: the pod that ran the container, for events that carry only a container id;
+- ``audit``: the *actor* — the pod a service-account token was bound to (``user.extra``), else
+  the pod that held the source IP at that time (``actor_*`` columns), and the target pod's
+  workload and node.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from .context.attribution import attribute_frame
+
+STEPS = {
+    "flows": ("src_endpoint_by_ip_at_time", "dst_endpoint_by_ip_at_time"),
+    "runtime": ("pod_by_container_id",),
+    "audit": ("actor_by_bound_token", "actor_by_source_ip_at_time", "target_pod_workload_and_node"),
+}
+
+
+def enrich(frame: pd.DataFrame, source: Any, *, table: str) -> pd.DataFrame:
+    """``frame`` (rows of ``table``) with its context columns filled from ``source`` (a Case).
+    Returns a new DataFrame with the same rows in the same order."""
+    if table not in STEPS:
+        raise ValueError(f"no enrichment for table {table!r}; tables: {', '.join(STEPS)}")
+    pod_ips, containers, nodes = source.context("pod_ips"), source.context("containers"), source.context("nodes")
+    if table == "flows":
+        return _flows(frame, pod_ips, nodes)
+    if table == "runtime":
+        return _runtime(frame, containers)
+    return _audit(frame, pod_ips, nodes)
+
+
+def _fill(frame: pd.DataFrame, column: str, values: Any) -> None:
+    new = pd.Series(values, index=frame.index, dtype=object)
+    if column in frame.columns:
+        old = frame[column].astype(object)
+        frame[column] = old.where(old.notna(), new)
+    else:
+        frame[column] = new
+
+
+def _flows(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for side in ("src", "dst"):
+        got = attribute_frame(frame, pod_ips, nodes, ip=f"{side}_ip", time="time", prefix="_a_")
+        for col in ("namespace", "pod", "workload_kind", "workload", "node"):
+            _fill(out, f"{side}_{col}", got[f"_a_{col}"].to_numpy())
+        _fill(out, f"{side}_kind", got["_a_kind"].to_numpy())
+    for col in ("namespace", "pod", "workload_kind", "workload"):
+        _fill(out, col, out[f"src_{col}"].to_numpy())
+    return out
+
+
+def _runtime(frame: pd.DataFrame, containers: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    by_full = containers.drop_duplicates("container_id").set_index("container_id")
+    short = containers.assign(short=containers.container_id.str[:12]).drop_duplicates("short").set_index("short")
+    ids = out["container_id"].astype(object)
+    for col in ("namespace", "pod", "workload_kind", "workload", "node"):
+        full = ids.map(by_full[col]) if len(by_full) else pd.Series(None, index=ids.index)
+        part = ids.str[:12].map(short[col]) if len(short) else pd.Series(None, index=ids.index)
+        _fill(out, col, full.where(full.notna(), part).to_numpy())
+    return out
+
+
+def _audit(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    # 1. a bound service-account token says which pod it belongs to
+    _fill(out, "actor_namespace", out["sa_namespace"].where(out["token_pod"].notna()).to_numpy())
+    _fill(out, "actor_pod", out["token_pod"].to_numpy())
+    # 2. else the pod that held the source IP at that moment (tokens used from elsewhere show here)
+    by_ip = attribute_frame(frame, pod_ips, nodes, ip="source_ip", time="time", prefix="_a_")
+    _fill(out, "source_kind", by_ip["_a_kind"].to_numpy())
+    _fill(out, "source_namespace", by_ip["_a_namespace"].to_numpy())
+    _fill(out, "source_pod", by_ip["_a_pod"].to_numpy())
+    _fill(out, "actor_namespace", by_ip["_a_namespace"].to_numpy())
+    _fill(out, "actor_pod", by_ip["_a_pod"].to_numpy())
+    # 3. the target pod's workload and node, from its lifetime
+    targets = pod_ips.drop_duplicates(["namespace", "pod"]).set_index(["namespace", "pod"])
+    keys = list(zip(out["object_namespace"], out["pod"]))
+    for col in ("workload_kind", "workload", "node"):
+        values = [targets[col].get(k) if isinstance(k[1], str) and k in targets.index else None for k in keys]
+        _fill(out, col, values)
+    return out
