@@ -43,6 +43,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from .context import build_context
 from .context.lifetimes import fold_pods
+from .enrich import STEPS as ENRICH_STEPS
 from .errors import CaseError
 from .frames import to_frame
 from .ingest import PartWriter, StageMerger, resolve_collisions, rewrite_part
@@ -306,6 +307,9 @@ class Case:
                     os.replace(src, dst)
                 self._record_ingest(report, {k: v for k, v in parts.items() if v}, cluster=cluster, on_bad_lines=on_bad_lines)
                 self._rebuild_lifetimes(tmp)
+                self._manifest["enrichment"] = {"context_built": _now(), "steps": {k: list(v) for k, v in ENRICH_STEPS.items()},
+                                                "applied": "on read (case.<table>(enrich=True), kf.enrich)"}
+                self._write_manifest()
                 report.seconds = _time.perf_counter() - t0
             finally:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -376,12 +380,19 @@ class Case:
         end: TimeLike = None,
         namespace: str | list[str] | None = None,
         columns: list[str] | None = None,
+        enrich: bool = False,
     ) -> pd.DataFrame:
         """One table as a DataFrame; time (``start <= time < end``) and namespace filters are
-        pushed down to the Parquet files (partitions and row groups outside them are not read)."""
+        pushed down to the Parquet files (partitions and row groups outside them are not read).
+        ``enrich=True`` fills the context columns from the case's pod lifetimes (``kf.enrich``)."""
         if name not in TABLES:
             raise CaseError(f"no table {name!r}; tables: {', '.join(TABLES)}")
-        return to_frame(self._read(TABLES[name], start=start, end=end, namespace=namespace, columns=columns))
+        frame = to_frame(self._read(TABLES[name], start=start, end=end, namespace=namespace, columns=columns))
+        if enrich:
+            from .enrich import enrich as enrich_frame
+
+            frame = enrich_frame(frame, self, table=name)
+        return frame
 
     def _read(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, columns: list[str] | None) -> pa.Table:
         parts = self._parts(table.name)
@@ -417,9 +428,10 @@ class Case:
         end: TimeLike = None,
         namespace: str | list[str] | None = None,
         columns: list[str] | None = None,
+        enrich: bool = False,
     ) -> pd.DataFrame:
         """The audit table (one row per request), ordered by time; filters are pushed down."""
-        return self.table("audit", start=start, end=end, namespace=namespace, columns=columns)
+        return self.table("audit", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich)
 
     def runtime(
         self,
@@ -428,9 +440,10 @@ class Case:
         end: TimeLike = None,
         namespace: str | list[str] | None = None,
         columns: list[str] | None = None,
+        enrich: bool = False,
     ) -> pd.DataFrame:
         """The runtime table (Falco, Tetragon, ...), ordered by time; filters are pushed down."""
-        return self.table("runtime", start=start, end=end, namespace=namespace, columns=columns)
+        return self.table("runtime", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich)
 
     def flows(
         self,
@@ -439,10 +452,11 @@ class Case:
         end: TimeLike = None,
         namespace: str | list[str] | None = None,
         columns: list[str] | None = None,
+        enrich: bool = False,
     ) -> pd.DataFrame:
         """The flows table (Hubble, VPC/NSG/Calico flow logs), ordered by time; the namespace
         filter applies to the source side; filters are pushed down."""
-        return self.table("flows", start=start, end=end, namespace=namespace, columns=columns)
+        return self.table("flows", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich)
 
     def context(self, name: str) -> pd.DataFrame:
         """A context table built from the case's Kubernetes objects: pods, namespaces,

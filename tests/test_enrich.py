@@ -54,3 +54,10 @@ def test_audit_actor_by_token_and_by_source_ip(case: kf.Case, truth: dict) -> No
     assert set(api.source_pod) == {pz["pod"]}
     exec_row = audit[audit.subresource == "exec"].iloc[0]
     assert exec_row.workload == "api" and exec_row.node == "node-2"  # the target pod's workload and node
+
+
+def test_enrich_on_read_and_the_manifest_says_so(case: kf.Case) -> None:
+    flows = case.flows(enrich=True)
+    assert "src_kind" in flows.columns and flows.src_pod.notna().sum() > case.flows().src_pod.notna().sum()
+    steps = case.manifest["enrichment"]["steps"]
+    assert steps["flows"] == ["src_endpoint_by_ip_at_time", "dst_endpoint_by_ip_at_time"]
