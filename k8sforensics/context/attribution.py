@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 
@@ -36,7 +37,8 @@ def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFr
     """Vectorised: ``frame`` plus ``<prefix>kind, <prefix>namespace, <prefix>pod, <prefix>pod_uid,
     <prefix>workload_kind, <prefix>workload, <prefix>node`` for the IP column ``ip`` at ``time``.
     A DuckDB range join on the IP with the explicit end check (performance.md: without it ~1% of
-    flows go to pods that had already ended); no row is dropped or repeated."""
+    flows go to pods that had already ended). ``pod_ips`` intervals of one IP must not overlap
+    (``fold_pods`` guarantees it), so each row matches at most once; no row is dropped or repeated."""
     result = frame.copy()
     columns = ("kind", "namespace", "pod", "pod_uid", "workload_kind", "workload", "node")
     if not len(frame):
@@ -44,28 +46,30 @@ def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFr
             result[prefix + col] = pd.Series(dtype=object)
         return result
     con = duckdb.connect()
-    con.register("_f", pd.DataFrame({"_row": range(len(frame)), "ip": frame[ip].astype(object).to_numpy(),
-                                     "t": pd.to_datetime(frame[time], utc=True).to_numpy()}))
+    # the frame's own columns, not Python objects: DuckDB reads Arrow-backed strings without copying
+    con.register("_f", pd.DataFrame({"_row": np.arange(len(frame)), "ip": frame[ip].astype("str").array if frame[ip].dtype == object else frame[ip].array,
+                                     "t": pd.to_datetime(frame[time], utc=True).array}))
     con.register("_p", pod_ips)
     node_map = _node_table(nodes)
     con.register("_n", node_map)
+    node_join = "LEFT JOIN _n n ON f.ip = n.ip" if len(node_map) else "LEFT JOIN (SELECT NULL::VARCHAR AS ip, NULL::VARCHAR AS node) n ON false"
     out = con.sql(
-        """
-        SELECT f._row, p.namespace, p.pod, p.pod_uid, p.workload_kind, p.workload,
+        f"""
+        SELECT p.namespace, p.pod, p.pod_uid, p.workload_kind, p.workload,
                coalesce(p.node, n.node) AS node,
                CASE WHEN p.pod IS NOT NULL THEN 'pod' WHEN n.node IS NOT NULL THEN 'node'
                     WHEN f.ip IS NULL THEN NULL ELSE 'external' END AS kind
         FROM _f f
         LEFT JOIN _p p ON f.ip = p.ip AND f.t >= p.start AND (p."end" IS NULL OR f.t < p."end")
-        LEFT JOIN _n n ON f.ip = n.ip
-        QUALIFY row_number() OVER (PARTITION BY f._row ORDER BY p.start DESC) = 1
+        {node_join}
         ORDER BY f._row
         """
-    ).df()
+    ).to_arrow_table()
     con.close()
+    if out.num_rows != len(frame):
+        raise ValueError("pod_ips has overlapping intervals for one IP; build it with fold_pods")
     for col in columns:
-        values = out[col].astype(object)
-        result[prefix + col] = values.where(values.notna(), None).to_numpy()
+        result[prefix + col] = out.column(col).to_pandas().array
     return result
 
 
