@@ -13,7 +13,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .case import Case, IngestReport
-from .context import Inventory, attribute, read_inventory
+from .context import Inventory, attribute, collect_inventory, read_inventory
 from .enrich import enrich
 from .errors import (
     BadRecordError,
@@ -36,6 +36,7 @@ __all__ = [
     "K8sForensicsError",
     "UnknownFormatError",
     "attribute",
+    "collect_inventory",
     "enrich",
     "read_audit",
     "read_flows",

@@ -32,6 +32,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="bad records: quarantine and warn (default), stop with file:line, or quarantine quietly")
     ing.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    col = sub.add_parser("collect", help="snapshot the inventory of a live cluster, read-only")
+    col.add_argument("--out", required=True, help="folder for the kubectl-style JSON files")
+    col.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    col.add_argument("--context", help="kubeconfig context (default: the current one)")
+    col.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+
     sub.add_parser("formats", help="list the input formats this version reads")
 
     demo = sub.add_parser("demo", help="ingest the bundled sample evidence and print the case summary")
@@ -45,6 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "ingest":
             return _ingest(args)
+        if args.command == "collect":
+            from .context.collect import collect_inventory
+
+            record = collect_inventory(args.out, kubeconfig=args.kubeconfig, context=args.context, timeout=args.timeout)
+            counts = ", ".join(f"{k} {v}" for k, v in record["counts"].items())
+            print(f"collected from {record['server']} ({record['server_version'].get('gitVersion', '?')}) into {args.out}: {counts}")
+            return 0
         if args.command == "formats":
             return _formats()
         if args.command == "demo":

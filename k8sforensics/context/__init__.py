@@ -7,6 +7,7 @@ from typing import Any
 
 from ..sources import OnBadLines, PathsLike, read_family
 from .attribution import attribute_container, attribute_frame, attribute_ip
+from .collect import collect_inventory
 from .inventory import Inventory, build_context, resolve_workload
 from .lifetimes import fold_pods
 
@@ -37,4 +38,4 @@ def attribute(source: Any, *, ip: str | None = None, time: Any = None, container
     return attribute_ip(pod_ips, nodes, ip, time)
 
 
-__all__ = ["Inventory", "attribute", "attribute_frame", "build_context", "fold_pods", "read_inventory", "resolve_workload"]
+__all__ = ["Inventory", "attribute", "collect_inventory", "attribute_frame", "build_context", "fold_pods", "read_inventory", "resolve_workload"]
