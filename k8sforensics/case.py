@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 
 from . import __version__
 from .context import build_context
-from .context.lifetimes import fold_pods
+from .context.lifetimes import fold_pods, pods_from_all_sources
 from .enrich import STEPS as ENRICH_STEPS
 from .errors import CaseError
 from .frames import to_frame
@@ -52,6 +52,7 @@ from .schema import (
     CONTEXT_TABLES,
     EVENT_TABLES,
     OBJECTS,
+    PODS,
     QUARANTINE,
     SCHEMA_VERSION,
     TABLES,
@@ -66,6 +67,7 @@ from .sources import (
     hash_file,
     open_reader,
 )
+from .sources._arrow import rows_to_batch
 
 MANIFEST = "manifest.json"
 TimeLike: TypeAlias = "str | dt.datetime | pd.Timestamp | None"
@@ -327,7 +329,14 @@ class Case:
         audit = audit[audit.resource.isin(["pods", "namespaces"]) | audit.token_pod.notna()]
         flows = self.flows(columns=["time", "src_namespace", "src_pod", "src_ip", "dst_namespace", "dst_pod", "dst_ip"])
         runtime = self.runtime(columns=["time", "namespace", "pod", "container_id", "workload", "workload_kind", "node"])
-        pod_ips, containers, _ = fold_pods(self.context("pods"), audit, flows, runtime)
+        inventory_pods = self._inventory_pods()
+        pod_ips, containers, _ = fold_pods(inventory_pods, audit, flows, runtime)
+        extra = pods_from_all_sources(inventory_pods, audit, pod_ips, self.cluster)
+        pods_table = pa.concat_tables([pa.Table.from_pandas(inventory_pods, schema=PODS.arrow_schema, preserve_index=False),
+                                       pa.Table.from_batches([rows_to_batch(extra, PODS)]) if extra else PODS.arrow_schema.empty_table()])
+        pq.write_table(pods_table, tmp / "pods.parquet")
+        (self.path / "context").mkdir(exist_ok=True)
+        os.replace(tmp / "pods.parquet", self.path / "context" / "pods.parquet")
         for name, frame in (("pod_ips", pod_ips), ("containers", containers)):
             table = CONTEXT_TABLES[name]
             frame = frame.assign(cluster=self.cluster)
@@ -336,6 +345,14 @@ class Case:
             pq.write_table(arrow, out)
             (self.path / "context").mkdir(exist_ok=True)
             os.replace(out, self.path / "context" / f"{name}.parquet")
+
+    def _inventory_pods(self) -> pd.DataFrame:
+        """The pods the dumps show (context/pods is rebuilt from them plus every other source)."""
+        objects = self._parts("objects")
+        if not objects:
+            return to_frame(PODS.arrow_schema.empty_table())
+        table = pq.read_table([str(self.path / p) for p in objects], schema=OBJECTS.arrow_schema)
+        return to_frame(build_context(table)["pods"])
 
     def _record_ingest(self, report: IngestReport, parts: dict[str, list[str]], **args: Any) -> None:
         m = self._manifest

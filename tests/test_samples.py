@@ -72,7 +72,7 @@ def test_steps_cover_the_kill_chain_with_threat_matrix_ids(breach: tuple[Path, d
 
 def test_traps_are_in_place(breach: tuple[Path, dict, kf.Case]) -> None:
     root, truth, case = breach
-    inventory_pods = {f"{p.namespace}/{p.name}" for p in case.context("pods").itertuples()}
+    inventory_pods = {f"{p.namespace}/{p.name}" for p in kf.read_inventory(root / "inventory").pods.itertuples()}
     # pods deleted before the dump: only the audit log knows them
     gone = set(truth["deleted_before_dump"])
     pz = f"{truth['patient_zero']['namespace']}/{truth['patient_zero']['pod']}"

@@ -198,3 +198,43 @@ def _containers(found: dict[tuple[str, str], _Pod]) -> pd.DataFrame:
              "workload": p.workload, "node": p.node, "first_seen": t}
             for p in found.values() for cid, t in p.containers.items()]
     return pd.DataFrame(rows, columns=CONTAINERS_COLUMNS).sort_values(["container_id"], kind="stable").reset_index(drop=True)
+
+
+def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | None, pod_ips: pd.DataFrame, cluster: str | None) -> list[dict[str, Any]]:
+    """Rows for the ``pods`` context table that the inventory lacks: pods whose create the
+    audit log recorded (spec and security flags from the request), and pods known only from
+    their lifetimes (tokens, flows, runtime events); deletion and IPs from the lifetimes."""
+    from .inventory import _pod  # the same mapping as for dumped pods
+
+    have = set(zip(pods.namespace, pods.name)) if len(pods) else set()
+    life = {(r["namespace"], r["pod"]): r for r in pod_ips.to_dict("records")}
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    if audit is not None and len(audit):
+        ok = audit.response_code.isna() | (audit.response_code < 400)
+        creates = audit[ok & (audit.resource == "pods") & (audit.verb == "create") & audit.subresource.isna() & audit.request_object.notna()]
+        for r in creates.itertuples():
+            key = (str(r.object_namespace), str(r.object_name))
+            if key in have or key in rows:
+                continue
+            obj = _json(r.request_object)
+            md = dict(obj.get("metadata") or {})
+            md.setdefault("namespace", key[0])
+            md.setdefault("name", key[1])
+            md.setdefault("creationTimestamp", r.time.isoformat())
+            obj = {**obj, "metadata": md}
+            rows[key] = _pod(obj, {"cluster": cluster, "evidence_id": None}, {})
+    for key, lt in life.items():
+        if key in have:
+            continue
+        row = rows.setdefault(key, {"cluster": cluster, "namespace": key[0], "name": key[1], "uid": _nn(lt["pod_uid"]), "node": _nn(lt["node"]),
+                                    "workload_kind": _nn(lt["workload_kind"]), "workload": _nn(lt["workload"]), "created": lt["start"]})
+        row["ips"] = sorted({x["ip"] for x in pod_ips.to_dict("records") if (x["namespace"], x["pod"]) == key})
+        row["deleted"] = lt["end"] if pd.notna(lt["end"]) else row.get("deleted")
+        for col, src in (("uid", "pod_uid"), ("node", "node"), ("workload_kind", "workload_kind"), ("workload", "workload")):
+            if not row.get(col) and pd.notna(lt[src]):
+                row[col] = lt[src]
+    return list(rows.values())
+
+
+def _nn(v: Any) -> Any:
+    return None if v is None or (not isinstance(v, (list, dict, str)) and pd.isna(v)) else v

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,7 +16,8 @@ from ..schema import QUARANTINE, TIME, Table
 
 def to_timestamps(values: Sequence[Any] | pa.Array) -> pa.Array:
     """Strings (RFC3339 with 0-9 fraction digits, 'Z' or an offset, or a space for 'T'),
-    epoch numbers (s/ms/us/ns guessed by magnitude) → timestamp[ns, UTC]; unparseable → null."""
+    epoch numbers (s/ms/us/ns guessed by magnitude), datetimes (naive = UTC) → timestamp[ns, UTC];
+    unparseable → null."""
     if isinstance(values, pa.Array):
         if pa.types.is_timestamp(values.type):  # already a time (DuckDB output); a naive one is UTC
             return values.cast(pa.timestamp("ns", tz=values.type.tz)).cast(TIME) if values.type.tz else values.cast(pa.timestamp("ns")).cast(TIME)
@@ -41,6 +43,9 @@ def to_timestamps(values: Sequence[Any] | pa.Array) -> pa.Array:
             strs.append(v)
         elif isinstance(v, (int, float)):
             out[i] = _epoch_to_ns(v)
+        elif isinstance(v, datetime.datetime) and not pd.isna(v):
+            ts = pd.Timestamp(v)
+            out[i] = (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).tz_localize(None).to_datetime64()
     if strs:
         parsed = pd.to_datetime(pd.Series(strs, dtype=object), utc=True, errors="coerce", format="ISO8601")
         arr = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")

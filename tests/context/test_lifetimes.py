@@ -122,3 +122,14 @@ def test_no_overlaps_and_attribution_equals_brute_force(spec: list[tuple[str, in
         inside = pod_ips[(pod_ips.ip == ip) & (pod_ips.start <= t) & (pod_ips.end.isna() | (t < pod_ips.end))]
         assert len(inside) <= 1
         assert (pod if isinstance(pod, str) else None) == (inside.pod.iloc[0] if len(inside) else None)
+
+
+def test_context_pods_include_pods_only_the_events_knew(breach_case: kf.Case) -> None:
+    truth = json.loads((ROOT / "sample_data" / "truth.json").read_text())
+    pods = breach_case.context("pods").set_index("name")
+    for name in truth["deleted_before_dump"]:
+        assert name.split("/")[1] in pods.index, name
+    evil = pods.loc["kube-proxy-x7k2p"]  # created in the audit log, spec from the request
+    assert evil.privileged and evil.host_pid and list(evil.host_paths) == ["/"] and pd.notna(evil.deleted)
+    pz = pods.loc[truth["patient_zero"]["pod"]]  # never created nor dumped: known from its token and flows
+    assert (pz.uid, pz.node, pz.workload) == (truth["patient_zero"]["pod_uid"], "node-1", "web") and pd.notna(pz.deleted)
