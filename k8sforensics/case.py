@@ -36,7 +36,6 @@ from typing import Any, TypeAlias
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -435,7 +434,8 @@ class Case:
             flt = _and(flt, ~ds.field("event_id").isin(gone))
         out = dataset.to_table(columns=columns, filter=flt)
         if "time" in out.column_names:
-            out = out.take(pc.sort_indices(out, sort_keys=[("time", "ascending"), ("event_id", "ascending")] if "event_id" in out.column_names else [("time", "ascending")]))
+            keys = [k for k in ("time", "event_id") if k in out.column_names]
+            out = out.sort_by([(k, "ascending") for k in keys])
         return out
 
     def audit(

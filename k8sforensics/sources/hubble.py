@@ -175,6 +175,19 @@ FAST_PREPARE = f"""
     json_extract(flow, {_J!r}) AS _j
 """
 
+
+def _endpoint_sql(prefix: str, side: str) -> str:
+    """The endpoint columns (``src_*`` or ``dst_*``) of one side of a flow."""
+    svc_ns, svc_name = _s(f"$.{side}_service.namespace"), _s(f"$.{side}_service.name")
+    return f""" {_s(f'$.{side}.namespace')} AS {prefix}_namespace,
+    {_s(f'$.{side}.pod_name')} AS {prefix}_pod,
+    {_s(f'$.{side}.workloads[0].name')} AS {prefix}_workload,
+    {_s(f'$.{side}.workloads[0].kind')} AS {prefix}_workload_kind,
+    {_labels_sql(f'$.{side}.labels')} AS {prefix}_labels,
+    CASE WHEN {svc_name} <> '' THEN CASE WHEN coalesce({svc_ns}, '') = '' THEN {svc_name}
+         ELSE {svc_ns} || '/' || {svc_name} END END AS {prefix}_service"""
+
+
 FAST_SELECT = f"""
     coalesce({_s('$.time')}, "time") AS time,
     coalesce({_s('$.time')}, "time") AS time_end,
@@ -204,20 +217,8 @@ FAST_SELECT = f"""
     {_s('$.l7.http.method')} AS http_method,
     {_s('$.l7.http.url')} AS http_url,
     TRY_CAST({_j('$.l7.http.code')}::VARCHAR AS INTEGER) AS http_status,
-    {_s('$.source.namespace')} AS src_namespace,
-    {_s('$.source.pod_name')} AS src_pod,
-    {_s('$.source.workloads[0].name')} AS src_workload,
-    {_s('$.source.workloads[0].kind')} AS src_workload_kind,
-    {_labels_sql('$.source.labels')} AS src_labels,
-    CASE WHEN {_s('$.source_service.name')} <> '' THEN CASE WHEN coalesce({_s('$.source_service.namespace')}, '') = '' THEN {_s('$.source_service.name')}
-         ELSE {_s('$.source_service.namespace')} || '/' || {_s('$.source_service.name')} END END AS src_service,
-    {_s('$.destination.namespace')} AS dst_namespace,
-    {_s('$.destination.pod_name')} AS dst_pod,
-    {_s('$.destination.workloads[0].name')} AS dst_workload,
-    {_s('$.destination.workloads[0].kind')} AS dst_workload_kind,
-    {_labels_sql('$.destination.labels')} AS dst_labels,
-    CASE WHEN {_s('$.destination_service.name')} <> '' THEN CASE WHEN coalesce({_s('$.destination_service.namespace')}, '') = '' THEN {_s('$.destination_service.name')}
-         ELSE {_s('$.destination_service.namespace')} || '/' || {_s('$.destination_service.name')} END END AS dst_service,
+    {_endpoint_sql('src', 'source')},
+    {_endpoint_sql('dst', 'destination')},
     {_s('$.source.namespace')} AS namespace,
     {_s('$.source.pod_name')} AS pod,
     {_s('$.source.workloads[0].name')} AS workload,
