@@ -6,12 +6,25 @@
     print(case.ingest(["audit-logs/", "eks.json.gz"]))
     case.audit(start="2024-05-01", namespace="prod")
     case.sql("select user, count(*) from audit group by user")
+    findings = kf.detect(case)                       # rules → findings.parquet
+    print(kf.narrative(kf.kill_chain(case)))         # the attack in kill-chain order
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .analysis import (
+    BUILTIN_RULES,
+    Rule,
+    detect,
+    entity_events,
+    kill_chain,
+    load_sigma_rules,
+    narrative,
+    patient_zero,
+    phases,
+)
 from .case import Case, IngestReport
 from .context import Inventory, attribute, collect_inventory, read_inventory
 from .enrich import enrich
@@ -26,6 +39,7 @@ from .schema import SCHEMA_VERSION
 from .sources import read_audit, read_flows, read_runtime
 
 __all__ = [
+    "BUILTIN_RULES",
     "SCHEMA_VERSION",
     "BadRecordError",
     "Case",
@@ -34,10 +48,18 @@ __all__ = [
     "IngestReport",
     "Inventory",
     "K8sForensicsError",
+    "Rule",
     "UnknownFormatError",
     "attribute",
     "collect_inventory",
+    "detect",
     "enrich",
+    "entity_events",
+    "kill_chain",
+    "load_sigma_rules",
+    "narrative",
+    "patient_zero",
+    "phases",
     "read_audit",
     "read_flows",
     "read_inventory",

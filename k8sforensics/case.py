@@ -50,6 +50,7 @@ from .schema import (
     AUDIT,
     CONTEXT_TABLES,
     EVENT_TABLES,
+    FINDINGS,
     OBJECTS,
     PODS,
     QUARANTINE,
@@ -69,6 +70,7 @@ from .sources import (
 from .sources._arrow import rows_to_batch
 
 MANIFEST = "manifest.json"
+FINDINGS_FILE = "findings.parquet"
 TimeLike: TypeAlias = "str | dt.datetime | pd.Timestamp | None"
 
 
@@ -489,6 +491,26 @@ class Case:
         """Every Kubernetes object ingested (kubectl dumps), one row each."""
         return self.table("objects")
 
+    def findings(self) -> pd.DataFrame:
+        """The findings of the last detection run (``kf.detect(case)``), ordered by time;
+        empty when detection has not run."""
+        path = self.path / FINDINGS_FILE
+        if not path.exists():
+            return to_frame(FINDINGS.arrow_schema.empty_table())
+        return to_frame(pq.read_table(path, schema=FINDINGS.arrow_schema))
+
+    def save_findings(self, table: pa.Table, run: dict[str, Any]) -> None:
+        """Replace ``findings.parquet`` (derived from the tables and the rules, so a new run
+        replaces the last one) and record the run in the manifest."""
+        if table.schema != FINDINGS.arrow_schema:
+            table = table.cast(FINDINGS.arrow_schema)
+        with self._lock():
+            tmp = self.path / (FINDINGS_FILE + ".tmp")
+            pq.write_table(table, tmp, compression="zstd")
+            os.replace(tmp, self.path / FINDINGS_FILE)
+            self._manifest.setdefault("detections", []).append({"time": _now(), **run})
+            self._write_manifest()
+
     def quarantine(self) -> pd.DataFrame:
         """Every record that did not become a row, with the file, record number and reason."""
         parts = self._parts("quarantine")
@@ -513,6 +535,8 @@ class Case:
                 sfiles = ", ".join(_sql_str(str(self.path / p)) for p in gone)
                 where = f" WHERE event_id NOT IN (SELECT event_id FROM read_parquet([{sfiles}]))"
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM {src}{where}")
+        if (self.path / FINDINGS_FILE).exists():
+            con.execute(f"CREATE VIEW findings AS SELECT * FROM read_parquet({_sql_str(str(self.path / FINDINGS_FILE))})")
         return con
 
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:

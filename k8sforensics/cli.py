@@ -1,6 +1,8 @@
 """The command line: a thin layer over the Python API.
 
     k8sforensics ingest PATH... --case DIR [--cluster NAME] [--on-bad-lines warn|error|skip]
+    k8sforensics detect CASE [--sigma DIR]
+    k8sforensics report CASE [--out DIR] [--show-code]
     k8sforensics formats
     k8sforensics demo [--out DIR]
 """
@@ -12,7 +14,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import K8sForensicsError
 
@@ -38,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     col.add_argument("--context", help="kubeconfig context (default: the current one)")
     col.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
 
+    det = sub.add_parser("detect", help="run the detection rules over a case (writes findings.parquet)")
+    det.add_argument("case", help="case folder")
+    det.add_argument("--sigma", help="folder of Sigma rules (kubernetes/audit, linux/process_creation) to run as well")
+
+    rep = sub.add_parser("report", help="run the notebooks on a case and write self-contained HTML")
+    rep.add_argument("case", help="case folder")
+    rep.add_argument("--out", help="folder for the HTML (default: CASE/report)")
+    rep.add_argument("--show-code", action="store_true", help="keep the notebooks' code in the HTML")
+
     sub.add_parser("formats", help="list the input formats this version reads")
 
     demo = sub.add_parser("demo", help="ingest the bundled sample evidence and print the case summary")
@@ -57,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
             record = collect_inventory(args.out, kubeconfig=args.kubeconfig, context=args.context, timeout=args.timeout)
             counts = ", ".join(f"{k} {v}" for k, v in record["counts"].items())
             print(f"collected from {record['server']} ({record['server_version'].get('gitVersion', '?')}) into {args.out}: {counts}")
+            return 0
+        if args.command == "detect":
+            return _detect(args)
+        if args.command == "report":
+            from .views.report import run_report
+
+            for page in run_report(args.case, out=args.out, show_code=args.show_code):
+                print(f"report: {page}")
             return 0
         if args.command == "formats":
             return _formats()
@@ -79,6 +98,26 @@ def _ingest(args: argparse.Namespace) -> int:
                          progress=False if args.no_progress else None)
     print(report)
     return 0
+
+
+def _detect(args: argparse.Namespace) -> int:
+    from .analysis import detect, load_sigma_rules
+    from .case import Case
+
+    case = Case.open(args.case)
+    sigma = load_sigma_rules(args.sigma) if args.sigma else None
+    if sigma is not None:
+        for row in sigma.skipped.itertuples():
+            print(f"sigma: skipped {row.file} ({row.title or '?'}): {row.reason}", file=sys.stderr)
+    print(_findings_text(case, detect(case, sigma=sigma)))
+    return 0
+
+
+def _findings_text(case: Case, findings: Any) -> str:
+    from .analysis import kill_chain, narrative
+
+    head = f"{len(findings)} findings written to {case.path / 'findings.parquet'}"
+    return head + "\n\n" + narrative(kill_chain(case, findings=findings, max_context=0))
 
 
 def _formats() -> int:
@@ -119,7 +158,22 @@ def _case_summary(case: Case) -> str:
     return case.summary()
 
 
-DEMO_STEPS: list[Callable[[Case], str]] = [_case_summary]
+def _detections(case: Case) -> str:
+    from .analysis import detect
+
+    return _findings_text(case, detect(case))
+
+
+def _report(case: Case) -> str:
+    from .views.report import run_report, shipped_notebooks
+
+    if not shipped_notebooks():
+        return "report: skipped (no notebooks/ folder in this installation)"
+    pages = run_report(case.path)
+    return "\n".join(f"report: {p}  (open it in a browser)" for p in pages)
+
+
+DEMO_STEPS: list[Callable[[Case], str]] = [_case_summary, _detections, _report]
 
 
 if __name__ == "__main__":

@@ -52,6 +52,15 @@ def _flows(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame) -> p
     out = frame.copy()
     for side in ("src", "dst"):
         got = attribute_frame(frame, pod_ips, nodes, ip=f"{side}_ip", time="time", prefix="_a_")
+        if "time_end" in frame.columns:
+            # flow logs that aggregate (VPC: a minute) start before a pod that appeared within the
+            # window; its end names the pod
+            late = got["_a_pod"].isna() & frame["time_end"].notna().to_numpy()
+            if late.any():
+                again = attribute_frame(frame[late.to_numpy()], pod_ips, nodes, ip=f"{side}_ip", time="time_end", prefix="_a_")
+                found = again[again["_a_pod"].notna()]
+                cols = [c for c in found.columns if c.startswith("_a_")]
+                got.loc[found.index, cols] = found[cols]
         for col in ("namespace", "pod", "workload_kind", "workload", "node"):
             _fill(out, f"{side}_{col}", got[f"_a_{col}"].to_numpy())
         _fill(out, f"{side}_kind", got["_a_kind"].to_numpy())

@@ -344,5 +344,35 @@ QUARANTINE = Table(
     "Input records that did not become rows, and why.",
 )
 
+FINDINGS = Table(
+    "findings",
+    _cols(
+        ("time", TIME, "first evidence event of the finding"),
+        ("time_end", TIME, "last evidence event of the finding (same as time for one event)"),
+        ("finding_id", STR, "stable id: hash of the rule and its evidence event ids"),
+        ("rule_id", STR, "rule that fired"),
+        ("title", STR, "rule title"),
+        ("severity", STR, "low, medium, high or critical"),
+        ("technique_id", STR, "Microsoft Threat Matrix for Kubernetes technique, MS-TA90xx (null: none fits)"),
+        ("attack_id", STR, "MITRE ATT&CK technique, Txxxx[.xxx]"),
+        ("tactic", STR, "tactic (Threat Matrix / ATT&CK name)"),
+        ("kill_chain_phase", STR, "Lockheed Martin kill-chain phase, Reconnaissance ... Actions on Objectives"),
+        ("entity_type", STR, "what the finding is about: pod, workload, user, service_account, ip, node"),
+        ("entity", STR, "that entity: namespace/pod, an identity, an IP, a node"),
+        ("namespace", STR, "namespace of the entity or of the object acted on"),
+        ("pod", STR, "pod of the entity or of the object acted on"),
+        ("user", STR, "identity that acted (Kubernetes user or service account), when known"),
+        ("source_ip", STR, "address the action came from, when known"),
+        ("destination_ip", STR, "address the action went to, when known"),
+        ("source_table", STR, "table the evidence is in: audit, runtime, flows (comma-separated when several)"),
+        ("event_ids", STR_LIST, "event_id of every evidence row (capped at 1000; event_count has the total)"),
+        ("event_count", pa.int64(), "number of evidence rows"),
+        ("summary", STR, "one sentence for a report; contains evidence strings, escape before rendering as HTML"),
+        ("rule_source", STR, "builtin, sigma:<rule id>, or falco:<rule name>"),
+    ),
+    "One row per detection: a rule that fired, what it is about, and the events that show it.",
+    time_required=False,
+)
+
 TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, RUNTIME, FLOWS, OBJECTS, QUARANTINE)}
 EVENT_TABLES = ("audit", "runtime", "flows")

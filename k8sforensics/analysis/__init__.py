@@ -1,0 +1,72 @@
+"""Analyses over a case: detections (findings mapped to the Threat Matrix, ATT&CK and the
+kill chain) and the kill-chain timeline built from them."""
+
+from __future__ import annotations
+
+import time as _time
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .audit_rules import AUDIT_RULES
+from .flow_rules import FLOW_RULES
+from .kill_chain import entity_events, kill_chain, narrative, patient_zero, phases
+from .rules import DEFAULT_SETTINGS, PHASES, Evidence, Rule, RuleError, findings_table, run_rules
+from .runtime_rules import RUNTIME_RULES
+from .sigma import SigmaRules, load_sigma_rules
+
+if TYPE_CHECKING:
+    from ..case import Case
+
+BUILTIN_RULES: list[Rule] = [*AUDIT_RULES, *RUNTIME_RULES, *FLOW_RULES]
+
+
+def detect(
+    case: Case,
+    *,
+    rules: Iterable[Rule] | None = None,
+    sigma: str | SigmaRules | None = None,
+    settings: Mapping[str, Any] | None = None,
+    save: bool = True,
+) -> pd.DataFrame:
+    """Run the detection rules over a case and return the findings (one row each, ordered by
+    time). ``rules`` defaults to ``BUILTIN_RULES``; ``sigma`` adds the Sigma rules of a folder
+    (or already loaded); ``settings`` overrides ``DEFAULT_SETTINGS``. With ``save`` the
+    findings replace the case's ``findings.parquet`` and the run is recorded in the manifest."""
+    chosen = list(BUILTIN_RULES if rules is None else rules)
+    loaded = load_sigma_rules(sigma) if isinstance(sigma, str) else sigma
+    if loaded is not None:
+        chosen += loaded.rules
+    t0 = _time.perf_counter()
+    findings, runs = run_rules(Evidence.from_case(case, settings=settings), chosen)
+    if save:
+        run: dict[str, Any] = {
+            "rules": len(chosen), "findings": len(findings), "seconds": round(_time.perf_counter() - t0, 3),
+            "settings": {k: str(v) for k, v in (settings or {}).items()}, "per_rule": runs,
+        }
+        if loaded is not None:
+            run["sigma"] = {"folder": loaded.folder, "rules": len(loaded.rules), "skipped": loaded.skipped.to_dict("records")}
+        case.save_findings(findings_table(findings), run)
+    return findings
+
+
+__all__ = [
+    "AUDIT_RULES",
+    "BUILTIN_RULES",
+    "DEFAULT_SETTINGS",
+    "FLOW_RULES",
+    "PHASES",
+    "RUNTIME_RULES",
+    "Evidence",
+    "Rule",
+    "RuleError",
+    "SigmaRules",
+    "detect",
+    "entity_events",
+    "kill_chain",
+    "load_sigma_rules",
+    "narrative",
+    "patient_zero",
+    "phases",
+]

@@ -1,0 +1,198 @@
+"""Built-in rules over the flows table, and the context rule that follows an exec or a
+shell to the connections it opens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .audit_rules import allowed
+from .network import KUBELET_PORTS, METADATA_IPS, MINING_PORTS, cluster_networks, external_mask
+from .rules import Evidence, Rule, hits_from_rows, pod_entity
+from .runtime_rules import SHELLS, _base, _execs
+
+POOL_NAMES = r"(?:pool|xmr|monero|nanopool|minexmr|2miners|supportxmr|hashvault|f2pool|nicehash|ethermine)"
+
+
+def _flows(ev: Evidence) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    f = ev.flows
+    nets = cluster_networks(ev.context("nodes"))
+    return f, external_mask(f["src_ip"], nets), external_mask(f["dst_ip"], nets)
+
+
+def _src_entity(f: pd.DataFrame) -> pd.Series:
+    e = pod_entity(f["src_namespace"], f["src_pod"])
+    return e.where(e.notna(), f["src_ip"])
+
+
+def _from_pod(f: pd.DataFrame) -> pd.Series:
+    return f["src_pod"].notna() & (f["src_kind"].fillna("pod") != "node")
+
+
+def _pod_source_hits(rows: pd.DataFrame, summary: Any, *, gap: Any, **kw: Any) -> pd.DataFrame:
+    if rows.empty:
+        return pd.DataFrame()
+    return hits_from_rows(rows, entity_type="pod", entity=_src_entity(rows), namespace=rows["src_namespace"], pod=rows["src_pod"],
+                          source_ip=rows["src_ip"], destination_ip=rows["dst_ip"], summary=summary, table="flows", gap=gap, **kw)
+
+
+def port_scan(ev: Evidence) -> pd.DataFrame:
+    """One source reaching many distinct address:port pairs within the scan window; from
+    outside it is reconnaissance, from a pod it is internal network mapping."""
+    f, src_out, _ = _flows(ev)
+    if f.empty:
+        return pd.DataFrame()
+    f = f[~f["is_reply"].fillna(False).astype(bool)]
+    f = f.assign(bucket=f["time"].dt.floor(pd.Timedelta(ev.settings["scan_window"])), target=f["dst_ip"].astype(str) + ":" + f["dst_port"].astype(str))
+    n = f.groupby(["src_ip", "bucket"])["target"].transform("nunique")
+    rows = f[n >= ev.settings["scan_min_targets"]]
+    if rows.empty:
+        return pd.DataFrame()
+    ext = external_mask(rows["src_ip"], cluster_networks(ev.context("nodes")))
+    rows = rows.assign(targets=rows.groupby(["src_ip", "bucket"])["target"].transform("nunique"),
+                       denied=rows.groupby(["src_ip", "bucket"])["verdict"].transform(lambda v: int((v != "allowed").sum())))
+    hits = hits_from_rows(rows, entity_type="ip", entity=_src_entity(rows), namespace=rows["src_namespace"], pod=rows["src_pod"],
+                          source_ip=rows["src_ip"],
+                          summary=lambda r: f"{r.entity} probed {r.targets} address:port pairs within {ev.settings['scan_window']} "
+                          f"({r.denied} rejected or dropped), e.g. {r.dst_ip}:{r.dst_port}", table="flows", gap=ev.settings["session_gap"])
+    outside = hits["source_ip"].isin(set(rows.loc[ext, "src_ip"]))
+    hits.loc[outside, "kill_chain_phase"] = "Reconnaissance"
+    hits.loc[~outside, "entity_type"] = "pod"
+    return hits
+
+
+def metadata_service(ev: Evidence) -> pd.DataFrame:
+    f, _, _ = _flows(ev)
+    rows = f[f["dst_ip"].isin(METADATA_IPS) & _from_pod(f)]
+    return _pod_source_hits(rows, lambda r: f"pod {r.entity} connected to the cloud metadata service {r.dst_ip}:{r.dst_port}",
+                            gap=ev.settings["session_gap"])
+
+
+def mining_pool(ev: Evidence) -> pd.DataFrame:
+    f, _, dst_out = _flows(ev)
+    names = f["dst_names"].map(lambda v: " ".join(v) if v is not None and not isinstance(v, float) else "") + " " + f["dns_query"].fillna("")
+    rows = f[dst_out & (f["dst_port"].isin(MINING_PORTS) | names.str.contains(POOL_NAMES, case=False))]
+    return _pod_source_hits(rows, lambda r: f"{r.entity} connected {r.n} time(s) to {r.dst_ip}:{r.dst_port}, a mining-pool port or name",
+                            gap=ev.settings["session_gap"])
+
+
+def beaconing(ev: Evidence) -> pd.DataFrame:
+    """Regular connections from one source to one outside address:port — command and
+    control. Regularity is judged on the flow source that saw most of them (flow logs that
+    aggregate per minute would blur it)."""
+    f, _, dst_out = _flows(ev)
+    f = f[dst_out & ~f["is_reply"].fillna(False).astype(bool)]
+    if f.empty:
+        return pd.DataFrame()
+    f = f.assign(entity=_src_entity(f))
+    keep = []
+    for _, g in f.groupby(["entity", "dst_ip", "dst_port"], sort=False):
+        best = g[g["source"] == g["source"].value_counts().index[0]].sort_values("time")
+        if len(best) < ev.settings["beacon_min_connections"]:
+            continue
+        gaps = best["time"].diff().dropna().dt.total_seconds().to_numpy()
+        if gaps.mean() >= 10 and gaps.std() / gaps.mean() <= ev.settings["beacon_max_jitter"]:
+            keep.append(g.assign(period=int(round(float(np.median(gaps))))))
+    if not keep:
+        return pd.DataFrame()
+    rows = pd.concat(keep)
+    hits = _pod_source_hits(rows, lambda r: f"{r.entity} called {r.dst_ip}:{r.dst_port} every ~{r.period} s ({r.n} connections): beaconing",
+                            gap=pd.Timedelta(days=365))
+    return hits
+
+
+def kubelet_from_pod(ev: Evidence) -> pd.DataFrame:
+    f, _, _ = _flows(ev)
+    rows = f[f["dst_port"].isin(KUBELET_PORTS) & _from_pod(f)]
+    return _pod_source_hits(rows, lambda r: f"pod {r.entity} connected to a kubelet API at {r.dst_ip}:{r.dst_port}", gap=ev.settings["session_gap"])
+
+
+def nodeport_from_internet(ev: Evidence) -> pd.DataFrame:
+    f, src_out, _ = _flows(ev)
+    port = f["dst_port"].astype("Int64")
+    rows = f[src_out & port.between(30000, 32767).fillna(False) & (f["verdict"] == "allowed")]
+    return hits_from_rows(rows, entity_type="ip", entity=rows["src_ip"], source_ip=rows["src_ip"], destination_ip=rows["dst_ip"],
+                          summary=lambda r: f"{r.src_ip} reached NodePort {r.dst_ip}:{r.dst_port} from outside the cluster",
+                          table="flows", gap=ev.settings["session_gap"])
+
+
+def ssh_to_pod(ev: Evidence) -> pd.DataFrame:
+    f, _, _ = _flows(ev)
+    rows = f[(f["dst_port"] == 22) & f["dst_pod"].notna() & (f["verdict"] == "allowed")]
+    return hits_from_rows(rows, entity_type="pod", entity=pod_entity(rows["dst_namespace"], rows["dst_pod"]), namespace=rows["dst_namespace"],
+                          pod=rows["dst_pod"], source_ip=rows["src_ip"], destination_ip=rows["dst_ip"],
+                          summary=lambda r: f"SSH to pod {r.entity} from {r.src_ip}", table="flows", gap=ev.settings["session_gap"])
+
+
+def new_internal_edge(ev: Evidence) -> pd.DataFrame:
+    """A workload-to-workload connection never seen during the learning window or before."""
+    f = ev.flows
+    both = f[f["src_workload"].notna() & f["dst_workload"].notna() & (f["verdict"] == "allowed") & ~f["is_reply"].fillna(False).astype(bool)]
+    start = ev.start()
+    if both.empty or start is None:
+        return pd.DataFrame()
+    key = (both["src_namespace"].astype(str) + "/" + both["src_workload"].astype(str) + " → " + both["dst_namespace"].astype(str) + "/"
+           + both["dst_workload"].astype(str) + ":" + both["dst_port"].astype(str))
+    first = both.assign(edge=key).sort_values("time").drop_duplicates("edge")
+    rows = first[first["time"] >= start + pd.Timedelta(ev.settings["learning_window"])]
+    return _pod_source_hits(rows, lambda r: f"new connection between workloads {r.edge}", gap=None)
+
+
+def exec_then_egress(ev: Evidence) -> pd.DataFrame:
+    """A pod opens a connection to a new outside address within minutes of an exec into it
+    (audit) or of a shell, or a command run from one, inside it (runtime)."""
+    f, _, dst_out = _flows(ev)
+    out = f[dst_out & f["src_pod"].notna() & ~f["is_reply"].fillna(False).astype(bool)]
+    if out.empty:
+        return pd.DataFrame()
+    a = ev.audit
+    ex = a[(a["resource"] == "pods") & a["subresource"].isin(["exec", "attach"]) & allowed(a)]
+    anchors = [pd.DataFrame({"namespace": ex["object_namespace"], "pod": ex["object_name"], "anchor_time": ex["time"], "anchor_event": ex["event_id"],
+                             "anchor": "exec by " + ex["user"].fillna("?")})]
+    x = _execs(ev)
+    sh = x[(_base(x["process"]).isin(SHELLS) | _base(x["parent_process"]).isin(SHELLS)) & x["pod"].notna()]
+    anchors.append(pd.DataFrame({"namespace": sh["namespace"], "pod": sh["pod"], "anchor_time": sh["time"], "anchor_event": sh["event_id"],
+                                 "anchor": "shell command " + sh["command"].str.slice(0, 120)}))
+    anc = pd.concat(anchors, ignore_index=True).dropna(subset=["pod"]).sort_values("anchor_time")
+    if anc.empty:
+        return pd.DataFrame()
+    out = out.sort_values("time")
+    pairs = pd.merge_asof(out, anc, left_on="time", right_on="anchor_time", left_by=["src_namespace", "src_pod"], right_by=["namespace", "pod"],
+                          direction="backward", tolerance=pd.Timedelta(ev.settings["exec_egress_window"]), allow_exact_matches=False,
+                          suffixes=("", "_anchor"))
+    pairs = pairs[pairs["anchor_event"].notna()]
+    if pairs.empty:
+        return pd.DataFrame()
+    # new: that pod had not talked to that address:port before the anchor
+    pairs = pairs.assign(edge=pairs["src_namespace"] + "/" + pairs["src_pod"] + ">" + pairs["dst_ip"] + ":" + pairs["dst_port"].astype(str))
+    seen_first = out.assign(edge=out["src_namespace"] + "/" + out["src_pod"] + ">" + out["dst_ip"] + ":" + out["dst_port"].astype(str)) \
+        .groupby("edge")["time"].min()
+    pairs = pairs[pairs["edge"].map(seen_first) >= pairs["anchor_time"]].drop_duplicates("edge")
+    hits = _pod_source_hits(pairs, lambda r: f"pod {r.entity} opened a new connection to {r.dst_ip}:{r.dst_port} "
+                            f"{(r.time - r.anchor_time).total_seconds():.0f} s after {r.anchor}", gap=None)
+    hits["event_ids"] = [ids + [e] for ids, e in zip(hits["event_ids"], pairs.sort_values("time")["anchor_event"])]
+    hits["time"] = pairs.sort_values("time")["anchor_time"].to_numpy()
+    hits["source_table"] = "flows,audit,runtime"
+    return hits
+
+
+R = Rule
+FLOW_RULES = [
+    R("net-port-scan", "Port scan or network mapping", "medium", "MS-TA9031", "T1046", "Discovery", "Actions on Objectives", "flows", port_scan),
+    R("net-metadata-service", "Pod connected to the cloud metadata service", "high", "MS-TA9033", "T1552.005", "Discovery",
+      "Actions on Objectives", "flows", metadata_service),
+    R("net-mining-pool", "Connections to a mining pool", "high", "MS-TA9039", "T1496", "Impact", "Actions on Objectives", "flows", mining_pool),
+    R("net-beaconing", "Periodic connections to an outside address (beaconing)", "high", None, "T1071", "Command and Control",
+      "Command & Control", "flows", beaconing),
+    R("net-kubelet-from-pod", "Pod connected to a kubelet API port", "medium", "MS-TA9030", "T1613", "Discovery", "Actions on Objectives",
+      "flows", kubelet_from_pod),
+    R("net-nodeport-from-internet", "NodePort reached from outside the cluster", "medium", "MS-TA9005", "T1133", "Initial Access", "Delivery",
+      "flows", nodeport_from_internet),
+    R("net-ssh-to-pod", "SSH connection to a pod", "medium", "MS-TA9010", "T1021.004", "Execution", "Delivery", "flows", ssh_to_pod),
+    R("net-new-internal-edge", "New workload-to-workload connection", "low", "MS-TA9034", "T1210", "Lateral Movement", "Actions on Objectives",
+      "flows", new_internal_edge),
+    R("net-exec-then-egress", "New outbound connection right after an exec or shell", "high", "MS-TA9007", "T1059", "Execution",
+      "Command & Control", "flows", exec_then_egress, "Joins audit exec and runtime shells with the pod's flows (settings['exec_egress_window'])."),
+]

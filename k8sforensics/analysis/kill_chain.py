@@ -1,0 +1,218 @@
+"""The kill-chain timeline: findings and the events that back them, in time order, with
+their phase, tactic, technique and entity; the phases' first and last sightings; patient
+zero; and a narrative an analyst can paste into a report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .rules import PHASES
+
+if TYPE_CHECKING:
+    from ..case import Case
+
+TIMELINE_COLUMNS = [
+    "time", "time_end", "kind", "kill_chain_phase", "phase_order", "tactic", "technique_id", "attack_id", "severity", "title",
+    "entity_type", "entity", "namespace", "pod", "user", "source_ip", "destination_ip", "summary", "source_table", "event_id",
+    "finding_id", "rule_id", "event_ids",
+]
+_EVENT_TEXT = {
+    "audit": "coalesce(\"user\", '?') || ' ' || coalesce(verb, '') || ' ' || coalesce(resource, '') || coalesce('/' || subresource, '')"
+             " || ' ' || coalesce(object_namespace || '/', '') || coalesce(object_name, '') || ' → ' || coalesce(CAST(response_code AS VARCHAR), '?')"
+             " || coalesce(' from ' || source_ip, '')",
+    "runtime": "coalesce(rule || ': ', '') || coalesce(cmdline, process || ' ' || coalesce(args, ''), output, event_type)",
+    "flows": "coalesce(src_ip, '?') || ':' || coalesce(CAST(src_port AS VARCHAR), '') || ' → ' || coalesce(dst_ip, '?') || ':' ||"
+             " coalesce(CAST(dst_port AS VARCHAR), '') || '/' || coalesce(protocol, '') || ' ' || coalesce(verdict, '')",
+}
+_EVENT_POD = {"audit": ("object_namespace", "object_name"), "runtime": ("namespace", "pod"), "flows": ("src_namespace", "src_pod")}
+SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+
+
+def kill_chain(
+    case: Case,
+    *,
+    findings: pd.DataFrame | None = None,
+    start: Any = None,
+    end: Any = None,
+    namespace: str | None = None,
+    entity: str | None = None,
+    phases: list[str] | None = None,
+    around: dt.timedelta = dt.timedelta(minutes=1),
+    max_context: int = 5,
+) -> pd.DataFrame:
+    """The timeline: one ``finding`` row per finding, followed in time order by its
+    ``evidence`` rows (the events it names) and up to ``max_context`` ``context`` rows (other
+    events of the same pod within ``around``). ``findings`` defaults to the case's saved
+    findings; ``start``/``end``/``namespace``/``entity``/``phases`` narrow it."""
+    f = case.findings() if findings is None else findings
+    f = _filter(f, start=start, end=end, namespace=namespace, entity=entity, phases=phases)
+    rows = f.assign(kind="finding", event_id=None, phase_order=f["kill_chain_phase"].map(PHASES.index))
+    events = _events(case, f, around=around, max_context=max_context) if len(f) else pd.DataFrame()
+    out = pd.concat([rows, events], ignore_index=True) if len(events) else rows
+    out = out.reindex(columns=TIMELINE_COLUMNS)
+    kind_rank = out["kind"].map({"finding": 0, "evidence": 1, "context": 2})
+    return out.assign(_k=kind_rank).sort_values(["time", "_k", "finding_id"], kind="stable").drop(columns="_k").reset_index(drop=True)
+
+
+def _filter(f: pd.DataFrame, *, start: Any, end: Any, namespace: str | None, entity: str | None, phases: list[str] | None) -> pd.DataFrame:
+    m = pd.Series(True, index=f.index)
+    if start is not None:
+        m &= f["time_end"] >= _utc(start)
+    if end is not None:
+        m &= f["time"] <= _utc(end)
+    if namespace:
+        m &= f["namespace"] == namespace
+    if entity:
+        m &= (f["entity"] == entity) | (f["user"] == entity) | (f["source_ip"] == entity) | (f["destination_ip"] == entity)
+    if phases:
+        m &= f["kill_chain_phase"].isin(phases)
+    return f[m]
+
+
+def _utc(t: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _events(case: Case, f: pd.DataFrame, *, around: dt.timedelta, max_context: int) -> pd.DataFrame:
+    """Evidence events by id, and context events of each finding's pod, read with DuckDB so
+    a large case is not loaded whole."""
+    links = f[["finding_id", "event_ids", "kill_chain_phase", "entity", "entity_type"]].explode("event_ids").dropna(subset=["event_ids"])
+    links = links.rename(columns={"event_ids": "event_id"})
+    pods = f[f["pod"].notna() & f["namespace"].notna()][["finding_id", "namespace", "pod", "time", "time_end", "kill_chain_phase", "entity", "entity_type"]]
+    con = case.connect()
+    frames = []
+    try:
+        con.register("links", links[["finding_id", "event_id"]])
+        con.register("pods_of", pods.assign(lo=pods["time"] - pd.Timedelta(around), hi=pods["time_end"] + pd.Timedelta(around)))
+        for table, text in _EVENT_TEXT.items():
+            ns, pod = _EVENT_POD[table]
+            ev = con.sql(f"SELECT l.finding_id, t.event_id, t.time, '{table}' AS source_table, {text} AS summary, 'evidence' AS kind "
+                         f"FROM {table} t JOIN links l USING (event_id)").df()
+            ctx = con.sql(
+                f"SELECT * FROM (SELECT p.finding_id, t.event_id, t.time, '{table}' AS source_table, {text} AS summary, 'context' AS kind, "
+                f"row_number() OVER (PARTITION BY p.finding_id ORDER BY abs(epoch(t.time) - epoch(p.time))) AS k "
+                f"FROM {table} t JOIN pods_of p ON t.{ns} = p.namespace AND t.{pod} = p.pod AND t.time BETWEEN p.lo AND p.hi "
+                f"WHERE t.event_id NOT IN (SELECT event_id FROM links)) WHERE k <= {int(max_context)}").df().drop(columns="k")
+            frames += [ev, ctx]
+    finally:
+        con.close()
+    events = pd.concat([x for x in frames if len(x)], ignore_index=True) if any(len(x) for x in frames) else pd.DataFrame()
+    if events.empty:
+        return events
+    meta = f.set_index("finding_id")[["kill_chain_phase", "entity", "entity_type", "namespace", "pod", "rule_id"]]
+    events = events.join(meta, on="finding_id")
+    events["time"] = pd.to_datetime(events["time"], utc=True)
+    events["time_end"] = events["time"]
+    events["phase_order"] = events["kill_chain_phase"].map(PHASES.index)
+    return events
+
+
+def phases(timeline: pd.DataFrame) -> pd.DataFrame:
+    """One row per kill-chain phase that has findings, in kill-chain order: first and last
+    seen, number of findings, techniques and entities."""
+    f = timeline[timeline["kind"] == "finding"] if "kind" in timeline.columns else timeline
+    out = []
+    for phase in PHASES:
+        g = f[f["kill_chain_phase"] == phase]
+        if g.empty:
+            continue
+        out.append({
+            "kill_chain_phase": phase, "first_seen": g["time"].min(), "last_seen": g["time_end"].max(), "findings": len(g),
+            "techniques": ", ".join(sorted({t for t in g["technique_id"].dropna()} | {a for a in g["attack_id"].dropna() if a})),
+            "entities": ", ".join(list(dict.fromkeys(g["entity"].dropna()))[:8]),
+        })
+    return pd.DataFrame(out, columns=["kill_chain_phase", "first_seen", "last_seen", "findings", "techniques", "entities"])
+
+
+def patient_zero(findings: pd.DataFrame) -> dict[str, Any] | None:
+    """The first compromised workload: the entity of the earliest high or critical finding
+    about a pod in the delivery, exploitation, installation or C2 phases (the earliest pod
+    finding if there is none); where it came from when a finding says so."""
+    f = findings[findings["entity_type"] == "pod"] if "kind" not in findings.columns else findings[(findings["kind"] == "finding") & (findings["entity_type"] == "pod")]
+    if f.empty:
+        return None
+    strong = f[f["severity"].isin(["high", "critical"]) & f["kill_chain_phase"].isin(["Delivery", "Exploitation", "Installation", "Command & Control"])]
+    first = (strong if len(strong) else f).sort_values("time", kind="stable").iloc[0]
+    origin = f[(f["entity"] == first["entity"]) & f["source_ip"].notna() & (f["source_ip"] != "")]
+    return {
+        "entity": first["entity"], "namespace": first["namespace"], "pod": first["pod"], "time": first["time"],
+        "finding_id": first["finding_id"], "title": first["title"],
+        "came_from": origin["source_ip"].iloc[0] if len(origin) else None,
+    }
+
+
+def narrative(timeline: pd.DataFrame, *, per_phase: int = 4) -> str:
+    """A plain-text account of the attack in kill-chain order, each step with its time,
+    technique and evidence ids. Contains evidence strings: escape it before rendering HTML."""
+    f = timeline[timeline["kind"] == "finding"] if "kind" in timeline.columns else timeline
+    if f.empty:
+        return "No findings."
+    lines = []
+    first, last = f["time"].min(), f["time_end"].max()
+    lines.append(f"{len(f)} findings between {_t(first)} and {_t(last)} UTC, "
+                 f"in {f['kill_chain_phase'].nunique()} of the {len(PHASES)} kill-chain phases.")
+    p0 = patient_zero(f)
+    if p0:
+        lines.append(f"Patient zero: pod {p0['entity']} ({p0['title']}, {_t(p0['time'])})"
+                     + (f", reached from {p0['came_from']}." if p0["came_from"] else "."))
+    for phase in PHASES:
+        g = f[f["kill_chain_phase"] == phase]
+        if g.empty:
+            continue
+        lines.append("")
+        lines.append(f"{phase} ({_t(g['time'].min())} – {_t(g['time_end'].max())}, {len(g)} finding(s)):")
+        g = g.assign(_r=g["severity"].map(SEVERITY_RANK)).sort_values(["_r", "time"], ascending=[False, True]).drop_duplicates("summary")
+        for _, r in g.head(per_phase).sort_values("time").iterrows():
+            tech = " / ".join(x for x in (r["technique_id"], r["attack_id"]) if isinstance(x, str) and x)
+            ids = list(r["event_ids"])[:3] if r["event_ids"] is not None else []
+            more = f" +{len(r['event_ids']) - 3}" if r["event_ids"] is not None and len(r["event_ids"]) > 3 else ""
+            lines.append(f"  - {_t(r['time'])} [{tech}] {r['summary']} (evidence: {', '.join(ids)}{more})")
+        if len(g) > per_phase:
+            lines.append(f"  - … and {len(g) - per_phase} more")
+    return "\n".join(lines)
+
+
+def _t(t: Any) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None, limit: int = 5000) -> pd.DataFrame:
+    """Every event of one entity — a pod (``namespace/pod``), an IP address, or an identity
+    (user name or ``namespace/service-account``) — across the three tables, in time order:
+    the pivot from a finding to everything its entity did."""
+    where: dict[str, str] = {}
+    if "/" in entity and not entity.startswith("system:"):
+        ns, name = entity.split("/", 1)
+        where = {
+            "audit": "(object_namespace = $ns AND object_name = $name) OR (sa_namespace = $ns AND (token_pod = $name OR sa_name = $name))",
+            "runtime": "namespace = $ns AND pod = $name",
+            "flows": "(src_namespace = $ns AND src_pod = $name) OR (dst_namespace = $ns AND dst_pod = $name)",
+        }
+        params: dict[str, Any] = {"ns": ns, "name": name}
+    elif entity.replace(".", "").isdigit() or ":" in entity and not entity.startswith("system:"):
+        where = {"audit": "source_ip = $ip", "runtime": "src_ip = $ip OR dst_ip = $ip", "flows": "src_ip = $ip OR dst_ip = $ip"}
+        params = {"ip": entity}
+    else:
+        where = {"audit": "\"user\" = $user"}
+        params = {"user": entity}
+    time_sql = ""
+    if start is not None:
+        time_sql += " AND time >= $start"
+        params["start"] = _utc(start).to_pydatetime()
+    if end is not None:
+        time_sql += " AND time <= $end"
+        params["end"] = _utc(end).to_pydatetime()
+    con = case.connect()
+    try:
+        parts = [f"SELECT time, '{t}' AS source_table, event_id, {_EVENT_TEXT[t]} AS summary FROM {t} WHERE ({w}){time_sql}"
+                 for t, w in where.items()]
+        sql = " UNION ALL ".join(parts) + f" ORDER BY time LIMIT {int(limit)}"
+        out = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).df()
+    finally:
+        con.close()
+    out["time"] = pd.to_datetime(out["time"], utc=True)
+    return out

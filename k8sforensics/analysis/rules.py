@@ -1,0 +1,310 @@
+"""The rule model and the detection engine.
+
+A rule is data plus a predicate: its id, title, severity, Threat Matrix technique, ATT&CK
+technique, tactic, kill-chain phase and the table it reads, and ``logic(evidence)`` that
+returns one row per *hit* (``time`` and ``event_ids``, optionally the entity, the actor, a
+summary, or a phase that overrides the rule's default). The engine adds the rule's metadata,
+a stable ``finding_id`` and the ``findings`` schema; it never changes what a rule found.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import K8sForensicsError
+from ..frames import to_frame
+from ..schema import FINDINGS
+
+if TYPE_CHECKING:
+    from ..case import Case
+
+PHASES = ("Reconnaissance", "Weaponization", "Delivery", "Exploitation", "Installation", "Command & Control", "Actions on Objectives")
+SEVERITIES = ("low", "medium", "high", "critical")
+# Default phase of a tactic (threats.md §2); rules override it where the judgement differs.
+TACTIC_PHASES = {
+    "Reconnaissance": "Reconnaissance", "Resource Development": "Weaponization", "Initial Access": "Delivery",
+    "Execution": "Exploitation", "Persistence": "Installation", "Privilege Escalation": "Exploitation",
+    "Defense Evasion": "Installation", "Stealth": "Installation", "Defense Impairment": "Installation",
+    "Credential Access": "Actions on Objectives", "Discovery": "Actions on Objectives", "Lateral Movement": "Actions on Objectives",
+    "Collection": "Actions on Objectives", "Exfiltration": "Actions on Objectives", "Impact": "Actions on Objectives",
+    "Command and Control": "Command & Control",
+}
+
+
+def tactic_name(tag: str) -> str | None:
+    """A tactic from a rule tag: ``mitre_privilege_escalation`` (Falco) or
+    ``attack.privilege-escalation`` (Sigma) → ``Privilege Escalation``; None if not a tactic."""
+    words = tag.lower().removeprefix("mitre_").removeprefix("attack.").replace("-", " ").replace("_", " ")
+    for name in TACTIC_PHASES:
+        if name.lower() == words:
+            return name
+    return None
+MAX_EVENT_IDS = 1000
+
+# Knobs a rule may read; detect(settings=...) overrides them per run.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    # the quiet start of the evidence that "never before" rules learn from
+    "learning_window": dt.timedelta(hours=1),
+    # a new outbound connection this soon after an exec/shell in the same pod is linked to it
+    "exec_egress_window": dt.timedelta(minutes=10),
+    # image registries considered trusted; None: those of pods running before the evidence starts
+    "trusted_registries": None,
+    # a source that reaches this many distinct address:port pairs in scan_window is scanning
+    "scan_min_targets": 10,
+    "scan_window": dt.timedelta(minutes=5),
+    # periodic connections to one external endpoint: at least this many, this regular
+    "beacon_min_connections": 4,
+    "beacon_max_jitter": 0.25,
+    # findings of one rule about one entity closer than this in time are one finding
+    "session_gap": dt.timedelta(minutes=10),
+}
+
+
+class Evidence:
+    """The tables rules read, each loaded (and enriched) once per detection run.
+
+    Build it from a case (``Evidence.from_case(case)``) or from DataFrames for a script or a
+    test (``Evidence(audit=df)``); a table not given is empty."""
+
+    def __init__(
+        self,
+        *,
+        audit: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+        runtime: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+        flows: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
+        context: Callable[[str], pd.DataFrame] | Mapping[str, pd.DataFrame] | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._sources = {"audit": audit, "runtime": runtime, "flows": flows}
+        self._context = context
+        self._context_cache: dict[str, pd.DataFrame] = {}
+        unknown = set(settings or {}) - set(DEFAULT_SETTINGS)
+        if unknown:
+            raise ValueError(f"unknown detection settings {sorted(unknown)}; known: {', '.join(DEFAULT_SETTINGS)}")
+        self.settings: dict[str, Any] = {**DEFAULT_SETTINGS, **(settings or {})}
+
+    @classmethod
+    def from_case(cls, case: Case, *, settings: Mapping[str, Any] | None = None) -> Evidence:
+        return cls(
+            audit=lambda: case.audit(enrich=True),
+            runtime=lambda: case.runtime(enrich=True),
+            flows=lambda: case.flows(enrich=True),
+            context=case.context,
+            settings=settings,
+        )
+
+    def _load(self, name: str) -> pd.DataFrame:
+        from ..schema import TABLES
+
+        src = self._sources[name]
+        frame = src() if callable(src) else src
+        if frame is None:
+            return to_frame(TABLES[name].arrow_schema.empty_table())
+        return frame.reset_index(drop=True)
+
+    @cached_property
+    def audit(self) -> pd.DataFrame:
+        return self._load("audit")
+
+    @cached_property
+    def runtime(self) -> pd.DataFrame:
+        return self._load("runtime")
+
+    @cached_property
+    def flows(self) -> pd.DataFrame:
+        return self._load("flows")
+
+    def context(self, name: str) -> pd.DataFrame:
+        """A context table (pods, rbac, workloads, ...), empty when there is none."""
+        if name not in self._context_cache:
+            from ..schema import CONTEXT_TABLES
+
+            ctx = self._context
+            frame = ctx(name) if callable(ctx) else (ctx or {}).get(name)
+            self._context_cache[name] = frame if frame is not None else to_frame(CONTEXT_TABLES[name].arrow_schema.empty_table())
+        return self._context_cache[name]
+
+    def start(self) -> pd.Timestamp | None:
+        """The earliest event time over the three tables."""
+        times = [t["time"].min() for t in (self.audit, self.runtime, self.flows) if len(t)]
+        return min(times) if times else None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A detection: metadata plus ``logic(evidence) -> hits``."""
+
+    id: str
+    title: str
+    severity: str
+    technique_id: str | None
+    attack_id: str
+    tactic: str
+    kill_chain_phase: str
+    table: str
+    logic: Callable[[Evidence], pd.DataFrame] = field(repr=False)
+    description: str = ""
+    source: str = "builtin"
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"rule {self.id}: severity {self.severity!r} is not one of {SEVERITIES}")
+        if self.kill_chain_phase not in PHASES:
+            raise ValueError(f"rule {self.id}: kill-chain phase {self.kill_chain_phase!r} is not one of {PHASES}")
+        if self.technique_id is not None and not (self.technique_id.startswith("MS-TA90") and len(self.technique_id) == 9):
+            raise ValueError(f"rule {self.id}: technique {self.technique_id!r} is not an MS-TA90xx id")
+
+
+class RuleError(K8sForensicsError):
+    """A rule's logic failed or returned rows the engine cannot use."""
+
+
+# ---------------------------------------------------------------------- building hits
+
+
+def hits_from_rows(
+    rows: pd.DataFrame,
+    *,
+    entity_type: str,
+    entity: Any,
+    summary: Callable[[Any], str],
+    table: str,
+    namespace: Any = None,
+    pod: Any = None,
+    user: Any = None,
+    source_ip: Any = None,
+    destination_ip: Any = None,
+    gap: dt.timedelta | None = None,
+    **overrides: Any,
+) -> pd.DataFrame:
+    """Hits from matching event rows. Rows about the same entity (and actor) closer than
+    ``gap`` in time become one hit; ``gap=None`` keeps one hit per row. ``entity`` and the
+    other column arguments are Series aligned with ``rows``, constants, or None;
+    ``summary(row)`` is called with the first row of each hit (a namedtuple with the rows'
+    columns plus ``n``, the number of rows, and the resolved ``entity``/``user``/... values)."""
+    if rows.empty:
+        return pd.DataFrame()
+    frame = rows.copy()
+    cols = {"entity": entity, "namespace": namespace, "pod": pod, "user": user, "source_ip": source_ip, "destination_ip": destination_ip}
+    for name, value in cols.items():
+        frame[f"_h_{name}"] = value.to_numpy() if isinstance(value, pd.Series) else value
+    if gap is None:
+        frame = frame.sort_values("time", kind="stable")
+        frame["_h_group"] = range(len(frame))
+    else:
+        frame["_h_key"] = frame["_h_entity"].map(str) + "\x00" + frame["_h_user"].map(str)
+        frame = frame.sort_values(["_h_key", "time"], kind="stable")
+        new = (frame["_h_key"] != frame["_h_key"].shift()) | (frame["time"].diff() > pd.Timedelta(gap))
+        frame["_h_group"] = new.cumsum()
+    out = []
+    for _, g in frame.groupby("_h_group", sort=False):
+        first = g.iloc[0]
+        row = first.to_dict()
+        row.update(n=len(g), **{c: first[f"_h_{c}"] for c in cols})
+        view = _Row(row)
+        out.append({
+            "time": first["time"], "time_end": g["time"].max(), "entity_type": entity_type,
+            **{c: _none(first[f"_h_{c}"]) for c in cols},
+            "event_ids": g["event_id"].astype(str).tolist(), "summary": summary(view), "source_table": table, **overrides,
+        })
+    return pd.DataFrame(out).sort_values("time", kind="stable").reset_index(drop=True)
+
+
+class _Row(dict[str, Any]):
+    """Attribute access to a row for summary templates; missing values read as ''."""
+
+    def __getattr__(self, name: str) -> Any:
+        v = self.get(name)
+        return "" if _none(v) is None else v
+
+
+def _none(v: Any) -> Any:
+    if v is None:
+        return None
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):  # lists and dicts
+        return v
+    return v
+
+
+def pod_entity(namespace: pd.Series, pod: pd.Series) -> pd.Series:
+    """``namespace/pod`` where both are known, else None."""
+    both = namespace.notna() & pod.notna()
+    return (namespace.astype(str) + "/" + pod.astype(str)).where(both, None)
+
+
+# ---------------------------------------------------------------------- the engine
+
+
+def run_rules(evidence: Evidence, rules: Iterable[Rule]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Run ``rules`` over ``evidence``: the findings (``findings`` schema, ordered by time)
+    and one record per rule (id, findings, seconds)."""
+    import time as _time
+
+    frames, runs = [], []
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.id in seen:
+            raise RuleError(f"two rules share the id {rule.id!r}")
+        seen.add(rule.id)
+        t0 = _time.perf_counter()
+        try:
+            hits = rule.logic(evidence)
+        except Exception as e:  # a rule bug names the rule, not a deep traceback
+            raise RuleError(f"rule {rule.id} ({rule.title}) failed: {type(e).__name__}: {e}") from e
+        runs.append({"rule_id": rule.id, "findings": len(hits), "seconds": round(_time.perf_counter() - t0, 4)})
+        if len(hits):
+            frames.append(_findings(rule, hits))
+    if not frames:
+        return to_frame(FINDINGS.arrow_schema.empty_table()), runs
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values(["time", "rule_id", "finding_id"], kind="stable").reset_index(drop=True)
+    return out, runs
+
+
+def _findings(rule: Rule, hits: pd.DataFrame) -> pd.DataFrame:
+    missing = {"time", "event_ids"} - set(hits.columns)
+    if missing:
+        raise RuleError(f"rule {rule.id} returned hits without {sorted(missing)}")
+    out = pd.DataFrame(index=hits.index)
+    defaults = {
+        "rule_id": rule.id, "title": rule.title, "severity": rule.severity, "technique_id": rule.technique_id,
+        "attack_id": rule.attack_id, "tactic": rule.tactic, "kill_chain_phase": rule.kill_chain_phase,
+        "source_table": rule.table, "rule_source": rule.source, "entity_type": None, "entity": None, "summary": rule.title,
+    }
+    for col in FINDINGS.names:
+        if col in hits.columns:
+            out[col] = hits[col]
+            if col in defaults:
+                out[col] = out[col].where(out[col].notna(), defaults[col])
+        elif col in defaults:
+            out[col] = defaults[col]
+        else:
+            out[col] = None
+    out["time"] = pd.to_datetime(out["time"], utc=True)
+    out["time_end"] = pd.to_datetime(out["time_end"].where(out["time_end"].notna(), out["time"]), utc=True)
+    ids = [sorted({str(i) for i in v}) for v in hits["event_ids"]]
+    out["event_count"] = [len(v) for v in ids]
+    out["event_ids"] = [v[:MAX_EVENT_IDS] for v in ids]
+    out["finding_id"] = [
+        hashlib.sha256((rule.id + "\n" + "\n".join(v)).encode()).hexdigest()[:16] for v in ids
+    ]
+    bad = set(out["kill_chain_phase"]) - set(PHASES)
+    if bad:
+        raise RuleError(f"rule {rule.id} returned kill-chain phases {sorted(bad)}; phases: {', '.join(PHASES)}")
+    return out
+
+
+def findings_table(findings: pd.DataFrame) -> pa.Table:
+    """Findings as an Arrow table with the ``findings`` schema."""
+    return pa.Table.from_pandas(findings[FINDINGS.names], schema=FINDINGS.arrow_schema, preserve_index=False)

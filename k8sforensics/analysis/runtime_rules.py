@@ -1,0 +1,294 @@
+"""Built-in rules over the runtime table: process executions (Tetragon, Tracee, Falco
+fields) inside containers, plus Falco's own alerts mapped onto the Threat Matrix."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+
+from .audit_rules import SA_TOKEN_PATHS
+from .network import cluster_networks, external_mask
+from .rules import TACTIC_PHASES, Evidence, Rule, hits_from_rows, pod_entity, tactic_name
+
+SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ash", "ksh", "busybox", "fish", "tcsh", "csh"})
+RUNTIME_PARENTS = frozenset({"runc", "containerd-shim", "containerd-shim-runc-v2", "conmon", "crun", "docker-init", "containerd"})
+APP_PARENTS = re.compile(r"^(?:java|node|nodejs|python[0-9.]*|php[0-9.]*|php-fpm[0-9.]*|ruby|nginx|httpd|apache2|uwsgi|gunicorn|tomcat.*|"
+                         r"dotnet|perl|postgres|mysqld|mongod|redis-server|catalina\.sh|puma|unicorn|beam\.smp)$")
+MINERS = re.compile(r"(?:^|/)(?:xmrig|xmr-stak|minerd|cpuminer|ccminer|t-rex|nbminer|ethminer|lolminer|cgminer|bfgminer|kdevtmpfsi|kinsing)$")
+MINER_ARGS = re.compile(r"stratum\+(?:tcp|ssl|tls)://|--donate-level|\bcryptonight\b|\brandomx\b|-a\s+rx/0")
+NET_TOOLS = re.compile(r"(?:^|/)(?:nmap|masscan|zmap|nc|ncat|netcat|tcpdump|tshark|socat|hping3?|arp-scan|kdigger|amicontained|peirates)$")
+REVERSE_SHELL = re.compile(r"/dev/tcp/|/dev/udp/|\bnc(?:at)?\b.*\s-e\s|\bmkfifo\b|\bbash\s+-i\b|socat\b.*\bexec:|\bpty\.spawn\b")
+HOST_ESCAPE = re.compile(r"\bnsenter\b.*(?:-t\s*1\b|--target[= ]1\b)|release_agent|core_pattern|\b(?:insmod|modprobe)\s|\bmount\s+/dev/|\bdebugfs\b|"
+                         r"\bchroot\s+/host\b")
+DOWNLOAD = re.compile(r"(?:^|/)(?:curl|wget|fetch|aria2c)$")
+URL_HOST = re.compile(r"https?://([^/:\s\"']+)")
+IMDS = re.compile(r"169\.254\.169\.254|fd00:ec2::254|metadata\.google\.internal|/metadata/identity/oauth2/token|100\.100\.100\.200")
+IMDS_CREDS = re.compile(r"security-credentials|/token|identity/oauth2|service-accounts/.*/token")
+CRED_SEARCH = re.compile(r"\b(?:grep|egrep|rg|find|ag)\b.*(?:password|passwd|BEGIN .*PRIVATE|aws_secret|id_rsa|\.pem\b|secret_key)|"
+                         r"\.aws/credentials|azure\.json|\.kube/config|/etc/shadow|\.docker/config\.json", re.IGNORECASE)
+CLEAR_LOGS = re.compile(r"\b(?:rm|shred|truncate|unlink)\b.*(?:/var/log/|\.bash_history|\.ash_history|\.zsh_history)|history\s+-c|>\s*/var/log/")
+PACKAGE_INSTALL = re.compile(r"(?:^|/)(?:apt|apt-get|yum|dnf|apk|pip[0-9.]*|npm|gem|zypper)$")
+STATIC_MANIFEST = re.compile(r"/etc/kubernetes/manifests/")
+AUTHORIZED_KEYS = re.compile(r"authorized_keys")
+KUBE_API = re.compile(r"kubernetes\.default|:6443\b|KUBERNETES_SERVICE_HOST|/api/v1/|/apis/")
+KUBELET_ARGS = re.compile(r":1025[05]\b")
+WRITABLE_DIRS = re.compile(r"^(?:/tmp/|/dev/shm/|/var/tmp/|/run/user/)")
+CLUSTER_HOSTS = re.compile(r"^(?:localhost|127\.|\[::1\]|.*\.svc(?:\.cluster\.local)?$|.*\.cluster\.local$|.*\.internal$)")
+
+
+def _base(path: pd.Series) -> pd.Series:
+    return path.fillna("").astype(str).str.rsplit("/", n=1).str[-1]
+
+
+def _execs(ev: Evidence) -> pd.DataFrame:
+    """Process executions inside containers (host processes carry no container)."""
+    r = ev.runtime
+    m = (r["event_type"] == "exec") & (r["container_id"].notna() | r["pod"].notna())
+    return r[m].assign(command=lambda d: d["cmdline"].fillna(d["process"].fillna("") + " " + d["args"].fillna("")))
+
+
+def _pod_hits(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: Any) -> pd.DataFrame:
+    if rows.empty:
+        return pd.DataFrame()
+    entity = pod_entity(rows["namespace"], rows["pod"])
+    entity = entity.where(entity.notna(), "container " + rows["container_id"].fillna("?").astype(str).str[:12])
+    user = rows["service_account"] if "service_account" in rows.columns else None
+    return hits_from_rows(rows, entity_type="pod", entity=entity, namespace=rows["namespace"], pod=rows["pod"], user=user,
+                          summary=summary, table="runtime", gap=gap, **kw)
+
+
+def _match(ev: Evidence, pattern: re.Pattern[str], summary: Any, *, process: re.Pattern[str] | None = None, gap: bool = True) -> pd.DataFrame:
+    x = _execs(ev)
+    m = x["command"].str.contains(pattern)
+    if process is not None:
+        m &= x["process"].fillna("").str.contains(process)
+    return _pod_hits(x[m], summary, gap=ev.settings["session_gap"] if gap else None)
+
+
+def shell_from_app(ev: Evidence) -> pd.DataFrame:
+    """A shell or downloader whose parent is an application server: remote code execution.
+    If the pod took inbound traffic from outside the cluster in the 15 minutes before, it is
+    the internet-facing foothold (MS-TA9004); otherwise an in-cluster app exploit (MS-TA9009)."""
+    x = _execs(ev)
+    proc, parent = _base(x["process"]), _base(x["parent_process"])
+    rows = x[(proc.isin(SHELLS) | proc.isin({"curl", "wget"})) & parent.str.match(APP_PARENTS)]
+    if rows.empty:
+        return pd.DataFrame()
+    f = ev.flows
+    nets = cluster_networks(ev.context("nodes"))
+    inbound = f[f["dst_pod"].notna() & external_mask(f["src_ip"], nets)] if len(f) else f
+    attacker = []
+    for _, row in rows.iterrows():
+        near = inbound[(inbound["dst_pod"] == row["pod"]) & (inbound["dst_namespace"] == row["namespace"])
+                       & (inbound["time"] <= row["time"]) & (inbound["time"] >= row["time"] - pd.Timedelta(minutes=15))] if len(inbound) else inbound
+        attacker.append((near["src_ip"].iloc[-1], near["event_id"].iloc[-1]) if len(near) else (None, None))
+    rows = rows.assign(attacker=[a for a, _ in attacker])
+    hits = _pod_hits(rows, lambda r: f"{r.parent_process} spawned {r.command} in pod {r.entity}"
+                     + (f" right after inbound traffic from {r.attacker}" if r.attacker else ""), source_ip=rows["attacker"])
+    ext = hits["source_ip"].notna()
+    hits.loc[~ext, ["technique_id", "tactic"]] = ["MS-TA9009", "Execution"]
+    hits.loc[ext, "severity"] = "critical"
+    inbound_event = {str(i): e for i, (_, e) in zip(rows["event_id"], attacker) if e}
+    hits["event_ids"] = [ids + ([inbound_event[ids[0]]] if ids[0] in inbound_event else []) for ids in hits["event_ids"]]
+    hits.loc[ext, "source_table"] = "runtime,flows"
+    return hits
+
+
+def shell_from_runtime(ev: Evidence) -> pd.DataFrame:
+    x = _execs(ev)
+    rows = x[_base(x["process"]).isin(SHELLS) & _base(x["parent_process"]).isin(RUNTIME_PARENTS)]
+    return _pod_hits(rows, lambda r: f"{'interactive ' if r.tty else ''}shell started in pod {r.entity} by the container runtime "
+                     f"(kubectl exec): {r.command}", gap=ev.settings["session_gap"])
+
+
+def token_read(ev: Evidence) -> pd.DataFrame:
+    r = ev.runtime
+    x = _execs(ev)
+    by_exec = x[x["command"].str.contains(SA_TOKEN_PATHS)]
+    files = r[(r["event_type"] == "file") & r["file_path"].fillna("").str.contains(SA_TOKEN_PATHS)
+              & _base(r["process"]).isin(SHELLS | {"cat", "curl", "wget", "head", "tail", "less", "more", "base64", "cp", "tar", "python", "python3"})]
+    rows = pd.concat([by_exec, files.assign(command=files["process"].fillna("") + " " + files["file_path"])], ignore_index=True)
+    return _pod_hits(rows, lambda r: f"service-account token read in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
+
+
+def host_escape(ev: Evidence) -> pd.DataFrame:
+    hits = _match(ev, HOST_ESCAPE, lambda r: f"container escape attempt in pod {r.entity}: {r.command}")
+    if len(hits):
+        x = _execs(ev).set_index("event_id")
+        hits["entity_type"] = "pod"
+        hits["destination_ip"] = None
+        hits["summary"] = [s + (f" (node {x.at[i[0], 'node']})" if isinstance(x.at[i[0], "node"], str) else "") for s, i in zip(hits["summary"], hits["event_ids"])]
+    return hits
+
+
+def download_tool(ev: Evidence) -> pd.DataFrame:
+    x = _execs(ev)
+    host = x["command"].str.extract(URL_HOST, expand=False)
+    rows = x[_base(x["process"]).str.match(DOWNLOAD) & host.notna()]
+    if rows.empty:
+        return pd.DataFrame()
+    host = host[rows.index]
+    nets = cluster_networks(ev.context("nodes"))
+    is_ip = host.str.match(r"^[0-9.]+$|^[0-9a-f:]+$")
+    outside = ~host.str.match(CLUSTER_HOSTS) & (~is_ip | external_mask(host.where(is_ip), nets))
+    rows = rows[outside].assign(host=host[outside])
+    return _pod_hits(rows, lambda r: f"{r.process} fetched {r.host} from pod {r.entity}: {r.command}", destination_ip=rows["host"])
+
+
+def reverse_shell(ev: Evidence) -> pd.DataFrame:
+    return _match(ev, REVERSE_SHELL, lambda r: f"reverse shell in pod {r.entity}: {r.command}")
+
+
+def miner(ev: Evidence) -> pd.DataFrame:
+    x = _execs(ev)
+    rows = x[x["process"].fillna("").str.contains(MINERS) | x["command"].str.contains(MINER_ARGS)]
+    return _pod_hits(rows, lambda r: f"cryptominer in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
+
+
+def network_tool(ev: Evidence) -> pd.DataFrame:
+    x = _execs(ev)
+    rows = x[x["process"].fillna("").str.contains(NET_TOOLS) & ~x["command"].str.contains(REVERSE_SHELL)]
+    return _pod_hits(rows, lambda r: f"network scanning or sniffing tool in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
+
+
+def api_from_container(ev: Evidence) -> pd.DataFrame:
+    x = _execs(ev)
+    rows = x[(_base(x["process"]) == "kubectl") | (_base(x["process"]).isin({"curl", "wget"}) & x["command"].str.contains(KUBE_API))]
+    return _pod_hits(rows, lambda r: f"Kubernetes API called from inside pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
+
+
+def kubelet_from_container(ev: Evidence) -> pd.DataFrame:
+    return _match(ev, KUBELET_ARGS, lambda r: f"kubelet API called from inside pod {r.entity}: {r.command}")
+
+
+def imds_from_container(ev: Evidence) -> pd.DataFrame:
+    hits = _match(ev, IMDS, lambda r: f"cloud metadata service queried from pod {r.entity}: {r.command}")
+    if len(hits):
+        creds = hits["summary"].str.contains(IMDS_CREDS)
+        hits.loc[creds, ["technique_id", "tactic", "severity"]] = ["MS-TA9028", "Credential Access", "high"]
+    return hits
+
+
+def credential_search(ev: Evidence) -> pd.DataFrame:
+    return _match(ev, CRED_SEARCH, lambda r: f"credential files searched or read in pod {r.entity}: {r.command}")
+
+
+def clear_logs(ev: Evidence) -> pd.DataFrame:
+    return _match(ev, CLEAR_LOGS, lambda r: f"logs or shell history cleared in pod {r.entity}: {r.command}")
+
+
+def package_install(ev: Evidence) -> pd.DataFrame:
+    x = _execs(ev)
+    rows = x[x["process"].fillna("").str.contains(PACKAGE_INSTALL) & x["command"].str.contains(r"\b(?:install|add)\b")]
+    return _pod_hits(rows, lambda r: f"package installed at run time in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
+
+
+def static_manifest(ev: Evidence) -> pd.DataFrame:
+    r = ev.runtime
+    files = r[r["file_path"].fillna("").str.contains(STATIC_MANIFEST) & (r["event_type"] == "file")]
+    x = _execs(ev)
+    rows = pd.concat([x[x["command"].str.contains(STATIC_MANIFEST)], files.assign(command=files["process"].fillna("") + " " + files["file_path"])],
+                     ignore_index=True)
+    return _pod_hits(rows, lambda r: f"kubelet static-pod manifest written from pod {r.entity}: {r.command}")
+
+
+def ssh_keys(ev: Evidence) -> pd.DataFrame:
+    return _match(ev, AUTHORIZED_KEYS, lambda r: f"SSH authorized_keys touched in pod {r.entity}: {r.command}")
+
+
+def exec_from_writable_dir(ev: Evidence) -> pd.DataFrame:
+    x = _execs(ev)
+    rows = x[x["process"].fillna("").str.match(WRITABLE_DIRS)]
+    return _pod_hits(rows, lambda r: f"binary run from a writable directory in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
+
+
+# Falco rule → (technique, ATT&CK, tactic, phase); other Falco rules keep the ATT&CK id of their tags
+FALCO_MAP: dict[str, tuple[str | None, str, str, str]] = {
+    "Terminal shell in container": ("MS-TA9006", "T1609", "Execution", "Exploitation"),
+    "Run shell untrusted": ("MS-TA9007", "T1059.004", "Execution", "Exploitation"),
+    "Read sensitive file untrusted": (None, "T1552.001", "Credential Access", "Actions on Objectives"),
+    "Read sensitive file trusted after startup": (None, "T1552.001", "Credential Access", "Actions on Objectives"),
+    "Launch Privileged Container": ("MS-TA9018", "T1611", "Privilege Escalation", "Exploitation"),
+    "Contact cloud metadata service from container": ("MS-TA9033", "T1552.005", "Discovery", "Actions on Objectives"),
+    "Contact K8S API Server From Container": ("MS-TA9029", "T1613", "Discovery", "Actions on Objectives"),
+    "Detect crypto miners using the Stratum protocol": ("MS-TA9039", "T1496", "Impact", "Actions on Objectives"),
+    "Detect outbound connections to common miner pool ports": ("MS-TA9039", "T1496", "Impact", "Actions on Objectives"),
+    "Packet socket created in container": ("MS-TA9036", "T1557", "Lateral Movement", "Actions on Objectives"),
+    "Clear Log Activities": ("MS-TA9021", "T1070", "Defense Evasion", "Installation"),
+    "Redirect STDOUT/STDIN to Network Connection in Container": ("MS-TA9007", "T1059", "Execution", "Command & Control"),
+    "Netcat Remote Code Execution in Container": ("MS-TA9007", "T1059", "Execution", "Command & Control"),
+    "Launch Suspicious Network Tool in Container": ("MS-TA9031", "T1046", "Discovery", "Actions on Objectives"),
+    "Drop and execute new binary in container": ("MS-TA9007", "T1105", "Execution", "Installation"),
+    "Detect release_agent File Container Escapes": ("MS-TA9018", "T1611", "Privilege Escalation", "Exploitation"),
+    "Linux Kernel Module Injection Detected": ("MS-TA9018", "T1611", "Privilege Escalation", "Exploitation"),
+    "Mount Launched in Privileged Container": ("MS-TA9018", "T1611", "Privilege Escalation", "Exploitation"),
+    "Search Private Keys or Passwords": ("MS-TA9026", "T1552.001", "Credential Access", "Actions on Objectives"),
+    "Exfiltrating Artifacts via Kubernetes Control Plane": ("MS-TA9041", "T1005", "Collection", "Actions on Objectives"),
+    "Launch Ingress Remote File Copy Tools in Container": ("MS-TA9007", "T1105", "Execution", "Delivery"),
+    "Adding ssh keys to authorized_keys": (None, "T1098.004", "Persistence", "Installation"),
+    "Write below etc": (None, "T1098", "Persistence", "Installation"),
+}
+FALCO_SEVERITY = {"emergency": "critical", "alert": "critical", "critical": "critical", "error": "high", "warning": "high",
+                  "notice": "medium", "informational": "low", "info": "low", "debug": "low"}
+
+
+def falco_alerts(ev: Evidence) -> pd.DataFrame:
+    """Every Falco alert as a finding, mapped onto the Threat Matrix where its rule is known."""
+    r = ev.runtime
+    rows = r[(r["source"] == "falco") & r["rule"].notna()]
+    if rows.empty:
+        return pd.DataFrame()
+    hits = _pod_hits(rows, lambda r: f"Falco: {r.rule} in {r.entity}: {r.output or r.cmdline}")
+    first = rows.set_index("event_id").loc[[i[0] for i in hits["event_ids"]]]
+    mapped = []
+    for rule, tags, path, prio in zip(first["rule"], first["tags"], first["file_path"].fillna(""), first["priority"].fillna("")):
+        tags = list(tags) if tags is not None else []
+        m = FALCO_MAP.get(rule)
+        if m is None:
+            attack = next((t for t in tags if re.fullmatch(r"T\d{4}(?:\.\d{3})?", str(t))), "")
+            tactic = next((n for n in map(tactic_name, map(str, tags)) if n), "Execution")
+            m = (None, attack, tactic, TACTIC_PHASES[tactic])
+        if SA_TOKEN_PATHS.search(path):
+            m = ("MS-TA9016", "T1528", "Credential Access", "Actions on Objectives")
+        mapped.append((*m, FALCO_SEVERITY.get(str(prio).lower(), "medium"), f"falco:{rule}"))
+    hits[["technique_id", "attack_id", "tactic", "kill_chain_phase", "severity", "rule_source"]] = pd.DataFrame(mapped, index=hits.index)
+    return hits
+
+
+R = Rule
+RUNTIME_RULES = [
+    R("rt-shell-from-app", "Shell spawned by an application (remote code execution)", "high", "MS-TA9004", "T1190", "Initial Access",
+      "Exploitation", "runtime", shell_from_app, "A web, database or JVM process starts a shell or downloader; joined with inbound flows."),
+    R("rt-shell-from-runtime", "Shell started in a container by the runtime (exec)", "medium", "MS-TA9006", "T1609", "Execution",
+      "Exploitation", "runtime", shell_from_runtime),
+    R("rt-sa-token-read", "Service-account token read inside a container", "high", "MS-TA9016", "T1528", "Credential Access",
+      "Actions on Objectives", "runtime", token_read),
+    R("rt-host-escape", "Container escape: nsenter, release_agent, core_pattern, module load, device mount", "critical", "MS-TA9018", "T1611",
+      "Privilege Escalation", "Exploitation", "runtime", host_escape),
+    R("rt-download", "Download from outside the cluster with curl or wget", "medium", "MS-TA9007", "T1105", "Execution", "Delivery",
+      "runtime", download_tool),
+    R("rt-reverse-shell", "Reverse shell", "critical", "MS-TA9007", "T1059", "Execution", "Command & Control", "runtime", reverse_shell),
+    R("rt-miner", "Cryptominer running", "high", "MS-TA9039", "T1496", "Impact", "Actions on Objectives", "runtime", miner),
+    R("rt-network-tool", "Network scanning or sniffing tool", "medium", "MS-TA9031", "T1046", "Discovery", "Actions on Objectives", "runtime",
+      network_tool),
+    R("rt-api-from-container", "Kubernetes API called from a container shell", "medium", "MS-TA9029", "T1613", "Discovery",
+      "Actions on Objectives", "runtime", api_from_container),
+    R("rt-kubelet-from-container", "Kubelet API called from a container", "high", "MS-TA9030", "T1613", "Discovery", "Actions on Objectives",
+      "runtime", kubelet_from_container),
+    R("rt-imds", "Cloud metadata service queried from a container", "medium", "MS-TA9033", "T1552.005", "Discovery", "Actions on Objectives",
+      "runtime", imds_from_container),
+    R("rt-credential-search", "Credential files searched or read", "medium", "MS-TA9026", "T1552.001", "Credential Access",
+      "Actions on Objectives", "runtime", credential_search),
+    R("rt-clear-logs", "Logs or shell history cleared", "medium", "MS-TA9021", "T1070", "Defense Evasion", "Installation", "runtime", clear_logs),
+    R("rt-package-install", "Package installed in a running container", "low", "MS-TA9007", "T1059", "Execution", "Installation", "runtime",
+      package_install),
+    R("rt-static-pod-manifest", "Kubelet static-pod manifest written", "critical", "MS-TA9017", "T1543", "Persistence", "Installation",
+      "runtime", static_manifest),
+    R("rt-ssh-keys", "SSH authorized_keys touched", "high", None, "T1098.004", "Persistence", "Installation", "runtime", ssh_keys),
+    R("rt-exec-from-writable-dir", "Binary run from a writable directory (drift)", "medium", None, "T1105", "Execution", "Installation",
+      "runtime", exec_from_writable_dir),
+    R("rt-falco-alert", "Falco alert", "medium", None, "", "Execution", "Exploitation", "runtime", falco_alerts,
+      "Each Falco alert, mapped by rule name (FALCO_MAP) or by its mitre tags."),
+]

@@ -1,0 +1,9 @@
+"""Views: plotly figures, escaped HTML pieces, ipywidgets panels and the HTML report.
+Figures are returned, never displayed."""
+
+from __future__ import annotations
+
+from .explorer import kill_chain_explorer
+from .timeline import escape, figure_html, kill_chain_figure, narrative_html, table_html
+
+__all__ = ["escape", "figure_html", "kill_chain_explorer", "kill_chain_figure", "narrative_html", "table_html"]
