@@ -23,3 +23,27 @@ def real_samples() -> Path:
 @pytest.fixture(scope="session")
 def audit_fixtures() -> Path:
     return FIXTURES / "audit"
+
+
+@pytest.fixture(scope="session")
+def sample_truth() -> dict:
+    """The ground truth of the sample breach (``k8sforensics.samples``, seed 0)."""
+    import json
+
+    return json.loads((ROOT / "sample_data" / "truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def sample_case(tmp_path_factory: pytest.TempPathFactory):
+    """The sample breach ingested and run through the built-in rules once per session.
+    Tests must not change it: use ``detect(..., save=False)`` for other rule sets."""
+    import warnings
+
+    import k8sforensics as kf
+
+    case = kf.Case.create(tmp_path_factory.mktemp("sample") / "case", cluster="prod-eu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the two planted bad records
+        case.ingest(ROOT / "sample_data", progress=False)
+    kf.detect(case)
+    return case

@@ -281,7 +281,8 @@ def cluster_admin_binding(ev: Evidence) -> pd.DataFrame:
     m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & a["verb"].isin(WRITE_VERBS) & allowed(a)
     bodies = _bodies(a, m)
     role = bodies.map(_binding_role)
-    rows = a[m & (role == "cluster-admin")].assign(subjects=bodies.map(_subjects))
+    keep = m & (role == "cluster-admin")
+    rows = a[keep].assign(subjects=bodies[keep].map(_subjects))
     return _hits_by_object(rows, lambda r: f"{r.user} bound cluster-admin with {r.resource} {r.object_name} to {r.subjects} (from {r.source_ip})",
                            entity_type="binding")
 

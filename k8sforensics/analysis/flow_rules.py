@@ -155,10 +155,12 @@ def exec_then_egress(ev: Evidence) -> pd.DataFrame:
     sh = x[(_base(x["process"]).isin(SHELLS) | _base(x["parent_process"]).isin(SHELLS)) & x["pod"].notna()]
     anchors.append(pd.DataFrame({"namespace": sh["namespace"], "pod": sh["pod"], "anchor_time": sh["time"], "anchor_event": sh["event_id"],
                                  "anchor": "shell command " + sh["command"].str.slice(0, 120)}))
-    anc = pd.concat(anchors, ignore_index=True).dropna(subset=["pod"]).sort_values("anchor_time")
+    anc = pd.concat(anchors, ignore_index=True).dropna(subset=["pod"])
+    anc["anchor_time"] = pd.to_datetime(anc["anchor_time"], utc=True).astype("datetime64[ns, UTC]")
+    anc = anc.sort_values("anchor_time")
     if anc.empty:
         return pd.DataFrame()
-    out = out.sort_values("time")
+    out = out.assign(time=out["time"].astype("datetime64[ns, UTC]")).sort_values("time")
     pairs = pd.merge_asof(out, anc, left_on="time", right_on="anchor_time", left_by=["src_namespace", "src_pod"], right_by=["namespace", "pod"],
                           direction="backward", tolerance=pd.Timedelta(ev.settings["exec_egress_window"]), allow_exact_matches=False,
                           suffixes=("", "_anchor"))

@@ -14,6 +14,10 @@ KUBELET_PORTS = frozenset({10250, 10255})
 MINING_PORTS = frozenset({3333, 4444, 5555, 6666, 7777, 8888, 9999, 14433, 14444, 45560, 45700})
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Without the cluster's own networks: the address ranges a cluster can use internally.
+# (ipaddress's is_private also counts the documentation ranges, which are outside addresses
+# in every test and example.)
+INTERNAL_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
 
 
 def cluster_networks(nodes: pd.DataFrame) -> list[Network]:
@@ -34,11 +38,11 @@ def cluster_networks(nodes: pd.DataFrame) -> list[Network]:
 def external_mask(ips: pd.Series, networks: list[Network]) -> pd.Series:
     """True where the address is outside the cluster: not in a pod CIDR or node address,
     not loopback, link-local or a cloud metadata address. Without any known network,
-    private (RFC 1918, ULA, CGNAT) addresses count as inside."""
+    RFC 1918, CGNAT and ULA addresses count as inside."""
     nets = tuple(networks)
     values = ips.astype(object)
     uniq = {v: _external(v, nets) for v in pd.unique(values.dropna())}
-    return values.map(uniq).fillna(False).astype(bool)
+    return pd.Series([uniq.get(v, False) for v in values], index=ips.index, dtype=bool)
 
 
 @lru_cache(maxsize=200_000)
@@ -51,4 +55,4 @@ def _external(ip: str, nets: tuple[Network, ...]) -> bool:
         return False
     if nets:
         return not any(addr in n for n in nets if n.version == addr.version)
-    return not addr.is_private
+    return not any(addr in n for n in INTERNAL_RANGES if n.version == addr.version)
