@@ -1,0 +1,132 @@
+"""The report end to end: the shipped notebooks run headless (papermill) on a case that holds
+the sample breach plus attacker-controlled strings made to look like markup; the HTML is
+opened in headless Chromium, the plotly figure must render and no planted script may run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+
+import pytest
+
+import k8sforensics as kf
+from k8sforensics.views.report import ReportError, run_report, shipped_notebooks
+
+from ..conftest import ROOT
+
+MARK = "data-k8sf-xss"
+PAYLOADS = [
+    f"<img src=x onerror=\"document.body.setAttribute('{MARK}','img')\">",
+    f"<script>document.body.setAttribute('{MARK}','script')</script>",
+    f"\"><svg onload=\"document.body.setAttribute('{MARK}','svg')\">",
+]
+
+
+def _event(t: str, user: str, ua: str, verb: str, ref: dict, uri: str, code: int = 200) -> str:
+    return json.dumps({
+        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"x-{t}-{verb}", "stage": "ResponseComplete",
+        "requestURI": uri, "verb": verb, "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": ["198.51.100.66"],
+        "userAgent": ua, "objectRef": ref, "responseStatus": {"code": code}, "requestReceivedTimestamp": t, "stageTimestamp": t,
+        "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+    })
+
+
+@pytest.fixture(scope="module")
+def hostile_case(tmp_path_factory: pytest.TempPathFactory) -> kf.Case:
+    root = tmp_path_factory.mktemp("hostile")
+    evil = root / "evil-audit.jsonl"
+    api = json.loads((ROOT / "sample_data" / "truth.json").read_text())["lateral_path"][3]["id"].split("/")[1]
+    cmd = "&command=".join(["sh", "-c", PAYLOADS[1].replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")])
+    evil.write_text("\n".join([
+        _event("2026-03-10T12:00:00.000000Z", PAYLOADS[0], PAYLOADS[2], "create",
+               {"resource": "pods", "namespace": "payments", "name": api, "subresource": "exec"},
+               f"/api/v1/namespaces/payments/pods/{api}/exec?command={cmd}&stdout=true", code=101),
+        _event("2026-03-10T12:01:00.000000Z", PAYLOADS[0], PAYLOADS[1], "get",
+               {"resource": "secrets", "namespace": "kube-system", "name": "admin-token"}, "/api/v1/namespaces/kube-system/secrets/admin-token"),
+        # a phase with few findings, so the payload reaches the narrative too
+        _event("2026-03-10T12:02:00.000000Z", PAYLOADS[1], PAYLOADS[0], "create",
+               {"resource": "pods", "namespace": "payments", "name": api, "subresource": "portforward"},
+               f"/api/v1/namespaces/payments/pods/{api}/portforward"),
+    ]) + "\n")
+    case = kf.Case.create(root / "case", cluster="prod-eu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        case.ingest([ROOT / "sample_data", evil], progress=False)
+    kf.detect(case)
+    return case
+
+
+@pytest.fixture(scope="module")
+def report(hostile_case: kf.Case) -> list[Path]:
+    return run_report(hostile_case.path)
+
+
+@pytest.mark.slow
+def test_every_shipped_notebook_runs_headless(report: list[Path]) -> None:
+    assert [p.stem for p in report] == [nb.stem for nb in shipped_notebooks()] and report
+    for page in report:
+        assert page.stat().st_size > 100_000  # plotly.js is inlined: the page works offline
+        executed = json.loads(page.with_suffix(".ipynb").read_text())
+        errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors
+
+
+@pytest.mark.slow
+def test_report_tells_the_attack_and_hides_code(report: list[Path]) -> None:
+    text = report[0].read_text()
+    assert "Patient zero: pod shop/web-q7rclvtq89-mtpxj" in text and "Actions on Objectives" in text
+    assert "kf.kill_chain(" not in text  # code hidden by default
+
+
+@pytest.mark.slow
+def test_attacker_strings_are_escaped_everywhere(report: list[Path], hostile_case: kf.Case) -> None:
+    findings = hostile_case.findings()
+    assert findings["summary"].str.contains("<img src=x", regex=False).any()  # the payload is in the findings...
+    assert "<script>" in kf.narrative(kf.kill_chain(hostile_case, max_context=0))  # ...and in the narrative
+    text = report[0].read_text()
+    for payload in PAYLOADS:
+        assert payload not in text  # ...and never raw in the page
+        assert payload.split(" ")[0].replace("<", "&lt;") in text or "&lt;" in text
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+
+
+@pytest.mark.slow
+def test_report_renders_in_a_real_browser_and_no_planted_script_runs(report: list[Path], tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("K8SF_REQUIRE_BROWSER"):
+            pytest.fail("chromium is not installed; `make test` installs Debian's chromium package")
+        pytest.skip("chromium not installed (make test installs it)")
+    p = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
+         "--dump-dom", report[0].as_uri()],
+        capture_output=True, text=True, timeout=180)
+    dom = p.stdout
+    assert "<html" in dom, p.stderr[-2000:]
+    assert 'class="main-svg"' in dom, "the plotly figure did not render"
+    assert re.search(r'class="trace scatter', dom), "the figure has no traces"
+    assert MARK not in re.search(r"<body[^>]*>", dom).group(0), "a planted script ran"  # type: ignore[union-attr]
+    assert "&lt;img src=x onerror=" in dom  # shown as text
+
+
+def test_report_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(kf.CaseError, match="not a case"):
+        run_report(tmp_path)
+    case = kf.Case.create(tmp_path / "c")
+    broken = tmp_path / "99_broken.ipynb"
+    broken.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "case_dir = ''\ninteractive = True",
+                                             "outputs": [], "execution_count": None},
+                                            {"cell_type": "code", "metadata": {}, "source": "1/0", "outputs": [], "execution_count": None}],
+                                  "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                                  "nbformat": 4, "nbformat_minor": 5}))
+    with pytest.raises(ReportError, match="99_broken.ipynb failed in cell .*ZeroDivisionError"):
+        run_report(case.path, notebooks=[broken], out=tmp_path / "out")
