@@ -1,12 +1,12 @@
 # Two entry points, each sets up its own virtual environment in .venv:
-#   make demo   ingest the bundled sample evidence into ./demo-case and print the summary
-#   make test   run the whole test suite (what CI runs)
+#   make demo   ingest the bundled sample evidence into ./demo-case, detect, and write the HTML report
+#   make test   run the whole test suite (what CI runs); installs Debian's chromium for the browser test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/k8sforensics demo --out demo-case
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
+# The report test opens the HTML in a real headless browser: Debian's chromium package.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) browser
+	K8SF_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_ingest.py
 
 clean:
-	rm -rf $(VENV) demo-case .pytest_cache .hypothesis
+	rm -rf $(VENV) demo-case demo-case-evidence .pytest_cache .hypothesis

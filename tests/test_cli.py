@@ -35,3 +35,25 @@ def test_formats_lists_every_format(capsys) -> None:
     out = capsys.readouterr().out
     for name in ("k8s-audit", "gke-audit", "aks-audit"):
         assert name in out
+
+
+def test_detect_and_report_commands(tmp_path: Path) -> None:
+    from .conftest import FIXTURES, ROOT
+
+    case = tmp_path / "case"
+    assert run("ingest", str(ROOT / "sample_data"), "--case", str(case), "--no-progress").returncode == 0
+    p = run("detect", str(case), "--sigma", str(FIXTURES / "sigma"))
+    assert p.returncode == 0, p.stderr
+    assert "findings written to" in p.stdout and "Patient zero" in p.stdout
+    assert "skipped" in p.stderr and "hostPath" in p.stderr  # unmapped Sigma fields are reported
+    assert kf.Case.open(case).manifest["detections"][-1]["sigma"]["rules"] == 4
+    p = run("report", str(case), "--out", str(tmp_path / "html"))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "html" / "01_kill_chain_timeline.html").is_file()
+
+
+def test_detect_on_a_missing_case_is_one_line(tmp_path: Path) -> None:
+    p = run("detect", str(tmp_path / "nope"))
+    assert p.returncode == 2 and "not a case" in p.stderr and "Traceback" not in p.stderr
+    p = run("report", str(tmp_path / "nope"))
+    assert p.returncode == 2 and "not a case" in p.stderr and "Traceback" not in p.stderr

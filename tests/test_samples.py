@@ -96,3 +96,7 @@ def test_demo_runs_on_the_sample(tmp_path: Path, capsys: pytest.CaptureFixture[s
     for fmt in ("k8s-audit", "falco", "tetragon", "hubble", "aws-vpc-flow", "kubectl"):
         assert fmt in out
     assert "quarantined 2 record(s)" in out
+    # it goes on to detect and to report: the attack in kill-chain order, then the HTML
+    assert "findings written to" in out and "Patient zero: pod shop/" in out
+    assert out.index("Reconnaissance (") < out.index("Exploitation (") < out.index("Actions on Objectives (")
+    assert (tmp_path / "demo" / "report" / "01_kill_chain_timeline.html").is_file()
