@@ -12,7 +12,15 @@ import pandas as pd
 from .audit_rules import AUDIT_RULES
 from .flow_rules import FLOW_RULES
 from .kill_chain import entity_events, kill_chain, narrative, patient_zero, phases
-from .rules import DEFAULT_SETTINGS, PHASES, Evidence, Rule, RuleError, findings_table, run_rules
+from .rules import (
+    DEFAULT_SETTINGS,
+    PHASES,
+    Evidence,
+    Rule,
+    RuleError,
+    findings_table,
+    run_rules,
+)
 from .runtime_rules import RUNTIME_RULES
 from .sigma import SigmaRules, load_sigma_rules
 

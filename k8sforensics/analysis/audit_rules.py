@@ -316,7 +316,7 @@ def new_binding_first_use(ev: Evidence) -> pd.DataFrame:
         name, t0, users = a.at[i, "object_name"], a.at[i, "time"], _subject_users(bodies[i])
         later = a[(a["time"] > t0) & ok]
         named = later["authz_reason"].fillna("").str.contains(f'"{re.escape(str(name))}"', regex=True)
-        groups = later["user_groups"].map(lambda g: bool(set(_items(g)) & set(users)))
+        groups = later["user_groups"].map(lambda g, users=users: bool(set(_items(g)) & set(users)))
         use = later[named | later["user"].isin(users) | groups]
         if len(use):
             first = use.iloc[[0]].assign(binding=name, created_by=a.at[i, "user"])

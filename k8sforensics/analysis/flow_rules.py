@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 
 from .audit_rules import allowed
-from .network import KUBELET_PORTS, METADATA_IPS, MINING_PORTS, cluster_networks, external_mask
+from .network import (
+    KUBELET_PORTS,
+    METADATA_IPS,
+    MINING_PORTS,
+    cluster_networks,
+    external_mask,
+)
 from .rules import Evidence, Rule, hits_from_rows, pod_entity
 from .runtime_rules import SHELLS, _base, _execs
 
@@ -41,7 +47,7 @@ def _pod_source_hits(rows: pd.DataFrame, summary: Any, *, gap: Any, **kw: Any) -
 def port_scan(ev: Evidence) -> pd.DataFrame:
     """One source reaching many distinct address:port pairs within the scan window; from
     outside it is reconnaissance, from a pod it is internal network mapping."""
-    f, src_out, _ = _flows(ev)
+    f, _, _ = _flows(ev)
     if f.empty:
         return pd.DataFrame()
     f = f[~f["is_reply"].fillna(False).astype(bool)]
@@ -94,7 +100,7 @@ def beaconing(ev: Evidence) -> pd.DataFrame:
             continue
         gaps = best["time"].diff().dropna().dt.total_seconds().to_numpy()
         if gaps.mean() >= 10 and gaps.std() / gaps.mean() <= ev.settings["beacon_max_jitter"]:
-            keep.append(g.assign(period=int(round(float(np.median(gaps))))))
+            keep.append(g.assign(period=round(float(np.median(gaps)))))
     if not keep:
         return pd.DataFrame()
     rows = pd.concat(keep)

@@ -10,7 +10,14 @@ import pandas as pd
 
 from .audit_rules import SA_TOKEN_PATHS
 from .network import cluster_networks, external_mask
-from .rules import TACTIC_PHASES, Evidence, Rule, hits_from_rows, pod_entity, tactic_name
+from .rules import (
+    TACTIC_PHASES,
+    Evidence,
+    Rule,
+    hits_from_rows,
+    pod_entity,
+    tactic_name,
+)
 
 SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ash", "ksh", "busybox", "fish", "tcsh", "csh"})
 RUNTIME_PARENTS = frozenset({"runc", "containerd-shim", "containerd-shim-runc-v2", "conmon", "crun", "docker-init", "containerd"})

@@ -23,7 +23,14 @@ import orjson
 import pandas as pd
 
 from ..errors import EvidenceError
-from .rules import TACTIC_PHASES, Evidence, Rule, hits_from_rows, pod_entity, tactic_name
+from .rules import (
+    TACTIC_PHASES,
+    Evidence,
+    Rule,
+    hits_from_rows,
+    pod_entity,
+    tactic_name,
+)
 
 AUDIT_FIELDS = {
     "verb": "verb", "requestURI": "request_uri", "stage": "stage", "level": "level", "auditID": "audit_id",
@@ -68,7 +75,10 @@ def load_sigma_rules(folder: str | Path, *, audit_fields: Mapping[str, str] | No
                      process_fields: Mapping[str, str] | None = None) -> SigmaRules:
     """Load every ``*.yml``/``*.yaml`` Sigma rule under ``folder``. Field mappings extend
     (and may override) ``AUDIT_FIELDS`` and ``PROCESS_FIELDS``."""
+    import yaml
     from sigma.collection import SigmaCollection
+    from sigma.exceptions import SigmaError
+    from sigma.rule import SigmaRule
 
     root = Path(folder)
     if not root.exists():
@@ -81,11 +91,14 @@ def load_sigma_rules(folder: str | Path, *, audit_fields: Mapping[str, str] | No
     for path in files:
         try:
             collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"), collect_errors=True)
-        except Exception as e:  # a broken YAML file is reported, the others still load
+        except (SigmaError, yaml.YAMLError, UnicodeDecodeError, OSError) as e:  # reported; the other files still load
             skipped.append({"file": str(path), "rule_id": None, "title": None, "reason": f"unreadable: {e}", "fields": []})
             continue
         for rule in collection.rules:
             base = {"file": str(path), "rule_id": str(rule.id) if rule.id else None, "title": rule.title}
+            if not isinstance(rule, SigmaRule):
+                skipped.append({**base, "reason": "correlation rules are not supported", "fields": []})
+                continue
             if getattr(rule, "errors", None):
                 skipped.append({**base, "reason": "invalid rule: " + "; ".join(str(e) for e in rule.errors), "fields": []})
                 continue
@@ -123,7 +136,13 @@ def _fields(node: Any) -> list[str]:
 
 
 def _check(node: Any) -> None:
-    from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionNOT, ConditionOR, ConditionValueExpression
+    from sigma.conditions import (
+        ConditionAND,
+        ConditionFieldEqualsValueExpression,
+        ConditionNOT,
+        ConditionOR,
+        ConditionValueExpression,
+    )
 
     if isinstance(node, (ConditionAND, ConditionOR, ConditionNOT)):
         for a in node.args:
@@ -168,7 +187,12 @@ def _to_rule(rule: Any, table: str, mapping: Mapping[str, str], trees: list[Any]
 
 
 def _evaluate(node: Any, frame: pd.DataFrame, table: str, mapping: Mapping[str, str]) -> pd.Series:
-    from sigma.conditions import ConditionAND, ConditionFieldEqualsValueExpression, ConditionNOT, ConditionOR
+    from sigma.conditions import (
+        ConditionAND,
+        ConditionFieldEqualsValueExpression,
+        ConditionNOT,
+        ConditionOR,
+    )
 
     if isinstance(node, ConditionAND):
         out = pd.Series(True, index=frame.index)
@@ -268,7 +292,11 @@ def _matcher(value: Any) -> Callable[[Any], bool]:
         ops = {"LT": operator.lt, "LTE": operator.le, "GT": operator.gt, "GTE": operator.ge}
         op = ops[value.op.name]
         num = value.number.number
-        return lambda v: _present(v) and _num(v) is not None and op(_num(v), num)
+        def compare(v: Any) -> bool:
+            n = _num(v) if _present(v) else None
+            return n is not None and bool(op(n, num))
+
+        return compare
     raise UnsupportedSigma(f"unsupported value type {type(value).__name__} ({value})")
 
 
