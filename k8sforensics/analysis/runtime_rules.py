@@ -171,11 +171,16 @@ def kubelet_from_container(ev: Evidence) -> pd.DataFrame:
 
 
 def imds_from_container(ev: Evidence) -> pd.DataFrame:
-    hits = _match(ev, IMDS, lambda r: f"cloud metadata service queried from pod {r.entity}: {r.command}")
-    if len(hits):
-        creds = hits["summary"].str.contains(IMDS_CREDS)
-        hits.loc[creds, ["technique_id", "tactic", "severity"]] = ["MS-TA9028", "Credential Access", "high"]
-    return hits
+    x = _execs(ev)
+    rows = x[x["command"].str.contains(IMDS) & ~x["command"].str.contains(IMDS_CREDS)]
+    return _pod_hits(rows, lambda r: f"cloud metadata service queried from pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
+
+
+def imds_credentials(ev: Evidence) -> pd.DataFrame:
+    x = _execs(ev)
+    rows = x[x["command"].str.contains(IMDS) & x["command"].str.contains(IMDS_CREDS)]
+    return _pod_hits(rows, lambda r: f"cloud credentials fetched from the metadata service in pod {r.entity}: {r.command}",
+                     gap=ev.settings["session_gap"])
 
 
 def credential_search(ev: Evidence) -> pd.DataFrame:
@@ -286,6 +291,8 @@ RUNTIME_RULES = [
       "runtime", kubelet_from_container),
     R("rt-imds", "Cloud metadata service queried from a container", "medium", "MS-TA9033", "T1552.005", "Discovery", "Actions on Objectives",
       "runtime", imds_from_container),
+    R("rt-imds-credentials", "Cloud credentials fetched from the metadata service", "high", "MS-TA9028", "T1552.005", "Credential Access",
+      "Actions on Objectives", "runtime", imds_credentials),
     R("rt-credential-search", "Credential files searched or read", "medium", "MS-TA9026", "T1552.001", "Credential Access",
       "Actions on Objectives", "runtime", credential_search),
     R("rt-clear-logs", "Logs or shell history cleared", "medium", "MS-TA9021", "T1070", "Defense Evasion", "Installation", "runtime", clear_logs),

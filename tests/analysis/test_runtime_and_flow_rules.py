@@ -100,3 +100,11 @@ def test_metadata_service_from_a_pod_not_from_a_node() -> None:
     fl = frame("flows", flow("2026-01-01T10:00:00Z", "10.1.0.5", "169.254.169.254", 80, src_pod="x", src_ns="k"),
                {**flow("2026-01-01T10:00:00Z", "10.0.1.11", "169.254.169.254", 80), "src_kind": "node"})
     assert fr.metadata_service(Evidence(flows=fl))["entity"].tolist() == ["k/x"]
+
+
+def test_metadata_queries_and_credential_fetches_are_told_apart() -> None:
+    rt = frame("runtime", proc("2026-01-01T10:00:00Z", "/usr/bin/curl", "http://169.254.169.254/latest/meta-data/instance-id"),
+               proc("2026-01-01T10:00:01Z", "/usr/bin/curl", "http://169.254.169.254/latest/meta-data/iam/security-credentials/node-role", pod="p2"))
+    ev = Evidence(runtime=rt)
+    assert rr.imds_from_container(ev)["pod"].tolist() == ["web-1"]
+    assert rr.imds_credentials(ev)["pod"].tolist() == ["p2"]
