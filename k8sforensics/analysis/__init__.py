@@ -47,10 +47,13 @@ def detect(
     if loaded is not None:
         chosen += loaded.rules
     t0 = _time.perf_counter()
-    findings, runs = run_rules(Evidence.from_case(case, settings=settings), chosen)
+    evidence = Evidence.from_case(case, settings=settings)
+    evidence.preload()
+    read = _time.perf_counter() - t0
+    findings, runs = run_rules(evidence, chosen)
     if save:
         run: dict[str, Any] = {
-            "rules": len(chosen), "findings": len(findings), "seconds": round(_time.perf_counter() - t0, 3),
+            "rules": len(chosen), "findings": len(findings), "seconds": round(_time.perf_counter() - t0, 3), "read_seconds": round(read, 3),
             "settings": {k: str(v) for k, v in (settings or {}).items()}, "per_rule": runs,
         }
         if loaded is not None:

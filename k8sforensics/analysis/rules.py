@@ -132,6 +132,10 @@ class Evidence:
             self._context_cache[name] = frame if frame is not None else to_frame(CONTEXT_TABLES[name].arrow_schema.empty_table())
         return self._context_cache[name]
 
+    def preload(self) -> None:
+        """Read (and enrich) the three tables now rather than in the first rule that needs them."""
+        self.audit, self.runtime, self.flows  # noqa: B018
+
     def start(self) -> pd.Timestamp | None:
         """The earliest event time over the three tables."""
         times = [t["time"].min() for t in (self.audit, self.runtime, self.flows) if len(t)]
