@@ -42,11 +42,16 @@ def _items(v: Any) -> list[Any]:
     return [] if v is None or isinstance(v, float) else list(v)
 
 
+PLATFORM_USERS = re.compile(r"^(eks:.*|aksService|masterclient|nodeclient|system:addon-manager|system:kube-.*|"
+                            r".*container-engine-robot.*\.iam\.gserviceaccount\.com|.*@gcp-sa-[a-z-]+\.iam\.gserviceaccount\.com)$")
+
+
 def is_system(user: pd.Series) -> pd.Series:
-    """Control-plane identities: nodes, kube-system controllers, the controller manager."""
+    """Control-plane identities: nodes, kube-system controllers, the controller manager, and
+    the managed platforms' own agents (EKS ``eks:*``, AKS ``aksService``, GKE's robot)."""
     u = user.fillna("").astype(str)
     ks = u.str.startswith("system:serviceaccount:kube-system:")
-    return (u.str.startswith("system:node:") | u.isin(CONTROL_PLANE_USERS)
+    return (u.str.startswith("system:node:") | u.isin(CONTROL_PLANE_USERS) | u.str.match(PLATFORM_USERS)
             | (ks & (u.str.endswith(CONTROLLER_SUFFIXES[0]) | u.str.endswith(CONTROLLER_SUFFIXES[1]))))
 
 
@@ -91,11 +96,19 @@ def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _workload_writes(a: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
-    """Allowed create/update/patch of pods and workloads, with their pod specs."""
-    m = a["verb"].isin(WRITE_VERBS) & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & allowed(a)
-    specs = _bodies(a, m).map(pod_spec)
+    """Allowed create/update/patch of pods and workloads by people and pod identities, with
+    their pod specs. Controllers and platform agents are left out: the pods a controller makes
+    come from a template whose own write is the finding (and is in the case when it happened
+    inside the evidence window)."""
+    m = a["verb"].isin(WRITE_VERBS) & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & allowed(a) & ~is_system(a["user"])
+    bodies = _bodies(a, m)
+    specs = bodies.map(pod_spec)
     keep = m & specs.notna()
-    return a[keep], specs[keep]
+    rows = a[keep]
+    # a pod created with generateName has no name in the request URI: take it from the body
+    named = bodies[keep].map(lambda o: ((o or {}).get("metadata") or {}).get("name") or (((o or {}).get("metadata") or {}).get("generateName") or "") + "*")
+    rows = rows.assign(object_name=rows["object_name"].where(rows["object_name"].notna() & (rows["object_name"] != ""), named))
+    return rows, specs[keep]
 
 
 def _object_ref(rows: pd.DataFrame) -> pd.Series:
@@ -453,7 +466,7 @@ def token_used_elsewhere(ev: Evidence) -> pd.DataFrame:
     from outside the cluster. Bound tokens name their pod (``user.extra``); for the others
     the pod at the source address must run as that service account."""
     a = ev.audit
-    sa = a[a["sa_name"].notna() & a["source_ip"].notna()]
+    sa = a[a["sa_name"].notna() & a["source_ip"].notna() & ~is_system(a["user"])]
     if sa.empty:
         return pd.DataFrame()
     pods = ev.context("pods")

@@ -19,6 +19,7 @@ from .network import (
 from .rules import Evidence, Rule, hits_from_rows, pod_entity
 from .runtime_rules import SHELLS, _base, _execs
 
+TIME_AND_NAME_PORTS = frozenset({53, 123, 67, 68, 5353})  # DNS, NTP, DHCP: periodic by design
 POOL_NAMES = r"(?:pool|xmr|monero|nanopool|minexmr|2miners|supportxmr|hashvault|f2pool|nicehash|ethermine)"
 
 
@@ -52,8 +53,14 @@ def port_scan(ev: Evidence) -> pd.DataFrame:
         return pd.DataFrame()
     f = f[~f["is_reply"].fillna(False).astype(bool)]
     f = f.assign(bucket=f["time"].dt.floor(pd.Timedelta(ev.settings["scan_window"])), target=f["dst_ip"].astype(str) + ":" + f["dst_port"].astype(str))
-    n = f.groupby(["src_ip", "bucket"])["target"].transform("nunique")
-    rows = f[n >= ev.settings["scan_min_targets"]]
+    g = f.groupby(["src_ip", "bucket"])
+    n = g["target"].transform("nunique")
+    ports_per_host = f.groupby(["src_ip", "bucket", "dst_ip"])["dst_port"].transform("nunique")
+    vertical = ports_per_host.groupby([f["src_ip"], f["bucket"]]).transform("max")
+    refused = g["verdict"].transform(lambda v: (v != "allowed").mean())
+    # many ports of one host (vertical), or many hosts mostly refused (horizontal); a client of
+    # many web servers on 443, or a metrics scraper, is neither
+    rows = f[(n >= ev.settings["scan_min_targets"]) & ((vertical >= 5) | (refused >= 0.5))]
     if rows.empty:
         return pd.DataFrame()
     ext = external_mask(rows["src_ip"], cluster_networks(ev.context("nodes")))
@@ -89,7 +96,7 @@ def beaconing(ev: Evidence) -> pd.DataFrame:
     control. Regularity is judged on the flow source that saw most of them (flow logs that
     aggregate per minute would blur it)."""
     f, _, dst_out = _flows(ev)
-    f = f[dst_out & ~f["is_reply"].fillna(False).astype(bool)]
+    f = f[dst_out & ~f["is_reply"].fillna(False).astype(bool) & ~f["dst_port"].isin(TIME_AND_NAME_PORTS)]
     if f.empty:
         return pd.DataFrame()
     f = f.assign(entity=_src_entity(f))

@@ -11,12 +11,11 @@ import pandas as pd
 
 METADATA_IPS = frozenset({"169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200"})
 KUBELET_PORTS = frozenset({10250, 10255})
-MINING_PORTS = frozenset({3333, 4444, 5555, 6666, 7777, 8888, 9999, 14433, 14444, 45560, 45700})
+MINING_PORTS = frozenset({3333, 4444, 5555, 6666, 7777, 14433, 14444, 45560, 45700})
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-# Without the cluster's own networks: the address ranges a cluster can use internally.
-# (ipaddress's is_private also counts the documentation ranges, which are outside addresses
-# in every test and example.)
+# Private ranges a cluster and its VPC use. (ipaddress's is_private also counts the
+# documentation ranges, which are outside addresses in every test and example.)
 INTERNAL_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
 
 
@@ -36,9 +35,9 @@ def cluster_networks(nodes: pd.DataFrame) -> list[Network]:
 
 
 def external_mask(ips: pd.Series, networks: list[Network]) -> pd.Series:
-    """True where the address is outside the cluster: not in a pod CIDR or node address,
-    not loopback, link-local or a cloud metadata address. Without any known network,
-    RFC 1918, CGNAT and ULA addresses count as inside."""
+    """True where the address is outside the cluster and its private network: not in a pod
+    CIDR or node address, not RFC 1918, CGNAT or ULA (a database or the control plane in
+    the same VPC is not "the internet"), not loopback, link-local or a metadata address."""
     nets = tuple(networks)
     values = ips.astype(object)
     uniq = {v: _external(v, nets) for v in pd.unique(values.dropna())}
@@ -53,6 +52,4 @@ def _external(ip: str, nets: tuple[Network, ...]) -> bool:
         return False
     if addr.is_loopback or addr.is_link_local or addr.is_unspecified or addr.is_multicast or str(addr) in METADATA_IPS:
         return False
-    if nets:
-        return not any(addr in n for n in nets if n.version == addr.version)
-    return not any(addr in n for n in INTERNAL_RANGES if n.version == addr.version)
+    return not any(addr in n for n in (*nets, *INTERNAL_RANGES) if n.version == addr.version)

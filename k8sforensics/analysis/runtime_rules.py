@@ -60,7 +60,9 @@ def _pod_hits(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: Any) -
     if rows.empty:
         return pd.DataFrame()
     entity = pod_entity(rows["namespace"], rows["pod"])
-    entity = entity.where(entity.notna(), "container " + rows["container_id"].fillna("?").astype(str).str[:12])
+    # no pod: the container, else the host it ran on
+    other = ("container " + rows["container_id"].astype(str).str[:12]).where(rows["container_id"].notna(), "node " + rows["node"].astype(str))
+    entity = entity.where(entity.notna(), other.where(rows["container_id"].notna() | rows["node"].notna(), None))
     user = rows["service_account"] if "service_account" in rows.columns else None
     return hits_from_rows(rows, entity_type="pod", entity=entity, namespace=rows["namespace"], pod=rows["pod"], user=user,
                           summary=summary, table="runtime", gap=gap, **kw)
