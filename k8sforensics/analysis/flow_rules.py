@@ -146,10 +146,11 @@ def new_internal_edge(ev: Evidence) -> pd.DataFrame:
     start = ev.start()
     if both.empty or start is None:
         return pd.DataFrame()
-    key = (both["src_namespace"].astype(str) + "/" + both["src_workload"].astype(str) + " → " + both["dst_namespace"].astype(str) + "/"
-           + both["dst_workload"].astype(str) + ":" + both["dst_port"].astype(str))
-    first = both.assign(edge=key).sort_values("time").drop_duplicates("edge")
+    edge = ["src_namespace", "src_workload", "dst_namespace", "dst_workload", "dst_port"]
+    first = both.sort_values("time", kind="stable").drop_duplicates(edge)
     rows = first[first["time"] >= start + pd.Timedelta(ev.settings["learning_window"])]
+    rows = rows.assign(edge=rows["src_namespace"].astype(str) + "/" + rows["src_workload"].astype(str) + " → " + rows["dst_namespace"].astype(str)
+                       + "/" + rows["dst_workload"].astype(str) + ":" + rows["dst_port"].astype(str))
     return _pod_source_hits(rows, lambda r: f"new connection between workloads {r.edge}", gap=None)
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 TIMELINE_COLUMNS = [
     "time", "time_end", "kind", "kill_chain_phase", "phase_order", "tactic", "technique_id", "attack_id", "severity", "title",
     "entity_type", "entity", "namespace", "pod", "user", "source_ip", "destination_ip", "summary", "source_table", "event_id",
-    "finding_id", "rule_id", "event_ids",
+    "finding_id", "rule_id", "rule_source", "event_ids",
 ]
 _EVENT_TEXT = {
     "audit": "coalesce(\"user\", '?') || ' ' || coalesce(verb, '') || ' ' || coalesce(resource, '') || coalesce('/' || subresource, '')"
@@ -145,8 +145,9 @@ def patient_zero(findings: pd.DataFrame) -> dict[str, Any] | None:
     }
 
 
-def narrative(timeline: pd.DataFrame, *, per_phase: int = 4) -> str:
-    """A plain-text account of the attack in kill-chain order, each step with its time,
+def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
+    """A plain-text account of the attack in kill-chain order: per phase, one line per rule
+    (repeats of a rule merged, with how many and about which entities), each with its time,
     technique and evidence ids. Contains evidence strings: escape it before rendering HTML."""
     f = timeline[timeline["kind"] == "finding"] if "kind" in timeline.columns else timeline
     if f.empty:
@@ -165,14 +166,22 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 4) -> str:
             continue
         lines.append("")
         lines.append(f"{phase} ({_t(g['time'].min())} – {_t(g['time_end'].max())}, {len(g)} finding(s)):")
-        g = g.assign(_r=g["severity"].map(SEVERITY_RANK)).sort_values(["_r", "time"], ascending=[False, True]).drop_duplicates("summary")
-        for _, r in g.head(per_phase).sort_values("time").iterrows():
-            tech = " / ".join(x for x in (r["technique_id"], r["attack_id"]) if isinstance(x, str) and x)
-            ids = list(r["event_ids"])[:3] if r["event_ids"] is not None else []
-            more = f" +{len(r['event_ids']) - 3}" if r["event_ids"] is not None and len(r["event_ids"]) > 3 else ""
-            lines.append(f"  - {_t(r['time'])} [{tech}] {r['summary']} (evidence: {', '.join(ids)}{more})")
-        if len(g) > per_phase:
-            lines.append(f"  - … and {len(g) - per_phase} more")
+        groups = [x.sort_values("time", kind="stable") for _, x in g.groupby(["rule_id", "rule_source"], sort=False)]
+        groups.sort(key=lambda x: (-x["severity"].map(SEVERITY_RANK).max(), x["time"].min()))
+        shown = sorted(groups[:per_phase], key=lambda x: x["time"].min())
+        for x in shown:
+            r = x.iloc[0]
+            tech = " / ".join(v for v in (r["technique_id"], r["attack_id"]) if isinstance(v, str) and v)
+            ids = [i for ids in x["event_ids"] if ids is not None for i in ids]
+            more = f" +{len(ids) - 3}" if len(ids) > 3 else ""
+            line = f"  - {_t(r['time'])} [{tech}] {r['summary']}"
+            if len(x) > 1:
+                entities = list(dict.fromkeys(x["entity"].dropna()))
+                line += f" — and {len(x) - 1} more like it until {_t(x['time_end'].max())}" + (
+                    f" ({len(entities)} entities: {', '.join(entities[:4])}{', …' if len(entities) > 4 else ''})" if len(entities) > 1 else "")
+            lines.append(f"{line} (evidence: {', '.join(ids[:3])}{more})")
+        if len(groups) > per_phase:
+            lines.append(f"  - … and {sum(len(x) for x in groups[per_phase:])} more finding(s) of {len(groups) - per_phase} other rule(s)")
     return "\n".join(lines)
 
 
