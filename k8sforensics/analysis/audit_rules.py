@@ -62,6 +62,14 @@ def allowed(a: pd.DataFrame) -> pd.Series:
     return (decision == "allow") | ((decision == "") & (code < 400).fillna(False))
 
 
+def _allowed(ev: Evidence) -> pd.Series:
+    return ev.memo("audit.allowed", lambda: allowed(ev.audit))
+
+
+def _system(ev: Evidence) -> pd.Series:
+    return ev.memo("audit.system", lambda: is_system(ev.audit["user"]))
+
+
 def _bodies(a: pd.DataFrame, mask: pd.Series, column: str = "request_object") -> pd.Series:
     """Parsed request (or response) bodies of the rows in ``mask``; None where absent or broken."""
     out = pd.Series(None, index=a.index, dtype=object)
@@ -95,12 +103,17 @@ def containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _workload_writes(a: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+def _workload_writes(ev: Evidence) -> tuple[pd.DataFrame, pd.Series]:
     """Allowed create/update/patch of pods and workloads by people and pod identities, with
     their pod specs. Controllers and platform agents are left out: the pods a controller makes
     come from a template whose own write is the finding (and is in the case when it happened
     inside the evidence window)."""
-    m = a["verb"].isin(WRITE_VERBS) & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & allowed(a) & ~is_system(a["user"])
+    return ev.memo("audit.workload_writes", lambda: _parse_workload_writes(ev))
+
+
+def _parse_workload_writes(ev: Evidence) -> tuple[pd.DataFrame, pd.Series]:
+    a = ev.audit
+    m = a["verb"].isin(WRITE_VERBS) & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
     bodies = _bodies(a, m)
     specs = bodies.map(pod_spec)
     keep = m & specs.notna()
@@ -144,7 +157,7 @@ def _hits_by_actor(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: A
 
 def exec_into_pod(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & a["subresource"].isin(["exec", "attach"]) & a["verb"].isin(["create", "get"]) & allowed(a)
+    m = (a["resource"] == "pods") & a["subresource"].isin(["exec", "attach"]) & a["verb"].isin(["create", "get"]) & _allowed(ev)
     rows = a[m]
     if rows.empty:
         return pd.DataFrame()
@@ -161,38 +174,38 @@ def exec_into_pod(ev: Evidence) -> pd.DataFrame:
 def exec_suspicious_command(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     cmd = a["exec_command"].fillna("")
-    m = (a["subresource"].isin(["exec", "attach"]) & allowed(a) & cmd.str.contains(BAD_EXEC) & ~cmd.str.contains(SA_TOKEN_PATHS))
+    m = (a["subresource"].isin(["exec", "attach"]) & _allowed(ev) & cmd.str.contains(BAD_EXEC) & ~cmd.str.contains(SA_TOKEN_PATHS))
     return _hits_by_object(a[m], lambda r: f"{r.user} exec'd a reverse-shell, download or credential command in {r.entity}: {r.exec_command}")
 
 
 def exec_reads_token(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = a["subresource"].isin(["exec", "attach"]) & allowed(a) & a["exec_command"].fillna("").str.contains(SA_TOKEN_PATHS)
+    m = a["subresource"].isin(["exec", "attach"]) & _allowed(ev) & a["exec_command"].fillna("").str.contains(SA_TOKEN_PATHS)
     return _hits_by_object(a[m], lambda r: f"{r.user} exec'd into {r.entity} to read its service-account token: {r.exec_command}")
 
 
 def kubectl_cp(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["subresource"] == "exec") & allowed(a) & a["exec_command"].fillna("").str.contains(r"^tar\s+-?c\S*f\s+-", regex=True)
+    m = (a["subresource"] == "exec") & _allowed(ev) & a["exec_command"].fillna("").str.contains(r"^tar\s+-?c\S*f\s+-", regex=True)
     return _hits_by_object(a[m], lambda r: f"{r.user} copied files out of {r.entity} (kubectl cp: {r.exec_command})")
 
 
 def ephemeral_container(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & (a["subresource"] == "ephemeralcontainers") & a["verb"].isin(["update", "patch"]) & allowed(a)
+    m = (a["resource"] == "pods") & (a["subresource"] == "ephemeralcontainers") & a["verb"].isin(["update", "patch"]) & _allowed(ev)
     return _hits_by_object(a[m], lambda r: f"{r.user} added an ephemeral (debug) container to {r.entity}")
 
 
 def port_forward(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & (a["subresource"] == "portforward") & allowed(a)
+    m = (a["resource"] == "pods") & (a["subresource"] == "portforward") & _allowed(ev)
     return _hits_by_object(a[m], lambda r: f"{r.user} port-forwarded into {r.entity} from {r.source_ip}")
 
 
 def node_proxy(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     uri = a["request_uri"].fillna("")
-    m = (a["resource"] == "nodes") & (a["subresource"] == "proxy") & allowed(a) & ~uri.str.contains(r"/proxy/(?:metrics|healthz|stats/summary)")
+    m = (a["resource"] == "nodes") & (a["subresource"] == "proxy") & _allowed(ev) & ~uri.str.contains(r"/proxy/(?:metrics|healthz|stats/summary)")
     rows = a[m]
     hits = hits_from_rows(rows, entity_type="node", entity=rows["object_name"], user=rows["user"], source_ip=rows["source_ip"],
                           summary=lambda r: f"{r.user} reached the kubelet API of node {r.entity} through the API server: {r.request_uri}",
@@ -206,8 +219,7 @@ def node_proxy(ev: Evidence) -> pd.DataFrame:
 
 
 def _spec_rule(ev: Evidence, test: Any, summary: Any) -> pd.DataFrame:
-    a = ev.audit
-    rows, specs = _workload_writes(a)
+    rows, specs = _workload_writes(ev)
     if rows.empty:
         return pd.DataFrame()
     found = specs.map(test)
@@ -291,7 +303,7 @@ def _binding_role(obj: Any) -> str | None:
 
 def cluster_admin_binding(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & a["verb"].isin(WRITE_VERBS) & allowed(a)
+    m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & a["verb"].isin(WRITE_VERBS) & _allowed(ev)
     bodies = _bodies(a, m)
     role = bodies.map(_binding_role)
     keep = m & (role == "cluster-admin")
@@ -321,10 +333,10 @@ def new_binding_first_use(ev: Evidence) -> pd.DataFrame:
     authorizer's reason names it) or, when the reason is not specific, the first allowed
     request by one of its subjects."""
     a = ev.audit
-    m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & (a["verb"] == "create") & allowed(a)
+    m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & (a["verb"] == "create") & _allowed(ev)
     bodies = _bodies(a, m)
     out = []
-    ok = allowed(a)
+    ok = _allowed(ev)
     for i in a.index[m & (bodies.map(_binding_role) == "cluster-admin")]:
         name, t0, users = a.at[i, "object_name"], a.at[i, "time"], _subject_users(bodies[i])
         later = a[(a["time"] > t0) & ok]
@@ -352,7 +364,7 @@ def _risky_rules(obj: Any) -> str:
 
 def risky_role(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = a["resource"].isin(["clusterroles", "roles"]) & a["verb"].isin(WRITE_VERBS) & allowed(a) & ~is_system(a["user"])
+    m = a["resource"].isin(["clusterroles", "roles"]) & a["verb"].isin(WRITE_VERBS) & _allowed(ev) & ~_system(ev)
     risky = _bodies(a, m).map(_risky_rules)
     rows = a[m].assign(detail=risky[m])
     rows = rows[rows["detail"].map(bool).astype(bool)]
@@ -362,14 +374,14 @@ def risky_role(ev: Evidence) -> pd.DataFrame:
 def cronjob_write(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = ((a["api_group"] == "batch") & a["resource"].isin(["cronjobs", "jobs"]) & a["verb"].isin([*WRITE_VERBS, "delete"])
-         & a["subresource"].isna() & allowed(a) & ~is_system(a["user"]))
+         & a["subresource"].isna() & _allowed(ev) & ~_system(ev))
     return _hits_by_object(a[m], lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} (from {r.source_ip})",
                            entity_type="workload")
 
 
 def daemonset_create(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "daemonsets") & (a["verb"] == "create") & allowed(a) & ~is_system(a["user"])
+    m = (a["resource"] == "daemonsets") & (a["verb"] == "create") & _allowed(ev) & ~_system(ev)
     return _hits_by_object(a[m], lambda r: f"{r.user} created DaemonSet {r.object_namespace}/{r.object_name} (runs on every node)",
                            entity_type="workload")
 
@@ -377,7 +389,7 @@ def daemonset_create(ev: Evidence) -> pd.DataFrame:
 def rbac_then_workload(ev: Evidence) -> pd.DataFrame:
     """The same identity changes RBAC and then writes a workload within 5 minutes."""
     a = ev.audit
-    ok = allowed(a) & ~is_system(a["user"]) & a["verb"].isin(WRITE_VERBS)
+    ok = _allowed(ev) & ~_system(ev) & a["verb"].isin(WRITE_VERBS)
     rbac = a[ok & a["resource"].isin(["clusterrolebindings", "rolebindings", "clusterroles", "roles"])]
     work = a[ok & a["resource"].isin(WORKLOAD_RESOURCES - {"pods"}) & a["subresource"].isna()]
     if rbac.empty or work.empty:
@@ -398,13 +410,13 @@ def rbac_then_workload(ev: Evidence) -> pd.DataFrame:
 def admission_webhook(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = (a["resource"].isin(["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]) & a["verb"].isin([*WRITE_VERBS, "delete"])
-         & allowed(a) & ~is_system(a["user"]))
+         & _allowed(ev) & ~_system(ev))
     return _hits_by_object(a[m], lambda r: f"{r.user} {r.verb}d admission webhook {r.resource} {r.object_name}", entity_type="webhook")
 
 
 def static_mirror_pod(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & (a["verb"] == "create") & a["user"].fillna("").str.startswith("system:node:") & allowed(a)
+    m = (a["resource"] == "pods") & (a["verb"] == "create") & a["user"].fillna("").str.startswith("system:node:") & _allowed(ev)
     bodies = _bodies(a, m)
     mirror = bodies.map(lambda o: "kubernetes.io/config.mirror" in (((o or {}).get("metadata") or {}).get("annotations") or {}) if isinstance(o, dict) else False)
     rows = a[m & mirror.astype(bool)]
@@ -415,7 +427,7 @@ def static_mirror_pod(ev: Evidence) -> pd.DataFrame:
 def pod_in_system_namespace(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = (a["resource"] == "pods") & (a["verb"] == "create") & a["subresource"].isna() & a["object_namespace"].isin(["kube-system", "kube-public"]) \
-        & allowed(a) & ~is_system(a["user"]) & ~a["user"].isin(["system:admin", "kubernetes-admin"])
+        & _allowed(ev) & ~_system(ev) & ~a["user"].isin(["system:admin", "kubernetes-admin"])
     return _hits_by_object(a[m], lambda r: f"{r.user} created pod {r.entity} in a system namespace, named like a system pod"
                            if re.match(r"(?:kube-|coredns|etcd|calico|cilium|aws-node|azure|gke-|konnectivity)", str(r.object_name))
                            else f"{r.user} created pod {r.entity} in a system namespace")
@@ -425,7 +437,7 @@ def new_pod_creator(ev: Evidence) -> pd.DataFrame:
     """A pod (or workload) created by an identity that never created one before in the case,
     after a quiet learning period; controllers and nodes are expected creators."""
     a = ev.audit
-    m = a["resource"].isin(WORKLOAD_RESOURCES) & (a["verb"] == "create") & a["subresource"].isna() & allowed(a) & ~is_system(a["user"])
+    m = a["resource"].isin(WORKLOAD_RESOURCES) & (a["verb"] == "create") & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
     rows = a[m].sort_values("time").drop_duplicates("user")
     start = ev.start()
     if start is None:
@@ -440,7 +452,7 @@ def new_pod_creator(ev: Evidence) -> pd.DataFrame:
 
 def secrets_read(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "secrets") & a["verb"].isin(["get", "list", "watch"]) & allowed(a) & ~is_system(a["user"])
+    m = (a["resource"] == "secrets") & a["verb"].isin(["get", "list", "watch"]) & _allowed(ev) & ~_system(ev)
     rows = a[m]
     if rows.empty:
         return pd.DataFrame()
@@ -456,7 +468,7 @@ def token_request(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     tok = (a["resource"] == "serviceaccounts") & (a["subresource"] == "token") & (a["verb"] == "create")
     csr = (a["resource"] == "certificatesigningrequests") & a["verb"].isin(["create", "update", "patch"])
-    m = (tok | csr) & allowed(a) & ~is_system(a["user"]) & ~a["user"].fillna("").str.startswith("system:node:")
+    m = (tok | csr) & _allowed(ev) & ~_system(ev) & ~a["user"].fillna("").str.startswith("system:node:")
     return _hits_by_object(a[m], lambda r: f"{r.user} minted a credential: {r.resource}/{r.subresource or r.verb} {r.object_namespace}/{r.object_name}",
                            entity_type="service_account")
 
@@ -466,7 +478,7 @@ def token_used_elsewhere(ev: Evidence) -> pd.DataFrame:
     from outside the cluster. Bound tokens name their pod (``user.extra``); for the others
     the pod at the source address must run as that service account."""
     a = ev.audit
-    sa = a[a["sa_name"].notna() & a["source_ip"].notna() & ~is_system(a["user"])]
+    sa = a[a["sa_name"].notna() & a["source_ip"].notna() & ~_system(ev)]
     if sa.empty:
         return pd.DataFrame()
     pods = ev.context("pods")
@@ -495,7 +507,7 @@ def impersonation(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     imp = a["impersonated_user"].fillna("")
     groups = a["impersonated_groups"].map(lambda g: "system:masters" in _items(g))
-    m = (imp.str.match(PRIVILEGED_USERS) | groups) & allowed(a)
+    m = (imp.str.match(PRIVILEGED_USERS) | groups) & _allowed(ev)
     return _hits_by_actor(a[m], lambda r: f"{r.user} impersonated {r.impersonated_user or 'system:masters'}: {r.verb} {r.resource}",
                           gap=ev.settings["session_gap"])
 
@@ -514,7 +526,7 @@ def self_review(ev: Evidence) -> pd.DataFrame:
 def api_enumeration(ev: Evidence) -> pd.DataFrame:
     """One identity from one address lists at least three kinds of object within a minute."""
     a = ev.audit
-    lists = a[(a["verb"] == "list") & ~is_system(a["user"]) & a["resource"].notna()]
+    lists = a[(a["verb"] == "list") & ~_system(ev) & a["resource"].notna()]
     if lists.empty:
         return pd.DataFrame()
     lists = lists.assign(minute=lists["time"].dt.floor("min"))
@@ -528,7 +540,7 @@ def forbidden_burst(ev: Evidence) -> pd.DataFrame:
     """More than five denied requests from one address within a minute: probing."""
     a = ev.audit
     code = a["response_code"].astype("Int64")
-    denied = a[code.isin([401, 403]).fillna(False) & ~is_system(a["user"])]
+    denied = a[code.isin([401, 403]).fillna(False) & ~_system(ev)]
     if denied.empty:
         return pd.DataFrame()
     denied = denied.assign(minute=denied["time"].dt.floor("min"))
@@ -548,7 +560,7 @@ def forbidden_burst(ev: Evidence) -> pd.DataFrame:
 def anonymous_allowed(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     anon = (a["user"] == "system:anonymous") | a["user_groups"].map(lambda g: "system:unauthenticated" in _items(g))
-    m = anon & allowed(a) & ~a["request_uri"].fillna("").str.match(HEALTH_URIS)
+    m = anon & _allowed(ev) & ~a["request_uri"].fillna("").str.match(HEALTH_URIS)
     return hits_from_rows(a[m], entity_type="ip", entity=a.loc[m, "source_ip"], user=a.loc[m, "user"], source_ip=a.loc[m, "source_ip"],
                           summary=lambda r: f"anonymous request allowed from {r.source_ip}: {r.verb} {r.request_uri}", table="audit",
                           gap=ev.settings["session_gap"])
@@ -559,7 +571,7 @@ def anonymous_allowed(ev: Evidence) -> pd.DataFrame:
 
 def events_deleted(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "events") & a["verb"].isin(["delete", "deletecollection"]) & allowed(a) & ~is_system(a["user"])
+    m = (a["resource"] == "events") & a["verb"].isin(["delete", "deletecollection"]) & _allowed(ev) & ~_system(ev)
     return _hits_by_actor(a[m], lambda r: f"{r.user} deleted Kubernetes events in {r.object_namespace or 'all namespaces'} ({r.verb})",
                           gap=ev.settings["session_gap"])
 
@@ -567,7 +579,7 @@ def events_deleted(ev: Evidence) -> pd.DataFrame:
 def coredns_modified(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = ((a["resource"] == "configmaps") & (a["object_namespace"] == "kube-system") & a["object_name"].isin(["coredns", "kube-dns", "coredns-custom"])
-         & a["verb"].isin([*WRITE_VERBS, "delete"]) & allowed(a) & ~is_system(a["user"])
+         & a["verb"].isin([*WRITE_VERBS, "delete"]) & _allowed(ev) & ~_system(ev)
          & ~a["user"].isin(["system:serviceaccount:kube-system:coredns", "system:serviceaccount:kube-system:kube-dns"]))
     return _hits_by_object(a[m], lambda r: f"{r.user} {r.verb}d the cluster DNS configuration {r.object_name}", entity_type="object")
 
@@ -578,14 +590,14 @@ CREDENTIAL_TEXT = re.compile(r"aws_access_key_id|aws_secret_access_key|AKIA[0-9A
 
 def configmap_credentials(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "configmaps") & a["verb"].isin(WRITE_VERBS) & allowed(a) & a["request_object"].fillna("").str.contains(CREDENTIAL_TEXT)
+    m = (a["resource"] == "configmaps") & a["verb"].isin(WRITE_VERBS) & _allowed(ev) & a["request_object"].fillna("").str.contains(CREDENTIAL_TEXT)
     return _hits_by_object(a[m], lambda r: f"{r.user} wrote credentials in plain text into ConfigMap {r.object_namespace}/{r.object_name}",
                            entity_type="object")
 
 
 def exposed_service(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "services") & a["verb"].isin(WRITE_VERBS) & allowed(a) & ~is_system(a["user"])
+    m = (a["resource"] == "services") & a["verb"].isin(WRITE_VERBS) & _allowed(ev) & ~_system(ev)
     bodies = _bodies(a, m)
 
     def exposure(o: Any) -> str:
@@ -607,7 +619,7 @@ def destruction(ev: Evidence) -> pd.DataFrame:
     minutes, or a deletecollection of them."""
     a = ev.audit
     kinds = ["deployments", "statefulsets", "daemonsets", "persistentvolumeclaims", "persistentvolumes", "namespaces", "configmaps", "secrets"]
-    d = a[a["resource"].isin(kinds) & a["verb"].isin(["delete", "deletecollection"]) & allowed(a) & ~is_system(a["user"])]
+    d = a[a["resource"].isin(kinds) & a["verb"].isin(["delete", "deletecollection"]) & _allowed(ev) & ~_system(ev)]
     if d.empty:
         return pd.DataFrame()
     d = d.assign(window=d["time"].dt.floor("5min"))
@@ -622,7 +634,7 @@ def sidecar_injection(ev: Evidence) -> pd.DataFrame:
     controller: a container can be slipped into a legitimate pod template."""
     a = ev.audit
     m = (a["resource"].isin(["deployments", "daemonsets", "statefulsets"]) & a["verb"].isin(["patch", "update"]) & a["subresource"].isna()
-         & allowed(a) & ~is_system(a["user"]))
+         & _allowed(ev) & ~_system(ev))
     specs = _bodies(a, m).map(pod_spec)
     rows = a[m & specs.map(lambda s: bool(s and s.get("containers")))]
     rows = rows.assign(names=specs[rows.index].map(lambda s: ", ".join(str(c.get("name")) for c in s.get("containers") or [])))

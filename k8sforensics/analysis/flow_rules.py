@@ -24,9 +24,13 @@ POOL_NAMES = r"(?:pool|xmr|monero|nanopool|minexmr|2miners|supportxmr|hashvault|
 
 
 def _flows(ev: Evidence) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    f = ev.flows
-    nets = cluster_networks(ev.context("nodes"))
-    return f, external_mask(f["src_ip"], nets), external_mask(f["dst_ip"], nets)
+    """The flows, and which sources and destinations are outside (computed once per run)."""
+    def compute() -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+        f = ev.flows
+        nets = cluster_networks(ev.context("nodes"))
+        return f, external_mask(f["src_ip"], nets), external_mask(f["dst_ip"], nets)
+
+    return ev.memo("flows.outside", compute)
 
 
 def _src_entity(f: pd.DataFrame) -> pd.Series:

@@ -86,6 +86,7 @@ class Evidence:
         self._sources = {"audit": audit, "runtime": runtime, "flows": flows}
         self._context = context
         self._context_cache: dict[str, pd.DataFrame] = {}
+        self._memo: dict[str, Any] = {}
         unknown = set(settings or {}) - set(DEFAULT_SETTINGS)
         if unknown:
             raise ValueError(f"unknown detection settings {sorted(unknown)}; known: {', '.join(DEFAULT_SETTINGS)}")
@@ -131,6 +132,13 @@ class Evidence:
             frame = ctx(name) if callable(ctx) else (ctx or {}).get(name)
             self._context_cache[name] = frame if frame is not None else to_frame(CONTEXT_TABLES[name].arrow_schema.empty_table())
         return self._context_cache[name]
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per evidence: what several rules derive from the same table
+        (the allowed mask, the system identities, the process executions)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def preload(self) -> None:
         """Read (and enrich) the three tables now rather than in the first rule that needs them."""

@@ -51,7 +51,10 @@ def _base(path: pd.Series) -> pd.Series:
 
 def _execs(ev: Evidence) -> pd.DataFrame:
     """Process executions inside containers (host processes carry no container)."""
-    r = ev.runtime
+    return ev.memo("runtime.execs", lambda: _container_execs(ev.runtime))
+
+
+def _container_execs(r: pd.DataFrame) -> pd.DataFrame:
     m = (r["event_type"] == "exec") & (r["container_id"].notna() | r["pod"].notna())
     return r[m].assign(command=lambda d: d["cmdline"].fillna(d["process"].fillna("") + " " + d["args"].fillna("")))
 
