@@ -128,21 +128,39 @@ def phases(timeline: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["kill_chain_phase", "first_seen", "last_seen", "findings", "techniques", "entities"])
 
 
-def patient_zero(findings: pd.DataFrame) -> dict[str, Any] | None:
-    """The first compromised workload: the entity of the earliest high or critical finding
-    about a pod in the delivery, exploitation, installation or C2 phases (the earliest pod
-    finding if there is none); where it came from when a finding says so."""
-    f = findings[findings["entity_type"] == "pod"] if "kind" not in findings.columns else findings[(findings["kind"] == "finding") & (findings["entity_type"] == "pod")]
+PATIENT_ZERO_COLUMNS = ["rank", "entity", "namespace", "pod", "first_seen", "came_from", "reason", "finding_id"]
+_FOOTHOLD_PHASES = ("Delivery", "Exploitation", "Installation", "Command & Control")
+
+
+def patient_zero(source: Case | pd.DataFrame) -> pd.DataFrame:
+    """Candidates for the first compromised workload, best first, with the reason: pods whose
+    earliest finding is high or critical and in a foothold phase (delivery, exploitation,
+    installation, C2) rank before the others, then by the time of that finding. ``source`` is a
+    case (its saved findings) or a findings (or timeline) frame. ``came_from`` is the outside
+    address a finding about that pod names as its source, if any."""
+    f = source.findings() if hasattr(source, "findings") else source
+    if "kind" in f.columns:
+        f = f[f["kind"] == "finding"]
+    f = f[f["entity_type"] == "pod"]
     if f.empty:
-        return None
-    strong = f[f["severity"].isin(["high", "critical"]) & f["kill_chain_phase"].isin(["Delivery", "Exploitation", "Installation", "Command & Control"])]
-    first = (strong if len(strong) else f).sort_values("time", kind="stable").iloc[0]
-    origin = f[(f["entity"] == first["entity"]) & f["source_ip"].notna() & (f["source_ip"] != "")]
-    return {
-        "entity": first["entity"], "namespace": first["namespace"], "pod": first["pod"], "time": first["time"],
-        "finding_id": first["finding_id"], "title": first["title"],
-        "came_from": origin["source_ip"].iloc[0] if len(origin) else None,
-    }
+        return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)
+    strong = f["severity"].isin(["high", "critical"]) & f["kill_chain_phase"].isin(_FOOTHOLD_PHASES)
+    f = f.assign(_strong=strong).sort_values(["_strong", "time"], ascending=[False, True], kind="stable")
+    rows = []
+    for entity, g in f.groupby("entity", sort=False):
+        first = g.iloc[0]
+        origin = g["source_ip"].dropna()
+        origin = origin[origin != ""]
+        kind = "first foothold-phase finding" if first["_strong"] else "first finding"
+        rows.append({
+            "entity": entity, "namespace": first["namespace"], "pod": first["pod"], "first_seen": g["time"].min(),
+            "came_from": origin.iloc[0] if len(origin) else None, "finding_id": first["finding_id"], "_strong": first["_strong"],
+            "_t": first["time"],
+            "reason": f"{kind}: {first['title']} ({first['kill_chain_phase']}, {first['severity']}) at {_t(first['time'])}",
+        })
+    out = pd.DataFrame(rows).sort_values(["_strong", "_t"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    out["rank"] = range(1, len(out) + 1)
+    return out[PATIENT_ZERO_COLUMNS]
 
 
 def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
@@ -156,10 +174,10 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
     first, last = f["time"].min(), f["time_end"].max()
     lines.append(f"{len(f)} findings between {_t(first)} and {_t(last)} UTC, "
                  f"in {f['kill_chain_phase'].nunique()} of the {len(PHASES)} kill-chain phases.")
-    p0 = patient_zero(f)
-    if p0:
-        lines.append(f"Patient zero: pod {p0['entity']} ({p0['title']}, {_t(p0['time'])})"
-                     + (f", reached from {p0['came_from']}." if p0["came_from"] else "."))
+    candidates = patient_zero(f)
+    if len(candidates):
+        p0 = candidates.iloc[0]
+        lines.append(f"Patient zero: pod {p0['entity']} ({p0['reason']})" + (f", reached from {p0['came_from']}." if p0["came_from"] else "."))
     for phase in PHASES:
         g = f[f["kill_chain_phase"] == phase]
         if g.empty:

@@ -62,13 +62,16 @@ def test_every_step_is_found_in_its_window_with_its_entity_and_evidence(sample_c
     assert evidence & named, f"{step_id}: the findings name none of the step's evidence events"
 
 
-def test_patient_zero_is_the_earliest_pod_finding(sample_case: kf.Case, sample_truth: dict) -> None:
-    p0 = kf.patient_zero(sample_case.findings())
+def test_patient_zero_ranks_first(sample_case: kf.Case, sample_truth: dict) -> None:
+    ranked = kf.patient_zero(sample_case)
     truth = sample_truth["patient_zero"]
-    assert p0 is not None
-    assert p0["entity"] == f"{truth['namespace']}/{truth['pod']}"
+    p0 = ranked.iloc[0]
+    assert p0["rank"] == 1 and p0["entity"] == f"{truth['namespace']}/{truth['pod']}"
     assert p0["came_from"] == sample_truth["steps"][0]["entities"]["source_ip"]
-    assert p0["time"] == pd.Timestamp("2026-03-10T10:10:00Z")
+    assert p0["first_seen"] == pd.Timestamp("2026-03-10T10:10:00Z") and "remote code execution" in p0["reason"]
+    # the pods the attacker reached later rank after it
+    later = set(ranked["entity"].iloc[1:])
+    assert {"payments/api-5hftq2dbls-88flg", "kube-system/kube-proxy-x7k2p"} <= later
 
 
 def test_no_finding_on_the_noise(sample_case: kf.Case) -> None:
