@@ -11,6 +11,7 @@ import pandas as pd
 
 from .audit_rules import AUDIT_RULES
 from .flow_rules import FLOW_RULES
+from .graph import lateral_movement, observed_edges, paths
 from .kill_chain import entity_events, kill_chain, narrative, patient_zero, phases
 from .rules import (
     DEFAULT_SETTINGS,
@@ -76,8 +77,11 @@ __all__ = [
     "detect",
     "entity_events",
     "kill_chain",
+    "lateral_movement",
     "load_sigma_rules",
     "narrative",
+    "observed_edges",
+    "paths",
     "patient_zero",
     "phases",
 ]

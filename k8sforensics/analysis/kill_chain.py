@@ -138,7 +138,7 @@ def patient_zero(source: Case | pd.DataFrame) -> pd.DataFrame:
     installation, C2) rank before the others, then by the time of that finding. ``source`` is a
     case (its saved findings) or a findings (or timeline) frame. ``came_from`` is the outside
     address a finding about that pod names as its source, if any."""
-    f = source.findings() if hasattr(source, "findings") else source
+    f: pd.DataFrame = source if isinstance(source, pd.DataFrame) else source.findings()
     if "kind" in f.columns:
         f = f[f["kind"] == "finding"]
     f = f[f["entity_type"] == "pod"]

@@ -38,4 +38,4 @@ def attribute(source: Any, *, ip: str | None = None, time: Any = None, container
     return attribute_ip(pod_ips, nodes, ip, time)
 
 
-__all__ = ["Inventory", "attribute", "collect_inventory", "attribute_frame", "build_context", "fold_pods", "read_inventory", "resolve_workload"]
+__all__ = ["Inventory", "attribute", "attribute_frame", "build_context", "collect_inventory", "fold_pods", "read_inventory", "resolve_workload"]

@@ -306,4 +306,4 @@ def _workload(kind: str, obj: dict[str, Any], r: dict[str, Any]) -> dict[str, An
     }
 
 
-__all__ = ["Inventory", "build_context", "resolve_workload", "OBJECTS"]
+__all__ = ["OBJECTS", "Inventory", "build_context", "resolve_workload"]

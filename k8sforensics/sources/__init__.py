@@ -172,12 +172,12 @@ def read_audit(
 
 __all__ = [
     "FAMILIES",
-    "OnBadLines",
-    "PathsLike",
-    "Reader",
     "FORMATS",
     "Evidence",
     "FileResult",
+    "OnBadLines",
+    "PathsLike",
+    "Reader",
     "expand_paths",
     "formats",
     "hash_file",
