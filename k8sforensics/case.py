@@ -44,7 +44,7 @@ from .context import build_context
 from .context.lifetimes import fold_pods, pods_from_all_sources
 from .enrich import STEPS as ENRICH_STEPS
 from .errors import CaseError
-from .frames import to_frame
+from .frames import to_frame, utc_timestamp
 from .ingest import PartWriter, StageMerger, resolve_collisions, rewrite_part
 from .schema import (
     AUDIT,
@@ -593,9 +593,7 @@ def _and(a: Any, b: Any) -> Any:
 
 
 def _utc(t: Any) -> pa.Scalar:
-    ts = pd.Timestamp(t)
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return pa.scalar(ts, type=pa.timestamp("ns", tz="UTC"))
+    return pa.scalar(utc_timestamp(t), type=pa.timestamp("ns", tz="UTC"))
 
 
 def _sql_str(s: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pyarrow as pa
 
@@ -21,3 +23,9 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
     integers (a missing response code stays missing, not NaN), maps (labels, annotations)
     as dicts, lists as lists."""
     return table.to_pandas(maps_as_pydicts="lossy", types_mapper=_NULLABLE_INTS.get)
+
+
+def utc_timestamp(t: Any) -> pd.Timestamp:
+    """A time given as text, datetime or Timestamp, as a UTC Timestamp (naive means UTC)."""
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")

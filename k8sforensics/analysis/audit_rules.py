@@ -15,7 +15,7 @@ import orjson
 import pandas as pd
 
 from .network import cluster_networks, external_mask
-from .rules import Evidence, Rule, hits_from_rows, pod_entity
+from .rules import Evidence, Rule, hits_from_rows, pod_entity, service_accounts
 
 CONTROLLER_SUFFIXES = ("-controller", "-controller-manager")
 CONTROL_PLANE_USERS = frozenset({
@@ -400,11 +400,8 @@ def rbac_then_workload(ev: Evidence) -> pd.DataFrame:
     pairs = pairs[pairs["rbac_event"].notna()]
     if pairs.empty:
         return pd.DataFrame()
-    hits = _hits_by_actor(pairs, lambda r: f"{r.user} changed {r.rbac_resource} {r.rbac_object} and then {r.verb}d {r.resource} "
-                          f"{r.object_namespace}/{r.object_name}")
-    hits["event_ids"] = [ids + [e] for ids, e in zip(hits["event_ids"], pairs.drop_duplicates("event_id")["rbac_event"].iloc[: len(hits)])]
-    hits["time"] = pairs["rbac_time"].iloc[: len(hits)].to_numpy()
-    return hits
+    return _hits_by_actor(pairs, lambda r: f"{r.user} changed {r.rbac_resource} {r.rbac_object} and then {r.verb}d {r.resource} "
+                          f"{r.object_namespace}/{r.object_name}", linked=pairs["rbac_event"], since=pairs["rbac_time"])
 
 
 def admission_webhook(ev: Evidence) -> pd.DataFrame:
@@ -481,15 +478,13 @@ def token_used_elsewhere(ev: Evidence) -> pd.DataFrame:
     sa = a[a["sa_name"].notna() & a["source_ip"].notna() & ~_system(ev)]
     if sa.empty:
         return pd.DataFrame()
-    pods = ev.context("pods")
-    pod_sa = {(n, p): s for n, p, s in zip(pods["namespace"], pods["name"], pods["service_account"]) if isinstance(s, str)}
     nets = cluster_networks(ev.context("nodes"))
     outside = external_mask(sa["source_ip"], nets)
     src_pod = sa["source_pod"] if "source_pod" in sa.columns else pd.Series(None, index=sa.index)
     src_ns = sa["source_namespace"] if "source_namespace" in sa.columns else pd.Series(None, index=sa.index)
     bound = sa["token_pod"].notna()
     wrong_bound = bound & src_pod.notna() & ((src_pod != sa["token_pod"]) | (src_ns != sa["sa_namespace"]))
-    src_sa = pd.Series([pod_sa.get((n, p)) for n, p in zip(src_ns, src_pod)], index=sa.index, dtype=object)
+    src_sa = service_accounts(ev, src_ns, src_pod)
     wrong_unbound = ~bound & src_pod.notna() & src_sa.notna() & ((src_sa != sa["sa_name"]) | (src_ns != sa["sa_namespace"]))
     rows = sa[outside | wrong_bound | wrong_unbound].assign(
         where=lambda d: [f"outside the cluster ({ip})" if o else f"pod {n}/{p} ({ip})" for ip, o, n, p in

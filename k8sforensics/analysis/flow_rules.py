@@ -191,9 +191,8 @@ def exec_then_egress(ev: Evidence) -> pd.DataFrame:
         .groupby("edge")["time"].min()
     pairs = pairs[pairs["edge"].map(seen_first) >= pairs["anchor_time"]].drop_duplicates("edge")
     hits = _pod_source_hits(pairs, lambda r: f"pod {r.entity} opened a new connection to {r.dst_ip}:{r.dst_port} "
-                            f"{(r.time - r.anchor_time).total_seconds():.0f} s after {r.anchor}", gap=None)
-    hits["event_ids"] = [ids + [e] for ids, e in zip(hits["event_ids"], pairs.sort_values("time")["anchor_event"])]
-    hits["time"] = pairs.sort_values("time")["anchor_time"].to_numpy()
+                            f"{(r.time - r.anchor_time).total_seconds():.0f} s after {r.anchor}", gap=None,
+                            linked=pairs["anchor_event"], since=pairs["anchor_time"])
     hits["source_table"] = "flows,audit,runtime"
     return hits
 

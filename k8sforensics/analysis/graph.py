@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import pandas as pd
 
-from .audit_rules import SA_TOKEN_PATHS, _bodies, _subject_users, allowed
-from .kill_chain import _utc
-from .rules import Evidence
+from ..frames import utc_timestamp
+from .audit_rules import SA_TOKEN_PATHS, _allowed, _bodies, _subject_users
+from .rules import Evidence, service_accounts
 from .runtime_rules import HOST_ESCAPE, _execs
 
 if TYPE_CHECKING:
@@ -43,9 +43,9 @@ def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = Non
     ev = case if isinstance(case, Evidence) else Evidence.from_case(case)
     edges = observed_edges(ev)
     if start is not None:
-        edges = edges[edges["last_seen"] >= _utc(start)]
+        edges = edges[edges["last_seen"] >= utc_timestamp(start)]
     if end is not None:
-        edges = edges[edges["first_seen"] <= _utc(end)]
+        edges = edges[edges["first_seen"] <= utc_timestamp(end)]
     g = nx.MultiDiGraph()
     for node in pd.unique(pd.concat([edges["source"], edges["target"]])):
         kind, _, name = str(node).partition(":")
@@ -94,8 +94,7 @@ def _actor(a: pd.DataFrame) -> pd.Series:
 
 
 def _audit_edges(ev: Evidence) -> pd.DataFrame:
-    a = ev.audit
-    a = a[allowed(a)]
+    a = ev.audit[_allowed(ev)]
     if a.empty:
         return pd.DataFrame()
     actor = _actor(a)
@@ -126,9 +125,7 @@ def _audit_edges(ev: Evidence) -> pd.DataFrame:
     # the pod a bound token was read in (an exec whose command reads the token file)
     steal = a["exec_command"].fillna("").str.contains(SA_TOKEN_PATHS) & pods & (a["subresource"] == "exec")
     if steal.any():
-        pods_ctx = ev.context("pods")
-        owner = {(n, p): s for n, p, s in zip(pods_ctx["namespace"], pods_ctx["name"], pods_ctx["service_account"]) if isinstance(s, str)}
-        sa_of = pd.Series([owner.get((n, p)) for n, p in zip(a["object_namespace"], a["object_name"])], index=a.index, dtype=object)
+        sa_of = service_accounts(ev, a["object_namespace"], a["object_name"])
         add(steal & sa_of.notna(), target_pod, "sa:" + a["object_namespace"].astype(str) + "/" + sa_of.astype(str), "token_steal")
     # bindings: who created them, and whom they grant
     binds = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & (a["verb"] == "create")
@@ -156,9 +153,7 @@ def _runtime_edges(ev: Evidence) -> pd.DataFrame:
                                  "time": x.loc[escape, "time"], "bytes": 0, "event_id": x.loc[escape, "event_id"]}))
     steal = x["command"].str.contains(SA_TOKEN_PATHS)
     if steal.any():
-        pods_ctx = ev.context("pods")
-        owner = {(n, p): s for n, p, s in zip(pods_ctx["namespace"], pods_ctx["name"], pods_ctx["service_account"]) if isinstance(s, str)}
-        sa = pd.Series([owner.get((n, p)) for n, p in zip(x["namespace"], x["pod"])], index=x.index, dtype=object)
+        sa = service_accounts(ev, x["namespace"], x["pod"])
         m = steal & sa.notna()
         out.append(pd.DataFrame({"source": pod[m], "target": "sa:" + x.loc[m, "namespace"].astype(str) + "/" + sa[m].astype(str),
                                  "type": "token_steal", "time": x.loc[m, "time"], "bytes": 0, "event_id": x.loc[m, "event_id"]}))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..frames import utc_timestamp
 from .rules import PHASES
 
 if TYPE_CHECKING:
@@ -60,9 +61,9 @@ def kill_chain(
 def _filter(f: pd.DataFrame, *, start: Any, end: Any, namespace: str | None, entity: str | None, phases: list[str] | None) -> pd.DataFrame:
     m = pd.Series(True, index=f.index)
     if start is not None:
-        m &= f["time_end"] >= _utc(start)
+        m &= f["time_end"] >= utc_timestamp(start)
     if end is not None:
-        m &= f["time"] <= _utc(end)
+        m &= f["time"] <= utc_timestamp(end)
     if namespace:
         m &= f["namespace"] == namespace
     if entity:
@@ -71,10 +72,6 @@ def _filter(f: pd.DataFrame, *, start: Any, end: Any, namespace: str | None, ent
         m &= f["kill_chain_phase"].isin(phases)
     return f[m]
 
-
-def _utc(t: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(t)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _events(case: Case, f: pd.DataFrame, *, around: dt.timedelta, max_context: int) -> pd.DataFrame:
@@ -229,10 +226,10 @@ def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None
     time_sql = ""
     if start is not None:
         time_sql += " AND time >= $start"
-        params["start"] = _utc(start).to_pydatetime()
+        params["start"] = utc_timestamp(start).to_pydatetime()
     if end is not None:
         time_sql += " AND time <= $end"
-        params["end"] = _utc(end).to_pydatetime()
+        params["end"] = utc_timestamp(end).to_pydatetime()
     con = case.connect()
     try:
         parts = [f"SELECT time, '{t}' AS source_table, event_id, {_EVENT_TEXT[t]} AS summary FROM {t} WHERE ({w}){time_sql}"

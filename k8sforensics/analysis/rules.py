@@ -195,19 +195,25 @@ def hits_from_rows(
     source_ip: Any = None,
     destination_ip: Any = None,
     gap: dt.timedelta | None = None,
+    linked: pd.Series | None = None,
+    since: pd.Series | None = None,
     **overrides: Any,
 ) -> pd.DataFrame:
     """Hits from matching event rows. Rows about the same entity (and actor) closer than
     ``gap`` in time become one hit; ``gap=None`` keeps one hit per row. ``entity`` and the
     other column arguments are Series aligned with ``rows``, constants, or None;
     ``summary(row)`` is called with the first row of each hit (a namedtuple with the rows'
-    columns plus ``n``, the number of rows, and the resolved ``entity``/``user``/... values)."""
+    columns plus ``n``, the number of rows, and the resolved ``entity``/``user``/... values).
+    Context rules join a row to an earlier event: ``linked`` (aligned with ``rows``) names that
+    event, which joins the hit's evidence, and ``since`` its time, where the hit then starts."""
     if rows.empty:
         return pd.DataFrame()
     frame = rows.copy()
     cols = {"entity": entity, "namespace": namespace, "pod": pod, "user": user, "source_ip": source_ip, "destination_ip": destination_ip}
     for name, value in cols.items():
         frame[f"_h_{name}"] = value.to_numpy() if isinstance(value, pd.Series) else value
+    frame["_h_linked"] = linked.to_numpy() if linked is not None else None
+    frame["_h_since"] = since.to_numpy() if since is not None else frame["time"]
     if gap is None:
         frame = frame.sort_values("time", kind="stable")
         frame["_h_group"] = range(len(frame))
@@ -223,9 +229,10 @@ def hits_from_rows(
         row.update(n=len(g), **{c: first[f"_h_{c}"] for c in cols})
         view = _Row(row)
         out.append({
-            "time": first["time"], "time_end": g["time"].max(), "entity_type": entity_type,
+            "time": min(first["time"], g["_h_since"].min()), "time_end": g["time"].max(), "entity_type": entity_type,
             **{c: _none(first[f"_h_{c}"]) for c in cols},
-            "event_ids": g["event_id"].astype(str).tolist(), "summary": summary(view), "source_table": table, **overrides,
+            "event_ids": g["event_id"].astype(str).tolist() + [str(e) for e in g["_h_linked"] if _none(e) is not None],
+            "summary": summary(view), "source_table": table, **overrides,
         })
     return pd.DataFrame(out).sort_values("time", kind="stable").reset_index(drop=True)
 
@@ -253,6 +260,17 @@ def pod_entity(namespace: pd.Series, pod: pd.Series) -> pd.Series:
     """``namespace/pod`` where both are known, else None."""
     both = namespace.notna() & pod.notna()
     return (namespace.astype(str) + "/" + pod.astype(str)).where(both, None)
+
+
+def service_accounts(ev: Evidence, namespace: pd.Series, pod: pd.Series) -> pd.Series:
+    """The service account each (namespace, pod) runs as, from the ``pods`` context; None
+    where the pod or its account is unknown."""
+    def lookup() -> dict[tuple[Any, Any], str]:
+        pods = ev.context("pods")
+        return {(n, p): s for n, p, s in zip(pods["namespace"], pods["name"], pods["service_account"]) if isinstance(s, str)}
+
+    owner = ev.memo("pods.service_account", lookup)
+    return pd.Series([owner.get((n, p)) for n, p in zip(namespace, pod)], index=namespace.index, dtype=object)
 
 
 # ---------------------------------------------------------------------- the engine

@@ -96,14 +96,13 @@ def shell_from_app(ev: Evidence) -> pd.DataFrame:
         near = inbound[(inbound["dst_pod"] == row["pod"]) & (inbound["dst_namespace"] == row["namespace"])
                        & (inbound["time"] <= row["time"]) & (inbound["time"] >= row["time"] - pd.Timedelta(minutes=15))] if len(inbound) else inbound
         attacker.append((near["src_ip"].iloc[-1], near["event_id"].iloc[-1]) if len(near) else (None, None))
-    rows = rows.assign(attacker=[a for a, _ in attacker])
+    rows = rows.assign(attacker=[a for a, _ in attacker], inbound_event=[e for _, e in attacker])
     hits = _pod_hits(rows, lambda r: f"{r.parent_process} spawned {r.command} in pod {r.entity}"
-                     + (f" right after inbound traffic from {r.attacker}" if r.attacker else ""), source_ip=rows["attacker"])
+                     + (f" right after inbound traffic from {r.attacker}" if r.attacker else ""), source_ip=rows["attacker"],
+                     linked=rows["inbound_event"])
     ext = hits["source_ip"].notna()
     hits.loc[~ext, ["technique_id", "tactic"]] = ["MS-TA9009", "Execution"]
     hits.loc[ext, "severity"] = "critical"
-    inbound_event = {str(i): e for i, (_, e) in zip(rows["event_id"], attacker) if e}
-    hits["event_ids"] = [ids + ([inbound_event[ids[0]]] if ids[0] in inbound_event else []) for ids in hits["event_ids"]]
     hits.loc[ext, "source_table"] = "runtime,flows"
     return hits
 

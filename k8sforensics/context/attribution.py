@@ -9,11 +9,13 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ..frames import utc_timestamp
+
 
 def attribute_ip(pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, ip: str, time: Any) -> dict[str, Any] | None:
     """The pod that held ``ip`` at ``time`` (``start <= time < end``, open end = still alive),
     or the node whose address it is, or None."""
-    t = _utc(time)
+    t = utc_timestamp(time)
     rows = pod_ips[(pod_ips.ip == ip) & (pod_ips.start <= t) & (pod_ips.end.isna() | (pod_ips.end > t))]
     if len(rows):
         r = rows.iloc[0]
@@ -72,10 +74,6 @@ def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFr
         result[prefix + col] = out.column(col).to_pandas().array
     return result
 
-
-def _utc(t: Any) -> pd.Timestamp:
-    ts = pd.Timestamp(t)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 def _node_table(nodes: pd.DataFrame | None) -> pd.DataFrame:
