@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import pandas as pd
 
 from ..frames import utc_timestamp
@@ -27,6 +26,8 @@ from .rules import Evidence, service_accounts
 from .runtime_rules import HOST_ESCAPE, _execs
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from ..case import Case
 
 MAX_EVIDENCE = 100
@@ -40,6 +41,8 @@ EDGE_COLUMNS = ["source", "target", "type", "first_seen", "last_seen", "count", 
 def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = None) -> nx.MultiDiGraph:
     """The observed lateral-movement graph of a case (or of an ``Evidence``), optionally
     within [start, end]."""
+    import networkx as nx  # here, not at import time: only the graph needs it
+
     ev = case if isinstance(case, Evidence) else Evidence.from_case(case)
     edges = observed_edges(ev)
     if start is not None:

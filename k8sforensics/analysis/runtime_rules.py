@@ -125,13 +125,7 @@ def token_read(ev: Evidence) -> pd.DataFrame:
 
 
 def host_escape(ev: Evidence) -> pd.DataFrame:
-    hits = _match(ev, HOST_ESCAPE, lambda r: f"container escape attempt in pod {r.entity}: {r.command}")
-    if len(hits):
-        x = _execs(ev).set_index("event_id")
-        hits["entity_type"] = "pod"
-        hits["destination_ip"] = None
-        hits["summary"] = [s + (f" (node {x.at[i[0], 'node']})" if isinstance(x.at[i[0], "node"], str) else "") for s, i in zip(hits["summary"], hits["event_ids"])]
-    return hits
+    return _match(ev, HOST_ESCAPE, lambda r: f"container escape attempt in pod {r.entity}: {r.command}" + (f" (node {r.node})" if r.node else ""))
 
 
 def download_tool(ev: Evidence) -> pd.DataFrame:
