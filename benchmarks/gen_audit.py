@@ -659,7 +659,6 @@ def t_secret(c: Cluster):
 
 # ---------------------------- RequestResponse level ----------------------------
 def pod_spec(c: Cluster, w: dict, node: str, evil: bool) -> dict:
-    r = c.rng
     ctr = {"name": w["name"], "image": w["image"],
            "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
            "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},

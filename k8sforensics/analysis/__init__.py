@@ -11,8 +11,10 @@ import pandas as pd
 
 from .audit_rules import AUDIT_RULES
 from .flow_rules import FLOW_RULES
-from .graph import lateral_movement, observed_edges, paths
+from .graph import graph_evidence, lateral_movement, observed_edges
 from .kill_chain import entity_events, kill_chain, narrative, patient_zero, phases
+from .possible import possible_edges
+from .reach import blast_radius, edges_to_cut, paths
 from .rules import (
     DEFAULT_SETTINGS,
     PHASES,
@@ -74,8 +76,11 @@ __all__ = [
     "Rule",
     "RuleError",
     "SigmaRules",
+    "blast_radius",
     "detect",
+    "edges_to_cut",
     "entity_events",
+    "graph_evidence",
     "kill_chain",
     "lateral_movement",
     "load_sigma_rules",
@@ -84,4 +89,5 @@ __all__ = [
     "paths",
     "patient_zero",
     "phases",
+    "possible_edges",
 ]

@@ -1,27 +1,35 @@
-"""The lateral-movement graph: who reached what, as observed in the evidence.
+"""The lateral-movement graph: who reached what — as observed in the evidence, and as the
+configuration makes possible — on one ``networkx.MultiDiGraph``.
 
 Nodes are typed ids — ``ip:198.51.100.66``, ``pod:shop/web-1``, ``sa:shop/web``, ``user:alice``,
-``node:node-2``, ``secret:payments/db``, ``binding:name`` — and edges are what the evidence shows
-one did to the other, aggregated per (source, target, type) *before* any networkx object is
-made: first and last seen, count, bytes, and the evidence event ids.
+``group:system:masters``, ``node:node-2``, ``secret:payments/db``, ``binding:name``,
+``workload:ns/deployments/web``, ``role:*`` — with ``kind`` and ``label`` attributes (pods also
+``namespace``, ``workload`` and ``host``).
 
-Edge types and the evidence behind them (threats.md §5):
+**Observed** edges (``observed=True``) are what the evidence shows one did to the other,
+aggregated per (source, target, type) *before* any networkx object is made (DuckDB): first and
+last seen, count, bytes and the evidence event ids. Edge types and their evidence (threats.md §5):
 ``flow`` / ``flow_denied`` (flows), ``exec`` / ``attach`` / ``port_forward`` / ``node_proxy``
 (identity → pod or node, audit), ``token_use`` (pod or outside IP → service account: the SA's
 requests came from there), ``token_steal`` (pod → its own SA: the token file was read in the
 pod, runtime or exec command), ``create_pod`` / ``create_workload`` (identity → pod/workload),
 ``read_secret``, ``bind_role`` (identity → binding) and ``grants`` (binding → subject),
 ``host_escape`` (pod → its node: nsenter, release_agent … seen at runtime).
+
+**Possible** edges (``observed=False``) come from RBAC and pod specs (``possible.py``) and carry
+``reason``, ``basis``, ``fix`` and ``cuttable`` instead of evidence ids.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import pandas as pd
 
 from ..frames import utc_timestamp
 from .audit_rules import SA_TOKEN_PATHS, _allowed, _bodies, _subject_users
+from .possible import POSSIBLE_COLUMNS, possible_edges
 from .rules import Evidence, service_accounts
 from .runtime_rules import HOST_ESCAPE, _execs
 
@@ -35,60 +43,127 @@ MAX_EVIDENCE = 100
 # data, not control; a flow from outside into a pod is how an attack comes in)
 CONTROL_EDGES = frozenset({"exec", "attach", "port_forward", "node_proxy", "token_use", "token_steal", "create_pod", "create_workload",
                            "bind_role", "grants", "host_escape"})
+# what else hands over control when it is merely possible: structure and the other RBAC rights
+REACH_EDGES = CONTROL_EDGES | {"read_secret", "token_request", "impersonate", "hosts", "runs", "member_of"}
 EDGE_COLUMNS = ["source", "target", "type", "first_seen", "last_seen", "count", "bytes", "event_ids"]
+# the columns the graph reads: a big case is never loaded whole for it
+AUDIT_COLUMNS = ["time", "event_id", "namespace", "pod", "verb", "user", "user_groups", "sa_namespace", "sa_name", "token_pod", "source_ip",
+                 "resource", "subresource", "object_namespace", "object_name", "decision", "response_code", "exec_command"]
+RUNTIME_COLUMNS = ["time", "event_id", "event_type", "container_id", "namespace", "pod", "node", "process", "args", "cmdline"]
+FLOW_COLUMNS = ["time", "time_end", "event_id", "src_ip", "dst_ip", "is_reply", "verdict", "bytes",
+                *(f"{side}_{c}" for side in ("src", "dst") for c in ("namespace", "pod", "node"))]
+_FLOW_ENDPOINTS = [*FLOW_COLUMNS, "src_kind", "dst_kind"]  # the kinds come from enrichment
 
 
-def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = None) -> nx.MultiDiGraph:
-    """The observed lateral-movement graph of a case (or of an ``Evidence``), optionally
-    within [start, end]."""
+def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = None, possible: bool = True) -> nx.MultiDiGraph:
+    """The lateral-movement graph of a case (or of an ``Evidence``): observed edges within
+    [start, end] and, with ``possible=True``, the possible edges of the inventory (those tied to a
+    pod's lifetime only when it overlaps the window)."""
     import networkx as nx  # here, not at import time: only the graph needs it
 
-    ev = case if isinstance(case, Evidence) else Evidence.from_case(case)
+    ev = case if isinstance(case, Evidence) else graph_evidence(case)
     edges = observed_edges(ev)
+    maybe = possible_edges(ev) if possible else pd.DataFrame(columns=POSSIBLE_COLUMNS)
     if start is not None:
-        edges = edges[edges["last_seen"] >= utc_timestamp(start)]
+        t = utc_timestamp(start)
+        edges = edges[edges["last_seen"] >= t]
+        maybe = maybe[~(maybe["last_seen"] < t)]
     if end is not None:
-        edges = edges[edges["first_seen"] <= utc_timestamp(end)]
+        t = utc_timestamp(end)
+        edges = edges[edges["first_seen"] <= t]
+        maybe = maybe[~(maybe["first_seen"] > t)]
     g = nx.MultiDiGraph()
-    for node in pd.unique(pd.concat([edges["source"], edges["target"]])):
+    for node in pd.unique(pd.concat([edges["source"], edges["target"], maybe["source"], maybe["target"]])):
         kind, _, name = str(node).partition(":")
         g.add_node(node, kind=kind, label=name)
+    _pod_attributes(g, ev)
     for r in edges.itertuples(index=False):
-        g.add_edge(r.source, r.target, key=r.type, type=r.type, first_seen=r.first_seen, last_seen=r.last_seen, count=int(r.count),
-                   bytes=int(r.bytes), event_ids=list(r.event_ids), observed=True)
+        g.add_edge(r.source, r.target, key=r.type, type=r.type, observed=True, first_seen=r.first_seen, last_seen=r.last_seen,
+                   count=int(r.count), bytes=int(r.bytes), event_ids=list(r.event_ids))
+    for r in maybe.itertuples(index=False):
+        g.add_edge(r.source, r.target, key=f"{r.type}?", type=r.type, observed=False, first_seen=r.first_seen, last_seen=r.last_seen,
+                   count=0, bytes=0, event_ids=[], reason=r.reason, basis=r.basis, fix=r.fix, cuttable=bool(r.cuttable))
     return g
 
 
+def graph_evidence(case: Case) -> Evidence:
+    """The case's tables with only the columns the graph reads (enriched), and the request
+    bodies of binding creations only — what a case with millions of events affords."""
+    def audit() -> pd.DataFrame:
+        a = case.audit(columns=AUDIT_COLUMNS, enrich=True)
+        bodies = case.sql("SELECT event_id, request_object FROM audit WHERE verb = 'create' AND request_object IS NOT NULL "
+                          "AND resource IN ('clusterrolebindings', 'rolebindings')")
+        return a.assign(request_object=a["event_id"].map(dict(zip(bodies["event_id"], bodies["request_object"]))))
+
+    return Evidence(audit=audit, runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True),
+                    flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True), context=case.context)
+
+
+def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
+    pods = pd.concat([ev.context("pods")[["namespace", "name", "workload_kind", "workload", "node"]],
+                      ev.context("pod_ips").rename(columns={"pod": "name"})[["namespace", "name", "workload_kind", "workload", "node"]]])
+    for r in pods.drop_duplicates(["namespace", "name"]).itertuples(index=False):
+        node = f"pod:{r.namespace}/{r.name}"
+        if node in g:
+            g.nodes[node].update(namespace=r.namespace, workload=f"{r.workload_kind} {r.workload}" if isinstance(r.workload, str) else None,
+                                 host=r.node if isinstance(r.node, str) else None)
+
+
 def observed_edges(ev: Evidence) -> pd.DataFrame:
-    """Every observed edge, aggregated per (source, target, type)."""
-    parts = [_flow_edges(ev), _audit_edges(ev), _runtime_edges(ev)]
-    rows = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else pd.DataFrame(
-        columns=["source", "target", "type", "time", "bytes", "event_id"])
+    """Every observed edge, aggregated per (source, target, type) (columns ``EDGE_COLUMNS``)."""
+    parts = [p for p in (_flow_edges(ev), _aggregate(pd.concat([_audit_edges(ev), _runtime_edges(ev)], ignore_index=True))) if len(p)]
+    if not parts:
+        return pd.DataFrame(columns=EDGE_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    for col in ("first_seen", "last_seen"):
+        out[col] = pd.to_datetime(out[col], utc=True)
+    out["event_ids"] = [list(ids) for ids in out["event_ids"]]
+    return out[EDGE_COLUMNS].sort_values(["first_seen", "source", "target", "type"], kind="stable").reset_index(drop=True)
+
+
+_AGGREGATE = f"""
+    SELECT source, target, type, min(time) AS first_seen, max(time) AS last_seen, count(*) AS count,
+           coalesce(sum(bytes), 0)::BIGINT AS bytes, list(event_id::VARCHAR ORDER BY time, event_id)[1:{MAX_EVIDENCE}] AS event_ids
+    FROM rows GROUP BY source, target, type"""
+
+
+def _aggregate(rows: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=EDGE_COLUMNS)
-    rows["bytes"] = pd.to_numeric(rows["bytes"], errors="coerce").fillna(0)
-    rows = rows.sort_values("time", kind="stable")
-    agg = rows.groupby(["source", "target", "type"], sort=False).agg(
-        first_seen=("time", "min"), last_seen=("time", "max"), count=("event_id", "size"), bytes=("bytes", "sum"),
-        event_ids=("event_id", lambda s: list(s.astype(str))[:MAX_EVIDENCE]))
-    return agg.reset_index()[EDGE_COLUMNS].sort_values("first_seen", kind="stable").reset_index(drop=True)
+    rows = rows.assign(bytes=pd.to_numeric(rows["bytes"], errors="coerce"), time=pd.to_datetime(rows["time"], utc=True),
+                       **{c: rows[c].astype(str) for c in ("source", "target", "type", "event_id")})
+    con = duckdb.connect()
+    try:
+        con.register("rows", rows)
+        return con.sql(_AGGREGATE).df()
+    finally:
+        con.close()
 
 
-def _endpoint(ns: pd.Series, pod: pd.Series, node: pd.Series, kind: pd.Series, ip: pd.Series) -> pd.Series:
-    pods = "pod:" + ns.astype(str) + "/" + pod.astype(str)
-    nodes = "node:" + node.astype(str)
-    return pods.where(pod.notna() & ns.notna(), nodes.where((kind == "node") & node.notna(), "ip:" + ip.astype(str)))
+def _endpoint_sql(side: str) -> str:
+    return (f"CASE WHEN {side}_pod IS NOT NULL AND {side}_namespace IS NOT NULL THEN 'pod:' || {side}_namespace || '/' || {side}_pod "
+            f"WHEN {side}_kind = 'node' AND {side}_node IS NOT NULL THEN 'node:' || {side}_node ELSE 'ip:' || {side}_ip END")
 
 
 def _flow_edges(ev: Evidence) -> pd.DataFrame:
+    """Flows aggregated in DuckDB straight from the enriched frame: millions of flows become a
+    few thousand (source, target, verdict) rows without a Python string per flow."""
     f = ev.flows
-    f = f[f["src_ip"].notna() & f["dst_ip"].notna() & ~f["is_reply"].fillna(False).astype(bool)]
     if f.empty:
-        return pd.DataFrame()
-    src = _endpoint(f["src_namespace"], f["src_pod"], f["src_node"], f["src_kind"], f["src_ip"])
-    dst = _endpoint(f["dst_namespace"], f["dst_pod"], f["dst_node"], f["dst_kind"], f["dst_ip"])
-    kind = pd.Series("flow", index=f.index).where(f["verdict"].fillna("allowed") == "allowed", "flow_denied")
-    return pd.DataFrame({"source": src, "target": dst, "type": kind, "time": f["time"], "bytes": f["bytes"], "event_id": f["event_id"]})
+        return pd.DataFrame(columns=EDGE_COLUMNS)
+    frame = pd.DataFrame({c: f[c] if c in f.columns else None for c in _FLOW_ENDPOINTS})
+    con = duckdb.connect()
+    try:
+        con.register("f", frame)
+        return con.sql(f"""
+            WITH rows AS (
+                SELECT {_endpoint_sql('src')} AS source, {_endpoint_sql('dst')} AS target,
+                       CASE WHEN coalesce(verdict, 'allowed') = 'allowed' THEN 'flow' ELSE 'flow_denied' END AS type,
+                       time, bytes, event_id
+                FROM f WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL AND NOT coalesce(is_reply, false))
+            {_AGGREGATE}""").df()
+    finally:
+        con.close()
 
 
 def _actor(a: pd.DataFrame) -> pd.Series:
@@ -161,39 +236,3 @@ def _runtime_edges(ev: Evidence) -> pd.DataFrame:
         out.append(pd.DataFrame({"source": pod[m], "target": "sa:" + x.loc[m, "namespace"].astype(str) + "/" + sa[m].astype(str),
                                  "type": "token_steal", "time": x.loc[m, "time"], "bytes": 0, "event_id": x.loc[m, "event_id"]}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
-
-
-def paths(graph: nx.MultiDiGraph, source: str, target: str | None = None) -> pd.DataFrame:
-    """How control spread from ``source`` (e.g. ``ip:198.51.100.66``), in time order: a node is
-    reached at the first moment an edge from an already reached node gets to it (flows count
-    only from ``source`` itself into pods, the way in; after that only control edges — exec, token use
-    and theft, pod creation, bindings, host escape). Returns the hops of the chain that reaches
-    ``target`` (or every reached node, with its parent, when ``target`` is None)."""
-    if source not in graph:
-        raise KeyError(f"{source!r} is not in the graph")
-    reached: dict[str, tuple[pd.Timestamp, str | None, dict[str, Any] | None]] = {source: (pd.Timestamp.min.tz_localize("UTC"), None, None)}
-    candidates = sorted(
-        ((d["first_seen"], u, v, d) for u, v, d in graph.edges(data=True)
-         if d.get("observed") and (d["type"] in CONTROL_EDGES or (d["type"] == "flow" and u == source and str(v).startswith("pod:")))),
-        key=lambda e: e[0])
-    changed = True
-    while changed:  # edges are in time order; repeat until no node is reached earlier
-        changed = False
-        for t, u, v, d in candidates:
-            if u in reached and reached[u][0] <= t and (v not in reached or t < reached[v][0]) and v != source:
-                reached[v] = (t, u, d)
-                changed = True
-    rows = [{"node": n, "kind": graph.nodes[n].get("kind"), "reached": t if p is not None else pd.NaT, "parent": p,
-             "via": d["type"] if d else None, "event_ids": d["event_ids"] if d else []} for n, (t, p, d) in reached.items()]
-    table = pd.DataFrame(rows)
-    if target is None:
-        return table.sort_values("reached", na_position="first", kind="stable").reset_index(drop=True)
-    if target not in reached:
-        return table.iloc[0:0]
-    chain = []
-    node: str | None = target
-    while node is not None:
-        chain.append(node)
-        node = reached[node][1]
-    order = {n: i for i, n in enumerate(reversed(chain))}
-    return table[table["node"].isin(order)].assign(_o=lambda d: d["node"].map(order)).sort_values("_o").drop(columns="_o").reset_index(drop=True)

@@ -13,6 +13,8 @@ from ..frames import utc_timestamp
 from .rules import PHASES
 
 if TYPE_CHECKING:
+    import networkx as nx
+
     from ..case import Case
 
 TIMELINE_COLUMNS = [
@@ -129,12 +131,18 @@ PATIENT_ZERO_COLUMNS = ["rank", "entity", "namespace", "pod", "first_seen", "cam
 _FOOTHOLD_PHASES = ("Delivery", "Exploitation", "Installation", "Command & Control")
 
 
-def patient_zero(source: Case | pd.DataFrame) -> pd.DataFrame:
+def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph) -> pd.DataFrame:
     """Candidates for the first compromised workload, best first, with the reason: pods whose
     earliest finding is high or critical and in a foothold phase (delivery, exploitation,
     installation, C2) rank before the others, then by the time of that finding. ``source`` is a
     case (its saved findings) or a findings (or timeline) frame. ``came_from`` is the outside
-    address a finding about that pod names as its source, if any."""
+    address a finding about that pod names as its source, if any. Given a lateral-movement
+    graph instead, the pods through which control first moved on from outside, ranked by
+    ``graph_patient_zero``."""
+    if hasattr(source, "out_edges"):  # a networkx graph
+        from .reach import graph_patient_zero
+
+        return graph_patient_zero(source)  # type: ignore[arg-type]
     f: pd.DataFrame = source if isinstance(source, pd.DataFrame) else source.findings()
     if "kind" in f.columns:
         f = f[f["kind"] == "finding"]

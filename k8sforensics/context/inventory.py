@@ -192,7 +192,8 @@ def _pod(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...], t
         "owner_name": owner[1] if owner else None,
         "workload_kind": wk,
         "workload": wn,
-        "service_account": spec.get("serviceAccountName") or spec.get("serviceAccount"),
+        # admission sets "default" when a spec names none; a pod with no spec stays unknown
+        "service_account": spec.get("serviceAccountName") or spec.get("serviceAccount") or ("default" if containers else None),
         "automount_token": spec.get("automountServiceAccountToken"),
         "containers": [str(c.get("name")) for c in containers] or None,
         "images": [str(c.get("image")) for c in containers if c.get("image")] or None,
@@ -299,7 +300,7 @@ def _workload(kind: str, obj: dict[str, Any], r: dict[str, Any]) -> dict[str, An
         "cluster": r["cluster"], "kind": kind, "namespace": md.get("namespace"), "name": md.get("name"), "uid": md.get("uid"),
         "owner_kind": owner[0] if owner else None, "owner_name": owner[1] if owner else None,
         "replicas": spec.get("replicas") if isinstance(spec.get("replicas"), int) else None,
-        "service_account": tspec.get("serviceAccountName"),
+        "service_account": tspec.get("serviceAccountName") or tspec.get("serviceAccount") or ("default" if tspec.get("containers") else None),
         "images": [str(c.get("image")) for c in containers if c.get("image")] or None,
         "privileged": any(as_object(c.get("securityContext")).get("privileged") is True for c in containers),
         "labels": md.get("labels"), "created": md.get("creationTimestamp"),

@@ -35,7 +35,7 @@ def test_ip_reuse_does_not_put_the_innocent_pod_on_the_path(graph, sample_truth:
 
 def test_edges_are_aggregated_per_pair_and_type(graph) -> None:
     edges = [(u, v, d) for u, v, d in graph.edges(data=True)]
-    keys = [(u, v, d["type"]) for u, v, d in edges]
+    keys = [(u, v, d["type"], d["observed"]) for u, v, d in edges]
     assert len(keys) == len(set(keys))
     beacons = graph.get_edge_data("pod:kube-system/kube-proxy-x7k2p", "ip:203.0.113.77")["flow"]
     assert beacons["count"] == 10 and beacons["first_seen"] == pd.Timestamp("2026-03-10T10:35:00Z") and len(beacons["event_ids"]) == 10
@@ -51,3 +51,53 @@ def test_time_window(sample_case: kf.Case) -> None:
     early = kf.lateral_movement(sample_case, end="2026-03-10T10:20:00Z")
     assert "node:node-2" not in kf.paths(early, "ip:198.51.100.66")["node"].tolist()
     assert "sa:shop/web" in kf.paths(early, "ip:198.51.100.66")["node"].tolist()
+
+
+# ---------------------------------------------------------------- observed and possible together
+
+WEB = "pod:shop/web-q7rclvtq89-mtpxj"
+
+
+def test_possible_edges_sit_beside_the_observed_ones(graph) -> None:
+    # the exec the attacker made was granted by the web-debug RoleBinding: both edges are there
+    both = graph.get_edge_data("sa:shop/web", "pod:payments/api-5hftq2dbls-88flg")
+    assert both["exec"]["observed"] and not both["exec?"]["observed"]
+    assert both["exec?"]["basis"] == "RoleBinding payments/web-debug" and both["exec?"]["cuttable"]
+    escape = graph.get_edge_data("pod:kube-system/kube-proxy-x7k2p", "node:node-2")
+    assert set(escape) == {"host_escape", "host_escape?"} and "privileged" in escape["host_escape?"]["reason"]
+    assert graph.has_edge("node:node-2", "pod:payments/api-5hftq2dbls-88flg")  # a node holds its pods
+
+
+def test_without_possible_edges_only_evidence_remains(sample_case: kf.Case) -> None:
+    g = kf.lateral_movement(sample_case, possible=False)
+    assert all(d["observed"] and d["event_ids"] for _, _, d in g.edges(data=True))
+
+
+def test_patient_zero_from_the_graph(graph, sample_truth: dict) -> None:
+    p0 = kf.patient_zero(graph)
+    first = p0.iloc[0]
+    assert f"pod:{first['namespace']}/{first['pod']}" == WEB and first["came_from"] == "198.51.100.66"
+    assert first["rank"] == 1 and "token_use" in first["reason"]
+
+
+def test_blast_radius_of_the_foothold(graph) -> None:
+    r = kf.blast_radius(graph, WEB).set_index("node")
+    # what the attacker did reach, over observed edges alone
+    assert r.loc["sa:payments/payments-api", "observed"] and r.loc["node:node-2", "observed"]
+    # and where they could still go: the other nodes, every pod through the cluster-admin binding they made
+    assert not r.loc["node:node-3", "observed"] and "role:*" in r.index
+    assert r.loc["pod:monitoring/prometheus-0", "hops"] >= 3
+
+
+def test_edges_to_cut_between_the_foothold_and_the_node(graph) -> None:
+    cut = kf.edges_to_cut(graph, WEB, "node:node-2")
+    assert len(cut) and cut["cuttable"].all()
+    assert ("pod:kube-system/kube-proxy-x7k2p", "host_escape") in set(zip(cut["source"], cut["type"]))
+    # cutting them disconnects the two over control edges
+    g = graph.copy()
+    for r in cut.itertuples():
+        for key in [k for k, d in g.get_edge_data(r.source, r.target).items() if d["type"] == r.type and not d["observed"]]:
+            g.remove_edge(r.source, r.target, key=key)
+        for key in [k for k, d in (g.get_edge_data(r.source, r.target) or {}).items() if d["type"] == r.type]:
+            g.remove_edge(r.source, r.target, key=key)  # the observed twin happened through the same grant
+    assert "node:node-2" not in set(kf.blast_radius(g, WEB)["node"])
