@@ -88,10 +88,21 @@ def test_attacker_strings_are_escaped_everywhere(report: list[Path], hostile_cas
     findings = hostile_case.findings()
     assert findings["summary"].str.contains("<img src=x", regex=False).any()  # the payload is in the findings...
     assert "<script>" in kf.narrative(kf.kill_chain(hostile_case, max_context=0))  # ...and in the narrative
-    text = report[0].read_text()
-    for payload in PAYLOADS:
-        assert payload not in text  # ...and never raw in the page
-        assert payload.split(" ")[0].replace("<", "&lt;") in text or "&lt;" in text
+    for page in report:
+        text = page.read_text()
+        for payload in PAYLOADS:
+            assert payload not in text  # ...and never raw in any page
+    assert "&lt;img src=x" in report[0].read_text()  # shown, as text
+
+
+@pytest.mark.slow
+def test_lateral_movement_page_shows_the_path_the_cut_and_exports(report: list[Path], hostile_case: kf.Case) -> None:
+    page = next(p for p in report if p.stem == "02_lateral_movement")
+    text = page.read_text()
+    assert "pod:shop/web-q7rclvtq89-mtpxj" in text and "host_escape" in text and "edges to cut" in text.lower()
+    assert "kf.lateral_movement(" not in text  # code hidden
+    assert (hostile_case.path / "graph" / "lateral_movement.graphml").exists()
+    assert (hostile_case.path / "graph" / "lateral_movement.cyjs").exists()
 
 
 def _chromium() -> str | None:
@@ -99,7 +110,8 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.slow
-def test_report_renders_in_a_real_browser_and_no_planted_script_runs(report: list[Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize("page", [0, 1], ids=["kill_chain", "lateral_movement"])
+def test_report_renders_in_a_real_browser_and_no_planted_script_runs(report: list[Path], tmp_path: Path, page: int) -> None:
     browser = _chromium()
     if browser is None:
         if os.environ.get("K8SF_REQUIRE_BROWSER"):
@@ -108,14 +120,15 @@ def test_report_renders_in_a_real_browser_and_no_planted_script_runs(report: lis
     p = subprocess.run(
         [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
-         "--dump-dom", report[0].as_uri()],
+         "--dump-dom", report[page].as_uri()],
         capture_output=True, text=True, timeout=180)
     dom = p.stdout
     assert "<html" in dom, p.stderr[-2000:]
     assert 'class="main-svg"' in dom, "the plotly figure did not render"
     assert re.search(r'class="trace scatter', dom), "the figure has no traces"
     assert MARK not in re.search(r"<body[^>]*>", dom).group(0), "a planted script ran"  # type: ignore[union-attr]
-    assert "&lt;img src=x onerror=" in dom  # shown as text
+    if page == 0:
+        assert "&lt;img src=x onerror=" in dom  # shown as text
 
 
 def test_report_errors_are_clear(tmp_path: Path) -> None:
