@@ -12,8 +12,10 @@ last seen, count, bytes and the evidence event ids. Edge types and their evidenc
 ``flow`` / ``flow_denied`` (flows), ``exec`` / ``attach`` / ``port_forward`` / ``node_proxy``
 (identity → pod or node, audit), ``token_use`` (pod or outside IP → service account: the SA's
 requests came from there), ``token_steal`` (pod → its own SA: the token file was read in the
-pod, runtime or exec command), ``create_pod`` / ``create_workload`` (identity → pod/workload),
-``read_secret``, ``bind_role`` (identity → binding) and ``grants`` (binding → subject),
+pod, runtime or exec command), ``create_pod`` / ``create_workload`` (identity → pod/workload), ``patch`` (identity → pod or
+workload: a patch or update can swap the image),
+``read_secret``, ``bind_role`` (identity → binding), ``grants`` (binding → subject) and
+``use_binding`` (identity → the binding the authorizer says allowed its request),
 ``host_escape`` (pod → its node: nsenter, release_agent … seen at runtime).
 
 **Possible** edges (``observed=False``) come from RBAC and pod specs (``possible.py``) and carry
@@ -41,14 +43,14 @@ if TYPE_CHECKING:
 MAX_EVIDENCE = 100
 # edges along which control passes from one node to the next (a flow between two pods carries
 # data, not control; a flow from outside into a pod is how an attack comes in)
-CONTROL_EDGES = frozenset({"exec", "attach", "port_forward", "node_proxy", "token_use", "token_steal", "create_pod", "create_workload",
+CONTROL_EDGES = frozenset({"exec", "attach", "port_forward", "node_proxy", "token_use", "token_steal", "create_pod", "create_workload", "patch",
                            "bind_role", "grants", "host_escape"})
 # what else hands over control when it is merely possible: structure and the other RBAC rights
 REACH_EDGES = CONTROL_EDGES | {"read_secret", "token_request", "impersonate", "hosts", "runs", "member_of"}
 EDGE_COLUMNS = ["source", "target", "type", "first_seen", "last_seen", "count", "bytes", "event_ids"]
 # the columns the graph reads: a big case is never loaded whole for it
 AUDIT_COLUMNS = ["time", "event_id", "namespace", "pod", "verb", "user", "user_groups", "sa_namespace", "sa_name", "token_pod", "source_ip",
-                 "resource", "subresource", "object_namespace", "object_name", "decision", "response_code", "exec_command"]
+                 "resource", "subresource", "object_namespace", "object_name", "decision", "response_code", "authz_reason", "exec_command"]
 RUNTIME_COLUMNS = ["time", "event_id", "event_type", "container_id", "namespace", "pod", "node", "process", "args", "cmdline"]
 FLOW_COLUMNS = ["time", "time_end", "event_id", "src_ip", "dst_ip", "is_reply", "verdict", "bytes",
                 *(f"{side}_{c}" for side in ("src", "dst") for c in ("namespace", "pod", "node"))]
@@ -191,8 +193,12 @@ def _audit_edges(ev: Evidence) -> pd.DataFrame:
     creates = (a["verb"] == "create") & a["subresource"].isna() & a["object_name"].notna()
     add(creates & pods, actor, target_pod, "create_pod")
     workloads = a["resource"].isin(["deployments", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicasets"])
-    add(creates & workloads, actor, "workload:" + a["object_namespace"].astype(str) + "/" + a["resource"].astype(str) + "/" + a["object_name"].astype(str),
-        "create_workload")
+    workload = "workload:" + a["object_namespace"].astype(str) + "/" + a["resource"].astype(str) + "/" + a["object_name"].astype(str)
+    add(creates & workloads, actor, workload, "create_workload")
+    # a patch or update of a pod or a workload can swap its image or command: code runs there
+    changes = a["verb"].isin(["patch", "update"]) & a["subresource"].isna() & a["object_name"].notna()
+    add(changes & pods, actor, target_pod, "patch")
+    add(changes & workloads, actor, workload, "patch")
     secrets = (a["resource"] == "secrets") & a["verb"].isin(["get", "list", "watch"])
     add(secrets, actor, "secret:" + a["object_namespace"].fillna("*").astype(str) + "/" + a["object_name"].fillna("*").astype(str), "read_secret")
     # token use: where a service account's requests came from (its pod, another pod, outside)
@@ -209,6 +215,10 @@ def _audit_edges(ev: Evidence) -> pd.DataFrame:
     binds = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & (a["verb"] == "create")
     binding = "binding:" + a["object_name"].astype(str)
     add(binds, actor, binding, "bind_role")
+    # and who used one: the authorizer names the binding that allowed a request
+    used = a["authz_reason"].astype("string").str.extract(r'by (?:Cluster)?RoleBinding "([^"]+)"', expand=False) \
+        if "authz_reason" in a.columns else pd.Series(pd.NA, index=a.index, dtype="string")
+    add(used.notna(), actor, "binding:" + used.astype(str), "use_binding")
     if binds.any():
         for i, body in _bodies(a, binds).dropna().items():
             for subject in _subject_users(body):

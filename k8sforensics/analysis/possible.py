@@ -2,7 +2,8 @@
 went there (KubeHound's edges, threats.md §5), from the case's inventory.
 
 - **RBAC** (``rbac`` context, one row per binding × subject × rule): ``exec`` / ``attach`` /
-  ``port_forward`` to the pods in the binding's scope, ``node_proxy`` to every node,
+  ``port_forward`` / ``patch`` to the pods in the binding's scope (``patch`` also to the
+  workloads running pods there), ``node_proxy`` to every node,
   ``create_pod`` / ``create_workload`` to every node (a privileged pod can be scheduled
   anywhere unless the namespace enforces Pod Security baseline or restricted) and to every
   service account of the namespace (a pod can run as any of them), ``token_request`` and
@@ -49,9 +50,10 @@ ESCAPE_CAPABILITIES = {"SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "DAC_READ_SEARCH
 # hostPath mounts that hand over the node (threats.md §5 EXPLOIT_HOST_*, CE_VAR_LOG_SYMLINK, runtime sockets)
 SENSITIVE_HOST_PATHS = {"/", "/etc", "/root", "/home", "/proc", "/sys", "/dev", "/boot", "/var", "/var/lib", "/var/log", "/var/run",
                         "/run", "/usr", "/lib", "/bin", "/sbin"}
-SENSITIVE_HOST_PREFIXES = ("/etc/", "/root/", "/proc/", "/dev/", "/var/lib/kubelet", "/var/lib/docker", "/var/lib/containerd",
+SENSITIVE_HOST_PREFIXES = ("/root/", "/proc/", "/dev/", "/home/", "/var/lib/kubelet", "/var/lib/docker", "/var/lib/containerd",
                            "/var/run/docker.sock", "/run/docker.sock", "/var/run/containerd", "/run/containerd", "/var/run/crio",
-                           "/run/crio", "/etc/kubernetes", "/home/")
+                           "/run/crio", "/etc/kubernetes", "/etc/systemd", "/etc/cron", "/etc/ssh", "/etc/shadow", "/etc/sudoers")
+# (not all of /etc: /etc/localtime, /etc/ssl/certs and a CA certificate are what ordinary pods mount)
 ENFORCING = {"baseline", "restricted"}
 KIND_RESOURCE = {"Deployment": "deployments", "DaemonSet": "daemonsets", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets",
                  "Job": "jobs", "CronJob": "cronjobs"}
@@ -93,6 +95,11 @@ class _World:
         for ns, name in sorted(p for p in pairs if isinstance(p[0], str) and isinstance(p[1], str)):
             self.sas_by_ns.setdefault(ns, []).append(name)
         self.sa_automount = {(n, s): a for n, s, a in zip(sas["namespace"], sas["name"], sas["automount_token"])}
+        # the workloads that run pods (the pods say which), as the ids the graph uses
+        self.workloads_by_ns: dict[tuple[str, str], list[str]] = {}
+        for ns, kind, name in {(n, k, x) for n, k, x in zip(self.pods["namespace"], self.pods["workload_kind"], self.pods["workload"])
+                               if k in KIND_RESOURCE and isinstance(x, str)}:
+            self.workloads_by_ns.setdefault((ns, KIND_RESOURCE[kind]), []).append(name)
         workloads = ev.context("workloads")
         self.template_sa = {(n, name): sa for n, name, sa in zip(workloads["namespace"], workloads["name"], workloads["service_account"])
                             if isinstance(sa, str)}
@@ -189,6 +196,18 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
                     for pod in w.pods_by_ns.get(ns, []):
                         if not g.names or pod in g.names:
                             out.append(_edge(subject, f"pod:{ns}/{pod}", kind, g.reason(what), g.basis, g.fix(what)))
+        if g.allows("pods", ("patch", "update")):
+            for ns in w.scope(g.namespace):
+                for pod in w.pods_by_ns.get(ns, []):
+                    if not g.names or pod in g.names:
+                        out.append(_edge(subject, f"pod:{ns}/{pod}", "patch", g.reason("patch pods (swap an image)"), g.basis, g.fix("patch/update pods")))
+        for resource, group in WORKLOAD_RESOURCES.items():
+            if g.allows(resource, ("patch", "update"), group):
+                for ns in w.scope(g.namespace):
+                    for name in w.workloads_by_ns.get((ns, resource), []):
+                        if not g.names or name in g.names:
+                            out.append(_edge(subject, f"workload:{ns}/{resource}/{name}", "patch", g.reason(f"patch {resource} (swap an image)"),
+                                             g.basis, g.fix(f"patch/update {resource}")))
         if g.namespace is None and g.allows("nodes/proxy", ("get", "create")):
             for node in w.nodes:
                 out.append(_edge(subject, f"node:{node}", "node_proxy", g.reason("nodes/proxy (kubelet API: exec in any pod)"), g.basis,
@@ -243,7 +262,9 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
 
 def _sensitive(path: str) -> bool:
     p = path.rstrip("/") or "/"
-    return p in SENSITIVE_HOST_PATHS or (p + "/").startswith(SENSITIVE_HOST_PREFIXES) or p.startswith(SENSITIVE_HOST_PREFIXES)
+    if p.endswith((".crt", "ca.pem")):  # a public certificate hands over nothing
+        return False
+    return p in SENSITIVE_HOST_PATHS or p.startswith(SENSITIVE_HOST_PREFIXES)
 
 
 def _pod_edges(w: _World) -> list[tuple[Any, ...]]:

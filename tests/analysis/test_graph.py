@@ -101,3 +101,25 @@ def test_edges_to_cut_between_the_foothold_and_the_node(graph) -> None:
         for key in [k for k, d in (g.get_edge_data(r.source, r.target) or {}).items() if d["type"] == r.type]:
             g.remove_edge(r.source, r.target, key=key)  # the observed twin happened through the same grant
     assert "node:node-2" not in set(kf.blast_radius(g, WEB)["node"])
+
+
+def test_a_binding_is_created_grants_and_is_used() -> None:
+    from k8sforensics.analysis import Evidence
+
+    from .build import audit, frame
+
+    attacker, sa = "system:serviceaccount:payments:api", "system:serviceaccount:kube-system:default"
+    body = {"kind": "ClusterRoleBinding", "metadata": {"name": "backdoor"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "namespace": "kube-system", "name": "default"}]}
+    reason = 'RBAC: allowed by ClusterRoleBinding "backdoor" of ClusterRole "cluster-admin" to ServiceAccount "default/kube-system"'
+    a = frame("audit",
+              audit("2026-03-10T10:40:00Z", attacker, "create", "clusterrolebindings", object_name="backdoor", request_object=body),
+              audit("2026-03-10T10:45:00Z", sa, "list", "secrets", authz_reason=reason),
+              audit("2026-03-10T10:46:00Z", sa, "get", "secrets", object_namespace="kube-system", object_name="x", authz_reason=reason),
+              audit("2026-03-10T10:47:00Z", sa, "get", "pods", authz_reason='RBAC: allowed by ClusterRoleBinding "view" of ClusterRole'))
+    g = kf.lateral_movement(Evidence(audit=a), possible=False)
+    assert g.get_edge_data("sa:payments/api", "binding:backdoor")["bind_role"]["count"] == 1
+    assert g.has_edge("binding:backdoor", "sa:kube-system/default")
+    used = g.get_edge_data("sa:kube-system/default", "binding:backdoor")["use_binding"]
+    assert used["count"] == 2 and used["first_seen"] == pd.Timestamp("2026-03-10T10:45:00Z")
+    assert g.has_edge("sa:kube-system/default", "binding:view")

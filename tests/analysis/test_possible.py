@@ -134,3 +134,14 @@ def test_duplicate_grants_are_one_edge_that_says_so() -> None:
               binding("RoleBinding", "two", "Role", "x", [sa("shop", "app")], ns="pay"))
     ex = e[e["type"] == "exec"]
     assert len(ex) == 1 and "1 other grant" in ex["reason"].iloc[0]
+
+
+def test_patch_rights_reach_pods_and_the_workloads_that_run_them() -> None:
+    deployed = pod("pay", "api-5hftq2dbls-x2kq9", sa="api")
+    deployed["metadata"].update(ownerReferences=[{"kind": "ReplicaSet", "name": "api-5hftq2dbls", "controller": True}],
+                                labels={"pod-template-hash": "5hftq2dbls"})
+    r = role("Role", "patcher", [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["patch"]},
+                                 {"apiGroups": [""], "resources": ["pods"], "verbs": ["update"], "resourceNames": ["lonely"]}], ns="pay")
+    e = edges(deployed, pod("pay", "lonely"), pod("shop", "web"), r, binding("RoleBinding", "p", "Role", "patcher", [sa("ci", "bot")], ns="pay"))
+    assert triples(e, "patch") == {("sa:ci/bot", "workload:pay/deployments/api", "patch"), ("sa:ci/bot", "pod:pay/lonely", "patch")}
+    assert ("workload:pay/deployments/api", "pod:pay/api-5hftq2dbls-x2kq9", "runs") in triples(e)
