@@ -94,9 +94,11 @@ def _audit(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame) -> p
     _fill(out, "actor_namespace", by_ip["_a_namespace"].to_numpy())
     _fill(out, "actor_pod", by_ip["_a_pod"].to_numpy())
     # 3. the target pod's workload and node, from its lifetime
-    targets = pod_ips.drop_duplicates(["namespace", "pod"]).set_index(["namespace", "pod"])
-    keys = list(zip(out["object_namespace"], out["pod"]))
-    for col in ("workload_kind", "workload", "node"):
-        values = [targets[col].get(k) if isinstance(k[1], str) and k in targets.index else None for k in keys]
-        _fill(out, col, values)
+    columns = ["workload_kind", "workload", "node"]
+    targets = pod_ips.drop_duplicates(["namespace", "pod"])[["namespace", "pod", *columns]].astype(object)
+    keys = pd.DataFrame({"namespace": out["object_namespace"].astype(object), "pod": out["pod"].astype(object)})
+    keys.loc[keys["pod"].isna() | keys["namespace"].isna(), "pod"] = "\0no pod"  # never joins: merge would match null to null
+    found = keys.merge(targets, on=["namespace", "pod"], how="left")  # left merge on unique keys keeps rows and order
+    for col in columns:
+        _fill(out, col, found[col].where(found[col].notna(), None).to_numpy())
     return out
