@@ -181,6 +181,14 @@ def _edge(source: str, target: str, kind: str, reason: str, basis: str, fix: str
     return (source, target, kind, first, last, reason, basis, fix, cuttable)
 
 
+def _in_scope(by_ns: dict[Any, list[str]], w: _World, g: _Grant, resource: str | None = None) -> Iterable[tuple[str, str]]:
+    """(namespace, name) of the objects a grant reaches: its namespaces, its resource names."""
+    for ns in w.scope(g.namespace):
+        for name in by_ns.get((ns, resource) if resource else ns, []):
+            if not g.names or name in g.names:
+                yield ns, name
+
+
 def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
     grants = _grants(w.rbac)
@@ -192,22 +200,16 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
             # GET upgrades to a WebSocket exec on older API servers, so get counts as well as create
             if g.allows(sub, ("create", "get")):
                 what = f"create {sub}"
-                for ns in w.scope(g.namespace):
-                    for pod in w.pods_by_ns.get(ns, []):
-                        if not g.names or pod in g.names:
-                            out.append(_edge(subject, f"pod:{ns}/{pod}", kind, g.reason(what), g.basis, g.fix(what)))
+                for ns, pod in _in_scope(w.pods_by_ns, w, g):
+                    out.append(_edge(subject, f"pod:{ns}/{pod}", kind, g.reason(what), g.basis, g.fix(what)))
         if g.allows("pods", ("patch", "update")):
-            for ns in w.scope(g.namespace):
-                for pod in w.pods_by_ns.get(ns, []):
-                    if not g.names or pod in g.names:
-                        out.append(_edge(subject, f"pod:{ns}/{pod}", "patch", g.reason("patch pods (swap an image)"), g.basis, g.fix("patch/update pods")))
+            for ns, pod in _in_scope(w.pods_by_ns, w, g):
+                out.append(_edge(subject, f"pod:{ns}/{pod}", "patch", g.reason("patch pods (swap an image)"), g.basis, g.fix("patch/update pods")))
         for resource, group in WORKLOAD_RESOURCES.items():
             if g.allows(resource, ("patch", "update"), group):
-                for ns in w.scope(g.namespace):
-                    for name in w.workloads_by_ns.get((ns, resource), []):
-                        if not g.names or name in g.names:
-                            out.append(_edge(subject, f"workload:{ns}/{resource}/{name}", "patch", g.reason(f"patch {resource} (swap an image)"),
-                                             g.basis, g.fix(f"patch/update {resource}")))
+                for ns, name in _in_scope(w.workloads_by_ns, w, g, resource):
+                    out.append(_edge(subject, f"workload:{ns}/{resource}/{name}", "patch", g.reason(f"patch {resource} (swap an image)"),
+                                     g.basis, g.fix(f"patch/update {resource}")))
         if g.namespace is None and g.allows("nodes/proxy", ("get", "create")):
             for node in w.nodes:
                 out.append(_edge(subject, f"node:{node}", "node_proxy", g.reason("nodes/proxy (kubelet API: exec in any pod)"), g.basis,
@@ -228,18 +230,11 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
                                      g.reason(f"{what} (a privileged or hostPath pod in {ns}; no Pod Security enforcement known)"),
                                      g.basis, g.fix(what) + f"; enforce Pod Security baseline on {ns}"))
             break  # one create right is enough: the same targets
-        if g.allows("serviceaccounts/token", ("create",)):
-            for ns in w.scope(g.namespace):
-                for sa in w.sas_by_ns.get(ns, []):
-                    if not g.names or sa in g.names:
-                        out.append(_edge(subject, f"sa:{ns}/{sa}", "token_request", g.reason("create serviceaccounts/token"), g.basis,
-                                         g.fix("serviceaccounts/token")))
-        if g.allows("serviceaccounts", ("impersonate",)):
-            for ns in w.scope(g.namespace):
-                for sa in w.sas_by_ns.get(ns, []):
-                    if not g.names or sa in g.names:
-                        out.append(_edge(subject, f"sa:{ns}/{sa}", "impersonate", g.reason("impersonate serviceaccounts"), g.basis,
-                                         g.fix("impersonate")))
+        for resource, verb, kind in (("serviceaccounts/token", "create", "token_request"), ("serviceaccounts", "impersonate", "impersonate")):
+            if g.allows(resource, (verb,)):
+                what = f"{verb} {resource}"
+                for ns, sa in _in_scope(w.sas_by_ns, w, g):
+                    out.append(_edge(subject, f"sa:{ns}/{sa}", kind, g.reason(what), g.basis, g.fix(what)))
         for resource, prefix in (("users", "user"), ("groups", "group")):
             if g.namespace is None and g.allows(resource, ("impersonate",)):
                 for name in g.names or ["*"]:

@@ -76,6 +76,8 @@ def test_cluster_admin_not_in_the_dump_uses_its_known_rules() -> None:
     assert ("user:mallory", "node:node-1", "create_pod") in triples(e)
     assert ("user:mallory", "role:*", "bind_role") in triples(e)
     assert ("user:mallory", "secret:*/*", "read_secret") in triples(e)
+    assert {("user:mallory", "sa:pay/app", "impersonate"), ("user:mallory", "sa:pay/app", "token_request"),
+            ("user:mallory", "user:*", "impersonate"), ("user:mallory", "pod:pay/api", "patch")} <= triples(e)
 
 
 def test_binding_creation_escalates_only_with_bind_or_escalate() -> None:
