@@ -9,8 +9,9 @@ Nodes are typed ids — ``ip:198.51.100.66``, ``pod:shop/web-1``, ``sa:shop/web`
 **Observed** edges (``observed=True``) are what the evidence shows one did to the other,
 aggregated per (source, target, type) *before* any networkx object is made (DuckDB): first and
 last seen, count, bytes and the evidence event ids. Edge types and their evidence (threats.md §5):
-``flow`` / ``flow_denied`` (flows), ``exec`` / ``attach`` / ``port_forward`` / ``node_proxy``
-(identity → pod or node, audit), ``token_use`` (pod or outside IP → service account: the SA's
+``flow`` / ``flow_denied`` (flows), ``exec`` / ``attach`` / ``debug`` (an ephemeral container) /
+``port_forward`` / ``node_proxy`` (identity → pod or node, audit), ``token_request`` (identity →
+the SA it minted a token for), ``impersonate`` (identity → whom it acted as), ``token_use`` (pod or outside IP → service account: the SA's
 requests came from there), ``token_steal`` (pod → its own SA: the token file was read in the
 pod, runtime or exec command), ``create_pod`` / ``create_workload`` (identity → pod/workload), ``patch`` (identity → pod or
 workload: a patch or update can swap the image),
@@ -43,14 +44,15 @@ if TYPE_CHECKING:
 MAX_EVIDENCE = 100
 # edges along which control passes from one node to the next (a flow between two pods carries
 # data, not control; a flow from outside into a pod is how an attack comes in)
-CONTROL_EDGES = frozenset({"exec", "attach", "port_forward", "node_proxy", "token_use", "token_steal", "create_pod", "create_workload", "patch",
-                           "bind_role", "grants", "host_escape"})
-# what else hands over control when it is merely possible: structure and the other RBAC rights
-REACH_EDGES = CONTROL_EDGES | {"read_secret", "token_request", "impersonate", "hosts", "runs", "member_of"}
+CONTROL_EDGES = frozenset({"exec", "attach", "debug", "port_forward", "node_proxy", "token_use", "token_steal", "token_request", "impersonate",
+                           "create_pod", "create_workload", "patch", "bind_role", "grants", "host_escape"})
+# what else hands over control when it is merely possible: structure and secrets
+REACH_EDGES = CONTROL_EDGES | {"read_secret", "hosts", "runs", "member_of"}
 EDGE_COLUMNS = ["source", "target", "type", "first_seen", "last_seen", "count", "bytes", "event_ids"]
 # the columns the graph reads: a big case is never loaded whole for it
 AUDIT_COLUMNS = ["time", "event_id", "namespace", "pod", "verb", "user", "user_groups", "sa_namespace", "sa_name", "token_pod", "source_ip",
-                 "resource", "subresource", "object_namespace", "object_name", "decision", "response_code", "authz_reason", "exec_command"]
+                 "resource", "subresource", "object_namespace", "object_name", "decision", "response_code", "authz_reason", "exec_command",
+                 "impersonated_user"]
 RUNTIME_COLUMNS = ["time", "event_id", "event_type", "container_id", "namespace", "pod", "node", "process", "args", "cmdline"]
 FLOW_COLUMNS = ["time", "time_end", "event_id", "src_ip", "dst_ip", "is_reply", "verdict", "bytes",
                 *(f"{side}_{c}" for side in ("src", "dst") for c in ("namespace", "pod", "node"))]
@@ -189,7 +191,17 @@ def _audit_edges(ev: Evidence) -> pd.DataFrame:
     pods = a["resource"] == "pods"
     for sub, kind in (("exec", "exec"), ("attach", "attach"), ("portforward", "port_forward")):
         add(pods & (a["subresource"] == sub), actor, target_pod, kind)
+    # kubectl debug: an ephemeral container added to a running pod
+    add(pods & (a["subresource"] == "ephemeralcontainers") & a["verb"].isin(["patch", "update"]), actor, target_pod, "debug")
     add((a["resource"] == "nodes") & (a["subresource"] == "proxy"), actor, "node:" + a["object_name"].astype(str), "node_proxy")
+    # a token minted for another service account, and requests made as someone else
+    add((a["resource"] == "serviceaccounts") & (a["subresource"] == "token") & (a["verb"] == "create"), actor,
+        "sa:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str), "token_request")
+    if "impersonated_user" in a.columns:
+        who = a["impersonated_user"].astype("string")
+        as_sa = who.str.startswith("system:serviceaccount:").fillna(False).astype(bool)
+        target = ("sa:" + who.str.removeprefix("system:serviceaccount:").str.replace(":", "/", n=1)).where(as_sa, "user:" + who)
+        add(who.notna(), actor, target.astype(str), "impersonate")
     creates = (a["verb"] == "create") & a["subresource"].isna() & a["object_name"].notna()
     add(creates & pods, actor, target_pod, "create_pod")
     workloads = a["resource"].isin(["deployments", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicasets"])

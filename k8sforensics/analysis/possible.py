@@ -196,10 +196,12 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
     escalators = {(subject, g.namespace) for subject, g in grants
                   if any(g.allows(r, ("bind", "escalate"), "rbac.authorization.k8s.io") for r in ("clusterroles", "roles"))}
     for subject, g in grants:
-        for sub, kind in (("pods/exec", "exec"), ("pods/attach", "attach"), ("pods/portforward", "port_forward")):
-            # GET upgrades to a WebSocket exec on older API servers, so get counts as well as create
-            if g.allows(sub, ("create", "get")):
-                what = f"create {sub}"
+        for sub, kind in (("pods/exec", "exec"), ("pods/attach", "attach"), ("pods/portforward", "port_forward"),
+                          ("pods/ephemeralcontainers", "debug")):
+            # GET upgrades to a WebSocket exec on older API servers, so get counts as well as create;
+            # an ephemeral container is added with patch
+            if g.allows(sub, ("patch", "update") if kind == "debug" else ("create", "get")):
+                what = f"{'patch' if kind == 'debug' else 'create'} {sub}"
                 for ns, pod in _in_scope(w.pods_by_ns, w, g):
                     out.append(_edge(subject, f"pod:{ns}/{pod}", kind, g.reason(what), g.basis, g.fix(what)))
         if g.allows("pods", ("patch", "update")):

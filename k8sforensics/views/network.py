@@ -28,11 +28,12 @@ if TYPE_CHECKING:
 
 KIND_COLOURS = {"ip": "#d62728", "pod": "#1f77b4", "sa": "#ff7f0e", "user": "#9467bd", "group": "#c5b0d5", "node": "#2ca02c",
                 "secret": "#8c564b", "binding": "#e377c2", "workload": "#17becf", "role": "#7f7f7f"}
-EDGE_COLOURS = {"flow": "#9ecae1", "flow_denied": "#fdae6b", "exec": "#d62728", "attach": "#d62728", "port_forward": "#ff9896",
-                "node_proxy": "#d62728", "token_use": "#ff7f0e", "token_steal": "#ff7f0e", "token_request": "#ff7f0e",
-                "impersonate": "#ff7f0e", "create_pod": "#2ca02c", "create_workload": "#2ca02c", "read_secret": "#8c564b",
-                "bind_role": "#e377c2", "grants": "#e377c2", "host_escape": "#000000", "hosts": "#98df8a", "runs": "#17becf",
-                "member_of": "#c5b0d5"}
+EDGE_COLOURS = {
+    "flow": "#9ecae1", "flow_denied": "#fdae6b", "exec": "#d62728", "attach": "#d62728", "debug": "#d62728", "port_forward": "#ff9896",
+    "node_proxy": "#d62728", "token_use": "#ff7f0e", "token_steal": "#ff7f0e", "token_request": "#ff7f0e", "impersonate": "#ff7f0e",
+    "create_pod": "#2ca02c", "create_workload": "#2ca02c", "patch": "#bcbd22", "read_secret": "#8c564b", "bind_role": "#e377c2",
+    "grants": "#e377c2", "use_binding": "#f7b6d2", "host_escape": "#000000", "hosts": "#98df8a", "runs": "#17becf", "member_of": "#c5b0d5",
+}
 
 
 def compromised(graph: nx.MultiDiGraph, source: str | None = None) -> pd.DataFrame:

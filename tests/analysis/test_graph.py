@@ -123,3 +123,22 @@ def test_a_binding_is_created_grants_and_is_used() -> None:
     used = g.get_edge_data("sa:kube-system/default", "binding:backdoor")["use_binding"]
     assert used["count"] == 2 and used["first_seen"] == pd.Timestamp("2026-03-10T10:45:00Z")
     assert g.has_edge("sa:kube-system/default", "binding:view")
+
+
+def test_debug_token_request_and_impersonation_hand_over_control() -> None:
+    from k8sforensics.analysis import Evidence
+
+    from .build import audit, frame
+
+    who = "system:serviceaccount:shop:web"
+    a = frame("audit",
+              audit("2026-03-10T10:00:00Z", who, "patch", "pods", subresource="ephemeralcontainers", object_namespace="pay", object_name="api"),
+              audit("2026-03-10T10:01:00Z", who, "create", "serviceaccounts", subresource="token", object_namespace="kube-system",
+                    object_name="admin"),
+              audit("2026-03-10T10:02:00Z", "alice", "get", "secrets", impersonated_user="system:serviceaccount:kube-system:admin"),
+              audit("2026-03-10T10:03:00Z", "alice", "get", "nodes", impersonated_user="bob"))
+    g = kf.lateral_movement(Evidence(audit=a), possible=False)
+    assert g.has_edge("sa:shop/web", "pod:pay/api", key="debug")
+    assert g.has_edge("sa:shop/web", "sa:kube-system/admin", key="token_request")
+    assert g.has_edge("user:alice", "sa:kube-system/admin", key="impersonate") and g.has_edge("user:alice", "user:bob", key="impersonate")
+    assert set(kf.paths(g, "sa:shop/web")["node"]) == {"sa:shop/web", "pod:pay/api", "sa:kube-system/admin"}
