@@ -8,6 +8,7 @@
     case.sql("select user, count(*) from audit group by user")
     findings = kf.detect(case)                       # rules → findings.parquet
     print(kf.narrative(kf.kill_chain(case)))         # the attack in kill-chain order
+    kf.remediation(case); kf.write_remediation(case)  # what to do, and the objects that do it
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .errors import (
     K8sForensicsError,
     UnknownFormatError,
 )
+from .remediation import remediation, write_remediation
 from .schema import SCHEMA_VERSION
 from .sources import read_audit, read_flows, read_runtime
 
@@ -72,4 +74,6 @@ __all__ = [
     "read_flows",
     "read_inventory",
     "read_runtime",
+    "remediation",
+    "write_remediation",
 ]

@@ -44,6 +44,11 @@ def external_mask(ips: pd.Series, networks: list[Network]) -> pd.Series:
     return pd.Series([uniq.get(v, False) for v in values], index=ips.index, dtype=bool)
 
 
+def is_external(ip: str, networks: Iterable[Network] = ()) -> bool:
+    """One address: outside the cluster and its private network (see ``external_mask``)."""
+    return _external(str(ip), tuple(networks))
+
+
 @lru_cache(maxsize=200_000)
 def _external(ip: str, nets: tuple[Network, ...]) -> bool:
     try:

@@ -1,0 +1,197 @@
+"""The remediation plan of one case: what the attacker reached and made, the attack's flows,
+the generated objects and the checklist, computed once (``Remediation``)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .actions import ACTION_COLUMNS, _accessed, _ids, remediation_actions
+from .admission import gatekeeper, image_repositories, kyverno
+from .network_policy import network_policies, pod_labels
+from .pod_security import namespace_levels, namespace_objects
+from .rbac import least_privilege, unused_bindings, used_permissions
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from ..case import Case
+
+ARTIFACTS = {
+    "quarantine": "00-quarantine-networkpolicies.yaml",
+    "NetworkPolicy": "10-networkpolicies.yaml",
+    "Pod Security Admission": "20-pod-security-namespaces.yaml",
+    "RBAC": "30-least-privilege-rbac.yaml",
+    "admission policy": "40-gatekeeper.yaml",
+    "kyverno": "41-kyverno.yaml",
+}
+
+
+class Remediation:
+    """Everything remediation derives from one case, computed once: the findings, the graph,
+    what the attacker reached, the attack's flows, and the generated objects."""
+
+    def __init__(self, case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None) -> None:
+        from ..analysis import detect, lateral_movement
+        from ..analysis.kill_chain import patient_zero
+        from ..analysis.reach import paths
+
+        self.case = case
+        self.findings = findings if findings is not None else case.findings()
+        if self.findings.empty and not case.manifest.get("detections"):
+            self.findings = detect(case, save=False)
+        self.graph = graph if graph is not None else lateral_movement(case)
+        came = patient_zero(self.graph)["came_from"].dropna()
+        self.source = f"ip:{came.iloc[0]}" if len(came) else None
+        self.reached = paths(self.graph, self.source) if self.source is not None and self.source in self.graph else \
+            pd.DataFrame(columns=["node", "kind", "reached", "parent", "via", "event_ids"])
+        self.flows = case.flows(enrich=True)
+        self.labels = pod_labels(case.context("pods"), case.context("pod_ips"))
+
+    # ------------------------------------------------------------------ who and what is the attack
+    def attacker_ips(self) -> set[str]:
+        """The source address and the outside addresses that compromised pods, or pods the
+        attacker created, talked to."""
+        done = set(self.reached["node"]) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
+        return {n[3:] for n in self.graph if n.startswith("ip:") and (n == self.source or _accessed(self.graph, done, n))}
+
+    def attack_flows(self) -> pd.Series:
+        """Flows that are part of the attack: named by a finding; to or from an attacker address;
+        sent by a pod the attacker created (or one of its workloads); or sent by a compromised
+        pod after its compromise to a peer it had not talked to before."""
+        f = self.flows
+        named = {str(e) for ids in self.findings["event_ids"] if ids is not None for e in ids}
+        mask = f["event_id"].astype(str).isin(named)
+        ips = self.attacker_ips()
+        mask |= f["src_ip"].isin(ips) | f["dst_ip"].isin(ips)
+        made = self._attacker_pods()
+        src = list(zip(f["src_namespace"], f["src_pod"]))
+        mask |= pd.Series([p in made for p in src], index=f.index)
+        for node, t in zip(self.reached["node"], self.reached["reached"]):
+            if not node.startswith("pod:") or pd.isna(t):
+                continue
+            ns, pod = node[4:].split("/", 1)
+            mine = (f["src_namespace"] == ns) & (f["src_pod"] == pod)
+            before = set(f.loc[mine & (f["time"] < t), "dst_ip"])
+            mask |= mine & (f["time"] >= t) & ~f["dst_ip"].isin(before)
+        return mask.fillna(False).astype(bool)
+
+    def _attacker_pods(self) -> set[tuple[str, str]]:
+        done = set(self.reached["node"])
+        made: set[str] = set()
+        for u, v, d in self.graph.edges(data=True):
+            if u in done and d.get("observed") and d["type"] in ("create_pod", "create_workload"):
+                made.add(v)
+        for u, v, d in self.graph.edges(data=True):  # the pods the attacker's workloads ran
+            if u in made and d["type"] == "runs":
+                made.add(v)
+        pods = self.case.context("pods")
+        for r in pods.itertuples(index=False):  # and, where the graph has no runs edge, by owner
+            if isinstance(r.workload, str) and isinstance(r.workload_kind, str):
+                wl = f"workload:{r.namespace}/{r.workload_kind.lower()}s/{r.workload}"
+                if wl in made:
+                    made.add(f"pod:{r.namespace}/{r.name}")
+        return {tuple(n[4:].split("/", 1)) for n in made if n.startswith("pod:")}  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ the generated objects
+    def network_policies(self) -> list[dict[str, Any]]:
+        return network_policies(self.flows, self.labels, attack=self.attack_flows(), attacker_ips=self.attacker_ips(),
+                                nodes=self.case.context("nodes"))
+
+    def quarantine_policies(self) -> list[dict[str, Any]]:
+        namespaces = sorted({n[4:].split("/", 1)[0] for n in self.reached["node"] if n.startswith("pod:")})
+        return [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "k8sforensics-quarantine", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "k8sforensics"}},
+                 "spec": {"podSelector": {"matchLabels": {"k8sforensics.io/quarantine": "true"}}, "policyTypes": ["Ingress", "Egress"]}}
+                for ns in namespaces]
+
+    def pod_security(self) -> pd.DataFrame:
+        return namespace_levels(self.case.objects(), self.case.context("namespaces"))
+
+    def rbac(self) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+        """Least-privilege Roles for what identities did outside the attack, and the bindings nothing legitimate used."""
+        attack_events = {str(e) for ids in self.findings["event_ids"] if ids is not None for e in ids}
+        done = set(self.reached["node"])
+        for u, _, d in self.graph.edges(data=True):
+            if d.get("observed") and u in done and d["type"] != "flow":
+                attack_events.update(d["event_ids"])  # what the compromised identities did
+        used = used_permissions(self.case.audit(), exclude=attack_events)
+        return least_privilege(used), unused_bindings(self.case.context("rbac"), used)
+
+    def trusted_repositories(self) -> list[str]:
+        """Repositories of the images the inventory's pods and workloads run, less those of pods
+        the attacker created and of images a finding calls untrusted."""
+        made = self._attacker_pods()
+        pods = self.case.context("pods")
+        images = [i for r in pods.itertuples(index=False) if (r.namespace, r.name) not in made and r.images is not None for i in r.images]
+        flagged = " ".join(self.findings["summary"].astype(str))
+        return [r for r in image_repositories(images) if r not in flagged and r.rstrip("/") not in flagged]
+
+    def privileged_namespaces(self) -> list[str]:
+        levels = self.pod_security()
+        return sorted(levels.loc[levels["level"] == "privileged", "namespace"])
+
+    def artifacts(self) -> dict[str, list[dict[str, Any]]]:
+        """Every generated object, per artifact file name."""
+        repos = self.trusted_repositories()
+        exempt = self.privileged_namespaces()
+        return {
+            ARTIFACTS["quarantine"]: self.quarantine_policies(),
+            ARTIFACTS["NetworkPolicy"]: self.network_policies(),
+            ARTIFACTS["Pod Security Admission"]: namespace_objects(self.pod_security()),
+            ARTIFACTS["RBAC"]: self.rbac()[0],
+            ARTIFACTS["admission policy"]: gatekeeper(repos, exempt=exempt),
+            ARTIFACTS["kyverno"]: kyverno(repos, exempt=exempt),
+        }
+
+    def actions(self) -> pd.DataFrame:
+        pods = self.case.context("pods")
+        made = self._attacker_pods()
+        images: dict[tuple[str, str], list[str]] = {}
+        for r in pods.itertuples(index=False):
+            if isinstance(r.workload, str) and (r.namespace, r.name) not in made and r.images is not None:
+                images.setdefault((r.namespace, f"{r.workload_kind}/{r.workload}"), [])
+                images[(r.namespace, f"{r.workload_kind}/{r.workload}")] += [i for i in r.images if i not in images[(r.namespace, f"{r.workload_kind}/{r.workload}")]]
+        out = remediation_actions(self.findings, self.graph, source=self.source, attacker_ips=self.attacker_ips(), workload_images=images,
+                                  artifacts={k: f"remediation/{v}" for k, v in ARTIFACTS.items()})
+        _, unused = self.rbac()
+        extra = [{"priority": 2, "phase": "eradicate", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
+                  "control": "RBAC", "why": r.reason, "finding_ids": [], "event_ids": [], "references": "CIS 5.1.1; MS-M9003",
+                  "command": f"kubectl delete {r.binding_kind.lower()} {r.binding}" + (f" -n {r.binding_namespace}" if r.binding_namespace else ""),
+                  "artifact": "", "status": "open"} for r in unused.itertuples(index=False)]
+        if extra:
+            more = pd.DataFrame(extra)
+            more.insert(0, "action_id", _ids(more))
+            out = pd.concat([out, more], ignore_index=True)
+            out = out.drop_duplicates(["action_id"]).sort_values("priority", kind="stable").reset_index(drop=True)
+        return out[ACTION_COLUMNS]
+
+
+def remediation(case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None) -> pd.DataFrame:
+    """The remediation checklist of a case: one row per action, contain → eradicate → harden,
+    each with its findings, evidence, control, references and command or artifact."""
+    return Remediation(case, findings=findings, graph=graph).actions()
+
+
+def write_remediation(case: Case, *, out: str | os.PathLike[str] | None = None, findings: pd.DataFrame | None = None,
+                      graph: nx.MultiDiGraph | None = None) -> dict[str, Path]:
+    """Write the generated objects (multi-document YAML, one file per control) and the checklist
+    (``checklist.csv``) under ``<case>/remediation`` (or ``out``). Returns name → path."""
+    import yaml
+
+    r = Remediation(case, findings=findings, graph=graph)
+    folder = Path(out) if out is not None else case.path / "remediation"
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, objects in r.artifacts().items():
+        path = folder / name
+        path.write_text(yaml.safe_dump_all(objects, sort_keys=False, width=120) if objects else "")
+        written[name] = path
+    actions = r.actions()
+    path = folder / "checklist.csv"
+    actions.assign(finding_ids=actions["finding_ids"].map(" ".join), event_ids=actions["event_ids"].map(" ".join)).to_csv(path, index=False)
+    written["checklist.csv"] = path
+    return written

@@ -1,0 +1,111 @@
+"""The remediation plan of the sample breach against its ground truth: every persistence object
+has a removal action, every compromised identity a rotation, the generated NetworkPolicies let
+every legitimate flow through and stop every attack flow they can see."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import k8sforensics as kf
+from k8sforensics.remediation import Remediation, evaluate
+
+
+@pytest.fixture(scope="module")
+def plan(sample_case: kf.Case) -> Remediation:
+    return Remediation(sample_case)
+
+
+@pytest.fixture(scope="module")
+def actions(plan: Remediation) -> pd.DataFrame:
+    return plan.actions()
+
+
+def _truth_flows(case: kf.Case, truth: dict) -> pd.Series:
+    shas = {i["path"].split("sample_data/", 1)[-1]: i["sha256"] for ing in case.manifest["ingests"] for i in ing["inputs"]}
+    lines = {(shas[e["file"]], e["line"]) for s in truth["steps"] for e in s["evidence"] if e["file"].startswith("flows/")}
+    f = case.flows()
+    return pd.Series([(a, b) in lines for a, b in zip(f["evidence_id"], f["evidence_line"])], index=f.index)
+
+
+def test_containment_comes_first_and_every_action_is_backed(actions: pd.DataFrame) -> None:
+    assert actions["priority"].is_monotonic_increasing and actions["priority"].iloc[0] == 1
+    assert actions["action_id"].is_unique
+    first = actions[actions["priority"] == 1]
+    assert all(len(ids) for ids in first["event_ids"]) and all(len(f) for f in first["finding_ids"])
+    assert set(actions["phase"]) == {"contain now", "eradicate", "harden"}
+
+
+def test_every_persistence_object_has_a_removal_action(actions: pd.DataFrame, sample_truth: dict) -> None:
+    text = actions[actions["priority"] == 2]["action"].str.cat(sep="\n")
+    for obj in sample_truth["persistence"]:
+        name = f"{obj['namespace']}/{obj['name']}" if obj.get("namespace") else obj["name"]
+        assert f"delete the {'binding' if 'Binding' in obj['kind'] else obj['kind'].lower()} {name}" in text, obj
+
+
+def test_every_compromised_identity_is_rotated_and_every_foothold_isolated(actions: pd.DataFrame, sample_truth: dict) -> None:
+    rotate = set(actions.loc[actions["control"] == "credential rotation", "target"])
+    isolate = set(actions.loc[actions["action"].str.startswith("isolate pod"), "target"])
+    for hop in sample_truth["lateral_path"]:
+        if hop["kind"] == "service_account":
+            assert f"sa:{hop['id']}" in rotate
+        if hop["kind"] == "pod":
+            assert f"pod:{hop['id']}" in isolate
+    assert "secret:payments/db-credentials" in rotate  # the secret the attacker read
+    blocked = set(actions.loc[actions["control"] == "network block", "target"])
+    assert {"ip:198.51.100.66", "ip:203.0.113.77", "ip:203.0.113.88"} <= blocked  # entry, C2 and the mining pool
+    assert not any(t.startswith("ip:10.") for t in blocked)
+    # the innocent pod that reused the attacker's IP is left alone
+    assert not actions["target"].str.contains("cart-6nrgvm7tk2-dlgzj").any()
+
+
+def test_redeploy_from_known_good_images_and_rebuild_the_escaped_node(actions: pd.DataFrame) -> None:
+    redeploy = actions[actions["control"] == "redeploy"]["action"].str.cat(sep="\n")
+    assert "Deployment/web in shop" in redeploy and "registry.corp/shop/web:1.8.2" in redeploy
+    assert "evilcorp" not in redeploy and "alpine" not in redeploy
+    assert actions["action"].str.contains("rebuild node node-2").any()
+
+
+def test_attack_flows_are_the_ground_truths(plan: Remediation, sample_case: kf.Case, sample_truth: dict) -> None:
+    truth = _truth_flows(sample_case, sample_truth)
+    live = ~plan.flows["is_reply"].fillna(False).astype(bool)
+    got = plan.attack_flows()
+    assert (got & live).equals(truth.reindex(got.index) & live)
+
+
+def test_network_policies_allow_the_legitimate_flows_and_stop_the_attack(plan: Remediation, sample_case: kf.Case, sample_truth: dict) -> None:
+    f = plan.flows
+    truth = _truth_flows(sample_case, sample_truth).reindex(f.index)
+    live = ~f["is_reply"].fillna(False).astype(bool) & (f["verdict"].fillna("allowed") == "allowed")
+    policies = plan.network_policies()
+    verdict = evaluate(policies, f, plan.labels)
+    legit = live & ~truth
+    assert legit.sum() > 1000 and verdict[legit].all()
+    policed = live & truth & (f["src_pod"].notna() | f["dst_pod"].notna())  # a flow to a node's address is no pod's to police
+    assert policed.sum() >= 45 and not verdict[policed].any()
+    # the exploit came to the web pod's public port: allowed for everyone else
+    web = next(p for p in policies if p["metadata"]["name"] == "k8sforensics-allow-web")
+    assert web["spec"]["podSelector"] == {"matchLabels": {"app": "web"}}
+    assert {p["metadata"]["namespace"] for p in policies if p["metadata"]["name"] == "k8sforensics-default-deny"} == {
+        "kube-system", "monitoring", "payments", "shop"}
+
+
+def test_unused_binding_that_let_the_attacker_exec_is_flagged(actions: pd.DataFrame) -> None:
+    removals = actions[actions["action"].str.startswith("remove ")]["action"].str.cat(sep="\n")
+    assert "RoleBinding web-debug" in removals
+
+
+def test_artifacts_are_written_and_parse_back(sample_case: kf.Case, tmp_path) -> None:
+    import yaml
+
+    written = kf.write_remediation(sample_case, out=tmp_path)
+    kinds = {}
+    for name, path in written.items():
+        if name.endswith(".yaml"):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if doc:
+                    kinds.setdefault(doc["kind"], 0)
+                    kinds[doc["kind"]] += 1
+    assert kinds["NetworkPolicy"] >= 9 and kinds["Namespace"] == 4 and kinds["ConstraintTemplate"] == 4 and kinds["ClusterPolicy"] == 4
+    checklist = pd.read_csv(written["checklist.csv"])
+    assert len(checklist) == len(kf.remediation(sample_case))
