@@ -54,11 +54,13 @@ TECHNIQUE_CONTROLS: dict[str, tuple[str, str, str]] = {
 
 def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, source: str | None = None, attacker_ips: set[str] | None = None,
                         workload_images: dict[tuple[str, str], list[str]] | None = None,
+                        bindings: dict[str, tuple[str, str | None]] | None = None,
                         artifacts: dict[str, str] | None = None) -> pd.DataFrame:
     """The checklist (columns ``ACTION_COLUMNS``), contain → eradicate → harden. ``source`` is
     where the attack came from (default: the outside address patient zero came from);
     ``attacker_ips`` more outside addresses to block (C2, pools the attacker's pods used);
     ``workload_images`` the known-good images per (namespace, workload) to redeploy from;
+    ``bindings`` the kind and namespace of each binding node (``binding:name``) the attacker made;
     ``artifacts`` maps a control to the generated file that carries it out."""
     from ..analysis.kill_chain import patient_zero
 
@@ -110,9 +112,12 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
         add(1, f"block {ip[3:]} at the edge (ingress, firewall, egress proxy)", ip, "network block", events=_edge_events(graph, ip),
             references="NSA 2.0; MS-M9007", why="the attack came from it" if ip == source else "compromised workloads talked to it")
     # 2. eradicate: what the attacker made, what they changed, what let them through
+    created_bindings = set()
     for u, v, d in _edges(graph, done, "bind_role"):
+        kind, ns = (bindings or {}).get(v, ("ClusterRoleBinding", None))
+        created_bindings.add(v[8:])
         add(2, f"delete the binding {v[8:]} the attacker created", v, "RBAC", events=d["event_ids"], references="CIS 5.1.1; MS-M9003",
-            command=f"kubectl delete clusterrolebinding {v[8:]}  # or: kubectl -n <ns> delete rolebinding {v[8:]}", why=f"created by {u}")
+            command=f"kubectl{f' -n {ns}' if ns else ''} delete {kind.lower()} {v[8:]}", why=f"created by {u}")
     for u, v, d in _edges(graph, done, "create_workload"):
         ns, resource, name = v[9:].split("/", 2)
         add(2, f"delete the {resource[:-1]} {ns}/{name} the attacker created, and the pods it made", v, "persistence removal",
@@ -137,7 +142,12 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     crown = [n for n, k in graph.nodes(data="kind") if k == "node" or n == "role:*"]
     crown = [n for n in crown if n not in foothold]
     if foothold and crown:
-        cut = edges_to_cut(graph, foothold, crown)
+        # what is left once the attacker's bindings are gone: the configuration that was there before
+        before = graph.copy()
+        before.remove_edges_from([(u, v, k) for u, v, k, d in graph.edges(keys=True, data=True)
+                                  if str(d.get("basis") or "").split(" ", 1)[-1].split("/")[-1] in created_bindings
+                                  or u in {f"binding:{b}" for b in created_bindings}])
+        cut = edges_to_cut(before, foothold, crown)
         for r in cut[cut["cuttable"]].itertuples(index=False):
             add(2, f"cut {r.type} {r.source} → {r.target}: {r.fix}", r.basis or r.source, "RBAC" if "Binding" in str(r.basis) else "pod spec",
                 references="CIS 5.1.1, 5.1.3, 5.2; MS-M9003, M9013", why=f"on the way from {foothold[0]} to the nodes: {r.reason}")

@@ -3,9 +3,11 @@ the generated objects and the checklist, computed once (``Remediation``)."""
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -19,6 +21,18 @@ if TYPE_CHECKING:
     import networkx as nx
 
     from ..case import Case
+
+T = TypeVar("T")
+
+
+def _once(method: Callable[[Remediation], T]) -> Callable[[Remediation], T]:
+    """Compute a plan's part once: the checklist and the artifacts share them."""
+    @functools.wraps(method)
+    def wrapper(self: Remediation) -> T:
+        if method.__name__ not in self._memo:
+            self._memo[method.__name__] = method(self)
+        return self._memo[method.__name__]  # type: ignore[no-any-return]
+    return wrapper
 
 ARTIFACTS = {
     "quarantine": "00-quarantine-networkpolicies.yaml",
@@ -40,6 +54,7 @@ class Remediation:
         from ..analysis.reach import paths
 
         self.case = case
+        self._memo: dict[str, Any] = {}
         self.findings = findings if findings is not None else case.findings()
         if self.findings.empty and not case.manifest.get("detections"):
             self.findings = detect(case, save=False)
@@ -52,12 +67,14 @@ class Remediation:
         self.labels = pod_labels(case.context("pods"), case.context("pod_ips"))
 
     # ------------------------------------------------------------------ who and what is the attack
+    @_once
     def attacker_ips(self) -> set[str]:
         """The source address and the outside addresses that compromised pods, or pods the
         attacker created, talked to."""
         done = set(self.reached["node"]) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
         return {n[3:] for n in self.graph if n.startswith("ip:") and (n == self.source or _accessed(self.graph, done, n))}
 
+    @_once
     def attack_flows(self) -> pd.Series:
         """Flows that are part of the attack: named by a finding; to or from an attacker address;
         sent by a pod the attacker created (or one of its workloads); or sent by a compromised
@@ -79,6 +96,7 @@ class Remediation:
             mask |= mine & (f["time"] >= t) & ~f["dst_ip"].isin(before)
         return mask.fillna(False).astype(bool)
 
+    @_once
     def _attacker_pods(self) -> set[tuple[str, str]]:
         done = set(self.reached["node"])
         made: set[str] = set()
@@ -97,6 +115,7 @@ class Remediation:
         return {tuple(n[4:].split("/", 1)) for n in made if n.startswith("pod:")}  # type: ignore[misc]
 
     # ------------------------------------------------------------------ the generated objects
+    @_once
     def network_policies(self) -> list[dict[str, Any]]:
         return network_policies(self.flows, self.labels, attack=self.attack_flows(), attacker_ips=self.attacker_ips(),
                                 nodes=self.case.context("nodes"))
@@ -108,9 +127,21 @@ class Remediation:
                  "spec": {"podSelector": {"matchLabels": {"k8sforensics.io/quarantine": "true"}}, "policyTypes": ["Ingress", "Egress"]}}
                 for ns in namespaces]
 
+    def _binding_kinds(self) -> dict[str, tuple[str, str | None]]:
+        """binding:name → (kind, namespace), from the audit events that created them."""
+        ids = [e for _, v, d in self.graph.edges(data=True) if d.get("observed") and d["type"] == "bind_role" for e in d["event_ids"]]
+        if not ids:
+            return {}
+        rows = self.case.sql("SELECT object_name, resource, object_namespace FROM audit WHERE event_id IN (SELECT unnest(?))", [ids])
+        kinds = {"clusterrolebindings": "ClusterRoleBinding", "rolebindings": "RoleBinding"}
+        return {f"binding:{r.object_name}": (kinds.get(r.resource, "ClusterRoleBinding"), r.object_namespace if isinstance(r.object_namespace, str) else None)
+                for r in rows.itertuples(index=False)}
+
+    @_once
     def pod_security(self) -> pd.DataFrame:
         return namespace_levels(self.case.objects(), self.case.context("namespaces"))
 
+    @_once
     def rbac(self) -> tuple[list[dict[str, Any]], pd.DataFrame]:
         """Least-privilege Roles for what identities did outside the attack, and the bindings nothing legitimate used."""
         attack_events = {str(e) for ids in self.findings["event_ids"] if ids is not None for e in ids}
@@ -147,6 +178,24 @@ class Remediation:
             ARTIFACTS["kyverno"]: kyverno(repos, exempt=exempt),
         }
 
+    def write(self, out: str | os.PathLike[str] | None = None) -> dict[str, Path]:
+        """Write ``artifacts()`` (multi-document YAML, one file per control) and ``actions()``
+        (``checklist.csv``) under ``<case>/remediation`` (or ``out``). Returns name → path."""
+        import yaml
+
+        folder = Path(out) if out is not None else self.case.path / "remediation"
+        folder.mkdir(parents=True, exist_ok=True)
+        written = {}
+        for name, objects in self.artifacts().items():
+            path = folder / name
+            path.write_text(yaml.safe_dump_all(objects, sort_keys=False, width=120) if objects else "# nothing to apply\n")
+            written[name] = path
+        actions = self.actions()
+        path = folder / "checklist.csv"
+        actions.assign(finding_ids=actions["finding_ids"].map(" ".join), event_ids=actions["event_ids"].map(" ".join)).to_csv(path, index=False)
+        written["checklist.csv"] = path
+        return written
+
     def actions(self) -> pd.DataFrame:
         pods = self.case.context("pods")
         made = self._attacker_pods()
@@ -156,12 +205,15 @@ class Remediation:
                 images.setdefault((r.namespace, f"{r.workload_kind}/{r.workload}"), [])
                 images[(r.namespace, f"{r.workload_kind}/{r.workload}")] += [i for i in r.images if i not in images[(r.namespace, f"{r.workload_kind}/{r.workload}")]]
         out = remediation_actions(self.findings, self.graph, source=self.source, attacker_ips=self.attacker_ips(), workload_images=images,
+                                  bindings=self._binding_kinds(),
                                   artifacts={k: f"remediation/{v}" for k, v in ARTIFACTS.items()})
         _, unused = self.rbac()
         extra = [{"priority": 2, "phase": "eradicate", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
                   "control": "RBAC", "why": r.reason, "finding_ids": [], "event_ids": [], "references": "CIS 5.1.1; MS-M9003",
-                  "command": f"kubectl delete {r.binding_kind.lower()} {r.binding}" + (f" -n {r.binding_namespace}" if r.binding_namespace else ""),
-                  "artifact": "", "status": "open"} for r in unused.itertuples(index=False)]
+                  "command": f"kubectl delete {r.binding_kind.lower()} {r.binding}" + (
+                      f" -n {r.binding_namespace}" if isinstance(r.binding_namespace, str) else ""),
+                  "artifact": "", "status": "open"} for r in unused.itertuples(index=False)
+                 if f"binding:{r.binding}" not in set(out["target"])]  # the attacker's own bindings are deleted already
         if extra:
             more = pd.DataFrame(extra)
             more.insert(0, "action_id", _ids(more))
@@ -180,18 +232,4 @@ def write_remediation(case: Case, *, out: str | os.PathLike[str] | None = None, 
                       graph: nx.MultiDiGraph | None = None) -> dict[str, Path]:
     """Write the generated objects (multi-document YAML, one file per control) and the checklist
     (``checklist.csv``) under ``<case>/remediation`` (or ``out``). Returns name → path."""
-    import yaml
-
-    r = Remediation(case, findings=findings, graph=graph)
-    folder = Path(out) if out is not None else case.path / "remediation"
-    folder.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, objects in r.artifacts().items():
-        path = folder / name
-        path.write_text(yaml.safe_dump_all(objects, sort_keys=False, width=120) if objects else "")
-        written[name] = path
-    actions = r.actions()
-    path = folder / "checklist.csv"
-    actions.assign(finding_ids=actions["finding_ids"].map(" ".join), event_ids=actions["event_ids"].map(" ".join)).to_csv(path, index=False)
-    written["checklist.csv"] = path
-    return written
+    return Remediation(case, findings=findings, graph=graph).write(out)

@@ -3,6 +3,7 @@ Figures are returned, never displayed."""
 
 from __future__ import annotations
 
+from .checklist import checklist_html, checklist_panel
 from .explorer import kill_chain_explorer
 from .network import (
            lateral_movement_figure,
@@ -12,5 +13,5 @@ from .network import (
 )
 from .timeline import escape, figure_html, kill_chain_figure, narrative_html, table_html
 
-__all__ = ["escape", "figure_html", "kill_chain_explorer", "kill_chain_figure", "lateral_movement_figure", "lateral_movement_panel",
+__all__ = ["checklist_html", "checklist_panel", "escape", "figure_html", "kill_chain_explorer", "kill_chain_figure", "lateral_movement_figure", "lateral_movement_panel",
            "narrative_html", "table_html", "write_cytoscape_json", "write_graphml"]

@@ -110,7 +110,16 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("page", [0, 1], ids=["kill_chain", "lateral_movement"])
+def test_remediation_page_is_the_checklist_and_the_objects_are_written(report: list[Path], hostile_case: kf.Case) -> None:
+    page = next(p for p in report if p.stem == "03_remediation_checklist")
+    text = page.read_text()
+    assert "1. contain now" in text and "delete the binding system:monitoring-agents the attacker created" in text
+    assert "☐ isolate pod shop/web-q7rclvtq89-mtpxj" in text
+    assert (hostile_case.path / "remediation" / "10-networkpolicies.yaml").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", [0, 1, 2], ids=["kill_chain", "lateral_movement", "remediation"])
 def test_report_renders_in_a_real_browser_and_no_planted_script_runs(report: list[Path], tmp_path: Path, page: int) -> None:
     browser = _chromium()
     if browser is None:
@@ -124,8 +133,11 @@ def test_report_renders_in_a_real_browser_and_no_planted_script_runs(report: lis
         capture_output=True, text=True, timeout=180)
     dom = p.stdout
     assert "<html" in dom, p.stderr[-2000:]
-    assert 'class="main-svg"' in dom, "the plotly figure did not render"
-    assert re.search(r'class="trace scatter', dom), "the figure has no traces"
+    if page < 2:
+        assert 'class="main-svg"' in dom, "the plotly figure did not render"
+        assert re.search(r'class="trace scatter', dom), "the figure has no traces"
+    else:
+        assert 'class="k8sf-checklist"' in dom, "the checklist did not render"
     assert MARK not in re.search(r"<body[^>]*>", dom).group(0), "a planted script ran"  # type: ignore[union-attr]
     if page == 0:
         assert "&lt;img src=x onerror=" in dom  # shown as text
