@@ -1,5 +1,5 @@
 # Two entry points, each sets up its own virtual environment in .venv:
-#   make demo   ingest the bundled sample evidence into ./demo-case, detect, and write the HTML report
+#   make demo   ingest the bundled sample evidence into ./demo-case, detect, remediate, and write the HTML report
 #   make test   run the whole test suite (what CI runs); installs Debian's chromium for the browser test
 PYTHON ?= python3
 VENV   := .venv

@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="folder for the HTML (default: CASE/report)")
     rep.add_argument("--show-code", action="store_true", help="keep the notebooks' code in the HTML")
 
+    rem = sub.add_parser("remediate", help="the remediation checklist, and the Kubernetes objects that carry it out")
+    rem.add_argument("case", help="case folder")
+    rem.add_argument("--out", help="folder for the YAML and checklist.csv (default: CASE/remediation)")
+
     sub.add_parser("formats", help="list the input formats this version reads")
 
     demo = sub.add_parser("demo", help="ingest the bundled sample evidence and print the case summary")
@@ -76,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
 
             for page in run_report(args.case, out=args.out, show_code=args.show_code):
                 print(f"report: {page}")
+            return 0
+        if args.command == "remediate":
+            from .case import Case
+
+            print(_remediation_text(Case.open(args.case), out=args.out))
             return 0
         if args.command == "formats":
             return _formats()
@@ -164,6 +173,26 @@ def _detections(case: Case) -> str:
     return _findings_text(case, detect(case))
 
 
+def _remediation_text(case: Case, *, out: str | None = None) -> str:
+    from .remediation import Remediation
+    from .remediation.actions import PHASE
+
+    plan = Remediation(case)
+    written = plan.write(out)
+    actions = plan.actions()
+    lines = [f"{len(actions)} remediation actions; the objects that carry them out are in {written['checklist.csv'].parent}:"]
+    lines += [f"  {name}" for name in written]
+    for priority, phase in PHASE.items():
+        g = actions[actions["priority"] == priority]
+        lines.append(f"\n{priority}. {phase} ({len(g)}):")
+        lines += [f"  [ ] {a}" + (f"\n        $ {c}" if c else "") for a, c in zip(g["action"], g["command"])]
+    return "\n".join(lines)
+
+
+def _remediate(case: Case) -> str:
+    return _remediation_text(case)
+
+
 def _report(case: Case) -> str:
     from .views.report import run_report, shipped_notebooks
 
@@ -173,7 +202,7 @@ def _report(case: Case) -> str:
     return "\n".join(f"report: {p}  (open it in a browser)" for p in pages)
 
 
-DEMO_STEPS: list[Callable[[Case], str]] = [_case_summary, _detections, _report]
+DEMO_STEPS: list[Callable[[Case], str]] = [_case_summary, _detections, _remediate, _report]
 
 
 if __name__ == "__main__":

@@ -50,10 +50,16 @@ def test_detect_and_report_commands(tmp_path: Path) -> None:
     p = run("report", str(case), "--out", str(tmp_path / "html"))
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "html" / "01_kill_chain_timeline.html").is_file()
+    p = run("remediate", str(case))
+    assert p.returncode == 0, p.stderr
+    assert "1. contain now" in p.stdout and "kubectl delete clusterrolebinding system:monitoring-agents" in p.stdout
+    assert (case / "remediation" / "10-networkpolicies.yaml").is_file()
 
 
 def test_detect_on_a_missing_case_is_one_line(tmp_path: Path) -> None:
     p = run("detect", str(tmp_path / "nope"))
     assert p.returncode == 2 and "not a case" in p.stderr and "Traceback" not in p.stderr
     p = run("report", str(tmp_path / "nope"))
+    assert p.returncode == 2 and "not a case" in p.stderr and "Traceback" not in p.stderr
+    p = run("remediate", str(tmp_path / "nope"))
     assert p.returncode == 2 and "not a case" in p.stderr and "Traceback" not in p.stderr
