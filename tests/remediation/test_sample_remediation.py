@@ -109,3 +109,12 @@ def test_artifacts_are_written_and_parse_back(sample_case: kf.Case, tmp_path) ->
     assert kinds["NetworkPolicy"] >= 9 and kinds["Namespace"] == 4 and kinds["ConstraintTemplate"] == 4 and kinds["ClusterPolicy"] == 4
     checklist = pd.read_csv(written["checklist.csv"])
     assert len(checklist) == len(kf.remediation(sample_case))
+
+
+def test_pod_security_levels_of_the_sample(plan: Remediation) -> None:
+    """The sample's pods set no securityContext: every namespace meets baseline, none restricted,
+    and each names the settings restricted would need."""
+    levels = plan.pod_security().set_index("namespace")
+    assert levels["level"].to_dict() == {"kube-system": "baseline", "monitoring": "baseline", "payments": "baseline", "shop": "baseline"}
+    blockers = " ".join(b for bs in levels["blockers"] for b in bs)
+    assert "runAsNonRoot not true" in blockers and "allowPrivilegeEscalation not false" in blockers and "drop ALL" in blockers
