@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import EllipsisType
 from typing import Any, TypeAlias
 
 import duckdb
@@ -146,6 +147,11 @@ def _ts(t: Any) -> str:
 class Case:
     """A case directory. Make one with ``Case.create(dir)``, reopen it with ``Case.open(dir)``."""
 
+    #: the most rows ``case.audit()`` / ``runtime()`` / ``flows()`` / ``table()`` load into a
+    #: DataFrame unless told otherwise (``max_rows=``); None: no limit. Analyses that read whole
+    #: tables on purpose (detection, the graph) pass their own.
+    max_rows: int | None = 10_000_000
+
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
         self.path = path
         self._manifest = manifest
@@ -214,10 +220,14 @@ class Case:
         cluster: str | None = None,
         on_bad_lines: OnBadLines = "warn",
         progress: bool | None = None,
+        client: Any = None,
     ) -> IngestReport:
         """Read evidence files into the case. Files already in the case (same sha256) are
-        passed over. Returns a report whose ``str()`` is the summary."""
-        from tqdm.auto import tqdm
+        passed over. Returns a report whose ``str()`` is the summary.
+
+        ``client`` (a ``dask.distributed.Client``) parses the files on its workers, one task per
+        file, retried on failure; the workers must see the case folder at the same path (a
+        shared volume). The case is the same as a single-process ingest's."""
 
         t0 = _time.perf_counter()
         ingest_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -243,33 +253,11 @@ class Case:
                         report.unrecognised.append((str(path), reader.result.unrecognised))
                         continue
                     readers.append((ordinal, reader))
-                merger = StageMerger()
-                quarantine: list[dict[str, Any]] = []
-                writers: dict[str, PartWriter] = {}
-                total = sum(r.result.evidence.size for _, r in readers)
-                show = progress if progress is not None else total > (64 << 20)
-                with tqdm(total=total, unit="B", unit_scale=True, desc="ingest", disable=not show, leave=False) as bar:
-                    for ordinal, reader in readers:
-                        table = TABLES[reader.result.family or ""]
-                        writer = writers.get(table.name) or writers.setdefault(table.name, PartWriter(new, table))
-                        ev = reader.result.evidence
-                        name = f"{ingest_id}-{ordinal:05d}-{ev.short_id}"
-                        for batch in reader.batches():
-                            keep = None
-                            if table is AUDIT:
-                                batch, keep, released = merger.feed(batch)
-                                for row in released:
-                                    writer.write(f"{ingest_id}-held", row)
-                            writer.write(name, batch, keep)
-                        writer.finish_part(name)
-                        bar.update(ev.size)
-                        report.files.append(reader.result)
-                        quarantine.extend(reader.quarantine)
-                if "audit" in writers:
-                    for row in merger.drain():
-                        writers["audit"].write(f"{ingest_id}-held", row)
-                merged = merger.merged
-                parts = {name: w.close() for name, w in writers.items()}
+                if client is None:
+                    parts, quarantine, merged = self._parse_here(readers, new, ingest_id, report, progress)
+                else:
+                    parts, quarantine, merged = self._parse_on(client, readers, new, ingest_id, report, progress,
+                                                               cluster=cluster or self.cluster, on_bad_lines=on_bad_lines)
                 superseded_part = None
                 if parts.get("audit"):
                     col = resolve_collisions(
@@ -322,14 +310,86 @@ class Case:
                     pass
         return report
 
+    def _parse_here(self, readers: list[tuple[int, Reader]], new: Path, ingest_id: str, report: IngestReport,
+                    progress: bool | None) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
+        """Parse every file in this process, one stage merge across all of them."""
+        from tqdm.auto import tqdm
+
+        merger = StageMerger()
+        quarantine: list[dict[str, Any]] = []
+        writers: dict[str, PartWriter] = {}
+        total = sum(r.result.evidence.size for _, r in readers)
+        show = progress if progress is not None else total > (64 << 20)
+        with tqdm(total=total, unit="B", unit_scale=True, desc="ingest", disable=not show, leave=False) as bar:
+            for ordinal, reader in readers:
+                table = TABLES[reader.result.family or ""]
+                writer = writers.get(table.name) or writers.setdefault(table.name, PartWriter(new, table))
+                ev = reader.result.evidence
+                name = f"{ingest_id}-{ordinal:05d}-{ev.short_id}"
+                for batch in reader.batches():
+                    keep = None
+                    if table is AUDIT:
+                        batch, keep, released = merger.feed(batch)
+                        for row in released:
+                            writer.write(f"{ingest_id}-held", row)
+                    writer.write(name, batch, keep)
+                writer.finish_part(name)
+                bar.update(ev.size)
+                report.files.append(reader.result)
+                quarantine.extend(reader.quarantine)
+        if "audit" in writers:
+            for row in merger.drain():
+                writers["audit"].write(f"{ingest_id}-held", row)
+        return {name: w.close() for name, w in writers.items()}, quarantine, merger.merged
+
+    def _parse_on(self, client: Any, readers: list[tuple[int, Reader]], new: Path, ingest_id: str, report: IngestReport,
+                  progress: bool | None, *, cluster: str | None, on_bad_lines: str) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
+        """Parse each file as a task on a Dask cluster, into a folder of its own; a finished
+        task's files are moved into ``new`` in file order, so the case does not depend on which
+        worker was quicker."""
+        from distributed import as_completed
+        from tqdm.auto import tqdm
+
+        from .ingest import parse_file
+
+        futures = {}
+        for ordinal, reader in readers:
+            ev = reader.result.evidence
+            name = f"{ingest_id}-{ordinal:05d}-{ev.short_id}"
+            fut = client.submit(parse_file, str(reader.path), explicit=reader.explicit, cluster=cluster, on_bad_lines=on_bad_lines,
+                                evidence=ev, folder=str(new.parent / "tasks" / name), name=name, retries=2, pure=False, key=f"parse-{name}")
+            futures[fut] = ordinal
+        done: dict[int, Any] = {}
+        total = sum(r.result.evidence.size for _, r in readers)
+        show = progress if progress is not None else total > (64 << 20)
+        with tqdm(total=total, unit="B", unit_scale=True, desc="ingest (dask)", disable=not show, leave=False) as bar:
+            for fut in as_completed(futures):
+                parsed = fut.result()  # a task that failed after its retries raises here, naming the file
+                done[futures[fut]] = parsed
+                bar.update(parsed.result.evidence.size)
+        parts: dict[str, list[str]] = {}
+        quarantine: list[dict[str, Any]] = []
+        merged: Counter[str] = Counter()
+        for ordinal in sorted(done):
+            parsed = done[ordinal]
+            for rel in parsed.parts:
+                dst = new / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(Path(parsed.folder) / rel, dst)
+                parts.setdefault(parsed.table, []).append(rel)
+            report.files.append(parsed.result)
+            quarantine.extend(parsed.quarantine)
+            merged.update(parsed.merged)
+        return {k: sorted(v) for k, v in parts.items()}, quarantine, merged
+
     def _rebuild_lifetimes(self, tmp: Path) -> None:
         """context/pod_ips and context/containers, folded from every table the case holds."""
         audit_cols = ["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code", "request_object",
                       "sa_namespace", "token_pod", "token_pod_uid", "token_node"]
-        audit = self.audit(columns=audit_cols)
+        audit = self.audit(columns=audit_cols, max_rows=None)
         audit = audit[audit.resource.isin(["pods", "namespaces"]) | audit.token_pod.notna()]
-        flows = self.flows(columns=["time", "src_namespace", "src_pod", "src_ip", "dst_namespace", "dst_pod", "dst_ip"])
-        runtime = self.runtime(columns=["time", "namespace", "pod", "container_id", "workload", "workload_kind", "node"])
+        flows = self.flows(columns=["time", "src_namespace", "src_pod", "src_ip", "dst_namespace", "dst_pod", "dst_ip"], max_rows=None)
+        runtime = self.runtime(columns=["time", "namespace", "pod", "container_id", "workload", "workload_kind", "node"], max_rows=None)
         inventory_pods = self._inventory_pods()
         pod_ips, containers, _ = fold_pods(inventory_pods, audit, flows, runtime)
         extra = pods_from_all_sources(inventory_pods, audit, pod_ips, self.cluster)
@@ -399,12 +459,22 @@ class Case:
         namespace: str | list[str] | None = None,
         columns: list[str] | None = None,
         enrich: bool = False,
+        max_rows: int | None | EllipsisType = ...,
     ) -> pd.DataFrame:
         """One table as a DataFrame; time (``start <= time < end``) and namespace filters are
         pushed down to the Parquet files (partitions and row groups outside them are not read).
-        ``enrich=True`` fills the context columns from the case's pod lifetimes (``kf.enrich``)."""
+        ``enrich=True`` fills the context columns from the case's pod lifetimes (``kf.enrich``).
+        A read that would load more than ``max_rows`` rows (default ``case.max_rows``) stops with
+        a message saying how to narrow it, before anything is loaded."""
         if name not in TABLES:
             raise CaseError(f"no table {name!r}; tables: {', '.join(TABLES)}")
+        limit = self.max_rows if max_rows is ... else max_rows
+        if limit is not None:
+            n = self._count(TABLES[name], start=start, end=end, namespace=namespace)
+            if n > limit:
+                raise CaseError(f"case.{name}() would load {n:,} rows, more than max_rows={limit:,}: narrow it with start=, end=, "
+                                f"namespace= (and columns= to hold less), aggregate in DuckDB with case.sql(...), or pass "
+                                f"max_rows=None (or set case.max_rows) if this machine has the memory")
         frame = to_frame(self._read(TABLES[name], start=start, end=end, namespace=namespace, columns=columns))
         if enrich:
             from .enrich import enrich as enrich_frame
@@ -412,17 +482,16 @@ class Case:
             frame = enrich_frame(frame, self, table=name)
         return frame
 
-    def _read(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, columns: list[str] | None) -> pa.Table:
+    def _count(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any) -> int:
+        """Rows a read with these filters returns (Parquet statistics where they settle it)."""
+        scan = self._scan(table, start=start, end=end, namespace=namespace)
+        return 0 if scan is None else int(scan[0].count_rows(filter=scan[1]))
+
+    def _scan(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any) -> tuple[ds.Dataset, Any] | None:
         parts = self._parts(table.name)
-        schema = table.arrow_schema
-        if columns is not None:
-            unknown = [c for c in columns if c not in table.names]
-            if unknown:
-                raise CaseError(f"table {table.name} has no column(s) {unknown}; columns: {', '.join(table.names)}")
         if not parts:
-            empty = schema.empty_table()
-            return empty.select(columns) if columns else empty
-        dataset = ds.dataset([str(self.path / p) for p in parts], schema=schema, format="parquet")
+            return None
+        dataset = ds.dataset([str(self.path / p) for p in parts], schema=table.arrow_schema, format="parquet")
         flt = None
         if start is not None:
             flt = _and(flt, ds.field("time") >= _utc(start))
@@ -434,6 +503,18 @@ class Case:
         gone = self._superseded(table.name)
         if gone:
             flt = _and(flt, ~ds.field("event_id").isin(gone))
+        return dataset, flt
+
+    def _read(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, columns: list[str] | None) -> pa.Table:
+        if columns is not None:
+            unknown = [c for c in columns if c not in table.names]
+            if unknown:
+                raise CaseError(f"table {table.name} has no column(s) {unknown}; columns: {', '.join(table.names)}")
+        scan = self._scan(table, start=start, end=end, namespace=namespace)
+        if scan is None:
+            empty = table.arrow_schema.empty_table()
+            return empty.select(columns) if columns else empty
+        dataset, flt = scan
         out = dataset.to_table(columns=columns, filter=flt)
         if "time" in out.column_names:
             keys = [k for k in ("time", "event_id") if k in out.column_names]
@@ -448,9 +529,10 @@ class Case:
         namespace: str | list[str] | None = None,
         columns: list[str] | None = None,
         enrich: bool = False,
+        max_rows: int | None | EllipsisType = ...,
     ) -> pd.DataFrame:
         """The audit table (one row per request), ordered by time; filters are pushed down."""
-        return self.table("audit", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich)
+        return self.table("audit", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich, max_rows=max_rows)
 
     def runtime(
         self,
@@ -460,9 +542,10 @@ class Case:
         namespace: str | list[str] | None = None,
         columns: list[str] | None = None,
         enrich: bool = False,
+        max_rows: int | None | EllipsisType = ...,
     ) -> pd.DataFrame:
         """The runtime table (Falco, Tetragon, ...), ordered by time; filters are pushed down."""
-        return self.table("runtime", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich)
+        return self.table("runtime", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich, max_rows=max_rows)
 
     def flows(
         self,
@@ -472,10 +555,11 @@ class Case:
         namespace: str | list[str] | None = None,
         columns: list[str] | None = None,
         enrich: bool = False,
+        max_rows: int | None | EllipsisType = ...,
     ) -> pd.DataFrame:
         """The flows table (Hubble, VPC/NSG/Calico flow logs), ordered by time; the namespace
         filter applies to the source side; filters are pushed down."""
-        return self.table("flows", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich)
+        return self.table("flows", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich, max_rows=max_rows)
 
     def context(self, name: str) -> pd.DataFrame:
         """A context table built from the case's Kubernetes objects: pods, namespaces,

@@ -1,7 +1,8 @@
 """The command line: a thin layer over the Python API.
 
-    k8sforensics ingest PATH... --case DIR [--cluster NAME] [--on-bad-lines warn|error|skip]
+    k8sforensics ingest PATH... --case DIR [--cluster NAME] [--on-bad-lines warn|error|skip] [--dask ADDRESS|local]
     k8sforensics detect CASE [--sigma DIR]
+    k8sforensics remediate CASE [--out DIR]
     k8sforensics report CASE [--out DIR] [--show-code]
     k8sforensics formats
     k8sforensics demo [--out DIR]
@@ -10,9 +11,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--on-bad-lines", choices=["warn", "error", "skip"], default="warn",
                      help="bad records: quarantine and warn (default), stop with file:line, or quarantine quietly")
     ing.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ing.add_argument("--dask", metavar="ADDRESS", help="parse the files on a Dask cluster: its scheduler address (tcp://host:8786), "
+                     "or 'local' for a LocalCluster on this machine; the workers must see the case folder at the same path")
 
     col = sub.add_parser("collect", help="snapshot the inventory of a live cluster, read-only")
     col.add_argument("--out", required=True, help="folder for the kubectl-style JSON files")
@@ -103,10 +108,28 @@ def _ingest(args: argparse.Namespace) -> int:
     from .case import Case
 
     case = Case.create(args.case, cluster=args.cluster, exist_ok=True)
-    report = case.ingest(args.paths, cluster=args.cluster, on_bad_lines=args.on_bad_lines,
-                         progress=False if args.no_progress else None)
+    with _dask_client(args.dask) as client:
+        report = case.ingest(args.paths, cluster=args.cluster, on_bad_lines=args.on_bad_lines,
+                             progress=False if args.no_progress else None, client=client)
     print(report)
     return 0
+
+
+@contextlib.contextmanager
+def _dask_client(address: str | None) -> Iterator[Any]:
+    """None, a client of a LocalCluster (one single-threaded worker per core), or of the
+    scheduler at ``address``."""
+    if not address:
+        yield None
+        return
+    from distributed import Client, LocalCluster
+
+    if address == "local":
+        with LocalCluster(n_workers=os.cpu_count() or 2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+    else:
+        with Client(address, timeout=30) as client:
+            yield client
 
 
 def _detect(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import queue
+import shutil
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -367,3 +368,48 @@ def rewrite_part(path: Path, schema: pa.Schema, drop: set[str], stages: dict[str
         return True
     path.unlink()
     return False
+
+
+@dataclass
+class ParsedFile:
+    """What one file's parse left in its folder: the parts per table, the reader's result and
+    quarantine, and the rows its own stage merge removed."""
+
+    folder: str
+    table: str
+    parts: list[str]
+    result: Any
+    quarantine: list[dict[str, Any]]
+    merged: dict[str, int]
+
+
+def parse_file(path: str, *, explicit: bool, cluster: str | None, on_bad_lines: str, evidence: Any, folder: str, name: str) -> ParsedFile:
+    """Parse one evidence file into Parquet parts under ``folder`` (a task of a distributed
+    ingest: it runs on a Dask worker). The folder is emptied first, so a retried task never
+    leaves the rows of a failed attempt behind. Stages of one audit request are merged within
+    the file; across files, the case's collision step merges them as it does across ingests."""
+    from .schema import TABLES
+    from .sources import open_reader
+
+    out = Path(folder)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    reader = open_reader(Path(path), cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=evidence).prepare()  # type: ignore[arg-type]
+    table = TABLES[reader.result.family or ""]
+    writer = PartWriter(out, table)
+    merger = StageMerger() if table.name == "audit" else None
+    try:
+        for batch in reader.batches():
+            keep = None
+            if merger is not None:
+                batch, keep, released = merger.feed(batch)
+                for row in released:
+                    writer.write(f"{name}-held", row)
+            writer.write(name, batch, keep)
+        for row in merger.drain() if merger is not None else []:
+            writer.write(f"{name}-held", row)
+        writer.finish_part(name)
+        writer.finish_part(f"{name}-held")
+    finally:
+        parts = writer.close()
+    return ParsedFile(str(out), table.name, parts, reader.result, reader.quarantine, dict(merger.merged) if merger else {})

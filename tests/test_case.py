@@ -190,3 +190,21 @@ def test_one_folder_mixing_families(case: kf.Case, audit_fixtures: Path, tmp_pat
     shells = case.sql("select pod, container_id from runtime where rule = 'Terminal shell in container'")
     assert shells.to_dict("records") == [{"pod": "cart-5c7b9", "container_id": "3f1b2c4d5e6f"}]
     assert len(case.runtime(namespace="shop")) == len(rt[rt.namespace == "shop"])
+
+
+def test_a_read_that_would_load_too_much_says_how_to_narrow_it(tmp_path: Path) -> None:
+    import k8sforensics as kf
+
+    from .conftest import ROOT
+
+    case = kf.Case.create(tmp_path / "case")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        case.ingest(ROOT / "sample_data" / "flows", progress=False)
+    total = case.manifest["tables"]["flows"]["rows"]
+    case.max_rows = 100
+    with pytest.raises(kf.CaseError, match=rf"case.flows\(\) would load {total:,} rows, more than max_rows=100: narrow it with start="):
+        case.flows()
+    assert len(case.flows(start="2026-03-10T10:00:00Z", end="2026-03-10T10:01:00Z")) <= 100  # a narrow window is fine
+    assert len(case.flows(max_rows=None)) == total
+    assert kf.Case.open(case.path).max_rows == 10_000_000  # the limit is the case object's, not global

@@ -63,3 +63,11 @@ def test_detect_on_a_missing_case_is_one_line(tmp_path: Path) -> None:
     assert p.returncode == 2 and "not a case" in p.stderr and "Traceback" not in p.stderr
     p = run("remediate", str(tmp_path / "nope"))
     assert p.returncode == 2 and "not a case" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_ingest_on_a_local_dask_cluster(tmp_path: Path) -> None:
+    from .conftest import ROOT
+
+    p = run("ingest", str(ROOT / "sample_data" / "flows"), "--case", str(tmp_path / "case"), "--no-progress", "--dask", "local")
+    assert p.returncode == 0, p.stderr
+    assert kf.Case.open(tmp_path / "case").manifest["tables"]["flows"]["rows"] > 1000

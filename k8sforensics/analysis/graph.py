@@ -94,13 +94,13 @@ def graph_evidence(case: Case) -> Evidence:
     """The case's tables with only the columns the graph reads (enriched), and the request
     bodies of binding creations only — what a case with millions of events affords."""
     def audit() -> pd.DataFrame:
-        a = case.audit(columns=AUDIT_COLUMNS, enrich=True)
+        a = case.audit(columns=AUDIT_COLUMNS, enrich=True, max_rows=None)
         bodies = case.sql("SELECT event_id, request_object FROM audit WHERE verb = 'create' AND request_object IS NOT NULL "
                           "AND resource IN ('clusterrolebindings', 'rolebindings')")
         return a.assign(request_object=a["event_id"].map(dict(zip(bodies["event_id"], bodies["request_object"]))))
 
-    return Evidence(audit=audit, runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True),
-                    flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True), context=case.context)
+    return Evidence(audit=audit, runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True, max_rows=None),
+                    flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True, max_rows=None), context=case.context)
 
 
 def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:

@@ -95,9 +95,9 @@ class Evidence:
     @classmethod
     def from_case(cls, case: Case, *, settings: Mapping[str, Any] | None = None) -> Evidence:
         return cls(
-            audit=lambda: case.audit(enrich=True),
-            runtime=lambda: case.runtime(enrich=True),
-            flows=lambda: case.flows(enrich=True),
+            audit=lambda: case.audit(enrich=True, max_rows=None),  # detection reads every row on purpose
+            runtime=lambda: case.runtime(enrich=True, max_rows=None),
+            flows=lambda: case.flows(enrich=True, max_rows=None),
             context=case.context,
             settings=settings,
         )

@@ -63,7 +63,7 @@ class Remediation:
         self.source = f"ip:{came.iloc[0]}" if len(came) else None
         self.reached = paths(self.graph, self.source) if self.source is not None and self.source in self.graph else \
             pd.DataFrame(columns=["node", "kind", "reached", "parent", "via", "event_ids"])
-        self.flows = case.flows(enrich=True)
+        self.flows = case.flows(enrich=True, max_rows=None)
         self.labels = pod_labels(case.context("pods"), case.context("pod_ips"))
 
     # ------------------------------------------------------------------ who and what is the attack
@@ -149,7 +149,7 @@ class Remediation:
         for u, _, d in self.graph.edges(data=True):
             if d.get("observed") and u in done and d["type"] != "flow":
                 attack_events.update(d["event_ids"])  # what the compromised identities did
-        used = used_permissions(self.case.audit(), exclude=attack_events)
+        used = used_permissions(self.case.audit(max_rows=None), exclude=attack_events)
         return least_privilege(used), unused_bindings(self.case.context("rbac"), used)
 
     def trusted_repositories(self) -> list[str]:
