@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .audit_rules import allowed
@@ -104,17 +103,26 @@ def beaconing(ev: Evidence) -> pd.DataFrame:
     if f.empty:
         return pd.DataFrame()
     f = f.assign(entity=_src_entity(f))
-    keep = []
-    for _, g in f.groupby(["entity", "dst_ip", "dst_port"], sort=False):
-        best = g[g["source"] == g["source"].value_counts().index[0]].sort_values("time")
-        if len(best) < ev.settings["beacon_min_connections"]:
-            continue
-        gaps = best["time"].diff().dropna().dt.total_seconds().to_numpy()
-        if gaps.mean() >= 10 and gaps.std() / gaps.mean() <= ev.settings["beacon_max_jitter"]:
-            keep.append(g.assign(period=round(float(np.median(gaps)))))
-    if not keep:
+    key = ["entity", "dst_ip", "dst_port"]
+    f = f.dropna(subset=key)
+    # per (source, address, port): the flow source that saw most of its connections — whole
+    # columns at a time, since millions of flows make hundreds of thousands of such groups
+    counts = f.groupby([*key, "source"], sort=False).size().rename("n").reset_index()
+    counts = counts[counts["n"] >= ev.settings["beacon_min_connections"]]
+    if counts.empty:
         return pd.DataFrame()
-    rows = pd.concat(keep)
+    best = counts.sort_values("n", ascending=False, kind="stable").drop_duplicates(key)
+    seen = f.merge(best[[*key, "source"]], on=[*key, "source"], how="inner").sort_values([*key, "time"], kind="stable")
+    gap = seen["time"].diff().dt.total_seconds()
+    first = (seen[key].shift() != seen[key]).any(axis=1)  # the first row of a group has no gap
+    seen = seen.assign(gap=gap.where(~first))
+    gaps = seen.groupby(key, sort=False)["gap"]
+    stats = pd.DataFrame({"mean": gaps.mean(), "median": gaps.median(), "std": gaps.std(ddof=0)})
+    regular = stats[(stats["mean"] >= 10) & (stats["std"] / stats["mean"] <= ev.settings["beacon_max_jitter"])]
+    if regular.empty:
+        return pd.DataFrame()
+    periods = regular["median"].round().astype(int).rename("period").reset_index()
+    rows = f.merge(periods, on=key, how="inner")
     hits = _pod_source_hits(rows, lambda r: f"{r.entity} called {r.dst_ip}:{r.dst_port} every ~{r.period} s ({r.n} connections): beaconing",
                             gap=pd.Timedelta(days=365))
     return hits
