@@ -60,7 +60,7 @@ def port_scan(ev: Evidence) -> pd.DataFrame:
     n = g["target"].transform("nunique")
     ports_per_host = f.groupby(["src_ip", "bucket", "dst_ip"])["dst_port"].transform("nunique")
     vertical = ports_per_host.groupby([f["src_ip"], f["bucket"]]).transform("max")
-    refused = g["verdict"].transform(lambda v: (v != "allowed").mean())
+    refused = (f["verdict"] != "allowed").groupby([f["src_ip"], f["bucket"]]).transform("mean")  # no Python per group
     # many ports of one host (vertical), or many hosts mostly refused (horizontal); a client of
     # many web servers on 443, or a metrics scraper, is neither
     rows = f[(n >= ev.settings["scan_min_targets"]) & ((vertical >= 5) | (refused >= 0.5))]
@@ -68,7 +68,7 @@ def port_scan(ev: Evidence) -> pd.DataFrame:
         return pd.DataFrame()
     ext = external_mask(rows["src_ip"], cluster_networks(ev.context("nodes")))
     rows = rows.assign(targets=rows.groupby(["src_ip", "bucket"])["target"].transform("nunique"),
-                       denied=rows.groupby(["src_ip", "bucket"])["verdict"].transform(lambda v: int((v != "allowed").sum())))
+                       denied=(rows["verdict"] != "allowed").groupby([rows["src_ip"], rows["bucket"]]).transform("sum").astype(int))
     hits = hits_from_rows(rows, entity_type="ip", entity=_src_entity(rows), namespace=rows["src_namespace"], pod=rows["src_pod"],
                           source_ip=rows["src_ip"],
                           summary=lambda r: f"{r.entity} probed {r.targets} address:port pairs within {ev.settings['scan_window']} "
