@@ -585,7 +585,8 @@ CREDENTIAL_TEXT = re.compile(r"aws_access_key_id|aws_secret_access_key|AKIA[0-9A
 
 def configmap_credentials(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "configmaps") & a["verb"].isin(WRITE_VERBS) & _allowed(ev) & a["request_object"].fillna("").str.contains(CREDENTIAL_TEXT)
+    m = ((a["resource"] == "configmaps") & a["verb"].isin(WRITE_VERBS) & _allowed(ev)).fillna(False).astype(bool)
+    m[m] = a.loc[m, "request_object"].fillna("").str.contains(CREDENTIAL_TEXT)  # the regex only on the candidate rows
     return _hits_by_object(a[m], lambda r: f"{r.user} wrote credentials in plain text into ConfigMap {r.object_namespace}/{r.object_name}",
                            entity_type="object")
 

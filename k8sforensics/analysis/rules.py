@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -222,17 +223,24 @@ def hits_from_rows(
         frame = frame.sort_values(["_h_key", "time"], kind="stable")
         new = (frame["_h_key"] != frame["_h_key"].shift()) | (frame["time"].diff() > pd.Timedelta(gap))
         frame["_h_group"] = new.cumsum()
+    # groups are contiguous runs of the sorted frame: take their first rows, bounds and evidence
+    # in whole columns (a rule can match tens of thousands of hits; a row lookup each is slow)
+    group = frame["_h_group"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    sizes = np.diff(np.r_[starts, len(frame)])
+    firsts = frame.iloc[starts].to_dict("records")
+    by_group = frame.groupby("_h_group", sort=False)
+    since_min, time_max = by_group["_h_since"].min().to_list(), by_group["time"].max().to_list()
+    ids = np.split(frame["event_id"].astype(str).to_numpy(dtype=object), starts[1:])
+    linked_ids = np.split(frame["_h_linked"].to_numpy(dtype=object), starts[1:])
     out = []
-    for _, g in frame.groupby("_h_group", sort=False):
-        first = g.iloc[0]
-        row = first.to_dict()
-        row.update(n=len(g), **{c: first[f"_h_{c}"] for c in cols})
-        view = _Row(row)
+    for first, n, lo, hi, evidence, links in zip(firsts, sizes, since_min, time_max, ids, linked_ids):
+        row = dict(first, n=int(n), **{c: first[f"_h_{c}"] for c in cols})
         out.append({
-            "time": min(first["time"], g["_h_since"].min()), "time_end": g["time"].max(), "entity_type": entity_type,
+            "time": min(first["time"], lo), "time_end": hi, "entity_type": entity_type,
             **{c: _none(first[f"_h_{c}"]) for c in cols},
-            "event_ids": g["event_id"].astype(str).tolist() + [str(e) for e in g["_h_linked"] if _none(e) is not None],
-            "summary": summary(view), "source_table": table, **overrides,
+            "event_ids": list(evidence) + [str(e) for e in links if _none(e) is not None],
+            "summary": summary(_Row(row)), "source_table": table, **overrides,
         })
     return pd.DataFrame(out).sort_values("time", kind="stable").reset_index(drop=True)
 
