@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from .audit_rules import allowed
@@ -48,27 +49,47 @@ def _pod_source_hits(rows: pd.DataFrame, summary: Any, *, gap: Any, **kw: Any) -
                           source_ip=rows["src_ip"], destination_ip=rows["dst_ip"], summary=summary, table="flows", gap=gap, **kw)
 
 
+def _scanning_rows(f: pd.DataFrame, *, window: pd.Timedelta, min_targets: int) -> pd.DataFrame:
+    """The flows (replies left out) of each source and scan window that reached at least
+    ``min_targets`` address:port pairs and either probed many ports of one host (vertical) or
+    was mostly refused (horizontal), with ``targets`` and ``denied`` per window. The counting
+    runs in DuckDB over the whole frame; only the matching rows come back to pandas."""
+    frame = pd.DataFrame({"src_ip": f["src_ip"], "dst_ip": f["dst_ip"], "dst_port": f["dst_port"], "verdict": f["verdict"],
+                          "is_reply": f["is_reply"], "time": f["time"], "_i": range(len(f))})
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("frame", frame)
+        seconds = int(window.total_seconds())
+        hit = con.sql(f"""
+            WITH f AS (
+                SELECT _i, src_ip, dst_ip, dst_port, coalesce(verdict, '') <> 'allowed' AS refused,
+                       to_timestamp(floor(epoch(time) / {seconds}) * {seconds}) AS bucket
+                FROM frame WHERE src_ip IS NOT NULL AND NOT coalesce(is_reply, false)),
+            host AS (SELECT src_ip, bucket, dst_ip, count(DISTINCT dst_port) AS ports FROM f WHERE dst_ip IS NOT NULL GROUP BY ALL),
+            win AS (SELECT src_ip, bucket, count(DISTINCT (dst_ip, dst_port)) AS targets, avg(refused::INT) AS share,
+                           sum(refused::INT) AS denied FROM f GROUP BY ALL),
+            wide AS (SELECT src_ip, bucket, max(ports) AS vertical FROM host GROUP BY ALL)
+            SELECT f._i, win.targets, win.denied FROM f JOIN win USING (src_ip, bucket) LEFT JOIN wide USING (src_ip, bucket)
+            WHERE win.targets >= {int(min_targets)} AND (coalesce(wide.vertical, 0) >= 5 OR win.share >= 0.5)
+            ORDER BY f._i""").df()
+    finally:
+        con.close()
+    # the columns a hit needs, not the whole flow: a scan is millions of rows
+    keep = ["time", "event_id", "src_ip", "src_namespace", "src_pod", "dst_ip", "dst_port", "verdict"]
+    return f[keep].iloc[hit["_i"].to_numpy()].assign(targets=hit["targets"].astype(int).to_numpy(), denied=hit["denied"].astype(int).to_numpy())
+
+
 def port_scan(ev: Evidence) -> pd.DataFrame:
     """One source reaching many distinct address:port pairs within the scan window; from
     outside it is reconnaissance, from a pod it is internal network mapping."""
     f, _, _ = _flows(ev)
     if f.empty:
         return pd.DataFrame()
-    f = f[~f["is_reply"].fillna(False).astype(bool)]
-    f = f.assign(bucket=f["time"].dt.floor(pd.Timedelta(ev.settings["scan_window"])), target=f["dst_ip"].astype(str) + ":" + f["dst_port"].astype(str))
-    g = f.groupby(["src_ip", "bucket"])
-    n = g["target"].transform("nunique")
-    ports_per_host = f.groupby(["src_ip", "bucket", "dst_ip"])["dst_port"].transform("nunique")
-    vertical = ports_per_host.groupby([f["src_ip"], f["bucket"]]).transform("max")
-    refused = (f["verdict"] != "allowed").groupby([f["src_ip"], f["bucket"]]).transform("mean")  # no Python per group
-    # many ports of one host (vertical), or many hosts mostly refused (horizontal); a client of
-    # many web servers on 443, or a metrics scraper, is neither
-    rows = f[(n >= ev.settings["scan_min_targets"]) & ((vertical >= 5) | (refused >= 0.5))]
+    rows = _scanning_rows(f, window=pd.Timedelta(ev.settings["scan_window"]), min_targets=ev.settings["scan_min_targets"])
     if rows.empty:
         return pd.DataFrame()
     ext = external_mask(rows["src_ip"], cluster_networks(ev.context("nodes")))
-    rows = rows.assign(targets=rows.groupby(["src_ip", "bucket"])["target"].transform("nunique"),
-                       denied=(rows["verdict"] != "allowed").groupby([rows["src_ip"], rows["bucket"]]).transform("sum").astype(int))
     hits = hits_from_rows(rows, entity_type="ip", entity=_src_entity(rows), namespace=rows["src_namespace"], pod=rows["src_pod"],
                           source_ip=rows["src_ip"],
                           summary=lambda r: f"{r.entity} probed {r.targets} address:port pairs within {ev.settings['scan_window']} "

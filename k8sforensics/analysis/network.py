@@ -7,6 +7,7 @@ import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
 
+import numpy as np
 import pandas as pd
 
 METADATA_IPS = frozenset({"169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200"})
@@ -39,9 +40,9 @@ def external_mask(ips: pd.Series, networks: list[Network]) -> pd.Series:
     CIDR or node address, not RFC 1918, CGNAT or ULA (a database or the control plane in
     the same VPC is not "the internet"), not loopback, link-local or a metadata address."""
     nets = tuple(networks)
-    values = ips.astype(object)
-    uniq = {v: _external(v, nets) for v in pd.unique(values.dropna())}
-    return pd.Series([uniq.get(v, False) for v in values], index=ips.index, dtype=bool)
+    codes, uniq = pd.factorize(ips, use_na_sentinel=True)  # each distinct address judged once
+    judged = np.array([_external(str(v), nets) for v in uniq] + [False], dtype=bool)  # the last entry: missing
+    return pd.Series(judged[codes], index=ips.index, dtype=bool)
 
 
 def is_external(ip: str, networks: Iterable[Network] = ()) -> bool:
