@@ -457,11 +457,12 @@ class Case:
         start: TimeLike = None,
         end: TimeLike = None,
         namespace: str | list[str] | None = None,
+        pod: str | list[str] | None = None,
         columns: list[str] | None = None,
         enrich: bool = False,
         max_rows: int | None | EllipsisType = ...,
     ) -> pd.DataFrame:
-        """One table as a DataFrame; time (``start <= time < end``) and namespace filters are
+        """One table as a DataFrame; time (``start <= time < end``), namespace and pod filters are
         pushed down to the Parquet files (partitions and row groups outside them are not read).
         ``enrich=True`` fills the context columns from the case's pod lifetimes (``kf.enrich``).
         A read that would load more than ``max_rows`` rows (default ``case.max_rows``) stops with
@@ -470,24 +471,24 @@ class Case:
             raise CaseError(f"no table {name!r}; tables: {', '.join(TABLES)}")
         limit = self.max_rows if max_rows is ... else max_rows
         if limit is not None:
-            n = self._count(TABLES[name], start=start, end=end, namespace=namespace)
+            n = self._count(TABLES[name], start=start, end=end, namespace=namespace, pod=pod)
             if n > limit:
                 raise CaseError(f"case.{name}() would load {n:,} rows, more than max_rows={limit:,}: narrow it with start=, end=, "
-                                f"namespace= (and columns= to hold less), aggregate in DuckDB with case.sql(...), or pass "
+                                f"namespace=, pod= (and columns= to hold less), aggregate in DuckDB with case.sql(...), or pass "
                                 f"max_rows=None (or set case.max_rows) if this machine has the memory")
-        frame = to_frame(self._read(TABLES[name], start=start, end=end, namespace=namespace, columns=columns))
+        frame = to_frame(self._read(TABLES[name], start=start, end=end, namespace=namespace, pod=pod, columns=columns))
         if enrich:
             from .enrich import enrich as enrich_frame
 
             frame = enrich_frame(frame, self, table=name)
         return frame
 
-    def _count(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any) -> int:
+    def _count(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, pod: Any = None) -> int:
         """Rows a read with these filters returns (Parquet statistics where they settle it)."""
-        scan = self._scan(table, start=start, end=end, namespace=namespace)
+        scan = self._scan(table, start=start, end=end, namespace=namespace, pod=pod)
         return 0 if scan is None else int(scan[0].count_rows(filter=scan[1]))
 
-    def _scan(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any) -> tuple[ds.Dataset, Any] | None:
+    def _scan(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, pod: Any = None) -> tuple[ds.Dataset, Any] | None:
         parts = self._parts(table.name)
         if not parts:
             return None
@@ -500,17 +501,20 @@ class Case:
         if namespace is not None:
             ns = [namespace] if isinstance(namespace, str) else list(namespace)
             flt = _and(flt, ds.field("namespace").isin(ns))
+        if pod is not None:
+            pods = [pod] if isinstance(pod, str) else list(pod)
+            flt = _and(flt, ds.field("pod").isin(pods))
         gone = self._superseded(table.name)
         if gone:
             flt = _and(flt, ~ds.field("event_id").isin(gone))
         return dataset, flt
 
-    def _read(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, columns: list[str] | None) -> pa.Table:
+    def _read(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, columns: list[str] | None, pod: Any = None) -> pa.Table:
         if columns is not None:
             unknown = [c for c in columns if c not in table.names]
             if unknown:
                 raise CaseError(f"table {table.name} has no column(s) {unknown}; columns: {', '.join(table.names)}")
-        scan = self._scan(table, start=start, end=end, namespace=namespace)
+        scan = self._scan(table, start=start, end=end, namespace=namespace, pod=pod)
         if scan is None:
             empty = table.arrow_schema.empty_table()
             return empty.select(columns) if columns else empty
@@ -527,12 +531,13 @@ class Case:
         start: TimeLike = None,
         end: TimeLike = None,
         namespace: str | list[str] | None = None,
+        pod: str | list[str] | None = None,
         columns: list[str] | None = None,
         enrich: bool = False,
         max_rows: int | None | EllipsisType = ...,
     ) -> pd.DataFrame:
         """The audit table (one row per request), ordered by time; filters are pushed down."""
-        return self.table("audit", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich, max_rows=max_rows)
+        return self.table("audit", start=start, end=end, namespace=namespace, pod=pod, columns=columns, enrich=enrich, max_rows=max_rows)
 
     def runtime(
         self,
@@ -540,12 +545,13 @@ class Case:
         start: TimeLike = None,
         end: TimeLike = None,
         namespace: str | list[str] | None = None,
+        pod: str | list[str] | None = None,
         columns: list[str] | None = None,
         enrich: bool = False,
         max_rows: int | None | EllipsisType = ...,
     ) -> pd.DataFrame:
         """The runtime table (Falco, Tetragon, ...), ordered by time; filters are pushed down."""
-        return self.table("runtime", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich, max_rows=max_rows)
+        return self.table("runtime", start=start, end=end, namespace=namespace, pod=pod, columns=columns, enrich=enrich, max_rows=max_rows)
 
     def flows(
         self,
@@ -553,13 +559,16 @@ class Case:
         start: TimeLike = None,
         end: TimeLike = None,
         namespace: str | list[str] | None = None,
+        pod: str | list[str] | None = None,
         columns: list[str] | None = None,
         enrich: bool = False,
         max_rows: int | None | EllipsisType = ...,
     ) -> pd.DataFrame:
         """The flows table (Hubble, VPC/NSG/Calico flow logs), ordered by time; the namespace
-        filter applies to the source side; filters are pushed down."""
-        return self.table("flows", start=start, end=end, namespace=namespace, columns=columns, enrich=enrich, max_rows=max_rows)
+        and pod filters apply to the source side as the flow source recorded it (a flow log that
+        names no pod matches neither: use ``enrich=True`` and filter the frame); filters are
+        pushed down."""
+        return self.table("flows", start=start, end=end, namespace=namespace, pod=pod, columns=columns, enrich=enrich, max_rows=max_rows)
 
     def context(self, name: str) -> pd.DataFrame:
         """A context table built from the case's Kubernetes objects: pods, namespaces,

@@ -208,3 +208,19 @@ def test_a_read_that_would_load_too_much_says_how_to_narrow_it(tmp_path: Path) -
     assert len(case.flows(start="2026-03-10T10:00:00Z", end="2026-03-10T10:01:00Z")) <= 100  # a narrow window is fine
     assert len(case.flows(max_rows=None)) == total
     assert kf.Case.open(case.path).max_rows == 10_000_000  # the limit is the case object's, not global
+
+
+def test_the_pod_filter_is_pushed_down(tmp_path: Path) -> None:
+    import k8sforensics as kf
+
+    from .conftest import ROOT
+
+    case = kf.Case.create(tmp_path / "case")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        case.ingest(ROOT / "sample_data" / "runtime", progress=False)
+    every = case.runtime()
+    mine = case.runtime(pod="kube-proxy-x7k2p")
+    assert len(mine) and set(mine["pod"]) == {"kube-proxy-x7k2p"}
+    assert len(mine) == int((every["pod"] == "kube-proxy-x7k2p").sum())
+    assert len(case.runtime(pod=["kube-proxy-x7k2p", "nope"])) == len(mine)

@@ -55,12 +55,14 @@ TECHNIQUE_CONTROLS: dict[str, tuple[str, str, str]] = {
 def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, source: str | None = None, attacker_ips: set[str] | None = None,
                         workload_images: dict[tuple[str, str], list[str]] | None = None,
                         bindings: dict[str, tuple[str, str | None]] | None = None,
+                        ended: dict[str, Any] | None = None,
                         artifacts: dict[str, str] | None = None) -> pd.DataFrame:
     """The checklist (columns ``ACTION_COLUMNS``), contain → eradicate → harden. ``source`` is
     where the attack came from (default: the outside address patient zero came from);
     ``attacker_ips`` more outside addresses to block (C2, pools the attacker's pods used);
     ``workload_images`` the known-good images per (namespace, workload) to redeploy from;
     ``bindings`` the kind and namespace of each binding node (``binding:name``) the attacker made;
+    ``ended`` when each pod that is no longer running ended (``pod:ns/name`` → time);
     ``artifacts`` maps a control to the generated file that carries it out."""
     from ..analysis.kill_chain import patient_zero
 
@@ -88,7 +90,9 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     # 1. contain: isolate what the attacker controls, cut their credentials, block their addresses
     for node in (n for n in reached["node"] if n.startswith("pod:")):
         ns, pod = node[4:].split("/", 1)
-        add(1, f"isolate pod {ns}/{pod}: label it and apply the deny-all quarantine policy (keep it for forensics)", node, "NetworkPolicy",
+        gone = (ended or {}).get(node)
+        state = f" — it ended at {_t(gone)}: make sure it has not come back" if gone is not None else ""
+        add(1, f"isolate pod {ns}/{pod}: label it and apply the deny-all quarantine policy (keep it for forensics){state}", node, "NetworkPolicy",
             events=evidence(node), references="CIS 5.3.2; MS-M9014", artifact=artifacts.get("quarantine", ""),
             command=f"kubectl -n {ns} label pod {pod} k8sforensics.io/quarantine=true --overwrite",
             why=f"control reached it ({_via(reached, node)})")
@@ -187,12 +191,16 @@ def _finding_index(findings: pd.DataFrame) -> dict[str, set[str]]:
     return index
 
 
+def _t(t: Any) -> str:
+    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _via(reached: pd.DataFrame, node: str) -> str:
     hit = reached[reached["node"] == node]
     if hit.empty or pd.isna(hit["parent"].iloc[0]):
         return "the source"
     r = hit.iloc[0]
-    return f"{r['via']} from {r['parent']} at {pd.Timestamp(r['reached']).strftime('%Y-%m-%d %H:%M:%S')}"
+    return f"{r['via']} from {r['parent']} at {_t(r['reached'])}"
 
 
 def _edges(graph: nx.MultiDiGraph, done: set[str], kind: str) -> list[tuple[str, str, dict[str, Any]]]:

@@ -127,6 +127,12 @@ class Remediation:
                  "spec": {"podSelector": {"matchLabels": {"k8sforensics.io/quarantine": "true"}}, "policyTypes": ["Ingress", "Egress"]}}
                 for ns in namespaces]
 
+    def _ended(self) -> dict[str, Any]:
+        """pod:ns/name → when it ended, for pods whose last lifetime is closed."""
+        lifetimes = self.case.context("pod_ips").sort_values("start", kind="stable").drop_duplicates(["namespace", "pod"], keep="last")
+        closed = lifetimes[lifetimes["end"].notna()]
+        return {f"pod:{ns}/{pod}": end for ns, pod, end in zip(closed["namespace"], closed["pod"], closed["end"])}
+
     def _binding_kinds(self) -> dict[str, tuple[str, str | None]]:
         """binding:name → (kind, namespace), from the audit events that created them."""
         ids = [e for _, v, d in self.graph.edges(data=True) if d.get("observed") and d["type"] == "bind_role" for e in d["event_ids"]]
@@ -205,7 +211,7 @@ class Remediation:
                 images.setdefault((r.namespace, f"{r.workload_kind}/{r.workload}"), [])
                 images[(r.namespace, f"{r.workload_kind}/{r.workload}")] += [i for i in r.images if i not in images[(r.namespace, f"{r.workload_kind}/{r.workload}")]]
         out = remediation_actions(self.findings, self.graph, source=self.source, attacker_ips=self.attacker_ips(), workload_images=images,
-                                  bindings=self._binding_kinds(),
+                                  bindings=self._binding_kinds(), ended=self._ended(),
                                   artifacts={k: f"remediation/{v}" for k, v in ARTIFACTS.items()})
         _, unused = self.rbac()
         extra = [{"priority": 2, "phase": "eradicate", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",

@@ -55,6 +55,9 @@ def test_every_compromised_identity_is_rotated_and_every_foothold_isolated(actio
     blocked = set(actions.loc[actions["control"] == "network block", "target"])
     assert {"ip:198.51.100.66", "ip:203.0.113.77", "ip:203.0.113.88"} <= blocked  # entry, C2 and the mining pool
     assert not any(t.startswith("ip:10.") for t in blocked)
+    # a pod gone before the inventory dump is still on the list, saying when it ended
+    gone = actions[actions["target"] == "pod:kube-system/kube-proxy-x7k2p"]["action"].iloc[0]
+    assert "it ended at 2026-03-10 11:01:00" in gone
     # the innocent pod that reused the attacker's IP is left alone
     assert not actions["target"].str.contains("cart-6nrgvm7tk2-dlgzj").any()
 
