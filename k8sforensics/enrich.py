@@ -40,9 +40,13 @@ def enrich(frame: pd.DataFrame, source: Any, *, table: str) -> pd.DataFrame:
 
 
 def _fill(frame: pd.DataFrame, column: str, values: Any) -> None:
-    new = pd.Series(values, index=frame.index, dtype=object)
+    # Arrow-backed strings, not Python objects: millions of flows hold a few hundred distinct names
+    new = pd.Series(values.array if isinstance(values, pd.Series) else values, index=frame.index)
+    if new.dtype != "str":
+        new = new.astype(object).astype("str")
     if column in frame.columns:
-        old = frame[column].astype(object)
+        old = frame[column]
+        old = old if old.dtype == new.dtype else old.astype("str")
         frame[column] = old.where(old.notna(), new)
     else:
         frame[column] = new
@@ -62,10 +66,10 @@ def _flows(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame) -> p
                 cols = [c for c in found.columns if c.startswith("_a_")]
                 got.loc[found.index, cols] = found[cols]
         for col in ("namespace", "pod", "workload_kind", "workload", "node"):
-            _fill(out, f"{side}_{col}", got[f"_a_{col}"].to_numpy())
-        _fill(out, f"{side}_kind", got["_a_kind"].to_numpy())
+            _fill(out, f"{side}_{col}", got[f"_a_{col}"])
+        _fill(out, f"{side}_kind", got["_a_kind"])
     for col in ("namespace", "pod", "workload_kind", "workload"):
-        _fill(out, col, out[f"src_{col}"].to_numpy())
+        _fill(out, col, out[f"src_{col}"])
     return out
 
 
