@@ -202,14 +202,19 @@ class Remediation:
         written["checklist.csv"] = path
         return written
 
-    def actions(self) -> pd.DataFrame:
-        pods = self.case.context("pods")
+    def known_good_images(self) -> dict[tuple[str, str], list[str]]:
+        """(namespace, "Kind/workload") → the images its pods the attacker did not make run."""
         made = self._attacker_pods()
         images: dict[tuple[str, str], list[str]] = {}
-        for r in pods.itertuples(index=False):
+        for r in self.case.context("pods").itertuples(index=False):
             if isinstance(r.workload, str) and (r.namespace, r.name) not in made and r.images is not None:
-                images.setdefault((r.namespace, f"{r.workload_kind}/{r.workload}"), [])
-                images[(r.namespace, f"{r.workload_kind}/{r.workload}")] += [i for i in r.images if i not in images[(r.namespace, f"{r.workload_kind}/{r.workload}")]]
+                seen = images.setdefault((r.namespace, f"{r.workload_kind}/{r.workload}"), [])
+                seen += [i for i in r.images if i not in seen]
+        return images
+
+    def actions(self) -> pd.DataFrame:
+        """The checklist: ``remediation_actions`` plus the bindings nothing legitimate used."""
+        images = self.known_good_images()
         out = remediation_actions(self.findings, self.graph, source=self.source, attacker_ips=self.attacker_ips(), workload_images=images,
                                   bindings=self._binding_kinds(), ended=self._ended(),
                                   artifacts={k: f"remediation/{v}" for k, v in ARTIFACTS.items()})
