@@ -68,6 +68,18 @@ QUICK = dict(audit=100_000, audit_large=400_000, flows=200_000, graph_flows=200_
 FLOW_SEED, AUDIT_SEED = 7, 42
 
 
+def code_state() -> str:
+    """HEAD of the repo, '+dirty' when k8sforensics/ has uncommitted changes (the code under test can move)."""
+    try:
+        head = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", REPO, "status", "--porcelain", "--", "k8sforensics"], capture_output=True,
+                               text=True, timeout=10).stdout.strip()
+        return head + ("+dirty" if dirty else "")
+    except Exception:
+        return "?"
+
+
 def log(msg: str) -> None:
     print(f"[suite {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -452,7 +464,7 @@ def save_summary(a, state: dict) -> list[dict]:
     with open(os.path.join(a.workdir, "summary.json.tmp"), "w") as f:
         json.dump(state, f, indent=2, default=str)
     os.replace(os.path.join(a.workdir, "summary.json.tmp"), os.path.join(a.workdir, "summary.json"))
-    ran = ", ".join(f"{k} ({v.get('rounds')} round(s))" for k, v in state["parts"].items())
+    ran = ", ".join(f"{k} ({v.get('rounds')} round(s), code {v.get('code', '?')})" for k, v in state["parts"].items())
     skipped = ", ".join(p for p in state["planned"] if p not in state["parts"]) or "none"
     with open(os.path.join(a.workdir, "summary.md"), "w") as f:
         f.write(f"# k8sforensics benchmark suite ({'quick' if state['quick'] else 'full'})\n\n"
@@ -466,7 +478,7 @@ def save_summary(a, state: dict) -> list[dict]:
 def print_summary(state: dict, rows: list[dict]) -> None:
     print("\n" + "=" * 30 + f" SUMMARY ({'quick' if state['quick'] else 'full'} sizes) " + "=" * 30)
     print(f"started {state['started']}; parts run: "
-          + (", ".join(f"{k} ({v.get('rounds')} round(s), {v.get('elapsed_s', 0):.0f} s)" for k, v in state["parts"].items())
+          + (", ".join(f"{k} ({v.get('rounds')} round(s), {v.get('elapsed_s', 0):.0f} s, code {v.get('code', '?')})" for k, v in state["parts"].items())
              or "none"))
     skipped = [p for p in state["planned"] if p not in state["parts"]]
     if skipped:
@@ -535,6 +547,7 @@ def main(argv=None) -> int:
     for p in planned:
         log(f"=== part {p} (load average {os.getloadavg()[0]:.1f}) ===")
         t0 = time.perf_counter()
+        code = code_state()
         try:
             res = runners[p]()
         except (Exception, SystemExit) as e:      # a broken part never stops the suite
@@ -543,6 +556,7 @@ def main(argv=None) -> int:
             continue
         res["elapsed_s"] = round(time.perf_counter() - t0, 1)
         res["loadavg_after"] = os.getloadavg()
+        res["code"] = code if code == code_state() else f"{code} -> {code_state()} (changed during the part)"
         state["parts"][p] = res
         save_summary(a, state)
         log(f"part {p} done in {res['elapsed_s']:.0f} s")

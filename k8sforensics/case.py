@@ -384,12 +384,27 @@ class Case:
 
     def _rebuild_lifetimes(self, tmp: Path) -> None:
         """context/pod_ips and context/containers, folded from every table the case holds."""
+        # Only what the folding uses, filtered and aggregated in DuckDB: the pod and namespace
+        # requests, each bound token's pod once, each (pod, IP) of the flows once with its first
+        # time — so the ingest's memory does not grow with the size of the tables.
         audit_cols = ["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code", "request_object",
                       "sa_namespace", "token_pod", "token_pod_uid", "token_node"]
-        audit = self.audit(columns=audit_cols, max_rows=None)
-        audit = audit[audit.resource.isin(["pods", "namespaces"]) | audit.token_pod.notna()]
-        flows = self.flows(columns=["time", "src_namespace", "src_pod", "src_ip", "dst_namespace", "dst_pod", "dst_ip"], max_rows=None)
-        runtime = self.runtime(columns=["time", "namespace", "pod", "container_id", "workload", "workload_kind", "node"], max_rows=None)
+        audit = pd.concat([
+            self.sql(f"SELECT {', '.join(audit_cols)} FROM audit WHERE resource IN ('pods', 'namespaces')"),
+            self.sql("SELECT min(time) AS time, sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
+                     "WHERE token_pod IS NOT NULL GROUP BY sa_namespace, token_pod, token_pod_uid, token_node"),
+        ], ignore_index=True).reindex(columns=audit_cols)
+        audit["time"] = pd.to_datetime(audit["time"], utc=True)
+        flows = self.sql(
+            "SELECT min(time) AS time, src_namespace, src_pod, src_ip, NULL AS dst_namespace, NULL AS dst_pod, NULL AS dst_ip FROM flows "
+            "WHERE src_pod IS NOT NULL AND src_ip IS NOT NULL GROUP BY src_namespace, src_pod, src_ip UNION ALL "
+            "SELECT min(time), NULL, NULL, NULL, dst_namespace, dst_pod, dst_ip FROM flows "
+            "WHERE dst_pod IS NOT NULL AND dst_ip IS NOT NULL GROUP BY dst_namespace, dst_pod, dst_ip")
+        flows["time"] = pd.to_datetime(flows["time"], utc=True)
+        runtime = self.sql("SELECT min(time) AS time, namespace, pod, container_id, any_value(workload) AS workload, "
+                           "any_value(workload_kind) AS workload_kind, any_value(node) AS node FROM runtime "
+                           "WHERE pod IS NOT NULL AND container_id IS NOT NULL GROUP BY namespace, pod, container_id")
+        runtime["time"] = pd.to_datetime(runtime["time"], utc=True)
         inventory_pods = self._inventory_pods()
         pod_ips, containers, _ = fold_pods(inventory_pods, audit, flows, runtime)
         extra = pods_from_all_sources(inventory_pods, audit, pod_ips, self.cluster)
