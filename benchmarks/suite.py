@@ -497,6 +497,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=",".join(PARTS), help=f"comma list of {', '.join(PARTS)}, ingest, flows")
     ap.add_argument("--cache-dir", action="append", default=[], help="extra workdir whose inputs/cases to reuse")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per measured child (0 = none)")
+    ap.add_argument("--no-naive", action="store_true", help="ingest: skip pandas_naive (~100 s and ~12 GB per 1M events)")
     ap.add_argument("--report", action="store_true", help="only reprint WORKDIR/summary.json")
     ap.add_argument("--child", nargs=2, metavar=("KIND", "CASEDIR"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -537,7 +538,8 @@ def main(argv=None) -> int:
         "detect": lambda: part_detect(a, sizes, caches, big),
         "graph": lambda: part_graph(a, sizes, caches, big),
         "ingest": lambda: part_ingest(a, sizes, caches, sizes["audit"],
-                                      ["k8sforensics", "duckdb_baseline", "pandas_naive"], rounds),
+                                      ["k8sforensics", "duckdb_baseline"] + ([] if a.no_naive else ["pandas_naive"]),
+                                      rounds),
         "ingest-large": lambda: part_ingest(a, sizes, caches, sizes["audit_large"],
                                             ["k8sforensics", "duckdb_baseline"], big),
         "flows-vpc": lambda: part_flows(a, sizes, caches, "vpc", big),

@@ -390,7 +390,12 @@ class Case:
         audit_cols = ["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code", "request_object",
                       "sa_namespace", "token_pod", "token_pod_uid", "token_node"]
         audit = pd.concat([
-            self.sql(f"SELECT {', '.join(audit_cols)} FROM audit WHERE resource IN ('pods', 'namespaces')"),
+            # the request body only where the folding reads it: creates, status and binding writes
+            self.sql("SELECT time, verb, resource, subresource, object_namespace, object_name, response_code, "
+                     "CASE WHEN (verb = 'create' AND (subresource IS NULL OR subresource = 'binding')) "
+                     "OR (subresource = 'status' AND verb IN ('patch', 'update')) THEN request_object END AS request_object, "
+                     "sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
+                     "WHERE resource IN ('pods', 'namespaces') AND (response_code IS NULL OR response_code < 400)"),
             self.sql("SELECT min(time) AS time, sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
                      "WHERE token_pod IS NOT NULL GROUP BY sa_namespace, token_pod, token_pod_uid, token_node"),
         ], ignore_index=True).reindex(columns=audit_cols)

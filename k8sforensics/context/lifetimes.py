@@ -207,7 +207,11 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | None, pod_ip
     from .inventory import _pod  # the same mapping as for dumped pods
 
     have = set(zip(pods.namespace, pods.name)) if len(pods) else set()
-    life = {(r["namespace"], r["pod"]): r for r in pod_ips.to_dict("records")}
+    records = pod_ips.to_dict("records")
+    life = {(r["namespace"], r["pod"]): r for r in records}
+    ips_of: dict[tuple[str, str], set[str]] = {}
+    for x in records:
+        ips_of.setdefault((x["namespace"], x["pod"]), set()).add(x["ip"])
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     if audit is not None and len(audit):
         ok = audit.response_code.isna() | (audit.response_code < 400)
@@ -228,7 +232,7 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | None, pod_ip
             continue
         row = rows.setdefault(key, {"cluster": cluster, "namespace": key[0], "name": key[1], "uid": _nn(lt["pod_uid"]), "node": _nn(lt["node"]),
                                     "workload_kind": _nn(lt["workload_kind"]), "workload": _nn(lt["workload"]), "created": lt["start"]})
-        row["ips"] = sorted({x["ip"] for x in pod_ips.to_dict("records") if (x["namespace"], x["pod"]) == key})
+        row["ips"] = sorted(ips_of.get(key, ()))
         row["deleted"] = lt["end"] if pd.notna(lt["end"]) else row.get("deleted")
         for col, src in (("uid", "pod_uid"), ("node", "node"), ("workload_kind", "workload_kind"), ("workload", "workload")):
             if not row.get(col) and pd.notna(lt[src]):
