@@ -387,19 +387,29 @@ class Case:
         # Only what the folding uses, filtered and aggregated in DuckDB: the pod and namespace
         # requests, each bound token's pod once, each (pod, IP) of the flows once with its first
         # time — so the ingest's memory does not grow with the size of the tables.
-        audit_cols = ["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code", "request_object",
-                      "sa_namespace", "token_pod", "token_pod_uid", "token_node"]
-        audit = pd.concat([
+        pod_requests = (
             # the request body only where the folding reads it: creates, status and binding writes
-            self.sql("SELECT time, verb, resource, subresource, object_namespace, object_name, response_code, "
-                     "CASE WHEN (verb = 'create' AND (subresource IS NULL OR subresource = 'binding')) "
-                     "OR (subresource = 'status' AND verb IN ('patch', 'update')) THEN request_object END AS request_object, "
-                     "sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
-                     "WHERE resource IN ('pods', 'namespaces') AND (response_code IS NULL OR response_code < 400)"),
-            self.sql("SELECT min(time) AS time, sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
-                     "WHERE token_pod IS NOT NULL GROUP BY sa_namespace, token_pod, token_pod_uid, token_node"),
-        ], ignore_index=True).reindex(columns=audit_cols)
-        audit["time"] = pd.to_datetime(audit["time"], utc=True)
+            "SELECT time, verb, resource, subresource, object_namespace, object_name, response_code, "
+            "CASE WHEN (verb = 'create' AND (subresource IS NULL OR subresource = 'binding')) "
+            "OR (subresource = 'status' AND verb IN ('patch', 'update')) THEN request_object END AS request_object, "
+            "sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
+            "WHERE resource IN ('pods', 'namespaces') AND (response_code IS NULL OR response_code < 400) ORDER BY time")
+        tokens = self.sql("SELECT min(time) AS time, sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
+                          "WHERE token_pod IS NOT NULL GROUP BY sa_namespace, token_pod, token_pod_uid, token_node")
+        tokens["time"] = pd.to_datetime(tokens["time"], utc=True)
+
+        def audit() -> Iterator[pd.DataFrame]:
+            """The pod requests in time order, 50,000 at a time (their bodies are what grows)."""
+            con = self.connect()
+            try:
+                reader = con.sql(pod_requests).to_arrow_reader(50_000)
+                for batch in reader:
+                    yield to_frame(pa.Table.from_batches([batch]))
+            finally:
+                con.close()
+            yield tokens.reindex(columns=["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code",
+                                          "request_object", "sa_namespace", "token_pod", "token_pod_uid", "token_node"])
+
         flows = self.sql(
             "SELECT min(time) AS time, src_namespace, src_pod, src_ip, NULL AS dst_namespace, NULL AS dst_pod, NULL AS dst_ip FROM flows "
             "WHERE src_pod IS NOT NULL AND src_ip IS NOT NULL GROUP BY src_namespace, src_pod, src_ip UNION ALL "
@@ -411,8 +421,8 @@ class Case:
                            "WHERE pod IS NOT NULL AND container_id IS NOT NULL GROUP BY namespace, pod, container_id")
         runtime["time"] = pd.to_datetime(runtime["time"], utc=True)
         inventory_pods = self._inventory_pods()
-        pod_ips, containers, _ = fold_pods(inventory_pods, audit, flows, runtime)
-        extra = pods_from_all_sources(inventory_pods, audit, pod_ips, self.cluster)
+        pod_ips, containers, _ = fold_pods(inventory_pods, audit(), flows, runtime)
+        extra = pods_from_all_sources(inventory_pods, audit(), pod_ips, self.cluster)
         pods_table = pa.concat_tables([pa.Table.from_pandas(inventory_pods, schema=PODS.arrow_schema, preserve_index=False),
                                        pa.Table.from_batches([rows_to_batch(extra, PODS)]) if extra else PODS.arrow_schema.empty_table()])
         pq.write_table(pods_table, tmp / "pods.parquet")

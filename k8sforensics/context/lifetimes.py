@@ -15,6 +15,7 @@ Folded from every source the case holds: inventory dumps (alive at dump time), t
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,7 @@ CONTAINERS_COLUMNS = ["container_id", "namespace", "pod", "pod_uid", "workload_k
 
 def fold_pods(
     pods: pd.DataFrame | None = None,
-    audit: pd.DataFrame | None = None,
+    audit: pd.DataFrame | Iterable[pd.DataFrame] | None = None,
     flows: pd.DataFrame | None = None,
     runtime: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -83,10 +84,10 @@ def fold_pods(
                 p.see_container(cid, t)
             if pd.notna(r.deleted):
                 p.deleted = r.deleted
-    if audit is not None and len(audit):
-        _fold_audit(audit, pod, found)
+    for chunk in _chunks(audit):  # a frame, or frames in time order (a big case streams them)
+        _fold_audit(chunk, pod, found)
         # a bound service-account token names its pod, uid and node (user.extra)
-        bound = audit[audit.token_pod.notna() & audit.sa_namespace.notna()]
+        bound = chunk[chunk.token_pod.notna() & chunk.sa_namespace.notna()]
         for (ns, name, uid, node), _ in bound.groupby(["sa_namespace", "token_pod", "token_pod_uid", "token_node"], dropna=False):
             p = pod(ns, name)
             p.uid = p.uid or (uid if pd.notna(uid) else None)
@@ -111,6 +112,14 @@ def fold_pods(
             p.node = p.node or r.node
     pod_ips, conflicts = _intervals(found)
     return pod_ips, _containers(found), conflicts
+
+
+def _chunks(audit: pd.DataFrame | Iterable[pd.DataFrame] | None) -> Iterator[pd.DataFrame]:
+    if audit is None:
+        return
+    for chunk in [audit] if isinstance(audit, pd.DataFrame) else audit:
+        if len(chunk):
+            yield chunk
 
 
 def _fold_audit(audit: pd.DataFrame, pod: Any, found: dict[tuple[str, str], _Pod]) -> None:
@@ -200,7 +209,8 @@ def _containers(found: dict[tuple[str, str], _Pod]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=CONTAINERS_COLUMNS).sort_values(["container_id"], kind="stable").reset_index(drop=True)
 
 
-def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | None, pod_ips: pd.DataFrame, cluster: str | None) -> list[dict[str, Any]]:
+def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.DataFrame] | None, pod_ips: pd.DataFrame,
+                          cluster: str | None) -> list[dict[str, Any]]:
     """Rows for the ``pods`` context table that the inventory lacks: pods whose create the
     audit log recorded (spec and security flags from the request), and pods known only from
     their lifetimes (tokens, flows, runtime events); deletion and IPs from the lifetimes."""
@@ -213,9 +223,9 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | None, pod_ip
     for x in records:
         ips_of.setdefault((x["namespace"], x["pod"]), set()).add(x["ip"])
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    if audit is not None and len(audit):
-        ok = audit.response_code.isna() | (audit.response_code < 400)
-        creates = audit[ok & (audit.resource == "pods") & (audit.verb == "create") & audit.subresource.isna() & audit.request_object.notna()]
+    for chunk in _chunks(audit):
+        ok = chunk.response_code.isna() | (chunk.response_code < 400)
+        creates = chunk[ok & (chunk.resource == "pods") & (chunk.verb == "create") & chunk.subresource.isna() & chunk.request_object.notna()]
         for r in creates.itertuples():
             key = (str(r.object_namespace), str(r.object_name))
             if key in have or key in rows:
