@@ -27,8 +27,10 @@ browser:
 test: $(STAMP) browser
 	K8SF_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
+# The benchmark suite: every measurement next to its baseline from the same run, one table
+# (--quick for a few minutes; the full sizes take about 15 minutes on 2 cores).
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/suite.py
 
 clean:
 	rm -rf $(VENV) demo-case demo-case-evidence .pytest_cache .hypothesis
