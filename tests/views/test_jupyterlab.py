@@ -77,6 +77,10 @@ def lab(sample_case: kf.Case, tmp_path_factory: pytest.TempPathFactory) -> Itera
     settings = state / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    # render every cell, not only those in view: the test reads outputs far down the notebook
+    notebook_settings = state / "settings" / "@jupyterlab" / "notebook-extension"
+    notebook_settings.mkdir(parents=True)
+    (notebook_settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(state / "runtime"), JUPYTER_CONFIG_DIR=str(state / "config"),
                JUPYTER_DATA_DIR=str(state / "data"), JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
@@ -188,4 +192,5 @@ def test_kill_chain_notebook_renders_its_figure_and_widgets(page: Any, lab: dict
     assert figure.locator(".scatterlayer .trace").count() > 0
     expect(nb.locator(".widget-dropdown").first).to_be_attached()
     expect(nb.locator(".widget-inline-hbox .widget-slider, .jupyter-widget-slider, .widget-hslider").first).to_be_attached()
-    assert "Patient zero: pod shop/web-q7rclvtq89-mtpxj" in nb.inner_text()
+    # text_content, not inner_text: JupyterLab leaves cells out of view unrendered (content-visibility)
+    assert "Patient zero: pod shop/web-q7rclvtq89-mtpxj" in nb.text_content()
