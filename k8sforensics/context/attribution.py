@@ -41,7 +41,7 @@ def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFr
     A DuckDB range join on the IP with the explicit end check (performance.md: without it ~1% of
     flows go to pods that had already ended). ``pod_ips`` intervals of one IP must not overlap
     (``fold_pods`` guarantees it), so each row matches at most once; no row is dropped or repeated."""
-    result = frame.copy()
+    result = frame.copy(deep=False)  # new columns only: the caller's data is neither changed nor copied
     columns = ("kind", "namespace", "pod", "pod_uid", "workload_kind", "workload", "node")
     if not len(frame):
         for col in columns:
