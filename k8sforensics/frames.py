@@ -29,3 +29,8 @@ def utc_timestamp(t: Any) -> pd.Timestamp:
     """A time given as text, datetime or Timestamp, as a UTC Timestamp (naive means UTC)."""
     ts = pd.Timestamp(t)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def clock(t: Any) -> str:
+    """A time as analysts read it in a sentence: ``2026-03-10 10:33:00`` (UTC)."""
+    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S")

@@ -14,7 +14,7 @@ from .flow_rules import FLOW_RULES
 from .graph import graph_evidence, lateral_movement, observed_edges
 from .kill_chain import entity_events, kill_chain, narrative, patient_zero, phases
 from .possible import possible_edges
-from .reach import blast_radius, edges_to_cut, paths
+from .reach import attack_source, blast_radius, edges_to_cut, paths
 from .rules import (
     DEFAULT_SETTINGS,
     PHASES,
@@ -76,6 +76,7 @@ __all__ = [
     "Rule",
     "RuleError",
     "SigmaRules",
+    "attack_source",
     "blast_radius",
     "detect",
     "edges_to_cut",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..frames import utc_timestamp
+from ..frames import clock, utc_timestamp
 from .rules import PHASES
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph) -> pd.DataFrame:
             "entity": entity, "namespace": first["namespace"], "pod": first["pod"], "first_seen": g["time"].min(),
             "came_from": origin.iloc[0] if len(origin) else None, "finding_id": first["finding_id"], "_strong": first["_strong"],
             "_t": first["time"],
-            "reason": f"{kind}: {first['title']} ({first['kill_chain_phase']}, {first['severity']}) at {_t(first['time'])}",
+            "reason": f"{kind}: {first['title']} ({first['kill_chain_phase']}, {first['severity']}) at {clock(first['time'])}",
         })
     out = pd.DataFrame(rows).sort_values(["_strong", "_t"], ascending=[False, True], kind="stable").reset_index(drop=True)
     out["rank"] = range(1, len(out) + 1)
@@ -177,7 +177,7 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
         return "No findings."
     lines = []
     first, last = f["time"].min(), f["time_end"].max()
-    lines.append(f"{len(f)} findings between {_t(first)} and {_t(last)} UTC, "
+    lines.append(f"{len(f)} findings between {clock(first)} and {clock(last)} UTC, "
                  f"in {f['kill_chain_phase'].nunique()} of the {len(PHASES)} kill-chain phases.")
     candidates = patient_zero(f)
     if len(candidates):
@@ -188,7 +188,7 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
         if g.empty:
             continue
         lines.append("")
-        lines.append(f"{phase} ({_t(g['time'].min())} – {_t(g['time_end'].max())}, {len(g)} finding(s)):")
+        lines.append(f"{phase} ({clock(g['time'].min())} – {clock(g['time_end'].max())}, {len(g)} finding(s)):")
         groups = [x.sort_values("time", kind="stable") for _, x in g.groupby(["rule_id", "rule_source"], sort=False)]
         groups.sort(key=lambda x: (-x["severity"].map(SEVERITY_RANK).max(), x["time"].min()))
         shown = sorted(groups[:per_phase], key=lambda x: x["time"].min())
@@ -197,19 +197,16 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
             tech = " / ".join(v for v in (r["technique_id"], r["attack_id"]) if isinstance(v, str) and v)
             ids = [i for ids in x["event_ids"] if ids is not None for i in ids]
             more = f" +{len(ids) - 3}" if len(ids) > 3 else ""
-            line = f"  - {_t(r['time'])} [{tech}] {r['summary']}"
+            line = f"  - {clock(r['time'])} [{tech}] {r['summary']}"
             if len(x) > 1:
                 entities = list(dict.fromkeys(x["entity"].dropna()))
-                line += f" — and {len(x) - 1} more like it until {_t(x['time_end'].max())}" + (
+                line += f" — and {len(x) - 1} more like it until {clock(x['time_end'].max())}" + (
                     f" ({len(entities)} entities: {', '.join(entities[:4])}{', …' if len(entities) > 4 else ''})" if len(entities) > 1 else "")
             lines.append(f"{line} (evidence: {', '.join(ids[:3])}{more})")
         if len(groups) > per_phase:
             lines.append(f"  - … and {sum(len(x) for x in groups[per_phase:])} more finding(s) of {len(groups) - per_phase} other rule(s)")
     return "\n".join(lines)
 
-
-def _t(t: Any) -> str:
-    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None, limit: int = 5000) -> pd.DataFrame:

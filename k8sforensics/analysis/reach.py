@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..frames import clock
 from .graph import CONTROL_EDGES, REACH_EDGES
 
 if TYPE_CHECKING:
@@ -170,6 +171,13 @@ def edges_to_cut(graph: nx.MultiDiGraph, from_: str | Iterable[str], to: str | I
                                                                kind="stable").reset_index(drop=True)
 
 
+def attack_source(graph: nx.MultiDiGraph) -> str | None:
+    """The outside address patient zero came from, as a node id (``ip:...``), if any: where
+    ``paths`` starts when no source is given."""
+    came = graph_patient_zero(graph)["came_from"].dropna()
+    return f"ip:{came.iloc[0]}" if len(came) else None
+
+
 def graph_patient_zero(graph: nx.MultiDiGraph) -> pd.DataFrame:
     """Pods ranked as the way in: a pod that outside addresses reached over the network and
     from which control then moved on (a token used, a pod exec'd, the host escaped), earliest
@@ -189,16 +197,13 @@ def graph_patient_zero(graph: nx.MultiDiGraph) -> pd.DataFrame:
         if inbound:
             u, e = max(inbound, key=lambda x: (graph.out_degree(x[0]) > 1, x[1]["last_seen"] if x[1]["last_seen"] <= t else x[1]["first_seen"]))
             came_from = u.removeprefix("ip:")
-            via = f"reached from {came_from} over the network at {_t(e['first_seen'])}, then "
+            via = f"reached from {came_from} over the network at {clock(e['first_seen'])}, then "
         ns, _, name = pod.removeprefix("pod:").partition("/")
         rows.append({"entity": f"{ns}/{name}", "namespace": ns, "pod": name, "first_seen": t, "came_from": came_from, "finding_id": None,
-                     "_in": bool(inbound), "reason": f"{via}{d['type']} → {target} at {_t(t)} (evidence {', '.join(d['event_ids'][:3])})"})
+                     "_in": bool(inbound), "reason": f"{via}{d['type']} → {target} at {clock(t)} (evidence {', '.join(d['event_ids'][:3])})"})
     if not rows:
         return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)
     out = pd.DataFrame(rows).sort_values(["_in", "first_seen"], ascending=[False, True], kind="stable").reset_index(drop=True)
     out["rank"] = range(1, len(out) + 1)
     return out[PATIENT_ZERO_COLUMNS]
 
-
-def _t(t: Any) -> str:
-    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S")

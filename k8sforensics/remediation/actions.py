@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..analysis.network import is_external
-from ..analysis.reach import edges_to_cut, paths
+from ..analysis.reach import attack_source, edges_to_cut, paths
+from ..frames import clock
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -64,13 +65,9 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     ``bindings`` the kind and namespace of each binding node (``binding:name``) the attacker made;
     ``ended`` when each pod that is no longer running ended (``pod:ns/name`` → time);
     ``artifacts`` maps a control to the generated file that carries it out."""
-    from ..analysis.kill_chain import patient_zero
-
     artifacts = artifacts or {}
     ids_of = _finding_index(findings)
-    if source is None:
-        came = patient_zero(graph)["came_from"].dropna()
-        source = f"ip:{came.iloc[0]}" if len(came) else None
+    source = source if source is not None else attack_source(graph)
     reached = paths(graph, source) if source is not None and source in graph else pd.DataFrame(columns=["node", "kind", "reached", "via", "event_ids"])
     done = set(reached["node"])
     rows: list[dict[str, Any]] = []
@@ -91,7 +88,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     for node in (n for n in reached["node"] if n.startswith("pod:")):
         ns, pod = node[4:].split("/", 1)
         gone = (ended or {}).get(node)
-        state = f" — it ended at {_t(gone)}: make sure it has not come back" if gone is not None else ""
+        state = f" — it ended at {clock(gone)}: make sure it has not come back" if gone is not None else ""
         add(1, f"isolate pod {ns}/{pod}: label it and apply the deny-all quarantine policy (keep it for forensics){state}", node, "NetworkPolicy",
             events=evidence(node), references="CIS 5.3.2; MS-M9014", artifact=artifacts.get("quarantine", ""),
             command=f"kubectl -n {ns} label pod {pod} k8sforensics.io/quarantine=true --overwrite",
@@ -191,16 +188,13 @@ def _finding_index(findings: pd.DataFrame) -> dict[str, set[str]]:
     return index
 
 
-def _t(t: Any) -> str:
-    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S")
-
 
 def _via(reached: pd.DataFrame, node: str) -> str:
     hit = reached[reached["node"] == node]
     if hit.empty or pd.isna(hit["parent"].iloc[0]):
         return "the source"
     r = hit.iloc[0]
-    return f"{r['via']} from {r['parent']} at {_t(r['reached'])}"
+    return f"{r['via']} from {r['parent']} at {clock(r['reached'])}"
 
 
 def _edges(graph: nx.MultiDiGraph, done: set[str], kind: str) -> list[tuple[str, str, dict[str, Any]]]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
+from ..analysis.possible import KIND_RESOURCE
 from .actions import ACTION_COLUMNS, _accessed, _ids, remediation_actions
 from .admission import gatekeeper, image_repositories, kyverno
 from .network_policy import network_policies, pod_labels
@@ -50,8 +51,7 @@ class Remediation:
 
     def __init__(self, case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None) -> None:
         from ..analysis import detect, lateral_movement
-        from ..analysis.kill_chain import patient_zero
-        from ..analysis.reach import paths
+        from ..analysis.reach import attack_source, paths
 
         self.case = case
         self._memo: dict[str, Any] = {}
@@ -59,8 +59,7 @@ class Remediation:
         if self.findings.empty and not case.manifest.get("detections"):
             self.findings = detect(case, save=False)
         self.graph = graph if graph is not None else lateral_movement(case)
-        came = patient_zero(self.graph)["came_from"].dropna()
-        self.source = f"ip:{came.iloc[0]}" if len(came) else None
+        self.source = attack_source(self.graph)
         self.reached = paths(self.graph, self.source) if self.source is not None and self.source in self.graph else \
             pd.DataFrame(columns=["node", "kind", "reached", "parent", "via", "event_ids"])
         self.flows = case.flows(enrich=True, max_rows=None)
@@ -109,7 +108,7 @@ class Remediation:
         pods = self.case.context("pods")
         for r in pods.itertuples(index=False):  # and, where the graph has no runs edge, by owner
             if isinstance(r.workload, str) and isinstance(r.workload_kind, str):
-                wl = f"workload:{r.namespace}/{r.workload_kind.lower()}s/{r.workload}"
+                wl = f"workload:{r.namespace}/{KIND_RESOURCE.get(r.workload_kind, '')}/{r.workload}"
                 if wl in made:
                     made.add(f"pod:{r.namespace}/{r.name}")
         return {tuple(n[4:].split("/", 1)) for n in made if n.startswith("pod:")}  # type: ignore[misc]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..analysis.graph import REACH_EDGES
-from ..analysis.reach import blast_radius, paths
+from ..analysis.reach import attack_source, blast_radius, paths
 from .timeline import escape
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def compromised(graph: nx.MultiDiGraph, source: str | None = None) -> pd.DataFra
     """The nodes control reached over observed edges, with when (``paths`` from ``source``; by
     default from the outside address patient zero came from, else every node an observed
     control edge reached, at that edge's first time)."""
-    source = source if source is not None else compromised_source(graph)
+    source = source if source is not None else attack_source(graph)
     if source is not None:
         return paths(graph, source)[["node", "reached", "parent", "via"]]
     rows: dict[str, tuple[Any, str | None, str | None]] = {}
@@ -225,14 +225,6 @@ def lateral_movement_panel(graph: nx.MultiDiGraph, *, source: str | None = None)
         control.observe(refresh, names="value")
     refresh()
     return w.VBox([w.HBox([pick, show]), window, figure, table])
-
-
-def compromised_source(graph: nx.MultiDiGraph) -> str | None:
-    """The outside address patient zero came from, as a node id, if any."""
-    from ..analysis.kill_chain import patient_zero
-
-    came = patient_zero(graph)["came_from"].dropna()
-    return f"ip:{came.iloc[0]}" if len(came) else None
 
 
 # ---------------------------------------------------------------------------------- export
