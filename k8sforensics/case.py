@@ -398,17 +398,20 @@ class Case:
                           "WHERE token_pod IS NOT NULL GROUP BY sa_namespace, token_pod, token_pod_uid, token_node")
         tokens["time"] = pd.to_datetime(tokens["time"], utc=True)
 
-        def audit() -> Iterator[pd.DataFrame]:
-            """The pod requests in time order, 50,000 at a time (their bodies are what grows)."""
+        columns = ["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code",
+                   "request_object", "sa_namespace", "token_pod", "token_pod_uid", "token_node"]
+
+        def audit(query: str, *, tokens: pd.DataFrame | None = None) -> Iterator[pd.DataFrame]:
+            """The query's rows in time order, 50,000 at a time (their bodies are what grows)."""
             con = self.connect()
             try:
-                reader = con.sql(pod_requests).to_arrow_reader(50_000)
+                reader = con.sql(query).to_arrow_reader(50_000)
                 for batch in reader:
                     yield to_frame(pa.Table.from_batches([batch]))
             finally:
                 con.close()
-            yield tokens.reindex(columns=["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code",
-                                          "request_object", "sa_namespace", "token_pod", "token_pod_uid", "token_node"])
+            if tokens is not None:
+                yield tokens.reindex(columns=columns)
 
         flows = self.sql(
             "SELECT min(time) AS time, src_namespace, src_pod, src_ip, NULL AS dst_namespace, NULL AS dst_pod, NULL AS dst_ip FROM flows "
@@ -421,8 +424,12 @@ class Case:
                            "WHERE pod IS NOT NULL AND container_id IS NOT NULL GROUP BY namespace, pod, container_id")
         runtime["time"] = pd.to_datetime(runtime["time"], utc=True)
         inventory_pods = self._inventory_pods()
-        pod_ips, containers, _ = fold_pods(inventory_pods, audit(), flows, runtime)
-        extra = pods_from_all_sources(inventory_pods, audit(), pod_ips, self.cluster)
+        pod_ips, containers, _ = fold_pods(inventory_pods, audit(pod_requests, tokens=tokens), flows, runtime)
+        # the second pass needs only the pod creates: their bodies give the pods the dumps lack
+        pod_creates = ("SELECT time, verb, resource, subresource, object_namespace, object_name, response_code, request_object "
+                       "FROM audit WHERE resource = 'pods' AND verb = 'create' AND subresource IS NULL AND request_object IS NOT NULL "
+                       "AND (response_code IS NULL OR response_code < 400) ORDER BY time")
+        extra = pods_from_all_sources(inventory_pods, audit(pod_creates), pod_ips, self.cluster)
         pods_table = pa.concat_tables([pa.Table.from_pandas(inventory_pods, schema=PODS.arrow_schema, preserve_index=False),
                                        pa.Table.from_batches([rows_to_batch(extra, PODS)]) if extra else PODS.arrow_schema.empty_table()])
         pq.write_table(pods_table, tmp / "pods.parquet")

@@ -19,7 +19,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pandas as pd
+import pyarrow as pa
 
 from .inventory import resolve_workload
 
@@ -124,21 +126,22 @@ def _chunks(audit: pd.DataFrame | Iterable[pd.DataFrame] | None) -> Iterator[pd.
 
 def _fold_audit(audit: pd.DataFrame, pod: Any, found: dict[tuple[str, str], _Pod]) -> None:
     ok = audit.response_code.isna() | (audit.response_code < 400)
-    rows = audit[ok & audit.resource.isin(["pods", "namespaces"])].sort_values("time")
-    for r in rows.itertuples():
-        if r.resource == "namespaces":
-            if r.verb == "delete" and r.object_name:
-                for (ns, _), p in found.items():
-                    if ns == r.object_name and p.deleted is None:
-                        p.deleted = r.time
+    rows = audit[ok & audit.resource.isin(["pods", "namespaces"])].sort_values("time", kind="stable")
+    columns = ["time", "resource", "verb", "subresource", "object_namespace", "object_name", "request_object"]
+    for t, resource, verb, sub, ns, name, request in _tuples(rows, columns):
+        if resource == "namespaces":
+            if verb == "delete" and name:
+                for (pns, _), p in found.items():
+                    if pns == name and p.deleted is None:
+                        p.deleted = t
             continue
-        if not r.object_namespace or not r.object_name:
+        if not ns or not name:
             continue
-        p = pod(r.object_namespace, r.object_name)
-        body = _json(r.request_object)
-        sub = r.subresource if isinstance(r.subresource, str) else None
-        if r.verb == "create" and sub is None:
-            p.created = p.created if p.created is not None and p.created < r.time else r.time
+        p = pod(ns, name)
+        body = _json(request)
+        sub = sub if isinstance(sub, str) else None
+        if verb == "create" and sub is None:
+            p.created = p.created if p.created is not None and p.created < t else t
             md, spec = body.get("metadata") or {}, body.get("spec") or {}
             p.uid = p.uid or md.get("uid")
             p.node = p.node or spec.get("nodeName")
@@ -146,30 +149,46 @@ def _fold_audit(audit: pd.DataFrame, pod: Any, found: dict[tuple[str, str], _Pod
             owners = [o for o in md.get("ownerReferences") or [] if isinstance(o, dict)]
             owner = next(((o["kind"], o["name"]) for o in owners if o.get("controller")), None)
             if owner and p.workload is None:
-                p.workload_kind, p.workload = resolve_workload(None, r.object_namespace, owner, md.get("labels"), {})
+                p.workload_kind, p.workload = resolve_workload(None, ns, owner, md.get("labels"), {})
             p.evidence.add("audit")
-        elif sub == "status" and r.verb in ("patch", "update"):
+        elif sub == "status" and verb in ("patch", "update"):
             status = body.get("status") or {}
             ips = [i.get("ip") for i in status.get("podIPs") or [] if isinstance(i, dict)] or [status.get("podIP")]
             for ip in ips:
-                p.see_ip(ip, r.time, "audit")
+                p.see_ip(ip, t, "audit")
             for cs in status.get("containerStatuses") or []:
                 cid = str(cs.get("containerID") or "").split("://")[-1].lower()
-                p.see_container(cid or None, r.time)
-        elif sub == "binding" and r.verb == "create":
+                p.see_container(cid or None, t)
+        elif sub == "binding" and verb == "create":
             p.node = p.node or (body.get("target") or {}).get("name")
-        elif (r.verb == "delete" and sub is None) or (sub == "eviction" and r.verb == "create"):
-            p.deleted = r.time if p.deleted is None else min(p.deleted, r.time)
+        elif (verb == "delete" and sub is None) or (sub == "eviction" and verb == "create"):
+            p.deleted = t if p.deleted is None else min(p.deleted, t)
             p.evidence.add("audit")
+
+
+def _tuples(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]]:
+    """The rows of ``frame``'s ``columns`` as plain tuples (missing = None), column by column:
+    ``itertuples`` over Arrow-backed columns costs a Python call per cell."""
+    lists = []
+    for c in columns:
+        s = frame[c]
+        if s.dtype.kind == "M":
+            lists.append(s.tolist())  # Timestamps
+        else:
+            lists.append(pa.array(s, from_pandas=True).to_pylist())
+    return zip(*lists)
 
 
 def _json(text: Any) -> dict[str, Any]:
     if not isinstance(text, str):
         return {}
     try:
-        v = json.loads(text)
-    except ValueError:
-        return {}
+        v = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        try:  # what orjson refuses and json takes (integers past 64 bits, NaN)
+            v = json.loads(text)
+        except ValueError:
+            return {}
     return v if isinstance(v, dict) else {}
 
 
@@ -226,15 +245,15 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
     for chunk in _chunks(audit):
         ok = chunk.response_code.isna() | (chunk.response_code < 400)
         creates = chunk[ok & (chunk.resource == "pods") & (chunk.verb == "create") & chunk.subresource.isna() & chunk.request_object.notna()]
-        for r in creates.itertuples():
-            key = (str(r.object_namespace), str(r.object_name))
+        for t, ns, name, request in _tuples(creates, ["time", "object_namespace", "object_name", "request_object"]):
+            key = (str(ns), str(name))
             if key in have or key in rows:
                 continue
-            obj = _json(r.request_object)
+            obj = _json(request)
             md = dict(obj.get("metadata") or {})
             md.setdefault("namespace", key[0])
             md.setdefault("name", key[1])
-            md.setdefault("creationTimestamp", r.time.isoformat())
+            md.setdefault("creationTimestamp", t.isoformat())
             obj = {**obj, "metadata": md}
             rows[key] = _pod(obj, {"cluster": cluster, "evidence_id": None}, {})
     for key, lt in life.items():
