@@ -45,7 +45,7 @@ from .context import build_context
 from .context.lifetimes import fold_pods, pods_from_all_sources
 from .enrich import STEPS as ENRICH_STEPS
 from .errors import CaseError
-from .frames import to_frame, utc_timestamp
+from .frames import time_chunks, to_frame, utc_timestamp
 from .ingest import PartWriter, StageMerger, resolve_collisions, rewrite_part
 from .schema import (
     AUDIT,
@@ -519,6 +519,28 @@ class Case:
 
             frame = enrich_frame(frame, self, table=name)
         return frame
+
+    def chunks(
+        self,
+        name: str,
+        *,
+        rows: int = 1_000_000,
+        every: dt.timedelta | pd.Timedelta = pd.Timedelta(minutes=1),
+        columns: list[str] | None = None,
+        enrich: bool = False,
+    ) -> Iterator[pd.DataFrame]:
+        """One table in time order, a chunk at a time: what a pass over a table larger than
+        memory reads. Each chunk holds whole ``every``-long time buckets (counted from the
+        epoch) and at most ``rows`` rows, unless one bucket alone holds more; the chunks
+        together hold every row once, in the order ``case.table`` gives."""
+        if name not in TABLES:
+            raise CaseError(f"no table {name!r}; tables: {', '.join(TABLES)}")
+        step = pd.Timedelta(every).value
+        if step <= 0 or rows <= 0:
+            raise ValueError("chunks: every and rows must be positive")
+        counts = self.sql(f"SELECT epoch_ns(time) // {step} AS bucket, count(*) AS n FROM {name} WHERE time IS NOT NULL GROUP BY 1")
+        for start, end in time_chunks(counts.set_index("bucket")["n"], every=every, rows=rows):
+            yield self.table(name, start=start, end=end, columns=columns, enrich=enrich, max_rows=None)
 
     def _count(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, pod: Any = None) -> int:
         """Rows a read with these filters returns (Parquet statistics where they settle it)."""

@@ -34,3 +34,36 @@ def utc_timestamp(t: Any) -> pd.Timestamp:
 def clock(t: Any) -> str:
     """A time as analysts read it in a sentence: ``2026-03-10 10:33:00`` (UTC)."""
     return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def time_chunks(buckets: pd.Series, *, every: pd.Timedelta, rows: int) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """``[start, end)`` time ranges that split a table into chunks of whole buckets.
+
+    ``buckets`` counts the rows per bucket number (``time // every``, from the epoch), in any
+    order. Consecutive buckets are grouped while they hold at most ``rows`` rows together; a
+    bucket holding more is a chunk of its own. The ranges cover every bucket, without gaps."""
+    counts = buckets[buckets > 0].sort_index()
+    if counts.empty:
+        return []
+    step = pd.Timedelta(every).value
+    epoch = pd.Timestamp(0, tz="UTC")
+    firsts, held = [int(counts.index[0])], 0
+    for bucket, n in counts.items():
+        if held and held + n > rows:
+            firsts.append(int(bucket))
+            held = 0
+        held += int(n)
+    ends = [*firsts[1:], int(counts.index[-1]) + 1]
+    return [(epoch + pd.Timedelta(a * step, "ns"), epoch + pd.Timedelta(b * step, "ns")) for a, b in zip(firsts, ends)]
+
+
+def frame_chunks(frame: pd.DataFrame, *, every: pd.Timedelta, rows: int) -> list[pd.DataFrame]:
+    """``frame`` (ordered by time) cut as ``time_chunks`` cuts a table: what a chunked pass
+    over a case does, over a frame already in memory."""
+    if frame.empty:
+        return []
+    times = pd.to_datetime(frame["time"], utc=True).dt.as_unit("ns")
+    step = pd.Timedelta(every).value
+    buckets = times.astype("int64") // step
+    cuts = time_chunks(buckets.value_counts(), every=every, rows=rows)
+    return [frame[((times >= lo) & (times < hi)).to_numpy()] for lo, hi in cuts]

@@ -224,3 +224,17 @@ def test_the_pod_filter_is_pushed_down(tmp_path: Path) -> None:
     assert len(mine) and set(mine["pod"]) == {"kube-proxy-x7k2p"}
     assert len(mine) == int((every["pod"] == "kube-proxy-x7k2p").sum())
     assert len(case.runtime(pod=["kube-proxy-x7k2p", "nope"])) == len(mine)
+
+
+def test_chunks_cut_a_table_in_time_order_at_whole_buckets(sample_case: kf.Case) -> None:
+    every = pd.Timedelta(minutes=1)
+    whole = sample_case.flows(max_rows=None)
+    chunks = list(sample_case.chunks("flows", rows=20, every=every))
+    assert len(chunks) > 3
+    together = pd.concat(chunks, ignore_index=True)
+    pd.testing.assert_frame_equal(together, whole.reset_index(drop=True))  # every row once, in order
+    buckets = [set(c["time"].dt.floor(every)) for c in chunks]
+    for a, b in zip(buckets, buckets[1:]):
+        assert not a & b  # a bucket is never split between two chunks
+    for c, b in zip(chunks, buckets):
+        assert len(c) <= 20 or len(b) == 1  # only a bucket alone may exceed the limit

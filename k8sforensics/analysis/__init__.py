@@ -40,17 +40,19 @@ def detect(
     sigma: str | SigmaRules | None = None,
     settings: Mapping[str, Any] | None = None,
     save: bool = True,
+    chunk_rows: int = 1_000_000,
 ) -> pd.DataFrame:
     """Run the detection rules over a case and return the findings (one row each, ordered by
     time). ``rules`` defaults to ``BUILTIN_RULES``; ``sigma`` adds the Sigma rules of a folder
     (or already loaded); ``settings`` overrides ``DEFAULT_SETTINGS``. With ``save`` the
-    findings replace the case's ``findings.parquet`` and the run is recorded in the manifest."""
+    findings replace the case's ``findings.parquet`` and the run is recorded in the manifest.
+    Flows are read ``chunk_rows`` at a time (the findings do not depend on it)."""
     chosen = list(BUILTIN_RULES if rules is None else rules)
     loaded = load_sigma_rules(sigma) if isinstance(sigma, str) else sigma
     if loaded is not None:
         chosen += loaded.rules
     t0 = _time.perf_counter()
-    evidence = Evidence.from_case(case, settings=settings)
+    evidence = Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows)
     evidence.preload()
     read = _time.perf_counter() - t0
     findings, runs = run_rules(evidence, chosen)

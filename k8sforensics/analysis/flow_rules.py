@@ -23,14 +23,61 @@ TIME_AND_NAME_PORTS = frozenset({53, 123, 67, 68, 5353})  # DNS, NTP, DHCP: peri
 POOL_NAMES = r"(?:pool|xmr|monero|nanopool|minexmr|2miners|supportxmr|hashvault|f2pool|nicehash|ethermine)"
 
 
-def _flows(ev: Evidence) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    """The flows, and which sources and destinations are outside (computed once per run)."""
-    def compute() -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-        f = ev.flows
-        nets = cluster_networks(ev.context("nodes"))
-        return f, external_mask(f["src_ip"], nets), external_mask(f["dst_ip"], nets)
+def _reduced(ev: Evidence) -> dict[str, pd.DataFrame]:
+    """What each flow rule reads, kept from one pass over the flows, chunk by chunk (see
+    ``_reduce``); computed once per run."""
+    return ev.memo("flows.reduced", lambda: _reduce(ev))
 
-    return ev.memo("flows.outside", compute)
+
+def _reduce(ev: Evidence) -> dict[str, pd.DataFrame]:
+    """One pass over ``ev.flow_chunks()`` keeping, per rule, only the rows it can match — so
+    detection holds one chunk of flows, not the table:
+
+    - the per-row rules (metadata, mining, kubelet, nodeport, ssh): their matching rows;
+    - port scan: the scanning rows of each chunk (chunks hold whole scan windows);
+    - beaconing: the outbound connections to outside addresses, in a few columns;
+    - new internal edges: the first flow of each workload edge;
+    - exec-then-egress: the outbound connections of the pods an exec or shell anchors;
+    - ``inbound``: connections from outside to a pod (a runtime rule's context).
+    """
+    nets = cluster_networks(ev.context("nodes"))
+    anchored = set(zip(*[_egress_anchors(ev)[c] for c in ("namespace", "pod")]))
+    edge = ["src_namespace", "src_workload", "dst_namespace", "dst_workload", "dst_port"]
+    parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("metadata", "mining", "kubelet", "nodeport", "ssh", "scan", "beacon",
+                                                            "edges", "egress", "inbound")}
+    for f in ev.flow_chunks():
+        src_out, dst_out = external_mask(f["src_ip"], nets), external_mask(f["dst_ip"], nets)
+        reply = f["is_reply"].fillna(False).astype(bool)
+        from_pod, allowed_flow = _from_pod(f), f["verdict"] == "allowed"
+        parts["metadata"].append(f[f["dst_ip"].isin(METADATA_IPS) & from_pod])
+        names = f["dst_names"].map(lambda v: " ".join(v) if v is not None and not isinstance(v, float) else "") + " " + f["dns_query"].fillna("")
+        parts["mining"].append(f[dst_out & (f["dst_port"].isin(MINING_PORTS) | names.str.contains(POOL_NAMES, case=False))])
+        parts["kubelet"].append(f[f["dst_port"].isin(KUBELET_PORTS) & from_pod])
+        port = f["dst_port"].astype("Int64")
+        parts["nodeport"].append(f[src_out & port.between(30000, 32767).fillna(False) & allowed_flow])
+        parts["ssh"].append(f[(f["dst_port"] == 22) & f["dst_pod"].notna() & allowed_flow])
+        parts["scan"].append(_scanning_rows(f, window=pd.Timedelta(ev.settings["scan_window"]), min_targets=ev.settings["scan_min_targets"]))
+        out = f[dst_out & ~reply]
+        parts["beacon"].append(out.loc[~out["dst_port"].isin(TIME_AND_NAME_PORTS), _BEACON_COLUMNS])
+        pods = pd.Series(list(zip(out["src_namespace"], out["src_pod"])), index=out.index, dtype=object)
+        parts["egress"].append(out[out["src_pod"].notna() & pods.isin(anchored)])
+        parts["inbound"].append(f.loc[f["dst_pod"].notna() & src_out, ["time", "event_id", "src_ip", "dst_namespace", "dst_pod"]])
+        both = f[f["src_workload"].notna() & f["dst_workload"].notna() & allowed_flow & ~reply]
+        parts["edges"].append(both.sort_values("time", kind="stable").drop_duplicates(edge))
+    reduced = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
+    if len(reduced["edges"]):  # chunks are in time order: the first of the firsts is the first
+        reduced["edges"] = reduced["edges"].drop_duplicates(edge).reset_index(drop=True)
+    return reduced
+
+
+# what beaconing reads, and its hits show, of a flow
+_BEACON_COLUMNS = ["time", "event_id", "source", "src_ip", "src_namespace", "src_pod", "dst_ip", "dst_port"]
+
+
+def inbound_from_outside(ev: Evidence) -> pd.DataFrame:
+    """Connections from outside the cluster to a pod (time, event_id, src_ip, dst_namespace,
+    dst_pod), in time order: the context a runtime rule needs to name the attacker."""
+    return _reduced(ev)["inbound"]
 
 
 def _src_entity(f: pd.DataFrame) -> pd.Series:
@@ -83,10 +130,7 @@ def _scanning_rows(f: pd.DataFrame, *, window: pd.Timedelta, min_targets: int) -
 def port_scan(ev: Evidence) -> pd.DataFrame:
     """One source reaching many distinct address:port pairs within the scan window; from
     outside it is reconnaissance, from a pod it is internal network mapping."""
-    f, _, _ = _flows(ev)
-    if f.empty:
-        return pd.DataFrame()
-    rows = _scanning_rows(f, window=pd.Timedelta(ev.settings["scan_window"]), min_targets=ev.settings["scan_min_targets"])
+    rows = _reduced(ev)["scan"]
     if rows.empty:
         return pd.DataFrame()
     ext = external_mask(rows["src_ip"], cluster_networks(ev.context("nodes")))
@@ -101,16 +145,13 @@ def port_scan(ev: Evidence) -> pd.DataFrame:
 
 
 def metadata_service(ev: Evidence) -> pd.DataFrame:
-    f, _, _ = _flows(ev)
-    rows = f[f["dst_ip"].isin(METADATA_IPS) & _from_pod(f)]
+    rows = _reduced(ev)["metadata"]
     return _pod_source_hits(rows, lambda r: f"pod {r.entity} connected to the cloud metadata service {r.dst_ip}:{r.dst_port}",
                             gap=ev.settings["session_gap"])
 
 
 def mining_pool(ev: Evidence) -> pd.DataFrame:
-    f, _, dst_out = _flows(ev)
-    names = f["dst_names"].map(lambda v: " ".join(v) if v is not None and not isinstance(v, float) else "") + " " + f["dns_query"].fillna("")
-    rows = f[dst_out & (f["dst_port"].isin(MINING_PORTS) | names.str.contains(POOL_NAMES, case=False))]
+    rows = _reduced(ev)["mining"]
     return _pod_source_hits(rows, lambda r: f"{r.entity} connected {r.n} time(s) to {r.dst_ip}:{r.dst_port}, a mining-pool port or name",
                             gap=ev.settings["session_gap"])
 
@@ -119,8 +160,7 @@ def beaconing(ev: Evidence) -> pd.DataFrame:
     """Regular connections from one source to one outside address:port — command and
     control. Regularity is judged on the flow source that saw most of them (flow logs that
     aggregate per minute would blur it)."""
-    f, _, dst_out = _flows(ev)
-    f = f[dst_out & ~f["is_reply"].fillna(False).astype(bool) & ~f["dst_port"].isin(TIME_AND_NAME_PORTS)]
+    f = _reduced(ev)["beacon"]
     if f.empty:
         return pd.DataFrame()
     f = f.assign(entity=_src_entity(f))
@@ -150,23 +190,19 @@ def beaconing(ev: Evidence) -> pd.DataFrame:
 
 
 def kubelet_from_pod(ev: Evidence) -> pd.DataFrame:
-    f, _, _ = _flows(ev)
-    rows = f[f["dst_port"].isin(KUBELET_PORTS) & _from_pod(f)]
+    rows = _reduced(ev)["kubelet"]
     return _pod_source_hits(rows, lambda r: f"pod {r.entity} connected to a kubelet API at {r.dst_ip}:{r.dst_port}", gap=ev.settings["session_gap"])
 
 
 def nodeport_from_internet(ev: Evidence) -> pd.DataFrame:
-    f, src_out, _ = _flows(ev)
-    port = f["dst_port"].astype("Int64")
-    rows = f[src_out & port.between(30000, 32767).fillna(False) & (f["verdict"] == "allowed")]
+    rows = _reduced(ev)["nodeport"]
     return hits_from_rows(rows, entity_type="ip", entity=rows["src_ip"], source_ip=rows["src_ip"], destination_ip=rows["dst_ip"],
                           summary=lambda r: f"{r.src_ip} reached NodePort {r.dst_ip}:{r.dst_port} from outside the cluster",
                           table="flows", gap=ev.settings["session_gap"])
 
 
 def ssh_to_pod(ev: Evidence) -> pd.DataFrame:
-    f, _, _ = _flows(ev)
-    rows = f[(f["dst_port"] == 22) & f["dst_pod"].notna() & (f["verdict"] == "allowed")]
+    rows = _reduced(ev)["ssh"]
     return hits_from_rows(rows, entity_type="pod", entity=pod_entity(rows["dst_namespace"], rows["dst_pod"]), namespace=rows["dst_namespace"],
                           pod=rows["dst_pod"], source_ip=rows["src_ip"], destination_ip=rows["dst_ip"],
                           summary=lambda r: f"SSH to pod {r.entity} from {r.src_ip}", table="flows", gap=ev.settings["session_gap"])
@@ -174,13 +210,10 @@ def ssh_to_pod(ev: Evidence) -> pd.DataFrame:
 
 def new_internal_edge(ev: Evidence) -> pd.DataFrame:
     """A workload-to-workload connection never seen during the learning window or before."""
-    f = ev.flows
-    both = f[f["src_workload"].notna() & f["dst_workload"].notna() & (f["verdict"] == "allowed") & ~f["is_reply"].fillna(False).astype(bool)]
+    first = _reduced(ev)["edges"]
     start = ev.start()
-    if both.empty or start is None:
+    if first.empty or start is None:
         return pd.DataFrame()
-    edge = ["src_namespace", "src_workload", "dst_namespace", "dst_workload", "dst_port"]
-    first = both.sort_values("time", kind="stable").drop_duplicates(edge)
     rows = first[first["time"] >= start + pd.Timedelta(ev.settings["learning_window"])]
     rows = rows.assign(edge=rows["src_namespace"].astype(str) + "/" + rows["src_workload"].astype(str) + " → " + rows["dst_namespace"].astype(str)
                        + "/" + rows["dst_workload"].astype(str) + ":" + rows["dst_port"].astype(str))
@@ -190,24 +223,11 @@ def new_internal_edge(ev: Evidence) -> pd.DataFrame:
 def exec_then_egress(ev: Evidence) -> pd.DataFrame:
     """A pod opens a connection to a new outside address within minutes of an exec into it
     (audit) or of a shell, or a command run from one, inside it (runtime)."""
-    f, _, dst_out = _flows(ev)
-    out = f[dst_out & f["src_pod"].notna() & ~f["is_reply"].fillna(False).astype(bool)]
-    if out.empty:
+    out = _reduced(ev)["egress"]
+    anc = _egress_anchors(ev)
+    if out.empty or anc.empty:
         return pd.DataFrame()
-    a = ev.audit
-    ex = a[(a["resource"] == "pods") & a["subresource"].isin(["exec", "attach"]) & allowed(a)]
-    anchors = [pd.DataFrame({"namespace": ex["object_namespace"], "pod": ex["object_name"], "anchor_time": ex["time"], "anchor_event": ex["event_id"],
-                             "anchor": "exec by " + ex["user"].fillna("?")})]
-    x = _execs(ev)
-    sh = x[(_base(x["process"]).isin(SHELLS) | _base(x["parent_process"]).isin(SHELLS)) & x["pod"].notna()]
-    anchors.append(pd.DataFrame({"namespace": sh["namespace"], "pod": sh["pod"], "anchor_time": sh["time"], "anchor_event": sh["event_id"],
-                                 "anchor": "shell command " + sh["command"].str.slice(0, 120)}))
-    anc = pd.concat(anchors, ignore_index=True).dropna(subset=["pod"])
-    anc["anchor_time"] = pd.to_datetime(anc["anchor_time"], utc=True).astype("datetime64[ns, UTC]")
-    anc = anc.sort_values("anchor_time")
-    if anc.empty:
-        return pd.DataFrame()
-    out = out.assign(time=out["time"].astype("datetime64[ns, UTC]")).sort_values("time")
+    out = out.assign(time=out["time"].astype("datetime64[ns, UTC]")).sort_values("time", kind="stable")
     pairs = pd.merge_asof(out, anc, left_on="time", right_on="anchor_time", left_by=["src_namespace", "src_pod"], right_by=["namespace", "pod"],
                           direction="backward", tolerance=pd.Timedelta(ev.settings["exec_egress_window"]), allow_exact_matches=False,
                           suffixes=("", "_anchor"))
@@ -224,6 +244,25 @@ def exec_then_egress(ev: Evidence) -> pd.DataFrame:
                             linked=pairs["anchor_event"], since=pairs["anchor_time"])
     hits["source_table"] = "flows,audit,runtime"
     return hits
+
+
+def _egress_anchors(ev: Evidence) -> pd.DataFrame:
+    """Execs into a pod (audit) and shells, or commands run from one, inside it (runtime):
+    namespace, pod, anchor_time, anchor_event, anchor — in time order."""
+    def compute() -> pd.DataFrame:
+        a = ev.audit
+        ex = a[(a["resource"] == "pods") & a["subresource"].isin(["exec", "attach"]) & allowed(a)]
+        anchors = [pd.DataFrame({"namespace": ex["object_namespace"], "pod": ex["object_name"], "anchor_time": ex["time"],
+                                 "anchor_event": ex["event_id"], "anchor": "exec by " + ex["user"].fillna("?")})]
+        x = _execs(ev)
+        sh = x[(_base(x["process"]).isin(SHELLS) | _base(x["parent_process"]).isin(SHELLS)) & x["pod"].notna()]
+        anchors.append(pd.DataFrame({"namespace": sh["namespace"], "pod": sh["pod"], "anchor_time": sh["time"], "anchor_event": sh["event_id"],
+                                     "anchor": "shell command " + sh["command"].str.slice(0, 120)}))
+        anc = pd.concat(anchors, ignore_index=True).dropna(subset=["pod"])
+        anc["anchor_time"] = pd.to_datetime(anc["anchor_time"], utc=True).astype("datetime64[ns, UTC]")
+        return anc.sort_values("anchor_time")
+
+    return ev.memo("flows.egress_anchors", compute)
 
 
 R = Rule

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import K8sForensicsError
-from ..frames import to_frame
+from ..frames import frame_chunks, to_frame
 from ..schema import FINDINGS
 
 if TYPE_CHECKING:
@@ -76,7 +76,12 @@ class Evidence:
     """The tables rules read, each loaded (and enriched) once per detection run.
 
     Build it from a case (``Evidence.from_case(case)``) or from DataFrames for a script or a
-    test (``Evidence(audit=df)``); a table not given is empty."""
+    test (``Evidence(audit=df)``); a table not given is empty.
+
+    Flows are the table that outgrows memory (hundreds of millions of records), so the
+    built-in rules read them with ``flow_chunks()``, a chunk of at most ``chunk_rows`` rows at
+    a time, and keep only what they need; ``evidence.flows`` loads the whole table (a custom
+    rule may still read it)."""
 
     def __init__(
         self,
@@ -86,8 +91,14 @@ class Evidence:
         flows: pd.DataFrame | Callable[[], pd.DataFrame] | None = None,
         context: Callable[[str], pd.DataFrame] | Mapping[str, pd.DataFrame] | None = None,
         settings: Mapping[str, Any] | None = None,
+        case: Case | None = None,
+        flow_columns: list[str] | None = None,
+        chunk_rows: int = 1_000_000,
     ) -> None:
         self._sources = {"audit": audit, "runtime": runtime, "flows": flows}
+        self._case = case  # flow_chunks() reads its flows (``flow_columns`` of them) chunk by chunk
+        self._flow_columns = flow_columns
+        self.chunk_rows = chunk_rows
         self._context = context
         self._context_cache: dict[str, pd.DataFrame] = {}
         self._memo: dict[str, Any] = {}
@@ -97,17 +108,18 @@ class Evidence:
         self.settings: dict[str, Any] = {**DEFAULT_SETTINGS, **(settings or {})}
 
     @classmethod
-    def from_case(cls, case: Case, *, settings: Mapping[str, Any] | None = None) -> Evidence:
+    def from_case(cls, case: Case, *, settings: Mapping[str, Any] | None = None, chunk_rows: int = 1_000_000) -> Evidence:
         """Every audit and runtime column; every flow column but ``FLOW_COLUMNS_UNREAD``."""
-        from ..schema import TABLES
-
+        columns = _flow_columns()
         return cls(
             audit=lambda: case.audit(enrich=True, max_rows=None),  # detection reads every row on purpose
             runtime=lambda: case.runtime(enrich=True, max_rows=None),
-            # no rule reads the raw record or the label maps of a flow: a third of its memory
-            flows=lambda: case.flows(columns=[c for c in TABLES["flows"].names if c not in FLOW_COLUMNS_UNREAD], enrich=True, max_rows=None),
+            flows=lambda: case.flows(columns=columns, enrich=True, max_rows=None),
             context=case.context,
             settings=settings,
+            case=case,
+            flow_columns=columns,
+            chunk_rows=chunk_rows,
         )
 
     def _load(self, name: str) -> pd.DataFrame:
@@ -148,14 +160,39 @@ class Evidence:
             self._memo[key] = compute()
         return self._memo[key]
 
+    def flow_chunks(self) -> Iterator[pd.DataFrame]:
+        """The flows, enriched, in time order, at most ``chunk_rows`` at a time (a chunk is
+        bigger only when one scan window alone holds more). Chunks hold whole scan windows
+        (``settings["scan_window"]``, counted from the epoch), so a port scan is judged
+        within one chunk."""
+        every = pd.Timedelta(self.settings["scan_window"])
+        if self._case is not None and "flows" not in self.__dict__:  # not already loaded whole
+            yield from self._case.chunks("flows", rows=self.chunk_rows, every=every, columns=self._flow_columns, enrich=True)
+        else:
+            yield from frame_chunks(self.flows, every=every, rows=self.chunk_rows)
+
     def preload(self) -> None:
-        """Read (and enrich) the three tables now rather than in the first rule that needs them."""
-        self.audit, self.runtime, self.flows  # noqa: B018
+        """Read (and enrich) the audit and runtime tables now rather than in the first rule
+        that needs them (flows are read in chunks, by the rules)."""
+        self.audit, self.runtime  # noqa: B018
 
     def start(self) -> pd.Timestamp | None:
         """The earliest event time over the three tables."""
-        times = [t["time"].min() for t in (self.audit, self.runtime, self.flows) if len(t)]
+        def first_flow() -> Any:
+            if self._case is not None and "flows" not in self.__dict__:
+                return self._case.sql("SELECT min(time) AS t FROM flows")["t"].iloc[0]
+            return self.flows["time"].min() if len(self.flows) else None
+
+        times = [t["time"].min() for t in (self.audit, self.runtime) if len(t)] + [self.memo("flows.start", first_flow)]
+        times = [pd.Timestamp(t) for t in times if t is not None and pd.notna(t)]
         return min(times) if times else None
+
+
+def _flow_columns() -> list[str]:
+    """No rule reads the raw record or the label maps of a flow: a third of its memory."""
+    from ..schema import TABLES
+
+    return [c for c in TABLES["flows"].names if c not in FLOW_COLUMNS_UNREAD]
 
 
 @dataclass(frozen=True)

@@ -88,9 +88,10 @@ def shell_from_app(ev: Evidence) -> pd.DataFrame:
     rows = x[(proc.isin(SHELLS) | proc.isin({"curl", "wget"})) & parent.str.match(APP_PARENTS)]
     if rows.empty:
         return pd.DataFrame()
-    f = ev.flows
-    nets = cluster_networks(ev.context("nodes"))
-    inbound = f[f["dst_pod"].notna() & external_mask(f["src_ip"], nets)] if len(f) else f
+    # imported here: flow_rules builds on this module's process helpers
+    from .flow_rules import inbound_from_outside
+
+    inbound = inbound_from_outside(ev)
     attacker = []
     for _, row in rows.iterrows():
         near = inbound[(inbound["dst_pod"] == row["pod"]) & (inbound["dst_namespace"] == row["namespace"])

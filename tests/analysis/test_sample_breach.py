@@ -108,3 +108,13 @@ def test_findings_are_saved_stable_and_recorded(sample_case: kf.Case) -> None:
     assert saved["time"].is_monotonic_increasing
     assert (saved["event_count"] >= saved["event_ids"].map(len)).all()
     assert saved["kill_chain_phase"].isin(kf.analysis.PHASES).all()
+
+
+def test_findings_do_not_depend_on_how_the_flows_are_chunked(sample_case: kf.Case) -> None:
+    whole = kf.detect(sample_case, save=False)
+    chunks = list(Evidence.from_case(sample_case, chunk_rows=25).flow_chunks())
+    assert len(chunks) > 3  # the small chunk size really cuts the sample's flows
+    chunked = kf.detect(sample_case, save=False, chunk_rows=25)
+    columns = ["finding_id", "rule_id", "time", "time_end", "entity", "summary", "event_count"]
+    pd.testing.assert_frame_equal(chunked[columns], whole[columns])
+    assert (whole["source_table"].str.contains("flows")).sum() >= 5  # flow findings are part of what is compared
