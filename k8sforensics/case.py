@@ -37,6 +37,7 @@ from typing import Any, TypeAlias
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -142,6 +143,9 @@ def summary_text(report: IngestReport) -> str:
 
 def _ts(t: Any) -> str:
     return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t is not None else "—"
+
+
+_COLUMNS_PER_READ = 8  # a whole-table read converts this many columns at a time
 
 
 class Case:
@@ -513,7 +517,7 @@ class Case:
                 raise CaseError(f"case.{name}() would load {n:,} rows, more than max_rows={limit:,}: narrow it with start=, end=, "
                                 f"namespace=, pod= (and columns= to hold less), aggregate in DuckDB with case.sql(...), or pass "
                                 f"max_rows=None (or set case.max_rows) if this machine has the memory")
-        frame = to_frame(self._read(TABLES[name], start=start, end=end, namespace=namespace, pod=pod, columns=columns))
+        frame = self._read(TABLES[name], start=start, end=end, namespace=namespace, pod=pod, columns=columns)
         if enrich:
             from .enrich import enrich as enrich_frame
 
@@ -568,21 +572,26 @@ class Case:
             flt = _and(flt, ~ds.field("event_id").isin(gone))
         return dataset, flt
 
-    def _read(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, columns: list[str] | None, pod: Any = None) -> pa.Table:
+    def _read(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, columns: list[str] | None, pod: Any = None) -> pd.DataFrame:
         if columns is not None:
             unknown = [c for c in columns if c not in table.names]
             if unknown:
                 raise CaseError(f"table {table.name} has no column(s) {unknown}; columns: {', '.join(table.names)}")
         scan = self._scan(table, start=start, end=end, namespace=namespace, pod=pod)
+        names = list(columns) if columns is not None else table.names
         if scan is None:
-            empty = table.arrow_schema.empty_table()
-            return empty.select(columns) if columns else empty
+            return to_frame(table.arrow_schema.empty_table().select(names))
         dataset, flt = scan
-        out = dataset.to_table(columns=columns, filter=flt)
-        if "time" in out.column_names:
-            keys = [k for k in ("time", "event_id") if k in out.column_names]
-            out = out.sort_by([(k, "ascending") for k in keys])
-        return out
+        keys = [k for k in ("time", "event_id") if k in table.names]
+        order = pc.sort_indices(dataset.to_table(columns=keys, filter=flt), [(k, "ascending") for k in keys]) if "time" in names else None
+        # A few columns at a time, each put in time order and converted before the next is
+        # read: the peak is the frame plus a few columns, not the frame plus the table twice.
+        frames = []
+        for i in range(0, len(names), _COLUMNS_PER_READ):
+            part = dataset.to_table(columns=names[i : i + _COLUMNS_PER_READ], filter=flt)
+            frames.append(to_frame(part if order is None else part.take(order)))
+            del part
+        return pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
 
     def audit(
         self,
