@@ -100,7 +100,8 @@ def graph_evidence(case: Case) -> Evidence:
         return a.assign(request_object=a["event_id"].map(dict(zip(bodies["event_id"], bodies["request_object"]))))
 
     return Evidence(audit=audit, runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True, max_rows=None),
-                    flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True, max_rows=None), context=case.context)
+                    flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True, max_rows=None), context=case.context,
+                    case=case, flow_columns=FLOW_COLUMNS)
 
 
 def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
@@ -150,9 +151,25 @@ def _endpoint_sql(side: str) -> str:
 
 
 def _flow_edges(ev: Evidence) -> pd.DataFrame:
-    """Flows aggregated in DuckDB straight from the enriched frame: millions of flows become a
-    few thousand (source, target, verdict) rows without a Python string per flow."""
-    f = ev.flows
+    """Flows aggregated in DuckDB, chunk by chunk, straight from the enriched frames: millions
+    of flows become a few thousand (source, target, verdict) rows without a Python string per
+    flow, and only one chunk of flows is held at a time."""
+    parts = [p for p in (_flow_chunk_edges(f) for f in ev.flow_chunks()) if len(p)]
+    if len(parts) <= 1:
+        return parts[0] if parts else pd.DataFrame(columns=EDGE_COLUMNS)
+    con = duckdb.connect()
+    try:
+        con.register("parts", pd.concat(parts, ignore_index=True))
+        # chunks cover disjoint times in order: their evidence lists, in first_seen order, join in time order
+        return con.sql(f"""
+            SELECT source, target, type, min(first_seen) AS first_seen, max(last_seen) AS last_seen, sum(count)::BIGINT AS count,
+                   sum(bytes)::BIGINT AS bytes, flatten(list(event_ids ORDER BY first_seen))[1:{MAX_EVIDENCE}] AS event_ids
+            FROM parts GROUP BY source, target, type""").df()
+    finally:
+        con.close()
+
+
+def _flow_chunk_edges(f: pd.DataFrame) -> pd.DataFrame:
     if f.empty:
         return pd.DataFrame(columns=EDGE_COLUMNS)
     frame = pd.DataFrame({c: f[c] if c in f.columns else None for c in _FLOW_ENDPOINTS})

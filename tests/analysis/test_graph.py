@@ -142,3 +142,15 @@ def test_debug_token_request_and_impersonation_hand_over_control() -> None:
     assert g.has_edge("sa:shop/web", "sa:kube-system/admin", key="token_request")
     assert g.has_edge("user:alice", "sa:kube-system/admin", key="impersonate") and g.has_edge("user:alice", "user:bob", key="impersonate")
     assert set(kf.paths(g, "sa:shop/web")["node"]) == {"sa:shop/web", "pod:pay/api", "sa:kube-system/admin"}
+
+
+def test_flow_edges_do_not_depend_on_how_the_flows_are_chunked(sample_case: kf.Case) -> None:
+    from k8sforensics.analysis import graph_evidence, observed_edges
+
+    whole = observed_edges(graph_evidence(sample_case))
+    small = graph_evidence(sample_case)
+    small.chunk_rows = 25
+    assert len(list(small.flow_chunks())) > 3
+    chunked = observed_edges(small)
+    assert (whole["type"] == "flow").sum() >= 5 and (whole["count"] > 1).any()  # merged counts are compared
+    pd.testing.assert_frame_equal(chunked, whole)
