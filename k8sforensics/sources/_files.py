@@ -96,11 +96,13 @@ def open_read_only(path: Path) -> BinaryIO:
 def hash_file(path: Path) -> Evidence:
     h = hashlib.sha256()
     size = 0
+    buf = bytearray(CHUNK_BYTES)  # one buffer, read into: no new bytes object per chunk
+    view = memoryview(buf)
     with open_read_only(path) as f:
         try:
-            while chunk := f.read(CHUNK_BYTES):
-                h.update(chunk)
-                size += len(chunk)
+            while n := f.readinto(buf):
+                h.update(view[:n])
+                size += n
         except OSError as e:
             raise EvidenceError(str(path), f"read failed ({e.strerror or e})") from e
     return Evidence(str(path), size, h.hexdigest())
