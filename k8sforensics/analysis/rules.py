@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from ..errors import K8sForensicsError
 from ..frames import frame_chunks, to_frame
-from ..schema import FINDINGS
+from ..schema import FINDINGS, TABLES
 
 if TYPE_CHECKING:
     from ..case import Case
@@ -70,6 +70,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
 
 
 FLOW_COLUMNS_UNREAD = frozenset({"extra", "labels", "src_labels", "dst_labels"})
+# no rule reads the raw record or the label maps of a flow: a third of its memory
+FLOW_COLUMNS_READ = [c for c in TABLES["flows"].names if c not in FLOW_COLUMNS_UNREAD]
 
 
 class Evidence:
@@ -110,7 +112,7 @@ class Evidence:
     @classmethod
     def from_case(cls, case: Case, *, settings: Mapping[str, Any] | None = None, chunk_rows: int = 1_000_000) -> Evidence:
         """Every audit and runtime column; every flow column but ``FLOW_COLUMNS_UNREAD``."""
-        columns = _flow_columns()
+        columns = FLOW_COLUMNS_READ
         return cls(
             audit=lambda: case.audit(enrich=True, max_rows=None),  # detection reads every row on purpose
             runtime=lambda: case.runtime(enrich=True, max_rows=None),
@@ -123,8 +125,6 @@ class Evidence:
         )
 
     def _load(self, name: str) -> pd.DataFrame:
-        from ..schema import TABLES
-
         src = self._sources[name]
         frame = src() if callable(src) else src
         if frame is None:
@@ -186,13 +186,6 @@ class Evidence:
         times = [t["time"].min() for t in (self.audit, self.runtime) if len(t)] + [self.memo("flows.start", first_flow)]
         times = [pd.Timestamp(t) for t in times if t is not None and pd.notna(t)]
         return min(times) if times else None
-
-
-def _flow_columns() -> list[str]:
-    """No rule reads the raw record or the label maps of a flow: a third of its memory."""
-    from ..schema import TABLES
-
-    return [c for c in TABLES["flows"].names if c not in FLOW_COLUMNS_UNREAD]
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import pandas as pd
 
 from ..analysis.possible import KIND_RESOURCE
+from ..analysis.rules import FLOW_COLUMNS_READ
 from .actions import ACTION_COLUMNS, _accessed, _ids, remediation_actions
 from .admission import gatekeeper, image_repositories, kyverno
 from .network_policy import network_policies, pod_labels
@@ -24,6 +25,12 @@ if TYPE_CHECKING:
     from ..case import Case
 
 T = TypeVar("T")
+
+# what used_permissions reads of an audit event (not the bodies: most of the table's memory)
+USED_PERMISSION_COLUMNS = ["time", "event_id", "user", "sa_namespace", "sa_name", "verb", "resource", "subresource", "api_group",
+                           "object_namespace", "object_name", "request_uri", "decision", "response_code"]
+# what a NetworkPolicy is derived from, of a flow
+TRAFFIC_COLUMNS = ["src_namespace", "src_pod", "src_ip", "dst_namespace", "dst_pod", "dst_ip", "protocol", "dst_port", "is_reply", "verdict"]
 
 
 def _once(method: Callable[[Remediation], T]) -> Callable[[Remediation], T]:
@@ -49,11 +56,13 @@ class Remediation:
     """Everything remediation derives from one case, computed once: the findings, the graph,
     what the attacker reached, the attack's flows, and the generated objects."""
 
-    def __init__(self, case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None) -> None:
+    def __init__(self, case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None,
+                 chunk_rows: int = 1_000_000) -> None:
         from ..analysis import detect, lateral_movement
         from ..analysis.reach import attack_source, paths
 
         self.case = case
+        self.chunk_rows = chunk_rows  # flows are read this many at a time
         self._memo: dict[str, Any] = {}
         self.findings = findings if findings is not None else case.findings()
         if self.findings.empty and not case.manifest.get("detections"):
@@ -62,7 +71,6 @@ class Remediation:
         self.source = attack_source(self.graph)
         self.reached = paths(self.graph, self.source) if self.source is not None and self.source in self.graph else \
             pd.DataFrame(columns=["node", "kind", "reached", "parent", "via", "event_ids"])
-        self.flows = case.flows(enrich=True, max_rows=None)
         self.labels = pod_labels(case.context("pods"), case.context("pod_ips"))
 
     # ------------------------------------------------------------------ who and what is the attack
@@ -73,13 +81,39 @@ class Remediation:
         done = set(self.reached["node"]) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
         return {n[3:] for n in self.graph if n.startswith("ip:") and (n == self.source or _accessed(self.graph, done, n))}
 
+    @functools.cached_property
+    def flows(self) -> pd.DataFrame:
+        """Every flow of the case, enriched — loaded on first use only: the plan itself reads
+        the flows a chunk at a time (``traffic``)."""
+        return self.case.flows(enrich=True, max_rows=None)
+
     @_once
     def attack_flows(self) -> pd.Series:
-        """Flows that are part of the attack: named by a finding; to or from an attacker address;
-        sent by a pod the attacker created (or one of its workloads); or sent by a compromised
-        pod after its compromise to a peer it had not talked to before."""
-        f = self.flows
-        named = {str(e) for ids in self.findings["event_ids"] if ids is not None for e in ids}
+        """Flows that are part of the attack (aligned with ``flows``): named by a finding; to or
+        from an attacker address; sent by a pod the attacker created (or one of its workloads);
+        or sent by a compromised pod after its compromise to a peer it had not talked to before."""
+        return self._attack_mask(self.flows, {})
+
+    @_once
+    def traffic(self) -> pd.DataFrame:
+        """The flows reduced to what a NetworkPolicy is derived from: one row per distinct
+        (``TRAFFIC_COLUMNS``, ``attack``) with ``flows``, how many flows it stands for. Read
+        from the case a chunk at a time, so a case with more flows than memory still gets its
+        policies."""
+        before: dict[str, set[Any]] = {}
+        parts = []
+        for f in self.case.chunks("flows", rows=self.chunk_rows, enrich=True, columns=FLOW_COLUMNS_READ):
+            rows = f[TRAFFIC_COLUMNS].assign(attack=self._attack_mask(f, before).to_numpy())
+            parts.append(rows.groupby([*TRAFFIC_COLUMNS, "attack"], dropna=False, sort=False).size().rename("flows").reset_index())
+        if not parts:
+            return pd.DataFrame(columns=[*TRAFFIC_COLUMNS, "attack", "flows"])
+        merged = pd.concat(parts, ignore_index=True)
+        return merged.groupby([*TRAFFIC_COLUMNS, "attack"], dropna=False, sort=False)["flows"].sum().reset_index()
+
+    def _attack_mask(self, f: pd.DataFrame, before: dict[str, set[Any]]) -> pd.Series:
+        """``attack_flows`` over ``f``, one chunk of the flows in time order; ``before`` carries,
+        from chunk to chunk, the peers each compromised pod talked to before its compromise."""
+        named = self._named_events()
         mask = f["event_id"].astype(str).isin(named)
         ips = self.attacker_ips()
         mask |= f["src_ip"].isin(ips) | f["dst_ip"].isin(ips)
@@ -91,9 +125,14 @@ class Remediation:
                 continue
             ns, pod = node[4:].split("/", 1)
             mine = (f["src_namespace"] == ns) & (f["src_pod"] == pod)
-            before = set(f.loc[mine & (f["time"] < t), "dst_ip"])
-            mask |= mine & (f["time"] >= t) & ~f["dst_ip"].isin(before)
+            seen = before.setdefault(node, set())
+            seen.update(f.loc[mine & (f["time"] < t), "dst_ip"])  # all earlier flows come in this chunk or before
+            mask |= mine & (f["time"] >= t) & ~f["dst_ip"].isin(seen)
         return mask.fillna(False).astype(bool)
+
+    @_once
+    def _named_events(self) -> set[str]:
+        return {str(e) for ids in self.findings["event_ids"] if ids is not None for e in ids}
 
     @_once
     def _attacker_pods(self) -> set[tuple[str, str]]:
@@ -116,7 +155,8 @@ class Remediation:
     # ------------------------------------------------------------------ the generated objects
     @_once
     def network_policies(self) -> list[dict[str, Any]]:
-        return network_policies(self.flows, self.labels, attack=self.attack_flows(), attacker_ips=self.attacker_ips(),
+        traffic = self.traffic()
+        return network_policies(traffic, self.labels, attack=traffic["attack"], attacker_ips=self.attacker_ips(),
                                 nodes=self.case.context("nodes"))
 
     def quarantine_policies(self) -> list[dict[str, Any]]:
@@ -154,7 +194,7 @@ class Remediation:
         for u, _, d in self.graph.edges(data=True):
             if d.get("observed") and u in done and d["type"] != "flow":
                 attack_events.update(d["event_ids"])  # what the compromised identities did
-        used = used_permissions(self.case.audit(max_rows=None), exclude=attack_events)
+        used = used_permissions(self.case.audit(columns=USED_PERMISSION_COLUMNS, max_rows=None), exclude=attack_events)
         return least_privilege(used), unused_bindings(self.case.context("rbac"), used)
 
     def trusted_repositories(self) -> list[str]:

@@ -121,3 +121,16 @@ def test_pod_security_levels_of_the_sample(plan: Remediation) -> None:
     assert levels["level"].to_dict() == {"kube-system": "baseline", "monitoring": "baseline", "payments": "baseline", "shop": "baseline"}
     blockers = " ".join(b for bs in levels["blockers"] for b in bs)
     assert "runAsNonRoot not true" in blockers and "allowPrivilegeEscalation not false" in blockers and "drop ALL" in blockers
+
+
+def test_policies_from_the_chunked_traffic_equal_those_from_every_flow(plan: Remediation, sample_case: kf.Case) -> None:
+    from k8sforensics.remediation.network_policy import network_policies
+
+    whole = network_policies(plan.flows, plan.labels, attack=plan.attack_flows(), attacker_ips=plan.attacker_ips(),
+                             nodes=sample_case.context("nodes"))
+    small = Remediation(sample_case, findings=plan.findings, graph=plan.graph, chunk_rows=25)
+    assert len(list(sample_case.chunks("flows", rows=25))) > 3
+    assert small.network_policies() == whole
+    traffic = small.traffic()
+    assert traffic["flows"].sum() == len(plan.flows)  # every flow counted once
+    assert traffic.loc[traffic["attack"], "flows"].sum() == plan.attack_flows().sum()  # the attack mask carried across chunks
