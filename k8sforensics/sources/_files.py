@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import io
 import os
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -82,7 +83,7 @@ def expand_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     return out
 
 
-def open_read_only(path: Path) -> BinaryIO:
+def open_read_only(path: Path) -> io.BufferedReader:
     try:
         return open(path, "rb")  # evidence is only ever opened for reading
     except PermissionError as e:
