@@ -51,27 +51,37 @@ def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFr
     # the frame's own columns, not Python objects: DuckDB reads Arrow-backed strings without copying
     con.register("_f", pd.DataFrame({"_row": np.arange(len(frame)), "ip": frame[ip].astype("str").array if frame[ip].dtype == object else frame[ip].array,
                                      "t": pd.to_datetime(frame[time], utc=True).array}))
-    con.register("_p", pod_ips)
+    # the join returns where each row's lifetime is in pod_ips (its position), not its strings:
+    # a narrow result to sort back into the frame's order, then one take per column
+    con.register("_p", pd.DataFrame({"_i": np.arange(len(pod_ips)), "ip": pod_ips["ip"].array, "start": pod_ips["start"].array,
+                                     "end": pod_ips["end"].array}))
     node_map = _node_table(nodes)
     con.register("_n", node_map)
     node_join = "LEFT JOIN _n n ON f.ip = n.ip" if len(node_map) else "LEFT JOIN (SELECT NULL::VARCHAR AS ip, NULL::VARCHAR AS node) n ON false"
     out = con.sql(
         f"""
-        SELECT p.namespace, p.pod, p.pod_uid, p.workload_kind, p.workload,
-               coalesce(p.node, n.node) AS node,
-               CASE WHEN p.pod IS NOT NULL THEN 'pod' WHEN n.node IS NOT NULL THEN 'node'
+        SELECT f._row, coalesce(p._i, -1) AS lifetime, n.node AS node_of_ip,
+               CASE WHEN p._i IS NOT NULL THEN 'pod' WHEN n.node IS NOT NULL THEN 'node'
                     WHEN f.ip IS NULL THEN NULL ELSE 'external' END AS kind
         FROM _f f
         LEFT JOIN _p p ON f.ip = p.ip AND f.t >= p.start AND (p."end" IS NULL OR f.t < p."end")
         {node_join}
-        ORDER BY f._row
         """
     ).to_arrow_table()
     con.close()
     if out.num_rows != len(frame):
         raise ValueError("pod_ips has overlapping intervals for one IP; build it with fold_pods")
-    for col in columns:
-        result[prefix + col] = out.column(col).to_pandas().array
+    # back into the frame's order: _row is a permutation, so its inverse takes one pass, not a sort
+    order = np.empty(len(frame), dtype=np.int64)
+    order[out.column("_row").to_numpy()] = np.arange(len(frame))
+    out = out.take(order)
+    at = out.column("lifetime").to_numpy()
+    for col in ("namespace", "pod", "pod_uid", "workload_kind", "workload"):
+        result[prefix + col] = pod_ips[col].array.take(at, allow_fill=True)
+    node_of_ip = out.column("node_of_ip").to_pandas()
+    node = pd.Series(pod_ips["node"].array.take(at, allow_fill=True), index=frame.index)
+    result[prefix + "node"] = node.where(node.notna(), node_of_ip.to_numpy()).array
+    result[prefix + "kind"] = out.column("kind").to_pandas().array
     return result
 
 
