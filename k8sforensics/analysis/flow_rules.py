@@ -64,7 +64,8 @@ def _reduce(ev: Evidence) -> dict[str, pd.DataFrame]:
         parts["inbound"].append(f.loc[f["dst_pod"].notna() & src_out, ["time", "event_id", "src_ip", "dst_namespace", "dst_pod"]])
         both = f[f["src_workload"].notna() & f["dst_workload"].notna() & allowed_flow & ~reply]
         parts["edges"].append(both.sort_values("time", kind="stable").drop_duplicates(edge))
-    reduced = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
+    # no chunk: no flows at all (the empty table, read whole, gives the rules its columns)
+    reduced = {k: pd.concat(v, ignore_index=True) if v else ev.flows.iloc[:0] for k, v in parts.items()}
     if len(reduced["edges"]):  # chunks are in time order: the first of the firsts is the first
         reduced["edges"] = reduced["edges"].drop_duplicates(edge).reset_index(drop=True)
     return reduced
