@@ -16,6 +16,7 @@ from .kill_chain import entity_events, kill_chain, narrative, patient_zero, phas
 from .possible import possible_edges
 from .reach import attack_source, blast_radius, edges_to_cut, paths
 from .rules import (
+    AUDIT_COLUMNS_READ,
     DEFAULT_SETTINGS,
     PHASES,
     Evidence,
@@ -52,7 +53,9 @@ def detect(
     if loaded is not None:
         chosen += loaded.rules
     t0 = _time.perf_counter()
-    evidence = Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows)
+    # the built-in rules alone leave the audit columns none of them reads unread
+    builtin_only = loaded is None and all(rule in BUILTIN_RULES for rule in chosen)
+    evidence = Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows, audit_columns=AUDIT_COLUMNS_READ if builtin_only else None)
     evidence.preload()
     read = _time.perf_counter() - t0
     findings, runs = run_rules(evidence, chosen)
