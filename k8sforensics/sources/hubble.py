@@ -156,14 +156,19 @@ def _j(path: str) -> str:
     return f"_j[{_J.index(path) + 1}]"
 
 
-def _labels_sql(path: str) -> str:
-    keep = (
-        f"list_filter(from_json({_j(path)}, '[\"VARCHAR\"]'), lambda x: starts_with(x, 'k8s:') "
+def _keep_sql(path: str) -> str:
+    """The ``k8s:key=value`` entries of a label list worth keeping (computed once per side, in
+    the inner projection: the label lists are the most expensive part of a Hubble flow)."""
+    return (
+        f"CASE WHEN json_type({_j(path)}) = 'ARRAY' THEN list_filter(from_json({_j(path)}, '[\"VARCHAR\"]'), lambda x: starts_with(x, 'k8s:') "
         "AND NOT starts_with(x, 'k8s:io.cilium.k8s.') AND NOT starts_with(x, 'k8s:io.kubernetes.pod.namespace') "
-        "AND split_part(substr(x, 5), '=', 1) <> '')"
+        "AND split_part(substr(x, 5), '=', 1) <> '') END"
     )
+
+
+def _labels_sql(keep: str) -> str:
     entries = f"list_transform({keep}, lambda x: {{'key': split_part(substr(x, 5), '=', 1), 'value': substr(x, 5 + length(split_part(substr(x, 5), '=', 1)) + 1)}})"
-    return f"(CASE WHEN json_type({_j(path)}) = 'ARRAY' AND len({keep}) > 0 THEN map_from_entries({entries}) END)"
+    return f"(CASE WHEN len({keep}) > 0 THEN map_from_entries({entries}) END)"
 
 
 _PORT = "TRY_CAST(coalesce({l4}->>'$.TCP.{p}', {l4}->>'$.UDP.{p}', {l4}->>'$.SCTP.{p}') AS INTEGER)"
@@ -172,7 +177,9 @@ _NODE = f"coalesce({_s('$.node_name')}, node_name)"
 FAST_PREPARE = f"""
     *,
     json_extract_string(flow, {_S!r}) AS _s,
-    json_extract(flow, {_J!r}) AS _j
+    json_extract(flow, {_J!r}) AS _j,
+    {_keep_sql('$.source.labels')} AS _src_keep,
+    {_keep_sql('$.destination.labels')} AS _dst_keep
 """
 
 
@@ -183,7 +190,7 @@ def _endpoint_sql(prefix: str, side: str) -> str:
     {_s(f'$.{side}.pod_name')} AS {prefix}_pod,
     {_s(f'$.{side}.workloads[0].name')} AS {prefix}_workload,
     {_s(f'$.{side}.workloads[0].kind')} AS {prefix}_workload_kind,
-    {_labels_sql(f'$.{side}.labels')} AS {prefix}_labels,
+    {_labels_sql(f'_{prefix}_keep')} AS {prefix}_labels,
     CASE WHEN {svc_name} <> '' THEN CASE WHEN coalesce({svc_ns}, '') = '' THEN {svc_name}
          ELSE {svc_ns} || '/' || {svc_name} END END AS {prefix}_service"""
 
@@ -223,7 +230,7 @@ FAST_SELECT = f"""
     {_s('$.source.pod_name')} AS pod,
     {_s('$.source.workloads[0].name')} AS workload,
     {_s('$.source.workloads[0].kind')} AS workload_kind,
-    {_labels_sql('$.source.labels')} AS labels,
+    src_labels AS labels,
     flow::VARCHAR AS extra,
     json_type(flow) = 'OBJECT' AND coalesce({_s('$.time')}, "time") IS NOT NULL AS _fast_ok
 """
