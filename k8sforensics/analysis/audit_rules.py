@@ -15,6 +15,7 @@ import orjson
 import pandas as pd
 
 from .network import cluster_networks, external_mask
+from .possible import is_sensitive_host_path
 from .rules import Evidence, Rule, hits_from_rows, pod_entity, service_accounts
 
 CONTROLLER_SUFFIXES = ("-controller", "-controller-manager")
@@ -25,9 +26,6 @@ CONTROL_PLANE_USERS = frozenset({
 })
 WORKLOAD_RESOURCES = frozenset({"pods", "deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicationcontrollers"})
 WRITE_VERBS = frozenset({"create", "update", "patch"})
-SENSITIVE_HOST_PATHS = ("/", "/proc", "/etc", "/root", "/home", "/var/lib/kubelet", "/etc/kubernetes", "/var/run/docker.sock",
-                        "/var/run/containerd/containerd.sock", "/run/containerd/containerd.sock", "/var/run/crio/crio.sock",
-                        "/var/run", "/run", "/var/lib/docker", "/var/lib/containerd", "/var/log", "/dev", "/sys", "/boot", "/lib/modules")
 DANGEROUS_CAPS = frozenset({"SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "NET_ADMIN", "BPF", "DAC_READ_SEARCH", "SYS_RAWIO", "ALL"})
 SA_TOKEN_PATHS = re.compile(r"/var/run/secrets/(?:kubernetes\.io/serviceaccount|eks\.amazonaws\.com|azure|tokens)|"
                             r"/run/secrets/kubernetes\.io|kubernetes\.io~projected/.*/token")
@@ -247,7 +245,7 @@ def host_namespaces(ev: Evidence) -> pd.DataFrame:
 
 def _sensitive_host_paths(spec: dict[str, Any]) -> str:
     paths = [((v.get("hostPath") or {}).get("path") or "") for v in spec.get("volumes") or [] if isinstance(v, dict) and v.get("hostPath")]
-    bad = [p for p in paths if p.rstrip("/") in {s.rstrip("/") for s in SENSITIVE_HOST_PATHS} or p.endswith(".sock")]
+    bad = [p for p in paths if is_sensitive_host_path(p)]
     return ", ".join(bad)
 
 

@@ -52,7 +52,8 @@ SENSITIVE_HOST_PATHS = {"/", "/etc", "/root", "/home", "/proc", "/sys", "/dev", 
                         "/run", "/usr", "/lib", "/bin", "/sbin"}
 SENSITIVE_HOST_PREFIXES = ("/root/", "/proc/", "/dev/", "/home/", "/var/lib/kubelet", "/var/lib/docker", "/var/lib/containerd",
                            "/var/run/docker.sock", "/run/docker.sock", "/var/run/containerd", "/run/containerd", "/var/run/crio",
-                           "/run/crio", "/etc/kubernetes", "/etc/systemd", "/etc/cron", "/etc/ssh", "/etc/shadow", "/etc/sudoers")
+                           "/run/crio", "/etc/kubernetes", "/etc/systemd", "/etc/cron", "/etc/ssh", "/etc/shadow", "/etc/sudoers",
+                           "/lib/modules")
 # (not all of /etc: /etc/localtime, /etc/ssl/certs and a CA certificate are what ordinary pods mount)
 ENFORCING = {"baseline", "restricted"}
 KIND_RESOURCE = {"Deployment": "deployments", "DaemonSet": "daemonsets", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets",
@@ -257,11 +258,13 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
     return out
 
 
-def _sensitive(path: str) -> bool:
+def is_sensitive_host_path(path: str) -> bool:
+    """A hostPath that hands over the node: its root and system folders, the kubelet's and the
+    runtimes' state, a runtime socket (any ``.sock``), credentials — not a public certificate."""
     p = path.rstrip("/") or "/"
     if p.endswith((".crt", "ca.pem")):  # a public certificate hands over nothing
         return False
-    return p in SENSITIVE_HOST_PATHS or p.startswith(SENSITIVE_HOST_PREFIXES)
+    return p in SENSITIVE_HOST_PATHS or p.startswith(SENSITIVE_HOST_PREFIXES) or p.endswith(".sock")
 
 
 def _pod_edges(w: _World) -> list[tuple[Any, ...]]:
@@ -284,7 +287,7 @@ def _pod_edges(w: _World) -> list[tuple[Any, ...]]:
             why.append("privileged")
         if r.host_pid is True:
             why.append("hostPID")
-        why += [f"hostPath {h}" for h in _items(r.host_paths) if _sensitive(h)]
+        why += [f"hostPath {h}" for h in _items(r.host_paths) if is_sensitive_host_path(h)]
         why += [f"capability {c}" for c in _items(r.capabilities_added) if c.upper().removeprefix("CAP_") in ESCAPE_CAPABILITIES]
         if why and isinstance(r.node, str):
             out.append(_edge(pod, f"node:{r.node}", "host_escape", f"{basis} runs {', '.join(why)} on node {r.node}", basis,

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 import pandas as pd
+import pytest
 
 import k8sforensics as kf
 from k8sforensics.analysis import Evidence, possible_edges
@@ -147,3 +148,16 @@ def test_patch_rights_reach_pods_and_the_workloads_that_run_them() -> None:
     e = edges(deployed, pod("pay", "lonely"), pod("shop", "web"), r, binding("RoleBinding", "p", "Role", "patcher", [sa("ci", "bot")], ns="pay"))
     assert triples(e, "patch") == {("sa:ci/bot", "workload:pay/deployments/api", "patch"), ("sa:ci/bot", "pod:pay/lonely", "patch")}
     assert ("workload:pay/deployments/api", "pod:pay/api-5hftq2dbls-x2kq9", "runs") in triples(e)
+
+
+@pytest.mark.parametrize("path, sensitive", [
+    ("/", True), ("/var/run/docker.sock", True), ("/run/cilium/cilium.sock", True), ("/var/lib/kubelet/pods", True),
+    ("/etc/kubernetes/pki", True), ("/lib/modules", True), ("/proc/", True), ("/etc", True),
+    ("/etc/localtime", False), ("/etc/ssl/certs", False), ("/etc/kubernetes/pki/ca.crt", False), ("/data", False), ("/var/lib/mysql", False),
+])
+def test_one_judgement_of_a_sensitive_host_path_for_detection_and_the_graph(path: str, sensitive: bool) -> None:
+    from k8sforensics.analysis.audit_rules import _sensitive_host_paths
+    from k8sforensics.analysis.possible import is_sensitive_host_path
+
+    assert is_sensitive_host_path(path) is sensitive
+    assert bool(_sensitive_host_paths({"volumes": [{"name": "v", "hostPath": {"path": path}}]})) is sensitive
