@@ -428,12 +428,17 @@ def pod_in_system_namespace(ev: Evidence) -> pd.DataFrame:
                            else f"{r.user} created pod {r.entity} in a system namespace")
 
 
+def first_workload_creates(ev: Evidence) -> pd.DataFrame:
+    """The first pod or workload each identity (not a controller, not a node) created."""
+    a = ev.audit
+    m = a["resource"].isin(WORKLOAD_RESOURCES) & (a["verb"] == "create") & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
+    return a[m].sort_values("time").drop_duplicates("user")
+
+
 def new_pod_creator(ev: Evidence) -> pd.DataFrame:
     """A pod (or workload) created by an identity that never created one before in the case,
     after a quiet learning period; controllers and nodes are expected creators."""
-    a = ev.audit
-    m = a["resource"].isin(WORKLOAD_RESOURCES) & (a["verb"] == "create") & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
-    rows = a[m].sort_values("time").drop_duplicates("user")
+    rows = first_workload_creates(ev)
     start = ev.start()
     if start is None:
         return pd.DataFrame()

@@ -41,7 +41,7 @@ def _reduce(ev: Evidence) -> dict[str, pd.DataFrame]:
     - ``inbound``: connections from outside to a pod (a runtime rule's context).
     """
     nets = cluster_networks(ev.context("nodes"))
-    anchored = set(zip(*[_egress_anchors(ev)[c] for c in ("namespace", "pod")]))
+    anchored = set(zip(*[egress_anchors(ev)[c] for c in ("namespace", "pod")]))
     edge = ["src_namespace", "src_workload", "dst_namespace", "dst_workload", "dst_port"]
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("metadata", "mining", "kubelet", "nodeport", "ssh", "scan", "beacon",
                                                             "edges", "egress", "inbound")}
@@ -225,7 +225,7 @@ def exec_then_egress(ev: Evidence) -> pd.DataFrame:
     """A pod opens a connection to a new outside address within minutes of an exec into it
     (audit) or of a shell, or a command run from one, inside it (runtime)."""
     out = _reduced(ev)["egress"]
-    anc = _egress_anchors(ev)
+    anc = egress_anchors(ev)
     if out.empty or anc.empty:
         return pd.DataFrame()
     out = out.assign(time=out["time"].astype("datetime64[ns, UTC]")).sort_values("time", kind="stable")
@@ -247,7 +247,7 @@ def exec_then_egress(ev: Evidence) -> pd.DataFrame:
     return hits
 
 
-def _egress_anchors(ev: Evidence) -> pd.DataFrame:
+def egress_anchors(ev: Evidence) -> pd.DataFrame:
     """Execs into a pod (audit) and shells, or commands run from one, inside it (runtime):
     namespace, pod, anchor_time, anchor_event, anchor — in time order."""
     def compute() -> pd.DataFrame:

@@ -10,6 +10,7 @@ a stable ``finding_id`` and the ``findings`` schema; it never changes what a rul
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -100,12 +101,17 @@ class Evidence:
         settings: Mapping[str, Any] | None = None,
         case: Case | None = None,
         flow_columns: list[str] | None = None,
+        audit_columns: list[str] | None = None,
         chunk_rows: int = 1_000_000,
+        known_start: pd.Timestamp | None = None,
     ) -> None:
         self._sources = {"audit": audit, "runtime": runtime, "flows": flows}
-        self._case = case  # flow_chunks() reads its flows (``flow_columns`` of them) chunk by chunk
+        # flow_chunks() and audit_chunks() read the case's tables (those columns of them) chunk by chunk
+        self._case = case
         self._flow_columns = flow_columns
+        self._audit_columns = audit_columns
         self.chunk_rows = chunk_rows
+        self._known_start = known_start  # the evidence's start, when this holds only part of it
         self._context = context
         self._context_cache: dict[str, pd.DataFrame] = {}
         self._memo: dict[str, Any] = {}
@@ -128,6 +134,7 @@ class Evidence:
             settings=settings,
             case=case,
             flow_columns=columns,
+            audit_columns=audit_columns,
             chunk_rows=chunk_rows,
         )
 
@@ -178,20 +185,34 @@ class Evidence:
         else:
             yield from frame_chunks(self.flows, every=every, rows=self.chunk_rows)
 
+    def audit_chunks(self) -> Iterator[pd.DataFrame]:
+        """The audit table, enriched, in time order, a fifth of ``chunk_rows`` at a time (an
+        audit event holds five times a flow's memory); chunks hold whole five-minute windows,
+        the longest any built-in audit rule counts over."""
+        every, rows = pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5)
+        if self._case is not None and "audit" not in self.__dict__:
+            yield from self._case.chunks("audit", rows=rows, every=every, columns=self._audit_columns, enrich=True)
+        else:
+            yield from frame_chunks(self.audit, every=every, rows=rows)
+
     def preload(self) -> None:
-        """Read (and enrich) the audit and runtime tables now rather than in the first rule
-        that needs them (flows are read in chunks, by the rules)."""
-        self.audit, self.runtime  # noqa: B018
+        """Read (and enrich) the runtime table now rather than in the first rule that needs it
+        (flows are read in chunks, and the audit table on first use)."""
+        self.runtime  # noqa: B018
 
     def start(self) -> pd.Timestamp | None:
         """The earliest event time over the three tables."""
-        def first_flow() -> Any:
-            if self._case is not None and "flows" not in self.__dict__:
-                return self._case.sql("SELECT min(time) AS t FROM flows")["t"].iloc[0]
-            return self.flows["time"].min() if len(self.flows) else None
+        if self._known_start is not None:
+            return self._known_start
 
-        times = [t["time"].min() for t in (self.audit, self.runtime) if len(t)] + [self.memo("flows.start", first_flow)]
-        times = [pd.Timestamp(t) for t in times if t is not None and pd.notna(t)]
+        def first(name: str) -> Any:
+            if self._case is not None and name not in self.__dict__:  # the case's statistics, not the table
+                return self._case.sql(f"SELECT min(time) AS t FROM {name}")["t"].iloc[0]
+            table = getattr(self, name)
+            return table["time"].min() if len(table) else None
+
+        firsts = [self.memo(f"{name}.start", functools.partial(first, name)) for name in ("audit", "runtime", "flows")]
+        times = [pd.Timestamp(t) for t in firsts if t is not None and pd.notna(t)]
         return min(times) if times else None
 
 
