@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from ..frames import utc_timestamp
 from .audit_rules import SA_TOKEN_PATHS, _allowed, _bodies, _subject_users
@@ -52,7 +53,7 @@ EDGE_COLUMNS = ["source", "target", "type", "first_seen", "last_seen", "count", 
 # the columns the graph reads: a big case is never loaded whole for it
 AUDIT_COLUMNS = ["time", "event_id", "namespace", "pod", "verb", "user", "user_groups", "sa_namespace", "sa_name", "token_pod", "source_ip",
                  "resource", "subresource", "object_namespace", "object_name", "decision", "response_code", "authz_reason", "exec_command",
-                 "impersonated_user"]
+                 "impersonated_user", "request_object"]  # bodies: read a chunk at a time, parsed only for binding creations
 RUNTIME_COLUMNS = ["time", "event_id", "event_type", "container_id", "namespace", "pod", "node", "process", "args", "cmdline"]
 FLOW_COLUMNS = ["time", "time_end", "event_id", "src_ip", "dst_ip", "is_reply", "verdict", "bytes",
                 *(f"{side}_{c}" for side in ("src", "dst") for c in ("namespace", "pod", "node"))]
@@ -91,17 +92,12 @@ def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = Non
 
 
 def graph_evidence(case: Case) -> Evidence:
-    """The case's tables with only the columns the graph reads (enriched), and the request
-    bodies of binding creations only — what a case with millions of events affords."""
-    def audit() -> pd.DataFrame:
-        a = case.audit(columns=AUDIT_COLUMNS, enrich=True, max_rows=None)
-        bodies = case.sql("SELECT event_id, request_object FROM audit WHERE verb = 'create' AND request_object IS NOT NULL "
-                          "AND resource IN ('clusterrolebindings', 'rolebindings')")
-        return a.assign(request_object=a["event_id"].map(dict(zip(bodies["event_id"], bodies["request_object"]))))
-
-    return Evidence(audit=audit, runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True, max_rows=None),
+    """The case's tables with only the columns the graph reads (enriched); the graph reads the
+    audit log and the flows a chunk at a time."""
+    return Evidence(audit=lambda: case.audit(columns=AUDIT_COLUMNS, enrich=True, max_rows=None),
+                    runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True, max_rows=None),
                     flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True, max_rows=None), context=case.context,
-                    case=case, flow_columns=FLOW_COLUMNS)
+                    case=case, flow_columns=FLOW_COLUMNS, audit_columns=AUDIT_COLUMNS)
 
 
 def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
@@ -116,7 +112,10 @@ def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
 
 def observed_edges(ev: Evidence) -> pd.DataFrame:
     """Every observed edge, aggregated per (source, target, type) (columns ``EDGE_COLUMNS``)."""
-    parts = [p for p in (_flow_edges(ev), _aggregate(pd.concat([_audit_edges(ev), _runtime_edges(ev)], ignore_index=True))) if len(p)]
+    # the audit log a chunk at a time, as the flows: each chunk's edges aggregated, then merged
+    audit = _merge([_aggregate(_audit_edges(Evidence(audit=chunk, context=ev.context, settings=ev.settings))) for chunk in ev.audit_chunks()]
+                   + [_aggregate(_runtime_edges(ev))])
+    parts = [p for p in (_flow_edges(ev), audit) if len(p)]
     if not parts:
         return pd.DataFrame(columns=EDGE_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
@@ -126,21 +125,43 @@ def observed_edges(ev: Evidence) -> pd.DataFrame:
     return out[EDGE_COLUMNS].sort_values(["first_seen", "source", "target", "type"], kind="stable").reset_index(drop=True)
 
 
+# per part (a chunk of rows): the first MAX_EVIDENCE events with their times, so parts merge exactly
 _AGGREGATE = f"""
     SELECT source, target, type, min(time) AS first_seen, max(time) AS last_seen, count(*) AS count,
-           coalesce(sum(bytes), 0)::BIGINT AS bytes, list(event_id::VARCHAR ORDER BY time, event_id)[1:{MAX_EVIDENCE}] AS event_ids
+           coalesce(sum(bytes), 0)::BIGINT AS bytes,
+           list({{'t': time, 'e': event_id::VARCHAR}} ORDER BY time, event_id::VARCHAR)[1:{MAX_EVIDENCE}] AS evidence
     FROM rows GROUP BY source, target, type"""
+_MERGE = f"""
+    SELECT source, target, type, min(first_seen) AS first_seen, max(last_seen) AS last_seen, sum(count)::BIGINT AS count,
+           sum(bytes)::BIGINT AS bytes, list_transform(list_sort(flatten(list(evidence)))[1:{MAX_EVIDENCE}], lambda x: x.e) AS event_ids
+    FROM parts GROUP BY source, target, type"""
 
 
-def _aggregate(rows: pd.DataFrame) -> pd.DataFrame:
+def _aggregate(rows: pd.DataFrame) -> pa.Table | None:
+    """Edge rows (source, target, type, time, bytes, event_id) aggregated per edge: a part, kept
+    in Arrow (its evidence lists would be millions of Python objects)."""
     if rows.empty:
-        return pd.DataFrame(columns=EDGE_COLUMNS)
+        return None
     rows = rows.assign(bytes=pd.to_numeric(rows["bytes"], errors="coerce"), time=pd.to_datetime(rows["time"], utc=True),
                        **{c: rows[c].astype(str) for c in ("source", "target", "type", "event_id")})
     con = duckdb.connect()
     try:
         con.register("rows", rows)
-        return con.sql(_AGGREGATE).df()
+        return con.sql(_AGGREGATE).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _merge(parts: list[pa.Table | None]) -> pd.DataFrame:
+    """Parts of the same edges merged (columns ``EDGE_COLUMNS``): counts and bytes summed, the
+    first and last times, and the first events in time order."""
+    present = [p for p in parts if p is not None and p.num_rows]
+    if not present:
+        return pd.DataFrame(columns=EDGE_COLUMNS)
+    con = duckdb.connect()
+    try:
+        con.register("parts", pa.concat_tables(present))
+        return con.sql(_MERGE).df()
     finally:
         con.close()
 
@@ -154,24 +175,12 @@ def _flow_edges(ev: Evidence) -> pd.DataFrame:
     """Flows aggregated in DuckDB, chunk by chunk, straight from the enriched frames: millions
     of flows become a few thousand (source, target, verdict) rows without a Python string per
     flow, and only one chunk of flows is held at a time."""
-    parts = [p for p in (_flow_chunk_edges(f) for f in ev.flow_chunks()) if len(p)]
-    if len(parts) <= 1:
-        return parts[0] if parts else pd.DataFrame(columns=EDGE_COLUMNS)
-    con = duckdb.connect()
-    try:
-        con.register("parts", pd.concat(parts, ignore_index=True))
-        # chunks cover disjoint times in order: their evidence lists, in first_seen order, join in time order
-        return con.sql(f"""
-            SELECT source, target, type, min(first_seen) AS first_seen, max(last_seen) AS last_seen, sum(count)::BIGINT AS count,
-                   sum(bytes)::BIGINT AS bytes, flatten(list(event_ids ORDER BY first_seen))[1:{MAX_EVIDENCE}] AS event_ids
-            FROM parts GROUP BY source, target, type""").df()
-    finally:
-        con.close()
+    return _merge([_flow_chunk_edges(f) for f in ev.flow_chunks()])
 
 
-def _flow_chunk_edges(f: pd.DataFrame) -> pd.DataFrame:
+def _flow_chunk_edges(f: pd.DataFrame) -> pa.Table | None:
     if f.empty:
-        return pd.DataFrame(columns=EDGE_COLUMNS)
+        return None
     frame = pd.DataFrame({c: f[c] if c in f.columns else None for c in _FLOW_ENDPOINTS})
     con = duckdb.connect()
     try:
@@ -182,7 +191,7 @@ def _flow_chunk_edges(f: pd.DataFrame) -> pd.DataFrame:
                        CASE WHEN coalesce(verdict, 'allowed') = 'allowed' THEN 'flow' ELSE 'flow_denied' END AS type,
                        time, bytes, event_id
                 FROM f WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL AND NOT coalesce(is_reply, false))
-            {_AGGREGATE}""").df()
+            {_AGGREGATE}""").to_arrow_table()
     finally:
         con.close()
 
@@ -238,7 +247,7 @@ def _audit_edges(ev: Evidence) -> pd.DataFrame:
     # the pod a bound token was read in (an exec whose command reads the token file)
     steal = a["exec_command"].fillna("").str.contains(SA_TOKEN_PATHS) & pods & (a["subresource"] == "exec")
     if steal.any():
-        sa_of = service_accounts(ev, a["object_namespace"], a["object_name"])
+        sa_of = service_accounts(ev, a.loc[steal, "object_namespace"], a.loc[steal, "object_name"]).reindex(a.index)
         add(steal & sa_of.notna(), target_pod, "sa:" + a["object_namespace"].astype(str) + "/" + sa_of.astype(str), "token_steal")
     # bindings: who created them, and whom they grant
     binds = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & (a["verb"] == "create")

@@ -317,11 +317,12 @@ def _membership_edges(w: _World, ev: Evidence) -> list[tuple[Any, ...]]:
                 if group in bound:
                     out.append(_edge(f"sa:{ns}/{sa}", f"group:{group}", "member_of", f"every service account of {ns} is in {group}",
                                      f"Group {group}", "", cuttable=False))
-    a = ev.audit
-    if len(a) and "user_groups" in a.columns:
-        seen = a.loc[a["sa_name"].isna() & a["user"].notna(), ["user", "user_groups"]].dropna()
-        pairs = {(u, g) for u, groups in zip(seen["user"], seen["user_groups"]) for g in _items(groups) if g in bound}
-        for user, group in sorted(pairs):
-            out.append(_edge(f"user:{user}", f"group:{group}", "member_of", f"the audit log shows {user} in group {group}",
-                             f"Group {group}", "", cuttable=False))
+    pairs: set[tuple[str, str]] = set()
+    for a in ev.audit_chunks():  # the audit log a chunk at a time: only the (user, group) pairs are kept
+        if "user_groups" in a.columns:
+            seen = a.loc[a["sa_name"].isna() & a["user"].notna(), ["user", "user_groups"]].dropna()
+            pairs |= {(u, g) for u, groups in zip(seen["user"], seen["user_groups"]) for g in _items(groups) if g in bound}
+    for user, group in sorted(pairs):
+        out.append(_edge(f"user:{user}", f"group:{group}", "member_of", f"the audit log shows {user} in group {group}",
+                         f"Group {group}", "", cuttable=False))
     return out

@@ -144,13 +144,27 @@ def test_debug_token_request_and_impersonation_hand_over_control() -> None:
     assert set(kf.paths(g, "sa:shop/web")["node"]) == {"sa:shop/web", "pod:pay/api", "sa:kube-system/admin"}
 
 
-def test_flow_edges_do_not_depend_on_how_the_flows_are_chunked(sample_case: kf.Case) -> None:
+def test_edges_do_not_depend_on_how_the_audit_log_and_the_flows_are_chunked(sample_case: kf.Case) -> None:
     from k8sforensics.analysis import graph_evidence, observed_edges
 
     whole = observed_edges(graph_evidence(sample_case))
     small = graph_evidence(sample_case)
     small.chunk_rows = 25
-    assert len(list(small.flow_chunks())) > 3
+    assert len(list(small.flow_chunks())) > 3 and len(list(small.audit_chunks())) > 3
     chunked = observed_edges(small)
     assert (whole["type"] == "flow").sum() >= 5 and (whole["count"] > 1).any()  # merged counts are compared
     pd.testing.assert_frame_equal(chunked, whole)
+
+
+def test_parts_of_an_edge_merge_into_its_first_events_in_time_order() -> None:
+    from k8sforensics.analysis.graph import _aggregate, _merge
+
+    def rows(times: list[str], ids: list[str]) -> pd.DataFrame:
+        return pd.DataFrame({"source": "sa:a/x", "target": "pod:a/p", "type": "exec", "time": pd.to_datetime(times, utc=True), "bytes": 0,
+                             "event_id": ids})
+
+    audit = _aggregate(rows(["2026-01-01T10:00:00Z", "2026-01-01T10:02:00Z"], ["e1", "e3"]))
+    runtime = _aggregate(rows(["2026-01-01T10:01:00Z"], ["e2"]))  # a part whose events fall between another's
+    merged = _merge([runtime, audit])
+    assert len(merged) == 1 and list(merged.loc[0, "event_ids"]) == ["e1", "e2", "e3"] and merged.loc[0, "count"] == 3
+    assert merged.loc[0, "first_seen"] == pd.Timestamp("2026-01-01T10:00:00Z")
