@@ -194,7 +194,11 @@ class Remediation:
         for u, _, d in self.graph.edges(data=True):
             if d.get("observed") and u in done and d["type"] != "flow":
                 attack_events.update(d["event_ids"])  # what the compromised identities did
-        used = used_permissions(self.case.audit(columns=USED_PERMISSION_COLUMNS, max_rows=None), exclude=attack_events)
+        # the audit log a chunk at a time: each chunk's distinct permissions, then distinct over all
+        chunks = [used_permissions(a, exclude=attack_events)
+                  for a in self.case.chunks("audit", rows=max(1, self.chunk_rows // 5), columns=USED_PERMISSION_COLUMNS)]
+        used = pd.concat(chunks, ignore_index=True).drop_duplicates().reset_index(drop=True) if chunks else \
+            used_permissions(self.case.audit(columns=USED_PERMISSION_COLUMNS, max_rows=None), exclude=attack_events)
         return least_privilege(used), unused_bindings(self.case.context("rbac"), used)
 
     def trusted_repositories(self) -> list[str]:

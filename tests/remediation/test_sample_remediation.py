@@ -123,7 +123,7 @@ def test_pod_security_levels_of_the_sample(plan: Remediation) -> None:
     assert "runAsNonRoot not true" in blockers and "allowPrivilegeEscalation not false" in blockers and "drop ALL" in blockers
 
 
-def test_policies_from_the_chunked_traffic_equal_those_from_every_flow(plan: Remediation, sample_case: kf.Case) -> None:
+def test_policies_and_roles_from_the_case_read_in_chunks_equal_those_from_whole_tables(plan: Remediation, sample_case: kf.Case) -> None:
     from k8sforensics.remediation.network_policy import network_policies
 
     whole = network_policies(plan.flows, plan.labels, attack=plan.attack_flows(), attacker_ips=plan.attacker_ips(),
@@ -134,3 +134,27 @@ def test_policies_from_the_chunked_traffic_equal_those_from_every_flow(plan: Rem
     traffic = small.traffic()
     assert traffic["flows"].sum() == len(plan.flows)  # every flow counted once
     assert traffic.loc[traffic["attack"], "flows"].sum() == plan.attack_flows().sum()  # the attack mask carried across chunks
+    roles, unused = small.rbac()  # the permissions used, collected from the audit log a chunk at a time
+    assert roles == plan.rbac()[0] and unused.equals(plan.rbac()[1])
+
+
+def test_roles_cover_what_an_identity_did_in_every_chunk_of_the_audit_log(tmp_path) -> None:
+    import orjson
+
+    lines = []
+    for i, (resource, verb) in enumerate([("pods", "list"), ("configmaps", "get"), ("services", "list"), ("endpoints", "get")]):
+        t = f"2026-03-10T10:{i * 7:02d}:00.000000Z"  # seven minutes apart: four five-minute windows
+        lines.append(orjson.dumps({
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"id-{i}", "stage": "ResponseComplete",
+            "requestURI": f"/api/v1/namespaces/app/{resource}", "verb": verb, "user": {"username": "alice", "groups": ["system:authenticated"]},
+            "sourceIPs": ["10.0.0.9"], "objectRef": {"resource": resource, "namespace": "app", "apiVersion": "v1"},
+            "responseStatus": {"code": 200}, "requestReceivedTimestamp": t, "stageTimestamp": t,
+            "annotations": {"authorization.k8s.io/decision": "allow"}}))
+    (tmp_path / "audit.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    case = kf.Case.create(tmp_path / "case")
+    case.ingest(tmp_path / "audit.jsonl", progress=False)
+    plan = Remediation(case, chunk_rows=5)  # an audit chunk: one row, or one window
+    assert len(list(case.chunks("audit", rows=1))) == 4
+    roles, _ = plan.rbac()
+    rules = [r for obj in roles if obj["kind"] in ("Role", "ClusterRole") for r in obj["rules"]]
+    assert {res for r in rules for res in r["resources"]} == {"pods", "configmaps", "services", "endpoints"}
