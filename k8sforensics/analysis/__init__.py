@@ -15,7 +15,7 @@ from .graph import graph_evidence, lateral_movement, observed_edges
 from .kill_chain import entity_events, kill_chain, narrative, patient_zero, phases
 from .possible import possible_edges
 from .reach import attack_source, blast_radius, edges_to_cut, paths
-from .reduction import reduced_audit
+from .reduction import reduced
 from .rules import (
     AUDIT_COLUMNS_READ,
     DEFAULT_SETTINGS,
@@ -57,8 +57,8 @@ def detect(
     # the built-in rules alone leave the audit columns none of them reads unread
     builtin_only = loaded is None and all(rule in BUILTIN_RULES for rule in chosen)
     evidence = Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows, audit_columns=AUDIT_COLUMNS_READ if builtin_only else None)
-    if builtin_only:  # the audit rows they can use, found a chunk at a time: the audit table is never held whole
-        evidence = reduced_audit(evidence)
+    if builtin_only:  # the rows they can use, found a chunk at a time: no table is held whole
+        evidence = reduced(evidence)
     evidence.preload()
     read = _time.perf_counter() - t0
     findings, runs = run_rules(evidence, chosen)

@@ -97,7 +97,7 @@ def graph_evidence(case: Case) -> Evidence:
     return Evidence(audit=lambda: case.audit(columns=AUDIT_COLUMNS, enrich=True, max_rows=None),
                     runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True, max_rows=None),
                     flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True, max_rows=None), context=case.context,
-                    case=case, flow_columns=FLOW_COLUMNS, audit_columns=AUDIT_COLUMNS)
+                    case=case, flow_columns=FLOW_COLUMNS, audit_columns=AUDIT_COLUMNS, runtime_columns=RUNTIME_COLUMNS)
 
 
 def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
@@ -112,9 +112,10 @@ def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
 
 def observed_edges(ev: Evidence) -> pd.DataFrame:
     """Every observed edge, aggregated per (source, target, type) (columns ``EDGE_COLUMNS``)."""
-    # the audit log a chunk at a time, as the flows: each chunk's edges aggregated, then merged
+    # the audit log and the runtime events a chunk at a time, as the flows: each chunk's edges aggregated, then merged
     audit = _merge([_aggregate(_audit_edges(Evidence(audit=chunk, context=ev.context, settings=ev.settings))) for chunk in ev.audit_chunks()]
-                   + [_aggregate(_runtime_edges(ev))])
+                   + [_aggregate(_runtime_edges(Evidence(runtime=chunk, context=ev.context, settings=ev.settings)))
+                      for chunk in ev.runtime_chunks()])
     parts = [p for p in (_flow_edges(ev), audit) if len(p)]
     if not parts:
         return pd.DataFrame(columns=EDGE_COLUMNS)

@@ -1,47 +1,66 @@
-"""Detection over an audit log larger than memory.
+"""Detection over an audit log (and runtime events) larger than memory.
 
-The built-in audit rules run on the audit table one chunk at a time (whole five-minute windows,
-the longest they count over) to find the rows they can use: the rows of their hits, the first
+The built-in rules run on the audit table one chunk at a time (whole five-minute windows, the
+longest they count over) to find the rows they can use: the rows of their hits, the first
 workload each identity created (hit or not: a later one is not a first), and the execs the flow
 rules join to. RBAC writes are carried from chunk to chunk, so a rule that joins a later event to
-one (a new binding's first use, an RBAC change followed by a workload write) sees both. Detection
-then runs on those rows only — the same findings, holding one chunk and the rows kept.
+one (a new binding's first use, an RBAC change followed by a workload write) sees both. The
+runtime table is gone through the same way (its rules judge each event on its own). Detection
+then runs on the rows kept — the same findings, holding one chunk and those rows.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
 
 import pandas as pd
 
 from .audit_rules import AUDIT_RULES, WRITE_VERBS, allowed, first_workload_creates
 from .flow_rules import egress_anchors
-from .rules import Evidence, RuleError
+from .rules import Evidence, Rule, RuleError
+from .runtime_rules import RUNTIME_RULES
 
 RBAC_RESOURCES = ("clusterrolebindings", "rolebindings", "clusterroles", "roles")
 
 
-def reduced_audit(ev: Evidence) -> Evidence:
-    """``ev`` with only the audit rows a built-in rule can use (see the module's docstring);
-    its other tables, context and settings are ``ev``'s."""
+def reduced(ev: Evidence) -> Evidence:
+    """``ev`` with only the audit and runtime rows a built-in rule can use (see the module's
+    docstring); its flows, context and settings are ``ev``'s."""
     start = ev.start()
+    audit = _kept(ev.audit_chunks(), lambda chunk: Evidence(audit=chunk, context=ev.context, settings=ev.settings, known_start=start),
+                  AUDIT_RULES, also=lambda part: first_workload_creates(part)["event_id"],
+                  carry=lambda chunk: chunk[chunk["resource"].isin(RBAC_RESOURCES) & chunk["verb"].isin(WRITE_VERBS) & allowed(chunk)])
+    runtime = _kept(ev.runtime_chunks(), lambda chunk: Evidence(runtime=chunk, context=ev.context, settings=ev.settings, known_start=start),
+                    RUNTIME_RULES)
+    return Evidence(audit=audit if audit is not None else ev.audit.iloc[:0], runtime=runtime if runtime is not None else ev.runtime.iloc[:0],
+                    flows=ev._sources["flows"], context=ev.context, settings=ev.settings, case=ev._case, flow_columns=ev._flow_columns,
+                    chunk_rows=ev.chunk_rows, known_start=start)
+
+
+def _kept(chunks: Iterator[pd.DataFrame], evidence: Callable[[pd.DataFrame], Evidence], rules: Iterable[Rule], *,
+          also: Callable[[Evidence], pd.Series] | None = None, carry: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame | None:
+    """The rows of ``chunks`` that ``rules`` hit (or ``also`` names, or the flow rules join to),
+    run on each chunk plus what ``carry`` kept of the chunks before; None when there is no chunk."""
     kept: list[pd.DataFrame] = []
     carried: pd.DataFrame | None = None
-    for chunk in ev.audit_chunks():
+    for chunk in chunks:
         frame = chunk if carried is None else pd.concat([carried, chunk], ignore_index=True)
-        part = Evidence(audit=frame, context=ev.context, settings=ev.settings, known_start=start)
+        part = evidence(frame)
         ids: set[str] = set()
-        for rule in AUDIT_RULES:
+        for rule in rules:
             try:
                 hits = rule.logic(part)
             except Exception as e:  # a rule bug names the rule, as in run_rules
                 raise RuleError(f"rule {rule.id} ({rule.title}) failed: {type(e).__name__}: {e}") from e
-            for evidence in hits.get("event_ids", ()):
-                ids.update(str(i) for i in evidence)
-        ids.update(first_workload_creates(part)["event_id"].astype(str))
+            for evidence_ids in hits.get("event_ids", ()):
+                ids.update(str(i) for i in evidence_ids)
+        if also is not None:
+            ids.update(also(part).astype(str))
         ids.update(egress_anchors(part)["anchor_event"].astype(str))
         kept.append(frame[frame["event_id"].astype(str).isin(ids)])
-        rbac = chunk[chunk["resource"].isin(RBAC_RESOURCES) & chunk["verb"].isin(WRITE_VERBS) & allowed(chunk)]
-        carried = rbac if carried is None else pd.concat([carried, rbac], ignore_index=True)
-    rows = (pd.concat(kept, ignore_index=True).drop_duplicates("event_id").sort_values(["time", "event_id"], kind="stable")
-            .reset_index(drop=True) if kept else ev.audit.iloc[:0])
-    return Evidence(audit=rows, runtime=ev._sources["runtime"], flows=ev._sources["flows"], context=ev.context, settings=ev.settings,
-                    case=ev._case, flow_columns=ev._flow_columns, chunk_rows=ev.chunk_rows, known_start=start)
+        if carry is not None:
+            more = carry(chunk)
+            carried = more if carried is None else pd.concat([carried, more], ignore_index=True)
+    if not kept:
+        return None
+    return pd.concat(kept, ignore_index=True).drop_duplicates("event_id").sort_values(["time", "event_id"], kind="stable").reset_index(drop=True)

@@ -102,6 +102,7 @@ class Evidence:
         case: Case | None = None,
         flow_columns: list[str] | None = None,
         audit_columns: list[str] | None = None,
+        runtime_columns: list[str] | None = None,
         chunk_rows: int = 1_000_000,
         known_start: pd.Timestamp | None = None,
     ) -> None:
@@ -110,6 +111,7 @@ class Evidence:
         self._case = case
         self._flow_columns = flow_columns
         self._audit_columns = audit_columns
+        self._runtime_columns = runtime_columns
         self.chunk_rows = chunk_rows
         self._known_start = known_start  # the evidence's start, when this holds only part of it
         self._context = context
@@ -195,10 +197,17 @@ class Evidence:
         else:
             yield from frame_chunks(self.audit, every=every, rows=rows)
 
+    def runtime_chunks(self) -> Iterator[pd.DataFrame]:
+        """The runtime table, enriched, in time order, a fifth of ``chunk_rows`` at a time."""
+        every, rows = pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5)
+        if self._case is not None and "runtime" not in self.__dict__:
+            yield from self._case.chunks("runtime", rows=rows, every=every, columns=self._runtime_columns, enrich=True)
+        else:
+            yield from frame_chunks(self.runtime, every=every, rows=rows)
+
     def preload(self) -> None:
-        """Read (and enrich) the runtime table now rather than in the first rule that needs it
-        (flows are read in chunks, and the audit table on first use)."""
-        self.runtime  # noqa: B018
+        """Read (and enrich) the tables now rather than in the first rule that needs them — none:
+        detection reads them a chunk at a time, and a custom rule on first use."""
 
     def start(self) -> pd.Timestamp | None:
         """The earliest event time over the three tables."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from k8sforensics.analysis import BUILTIN_RULES, Evidence
-from k8sforensics.analysis.reduction import reduced_audit
+from k8sforensics.analysis.reduction import reduced
 from k8sforensics.analysis.rules import run_rules
 
 from .build import audit, frame
@@ -20,7 +20,7 @@ def _both(rows: list[dict], flows: pd.DataFrame | None = None) -> tuple[pd.DataF
     whole, _ = run_rules(Evidence(audit=table, flows=flows), BUILTIN_RULES)
     ev = Evidence(audit=table, flows=flows, chunk_rows=5)  # an audit chunk: one row, or one window
     assert len(list(ev.audit_chunks())) > 1
-    chunked, _ = run_rules(reduced_audit(ev), BUILTIN_RULES)
+    chunked, _ = run_rules(reduced(ev), BUILTIN_RULES)
     return whole[COLUMNS].reset_index(drop=True), chunked[COLUMNS].reset_index(drop=True)
 
 

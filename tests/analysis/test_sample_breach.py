@@ -120,17 +120,17 @@ def test_findings_do_not_depend_on_how_the_flows_are_chunked(sample_case: kf.Cas
     assert (whole["source_table"].str.contains("flows")).sum() >= 5  # flow findings are part of what is compared
 
 
-def test_detection_over_the_audit_a_chunk_at_a_time_equals_detection_over_the_whole_table(sample_case: kf.Case) -> None:
-    from k8sforensics.analysis.reduction import reduced_audit
+def test_detection_over_the_audit_and_runtime_a_chunk_at_a_time_equals_detection_over_whole_tables(sample_case: kf.Case) -> None:
+    from k8sforensics.analysis.reduction import reduced
     from k8sforensics.analysis.rules import AUDIT_COLUMNS_READ
 
     full = Evidence.from_case(sample_case)
     whole, _ = run_rules(full, BUILTIN_RULES)
-    ev = Evidence.from_case(sample_case, chunk_rows=100, audit_columns=AUDIT_COLUMNS_READ)
-    assert len(list(ev.audit_chunks())) > 3  # the sample's audit log really is cut
-    reduced = reduced_audit(ev)
-    assert len(reduced.audit) < len(full.audit) / 2  # most of the log is not kept
-    chunked, _ = run_rules(reduced, BUILTIN_RULES)
+    ev = Evidence.from_case(sample_case, chunk_rows=25, audit_columns=AUDIT_COLUMNS_READ)
+    assert len(list(ev.audit_chunks())) > 3 and len(list(ev.runtime_chunks())) > 3  # the sample's tables really are cut
+    kept = reduced(ev)
+    assert len(kept.audit) < len(full.audit) / 2 and len(kept.runtime) < len(full.runtime)  # most rows are not kept
+    chunked, _ = run_rules(kept, BUILTIN_RULES)
     columns = ["finding_id", "rule_id", "time", "time_end", "entity", "summary", "event_count", "event_ids"]
     pd.testing.assert_frame_equal(chunked[columns], whole[columns])
-    assert (whole["source_table"] == "audit").sum() >= 10  # audit findings are part of what is compared
+    assert (whole["source_table"] == "audit").sum() >= 10 and whole["source_table"].str.contains("runtime").sum() >= 5
