@@ -205,10 +205,6 @@ class Evidence:
         else:
             yield from frame_chunks(self.runtime, every=every, rows=rows)
 
-    def preload(self) -> None:
-        """Read (and enrich) the tables now rather than in the first rule that needs them — none:
-        detection reads them a chunk at a time, and a custom rule on first use."""
-
     def start(self) -> pd.Timestamp | None:
         """The earliest event time over the three tables."""
         if self._known_start is not None:
