@@ -86,10 +86,9 @@ class Evidence:
     Build it from a case (``Evidence.from_case(case)``) or from DataFrames for a script or a
     test (``Evidence(audit=df)``); a table not given is empty.
 
-    Flows are the table that outgrows memory (hundreds of millions of records), so the
-    built-in rules read them with ``flow_chunks()``, a chunk of at most ``chunk_rows`` rows at
-    a time, and keep only what they need; ``evidence.flows`` loads the whole table (a custom
-    rule may still read it)."""
+    A case's tables can outgrow memory, so the built-in rules read them a chunk at a time
+    (``flow_chunks()``, ``audit_chunks()``, ``runtime_chunks()``) and keep only what they need;
+    ``evidence.audit`` and the others load a whole table (a custom or Sigma rule may read it)."""
 
     def __init__(
         self,
@@ -107,7 +106,7 @@ class Evidence:
         known_start: pd.Timestamp | None = None,
     ) -> None:
         self._sources = {"audit": audit, "runtime": runtime, "flows": flows}
-        # flow_chunks() and audit_chunks() read the case's tables (those columns of them) chunk by chunk
+        # the *_chunks() methods read the case's tables (those columns of them) a chunk at a time
         self._case = case
         self._flow_columns = flow_columns
         self._audit_columns = audit_columns
@@ -181,29 +180,23 @@ class Evidence:
         bigger only when one scan window alone holds more). Chunks hold whole scan windows
         (``settings["scan_window"]``, counted from the epoch), so a port scan is judged
         within one chunk."""
-        every = pd.Timedelta(self.settings["scan_window"])
-        if self._case is not None and "flows" not in self.__dict__:  # not already loaded whole
-            yield from self._case.chunks("flows", rows=self.chunk_rows, every=every, columns=self._flow_columns, enrich=True)
-        else:
-            yield from frame_chunks(self.flows, every=every, rows=self.chunk_rows)
+        return self._chunks("flows", pd.Timedelta(self.settings["scan_window"]), self.chunk_rows, self._flow_columns)
 
     def audit_chunks(self) -> Iterator[pd.DataFrame]:
         """The audit table, enriched, in time order, a fifth of ``chunk_rows`` at a time (an
         audit event holds five times a flow's memory); chunks hold whole five-minute windows,
         the longest any built-in audit rule counts over."""
-        every, rows = pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5)
-        if self._case is not None and "audit" not in self.__dict__:
-            yield from self._case.chunks("audit", rows=rows, every=every, columns=self._audit_columns, enrich=True)
-        else:
-            yield from frame_chunks(self.audit, every=every, rows=rows)
+        return self._chunks("audit", pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5), self._audit_columns)
 
     def runtime_chunks(self) -> Iterator[pd.DataFrame]:
         """The runtime table, enriched, in time order, a fifth of ``chunk_rows`` at a time."""
-        every, rows = pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5)
-        if self._case is not None and "runtime" not in self.__dict__:
-            yield from self._case.chunks("runtime", rows=rows, every=every, columns=self._runtime_columns, enrich=True)
+        return self._chunks("runtime", pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5), self._runtime_columns)
+
+    def _chunks(self, name: str, every: pd.Timedelta, rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
+        if self._case is not None and name not in self.__dict__:  # from the case, unless the table is already loaded whole
+            yield from self._case.chunks(name, rows=rows, every=every, columns=columns, enrich=True)
         else:
-            yield from frame_chunks(self.runtime, every=every, rows=rows)
+            yield from frame_chunks(getattr(self, name), every=every, rows=rows)
 
     def start(self) -> pd.Timestamp | None:
         """The earliest event time over the three tables."""
