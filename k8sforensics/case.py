@@ -152,8 +152,8 @@ class Case:
     """A case directory. Make one with ``Case.create(dir)``, reopen it with ``Case.open(dir)``."""
 
     #: the most rows ``case.audit()`` / ``runtime()`` / ``flows()`` / ``table()`` load into a
-    #: DataFrame unless told otherwise (``max_rows=``); None: no limit. Analyses that read whole
-    #: tables on purpose (detection, the graph) pass their own.
+    #: DataFrame unless told otherwise (``max_rows=``); None: no limit. The analyses read the
+    #: tables a chunk at a time (``chunks``) instead.
     max_rows: int | None = 10_000_000
 
     def __init__(self, path: Path, manifest: dict[str, Any]) -> None:
@@ -409,11 +409,9 @@ class Case:
             """The query's rows in time order, 10,000 at a time. Sorting them all at once would
             hold every pod request and its body (1.1 GB at 4M events): they are sorted a time
             range of at most 50,000 rows at a time instead."""
-            step = pd.Timedelta(minutes=1)
             con = self.connect()
             try:
-                counts = con.sql(f"SELECT epoch_ns(time) // {step.value} AS bucket, count(*) AS n FROM ({query}) GROUP BY 1").df()
-                for lo, hi in time_chunks(counts.set_index("bucket")["n"], every=step, rows=50_000):
+                for lo, hi in self._time_ranges(f"({query})", every=pd.Timedelta(minutes=1), rows=50_000, con=con):
                     reader = con.sql(f"SELECT * FROM ({query}) WHERE time >= $lo AND time < $hi ORDER BY time",
                                      params={"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}).to_arrow_reader(10_000)
                     for batch in reader:
@@ -545,12 +543,19 @@ class Case:
         together hold every row once, in the order ``case.table`` gives."""
         if name not in TABLES:
             raise CaseError(f"no table {name!r}; tables: {', '.join(TABLES)}")
-        step = pd.Timedelta(every).value
-        if step <= 0 or rows <= 0:
+        if pd.Timedelta(every).value <= 0 or rows <= 0:
             raise ValueError("chunks: every and rows must be positive")
-        counts = self.sql(f"SELECT epoch_ns(time) // {step} AS bucket, count(*) AS n FROM {name} WHERE time IS NOT NULL GROUP BY 1")
-        for start, end in time_chunks(counts.set_index("bucket")["n"], every=every, rows=rows):
+        for start, end in self._time_ranges(name, every=every, rows=rows):
             yield self.table(name, start=start, end=end, columns=columns, enrich=enrich, max_rows=None)
+
+    def _time_ranges(self, source: str, *, every: dt.timedelta | pd.Timedelta, rows: int,
+                     con: duckdb.DuckDBPyConnection | None = None) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+        """``frames.time_chunks`` over ``source`` (a table, or a parenthesised query over the
+        case's views), its rows counted per bucket in DuckDB."""
+        step = pd.Timedelta(every).value
+        query = f"SELECT epoch_ns(time) // {step} AS bucket, count(*) AS n FROM {source} WHERE time IS NOT NULL GROUP BY 1"
+        counts = self.sql(query) if con is None else con.sql(query).df()
+        return time_chunks(counts.set_index("bucket")["n"], every=every, rows=rows)
 
     def _count(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, pod: Any = None) -> int:
         """Rows a read with these filters returns (Parquet statistics where they settle it)."""
