@@ -92,8 +92,8 @@ def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = Non
 
 
 def graph_evidence(case: Case) -> Evidence:
-    """The case's tables with only the columns the graph reads (enriched); the graph reads the
-    audit log and the flows a chunk at a time."""
+    """The case's tables with only the columns the graph reads (enriched); the graph reads them
+    a chunk at a time."""
     return Evidence(audit=lambda: case.audit(columns=AUDIT_COLUMNS, enrich=True, max_rows=None),
                     runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True, max_rows=None),
                     flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True, max_rows=None), context=case.context,

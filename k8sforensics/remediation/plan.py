@@ -62,7 +62,7 @@ class Remediation:
         from ..analysis.reach import attack_source, paths
 
         self.case = case
-        self.chunk_rows = chunk_rows  # flows are read this many at a time
+        self.chunk_rows = chunk_rows  # flows are read this many at a time, audit events a fifth as many
         self._memo: dict[str, Any] = {}
         self.findings = findings if findings is not None else case.findings()
         if self.findings.empty and not case.manifest.get("detections"):
