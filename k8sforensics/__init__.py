@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
 
 from .analysis import (
     BUILTIN_RULES,
@@ -30,7 +30,8 @@ from .analysis import (
     patient_zero,
     phases,
 )
-from .case import Case, IngestReport
+from .case import Case
+from .ingest import IngestReport
 from .context import Inventory, attribute, collect_inventory, read_inventory
 from .enrich import enrich
 from .errors import (

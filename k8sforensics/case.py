@@ -1,151 +1,237 @@
-"""The case store: Parquet tables plus a manifest, write-once, readable by pandas and DuckDB.
+"""The case store: Parquet tables plus a manifest, readable by pandas and DuckDB.
 
 Layout::
 
     case/
-      manifest.json                 tool and schema version; every ingest: inputs with sha256,
-                                    bytes, format, counts and time range; the table parts
-      audit/date=YYYY-MM-DD/part-<ingest>.parquet    hive-partitioned by UTC date
+      manifest.json                 the record of what the case holds: versions, every ingest with
+                                    its inputs and counts, every data file with its sha256, bytes
+                                    and rows, the current context generation and findings
+      audit/date=YYYY-MM-DD/part-<ingest>-….parquet   hive-partitioned by UTC date
+      objects/part-….parquet        Kubernetes objects from inventory dumps
       quarantine/part-<ingest>.parquet               bad records, one row each
-      superseded/audit-<ingest>.parquet              rows a later ingest replaced (see below)
+      superseded/audit-<ingest>.parquet              rows a later ingest replaced
+      context/<generation>/<table>.parquet           pods, pod_ips, rbac, …
+      findings/<run>.parquet        the last detection run
 
-Files are written under ``_tmp/`` and renamed into place; the manifest is replaced last
-and lists every part, so a crashed ingest leaves nothing a reader would see. A file whose
-sha256 the case already holds is not read again.
+**The manifest is the record.** A file the manifest does not list is not part of the case.
+Every write is one transaction (``Case.transaction``): under the case lock the manifest is
+read again, everything the write derives is built in ``_tmp/<transaction>/`` and moved into
+place under names no manifest lists yet, and the new manifest replaces the old one last, in
+one rename. A failure or a kill at any point leaves the case as it was before (or, after the
+rename, as it is after); what a dead writer left behind is removed by the next writer.
 
-One row per audit request holds across ingests too: when a later ingest brings a more
-final stage of a request already in the case, the old row's event_id is recorded as
-superseded (the old file stays untouched) and readers leave it out.
+Readers see a snapshot: a ``Case`` reads the manifest when it is opened (``refresh()`` reads
+it again) and every file that manifest lists stays on disk at least until the write after the
+one that replaced it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import hashlib
 import json
 import os
 import shutil
-import time as _time
+import socket
 import uuid
-from collections import Counter
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import EllipsisType
 from typing import Any, TypeAlias
 
 import duckdb
+import filelock
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from . import __version__
-from .context import build_context
-from .context.lifetimes import fold_pods, pods_from_all_sources
-from .enrich import STEPS as ENRICH_STEPS
 from .errors import CaseError
 from .frames import time_chunks, to_frame, utc_timestamp
-from .ingest import PartWriter, StageMerger, resolve_collisions, rewrite_part
-from .schema import (
-    AUDIT,
-    CONTEXT_TABLES,
-    EVENT_TABLES,
-    FINDINGS,
-    OBJECTS,
-    PODS,
-    QUARANTINE,
-    SCHEMA_VERSION,
-    TABLES,
-    Table,
-)
-from .sources import (
-    FileResult,
-    OnBadLines,
-    PathsLike,
-    Reader,
-    expand_paths,
-    hash_file,
-    open_reader,
-)
-from .sources._arrow import rows_to_batch
+from .schema import CONTEXT_TABLES, FINDINGS, QUARANTINE, SCHEMA_VERSION, TABLES, Table
+from .version import __version__
 
 MANIFEST = "manifest.json"
-FINDINGS_FILE = "findings.parquet"
+#: the layout of the case folder and its manifest; a case of another layout is refused
+STORE_VERSION = 2
+LOCK = ".lock"
+LOCK_HOLDER = ".lock.json"  # who holds the lock: present only while a writer holds it, or after one died
+STAGING = "_tmp"
+#: the folders whose Parquet files the manifest accounts for (anything else in the case is not ours)
+DATA_FOLDERS = ("audit", "runtime", "flows", "objects", "quarantine", "superseded", "context", "findings")
 TimeLike: TypeAlias = "str | dt.datetime | pd.Timestamp | None"
+_COLUMNS_PER_READ = 8  # a whole-table read converts this many columns at a time
+
+
+class CaseNotice(RuntimeWarning):
+    """Something a person using the case should know that is not an error: a writer waiting
+    for the case lock, a lock taken over from a writer that died, leftovers removed."""
+
+
+def _notice(message: str) -> None:
+    warnings.warn(message, CaseNotice, stacklevel=3)
+
+
+# --------------------------------------------------------------------------- the lock
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """Who holds (or held) the case lock."""
+
+    operation: str
+    pid: int
+    host: str
+    user: str
+    started: str
+
+    def __str__(self) -> str:
+        return f"{self.operation} by {self.user} (pid {self.pid} on {self.host}, since {self.started})"
+
+
+class CaseLock:
+    """One writer at a time, across processes and hosts that share the folder.
+
+    The lock itself is ``filelock.FileLock``: an OS lock (``flock``) that the kernel releases
+    when its holder dies, so a ``kill -9`` can never leave a case locked; on a filesystem
+    without ``flock`` it falls back to filelock's soft lock, which reclaims a marker whose
+    process is gone (same host, by PID and process start time). Beside it, ``.lock.json``
+    names the holder — for the message a waiting writer prints — and is removed on release,
+    so finding one when the lock is taken means the last writer died without finishing."""
+
+    def __init__(self, case: Path, operation: str, *, timeout: float | None = None) -> None:
+        self.case = case
+        self.operation = operation
+        self.timeout = timeout
+        self._lock = filelock.FileLock(str(case / LOCK), thread_local=False)
+
+    def holder(self) -> LockHolder | None:
+        try:
+            raw = json.loads((self.case / LOCK_HOLDER).read_text())
+            return LockHolder(str(raw["operation"]), int(raw["pid"]), str(raw["host"]), str(raw["user"]), str(raw["started"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def __enter__(self) -> LockHolder | None:
+        """Takes the lock; returns the holder a dead writer left behind, if any."""
+        try:
+            self._lock.acquire(timeout=0)
+        except filelock.Timeout:
+            holder = self.holder()
+            _notice(f"{self.case}: waiting for the case lock: {holder or 'another writer'} is writing")
+            try:
+                self._lock.acquire(timeout=-1 if self.timeout is None else self.timeout)
+            except filelock.Timeout:
+                raise CaseError(f"{self.case}: the case is busy ({self.holder() or 'another writer'}); "
+                                f"try again when it has finished") from None
+        dead = self.holder()
+        if dead is not None:
+            _notice(f"{self.case}: took over the case lock from {dead}: that writer ended without finishing, "
+                    f"its unfinished work is discarded and the case is as its last completed write left it")
+        me = {"operation": self.operation, "pid": os.getpid(), "host": socket.gethostname(), "user": _user(), "started": _now()}
+        _write_atomic(self.case / LOCK_HOLDER, json.dumps(me).encode())
+        return dead
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            (self.case / LOCK_HOLDER).unlink(missing_ok=True)
+        finally:
+            self._lock.release()
+
+
+# --------------------------------------------------------------------------- transactions
 
 
 @dataclass
-class IngestReport:
-    """What one ingest did; ``str(report)`` is the one-screen summary."""
+class Transaction:
+    """One write to a case: build files in ``staging``, ``publish`` them, change ``manifest``
+    (a fresh copy read under the lock); ``Case.transaction`` commits it by replacing the
+    manifest, or discards it."""
 
+    id: str
     case: Path
-    ingest_id: str
-    seconds: float
-    files: list[FileResult] = field(default_factory=list)
-    already_ingested: list[str] = field(default_factory=list)
-    unrecognised: list[tuple[str, str]] = field(default_factory=list)
-    superseded: int = 0
-    quarantine_reasons: Counter[str] = field(default_factory=Counter)
+    manifest: dict[str, Any]
+    staging: Path
+    published: list[str] = field(default_factory=list)
 
-    @property
-    def rows(self) -> int:
-        return sum(f.rows for f in self.files)
+    def stage(self, rel: str) -> Path:
+        """Where to build the file that will live at ``rel`` in the case."""
+        path = self.staging / "stage" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
 
-    @property
-    def quarantined(self) -> int:
-        return sum(f.quarantined for f in self.files)
+    def publish(self, rels: Iterable[str]) -> None:
+        """Move staged files into place and account for them (sha256, bytes, rows) in the
+        manifest. They are part of the case only once the transaction commits."""
+        files = self.manifest.setdefault("files", {})
+        for rel in rels:
+            _check_rel(rel, self.case)
+            src, dst = self.staging / "stage" / rel, self.case / rel
+            if dst.exists() or rel in files:
+                raise CaseError(f"{dst}: a file of this name is already in the case; a write never replaces one")
+            entry = _file_entry(src)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(src, dst)
+            self.published.append(rel)
+            files[rel] = entry
+
+    def view(self) -> Case:
+        """The case as this transaction would leave it, to derive tables from (read-only)."""
+        return Case(self.case, self.manifest)
+
+    def retire(self, rels: Iterable[str]) -> None:
+        """Files the new manifest replaces (a context generation, a findings run): listed as
+        retired, they stay on disk for readers of older snapshots until the next write."""
+        files = self.manifest.get("files", {})
+        retired = self.manifest.setdefault("retired", [])
+        for rel in rels:
+            if files.pop(rel, None) is not None:
+                retired.append(rel)
+
+
+@dataclass
+class Problem:
+    """One thing ``verify`` found wrong, and what to do about it."""
+
+    what: str
+    path: str
+    fix: str
 
     def __str__(self) -> str:
-        return summary_text(self)
+        return f"{self.path}: {self.what} ({self.fix})"
 
 
-def summary_text(report: IngestReport) -> str:
-    lines = [f"case {report.case}  ingest {report.ingest_id}  ({report.seconds:.1f} s)"]
-    by: dict[tuple[str, str], list[FileResult]] = {}
-    for f in report.files:
-        by.setdefault((f.family or "?", f.format or "?"), []).append(f)
-    head = f"  {'family':<8} {'format':<24} {'files':>5} {'records':>10} {'rows':>10} {'merged':>8} {'skipped':>8} {'quarant.':>8}  time range (UTC)"
-    lines.append(head)
-    for (fam, fmt), fs in sorted(by.items()):
-        tmin = min((f.time_min for f in fs if f.time_min is not None), default=None)
-        tmax = max((f.time_max for f in fs if f.time_max is not None), default=None)
-        rng = f"{_ts(tmin)} → {_ts(tmax)}" if tmin is not None else "—"
-        lines.append(
-            f"  {fam:<8} {fmt:<24} {len(fs):>5} {sum(f.records for f in fs):>10,} {sum(f.rows for f in fs):>10,} "
-            f"{sum(f.merged for f in fs):>8,} {sum(sum(f.skipped.values()) for f in fs):>8,} "
-            f"{sum(f.quarantined for f in fs):>8,}  {rng}"
-        )
-    if not report.files:
-        lines.append("  (no new evidence)")
-    if report.already_ingested:
-        lines.append(f"  already in the case (same sha256), not read again: {len(report.already_ingested)} file(s)")
-    if report.superseded:
-        lines.append(f"  {report.superseded} row(s) from earlier ingests replaced by a more final stage of the same request")
-    if report.unrecognised:
-        lines.append(f"  not evidence ({len(report.unrecognised)} file(s) no format recognises; the manifest lists why):")
-        for path, why in report.unrecognised[:8]:
-            lines.append(f"    {path}" + ("  (empty)" if why.startswith("empty") else ""))
-        if len(report.unrecognised) > 8:
-            lines.append(f"    … and {len(report.unrecognised) - 8} more")
-    if report.quarantined:
-        top = ", ".join(f"{r} ×{n}" for r, n in report.quarantine_reasons.most_common(3))
-        lines.append(f"  quarantined {report.quarantined:,} record(s): {top}")
-        lines.append("  see case.quarantine() or quarantine/*.parquet")
-    skipped = Counter[str]()
-    for f in report.files:
-        skipped.update(f.skipped)
-    if skipped:
-        lines.append("  skipped (valid, not events): " + ", ".join(f"{r} ×{n}" for r, n in skipped.most_common(3)))
-    return "\n".join(lines)
+@dataclass
+class Verification:
+    """What ``Case.verify`` checked: the manifest's own hash, each file, and every problem."""
+
+    case: Path
+    manifest_sha256: str
+    files: int
+    bytes: int
+    rows: dict[str, int]
+    problems: list[Problem]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def __str__(self) -> str:
+        lines = [f"case {self.case}",
+                 f"  manifest sha256 {self.manifest_sha256}",
+                 f"  {self.files} data file(s), {self.bytes:,} bytes: " + ("every sha256, size and row count matches the manifest"
+                                                                         if self.ok else f"{len(self.problems)} problem(s)")]
+        lines += [f"  {name:<12} {n:>12,} rows" for name, n in self.rows.items()]
+        lines += [f"  PROBLEM {p}" for p in self.problems]
+        return "\n".join(lines)
 
 
-def _ts(t: Any) -> str:
-    return pd.Timestamp(t).strftime("%Y-%m-%d %H:%M:%S") if t is not None else "—"
-
-
-_COLUMNS_PER_READ = 8  # a whole-table read converts this many columns at a time
+# --------------------------------------------------------------------------- the case
 
 
 class Case:
@@ -166,6 +252,8 @@ class Case:
     def create(cls, path: str | os.PathLike[str], *, cluster: str | None = None, exist_ok: bool = False) -> Case:
         """Create an empty case (``exist_ok=True`` opens an existing one instead)."""
         p = Path(path)
+        if p.exists() and not p.is_dir():
+            raise CaseError(f"{p}: is a file, not a folder; give a new or empty folder for the case")
         if (p / MANIFEST).exists():
             if exist_ok:
                 return cls.open(p)
@@ -177,35 +265,38 @@ class Case:
             "tool": "k8sforensics",
             "tool_version": __version__,
             "schema_version": SCHEMA_VERSION,
+            "store_version": STORE_VERSION,
             "created": _now(),
             "cluster": cluster,
+            "revision": 0,
             "ingests": [],
             "tables": {},
+            "files": {},
         }
-        case = cls(p, manifest)
-        case._write_manifest()
-        return case
+        with CaseLock(p, "create"):
+            if (p / MANIFEST).exists():  # another process created it meanwhile
+                return cls.open(p) if exist_ok else cls._exists(p)
+            _write_atomic(p / MANIFEST, _manifest_bytes(manifest))
+        return cls(p, manifest)
+
+    @staticmethod
+    def _exists(p: Path) -> Case:
+        raise CaseError(f"{p}: a case already exists here; open it with Case.open, or choose another folder")
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Case:
-        """Open an existing case."""
+        """Open an existing case (a snapshot: see ``refresh``)."""
         p = Path(path)
-        try:
-            manifest = json.loads((p / MANIFEST).read_text())
-        except FileNotFoundError:
-            raise CaseError(f"{p}: not a case (no {MANIFEST}); create one with Case.create or `k8sforensics ingest --case`") from None
-        except (OSError, json.JSONDecodeError) as e:
-            raise CaseError(f"{p / MANIFEST}: unreadable manifest ({e})") from e
-        if manifest.get("schema_version") != SCHEMA_VERSION:
-            raise CaseError(
-                f"{p}: case has schema version {manifest.get('schema_version')}, this k8sforensics "
-                f"writes {SCHEMA_VERSION}; re-ingest the evidence into a new case"
-            )
-        return cls(p, manifest)
+        return cls(p, _read_manifest(p))
+
+    def refresh(self) -> Case:
+        """Read the manifest again: the case as the last completed write left it."""
+        self._manifest = _read_manifest(self.path)
+        return self
 
     @property
     def manifest(self) -> dict[str, Any]:
-        """The manifest (a copy): versions, every ingest with its inputs and counts, table parts."""
+        """The manifest (a copy): versions, every ingest with its inputs and counts, every file."""
         return json.loads(json.dumps(self._manifest))
 
     @property
@@ -215,274 +306,183 @@ class Case:
     def __repr__(self) -> str:
         return f"Case({str(self.path)!r})"
 
-    # ------------------------------------------------------------------ ingest
+    # ------------------------------------------------------------------ writing
 
-    def ingest(
-        self,
-        paths: PathsLike,
-        *,
-        cluster: str | None = None,
-        on_bad_lines: OnBadLines = "warn",
-        progress: bool | None = None,
-        client: Any = None,
-    ) -> IngestReport:
-        """Read evidence files into the case. Files already in the case (same sha256) are
-        passed over. Returns a report whose ``str()`` is the summary.
-
-        ``client`` (a ``dask.distributed.Client``) parses the files on its workers, one task per
-        file, retried on failure; the workers must see the case folder at the same path (a
-        shared volume). The case is the same as a single-process ingest's."""
-
-        t0 = _time.perf_counter()
-        ingest_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        report = IngestReport(self.path, ingest_id, 0.0)
-        files = expand_paths(paths)
-        known = {i["sha256"] for ing in self._manifest["ingests"] for i in ing["inputs"]}
-        with self._lock():
-            tmp = self.path / "_tmp" / ingest_id
-            new = tmp / "new"
-            new.mkdir(parents=True)
+    @contextmanager
+    def transaction(self, operation: str, *, timeout: float | None = None) -> Iterator[Transaction]:
+        """One write: take the lock (waiting up to ``timeout`` seconds, None: as long as it
+        takes), read the manifest again, remove what dead writers left, and yield a
+        ``Transaction``; commit it when the block ends, discard it if the block raises."""
+        if not self.path.is_dir():
+            raise CaseError(f"{self.path}: not a case folder")
+        with CaseLock(self.path, operation, timeout=timeout):
+            manifest = _read_manifest(self.path)
+            self._remove_leftovers(manifest)
+            tx_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+            tx = Transaction(tx_id, self.path, manifest, self.path / STAGING / tx_id)
+            tx.staging.mkdir(parents=True)
             try:
-                readers: list[tuple[int, Reader]] = []
-                for ordinal, (path, explicit) in enumerate(files):
-                    ev = hash_file(path)
-                    if ev.sha256 in known:
-                        report.already_ingested.append(str(path))
-                        continue
-                    known.add(ev.sha256)
-                    reader = open_reader(
-                        path, cluster=cluster or self.cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=ev
-                    ).prepare()
-                    if reader.result.unrecognised:
-                        report.unrecognised.append((str(path), reader.result.unrecognised))
-                        continue
-                    readers.append((ordinal, reader))
-                if client is None:
-                    parts, quarantine, merged = self._parse_here(readers, new, ingest_id, report, progress)
-                else:
-                    parts, quarantine, merged = self._parse_on(client, readers, new, ingest_id, report, progress,
-                                                               cluster=cluster or self.cluster, on_bad_lines=on_bad_lines)
-                superseded_part = None
-                if parts.get("audit"):
-                    col = resolve_collisions(
-                        new, parts["audit"], self.path, self._parts("audit"), set(self._superseded("audit")), spill=tmp / "spill"
-                    )
-                    for rel in sorted(set(col.drop_new) | set(col.stages_new)):
-                        if not rewrite_part(new / rel, AUDIT.arrow_schema, col.drop_new.get(rel, set()), col.stages_new.get(rel, {})):
-                            parts["audit"].remove(rel)
-                    merged.update(col.merged)
-                    if col.superseded_old:
-                        superseded_part = f"superseded/audit-{ingest_id}.parquet"
-                        out = new / superseded_part
-                        out.parent.mkdir(parents=True, exist_ok=True)
-                        pq.write_table(pa.table({"event_id": pa.array(col.superseded_old, pa.string())}), out)
-                        parts["superseded_audit"] = [superseded_part]
-                        report.superseded = len(col.superseded_old)
-                for f in report.files:
-                    n = merged.get(f.evidence.sha256, 0)
-                    f.merged, f.rows = n, f.rows - n
-                for q in quarantine:
-                    report.quarantine_reasons[q["reason"]] += 1
-                if quarantine:
-                    rel = f"quarantine/part-{ingest_id}.parquet"
-                    (new / rel).parent.mkdir(parents=True, exist_ok=True)
-                    pq.write_table(pa.Table.from_pylist(quarantine, schema=QUARANTINE.arrow_schema), new / rel)
-                    parts["quarantine"] = [rel]
-                if parts.get("objects"):
-                    # context tables are derived from every object the case holds: rebuilt whole
-                    objects = [str(new / p) for p in parts["objects"]] + [str(self.path / p) for p in self._parts("objects")]
-                    for name, table in build_context(pq.read_table(objects, schema=OBJECTS.arrow_schema)).items():
-                        out = new / "context" / f"{name}.parquet"
-                        out.parent.mkdir(parents=True, exist_ok=True)
-                        pq.write_table(table, out)
-                # Publish: rename every file into place, then replace the manifest.
-                for src in sorted(new.rglob("*.parquet")):
-                    dst = self.path / src.relative_to(new)
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(src, dst)
-                self._record_ingest(report, {k: v for k, v in parts.items() if v}, cluster=cluster, on_bad_lines=on_bad_lines)
-                self._rebuild_lifetimes(tmp)
-                self._manifest["enrichment"] = {"context_built": _now(), "steps": {k: list(v) for k, v in ENRICH_STEPS.items()},
-                                                "applied": "on read (case.<table>(enrich=True), kf.enrich)"}
-                self._write_manifest()
-                report.seconds = _time.perf_counter() - t0
+                yield tx
+                manifest["revision"] = int(manifest.get("revision", 0)) + 1
+                manifest["tool_version"] = __version__
+                _write_atomic(self.path / MANIFEST, _manifest_bytes(manifest))  # the commit
+            except BaseException:
+                for rel in tx.published:  # nothing lists them: take them back out now
+                    (self.path / rel).unlink(missing_ok=True)
+                raise
             finally:
-                shutil.rmtree(tmp, ignore_errors=True)
-                try:
-                    (self.path / "_tmp").rmdir()
-                except OSError:
-                    pass
-        return report
+                shutil.rmtree(tx.staging, ignore_errors=True)
+                _rmdir_quietly(self.path / STAGING)
+            self._manifest = manifest
 
-    def _parse_here(self, readers: list[tuple[int, Reader]], new: Path, ingest_id: str, report: IngestReport,
-                    progress: bool | None) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
-        """Parse every file in this process, one stage merge across all of them."""
-        from tqdm.auto import tqdm
+    def _remove_leftovers(self, manifest: dict[str, Any]) -> None:
+        """Under the lock no other writer is at work: every staging folder and every data
+        file the manifest does not list was left by a writer that died, or was replaced by
+        a write before the last one."""
+        removed = 0
+        for rel in manifest.pop("retired", []):
+            (self.path / rel).unlink(missing_ok=True)
+        staging = self.path / STAGING
+        if staging.is_dir():
+            for child in staging.iterdir():
+                shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+                removed += 1
+            _rmdir_quietly(staging)
+        for rel in self._unlisted(manifest):
+            (self.path / rel).unlink(missing_ok=True)
+            removed += 1
+        for folder in DATA_FOLDERS:  # empty date= and generation folders
+            root = self.path / folder
+            if root.is_dir():
+                for d in sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
+                    _rmdir_quietly(d)
+        if removed:
+            _notice(f"{self.path}: removed {removed} file(s) or folder(s) no completed write lists (left by a writer that "
+                    f"was stopped, or replaced by later writes)")
 
-        merger = StageMerger()
-        quarantine: list[dict[str, Any]] = []
-        writers: dict[str, PartWriter] = {}
-        total = sum(r.result.evidence.size for _, r in readers)
-        show = progress if progress is not None else total > (64 << 20)
-        with tqdm(total=total, unit="B", unit_scale=True, desc="ingest", disable=not show, leave=False) as bar:
-            for ordinal, reader in readers:
-                table = TABLES[reader.result.family or ""]
-                writer = writers.get(table.name) or writers.setdefault(table.name, PartWriter(new, table))
-                ev = reader.result.evidence
-                name = f"{ingest_id}-{ordinal:05d}-{ev.short_id}"
-                for batch in reader.batches():
-                    keep = None
-                    if table is AUDIT:
-                        batch, keep, released = merger.feed(batch)
-                        for row in released:
-                            writer.write(f"{ingest_id}-held", row)
-                    writer.write(name, batch, keep)
-                writer.finish_part(name)
-                bar.update(ev.size)
-                report.files.append(reader.result)
-                quarantine.extend(reader.quarantine)
-        if "audit" in writers:
-            for row in merger.drain():
-                writers["audit"].write(f"{ingest_id}-held", row)
-        return {name: w.close() for name, w in writers.items()}, quarantine, merger.merged
+    def _unlisted(self, manifest: dict[str, Any]) -> list[str]:
+        listed = set(manifest.get("files", {})) | set(manifest.get("retired", []))
+        out = []
+        for folder in DATA_FOLDERS:
+            root = self.path / folder
+            if root.is_dir():
+                for f in root.rglob("*"):
+                    if f.is_file() and not f.is_symlink():
+                        rel = f.relative_to(self.path).as_posix()
+                        if rel not in listed:
+                            out.append(rel)
+        return sorted(out)
 
-    def _parse_on(self, client: Any, readers: list[tuple[int, Reader]], new: Path, ingest_id: str, report: IngestReport,
-                  progress: bool | None, *, cluster: str | None, on_bad_lines: str) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
-        """Parse each file as a task on a Dask cluster, into a folder of its own; a finished
-        task's files are moved into ``new`` in file order, so the case does not depend on which
-        worker was quicker."""
-        from distributed import as_completed
-        from tqdm.auto import tqdm
+    def ingest(self, paths: Any, **options: Any) -> Any:
+        """Read evidence files into the case: ``k8sforensics.ingest.ingest(case, paths, ...)``
+        (see there for the options). Returns the ``IngestReport``."""
+        # The store does not depend on ingest; this method only forwards, for the convenience
+        # of ``case.ingest(...)`` in scripts and notebooks.
+        from .ingest import ingest
 
-        from .ingest import parse_file
+        return ingest(self, paths, **options)
 
-        futures = {}
-        for ordinal, reader in readers:
-            ev = reader.result.evidence
-            name = f"{ingest_id}-{ordinal:05d}-{ev.short_id}"
-            fut = client.submit(parse_file, str(reader.path), explicit=reader.explicit, cluster=cluster, on_bad_lines=on_bad_lines,
-                                evidence=ev, folder=str(new.parent / "tasks" / name), name=name, retries=2, pure=False, key=f"parse-{name}")
-            futures[fut] = ordinal
-        done: dict[int, Any] = {}
-        total = sum(r.result.evidence.size for _, r in readers)
-        show = progress if progress is not None else total > (64 << 20)
-        with tqdm(total=total, unit="B", unit_scale=True, desc="ingest (dask)", disable=not show, leave=False) as bar:
-            for fut in as_completed(futures):
-                parsed = fut.result()  # a task that failed after its retries raises here, naming the file
-                done[futures[fut]] = parsed
-                bar.update(parsed.result.evidence.size)
-        parts: dict[str, list[str]] = {}
-        quarantine: list[dict[str, Any]] = []
-        merged: Counter[str] = Counter()
-        for ordinal in sorted(done):
-            parsed = done[ordinal]
-            for rel in parsed.parts:
-                dst = new / rel
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(Path(parsed.folder) / rel, dst)
-                parts.setdefault(parsed.table, []).append(rel)
-            report.files.append(parsed.result)
-            quarantine.extend(parsed.quarantine)
-            merged.update(parsed.merged)
-        return {k: sorted(v) for k, v in parts.items()}, quarantine, merged
+    def save_findings(self, table: pa.Table, run: dict[str, Any]) -> None:
+        """Replace the findings (derived from the tables and the rules, so a new run replaces
+        the last one) and record the run in the manifest, with the ingests it saw."""
+        if table.schema != FINDINGS.arrow_schema:
+            table = table.cast(FINDINGS.arrow_schema)
+        seen = [i["id"] for i in self._manifest.get("ingests", [])]
+        with self.transaction("detect") as tx:
+            rel = f"findings/{tx.id}.parquet"
+            pq.write_table(table, tx.stage(rel), compression="zstd")
+            old = tx.manifest.get("findings", {}).get("path")
+            tx.publish([rel])
+            if old:
+                tx.retire([old])
+            tx.manifest["findings"] = {"path": rel, "rows": table.num_rows}
+            later = [i["id"] for i in tx.manifest["ingests"] if i["id"] not in seen]
+            tx.manifest.setdefault("detections", []).append(
+                {"time": _now(), **run, "ingests_seen": seen, "ingests_not_seen": later})
+        if later:
+            _notice(f"{self.path}: these findings are from the case as it was before ingest(s) {', '.join(later)}; "
+                    f"run detection again to include them")
 
-    def _rebuild_lifetimes(self, tmp: Path) -> None:
-        """context/pod_ips and context/containers, folded from every table the case holds."""
-        # Only what the folding uses, filtered and aggregated in DuckDB: the pod and namespace
-        # requests, each bound token's pod once, each (pod, IP) of the flows once with its first
-        # time — so the ingest's memory does not grow with the size of the tables.
-        pod_requests = (
-            # the request body only where the folding reads it: creates, status and binding writes
-            "SELECT time, verb, resource, subresource, object_namespace, object_name, response_code, "
-            "CASE WHEN (verb = 'create' AND (subresource IS NULL OR subresource = 'binding')) "
-            "OR (subresource = 'status' AND verb IN ('patch', 'update')) THEN request_object END AS request_object, "
-            "sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
-            "WHERE resource IN ('pods', 'namespaces') AND (response_code IS NULL OR response_code < 400)")
-        tokens = self.sql("SELECT min(time) AS time, sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
-                          "WHERE token_pod IS NOT NULL GROUP BY sa_namespace, token_pod, token_pod_uid, token_node")
-        tokens["time"] = pd.to_datetime(tokens["time"], utc=True)
+    # ------------------------------------------------------------------ checking
 
-        columns = ["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code",
-                   "request_object", "sa_namespace", "token_pod", "token_pod_uid", "token_node"]
-
-        def audit(query: str, *, tokens: pd.DataFrame | None = None) -> Iterator[pd.DataFrame]:
-            """The query's rows in time order, 10,000 at a time. Sorting them all at once would
-            hold every pod request and its body (1.1 GB at 4M events): they are sorted a time
-            range of at most 50,000 rows at a time instead."""
-            con = self.connect()
+    def verify(self) -> Verification:
+        """Chain of custody: every file the manifest lists is on disk with its sha256, size and
+        row count; the tables' row counts add up; every input's records are accounted for;
+        nothing unlisted lies in the data folders; no writer died leaving work behind."""
+        raw = (self.path / MANIFEST).read_bytes()
+        m = _read_manifest(self.path)
+        problems: list[Problem] = []
+        files = m.get("files", {})
+        total = 0
+        for rel, entry in sorted(files.items()):
+            path = self.path / rel
+            if not path.is_file():
+                problems.append(Problem("listed in the manifest, missing on disk", rel, "restore the case from a copy"))
+                continue
+            size = path.stat().st_size
+            total += size
+            if size != entry.get("bytes"):
+                problems.append(Problem(f"{size:,} bytes on disk, {entry.get('bytes'):,} in the manifest", rel, "restore the case from a copy"))
+                continue
+            if _sha256(path) != entry.get("sha256"):
+                problems.append(Problem("sha256 differs from the manifest: the file was changed", rel, "restore the case from a copy"))
+                continue
             try:
-                for lo, hi in self._time_ranges(f"({query})", every=pd.Timedelta(minutes=1), rows=50_000, con=con):
-                    reader = con.sql(f"SELECT * FROM ({query}) WHERE time >= $lo AND time < $hi ORDER BY time",
-                                     params={"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}).to_arrow_reader(10_000)
-                    for batch in reader:
-                        yield to_frame(pa.Table.from_batches([batch]))
-            finally:
-                con.close()
-            if tokens is not None:
-                yield tokens.reindex(columns=columns)
+                rows = pq.ParquetFile(path).metadata.num_rows
+            except (OSError, pa.ArrowException) as e:
+                problems.append(Problem(f"not a readable Parquet file ({e})", rel, "restore the case from a copy"))
+                continue
+            if rows != entry.get("rows"):
+                problems.append(Problem(f"{rows:,} rows, {entry.get('rows')} in the manifest", rel, "restore the case from a copy"))
+        for name, t in m.get("tables", {}).items():
+            for rel in t.get("parts", []):
+                if rel not in files:
+                    problems.append(Problem(f"a part of table {name} the manifest's file list does not account for", rel,
+                                            "the manifest is inconsistent: restore the case from a copy"))
+        rows = {}
+        for name in TABLES:
+            if name in m.get("tables", {}) and "rows" in m["tables"][name]:
+                listed = sum(files.get(p, {}).get("rows") or 0 for p in m["tables"][name]["parts"])
+                gone = sum(files.get(p, {}).get("rows") or 0 for p in m["tables"].get(f"superseded_{name}", {}).get("parts", []))
+                rows[name] = m["tables"][name]["rows"]
+                if listed - gone != rows[name]:
+                    problems.append(Problem(f"table {name}: its parts hold {listed - gone:,} rows, the manifest says {rows[name]:,}",
+                                            MANIFEST, "restore the case from a copy"))
+        for ing in m.get("ingests", []):
+            for i in ing.get("inputs", []):
+                accounted = i.get("rows", 0) + i.get("merged", 0) + sum((i.get("skipped") or {}).values()) + i.get("quarantined", 0)
+                if accounted != i.get("records"):
+                    problems.append(Problem(f"{i.get('records')} records read but {accounted} accounted for (rows, merged, skipped, "
+                                            f"quarantined)", str(i.get("path")), "re-ingest the file into a new case"))
+        for rel in self._unlisted(m):
+            problems.append(Problem("in the case folder but not listed in the manifest (left by a writer that was stopped, or "
+                                    "put there by hand)", rel, "the next write removes it; it is not part of the case"))
+        if (self.path / STAGING).exists():
+            problems.append(Problem("unfinished work of a writer", STAGING, "the next write removes it"))
+        lock = CaseLock(self.path, "verify")
+        holder = lock.holder()
+        if holder is not None:
+            try:
+                with lock._lock.acquire(timeout=0):
+                    problems.append(Problem(f"{holder} ended without finishing", LOCK_HOLDER,
+                                            "the next write takes the lock over and removes what it left"))
+            except filelock.Timeout:
+                problems.append(Problem(f"{holder} is writing now", LOCK_HOLDER, "verify again when it has finished"))
+        return Verification(self.path, hashlib.sha256(raw).hexdigest(), len(files), total, rows, problems)
 
-        flows = self.sql(
-            "SELECT min(time) AS time, src_namespace, src_pod, src_ip, NULL AS dst_namespace, NULL AS dst_pod, NULL AS dst_ip FROM flows "
-            "WHERE src_pod IS NOT NULL AND src_ip IS NOT NULL GROUP BY src_namespace, src_pod, src_ip UNION ALL "
-            "SELECT min(time), NULL, NULL, NULL, dst_namespace, dst_pod, dst_ip FROM flows "
-            "WHERE dst_pod IS NOT NULL AND dst_ip IS NOT NULL GROUP BY dst_namespace, dst_pod, dst_ip")
-        flows["time"] = pd.to_datetime(flows["time"], utc=True)
-        runtime = self.sql("SELECT min(time) AS time, namespace, pod, container_id, any_value(workload) AS workload, "
-                           "any_value(workload_kind) AS workload_kind, any_value(node) AS node FROM runtime "
-                           "WHERE pod IS NOT NULL AND container_id IS NOT NULL GROUP BY namespace, pod, container_id")
-        runtime["time"] = pd.to_datetime(runtime["time"], utc=True)
-        inventory_pods = self._inventory_pods()
-        pod_ips, containers, _ = fold_pods(inventory_pods, audit(pod_requests, tokens=tokens), flows, runtime)
-        # the second pass needs only the pod creates: their bodies give the pods the dumps lack
-        pod_creates = ("SELECT time, verb, resource, subresource, object_namespace, object_name, response_code, request_object "
-                       "FROM audit WHERE resource = 'pods' AND verb = 'create' AND subresource IS NULL AND request_object IS NOT NULL "
-                       "AND (response_code IS NULL OR response_code < 400)")
-        extra = pods_from_all_sources(inventory_pods, audit(pod_creates), pod_ips, self.cluster)
-        pods_table = pa.concat_tables([pa.Table.from_pandas(inventory_pods, schema=PODS.arrow_schema, preserve_index=False),
-                                       pa.Table.from_batches([rows_to_batch(extra, PODS)]) if extra else PODS.arrow_schema.empty_table()])
-        pq.write_table(pods_table, tmp / "pods.parquet")
-        (self.path / "context").mkdir(exist_ok=True)
-        os.replace(tmp / "pods.parquet", self.path / "context" / "pods.parquet")
-        for name, frame in (("pod_ips", pod_ips), ("containers", containers)):
-            table = CONTEXT_TABLES[name]
-            frame = frame.assign(cluster=self.cluster)
-            arrow = pa.Table.from_pandas(frame[table.names], schema=table.arrow_schema, preserve_index=False)
-            out = tmp / f"{name}.parquet"
-            pq.write_table(arrow, out)
-            (self.path / "context").mkdir(exist_ok=True)
-            os.replace(out, self.path / "context" / f"{name}.parquet")
-
-    def _inventory_pods(self) -> pd.DataFrame:
-        """The pods the dumps show (context/pods is rebuilt from them plus every other source)."""
-        objects = self._parts("objects")
-        if not objects:
-            return to_frame(PODS.arrow_schema.empty_table())
-        table = pq.read_table([str(self.path / p) for p in objects], schema=OBJECTS.arrow_schema)
-        return to_frame(build_context(table)["pods"])
-
-    def _record_ingest(self, report: IngestReport, parts: dict[str, list[str]], **args: Any) -> None:
-        m = self._manifest
-        m["ingests"].append(
-            {
-                "id": report.ingest_id,
-                "finished": _now(),
-                "seconds": round(report.seconds, 3),
-                "args": args,
-                "inputs": [f.as_dict() for f in report.files],
-                "already_ingested": report.already_ingested,
-                "unrecognised": [{"path": p, "why": w} for p, w in report.unrecognised],
-                "superseded": report.superseded,
-            }
-        )
-        tables = m.setdefault("tables", {})
-        for name, new in parts.items():
-            t = tables.setdefault(name, {"parts": []})
-            t["parts"].extend(new)
-        for name in (*EVENT_TABLES, "objects"):
-            if name in parts or (name == "audit" and report.superseded):
-                t = tables.setdefault(name, {"parts": []})
-                t["rows"] = sum(pq.ParquetFile(self.path / p).metadata.num_rows for p in t["parts"]) - len(self._superseded(name))
-        self._write_manifest()
+    def _damaged(self, error: BaseException) -> CaseError:
+        """The error to raise when reading failed: names the listed file that is missing or
+        damaged when there is one, else says what failed."""
+        for rel, entry in sorted(self._manifest.get("files", {}).items()):
+            path = self.path / rel
+            if not path.is_file():
+                return CaseError(f"{path}: listed in the manifest but missing; the case cannot be read until it is restored "
+                                 f"from a copy (`k8sforensics verify {self.path}` lists every problem)")
+            if path.stat().st_size != entry.get("bytes"):
+                return CaseError(f"{path}: {path.stat().st_size:,} bytes, the manifest says {entry.get('bytes'):,} (truncated or "
+                                 f"changed); restore the case from a copy (`k8sforensics verify {self.path}` lists every problem)")
+        return CaseError(f"{self.path}: reading the case failed ({type(error).__name__}: {error}); "
+                         f"`k8sforensics verify {self.path}` checks every file")
 
     # ------------------------------------------------------------------ reading
 
@@ -515,14 +515,18 @@ class Case:
         if name not in TABLES:
             raise CaseError(f"no table {name!r}; tables: {', '.join(TABLES)}")
         limit = self.max_rows if max_rows is ... else max_rows
-        if limit is not None:
-            n = self._count(TABLES[name], start=start, end=end, namespace=namespace, pod=pod)
-            if n > limit:
-                raise CaseError(f"case.{name}() would load {n:,} rows, more than max_rows={limit:,}: narrow it with start=, end=, "
-                                f"namespace=, pod= (and columns= to hold less), aggregate in DuckDB with case.sql(...), or pass "
-                                f"max_rows=None (or set case.max_rows) if this machine has the memory")
-        frame = self._read(TABLES[name], start=start, end=end, namespace=namespace, pod=pod, columns=columns)
+        try:
+            if limit is not None:
+                n = self._count(TABLES[name], start=start, end=end, namespace=namespace, pod=pod)
+                if n > limit:
+                    raise CaseError(f"case.{name}() would load {n:,} rows, more than max_rows={limit:,}: narrow it with start=, "
+                                    f"end=, namespace=, pod= (and columns= to hold less), aggregate in DuckDB with case.sql(...), "
+                                    f"or pass max_rows=None (or set case.max_rows) if this machine has the memory")
+            frame = self._read(TABLES[name], start=start, end=end, namespace=namespace, pod=pod, columns=columns)
+        except (OSError, pa.ArrowException) as e:
+            raise self._damaged(e) from None
         if enrich:
+            # enrichment lives downstream of the store; this forwards for convenience
             from .enrich import enrich as enrich_frame
 
             frame = enrich_frame(frame, self, table=name)
@@ -545,11 +549,11 @@ class Case:
             raise CaseError(f"no table {name!r}; tables: {', '.join(TABLES)}")
         if pd.Timedelta(every).value <= 0 or rows <= 0:
             raise ValueError("chunks: every and rows must be positive")
-        for start, end in self._time_ranges(name, every=every, rows=rows):
+        for start, end in self.time_ranges(name, every=every, rows=rows):
             yield self.table(name, start=start, end=end, columns=columns, enrich=enrich, max_rows=None)
 
-    def _time_ranges(self, source: str, *, every: dt.timedelta | pd.Timedelta, rows: int,
-                     con: duckdb.DuckDBPyConnection | None = None) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    def time_ranges(self, source: str, *, every: dt.timedelta | pd.Timedelta, rows: int,
+                    con: duckdb.DuckDBPyConnection | None = None) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         """``frames.time_chunks`` over ``source`` (a table, or a parenthesised query over the
         case's views), its rows counted per bucket in DuckDB."""
         step = pd.Timedelta(every).value
@@ -604,45 +608,21 @@ class Case:
             del part
         return pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
 
-    def audit(
-        self,
-        *,
-        start: TimeLike = None,
-        end: TimeLike = None,
-        namespace: str | list[str] | None = None,
-        pod: str | list[str] | None = None,
-        columns: list[str] | None = None,
-        enrich: bool = False,
-        max_rows: int | None | EllipsisType = ...,
-    ) -> pd.DataFrame:
+    def audit(self, *, start: TimeLike = None, end: TimeLike = None, namespace: str | list[str] | None = None,
+              pod: str | list[str] | None = None, columns: list[str] | None = None, enrich: bool = False,
+              max_rows: int | None | EllipsisType = ...) -> pd.DataFrame:
         """The audit table (one row per request), ordered by time; filters are pushed down."""
         return self.table("audit", start=start, end=end, namespace=namespace, pod=pod, columns=columns, enrich=enrich, max_rows=max_rows)
 
-    def runtime(
-        self,
-        *,
-        start: TimeLike = None,
-        end: TimeLike = None,
-        namespace: str | list[str] | None = None,
-        pod: str | list[str] | None = None,
-        columns: list[str] | None = None,
-        enrich: bool = False,
-        max_rows: int | None | EllipsisType = ...,
-    ) -> pd.DataFrame:
+    def runtime(self, *, start: TimeLike = None, end: TimeLike = None, namespace: str | list[str] | None = None,
+                pod: str | list[str] | None = None, columns: list[str] | None = None, enrich: bool = False,
+                max_rows: int | None | EllipsisType = ...) -> pd.DataFrame:
         """The runtime table (Falco, Tetragon, ...), ordered by time; filters are pushed down."""
         return self.table("runtime", start=start, end=end, namespace=namespace, pod=pod, columns=columns, enrich=enrich, max_rows=max_rows)
 
-    def flows(
-        self,
-        *,
-        start: TimeLike = None,
-        end: TimeLike = None,
-        namespace: str | list[str] | None = None,
-        pod: str | list[str] | None = None,
-        columns: list[str] | None = None,
-        enrich: bool = False,
-        max_rows: int | None | EllipsisType = ...,
-    ) -> pd.DataFrame:
+    def flows(self, *, start: TimeLike = None, end: TimeLike = None, namespace: str | list[str] | None = None,
+              pod: str | list[str] | None = None, columns: list[str] | None = None, enrich: bool = False,
+              max_rows: int | None | EllipsisType = ...) -> pd.DataFrame:
         """The flows table (Hubble, VPC/NSG/Calico flow logs), ordered by time; the namespace
         and pod filters apply to the source side as the flow source recorded it (a flow log that
         names no pod matches neither: use ``enrich=True`` and filter the frame); filters are
@@ -650,14 +630,18 @@ class Case:
         return self.table("flows", start=start, end=end, namespace=namespace, pod=pod, columns=columns, enrich=enrich, max_rows=max_rows)
 
     def context(self, name: str) -> pd.DataFrame:
-        """A context table built from the case's Kubernetes objects: pods, namespaces,
-        services, endpoints, nodes, service_accounts, rbac, network_policies, workloads."""
+        """A context table built from the case's Kubernetes objects and events: pods, pod_ips,
+        containers, namespaces, services, endpoints, nodes, service_accounts, rbac,
+        network_policies, workloads."""
         if name not in CONTEXT_TABLES:
             raise CaseError(f"no context table {name!r}; tables: {', '.join(CONTEXT_TABLES)}")
-        path = self.path / "context" / f"{name}.parquet"
-        if not path.exists():
+        rel = self._manifest.get("context", {}).get("tables", {}).get(name)
+        if rel is None:
             return to_frame(CONTEXT_TABLES[name].arrow_schema.empty_table())
-        return to_frame(pq.read_table(path, schema=CONTEXT_TABLES[name].arrow_schema))
+        try:
+            return to_frame(pq.read_table(self.path / rel, schema=CONTEXT_TABLES[name].arrow_schema))
+        except (OSError, pa.ArrowException) as e:
+            raise self._damaged(e) from None
 
     def objects(self) -> pd.DataFrame:
         """Every Kubernetes object ingested (kubectl dumps), one row each."""
@@ -666,58 +650,59 @@ class Case:
     def findings(self) -> pd.DataFrame:
         """The findings of the last detection run (``kf.detect(case)``), ordered by time;
         empty when detection has not run."""
-        path = self.path / FINDINGS_FILE
-        if not path.exists():
+        rel = self._manifest.get("findings", {}).get("path")
+        if rel is None:
             return to_frame(FINDINGS.arrow_schema.empty_table())
-        return to_frame(pq.read_table(path, schema=FINDINGS.arrow_schema))
-
-    def save_findings(self, table: pa.Table, run: dict[str, Any]) -> None:
-        """Replace ``findings.parquet`` (derived from the tables and the rules, so a new run
-        replaces the last one) and record the run in the manifest."""
-        if table.schema != FINDINGS.arrow_schema:
-            table = table.cast(FINDINGS.arrow_schema)
-        with self._lock():
-            tmp = self.path / (FINDINGS_FILE + ".tmp")
-            pq.write_table(table, tmp, compression="zstd")
-            os.replace(tmp, self.path / FINDINGS_FILE)
-            self._manifest.setdefault("detections", []).append({"time": _now(), **run})
-            self._write_manifest()
+        try:
+            return to_frame(pq.read_table(self.path / rel, schema=FINDINGS.arrow_schema))
+        except (OSError, pa.ArrowException) as e:
+            raise self._damaged(e) from None
 
     def quarantine(self) -> pd.DataFrame:
         """Every record that did not become a row, with the file, record number and reason."""
         parts = self._parts("quarantine")
         if not parts:
             return to_frame(QUARANTINE.arrow_schema.empty_table())
-        return to_frame(pa.concat_tables([pq.read_table(self.path / p, schema=QUARANTINE.arrow_schema) for p in parts]))
+        try:
+            return to_frame(pa.concat_tables([pq.read_table(self.path / p, schema=QUARANTINE.arrow_schema) for p in parts]))
+        except (OSError, pa.ArrowException) as e:
+            raise self._damaged(e) from None
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection with one view per table (``audit``, ``quarantine``, ...)."""
         con = duckdb.connect()
-        for name, table in TABLES.items():
-            parts = self._parts(name)
-            if parts:
-                files = ", ".join(_sql_str(str(self.path / p)) for p in parts)
-                src = f"read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
-            else:
-                cols = ", ".join(f"NULL::{_duck_type(c.type)} AS {c.name}" for c in table.columns)
-                src = f"(SELECT {cols} WHERE false)"
-            gone = self._parts(f"superseded_{name}")
-            where = ""
-            if gone:
-                sfiles = ", ".join(_sql_str(str(self.path / p)) for p in gone)
-                where = f" WHERE event_id NOT IN (SELECT event_id FROM read_parquet([{sfiles}]))"
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM {src}{where}")
-        if (self.path / FINDINGS_FILE).exists():
-            con.execute(f"CREATE VIEW findings AS SELECT * FROM read_parquet({_sql_str(str(self.path / FINDINGS_FILE))})")
+        try:
+            for name, table in TABLES.items():
+                parts = self._parts(name)
+                if parts:
+                    files = ", ".join(_sql_str(str(self.path / p)) for p in parts)
+                    src = f"read_parquet([{files}], hive_partitioning = false, union_by_name = true)"
+                else:
+                    cols = ", ".join(f"NULL::{_duck_type(c.type)} AS {c.name}" for c in table.columns)
+                    src = f"(SELECT {cols} WHERE false)"
+                gone = self._parts(f"superseded_{name}")
+                where = ""
+                if gone:
+                    sfiles = ", ".join(_sql_str(str(self.path / p)) for p in gone)
+                    where = f" WHERE event_id NOT IN (SELECT event_id FROM read_parquet([{sfiles}]))"
+                con.execute(f"CREATE VIEW {name} AS SELECT * FROM {src}{where}")
+            rel = self._manifest.get("findings", {}).get("path")
+            if rel is not None:
+                con.execute(f"CREATE VIEW findings AS SELECT * FROM read_parquet({_sql_str(str(self.path / rel))})")
+        except duckdb.Error as e:
+            con.close()
+            raise self._damaged(e) from None
         return con
 
-    def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
+    def sql(self, query: str, params: list[Any] | dict[str, Any] | None = None) -> pd.DataFrame:
         """Run SQL over the case's tables through DuckDB, e.g.
         ``case.sql("select verb, count(*) n from audit group by verb order by n desc")``."""
         con = self.connect()
         try:
             rel = con.sql(query, params=params) if params else con.sql(query)
             return to_frame(rel.to_arrow_table() if rel is not None else pa.table({}))
+        except (duckdb.IOException, duckdb.InvalidInputException) as e:
+            raise self._damaged(e) from None
         except duckdb.Error as e:
             raise CaseError(f"SQL failed: {e}") from None
         finally:
@@ -736,28 +721,141 @@ class Case:
         lines.append(f"  {'quarantine':<12} {q:>12,} records")
         return "\n".join(lines)
 
-    # ------------------------------------------------------------------ internals
 
-    def _write_manifest(self) -> None:
-        tmp = self.path / (MANIFEST + ".tmp")
-        tmp.write_text(json.dumps(self._manifest, indent=2, default=str) + "\n")
-        os.replace(tmp, self.path / MANIFEST)
+# --------------------------------------------------------------------------- the manifest
 
-    @contextmanager
-    def _lock(self) -> Iterator[None]:
-        lock = self.path / ".lock"
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            raise CaseError(
-                f"{self.path}: another ingest is running (or one crashed); if none is running, delete {lock}"
-            ) from None
-        try:
-            os.write(fd, str(os.getpid()).encode())
-            os.close(fd)
-            yield
-        finally:
-            lock.unlink(missing_ok=True)
+
+def _read_manifest(p: Path) -> dict[str, Any]:
+    """The manifest, checked for the shape every reader relies on: a damaged or foreign
+    manifest is one clear error, never a traceback later."""
+    if p.exists() and not p.is_dir():
+        raise CaseError(f"{p}: is a file, not a case folder; give the folder that holds manifest.json")
+    where = p / MANIFEST
+    try:
+        raw = where.read_bytes()
+    except FileNotFoundError:
+        raise CaseError(f"{p}: not a case (no {MANIFEST}); create one with Case.create or `k8sforensics ingest --case`") from None
+    except OSError as e:
+        raise CaseError(f"{where}: unreadable ({e.strerror or e}); check the permissions") from None
+    fix = "restore the case from a copy, or ingest the evidence into a new case"
+    try:
+        m = json.loads(raw)
+    except ValueError as e:
+        raise CaseError(f"{where}: not valid JSON ({e}); {fix}") from None
+    if not isinstance(m, dict):
+        raise CaseError(f"{where}: a manifest is a JSON object, this is a {type(m).__name__}; {fix}")
+    if m.get("tool") != "k8sforensics":
+        raise CaseError(f"{where}: not a k8sforensics manifest (tool is {m.get('tool')!r}); {fix}")
+    if m.get("schema_version") != SCHEMA_VERSION or m.get("store_version") != STORE_VERSION:
+        raise CaseError(f"{p}: case has schema {m.get('schema_version')} / store layout {m.get('store_version')}, this k8sforensics "
+                        f"writes schema {SCHEMA_VERSION} / layout {STORE_VERSION}; re-ingest the evidence into a new case")
+    _check_shape(m, where, fix)
+    return m
+
+
+def _check_shape(m: dict[str, Any], where: Path, fix: str) -> None:
+    def bad(what: str) -> CaseError:
+        return CaseError(f"{where}: {what}; {fix}")
+
+    if not isinstance(m.get("ingests"), list):
+        raise bad("'ingests' is missing or not a list")
+    for k, ing in enumerate(m["ingests"]):
+        if not isinstance(ing, dict) or not isinstance(ing.get("id"), str) or not isinstance(ing.get("inputs"), list):
+            raise bad(f"ingest #{k + 1} is not an object with an 'id' and a list of 'inputs'")
+        for i in ing["inputs"]:
+            if not isinstance(i, dict) or not isinstance(i.get("sha256"), str):
+                raise bad(f"ingest {ing['id']}: an input without a sha256")
+    if not isinstance(m.get("tables"), dict) or not isinstance(m.get("files"), dict):
+        raise bad("'tables' or 'files' is missing or not an object")
+    case = where.parent
+    for name, t in m["tables"].items():
+        if not isinstance(t, dict) or not isinstance(t.get("parts"), list) or not all(isinstance(r, str) for r in t["parts"]):
+            raise bad(f"table {name!r} has no list of parts")
+        for rel in t["parts"]:
+            _check_rel(rel, case, where)
+    for rel, entry in m["files"].items():
+        _check_rel(rel, case, where)
+        if not isinstance(entry, dict):
+            raise bad(f"file {rel!r} has no sha256, bytes and rows")
+    if not isinstance(m.get("retired", []), list):
+        raise bad("'retired' is not a list")
+    for rel in m.get("retired", []):
+        _check_rel(rel, case, where)
+    for key in ("context", "findings"):
+        if key in m and not isinstance(m[key], dict):
+            raise bad(f"{key!r} is not an object")
+    for rel in list(m.get("context", {}).get("tables", {}).values()) + [m.get("findings", {}).get("path")]:
+        if rel is not None:
+            _check_rel(rel, case, where)
+
+
+def _check_rel(rel: Any, case: Path, where: Path | None = None) -> None:
+    """A file of the case is a relative path inside one of its data folders: a manifest
+    never makes the toolkit read or write outside the case."""
+    p = PurePosixPath(rel) if isinstance(rel, str) else None
+    if p is None or p.is_absolute() or ".." in p.parts or not p.parts or p.parts[0] not in DATA_FOLDERS:
+        raise CaseError(f"{where or case / MANIFEST}: {rel!r} is not a path inside the case's data folders; "
+                        f"restore the case from a copy")
+
+
+def _manifest_bytes(m: dict[str, Any]) -> bytes:
+    return (json.dumps(m, indent=2, default=str) + "\n").encode()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write beside, flush to disk, rename over, flush the folder: a reader (or a crash) sees
+    the old file or the new one, never half of either."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _file_entry(path: Path) -> dict[str, Any]:
+    """sha256, bytes and rows of a file about to be published, flushed to disk first so the
+    manifest never lists a file a power cut could lose."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+    rows = pq.ParquetFile(path).metadata.num_rows if path.suffix == ".parquet" else None
+    return {"sha256": _sha256(path), "bytes": path.stat().st_size, "rows": rows}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(8 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _rmdir_quietly(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
 
 
 def _and(a: Any, b: Any) -> Any:

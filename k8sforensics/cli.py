@@ -1,6 +1,7 @@
 """The command line: a thin layer over the Python API.
 
     k8sforensics ingest PATH... --case DIR [--cluster NAME] [--on-bad-lines warn|error|skip] [--dask ADDRESS|local]
+    k8sforensics verify CASE
     k8sforensics detect CASE [--sigma DIR]
     k8sforensics remediate CASE [--out DIR]
     k8sforensics report CASE [--out DIR] [--show-code]
@@ -45,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     col.add_argument("--context", help="kubeconfig context (default: the current one)")
     col.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
 
-    det = sub.add_parser("detect", help="run the detection rules over a case (writes findings.parquet)")
+    ver = sub.add_parser("verify", help="check a case before handing it over: every file's sha256, size and rows against the "
+                         "manifest, orphaned files, unfinished writes (exit 1 when anything is wrong)")
+    ver.add_argument("case", help="case folder")
+
+    det = sub.add_parser("detect", help="run the detection rules over a case (writes findings/<run>.parquet)")
     det.add_argument("case", help="case folder")
     det.add_argument("--sigma", help="folder of Sigma rules (kubernetes/audit, linux/process_creation) to run as well")
 
@@ -68,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     warnings.simplefilter("ignore", UserWarning)  # the summary reports quarantine; no per-file warnings on the CLI
+    _show_case_notices()
     try:
         if args.command == "ingest":
             return _ingest(args)
@@ -78,11 +84,19 @@ def main(argv: list[str] | None = None) -> int:
             counts = ", ".join(f"{k} {v}" for k, v in record["counts"].items())
             print(f"collected from {record['server']} ({record['server_version'].get('gitVersion', '?')}) into {args.out}: {counts}")
             return 0
+        if args.command == "verify":
+            from .case import Case
+
+            verification = Case.open(args.case).verify()
+            print(verification)
+            return 0 if verification.ok else 1
         if args.command == "detect":
             return _detect(args)
         if args.command == "report":
+            from .case import Case
             from .views.report import run_report
 
+            Case.open(args.case)  # a damaged case is one clear error, before any notebook runs
             for page in run_report(args.case, out=args.out, show_code=args.show_code):
                 print(f"report: {page}")
             return 0
@@ -104,13 +118,31 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
+def _show_case_notices() -> None:
+    """Case notices (waiting for the lock, a lock taken over, leftovers removed) as one line
+    each on stderr, not as Python warnings with a source line."""
+    from .case import CaseNotice
+
+    default = warnings.showwarning
+
+    def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if issubclass(category, CaseNotice):
+            print(f"k8sforensics: {message}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    warnings.simplefilter("always", CaseNotice)
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from .case import Case
+    from .ingest import ingest
 
     case = Case.create(args.case, cluster=args.cluster, exist_ok=True)
     with _dask_client(args.dask) as client:
-        report = case.ingest(args.paths, cluster=args.cluster, on_bad_lines=args.on_bad_lines,
-                             progress=False if args.no_progress else None, client=client)
+        report = ingest(case, args.paths, cluster=args.cluster, on_bad_lines=args.on_bad_lines,
+                        progress=False if args.no_progress else None, client=client)
     print(report)
     return 0
 
@@ -148,7 +180,8 @@ def _detect(args: argparse.Namespace) -> int:
 def _findings_text(case: Case, findings: Any) -> str:
     from .analysis import kill_chain, narrative
 
-    head = f"{len(findings)} findings written to {case.path / 'findings.parquet'}"
+    where = case.refresh().manifest.get("findings", {}).get("path", "findings/")
+    head = f"{len(findings)} findings written to {case.path / where}"
     return head + "\n\n" + narrative(kill_chain(case, findings=findings, max_context=0))
 
 

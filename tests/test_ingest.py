@@ -6,7 +6,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from k8sforensics.ingest import StageMerger
+from k8sforensics.ingest.stages import StageMerger
 from k8sforensics.schema import AUDIT
 
 

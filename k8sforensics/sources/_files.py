@@ -39,13 +39,14 @@ class Evidence:
         return self.sha256[:16]
 
 
-def expand_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[tuple[Path, bool]]:
+def expand_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
+                 not_read: list[tuple[str, str]] | None = None) -> list[tuple[Path, bool]]:
     """Resolve paths, folders and globs into files.
 
     Returns ``(file, explicit)`` pairs: ``explicit`` is True for a file named directly (an
     unknown format there is an error) and False for one found in a folder or glob (an
     unknown format there is reported and passed over). Links that lead out of a folder are
-    not followed.
+    not followed; each is appended to ``not_read`` as ``(path, why)``, so the caller can say so.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -63,10 +64,17 @@ def expand_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
         if p.is_dir():
             root = p.resolve()
             for f in sorted(p.rglob("*")):
+                if f.is_symlink() and not f.exists() and not_read is not None:
+                    not_read.append((str(f), "a broken link: it points at nothing"))
                 if f.name.startswith(".") or not f.is_file():
                     continue
                 if f.is_symlink() and not f.resolve().is_relative_to(root):
-                    continue  # never follow a link out of the evidence folder
+                    # never follow a link out of the evidence folder: what it points at is not
+                    # the evidence that was handed over, and may be anything on this machine
+                    if not_read is not None:
+                        not_read.append((str(f), f"a link to {f.resolve()}, outside the evidence folder {root}: not followed; "
+                                                  f"copy the file into the folder, or name it directly, to read it"))
+                    continue
                 add(f, False)
         elif p.exists():
             add(p, True)
