@@ -345,8 +345,7 @@ def main(argv=None) -> int:
     manifest = kf.Case.open(case_dir).manifest
     rows = {t: manifest["tables"].get(t, {}).get("rows", 0) for t in (*TABLES, "objects", "quarantine")}
     results["rows"] = rows
-    ctx = sorted(n[:-8] for n in os.listdir(os.path.join(case_dir, "context"))) \
-        if os.path.isdir(os.path.join(case_dir, "context")) else []
+    ctx = sorted(manifest.get("context", {}).get("tables", {}))
     results["context_tables"] = ctx
     case_mb = sum(os.path.getsize(os.path.join(r, n)) for r, _, ns in os.walk(case_dir) for n in ns) / 1e6
     print(f"[case] {case_dir}: {case_mb:,.0f} MB; rows " + ", ".join(f"{t} {n:,}" for t, n in rows.items())

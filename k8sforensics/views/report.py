@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import CaseError, K8sForensicsError
+from ..case import Case
+from ..errors import K8sForensicsError
 
 
 class ReportError(K8sForensicsError):
@@ -38,8 +39,7 @@ def run_report(
     from nbconvert import HTMLExporter
 
     case = Path(case_dir).resolve()
-    if not (case / "manifest.json").exists():
-        raise CaseError(f"{case}: not a case (no manifest.json); make one with `k8sforensics ingest` or `k8sforensics demo`")
+    Case.open(case)  # a folder that is not a case, or a damaged manifest: one clear error before any notebook runs
     nbs = shipped_notebooks() if notebooks is None else list(notebooks)
     if not nbs:
         raise ReportError("no notebooks to run: this installation has no notebooks/ folder; pass notebooks=[...] or run from a checkout")
@@ -58,6 +58,8 @@ def run_report(
             raise ReportError(f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the partly run notebook is {executed})") from None
         body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
         page = target / (nb.stem + ".html")
-        page.write_text(body, encoding="utf-8")
+        tmp = page.with_name(f".{page.name}.{os.getpid()}.tmp")
+        tmp.write_text(body, encoding="utf-8")
+        os.replace(tmp, page)  # a reader (or a second report) never sees half a page
         written.append(page)
     return written
