@@ -1,106 +1,361 @@
-"""Credential redaction for objects carried in audit events.
+"""Credential redaction: one pass for every value the toolkit stores or shows.
 
-Evidence goes into a case that analysts share and export; secret values must not. Each
-credential string is replaced by ``REDACTED:sha256=<16 hex>:len=<n>`` so that two events
-carrying the same value can still be matched, and a known leaked value can be checked,
-without the value itself ever being stored.
+Evidence goes into a case that analysts share, mail and export; credentials must not. Each
+credential is replaced by ``REDACTED:sha256=<16 hex>:len=<n>`` (the first 16 hex digits of
+the sha256 of the value's UTF-8 text, and its length in characters) so that two records
+carrying the same value can still be matched — and a value known to have leaked can be
+looked for with ``redacted(value)`` — without the value itself ever being stored.
+
+Two kinds of rule, each counted by name (``Redactions``) so the manifest can say what was
+redacted per ingest:
+
+- **structured** (``redact``), over parsed JSON bodies and objects: Secret ``data`` and
+  ``stringData`` wherever a Secret appears (request, response, watch events, lists, tables,
+  patches on secrets); TokenRequest/TokenReview tokens; the ``last-applied-configuration``
+  annotation, parsed and redacted by the same rules (a Secret's whole); and any string value
+  whose key names a credential (``DB_PASSWORD``, ``apiKey``, ``client_secret``…): env
+  ``{"name": …, "value": …}`` pairs, ConfigMap data, annotations;
+- **by shape** (``redact_text``), in free text and in every string inside a body that a
+  cheap pre-check flags: the detectors of `detect-secrets <https://github.com/Yelp/detect-secrets>`_
+  (AWS keys, JWTs, private keys, GitHub/GitLab/Slack/Stripe/… tokens, basic-auth URLs,
+  ``password=``-style keywords), plus the shapes its file grammars do not cover: URL query
+  parameters and command-line flags that name a credential (``?token=…``, ``--password …``),
+  ``Authorization: Bearer``/``Basic`` values, and whole private-key blocks.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+from collections import Counter
+from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
+from urllib.parse import quote, quote_plus, unquote_plus
+
+import orjson
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+MARK = "REDACTED:sha256="
 
 # resources whose request/response bodies carry credentials
 SECRET_RESOURCES = frozenset({"secrets", "tokenreviews", "tokenrequests"})
 
+#: the most nesting a walk follows; deeper parts of a body are replaced whole (a body that
+#: deep is not a Kubernetes object, and nothing in it is read as one)
+MAX_DEPTH = 200
+
+# A key that names a credential: its last word is one of these (DB_PASSWORD, apiKey,
+# aws_secret_access_key, client-secret), not a reference to one (secretName, tokenPath).
+_CREDENTIAL_KEY = re.compile(
+    r"(?:^|[_.\-/]|(?<=[a-z])(?=[A-Z]))(?:password|passwd|passphrase|pwd|secret|secrets|token|apikey|api[_-]?key|"
+    r"access[_-]?key|secret[_-]?key|private[_-]?key|signing[_-]?key|client[_-]?secret|credential|credentials|"
+    r"auth[_-]?token|bearer|connection[_-]?string|conn[_-]?str|dsn|cookie|session[_-]?key)$",
+    re.IGNORECASE,
+)
+
+
+class Redactions(Counter[str]):
+    """How many values each rule replaced."""
+
 
 def redacted(value: Any) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    """The stand-in stored for a credential: same value, same stand-in."""
+    text = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
     digest = hashlib.sha256(text.encode("utf-8", errors="surrogatepass")).hexdigest()[:16]
-    return f"REDACTED:sha256={digest}:len={len(text)}"
+    return f"{MARK}{digest}:len={len(text)}"
+
+
+def is_credential_key(key: str) -> bool:
+    """Does this key or variable name name a credential (``DB_PASSWORD``, ``apiKey``)?"""
+    return bool(_CREDENTIAL_KEY.search(key.strip()))
 
 
 def needs_redaction(resource: str | None, subresource: str | None) -> bool:
     return resource in SECRET_RESOURCES or subresource == "token"
 
 
-def redact(obj: Any, *, resource: str | None = None, subresource: str | None = None) -> Any:
-    """A copy of ``obj`` with credentials replaced; ``obj`` is not modified.
+# --------------------------------------------------------------------------- structured
 
-    Covers Secret ``data``/``stringData`` (anywhere in the tree: lists, tables, watch
-    events), a Secret's ``last-applied-configuration`` annotation, TokenRequest
-    ``status.token``, TokenReview ``spec.token``, and patches on secrets. ``resource`` and
-    ``subresource`` come from the event's objectRef, so bodies without a ``kind`` (patches,
-    DeleteOptions) are judged by what they were sent to.
-    """
-    if isinstance(obj, list) and resource == "secrets":
-        # JSON patch on a secret: every value an op carries may be secret material
-        return [_redact_patch_op(op) for op in obj]
+
+def redact(obj: Any, *, resource: str | None = None, subresource: str | None = None, counts: Counter[str] | None = None,
+           text: bool = True) -> Any:
+    """A copy of ``obj`` (parsed JSON) with credentials replaced; ``obj`` is not modified.
+
+    ``resource`` and ``subresource`` come from the event's objectRef, so bodies without a
+    ``kind`` (patches, DeleteOptions, watch events) are judged by what they were sent to.
+    ``text=True`` also runs ``redact_text`` on every string. The walk is iterative and stops
+    at ``MAX_DEPTH``: it never recurses, whatever the body."""
+    counts = Redactions() if counts is None else counts
     as_secret = resource == "secrets"
     as_token = subresource == "token" or resource == "tokenreviews"
-    if isinstance(obj, dict):
-        # The common shapes hold no nested objects that could carry more credentials:
-        # redact them directly instead of walking (and copying) the whole tree.
-        kind = obj.get("kind")
-        if kind in ("TokenReview", "TokenRequest") or (as_token and kind is None):
-            return _redact_object(obj, secret=False, token=True)
-        if kind == "Secret" or (as_secret and kind is None and "items" not in obj):
-            return _redact_object(obj, secret=True, token=False)
-        if kind == "SecretList":
-            items = obj.get("items")
-            if isinstance(items, list):
-                return {**obj, "items": [_redact_object(i, secret=True, token=False) if isinstance(i, dict) else i for i in items]}
-    return _walk(obj, as_secret=as_secret, as_token=as_token)
+    if isinstance(obj, list) and as_secret:
+        # a JSON patch on a secret: every value an op carries may be secret material
+        return [_redact_patch_op(op, counts) for op in obj]
+    return _walk(obj, as_secret=as_secret, as_token=as_token, counts=counts, text=text)
 
 
-def _redact_object(node: dict[str, Any], *, secret: bool, token: bool) -> dict[str, Any]:
-    out = dict(node)
-    if secret:
-        for key in ("data", "stringData"):
-            value = out.get(key)
-            if value is not None:
-                out[key] = {k: redacted(v) for k, v in value.items()} if isinstance(value, dict) else redacted(value)
-        if isinstance(out.get("metadata"), dict):
-            out["metadata"] = _redact_last_applied(out["metadata"])
-    if token:
-        for key in ("spec", "status"):
-            value = out.get(key)
-            if isinstance(value, dict) and "token" in value:
-                out[key] = {**value, "token": redacted(value["token"])}
-    return out
-
-
-def _walk(node: Any, *, as_secret: bool = False, as_token: bool = False) -> Any:
-    if isinstance(node, list):
-        return [_walk(x, as_secret=as_secret) for x in node]
-    if not isinstance(node, dict):
-        return node
-    kind = node.get("kind")
-    secret = kind == "Secret" or (as_secret and kind is None)
-    token = kind in ("TokenRequest", "TokenReview") or (as_token and kind is None)
-    out = _redact_object(node, secret=secret, token=token) if (secret or token) else dict(node)
-    for key, value in out.items():
-        if secret and key in ("data", "stringData", "metadata"):
+def _walk(root: Any, *, as_secret: bool, as_token: bool, counts: Counter[str], text: bool) -> Any:
+    # Iterative: (parent container, key in parent, node, depth, secret context, token context).
+    holder: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int, bool, bool]] = [(holder, 0, root, 0, as_secret, as_token)]
+    while stack:
+        parent, key, node, depth, secret_ctx, token_ctx = stack.pop()
+        if depth > MAX_DEPTH:
+            parent[key] = redacted(node)
+            counts["too-deep"] += 1
             continue
-        if key == "items" and isinstance(value, list):
-            out[key] = [_walk(i, as_secret=kind == "SecretList" or (secret and kind is None)) for i in value]
-        elif isinstance(value, (dict, list)):
-            out[key] = _walk(value)
-    return out
+        if isinstance(node, str):
+            parent[key] = redact_text(node, counts) if text else node
+            continue
+        if isinstance(node, list):
+            out_list: list[Any] = list(node)
+            parent[key] = out_list
+            for i, item in enumerate(node):
+                stack.append((out_list, i, item, depth + 1, secret_ctx, False))
+            continue
+        if not isinstance(node, dict):
+            parent[key] = node
+            continue
+        kind = node.get("kind")
+        # a Secret: by its kind, or (without one) a body sent to the secrets resource that
+        # carries data — the object of a watch event, a table row, a strategic merge patch
+        secret = kind == "Secret" or (secret_ctx and kind is None and ("data" in node or "stringData" in node))
+        token = kind in ("TokenRequest", "TokenReview") or (token_ctx and kind is None)
+        out: dict[str, Any] = dict(node)
+        parent[key] = out
+        for k, v in node.items():
+            if secret and k in ("data", "stringData"):
+                out[k] = _redact_values(v, counts, "secret-data")
+                continue
+            if token and k in ("spec", "status") and isinstance(v, dict) and v.get("token"):
+                v = {**v, "token": redacted(v["token"])}
+                counts["token"] += 1
+            if k == "annotations" and isinstance(v, dict) and LAST_APPLIED in v:
+                v = {**v, LAST_APPLIED: _redact_last_applied(v[LAST_APPLIED], secret=secret, counts=counts)}
+            if isinstance(k, str) and isinstance(v, str) and v and not v.startswith(MARK) and is_credential_key(k):
+                out[k] = redacted(v)
+                counts["credential-key"] += 1
+                continue
+            if k == "value" and isinstance(v, str) and v and isinstance(node.get("name"), str) and is_credential_key(node["name"]):
+                out[k] = redacted(v)  # an env var: {"name": "DB_PASSWORD", "value": "..."}
+                counts["credential-env"] += 1
+                continue
+            child_secret = kind in ("SecretList",) or (secret_ctx and kind is None and k in ("items", "object", "rows"))
+            stack.append((out, k, v, depth + 1, child_secret or (secret_ctx and k in ("object", "items")), False))
+    return holder[0]
 
 
-def _redact_last_applied(md: dict[str, Any]) -> dict[str, Any]:
-    ann = md.get("annotations")
-    if isinstance(ann, dict) and LAST_APPLIED in ann:
-        return {**md, "annotations": {**ann, LAST_APPLIED: redacted(ann[LAST_APPLIED])}}
-    return md
+def _redact_values(value: Any, counts: Counter[str], rule: str) -> Any:
+    if isinstance(value, dict):
+        counts[rule] += len(value)
+        return {k: redacted(v) for k, v in value.items()}
+    if value is None:
+        return None
+    counts[rule] += 1
+    return redacted(value)
 
 
-def _redact_patch_op(op: Any) -> Any:
+def _redact_last_applied(text: Any, *, secret: bool, counts: Counter[str]) -> Any:
+    """The annotation is the whole object as last applied, as JSON text: a Secret's is
+    replaced whole; another kind's is parsed and redacted by the same rules."""
+    if secret or not isinstance(text, str):
+        counts["last-applied"] += 1
+        return redacted(text)
+    try:
+        inner = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return redact_text(text, counts)
+    before = sum(counts.values())
+    cleaned = redact(inner, counts=counts)
+    if isinstance(inner, dict) and inner.get("kind") == "Secret":
+        counts["last-applied"] += 1
+        return redacted(text)
+    return orjson.dumps(cleaned).decode() if sum(counts.values()) != before else text
+
+
+def _redact_patch_op(op: Any, counts: Counter[str]) -> Any:
     if isinstance(op, dict) and "value" in op:
         v = op["value"]
+        counts["secret-patch"] += len(v) if isinstance(v, dict) else 1
         return {**op, "value": {k: redacted(x) for k, x in v.items()} if isinstance(v, dict) else redacted(v)}
     return op
+
+
+def redact_json_text(text: str, *, resource: str | None = None, subresource: str | None = None,
+                     counts: Counter[str] | None = None) -> str:
+    """A JSON body as text, redacted (``redact``) when ``might_hold_credentials`` says it may
+    carry one; text that is not JSON is redacted as free text."""
+    counts = Redactions() if counts is None else counts
+    if not needs_redaction(resource, subresource) and not might_hold_credentials(text):
+        return text
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return redact_text(text, counts)
+    before = sum(counts.values())
+    out = redact(obj, resource=resource, subresource=subresource, counts=counts)
+    return orjson.dumps(out).decode() if sum(counts.values()) != before else text
+
+
+# --------------------------------------------------------------------------- by shape
+
+# A superset of what the rules below look for: text without any of these is left alone
+# without running them (most of an audit log or a process table).
+PRECHECK = re.compile(
+    r"(?i)pass|pwd|secret|token|key|auth|bearer|credential|cookie|session|dsn|private|"
+    r"AKIA|ASIA|AGPA|AIDA|AROA|eyJ|xox|gh[pousr]_|github_pat|glpat|sk_live|rk_live|sk-|SG\.|npm_|pypi-|AIza|"
+    r"://[^/\s:@]+:[^/\s@]+@|-----BEGIN"
+)
+# A credential named in a query string, an assignment or a command-line flag, and the value
+# after it: ``?token=…``, ``DB_PASSWORD=…``, ``password: …``, ``--password …``. (A bare word
+# followed by a space is not enough: ``kubectl create token my-sa`` names no credential.)
+_CREDENTIAL_WORD = (r"(?:[a-z0-9]+[_.-])*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
+                    r"secret[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth[_-]?token|sig|signature)")
+_NAMED_VALUE = re.compile(
+    rf"(?i)(?:(?P<name>{_CREDENTIAL_WORD})\s*[=:]\s*|(?:^|\s)--?(?P<flag>{_CREDENTIAL_WORD})\s+"
+    rf"|(?:^|\s)(?P<compound>(?:[a-z0-9]+[_-])+{_CREDENTIAL_WORD})\s+)"
+    r"['\"]?(?P<value>[^\s&'\";,]{4,})"
+)
+_AUTH_HEADER = re.compile(r"(?i)\b(?:bearer|basic)\s+(?P<value>[A-Za-z0-9._~+/=-]{8,})")
+_PRIVATE_KEY = re.compile(r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)", re.DOTALL)
+# detect-secrets detectors used on free text: all but the entropy ones (they flag ordinary
+# words in command lines) and the public-IP one (addresses are evidence, not secrets)
+_NOT_USED = {"Base64 High Entropy String", "Hex High Entropy String", "Public IP (ipv4)"}
+
+
+@lru_cache(maxsize=1)
+def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
+    """detect-secrets' detectors as functions from text to the credentials found in it.
+
+    A regex detector's own ``analyze_string`` yields the first group of a pattern that has
+    one, which for some is the prefix (``ghp``) rather than the token: its patterns are
+    applied here, taking a group only when it is the part after a prefix (the password of a
+    basic-auth URL), else the whole match carried to the end of the token (a JWT's pattern
+    stops before its signature)."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.plugins.base import RegexBasedDetector
+    from detect_secrets.settings import default_settings
+
+    def by_pattern(patterns: list[re.Pattern[str]]) -> Callable[[str], list[str]]:
+        def find(line: str) -> list[str]:
+            out = []
+            for pattern in patterns:
+                for m in pattern.finditer(line):
+                    groups = [g for g in range(1, (pattern.groups or 0) + 1) if m.group(g) and m.start(g) > m.start()]
+                    if groups:
+                        out.append(m.group(groups[-1]))
+                    else:
+                        end = _TOKEN_TAIL.match(line, m.end())
+                        out.append(line[m.start():end.end() if end else m.end()])
+            return out
+        return find
+
+    with default_settings():
+        out: list[tuple[str, Callable[[str], list[str]]]] = []
+        for secret_type, cls in sorted(get_mapping_from_secret_type_to_class().items()):
+            if secret_type in _NOT_USED:
+                continue
+            plugin = cls()
+            if isinstance(plugin, RegexBasedDetector):
+                out.append((secret_type, by_pattern(list(plugin.denylist))))
+            else:
+                # the keyword detector: its YAML grammar is the most permissive about quoting
+                out.append((secret_type, lambda line, p=plugin: [h.secret_value for h in
+                                                                 p.analyze_line(filename="evidence.yaml", line=line, line_number=0)]))
+        return out
+
+
+_TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-+/=.]*")
+
+
+def might_hold_credentials(text: str) -> bool:
+    return bool(PRECHECK.search(text))
+
+
+def redact_text(text: str, counts: Counter[str] | None = None) -> str:
+    """Free text (a URI, a command line, a log message) with every credential found by
+    shape replaced."""
+    if not text or not PRECHECK.search(text):
+        return text
+    counts = Redactions() if counts is None else counts
+    found: dict[str, str] = {}  # value → rule
+    # a URI carries its command and query URL-encoded: look in the decoded text, replace
+    # both spellings of what is found
+    decoded = unquote_plus(text) if ("%" in text or "+" in text) else text
+    for scanned in (text, decoded) if decoded != text else (text,):
+        _find(scanned, found)
+    if not found:
+        return text
+    # longest first, so a value inside another is not replaced twice
+    for value in sorted(found, key=len, reverse=True):
+        for spelling in {value, quote_plus(value), quote(value, safe="")}:
+            if spelling in text:
+                counts[found[value]] += text.count(spelling)
+                text = text.replace(spelling, redacted(value))
+    return text
+
+
+def _find(text: str, found: dict[str, str]) -> None:
+    for m in _PRIVATE_KEY.finditer(text):
+        found[m.group(0)] = "private-key"
+    for m in _AUTH_HEADER.finditer(text):
+        found.setdefault(m.group("value"), "auth-header")
+    for m in _NAMED_VALUE.finditer(text):
+        value = m.group("value")
+        if not value.startswith(MARK) and not _is_reference(value):
+            found.setdefault(value, "named-value")
+    for secret_type, analyze in _detectors():
+        try:
+            hits = analyze(text)
+        except Exception:  # a detector's own failure must not stop an ingest  # noqa: BLE001
+            continue
+        for value in hits:
+            if value and secret_type == "Private Key":
+                continue  # the header only: the whole block is taken above
+            if value and len(value) >= 4 and not value.startswith(MARK):
+                found.setdefault(value, "detect-secrets:" + secret_type)
+
+
+def _is_reference(value: str) -> bool:
+    """``--token-file /var/run/…`` or ``secretKeyRef``-style names are where a credential is,
+    not the credential."""
+    return value.startswith(("/", "$", "${", "{{")) or value.lower() in {"true", "false", "null", "none", "redacted", "xxxx", "****"}
+
+
+def redact_excerpt(text: str, counts: Counter[str] | None = None) -> str:
+    """An excerpt of a bad record, as stored in the quarantine: redacted as JSON when it
+    parses, else string by string: every quoted value after a key that names a credential
+    and every value inside a ``data``/``stringData`` object of a record that mentions a
+    Secret is replaced, then the text rules run over what is left."""
+    counts = Redactions() if counts is None else counts
+    try:
+        obj = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        obj = None
+    if obj is not None and not isinstance(obj, (str, int, float, bool)):
+        # a bad record may be a Secret that lost its kind: any data without a kind is taken as one
+        context = "secrets" if ('"data"' in text or '"stringData"' in text) else None
+        return orjson.dumps(redact(obj, resource=context, counts=counts)).decode()
+    if '"Secret' in text or '"stringData"' in text or '"data"' in text:
+        text = _DATA_BLOCK.sub(lambda m: m.group("head") + _QUOTED.sub(lambda q: _quoted_stand_in(q, counts), m.group("body")), text)
+    text = _KEYED_STRING.sub(lambda m: m.group("key") + _stand_in(m.group("value"), counts)
+                             if is_credential_key(m.group("name")) else m.group(0), text)
+    return redact_text(text, counts)
+
+
+# inside a (possibly cut-off) data/stringData object: every "key": "value" pair
+_DATA_BLOCK = re.compile(r'(?P<head>"(?:data|stringData)"\s*:\s*\{)(?P<body>[^{}]*)')
+_QUOTED = re.compile(r'(?P<key>"[^"\\]*"\s*:\s*)"(?P<value>(?:[^"\\]|\\.)*)("|$)')
+_KEYED_STRING = re.compile(r'(?P<key>"(?P<name>[^"\\]{1,80})"\s*:\s*)"(?P<value>(?:[^"\\]|\\.)*)("|$)')
+
+
+def _stand_in(value: str, counts: Counter[str]) -> str:
+    if value.startswith(MARK):
+        return f'"{value}"'
+    counts["excerpt"] += 1
+    return f'"{redacted(value)}"'
+
+
+def _quoted_stand_in(m: re.Match[str], counts: Counter[str]) -> str:
+    return m.group("key") + _stand_in(m.group("value"), counts)
