@@ -34,6 +34,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 MARK = "REDACTED:sha256="
@@ -148,10 +150,11 @@ def _walk(root: Any, *, as_secret: bool, as_token: bool, counts: Counter[str], t
 
 def _redact_values(value: Any, counts: Counter[str], rule: str) -> Any:
     if isinstance(value, dict):
-        counts[rule] += len(value)
-        return {k: redacted(v) for k, v in value.items()}
-    if value is None:
-        return None
+        out = {k: v if isinstance(v, str) and v.startswith(MARK) else redacted(v) for k, v in value.items()}
+        counts[rule] += sum(1 for k in value if out[k] is not value[k])
+        return out
+    if value is None or (isinstance(value, str) and value.startswith(MARK)):
+        return value
     counts[rule] += 1
     return redacted(value)
 
@@ -359,3 +362,98 @@ def _stand_in(value: str, counts: Counter[str]) -> str:
 
 def _quoted_stand_in(m: re.Match[str], counts: Counter[str]) -> str:
     return m.group("key") + _stand_in(m.group("value"), counts)
+
+
+# --------------------------------------------------------------------------- tables
+
+# What each table's columns hold, for the pass every batch goes through before it is stored:
+# free text, a JSON body, or a map/list of text. Columns not named are identifiers, names,
+# addresses and times: the evidence itself, never a credential's only home.
+TEXT, BODY, TEXTS = "text", "body", "texts"
+COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "audit": (("request_uri", TEXT), ("exec_command", TEXT), ("user_agent", TEXT), ("response_reason", TEXT),
+              ("authz_reason", TEXT), ("request_object", BODY), ("response_object", BODY), ("annotations", TEXTS),
+              ("user_extra", TEXTS)),
+    "runtime": (("output", TEXT), ("args", TEXT), ("cmdline", TEXT), ("parent_cmdline", TEXT), ("extra", BODY)),
+    "flows": (("http_url", TEXT), ("extra", BODY)),
+    "objects": (("object", BODY), ("annotations", TEXTS)),
+    "quarantine": (("excerpt", "excerpt"),),
+    "findings": (("summary", TEXT), ("title", TEXT)),
+}
+# PRECHECK for Arrow's RE2 engine (same alternatives), run over a whole column at once
+_PRECHECK_RE2 = PRECHECK.pattern
+
+
+def redact_batch(batch: pa.RecordBatch, table: str, counts: Counter[str]) -> pa.RecordBatch:
+    """``batch`` of ``table`` with every credential in its text, body and map columns
+    replaced. Rows are flagged a column at a time in Arrow (a regex over the column); only
+    flagged values are parsed and redacted in Python."""
+    columns = COLUMNS.get(table, ())
+    if not columns or not batch.num_rows:
+        return batch
+    secret_rows = None
+    if table == "audit":
+        resource, sub = batch.column("resource"), batch.column("subresource")
+        secret_rows = pc.or_(pc.fill_null(pc.is_in(resource, value_set=pa.array(sorted(SECRET_RESOURCES))), False),
+                             pc.fill_null(pc.equal(sub, "token"), False))
+    for name, kind in columns:
+        i = batch.schema.get_field_index(name)
+        if i < 0:
+            continue
+        col = batch.column(i)
+        if col.null_count == len(col):
+            continue
+        if kind == TEXTS:
+            parts = [col.keys, col.items] if pa.types.is_map(col.type) else [pc.list_flatten(col)]
+            parts = [pc.list_flatten(p) if pa.types.is_list(p.type) else p for p in parts]
+            if not any(len(p) and pc.any(pc.match_substring_regex(p, _PRECHECK_RE2)).as_py() for p in parts):
+                continue
+            values = col.to_pylist()
+            changed = False
+            for r, v in enumerate(values):
+                if v is not None:
+                    new = _redact_texts(v, counts)
+                    changed |= new != v
+                    values[r] = new
+            if changed:
+                batch = batch.set_column(i, batch.schema.field(i), pa.array(values, col.type))
+            continue
+        flagged = pc.fill_null(pc.match_substring_regex(col, _PRECHECK_RE2), False)
+        if kind == BODY and secret_rows is not None:
+            flagged = pc.or_(flagged, pc.and_(secret_rows, pc.is_valid(col)))
+        rows = pc.indices_nonzero(flagged).to_pylist()
+        if not rows:
+            continue
+        values = col.to_pylist()
+        before = sum(counts.values())
+        for r in rows:
+            v = values[r]
+            if kind == TEXT:
+                values[r] = redact_text(v, counts)
+            elif kind == "excerpt":
+                values[r] = redact_excerpt(v, counts)
+            else:
+                res = batch.column("resource")[r].as_py() if table == "audit" else None
+                sub = batch.column("subresource")[r].as_py() if table == "audit" else None
+                values[r] = redact_json_text(v, resource=res, subresource=sub, counts=counts)
+        if sum(counts.values()) != before:
+            batch = batch.set_column(i, batch.schema.field(i), pa.array(values, col.type))
+    return batch
+
+
+def _redact_texts(value: Any, counts: Counter[str]) -> Any:
+    """A map (as pairs or a dict) or list of texts: values whose key names a credential are
+    replaced whole, the rest redacted as text."""
+    if isinstance(value, list) and value and isinstance(value[0], tuple):
+        return [(k, _redact_texts(v, counts) if not (isinstance(v, str) and is_credential_key(k) and _count(counts))
+                 else redacted(v)) for k, v in value]
+    if isinstance(value, dict):
+        return dict(_redact_texts(list(value.items()), counts))
+    if isinstance(value, list):
+        return [_redact_texts(v, counts) for v in value]
+    return redact_text(value, counts) if isinstance(value, str) else value
+
+
+def _count(counts: Counter[str]) -> bool:
+    counts["credential-key"] += 1
+    return True
