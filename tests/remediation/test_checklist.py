@@ -29,3 +29,11 @@ def test_a_broken_file_names_itself(tmp_path: Path) -> None:
     (tmp_path / "remediation" / "checklist.json").write_text("{not json")
     with pytest.raises(ValueError, match="checklist.json: not valid JSON"):
         Checklist(tmp_path)
+
+
+def test_two_analysts_marking_at_once_lose_nothing(tmp_path: Path) -> None:
+    first, second = Checklist(tmp_path), Checklist(tmp_path)  # two kernels, opened before either marks
+    first.mark("a1", done=True)
+    second.mark("b2", note="rotated")  # must not write back the empty list it read at open
+    again = Checklist(tmp_path)
+    assert again.items["a1"]["done"] is True and again.items["b2"]["note"] == "rotated"
