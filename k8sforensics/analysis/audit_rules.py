@@ -16,7 +16,14 @@ import pandas as pd
 
 from .network import cluster_networks, external_mask
 from .possible import is_sensitive_host_path
-from .rules import Evidence, Rule, hits_from_rows, pod_entity, service_accounts
+from .rules import (
+    Evidence,
+    Rule,
+    hits_from_rows,
+    pod_entity,
+    service_accounts,
+    set_where,
+)
 
 CONTROLLER_SUFFIXES = ("-controller", "-controller-manager")
 CONTROL_PLANE_USERS = frozenset({
@@ -163,10 +170,7 @@ def exec_into_pod(ev: Evidence) -> pd.DataFrame:
                            + f" (from {r.source_ip}, {r.user_agent})")
     # a pod's own identity exec-ing into another pod is movement, not a first foothold
     by_sa = hits["user"].fillna("").str.startswith("system:serviceaccount:")
-    hits.loc[by_sa, "tactic"] = "Lateral Movement"
-    hits.loc[by_sa, "kill_chain_phase"] = "Actions on Objectives"
-    hits.loc[by_sa, "severity"] = "high"
-    return hits
+    return set_where(hits, by_sa, tactic="Lateral Movement", kill_chain_phase="Actions on Objectives", severity="high")
 
 
 def exec_suspicious_command(ev: Evidence) -> pd.DataFrame:
@@ -551,8 +555,7 @@ def forbidden_burst(ev: Evidence) -> pd.DataFrame:
                           summary=lambda r: f"{r.n} denied API requests from {r.source_ip} (as {r.user}) within minutes: probing",
                           table="audit", gap=ev.settings["session_gap"])
     ext = hits["source_ip"].isin(set(rows.loc[outside, "source_ip"]))
-    hits.loc[ext, "kill_chain_phase"] = "Reconnaissance"
-    return hits
+    return set_where(hits, ext, kill_chain_phase="Reconnaissance")
 
 
 def anonymous_allowed(ev: Evidence) -> pd.DataFrame:

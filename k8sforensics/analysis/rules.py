@@ -246,6 +246,20 @@ class RuleError(K8sForensicsError):
 # ---------------------------------------------------------------------- building hits
 
 
+def set_where(hits: pd.DataFrame, mask: Any, **values: Any) -> pd.DataFrame:
+    """Set ``hits``' columns to ``values`` on the rows of ``mask`` (aligned with ``hits``) and
+    return ``hits``; a column it lacks is added, None elsewhere. Each column is built whole:
+    ``hits.loc[mask, [a, b]] = [x, y]`` with a mask of no rows creates void-typed (``|V0``)
+    columns in pandas 3 when the frame has as many rows as columns are set, and no engine step
+    can read those (``isna`` raises)."""
+    m = np.asarray(mask, dtype=bool)
+    for col, value in values.items():
+        old = hits[col] if col in hits.columns else pd.Series(None, index=hits.index, dtype=object)
+        hits[col] = old.astype(object).where(~m, value)
+    return hits
+
+
+
 def hits_from_rows(
     rows: pd.DataFrame,
     *,

@@ -16,6 +16,7 @@ from .rules import (
     Rule,
     hits_from_rows,
     pod_entity,
+    set_where,
     tactic_name,
 )
 
@@ -101,11 +102,9 @@ def shell_from_app(ev: Evidence) -> pd.DataFrame:
     hits = _pod_hits(rows, lambda r: f"{r.parent_process} spawned {r.command} in pod {r.entity}"
                      + (f" right after inbound traffic from {r.attacker}" if r.attacker else ""), source_ip=rows["attacker"],
                      linked=rows["inbound_event"])
-    ext = hits["source_ip"].notna()
-    hits.loc[~ext, ["technique_id", "tactic"]] = ["MS-TA9009", "Execution"]
-    hits.loc[ext, "severity"] = "critical"
-    hits.loc[ext, "source_table"] = "runtime,flows"
-    return hits
+    ext = hits["source_ip"].notna().to_numpy()
+    set_where(hits, ~ext, technique_id="MS-TA9009", tactic="Execution")
+    return set_where(hits, ext, severity="critical", source_table="runtime,flows")
 
 
 def shell_from_runtime(ev: Evidence) -> pd.DataFrame:

@@ -108,3 +108,42 @@ def test_metadata_queries_and_credential_fetches_are_told_apart() -> None:
     ev = Evidence(runtime=rt)
     assert rr.imds_from_container(ev)["pod"].tolist() == ["web-1"]
     assert rr.imds_credentials(ev)["pod"].tolist() == ["p2"]
+
+
+def test_two_footholds_both_reached_from_outside_give_readable_findings() -> None:
+    """Two hits, both from outside: no hit takes the in-cluster technique. pandas 3 made the
+    columns set on no rows void-typed when a frame had as many rows as columns were set, and
+    the engine then failed on ``isna`` (a case holding two breaches)."""
+    from k8sforensics.analysis import RUNTIME_RULES
+    from k8sforensics.analysis.rules import _findings
+
+    rt = frame("runtime", proc("2026-01-01T10:10:00Z", "/bin/sh", "-c id", parent="/usr/bin/java"),
+               proc("2026-01-01T10:10:00Z", "/bin/sh", "-c id", parent="/usr/bin/java", pod="web-2"))
+    fl = frame("flows", {**flow("2026-01-01T10:09:50Z", "198.51.100.66", "10.1.0.5", 8080), "dst_pod": "web-1", "dst_namespace": "shop"},
+               {**flow("2026-01-01T10:09:50Z", "198.51.100.66", "10.1.0.6", 8080), "dst_pod": "web-2", "dst_namespace": "shop"})
+    hits = rr.shell_from_app(Evidence(runtime=rt, flows=fl))
+    assert len(hits) == 2 and hits["technique_id"].dtype.kind == "O" and hits["technique_id"].isna().all()
+    rule = next(r for r in RUNTIME_RULES if r.id == "rt-shell-from-app")
+    out = _findings(rule, hits)
+    assert out["technique_id"].tolist() == ["MS-TA9004", "MS-TA9004"] and out["severity"].tolist() == ["critical", "critical"]
+
+
+def test_set_where_builds_whole_columns_for_any_mask() -> None:
+    from k8sforensics.analysis.rules import set_where
+
+    for rows in (1, 2, 3):
+        hits = pd.DataFrame({"time": pd.Timestamp("2026-01-01", tz="UTC"), "severity": ["high"] * rows})
+        set_where(hits, [False] * rows, tactic="Execution", technique_id="MS-TA9009")
+        assert hits["tactic"].isna().all() and hits["technique_id"].dtype == object
+        set_where(hits, [True] + [False] * (rows - 1), severity="critical")
+        assert hits["severity"].tolist() == ["critical"] + ["high"] * (rows - 1)
+
+
+def test_beaconing_counts_a_burst_of_connections_once() -> None:
+    # two connections at each check-in (two sources behind one pod, or a beacon opening two)
+    burst = [flow(f"2026-01-01T10:{5 * i:02d}:0{k}Z", "10.1.0.5", "203.0.113.77", 443, src_pod="x", src_ns="k")
+             for i in range(5) for k in (0, 0)]
+    # three check-ins of three connections each: nine connections, but too few check-ins
+    few = [flow(f"2026-01-01T10:0{i}:00Z", "10.1.0.7", "203.0.113.88", 3333, src_pod="m", src_ns="k") for i in range(3) for _ in range(3)]
+    hits = fr.beaconing(Evidence(flows=frame("flows", *burst, *few)))
+    assert hits["entity"].tolist() == ["k/x"] and "every ~300 s" in hits.loc[0, "summary"]
