@@ -16,10 +16,11 @@ from .network import (
     cluster_networks,
     external_mask,
 )
-from .rules import Evidence, Rule, hits_from_rows, pod_entity
+from .rules import Evidence, Rule, hits_from_rows, pod_entity, set_where
 from .runtime_rules import SHELLS, _base, _execs
 
 TIME_AND_NAME_PORTS = frozenset({53, 123, 67, 68, 5353})  # DNS, NTP, DHCP: periodic by design
+BURST_SECONDS = 1.0  # connections closer than this are one beacon check-in
 POOL_NAMES = r"(?:pool|xmr|monero|nanopool|minexmr|2miners|supportxmr|hashvault|f2pool|nicehash|ethermine)"
 
 
@@ -140,9 +141,8 @@ def port_scan(ev: Evidence) -> pd.DataFrame:
                           summary=lambda r: f"{r.entity} probed {r.targets} address:port pairs within {ev.settings['scan_window']} "
                           f"({r.denied} rejected or dropped), e.g. {r.dst_ip}:{r.dst_port}", table="flows", gap=ev.settings["session_gap"])
     outside = hits["source_ip"].isin(set(rows.loc[ext, "src_ip"]))
-    hits.loc[outside, "kill_chain_phase"] = "Reconnaissance"
-    hits.loc[~outside, "entity_type"] = "pod"
-    return hits
+    set_where(hits, outside, kill_chain_phase="Reconnaissance")
+    return set_where(hits, ~outside, entity_type="pod")
 
 
 def metadata_service(ev: Evidence) -> pd.DataFrame:
@@ -177,10 +177,14 @@ def beaconing(ev: Evidence) -> pd.DataFrame:
     seen = f.merge(best[[*key, "source"]], on=[*key, "source"], how="inner").sort_values([*key, "time"], kind="stable")
     gap = seen["time"].diff().dt.total_seconds()
     first = (seen[key].shift() != seen[key]).any(axis=1)  # the first row of a group has no gap
-    seen = seen.assign(gap=gap.where(~first))
+    # connections within a second of the previous one are one check-in: a beacon that opens
+    # several at once (or two sources behind one entity that call in together) stays regular
+    seen = seen.assign(gap=gap.where(~first & (gap >= BURST_SECONDS)))
     gaps = seen.groupby(key, sort=False)["gap"]
-    stats = pd.DataFrame({"mean": gaps.mean(), "median": gaps.median(), "std": gaps.std(ddof=0)})
-    regular = stats[(stats["mean"] >= 10) & (stats["std"] / stats["mean"] <= ev.settings["beacon_max_jitter"])]
+    stats = pd.DataFrame({"mean": gaps.mean(), "median": gaps.median(), "std": gaps.std(ddof=0), "gaps": gaps.count()})
+    # as many check-ins as the setting asks for connections: a burst counts once
+    regular = stats[(stats["gaps"] >= ev.settings["beacon_min_connections"] - 1) & (stats["mean"] >= 10)
+                    & (stats["std"] / stats["mean"] <= ev.settings["beacon_max_jitter"])]
     if regular.empty:
         return pd.DataFrame()
     periods = regular["median"].round().astype(int).rename("period").reset_index()
