@@ -4,11 +4,20 @@ batches — format sniffing, the DuckDB fast path, batching, provenance, bad-inp
 A format module only says what a record of its kind looks like (``sniff``) and how one
 record becomes canonical rows (``rows``); it may add a DuckDB mapping for the fast path.
 
+Typing: every row goes through the table's schema value by value where it must (see
+``_arrow.type_rows``): what can be typed without changing it is (a number in a text column
+becomes its text), what cannot — an integer out of range, a fraction, a non-list where a list
+is declared, a time outside ``TIME_RANGE`` or the reader's ``time_range`` — makes the record bad
+input, quarantined with the field and the value named. The DuckDB fast path hands every row
+it is not sure of to the per-record path, so both give the same rows and the same quarantine.
+
 Accounting: every record read ends in exactly one of four places, per file —
 ``rows`` (a table row), ``merged`` (another stage of an audit request already kept),
 ``skipped`` (a valid record that is not an event of the table, e.g. a Falco stats
 snapshot or a CloudWatch control message; counted by reason) or ``quarantined`` (bad
 input, one quarantine entry each). ``records == rows + merged + skipped + quarantined``.
+
+``on_bad_lines="error"`` raises at the first bad record in file order, whichever stage finds it.
 """
 
 from __future__ import annotations
@@ -28,7 +37,16 @@ import pyarrow.compute as pc
 
 from ..errors import BadRecordError, EvidenceError, UnknownFormatError
 from ..schema import TIME, Table
-from ._arrow import quarantine_table, rows_to_batch, to_timestamps
+from ._arrow import (
+    MISSING,
+    OK,
+    TIME_RANGE,
+    TimeRange,
+    parse_times,
+    quarantine_table,
+    to_timestamps,
+    type_rows,
+)
 from ._files import (
     Evidence,
     Truncated,
@@ -73,14 +91,14 @@ def sniff_format(records: Sequence[Record], formats: Sequence[FormatModule]) -> 
 def _safe_sniff_lines(fmt: FormatModule, lines: list[str]) -> bool:
     try:
         return bool(fmt.sniff_lines(lines))
-    except Exception:  # a sniff must never take the ingest down; it just doesn't claim
+    except Exception:  # noqa: BLE001 - a sniff must never take the ingest down; it just doesn't claim
         return False
 
 
 def _safe_sniff(fmt: FormatModule, value: Any) -> bool:
     try:
         return bool(fmt.sniff(value))
-    except Exception:  # a sniff must never take the ingest down; it just doesn't claim
+    except Exception:  # noqa: BLE001 - a sniff must never take the ingest down; it just doesn't claim
         return False
 
 
@@ -143,7 +161,10 @@ class Reader:
         max_record_bytes: int = MAX_RECORD_BYTES,
         explicit: bool = True,
         fast: bool = True,
+        time_range: tuple[Any, Any] | TimeRange | None = None,
     ) -> None:
+        """``time_range``: accepted event times ``(start, end)`` (ISO text, datetimes or epoch ns;
+        None for an open end), default ``TIME_RANGE``; a time outside it is quarantined."""
         if on_bad_lines not in ("warn", "error", "skip"):
             raise ValueError("on_bad_lines must be 'warn', 'error' or 'skip'")
         self.path = path
@@ -155,6 +176,7 @@ class Reader:
         self.max_record_bytes = max_record_bytes
         self.explicit = explicit
         self.fast = fast
+        self.time_range = TimeRange.of(time_range)
         self.fast_path = False
         self.used_fast_path = False
         self.fast_fallback: str | None = None  # why the fast path stopped early, if it did
@@ -312,7 +334,8 @@ class Reader:
             self._bad(last + 1, self._truncated + "; records after this point are lost", None)
 
     def _fast(self, fmt: FormatModule, table: Table) -> Iterator[pa.RecordBatch]:
-        """JSON lines through DuckDB (see performance.md); what it cannot map is redone per record."""
+        """JSON lines through DuckDB (see performance.md); what it cannot map, or maps into a
+        value the per-record path might judge otherwise, is redone per record."""
         import duckdb
 
         ev = self.result.evidence
@@ -331,22 +354,35 @@ class Reader:
             # iter_documents does, so a running count is the record number; a streaming
             # row_number() would cost a third of the parse.
             for batch in _prefetch(con.sql(sql).to_arrow_reader(self.batch_rows)):
-                lines = pa.array(np.arange(last + 1, last + 1 + batch.num_rows, dtype=np.int64))
-                batch = batch.append_column("evidence_line", lines)
-                times = to_timestamps(batch.column("time"))
-                ok = pc.and_(pc.fill_null(batch.column("_fast_ok"), False), pc.is_valid(times))
-                if not pc.all(ok).as_py():
-                    redo.update(lines.filter(pc.invert(ok)).to_pylist())
-                    batch, times = batch.filter(ok), times.filter(ok)
-                last += len(lines)
+                numbers = np.arange(last + 1, last + 1 + batch.num_rows, dtype=np.int64)
+                batch, ok = self._fast_check(batch.append_column("evidence_line", pa.array(numbers)), table)
+                if not ok.all() and self.on_bad_lines == "error":
+                    # The first record in doubt may be the first bad one: from there on the file
+                    # is read per record and in order, so the error names the first bad record.
+                    first = int(numbers[np.argmin(ok)])
+                    ok &= numbers < first
+                    last, failed = first - 1, True
+                    self.fast_fallback = f"record {first} needs the per-record path (on_bad_lines='error')"
+                elif not ok.all():
+                    redo.update(numbers[~ok].tolist())
+                    last += len(numbers)
+                else:
+                    last += len(numbers)
+                batch = batch.filter(pa.array(ok)) if not ok.all() else batch
                 if batch.num_rows:
-                    last_ok = pc.max(batch.column("evidence_line")).as_py()
-                if not batch.num_rows:
-                    continue
-                self.result.records += batch.num_rows
-                out = self._fast_batch(fmt.fast_finish(batch) if hasattr(fmt, "fast_finish") else batch, times, fmt, table, ev)
-                self._count(out.column("time"), out.num_rows)
-                yield out
+                    try:
+                        finished = fmt.fast_finish(batch) if hasattr(fmt, "fast_finish") else batch
+                    except Exception:  # noqa: BLE001 - odd values in a batch are redone per record, never fatal
+                        finished = None
+                        if self.on_bad_lines == "error":
+                            last, failed = int(batch.column("evidence_line")[0].as_py()) - 1, True
+                        else:
+                            redo.update(batch.column("evidence_line").to_pylist())
+                    if finished is not None:
+                        last_ok = pc.max(batch.column("evidence_line")).as_py()
+                        yield from self._fast_deliver(finished, fmt, table, ev)
+                if failed:
+                    break
         except (duckdb.Error, OSError, pa.ArrowException) as e:
             failed = True  # e.g. a damaged archive or an over-long line
             self.fast_fallback = str(e).splitlines()[0]  # carry on per record after the last line delivered
@@ -362,7 +398,7 @@ class Reader:
         if redo or failed:
             self._last_number = last_ok
             chunks = decompressed_chunks(self.path)
-            wanted = lambda n: n in redo or (failed and n > last)  # noqa: E731
+            wanted = lambda n: n in redo or (failed and n > last)
             redone: Iterator[Record]
             if self._layout == "text":
                 redone = (r for r in iter_text_records(chunks, max_record_bytes=self.max_record_bytes) if wanted(r.number))
@@ -371,22 +407,57 @@ class Reader:
             yield from self._map(self._until_truncation([], redone), fmt, table)
             self._note_truncation()
 
-    def _fast_batch(self, batch: pa.RecordBatch, times: pa.Array, fmt: FormatModule, table: Table, ev: Evidence) -> pa.RecordBatch:
+    def _fast_deliver(self, batch: pa.RecordBatch, fmt: FormatModule, table: Table, ev: Evidence) -> Iterator[pa.RecordBatch]:
+        self.result.records += batch.num_rows
+        out = self._fast_batch(batch, fmt, table, ev)
+        self._count(out.column("time"), out.num_rows)
+        yield out
+
+    def _fast_check(self, batch: pa.RecordBatch, table: Table) -> tuple[pa.RecordBatch, np.ndarray]:
+        """The rows of a DuckDB batch the fast path may keep, with their values typed to the
+        table; the others (``_fast_ok`` false, a time missing, unparseable or out of range, a
+        ``_raw_<col>`` text whose typed ``<col>`` came out null, a value the column's type cannot
+        hold) are for the per-record path, whose reasons the quarantine then carries."""
+        n = batch.num_rows
+        names = batch.schema.names
+        ok = pc.fill_null(batch.column("_fast_ok"), False).to_numpy(zero_copy_only=False).copy()
+        cols = {}
+        for col in table.columns:
+            if col.name not in names or col.name == "evidence_line":
+                continue
+            arr = batch.column(col.name)
+            if col.type == TIME:
+                arr, status = parse_times(arr, self.time_range)
+                ok &= (status == OK) | ((status == MISSING) & (col.name != "time"))
+            elif arr.type != col.type:
+                try:
+                    arr = arr.cast(col.type)  # safe: a value the type cannot hold raises
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                    arr, fits = _cast_what_fits(arr, col.type)
+                    ok &= fits
+            cols[col.name] = arr
+        for name in names:
+            if name.startswith("_raw_") and name[5:] in cols:
+                lost = pc.and_(pc.is_valid(batch.column(name)), pc.is_null(cols[name[5:]]))
+                ok &= ~lost.to_numpy(zero_copy_only=False)
+        keep = [pa.field(nm, cols[nm].type) for nm in cols]
+        rest = [nm for nm in names if nm not in cols]
+        typed = pa.RecordBatch.from_arrays([cols[f.name] for f in keep] + [batch.column(nm) for nm in rest],
+                                           schema=pa.schema(keep + [batch.schema.field(nm) for nm in rest]))
+        return typed, np.asarray(ok, dtype=bool) if n else np.ones(0, bool)
+
+    def _fast_batch(self, batch: pa.RecordBatch, fmt: FormatModule, table: Table, ev: Evidence) -> pa.RecordBatch:
         n = batch.num_rows
         lines = batch.column("evidence_line").cast(pa.int64())
         default_cluster = pa.array([self.cluster] * n, pa.string())
         provided = {
-            "time": times,
             "evidence_line": lines,
             "evidence_id": pa.array([ev.sha256] * n, pa.string()),
             "event_id": pc.binary_join_element_wise(ev.short_id, pc.cast(lines, pa.string()), ":"),
             "source": pa.array([fmt.NAME] * n, pa.string()),
             # the record's own cluster (e.g. Hubble's 'cluster/node') wins over the default
-            "cluster": pc.coalesce(batch.column("cluster"), default_cluster) if "cluster" in batch.schema.names else default_cluster,
+            "cluster": pc.coalesce(batch.column("cluster").cast(pa.string()), default_cluster) if "cluster" in batch.schema.names else default_cluster,
         }
-        for col in table.columns:  # other times (stage_time, time_end) arrive as text too
-            if col.type == TIME and col.name not in provided and col.name in batch.schema.names:
-                provided[col.name] = to_timestamps(batch.column(col.name))
         names = set(batch.schema.names)
         arrays = []
         for col in table.columns:
@@ -412,43 +483,62 @@ class Reader:
     def _map(self, records: Iterator[Record], fmt: FormatModule, table: Table) -> Iterator[pa.RecordBatch]:
         ev = self.result.evidence
         buf: list[dict[str, Any]] = []
+        strict = self.on_bad_lines == "error"
         for rec in records:
             self.result.records += 1
             self._last_number = rec.number
             if rec.envelope:
                 self.result.envelopes[rec.envelope] += 1
-            if rec.error is not None:
-                self._bad(rec.number, rec.error, rec.raw)
-                continue
             if rec.skip is not None:
                 self.result.skipped[rec.skip] += 1
                 continue
-            try:
-                # envelope context (a cluster name) travels with its record; otherwise the
-                # format gets one dict for the whole file (a text header's field order)
-                rows = list(fmt.rows(rec.value, rec.context or self._file_context))
-            except NotAnEvent as e:
-                self.result.skipped[str(e)] += 1
-                continue
-            except (BadRecord, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
-                self._bad(rec.number, f"not a valid {fmt.NAME} record ({e})", rec.raw or _dump(rec.value))
-                continue
-            except RecursionError:
-                self._bad(rec.number, "record nested too deeply", rec.raw or b"")
+            reason: str | None = rec.error
+            rows: list[dict[str, Any]] = []
+            if reason is None:
+                try:
+                    # envelope context (a cluster name) travels with its record; otherwise the
+                    # format gets one dict for the whole file (a text header's field order)
+                    rows = list(fmt.rows(rec.value, rec.context or self._file_context))
+                except NotAnEvent as e:
+                    self.result.skipped[str(e)] += 1
+                    continue
+                except RecursionError:
+                    reason = "record nested too deeply"
+                except (BadRecord, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+                    reason = f"not a valid {fmt.NAME} record ({e})"
+                except Exception as e:  # noqa: BLE001 - bad input is data: any failure to map a record quarantines it
+                    reason = f"not a valid {fmt.NAME} record ({type(e).__name__}: {e})"
+            if reason is not None:
+                if strict and buf:
+                    # the rows held back for typing come first in the file: check them first
+                    yield from self._flush(buf, table)
+                    buf = []
+                self._bad(rec.number, reason, rec.raw or _dump(rec.value))
                 continue
             if not rows:
                 self.result.skipped[f"{fmt.NAME}: record yields no event"] += 1
                 continue
             # One record normally gives one row; if it gives several they share the record's place.
             for k, row in enumerate(rows):
+                if isinstance(row, BadRecord):
+                    # a format yields BadRecord for one bad part (a flow tuple, a list item) of
+                    # a record whose other parts are good rows
+                    if strict and buf:
+                        yield from self._flush(buf, table)
+                        buf = []
+                    part = f" (row {k + 1} of the {len(rows)} this record gives)" if len(rows) > 1 else ""
+                    self._bad(rec.number, f"{row}{part}", rec.raw or _dump(rec.value))
+                    continue
                 sub = rec.index if len(rows) == 1 else (k if rec.index is None else rec.index * 1000 + k)
                 row["evidence_id"] = ev.sha256
                 row["evidence_line"] = rec.number
                 row["event_id"] = f"{ev.short_id}:{rec.number}" + ("" if sub is None else f".{sub}")
                 row["source"] = fmt.NAME
-                if not row.get("cluster"):
+                if row.get("cluster") is None or row.get("cluster") == "":
                     row["cluster"] = rec.context.get("cluster") or self.cluster
                 row["_record"] = rec
+                if len(rows) > 1:
+                    row["_part"] = (k + 1, len(rows))
                 buf.append(row)
             if len(rows) > 1:
                 self.result.records += len(rows) - 1  # each extra row is its own record for accounting
@@ -459,23 +549,31 @@ class Reader:
             yield from self._flush(buf, table)
 
     def _flush(self, buf: list[dict[str, Any]], table: Table) -> Iterator[pa.RecordBatch]:
-        times = to_timestamps([r.get("time") for r in buf])
-        bad = pc.is_null(times).to_numpy(zero_copy_only=False)
-        if bad.any() and table.time_required:
-            keep = []
-            for r, b in zip(buf, bad):
-                if b:
-                    rec: Record = r["_record"]
-                    self._bad(rec.number, "no parseable timestamp in the record", rec.raw or _dump(rec.value))
-                else:
-                    keep.append(r)
-            buf = keep
-            times = times.filter(pc.invert(pc.is_null(times)))
-        if not buf:
-            return
-        batch = rows_to_batch(buf, table, times)
-        self._count(times, batch.num_rows)
-        yield batch
+        batch, bad = type_rows(buf, table, time_range=self.time_range)
+        for i, reason in bad.items():
+            row = buf[i]
+            rec: Record = row["_record"]
+            if "_part" in row:
+                reason += " (row {} of the {} this record gives)".format(*row["_part"])
+            self._bad(rec.number, reason, rec.raw or _dump(rec.value))
+        if batch.num_rows:
+            self._count(batch.column("time"), batch.num_rows)
+            yield batch
+
+
+def _cast_what_fits(arr: pa.Array, t: pa.DataType) -> tuple[pa.Array, np.ndarray]:
+    """``arr`` cast to ``t`` where each value fits (null elsewhere), and which ones did."""
+    if pa.types.is_integer(t) and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        info = np.iinfo(t.to_pandas_dtype())
+        fits = pc.and_(pc.greater_equal(arr, pa.scalar(int(info.min)).cast(arr.type)) if pa.types.is_integer(arr.type) else pc.greater_equal(arr, float(info.min)),
+                       pc.less_equal(arr, pa.scalar(int(info.max)).cast(arr.type)) if pa.types.is_integer(arr.type) else pc.less_equal(arr, float(info.max)))
+        if pa.types.is_floating(arr.type):
+            fits = pc.and_(fits, pc.equal(pc.floor(arr), arr))
+        fits = pc.fill_null(fits, True)
+        out = pc.if_else(fits, arr, pa.scalar(None, arr.type)).cast(t)
+        return out, fits.to_numpy(zero_copy_only=False)
+    # no element-wise rule for this pair of types: the whole batch goes the per-record way
+    return pa.nulls(len(arr), t), np.zeros(len(arr), bool)
 
 
 def _prefetch(reader: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
@@ -495,7 +593,7 @@ def _prefetch(reader: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.R
                     return
                 q.put(b)
             q.put(done)
-        except BaseException as e:  # handed to the consumer
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, re-raised there
             q.put(e)
 
     t = threading.Thread(target=pull, name="k8sforensics-duckdb", daemon=True)
@@ -523,12 +621,14 @@ def _dump(value: Any) -> bytes:
 
 
 __all__ = [
+    "TIME_RANGE",
     "BadRecord",
     "Evidence",
     "FileResult",
     "NotAnEvent",
     "OnBadLines",
     "Reader",
+    "TimeRange",
     "expand_paths",
     "hash_file",
     "quarantine_table",

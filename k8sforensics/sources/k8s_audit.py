@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import unquote_plus
 
 import orjson
@@ -20,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._driver import BadRecord
-from ._values import as_int, as_object
+from ._values import as_object
 from .redact import needs_redaction, redact
 
 NAME = "k8s-audit"
@@ -53,47 +54,51 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
 
 
 def event_row(ev: dict[str, Any]) -> dict[str, Any]:
-    """One audit Event (a dict) → one ``audit`` row (a dict of canonical columns)."""
+    """One audit Event (a dict) → one ``audit`` row (a dict of canonical columns).
+
+    Values go into the row as the event has them; the driver types them against the schema
+    (a list of groups that is not a list, a response code that is not an integer: the event
+    is quarantined with the field named). Only what is derived here looks at types."""
     if not isinstance(ev, dict):
         raise BadRecord("audit event is not a JSON object")
     if "verb" not in ev and "requestURI" not in ev:
         raise BadRecord("not an audit event: neither verb nor requestURI")
     user = as_object(ev.get("user"))
-    extra = _extra(user.get("extra"))
-    username = _str(user.get("username"))
+    extra = user.get("extra")
+    username = user.get("username")
     sa_ns = sa_name = None
-    if username and username.startswith(SA_PREFIX):
+    if isinstance(username, str) and username.startswith(SA_PREFIX):
         parts = username[len(SA_PREFIX) :].split(":", 1)
         if len(parts) == 2:
             sa_ns, sa_name = parts
     imp = as_object(ev.get("impersonatedUser"))
     ref = as_object(ev.get("objectRef"))
-    resource = _str(ref.get("resource"))
-    subresource = _str(ref.get("subresource"))
+    resource, subresource = ref.get("resource"), ref.get("subresource")
+    res_s = resource if isinstance(resource, str) else None
+    sub_s = subresource if isinstance(subresource, str) else None
     status = as_object(ev.get("responseStatus"))
-    annotations = ev.get("annotations") if isinstance(ev.get("annotations"), dict) else None
-    ann = {str(k): _text(v) for k, v in annotations.items()} if annotations else None
-    ips = _strs(ev.get("sourceIPs"))
-    uri = _str(ev.get("requestURI"))
-    code = status.get("code")
-    request_object = _body(ev.get("requestObject"), resource, subresource)
-    namespace = _str(ref.get("namespace"))
-    name = _str(ref.get("name"))
+    ann = ev.get("annotations")
+    ips = ev.get("sourceIPs")
+    uri = ev.get("requestURI")
+    uri_s = uri if isinstance(uri, str) else None
+    namespace = ref.get("namespace")
+    name = ref.get("name")
     received = ev.get("requestReceivedTimestamp") or ev.get("timestamp") or as_object(ev.get("metadata")).get("creationTimestamp")
+    stage = ev.get("stage")
     return {
         "time": received or ev.get("stageTimestamp"),
         "namespace": namespace,
         "pod": name if resource == "pods" else None,
-        "audit_id": _str(ev.get("auditID")),
-        "stage": _str(ev.get("stage")),
-        "stages": [ev["stage"]] if isinstance(ev.get("stage"), str) else None,
+        "audit_id": ev.get("auditID"),
+        "stage": stage,
+        "stages": None if stage is None else [stage],
         "stage_time": ev.get("stageTimestamp") or received,
-        "level": _str(ev.get("level")),
-        "verb": _str(ev.get("verb")),
+        "level": ev.get("level"),
+        "verb": ev.get("verb"),
         "request_uri": uri,
         "user": username,
-        "user_uid": _str(user.get("uid")),
-        "user_groups": _strs(user.get("groups")),
+        "user_uid": user.get("uid"),
+        "user_groups": user.get("groups"),
         "user_extra": extra,
         "sa_namespace": sa_ns,
         "sa_name": sa_name,
@@ -102,25 +107,25 @@ def event_row(ev: dict[str, Any]) -> dict[str, Any]:
         "token_pod_uid": _first(extra, EXTRA_POD_UID),
         "token_node": _first(extra, EXTRA_NODE),
         "credential_id": _first(extra, EXTRA_CREDENTIAL),
-        "impersonated_user": _str(imp.get("username")),
-        "impersonated_groups": _strs(imp.get("groups")),
-        "source_ip": ips[0] if ips else None,
+        "impersonated_user": imp.get("username"),
+        "impersonated_groups": imp.get("groups"),
+        "source_ip": ips[0] if isinstance(ips, list) and ips else None,
         "source_ips": ips,
-        "user_agent": _str(ev.get("userAgent")),
+        "user_agent": ev.get("userAgent"),
         "resource": resource,
         "subresource": subresource,
         "object_namespace": namespace,
         "object_name": name,
-        "api_group": _str(ref.get("apiGroup")),
-        "api_version": _str(ref.get("apiVersion")),
-        "response_code": _int(code),
-        "response_reason": _str(status.get("reason")),
-        "decision": ann.get(DECISION) if ann else None,
-        "authz_reason": ann.get(REASON) if ann else None,
+        "api_group": ref.get("apiGroup"),
+        "api_version": ref.get("apiVersion"),
+        "response_code": status.get("code"),
+        "response_reason": status.get("reason"),
+        "decision": ann.get(DECISION) if isinstance(ann, dict) else None,
+        "authz_reason": ann.get(REASON) if isinstance(ann, dict) else None,
         "annotations": ann,
-        "request_object": request_object,
-        "response_object": _body(ev.get("responseObject"), resource, subresource),
-        "exec_command": exec_command(uri) if subresource in SESSION_SUBRESOURCES or (uri and "command=" in uri) else None,
+        "request_object": _body(ev.get("requestObject"), res_s, sub_s),
+        "response_object": _body(ev.get("responseObject"), res_s, sub_s),
+        "exec_command": exec_command(uri_s) if sub_s in SESSION_SUBRESOURCES or (uri_s and "command=" in uri_s) else None,
     }
 
 
@@ -163,38 +168,11 @@ def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def _str(v: Any) -> str | None:
-    if v is None:
-        return None
-    return v if isinstance(v, str) else _text(v)
-
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else orjson.dumps(v).decode("utf-8")
-
-
-def _strs(v: Any) -> list[str | None] | None:
-    # []string in the API server's Go types: anything else is not a list of strings
-    if isinstance(v, list):
-        return [None if x is None else _text(x) for x in v]
-    return None
-
-
-def _int(v: Any) -> int | None:
-    i = as_int(v)
-    return i if i is not None and -(2**31) <= i < 2**31 else None  # response codes are int32
-
-
-def _extra(v: Any) -> dict[str, list[str | None] | None] | None:
-    if not isinstance(v, dict):
-        return None
-    # map[string][]string in Go: a value that is not a list carries no strings
-    return {str(k): _strs(vals) for k, vals in v.items()}
-
-
-def _first(extra: dict[str, list[str | None] | None] | None, key: str) -> str | None:
-    values = extra.get(key) if extra else None
-    return values[0] if values else None
+def _first(extra: Any, key: str) -> Any:
+    # map[string][]string: the first value of a key (a value that is not a list is quarantined
+    # by the driver, with user_extra named)
+    values = extra.get(key) if isinstance(extra, dict) else None
+    return values[0] if isinstance(values, list) and values else None
 
 
 # --------------------------------------------------------------------------- fast path
@@ -204,20 +182,24 @@ def _first(extra: dict[str, list[str | None] | None] | None, key: str) -> str | 
 # FAST_COLUMNS / FAST_SELECT mirror ``event_row`` exactly; the remaining per-row work
 # (time parsing, exec command decoding, redaction) runs on those batches in Python, on the
 # few rows that need it, through the same functions as above. A test holds the two paths to
-# identical output. Lines the fast path cannot map (not JSON, no time, not an audit event)
-# come out with ``_fast_ok = false`` and are redone by the per-record path.
+# identical output. Lines the fast path cannot map (not JSON, no time, not an audit event, a
+# list or map field of another JSON type) come out with ``_fast_ok = false`` and are redone
+# by the per-record path, which quarantines what is bad. The list and map fields are read as
+# JSON and checked for their type: read as VARCHAR[] or MAP, DuckDB would turn a string there
+# into NULL without a word. ``_raw_response_code`` lets the driver redo a row whose code text
+# did not cast (the per-record path decides whether '403.0' is 403 or 'x' is bad).
 
 FAST_COLUMNS = {
     "kind": "VARCHAR", "apiVersion": "VARCHAR", "auditID": "VARCHAR", "stage": "VARCHAR", "level": "VARCHAR",
     "verb": "VARCHAR", "requestURI": "VARCHAR", "userAgent": "VARCHAR",
     "requestReceivedTimestamp": "VARCHAR", "stageTimestamp": "VARCHAR", "timestamp": "VARCHAR",
     "metadata": "STRUCT(creationTimestamp VARCHAR)",
-    "user": "STRUCT(username VARCHAR, uid VARCHAR, groups VARCHAR[], extra MAP(VARCHAR, VARCHAR[]))",
-    "impersonatedUser": "STRUCT(username VARCHAR, groups VARCHAR[])",
-    "sourceIPs": "VARCHAR[]",
+    "user": "STRUCT(username VARCHAR, uid VARCHAR, groups JSON, extra JSON)",
+    "impersonatedUser": "STRUCT(username VARCHAR, groups JSON)",
+    "sourceIPs": "JSON",
     "objectRef": "STRUCT(resource VARCHAR, subresource VARCHAR, namespace VARCHAR, name VARCHAR, apiGroup VARCHAR, apiVersion VARCHAR)",
     "responseStatus": "STRUCT(code VARCHAR, reason VARCHAR)",
-    "annotations": "MAP(VARCHAR, VARCHAR)",
+    "annotations": "JSON",
     "requestObject": "JSON",
     "responseObject": "JSON",
 }
@@ -228,8 +210,18 @@ FAST_PREPARE = f"""
     *,
     coalesce(requestReceivedTimestamp, "timestamp", metadata.creationTimestamp) AS _received,
     CASE WHEN starts_with(user.username, '{SA_PREFIX}') THEN substr(user.username, {len(SA_PREFIX) + 1}) END AS _sa,
-    user.extra AS _extra,
-    annotations AS _ann
+    CASE WHEN json_type(user.extra) = 'OBJECT' THEN from_json(user.extra, '"MAP(VARCHAR, VARCHAR[])"') END AS _extra,
+    CASE WHEN json_type(annotations) = 'OBJECT' THEN from_json(annotations, '"MAP(VARCHAR, VARCHAR)"') END AS _ann,
+    CASE WHEN json_type(sourceIPs) = 'ARRAY' THEN from_json(sourceIPs, '["VARCHAR"]') END AS _ips,
+    CASE WHEN json_type(user.groups) = 'ARRAY' THEN from_json(user.groups, '["VARCHAR"]') END AS _groups,
+    CASE WHEN json_type(impersonatedUser.groups) = 'ARRAY' THEN from_json(impersonatedUser.groups, '["VARCHAR"]') END AS _imp_groups,
+    coalesce(json_type(sourceIPs), 'NULL') IN ('ARRAY', 'NULL')
+      AND coalesce(json_type(annotations), 'NULL') IN ('OBJECT', 'NULL')
+      AND coalesce(json_type(user.groups), 'NULL') IN ('ARRAY', 'NULL')
+      AND coalesce(json_type(impersonatedUser.groups), 'NULL') IN ('ARRAY', 'NULL')
+      AND (coalesce(json_type(user.extra), 'NULL') = 'NULL' OR (json_type(user.extra) = 'OBJECT'
+           AND coalesce(list_bool_and(list_transform(json_extract(user.extra, '$.*'), lambda x: coalesce(json_type(x), 'NULL') IN ('ARRAY', 'NULL'))), true)))
+      AS _shapes_ok
 """
 
 FAST_SELECT = f"""
@@ -242,7 +234,7 @@ FAST_SELECT = f"""
     coalesce(stageTimestamp, _received) AS stage_time,
     level, verb, requestURI AS request_uri,
     user.username AS "user", user.uid AS user_uid,
-    user.groups AS user_groups,
+    _groups AS user_groups,
     _extra AS user_extra,
     CASE WHEN position(':' IN _sa) > 0 THEN split_part(_sa, ':', 1) END AS sa_namespace,
     CASE WHEN position(':' IN _sa) > 0 THEN substr(_sa, position(':' IN _sa) + 1) END AS sa_name,
@@ -252,14 +244,15 @@ FAST_SELECT = f"""
     _extra['{EXTRA_NODE}'][1] AS token_node,
     _extra['{EXTRA_CREDENTIAL}'][1] AS credential_id,
     impersonatedUser.username AS impersonated_user,
-    impersonatedUser.groups AS impersonated_groups,
-    sourceIPs[1] AS source_ip,
-    sourceIPs AS source_ips,
+    _imp_groups AS impersonated_groups,
+    _ips[1] AS source_ip,
+    _ips AS source_ips,
     userAgent AS user_agent,
     objectRef.resource AS resource, objectRef.subresource AS subresource,
     objectRef.namespace AS object_namespace, objectRef.name AS object_name,
     objectRef.apiGroup AS api_group, objectRef.apiVersion AS api_version,
-    TRY_CAST(responseStatus.code AS INTEGER) AS response_code,
+    CASE WHEN regexp_full_match(responseStatus.code, '[ \t]*[+-]?[0-9]{1,10}[ \t]*') THEN TRY_CAST(trim(responseStatus.code) AS INTEGER) END AS response_code,
+    responseStatus.code AS _raw_response_code,
     responseStatus.reason AS response_reason,
     _ann['{DECISION}'] AS decision,
     _ann['{REASON}'] AS authz_reason,
@@ -272,7 +265,7 @@ FAST_SELECT = f"""
       OR contains(requestObject::VARCHAR, '"Secret') OR contains(requestObject::VARCHAR, '"Token') AS _check_request,
     objectRef.resource IN ('secrets', 'tokenreviews', 'tokenrequests') OR objectRef.subresource = 'token'
       OR contains(responseObject::VARCHAR, '"Secret') OR contains(responseObject::VARCHAR, '"Token') AS _check_response,
-    (verb IS NOT NULL OR requestURI IS NOT NULL) AND coalesce(_received, stageTimestamp) IS NOT NULL AS _fast_ok
+    (verb IS NOT NULL OR requestURI IS NOT NULL) AND coalesce(_received, stageTimestamp) IS NOT NULL AND _shapes_ok AS _fast_ok
 """
 
 
