@@ -9,7 +9,8 @@ audit Event as a JSON string (sometimes as an object); it is mapped by
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import orjson
 

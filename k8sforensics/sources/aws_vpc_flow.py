@@ -9,23 +9,19 @@ form SIEMs re-export (camelCase keys, e.g. Panther's AWS.VPCFlow).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
-import orjson
+from collections.abc import Iterator
+from typing import Any
 
 from ._driver import BadRecord, NotAnEvent
-from ._values import as_int
+from ._values import as_int, epoch, json_text, text
 
 NAME = "aws-vpc-flow"
 FAMILY = "flows"
 
-DEFAULT_V2 = "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status".split()
+DEFAULT_V2 = ["version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "action", "log-status"]
 FIELDS = frozenset(
     DEFAULT_V2
-    + "vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id sublocation-type sublocation-id "
-    "pkt-src-aws-service pkt-dst-aws-service flow-direction traffic-path ecs-cluster-arn ecs-cluster-name "
-    "ecs-container-instance-arn ecs-container-instance-id ecs-container-id ecs-second-container-id ecs-service-name "
-    "ecs-task-definition-arn ecs-task-arn ecs-task-id reject-reason".split()
+    + ["vpc-id", "subnet-id", "instance-id", "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr", "region", "az-id", "sublocation-type", "sublocation-id", "pkt-src-aws-service", "pkt-dst-aws-service", "flow-direction", "traffic-path", "ecs-cluster-arn", "ecs-cluster-name", "ecs-container-instance-arn", "ecs-container-instance-id", "ecs-container-id", "ecs-second-container-id", "ecs-service-name", "ecs-task-definition-arn", "ecs-task-arn", "ecs-task-id", "reject-reason"]
 )
 PROTOCOLS = {"1": "icmp", "6": "tcp", "17": "udp", "58": "icmpv6", "132": "sctp", "47": "gre", "50": "esp"}
 VERDICTS = {"ACCEPT": "allowed", "REJECT": "denied"}
@@ -63,7 +59,7 @@ def sniff(record: Any) -> bool:
 def rows(record: Any, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if isinstance(record, dict):
         fields: dict[str, str | None] = {
-            (_CAMEL[k] if k in _CAMEL else k): (None if v in ("-", "null") else str(v)) for k, v in record.items() if not k.startswith("p_")
+            _CAMEL.get(k, k): (None if v is None or v in ("-", "null") else text(v)) for k, v in record.items() if not k.startswith("p_")
         }
     else:
         tokens = _strip_comment(record).split()
@@ -95,20 +91,22 @@ def flow_row(f: dict[str, str | None]) -> dict[str, Any]:
     for k in ("srcaddr", "dstaddr"):
         if f.get(f"pkt-{k}") and f.get(k) and f[f"pkt-{k}"] != f[k]:
             rest[f"interface-{k}"] = f[k]
+    start = epoch(f.get("start"), "s")
+    end = f.get("end")
     return {
-        "time": as_int(f.get("start")),
-        "time_end": as_int(f.get("end")) or as_int(f.get("start")),
+        "time": start,
+        "time_end": start if end is None or as_int(end) == 0 else epoch(end, "s"),  # end 0: a single packet
         "src_ip": f.get("pkt-srcaddr") or f.get("srcaddr"),
         "dst_ip": f.get("pkt-dstaddr") or f.get("dstaddr"),
-        "src_port": as_int(f.get("srcport")),
-        "dst_port": as_int(f.get("dstport")),
+        "src_port": f.get("srcport"),
+        "dst_port": f.get("dstport"),
         "protocol": PROTOCOLS.get(proto, proto) if proto else None,
         "verdict": VERDICTS.get(action, "unknown") if action else None,
         "verdict_raw": action,
         "direction": f.get("flow-direction"),
-        "bytes": as_int(f.get("bytes")),
-        "packets": as_int(f.get("packets")),
-        "extra": orjson.dumps(rest).decode() if rest else None,
+        "bytes": f.get("bytes"),
+        "packets": f.get("packets"),
+        "extra": json_text(rest) if rest else None,
     }
 
 
@@ -123,8 +121,12 @@ def _strip_comment(line: str) -> str:
 # Flow logs are large. DuckDB reads each line as text and the header's field order turns
 # into positions; rows it cannot map (wrong field count, NODATA/SKIPDATA, the header itself)
 # come out with _fast_ok = false and are redone per record, so the output is the same.
+# Integers are cast only from plain digits (no rounding of '80.5', which the per-record path
+# quarantines); the driver redoes a row whose ``_raw_<col>`` text did not cast, or whose value
+# its column cannot hold. Times past year 5138 are not handed to to_timestamp (it would raise).
 
-_INT = "TRY_CAST(trunc(TRY_CAST({v} AS DOUBLE)) AS BIGINT)"
+_INT = "(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,18}}') THEN CAST({v} AS BIGINT) END)"
+_TIME = "to_timestamp(CASE WHEN abs({i}) < 100000000000 THEN {i} END)"
 
 
 def fast_applies(records: list[Any]) -> bool:
@@ -153,14 +155,19 @@ def fast_query(source: str, head: list[Any]) -> str:
             )
     extra = f"nullif('{{' || concat_ws(',', {', '.join(parts)}) || '}}', '{{}}')" if parts else "NULL::VARCHAR"
     protocols = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in PROTOCOLS.items())
+    start, end = _INT.format(v=f("start")), _INT.format(v=f("end"))
     return f"""
     SELECT
-        to_timestamp({_INT.format(v=f('start'))}) AS time,
-        to_timestamp(coalesce(nullif({_INT.format(v=f('end'))}, 0), {_INT.format(v=f('start'))})) AS time_end,
+        {_TIME.format(i=start)} AS time,
+        {_TIME.format(i=f"coalesce(nullif({end}, 0), {start})")} AS time_end,
         coalesce({f('pkt-srcaddr')}, {f('srcaddr')}) AS src_ip,
         coalesce({f('pkt-dstaddr')}, {f('dstaddr')}) AS dst_ip,
-        {_INT.format(v=f('srcport'))}::INTEGER AS src_port,
-        {_INT.format(v=f('dstport'))}::INTEGER AS dst_port,
+        {_INT.format(v=f('srcport'))} AS src_port,
+        {_INT.format(v=f('dstport'))} AS dst_port,
+        {f('srcport')} AS _raw_src_port,
+        {f('dstport')} AS _raw_dst_port,
+        {f('bytes')} AS _raw_bytes,
+        {f('packets')} AS _raw_packets,
         CASE {f('protocol')} {protocols} ELSE {f('protocol')} END AS protocol,
         CASE WHEN {f('action')} IS NULL THEN NULL WHEN {f('action')} = 'ACCEPT' THEN 'allowed'
              WHEN {f('action')} = 'REJECT' THEN 'denied' ELSE 'unknown' END AS verdict,
@@ -171,7 +178,7 @@ def fast_query(source: str, head: list[Any]) -> str:
         {extra} AS extra,
         len(_f) = {len(names)} AND coalesce({f('log-status')}, '') NOT IN ('NODATA', 'SKIPDATA')
             AND _f[1] NOT IN ({', '.join("'" + n + "'" for n in ("version", *names[:1]))})
-            AND {_INT.format(v=f('start'))} IS NOT NULL AS _fast_ok
+            AND {start} IS NOT NULL AND ({f('end')} IS NULL OR {end} IS NOT NULL) AS _fast_ok
     FROM (
         -- a plain split unless the line has runs of blanks (seen in the AWS docs' examples)
         SELECT CASE WHEN contains(_l, '  ') OR contains(_l, chr(9)) THEN string_split(regexp_replace(_l, '\\s+', ' ', 'g'), ' ')

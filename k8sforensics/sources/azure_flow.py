@@ -9,12 +9,11 @@ proto number,I|O,B|C|E|D,X|NX,…``.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
-import orjson
+from collections.abc import Iterator
+from typing import Any
 
 from ._driver import BadRecord, NotAnEvent
-from ._values import as_int, as_object
+from ._values import add, as_list, as_object, count, epoch, json_text
 from .aws_vpc_flow import PROTOCOLS
 
 NAME = "azure-flow"
@@ -34,55 +33,61 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     props = as_object(record.get("properties"))
     groups: list[tuple[Any, list[Any], int]] = []  # (rule, tuples, version)
     if "flowRecords" in record:  # VNet flow logs
-        for f in as_object(record["flowRecords"]).get("flows") or []:
-            for g in as_object(f).get("flowGroups") or []:
-                groups.append((as_object(g).get("rule"), as_object(g).get("flowTuples") or [], 4))
+        for f in as_list(as_object(record["flowRecords"]).get("flows")):
+            for g in as_list(as_object(f).get("flowGroups")):
+                groups.append((as_object(g).get("rule"), _tuples(as_object(g).get("flowTuples")), 4))
     else:
-        version = int(props.get("Version", 1) or 1)
-        for f in props.get("flows") or []:
-            for inner in as_object(f).get("flows") or []:
-                groups.append((as_object(f).get("rule"), as_object(inner).get("flowTuples") or [], version))
+        version = count(props.get("Version", 1), "properties.Version") or 1
+        for f in as_list(props.get("flows")):
+            for inner in as_list(as_object(f).get("flows")):
+                groups.append((as_object(f).get("rule"), _tuples(as_object(inner).get("flowTuples")), version))
     if not groups:
         raise NotAnEvent("Azure flow record without flow tuples")
     resource = record.get("resourceId") or record.get("targetResourceID")
     for rule, tuples, version in groups:
         for t in tuples:
-            yield _tuple_row(str(t), rule, version, resource)
+            try:
+                yield _tuple_row(t, rule, version, resource)
+            except BadRecord as e:
+                yield e  # one bad tuple: the record's other tuples are still rows
 
 
-def _tuple_row(t: str, rule: str | None, version: int, resource: Any) -> dict[str, Any]:
+def _tuples(v: Any) -> list[Any]:
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        raise BadRecord(f"field flowTuples: value {json_text(v)[:80]} is not a list")
+    return v
+
+
+def _tuple_row(t: Any, rule: Any, version: int, resource: Any) -> dict[str, Any]:
+    if not isinstance(t, str):
+        raise BadRecord(f"flow tuple {json_text(t)[:80]} is not text")
     f = t.split(",")
     if len(f) < 8:
         raise BadRecord(f"flow tuple has {len(f)} fields, expected at least 8: {t[:80]}")
     vnet = version >= 4
-    ts = int(f[0])
     state = f[7] if vnet else (f[8] if len(f) > 8 else None)
     decision = ("D" if state == "D" else "A") if vnet else f[7]
-    counts = f[9:13] if vnet else f[9:13]
+    counts = f[9:13]  # packets and bytes out, then in (NSG v2 and VNet alike)
     pk_out, by_out, pk_in, by_in = (counts + ["", "", "", ""])[:4]
     proto = PROTOCOLS.get(f[5], f[5]) if vnet else _PROTO.get(f[5], f[5].lower())
     extra = {"rule": rule, "state": state, "resource": resource}
     if vnet and len(f) > 8:
         extra["encryption"] = f[8]
+    ts = epoch(f[0], "ms" if vnet else "s")  # VNet: epoch ms; NSG: epoch s
     return {
-        "time": ts * 1_000_000 if vnet else ts * 1_000_000_000,  # VNet: epoch ms; NSG: epoch s
-        "time_end": ts * 1_000_000 if vnet else ts * 1_000_000_000,
+        "time": ts,
+        "time_end": ts,
         "src_ip": f[1] or None,
         "dst_ip": f[2] or None,
-        "src_port": as_int(f[3]),
-        "dst_port": as_int(f[4]),
+        "src_port": f[3] or None,
+        "dst_port": f[4] or None,
         "protocol": proto,
         "verdict": {"A": "allowed", "D": "denied"}.get(decision, "unknown"),
         "verdict_raw": decision,
         "direction": {"I": "ingress", "O": "egress"}.get(f[6]),
-        "bytes": _sum(by_out, by_in),
-        "packets": _sum(pk_out, pk_in),
-        "extra": orjson.dumps({k: v for k, v in extra.items() if v}).decode(),
+        "bytes": add([count(by_out, "bytes sent"), count(by_in, "bytes received")]),
+        "packets": add([count(pk_out, "packets sent"), count(pk_in, "packets received")]),
+        "extra": json_text({k: v for k, v in extra.items() if v}),
     }
-
-
-
-
-def _sum(a: str, b: str) -> int | None:
-    vals = [x for x in (as_int(a), as_int(b)) if x is not None]
-    return sum(vals) if vals else None

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import ast
 import csv
-from typing import Any, Iterator
-
-import orjson
+import math
+from collections.abc import Iterator
+from typing import Any
 
 from ._driver import BadRecord, NotAnEvent
+from ._values import json_text
 
 NAME = "azure-traffic-analytics"
 FAMILY = "flows"
@@ -28,8 +29,18 @@ def sniff_lines(lines: list[str]) -> bool:
     return _NEEDED <= set(header) and ("SrcIP" in header or "VMIPAddress" in header)
 
 
+def _fields(record: str) -> list[str]:
+    """One CSV line's fields. A bare CR inside a field (Log Analytics keeps one from the
+    source) is data: the csv module would refuse it, so it is parked on a character the line
+    does not hold and put back in its field."""
+    if "\r" not in record:
+        return next(csv.reader([record]), [])
+    park = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in record)
+    return [v.replace(park, "\r") for v in next(csv.reader([record.replace("\r", park)]), [])]
+
+
 def rows(record: str, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    values = next(csv.reader([record]))
+    values = _fields(record)
     if "header" not in context:
         context["header"] = values
         raise NotAnEvent("CSV header line")
@@ -44,8 +55,8 @@ def rows(record: str, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
     vm = r.get("VMIPAddress")
     src = r.get("SrcIP") or (vm if outbound else remote)
     dst = r.get("DestIP") or (remote if outbound else vm)
-    allowed = _num(r.get("AllowedInFlows")) + _num(r.get("AllowedOutFlows"))
-    denied = _num(r.get("DeniedInFlows")) + _num(r.get("DeniedOutFlows"))
+    allowed = _num(r, "AllowedInFlows") + _num(r, "AllowedOutFlows")
+    denied = _num(r, "DeniedInFlows") + _num(r, "DeniedOutFlows")
     mapped = {"FlowStartTime", "FlowEndTime", "SrcIP", "DestIP", "DestPort", "L4Protocol", "FlowDirection"}
     rest = {k: v for k, v in r.items() if k not in mapped and v is not None and k}
     yield {
@@ -53,12 +64,12 @@ def rows(record: str, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
         "time_end": r.get("FlowEndTime") or r.get("FlowStartTime"),
         "src_ip": src,
         "dst_ip": dst,
-        "dst_port": _port(r.get("DestPort")),
+        "dst_port": r.get("DestPort"),  # '443.0' as exported; the driver types it
         "protocol": {"T": "tcp", "U": "udp"}.get(r.get("L4Protocol") or "", r.get("L4Protocol")),
         "verdict": "allowed" if allowed else ("denied" if denied else "unknown"),
         "verdict_raw": f"allowed={allowed:g} denied={denied:g}",
         "direction": {"I": "ingress", "O": "egress"}.get(r.get("FlowDirection") or ""),
-        "extra": orjson.dumps(rest).decode() if rest else None,
+        "extra": json_text(rest) if rest else None,
     }
 
 
@@ -72,15 +83,15 @@ def _first_ip(v: str | None) -> str | None:
     return str(ips[0]) if isinstance(ips, list) and ips else None
 
 
-def _num(v: str | None) -> float:
-    try:
-        return float(v) if v else 0.0
-    except ValueError:
+def _num(r: dict[str, str | None], key: str) -> float:
+    # flow counts decide the verdict: a count that is not a finite number makes the row bad
+    v = r.get(key)
+    if not v:
         return 0.0
-
-
-def _port(v: str | None) -> int | None:
     try:
-        return int(float(v)) if v else None
+        f = float(v)
     except ValueError:
-        return None
+        raise BadRecord(f"field {key}: value {v[:80]!r} is not a number") from None
+    if not math.isfinite(f):
+        raise BadRecord(f"field {key}: value {v[:80]!r} is not a finite number")
+    return f

@@ -4,15 +4,15 @@ Calico Enterprise / Calico Cloud flow logs (``flows.log`` JSON lines, or the
 Elasticsearch ``tigera_secure_ee_flows*`` documents): aggregated per window, endpoint
 names with ``name_aggr`` prefixes, ``-`` for global or network endpoints, labels as
 ``{"labels": ["k=v", ...]}``. The same connection is reported by both ends (``reporter``).
+``start_time``/``end_time`` are epoch seconds, ``@timestamp`` epoch milliseconds.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-import orjson
-
-from ._values import as_object
+from ._values import add, as_object, count, epoch, json_text, text
 
 NAME = "calico"
 FAMILY = "flows"
@@ -27,10 +27,10 @@ def sniff(record: Any) -> bool:
 
 
 def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    start = record.get("start_time", record.get("startTime"))
-    end = record.get("end_time", record.get("endTime"))
+    start = epoch(record.get("start_time", record.get("startTime")), "s")
+    end = epoch(record.get("end_time", record.get("endTime")), "s")
     if start is None and record.get("@timestamp") is not None:
-        start = record["@timestamp"]  # Elasticsearch documents: epoch ms
+        start = epoch(record["@timestamp"], "ms")  # Elasticsearch documents
     action = record.get("action")
     row: dict[str, Any] = {
         "time": start,
@@ -40,13 +40,13 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "dst_ip": record.get("dest_ip"),
         "src_port": record.get("source_port"),
         "dst_port": record.get("dest_port"),
-        "protocol": str(record["proto"]).lower() if record.get("proto") is not None else None,
+        "protocol": _lower(record.get("proto")),
         "verdict": VERDICTS.get(str(action), "unknown") if action else None,
         "verdict_raw": action,
         "direction": {"src": "egress", "dst": "ingress"}.get(str(record.get("reporter"))),
-        "bytes": _sum(record.get("bytes_in"), record.get("bytes_out")),
-        "packets": _sum(record.get("packets_in"), record.get("packets_out")),
-        "dst_names": [str(d) for d in record["dest_domains"]] if isinstance(record.get("dest_domains"), list) else None,
+        "bytes": add([count(record.get("bytes_in"), "bytes_in"), count(record.get("bytes_out"), "bytes_out")]),
+        "packets": add([count(record.get("packets_in"), "packets_in"), count(record.get("packets_out"), "packets_out")]),
+        "dst_names": record.get("dest_domains"),
     }
     for side, prefix in (("src", "source"), ("dst", "dest")):
         name, aggr = record.get(f"{prefix}_name"), record.get(f"{prefix}_name_aggr")
@@ -58,11 +58,11 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         row[f"{side}_workload"] = aggr.rstrip("*").rstrip("-") if isinstance(aggr, str) and aggr.endswith("*") else None
         row[f"{side}_labels"] = _labels(record.get(f"{prefix}_labels"))
     svc_ns, svc = record.get("dest_service_namespace"), record.get("dest_service_name")
-    row["dst_service"] = f"{svc_ns}/{svc}" if svc and svc != "-" else None
+    row["dst_service"] = f"{text(svc_ns)}/{text(svc)}" if svc and svc != "-" else None
     row["namespace"], row["pod"], row["workload"], row["labels"] = row["src_namespace"], row["src_pod"], row["src_workload"], row["src_labels"]
     rest = {k: v for k, v in record.items() if k not in _MAPPED and not k.startswith(("source_", "dest_"))}
     rest.update({k: record[k] for k in ("reporter", "source_type", "dest_type", "source_name_aggr", "dest_name_aggr") if k in record})
-    row["extra"] = orjson.dumps(rest).decode() if rest else None
+    row["extra"] = json_text(rest) if rest else None
     yield row
 
 
@@ -72,12 +72,11 @@ def _labels(v: Any) -> dict[str, str] | None:
         return None
     out = {}
     for item in items:
-        k, sep, val = str(item).partition("=")
+        k, sep, val = (text(item) or "").partition("=")
         if sep:
             out[k] = val
     return out or None
 
 
-def _sum(a: Any, b: Any) -> int | None:
-    vals = [int(x) for x in (a, b) if isinstance(x, (int, float)) and not isinstance(x, bool)]
-    return sum(vals) if vals else None
+def _lower(v: Any) -> Any:
+    return v.lower() if isinstance(v, str) else v

@@ -3,19 +3,19 @@
 Falco alerts (``json_output: true``, also relayed by falcosidekick): syscall and
 k8s_audit sources. ``output_fields`` map onto the runtime columns; ``<NA>`` and null stay
 null. Falco's own metrics and drop snapshots (source ``internal``) are not alerts: they are
-skipped and counted.
+skipped and counted. Field values go into the row as Falco wrote them; the driver types them
+(a pid that is not an integer is quarantined with the field named, not dropped).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
-
-import orjson
+from collections.abc import Iterator
+from typing import Any
 
 from ._driver import BadRecord, NotAnEvent
 from ._k8s import container_id
-from ._values import as_int
+from ._values import epoch, json_text, text
 
 NAME = "falco"
 FAMILY = "runtime"
@@ -42,7 +42,6 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "file_path": ("fd.name", "evt.arg.path", "evt.arg.pathname", "fs.path.name"),
     "protocol": ("fd.l4proto",),
 }
-_INTS = ("pid", "ppid", "uid", "tty")
 
 
 def sniff(record: Any) -> bool:
@@ -71,7 +70,7 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "priority": _priority(record.get("priority")),
         "output": record.get("output"),
         "node": record.get("hostname") or values.get("evt.hostname"),
-        "tags": [str(t) for t in record["tags"]] if isinstance(record.get("tags"), list) else None,
+        "tags": record.get("tags"),
     }
     for column, keys in _FIELDS.items():
         for key in keys:
@@ -79,31 +78,26 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
                 row[column] = values[key]
                 used.add(key)
                 break
-    for column in _INTS:
-        row[column] = as_int(row.get(column))
-    for column in ("namespace", "pod", "container", "process", "args", "cmdline", "parent_process", "parent_cmdline",
-                   "user_name", "cwd", "file_path", "protocol"):
-        if row.get(column) is not None:
-            row[column] = str(row[column])
     if source == "k8s_audit" and values.get("ka.target.resource") == "pods" and values.get("ka.target.name"):
-        row["pod"] = str(values["ka.target.name"])
+        row["pod"] = values["ka.target.name"]
     row["container_id"] = container_id(values.get("container.full_id") or values.get("container.id"))
     used.update(("container.full_id", "container.id"))
     repo, tag = values.get("container.image.repository"), values.get("container.image.tag")
-    row["container_image"] = f"{repo}:{tag}" if repo and tag else (repo or values.get("container.image"))
+    row["container_image"] = f"{text(repo)}:{text(tag)}" if repo and tag else (repo or values.get("container.image"))
     row["labels"] = _labels(values.get("k8s.pod.labels"))
     client, server = values.get("fd.cip"), values.get("fd.sip")
     if client or server:
         row["src_ip"], row["dst_ip"] = client, server
-        row["src_port"], row["dst_port"] = as_int(values.get("fd.cport")), as_int(values.get("fd.sport"))
+        row["src_port"], row["dst_port"] = values.get("fd.cport"), values.get("fd.sport")
     elif values.get("fd.lip") or values.get("fd.rip"):
         row["src_ip"], row["dst_ip"] = values.get("fd.lip"), values.get("fd.rip")
-        row["src_port"], row["dst_port"] = as_int(values.get("fd.lport")), as_int(values.get("fd.rport"))
-    if row.get("event_type") == "alert" and (row.get("src_ip") or row.get("dst_ip")) and row.get("file_path") and ":" in row["file_path"]:
+        row["src_port"], row["dst_port"] = values.get("fd.lport"), values.get("fd.rport")
+    path = row.get("file_path")
+    if (row.get("src_ip") or row.get("dst_ip")) and isinstance(path, str) and ":" in path:
         row["file_path"] = None  # fd.name of a socket is 'ip:port->ip:port', not a file
     rest = {k: v for k, v in fields.items() if k not in used and v is not None}
     rest.update({k: record[k] for k in ("source", "hostname", "uuid") if k in record})
-    row["extra"] = orjson.dumps(rest).decode() if rest else None
+    row["extra"] = json_text(rest) if rest else None
     yield row
 
 
@@ -116,16 +110,19 @@ def _time(time: Any, evt_time: Any) -> Any:
     if isinstance(time, str) and _RFC3339.match(time):
         return time
     if isinstance(evt_time, int) and not isinstance(evt_time, bool):
-        return evt_time
+        return evt_time  # unit by magnitude: Falco's own docs show evt.time in µs as well as ns
     if isinstance(time, dict) and "seconds" in time:
-        return int(time["seconds"]) * 1_000_000_000 + int(time.get("nanos", 0))
+        seconds, nanos = time["seconds"], time.get("nanos", 0)
+        if type(seconds) is int and type(nanos) is int:
+            return epoch(seconds * 1_000_000_000 + nanos, "ns")
+        return epoch(seconds, "s")  # odd parts: the seconds, judged (and shown) as they are
     return time
 
 
 def _priority(p: Any) -> str | None:
     if isinstance(p, int) and not isinstance(p, bool) and 0 <= p < len(PRIORITIES):
         return PRIORITIES[p]  # the gRPC output's enum
-    return _PRIORITY.get(str(p).lower(), str(p)) if p is not None else None
+    return _PRIORITY.get(p.lower(), p) if isinstance(p, str) else p
 
 
 def _value(v: Any) -> Any:
@@ -134,10 +131,10 @@ def _value(v: Any) -> Any:
 
 def _labels(v: Any) -> dict[str, str] | None:
     # k8s.pod.labels: an array of "key:value" strings, or one such string, comma-separated
-    items = v if isinstance(v, list) else (str(v).strip("()[]").split(",") if v else [])
+    items = v if isinstance(v, list) else (text(v).strip("()[]").split(",") if v else [])
     out = {}
     for item in items:
-        k, sep, val = str(item).strip().partition(":")
+        k, sep, val = (text(item) or "").strip().partition(":")
         if sep and k:
             out[k] = val
     return out or None

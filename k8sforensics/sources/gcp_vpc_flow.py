@@ -8,11 +8,10 @@ every flow can be reported by both ends (``reporter``).
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-import orjson
-
-from ._values import as_int, as_object
+from ._values import as_list, as_object, json_text, text
 from .aws_vpc_flow import PROTOCOLS
 
 NAME = "gcp-vpc-flow"
@@ -37,24 +36,24 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "dst_ip": c.get("dest_ip"),
         "src_port": c.get("src_port"),
         "dst_port": c.get("dest_port"),
-        "protocol": PROTOCOLS.get(str(proto), str(proto)) if proto is not None else None,
+        "protocol": PROTOCOLS.get(str(proto), str(proto)) if isinstance(proto, (str, int)) and not isinstance(proto, bool) else proto,
         "verdict": "allowed",  # VPC flow logs record delivered traffic; denials are in firewall logs
         "verdict_raw": None,
         "direction": {"SRC": "egress", "DEST": "ingress"}.get(str(p.get("reporter"))),
-        "bytes": as_int(p.get("bytes_sent")),
-        "packets": as_int(p.get("packets_sent")),
+        "bytes": p.get("bytes_sent"),
+        "packets": p.get("packets_sent"),
     }
     for side, key in (("src", "src_gke_details"), ("dst", "dest_gke_details")):
         g = as_object(p.get(key))
         pod = as_object(g.get("pod"))
         work = as_object(pod.get("pod_workload"))
-        services = g.get("service") if isinstance(g.get("service"), list) else []
+        services = as_list(g.get("service"))
         svc = as_object(services[0]) if services else {}
         row[f"{side}_namespace"] = pod.get("pod_namespace")
         row[f"{side}_pod"] = pod.get("pod_name")
         row[f"{side}_workload"] = work.get("workload_name")
         row[f"{side}_workload_kind"] = work.get("workload_type")
-        row[f"{side}_service"] = f"{svc.get('service_namespace')}/{svc['service_name']}" if svc.get("service_name") else None
+        row[f"{side}_service"] = f"{text(svc.get('service_namespace'))}/{text(svc['service_name'])}" if svc.get("service_name") else None
         cluster = as_object(g.get("cluster")).get("cluster_name")
         if cluster and not row.get("cluster"):
             row["cluster"] = cluster
@@ -62,6 +61,6 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         row["src_namespace"], row["src_pod"], row["src_workload"], row["src_workload_kind"]
     )
     rest = {k: v for k, v in p.items() if k not in ("connection", "start_time", "end_time", "bytes_sent", "packets_sent", "reporter")}
-    row["extra"] = orjson.dumps(rest).decode() if rest else None
+    row["extra"] = json_text(rest) if rest else None
     yield row
 

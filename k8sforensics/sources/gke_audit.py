@@ -8,10 +8,11 @@ arrays). Each entry is turned into an audit Event and mapped by ``k8s_audit.even
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from ._driver import BadRecord, NotAnEvent
-from ._values import as_object
+from ._values import as_object, text
 from .k8s_audit import event_row
 
 NAME = "gke-audit"
@@ -38,7 +39,7 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     if not isinstance(pp, dict):
         raise BadRecord("LogEntry without a protoPayload")
     service = pp.get("serviceName")
-    method = str(pp.get("methodName") or "")
+    method = _name(pp, "methodName")
     if service not in (None, "k8s.io") or (service is None and not method.startswith("io.k8s.")):
         raise NotAnEvent(f"GCP audit entry for {service or method or 'another service'}, not the Kubernetes API")
     row = event_row(to_event(record))
@@ -52,9 +53,10 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
 def to_event(record: dict[str, Any]) -> dict[str, Any]:
     """A Cloud Audit Logs entry for k8s.io → the equivalent audit.k8s.io Event."""
     pp = record["protoPayload"]
-    method = str(pp.get("methodName") or "")
+    method = _name(pp, "methodName")
     verb = method.rsplit(".", 1)[-1] if method else None
-    ref = _object_ref(str(pp.get("resourceName") or ""), method)
+    resource_name = _name(pp, "resourceName")
+    ref = _object_ref(resource_name, method)
     auth = as_object(pp.get("authenticationInfo"))
     meta = as_object(pp.get("requestMetadata"))
     op = as_object(record.get("operation"))
@@ -81,7 +83,7 @@ def to_event(record: dict[str, Any]) -> dict[str, Any]:
         "stage": stage,
         "level": "RequestResponse" if response else ("Request" if pp.get("request") else "Metadata"),
         "verb": verb,
-        "requestURI": _request_uri(ref, str(pp.get("resourceName") or "")),
+        "requestURI": _request_uri(ref, resource_name),
         "user": {"username": auth.get("principalEmail")} if auth.get("principalEmail") else {},
         "sourceIPs": [meta["callerIp"]] if meta.get("callerIp") else None,
         "userAgent": meta.get("callerSuppliedUserAgent"),
@@ -138,8 +140,20 @@ def _request_uri(ref: dict[str, Any] | None, resource_name: str) -> str:
     return "/".join(path)
 
 
+def _name(pp: dict[str, Any], key: str) -> str:
+    # method and resource names are parsed into verb and object: text, or the entry is bad
+    v = pp.get(key)
+    if v is None or v == "":
+        return ""
+    if not isinstance(v, str):
+        raise BadRecord(f"field protoPayload.{key}: value {text(v)[:80]} is not text")
+    return v
+
+
 def _int(v: Any) -> int:
-    try:
+    # a google.rpc.Code is an integer; another value would become a made-up HTTP status
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit() and len(v.strip()) < 12:
         return int(v)
-    except (TypeError, ValueError):
-        return 2
+    raise BadRecord(f"field protoPayload.status.code: value {text(v)[:80]} is not a google.rpc.Code")

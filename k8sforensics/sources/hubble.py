@@ -8,12 +8,11 @@ kept. ``node_status``, ``lost_events`` and ``agent_event`` lines are skipped and
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
-import orjson
+from collections.abc import Iterator
+from typing import Any
 
 from ._driver import BadRecord, NotAnEvent
-from ._values import as_object
+from ._values import as_object, json_text, text
 
 NAME = "hubble"
 FAMILY = "flows"
@@ -83,10 +82,10 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "protocol": (_L4.get(proto_key) or proto_key.lower()) if proto_key else None,
         "verdict": VERDICTS.get(str(verdict), "unknown") if verdict else None,
         "verdict_raw": verdict,
-        "drop_reason": f.get("drop_reason_desc") or (str(f["drop_reason"]) if f.get("drop_reason") else None),
-        "direction": str(f["traffic_direction"]).lower() if f.get("traffic_direction") not in (None, "TRAFFIC_DIRECTION_UNKNOWN") else None,
+        "drop_reason": f.get("drop_reason_desc") or (f["drop_reason"] if f.get("drop_reason") else None),
+        "direction": _direction(f.get("traffic_direction")),
         "is_reply": _reply(f),
-        "dst_names": [str(n) for n in f["destination_names"]] if isinstance(f.get("destination_names"), list) else None,
+        "dst_names": f.get("destination_names"),
         "l7_type": "dns" if dns else "http" if http else ("kafka" if l7.get("kafka") else None),
         "dns_query": dns.get("query"),
         "http_method": http.get("method"),
@@ -102,10 +101,10 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         row[f"{side}_workload"] = w.get("name")
         row[f"{side}_workload_kind"] = w.get("kind")
         row[f"{side}_labels"] = pod_labels(ep.get("labels"))
-        row[f"{side}_service"] = (f"{s['namespace']}/{s['name']}" if s.get("namespace") else s["name"]) if s.get("name") else None
+        row[f"{side}_service"] = (f"{text(s['namespace'])}/{text(s['name'])}" if s.get("namespace") else s["name"]) if s.get("name") else None
     row["namespace"], row["pod"] = row["src_namespace"], row["src_pod"]
     row["workload"], row["workload_kind"], row["labels"] = row["src_workload"], row["src_workload_kind"], row["src_labels"]
-    row["extra"] = orjson.dumps(f).decode()  # the flow as recorded: identities, reserved labels, trace points
+    row["extra"] = json_text(f)  # the flow as recorded: identities, reserved labels, trace points
     yield row
 
 
@@ -123,18 +122,27 @@ def pod_labels(labels: Any) -> dict[str, str] | None:
     return out or None
 
 
-def _reply(f: dict[str, Any]) -> bool | None:
-    # both the old 'reply' and the new wrapped 'is_reply' occur; absent means unknown, not false
+def _reply(f: dict[str, Any]) -> Any:
+    # both the old 'reply' and the new wrapped 'is_reply' occur; absent means unknown, not false.
+    # Another value goes to the driver, which takes 'true'/'false' text and quarantines the rest.
     v = f.get("is_reply", f.get("reply"))
     if isinstance(v, dict):
         v = v.get("value", False)
-    return v if isinstance(v, bool) else None
+    return v
+
+
+def _direction(v: Any) -> Any:
+    if v is None or v == "TRAFFIC_DIRECTION_UNKNOWN":
+        return None
+    return v.lower() if isinstance(v, str) else v
 
 
 # --------------------------------------------------------------------------- fast path
 #
 # Exporter files are JSON lines of {"flow": …}: DuckDB parses them (see k8s_audit's fast path
-# for the contract). One json_extract call with a list of paths parses each flow once.
+# for the contract). One json_extract call with a list of paths parses each flow once. Typed
+# columns (ports, HTTP status, is_reply, destination names) also come out as ``_raw_<col>``:
+# where the typed value is null but the raw one is not, the driver redoes the row per record.
 
 FAST_COLUMNS = {"flow": "JSON", "node_name": "VARCHAR", "time": "VARCHAR"}
 
@@ -171,7 +179,11 @@ def _labels_sql(keep: str) -> str:
     return f"(CASE WHEN len({keep}) > 0 THEN map_from_entries({entries}) END)"
 
 
-_PORT = "TRY_CAST(coalesce({l4}->>'$.TCP.{p}', {l4}->>'$.UDP.{p}', {l4}->>'$.SCTP.{p}') AS INTEGER)"
+_PORT_RAW = "coalesce({l4}->>'$.TCP.{p}', {l4}->>'$.UDP.{p}', {l4}->>'$.SCTP.{p}')"
+_INT = "(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,18}}') THEN CAST({v} AS BIGINT) END)"
+# the reply flag as the per-record path reads it: is_reply (its .value when wrapped), else reply
+_REPLY = (f"CASE WHEN json_type({_j('$.is_reply')}) = 'OBJECT' THEN coalesce({_j('$.is_reply')}->'$.value', 'false'::JSON) "
+          f"WHEN {_j('$.is_reply')} IS NOT NULL THEN {_j('$.is_reply')} ELSE {_j('$.reply')} END")
 _NODE = f"coalesce({_s('$.node_name')}, node_name)"
 
 FAST_PREPARE = f"""
@@ -202,8 +214,10 @@ FAST_SELECT = f"""
     CASE WHEN contains({_NODE}, '/') THEN substr({_NODE}, position('/' IN {_NODE}) + 1) ELSE {_NODE} END AS node,
     {_s('$.IP.source')} AS src_ip,
     {_s('$.IP.destination')} AS dst_ip,
-    {_PORT.format(l4=_j('$.l4'), p='source_port')} AS src_port,
-    {_PORT.format(l4=_j('$.l4'), p='destination_port')} AS dst_port,
+    {_INT.format(v=_PORT_RAW.format(l4=_j('$.l4'), p='source_port'))} AS src_port,
+    {_INT.format(v=_PORT_RAW.format(l4=_j('$.l4'), p='destination_port'))} AS dst_port,
+    {_PORT_RAW.format(l4=_j('$.l4'), p='source_port')} AS _raw_src_port,
+    {_PORT_RAW.format(l4=_j('$.l4'), p='destination_port')} AS _raw_dst_port,
     CASE json_keys({_j('$.l4')})[1] WHEN 'TCP' THEN 'tcp' WHEN 'UDP' THEN 'udp' WHEN 'ICMPv4' THEN 'icmp'
         WHEN 'ICMPv6' THEN 'icmpv6' WHEN 'SCTP' THEN 'sctp' ELSE lower(json_keys({_j('$.l4')})[1]) END AS protocol,
     CASE WHEN {_s('$.verdict')} IS NULL OR {_s('$.verdict')} = '' THEN NULL
@@ -213,17 +227,18 @@ FAST_SELECT = f"""
     nullif({_s('$.verdict')}, '') AS verdict_raw,
     coalesce(nullif({_s('$.drop_reason_desc')}, ''), CASE WHEN {_s('$.drop_reason')} NOT IN ('0', '') THEN {_s('$.drop_reason')} END) AS drop_reason,
     CASE WHEN {_s('$.traffic_direction')} NOT IN ('', 'TRAFFIC_DIRECTION_UNKNOWN') THEN lower({_s('$.traffic_direction')}) END AS direction,
-    CASE WHEN json_type({_j('$.is_reply')}) = 'BOOLEAN' THEN {_j('$.is_reply')}::BOOLEAN
-         WHEN json_type({_j('$.is_reply')}) = 'OBJECT' THEN coalesce(({_j('$.is_reply')}->>'$.value')::BOOLEAN, false)
-         WHEN {_j('$.is_reply')} IS NULL AND json_type({_j('$.reply')}) = 'BOOLEAN' THEN {_j('$.reply')}::BOOLEAN END AS is_reply,
+    CASE WHEN json_type({_REPLY}) = 'BOOLEAN' THEN ({_REPLY})::BOOLEAN END AS is_reply,
+    CASE WHEN coalesce(json_type({_REPLY}), 'NULL') <> 'NULL' THEN ({_REPLY})::VARCHAR END AS _raw_is_reply,
     CASE WHEN json_type({_j('$.destination_names')}) = 'ARRAY' THEN from_json({_j('$.destination_names')}, '["VARCHAR"]') END AS dst_names,
+    CASE WHEN coalesce(json_type({_j('$.destination_names')}), 'NULL') <> 'NULL' THEN {_j('$.destination_names')}::VARCHAR END AS _raw_dst_names,
     CASE WHEN json_type({_j('$.l7.dns')}) = 'OBJECT' AND {_j('$.l7.dns')}::VARCHAR <> '{{}}' THEN 'dns'
          WHEN json_type({_j('$.l7.http')}) = 'OBJECT' AND {_j('$.l7.http')}::VARCHAR <> '{{}}' THEN 'http'
          WHEN json_type({_j('$.l7.kafka')}) = 'OBJECT' AND {_j('$.l7.kafka')}::VARCHAR <> '{{}}' THEN 'kafka' END AS l7_type,
     {_s('$.l7.dns.query')} AS dns_query,
     {_s('$.l7.http.method')} AS http_method,
     {_s('$.l7.http.url')} AS http_url,
-    TRY_CAST({_j('$.l7.http.code')}::VARCHAR AS INTEGER) AS http_status,
+    {_INT.format(v=f"({_j('$.l7.http.code')}->>'$')")} AS http_status,
+    CASE WHEN coalesce(json_type({_j('$.l7.http.code')}), 'NULL') <> 'NULL' THEN {_j('$.l7.http.code')}::VARCHAR END AS _raw_http_status,
     {_endpoint_sql('src', 'source')},
     {_endpoint_sql('dst', 'destination')},
     {_s('$.source.namespace')} AS namespace,

@@ -4,17 +4,17 @@
 a ``List`` or ``<Kind>List`` of any kinds, single objects, objects without ``kind``/
 ``apiVersion`` (the kind is inferred from the list kind or the object's shape), or one
 object per line. One ``objects`` row per Kubernetes object; ``managedFields`` are dropped
-and Secrets keep their metadata only.
+and Secrets keep their metadata only. A bad item of a List is quarantined on its own; the
+other items are still rows. Label values that are not text become their JSON text.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
-import orjson
+from collections.abc import Iterator
+from typing import Any
 
 from ._driver import BadRecord
-from ._values import as_object
+from ._values import as_list, as_object, json_text
 from .redact import LAST_APPLIED
 
 NAME = "kubectl"
@@ -38,9 +38,12 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     if kind.endswith("List") and isinstance(record.get("items"), list):
         item_kind = kind[: -len("List")] if kind != "List" else None
         for item in record["items"]:
-            if not isinstance(item, dict):
-                raise BadRecord("a list item is not an object")
-            yield object_row(item, default_kind=item_kind, default_api=record.get("apiVersion") if item_kind else None)
+            try:
+                if not isinstance(item, dict):
+                    raise BadRecord("a list item is not an object")
+                yield object_row(item, default_kind=item_kind, default_api=record.get("apiVersion") if item_kind else None)
+            except BadRecord as e:
+                yield e  # this item only: the list's other objects are still rows
     else:
         yield object_row(record)
 
@@ -50,7 +53,7 @@ def object_row(obj: dict[str, Any], *, default_kind: str | None = None, default_
     kind = obj.get("kind") or default_kind or infer_kind(obj)
     if not kind:
         raise BadRecord("the object's kind is neither given nor recognisable from its shape")
-    owners = [o for o in md.get("ownerReferences") or [] if isinstance(o, dict)]
+    owners = [o for o in as_list(md.get("ownerReferences")) if isinstance(o, dict)]
     owner = next((o for o in owners if o.get("controller")), owners[0] if owners else {})
     return {
         "time": md.get("creationTimestamp"),
@@ -59,12 +62,12 @@ def object_row(obj: dict[str, Any], *, default_kind: str | None = None, default_
         "namespace": md.get("namespace"),
         "name": md.get("name"),
         "uid": md.get("uid"),
-        "labels": {str(k): str(v) for k, v in md["labels"].items()} if isinstance(md.get("labels"), dict) else None,
+        "labels": md.get("labels"),
         "owner_kind": owner.get("kind"),
         "owner_name": owner.get("name"),
         "owner_uid": owner.get("uid"),
         "deleted": md.get("deletionTimestamp"),
-        "object": orjson.dumps(clean(obj, kind)).decode(),
+        "object": json_text(clean(obj, kind)),
     }
 
 

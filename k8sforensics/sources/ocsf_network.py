@@ -8,12 +8,11 @@ epoch milliseconds.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
-import orjson
+from collections.abc import Iterator
+from typing import Any
 
 from ._driver import NotAnEvent
-from ._values import as_object
+from ._values import as_object, epoch, json_text
 
 NAME = "ocsf-network"
 FAMILY = "flows"
@@ -34,20 +33,20 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     src, dst = as_object(record.get("src_endpoint")), as_object(record.get("dst_endpoint"))
     conn, traffic = as_object(record.get("connection_info")), as_object(record.get("traffic"))
     action = record.get("disposition") or record.get("action")
-    start = record.get("start_time", record.get("time"))
+    start = epoch(record.get("start_time", record.get("time")), "ms")
     yield {
         "time": start,
-        "time_end": record.get("end_time", start),
+        "time_end": epoch(record["end_time"], "ms") if "end_time" in record else start,
         "src_ip": src.get("ip"),
         "src_port": src.get("port"),
         "dst_ip": dst.get("ip"),
         "dst_port": dst.get("port"),
-        "protocol": str(conn["protocol_name"]).lower() if conn.get("protocol_name") else None,
+        "protocol": (conn["protocol_name"].lower() if isinstance(conn["protocol_name"], str) else conn["protocol_name"]) if conn.get("protocol_name") else None,
         "verdict": {"allowed": "allowed", "accept": "allowed", "blocked": "denied", "reject": "denied", "denied": "denied"}.get(
             str(action).lower(), "unknown") if action else None,
         "verdict_raw": action,
-        "direction": {1: "ingress", 2: "egress"}.get(conn.get("direction_id") or 0),
+        "direction": {1: "ingress", 2: "egress"}.get(d) if isinstance(d := conn.get("direction_id"), int) else None,
         "bytes": traffic.get("bytes"),
         "packets": traffic.get("packets"),
-        "extra": orjson.dumps({k: v for k, v in record.items() if k not in ("src_endpoint", "dst_endpoint", "traffic") and not k.startswith("p_")}).decode(),
+        "extra": json_text({k: v for k, v in record.items() if k not in ("src_endpoint", "dst_endpoint", "traffic") and not k.startswith("p_")}),
     }

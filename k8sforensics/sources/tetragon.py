@@ -8,13 +8,12 @@ legacy connect/close/listen). Pod, labels, workload and container id come from
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
-import orjson
+from collections.abc import Iterator
+from typing import Any
 
 from ._driver import BadRecord, NotAnEvent
 from ._k8s import container_id
-from ._values import as_int, as_object
+from ._values import as_list, as_object, json_text, text
 
 NAME = "tetragon"
 FAMILY = "runtime"
@@ -36,8 +35,8 @@ _PROTOCOLS = {"IPPROTO_TCP": "tcp", "IPPROTO_UDP": "udp", "IPPROTO_ICMP": "icmp"
 
 
 def _event_key(record: dict[str, Any]) -> str | None:
-    for key in record:
-        if key.startswith("process_") and isinstance(record[key], dict):
+    for key, value in record.items():
+        if key.startswith("process_") and isinstance(value, dict):
             return key
     return None
 
@@ -69,39 +68,39 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "container": container.get("name"),
         "workload": pod.get("workload"),
         "workload_kind": pod.get("workload_kind"),
-        "labels": {str(k): str(v) for k, v in pod["pod_labels"].items()} if isinstance(pod.get("pod_labels"), dict) else None,
+        "labels": pod.get("pod_labels"),
         "event_type": _TYPES.get(key, key.removeprefix("process_")),
         "rule": ev.get("policy_name"),
         "process": binary,
         "args": args,
-        "cmdline": " ".join(x for x in (binary, args) if x) or None,
-        "pid": as_int(proc.get("pid")),
-        "ppid": as_int(parent.get("pid")),
+        "cmdline": _join(binary, args),
+        "pid": proc.get("pid"),
+        "ppid": parent.get("pid"),
         "parent_process": parent.get("binary"),
-        "parent_cmdline": " ".join(x for x in (parent.get("binary"), parent.get("arguments")) if x) or None,
+        "parent_cmdline": _join(parent.get("binary"), parent.get("arguments")),
         "exec_id": proc.get("exec_id"),
         "parent_exec_id": proc.get("parent_exec_id") or parent.get("exec_id"),
-        "uid": as_int(proc.get("uid")),
+        "uid": proc.get("uid"),
         "cwd": proc.get("cwd"),
         "container_id": container_id(container.get("id")) or container_id(proc.get("docker")),
         "container_image": as_object(container.get("image")).get("name"),
     }
     if key in ("process_connect", "process_close", "process_listen"):
         row.update(
-            src_ip=ev.get("source_ip"), src_port=as_int(ev.get("source_port")),
-            dst_ip=ev.get("destination_ip"), dst_port=as_int(ev.get("destination_port")),
-            protocol=str(ev["protocol"]).lower() if ev.get("protocol") else None,
+            src_ip=ev.get("source_ip"), src_port=ev.get("source_port"),
+            dst_ip=ev.get("destination_ip"), dst_port=ev.get("destination_port"),
+            protocol=_lower(ev.get("protocol")) if ev.get("protocol") else None,
         )
-    for arg in ev.get("args") or []:
+    for arg in as_list(ev.get("args")):
         if not isinstance(arg, dict):
             continue
         sock = arg.get("sock_arg") or arg.get("skb_arg") or arg.get("sockaddr_arg")
         if isinstance(sock, dict) and row.get("dst_ip") is None:
             row.update(
                 event_type="network",
-                src_ip=sock.get("saddr"), src_port=as_int(sock.get("sport")),
-                dst_ip=sock.get("daddr"), dst_port=as_int(sock.get("dport")),
-                protocol=_PROTOCOLS.get(str(sock.get("protocol")), str(sock["protocol"]).lower() if sock.get("protocol") else None),
+                src_ip=sock.get("saddr"), src_port=sock.get("sport"),
+                dst_ip=sock.get("daddr"), dst_port=sock.get("dport"),
+                protocol=_protocol(sock.get("protocol")),
             )
         for name in ("file_arg", "path_arg", "linux_binprm_arg"):
             f = arg.get(name)
@@ -112,8 +111,23 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     mapped = {"process", "parent", "policy_name", "source_ip", "source_port", "destination_ip", "destination_port", "protocol"}
     rest = {k: v for k, v in ev.items() if k not in mapped}
     if rest:
-        row["extra"] = orjson.dumps(rest).decode()
+        row["extra"] = json_text(rest)
     if row["pod"] is None and row["container_id"] is None:
         row["container"] = None  # a host process
     yield row
+
+
+def _join(*parts: Any) -> str | None:
+    """A command line from its parts, each as the text its own column holds."""
+    return " ".join(text(x) or "" for x in parts if x) or None
+
+
+def _protocol(v: Any) -> Any:
+    # IPPROTO_TCP → tcp; other text lower-cased; '' is no protocol
+    return (_PROTOCOLS.get(v) or v.lower() or None) if isinstance(v, str) else v
+
+
+def _lower(v: Any) -> Any:
+    # lower-cased when text; anything else goes to the driver as it is
+    return v.lower() if isinstance(v, str) else v
 

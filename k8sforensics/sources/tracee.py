@@ -2,18 +2,17 @@
 
 Aqua Tracee JSON events, both schema generations: flat (``containerId``, ``podName``,
 ``podNamespace``; ≤ v0.12) and nested (``container{}``, ``kubernetes{}``; v0.13+), and the
-signature (detection) events with ``metadata.Properties``. Timestamps are epoch ns;
+signature (detection) events with ``metadata.Properties``. Timestamps are epoch ns (read as ns);
 ``args[]`` are kept as JSON in ``extra`` and the known ones (path, argv, addresses) are mapped.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
-
-import orjson
+from collections.abc import Iterator
+from typing import Any
 
 from ._k8s import container_id
-from ._values import as_int, as_object
+from ._values import as_list, as_object, epoch, json_text, text
 
 NAME = "tracee"
 FAMILY = "runtime"
@@ -36,12 +35,12 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     k8s = as_object(record.get("kubernetes"))
     meta = as_object(record.get("metadata"))
     props = as_object(meta.get("Properties"))
-    args: dict[str, Any] = {str(a.get("name")): a.get("value") for a in record.get("args") or [] if isinstance(a, dict)}
-    name = str(record.get("eventName") or "")
+    args: dict[str, Any] = {text(a.get("name")) or "": a.get("value") for a in as_list(record.get("args")) if isinstance(a, dict)}
+    name = record.get("eventName") if isinstance(record.get("eventName"), str) else ""
     signature = bool(props) or str(record.get("eventId", "")).startswith("6")
     argv = args.get("argv")
     row: dict[str, Any] = {
-        "time": record.get("timestamp"),
+        "time": epoch(record.get("timestamp"), "ns"),
         "node": None,  # Tracee's hostName is the container's hostname (the pod name), not the node
         "namespace": k8s.get("podNamespace") or record.get("podNamespace") or None,
         "pod": k8s.get("podName") or record.get("podName") or None,
@@ -55,18 +54,18 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "process": as_object(record.get("executable")).get("path")
         or (args.get("pathname") if name in ("sched_process_exec", "execve") else None)
         or record.get("processName"),
-        "cmdline": " ".join(str(a) for a in argv) if isinstance(argv, list) else None,
-        "pid": as_int(record.get("hostProcessId", record.get("processId"))),
-        "ppid": as_int(record.get("hostParentProcessId", record.get("parentProcessId"))),
-        "uid": as_int(record.get("userId")),
+        "cmdline": " ".join(text(a) or "" for a in argv) if isinstance(argv, list) else None,
+        "pid": record.get("hostProcessId", record.get("processId")),
+        "ppid": record.get("hostParentProcessId", record.get("parentProcessId")),
+        "uid": record.get("userId"),
         "parent_process": None,
         "file_path": next((str(args[k]) for k in _PATH_ARGS if isinstance(args.get(k), str) and args[k]), None),
         "tags": [t for t in (props.get("Technique"), props.get("external_id"), props.get("Category")) if t] or None,
     }
-    row["extra"] = orjson.dumps(
+    row["extra"] = json_text(
         {k: record[k] for k in ("eventName", "eventId", "processName", "hostName", "args", "returnValue", "syscall", "matchedPolicies") if k in record}
         | ({"metadata": meta} if meta else {})
-    ).decode()
+    )
     yield row
 
 
@@ -85,8 +84,9 @@ def _event_type(name: str, args: dict[str, Any]) -> str:
 def _severity(v: Any) -> str | None:
     # Tracee signature severity 0..3 → Falco-style priorities, so one column sorts both
     levels = {0: "Informational", 1: "Notice", 2: "Warning", 3: "Critical"}
-    try:
-        return levels.get(int(v)) if v is not None else None
-    except (TypeError, ValueError):
-        return str(v)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and float(v).is_integer():
+        return levels.get(int(v))
+    if isinstance(v, str) and v.strip().isdigit():
+        return levels.get(int(v))
+    return text(v)  # another spelling: kept as written
 

@@ -15,7 +15,14 @@ import pytest
 import k8sforensics as kf
 from k8sforensics.schema import AUDIT, FLOWS, RUNTIME
 from k8sforensics.sources import open_reader
-from k8sforensics.sources._arrow import OK, OUT_OF_RANGE, UNPARSEABLE, TimeRange, parse_times, type_rows
+from k8sforensics.sources._arrow import (
+    OK,
+    OUT_OF_RANGE,
+    UNPARSEABLE,
+    TimeRange,
+    parse_times,
+    type_rows,
+)
 from k8sforensics.sources._driver import Reader
 from k8sforensics.sources._values import Epoch
 
@@ -131,7 +138,7 @@ def test_deep_value_in_a_text_column() -> None:
     deep: list = []
     for _ in range(5000):
         deep = [deep]
-    batch, bad = type_rows([{"time": T, "output": deep}], RUNTIME)
+    _, bad = type_rows([{"time": T, "output": deep}], RUNTIME)
     assert bad == {0: "field output: value nested too deeply to store as text"}
 
 
@@ -230,7 +237,7 @@ def test_on_bad_lines_error_stops_at_the_first_bad_record(tmp_path: Path, fast: 
     good = json.dumps(audit_event())
     no_time = json.dumps({k: v for k, v in audit_event().items() if "Timestamp" not in k})
     p = tmp_path / "audit.jsonl"
-    p.write_text("\n".join([good, good, good, no_time, good, '{"truncated', good]) + "\n")
+    p.write_text("".join(line + "\n" for line in (good, good, good, no_time, good, '{"truncated', good)))
     reader, _ = read(p, fast=fast)
     assert min(reasons(reader)) == 4
     with pytest.raises(kf.BadRecordError, match=r"audit\.jsonl:4: field time: no timestamp in the record") as e:
@@ -242,6 +249,6 @@ def test_on_bad_lines_error_stops_at_the_first_bad_record(tmp_path: Path, fast: 
 def test_on_bad_lines_error_on_a_type_found_late(tmp_path: Path, fast: bool) -> None:
     good = json.dumps(audit_event())
     p = tmp_path / "audit.jsonl"
-    p.write_text("\n".join([good, json.dumps(audit_event(responseStatus={"code": 1e10})), "not json", good]) + "\n")
+    p.write_text("".join(line + "\n" for line in (good, json.dumps(audit_event(responseStatus={"code": 1e10})), "not json", good)))
     with pytest.raises(kf.BadRecordError, match=r":2: field response_code: value 10000000000.0 out of range for int32"):
         list(open_reader(p, on_bad_lines="error", fast=fast).batches())
