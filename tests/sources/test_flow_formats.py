@@ -16,7 +16,7 @@ FIX = Path(__file__).resolve().parent.parent / "fixtures" / "flows"
 
 
 def test_hubble_flow_fields() -> None:
-    table, (result,), _ = read_family(FIX / "hubble_flows.jsonl", "flows")
+    _table, (result,), _ = read_family(FIX / "hubble_flows.jsonl", "flows")
     assert result.skipped == {"Hubble node_status": 1} and result.rows == 3
     df = kf.read_flows(FIX / "hubble_flows.jsonl")
     egress = df.iloc[0]
@@ -55,7 +55,7 @@ def test_real_sample_counts(real_samples: Path, name: str) -> None:
     fmt, records, rows, skipped, quarantined = REAL[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table, (r,), _ = read_family(real_samples / name, "flows")
+        _table, (r,), _ = read_family(real_samples / name, "flows")
     assert (r.format, r.records, r.rows, sum(r.skipped.values()), r.quarantined) == (fmt, records, rows, skipped, quarantined)
 
 
@@ -74,7 +74,7 @@ def test_hubble_real_values(real_samples: Path) -> None:
 
 
 def test_aws_vpc_custom_field_order_from_the_header() -> None:
-    table, (r,), q = read_family(FIX / "aws_vpc_custom_header.log", "flows")
+    _table, (r,), q = read_family(FIX / "aws_vpc_custom_header.log", "flows")
     assert r.skipped == {"VPC flow log header line": 1, "VPC NODATA record": 1}
     assert r.rows == 2 and r.quarantined == 1  # the last line has one value too many
     assert "20 values for the 19 fields" in q.column("reason")[0].as_py()
@@ -104,7 +104,7 @@ def test_gcp_vpc_flow_with_gke_details() -> None:
 
 
 def test_azure_nsg_v2_and_vnet_tuples() -> None:
-    table, (res,), _ = read_family(FIX / "azure_nsg_vnet.json", "flows")
+    _table, (res,), _ = read_family(FIX / "azure_nsg_vnet.json", "flows")
     df = kf.read_flows(FIX / "azure_nsg_vnet.json")
     assert len(df) == 4 == res.rows
     nsg_denied = df[(df.dst_port == 22)].iloc[0]

@@ -41,7 +41,7 @@ def test_falco_network_alert_without_pod_metadata() -> None:
 
 
 def test_falco_k8s_audit_alert_and_internal_events() -> None:
-    table, (result,), _ = read_family(FIX / "falco_alerts.jsonl", "runtime")
+    _table, (result,), _ = read_family(FIX / "falco_alerts.jsonl", "runtime")
     assert result.skipped == {"Falco internal metrics/drop event": 1}
     assert result.rows == 3
     df = kf.read_runtime(FIX / "falco_alerts.jsonl")
@@ -61,7 +61,7 @@ def test_tetragon_pretty_printed_exec() -> None:
 
 
 def test_tetragon_kprobe_socket_file_exit_and_rate_limit() -> None:
-    table, (result,), _ = read_family(FIX / "tetragon_events.jsonl", "runtime")
+    _table, (result,), _ = read_family(FIX / "tetragon_events.jsonl", "runtime")
     assert result.skipped == {"Tetragon rate-limit/throttle notice": 1}
     df = kf.read_runtime(FIX / "tetragon_events.jsonl")
     net = df[df.event_type == "network"].iloc[0]
@@ -102,7 +102,7 @@ def test_real_sample_counts(real_samples: Path, name: str) -> None:
     fmt, records, rows, skipped, quarantined = REAL[name]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table, (r,), _ = read_family(real_samples / name, "runtime")
+        _table, (r,), _ = read_family(real_samples / name, "runtime")
     assert (r.format, r.records, r.rows, sum(r.skipped.values()), r.quarantined) == (fmt, records, rows, skipped, quarantined)
 
 

@@ -29,6 +29,7 @@ from k8sforensics.sources._values import Epoch
 from ..conftest import FIXTURES
 
 T = "2024-05-11T00:00:00Z"
+QUIRKS = FIXTURES / "quirks"  # one tiny file per format and quirk
 
 
 def read(path: Path, **kw):
@@ -252,3 +253,57 @@ def test_on_bad_lines_error_on_a_type_found_late(tmp_path: Path, fast: bool) -> 
     p.write_text("".join(line + "\n" for line in (good, json.dumps(audit_event(responseStatus={"code": 1e10})), "not json", good)))
     with pytest.raises(kf.BadRecordError, match=r":2: field response_code: value 10000000000.0 out of range for int32"):
         list(open_reader(p, on_bad_lines="error", fast=fast).batches())
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_audit_fixture_with_out_of_range_times(fast: bool) -> None:
+    reader, table = read(QUIRKS / "k8s_audit_out_of_range_times.jsonl", fast=fast)
+    assert sorted(table.column("audit_id").to_pylist()) == ["t0", "t4"]  # t4: 1970-01-01T00:00:00Z, just inside
+    assert reasons(reader) == {
+        2: "field time: timestamp '0001-01-01T00:00:00Z' outside the accepted range 1970-01-01..2100-01-01",
+        3: "field time: timestamp '9999-12-31T00:00:00Z' outside the accepted range 1970-01-01..2100-01-01",
+        4: "field time: timestamp 253402300800 (read as epoch s) outside the accepted range 1970-01-01..2100-01-01",
+    }
+
+
+def test_falco_output_number() -> None:
+    reader, table = read(QUIRKS / "falco_output_number.jsonl")
+    assert table.column("output").to_pylist()[1] == "5"
+    assert table.column("pid").to_pylist() == [4242, 4243]  # '4243' is numeric text
+    assert reasons(reader) == {3: "field pid: value 'pid-4244' is not an integer"}
+
+
+def test_tetragon_cwd_list_and_pod_float() -> None:
+    reader, table = read(QUIRKS / "tetragon_cwd_list_pod_float.jsonl")
+    assert table.column("cwd").to_pylist() == ["/app/", '["/app","/tmp"]', "/app/"]
+    assert table.column("pod").to_pylist() == ["cart-5c7b9", "cart-5c7b9", "1.5"]
+    assert not reader.quarantine
+
+
+def test_tracee_container_name_bool() -> None:
+    reader, table = read(QUIRKS / "tracee_container_name_bool.jsonl")
+    assert table.column("container").to_pylist() == ["cart", "true"] and not reader.quarantine
+
+
+def test_kubectl_node_label_object_reaches_the_inventory() -> None:
+    """The inventory build (rows_to_batch) aborted on a label value that is an object."""
+    from k8sforensics.context import read_inventory
+
+    path = QUIRKS / "kubectl_node_label_object.json"
+    _, table = read(path)
+    labels = dict(next(x for x in table.column("labels").to_pylist() if x and any(k == "example/gpu" for k, _ in x)))
+    assert labels["topology.example/zone"] == '{"name":"z1","rack":7}' and labels["example/gpu"] == "true"
+    nodes = read_inventory(path).nodes
+    assert nodes.iloc[0]["labels"]["topology.example/zone"] == '{"name":"z1","rack":7}'
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_traffic_analytics_ports_and_a_bare_cr(fast: bool) -> None:
+    reader, table = read(QUIRKS / "azure_traffic_analytics_bad_ports_cr.csv", fast=fast)
+    assert reasons(reader) == {
+        3: "field dst_port: value '-62135596800' out of range for int32",
+        4: "field dst_port: value '1e400' is not a finite number",
+    }
+    assert table.column("dst_port").to_pylist() == [443, 6379]
+    # the CR is data, kept in its field (FlowType goes to extra)
+    assert json.loads(table.column("extra").to_pylist()[1])["FlowType"] == "Intra\rVNet"
