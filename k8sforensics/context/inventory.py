@@ -17,6 +17,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from ..bodies import NOT_OBJECT, UnreadableBodies
 from ..frames import to_frame
 from ..schema import CONTEXT_TABLES, OBJECTS, Table
 from ..sources._arrow import rows_to_batch
@@ -51,21 +52,41 @@ class Inventory:
         return f"Inventory({sizes})"
 
     @classmethod
-    def from_objects(cls, objects: pa.Table | pd.DataFrame) -> Inventory:
-        """Build every context table from an ``objects`` table."""
-        return cls({name: to_frame(t) for name, t in build_context(objects).items()})
+    def from_objects(cls, objects: pa.Table | pd.DataFrame, *, unreadable: UnreadableBodies | None = None) -> Inventory:
+        """Build every context table from an ``objects`` table (see ``build_context``)."""
+        return cls({name: to_frame(t) for name, t in build_context(objects, unreadable=unreadable).items()})
 
 
-def build_context(objects: pa.Table | pd.DataFrame) -> dict[str, pa.Table]:
-    """``objects`` rows → one Arrow table per context table (exact schemas)."""
+#: the kinds the context tables are built from; other objects are not parsed
+CONTEXT_KINDS = frozenset({"Pod", "Namespace", "Service", "EndpointSlice", "Endpoints", "Node", "ServiceAccount", "Role", "ClusterRole",
+                           "RoleBinding", "ClusterRoleBinding", "NetworkPolicy", "Deployment", "ReplicaSet", "DaemonSet", "StatefulSet",
+                           "Job", "CronJob", "ReplicationController"})
+
+
+def build_context(objects: pa.Table | pd.DataFrame, *, unreadable: UnreadableBodies | None = None) -> dict[str, pa.Table]:
+    """``objects`` rows → one Arrow table per context table (exact schemas).
+
+    An object whose JSON is too large, too deep or not JSON (``bodies.parse_body``), or not a
+    JSON object, is left out; it is recorded in ``unreadable`` (where ``"inventory"``, the event
+    id ``<evidence_id>:<evidence_line>``) when given, and logged."""
+    columns = ["cluster", "kind", "object", "evidence_id"] + [c for c in ("evidence_line",) if c in _names(objects)]
     if isinstance(objects, pa.Table):
-        records = objects.select(["cluster", "kind", "object", "evidence_id"]).to_pylist()
+        records = objects.select(columns).to_pylist()
     else:
-        records = objects[["cluster", "kind", "object", "evidence_id"]].to_dict("records")
+        records = objects[columns].to_dict("records")
+    bodies = UnreadableBodies() if unreadable is None else unreadable
+    before = bodies.snapshot()
     by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
     seen: set[tuple[Any, ...]] = set()
     for r in records:
-        obj = orjson.loads(r["object"])
+        if r["kind"] not in CONTEXT_KINDS:
+            continue
+        ref = f"{r['evidence_id']}:{r.get('evidence_line')}" if r.get("evidence_id") else None
+        obj = bodies.parse(r["object"], where="inventory", event_id=ref)
+        if not isinstance(obj, dict):
+            if obj is not None:  # JSON, but not an object
+                bodies.add(NOT_OBJECT, where="inventory", event_id=ref)
+            continue
         md = as_object(obj.get("metadata"))
         key = (r["cluster"], r["kind"], md.get("namespace"), md.get("name"), md.get("uid"))
         if key in seen:  # the same object in several dumps: the first one read
@@ -105,7 +126,12 @@ def build_context(objects: pa.Table | pd.DataFrame) -> dict[str, pa.Table]:
     for kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob", "ReplicationController"):
         for obj, r in by_kind.get(kind, []):
             rows["workloads"].append(_workload(kind, obj, r))
+    bodies.warn("inventory", before)
     return {name: _table(CONTEXT_TABLES[name], rows[name]) for name in CONTEXT_TABLES if name not in ("pod_ips", "containers")}
+
+
+def _names(objects: pa.Table | pd.DataFrame) -> list[str]:
+    return list(objects.schema.names) if isinstance(objects, pa.Table) else list(objects.columns)
 
 
 def _table(table: Table, rows: list[dict[str, Any]]) -> pa.Table:

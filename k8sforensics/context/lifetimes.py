@@ -14,15 +14,14 @@ Folded from every source the case holds: inventory dumps (alive at dump time), t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import pandas as pd
 import pyarrow as pa
 
+from ..bodies import UnreadableBodies
 from .inventory import resolve_workload
 
 
@@ -61,10 +60,18 @@ def fold_pods(
     audit: pd.DataFrame | Iterable[pd.DataFrame] | None = None,
     flows: pd.DataFrame | None = None,
     runtime: pd.DataFrame | None = None,
+    *,
+    unreadable: UnreadableBodies | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(pod_ips, containers, conflicts)`` from the inventory's ``pods`` table and the
-    ``audit``, ``flows`` and ``runtime`` tables (each may be None or empty)."""
+    ``audit``, ``flows`` and ``runtime`` tables (each may be None or empty).
+
+    A request body too large, too deep or not JSON (``bodies.parse_body``) is read as empty:
+    the request still counts (a create, a delete), its body adds nothing. Such bodies are
+    recorded in ``unreadable`` (where ``"pod lifetimes"``) when given, and logged."""
     found: dict[tuple[str, str], _Pod] = {}
+    bodies = UnreadableBodies() if unreadable is None else unreadable
+    before = bodies.snapshot()
 
     def pod(ns: Any, name: Any) -> _Pod:
         key = (str(ns), str(name))
@@ -87,7 +94,7 @@ def fold_pods(
             if pd.notna(r.deleted):
                 p.deleted = r.deleted
     for chunk in _chunks(audit):  # a frame, or frames in time order (a big case streams them)
-        _fold_audit(chunk, pod, found)
+        _fold_audit(chunk, pod, found, bodies)
         # a bound service-account token names its pod, uid and node (user.extra)
         bound = chunk[chunk.token_pod.notna() & chunk.sa_namespace.notna()]
         for (ns, name, uid, node), _ in bound.groupby(["sa_namespace", "token_pod", "token_pod_uid", "token_node"], dropna=False):
@@ -113,6 +120,7 @@ def fold_pods(
                 p.workload_kind, p.workload = r.workload_kind, r.workload
             p.node = p.node or r.node
     pod_ips, conflicts = _intervals(found)
+    bodies.warn("pod lifetimes", before)
     return pod_ips, _containers(found), conflicts
 
 
@@ -124,11 +132,11 @@ def _chunks(audit: pd.DataFrame | Iterable[pd.DataFrame] | None) -> Iterator[pd.
             yield chunk
 
 
-def _fold_audit(audit: pd.DataFrame, pod: Any, found: dict[tuple[str, str], _Pod]) -> None:
+def _fold_audit(audit: pd.DataFrame, pod: Any, found: dict[tuple[str, str], _Pod], bodies: UnreadableBodies) -> None:
     ok = audit.response_code.isna() | (audit.response_code < 400)
     rows = audit[ok & audit.resource.isin(["pods", "namespaces"])].sort_values("time", kind="stable")
     columns = ["time", "resource", "verb", "subresource", "object_namespace", "object_name", "request_object"]
-    for t, resource, verb, sub, ns, name, request in _tuples(rows, columns):
+    for (t, resource, verb, sub, ns, name, request), event_id in zip(_tuples(rows, columns), _event_ids(rows)):
         if resource == "namespaces":
             if verb == "delete" and name:
                 for (pns, _), p in found.items():
@@ -138,29 +146,31 @@ def _fold_audit(audit: pd.DataFrame, pod: Any, found: dict[tuple[str, str], _Pod
         if not ns or not name:
             continue
         p = pod(ns, name)
-        body = _json(request)
+        body = _json(request, bodies, "pod lifetimes", event_id or f"{ns}/{name}@{t}")
         sub = sub if isinstance(sub, str) else None
         if verb == "create" and sub is None:
             p.created = p.created if p.created is not None and p.created < t else t
-            md, spec = body.get("metadata") or {}, body.get("spec") or {}
-            p.uid = p.uid or md.get("uid")
-            p.node = p.node or spec.get("nodeName")
-            p.host_network = p.host_network or bool(spec.get("hostNetwork"))
-            owners = [o for o in md.get("ownerReferences") or [] if isinstance(o, dict)]
-            owner = next(((o["kind"], o["name"]) for o in owners if o.get("controller")), None)
+            md, spec = _dict(body.get("metadata")), _dict(body.get("spec"))
+            p.uid = p.uid or _str(md.get("uid"))
+            p.node = p.node or _str(spec.get("nodeName"))
+            p.host_network = p.host_network or spec.get("hostNetwork") is True
+            owners = [o for o in _list(md.get("ownerReferences")) if isinstance(o, dict)]
+            owner = next(((str(o.get("kind")), str(o.get("name"))) for o in owners if o.get("controller")), None)
             if owner and p.workload is None:
-                p.workload_kind, p.workload = resolve_workload(None, ns, owner, md.get("labels"), {})
+                labels = md.get("labels")
+                p.workload_kind, p.workload = resolve_workload(None, ns, owner, labels if isinstance(labels, dict) else None, {})
             p.evidence.add("audit")
         elif sub == "status" and verb in ("patch", "update"):
-            status = body.get("status") or {}
-            ips = [i.get("ip") for i in status.get("podIPs") or [] if isinstance(i, dict)] or [status.get("podIP")]
+            status = _dict(body.get("status"))
+            ips = [i.get("ip") for i in _list(status.get("podIPs")) if isinstance(i, dict)] or [status.get("podIP")]
             for ip in ips:
-                p.see_ip(ip, t, "audit")
-            for cs in status.get("containerStatuses") or []:
-                cid = str(cs.get("containerID") or "").split("://")[-1].lower()
+                p.see_ip(ip if isinstance(ip, str) else None, t, "audit")
+            for cs in _list(status.get("containerStatuses")):
+                cid = str(_dict(cs).get("containerID") or "").split("://")[-1].lower()
                 p.see_container(cid or None, t)
         elif sub == "binding" and verb == "create":
-            p.node = p.node or (body.get("target") or {}).get("name")
+            node = _dict(body.get("target")).get("name")
+            p.node = p.node or (node if isinstance(node, str) else None)
         elif (verb == "delete" and sub is None) or (sub == "eviction" and verb == "create"):
             p.deleted = t if p.deleted is None else min(p.deleted, t)
             p.evidence.add("audit")
@@ -179,17 +189,30 @@ def _tuples(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[Any, ...]
     return zip(*lists)
 
 
-def _json(text: Any) -> dict[str, Any]:
-    if not isinstance(text, str):
-        return {}
-    try:
-        v = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        try:  # what orjson refuses and json takes (integers past 64 bits, NaN)
-            v = json.loads(text)
-        except ValueError:
-            return {}
+def _event_ids(rows: pd.DataFrame) -> Iterable[Any]:
+    """The rows' event ids, or None each when the frame has none (the rebuild's queries)."""
+    if "event_id" in rows.columns:
+        return pa.array(rows["event_id"], from_pandas=True).to_pylist()
+    return [None] * len(rows)
+
+
+def _json(text: Any, bodies: UnreadableBodies, where: str, event_id: Any) -> dict[str, Any]:
+    """A request body as a dict; {} when absent, not an object, or unread (too large, too
+    deep, not JSON: recorded in ``bodies``)."""
+    v = bodies.parse(text, where=where, event_id=event_id)
     return v if isinstance(v, dict) else {}
+
+
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _str(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
 
 
 def _intervals(found: dict[tuple[str, str], _Pod]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -229,11 +252,16 @@ def _containers(found: dict[tuple[str, str], _Pod]) -> pd.DataFrame:
 
 
 def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.DataFrame] | None, pod_ips: pd.DataFrame,
-                          cluster: str | None) -> list[dict[str, Any]]:
+                          cluster: str | None, *, unreadable: UnreadableBodies | None = None) -> list[dict[str, Any]]:
     """Rows for the ``pods`` context table that the inventory lacks: pods whose create the
     audit log recorded (spec and security flags from the request), and pods known only from
-    their lifetimes (tokens, flows, runtime events); deletion and IPs from the lifetimes."""
+    their lifetimes (tokens, flows, runtime events); deletion and IPs from the lifetimes.
+    A create whose body is unread (too large, too deep, not JSON) gives the pod's name, namespace
+    and creation time only; it is recorded in ``unreadable`` (where ``"pods from audit"``) and logged."""
     from .inventory import _pod  # the same mapping as for dumped pods
+
+    bodies = UnreadableBodies() if unreadable is None else unreadable
+    before = bodies.snapshot()
 
     have = set(zip(pods.namespace, pods.name)) if len(pods) else set()
     records = pod_ips.to_dict("records")
@@ -245,12 +273,13 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
     for chunk in _chunks(audit):
         ok = chunk.response_code.isna() | (chunk.response_code < 400)
         creates = chunk[ok & (chunk.resource == "pods") & (chunk.verb == "create") & chunk.subresource.isna() & chunk.request_object.notna()]
-        for t, ns, name, request in _tuples(creates, ["time", "object_namespace", "object_name", "request_object"]):
+        for (t, ns, name, request), event_id in zip(_tuples(creates, ["time", "object_namespace", "object_name", "request_object"]),
+                                                    _event_ids(creates)):
             key = (str(ns), str(name))
             if key in have or key in rows:
                 continue
-            obj = _json(request)
-            md = dict(obj.get("metadata") or {})
+            obj = _json(request, bodies, "pods from audit", event_id or f"{ns}/{name}@{t}")
+            md = dict(_dict(obj.get("metadata")))
             md.setdefault("namespace", key[0])
             md.setdefault("name", key[1])
             md.setdefault("creationTimestamp", t.isoformat())
@@ -266,6 +295,7 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
         for col, src in (("uid", "pod_uid"), ("node", "node"), ("workload_kind", "workload_kind"), ("workload", "workload")):
             if not row.get(col) and pd.notna(lt[src]):
                 row[col] = lt[src]
+    bodies.warn("pods from audit", before)
     return list(rows.values())
 
 
