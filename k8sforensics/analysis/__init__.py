@@ -50,7 +50,9 @@ def detect(
     findings replace the case's ``findings.parquet`` and the run is recorded in the manifest.
     The tables are read a chunk at a time (``chunk_rows`` flows, a fifth as many audit or runtime
     events): with the built-in rules only the rows they can use are kept (``reduction.reduced``);
-    Sigma rules read the audit table whole. The findings do not depend on the chunk size."""
+    Sigma rules read the audit table whole. The findings do not depend on the chunk size.
+    Request and response bodies too large, too deep or not JSON are left unread
+    (``bodies.parse_body``), logged, and summarised in the run's ``unreadable_bodies``."""
     chosen = list(BUILTIN_RULES if rules is None else rules)
     loaded = load_sigma_rules(sigma) if isinstance(sigma, str) else sigma
     if loaded is not None:
@@ -63,6 +65,7 @@ def detect(
         evidence = reduced(evidence)
     read = _time.perf_counter() - t0  # reading the tables (and keeping the rows the built-in rules can use)
     findings, runs = run_rules(evidence, chosen)
+    evidence.unreadable.warn("detection")
     if save:
         run: dict[str, Any] = {
             "rules": len(chosen), "findings": len(findings), "seconds": round(_time.perf_counter() - t0, 3), "read_seconds": round(read, 3),
@@ -70,6 +73,8 @@ def detect(
         }
         if loaded is not None:
             run["sigma"] = {"folder": loaded.folder, "rules": len(loaded.rules), "skipped": loaded.skipped.to_dict("records")}
+        if evidence.unreadable.total:  # bodies the rules could not read: what they would have found there is missing
+            run["unreadable_bodies"] = evidence.unreadable.summary()
         case.save_findings(findings_table(findings), run)
     return findings
 

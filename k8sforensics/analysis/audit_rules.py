@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
 import pandas as pd
 
+from ..bodies import UnreadableBodies
 from .network import cluster_networks, external_mask
 from .possible import is_sensitive_host_path
 from .rules import (
@@ -75,15 +75,17 @@ def _system(ev: Evidence) -> pd.Series:
     return ev.memo("audit.system", lambda: is_system(ev.audit["user"]))
 
 
-def _bodies(a: pd.DataFrame, mask: pd.Series, column: str = "request_object") -> pd.Series:
-    """Parsed request (or response) bodies of the rows in ``mask``; None where absent or broken."""
+def _bodies(a: pd.DataFrame, mask: pd.Series, column: str = "request_object", *, unreadable: UnreadableBodies | None = None) -> pd.Series:
+    """Parsed request (or response) bodies of the rows in ``mask``; None where absent, or too
+    large, too deep or not JSON (``bodies.parse_body``: recorded in ``unreadable``, by event id)."""
     out = pd.Series(None, index=a.index, dtype=object)
-    for i, text in a.loc[mask, column].items():
-        if isinstance(text, str) and text:
-            try:
-                out.at[i] = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                pass
+    bodies = UnreadableBodies() if unreadable is None else unreadable
+    rows = a.loc[mask]
+    ids = rows["event_id"] if "event_id" in rows.columns else pd.Series(None, index=rows.index, dtype=object)
+    for i, text, event_id in zip(rows.index, rows[column], ids):
+        value = bodies.parse(text, where=f"detection:{column}", event_id=event_id)
+        if value is not None:
+            out.at[i] = value
     return out
 
 
@@ -119,7 +121,7 @@ def _workload_writes(ev: Evidence) -> tuple[pd.DataFrame, pd.Series]:
 def _parse_workload_writes(ev: Evidence) -> tuple[pd.DataFrame, pd.Series]:
     a = ev.audit
     m = a["verb"].isin(WRITE_VERBS) & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
-    bodies = _bodies(a, m)
+    bodies = _bodies(a, m, unreadable=ev.unreadable)
     specs = bodies.map(pod_spec)
     keep = m & specs.notna()
     rows = a[keep]
@@ -306,7 +308,7 @@ def _binding_role(obj: Any) -> str | None:
 def cluster_admin_binding(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & a["verb"].isin(WRITE_VERBS) & _allowed(ev)
-    bodies = _bodies(a, m)
+    bodies = _bodies(a, m, unreadable=ev.unreadable)
     role = bodies.map(_binding_role)
     keep = m & (role == "cluster-admin")
     rows = a[keep].assign(subjects=bodies[keep].map(_subjects))
@@ -314,15 +316,23 @@ def cluster_admin_binding(ev: Evidence) -> pd.DataFrame:
                            entity_type="binding")
 
 
+def _dicts(obj: Any, key: str) -> list[dict[str, Any]]:
+    """The objects in the list ``obj[key]``: a body of another shape gives none (and no error)."""
+    items = obj.get(key) if isinstance(obj, dict) else None
+    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
+
+
+def _strings(v: Any) -> set[str]:
+    return {x for x in v if isinstance(x, str)} if isinstance(v, list) else set()
+
+
 def _subjects(obj: Any) -> str:
-    if not isinstance(obj, dict):
-        return ""
-    return ", ".join(f"{s.get('kind')} {s.get('namespace') + '/' if s.get('namespace') else ''}{s.get('name')}" for s in obj.get("subjects") or [])
+    return ", ".join(f"{s.get('kind')} {str(s.get('namespace')) + '/' if s.get('namespace') else ''}{s.get('name')}" for s in _dicts(obj, "subjects"))
 
 
 def _subject_users(obj: Any) -> list[str]:
     out = []
-    for s in (obj or {}).get("subjects") or []:
+    for s in _dicts(obj, "subjects"):
         if s.get("kind") == "ServiceAccount":
             out.append(f"system:serviceaccount:{s.get('namespace')}:{s.get('name')}")
         else:
@@ -336,7 +346,7 @@ def new_binding_first_use(ev: Evidence) -> pd.DataFrame:
     request by one of its subjects."""
     a = ev.audit
     m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & (a["verb"] == "create") & _allowed(ev)
-    bodies = _bodies(a, m)
+    bodies = _bodies(a, m, unreadable=ev.unreadable)
     out = []
     ok = _allowed(ev)
     for i in a.index[m & (bodies.map(_binding_role) == "cluster-admin")]:
@@ -358,16 +368,16 @@ RISKY_RESOURCES = frozenset({"*", "pods/exec", "pods/attach", "nodes/proxy", "se
 
 def _risky_rules(obj: Any) -> str:
     found = set()
-    for r in (obj or {}).get("rules") or [] if isinstance(obj, dict) else []:
-        found |= set(r.get("verbs") or []) & RISKY_VERBS
-        found |= set(r.get("resources") or []) & RISKY_RESOURCES
+    for r in _dicts(obj, "rules"):
+        found |= _strings(r.get("verbs")) & RISKY_VERBS
+        found |= _strings(r.get("resources")) & RISKY_RESOURCES
     return ", ".join(sorted(found))
 
 
 def risky_role(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = a["resource"].isin(["clusterroles", "roles"]) & a["verb"].isin(WRITE_VERBS) & _allowed(ev) & ~_system(ev)
-    risky = _bodies(a, m).map(_risky_rules)
+    risky = _bodies(a, m, unreadable=ev.unreadable).map(_risky_rules)
     rows = a[m].assign(detail=risky[m])
     rows = rows[rows["detail"].map(bool).astype(bool)]
     return _hits_by_object(rows, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_name} granting {r.detail}", entity_type="role")
@@ -416,7 +426,7 @@ def admission_webhook(ev: Evidence) -> pd.DataFrame:
 def static_mirror_pod(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = (a["resource"] == "pods") & (a["verb"] == "create") & a["user"].fillna("").str.startswith("system:node:") & _allowed(ev)
-    bodies = _bodies(a, m)
+    bodies = _bodies(a, m, unreadable=ev.unreadable)
     mirror = bodies.map(lambda o: "kubernetes.io/config.mirror" in (((o or {}).get("metadata") or {}).get("annotations") or {}) if isinstance(o, dict) else False)
     rows = a[m & mirror.astype(bool)]
     rows = rows[rows["object_namespace"] != "kube-system"]  # control-plane static pods live there
@@ -600,7 +610,7 @@ def configmap_credentials(ev: Evidence) -> pd.DataFrame:
 def exposed_service(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = (a["resource"] == "services") & a["verb"].isin(WRITE_VERBS) & _allowed(ev) & ~_system(ev)
-    bodies = _bodies(a, m)
+    bodies = _bodies(a, m, unreadable=ev.unreadable)
 
     def exposure(o: Any) -> str:
         spec = (o or {}).get("spec") or {} if isinstance(o, dict) else {}
@@ -637,7 +647,7 @@ def sidecar_injection(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = (a["resource"].isin(["deployments", "daemonsets", "statefulsets"]) & a["verb"].isin(["patch", "update"]) & a["subresource"].isna()
          & _allowed(ev) & ~_system(ev))
-    specs = _bodies(a, m).map(pod_spec)
+    specs = _bodies(a, m, unreadable=ev.unreadable).map(pod_spec)
     rows = a[m & specs.map(lambda s: bool(s and s.get("containers")))]
     rows = rows.assign(names=specs[rows.index].map(lambda s: ", ".join(str(c.get("name")) for c in s.get("containers") or [])))
     return _hits_by_object(rows, lambda r: f"{r.user} {r.verb}ed the containers of {r.resource} {r.object_namespace}/{r.object_name}: {r.names}",

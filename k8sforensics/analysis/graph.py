@@ -31,6 +31,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from ..bodies import UnreadableBodies
 from ..frames import utc_timestamp
 from .audit_rules import SA_TOKEN_PATHS, _allowed, _bodies, _subject_users
 from .possible import POSSIBLE_COLUMNS, possible_edges
@@ -60,13 +61,17 @@ FLOW_COLUMNS = ["time", "time_end", "event_id", "src_ip", "dst_ip", "is_reply", 
 _FLOW_ENDPOINTS = [*FLOW_COLUMNS, "src_kind", "dst_kind"]  # the kinds come from enrichment
 
 
-def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = None, possible: bool = True) -> nx.MultiDiGraph:
+def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = None, possible: bool = True,
+                     unreadable: UnreadableBodies | None = None) -> nx.MultiDiGraph:
     """The lateral-movement graph of a case (or of an ``Evidence``): observed edges within
     [start, end] and, with ``possible=True``, the possible edges of the inventory (those tied to a
-    pod's lifetime only when it overlaps the window)."""
+    pod's lifetime only when it overlaps the window). Request bodies left unread (too large, too
+    deep, not JSON) are logged, summarised in ``graph.graph["unreadable_bodies"]`` and recorded
+    in ``unreadable`` when given."""
     import networkx as nx  # here, not at import time: only the graph needs it
 
-    ev = case if isinstance(case, Evidence) else graph_evidence(case)
+    ev = case if isinstance(case, Evidence) else graph_evidence(case, unreadable=unreadable)
+    before = ev.unreadable.snapshot()
     edges = observed_edges(ev)
     maybe = possible_edges(ev) if possible else pd.DataFrame(columns=POSSIBLE_COLUMNS)
     if start is not None:
@@ -88,16 +93,22 @@ def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = Non
     for r in maybe.itertuples(index=False):
         g.add_edge(r.source, r.target, key=f"{r.type}?", type=r.type, observed=False, first_seen=r.first_seen, last_seen=r.last_seen,
                    count=0, bytes=0, event_ids=[], reason=r.reason, basis=r.basis, fix=r.fix, cuttable=bool(r.cuttable))
+    # request bodies left unread (too large, too deep, not JSON): the edges they would give are missing
+    g.graph["unreadable_bodies"] = ev.unreadable.summary()
+    ev.unreadable.warn("lateral-movement graph", before)
+    if unreadable is not None and unreadable is not ev.unreadable:
+        unreadable.merge(ev.unreadable)
     return g
 
 
-def graph_evidence(case: Case) -> Evidence:
+def graph_evidence(case: Case, *, unreadable: UnreadableBodies | None = None) -> Evidence:
     """The case's tables with only the columns the graph reads (enriched); the graph reads them
-    a chunk at a time."""
+    a chunk at a time. Bodies left unread go to ``unreadable`` (a new collector if None)."""
     return Evidence(audit=lambda: case.audit(columns=AUDIT_COLUMNS, enrich=True, max_rows=None),
                     runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True, max_rows=None),
                     flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True, max_rows=None), context=case.context,
-                    case=case, flow_columns=FLOW_COLUMNS, audit_columns=AUDIT_COLUMNS, runtime_columns=RUNTIME_COLUMNS)
+                    case=case, flow_columns=FLOW_COLUMNS, audit_columns=AUDIT_COLUMNS, runtime_columns=RUNTIME_COLUMNS,
+                    unreadable=unreadable)
 
 
 def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
@@ -113,8 +124,8 @@ def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
 def observed_edges(ev: Evidence) -> pd.DataFrame:
     """Every observed edge, aggregated per (source, target, type) (columns ``EDGE_COLUMNS``)."""
     # the audit log and the runtime events a chunk at a time, as the flows: each chunk's edges aggregated, then merged
-    audit = _merge([_aggregate(_audit_edges(Evidence(audit=chunk, context=ev.context, settings=ev.settings))) for chunk in ev.audit_chunks()]
-                   + [_aggregate(_runtime_edges(Evidence(runtime=chunk, context=ev.context, settings=ev.settings)))
+    audit = _merge([_aggregate(_audit_edges(Evidence(audit=chunk, context=ev.context, settings=ev.settings, unreadable=ev.unreadable))) for chunk in ev.audit_chunks()]
+                   + [_aggregate(_runtime_edges(Evidence(runtime=chunk, context=ev.context, settings=ev.settings, unreadable=ev.unreadable)))
                       for chunk in ev.runtime_chunks()])
     parts = [p for p in (_flow_edges(ev), audit) if len(p)]
     if not parts:
@@ -259,7 +270,7 @@ def _audit_edges(ev: Evidence) -> pd.DataFrame:
         if "authz_reason" in a.columns else pd.Series(pd.NA, index=a.index, dtype="string")
     add(used.notna(), actor, "binding:" + used.astype(str), "use_binding")
     if binds.any():
-        for i, body in _bodies(a, binds).dropna().items():
+        for i, body in _bodies(a, binds, unreadable=ev.unreadable).dropna().items():
             for subject in _subject_users(body):
                 node = ("sa:" + subject.removeprefix("system:serviceaccount:").replace(":", "/", 1)) if subject.startswith("system:serviceaccount:") else "user:" + subject
                 out.append(pd.DataFrame({"source": [binding[i]], "target": [node], "type": ["grants"], "time": [a.at[i, "time"]], "bytes": [0],

@@ -27,14 +27,16 @@ def reduced(ev: Evidence) -> Evidence:
     """``ev`` with only the audit and runtime rows a built-in rule can use (see the module's
     docstring); its flows, context and settings are ``ev``'s."""
     start = ev.start()
-    audit = _kept(ev.audit_chunks(), lambda chunk: Evidence(audit=chunk, context=ev.context, settings=ev.settings, known_start=start),
+    audit = _kept(ev.audit_chunks(), lambda chunk: Evidence(audit=chunk, context=ev.context, settings=ev.settings, known_start=start,
+                                                                  unreadable=ev.unreadable),
                   AUDIT_RULES, also=lambda part: first_workload_creates(part)["event_id"],
                   carry=lambda chunk: chunk[chunk["resource"].isin(RBAC_RESOURCES) & chunk["verb"].isin(WRITE_VERBS) & allowed(chunk)])
-    runtime = _kept(ev.runtime_chunks(), lambda chunk: Evidence(runtime=chunk, context=ev.context, settings=ev.settings, known_start=start),
+    runtime = _kept(ev.runtime_chunks(), lambda chunk: Evidence(runtime=chunk, context=ev.context, settings=ev.settings, known_start=start,
+                                                                      unreadable=ev.unreadable),
                     RUNTIME_RULES)
     return Evidence(audit=audit if audit is not None else ev.audit.iloc[:0], runtime=runtime if runtime is not None else ev.runtime.iloc[:0],
                     flows=ev._sources["flows"], context=ev.context, settings=ev.settings, case=ev._case, flow_columns=ev._flow_columns,
-                    chunk_rows=ev.chunk_rows, known_start=start)
+                    chunk_rows=ev.chunk_rows, known_start=start, unreadable=ev.unreadable)
 
 
 def _kept(chunks: Iterator[pd.DataFrame], evidence: Callable[[pd.DataFrame], Evidence], rules: Iterable[Rule], *,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..bodies import UnreadableBodies
 from ..errors import K8sForensicsError
 from ..frames import frame_chunks, to_frame
 from ..schema import FINDINGS, TABLES
@@ -88,7 +89,10 @@ class Evidence:
 
     A case's tables can outgrow memory, so the built-in rules read them a chunk at a time
     (``flow_chunks()``, ``audit_chunks()``, ``runtime_chunks()``) and keep only what they need;
-    ``evidence.audit`` and the others load a whole table (a custom or Sigma rule may read it)."""
+    ``evidence.audit`` and the others load a whole table (a custom or Sigma rule may read it).
+
+    ``evidence.unreadable`` collects the bodies the rules could not read (``bodies.UnreadableBodies``);
+    an Evidence made from a part of another's rows should share it."""
 
     def __init__(
         self,
@@ -104,8 +108,11 @@ class Evidence:
         runtime_columns: list[str] | None = None,
         chunk_rows: int = 1_000_000,
         known_start: pd.Timestamp | None = None,
+        unreadable: UnreadableBodies | None = None,
     ) -> None:
         self._sources = {"audit": audit, "runtime": runtime, "flows": flows}
+        # the bodies (request/response objects) rules left unread: too large, too deep, not JSON
+        self.unreadable = UnreadableBodies() if unreadable is None else unreadable
         # the *_chunks() methods read the case's tables (those columns of them) a chunk at a time
         self._case = case
         self._flow_columns = flow_columns

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pandas as pd
 
+from ..bodies import UnreadableBodies
 from ..errors import EvidenceError
 from .rules import (
     TACTIC_PHASES,
@@ -167,7 +167,7 @@ def _to_rule(rule: Any, table: str, mapping: Mapping[str, str], trees: list[Any]
             return pd.DataFrame()
         mask = pd.Series(False, index=frame.index)
         for t in trees:
-            mask |= _evaluate(t, frame, table, mapping)
+            mask |= _evaluate(t, frame, table, mapping, ev.unreadable)
         rows = frame[mask]
         if table == "audit":
             sa = rows["sa_name"].notna()
@@ -186,7 +186,7 @@ def _to_rule(rule: Any, table: str, mapping: Mapping[str, str], trees: list[Any]
 # ---------------------------------------------------------------------- evaluation
 
 
-def _evaluate(node: Any, frame: pd.DataFrame, table: str, mapping: Mapping[str, str]) -> pd.Series:
+def _evaluate(node: Any, frame: pd.DataFrame, table: str, mapping: Mapping[str, str], unreadable: UnreadableBodies) -> pd.Series:
     from sigma.conditions import (
         ConditionAND,
         ConditionFieldEqualsValueExpression,
@@ -197,18 +197,18 @@ def _evaluate(node: Any, frame: pd.DataFrame, table: str, mapping: Mapping[str, 
     if isinstance(node, ConditionAND):
         out = pd.Series(True, index=frame.index)
         for a in node.args:
-            out &= _evaluate(a, frame, table, mapping)
+            out &= _evaluate(a, frame, table, mapping, unreadable)
         return out
     if isinstance(node, ConditionOR):
         out = pd.Series(False, index=frame.index)
         for a in node.args:
-            out |= _evaluate(a, frame, table, mapping)
+            out |= _evaluate(a, frame, table, mapping, unreadable)
         return out
     if isinstance(node, ConditionNOT):
-        return ~_evaluate(node.args[0], frame, table, mapping)
+        return ~_evaluate(node.args[0], frame, table, mapping, unreadable)
     match = _matcher(node.value)
     if isinstance(node, ConditionFieldEqualsValueExpression):
-        values = _values(frame, node.field, mapping)
+        values = _values(frame, node.field, mapping, unreadable)
         return values.map(lambda v: any(match(x) for x in v) if isinstance(v, list) else match(v)).astype(bool)
     # a keyword: any of the table's free-text columns
     out = pd.Series(False, index=frame.index)
@@ -217,22 +217,26 @@ def _evaluate(node: Any, frame: pd.DataFrame, table: str, mapping: Mapping[str, 
     return out
 
 
-def _values(frame: pd.DataFrame, name: str, mapping: Mapping[str, str]) -> pd.Series:
+def _values(frame: pd.DataFrame, name: str, mapping: Mapping[str, str], unreadable: UnreadableBodies | None = None) -> pd.Series:
     if name in mapping:
         col = frame[mapping[name]]
         return col.map(lambda v: list(v) if hasattr(v, "__len__") and not isinstance(v, (str, bytes, dict)) else v)
     prefix = next(p for p in JSON_PREFIXES if name.startswith(p))
     path = name[len(prefix):].split(".")
-    return frame[JSON_PREFIXES[prefix]].map(lambda text: _json_path(text, path))
+    column = JSON_PREFIXES[prefix]
+    bodies = UnreadableBodies() if unreadable is None else unreadable
+    ids = frame["event_id"] if "event_id" in frame.columns else pd.Series(None, index=frame.index, dtype=object)
+    return pd.Series([_json_path(text, path, bodies, f"sigma:{column}", event_id) for text, event_id in zip(frame[column], ids)],
+                     index=frame.index, dtype=object)
 
 
-def _json_path(text: Any, path: list[str]) -> list[Any]:
-    if not isinstance(text, str) or not text:
+def _json_path(text: Any, path: list[str], bodies: UnreadableBodies, where: str, event_id: Any) -> list[Any]:
+    """The values at ``path`` in a body (lists flattened); none when the body is absent or unread
+    (too large, too deep, not JSON: recorded in ``bodies``)."""
+    body = bodies.parse(text, where=where, event_id=event_id)
+    if body is None:
         return []
-    try:
-        nodes: list[Any] = [orjson.loads(text)]
-    except orjson.JSONDecodeError:
-        return []
+    nodes: list[Any] = [body]
     for key in path:
         nxt: list[Any] = []
         for n in nodes:
