@@ -13,6 +13,7 @@ import pandas as pd
 
 from ..analysis.possible import KIND_RESOURCE
 from ..analysis.rules import FLOW_COLUMNS_READ
+from ..bodies import UnreadableBodies
 from .actions import ACTION_COLUMNS, _accessed, _ids, remediation_actions
 from .admission import gatekeeper, image_repositories, kyverno
 from .network_policy import network_policies, pod_labels
@@ -62,12 +63,14 @@ class Remediation:
         from ..analysis.reach import attack_source, paths
 
         self.case = case
+        # bodies left unread (too large, too deep, not JSON) by the steps the plan runs itself
+        self.unreadable = UnreadableBodies()
         self.chunk_rows = chunk_rows  # flows are read this many at a time, audit events a fifth as many
         self._memo: dict[str, Any] = {}
         self.findings = findings if findings is not None else case.findings()
         if self.findings.empty and not case.manifest.get("detections"):
             self.findings = detect(case, save=False)
-        self.graph = graph if graph is not None else lateral_movement(case)
+        self.graph = graph if graph is not None else lateral_movement(case, unreadable=self.unreadable)
         self.source = attack_source(self.graph)
         self.reached = paths(self.graph, self.source) if self.source is not None and self.source in self.graph else \
             pd.DataFrame(columns=["node", "kind", "reached", "parent", "via", "event_ids"])
@@ -184,7 +187,7 @@ class Remediation:
 
     @_once
     def pod_security(self) -> pd.DataFrame:
-        return namespace_levels(self.case.objects(), self.case.context("namespaces"))
+        return namespace_levels(self.case.objects(), self.case.context("namespaces"), unreadable=self.unreadable)
 
     @_once
     def rbac(self) -> tuple[list[dict[str, Any]], pd.DataFrame]:

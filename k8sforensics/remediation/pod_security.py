@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 import pandas as pd
+
+from ..bodies import NOT_OBJECT, UnreadableBodies, parse_body
 
 LEVELS = ("privileged", "baseline", "restricted")
 BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID",
@@ -111,10 +112,15 @@ def level(pod: dict[str, Any]) -> str:
     return _level(violations(pod))
 
 
-def namespace_levels(objects: pd.DataFrame, namespaces: pd.DataFrame | None = None) -> pd.DataFrame:
+def namespace_levels(objects: pd.DataFrame, namespaces: pd.DataFrame | None = None, *,
+                     unreadable: UnreadableBodies | None = None) -> pd.DataFrame:
     """Per namespace with pods in the inventory (``objects`` rows of kind Pod, the last version of
     each): ``namespace, level`` (the strictest every pod meets), ``enforced`` (its current label),
-    ``pods``, ``blockers`` (``pod: reason`` for each pod that keeps it from the next level)."""
+    ``pods``, ``blockers`` (``pod: reason`` for each pod that keeps it from the next level).
+    A pod whose object is unread (too large, too deep, not JSON: recorded in ``unreadable`` and
+    logged) meets no level: nothing is enforced that could reject it unseen."""
+    bodies = UnreadableBodies() if unreadable is None else unreadable
+    before = bodies.snapshot()
     pods = objects[objects["kind"] == "Pod"]
     pods = pods.sort_values("time", kind="stable").drop_duplicates(["namespace", "name"], keep="last") if "time" in pods.columns else pods
     labels = {}
@@ -122,13 +128,27 @@ def namespace_levels(objects: pd.DataFrame, namespaces: pd.DataFrame | None = No
         labels = {n: (dict(lbl) if lbl is not None and not isinstance(lbl, float) else {}) for n, lbl in zip(namespaces["name"], namespaces["labels"])}
     rows = []
     for ns, g in pods.groupby("namespace"):
-        found = [(name, violations(orjson.loads(text))) for name, text in zip(g["name"], g["object"])]
+        found = [(name, _object_violations(text, bodies, f"{ns}/{name}")) for name, text in zip(g["name"], g["object"])]
         worst = min((LEVELS.index(_level(v)) for _, v in found), default=2)
         nxt = LEVELS[worst + 1] if worst < 2 else None
         blockers = [f"{name}: {'; '.join(v[nxt])}" for name, v in found if nxt and v[nxt]]
         rows.append({"namespace": ns, "level": LEVELS[worst], "enforced": labels.get(ns, {}).get(ENFORCE), "pods": len(found),
                      "next_level": nxt, "blockers": blockers})
+    bodies.warn("pod security levels", before)
     return pd.DataFrame(rows, columns=["namespace", "level", "enforced", "pods", "next_level", "blockers"])
+
+
+def _object_violations(text: Any, bodies: UnreadableBodies, ref: str) -> dict[str, list[str]]:
+    """``violations`` of a Pod object's JSON; a pod that cannot be read blocks every level."""
+    pod, reason = parse_body(text, max_bytes=bodies.max_bytes, max_depth=bodies.max_depth)
+    if isinstance(pod, dict):
+        return violations(pod)
+    if pod is not None:
+        reason = NOT_OBJECT
+    if reason is not None:
+        bodies.add(reason, where="pod security", event_id=ref)
+    why = f"object unreadable ({reason or 'absent'})"
+    return {"baseline": [why], "restricted": [why]}
 
 
 def _level(v: dict[str, list[str]]) -> str:

@@ -85,3 +85,19 @@ def test_namespace_level_is_the_weakest_pods_and_names_the_blockers() -> None:
     assert objs["a"] == {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/enforce-version": "latest",
                          "pod-security.kubernetes.io/warn": "restricted", "pod-security.kubernetes.io/audit": "restricted"}
     assert objs["b"] == {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
+
+
+def test_a_pod_whose_object_cannot_be_read_blocks_every_level() -> None:
+    from k8sforensics.bodies import TOO_DEEP, TOO_LARGE, UnreadableBodies
+
+    def row(name: str, text: str) -> dict:
+        return {"kind": "Pod", "namespace": "a", "name": name, "time": pd.Timestamp("2026-03-10T00:00:00Z"), "object": text}
+
+    good = orjson.dumps({"kind": "Pod", "metadata": {"name": "good", "namespace": "a"}, "spec": RESTRICTED}).decode()
+    deep = '{"kind": "Pod", "spec": {"containers": [' + '{"a":' * 2000 + "1" + "}" * 2000 + "]}}"
+    big = '{"kind": "Pod", "x": "' + "x" * (50 * 1024 * 1024) + '"}'
+    bodies = UnreadableBodies()
+    levels = namespace_levels(pd.DataFrame([row("good", good), row("deep", deep), row("big", big)]), unreadable=bodies)
+    assert levels.loc[0, "level"] == "privileged"  # nothing enforced that could reject a pod not seen
+    assert levels.loc[0, "blockers"] == ["deep: object unreadable (too deep)", "big: object unreadable (too large)"]
+    assert bodies.by_reason == {TOO_DEEP: 1, TOO_LARGE: 1} and bodies.by_where == {"pod security": 2}
