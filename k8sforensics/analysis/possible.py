@@ -249,12 +249,12 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
                 for name in g.names or ["*"]:
                     out.append(_edge(subject, f"secret:{ns}/{name}", "read_secret", g.reason(what), g.basis, g.fix("get/list/watch secrets")))
         binding = "clusterrolebindings" if g.namespace is None else "rolebindings"
-        if g.allows(binding, ("create", "update", "patch"), "rbac.authorization.k8s.io"):
-            # creating a binding grants only what one holds, unless one may also bind or escalate roles
-            if (subject, None) in escalators or (subject, g.namespace) in escalators:
-                target = "role:*" if g.namespace is None else f"role:{g.namespace}/*"
-                out.append(_edge(subject, target, "bind_role", g.reason(f"create {binding} and bind/escalate roles (any permission)"),
-                                 g.basis, g.fix(f"bind/escalate and create {binding}")))
+        # creating a binding grants only what one holds, unless one may also bind or escalate roles
+        if g.allows(binding, ("create", "update", "patch"), "rbac.authorization.k8s.io") and (
+                (subject, None) in escalators or (subject, g.namespace) in escalators):
+            target = "role:*" if g.namespace is None else f"role:{g.namespace}/*"
+            out.append(_edge(subject, target, "bind_role", g.reason(f"create {binding} and bind/escalate roles (any permission)"),
+                             g.basis, g.fix(f"bind/escalate and create {binding}")))
     return out
 
 

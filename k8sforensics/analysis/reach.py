@@ -91,9 +91,9 @@ def _reach_edges(graph: nx.MultiDiGraph, sources: list[str], *, observed_only: b
     pods: the way in, as in ``paths``."""
     entry = {s for s in sources if s.startswith("ip:")}
     for u, v, d in graph.edges(data=True):
-        if d["type"] in REACH_EDGES and (d.get("observed") or not observed_only):
-            yield u, v, d
-        elif u in entry and d["type"] == "flow" and d.get("observed") and str(v).startswith("pod:"):
+        control = d["type"] in REACH_EDGES and (d.get("observed") or not observed_only)
+        way_in = u in entry and d["type"] == "flow" and d.get("observed") and str(v).startswith("pod:")
+        if control or way_in:
             yield u, v, d
 
 

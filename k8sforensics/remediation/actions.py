@@ -159,8 +159,9 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
                                  "CIS 5.2; NSA 1.2; MS-M9017"),
                                 ("RBAC", "replace broad roles with the generated least-privilege Roles; remove unused bindings",
                                  "CIS 5.1.1, 5.1.3; MS-M9003"),
-                                ("admission policy", "install the generated Gatekeeper (or Kyverno) policies: trusted registries only; "
-                                 "no privileged, hostPath or host-namespace pods", "CIS 5.5.1, 5.2.1-5.2.5, 5.2.11; MS-M9005.003, M9013")):
+                                ("admission policy", ("install the generated Gatekeeper (or Kyverno) policies: trusted registries only; "
+                                                      "no privileged, hostPath or host-namespace pods"),
+                                 "CIS 5.5.1, 5.2.1-5.2.5, 5.2.11; MS-M9005.003, M9013")):
         add(3, text, "cluster", control, references=refs, artifact=artifacts.get(control, ""),
             command=f"kubectl apply --dry-run=server -f {artifacts[control]}" if control in artifacts else "")
     techniques = findings.dropna(subset=["technique_id"]).groupby("technique_id")

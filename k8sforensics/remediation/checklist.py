@@ -45,7 +45,7 @@ class Checklist:
             if note is not None:
                 item["note"] = str(note)
             item["by"] = getpass.getuser()
-            item["updated"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+            item["updated"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_name(f".checklist.{os.getpid()}.tmp")
             tmp.write_text(json.dumps({"items": self.items}, indent=1, sort_keys=True))

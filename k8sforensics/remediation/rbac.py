@@ -88,7 +88,7 @@ def _rules(rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _name(identity: str) -> str:
-    kind, _, who = identity.partition(":")
+    _, _, who = identity.partition(":")
     text = "".join(c if c.isalnum() or c in "-." else "-" for c in f"{PREFIX}-{who.replace('/', '-')}".lower())
     return text[:253].strip("-.")
 

@@ -54,7 +54,7 @@ def test_capabilities_are_read_where_real_pods_carry_them() -> None:
 
 
 def test_sensitive_host_path_but_not_an_app_log_folder() -> None:
-    spec = lambda path: {"spec": {"volumes": [{"name": "h", "hostPath": {"path": path}}], "containers": [{"name": "c"}]}}  # noqa: E731
+    spec = lambda path: {"spec": {"volumes": [{"name": "h", "hostPath": {"path": path}}], "containers": [{"name": "c"}]}}
     hits = run(ar.sensitive_host_path,
                audit("2026-01-01T10:00:00Z", "bob", "create", "pods", object_namespace="a", object_name="p", request_object=spec("/var/run/docker.sock")),
                audit("2026-01-01T10:01:00Z", "bob", "create", "pods", object_namespace="a", object_name="q", request_object=spec("/var/log/app")))
@@ -123,7 +123,7 @@ def test_new_pod_creator_learns_first() -> None:
 
 
 def test_untrusted_image_against_an_explicit_allow_list() -> None:
-    pod = lambda img: {"spec": {"containers": [{"name": "c", "image": img}]}}  # noqa: E731
+    pod = lambda img: {"spec": {"containers": [{"name": "c", "image": img}]}}
     rows = [audit("2026-01-01T10:00:00Z", "bob", "create", "pods", object_namespace="a", object_name="p", request_object=pod("registry.corp/app:1")),
             audit("2026-01-01T10:00:00Z", "bob", "create", "pods", object_namespace="a", object_name="q", request_object=pod("alpine:3.19"))]
     hits = run(ar.untrusted_image, *rows, settings={"trusted_registries": ["registry.corp"]})

@@ -8,6 +8,7 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -32,14 +33,14 @@ def recorded(real_samples: Path) -> dict[str, list]:
 
 
 class FakeAPI(BaseHTTPRequestHandler):
-    paths: dict[str, list] = {}
-    seen: list[tuple[str, str, str]] = []
-    deny: set[str] = set()
+    paths: ClassVar[dict[str, list]] = {}
+    seen: ClassVar[list[tuple[str, str, str]]] = []
+    deny: ClassVar[set[str]] = set()
 
     def log_message(self, *args: object) -> None:  # keep test output clean
         pass
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         q = parse_qs(url.query)
         self.seen.append((url.path, q.get("limit", [""])[0], self.headers.get("Accept", "")))
