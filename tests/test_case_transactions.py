@@ -121,7 +121,7 @@ def test_a_failed_ingest_leaves_the_case_as_it_was(case: kf.Case, audit_fixtures
     def broken(*args: object, **kwargs: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(kf.ingest, "lifetime_context", broken)
+    monkeypatch.setattr(kf.ingest, "rebuild_context", broken)
     with pytest.raises(RecursionError):
         case.ingest(audit_fixtures / "gke_logentries.jsonl")
     assert state(case.path) == before
@@ -209,3 +209,25 @@ def test_lock_holder_record_is_only_there_while_held(tmp_path: Path) -> None:
             assert dead is None
             assert json.loads((tmp_path / "c" / ".lock.json").read_text())["pid"] == os.getpid()
     assert not (tmp_path / "c" / ".lock.json").exists()
+
+
+def test_a_body_too_deep_for_the_rebuild_is_recorded_not_fatal(case: kf.Case, audit_fixtures: Path, tmp_path: Path) -> None:
+    """A pod create whose requestObject nests 500 levels (valid JSON, kept as a row) used to
+    raise RecursionError in the lifetime rebuild after the ingest was recorded, and every
+    later ingest failed the same way."""
+    case.ingest(audit_fixtures / "log_backend_stages.jsonl")
+    deep: object = {"x": 1}
+    for _ in range(500):
+        deep = {"a": deep}
+    event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Request", "auditID": "deep-1", "stage": "ResponseComplete",
+             "requestURI": "/api/v1/namespaces/shop/pods", "verb": "create", "user": {"username": "u"},
+             "objectRef": {"resource": "pods", "namespace": "shop", "name": "p2", "apiVersion": "v1"}, "responseStatus": {"code": 201},
+             "requestReceivedTimestamp": "2024-05-10T10:00:00Z", "stageTimestamp": "2024-05-10T10:00:02Z",
+             "requestObject": {"kind": "Pod", "metadata": {"name": "p2"}, "spec": deep}}
+    (tmp_path / "deep.jsonl").write_text(json.dumps(event) + "\n")
+    report = case.ingest(tmp_path / "deep.jsonl")
+    assert report.rows == 1
+    record = case.manifest["ingests"][-1]["context"]["unreadable_bodies"]
+    assert record["by_reason"].get("too deep", 0) >= 1 and record["examples"][0]["event_id"]
+    assert case.ingest(audit_fixtures / "gke_logentries.jsonl").rows > 0  # the case is not poisoned
+    assert kf.Case.open(case.path).verify().ok

@@ -8,12 +8,13 @@ the case as its transaction would leave it, before anything is committed."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..bodies import UnreadableBodies
 from ..frames import to_frame
 from ..schema import CONTEXT_TABLES, OBJECTS, PODS
 from ..sources._arrow import rows_to_batch
@@ -27,23 +28,36 @@ if TYPE_CHECKING:
 LIFETIME_TABLES = ("pods", "pod_ips", "containers")
 
 
-def object_context(case: Case) -> dict[str, pa.Table]:
+def rebuild_context(case: Case) -> tuple[dict[str, pa.Table], dict[str, Any]]:
+    """Every context table of ``case``, and what the manifest should record of how they
+    were built: the bodies left unread (too large, too deep, not JSON) and the IP conflicts
+    the lifetime fold settled."""
+    unreadable = UnreadableBodies()
+    objects = object_context(case, unreadable=unreadable)
+    lifetimes, conflicts = lifetime_context(case, objects=objects, unreadable=unreadable)
+    record = {"unreadable_bodies": unreadable.summary(), "ip_conflicts": int(len(conflicts))}
+    return {**objects, **lifetimes}, record
+
+
+def object_context(case: Case, *, unreadable: UnreadableBodies | None = None) -> dict[str, pa.Table]:
     """The context tables built from every Kubernetes object the case holds."""
     parts = case._parts("objects")
     if not parts:
         return {}
-    return build_context(pq.read_table([str(case.path / p) for p in parts], schema=OBJECTS.arrow_schema))
+    return build_context(pq.read_table([str(case.path / p) for p in parts], schema=OBJECTS.arrow_schema), unreadable=unreadable)
 
 
-def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None) -> dict[str, pa.Table]:
+def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None,
+                     unreadable: UnreadableBodies | None = None) -> tuple[dict[str, pa.Table], pd.DataFrame]:
     """``pods``, ``pod_ips`` and ``containers`` folded from every table the case holds
-    (``objects``: ``object_context(case)`` when the caller has it already)."""
+    (``objects``: ``object_context(case)`` when the caller has it already), and the IP
+    conflicts the fold settled."""
     # Only what the folding uses, filtered and aggregated in DuckDB: the pod and namespace
     # requests, each bound token's pod once, each (pod, IP) of the flows once with its first
     # time — so the ingest's memory does not grow with the size of the tables.
     pod_requests = (
         # the request body only where the folding reads it: creates, status and binding writes
-        "SELECT time, verb, resource, subresource, object_namespace, object_name, response_code, "
+        "SELECT time, event_id, verb, resource, subresource, object_namespace, object_name, response_code, "
         "CASE WHEN (verb = 'create' AND (subresource IS NULL OR subresource = 'binding')) "
         "OR (subresource = 'status' AND verb IN ('patch', 'update')) THEN request_object END AS request_object, "
         "sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
@@ -51,7 +65,7 @@ def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None) 
     tokens = case.sql("SELECT min(time) AS time, sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
                       "WHERE token_pod IS NOT NULL GROUP BY sa_namespace, token_pod, token_pod_uid, token_node")
     tokens["time"] = pd.to_datetime(tokens["time"], utc=True)
-    columns = ["time", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code",
+    columns = ["time", "event_id", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code",
                "request_object", "sa_namespace", "token_pod", "token_pod_uid", "token_node"]
 
     def audit(query: str, *, tokens: pd.DataFrame | None = None) -> Iterator[pd.DataFrame]:
@@ -80,18 +94,18 @@ def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None) 
                        "any_value(workload_kind) AS workload_kind, any_value(node) AS node FROM runtime "
                        "WHERE pod IS NOT NULL AND container_id IS NOT NULL GROUP BY namespace, pod, container_id")
     runtime["time"] = pd.to_datetime(runtime["time"], utc=True)
-    objects = object_context(case) if objects is None else objects
+    objects = object_context(case, unreadable=unreadable) if objects is None else objects
     inventory_pods = to_frame(objects["pods"]) if "pods" in objects else to_frame(PODS.arrow_schema.empty_table())
-    pod_ips, containers, _ = fold_pods(inventory_pods, audit(pod_requests, tokens=tokens), flows, runtime)
+    pod_ips, containers, conflicts = fold_pods(inventory_pods, audit(pod_requests, tokens=tokens), flows, runtime, unreadable=unreadable)
     # the second pass needs only the pod creates: their bodies give the pods the dumps lack
-    pod_creates = ("SELECT time, verb, resource, subresource, object_namespace, object_name, response_code, request_object "
+    pod_creates = ("SELECT time, event_id, verb, resource, subresource, object_namespace, object_name, response_code, request_object "
                    "FROM audit WHERE resource = 'pods' AND verb = 'create' AND subresource IS NULL AND request_object IS NOT NULL "
                    "AND (response_code IS NULL OR response_code < 400)")
-    extra = pods_from_all_sources(inventory_pods, audit(pod_creates), pod_ips, case.cluster)
+    extra = pods_from_all_sources(inventory_pods, audit(pod_creates), pod_ips, case.cluster, unreadable=unreadable)
     out = {"pods": pa.concat_tables([pa.Table.from_pandas(inventory_pods, schema=PODS.arrow_schema, preserve_index=False),
                                      pa.Table.from_batches([rows_to_batch(extra, PODS)]) if extra else PODS.arrow_schema.empty_table()])}
     for name, frame in (("pod_ips", pod_ips), ("containers", containers)):
         table = CONTEXT_TABLES[name]
         frame = frame.assign(cluster=case.cluster)
         out[name] = pa.Table.from_pandas(frame[table.names], schema=table.arrow_schema, preserve_index=False)
-    return out
+    return out, conflicts

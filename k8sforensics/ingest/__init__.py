@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..case import Case, Transaction
-from ..context.rebuild import lifetime_context, object_context
+from ..context.rebuild import rebuild_context
 from ..enrich import STEPS as ENRICH_STEPS
 from ..schema import AUDIT, EVENT_TABLES, QUARANTINE, TABLES
 from ..sources import FileResult, OnBadLines, PathsLike, Reader, expand_paths, hash_file, open_reader
@@ -181,10 +181,9 @@ def ingest(
         tx.publish(rel for names in parts.values() for rel in names)
         _record_ingest(tx, report, parts, cluster=cluster, on_bad_lines=on_bad_lines)
         # The context tables are derived from the whole case as this transaction leaves it.
-        view = tx.view()
-        objects = object_context(view)
-        context = {**objects, **lifetime_context(view, objects=objects)} if readers or not tx.manifest.get("context") else {}
-        if context:
+        if readers or not tx.manifest.get("context"):
+            context, record = rebuild_context(tx.view())
+            tx.manifest["ingests"][-1]["context"] = record
             _publish_context(tx, context)
             tx.manifest["enrichment"] = {"context_built": tx.id, "steps": {k: list(v) for k, v in ENRICH_STEPS.items()},
                                          "applied": "on read (case.<table>(enrich=True), kf.enrich)"}
