@@ -39,7 +39,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -50,8 +49,8 @@ import warnings
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-import bench_ingest as bi  # noqa: E402  sibling script: run_measured, warm, machine_info
 import bench_graph as bg  # noqa: E402  sibling script: ensure_inputs, ensure_case, warm_case, _last_json
+import bench_ingest as bi  # noqa: E402  sibling script: run_measured, warm, machine_info
 
 PARTS = ("detect", "graph", "ingest", "flows-vpc", "attribution", "ingest-large", "flows-hubble")  # run order
 GROUPS = {"ingest": ("ingest", "ingest-large"), "flows": ("flows-vpc", "flows-hubble")}

@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-from .version import __version__
-
 from .analysis import (
     BUILTIN_RULES,
     Rule,
@@ -31,7 +29,6 @@ from .analysis import (
     phases,
 )
 from .case import Case
-from .ingest import IngestReport
 from .context import Inventory, attribute, collect_inventory, read_inventory
 from .enrich import enrich
 from .errors import (
@@ -41,11 +38,14 @@ from .errors import (
     K8sForensicsError,
     UnknownFormatError,
 )
+from .ingest import IngestReport
 from .remediation import remediation, write_remediation
 from .schema import SCHEMA_VERSION
 from .sources import read_audit, read_flows, read_runtime
+from .version import __version__
 
 __all__ = [
+    "__version__",
     "BUILTIN_RULES",
     "SCHEMA_VERSION",
     "BadRecordError",

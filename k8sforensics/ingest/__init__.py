@@ -30,7 +30,15 @@ from ..case import Case, Transaction
 from ..context.rebuild import rebuild_context
 from ..enrich import STEPS as ENRICH_STEPS
 from ..schema import AUDIT, EVENT_TABLES, QUARANTINE, TABLES
-from ..sources import FileResult, OnBadLines, PathsLike, Reader, expand_paths, hash_file, open_reader
+from ..sources import (
+    FileResult,
+    OnBadLines,
+    PathsLike,
+    Reader,
+    expand_paths,
+    hash_file,
+    open_reader,
+)
 from .parts import PartWriter, parse_file, rewrite_part
 from .stages import StageMerger, resolve_collisions
 

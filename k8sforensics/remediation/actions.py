@@ -6,6 +6,7 @@ attacker reached, created and read; which configuration edges to cut) and the in
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -13,6 +14,7 @@ import pandas as pd
 from ..analysis.network import is_external
 from ..analysis.reach import attack_source, edges_to_cut, paths
 from ..frames import clock
+from .commands import chain, kubectl, names_ok, suspicious, valid_name
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
 ACTION_COLUMNS = ["action_id", "priority", "phase", "action", "target", "control", "why", "finding_ids", "event_ids", "references",
                   "command", "artifact", "status"]
 PHASE = {1: "contain now", 2: "eradicate", 3: "harden"}
+_RESOURCE = re.compile(r"[a-z][a-z0-9.-]*")  # a resource or kind as kubectl takes it
 # per Threat Matrix technique a finding names: the control that stops it again (threats.md §4)
 TECHNIQUE_CONTROLS: dict[str, tuple[str, str, str]] = {
     "MS-TA9002": ("admission policy", "allow images only from the trusted repositories (generated Gatekeeper/Kyverno policies)",
@@ -89,16 +92,19 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
         ns, pod = node[4:].split("/", 1)
         gone = (ended or {}).get(node)
         state = f" — it ended at {clock(gone)}: make sure it has not come back" if gone is not None else ""
-        add(1, f"isolate pod {ns}/{pod}: label it and apply the deny-all quarantine policy (keep it for forensics){state}", node, "NetworkPolicy",
+        ok = names_ok(("namespace", ns), ("pod", pod))
+        add(1, f"isolate pod {ns}/{pod}: label it and apply the deny-all quarantine policy (keep it for forensics){state}"
+            + ("" if ok else suspicious([ns, pod])), node, "NetworkPolicy",
             events=evidence(node), references="CIS 5.3.2; MS-M9014", artifact=artifacts.get("quarantine", ""),
-            command=f"kubectl -n {ns} label pod {pod} k8sforensics.io/quarantine=true --overwrite",
+            command=kubectl("label", "pod", pod, "k8sforensics.io/quarantine=true", "--overwrite", namespace=ns) if ok else "",
             why=f"control reached it ({_via(reached, node)})")
     for node in (n for n in reached["node"] if n.startswith("sa:")):
         ns, sa = node[3:].split("/", 1)
+        ok = names_ok(("namespace", ns), ("serviceaccount", sa))
         add(1, f"rotate the credentials of service account {ns}/{sa}: delete the pods that run as it (their bound tokens die with them) "
-            f"and any legacy token secret; review what it did since", node, "credential rotation", events=evidence(node),
-            references="CIS 5.1.5, 5.1.6; MS-M9025", command=f"kubectl -n {ns} get pods -o json | jq -r '.items[] | "
-            f"select(.spec.serviceAccountName==\"{sa}\") | .metadata.name' | xargs -r kubectl -n {ns} delete pod",
+            f"and any legacy token secret; review what it did since" + ("" if ok else suspicious([ns, sa])), node, "credential rotation",
+            events=evidence(node), references="CIS 5.1.5, 5.1.6; MS-M9025",
+            command=kubectl("delete", "pod", "--field-selector", f"spec.serviceAccountName={sa}", namespace=ns) if ok else "",
             why=f"the attacker held its token ({_via(reached, node)})")
     for node in (n for n in reached["node"] if n.startswith("user:")):
         add(1, f"revoke and reissue the credentials of user {node[5:]}", node, "credential rotation", events=evidence(node),
@@ -106,8 +112,10 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     for u, v, d in _edges(graph, done, "read_secret"):
         ns, name = v[7:].split("/", 1)
         target = f"secret {ns}/{name}" if name != "*" else f"every secret of {ns}"
-        add(1, f"rotate {target} at its source (database, cloud, API), then update it", v, "credential rotation", events=d["event_ids"],
-            references="CIS 5.4.1; MS-M9022, M9023", why=f"{u} read it", command=f"kubectl -n {ns} get secret {name}" if name != "*" else "")
+        ok = names_ok(("namespace", ns), ("secret", name)) if name != "*" else False
+        add(1, f"rotate {target} at its source (database, cloud, API), then update it" + ("" if ok or name == "*" else suspicious([ns, name])),
+            v, "credential rotation", events=d["event_ids"], references="CIS 5.4.1; MS-M9022, M9023", why=f"{u} read it",
+            command=kubectl("get", "secret", name, namespace=ns) if ok else "")
     blocked = {f"ip:{ip}" for ip in attacker_ips or ()} | {n for n in graph if n.startswith("ip:") and (n == source or _accessed(graph, done, n))}
     for ip in sorted(blocked):
         add(1, f"block {ip[3:]} at the edge (ingress, firewall, egress proxy)", ip, "network block", events=_edge_events(graph, ip),
@@ -117,27 +125,38 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     for u, v, d in _edges(graph, done, "bind_role"):
         kind, ns = (bindings or {}).get(v, ("ClusterRoleBinding", None))
         created_bindings.add(v[8:])
-        add(2, f"delete the binding {v[8:]} the attacker created", v, "RBAC", events=d["event_ids"], references="CIS 5.1.1; MS-M9003",
-            command=f"kubectl{f' -n {ns}' if ns else ''} delete {kind.lower()} {v[8:]}", why=f"created by {u}")
+        ok = names_ok((kind.lower(), v[8:])) and (ns is None or valid_name(ns, kind="namespace"))
+        add(2, f"delete the binding {v[8:]} the attacker created" + ("" if ok else suspicious([v[8:]])), v, "RBAC", events=d["event_ids"],
+            references="CIS 5.1.1; MS-M9003", command=kubectl("delete", kind.lower(), v[8:], namespace=ns) if ok else "",
+            why=f"created by {u}")
     for u, v, d in _edges(graph, done, "create_workload"):
         ns, resource, name = v[9:].split("/", 2)
-        add(2, f"delete the {resource[:-1]} {ns}/{name} the attacker created, and the pods it made", v, "persistence removal",
-            events=d["event_ids"], references="CIS 5.1.4; MS-M9003", command=f"kubectl -n {ns} delete {resource} {name}", why=f"created by {u}")
+        ok = names_ok(("namespace", ns), (resource, name)) and bool(_RESOURCE.fullmatch(resource))
+        add(2, f"delete the {resource[:-1]} {ns}/{name} the attacker created, and the pods it made" + ("" if ok else suspicious([ns, resource, name])),
+            v, "persistence removal", events=d["event_ids"], references="CIS 5.1.4; MS-M9003",
+            command=kubectl("delete", resource, name, namespace=ns) if ok else "", why=f"created by {u}")
     for u, v, d in _edges(graph, done, "create_pod"):
         ns, name = v[4:].split("/", 1)
-        add(2, f"delete the pod {ns}/{name} the attacker created (after imaging it)", v, "persistence removal", events=d["event_ids"],
-            command=f"kubectl -n {ns} delete pod {name} --ignore-not-found", why=f"created by {u}")
+        ok = names_ok(("namespace", ns), ("pod", name))
+        add(2, f"delete the pod {ns}/{name} the attacker created (after imaging it)" + ("" if ok else suspicious([ns, name])), v,
+            "persistence removal", events=d["event_ids"],
+            command=kubectl("delete", "pod", name, "--ignore-not-found", namespace=ns) if ok else "", why=f"created by {u}")
     for u, v, d in _edges(graph, done, "token_request"):
         add(2, f"rotate service account {v[3:]}: the attacker minted a token for it", v, "credential rotation", events=d["event_ids"],
             references="CIS 5.1.13", why=f"minted by {u}")
     for node in (n for n in reached["node"] if n.startswith("node:")):
-        add(2, f"drain, cordon and rebuild node {node[5:]} from a clean image (the host was escaped to)", node, "rebuild",
-            events=evidence(node), references="NSA 1.0", command=f"kubectl cordon {node[5:]} && kubectl drain {node[5:]} --ignore-daemonsets",
+        ok = valid_name(node[5:])
+        add(2, f"drain, cordon and rebuild node {node[5:]} from a clean image (the host was escaped to)" + ("" if ok else suspicious([node[5:]])),
+            node, "rebuild", events=evidence(node), references="NSA 1.0",
+            command=chain(kubectl("cordon", node[5:]), kubectl("drain", node[5:], "--ignore-daemonsets")) if ok else "",
             why=f"host escape ({_via(reached, node)})")
     for (ns, workload), pods in _compromised_workloads(graph, done).items():
         images = (workload_images or {}).get((ns, workload), [])
-        add(2, f"redeploy {workload} in {ns} from a known-good image ({', '.join(images) or 'rebuilt from source'}), never patch in place",
-            f"workload:{ns}/{workload}", "redeploy", references="NSA 1.1; MS-M9004", command=f"kubectl -n {ns} rollout restart {workload.lower()}",
+        kind_name = workload.split("/", 1)
+        ok = len(kind_name) == 2 and names_ok(("namespace", ns), ("workload", kind_name[1])) and bool(_RESOURCE.fullmatch(kind_name[0].lower()))
+        add(2, f"redeploy {workload} in {ns} from a known-good image ({', '.join(images) or 'rebuilt from source'}), never patch in place"
+            + ("" if ok else suspicious([ns, workload])), f"workload:{ns}/{workload}", "redeploy", references="NSA 1.1; MS-M9004",
+            command=kubectl("rollout", "restart", workload.lower(), namespace=ns) if ok else "",
             why=f"its pod(s) {', '.join(pods)} were compromised", events=[e for p in pods for e in evidence(f"pod:{ns}/{p}")])
     foothold = [n for n in reached["node"] if n.startswith("pod:")][:1]
     crown = [n for n, k in graph.nodes(data="kind") if k == "node" or n == "role:*"]
@@ -163,7 +182,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
                                                       "no privileged, hostPath or host-namespace pods"),
                                  "CIS 5.5.1, 5.2.1-5.2.5, 5.2.11; MS-M9005.003, M9013")):
         add(3, text, "cluster", control, references=refs, artifact=artifacts.get(control, ""),
-            command=f"kubectl apply --dry-run=server -f {artifacts[control]}" if control in artifacts else "")
+            command=kubectl("apply", "--dry-run=server", "-f", artifacts[control]) if control in artifacts else "")
     techniques = findings.dropna(subset=["technique_id"]).groupby("technique_id")
     for tech, g in techniques:
         if tech in TECHNIQUE_CONTROLS:

@@ -16,6 +16,7 @@ from ..analysis.rules import FLOW_COLUMNS_READ
 from ..bodies import UnreadableBodies
 from .actions import ACTION_COLUMNS, _accessed, _ids, remediation_actions
 from .admission import gatekeeper, image_repositories, kyverno
+from .commands import kubectl, names_ok
 from .network_policy import network_policies, pod_labels
 from .pod_security import namespace_levels, namespace_objects
 from .rbac import least_privilege, unused_bindings, used_permissions
@@ -267,8 +268,9 @@ class Remediation:
         _, unused = self.rbac()
         extra = [{"priority": 2, "phase": "eradicate", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
                   "control": "RBAC", "why": r.reason, "finding_ids": [], "event_ids": [], "references": "CIS 5.1.1; MS-M9003",
-                  "command": f"kubectl delete {r.binding_kind.lower()} {r.binding}" + (
-                      f" -n {r.binding_namespace}" if isinstance(r.binding_namespace, str) else ""),
+                  "command": kubectl("delete", r.binding_kind.lower(), r.binding,
+                                     namespace=r.binding_namespace if isinstance(r.binding_namespace, str) else None)
+                  if names_ok((r.binding_kind.lower(), r.binding)) else "",
                   "artifact": "", "status": "open"} for r in unused.itertuples(index=False)
                  if f"binding:{r.binding}" not in set(out["target"])]  # the attacker's own bindings are deleted already
         if extra:
