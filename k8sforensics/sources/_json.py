@@ -411,7 +411,11 @@ def iter_records(docs: Iterable[Doc]) -> Iterator[Record]:
         if doc.error is not None:
             yield Record(doc.number, None, None, error=doc.error, raw=doc.raw)
             continue
-        items = list(unwrap(doc.value))
+        try:
+            items = list(unwrap(doc.value))
+        except RecursionError:  # arrays nested as deep as the parser allowed: one bad record
+            yield Record(doc.number, None, None, error="JSON nested too deeply to parse safely", raw=doc.raw)
+            continue
         single = len(items) == 1
         for k, (rec, ctx, env) in enumerate(items):
             idx = None if single else k

@@ -53,6 +53,12 @@ def object_row(obj: dict[str, Any], *, default_kind: str | None = None, default_
     kind = obj.get("kind") or default_kind or infer_kind(obj)
     if not kind:
         raise BadRecord("the object's kind is neither given nor recognisable from its shape")
+    # What identifies an object is text in the Kubernetes API; the inventory keys on it, so an
+    # object with a list for a name is bad input, not an object with the name '[]'.
+    for field, value in (("kind", kind), ("metadata.name", md.get("name")), ("metadata.namespace", md.get("namespace")),
+                         ("metadata.uid", md.get("uid"))):
+        if value is not None and not isinstance(value, str):
+            raise BadRecord(f"field {field}: value {json_text(value)[:80]} is not text")
     owners = [o for o in as_list(md.get("ownerReferences")) if isinstance(o, dict)]
     owner = next((o for o in owners if o.get("controller")), owners[0] if owners else {})
     return {
