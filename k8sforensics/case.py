@@ -54,6 +54,7 @@ import pyarrow.parquet as pq
 from .errors import CaseError
 from .frames import time_chunks, to_frame, utc_timestamp
 from .schema import CONTEXT_TABLES, FINDINGS, QUARANTINE, SCHEMA_VERSION, TABLES, Table
+from .sources.redact import Redactions, redact_batch
 from .version import __version__
 
 MANIFEST = "manifest.json"
@@ -387,6 +388,10 @@ class Case:
         the last one) and record the run in the manifest, with the ingests it saw."""
         if table.schema != FINDINGS.arrow_schema:
             table = table.cast(FINDINGS.arrow_schema)
+        # findings are built from redacted tables; their text is redacted once more in case a
+        # rule quoted something that only becomes a credential when joined (defence in depth)
+        counts = Redactions()
+        table = pa.Table.from_batches([redact_batch(b, "findings", counts) for b in table.to_batches()], schema=table.schema)
         seen = [i["id"] for i in self._manifest.get("ingests", [])]
         with self.transaction("detect") as tx:
             rel = f"findings/{tx.id}.parquet"

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
@@ -236,9 +237,15 @@ def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
     applied here, taking a group only when it is the part after a prefix (the password of a
     basic-auth URL), else the whole match carried to the end of the token (a JWT's pattern
     stops before its signature)."""
-    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
-    from detect_secrets.plugins.base import RegexBasedDetector
-    from detect_secrets.settings import default_settings
+    # detect-secrets' logger setup (logging.captureWarnings) reroutes every warning of the
+    # process to logging when it is imported: keep the process's own warnings as they were
+    shown = warnings.showwarning
+    try:
+        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+        from detect_secrets.plugins.base import RegexBasedDetector
+        from detect_secrets.settings import default_settings
+    finally:
+        warnings.showwarning = shown
 
     def by_pattern(patterns: list[re.Pattern[str]]) -> Callable[[str], list[str]]:
         def find(line: str) -> list[str]:
@@ -256,6 +263,7 @@ def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
 
     with default_settings():
         out: list[tuple[str, Callable[[str], list[str]]]] = []
+        shown = warnings.showwarning
         for secret_type, cls in sorted(get_mapping_from_secret_type_to_class().items()):
             if secret_type in _NOT_USED:
                 continue
@@ -266,6 +274,7 @@ def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
                 # the keyword detector: its YAML grammar is the most permissive about quoting
                 out.append((secret_type, lambda line, p=plugin: [h.secret_value for h in
                                                                  p.analyze_line(filename="evidence.yaml", line=line, line_number=0)]))
+        warnings.showwarning = shown
         return out
 
 

@@ -81,3 +81,18 @@ def test_nothing_secret_survives_in_the_case(audit_fixtures: Path, tmp_path: Pat
     assert "REDACTED:sha256=" in text
     for leaked in ("aHVudGVyMg==", "s3cr3t-plain", "payload.sig", "other.sig", "bmV3cGFzcw==", "plain-new"):
         assert leaked not in text
+
+
+def test_redaction_leaves_the_process_warnings_alone() -> None:
+    """detect-secrets reroutes every warning to logging when imported; redaction undoes that."""
+    import warnings
+
+    import pytest
+
+    from k8sforensics.sources.redact import redact_text
+
+    shown = warnings.showwarning
+    assert "REDACTED" in redact_text("mysql --password=Sup3rS3cretPassw0rd")
+    assert warnings.showwarning is shown
+    with pytest.warns(UserWarning, match="still seen"):
+        warnings.warn("still seen", UserWarning)
