@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..schema import QUARANTINE, TIME, Table
-from ._values import Epoch, json_text
+from ._values import Epoch, RawNumber, json_text
 
 # --------------------------------------------------------------------------- time range
 
@@ -177,7 +177,10 @@ def _parse_python(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
             strs_idx.append(i)
             strs.append(v)
             continue
-        if isinstance(v, Epoch):
+        if isinstance(v, RawNumber):
+            # a number past any float is far outside any range; NaN is no time at all
+            st, val = (UNPARSEABLE if v.strip("+-").lower() == "nan" else OUT_OF_RANGE), 0
+        elif isinstance(v, Epoch):
             st, val = epoch_ns(v.value, v.unit)
         elif isinstance(v, (bool, np.bool_)):
             st, val = UNPARSEABLE, 0
@@ -298,6 +301,8 @@ def shown(v: Any, limit: int = 80) -> str:
     """A value as a quarantine reason shows it: text quoted, numbers as written, JSON for the rest."""
     if isinstance(v, Epoch):
         return f"{shown(v.value, limit)} (epoch {v.unit})"
+    if isinstance(v, RawNumber):
+        return str(v)[:limit]
     if isinstance(v, str):
         s = v if len(v) <= limit else v[:limit] + "…"
         return "'" + s.replace("\\", "\\\\").replace("'", "\\'").replace("\r", "\\r").replace("\n", "\\n") + "'"

@@ -8,12 +8,16 @@ import base64
 import binascii
 import gzip
 import json
+import math
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+from ._values import RawNumber
 
 MAX_RECORD_BYTES = 64 << 20  # one record larger than this is quarantined, not buffered
 EXCERPT_CHARS = 300
@@ -29,6 +33,41 @@ class NotAnEvent(Exception):
 
 class BadRecord(Exception):
     """Raised by a format's ``rows`` (or the driver) for a record that cannot become a row."""
+
+
+def _float(text: str) -> float | RawNumber:
+    f = float(text)
+    return f if math.isfinite(f) else RawNumber(text)
+
+
+# The stdlib decoder, for what orjson refuses or reads lossily: numbers past a double (1e400,
+# valid JSON) and the NaN/Infinity that Python and JavaScript tools write (not JSON, but the
+# record around them is data) keep their text; integers past 64 bits keep every digit.
+# DuckDB's fast path reads all of them the same way, so both paths give the same rows.
+DECODER = json.JSONDecoder(parse_float=_float, parse_constant=RawNumber)
+# orjson reads integers outside [-2**63, 2**64) as floats: 20 digits, or 19 after a minus
+# (19 alone is common, nanosecond times, and always fits)
+_LONG_DIGITS = re.compile(rb"-[0-9]{19}|[0-9]{20,}")
+_LONG_DIGITS_TEXT = re.compile(r"-[0-9]{19}|[0-9]{20,}")
+
+
+def loads(data: bytes | str) -> Any:
+    """One JSON document: orjson, or the stdlib (see ``DECODER``) where orjson would refuse
+    a valid number or change one. Raises ``ValueError`` (or ``RecursionError``)."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        if "recursion" in str(e).lower():
+            raise
+        text = data if isinstance(data, str) else data.decode("utf-8")  # UnicodeDecodeError: a ValueError
+        try:
+            return DECODER.decode(text)
+        except ValueError:
+            raise e from None  # the orjson message says where
+    long_digits = _LONG_DIGITS.search(data) if isinstance(data, bytes) else _LONG_DIGITS_TEXT.search(data)
+    if long_digits is not None:
+        return DECODER.decode(data if isinstance(data, str) else data.decode("utf-8"))
+    return value
 
 
 
@@ -50,7 +89,7 @@ def _split_concatenated(text: bytes) -> list[Any] | None:
         s = text.decode("utf-8")
     except UnicodeDecodeError:
         return None
-    dec = json.JSONDecoder()
+    dec = DECODER
     out = []
     i, n = 0, len(s)
     try:
@@ -168,13 +207,12 @@ def _iter_lines_from(
 
 
 def _line_docs(number: int, line: bytes) -> Iterator[Doc]:
+    err: BaseException
     try:
-        yield Doc(number, line, orjson.loads(line))
+        yield Doc(number, line, loads(line))
         return
-    except orjson.JSONDecodeError as e:
+    except (ValueError, RecursionError) as e:  # orjson's JSONDecodeError is a ValueError
         err = e
-    except RecursionError as e:  # pragma: no cover - orjson reports depth as JSONDecodeError
-        err = e  # type: ignore[assignment]
     parts = _split_concatenated(line) if b"}{" in line or b"} {" in line else None
     if parts is not None:
         # Back-to-back values on one line count as one record holding several documents.
@@ -189,7 +227,7 @@ def _iter_values(buf: bytes, it: Iterator[bytes], max_record_bytes: int) -> Iter
     The elements of a top-level array are documents of their own, so a huge
     ``gcloud logging read`` export streams instead of loading whole.
     """
-    dec = json.JSONDecoder()
+    dec = DECODER
     text = _decode_prefix(buf)
     pending = buf[len(text.encode("utf-8")) :]
     pos = 0
@@ -317,8 +355,8 @@ def _json_message(msg: Any) -> Any:
     if not isinstance(msg, str):
         raise BadRecord("CloudWatch message is not text")
     try:
-        return orjson.loads(msg)
-    except orjson.JSONDecodeError as e:
+        return loads(msg)
+    except (ValueError, RecursionError) as e:
         raise BadRecord(f"CloudWatch message is not JSON ({e})") from e
 
 

@@ -13,6 +13,12 @@ import orjson
 EpochUnit = Literal["s", "ms", "us", "ns"]
 
 
+class RawNumber(str):
+    """A number no float holds (``1e400``), or ``NaN``/``Infinity``, kept as the text it was
+    written as: the record is read; a column that wants a number quarantines it, a text column
+    keeps the text."""
+
+
 def as_object(v: Any) -> dict[str, Any]:
     """``v`` if it is a JSON object, else an empty one (fields may hold anything)."""
     return v if isinstance(v, dict) else {}

@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from ._driver import BadRecord, NotAnEvent
+from ._json import loads
 from ._values import as_object
 from .k8s_audit import event_row
 
@@ -44,8 +43,8 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     log = props.get("log", record.get("log_s"))
     if isinstance(log, str):
         try:
-            log = orjson.loads(log)
-        except orjson.JSONDecodeError as e:
+            log = loads(log)
+        except (ValueError, RecursionError) as e:
             raise BadRecord(f"properties.log is not a JSON audit event ({e})") from e
     if not isinstance(log, dict):
         raise BadRecord("properties.log holds no audit event")

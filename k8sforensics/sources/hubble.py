@@ -80,7 +80,7 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "src_port": ports.get("source_port"),
         "dst_port": ports.get("destination_port"),
         "protocol": (_L4.get(proto_key) or proto_key.lower()) if proto_key else None,
-        "verdict": VERDICTS.get(str(verdict), "unknown") if verdict else None,
+        "verdict": None if verdict is None or verdict == "" else VERDICTS.get(verdict, "unknown") if isinstance(verdict, str) else "unknown",
         "verdict_raw": verdict,
         "drop_reason": f.get("drop_reason_desc") or (f["drop_reason"] if f.get("drop_reason") else None),
         "direction": _direction(f.get("traffic_direction")),
@@ -96,8 +96,8 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         workloads = ep.get("workloads") if isinstance(ep.get("workloads"), list) else []
         w = as_object(workloads[0]) if workloads else {}
         s = as_object(svc)
-        row[f"{side}_namespace"] = ep.get("namespace") or None
-        row[f"{side}_pod"] = ep.get("pod_name") or None
+        row[f"{side}_namespace"] = _given(ep.get("namespace"))
+        row[f"{side}_pod"] = _given(ep.get("pod_name"))
         row[f"{side}_workload"] = w.get("name")
         row[f"{side}_workload_kind"] = w.get("kind")
         row[f"{side}_labels"] = pod_labels(ep.get("labels"))
@@ -131,6 +131,11 @@ def _reply(f: dict[str, Any]) -> Any:
     return v
 
 
+def _given(v: Any) -> Any:
+    # Hubble writes '' for an endpoint without a namespace or pod: that is no value
+    return None if v == "" else v
+
+
 def _direction(v: Any) -> Any:
     if v is None or v == "TRAFFIC_DIRECTION_UNKNOWN":
         return None
@@ -153,7 +158,8 @@ _S = [  # text fields, by position in the list
     "$.source_service.name", "$.source_service.namespace", "$.destination_service.name", "$.destination_service.namespace",
     "$.source.workloads[0].name", "$.source.workloads[0].kind", "$.destination.workloads[0].name", "$.destination.workloads[0].kind",
 ]
-_J = ["$.l4", "$.source.labels", "$.destination.labels", "$.is_reply", "$.reply", "$.destination_names", "$.l7.http.code", "$.l7.dns", "$.l7.http", "$.l7.kafka"]
+_J = ["$.l4", "$.source.labels", "$.destination.labels", "$.is_reply", "$.reply", "$.destination_names", "$.l7.http.code", "$.l7.dns", "$.l7.http", "$.l7.kafka",
+      "$.traffic_direction"]
 
 
 def _s(path: str) -> str:
@@ -219,14 +225,15 @@ FAST_SELECT = f"""
     {_PORT_RAW.format(l4=_j('$.l4'), p='source_port')} AS _raw_src_port,
     {_PORT_RAW.format(l4=_j('$.l4'), p='destination_port')} AS _raw_dst_port,
     CASE json_keys({_j('$.l4')})[1] WHEN 'TCP' THEN 'tcp' WHEN 'UDP' THEN 'udp' WHEN 'ICMPv4' THEN 'icmp'
-        WHEN 'ICMPv6' THEN 'icmpv6' WHEN 'SCTP' THEN 'sctp' ELSE lower(json_keys({_j('$.l4')})[1]) END AS protocol,
+        WHEN 'ICMPv6' THEN 'icmpv6' WHEN 'SCTP' THEN 'sctp' ELSE nullif(lower(json_keys({_j('$.l4')})[1]), '') END AS protocol,
     CASE WHEN {_s('$.verdict')} IS NULL OR {_s('$.verdict')} = '' THEN NULL
          WHEN {_s('$.verdict')} IN ('FORWARDED', 'REDIRECTED', 'TRANSLATED', 'TRACED') THEN 'allowed'
          WHEN {_s('$.verdict')} = 'DROPPED' THEN 'denied' WHEN {_s('$.verdict')} = 'ERROR' THEN 'error'
          WHEN {_s('$.verdict')} = 'AUDIT' THEN 'audit' ELSE 'unknown' END AS verdict,
-    nullif({_s('$.verdict')}, '') AS verdict_raw,
+    {_s('$.verdict')} AS verdict_raw,
     coalesce(nullif({_s('$.drop_reason_desc')}, ''), CASE WHEN {_s('$.drop_reason')} NOT IN ('0', '') THEN {_s('$.drop_reason')} END) AS drop_reason,
-    CASE WHEN {_s('$.traffic_direction')} NOT IN ('', 'TRAFFIC_DIRECTION_UNKNOWN') THEN lower({_s('$.traffic_direction')}) END AS direction,
+    CASE WHEN json_type({_j('$.traffic_direction')}) <> 'VARCHAR' THEN {_s('$.traffic_direction')}
+         WHEN {_s('$.traffic_direction')} <> 'TRAFFIC_DIRECTION_UNKNOWN' THEN lower({_s('$.traffic_direction')}) END AS direction,
     CASE WHEN json_type({_REPLY}) = 'BOOLEAN' THEN ({_REPLY})::BOOLEAN END AS is_reply,
     CASE WHEN coalesce(json_type({_REPLY}), 'NULL') <> 'NULL' THEN ({_REPLY})::VARCHAR END AS _raw_is_reply,
     CASE WHEN json_type({_j('$.destination_names')}) = 'ARRAY' THEN from_json({_j('$.destination_names')}, '["VARCHAR"]') END AS dst_names,

@@ -307,3 +307,36 @@ def test_traffic_analytics_ports_and_a_bare_cr(fast: bool) -> None:
     assert table.column("dst_port").to_pylist() == [443, 6379]
     # the CR is data, kept in its field (FlowType goes to extra)
     assert json.loads(table.column("extra").to_pylist()[1])["FlowType"] == "Intra\rVNet"
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_numbers_no_float_holds_keep_their_text(tmp_path: Path, fast: bool) -> None:
+    """1e400 is valid JSON and NaN/Infinity are what Python and JavaScript tools write: the
+    record is read (orjson refused it, DuckDB read it); a text column keeps the number as
+    written, an integer column quarantines it. Integers past 64 bits keep every digit (orjson
+    read them as floats)."""
+    base = json.dumps(audit_event(auditID="a"))
+    lines = [
+        base,
+        base.replace('"level": "Metadata"', '"level": 1e400').replace('"a"', '"b"'),
+        base.replace('"level": "Metadata"', '"level": NaN').replace('"a"', '"c"'),
+        base.replace('"level": "Metadata"', '"level": 123456789012345678901234567890').replace('"a"', '"d"'),
+        base.replace('"level": "Metadata"', '"level": -9223372036854775809').replace('"a"', '"e"'),
+        json.dumps(audit_event(auditID="f", responseStatus={"code": 1})).replace('"code": 1', '"code": 1e400'),
+    ]
+    p = tmp_path / "audit.jsonl"
+    p.write_text("".join(line + "\n" for line in lines))
+    reader, table = read(p, fast=fast)
+    levels = dict(zip(table.column("audit_id").to_pylist(), table.column("level").to_pylist()))
+    assert levels == {"a": "Metadata", "b": "1e400", "c": "NaN", "d": "123456789012345678901234567890", "e": "-9223372036854775809"}
+    assert reasons(reader) == {6: "field response_code: value 1e400 is not a finite number"}
+
+
+def test_hubble_verdict_false_is_a_verdict(tmp_path: Path) -> None:
+    flow = json.loads((FIXTURES / "flows" / "hubble_flows.jsonl").read_text().splitlines()[0])
+    flow["flow"]["verdict"] = False
+    p = tmp_path / "hubble.jsonl"
+    p.write_text(json.dumps(flow) + "\n")
+    for fast in (True, False):
+        _, table = read(p, fast=fast)
+        assert (table.column("verdict").to_pylist(), table.column("verdict_raw").to_pylist()) == (["unknown"], ["false"])
