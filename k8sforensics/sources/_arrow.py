@@ -476,6 +476,11 @@ def _fast_array(vals: list[Any], t: pa.DataType) -> pa.Array | None:
             inferred = pa.array(vals)
             if pa.types.is_null(inferred.type):
                 return pa.nulls(len(vals), t)
+            if pa.types.is_integer(t) and pa.types.is_string(inferred.type):
+                # numeric text (flow-log fields, int64 counters as JSON strings): plain digits
+                # only, as Arrow's cast would also read '0x50' as 80
+                plain = pc.all(pc.match_substring_regex(inferred, r"^-?[0-9]{1,19}$")).as_py()
+                return inferred.cast(t) if plain else None
             ok = (pa.types.is_integer(inferred.type) if pa.types.is_integer(t)
                   else pa.types.is_list(inferred.type) and (pa.types.is_string(inferred.type.value_type) or pa.types.is_null(inferred.type.value_type)))
             return inferred.cast(t) if ok else None  # a safe cast: overflow raises

@@ -180,6 +180,7 @@ class Reader:
         self.fast_path = False
         self.used_fast_path = False
         self.fast_fallback: str | None = None  # why the fast path stopped early, if it did
+        self.redone = 0  # records the fast path handed to the per-record path
         self.result = FileResult(evidence)
         self._prepared = False
         self._file_context: dict[str, Any] = {}
@@ -396,6 +397,7 @@ class Reader:
             except Truncated:
                 failed = True
         if redo or failed:
+            self.redone = len(redo)
             self._last_number = last_ok
             chunks = decompressed_chunks(self.path)
             wanted = lambda n: n in redo or (failed and n > last)

@@ -46,9 +46,18 @@ def _float(text: str) -> float | RawNumber:
 # DuckDB's fast path reads all of them the same way, so both paths give the same rows.
 DECODER = json.JSONDecoder(parse_float=_float, parse_constant=RawNumber)
 # orjson reads integers outside [-2**63, 2**64) as floats: 20 digits, or 19 after a minus
-# (19 alone is common, nanosecond times, and always fits)
-_LONG_DIGITS = re.compile(rb"-[0-9]{19}|[0-9]{20,}")
-_LONG_DIGITS_TEXT = re.compile(r"-[0-9]{19}|[0-9]{20,}")
+# (19 alone is common, nanosecond times, and always fits). A regex over every line costs
+# ~25 us per KB; mapping digits to '0' and looking for a run of 19 first costs ~1 us.
+_LONG_DIGITS = re.compile(rb"(?:-|[0-9])[0-9]{19}")
+_LONG_DIGITS_TEXT = re.compile(r"(?:-|[0-9])[0-9]{19}")
+_DIGITS_TO_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_RUN_OF_19 = b"0" * 19
+
+
+def _long_digits(data: bytes | str) -> bool:
+    if isinstance(data, str):
+        return _LONG_DIGITS_TEXT.search(data) is not None
+    return _RUN_OF_19 in data.translate(_DIGITS_TO_ZERO) and _LONG_DIGITS.search(data) is not None
 
 
 def loads(data: bytes | str) -> Any:
@@ -64,8 +73,7 @@ def loads(data: bytes | str) -> Any:
             return DECODER.decode(text)
         except ValueError:
             raise e from None  # the orjson message says where
-    long_digits = _LONG_DIGITS.search(data) if isinstance(data, bytes) else _LONG_DIGITS_TEXT.search(data)
-    if long_digits is not None:
+    if _long_digits(data):
         return DECODER.decode(data if isinstance(data, str) else data.decode("utf-8"))
     return value
 

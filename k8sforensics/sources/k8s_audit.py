@@ -251,7 +251,7 @@ FAST_SELECT = f"""
     objectRef.resource AS resource, objectRef.subresource AS subresource,
     objectRef.namespace AS object_namespace, objectRef.name AS object_name,
     objectRef.apiGroup AS api_group, objectRef.apiVersion AS api_version,
-    CASE WHEN regexp_full_match(responseStatus.code, '[ \t]*[+-]?[0-9]{1,10}[ \t]*') THEN TRY_CAST(trim(responseStatus.code) AS INTEGER) END AS response_code,
+    CASE WHEN regexp_full_match(responseStatus.code, '[ \t]*[+-]?[0-9]{{1,10}}[ \t]*') THEN TRY_CAST(trim(responseStatus.code) AS INTEGER) END AS response_code,
     responseStatus.code AS _raw_response_code,
     responseStatus.reason AS response_reason,
     _ann['{DECISION}'] AS decision,

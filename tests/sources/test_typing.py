@@ -90,11 +90,20 @@ def test_integers_from_integral_numbers_and_numeric_text(value, expected) -> Non
         ("http", "field dst_port: value 'http' is not an integer"),
         ([80], "field dst_port: value [80] is not an integer"),
         ("9" * 50, "field dst_port: value '" + "9" * 50 + "' out of range for int32"),
+        ("0x50", "field dst_port: value '0x50' is not an integer"),
+        ("99999999999", "field dst_port: value '99999999999' out of range for int32"),
     ],
 )
 def test_integers_that_do_not_fit_are_bad(value, reason) -> None:
     batch, bad = type_rows([{"time": T, "dst_port": 1}, {"time": T, "dst_port": value}], RUNTIME)
     assert batch.num_rows == 1 and bad == {1: reason}
+
+
+def test_numeric_text_column_vectorised_and_value_by_value_agree() -> None:
+    batch, bad = type_rows([{"time": T, "dst_port": v} for v in ("80", None, "-5", "080")], RUNTIME)
+    assert not bad and batch.column("dst_port").to_pylist() == [80, None, -5, 80]
+    batch, bad = type_rows([{"time": T, "dst_port": v} for v in ("80", "0x50", "+7")], RUNTIME)
+    assert batch.column("dst_port").to_pylist() == [80, 7] and bad == {1: "field dst_port: value '0x50' is not an integer"}
 
 
 def test_int64_range_and_the_vectorised_path_agree() -> None:
