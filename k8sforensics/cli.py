@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--on-bad-lines", choices=["warn", "error", "skip"], default="warn",
                      help="bad records: quarantine and warn (default), stop with file:line, or quarantine quietly")
     ing.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ing.add_argument("--keep-secrets", action="store_true",
+                     help="store credentials unredacted (a sealed, access-controlled case only; recorded in the manifest, "
+                          "and `report` refuses the case unless given --include-secrets)")
     ing.add_argument("--dask", metavar="ADDRESS", help="parse the files on a Dask cluster: its scheduler address (tcp://host:8786), "
                      "or 'local' for a LocalCluster on this machine; the workers must see the case folder at the same path")
 
@@ -58,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("case", help="case folder")
     rep.add_argument("--out", help="folder for the HTML (default: CASE/report)")
     rep.add_argument("--show-code", action="store_true", help="keep the notebooks' code in the HTML")
+    rep.add_argument("--include-secrets", action="store_true",
+                     help="make the report even though the case was ingested with --keep-secrets (the pages may carry credentials)")
 
     rem = sub.add_parser("remediate", help="the remediation checklist, and the Kubernetes objects that carry it out")
     rem.add_argument("case", help="case folder")
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             from .views.report import run_report
 
             Case.open(args.case)  # a damaged case is one clear error, before any notebook runs
-            for page in run_report(args.case, out=args.out, show_code=args.show_code):
+            for page in run_report(args.case, out=args.out, show_code=args.show_code, include_secrets=args.include_secrets):
                 print(f"report: {page}")
             return 0
         if args.command == "remediate":
@@ -142,7 +147,7 @@ def _ingest(args: argparse.Namespace) -> int:
     case = Case.create(args.case, cluster=args.cluster, exist_ok=True)
     with _dask_client(args.dask) as client:
         report = ingest(case, args.paths, cluster=args.cluster, on_bad_lines=args.on_bad_lines,
-                        progress=False if args.no_progress else None, client=client)
+                        progress=False if args.no_progress else None, client=client, keep_secrets=args.keep_secrets)
     print(report)
     return 0
 

@@ -130,6 +130,7 @@ def ingest(
     progress: bool | None = None,
     client: Any = None,
     lock_timeout: float | None = None,
+    keep_secrets: bool = False,
 ) -> IngestReport:
     """Read evidence files into ``case`` in one transaction. Files already in the case (same
     sha256) are passed over. Returns a report whose ``str()`` is the summary.
@@ -137,7 +138,9 @@ def ingest(
     ``client`` (a ``dask.distributed.Client``) parses the files on its workers, one task per
     file, retried on failure; the workers must see the case folder at the same path (a
     shared volume). The case is the same as a single-process ingest's. ``lock_timeout``:
-    seconds to wait for another writer (None: as long as it takes)."""
+    seconds to wait for another writer (None: as long as it takes). ``keep_secrets=True``
+    stores credentials unredacted, for a sealed, access-controlled case only: the manifest
+    records it and ``report`` refuses such a case unless asked again."""
     t0 = _time.perf_counter()
     not_read: list[tuple[str, str]] = []
     files = expand_paths(paths, not_read=not_read)
@@ -154,7 +157,8 @@ def ingest(
                 report.already_ingested.append(str(path))
                 continue
             known.add(ev.sha256)
-            reader = open_reader(path, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=ev).prepare()
+            reader = open_reader(path, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=ev,
+                                 keep_secrets=keep_secrets).prepare()
             if reader.result.unrecognised:
                 report.unrecognised.append((str(path), reader.result.unrecognised))
                 continue
@@ -162,7 +166,8 @@ def ingest(
         if client is None:
             parts, quarantine, merged = _parse_here(readers, new, tx.id, report, progress)
         else:
-            parts, quarantine, merged = _parse_on(client, readers, tx, report, progress, cluster=cluster, on_bad_lines=on_bad_lines)
+            parts, quarantine, merged = _parse_on(client, readers, tx, report, progress, cluster=cluster, on_bad_lines=on_bad_lines,
+                                                  keep_secrets=keep_secrets)
         old = tx.view()
         if parts.get("audit"):
             col = resolve_collisions(new, parts["audit"], case.path, old._parts("audit"), set(old._superseded("audit")),
@@ -187,7 +192,9 @@ def ingest(
             parts["quarantine"] = [rel]
         parts = {k: v for k, v in parts.items() if v}
         tx.publish(rel for names in parts.values() for rel in names)
-        _record_ingest(tx, report, parts, cluster=cluster, on_bad_lines=on_bad_lines)
+        _record_ingest(tx, report, parts, cluster=cluster, on_bad_lines=on_bad_lines, keep_secrets=keep_secrets)
+        if keep_secrets:
+            tx.manifest["secrets_kept"] = True  # for good: the case holds credentials from now on
         # The context tables are derived from the whole case as this transaction leaves it.
         if readers or not tx.manifest.get("context"):
             context, record = rebuild_context(tx.view())
@@ -274,7 +281,8 @@ def _parse_here(readers: list[tuple[int, Reader]], new: Path, ingest_id: str, re
 
 
 def _parse_on(client: Any, readers: list[tuple[int, Reader]], tx: Transaction, report: IngestReport,
-              progress: bool | None, *, cluster: str | None, on_bad_lines: str) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
+              progress: bool | None, *, cluster: str | None, on_bad_lines: str,
+              keep_secrets: bool) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
     """Parse each file as a task on a Dask cluster, into a folder of its own; a finished
     task's files are moved into the staging folder in file order, so the case does not depend
     on which worker was quicker."""
@@ -287,6 +295,7 @@ def _parse_on(client: Any, readers: list[tuple[int, Reader]], tx: Transaction, r
         ev = reader.result.evidence
         name = f"{tx.id}-{ordinal:05d}-{ev.short_id}"
         fut = client.submit(parse_file, str(reader.path), explicit=reader.explicit, cluster=cluster, on_bad_lines=on_bad_lines,
+                            keep_secrets=keep_secrets,
                             evidence=ev, folder=str(tx.staging / "tasks" / name), name=name, retries=2, pure=False, key=f"parse-{name}")
         futures[fut] = ordinal
     done: dict[int, Any] = {}

@@ -86,9 +86,11 @@ def open_reader(
     evidence: Evidence | None = None,
     max_record_bytes: int = MAX_RECORD_BYTES,
     fast: bool = True,
+    keep_secrets: bool = False,
 ) -> Reader:
     """A reader for one file; its format is sniffed by ``prepare()`` or when ``batches()``
-    starts. ``fast=False`` turns the DuckDB fast path off (the per-record path is the reference)."""
+    starts. ``fast=False`` turns the DuckDB fast path off (the per-record path is the reference);
+    ``keep_secrets=True`` turns credential redaction off (a sealed case only)."""
     return Reader(
         path,
         evidence or hash_file(path),
@@ -99,6 +101,7 @@ def open_reader(
         explicit=explicit,
         max_record_bytes=max_record_bytes,
         fast=fast,
+        keep_secrets=keep_secrets,
     )
 
 

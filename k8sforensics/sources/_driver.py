@@ -65,6 +65,7 @@ from ._json import (
     iter_records,
     iter_text_records,
 )
+from .redact import redact_batch, redact_excerpt
 
 OnBadLines = Literal["warn", "error", "skip"]
 
@@ -121,6 +122,8 @@ class FileResult:
     time_min: Any = None
     time_max: Any = None
     unrecognised: str | None = None
+    redactions: Counter[str] = field(default_factory=Counter)  # values replaced, by rule (sources.redact)
+    secrets_kept: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +141,8 @@ class FileResult:
             "time_min": None if self.time_min is None else str(self.time_min),
             "time_max": None if self.time_max is None else str(self.time_max),
             "unrecognised": self.unrecognised,
+            "redactions": dict(self.redactions),
+            "secrets_kept": self.secrets_kept,
         }
 
 
@@ -162,9 +167,12 @@ class Reader:
         explicit: bool = True,
         fast: bool = True,
         time_range: tuple[Any, Any] | TimeRange | None = None,
+        keep_secrets: bool = False,
     ) -> None:
         """``time_range``: accepted event times ``(start, end)`` (ISO text, datetimes or epoch ns;
-        None for an open end), default ``TIME_RANGE``; a time outside it is quarantined."""
+        None for an open end), default ``TIME_RANGE``; a time outside it is quarantined.
+        ``keep_secrets=True`` turns credential redaction off (for a sealed, access-controlled
+        case only); by default every batch and every quarantine excerpt is redacted."""
         if on_bad_lines not in ("warn", "error", "skip"):
             raise ValueError("on_bad_lines must be 'warn', 'error' or 'skip'")
         self.path = path
@@ -181,7 +189,8 @@ class Reader:
         self.used_fast_path = False
         self.fast_fallback: str | None = None  # why the fast path stopped early, if it did
         self.redone = 0  # records the fast path handed to the per-record path
-        self.result = FileResult(evidence)
+        self.result = FileResult(evidence, secrets_kept=keep_secrets)
+        self.keep_secrets = keep_secrets
         self._prepared = False
         self._file_context: dict[str, Any] = {}
         self._layout: str | None = None
@@ -197,6 +206,8 @@ class Reader:
         if self.on_bad_lines == "error":
             raise BadRecordError(self.result.evidence.path, number, reason)
         excerpt = "" if raw is None else raw[:EXCERPT_CHARS].decode("utf-8", errors="replace")
+        if not self.keep_secrets:  # a bad record is still evidence, and may still hold a credential
+            excerpt = redact_excerpt(excerpt, self.result.redactions)
         self.quarantine.append(
             {
                 "evidence_id": self.result.evidence.sha256,
@@ -285,9 +296,13 @@ class Reader:
         table = self.table_for(fmt)
         if self.fast_path:
             self._records.close()
-            yield from self._fast(fmt, table)
+            out = self._fast(fmt, table)
         else:
-            yield from self._map(self._until_truncation(self._head, self._records), fmt, table)
+            out = self._map(self._until_truncation(self._head, self._records), fmt, table)
+        # one redaction pass for every row of every format and path, before anything is kept
+        for batch in out:
+            yield batch if self.keep_secrets else redact_batch(batch, table.name, self.result.redactions)
+        if not self.fast_path:
             self._note_truncation()
         if self.result.quarantined and self.on_bad_lines == "warn":
             warnings.warn(

@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 
 from ._driver import BadRecord
 from ._values import as_object
-from .redact import needs_redaction, redact
 
 NAME = "k8s-audit"
 FAMILY = "audit"
@@ -145,19 +144,8 @@ def exec_command(request_uri: str | None) -> str | None:
 def _body(obj: Any, resource: str | None, subresource: str | None) -> str | None:
     if obj is None:
         return None
-    text = _dumps(obj)
-    # A Secret or a token can ride inside any body (a List, a Table, a watch event), so the
-    # text is checked too, not only the resource the request was sent to.
-    if needs_redaction(resource, subresource) or b'"Secret' in text or b'"Token' in text:
-        text = _dumps(redact(obj, resource=resource, subresource=subresource))
-    return text.decode("utf-8")
-
-
-def _loads(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # integers past 64 bits: the stdlib takes them
-        return json.loads(text)
+    # credentials are redacted by the driver's one pass over every batch (sources.redact)
+    return _dumps(obj).decode("utf-8")
 
 
 def _dumps(obj: Any) -> bytes:
@@ -261,32 +249,18 @@ FAST_SELECT = f"""
     responseObject::VARCHAR AS response_object,
     NULL::VARCHAR AS exec_command,
     objectRef.subresource IN ('exec', 'attach') OR contains(requestURI, 'command=') AS _needs_command,
-    objectRef.resource IN ('secrets', 'tokenreviews', 'tokenrequests') OR objectRef.subresource = 'token'
-      OR contains(requestObject::VARCHAR, '"Secret') OR contains(requestObject::VARCHAR, '"Token') AS _check_request,
-    objectRef.resource IN ('secrets', 'tokenreviews', 'tokenrequests') OR objectRef.subresource = 'token'
-      OR contains(responseObject::VARCHAR, '"Secret') OR contains(responseObject::VARCHAR, '"Token') AS _check_response,
     (verb IS NOT NULL OR requestURI IS NOT NULL) AND coalesce(_received, stageTimestamp) IS NOT NULL AND _shapes_ok AS _fast_ok
 """
 
 
 def fast_finish(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The per-row work the SQL leaves to Python, done only on the rows the SQL flagged."""
-    res, sub = batch.column("resource"), batch.column("subresource")
     need = pc.fill_null(batch.column("_needs_command"), False)
     if pc.any(need).as_py():
         idx = pc.indices_nonzero(need)
         cmds = [exec_command(u) for u in batch.column("request_uri").take(idx).to_pylist()]
         batch = _replace(batch, "exec_command", need, pa.array(cmds, pa.string()))
-    for key, flag in (("request_object", "_check_request"), ("response_object", "_check_response")):
-        need = pc.fill_null(pc.and_kleene(batch.column(flag), pc.is_valid(batch.column(key))), False)
-        if pc.any(need).as_py():
-            idx = pc.indices_nonzero(need)
-            rs, ss = res.take(idx).to_pylist(), sub.take(idx).to_pylist()
-            bodies = batch.column(key).take(idx).to_pylist()
-            # the SQL flagged these because a Secret or a token may ride in them: redact
-            redacted = [None if (obj := _loads(b)) is None else _dumps(redact(obj, resource=r, subresource=s)).decode("utf-8")
-                        for b, r, s in zip(bodies, rs, ss)]
-            batch = _replace(batch, key, need, pa.array(redacted, pa.string()))
+    # credentials in the bodies are redacted by the driver's one pass over every batch
     return batch
 
 

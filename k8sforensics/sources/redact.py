@@ -74,6 +74,16 @@ def is_credential_key(key: str) -> bool:
     return bool(_CREDENTIAL_KEY.search(key.strip()))
 
 
+# An environment variable needs less: ``STRIPE_KEY``, ``ADMIN_PASS`` hold credentials by
+# convention, where an object's ``key`` field (``secretKeyRef.key``) names one.
+_CREDENTIAL_ENV = re.compile(r"(?:^|_)(?:key|pass|pw|auth)$", re.IGNORECASE)
+
+
+def is_credential_env(name: str) -> bool:
+    """Does this environment variable name hold a credential (``DB_PASSWORD``, ``STRIPE_KEY``)?"""
+    return is_credential_key(name) or bool(_CREDENTIAL_ENV.search(name.strip()))
+
+
 def needs_redaction(resource: str | None, subresource: str | None) -> bool:
     return resource in SECRET_RESOURCES or subresource == "token"
 
@@ -140,7 +150,7 @@ def _walk(root: Any, *, as_secret: bool, as_token: bool, counts: Counter[str], t
                 out[k] = redacted(v)
                 counts["credential-key"] += 1
                 continue
-            if k == "value" and isinstance(v, str) and v and isinstance(node.get("name"), str) and is_credential_key(node["name"]):
+            if k == "value" and isinstance(v, str) and v and isinstance(node.get("name"), str) and is_credential_env(node["name"]):
                 out[k] = redacted(v)  # an env var: {"name": "DB_PASSWORD", "value": "..."}
                 counts["credential-env"] += 1
                 continue
@@ -241,7 +251,9 @@ def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
     # process to logging when it is imported: keep the process's own warnings as they were
     shown = warnings.showwarning
     try:
-        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+        from detect_secrets.core.plugins.util import (
+            get_mapping_from_secret_type_to_class,
+        )
         from detect_secrets.plugins.base import RegexBasedDetector
         from detect_secrets.settings import default_settings
     finally:
@@ -299,6 +311,12 @@ def redact_text(text: str, counts: Counter[str] | None = None) -> str:
         _find(scanned, found)
     if not found:
         return text
+    # A keyword detector may take a value up to the end of the line (``KEY=v aws s3 ls``):
+    # where a tighter match lies inside such a span, keep the tighter one, so the stand-in is
+    # the credential's own and matches it elsewhere.
+    for value in [v for v in found if any(c.isspace() for c in v)]:
+        if any(w != value and w in value for w in found):
+            del found[value]
     # longest first, so a value inside another is not replaced twice
     for value in sorted(found, key=len, reverse=True):
         for spelling in {value, quote_plus(value), quote(value, safe="")}:

@@ -31,15 +31,21 @@ def run_report(
     show_code: bool = False,
     kernel_name: str = "python3",
     timeout: int = 900,
+    include_secrets: bool = False,
 ) -> list[Path]:
     """Run each notebook on the case and write ``<out>/<notebook>.html`` (and the executed
-    ``.ipynb`` beside it). ``out`` defaults to ``<case>/report``. Returns the HTML paths."""
+    ``.ipynb`` beside it). ``out`` defaults to ``<case>/report``. Returns the HTML paths. A case
+    ingested with ``keep_secrets=True`` is refused unless ``include_secrets=True``."""
     import nbformat
     import papermill
     from nbconvert import HTMLExporter
 
     case = Path(case_dir).resolve()
-    Case.open(case)  # a folder that is not a case, or a damaged manifest: one clear error before any notebook runs
+    opened = Case.open(case)  # a folder that is not a case, or a damaged manifest: one clear error before any notebook runs
+    if opened.manifest.get("secrets_kept") and not include_secrets:
+        raise ReportError(f"{case}: this case was ingested with --keep-secrets and holds credentials unredacted; a report "
+                          f"would carry them into pages that get mailed. Pass include_secrets=True (--include-secrets) "
+                          f"to make one anyway")
     nbs = shipped_notebooks() if notebooks is None else list(notebooks)
     if not nbs:
         raise ReportError("no notebooks to run: this installation has no notebooks/ folder; pass notebooks=[...] or run from a checkout")
