@@ -175,6 +175,7 @@ def resolve_workload(cluster: Any, namespace: Any, owner: tuple[str, str] | None
     if kind == "ReplicaSet":
         # no ReplicaSet object: the pod-template-hash naming gives the Deployment
         h = (labels or {}).get("pod-template-hash")
+        h = str(h) if isinstance(h, (str, int)) and not isinstance(h, bool) else None  # a number in a hand-made dump
         if h and name.endswith("-" + h):
             return "Deployment", name[: -len(h) - 1]
     if kind == "Job":
@@ -280,8 +281,9 @@ def _node(obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     info = as_object(status.get("nodeInfo"))
     return {
         "cluster": r["cluster"], "name": md.get("name"), "uid": md.get("uid"),
-        "internal_ips": [a["address"] for a in addrs if a.get("type") == "InternalIP"] or None,
-        "external_ips": [a["address"] for a in addrs if a.get("type") == "ExternalIP"] or None,
+        # an address entry without an address (a damaged dump) adds nothing
+        "internal_ips": [str(a["address"]) for a in addrs if a.get("type") == "InternalIP" and a.get("address")] or None,
+        "external_ips": [str(a["address"]) for a in addrs if a.get("type") == "ExternalIP" and a.get("address")] or None,
         "pod_cidrs": [str(c) for c in _list(spec.get("podCIDRs"))] or ([spec["podCIDR"]] if spec.get("podCIDR") else None),
         "provider_id": spec.get("providerID"), "kubelet_version": info.get("kubeletVersion"), "os_image": info.get("osImage"),
         "container_runtime": info.get("containerRuntimeVersion"), "labels": md.get("labels"), "created": md.get("creationTimestamp"),

@@ -373,8 +373,6 @@ def test_odd_objects_are_rows_of_the_objects_table(tmp_path: Path, obj: dict[str
     assert len(rows) == 1 and not reader.quarantine
 
 
-@pytest.mark.xfail(reason="context/inventory.py (not the loaders): _node reads a['address'], resolve_workload "
-                          "concatenates a pod-template-hash that is not text", strict=False)
 @pytest.mark.parametrize("obj", [NODE, POD], ids=["node-address-without-address", "pod-template-hash-number"])
 def test_odd_objects_reach_the_inventory(tmp_path: Path, obj: dict[str, Any]) -> None:
     p = tmp_path / "objects.jsonl"
