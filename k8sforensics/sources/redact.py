@@ -34,6 +34,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -197,30 +198,73 @@ def _redact_patch_op(op: Any, counts: Counter[str]) -> Any:
 
 
 def redact_json_text(text: str, *, resource: str | None = None, subresource: str | None = None,
-                     counts: Counter[str] | None = None) -> str:
-    """A JSON body as text, redacted (``redact``) when ``might_hold_credentials`` says it may
-    carry one; text that is not JSON is redacted as free text."""
+                     counts: Counter[str] | None = None, structured: bool | None = None, scan: bool | None = None) -> str:
+    """A JSON body as text, redacted: the structured rules on the parsed body where it may need
+    them (exact values, so their stand-ins match), then the text rules once over the whole text
+    (cheaper than once per string inside it); text that is not JSON is redacted as free text."""
     counts = Redactions() if counts is None else counts
-    if not needs_redaction(resource, subresource) and not might_hold_credentials(text):
-        return text
     try:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError:
         return redact_text(text, counts)
-    before = sum(counts.values())
-    out = redact(obj, resource=resource, subresource=subresource, counts=counts)
-    return orjson.dumps(out).decode() if sum(counts.values()) != before else text
+    # ``structured`` and ``scan``: what _STRUCTURE and BODY_TEXT_PRECHECK say of the text, when
+    # the caller already knows (redact_batch asks Arrow for a whole column at once)
+    if needs_redaction(resource, subresource) or (_STRUCTURE.search(text) if structured is None else structured):
+        before = sum(counts.values())
+        obj = redact(obj, resource=resource, subresource=subresource, counts=counts, text=False)
+        if sum(counts.values()) != before:
+            text = orjson.dumps(obj).decode()
+    if not (BODY_TEXT_PRECHECK.search(text) if scan is None else scan):
+        return text
+    found = Redactions()
+    scanned = redact_text(text, found)
+    if scanned is text:
+        return text
+    try:
+        orjson.loads(scanned)
+    except orjson.JSONDecodeError:  # a value the text pass took ran across JSON syntax: string by string instead
+        return orjson.dumps(redact(obj, counts=counts, text=True)).decode()
+    counts.update(found)
+    return scanned
+
+
+# what makes a body need the structured rules (a superset, as BODY_PRECHECK's first part)
+_STRUCTURE = re.compile(
+    r'(?i)"[^"]*(?:passw|passphrase|pwd|secret|token|api.?key|access.?key|private.?key|signing.?key|[_-]key|credential|cookie|'
+    r'dsn|bearer|connection.?string)[^"]*"\s*:\s*"|"name"\s*:\s*"[^"]*(?:pass|pw|key|token|secret|auth|credential)[^"]*"|'
+    r'last-applied-configuration|"Secret"|"Token(?:Review|Request)"|"(?:data|stringData)"\s*:')
 
 
 # --------------------------------------------------------------------------- by shape
 
-# A superset of what the rules below look for: text without any of these is left alone
-# without running them (most of an audit log or a process table).
-PRECHECK = re.compile(
-    r"(?i)pass|pwd|secret|token|key|auth|bearer|credential|cookie|session|dsn|private|"
-    r"AKIA|ASIA|AGPA|AIDA|AROA|eyJ|xox|gh[pousr]_|github_pat|glpat|sk_live|rk_live|sk-|SG\.|npm_|pypi-|AIza|"
-    r"://[^/\s:@]+:[^/\s@]+@|-----BEGIN"
-)
+# A superset of what the text rules look for: text without any of these is left alone
+# without running them (most of an audit log or a process table). Words as common in
+# Kubernetes evidence as "authorization" or "credential-id" are not in it: what they could
+# introduce is caught by the words and shapes that are.
+_WORDS = r"passw\w*|passphrase|pwd|secrets?|token|api.?key|access.?key|private.?key|signing.?key|\w+[_-]key|\w+[_-]pass|credentials?|sig|signature|cookie|dsn"
+_SHAPES = (r"bearer[\s+]|basic[\s+]|AKIA|ASIA|AGPA|AIDA|AROA|A3T|eyJ|xox|gh[pousr]_|github_pat|glpat|sk_live|rk_live|sk-|SG\.|npm_|pypi-|AIza|"
+           r"://[^/\s:@]+:[^/\s@]+@|-----BEGIN")
+# A superset of what the text rules look for — a credential word followed by an assignment
+# or given as a flag, or a credential's shape: text without any is left alone (most of an
+# audit log or a process table). PRECHECK allows a quote before the assignment
+# (``"password": "…"`` in a log message); BODY_TEXT_PRECHECK, for whole JSON bodies, does not:
+# a JSON key that names a credential is the structured rules' business.
+PRECHECK = re.compile(rf"(?i)(?:{_WORDS})['\"]?\s*(?:[=:]|%3[ad])|--?(?:{_WORDS})\s|(?:{_WORDS})\s+\S|{_SHAPES}")
+BODY_TEXT_PRECHECK = re.compile(rf"(?i)(?:{_WORDS})\s*[=:]|--?(?:{_WORDS})\s|{_SHAPES}")
+# The same for a map key or an object key that names a credential (``is_credential_key``
+# and ``is_credential_env``), for Arrow's RE2 engine: by its last word.
+KEY_PRECHECK = (r"(?i)(?:passw\w*|passphrase|pwd|secrets?|token|api.?key|access.?key|secret.?key|private.?key|signing.?key|"
+                r"client.?secret|credentials?|auth.?token|bearer|connection.?string|conn.?str|dsn|cookie|session.?key|"
+                r"[_-]key|[_-]pass|[_-]pw|[_-]auth|^key|^pass|^pw|^auth)$")
+# A JSON body that needs the structured rules or the text rules: a string-valued key that
+# names a credential, an env entry whose name does, the last-applied annotation, a Secret or
+# a token review, or any text-rule shape.
+BODY_PRECHECK = (r'(?i)"[^"]*(?:passw|passphrase|pwd|secret|token|api.?key|access.?key|private.?key|signing.?key|[_-]key|'
+                 r'credential|cookie|dsn|bearer|connection.?string)[^"]*"\s*:\s*"|'
+                 r'"name"\s*:\s*"[^"]*(?:pass|pw|key|token|secret|auth|credential)[^"]*"|last-applied-configuration|"Secret"|'
+                 r'"Token(?:Review|Request)"|' + PRECHECK.pattern.removeprefix("(?i)"))
+
+
 # A credential named in a query string, an assignment or a command-line flag, and the value
 # after it: ``?token=…``, ``DB_PASSWORD=…``, ``password: …``, ``--password …``. (A bare word
 # followed by a space is not enough: ``kubectl create token my-sa`` names no credential.)
@@ -431,13 +475,13 @@ def redact_batch(batch: pa.RecordBatch, table: str, counts: Counter[str]) -> pa.
         if col.null_count == len(col):
             continue
         if kind == TEXTS:
-            parts = [col.keys, col.items] if pa.types.is_map(col.type) else [pc.list_flatten(col)]
-            parts = [pc.list_flatten(p) if pa.types.is_list(p.type) else p for p in parts]
-            if not any(len(p) and pc.any(pc.match_substring_regex(p, _PRECHECK_RE2)).as_py() for p in parts):
+            rows_hit = _rows_with_hits(col)
+            if not rows_hit:
                 continue
             values = col.to_pylist()
             changed = False
-            for r, v in enumerate(values):
+            for r in sorted(rows_hit):
+                v = values[r]
                 if v is not None:
                     new = _redact_texts(v, counts)
                     changed |= new != v
@@ -445,27 +489,66 @@ def redact_batch(batch: pa.RecordBatch, table: str, counts: Counter[str]) -> pa.
             if changed:
                 batch = batch.set_column(i, batch.schema.field(i), pa.array(values, col.type))
             continue
-        flagged = pc.fill_null(pc.match_substring_regex(col, _PRECHECK_RE2), False)
+        flagged = pc.fill_null(pc.match_substring_regex(col, BODY_PRECHECK if kind == BODY else _PRECHECK_RE2), False)
         if kind == BODY and secret_rows is not None:
             flagged = pc.or_(flagged, pc.and_(secret_rows, pc.is_valid(col)))
         rows = pc.indices_nonzero(flagged).to_pylist()
         if not rows:
             continue
-        values = col.to_pylist()
+        # only the flagged rows leave Arrow (a column of bodies is most of a batch's bytes)
+        taken = pa.array(rows, pa.int64())
+        values = col.take(taken).to_pylist()
+        if kind == BODY:
+            flagged_bodies = col.take(taken)
+            structure = pc.fill_null(pc.match_substring_regex(flagged_bodies, _STRUCTURE.pattern), False).to_pylist()
+            scan = pc.fill_null(pc.match_substring_regex(flagged_bodies, BODY_TEXT_PRECHECK.pattern), False).to_pylist()
+            if table == "audit":
+                resources = batch.column("resource").take(taken).to_pylist()
+                subresources = batch.column("subresource").take(taken).to_pylist()
         before = sum(counts.values())
-        for r in rows:
-            v = values[r]
+        for k, v in enumerate(values):
             if kind == TEXT:
-                values[r] = redact_text(v, counts)
+                values[k] = redact_text(v, counts)
             elif kind == "excerpt":
-                values[r] = redact_excerpt(v, counts)
+                values[k] = redact_excerpt(v, counts)
             else:
-                res = batch.column("resource")[r].as_py() if table == "audit" else None
-                sub = batch.column("subresource")[r].as_py() if table == "audit" else None
-                values[r] = redact_json_text(v, resource=res, subresource=sub, counts=counts)
+                res, sub = (resources[k], subresources[k]) if table == "audit" else (None, None)
+                values[k] = redact_json_text(v, resource=res, subresource=sub, counts=counts, structured=structure[k], scan=scan[k])
         if sum(counts.values()) != before:
-            batch = batch.set_column(i, batch.schema.field(i), pa.array(values, col.type))
+            # the new values in place of the old: concatenated, then taken back into row order
+            order = np.arange(len(col))
+            order[rows] = len(col) + np.arange(len(rows))
+            new = pa.concat_arrays([col, pa.array(values, col.type)]).take(pa.array(order))
+            batch = batch.set_column(i, batch.schema.field(i), new)
     return batch
+
+
+def _rows_with_hits(col: pa.Array) -> set[int]:
+    """Rows of a map (or list) column with a value that PRECHECK flags, or a key that
+    KEY_PRECHECK flags: the children are checked in Arrow and traced back to their rows by
+    the offsets (the children of a sliced array are not sliced)."""
+    offsets = col.offsets.to_numpy()
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    checks: list[tuple[pa.Array, str, np.ndarray | None]] = []
+    values = (col.items if pa.types.is_map(col.type) else col.values).slice(lo, hi - lo)
+    if pa.types.is_map(col.type):
+        checks.append((col.keys.slice(lo, hi - lo), KEY_PRECHECK, None))
+    if pa.types.is_list(values.type):  # map of lists (user.extra): one level more
+        inner = values.offsets.to_numpy()
+        checks.append((values.values.slice(int(inner[0]), int(inner[-1] - inner[0])), _PRECHECK_RE2, inner - inner[0]))
+    else:
+        checks.append((values, _PRECHECK_RE2, None))
+    rows: set[int] = set()
+    for part, pattern, inner_offsets in checks:
+        if not len(part):
+            continue
+        hit = np.flatnonzero(pc.fill_null(pc.match_substring_regex(part, pattern), False).to_numpy(zero_copy_only=False))
+        if not len(hit):
+            continue
+        if inner_offsets is not None:
+            hit = np.searchsorted(inner_offsets, hit, side="right") - 1
+        rows.update((np.searchsorted(offsets, hit + lo, side="right") - 1).tolist())
+    return rows
 
 
 def _redact_texts(value: Any, counts: Counter[str]) -> Any:
