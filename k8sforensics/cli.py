@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--on-bad-lines", choices=["warn", "error", "skip"], default="warn",
                      help="bad records: quarantine and warn (default), stop with file:line, or quarantine quietly")
     ing.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ing.add_argument("--time-range", nargs=2, metavar=("START", "END"),
+                     help="accepted event times (default 1970-01-01 2100-01-01); a record outside is quarantined with its time")
     ing.add_argument("--keep-secrets", action="store_true",
                      help="store credentials unredacted (a sealed, access-controlled case only; recorded in the manifest, "
                           "and `report` refuses the case unless given --include-secrets)")
@@ -147,7 +149,8 @@ def _ingest(args: argparse.Namespace) -> int:
     case = Case.create(args.case, cluster=args.cluster, exist_ok=True)
     with _dask_client(args.dask) as client:
         report = ingest(case, args.paths, cluster=args.cluster, on_bad_lines=args.on_bad_lines,
-                        progress=False if args.no_progress else None, client=client, keep_secrets=args.keep_secrets)
+                        progress=False if args.no_progress else None, client=client, keep_secrets=args.keep_secrets,
+                        time_range=tuple(args.time_range) if args.time_range else None)
     print(report)
     return 0
 

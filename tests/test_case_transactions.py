@@ -231,3 +231,15 @@ def test_a_body_too_deep_for_the_rebuild_is_recorded_not_fatal(case: kf.Case, au
     assert record["by_reason"].get("too deep", 0) >= 1 and record["examples"][0]["event_id"]
     assert case.ingest(audit_fixtures / "gke_logentries.jsonl").rows > 0  # the case is not poisoned
     assert kf.Case.open(case.path).verify().ok
+
+
+def test_time_range_reaches_the_reader_from_the_cli_and_the_loaders(tmp_path: Path, audit_fixtures: Path) -> None:
+    src = audit_fixtures / "log_backend_stages.jsonl"
+    assert len(kf.read_audit(src, time_range=("2030-01-01", None))) == 0  # every event is before 2030
+    r = subprocess.run([sys.executable, "-m", "k8sforensics", "ingest", str(src), "--case", str(tmp_path / "c"), "--no-progress",
+                        "--time-range", "2030-01-01", "2100-01-01"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    m = kf.Case.open(tmp_path / "c").manifest
+    (i,) = m["ingests"][0]["inputs"]
+    assert i["rows"] == 0 and i["quarantined"] == i["records"] - i["merged"] - sum(i["skipped"].values()) > 0
+    assert m["ingests"][0]["args"]["time_range"] == ["2030-01-01", "2100-01-01"]

@@ -131,6 +131,7 @@ def ingest(
     client: Any = None,
     lock_timeout: float | None = None,
     keep_secrets: bool = False,
+    time_range: tuple[Any, Any] | None = None,
 ) -> IngestReport:
     """Read evidence files into ``case`` in one transaction. Files already in the case (same
     sha256) are passed over. Returns a report whose ``str()`` is the summary.
@@ -140,7 +141,8 @@ def ingest(
     shared volume). The case is the same as a single-process ingest's. ``lock_timeout``:
     seconds to wait for another writer (None: as long as it takes). ``keep_secrets=True``
     stores credentials unredacted, for a sealed, access-controlled case only: the manifest
-    records it and ``report`` refuses such a case unless asked again."""
+    records it and ``report`` refuses such a case unless asked again. ``time_range``: the
+    accepted event times ``(start, end)``; a record outside is quarantined (default 1970–2100)."""
     t0 = _time.perf_counter()
     not_read: list[tuple[str, str]] = []
     files = expand_paths(paths, not_read=not_read)
@@ -158,7 +160,7 @@ def ingest(
                 continue
             known.add(ev.sha256)
             reader = open_reader(path, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=ev,
-                                 keep_secrets=keep_secrets).prepare()
+                                 keep_secrets=keep_secrets, time_range=time_range).prepare()
             if reader.result.unrecognised:
                 report.unrecognised.append((str(path), reader.result.unrecognised))
                 continue
@@ -167,7 +169,7 @@ def ingest(
             parts, quarantine, merged = _parse_here(readers, new, tx.id, report, progress)
         else:
             parts, quarantine, merged = _parse_on(client, readers, tx, report, progress, cluster=cluster, on_bad_lines=on_bad_lines,
-                                                  keep_secrets=keep_secrets)
+                                                  keep_secrets=keep_secrets, time_range=time_range)
         old = tx.view()
         if parts.get("audit"):
             col = resolve_collisions(new, parts["audit"], case.path, old._parts("audit"), set(old._superseded("audit")),
@@ -192,7 +194,8 @@ def ingest(
             parts["quarantine"] = [rel]
         parts = {k: v for k, v in parts.items() if v}
         tx.publish(rel for names in parts.values() for rel in names)
-        _record_ingest(tx, report, parts, cluster=cluster, on_bad_lines=on_bad_lines, keep_secrets=keep_secrets)
+        _record_ingest(tx, report, parts, cluster=cluster, on_bad_lines=on_bad_lines, keep_secrets=keep_secrets,
+                       time_range=list(time_range) if time_range else None)
         if keep_secrets:
             tx.manifest["secrets_kept"] = True  # for good: the case holds credentials from now on
         # The context tables are derived from the whole case as this transaction leaves it.
@@ -282,7 +285,7 @@ def _parse_here(readers: list[tuple[int, Reader]], new: Path, ingest_id: str, re
 
 def _parse_on(client: Any, readers: list[tuple[int, Reader]], tx: Transaction, report: IngestReport,
               progress: bool | None, *, cluster: str | None, on_bad_lines: str,
-              keep_secrets: bool) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
+              keep_secrets: bool, time_range: tuple[Any, Any] | None) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
     """Parse each file as a task on a Dask cluster, into a folder of its own; a finished
     task's files are moved into the staging folder in file order, so the case does not depend
     on which worker was quicker."""
@@ -295,7 +298,7 @@ def _parse_on(client: Any, readers: list[tuple[int, Reader]], tx: Transaction, r
         ev = reader.result.evidence
         name = f"{tx.id}-{ordinal:05d}-{ev.short_id}"
         fut = client.submit(parse_file, str(reader.path), explicit=reader.explicit, cluster=cluster, on_bad_lines=on_bad_lines,
-                            keep_secrets=keep_secrets,
+                            keep_secrets=keep_secrets, time_range=time_range,
                             evidence=ev, folder=str(tx.staging / "tasks" / name), name=name, retries=2, pure=False, key=f"parse-{name}")
         futures[fut] = ordinal
     done: dict[int, Any] = {}

@@ -87,10 +87,12 @@ def open_reader(
     max_record_bytes: int = MAX_RECORD_BYTES,
     fast: bool = True,
     keep_secrets: bool = False,
+    time_range: tuple[Any, Any] | None = None,
 ) -> Reader:
     """A reader for one file; its format is sniffed by ``prepare()`` or when ``batches()``
     starts. ``fast=False`` turns the DuckDB fast path off (the per-record path is the reference);
-    ``keep_secrets=True`` turns credential redaction off (a sealed case only)."""
+    ``keep_secrets=True`` turns credential redaction off (a sealed case only); ``time_range``
+    the accepted event times ``(start, end)`` (default 1970-01-01 to 2100-01-01)."""
     return Reader(
         path,
         evidence or hash_file(path),
@@ -102,6 +104,7 @@ def open_reader(
         max_record_bytes=max_record_bytes,
         fast=fast,
         keep_secrets=keep_secrets,
+        time_range=time_range,
     )
 
 
@@ -111,6 +114,7 @@ def read_family(
     *,
     cluster: str | None = None,
     on_bad_lines: OnBadLines = "warn",
+    time_range: tuple[Any, Any] | None = None,
 ) -> tuple[pa.Table, list[FileResult], pa.Table]:
     """Read every file of one family into one Arrow table (not deduplicated).
 
@@ -121,7 +125,7 @@ def read_family(
     results: list[FileResult] = []
     quarantine: list[dict[str, Any]] = []
     for path, explicit in expand_paths(paths):
-        reader = open_reader(path, family=family, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit)
+        reader = open_reader(path, family=family, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, time_range=time_range)
         batches.extend(reader.batches())
         results.append(reader.result)
         quarantine.extend(reader.quarantine)
@@ -137,10 +141,11 @@ def read_runtime(
     *,
     cluster: str | None = None,
     on_bad_lines: OnBadLines = "warn",
+    time_range: tuple[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Runtime events (Falco alerts, Tetragon events) from any supported file, format
     auto-detected, in time order. Same paths and bad-input policy as ``read_audit``."""
-    return _in_time_order(read_family(paths, "runtime", cluster=cluster, on_bad_lines=on_bad_lines)[0])
+    return _in_time_order(read_family(paths, "runtime", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range)[0])
 
 
 def read_flows(
@@ -148,10 +153,11 @@ def read_flows(
     *,
     cluster: str | None = None,
     on_bad_lines: OnBadLines = "warn",
+    time_range: tuple[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Network flows (Hubble, VPC/NSG/Calico flow logs) from any supported file, format
     auto-detected, in time order. Same paths and bad-input policy as ``read_audit``."""
-    return _in_time_order(read_family(paths, "flows", cluster=cluster, on_bad_lines=on_bad_lines)[0])
+    return _in_time_order(read_family(paths, "flows", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range)[0])
 
 
 def read_audit(
@@ -159,6 +165,7 @@ def read_audit(
     *,
     cluster: str | None = None,
     on_bad_lines: OnBadLines = "warn",
+    time_range: tuple[Any, Any] | None = None,
 ) -> pd.DataFrame:
     """Kubernetes audit events from any supported file (format auto-detected), one row per request.
 
@@ -169,7 +176,7 @@ def read_audit(
     """
     from .audit_dedupe import dedupe_audit_table
 
-    rows, _, _ = read_family(paths, "audit", cluster=cluster, on_bad_lines=on_bad_lines)
+    rows, _, _ = read_family(paths, "audit", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range)
     return to_frame(dedupe_audit_table(rows)[0])
 
 
