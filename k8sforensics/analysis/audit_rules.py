@@ -1,6 +1,6 @@
 """Built-in rules over the audit table (and the context rules that join it with others).
 
-Each rule follows threats.md §3 and avoids the bugs §6 lists: matches need an allowed
+Each rule follows the Threat Matrix technique it names and avoids the usual rule bugs: matches need an allowed
 decision (a 403 is an attempt, reported by the probing rule), exec is create *or* get,
 fields are the ones real events carry (``objectRef.apiGroup``, nested ``capabilities.add``),
 and every stage of a request is already folded into one row by the loader.

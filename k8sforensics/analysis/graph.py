@@ -8,7 +8,7 @@ Nodes are typed ids — ``ip:198.51.100.66``, ``pod:shop/web-1``, ``sa:shop/web`
 
 **Observed** edges (``observed=True``) are what the evidence shows one did to the other,
 aggregated per (source, target, type) *before* any networkx object is made (DuckDB): first and
-last seen, count, bytes and the evidence event ids. Edge types and their evidence (threats.md §5):
+last seen, count, bytes and the evidence event ids. Edge types and their evidence (after KubeHound's attack edges):
 ``flow`` / ``flow_denied`` (flows), ``exec`` / ``attach`` / ``debug`` (an ephemeral container) /
 ``port_forward`` / ``node_proxy`` (identity → pod or node, audit), ``token_request`` (identity →
 the SA it minted a token for), ``impersonate`` (identity → whom it acted as), ``token_use`` (pod or outside IP → service account: the SA's

@@ -1,5 +1,5 @@
 """Possible edges: where the configuration lets an identity or a pod go, whether or not anyone
-went there (KubeHound's edges, threats.md §5), from the case's inventory.
+went there (KubeHound's attack edges, github.com/DataDog/KubeHound), from the case's inventory.
 
 - **RBAC** (``rbac`` context, one row per binding × subject × rule): ``exec`` / ``attach`` /
   ``port_forward`` / ``patch`` to the pods in the binding's scope (``patch`` also to the
@@ -47,7 +47,7 @@ BUILTIN_ROLES: dict[str, list[tuple[list[str], list[str], list[str]]]] = {
 WORKLOAD_RESOURCES = {"deployments": "apps", "daemonsets": "apps", "statefulsets": "apps", "replicasets": "apps", "jobs": "batch",
                       "cronjobs": "batch"}
 ESCAPE_CAPABILITIES = {"SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "DAC_READ_SEARCH", "ALL"}
-# hostPath mounts that hand over the node (threats.md §5 EXPLOIT_HOST_*, CE_VAR_LOG_SYMLINK, runtime sockets)
+# hostPath mounts that hand over the node (KubeHound's EXPLOIT_HOST_*, CE_VAR_LOG_SYMLINK edges; runtime sockets)
 SENSITIVE_HOST_PATHS = {"/", "/etc", "/root", "/home", "/proc", "/sys", "/dev", "/boot", "/var", "/var/lib", "/var/log", "/var/run",
                         "/run", "/usr", "/lib", "/bin", "/sbin"}
 SENSITIVE_HOST_PREFIXES = ("/root/", "/proc/", "/dev/", "/home/", "/var/lib/kubelet", "/var/lib/docker", "/var/lib/containerd",

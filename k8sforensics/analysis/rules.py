@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 PHASES = ("Reconnaissance", "Weaponization", "Delivery", "Exploitation", "Installation", "Command & Control", "Actions on Objectives")
 SEVERITIES = ("low", "medium", "high", "critical")
-# Default phase of a tactic (threats.md §2); rules override it where the judgement differs.
+# Default phase of a tactic (the kill-chain phase a tactic usually belongs to); rules override it where the judgement differs.
 TACTIC_PHASES = {
     "Reconnaissance": "Reconnaissance", "Resource Development": "Weaponization", "Initial Access": "Delivery",
     "Execution": "Exploitation", "Persistence": "Installation", "Privilege Escalation": "Exploitation",

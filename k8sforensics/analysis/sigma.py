@@ -49,7 +49,7 @@ PROCESS_FIELDS = {
 KEYWORD_COLUMNS = {"audit": ["request_uri", "user_agent", "request_object"], "runtime": ["cmdline", "parent_cmdline", "process"]}
 JSON_PREFIXES = {"requestObject.": "request_object", "responseObject.": "response_object"}
 SEVERITY = {"informational": "low", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
-# ATT&CK → Threat Matrix technique, where threats.md §1 makes the match unambiguous
+# ATT&CK → Threat Matrix technique, where the Threat Matrix names the ATT&CK technique unambiguously
 ATTACK_TO_MS = {
     "T1609": "MS-TA9006", "T1053.007": "MS-TA9014", "T1552.007": "MS-TA9025", "T1070": "MS-TA9022", "T1611": "MS-TA9018",
     "T1078.003": "MS-TA9019", "T1496": "MS-TA9039", "T1485": "MS-TA9038", "T1613": "MS-TA9029", "T1046": "MS-TA9031",

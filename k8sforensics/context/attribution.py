@@ -38,7 +38,7 @@ def attribute_container(containers: pd.DataFrame, container_id: str) -> dict[str
 def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, *, ip: str, time: str = "time", prefix: str = "") -> pd.DataFrame:
     """Vectorised: ``frame`` plus ``<prefix>kind, <prefix>namespace, <prefix>pod, <prefix>pod_uid,
     <prefix>workload_kind, <prefix>workload, <prefix>node`` for the IP column ``ip`` at ``time``.
-    A DuckDB range join on the IP with the explicit end check (performance.md: without it ~1% of
+    A DuckDB range join on the IP with the explicit end check (measured: without it ~1% of
     flows go to pods that had already ended). ``pod_ips`` intervals of one IP must not overlap
     (``fold_pods`` guarantees it), so each row matches at most once; no row is dropped or repeated."""
     result = frame.copy(deep=False)  # new columns only: the caller's data is neither changed nor copied

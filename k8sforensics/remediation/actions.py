@@ -23,7 +23,7 @@ ACTION_COLUMNS = ["action_id", "priority", "phase", "action", "target", "control
                   "command", "artifact", "status"]
 PHASE = {1: "contain now", 2: "eradicate", 3: "harden"}
 _RESOURCE = re.compile(r"[a-z][a-z0-9.-]*")  # a resource or kind as kubectl takes it
-# per Threat Matrix technique a finding names: the control that stops it again (threats.md §4)
+# per Threat Matrix technique a finding names: the control that stops it again (Microsoft Threat Matrix for Kubernetes mitigations, MS-M9xxx)
 TECHNIQUE_CONTROLS: dict[str, tuple[str, str, str]] = {
     "MS-TA9002": ("admission policy", "allow images only from the trusted repositories (generated Gatekeeper/Kyverno policies)",
                   "CIS 5.5.1; GK:K8sAllowedRepos; KY:restrict-image-registries; MS-M9005.003"),

@@ -166,7 +166,7 @@ def _first(extra: Any, key: str) -> Any:
 # --------------------------------------------------------------------------- fast path
 #
 # For plain JSON-lines files DuckDB's reader does the parsing in C++ and hands over Arrow
-# batches (see ../shared/knowledge/performance.md: ~10x faster than any per-record Python).
+# batches (measured ~10x faster than any per-record Python: benchmarks/bench_ingest.py).
 # FAST_COLUMNS / FAST_SELECT mirror ``event_row`` exactly; the remaining per-row work
 # (time parsing, exec command decoding, redaction) runs on those batches in Python, on the
 # few rows that need it, through the same functions as above. A test holds the two paths to
