@@ -10,6 +10,8 @@ import k8sforensics as kf
 from k8sforensics.analysis import BUILTIN_RULES, Evidence
 from k8sforensics.analysis.rules import run_rules
 
+from .steps import finding_keys, step_keys
+
 # The stated bound: on the sample's background noise (kubelets, controllers, DNS, service
 # traffic, a rollout, health checks, a pod reusing patient zero's IP) the built-in rules
 # raise no finding at all; over the whole case at most this share of findings falls outside
@@ -17,22 +19,6 @@ from k8sforensics.analysis.rules import run_rules
 MAX_UNEXPLAINED_SHARE = 0.05
 
 
-def _step_keys(step: dict) -> set[str]:
-    e = step["entities"]
-    keys = {e[k] for k in ("source_ip", "destination_ip", "service_account", "node") if k in e}
-    if "pod" in e:
-        keys.add(f"{e['namespace']}/{e['pod']}")
-    return keys
-
-
-def _finding_keys(f: pd.Series) -> set[str]:
-    keys = {str(f[c]) for c in ("entity", "source_ip", "destination_ip") if isinstance(f[c], str)}
-    if isinstance(f["namespace"], str) and isinstance(f["pod"], str):
-        keys.add(f"{f['namespace']}/{f['pod']}")
-    user = f["user"] if isinstance(f["user"], str) else ""
-    if user.startswith("system:serviceaccount:"):
-        keys.add(user.removeprefix("system:serviceaccount:").replace(":", "/", 1))
-    return keys
 
 
 def _truth_event_ids(case: kf.Case, step: dict) -> set[str]:
@@ -55,8 +41,8 @@ def test_every_step_is_found_in_its_window_with_its_entity_and_evidence(sample_c
     in_window = (f["time"] >= pd.Timestamp(step["start"])) & (f["time"] <= pd.Timestamp(step["end"]))
     candidates = f[technique & in_window]
     assert len(candidates), f"no {step['technique_id'] or step['attack_id']} finding between {step['start']} and {step['end']}"
-    right_entity = candidates[[bool(_finding_keys(r) & _step_keys(step)) for _, r in candidates.iterrows()]]
-    assert len(right_entity), f"{step_id}: found {candidates['entity'].tolist()}, expected one of {_step_keys(step)}"
+    right_entity = candidates[[bool(finding_keys(r) & step_keys(step)) for _, r in candidates.iterrows()]]
+    assert len(right_entity), f"{step_id}: found {candidates['entity'].tolist()}, expected one of {step_keys(step)}"
     evidence = _truth_event_ids(sample_case, step)
     named = {i for ids in right_entity["event_ids"] for i in ids}
     assert evidence & named, f"{step_id}: the findings name none of the step's evidence events"

@@ -17,6 +17,8 @@ import pytest
 import k8sforensics as kf
 from k8sforensics.samples import write_sample_evidence
 
+from .steps import finding_keys, step_keys
+
 SEEDS = (1, 2)
 SCALE = 0.25  # a quarter of the background noise: every attack step is still there
 MAX_SECONDS = 20  # writing, ingesting and detecting both breaches
@@ -63,22 +65,6 @@ def test_ingesting_the_breaches_in_two_calls_gives_the_same_findings(breaches: d
     assert sorted(again["finding_id"]) == sorted(breaches["findings"]["finding_id"])
 
 
-def _step_keys(step: dict[str, Any]) -> set[str]:
-    e = step["entities"]
-    keys = {e[k] for k in ("source_ip", "destination_ip", "service_account", "node") if k in e}
-    if "pod" in e:
-        keys.add(f"{e['namespace']}/{e['pod']}")
-    return keys
-
-
-def _finding_keys(f: pd.Series) -> set[str]:
-    keys = {str(f[c]) for c in ("entity", "source_ip", "destination_ip") if isinstance(f[c], str)}
-    if isinstance(f["namespace"], str) and isinstance(f["pod"], str):
-        keys.add(f"{f['namespace']}/{f['pod']}")
-    user = f["user"] if isinstance(f["user"], str) else ""
-    if user.startswith("system:serviceaccount:"):
-        keys.add(user.removeprefix("system:serviceaccount:").replace(":", "/", 1))
-    return keys
 
 
 def _evidence_ids(breaches: dict[str, Any], folder: Path, step: dict[str, Any]) -> set[str]:
@@ -106,8 +92,8 @@ def test_each_breach_step_is_found_with_its_own_evidence(breaches: dict[str, Any
     technique = f["technique_id"] == step["technique_id"] if step["technique_id"] else f["attack_id"] == step["attack_id"]
     in_window = (f["time"] >= pd.Timestamp(step["start"])) & (f["time"] <= pd.Timestamp(step["end"]))
     candidates = f[technique & in_window]
-    right_entity = candidates[[bool(_finding_keys(r) & _step_keys(step)) for _, r in candidates.iterrows()]]
-    assert len(right_entity), f"seed {seed} {step_id}: found {candidates['entity'].tolist()}, expected one of {_step_keys(step)}"
+    right_entity = candidates[[bool(finding_keys(r) & step_keys(step)) for _, r in candidates.iterrows()]]
+    assert len(right_entity), f"seed {seed} {step_id}: found {candidates['entity'].tolist()}, expected one of {step_keys(step)}"
     named = {i for ids in right_entity["event_ids"] for i in ids}
     assert _evidence_ids(breaches, breaches["folders"][SEEDS.index(seed)], step) & named, \
         f"seed {seed} {step_id}: the findings name none of this breach's evidence events"
