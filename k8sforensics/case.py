@@ -275,14 +275,12 @@ class Case:
             "files": {},
         }
         with CaseLock(p, "create"):
-            if (p / MANIFEST).exists():  # another process created it meanwhile
-                return cls.open(p) if exist_ok else cls._exists(p)
-            _write_atomic(p / MANIFEST, _manifest_bytes(manifest))
+            created_meanwhile = (p / MANIFEST).exists()  # by another process, between the checks and the lock
+            if not created_meanwhile:
+                _write_atomic(p / MANIFEST, _manifest_bytes(manifest))
+        if created_meanwhile:
+            return cls.create(p, cluster=cluster, exist_ok=exist_ok)
         return cls(p, manifest)
-
-    @staticmethod
-    def _exists(p: Path) -> Case:
-        raise CaseError(f"{p}: a case already exists here; open it with Case.open, or choose another folder")
 
     @classmethod
     def open(cls, path: str | os.PathLike[str]) -> Case:

@@ -243,3 +243,11 @@ def test_time_range_reaches_the_reader_from_the_cli_and_the_loaders(tmp_path: Pa
     (i,) = m["ingests"][0]["inputs"]
     assert i["rows"] == 0 and i["quarantined"] == i["records"] - i["merged"] - sum(i["skipped"].values()) > 0
     assert m["ingests"][0]["args"]["time_range"] == ["2030-01-01", "2100-01-01"]
+
+
+def test_processes_creating_the_same_case_at_once_all_get_it(tmp_path: Path) -> None:
+    code = "import sys, k8sforensics as kf; kf.Case.create(sys.argv[1], exist_ok=True)"
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "c")], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
+    assert kf.Case.open(tmp_path / "c").manifest["ingests"] == []
