@@ -337,10 +337,6 @@ def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
 _TOKEN_TAIL = re.compile(r"[A-Za-z0-9_\-+/=.]*")
 
 
-def might_hold_credentials(text: str) -> bool:
-    return bool(PRECHECK.search(text))
-
-
 def redact_text(text: str, counts: Counter[str] | None = None) -> str:
     """Free text (a URI, a command line, a log message) with every credential found by
     shape replaced."""
@@ -555,15 +551,16 @@ def _redact_texts(value: Any, counts: Counter[str]) -> Any:
     """A map (as pairs or a dict) or list of texts: values whose key names a credential are
     replaced whole, the rest redacted as text."""
     if isinstance(value, list) and value and isinstance(value[0], tuple):
-        return [(k, _redact_texts(v, counts) if not (isinstance(v, str) and is_credential_key(k) and _count(counts))
-                 else redacted(v)) for k, v in value]
+        out = []
+        for k, v in value:
+            if isinstance(v, str) and v and not v.startswith(MARK) and is_credential_key(k):
+                counts["credential-key"] += 1
+                out.append((k, redacted(v)))
+            else:
+                out.append((k, _redact_texts(v, counts)))
+        return out
     if isinstance(value, dict):
         return dict(_redact_texts(list(value.items()), counts))
     if isinstance(value, list):
         return [_redact_texts(v, counts) for v in value]
     return redact_text(value, counts) if isinstance(value, str) else value
-
-
-def _count(counts: Counter[str]) -> bool:
-    counts["credential-key"] += 1
-    return True
