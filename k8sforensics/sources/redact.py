@@ -443,7 +443,7 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
               ("user_extra", TEXTS)),
     "runtime": (("output", TEXT), ("args", TEXT), ("cmdline", TEXT), ("parent_cmdline", TEXT), ("extra", BODY)),
     "flows": (("http_url", TEXT), ("extra", BODY)),
-    "objects": (("object", BODY), ("annotations", TEXTS)),
+    "objects": (("object", BODY),),
     "quarantine": (("excerpt", "excerpt"),),
     "findings": (("summary", TEXT), ("title", TEXT)),
 }

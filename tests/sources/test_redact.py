@@ -96,3 +96,13 @@ def test_redaction_leaves_the_process_warnings_alone() -> None:
     assert warnings.showwarning is shown
     with pytest.warns(UserWarning, match="still seen"):
         warnings.warn("still seen", UserWarning)
+
+
+def test_every_column_the_redaction_pass_names_is_a_column_of_its_table() -> None:
+    from k8sforensics.schema import FINDINGS, QUARANTINE, TABLES
+    from k8sforensics.sources.redact import COLUMNS
+
+    tables = {**TABLES, "quarantine": QUARANTINE, "findings": FINDINGS}
+    for table, columns in COLUMNS.items():
+        for name, _ in columns:
+            assert name in tables[table].names, (table, name)
