@@ -141,6 +141,14 @@ def write_evidence(root: Path, plant: Plant) -> None:
                                             "arguments": f"-c \"psql postgres://app:{plant('tetragon parent basic-auth URL')}@db/app\""}},
                 "node_name": "node-1", "time": "2024-05-10T10:00:21Z"}
     (root / "runtime" / "tetragon.jsonl").write_text(json.dumps(tetragon) + "\n")
+    # flows: an HTTP URL carrying a token in its query (Hubble L7)
+    (root / "flows").mkdir()
+    hubble = {"flow": {"time": "2024-05-10T10:00:22Z", "verdict": "FORWARDED", "IP": {"source": "10.0.1.5", "destination": "10.0.2.9"},
+                       "l4": {"TCP": {"source_port": 40000, "destination_port": 8080}},
+                       "source": {"namespace": "shop", "pod_name": "web-1"}, "destination": {"namespace": "pay", "pod_name": "api-1"},
+                       "l7": {"type": "REQUEST", "http": {"method": "GET", "url": f"http://api:8080/v1/pay?access_token={plant('hubble HTTP URL ?access_token=')}"}},
+                       "Type": "L7", "node_name": "node-1"}, "node_name": "node-1", "time": "2024-05-10T10:00:22Z"}
+    (root / "flows" / "hubble.jsonl").write_text(json.dumps(hubble) + "\n")
 
 
 def every_text(case: kf.Case) -> dict[str, str]:
@@ -182,6 +190,7 @@ def test_every_planted_value_reached_the_case_as_its_stand_in(planted: tuple[kf.
     everything = "\n".join(texts.values())
     # the planting worked: each site's record is in the case (as a row or a quarantine entry) ...
     assert case.table("audit").shape[0] >= 10 and case.table("runtime").shape[0] >= 2 and len(case.quarantine()) >= 1
+    assert case.table("flows")["http_url"].notna().any()
     # ... and each value can be found again by its stand-in, except where a larger value
     # around it was replaced whole (a private-key block, a command line's keyword value), the
     # record was cut inside it (the truncated record) or the loader keeps no Secret data at all
@@ -203,7 +212,8 @@ def test_no_planted_value_from_the_loaders(planted: tuple[kf.Case, Plant, Path])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         frames = {"read_audit": kf.read_audit(root / "evidence" / "audit"), "read_runtime": kf.read_runtime(root / "evidence" / "runtime"),
-                  "read_inventory": kf.read_inventory(root / "evidence" / "inventory").pods}
+                  "read_inventory": kf.read_inventory(root / "evidence" / "inventory").pods,
+                  "read_flows": kf.read_flows(root / "evidence" / "flows")}
     assert leaks({k: v.to_json(orient="records", default_handler=str) for k, v in frames.items()}, plant) == []
 
 
