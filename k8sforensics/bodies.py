@@ -103,7 +103,7 @@ def _deeper_than(value: Any, max_depth: int) -> bool:
     return False
 
 
-def _text_depth(text: str | bytes) -> int:
+def json_depth(text: str | bytes) -> int:
     """The deepest bracket nesting of JSON text, strings left out (vectorised, no parsing)."""
     s = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     s = _STRINGS.sub('""', s)
@@ -116,7 +116,7 @@ def _text_depth(text: str | bytes) -> int:
 
 def _fallback(text: str | bytes, max_depth: int) -> Body:
     # json's decoder recurses in C and raises RecursionError near 1,000 levels: measure first
-    if _may_nest_deeper(text, max_depth) and _text_depth(text) > max_depth:
+    if _may_nest_deeper(text, max_depth) and json_depth(text) > max_depth:
         return Body(None, TOO_DEEP)
     try:
         value = json.loads(text)

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ..bodies import json_depth
 from ._values import RawNumber
 
 MAX_RECORD_BYTES = 64 << 20  # one record larger than this is quarantined, not buffered
@@ -62,20 +63,32 @@ def _long_digits(data: bytes | str) -> bool:
 
 def loads(data: bytes | str) -> Any:
     """One JSON document: orjson, or the stdlib (see ``DECODER``) where orjson would refuse
-    a valid number or change one. Raises ``ValueError`` (or ``RecursionError``)."""
+    a valid number or change one. Raises ``ValueError``."""
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        if "recursion" in str(e).lower():
+        if "recursion" in str(e).lower() or "depth" in str(e).lower():
             raise
         text = data if isinstance(data, str) else data.decode("utf-8")  # UnicodeDecodeError: a ValueError
         try:
-            return DECODER.decode(text)
+            return _stdlib(text)
         except ValueError:
             raise e from None  # the orjson message says where
     if _long_digits(data):
-        return DECODER.decode(data if isinstance(data, str) else data.decode("utf-8"))
+        return _stdlib(data if isinstance(data, str) else data.decode("utf-8"))
     return value
+
+
+# The stdlib decoder recurses (in C, then in Python for the hooks): near the interpreter's
+# recursion limit it raises RecursionError, and a garbage-collected generator finalised on
+# that exhausted stack becomes an "unraisable" exception. Its depth is measured first.
+_STDLIB_MAX_DEPTH = 400
+
+
+def _stdlib(text: str) -> Any:
+    if json_depth(text) > _STDLIB_MAX_DEPTH:
+        raise ValueError(f"record nested deeper than {_STDLIB_MAX_DEPTH} levels")
+    return DECODER.decode(text)
 
 
 
@@ -96,6 +109,8 @@ def _split_concatenated(text: bytes) -> list[Any] | None:
     try:
         s = text.decode("utf-8")
     except UnicodeDecodeError:
+        return None
+    if json_depth(s) > _STDLIB_MAX_DEPTH:  # see _stdlib
         return None
     dec = DECODER
     out = []
