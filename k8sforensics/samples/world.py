@@ -43,7 +43,7 @@ def layout(platform: str, rng: random.Random) -> Layout:
     if platform == "eks":  # VPC CNI: pods take addresses from the node's subnet
         ips = tuple(f"10.0.{1 + i % 3}.{20 + 17 * i}" for i in range(n))
         names = tuple(f"ip-{ip.replace('.', '-')}.eu-west-1.compute.internal" for ip in ips)
-        prefixes = tuple(f"10.0.{1 + i % 3}.{100 + 30 * (i // 3)}" for i in range(n))
+        prefixes = tuple(f"10.0.{1 + i % 3}." for i in range(n))  # pods from .100 up, after the nodes (World.next_ip)
         return Layout(f"prod-eks-{rng.randrange(10, 99)}", names, ips, prefixes, "10.0.0.41", "10.0.0.137", ("10.0.0.201", "10.0.0.202"),
                       rng.choice((None, "hubble")), "aws-node", ("kube-system", "aws-load-balancer-controller"))
     if platform == "gke":
@@ -176,7 +176,9 @@ class World:
         self.seed, self.platform, self.scale, self.shape = seed, platform, scale, shape
         self.layout = layout(platform, self.rng)
         self.nodes = dict(zip(self.layout.node_names, self.layout.node_ips))
-        self.next_ip = dict.fromkeys(self.layout.node_names, 10)
+        # EKS pods share their node's subnet: number them above the nodes (30 per node is plenty)
+        first = 100 if platform == "eks" else 10
+        self.next_ip = {n: first + 30 * (i // 3 if platform == "eks" else 0) for i, n in enumerate(self.layout.node_names)}
         self.emitted = Emitted()
         self.pods: list[Pod] = []
         self.objects: list[dict[str, Any]] = []  # RBAC, services, secrets, workloads for the inventory dump
