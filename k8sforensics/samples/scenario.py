@@ -17,7 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from .platforms import PLATFORMS, write_evidence
-from .world import DUMP_AT, END, KUBECTL, T0, TOKEN_PATH, Actor, Pod, World, iso, stable_uuid
+from .world import (
+    DUMP_AT,
+    END,
+    KUBECTL,
+    T0,
+    TOKEN_PATH,
+    Actor,
+    Pod,
+    World,
+    iso,
+    stable_uuid,
+)
 
 ENTRIES = ("web-rce", "leaked-kubeconfig", "anonymous-api", "ci-identity", "supply-chain")
 ESCALATIONS = ("token-reuse", "exec-stronger", "privileged-nsenter", "hostpath-cron", "static-pod", "runtime-socket", "release-agent",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from k8sforensics.samples.platforms import PLATFORMS
 from k8sforensics.samples.scenario import (
     COVER_UPS,
     ENTRIES,
@@ -19,7 +20,6 @@ from k8sforensics.samples.scenario import (
     family,
     write_scenario,
 )
-from k8sforensics.samples.platforms import PLATFORMS
 
 
 def _digest(root: Path) -> dict[str, str]:
