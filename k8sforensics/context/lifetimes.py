@@ -69,19 +69,14 @@ def fold_pods(
     A request body too large, too deep or not JSON (``bodies.parse_body``) is read as empty:
     the request still counts (a create, a delete), its body adds nothing. Such bodies are
     recorded in ``unreadable`` (where ``"pod lifetimes"``) when given, and logged."""
-    found: dict[tuple[str, str], _Pod] = {}
+    found: dict[tuple[str, str], list[_Pod]] = {}
     bodies = UnreadableBodies() if unreadable is None else unreadable
     before = bodies.snapshot()
-
-    def pod(ns: Any, name: Any) -> _Pod:
-        key = (str(ns), str(name))
-        if key not in found:
-            found[key] = _Pod(*key)
-        return found[key]
+    pod = _Incarnations(found)
 
     if pods is not None:
         for r in pods.itertuples():
-            p = pod(r.namespace, r.name)
+            p = pod(r.namespace, r.name, uid=r.uid if isinstance(r.uid, str) and r.uid else None, t=r.created if pd.notna(r.created) else None)
             p.uid, p.node = p.uid or r.uid, p.node or r.node
             p.created = p.created or r.created
             p.host_network = bool(r.host_network)
@@ -94,11 +89,12 @@ def fold_pods(
             if pd.notna(r.deleted):
                 p.deleted = r.deleted
     for chunk in _chunks(audit):  # a frame, or frames in time order (a big case streams them)
-        _fold_audit(chunk, pod, found, bodies)
+        _fold_audit(chunk, pod, bodies)
         # a bound service-account token names its pod, uid and node (user.extra)
         bound = chunk[chunk.token_pod.notna() & chunk.sa_namespace.notna()]
-        for (ns, name, uid, node), _ in bound.groupby(["sa_namespace", "token_pod", "token_pod_uid", "token_node"], dropna=False):
-            p = pod(ns, name)
+        first_use = bound.groupby(["sa_namespace", "token_pod", "token_pod_uid", "token_node"], dropna=False)["time"].min()
+        for (ns, name, uid, node), t in first_use.items():
+            p = pod(ns, name, t=t, uid=uid if isinstance(uid, str) and uid else None)
             p.uid = p.uid or (uid if pd.notna(uid) else None)
             p.node = p.node or (node if pd.notna(node) else None)
     if flows is not None and len(flows):
@@ -107,21 +103,74 @@ def fold_pods(
             if len(seen):
                 first = seen.groupby([f"{side}_namespace", f"{side}_pod", f"{side}_ip"], dropna=False)["time"].min()
                 for (ns, name, ip), t in first.items():
-                    pod(ns, name).see_ip(ip, t, "hubble")
+                    pod(ns, name, t=t).see_ip(ip, t, "hubble")
     if runtime is not None and len(runtime):
         seen = runtime[runtime.pod.notna() & runtime.container_id.notna()]
         for (ns, name, cid), t in seen.groupby(["namespace", "pod", "container_id"], dropna=False)["time"].min().items():
-            pod(ns, name).see_container(cid, t)
+            pod(ns, name, t=t).see_container(cid, t)
         # Tetragon resolves the workload and knows the node
         known = seen[seen.workload.notna()].drop_duplicates(["namespace", "pod"])
         for r in known.itertuples():
-            p = pod(r.namespace, r.pod)
+            p = pod(r.namespace, r.pod, t=r.time)
             if p.workload is None:
                 p.workload_kind, p.workload = r.workload_kind, r.workload
             p.node = p.node or r.node
-    pod_ips, conflicts = _intervals(found)
+    pod_ips, conflicts = _intervals(list(pod.all()))
     bodies.warn("pod lifetimes", before)
-    return pod_ips, _containers(found), conflicts
+    return pod_ips, _containers(list(pod.all())), conflicts
+
+
+class _Incarnations:
+    """The pods of one (namespace, name) over time: a StatefulSet's ``db-0`` deleted and created
+    again is a new pod (a new uid, often a new IP and node) under the same name. An event goes to
+    the incarnation with its uid, else to the one alive at its time; a create whose uid is new,
+    or that comes after the known incarnation was deleted, starts another."""
+
+    def __init__(self, found: dict[tuple[str, str], list[_Pod]]) -> None:
+        self.found = found
+
+    def __call__(self, ns: Any, name: Any, *, t: Any = None, uid: str | None = None, create: bool = False) -> _Pod:
+        key = (str(ns), str(name))
+        lives = self.found.setdefault(key, [])
+        if uid is not None:
+            for p in lives:
+                if p.uid == uid:
+                    return p
+        if create:
+            # the same pod (uid unknown, or first met without one) created at about this time
+            for p in lives:
+                if (uid is None or p.uid is None) and p.created is not None and abs(p.created - t) <= CREATE_SLACK:
+                    return p
+            alive = [p for p in lives if (uid is None or p.uid is None) and p.deleted is None and (p.created is None or p.created >= t)]
+            if alive:
+                return alive[0]
+            if lives and uid is None and not any(p.deleted is not None and p.deleted <= t for p in lives):
+                return lives[-1]
+        elif lives:
+            alive = self.at(lives, t)
+            if alive is not None:
+                return alive
+        p = _Pod(*key)  # first met, or met before every known incarnation was created: an earlier one
+        lives.append(p)
+        return p
+
+    @staticmethod
+    def at(lives: list[_Pod], t: Any) -> _Pod | None:
+        """The incarnation alive at ``t``: the latest created at or before it, else one whose
+        creation is unknown; None when every known one was created after ``t``."""
+        if t is None or pd.isna(t):
+            return lives[-1]
+        born = [p for p in lives if p.created is not None and p.created <= t + CREATE_SLACK]
+        if born:
+            return max(born, key=lambda p: p.created)  # type: ignore[arg-type, return-value]
+        return next((p for p in lives if p.created is None), None)
+
+    def all(self) -> Iterator[_Pod]:
+        for lives in self.found.values():
+            yield from lives
+
+
+CREATE_SLACK = pd.Timedelta(seconds=5)  # clocks of the sources that saw one pod's creation differ by seconds
 
 
 def _chunks(audit: pd.DataFrame | Iterable[pd.DataFrame] | None) -> Iterator[pd.DataFrame]:
@@ -132,25 +181,25 @@ def _chunks(audit: pd.DataFrame | Iterable[pd.DataFrame] | None) -> Iterator[pd.
             yield chunk
 
 
-def _fold_audit(audit: pd.DataFrame, pod: Any, found: dict[tuple[str, str], _Pod], bodies: UnreadableBodies) -> None:
+def _fold_audit(audit: pd.DataFrame, pod: _Incarnations, bodies: UnreadableBodies) -> None:
     ok = audit.response_code.isna() | (audit.response_code < 400)
     rows = audit[ok & audit.resource.isin(["pods", "namespaces"])].sort_values("time", kind="stable")
     columns = ["time", "resource", "verb", "subresource", "object_namespace", "object_name", "request_object"]
     for (t, resource, verb, sub, ns, name, request), event_id in zip(_tuples(rows, columns), _event_ids(rows)):
         if resource == "namespaces":
             if verb == "delete" and name:
-                for (pns, _), p in found.items():
-                    if pns == name and p.deleted is None:
+                for p in pod.all():
+                    if p.namespace == name and p.deleted is None:
                         p.deleted = t
             continue
         if not ns or not name:
             continue
-        p = pod(ns, name)
         body = _json(request, bodies, "pod lifetimes", event_id or f"{ns}/{name}@{t}")
         sub = sub if isinstance(sub, str) else None
         if verb == "create" and sub is None:
-            p.created = p.created if p.created is not None and p.created < t else t
             md, spec = _dict(body.get("metadata")), _dict(body.get("spec"))
+            p = pod(ns, name, t=t, uid=_str(md.get("uid")), create=True)
+            p.created = p.created if p.created is not None and p.created < t else t
             p.uid = p.uid or _str(md.get("uid"))
             p.node = p.node or _str(spec.get("nodeName"))
             p.host_network = p.host_network or spec.get("hostNetwork") is True
@@ -160,7 +209,9 @@ def _fold_audit(audit: pd.DataFrame, pod: Any, found: dict[tuple[str, str], _Pod
                 labels = md.get("labels")
                 p.workload_kind, p.workload = resolve_workload(None, ns, owner, labels if isinstance(labels, dict) else None, {})
             p.evidence.add("audit")
-        elif sub == "status" and verb in ("patch", "update"):
+            continue
+        p = pod(ns, name, t=t)
+        if sub == "status" and verb in ("patch", "update"):
             status = _dict(body.get("status"))
             ips = [i.get("ip") for i in _list(status.get("podIPs")) if isinstance(i, dict)] or [status.get("podIP")]
             for ip in ips:
@@ -215,9 +266,9 @@ def _str(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def _intervals(found: dict[tuple[str, str], _Pod]) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _intervals(found: list[_Pod]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rows = []
-    for p in found.values():
+    for p in found:
         if p.host_network:
             continue  # host-network pods share the node's IP; they never claim it
         for ip, seen in p.ips.items():
@@ -244,10 +295,10 @@ def _intervals(found: dict[tuple[str, str], _Pod]) -> tuple[pd.DataFrame, pd.Dat
     return df, pd.DataFrame(conflicts, columns=conflict_columns)
 
 
-def _containers(found: dict[tuple[str, str], _Pod]) -> pd.DataFrame:
+def _containers(found: list[_Pod]) -> pd.DataFrame:
     rows = [{"container_id": cid, "namespace": p.namespace, "pod": p.name, "pod_uid": p.uid, "workload_kind": p.workload_kind,
              "workload": p.workload, "node": p.node, "first_seen": t}
-            for p in found.values() for cid, t in p.containers.items()]
+            for p in found for cid, t in p.containers.items()]
     return pd.DataFrame(rows, columns=CONTAINERS_COLUMNS).sort_values(["container_id"], kind="stable").reset_index(drop=True)
 
 

@@ -246,6 +246,13 @@ def _lookalikes(w: World, c: _Cluster, *, quiet_cart: bool) -> None:
             prefix = f"/apis/{group}/v1" if group else "/api/v1"
             w.audit(t + dt.timedelta(seconds=k), ta.user, "list", f"{prefix}/{res}", resource=res, group=group, source_ip=trivy.ip,
                     ua="trivy-operator/0.21.0", extra=ta.extra, groups=ta.groups)
+    # the security team's scheduled network scan, every two hours from a scanner pod
+    for hour in range(0, 6, 2):
+        t = w.at(hour * 60 + 41)
+        for k, node_ip in enumerate(w.nodes.values()):
+            for j, port in enumerate((22, 80, 443, 2379, 6443, 8080, 9100, 10250, 10255, 30080)):
+                w.flow(t + dt.timedelta(seconds=k * 12 + j), trivy, node_ip, port, action="ACCEPT" if port in (443, 9100, 10250, 30080) else "REJECT",
+                       size=120)
     w.lookalike("backup", "velero/velero", velero.ip, f"velero/{velero.name}")
     w.lookalike("scanner", "security/trivy-operator", trivy.ip, f"security/{trivy.name}")
     w.lookalike("health-probes", *(p.host_ip for p in c.web), w.layout.lb_ip)
@@ -526,7 +533,12 @@ class _Breach:
         t = self.now(2)
         sid = w.step("host-escape", f"Host escape from {pod.name}: {how}", phase="Exploitation", tactic="Privilege Escalation",
                      techniques=techniques, start=t, end=t + dt.timedelta(minutes=1), namespace=pod.namespace, pod=pod.name, node=pod.node)
-        w.process(t, pod, binary, args, step=sid, falco=falco)
+        # some sensors lose the pod's metadata (a container id only): attribution must recover it
+        bare = w.rng.random() < 0.4
+        if bare:
+            w.truth["container_ids"].append({"container_id": pod.container_id[:12], "namespace": pod.namespace, "pod": pod.name,
+                                             "note": "runtime event without pod metadata"})
+        w.process(t, pod, binary, args, step=sid, falco=falco, pod_metadata=not bare)
         self.node = pod.node
         self.foothold = pod
         self.hop(f"pod:{pod.namespace}/{pod.name}", f"node:{pod.node}")
@@ -936,6 +948,17 @@ class _Breach:
             w.truth["ip_attribution"].append({"ip": first.ip, "time": self.patient_zero_time, "namespace": first.namespace, "pod": first.name,
                                               "note": "patient zero during the attack"})
         w.truth["ip_attribution"].append({"ip": self.attacker, "time": iso(w.at(self.t)), "namespace": None, "pod": None, "note": "outside"})
+        # a name reused: the database pod restarts under the same name with a new address
+        db = self.c.db
+        if db is not None and db.deleted is None and w.rng.random() < 0.6:
+            gone = w.at(self.t + 20)
+            w.delete_pod(db, gone, user="system:serviceaccount:kube-system:statefulset-controller")
+            again = w.pod("data", "postgres", "StatefulSet", w.rng.choice(w.layout.node_names), "postgres", db.image, gone + dt.timedelta(seconds=40),
+                          name=db.name)
+            w.truth["ip_attribution"] += [
+                {"ip": db.ip, "time": iso(gone - dt.timedelta(minutes=30)), "namespace": "data", "pod": db.name, "note": "before its restart"},
+                {"ip": again.ip, "time": iso(gone + dt.timedelta(minutes=5)), "namespace": "data", "pod": db.name, "note": "the same name, a new address"}]
+            self.c.db = again
         for p in self.made[:1]:
             w.truth["ip_attribution"].append({"ip": p.ip, "time": iso(p.created + dt.timedelta(seconds=30)), "namespace": p.namespace, "pod": p.name,
                                               "note": "a pod the attacker made" + (" (host network)" if p.host_network else "")})
