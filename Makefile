@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench browser clean
+.PHONY: demo test bench accuracy browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: $(STAMP) browser
 # (--quick for a few minutes; the full sizes take about 15 minutes on 2 cores).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/suite.py
+
+# The accuracy harness: 40 scenarios of the breach family plus the demo, each scored against its
+# truth; one table per entry shape and overall, every miss with its one-line reproduction.
+accuracy: $(STAMP)
+	$(BIN)/python benchmarks/accuracy.py --n 40
 
 clean:
 	rm -rf $(VENV) demo-case demo-case-evidence .pytest_cache .hypothesis
