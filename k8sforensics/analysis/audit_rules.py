@@ -75,6 +75,23 @@ def _system(ev: Evidence) -> pd.Series:
     return ev.memo("audit.system", lambda: is_system(ev.audit["user"]))
 
 
+def _outside(ev: Evidence) -> pd.Series:
+    """Audit rows whose client address is outside the cluster and its private network
+    (``network.external_mask`` over the nodes' addresses and pod CIDRs)."""
+    return ev.memo("audit.outside", lambda: external_mask(ev.audit["source_ip"], cluster_networks(ev.context("nodes"))))
+
+
+def anonymous(a: pd.DataFrame) -> pd.Series:
+    """Requests the API server served without authenticating the client."""
+    return ((a["user"] == "system:anonymous") | a["user_groups"].map(lambda g: "system:unauthenticated" in _items(g))).astype(bool)
+
+
+def people(a: pd.DataFrame) -> pd.Series:
+    """Requests by people and outside automation (kubeconfig users, CI users, cloud IAM
+    identities): not a service account, not a node or controller, not anonymous."""
+    return (a["user"].notna() & a["sa_name"].isna() & ~is_system(a["user"]) & ~anonymous(a)).astype(bool)
+
+
 def _bodies(a: pd.DataFrame, mask: pd.Series, column: str = "request_object", *, unreadable: UnreadableBodies | None = None) -> pd.Series:
     """Parsed request (or response) bodies of the rows in ``mask``; None where absent, or too
     large, too deep or not JSON (``bodies.parse_body``: recorded in ``unreadable``, by event id)."""
@@ -424,13 +441,36 @@ def admission_webhook(ev: Evidence) -> pd.DataFrame:
 
 
 def static_mirror_pod(ev: Evidence) -> pd.DataFrame:
+    """A static pod's mirror (``kubernetes.io/config.mirror`` annotation) registered by a
+    node: a manifest on the node's disk runs it and no controller or admission made it
+    (MS-TA9017, kubernetes.io/docs/tasks/configure-pod-container/static-pod/). Outside kube-system
+    every one counts; in kube-system, where the control plane's own static pods live, one not in
+    the inventory before the evidence starts and registered after the learning window."""
     a = ev.audit
     m = (a["resource"] == "pods") & (a["verb"] == "create") & a["user"].fillna("").str.startswith("system:node:") & _allowed(ev)
     bodies = _bodies(a, m, unreadable=ev.unreadable)
     mirror = bodies.map(lambda o: "kubernetes.io/config.mirror" in (((o or {}).get("metadata") or {}).get("annotations") or {}) if isinstance(o, dict) else False)
     rows = a[m & mirror.astype(bool)]
-    rows = rows[rows["object_namespace"] != "kube-system"]  # control-plane static pods live there
-    return _hits_by_object(rows, lambda r: f"node {r.user} registered static (mirror) pod {r.entity}: a manifest on the node's disk runs it")
+    if rows.empty:
+        return pd.DataFrame()
+    start = ev.start()
+    pods = ev.context("pods")
+    before = set()
+    if start is not None and len(pods):
+        old = pods[pods["created"].notna() & (pods["created"] < start)]
+        before = set(zip(old["namespace"], old["name"]))
+    learned = (start + pd.Timedelta(ev.settings["learning_window"])) if start is not None else None
+    system = rows["object_namespace"] == "kube-system"
+    new = pd.Series([(ns, n) not in before and (learned is None or t >= learned)
+                     for ns, n, t in zip(rows["object_namespace"], rows["object_name"], rows["time"])], index=rows.index, dtype=bool)
+    rows = rows[~system | new]
+    hits = _hits_by_object(rows, lambda r: f"node {r.user} registered static (mirror) pod {r.entity}: a manifest on the node's disk runs it")
+    if hits.empty:
+        return hits
+    risky = pd.Series([bool(spec and (_privileged(spec) or _host_namespaces(spec) or _sensitive_host_paths(spec)))
+                       for spec in bodies[rows.index].map(pod_spec)], index=rows.index)
+    risky_ids = set(rows.loc[risky, "event_id"].astype(str))
+    return set_where(hits, hits["event_ids"].map(lambda ids: bool(set(map(str, ids)) & risky_ids)).to_numpy(), severity="high")
 
 
 def pod_in_system_namespace(ev: Evidence) -> pd.DataFrame:
@@ -478,13 +518,35 @@ def secrets_read(ev: Evidence) -> pd.DataFrame:
     return hits
 
 
+def _token_secret_creates(ev: Evidence) -> pd.Series:
+    """Rows creating a Secret of type ``kubernetes.io/service-account-token``: the token
+    controller puts a long-lived token of the annotated account in it
+    (kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/#manually-create-an-api-token-for-a-serviceaccount)."""
+    a = ev.audit
+    m = (a["resource"] == "secrets") & (a["verb"] == "create") & _allowed(ev) & ~_system(ev)
+    bodies = _bodies(a, m, unreadable=ev.unreadable)
+    return (m & bodies.map(lambda o: isinstance(o, dict) and o.get("type") == SA_TOKEN_TYPE)).astype(bool)
+
+
 def token_request(ev: Evidence) -> pd.DataFrame:
+    """Credentials minted by someone who is not the control plane: a service-account token
+    (TokenRequest, or a token Secret the token controller fills in), or a client certificate
+    through a CertificateSigningRequest, created or approved (ATT&CK T1649, forged
+    authentication certificates; Stratus Red Team k8s.persistence.create-client-certificate)."""
     a = ev.audit
     tok = (a["resource"] == "serviceaccounts") & (a["subresource"] == "token") & (a["verb"] == "create")
     csr = (a["resource"] == "certificatesigningrequests") & a["verb"].isin(["create", "update", "patch"])
-    m = (tok | csr) & _allowed(ev) & ~_system(ev) & ~a["user"].fillna("").str.startswith("system:node:")
-    return _hits_by_object(a[m], lambda r: f"{r.user} minted a credential: {r.resource}/{r.subresource or r.verb} {r.object_namespace}/{r.object_name}",
-                           entity_type="service_account")
+    secret = _token_secret_creates(ev)
+    m = (tok | csr | secret) & _allowed(ev) & ~_system(ev) & ~a["user"].fillna("").str.startswith("system:node:")
+    hits = _hits_by_object(a[m], lambda r: f"{r.user} minted a credential: "
+                           + ("a long-lived service-account token Secret" if r.resource == "secrets" else f"{r.resource}/{r.subresource or r.verb}")
+                           + f" {r.object_namespace + '/' if r.object_namespace else ''}{r.object_name}", entity_type="service_account")
+    if hits.empty:
+        return hits
+    is_csr = hits["entity"].fillna("").str.startswith("certificatesigningrequests/").to_numpy()
+    approved = hits["summary"].str.contains("certificatesigningrequests/approval", regex=False).to_numpy()
+    set_where(hits, is_csr, attack_id="T1649", entity_type="certificatesigningrequest")
+    return set_where(hits, is_csr & approved, severity="high")
 
 
 def token_used_elsewhere(ev: Evidence) -> pd.DataFrame:
@@ -492,18 +554,21 @@ def token_used_elsewhere(ev: Evidence) -> pd.DataFrame:
     from outside the cluster. Bound tokens name their pod (``user.extra``); for the others
     the pod at the source address must run as that service account."""
     a = ev.audit
-    sa = a[a["sa_name"].notna() & a["source_ip"].notna() & ~_system(ev)]
+    sa = a[a["sa_name"].notna() & a["source_ip"].notna()]
     if sa.empty:
         return pd.DataFrame()
-    nets = cluster_networks(ev.context("nodes"))
-    outside = external_mask(sa["source_ip"], nets)
+    outside = _outside(ev)[sa.index]
+    # a controller's token (kube-system:*-controller) runs in the control plane: only its use from
+    # outside is judged (Panther's k8s_system_principal_public_ip); which pod holds a control-plane
+    # address is not known well enough to call another in-cluster use wrong
+    system = _system(ev)[sa.index]
     src_pod = sa["source_pod"] if "source_pod" in sa.columns else pd.Series(None, index=sa.index)
     src_ns = sa["source_namespace"] if "source_namespace" in sa.columns else pd.Series(None, index=sa.index)
     bound = sa["token_pod"].notna()
     wrong_bound = bound & src_pod.notna() & ((src_pod != sa["token_pod"]) | (src_ns != sa["sa_namespace"]))
     src_sa = service_accounts(ev, src_ns, src_pod)
     wrong_unbound = ~bound & src_pod.notna() & src_sa.notna() & ((src_sa != sa["sa_name"]) | (src_ns != sa["sa_namespace"]))
-    rows = sa[outside | wrong_bound | wrong_unbound].assign(
+    rows = sa[outside | (~system & (wrong_bound | wrong_unbound))].assign(
         where=lambda d: [f"outside the cluster ({ip})" if o else f"pod {n}/{p} ({ip})" for ip, o, n, p in
                          zip(d["source_ip"], outside[d.index], src_ns[d.index], src_pod[d.index])],
         owner=lambda d: [f"pod {ns}/{p}" if isinstance(p, str) else "its pods" for ns, p in zip(d["sa_namespace"], d["token_pod"])])
@@ -513,6 +578,198 @@ def token_used_elsewhere(ev: Evidence) -> pd.DataFrame:
                           f"{r.n} request(s) starting with {r.verb} {r.resource}", gap=ev.settings["session_gap"])
     hits["severity"] = "critical"
     return hits
+
+
+# ---------------------------------------------------------------------- initial access with a valid credential
+
+# A cloud identity's name: an e-mail (GKE Google accounts, AKS Entra ID UPNs), an AWS ARN (EKS
+# access entries), an Entra ID object id. Its credential is a cloud one (MS-TA9001, T1078.004);
+# other users hold a kubeconfig (client certificate, static or OIDC token: MS-TA9003, T1078).
+CLOUD_IDENTITY = re.compile(r"@|^arn:aws[a-z-]*:|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+
+
+def identity_firsts(a: pd.DataFrame) -> pd.DataFrame:
+    """The first request of each (person, client address) and each (person, user agent) pair
+    (``people``; authenticated: not a 401), with ``first_key`` naming the pair. What the
+    credential rule compares a request with; the reduction keeps these rows."""
+    code = a["response_code"].astype("Int64")
+    rows = a[people(a) & a["source_ip"].notna() & (code != 401).fillna(True)]
+    if rows.empty:
+        return rows.assign(first_of=pd.Series(dtype=object), first_key=pd.Series(dtype=object))
+    rows = rows.assign(_eid=rows["event_id"].astype(str)).sort_values(["time", "_eid"], kind="stable").drop(columns="_eid")
+    by_ip = rows.drop_duplicates(["user", "source_ip"])
+    by_ip = by_ip.assign(first_of="address", first_key="address\0" + by_ip["user"].astype(str) + "\0" + by_ip["source_ip"].astype(str))
+    with_ua = rows[rows["user_agent"].notna()]
+    by_ua = with_ua.drop_duplicates(["user", "user_agent"])
+    by_ua = by_ua.assign(first_of="agent", first_key="agent\0" + by_ua["user"].astype(str) + "\0" + by_ua["user_agent"].astype(str))
+    return pd.concat([by_ip, by_ua])
+
+
+def credential_from_outside(ev: Evidence) -> pd.DataFrame:
+    """A person's credential (a kubeconfig, a cloud identity) used from an outside address it
+    was not seen using before: the way in when no pod was exploited (Threat Matrix MS-TA9003
+    kubeconfig file / MS-TA9001 cloud credentials; ATT&CK T1078, T1078.004; GuardDuty's
+    "API invoked from an unusual location"). Every new (identity, outside address) pair after the
+    learning window counts; inside it only an identity that had worked from inside the private
+    network before. Known identities from a new place are high, new identities medium.
+    Service-account tokens from outside are ``token_used_elsewhere``'s."""
+    a = ev.audit
+    firsts = identity_firsts(a)
+    start = ev.start()
+    if firsts.empty or start is None:
+        return pd.DataFrame()
+    addr = firsts[firsts["first_of"] == "address"]
+    addr = addr.assign(outside=external_mask(addr["source_ip"], cluster_networks(ev.context("nodes")))).sort_values("time", kind="stable")
+    agents = firsts[firsts["first_of"] == "agent"].sort_values("time", kind="stable")
+    # a user agent first seen after another one of the same identity: a new client
+    new_agent = set(agents.loc[agents.groupby("user").cumcount() > 0, "event_id"].astype(str))
+    learned = start + pd.Timedelta(ev.settings["learning_window"])
+    keep, before, inside_before = [], [], []
+    seen: dict[str, list[tuple[str, bool]]] = {}
+    for user, ip, t, out in zip(addr["user"], addr["source_ip"], addr["time"], addr["outside"]):
+        prior = seen.setdefault(user, [])
+        inside = any(not o for _, o in prior)
+        keep.append(bool(out) and (t >= learned or inside))
+        before.append(", ".join(p for p, _ in prior[:3]) + (f" and {len(prior) - 3} more" if len(prior) > 3 else ""))
+        inside_before.append(inside)
+        prior.append((ip, bool(out)))
+    addr = addr.assign(before=before, inside_before=inside_before)
+    rows = addr[pd.Series(keep, index=addr.index, dtype=bool)]
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.assign(client=[f"{ua}, a new client for it" if str(e) in new_agent else str(ua)
+                               for ua, e in zip(rows["user_agent"].fillna("unknown client"), rows["event_id"])])
+    hits = _hits_by_actor(rows, lambda r: f"{r.user}'s credential used from outside address {r.source_ip} for the first time "
+                          f"({r.verb} {r.resource or r.request_uri}, {r.client}); "
+                          + (f"seen before from {r.before}" if r.before else "its first request in the evidence"), entity_type="user")
+    known = rows["before"].astype(bool).to_numpy()
+    set_where(hits, known, severity="high")
+    cloud = hits["user"].fillna("").str.contains(CLOUD_IDENTITY).to_numpy()
+    return set_where(hits, cloud, technique_id="MS-TA9001", attack_id="T1078.004")
+
+
+# ---------------------------------------------------------------------- service-account tokens kept in Secrets
+
+SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
+SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
+# legacy token Secrets the token controller made were named <sa>-token-<5 random characters>
+# (kubernetes/kubernetes pkg/controller/serviceaccount/tokens_controller.go); people name the
+# long-lived ones they create (kubernetes.io/docs/concepts/configuration/secret/#serviceaccount-token-secrets)
+# <sa>-token the same way
+TOKEN_SECRET_NAME = re.compile(r"^(?P<sa>[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?)-token(?:-[a-z0-9]{5})?$")
+LINK_COLUMNS = ["read_event", "read_time", "reader", "reader_actor", "read_ip", "secret_namespace", "secret", "sa_namespace", "sa_name",
+                "use_event", "use_time", "use_ip", "use_verb", "use_resource", "how"]
+
+
+def _actor_ids(a: pd.DataFrame) -> pd.Series:
+    """The graph's node id of each row's identity: ``sa:ns/name`` or ``user:name``."""
+    sa = "sa:" + a["sa_namespace"].astype(str) + "/" + a["sa_name"].astype(str)
+    return sa.where(a["sa_name"].notna(), "user:" + a["user"].astype(str))
+
+
+def token_secret_rows(a: pd.DataFrame) -> pd.DataFrame:
+    """What links a token in a Secret to its later use: allowed reads of secrets by identities
+    that are not the control plane, and allowed creations of secrets (a created token Secret
+    names its service account). The reduction and the graph carry these rows from chunk to chunk."""
+    reads = (a["resource"] == "secrets") & a["verb"].isin(["get", "list", "watch"]) & a["subresource"].isna() & ~is_system(a["user"]) & ~anonymous(a)
+    creates = (a["resource"] == "secrets") & (a["verb"] == "create")
+    return a[(reads | creates) & allowed(a)]
+
+
+def token_secret_owners(a: pd.DataFrame, service_accounts_context: pd.DataFrame, *, unreadable: UnreadableBodies | None = None
+                        ) -> dict[tuple[str, str], str]:
+    """(namespace, Secret) → the service account whose token it holds: the Secrets a
+    ServiceAccount lists (``service_accounts`` context) and Secrets created in the audit log
+    with type ``kubernetes.io/service-account-token`` and the ``kubernetes.io/service-account.name``
+    annotation (the token controller fills those in)."""
+    out: dict[tuple[str, str], str] = {}
+    ctx = service_accounts_context
+    for ns, name, secrets in zip(ctx.get("namespace", []), ctx.get("name", []), ctx.get("secrets", [])):
+        for secret in _items(secrets):
+            if isinstance(ns, str) and isinstance(name, str):
+                out[(ns, str(secret))] = name
+    m = (a["resource"] == "secrets") & (a["verb"] == "create") & allowed(a)
+    for i, body in _bodies(a, m, unreadable=unreadable).dropna().items():
+        if not isinstance(body, dict) or body.get("type") != SA_TOKEN_TYPE:
+            continue
+        md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
+        sa = (md.get("annotations") or {}).get(SA_NAME_ANNOTATION) if isinstance(md.get("annotations"), dict) else None
+        name, ns = a.at[i, "object_name"] or md.get("name"), a.at[i, "object_namespace"] or md.get("namespace")
+        if isinstance(sa, str) and isinstance(name, str) and isinstance(ns, str):
+            out[(ns, name)] = sa
+    return out
+
+
+def token_secret_links(a: pd.DataFrame, *, owners: dict[tuple[str, str], str], outside: pd.Series, window: Any) -> pd.DataFrame:
+    """A service-account token read from a Secret and then used (MS-TA9016, T1528): one row
+    per (reader, service account), its first use. A ``get`` of a Secret holding an account's
+    token (``owners``, else a token-like name) links to that account's next request from the
+    reader's address or from outside; a ``list``/``watch`` (every Secret of its scope) only to a
+    request from the reader's own address. A node's address is not the reader's own (host-network
+    pods share it). ``outside`` is aligned with ``a``; columns ``LINK_COLUMNS``."""
+    rows = token_secret_rows(a)
+    reads = rows[rows["verb"] != "create"]
+    code = a["response_code"].astype("Int64")
+    uses = a[a["sa_name"].notna() & (code != 401).fillna(True)]
+    if reads.empty or uses.empty:
+        return pd.DataFrame(columns=LINK_COLUMNS)
+    kind = a["source_kind"] if "source_kind" in a.columns else pd.Series(None, index=a.index, dtype=object)
+    reads = reads.assign(read_event=reads["event_id"].astype(str), read_time=reads["time"], reader=reads["user"], reader_actor=_actor_ids(reads),
+                         read_ip=reads["source_ip"].where(kind[reads.index].astype(object).ne("node"), None),
+                         secret_namespace=reads["object_namespace"], secret=reads["object_name"])
+    uses = uses.assign(use_event=uses["event_id"].astype(str), use_time=uses["time"], use_ip=uses["source_ip"], use_verb=uses["verb"],
+                       use_resource=uses["resource"], use_user=uses["user"], use_outside=outside[uses.index].to_numpy())
+    use_cols = ["use_event", "use_time", "use_ip", "use_verb", "use_resource", "use_user", "use_outside", "sa_namespace", "sa_name"]
+    read_cols = ["read_event", "read_time", "reader", "reader_actor", "read_ip", "secret_namespace", "secret"]
+    named = reads[reads["secret"].notna()]
+    named = named.assign(sa_namespace=named["secret_namespace"], sa_name=[
+        owners.get((ns, n)) or (m.group("sa") if (m := TOKEN_SECRET_NAME.match(str(n))) else None)
+        for ns, n in zip(named["secret_namespace"], named["secret"])])
+    named = named[named["sa_name"].notna()]
+    parts = []
+    if len(named):
+        j = named[[*read_cols, "sa_namespace", "sa_name"]].merge(uses[use_cols], on=["sa_namespace", "sa_name"])
+        same = j["read_ip"].notna() & (j["use_ip"] == j["read_ip"])
+        parts.append(j[same | j["use_outside"].astype(bool)].assign(how=lambda d: ["from the reader's address" if s else "from outside"
+                                                                                   for s in same[d.index]]))
+    listed = reads[reads["secret"].isna() & reads["read_ip"].notna()]
+    if len(listed):
+        j = listed[read_cols].merge(uses[use_cols], left_on="read_ip", right_on="use_ip")
+        scope = j["secret_namespace"].isna() | (j["secret_namespace"] == j["sa_namespace"])
+        parts.append(j[scope].assign(how="from the reader's address"))
+    if not parts:
+        return pd.DataFrame(columns=LINK_COLUMNS)
+    j = pd.concat(parts, ignore_index=True)
+    j = j[(j["use_time"] > j["read_time"]) & (j["use_time"] <= j["read_time"] + pd.Timedelta(window)) & (j["use_user"] != j["reader"])]
+    return first_token_links(j[LINK_COLUMNS])
+
+
+def first_token_links(links: pd.DataFrame) -> pd.DataFrame:
+    """Per (reader, service account): the first use, and the last read before it."""
+    if links.empty:
+        return links.reset_index(drop=True)
+    links = links.sort_values(["use_time", "use_event", "read_time", "read_event"], kind="stable")
+    first_use = links.groupby(["reader", "sa_namespace", "sa_name"], sort=False)["use_event"].transform("first")
+    links = links[links["use_event"] == first_use]
+    return links.drop_duplicates(["reader", "sa_namespace", "sa_name"], keep="last").sort_values("use_time", kind="stable").reset_index(drop=True)
+
+
+def token_secret_used(ev: Evidence) -> pd.DataFrame:
+    """A service-account token taken from a Secret: the Secret read, then the account acting
+    from the reader's address or from outside (``token_secret_links``)."""
+    a = ev.audit
+    owners = token_secret_owners(a, ev.context("service_accounts"), unreadable=ev.unreadable)
+    links = token_secret_links(a, owners=owners, outside=_outside(ev), window=ev.settings["token_secret_use_window"])
+    if links.empty:
+        return pd.DataFrame()
+    rows = links.assign(time=links["use_time"], event_id=links["use_event"])
+    hits = hits_from_rows(rows, entity_type="service_account", entity=rows["sa_namespace"].astype(str) + "/" + rows["sa_name"].astype(str),
+                          namespace=rows["sa_namespace"], user=rows["reader"], source_ip=rows["use_ip"], table="audit",
+                          linked=rows["read_event"], since=rows["read_time"],
+                          summary=lambda r: f"{r.reader} read Secret {r.secret_namespace or '(all namespaces)'}/{r.secret or '*'} "
+                          f"(from {r.read_ip or 'a node address'}) and the token of service account {r.entity} was then used {r.how} "
+                          f"({r.use_ip}): {r.use_verb} {r.use_resource}")
+    return set_where(hits, hits["summary"].str.contains("from the reader's address", regex=False).to_numpy(), severity="critical")
 
 
 def impersonation(ev: Evidence) -> pd.DataFrame:
@@ -641,17 +898,130 @@ def destruction(ev: Evidence) -> pd.DataFrame:
                           gap=ev.settings["session_gap"])
 
 
+SIDECAR_RESOURCES = ("deployments", "daemonsets", "statefulsets", "replicasets")
+# a JSON patch (RFC 6902) operation that appends or inserts a container
+JSON_PATCH_CONTAINER = re.compile(r"^/spec/template/spec/(?:initContainers|containers)/(?:-|\d+)$")
+
+
+def _container_names(obj: Any) -> set[str]:
+    spec = pod_spec(obj)
+    if spec is None:
+        return set()
+    return {str(c.get("name")) for key in ("initContainers", "containers") for c in spec.get(key) or [] if isinstance(c, dict)}
+
+
+def _json_patch_added(obj: Any) -> set[str]:
+    """Containers a JSON patch adds (``op: add`` to a container list position)."""
+    if not isinstance(obj, list):
+        return set()
+    return {str((op.get("value") or {}).get("name", "?")) if isinstance(op.get("value"), dict) else "?"
+            for op in obj if isinstance(op, dict) and op.get("op") == "add" and JSON_PATCH_CONTAINER.match(str(op.get("path", "")))}
+
+
+def workload_template_writes(a: pd.DataFrame) -> pd.Series:
+    """Allowed writes of a workload's pod template with a request body: what the sidecar rule
+    learns a workload's containers from (the reduction keeps them)."""
+    return (a["resource"].isin(SIDECAR_RESOURCES) & a["verb"].isin(WRITE_VERBS) & a["subresource"].isna() & a["request_object"].notna()
+            & allowed(a)).astype(bool)
+
+
 def sidecar_injection(ev: Evidence) -> pd.DataFrame:
-    """A patch or update of a running workload's container list by someone who is not a
-    controller: a container can be slipped into a legitimate pod template."""
+    """A patch or update that *grows* a running workload's container list (a container or init
+    container it did not have), by someone who is not a controller: a container slipped into a
+    legitimate pod template (MS-TA9011). A rollout — a new image, ``kubectl rollout restart``'s
+    ``kubectl.kubernetes.io/restartedAt`` annotation — names only containers the workload
+    already has and is not one. The containers a workload had come from its earlier writes in the
+    evidence and its pods in the inventory; without those, or without a request body (audit level
+    Metadata), growth cannot be told and nothing is reported — except a JSON patch that adds one."""
     a = ev.audit
-    m = (a["resource"].isin(["deployments", "daemonsets", "statefulsets"]) & a["verb"].isin(["patch", "update"]) & a["subresource"].isna()
-         & _allowed(ev) & ~_system(ev))
-    specs = _bodies(a, m, unreadable=ev.unreadable).map(pod_spec)
-    rows = a[m & specs.map(lambda s: bool(s and s.get("containers")))]
-    rows = rows.assign(names=specs[rows.index].map(lambda s: ", ".join(str(c.get("name")) for c in s.get("containers") or [])))
-    return _hits_by_object(rows, lambda r: f"{r.user} {r.verb}ed the containers of {r.resource} {r.object_namespace}/{r.object_name}: {r.names}",
-                           entity_type="workload")
+    writes = workload_template_writes(a)
+    if not writes.any():
+        return pd.DataFrame()
+    bodies = _bodies(a, writes, unreadable=ev.unreadable)
+    pods = ev.context("pods")
+    known: dict[tuple[str, str, str], set[str]] = {}
+    kinds = {"Deployment": "deployments", "DaemonSet": "daemonsets", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets"}
+    for ns, kind, name, names in zip(pods.get("namespace", []), pods.get("workload_kind", []), pods.get("workload", []), pods.get("containers", [])):
+        if kind in kinds and isinstance(name, str) and _items(names):
+            known.setdefault((kinds[kind], ns, name), set()).update(str(n) for n in _items(names))
+    system = _system(ev)
+    grown: dict[Any, str] = {}
+    order = a.loc[writes].assign(_eid=a.loc[writes, "event_id"].astype(str)).sort_values(["time", "_eid"], kind="stable").index
+    for i in order:
+        key = (a.at[i, "resource"], a.at[i, "object_namespace"], a.at[i, "object_name"])
+        body = bodies.at[i]
+        names, added = _container_names(body), _json_patch_added(body)
+        before = known.get(key)
+        if a.at[i, "verb"] != "create" and not system.at[i]:
+            new = added | (names - before if before is not None else set())
+            if new:
+                grown[i] = ", ".join(sorted(new))
+        known.setdefault(key, set()).update(names | added)
+    if not grown:
+        return pd.DataFrame()
+    rows = a.loc[list(grown)].assign(names=pd.Series(grown))
+    return _hits_by_object(rows, lambda r: f"{r.user} {r.verb}ed {r.resource} {r.object_namespace}/{r.object_name} adding container(s) {r.names}"
+                           f" (from {r.source_ip})", entity_type="workload")
+
+
+def pod_deletion_burst(ev: Evidence) -> pd.DataFrame:
+    """Five or more pods deleted by one identity (not a controller) within five minutes, or a
+    deletecollection of pods: a pod's container logs go with it (MS-TA9021 clear container
+    logs, ATT&CK T1070 indicator removal)."""
+    a = ev.audit
+    d = a[(a["resource"] == "pods") & a["subresource"].isna() & a["verb"].isin(["delete", "deletecollection"]) & _allowed(ev) & ~_system(ev)]
+    if d.empty:
+        return pd.DataFrame()
+    d = d.assign(window=d["time"].dt.floor("5min"))
+    n = d.groupby(["user", "window"])["event_id"].transform("size")
+    rows = d[(n >= 5) | (d["verb"] == "deletecollection")]
+    return _hits_by_actor(rows, lambda r: f"{r.user} deleted {r.n} pod(s) starting with {r.object_namespace or '(all namespaces)'}/"
+                          f"{r.object_name or '*'} ({r.verb}): their container logs are gone", gap=ev.settings["session_gap"])
+
+
+# the log shippers and runtime sensors whose removal blinds the responder (their public Helm
+# charts' and managed add-ons' names)
+DEFENCE_AGENTS = re.compile(r"fluent-?bit|fluentd|\bvector\b|promtail|filebeat|logstash|elastic-agent|datadog|cloudwatch-agent|"
+                            r"ama-logs|omsagent|oms-agent|otel|opentelemetry|falco|tetragon|tracee|sysdig|aqua|twistlock|"
+                            r"defender|crowdstrike|falcon-sensor|splunk|auditbeat|osquery|wazuh|kube-audit", re.IGNORECASE)
+
+
+def defence_agent_tampered(ev: Evidence) -> pd.DataFrame:
+    """A log shipper's or runtime sensor's DaemonSet, Deployment, ConfigMap or namespace deleted,
+    or its DaemonSet patched to run nowhere (a nodeSelector no node has) or scaled to zero, by
+    someone who is not a controller (ATT&CK T1562.001 impair defenses; MS-TA9021: the container
+    logs stop being collected)."""
+    a = ev.audit
+    kinds = a["resource"].isin(["daemonsets", "deployments", "statefulsets", "configmaps", "namespaces"])
+    named = (a["object_name"].fillna("").str.contains(DEFENCE_AGENTS) | a["object_namespace"].fillna("").str.contains(DEFENCE_AGENTS))
+    base = kinds & named & _allowed(ev) & ~_system(ev)
+    deleted = base & a["verb"].isin(["delete", "deletecollection"])
+    changed = base & a["verb"].isin(["patch", "update"]) & (a["subresource"].isna() | (a["subresource"] == "scale"))
+    bodies = _bodies(a, changed, unreadable=ev.unreadable)
+
+    def blinds(o: Any) -> bool:
+        spec = o.get("spec") if isinstance(o, dict) else None
+        if not isinstance(spec, dict):
+            return False
+        tmpl = ((spec.get("template") or {}).get("spec") or {}) if isinstance(spec.get("template"), dict) else {}
+        return spec.get("replicas") == 0 or bool(isinstance(tmpl, dict) and tmpl.get("nodeSelector"))
+
+    rows = a[deleted | (changed & bodies.map(blinds).astype(bool))]
+    return _hits_by_object(rows, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace + '/' if r.object_namespace else ''}{r.object_name}"
+                           f" of a log shipper or security sensor", entity_type="workload")
+
+
+def serviceaccount_create(ev: Evidence) -> pd.DataFrame:
+    """A ServiceAccount created by someone who is not a controller (ATT&CK T1136 create
+    account): a new identity to bind and mint tokens for. Namespaces' ``default`` accounts come
+    from the service-account controller and are not findings; kube-system ones are medium."""
+    a = ev.audit
+    m = (a["resource"] == "serviceaccounts") & (a["verb"] == "create") & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
+    hits = _hits_by_object(a[m], lambda r: f"{r.user} created service account {r.object_namespace}/{r.object_name} (from {r.source_ip})",
+                           entity_type="service_account")
+    if hits.empty:
+        return hits
+    return set_where(hits, (hits["namespace"] == "kube-system").to_numpy(), severity="medium")
 
 
 R = Rule
@@ -691,11 +1061,12 @@ AUDIT_RULES = [
       daemonset_create),
     R("k8s-rbac-then-workload", "RBAC change followed by a workload write", "high", "MS-TA9012", "T1543", "Persistence", "Installation", "audit",
       rbac_then_workload),
-    R("k8s-sidecar-injection", "Workload containers patched by a non-controller", "low", "MS-TA9011", "T1610", "Execution", "Installation", "audit",
-      sidecar_injection),
+    R("k8s-sidecar-injection", "Container added to a workload's pod template", "medium", "MS-TA9011", "T1610", "Execution", "Installation",
+      "audit", sidecar_injection, "A patch/update that grows the template's containers or initContainers; a rollout (new image, "
+      "restartedAt annotation) does not."),
     R("k8s-admission-webhook", "Admission webhook configuration written", "high", "MS-TA9015", "T1546", "Persistence", "Installation", "audit",
       admission_webhook),
-    R("k8s-static-pod", "Static (mirror) pod registered outside kube-system", "medium", "MS-TA9017", "T1543", "Persistence", "Installation",
+    R("k8s-static-pod", "Static (mirror) pod registered by a node", "medium", "MS-TA9017", "T1543", "Persistence", "Installation",
       "audit", static_mirror_pod),
     R("k8s-pod-in-system-namespace", "Pod created in kube-system by a non-controller", "high", "MS-TA9023", "T1036.005", "Defense Evasion",
       "Installation", "audit", pod_in_system_namespace),
@@ -705,6 +1076,12 @@ AUDIT_RULES = [
       "Actions on Objectives", "audit", secrets_read),
     R("k8s-token-request", "Service-account token or client certificate minted", "medium", "MS-TA9016", "T1528", "Credential Access",
       "Actions on Objectives", "audit", token_request),
+    R("k8s-token-secret-used", "Service-account token taken from a Secret and used", "high", "MS-TA9016", "T1528", "Credential Access",
+      "Actions on Objectives", "audit", token_secret_used),
+    R("k8s-credential-from-outside", "Credential used from a new outside address", "medium", "MS-TA9003", "T1078", "Initial Access",
+      "Delivery", "audit", credential_from_outside, "Cloud identities (e-mail, ARN, object id) are MS-TA9001 / T1078.004."),
+    R("k8s-serviceaccount-create", "ServiceAccount created by a non-controller", "low", None, "T1136", "Persistence", "Installation", "audit",
+      serviceaccount_create),
     R("k8s-token-used-elsewhere", "Service-account token used from outside its pod", "critical", "MS-TA9016", "T1550.001", "Lateral Movement",
       "Actions on Objectives", "audit", token_used_elsewhere),
     R("k8s-impersonation", "Impersonation of a privileged identity", "high", None, "T1078", "Privilege Escalation", "Exploitation", "audit",
@@ -718,6 +1095,10 @@ AUDIT_RULES = [
     R("k8s-anonymous-allowed", "Anonymous request allowed", "high", None, "T1078.001", "Initial Access", "Delivery", "audit", anonymous_allowed),
     R("k8s-events-deleted", "Kubernetes events deleted", "medium", "MS-TA9022", "T1070", "Defense Evasion", "Installation", "audit",
       events_deleted),
+    R("k8s-pod-deletion-burst", "Burst of pod deletions", "medium", "MS-TA9021", "T1070", "Defense Evasion", "Installation", "audit",
+      pod_deletion_burst),
+    R("k8s-defence-agent-tampered", "Log shipper or security sensor removed or disabled", "high", "MS-TA9021", "T1562.001", "Defense Evasion",
+      "Installation", "audit", defence_agent_tampered),
     R("k8s-coredns-modified", "Cluster DNS configuration changed", "high", "MS-TA9035", "T1557", "Lateral Movement", "Actions on Objectives",
       "audit", coredns_modified),
     R("k8s-configmap-credentials", "Credentials written into a ConfigMap", "medium", "MS-TA9027", "T1552", "Credential Access",

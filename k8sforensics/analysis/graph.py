@@ -17,7 +17,21 @@ pod, runtime or exec command), ``create_pod`` / ``create_workload`` (identity �
 workload: a patch or update can swap the image),
 ``read_secret``, ``bind_role`` (identity → binding), ``grants`` (binding → subject) and
 ``use_binding`` (identity → the binding the authorizer says allowed its request),
-``host_escape`` (pod → its node: nsenter, release_agent … seen at runtime).
+``host_escape`` (pod → its node: nsenter, release_agent … seen at runtime, or a static-pod
+manifest written from the pod).
+
+The ways in and the persistence of a breach that exploited no pod (Threat Matrix MS-TA9001/9003,
+MS-TA9015, MS-TA9016, MS-TA9017): ``credential_use`` (outside IP → the user whose credential
+made requests from there; a service account's is ``token_use``), ``read_token_secret`` (identity
+→ a Secret holding a service-account token, read before the account acted from the reader's
+address or from outside) and ``token_from_secret`` (that Secret → the account; also for a token
+Secret someone created, ``create_token_secret``), ``create_sa`` (identity → a ServiceAccount it
+created), ``create_webhook`` (identity → ``webhook:name``, a mutating or validating admission
+webhook configuration it wrote), ``create_csr`` / ``approve_csr`` (identity → ``csr:name``) and
+``csr_identity`` (an approved CSR → ``user:<CN>``, the identity its certificate authenticates as),
+``static_pod`` (node → the mirror pod of a static pod its kubelet registered). Flows from a
+host-network pod carry its node's address: an address the node's kubelet called the API from is
+that node's.
 
 **Possible** edges (``observed=False``) come from RBAC and pod specs (``possible.py``) and carry
 ``reason``, ``basis``, ``fix`` and ``cuttable`` instead of evidence ids.
@@ -33,10 +47,22 @@ import pyarrow as pa
 
 from ..bodies import UnreadableBodies
 from ..frames import utc_timestamp
-from .audit_rules import SA_TOKEN_PATHS, _allowed, _bodies, _subject_users
+from .audit_rules import (
+    PLATFORM_USERS,
+    SA_TOKEN_PATHS,
+    SA_TOKEN_TYPE,
+    _allowed,
+    _bodies,
+    _subject_users,
+    first_token_links,
+    token_secret_links,
+    token_secret_owners,
+    token_secret_rows,
+)
+from .network import cluster_networks, external_mask
 from .possible import POSSIBLE_COLUMNS, possible_edges
 from .rules import Evidence, service_accounts
-from .runtime_rules import HOST_ESCAPE, _execs
+from .runtime_rules import HOST_ESCAPE, STATIC_MANIFEST, STATIC_MANIFEST_WRITE, _execs
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -47,15 +73,17 @@ MAX_EVIDENCE = 100
 # edges along which control passes from one node to the next (a flow between two pods carries
 # data, not control; a flow from outside into a pod is how an attack comes in)
 CONTROL_EDGES = frozenset({"exec", "attach", "debug", "port_forward", "node_proxy", "token_use", "token_steal", "token_request", "impersonate",
-                           "create_pod", "create_workload", "patch", "bind_role", "grants", "host_escape"})
+                           "create_pod", "create_workload", "patch", "bind_role", "grants", "host_escape",
+                           "credential_use", "read_token_secret", "token_from_secret", "create_token_secret", "create_sa", "create_webhook",
+                           "create_csr", "approve_csr", "csr_identity", "static_pod"})
 # what else hands over control when it is merely possible: structure and secrets
 REACH_EDGES = CONTROL_EDGES | {"read_secret", "hosts", "runs", "member_of"}
 EDGE_COLUMNS = ["source", "target", "type", "first_seen", "last_seen", "count", "bytes", "event_ids"]
 # the columns the graph reads: a big case is never loaded whole for it
 AUDIT_COLUMNS = ["time", "event_id", "namespace", "pod", "verb", "user", "user_groups", "sa_namespace", "sa_name", "token_pod", "source_ip",
                  "resource", "subresource", "object_namespace", "object_name", "decision", "response_code", "authz_reason", "exec_command",
-                 "impersonated_user", "request_object"]  # bodies: read a chunk at a time, parsed only for binding creations
-RUNTIME_COLUMNS = ["time", "event_id", "event_type", "container_id", "namespace", "pod", "node", "process", "args", "cmdline"]
+                 "impersonated_user", "request_object"]  # bodies: read a chunk at a time, parsed only for creations that name what they grant
+RUNTIME_COLUMNS = ["time", "event_id", "event_type", "container_id", "namespace", "pod", "node", "process", "args", "cmdline", "file_path"]
 FLOW_COLUMNS = ["time", "time_end", "event_id", "src_ip", "dst_ip", "is_reply", "verdict", "bytes",
                 *(f"{side}_{c}" for side in ("src", "dst") for c in ("namespace", "pod", "node"))]
 _FLOW_ENDPOINTS = [*FLOW_COLUMNS, "src_kind", "dst_kind"]  # the kinds come from enrichment
@@ -124,10 +152,28 @@ def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
 def observed_edges(ev: Evidence) -> pd.DataFrame:
     """Every observed edge, aggregated per (source, target, type) (columns ``EDGE_COLUMNS``)."""
     # the audit log and the runtime events a chunk at a time, as the flows: each chunk's edges aggregated, then merged
-    audit = _merge([_aggregate(_audit_edges(Evidence(audit=chunk, context=ev.context, settings=ev.settings, unreadable=ev.unreadable))) for chunk in ev.audit_chunks()]
-                   + [_aggregate(_runtime_edges(Evidence(runtime=chunk, context=ev.context, settings=ev.settings, unreadable=ev.unreadable)))
-                      for chunk in ev.runtime_chunks()])
-    parts = [p for p in (_flow_edges(ev), audit) if len(p)]
+    nets = cluster_networks(ev.context("nodes"))
+    owners_ctx = ev.context("service_accounts")
+    window = pd.Timedelta(ev.settings["token_secret_use_window"])
+    parts, links, addresses = [], [], []
+    carried: pd.DataFrame | None = None  # Secret reads and creations, while a later use can still be linked to them
+    for chunk in ev.audit_chunks():
+        part = Evidence(audit=chunk, context=ev.context, settings=ev.settings, unreadable=ev.unreadable)
+        parts.append(_aggregate(_audit_edges(part, networks=nets)))
+        addresses.append(_node_addresses(chunk, nets))
+        frame = chunk if carried is None else pd.concat([carried, chunk], ignore_index=True)
+        owners = token_secret_owners(frame, owners_ctx, unreadable=ev.unreadable)
+        links.append(token_secret_links(frame, owners=owners, outside=external_mask(frame["source_ip"], nets), window=window))
+        if len(chunk):
+            fresh = [] if carried is None else [carried[carried["time"] >= chunk["time"].max() - window]]
+            carried = pd.concat([*fresh, token_secret_rows(chunk)], ignore_index=True).drop_duplicates("event_id")
+    parts.append(_aggregate(_token_secret_edges(pd.concat(links, ignore_index=True) if links else pd.DataFrame())))
+    parts += [_aggregate(_runtime_edges(Evidence(runtime=chunk, context=ev.context, settings=ev.settings, unreadable=ev.unreadable)))
+              for chunk in ev.runtime_chunks()]
+    audit = _merge(parts)
+    known = pd.concat(addresses, ignore_index=True) if addresses else pd.DataFrame(columns=["ip", "node", "time"])
+    node_of = known.sort_values("time", kind="stable").drop_duplicates("ip")[["ip", "node"]] if len(known) else pd.DataFrame(columns=["ip", "node"])
+    parts = [p for p in (_flow_edges(ev, node_of=node_of), audit) if len(p)]
     if not parts:
         return pd.DataFrame(columns=EDGE_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
@@ -179,30 +225,48 @@ def _merge(parts: list[pa.Table | None]) -> pd.DataFrame:
 
 
 def _endpoint_sql(side: str) -> str:
+    # an address no pod held and no inventory names, from which a node's kubelet called the API,
+    # is that node's (a host-network pod's flows carry it)
     return (f"CASE WHEN {side}_pod IS NOT NULL AND {side}_namespace IS NOT NULL THEN 'pod:' || {side}_namespace || '/' || {side}_pod "
-            f"WHEN {side}_kind = 'node' AND {side}_node IS NOT NULL THEN 'node:' || {side}_node ELSE 'ip:' || {side}_ip END")
+            f"WHEN {side}_kind = 'node' AND {side}_node IS NOT NULL THEN 'node:' || {side}_node "
+            f"WHEN {side}_n.node IS NOT NULL THEN 'node:' || {side}_n.node ELSE 'ip:' || {side}_ip END")
 
 
-def _flow_edges(ev: Evidence) -> pd.DataFrame:
+def _node_addresses(a: pd.DataFrame, networks: list[Any]) -> pd.DataFrame:
+    """(ip, node, time): the inside addresses nodes' kubelets (``system:node:<name>``) called the
+    API from, that no pod held (kubernetes.io/docs/reference/access-authn-authz/node/)."""
+    if a.empty:
+        return pd.DataFrame(columns=["ip", "node", "time"])
+    user = a["user"].fillna("").astype(str)
+    kind = a["source_kind"] if "source_kind" in a.columns else pd.Series(None, index=a.index, dtype=object)
+    m = user.str.startswith("system:node:") & a["source_ip"].notna() & kind.astype(object).ne("pod") & ~external_mask(a["source_ip"], networks)
+    return pd.DataFrame({"ip": a.loc[m, "source_ip"].astype(str), "node": user[m].str.removeprefix("system:node:"), "time": a.loc[m, "time"]})
+
+
+def _flow_edges(ev: Evidence, *, node_of: pd.DataFrame | None = None) -> pd.DataFrame:
     """Flows aggregated in DuckDB, chunk by chunk, straight from the enriched frames: millions
     of flows become a few thousand (source, target, verdict) rows without a Python string per
-    flow, and only one chunk of flows is held at a time."""
-    return _merge([_flow_chunk_edges(f) for f in ev.flow_chunks()])
+    flow, and only one chunk of flows is held at a time. ``node_of`` (ip, node) names the nodes
+    of addresses the enrichment left unattributed."""
+    nodes = node_of if node_of is not None else pd.DataFrame(columns=["ip", "node"])
+    return _merge([_flow_chunk_edges(f, nodes) for f in ev.flow_chunks()])
 
 
-def _flow_chunk_edges(f: pd.DataFrame) -> pa.Table | None:
+def _flow_chunk_edges(f: pd.DataFrame, node_of: pd.DataFrame) -> pa.Table | None:
     if f.empty:
         return None
     frame = pd.DataFrame({c: f[c] if c in f.columns else None for c in _FLOW_ENDPOINTS})
     con = duckdb.connect()
     try:
         con.register("f", frame)
+        con.register("n", pd.DataFrame({"ip": node_of["ip"].astype(str), "node": node_of["node"].astype(str)}))
         return con.sql(f"""
             WITH rows AS (
                 SELECT {_endpoint_sql('src')} AS source, {_endpoint_sql('dst')} AS target,
                        CASE WHEN coalesce(verdict, 'allowed') = 'allowed' THEN 'flow' ELSE 'flow_denied' END AS type,
                        time, bytes, event_id
-                FROM f WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL AND NOT coalesce(is_reply, false))
+                FROM f LEFT JOIN n src_n ON f.src_ip = src_n.ip LEFT JOIN n dst_n ON f.dst_ip = dst_n.ip
+                WHERE src_ip IS NOT NULL AND dst_ip IS NOT NULL AND NOT coalesce(is_reply, false))
             {_AGGREGATE}""").to_arrow_table()
     finally:
         con.close()
@@ -213,7 +277,7 @@ def _actor(a: pd.DataFrame) -> pd.Series:
     return sa.where(a["sa_name"].notna(), "user:" + a["user"].astype(str))
 
 
-def _audit_edges(ev: Evidence) -> pd.DataFrame:
+def _audit_edges(ev: Evidence, *, networks: list[Any] | None = None) -> pd.DataFrame:
     a = ev.audit[_allowed(ev)]
     if a.empty:
         return pd.DataFrame()
@@ -269,6 +333,7 @@ def _audit_edges(ev: Evidence) -> pd.DataFrame:
     used = a["authz_reason"].astype("string").str.extract(r'by (?:Cluster)?RoleBinding "([^"]+)"', expand=False) \
         if "authz_reason" in a.columns else pd.Series(pd.NA, index=a.index, dtype="string")
     add(used.notna(), actor, "binding:" + used.astype(str), "use_binding")
+    _entry_edges(ev, a, actor, add, out, networks=cluster_networks(ev.context("nodes")) if networks is None else networks)
     if binds.any():
         for i, body in _bodies(a, binds, unreadable=ev.unreadable).dropna().items():
             for subject in _subject_users(body):
@@ -278,14 +343,113 @@ def _audit_edges(ev: Evidence) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
+def _entry_edges(ev: Evidence, a: pd.DataFrame, actor: pd.Series, add: Any, out: list[pd.DataFrame], *, networks: list[Any]) -> None:
+    """The edges of a breach that exploited no pod: credentials used from outside, identities,
+    token Secrets, certificates and admission webhooks created, static pods (see the module)."""
+    # a person's (or a node's, or anonymous) credential used from outside: the address holds it;
+    # the managed platforms' own agents call from the provider's addresses
+    user = a["user"].fillna("").astype(str)
+    outside = external_mask(a["source_ip"], networks)
+    add(outside & a["sa_name"].isna() & a["user"].notna() & ~user.str.match(PLATFORM_USERS), "ip:" + a["source_ip"].astype(str),
+        "user:" + user, "credential_use")
+    creates = (a["verb"] == "create") & a["subresource"].isna() & a["object_name"].notna()
+    writes = a["verb"].isin(["create", "update", "patch"]) & a["subresource"].isna() & a["object_name"].notna()
+    add(writes & a["resource"].isin(["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]), actor,
+        "webhook:" + a["object_name"].astype(str), "create_webhook")
+    obj_sa = "sa:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str)
+    add(creates & (a["resource"] == "serviceaccounts"), actor, obj_sa, "create_sa")
+    secret = "secret:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str)
+    made = creates & (a["resource"] == "secrets")
+    if made.any():
+        for i, body in _bodies(a, made, unreadable=ev.unreadable).dropna().items():
+            md = body.get("metadata") if isinstance(body, dict) and isinstance(body.get("metadata"), dict) else {}
+            owner = (md.get("annotations") or {}).get("kubernetes.io/service-account.name") if isinstance(md.get("annotations"), dict) else None
+            if body.get("type") == SA_TOKEN_TYPE and isinstance(owner, str):
+                one = pd.Series(False, index=a.index)
+                one.at[i] = True
+                add(one, actor, secret, "create_token_secret")
+                add(one, secret, pd.Series(f"sa:{a.at[i, 'object_namespace']}/{owner}", index=a.index), "token_from_secret")
+    csr = a["resource"] == "certificatesigningrequests"
+    name = "csr:" + a["object_name"].astype(str)
+    add(creates & csr, actor, name, "create_csr")
+    approval = csr & (a["subresource"] == "approval") & a["verb"].isin(["update", "patch"]) & a["object_name"].notna()
+    add(approval, actor, name, "approve_csr")
+    if approval.any():
+        # the identity the certificate will carry: the subject CN of the request, from the
+        # approval's body (kubectl certificate approve sends the whole object) or the creation's
+        cns: dict[str, str] = {}
+        for i, body in _bodies(a, csr & a["object_name"].notna(), unreadable=ev.unreadable).dropna().items():
+            cn = csr_common_name(((body.get("spec") or {}).get("request")) if isinstance(body, dict) else None)
+            if cn:
+                cns[str(a.at[i, "object_name"])] = cn
+        who = a["object_name"].astype(str).map(cns)
+        add(approval & who.notna(), name, "user:" + who.astype(str), "csr_identity")
+    # a static pod's mirror, registered by its node's kubelet: the manifest on the node runs it
+    pods = (a["resource"] == "pods") & creates & user.str.startswith("system:node:")
+    if pods.any():
+        bodies = _bodies(a, pods, unreadable=ev.unreadable)
+        mirror = bodies.map(lambda o: isinstance(o, dict) and isinstance((o.get("metadata") or {}).get("annotations"), dict)
+                            and "kubernetes.io/config.mirror" in o["metadata"]["annotations"]).astype(bool)
+        add(pods & mirror, "node:" + user.str.removeprefix("system:node:"),
+            "pod:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str), "static_pod")
+
+
+def csr_common_name(request: Any) -> str | None:
+    """The subject common name of a CertificateSigningRequest's ``spec.request`` (base64 of a
+    PEM PKCS#10 request): the user name its certificate authenticates as
+    (kubernetes.io/docs/reference/access-authn-authz/authentication/#x509-client-certificates).
+    Read by finding the CN attribute (OID 2.5.4.3) in the DER bytes; None if it is not there."""
+    import base64
+    import binascii
+
+    if not isinstance(request, str) or len(request) > 65536:
+        return None
+    try:
+        pem = base64.b64decode(request, validate=False).decode("ascii", "replace")
+        der = base64.b64decode("".join(x for x in pem.splitlines() if x and not x.startswith("-----")), validate=False)
+    except (binascii.Error, ValueError):
+        return None
+    at = der.find(b"\x06\x03\x55\x04\x03")
+    if at < 0 or at + 7 > len(der):
+        return None
+    tag, size, start = der[at + 5], der[at + 6], at + 7
+    if tag not in (0x0C, 0x13, 0x14, 0x16) or size & 0x80:  # UTF8/Printable/Teletex/IA5 string, short length
+        return None
+    return der[start:start + size].decode("utf-8", "replace") or None
+
+
+def _token_secret_edges(links: pd.DataFrame) -> pd.DataFrame:
+    """``read_token_secret`` and ``token_from_secret`` from ``token_secret_links`` over every chunk."""
+    if links.empty:
+        return pd.DataFrame()
+    links = first_token_links(links)
+    secret = "secret:" + links["secret_namespace"].fillna("*").astype(str) + "/" + links["secret"].fillna("*").astype(str)
+    sa = "sa:" + links["sa_namespace"].astype(str) + "/" + links["sa_name"].astype(str)
+    return pd.concat([
+        pd.DataFrame({"source": links["reader_actor"], "target": secret, "type": "read_token_secret", "time": links["read_time"], "bytes": 0,
+                      "event_id": links["read_event"]}),
+        pd.DataFrame({"source": secret, "target": sa, "type": "token_from_secret", "time": links["use_time"], "bytes": 0,
+                      "event_id": links["use_event"]}),
+    ], ignore_index=True)
+
+
 def _runtime_edges(ev: Evidence) -> pd.DataFrame:
+    out = []
+    r = ev.runtime
+    if "file_path" in r.columns:
+        # a static-pod manifest written from a container (through a hostPath): the node runs what it says
+        wrote = r[(r["event_type"] == "file") & r["file_path"].fillna("").str.contains(STATIC_MANIFEST) & r["pod"].notna()
+                  & r["namespace"].notna() & r["node"].notna()]
+        if len(wrote):
+            out.append(pd.DataFrame({"source": "pod:" + wrote["namespace"].astype(str) + "/" + wrote["pod"].astype(str),
+                                     "target": "node:" + wrote["node"].astype(str), "type": "host_escape", "time": wrote["time"], "bytes": 0,
+                                     "event_id": wrote["event_id"]}))
     x = _execs(ev)
     x = x[x["pod"].notna() & x["namespace"].notna()]
     if x.empty:
-        return pd.DataFrame()
+        return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
     pod = "pod:" + x["namespace"].astype(str) + "/" + x["pod"].astype(str)
-    out = []
-    escape = x["command"].str.contains(HOST_ESCAPE) & x["node"].notna()
+    escape = (x["command"].str.contains(HOST_ESCAPE) | x["command"].str.contains(STATIC_MANIFEST_WRITE)) & x["node"].notna()
     if escape.any():
         out.append(pd.DataFrame({"source": pod[escape], "target": "node:" + x.loc[escape, "node"].astype(str), "type": "host_escape",
                                  "time": x.loc[escape, "time"], "bytes": 0, "event_id": x.loc[escape, "event_id"]}))

@@ -2,11 +2,15 @@
 
 The built-in rules run on the audit table one chunk at a time (whole five-minute windows, the
 longest they count over) to find the rows they can use: the rows of their hits, the first
-workload each identity created (hit or not: a later one is not a first), and the execs the flow
-rules join to. RBAC writes are carried from chunk to chunk, so a rule that joins a later event to
-one (a new binding's first use, an RBAC change followed by a workload write) sees both. The
-runtime table is gone through the same way (its rules judge each event on its own). Detection
-then runs on the rows kept — the same findings, holding one chunk and those rows.
+workload each identity created (hit or not: a later one is not a first), the first request of
+each person from each address and with each client (what "a new address for this identity" is
+judged against), the writes of workload templates (what a workload's containers were), and the
+execs the flow rules join to. RBAC writes are carried from chunk to chunk, so a rule that joins a
+later event to one (a new binding's first use, an RBAC change followed by a workload write) sees
+both; so are reads and creations of Secrets, for ``token_secret_use_window`` (a token read from
+a Secret and used later). The runtime table is gone through the same way (its rules judge each
+event on its own). Detection then runs on the rows kept — the same findings, holding one chunk
+and those rows.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from collections.abc import Callable, Iterable, Iterator
 
 import pandas as pd
 
-from .audit_rules import AUDIT_RULES, WRITE_VERBS, allowed, first_workload_creates
+from .audit_rules import (
+    AUDIT_RULES,
+    WRITE_VERBS,
+    allowed,
+    first_workload_creates,
+    identity_firsts,
+    token_secret_rows,
+    workload_template_writes,
+)
 from .flow_rules import egress_anchors
 from .rules import Evidence, Rule, RuleError
 from .runtime_rules import RUNTIME_RULES
@@ -27,10 +39,23 @@ def reduced(ev: Evidence) -> Evidence:
     """``ev`` with only the audit and runtime rows a built-in rule can use (see the module's
     docstring); its flows, context and settings are ``ev``'s."""
     start = ev.start()
+    window = pd.Timedelta(ev.settings["token_secret_use_window"])
+
+    def carry(carried: pd.DataFrame | None, chunk: pd.DataFrame) -> pd.DataFrame:
+        rbac = chunk[chunk["resource"].isin(RBAC_RESOURCES) & chunk["verb"].isin(WRITE_VERBS) & allowed(chunk)]
+        secrets = token_secret_rows(chunk)
+        if carried is not None and len(carried) and len(chunk):
+            # Secret rows only as long as a use can still be linked to them; RBAC writes for good
+            fresh = carried["resource"].isin(RBAC_RESOURCES) | (carried["time"] >= chunk["time"].max() - window)
+            carried = carried[fresh]
+        parts = [p for p in (carried, rbac, secrets) if p is not None and len(p)]
+        return pd.concat(parts, ignore_index=True).drop_duplicates("event_id") if parts else chunk.iloc[:0]
+
     audit = _kept(ev.audit_chunks(), lambda chunk: Evidence(audit=chunk, context=ev.context, settings=ev.settings, known_start=start,
                                                                   unreadable=ev.unreadable),
-                  AUDIT_RULES, also=lambda part: first_workload_creates(part)["event_id"],
-                  carry=lambda chunk: chunk[chunk["resource"].isin(RBAC_RESOURCES) & chunk["verb"].isin(WRITE_VERBS) & allowed(chunk)])
+                  AUDIT_RULES, also=lambda part: pd.concat([first_workload_creates(part)["event_id"],
+                                                            part.audit.loc[workload_template_writes(part.audit), "event_id"]]),
+                  firsts=lambda part: identity_firsts(part.audit)[["event_id", "first_key"]], carry=carry)
     runtime = _kept(ev.runtime_chunks(), lambda chunk: Evidence(runtime=chunk, context=ev.context, settings=ev.settings, known_start=start,
                                                                       unreadable=ev.unreadable),
                     RUNTIME_RULES)
@@ -40,11 +65,15 @@ def reduced(ev: Evidence) -> Evidence:
 
 
 def _kept(chunks: Iterator[pd.DataFrame], evidence: Callable[[pd.DataFrame], Evidence], rules: Iterable[Rule], *,
-          also: Callable[[Evidence], pd.Series] | None = None, carry: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame | None:
+          also: Callable[[Evidence], pd.Series] | None = None, firsts: Callable[[Evidence], pd.DataFrame] | None = None,
+          carry: Callable[[pd.DataFrame | None, pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame | None:
     """The rows of ``chunks`` that ``rules`` hit (or ``also`` names, or the flow rules join to),
-    run on each chunk plus what ``carry`` kept of the chunks before; None when there is no chunk."""
+    run on each chunk plus what ``carry(carried, chunk)`` kept of the chunks before; of the rows
+    ``firsts`` names (``event_id``, ``first_key``) only the first of each key over all chunks;
+    None when there is no chunk."""
     kept: list[pd.DataFrame] = []
     carried: pd.DataFrame | None = None
+    seen: set[str] = set()
     for chunk in chunks:
         frame = chunk if carried is None else pd.concat([carried, chunk], ignore_index=True)
         part = evidence(frame)
@@ -58,11 +87,15 @@ def _kept(chunks: Iterator[pd.DataFrame], evidence: Callable[[pd.DataFrame], Evi
                 ids.update(str(i) for i in evidence_ids)
         if also is not None:
             ids.update(also(part).astype(str))
+        if firsts is not None:  # chunks come in time order: a key's first row is in the first chunk that has it
+            for event_id, key in zip(*(firsts(part)[c] for c in ("event_id", "first_key"))):
+                if key not in seen:
+                    seen.add(key)
+                    ids.add(str(event_id))
         ids.update(egress_anchors(part)["anchor_event"].astype(str))
         kept.append(frame[frame["event_id"].astype(str).isin(ids)])
         if carry is not None:
-            more = carry(chunk)
-            carried = more if carried is None else pd.concat([carried, more], ignore_index=True)
+            carried = carry(carried, chunk)
     if not kept:
         return None
     return pd.concat(kept, ignore_index=True).drop_duplicates("event_id").sort_values(["time", "event_id"], kind="stable").reset_index(drop=True)

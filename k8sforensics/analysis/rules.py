@@ -68,6 +68,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "beacon_max_jitter": 0.25,
     # findings of one rule about one entity closer than this in time are one finding
     "session_gap": dt.timedelta(minutes=10),
+    # a service-account token read from a Secret and then used within this time is linked to the read
+    "token_secret_use_window": dt.timedelta(hours=24),
 }
 
 

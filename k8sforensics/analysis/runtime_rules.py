@@ -28,8 +28,13 @@ MINERS = re.compile(r"(?:^|/)(?:xmrig|xmr-stak|minerd|cpuminer|ccminer|t-rex|nbm
 MINER_ARGS = re.compile(r"stratum\+(?:tcp|ssl|tls)://|--donate-level|\bcryptonight\b|\brandomx\b|-a\s+rx/0")
 NET_TOOLS = re.compile(r"(?:^|/)(?:nmap|masscan|zmap|nc|ncat|netcat|tcpdump|tshark|socat|hping3?|arp-scan|kdigger|amicontained|peirates)$")
 REVERSE_SHELL = re.compile(r"/dev/tcp/|/dev/udp/|\bnc(?:at)?\b.*\s-e\s|\bmkfifo\b|\bbash\s+-i\b|socat\b.*\bexec:|\bpty\.spawn\b")
-HOST_ESCAPE = re.compile(r"\bnsenter\b.*(?:-t\s*1\b|--target[= ]1\b)|release_agent|core_pattern|\b(?:insmod|modprobe)\s|\bmount\s+/dev/|\bdebugfs\b|"
-                         r"\bchroot\s+/host\b")
+# container escapes (ATT&CK T1611): the host's PID 1 namespaces, the cgroup v1 release_agent
+# (CVE-2022-0492; a cgroup hierarchy mounted inside the container, notify_on_release set),
+# core_pattern, kernel modules, the host's disks mounted or debugged, a chroot into the host's root
+HOST_ESCAPE = re.compile(r"\bnsenter\b.*(?:-t\s*1\b|--target[= ]1\b)|release_agent|notify_on_release|core_pattern|\b(?:insmod|modprobe)\s|"
+                         r"\bmount\s+/dev/|\bmount\b[^|;&]*\s-t\s*cgroup\b|\bdebugfs\b|\bchroot\s+/host\b")
+# the same, as a file a container wrote
+HOST_ESCAPE_FILES = re.compile(r"/release_agent$|/notify_on_release$|/proc/sys/kernel/core_pattern$")
 DOWNLOAD = re.compile(r"(?:^|/)(?:curl|wget|fetch|aria2c)$")
 URL_HOST = re.compile(r"https?://([^/:\s\"']+)")
 IMDS = re.compile(r"169\.254\.169\.254|fd00:ec2::254|metadata\.google\.internal|/metadata/identity/oauth2/token|100\.100\.100\.200")
@@ -39,6 +44,16 @@ CRED_SEARCH = re.compile(r"\b(?:grep|egrep|rg|find|ag)\b.*(?:password|passwd|BEG
 CLEAR_LOGS = re.compile(r"\b(?:rm|shred|truncate|unlink)\b.*(?:/var/log/|\.bash_history|\.ash_history|\.zsh_history)|history\s+-c|>\s*/var/log/")
 PACKAGE_INSTALL = re.compile(r"(?:^|/)(?:apt|apt-get|yum|dnf|apk|pip[0-9.]*|npm|gem|zypper)$")
 STATIC_MANIFEST = re.compile(r"/etc/kubernetes/manifests/")
+# a command that writes there (a redirection, cp/mv/tee/install/dd, a download to a file)
+STATIC_MANIFEST_WRITE = re.compile(r"(?:>|\b(?:cp|mv|tee|install|dd|ln)\b|\b(?:curl|wget)\b.*\s-[oO]\s*)[^|;&]*/etc/kubernetes/manifests/")
+# container runtime sockets: whoever talks to one runs containers on the node outside Kubernetes
+# (KubeHound's EXPLOIT_CONTAINERD_SOCK; kubernetes.io/docs/setup/production-environment/container-runtimes/)
+RUNTIME_SOCKETS = re.compile(r"/(?:var/)?run/(?:containerd/containerd|docker|crio/crio|cri-dockerd|podman/podman|k3s/containerd/containerd)\.sock\b")
+RUNTIME_CLIENTS = re.compile(r"(?:^|/)(?:crictl|ctr|nerdctl|docker|podman)$")
+# cron on the host (ATT&CK T1053.003): the system crontab, cron.d and the periodic folders, the spools
+CRON_PATHS = re.compile(r"/etc/cron(?:tab\b|\.d/|\.(?:hourly|daily|weekly|monthly)/)|/var/spool/cron/")
+CRON_WRITE = re.compile(r"(?:>|\b(?:cp|mv|tee|install|dd|ln|sed\s+-i)\b|\bcrontab\s+(?!-l))[^|;&]*(?:/etc/cron(?:tab\b|\.d/|\.(?:hourly|daily|weekly|monthly)/)|"
+                        r"/var/spool/cron/)|\bcrontab\s+(?:-u\s+\S+\s+)?[^-\s]\S*")
 AUTHORIZED_KEYS = re.compile(r"authorized_keys")
 KUBE_API = re.compile(r"kubernetes\.default|:6443\b|KUBERNETES_SERVICE_HOST|/api/v1/|/apis/")
 KUBELET_ARGS = re.compile(r":1025[05]\b")
@@ -124,8 +139,53 @@ def token_read(ev: Evidence) -> pd.DataFrame:
     return _pod_hits(rows, lambda r: f"service-account token read in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
 
 
+def _container_files(ev: Evidence, pattern: re.Pattern[str]) -> pd.DataFrame:
+    """File events inside containers (not the host's own processes) on a path ``pattern``
+    matches, with ``command`` = process and path."""
+    r = ev.runtime
+    m = (r["event_type"] == "file") & (r["container_id"].notna() | r["pod"].notna()) & r["file_path"].fillna("").str.contains(pattern)
+    files = r[m]
+    return files.assign(command=files["process"].fillna("") + " " + files["file_path"].astype(str))
+
+
 def host_escape(ev: Evidence) -> pd.DataFrame:
-    return _match(ev, HOST_ESCAPE, lambda r: f"container escape attempt in pod {r.entity}: {r.command}" + (f" (node {r.node})" if r.node else ""))
+    x = _execs(ev)
+    rows = pd.concat([x[x["command"].str.contains(HOST_ESCAPE)], _container_files(ev, HOST_ESCAPE_FILES)], ignore_index=True)
+    return _pod_hits(rows, lambda r: f"container escape attempt in pod {r.entity}: {r.command}" + (f" (node {r.node})" if r.node else ""))
+
+
+def runtime_socket(ev: Evidence) -> pd.DataFrame:
+    """A container runtime's socket used from a container (a hostPath mount of it): containerd,
+    Docker, CRI-O — a privileged container started next to Kubernetes, the node taken (T1611)."""
+    x = _execs(ev)
+    m = x["command"].str.contains(RUNTIME_SOCKETS) | (_base(x["process"]).str.match(RUNTIME_CLIENTS) & x["container_id"].notna())
+    rows = pd.concat([x[m], _container_files(ev, RUNTIME_SOCKETS)], ignore_index=True)
+    return _pod_hits(rows, lambda r: f"container runtime socket used from pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
+
+
+def _host_mount(ev: Evidence, namespace: Any, pod: Any, prefixes: tuple[str, ...]) -> bool:
+    """The pod mounts one of ``prefixes`` (or a folder above it) from the host (``pods`` context)."""
+    def lookup() -> dict[tuple[Any, Any], list[str]]:
+        pods = ev.context("pods")
+        return {(n, p): [str(h) for h in h_ if h] for n, p, h_ in zip(pods["namespace"], pods["name"], pods["host_paths"])
+                if h_ is not None and not isinstance(h_, float)}
+
+    paths = ev.memo("pods.host_paths", lookup).get((namespace, pod), [])
+    return any(pre.startswith(h.rstrip("/") + "/") or h.rstrip("/").startswith(pre.rstrip("/")) or h == "/" for h in paths for pre in prefixes)
+
+
+def host_cron(ev: Evidence) -> pd.DataFrame:
+    """A crontab written from a container (ATT&CK T1053.003). Through a hostPath that holds the
+    node's /etc or cron spool (``pods`` context), or at a path under another root (``/host/etc/cron.d``),
+    it runs on the node: high; a container's own cron: medium."""
+    x = _execs(ev)
+    rows = pd.concat([x[x["command"].str.contains(CRON_WRITE)], _container_files(ev, CRON_PATHS)], ignore_index=True)
+    if rows.empty:
+        return pd.DataFrame()
+    hits = _pod_hits(rows, lambda r: f"crontab written from pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
+    host = [bool(re.search(r"/\w[^\s]*/etc/cron|/\w[^\s]*/var/spool/cron", str(s))) or _host_mount(ev, n, p, ("/etc/cron", "/var/spool/cron"))
+            for s, n, p in zip(hits["summary"], hits["namespace"], hits["pod"])]
+    return set_where(hits, host, severity="high", technique_id="MS-TA9013")
 
 
 def download_tool(ev: Evidence) -> pd.DataFrame:
@@ -196,11 +256,11 @@ def package_install(ev: Evidence) -> pd.DataFrame:
 
 
 def static_manifest(ev: Evidence) -> pd.DataFrame:
-    r = ev.runtime
-    files = r[r["file_path"].fillna("").str.contains(STATIC_MANIFEST) & (r["event_type"] == "file")]
+    """The kubelet's static-pod folder touched from a container (a hostPath of it): a manifest
+    there runs as a pod no controller or admission sees (MS-TA9017). The kubelet's own reads are
+    host processes and not matched."""
     x = _execs(ev)
-    rows = pd.concat([x[x["command"].str.contains(STATIC_MANIFEST)], files.assign(command=files["process"].fillna("") + " " + files["file_path"])],
-                     ignore_index=True)
+    rows = pd.concat([x[x["command"].str.contains(STATIC_MANIFEST)], _container_files(ev, STATIC_MANIFEST)], ignore_index=True)
     return _pod_hits(rows, lambda r: f"kubelet static-pod manifest written from pod {r.entity}: {r.command}")
 
 
@@ -298,6 +358,9 @@ RUNTIME_RULES = [
       package_install),
     R("rt-static-pod-manifest", "Kubelet static-pod manifest written", "critical", "MS-TA9017", "T1543", "Persistence", "Installation",
       "runtime", static_manifest),
+    R("rt-runtime-socket", "Container runtime socket used from a container", "critical", "MS-TA9013", "T1611", "Privilege Escalation",
+      "Exploitation", "runtime", runtime_socket),
+    R("rt-host-cron", "Crontab written from a container", "medium", None, "T1053.003", "Persistence", "Installation", "runtime", host_cron),
     R("rt-ssh-keys", "SSH authorized_keys touched", "high", None, "T1098.004", "Persistence", "Installation", "runtime", ssh_keys),
     R("rt-exec-from-writable-dir", "Binary run from a writable directory (drift)", "medium", None, "T1105", "Execution", "Installation",
       "runtime", exec_from_writable_dir),
