@@ -4,7 +4,10 @@ A fixed list of column-filling steps per table; rows are never dropped, values t
 gave are never overwritten:
 
 - ``flows``: both ends — the pod that held the address at the flow's time (``src_*``/``dst_*``),
-  node addresses as nodes, everything else ``external``;
+  node addresses as nodes, Service cluster/load-balancer addresses as that Service, everything
+  else ``internal`` or ``external`` by ``analysis.network.external_mask`` over the case's
+  networks (``case_networks``: nodes, pod CIDRs, Services, the flow logs' own interfaces) —
+  the same predicate the rules use;
 - ``runtime``: the pod that ran the container, for events that carry only a container id;
 - ``audit``: the *actor* — the pod a service-account token was bound to (``user.extra``), else
   the pod that held the source IP at that time (``actor_*`` columns), and the target pod's
@@ -17,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from .analysis.network import case_networks
 from .context.attribution import attribute_frame
 
 STEPS = {
@@ -33,10 +37,10 @@ def enrich(frame: pd.DataFrame, source: Any, *, table: str) -> pd.DataFrame:
         raise ValueError(f"no enrichment for table {table!r}; tables: {', '.join(STEPS)}")
     pod_ips, containers, nodes = source.context("pod_ips"), source.context("containers"), source.context("nodes")
     if table == "flows":
-        return _flows(frame, pod_ips, nodes)
+        return _flows(frame, pod_ips, nodes, services=source.context("services"), networks=case_networks(source))
     if table == "runtime":
         return _runtime(frame, containers)
-    return _audit(frame, pod_ips, nodes)
+    return _audit(frame, pod_ips, nodes, services=source.context("services"), networks=case_networks(source))
 
 
 def _fill(frame: pd.DataFrame, column: str, values: Any) -> None:
@@ -52,20 +56,21 @@ def _fill(frame: pd.DataFrame, column: str, values: Any) -> None:
         frame[column] = new
 
 
-def _flows(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
+def _flows(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame, *, services: pd.DataFrame, networks: list[Any]) -> pd.DataFrame:
     out = frame.copy()
     for side in ("src", "dst"):
-        got = attribute_frame(frame, pod_ips, nodes, ip=f"{side}_ip", time="time", prefix="_a_")
+        got = attribute_frame(frame, pod_ips, nodes, ip=f"{side}_ip", time="time", prefix="_a_", services=services, networks=networks)
         if "time_end" in frame.columns:
             # flow logs that aggregate (VPC: a minute) start before a pod that appeared within the
             # window; its end names the pod
             late = got["_a_pod"].isna() & frame["time_end"].notna().to_numpy()
             if late.any():
-                again = attribute_frame(frame[late.to_numpy()], pod_ips, nodes, ip=f"{side}_ip", time="time_end", prefix="_a_")
+                again = attribute_frame(frame[late.to_numpy()], pod_ips, nodes, ip=f"{side}_ip", time="time_end", prefix="_a_",
+                                        services=services, networks=networks)
                 found = again[again["_a_pod"].notna()]
                 cols = [c for c in found.columns if c.startswith("_a_")]
                 got.loc[found.index, cols] = found[cols]
-        for col in ("namespace", "pod", "workload_kind", "workload", "node"):
+        for col in ("namespace", "pod", "workload_kind", "workload", "node", "service"):
             _fill(out, f"{side}_{col}", got[f"_a_{col}"])
         _fill(out, f"{side}_kind", got["_a_kind"])
     for col in ("namespace", "pod", "workload_kind", "workload"):
@@ -85,13 +90,13 @@ def _runtime(frame: pd.DataFrame, containers: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _audit(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame) -> pd.DataFrame:
+def _audit(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame, *, services: pd.DataFrame, networks: list[Any]) -> pd.DataFrame:
     out = frame.copy()
     # 1. a bound service-account token says which pod it belongs to
     _fill(out, "actor_namespace", out["sa_namespace"].where(out["token_pod"].notna()).to_numpy())
     _fill(out, "actor_pod", out["token_pod"].to_numpy())
     # 2. else the pod that held the source IP at that moment (tokens used from elsewhere show here)
-    by_ip = attribute_frame(frame, pod_ips, nodes, ip="source_ip", time="time", prefix="_a_")
+    by_ip = attribute_frame(frame, pod_ips, nodes, ip="source_ip", time="time", prefix="_a_", services=services, networks=networks)
     _fill(out, "source_kind", by_ip["_a_kind"].to_numpy())
     _fill(out, "source_namespace", by_ip["_a_namespace"].to_numpy())
     _fill(out, "source_pod", by_ip["_a_pod"].to_numpy())

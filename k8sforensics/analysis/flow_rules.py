@@ -14,13 +14,18 @@ from .network import (
     METADATA_IPS,
     MINING_PORTS,
     cluster_networks,
+    evidence_listening,
+    evidence_networks,
     external_mask,
+    reply_mask,
+    within,
 )
 from .rules import Evidence, Rule, hits_from_rows, pod_entity, set_where
 from .runtime_rules import SHELLS, _base, _execs
 
 TIME_AND_NAME_PORTS = frozenset({53, 123, 67, 68, 5353})  # DNS, NTP, DHCP: periodic by design
 BURST_SECONDS = 1.0  # connections closer than this are one beacon check-in
+EDGE_EVIDENCE = 100  # evidence ids one aggregated new-edge finding lists (the first, by time); the summary has the count
 POOL_NAMES = r"(?:pool|xmr|monero|nanopool|minexmr|2miners|supportxmr|hashvault|f2pool|nicehash|ethermine)"
 
 
@@ -37,18 +42,24 @@ def _reduce(ev: Evidence) -> dict[str, pd.DataFrame]:
     - the per-row rules (metadata, mining, kubelet, nodeport, ssh): their matching rows;
     - port scan: the scanning rows of each chunk (chunks hold whole scan windows);
     - beaconing: the outbound connections to outside addresses, in a few columns;
-    - new internal edges: the first flow of each workload edge;
+    - new internal edges: the first flow of each edge (source endpoint, destination
+      endpoint, port) between two inside ends, and the flows per endpoint pair and hour;
     - exec-then-egress: the outbound connections of the pods an exec or shell anchors;
     - ``inbound``: connections from outside to a pod (a runtime rule's context).
     """
-    nets = cluster_networks(ev.context("nodes"))
+    nets = evidence_networks(ev)
+    listening = evidence_listening(ev)
+    # a pod-CIDR address no lifetime covers is some pod we cannot name (one the inventory
+    # missed, a rollout's replica): as an endpoint of its own every such address would be "new"
+    pod_cidrs = cluster_networks(ev.context("nodes")[["pod_cidrs"]])
     anchored = set(zip(*[egress_anchors(ev)[c] for c in ("namespace", "pod")]))
-    edge = ["src_namespace", "src_workload", "dst_namespace", "dst_workload", "dst_port"]
+    edge = ["src_end", "dst_end", "dst_port"]
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("metadata", "mining", "kubelet", "nodeport", "ssh", "scan", "beacon",
-                                                            "edges", "egress", "inbound")}
+                                                            "edges", "egress", "inbound", "pair_hours")}
     for f in ev.flow_chunks():
         src_out, dst_out = external_mask(f["src_ip"], nets), external_mask(f["dst_ip"], nets)
-        reply = f["is_reply"].fillna(False).astype(bool)
+        # replies are the responder's packets: never a scan, a beacon or a new edge of the sender
+        reply = reply_mask(f, listening=listening)
         from_pod, allowed_flow = _from_pod(f), f["verdict"] == "allowed"
         parts["metadata"].append(f[f["dst_ip"].isin(METADATA_IPS) & from_pod])
         names = f["dst_names"].map(lambda v: " ".join(v) if v is not None and not isinstance(v, float) else "") + " " + f["dns_query"].fillna("")
@@ -57,23 +68,44 @@ def _reduce(ev: Evidence) -> dict[str, pd.DataFrame]:
         port = f["dst_port"].astype("Int64")
         parts["nodeport"].append(f[src_out & port.between(30000, 32767).fillna(False) & allowed_flow])
         parts["ssh"].append(f[(f["dst_port"] == 22) & f["dst_pod"].notna() & allowed_flow])
-        parts["scan"].append(_scanning_rows(f, window=pd.Timedelta(ev.settings["scan_window"]), min_targets=ev.settings["scan_min_targets"]))
+        parts["scan"].append(_scanning_rows(f, reply=reply, window=pd.Timedelta(ev.settings["scan_window"]), min_targets=ev.settings["scan_min_targets"]))
         out = f[dst_out & ~reply]
-        parts["beacon"].append(out.loc[~out["dst_port"].isin(TIME_AND_NAME_PORTS), _BEACON_COLUMNS])
+        parts["beacon"].append(out.loc[~out["dst_port"].isin(TIME_AND_NAME_PORTS), [c for c in _BEACON_COLUMNS if c in out.columns]])
         pods = pd.Series(list(zip(out["src_namespace"], out["src_pod"])), index=out.index, dtype=object)
         parts["egress"].append(out[out["src_pod"].notna() & pods.isin(anchored)])
         parts["inbound"].append(f.loc[f["dst_pod"].notna() & src_out, ["time", "event_id", "src_ip", "dst_namespace", "dst_pod"]])
-        both = f[f["src_workload"].notna() & f["dst_workload"].notna() & allowed_flow & ~reply]
-        parts["edges"].append(both.sort_values("time", kind="stable").drop_duplicates(edge))
+        inside = f[~src_out & ~dst_out & allowed_flow & ~reply]
+        inside = inside.assign(src_end=_endpoint(inside, "src"), dst_end=_endpoint(inside, "dst"))
+        named = [inside[f"{side}_pod"].notna() | (inside[f"{side}_end"] != inside[f"{side}_ip"])
+                 | ~within(inside[f"{side}_ip"], pod_cidrs) for side in ("src", "dst")]
+        inside = inside[named[0] & named[1] & inside["src_end"].notna() & inside["dst_end"].notna() & (inside["src_end"] != inside["dst_end"])]
+        parts["edges"].append(inside.sort_values("time", kind="stable").drop_duplicates(edge))
+        parts["pair_hours"].append(inside.assign(hour=inside["time"].dt.floor("h")).groupby(["src_end", "dst_end", "hour"], sort=False)
+                                   .size().rename("flows").reset_index())
     # no chunk: no flows at all (the empty table, read whole, gives the rules its columns)
     reduced = {k: pd.concat(v, ignore_index=True) if v else ev.flows.iloc[:0] for k, v in parts.items()}
     if len(reduced["edges"]):  # chunks are in time order: the first of the firsts is the first
         reduced["edges"] = reduced["edges"].drop_duplicates(edge).reset_index(drop=True)
+    if len(reduced["pair_hours"]):  # an hour can span two chunks
+        reduced["pair_hours"] = reduced["pair_hours"].groupby(["src_end", "dst_end", "hour"], as_index=False)["flows"].sum()
     return reduced
 
 
+def _endpoint(f: pd.DataFrame, side: str) -> pd.Series:
+    """One end of a flow as an analyst names it: namespace/workload, else namespace/pod, else
+    node:<name> (host-network traffic, which shares the node's address), else the address."""
+    ns = f[f"{side}_namespace"].astype(object)
+    by_workload = ns + "/" + f[f"{side}_workload"].astype(object)
+    by_pod = ns + "/" + f[f"{side}_pod"].astype(object)
+    node = "node:" + f[f"{side}_node"].astype(object)
+    is_node = f[f"{side}_kind"].astype(object) == "node" if f"{side}_kind" in f.columns else pd.Series(False, index=f.index)
+    out = by_workload.where(by_workload.notna(), by_pod)
+    out = out.where(out.notna(), node.where(is_node))
+    return out.where(out.notna(), f[f"{side}_ip"].astype(object))
+
+
 # what beaconing reads, and its hits show, of a flow
-_BEACON_COLUMNS = ["time", "event_id", "source", "src_ip", "src_namespace", "src_pod", "dst_ip", "dst_port"]
+_BEACON_COLUMNS = ["time", "event_id", "source", "src_ip", "src_namespace", "src_pod", "src_kind", "src_node", "dst_ip", "dst_port"]
 
 
 def inbound_from_outside(ev: Evidence) -> pd.DataFrame:
@@ -83,8 +115,17 @@ def inbound_from_outside(ev: Evidence) -> pd.DataFrame:
 
 
 def _src_entity(f: pd.DataFrame) -> pd.Series:
+    """The pod that sent the flow, else its node (a host-network pod shares the node's
+    address, and no pod can be told from it), else the address."""
     e = pod_entity(f["src_namespace"], f["src_pod"])
+    e = e.where(e.notna(), _src_node(f))
     return e.where(e.notna(), f["src_ip"])
+
+
+def _src_node(f: pd.DataFrame) -> pd.Series:
+    if "src_kind" not in f.columns or "src_node" not in f.columns:
+        return pd.Series(None, index=f.index, dtype=object)
+    return f["src_node"].astype(object).where((f["src_kind"] == "node") & f["src_pod"].isna(), None)
 
 
 def _from_pod(f: pd.DataFrame) -> pd.Series:
@@ -94,17 +135,21 @@ def _from_pod(f: pd.DataFrame) -> pd.Series:
 def _pod_source_hits(rows: pd.DataFrame, summary: Any, *, gap: Any, **kw: Any) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
-    return hits_from_rows(rows, entity_type="pod", entity=_src_entity(rows), namespace=rows["src_namespace"], pod=rows["src_pod"],
+    entity = _src_entity(rows)
+    hits = hits_from_rows(rows, entity_type="pod", entity=entity, namespace=rows["src_namespace"], pod=rows["src_pod"],
                           source_ip=rows["src_ip"], destination_ip=rows["dst_ip"], summary=summary, table="flows", gap=gap, **kw)
+    nodes, pods = set(_src_node(rows).dropna()), set(entity[rows["src_pod"].notna()])
+    set_where(hits, hits["entity"].isin(nodes) & ~hits["entity"].isin(pods), entity_type="node")
+    return set_where(hits, ~hits["entity"].isin(nodes | pods), entity_type="ip")
 
 
-def _scanning_rows(f: pd.DataFrame, *, window: pd.Timedelta, min_targets: int) -> pd.DataFrame:
-    """The flows (replies left out) of each source and scan window that reached at least
+def _scanning_rows(f: pd.DataFrame, *, reply: pd.Series, window: pd.Timedelta, min_targets: int) -> pd.DataFrame:
+    """The initiator flows (``reply``, aligned with ``f``, left out) of each source and scan window that reached at least
     ``min_targets`` address:port pairs and either probed many ports of one host (vertical) or
     was mostly refused (horizontal), with ``targets`` and ``denied`` per window. The counting
     runs in DuckDB over the whole frame; only the matching rows come back to pandas."""
     frame = pd.DataFrame({"src_ip": f["src_ip"], "dst_ip": f["dst_ip"], "dst_port": f["dst_port"], "verdict": f["verdict"],
-                          "is_reply": f["is_reply"], "time": f["time"], "_i": range(len(f))})
+                          "is_reply": reply.to_numpy(), "time": f["time"], "_i": range(len(f))})
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -135,7 +180,7 @@ def port_scan(ev: Evidence) -> pd.DataFrame:
     rows = _reduced(ev)["scan"]
     if rows.empty:
         return pd.DataFrame()
-    ext = external_mask(rows["src_ip"], cluster_networks(ev.context("nodes")))
+    ext = external_mask(rows["src_ip"], evidence_networks(ev))
     hits = hits_from_rows(rows, entity_type="ip", entity=_src_entity(rows), namespace=rows["src_namespace"], pod=rows["src_pod"],
                           source_ip=rows["src_ip"],
                           summary=lambda r: f"{r.entity} probed {r.targets} address:port pairs within {ev.settings['scan_window']} "
@@ -214,15 +259,47 @@ def ssh_to_pod(ev: Evidence) -> pd.DataFrame:
 
 
 def new_internal_edge(ev: Evidence) -> pd.DataFrame:
-    """A workload-to-workload connection never seen during the learning window or before."""
+    """Connections between two inside ends never seen during the learning window or before,
+    one finding per endpoint pair (source → destination, each a workload, else a pod, a node
+    or an address) and hour: each new (pair, port) is a baseline deviation, low on its own, and
+    hundreds of them one by one are unreadable (MS-TA9034 / T1210 are about where control
+    spreads, which the pair shows). Evidence: the first flow of each new edge, the first
+    ``EDGE_EVIDENCE`` of them; the summary counts them all and the pair's flows that hour."""
     first = _reduced(ev)["edges"]
     start = ev.start()
     if first.empty or start is None:
         return pd.DataFrame()
     rows = first[first["time"] >= start + pd.Timedelta(ev.settings["learning_window"])]
-    rows = rows.assign(edge=rows["src_namespace"].astype(str) + "/" + rows["src_workload"].astype(str) + " → " + rows["dst_namespace"].astype(str)
-                       + "/" + rows["dst_workload"].astype(str) + ":" + rows["dst_port"].astype(str))
-    return _pod_source_hits(rows, lambda r: f"new connection between workloads {r.edge}", gap=None)
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.assign(hour=rows["time"].dt.floor("h")).sort_values(["src_end", "dst_end", "hour", "time", "event_id"], kind="stable")
+    flows = _reduced(ev)["pair_hours"].set_index(["src_end", "dst_end", "hour"])["flows"]
+    out = []
+    for (src, dst, hour), g in rows.groupby(["src_end", "dst_end", "hour"], sort=False):
+        ports = sorted({int(p) for p in g["dst_port"].dropna()})
+        shown = ", ".join(str(p) for p in ports[:10]) + (f" and {len(ports) - 10} more" if len(ports) > 10 else "")
+        n_flows = int(flows.get((src, dst, hour), len(g)))
+        r = g.iloc[0]
+        kind = _endpoint_kind(r, "src")
+        out.append({
+            "time": g["time"].min(), "time_end": g["time"].max(), "entity_type": kind, "entity": src.removeprefix("node:"),
+            "namespace": r["src_namespace"], "pod": r["src_pod"] if kind == "pod" else None, "source_ip": r["src_ip"],
+            "destination_ip": r["dst_ip"] if g["dst_ip"].nunique() == 1 else None,
+            "event_ids": g["event_id"].astype(str).head(EDGE_EVIDENCE).tolist(), "source_table": "flows",
+            "summary": f"{len(g)} new connection(s) from {src} to {dst} in the hour from {hour:%Y-%m-%d %H:00} UTC"
+                       + (f" on port(s) {shown}" if ports else "") + f" ({n_flows} flow(s) between them that hour"
+                       + (f"; the first {EDGE_EVIDENCE} new ones are the evidence)" if len(g) > EDGE_EVIDENCE else ")"),
+        })
+    return pd.DataFrame(out).sort_values("time", kind="stable").reset_index(drop=True)
+
+
+def _endpoint_kind(r: Any, side: str) -> str:
+    """The findings entity type of an ``_endpoint`` name."""
+    if pd.notna(r[f"{side}_workload"]) and pd.notna(r[f"{side}_namespace"]):
+        return "workload"
+    if pd.notna(r[f"{side}_pod"]) and pd.notna(r[f"{side}_namespace"]):
+        return "pod"
+    return "node" if str(r[f"{side}_end"]).startswith("node:") else "ip"
 
 
 def exec_then_egress(ev: Evidence) -> pd.DataFrame:

@@ -1,5 +1,7 @@
 """Attribution: an IP at a time, or a container id, → the pod (namespace, name, uid,
-workload, node). Node IPs map to nodes; anything else is external."""
+workload, node). Node IPs map to nodes, Services' cluster and load-balancer addresses to the
+Service; any other address is ``internal`` or ``external`` by the one predicate of
+``analysis.network.external_mask``."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ..analysis.network import Network, external_mask
 from ..frames import utc_timestamp
 
 
@@ -35,14 +38,18 @@ def attribute_container(containers: pd.DataFrame, container_id: str) -> dict[str
             **{k: (None if pd.isna(r[k]) else r[k]) for k in ("namespace", "pod", "pod_uid", "workload_kind", "workload", "node")}}
 
 
-def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, *, ip: str, time: str = "time", prefix: str = "") -> pd.DataFrame:
+def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, *, ip: str, time: str = "time", prefix: str = "",
+                    services: pd.DataFrame | None = None, networks: list[Network] | None = None) -> pd.DataFrame:
     """Vectorised: ``frame`` plus ``<prefix>kind, <prefix>namespace, <prefix>pod, <prefix>pod_uid,
-    <prefix>workload_kind, <prefix>workload, <prefix>node`` for the IP column ``ip`` at ``time``.
+    <prefix>workload_kind, <prefix>workload, <prefix>node, <prefix>service`` for the IP column
+    ``ip`` at ``time``. ``kind`` is pod, node, service (a cluster IP or load-balancer address of
+    ``services``), else external or internal as ``external_mask`` judges it with ``networks``
+    (``analysis.network.cluster_networks``; RFC 1918, CGNAT and ULA are always internal).
     A DuckDB range join on the IP with the explicit end check (measured: without it ~1% of
     flows go to pods that had already ended). ``pod_ips`` intervals of one IP must not overlap
     (``fold_pods`` guarantees it), so each row matches at most once; no row is dropped or repeated."""
     result = frame.copy(deep=False)  # new columns only: the caller's data is neither changed nor copied
-    columns = ("kind", "namespace", "pod", "pod_uid", "workload_kind", "workload", "node")
+    columns = ("kind", "namespace", "pod", "pod_uid", "workload_kind", "workload", "node", "service")
     if not len(frame):
         for col in columns:
             result[prefix + col] = pd.Series(dtype=object)
@@ -62,7 +69,7 @@ def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFr
         f"""
         SELECT f._row, coalesce(p._i, -1) AS lifetime, n.node AS node_of_ip,
                CASE WHEN p._i IS NOT NULL THEN 'pod' WHEN n.node IS NOT NULL THEN 'node'
-                    WHEN f.ip IS NULL THEN NULL ELSE 'external' END AS kind
+                    WHEN f.ip IS NULL THEN NULL ELSE 'other' END AS kind
         FROM _f f
         LEFT JOIN _p p ON f.ip = p.ip AND f.t >= p.start AND (p."end" IS NULL OR f.t < p."end")
         {node_join}
@@ -81,8 +88,26 @@ def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFr
     node_of_ip = out.column("node_of_ip").to_pandas()
     node = pd.Series(pod_ips["node"].array.take(at, allow_fill=True), index=frame.index)
     result[prefix + "node"] = node.where(node.notna(), node_of_ip.to_numpy()).array
-    result[prefix + "kind"] = out.column("kind").to_pandas().array
+    kind = out.column("kind").to_pandas()
+    ips = pd.Series(frame[ip].to_numpy(), index=kind.index, dtype=object)
+    service = ips.map(_service_table(services)) if services is not None and len(services) else pd.Series(None, index=kind.index, dtype=object)
+    other = kind == "other"
+    outside = external_mask(ips.where(other), list(networks or ()))
+    kind = kind.where(~other, np.where(service.notna(), "service", np.where(outside, "external", "internal")))
+    result[prefix + "kind"] = kind.array
+    result[prefix + "service"] = service.where(kind == "service", None).array
     return result
+
+
+def _service_table(services: pd.DataFrame) -> dict[str, str]:
+    """Each Service address (cluster IPs, external and load-balancer ingress IPs) → namespace/name."""
+    table: dict[str, str] = {}
+    for r in services.itertuples():
+        for col in ("cluster_ips", "external_ips"):
+            for a in list(getattr(r, col, None)) if getattr(r, col, None) is not None else []:
+                if a and a != "None":  # a headless Service's clusterIP is "None"
+                    table.setdefault(str(a), f"{r.namespace}/{r.name}")
+    return table
 
 
 
