@@ -305,8 +305,10 @@ def _containers(found: list[_Pod]) -> pd.DataFrame:
 def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.DataFrame] | None, pod_ips: pd.DataFrame,
                           cluster: str | None, *, unreadable: UnreadableBodies | None = None) -> list[dict[str, Any]]:
     """Rows for the ``pods`` context table that the inventory lacks: pods whose create the
-    audit log recorded (spec and security flags from the request), and pods known only from
-    their lifetimes (tokens, flows, runtime events); deletion and IPs from the lifetimes.
+    audit log recorded (spec and security flags from the request), pods known only from
+    their lifetimes (tokens, flows, runtime events), and pods known only from their deletion
+    (created before the evidence began, gone before the dump); deletion and IPs from the
+    lifetimes, else from the delete.
     A create whose body is unread (too large, too deep, not JSON) gives the pod's name, namespace
     and creation time only; it is recorded in ``unreadable`` (where ``"pods from audit"``) and logged."""
     from .inventory import _pod  # the same mapping as for dumped pods
@@ -321,8 +323,13 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
     for x in records:
         ips_of.setdefault((x["namespace"], x["pod"]), set()).add(x["ip"])
     rows: dict[tuple[str, str], dict[str, Any]] = {}
+    deleted: dict[tuple[str, str], Any] = {}
     for chunk in _chunks(audit):
         ok = chunk.response_code.isna() | (chunk.response_code < 400)
+        deletes = chunk[ok & (chunk.resource == "pods") & (chunk.verb == "delete") & chunk.subresource.isna()]
+        for t, ns, name in _tuples(deletes, ["time", "object_namespace", "object_name"]):
+            if ns and name:
+                deleted.setdefault((str(ns), str(name)), t)
         creates = chunk[ok & (chunk.resource == "pods") & (chunk.verb == "create") & chunk.subresource.isna() & chunk.request_object.notna()]
         for (t, ns, name, request), event_id in zip(_tuples(creates, ["time", "object_namespace", "object_name", "request_object"]),
                                                     _event_ids(creates)):
@@ -336,6 +343,9 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
             md.setdefault("creationTimestamp", t.isoformat())
             obj = {**obj, "metadata": md}
             rows[key] = _pod(obj, {"cluster": cluster, "evidence_id": None}, {})
+    for key, t in deleted.items():  # a pod the evidence shows only being deleted still existed
+        if key not in have and key not in life and key not in rows:
+            rows[key] = {"cluster": cluster, "namespace": key[0], "name": key[1], "created": None, "deleted": t}
     for key, lt in life.items():
         if key in have:
             continue

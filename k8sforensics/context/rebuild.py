@@ -99,7 +99,7 @@ def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None,
     pod_ips, containers, conflicts = fold_pods(inventory_pods, audit(pod_requests, tokens=tokens), flows, runtime, unreadable=unreadable)
     # the second pass needs only the pod creates: their bodies give the pods the dumps lack
     pod_creates = ("SELECT time, event_id, verb, resource, subresource, object_namespace, object_name, response_code, request_object "
-                   "FROM audit WHERE resource = 'pods' AND verb = 'create' AND subresource IS NULL AND request_object IS NOT NULL "
+                   "FROM audit WHERE resource = 'pods' AND subresource IS NULL AND ((verb = 'create' AND request_object IS NOT NULL) OR verb = 'delete') "
                    "AND (response_code IS NULL OR response_code < 400)")
     extra = pods_from_all_sources(inventory_pods, audit(pod_creates), pod_ips, case.cluster, unreadable=unreadable)
     out = {"pods": pa.concat_tables([pa.Table.from_pandas(inventory_pods, schema=PODS.arrow_schema, preserve_index=False),

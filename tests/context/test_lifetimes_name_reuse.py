@@ -40,3 +40,11 @@ def test_a_delete_before_the_dumped_pod_was_created_ends_an_earlier_unknown_inca
     held = {r["ip"]: (r["start"], r["end"]) for r in pod_ips.to_dict("records")}
     assert held["10.244.1.14"][1] == ts(20)  # the earlier incarnation ends at the delete
     assert pd.isna(held["10.244.2.20"][1])  # the dumped one is alive: the delete was not its
+
+
+def test_a_pod_seen_only_being_deleted_is_still_a_pod_of_the_case() -> None:
+    from k8sforensics.context.lifetimes import POD_IPS_COLUMNS, pods_from_all_sources
+
+    audit = audit_rows([(20, "delete", "logging", "fluent-bit-x7k2p", None, None)])
+    rows = pods_from_all_sources(pd.DataFrame(columns=["namespace", "name"]), iter([audit]), pd.DataFrame(columns=POD_IPS_COLUMNS), "c")
+    assert [(r["namespace"], r["name"], r["deleted"]) for r in rows] == [("logging", "fluent-bit-x7k2p", ts(20))]
