@@ -151,7 +151,8 @@ def _container_files(ev: Evidence, pattern: re.Pattern[str]) -> pd.DataFrame:
 def host_escape(ev: Evidence) -> pd.DataFrame:
     x = _execs(ev)
     rows = pd.concat([x[x["command"].str.contains(HOST_ESCAPE)], _container_files(ev, HOST_ESCAPE_FILES)], ignore_index=True)
-    return _pod_hits(rows, lambda r: f"container escape attempt in pod {r.entity}: {r.command}" + (f" (node {r.node})" if r.node else ""))
+    return _pod_hits(rows, lambda r: f"container escape attempt in pod {r.entity}: {r.command}" + (f" (node {r.node})" if r.node else ""),
+                     gap=ev.settings["session_gap"])
 
 
 def runtime_socket(ev: Evidence) -> pd.DataFrame:
