@@ -694,7 +694,8 @@ def token_secret_owners(a: pd.DataFrame, service_accounts_context: pd.DataFrame,
             continue
         md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
         sa = (md.get("annotations") or {}).get(SA_NAME_ANNOTATION) if isinstance(md.get("annotations"), dict) else None
-        name, ns = a.at[i, "object_name"] or md.get("name"), a.at[i, "object_namespace"] or md.get("namespace")
+        name = a.at[i, "object_name"] if isinstance(a.at[i, "object_name"], str) else md.get("name")
+        ns = a.at[i, "object_namespace"] if isinstance(a.at[i, "object_namespace"], str) else md.get("namespace")
         if isinstance(sa, str) and isinstance(name, str) and isinstance(ns, str):
             out[(ns, name)] = sa
     return out
