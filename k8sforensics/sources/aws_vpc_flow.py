@@ -9,6 +9,7 @@ form SIEMs re-export (camelCase keys, e.g. Panther's AWS.VPCFlow).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,10 +105,24 @@ def flow_row(f: dict[str, str | None]) -> dict[str, Any]:
         "verdict": VERDICTS.get(action, "unknown") if action else None,
         "verdict_raw": action,
         "direction": f.get("flow-direction"),
+        "is_reply": reply_from_tcp_flags(f.get("tcp-flags"), proto),
         "bytes": f.get("bytes"),
         "packets": f.get("packets"),
         "extra": json_text(rest) if rest else None,
     }
+
+
+def reply_from_tcp_flags(flags: Any, protocol: Any) -> bool | None:
+    """Which end wrote a TCP record, from the OR of its TCP flags over the window (AWS docs,
+    "Flow log records — TCP flag sequence": FIN 1, SYN 2, RST 4, SYN-ACK 18; ACK is logged only
+    with SYN): SYN-ACK (18, with FIN 19, with RST 22) is the responder's, SYN without ACK (2,
+    3, 6) the initiator's. A record with neither (mid-connection, 0, FIN alone) says nothing."""
+    if str(protocol) != "6" or flags is None or not re.fullmatch(r"[0-9]{1,9}", str(flags)):
+        return None  # another value stays as written in extra; the direction stays unknown
+    bits = int(str(flags))
+    if not bits & 2:
+        return None
+    return bool(bits & 16)
 
 
 def _strip_comment(line: str) -> str:
@@ -173,6 +188,10 @@ def fast_query(source: str, head: list[Any]) -> str:
              WHEN {f('action')} = 'REJECT' THEN 'denied' ELSE 'unknown' END AS verdict,
         {f('action')} AS verdict_raw,
         {f('flow-direction')} AS direction,
+        -- reply_from_tcp_flags: SYN with ACK (18) is the responder's record, SYN alone the initiator's
+        CASE WHEN {f('protocol')} = '6' AND regexp_full_match({f('tcp-flags')}, '[0-9]{{1,9}}')
+                  AND (TRY_CAST({f('tcp-flags')} AS BIGINT) & 2) = 2
+             THEN (TRY_CAST({f('tcp-flags')} AS BIGINT) & 16) = 16 END AS is_reply,
         {_INT.format(v=f('bytes'))} AS bytes,
         {_INT.format(v=f('packets'))} AS packets,
         {extra} AS extra,

@@ -87,6 +87,11 @@ def _tuple_row(t: Any, rule: Any, version: int, resource: Any) -> dict[str, Any]
         "verdict": {"A": "allowed", "D": "denied"}.get(decision, "unknown"),
         "verdict_raw": decision,
         "direction": {"I": "ingress", "O": "egress"}.get(f[6]),
+        # NSG v2 and VNet tuples are per flow, with counters for both directions (source to
+        # destination, destination to source) and a flow state: the source opened the flow
+        # (Azure docs, "Flow logging for network security groups — Log format"; "VNet flow
+        # logs — Log format"). v1 tuples carry no state or counters: left unknown.
+        "is_reply": False if vnet or version >= 2 else None,
         "bytes": add([count(by_out, "bytes sent"), count(by_in, "bytes received")]),
         "packets": add([count(pk_out, "packets sent"), count(pk_in, "packets received")]),
         "extra": json_text({k: v for k, v in extra.items() if v}),

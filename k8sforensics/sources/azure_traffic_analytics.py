@@ -69,6 +69,10 @@ def rows(record: str, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
         "verdict": "allowed" if allowed else ("denied" if denied else "unknown"),
         "verdict_raw": f"allowed={allowed:g} denied={denied:g}",
         "direction": {"I": "ingress", "O": "egress"}.get(r.get("FlowDirection") or ""),
+        # Traffic Analytics aggregates NSG/VNet flows (opened by their source) to source →
+        # destination:DestPort, the server's port (Azure docs, "Traffic analytics schema"):
+        # every row is the initiator's side
+        "is_reply": False,
         "extra": json_text(rest) if rest else None,
     }
 

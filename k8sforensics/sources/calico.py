@@ -44,6 +44,10 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "verdict": VERDICTS.get(str(action), "unknown") if action else None,
         "verdict_raw": action,
         "direction": {"src": "egress", "dst": "ingress"}.get(str(record.get("reporter"))),
+        # a record is a connection with both directions' counters (bytes_in/bytes_out,
+        # packets_in/packets_out) and source_*/dest_* as it was opened (Calico docs, "Flow log
+        # data types"): never the reply direction on its own
+        "is_reply": False,
         "bytes": add([count(record.get("bytes_in"), "bytes_in"), count(record.get("bytes_out"), "bytes_out")]),
         "packets": add([count(record.get("packets_in"), "packets_in"), count(record.get("packets_out"), "packets_out")]),
         "dst_names": record.get("dest_domains"),

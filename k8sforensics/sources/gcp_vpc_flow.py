@@ -40,6 +40,11 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "verdict": "allowed",  # VPC flow logs record delivered traffic; denials are in firewall logs
         "verdict_raw": None,
         "direction": {"SRC": "egress", "DEST": "ingress"}.get(str(p.get("reporter"))),
+        # is_reply stays unknown: a record is the packets of one direction of a 5-tuple
+        # ("bytes_sent: from the source to the destination"), a server's answers get their
+        # own record with the server as source, and reporter names the VM that logged it,
+        # not the one that opened the connection (GCP docs, "About VPC Flow Logs records").
+        # The rules judge such flows by their ports (analysis.network.reply_mask).
         "bytes": p.get("bytes_sent"),
         "packets": p.get("packets_sent"),
     }

@@ -13,6 +13,7 @@ from typing import Any
 
 from ._driver import NotAnEvent
 from ._values import as_object, epoch, json_text
+from .aws_vpc_flow import reply_from_tcp_flags
 
 NAME = "ocsf-network"
 FAMILY = "flows"
@@ -46,7 +47,15 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
             str(action).lower(), "unknown") if action else None,
         "verdict_raw": action,
         "direction": {1: "ingress", 2: "egress"}.get(d) if isinstance(d := conn.get("direction_id"), int) else None,
+        # connection_info.tcp_flags and protocol_num carry the VPC record's tcp-flags and
+        # protocol (OCSF 1.x Network Connection Information; Security Lake's VPC flow mapping)
+        "is_reply": reply_from_tcp_flags(conn.get("tcp_flags"), conn.get("protocol_num")
+                                         if conn.get("protocol_num") is not None else _tcp_number(conn.get("protocol_name"))),
         "bytes": traffic.get("bytes"),
         "packets": traffic.get("packets"),
         "extra": json_text({k: v for k, v in record.items() if k not in ("src_endpoint", "dst_endpoint", "traffic") and not k.startswith("p_")}),
     }
+
+
+def _tcp_number(name: Any) -> str | None:
+    return "6" if isinstance(name, str) and name.lower() == "tcp" else None
