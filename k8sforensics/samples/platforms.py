@@ -162,10 +162,10 @@ def write_evidence(emitted: Emitted, root: Path, *, platform: str, cluster: str,
         _vpc_aws(flows, out, net=net, rng=rng)
     elif platform == "gke":
         _gke_audit(audit, out, cluster=cluster, traps=traps, rng=rng)
-        _vpc_gcp(flows, out, net=net, rng=rng)
+        _vpc_gcp(flows, out, net=net)
     elif platform == "aks":
         _aks_audit(audit, out, cluster=cluster, traps=traps, rng=rng)
-        _nsg_azure(flows, out, net=net, rng=rng)
+        _nsg_azure(flows, out, net=net)
     else:
         _self_managed_audit(audit, out, traps=traps, rng=rng)
     if cni == "hubble":
@@ -733,7 +733,7 @@ def _aws_line(net: _Network, vpc: str, iface_host: str, srcaddr: str, dstaddr: s
 # --------------------------------------------------------------------------- GCP VPC flow logs
 
 
-def _vpc_gcp(flows: list[Flow], out: _Out, *, net: _Network, rng: random.Random) -> None:
+def _vpc_gcp(flows: list[Flow], out: _Out, *, net: _Network) -> None:
     """VPC Flow Logs as a Cloud Logging sink writes them (hourly JSON lines): one record per
     direction of a connection and per reporting VM — ``reporter`` SRC (the sender's VM) and DEST
     (the receiver's), both when both ends are VMs of the VPC; the reply direction has its own
@@ -812,7 +812,7 @@ def _gke_details(end: _Side, cluster: str, wire_ip: str) -> dict[str, Any] | Non
 # --------------------------------------------------------------------------- Azure NSG flow logs
 
 
-def _nsg_azure(flows: list[Flow], out: _Out, *, net: _Network, rng: random.Random) -> None:
+def _nsg_azure(flows: list[Flow], out: _Out, *, net: _Network) -> None:
     """NSG flow logs version 2: per NSG, NIC (``macAddress=`` in the blob path) and hour one
     ``PT1H.json`` = ``{"records": [...]}``, a record per minute with flow tuples per rule
     (https://learn.microsoft.com/azure/network-watcher/nsg-flow-logs-overview#log-format).
