@@ -136,18 +136,20 @@ class _Incarnations:
             for p in lives:
                 if p.uid == uid:
                     return p
-        if create:
+        if t is not None and pd.isna(t):
+            t = None
+        if create and t is not None:
             # the same pod (uid unknown, or first met without one) created at about this time
             for p in lives:
-                if (uid is None or p.uid is None) and p.created is not None and abs(p.created - t) <= CREATE_SLACK:
+                if (uid is None or p.uid is None) and _known(p.created) and abs(p.created - t) <= CREATE_SLACK:
                     return p
-            alive = [p for p in lives if (uid is None or p.uid is None) and p.deleted is None and (p.created is None or p.created >= t)]
+            alive = [p for p in lives if (uid is None or p.uid is None) and not _known(p.deleted) and (not _known(p.created) or p.created >= t)]
             if alive:
                 return alive[0]
-            if lives and uid is None and not any(p.deleted is not None and p.deleted <= t for p in lives):
+            if lives and uid is None and not any(_known(p.deleted) and p.deleted <= t for p in lives):
                 return lives[-1]
         elif lives:
-            alive = self.at(lives, t)
+            alive = lives[-1] if create else self.at(lives, t)
             if alive is not None:
                 return alive
         p = _Pod(*key)  # first met, or met before every known incarnation was created: an earlier one
@@ -160,14 +162,18 @@ class _Incarnations:
         creation is unknown; None when every known one was created after ``t``."""
         if t is None or pd.isna(t):
             return lives[-1]
-        born = [p for p in lives if p.created is not None and p.created <= t + CREATE_SLACK]
+        born = [p for p in lives if _known(p.created) and p.created <= t + CREATE_SLACK]
         if born:
             return max(born, key=lambda p: p.created)  # type: ignore[arg-type, return-value]
-        return next((p for p in lives if p.created is None), None)
+        return next((p for p in lives if not _known(p.created)), None)
 
     def all(self) -> Iterator[_Pod]:
         for lives in self.found.values():
             yield from lives
+
+
+def _known(t: Any) -> bool:
+    return t is not None and not pd.isna(t)
 
 
 CREATE_SLACK = pd.Timedelta(seconds=5)  # clocks of the sources that saw one pod's creation differ by seconds
