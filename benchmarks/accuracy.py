@@ -57,7 +57,8 @@ PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
 def step_keys(step: dict[str, Any]) -> set[str]:
     """The names an attack step's entities go by (addresses, identities, ns/pod, objects)."""
     e = step["entities"]
-    keys = {str(e[k]) for k in ("source_ip", "destination_ip", "service_account", "node", "user", "secret", "webhook") if e.get(k)}
+    keys = {str(e[k]) for k in ("source_ip", "destination_ip", "service_account", "node", "node_ip", "user", "secret", "webhook") if e.get(k)}
+    keys |= set(e.get("node_ips", ()))  # traffic translated to its nodes' addresses names only them
     if e.get("pod"):
         keys.add(f"{e.get('namespace')}/{e['pod']}")
     if e.get("workload"):

