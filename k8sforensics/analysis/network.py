@@ -181,7 +181,7 @@ def reply_mask(flows: pd.DataFrame, *, listening: frozenset[tuple[str, str, int]
     return given.fillna(by_port.fillna(False)).astype(bool)
 
 
-_LISTEN = r"(?i)\blisten|inet_csk_listen|socket_listen|socket_accept|\baccept"
+_LISTEN = r"(?i)listen|accept"  # process_listen, inet_csk_listen_start, security_socket_listen/accept, listen/accept syscalls
 
 
 def listening_sockets(runtime: pd.DataFrame) -> frozenset[tuple[str, str, int]]:
