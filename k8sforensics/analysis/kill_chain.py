@@ -5,11 +5,13 @@ zero; and a narrative an analyst can paste into a report."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..frames import clock, utc_timestamp
+from .network import Network, cluster_networks, external_mask
 from .rules import PHASES
 
 if TYPE_CHECKING:
@@ -127,42 +129,86 @@ def phases(timeline: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=["kill_chain_phase", "first_seen", "last_seen", "findings", "techniques", "entities"])
 
 
-PATIENT_ZERO_COLUMNS = ["rank", "entity", "namespace", "pod", "first_seen", "came_from", "reason", "finding_id"]
+PATIENT_ZERO_COLUMNS = ["rank", "entity", "namespace", "pod", "first_seen", "came_from", "reason", "finding_id", "entity_type"]
 _FOOTHOLD_PHASES = ("Delivery", "Exploitation", "Installation", "Command & Control")
+_SA_USER = "system:serviceaccount:"
 
 
-def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph) -> pd.DataFrame:
-    """Candidates for the first compromised workload, best first, with the reason: pods whose
-    earliest finding is high or critical and in a foothold phase (delivery, exploitation,
-    installation, C2) rank before the others, then by the time of that finding. ``source`` is a
-    case (its saved findings) or a findings (or timeline) frame. ``came_from`` is the outside
-    address a finding about that pod names as its source, if any. Given a lateral-movement
-    graph instead, the pods through which control first moved on from outside, ranked by
-    ``graph_patient_zero``."""
+def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph, *, networks: Iterable[Network] | None = None) -> pd.DataFrame:
+    """Candidates for the way in, best first, with the reason. Two shapes of entry:
+
+    - a pod (``entity_type`` pod) whose earliest finding is high or critical and in a foothold
+      phase (delivery, exploitation, installation, C2); ``came_from`` is the outside address a
+      finding about that pod names as its source, if any;
+    - an identity (``entity_type`` user or service_account) that findings show acting from an
+      outside address — a leaked kubeconfig or token used with no exploited pod (MS-TA9001,
+      ATT&CK T1078); ``came_from`` is that address; strong when one of those findings is high
+      or critical or in a foothold phase.
+
+    Strong candidates rank first, each group by time. An address inside the cluster or its
+    private network (a node, a VPC address; ``network.is_external`` with ``networks``, by
+    default the case's own) is never ``came_from``, and a finding about an address is never a
+    pod. ``source`` is a case (its saved findings; with none saved yet, the lateral-movement
+    graph's ranking), a findings (or timeline) frame, or a lateral-movement graph
+    (``reach.graph_patient_zero``)."""
     if hasattr(source, "out_edges"):  # a networkx graph
         from .reach import graph_patient_zero
 
-        return graph_patient_zero(source)  # type: ignore[arg-type]
-    f: pd.DataFrame = source if isinstance(source, pd.DataFrame) else source.findings()
+        return graph_patient_zero(source, networks=networks or ())  # type: ignore[arg-type]
+    if isinstance(source, pd.DataFrame):
+        f, nets = source, list(networks or ())
+    else:
+        f = source.findings()
+        nets = list(networks) if networks is not None else cluster_networks(source.context("nodes"))
+        if f.empty and not source.manifest.get("detections"):  # detection has not run: what the graph shows
+            from .graph import lateral_movement
+            from .reach import graph_patient_zero
+
+            return graph_patient_zero(lateral_movement(source, possible=False), networks=nets)
+    return _finding_patient_zero(f, networks=nets)
+
+
+def _finding_patient_zero(f: pd.DataFrame, *, networks: list[Network]) -> pd.DataFrame:
     if "kind" in f.columns:
         f = f[f["kind"] == "finding"]
-    f = f[f["entity_type"] == "pod"]
-    if f.empty:
+    if f.empty or not {"entity_type", "entity", "time", "severity", "kill_chain_phase"} <= set(f.columns):
         return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)
     strong = f["severity"].isin(["high", "critical"]) & f["kill_chain_phase"].isin(_FOOTHOLD_PHASES)
     f = f.assign(_strong=strong).sort_values(["_strong", "time"], ascending=[False, True], kind="stable")
+    outside = external_mask(f["source_ip"].astype("string"), networks) if "source_ip" in f.columns else pd.Series(False, index=f.index)
     rows = []
-    for entity, g in f.groupby("entity", sort=False):
+    # pods: a finding about a pod names both its namespace and its name (a rule that fell back
+    # to an address for an unattributed source is about that address, not a pod)
+    pods = f[(f["entity_type"] == "pod") & f["namespace"].notna() & f["pod"].notna()]
+    pods = pods[pods["entity"] == pods["namespace"].astype(str) + "/" + pods["pod"].astype(str)]
+    for entity, g in pods.groupby("entity", sort=False):
         first = g.iloc[0]
-        origin = g["source_ip"].dropna()
-        origin = origin[origin != ""]
+        origin = g.loc[outside[g.index], "source_ip"].dropna()
         kind = "first foothold-phase finding" if first["_strong"] else "first finding"
         rows.append({
-            "entity": entity, "namespace": first["namespace"], "pod": first["pod"], "first_seen": g["time"].min(),
-            "came_from": origin.iloc[0] if len(origin) else None, "finding_id": first["finding_id"], "_strong": first["_strong"],
+            "entity_type": "pod", "entity": entity, "namespace": first["namespace"], "pod": first["pod"], "first_seen": g["time"].min(),
+            "came_from": origin.iloc[0] if len(origin) else None, "finding_id": first["finding_id"], "_strong": bool(first["_strong"]),
             "_t": first["time"],
             "reason": f"{kind}: {first['title']} ({first['kill_chain_phase']}, {first['severity']}) at {clock(first['time'])}",
         })
+    # identities acting from outside (whatever the finding is about: a secret read, a workload created)
+    if "user" in f.columns:
+        acting = f[outside & f["user"].notna() & ~f["user"].isin(["system:anonymous", ""])]
+        for user, g in acting.groupby("user", sort=False):
+            g = g.sort_values("time", kind="stable")
+            first = g.iloc[0]
+            is_sa = str(user).startswith(_SA_USER)
+            entity = str(user).removeprefix(_SA_USER).replace(":", "/", 1) if is_sa else str(user)
+            strong_any = bool((g["severity"].isin(["high", "critical"]) | g["kill_chain_phase"].isin(_FOOTHOLD_PHASES)).any())
+            rows.append({
+                "entity_type": "service_account" if is_sa else "user", "entity": entity, "namespace": entity.split("/", 1)[0] if is_sa else None,
+                "pod": None, "first_seen": g["time"].min(), "came_from": first["source_ip"], "finding_id": first["finding_id"],
+                "_strong": strong_any, "_t": first["time"],
+                "reason": f"credential used from outside address {first['source_ip']}: {first['title']} ({first['kill_chain_phase']}, "
+                          f"{first['severity']}) at {clock(first['time'])}, {len(g)} finding(s) from outside",
+            })
+    if not rows:
+        return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)
     out = pd.DataFrame(rows).sort_values(["_strong", "_t"], ascending=[False, True], kind="stable").reset_index(drop=True)
     out["rank"] = range(1, len(out) + 1)
     return out[PATIENT_ZERO_COLUMNS]
@@ -182,7 +228,8 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
     candidates = patient_zero(f)
     if len(candidates):
         p0 = candidates.iloc[0]
-        lines.append(f"Patient zero: pod {p0['entity']} ({p0['reason']})" + (f", reached from {p0['came_from']}." if p0["came_from"] else "."))
+        what = {"pod": "pod", "user": "user", "service_account": "service account"}.get(p0["entity_type"], "")
+        lines.append(f"Patient zero: {what} {p0['entity']} ({p0['reason']})" + (f", reached from {p0['came_from']}." if p0["came_from"] else "."))
     for phase in PHASES:
         g = f[f["kill_chain_phase"] == phase]
         if g.empty:

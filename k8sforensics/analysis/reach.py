@@ -6,13 +6,14 @@ remove to stop it (``edges_to_cut``), and which pod the attacker came in through
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from ..frames import clock
 from .graph import CONTROL_EDGES, REACH_EDGES
+from .network import Network, is_external
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -42,40 +43,163 @@ OBSERVED_FIX = {
 _OBSERVED_COST, _STRUCTURE_COST = 10**6, 10**9
 
 
-def paths(graph: nx.MultiDiGraph, source: str, target: str | None = None) -> pd.DataFrame:
-    """How control spread from ``source`` (e.g. ``ip:198.51.100.66``), in time order, over observed
-    edges: a node is reached at the first moment an edge from an already reached node gets to it
-    (flows count only from ``source`` itself into pods, the way in; after that only control edges —
-    exec, token use and theft, pod creation, bindings, host escape). Returns the hops of the chain
-    that reaches ``target`` (or every reached node, with its parent, when ``target`` is None)."""
-    if source not in graph:
-        raise KeyError(f"{source!r} is not in the graph")
-    reached: dict[str, tuple[pd.Timestamp, str | None, dict[str, Any] | None]] = {source: (pd.Timestamp.min.tz_localize("UTC"), None, None)}
-    candidates = sorted(
-        ((d["first_seen"], u, v, d) for u, v, d in graph.edges(data=True)
-         if d.get("observed") and (d["type"] in CONTROL_EDGES or (d["type"] == "flow" and u == source and str(v).startswith("pod:")))),
-        key=lambda e: e[0])
+PATHS_COLUMNS = ["node", "kind", "reached", "parent", "via", "event_ids", "how"]
+# how the attacker got to a node (``paths``' ``how`` column):
+SOURCE = "source"  # where the spread starts: the attacker's address, or a foothold given as the source
+REACHED = "reached"  # the attacker ran code in it, exec'd into it, created or changed it, or acted with its identity
+# its credentials were within the attacker's reach but nothing shows them acting as it: a pod
+# on a node the attacker escaped to (root on a node reads every token the kubelet keeps for its
+# pods, /var/lib/kubelet/pods/*/volumes; Microsoft Threat Matrix MS-TA9016, ATT&CK T1528), the
+# service account whose token a compromised pod mounts. What it needs is a new credential and a
+# clean node, not isolation.
+EXPOSED = "exposed"
+# observed edges whose target then runs what the attacker chose (the spec is theirs): the
+# possible edges out of such a pod (host access, the token it mounts) are the attacker's too
+_ATTACKER_SPEC = frozenset({"create_pod", "create_workload", "patch", "runs"})
+_TOKEN_EDGES = frozenset({"token_use", "token_steal"})
+_NEVER = pd.Timestamp.min.tz_localize("UTC")
+
+
+def _creates(kind: str) -> bool:
+    """A creation edge, whatever object it makes (create_pod, create_workload, and any
+    ``create_*`` type the graph adds: DaemonSets, webhooks, service accounts, secrets)."""
+    return kind.startswith("create")
+
+
+def _control(u: str, v: str, d: dict[str, Any]) -> bool:
+    """An observed edge along which control passes, told by its type or, for a type this
+    module does not know, by its ends: an address acting as an identity (a credential used
+    from there), a secret holding an identity's token."""
+    kind = str(d["type"])
+    return (kind in CONTROL_EDGES or _creates(kind) or kind == "read_secret"
+            or (u.startswith(("ip:", "secret:")) and v.startswith(("sa:", "user:")) and not kind.startswith("flow")))
+
+
+def node_identity(node: str) -> str:
+    """The kubelet's identity of a node (``node:n`` → ``user:system:node:n``): its client
+    credential lives on the node (Kubernetes docs, Node authorization)."""
+    return f"user:system:node:{node.removeprefix('node:')}"
+
+
+def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | None = None, *,
+          held_since: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """How control spread from ``source`` (e.g. ``ip:198.51.100.66``; or several entry points),
+    in time order: a node is reached at the first moment an edge from an already reached node
+    gets to it — observed control edges (exec, token use and theft, creations, patches,
+    bindings, secret reads, host escape; flows only from an outside source into pods, the way
+    in). ``held_since`` gives the time from which a source is the attacker's (default: always).
+
+    ``how`` says what that means: ``reached`` — the attacker acted there (ran code, exec'd,
+    created or changed it, used its identity); ``exposed`` — only its credentials were within
+    reach: pods on a node the attacker got root on and their service accounts, the service
+    account whose token a reached pod mounts. From what the attacker made, the spec's own
+    grants count as used (a privileged pod they created holds its node; a workload they made
+    runs its pods). Returns the hops of the chain that reaches ``target`` (or every node, with
+    its parent, when ``target`` is None); columns ``PATHS_COLUMNS``."""
+    sources = _nodes(graph, source)
+    since = {s: _NEVER for s in sources} | {s: _when(t) for s, t in (held_since or {}).items() if s in sources}
+    held: dict[str, tuple[pd.Timestamp, str | None, dict[str, Any] | None, str]] = {s: (since[s], None, None, SOURCE) for s in sources}
+
+    def offer(v: str, t: pd.Timestamp, u: str, d: dict[str, Any], how: str) -> bool:
+        cur = held.get(v)
+        if cur is not None and (cur[3] == SOURCE or (cur[3] == REACHED and how == EXPOSED)
+                                or (cur[3] == how and cur[0] <= t)):
+            return False
+        held[v] = (t, u, d, how)
+        return True
+
+    observed = sorted(((d["first_seen"], u, v, d) for u, v, d in graph.edges(data=True) if d.get("observed")), key=lambda e: e[0])
+    structure = [(u, v, d) for u, v, d in graph.edges(data=True) if not d.get("observed") or str(u).startswith("secret:")]
+    has_observed = {(u, v, d["type"]) for _, u, v, d in observed}
+    mounted: dict[str, set[str]] = {}
+    for u, v, d in graph.edges(data=True):
+        if d["type"] == "token_steal" and not d.get("observed"):
+            mounted.setdefault(u, set()).add(v)
+    life = _lifetimes(graph)
     changed = True
-    while changed:  # edges are in time order; repeat until no node is reached earlier
+    while changed:  # repeat until no node is reached earlier or more surely
         changed = False
-        for t, u, v, d in candidates:
-            if u in reached and reached[u][0] <= t and (v not in reached or t < reached[v][0]) and v != source:
-                reached[v] = (t, u, d)
-                changed = True
-    rows = [{"node": n, "kind": graph.nodes[n].get("kind"), "reached": t if p is not None else pd.NaT, "parent": p,
-             "via": d["type"] if d else None, "event_ids": d["event_ids"] if d else []} for n, (t, p, d) in reached.items()]
-    table = pd.DataFrame(rows)
+        for t, u, v, d in observed:
+            h = held.get(u)
+            if h is None or v in sources:
+                continue
+            if h[3] in (SOURCE, REACHED):
+                way_in = d["type"] == "flow" and h[3] == SOURCE and u.startswith("ip:") and v.startswith("pod:")
+                if (way_in or _control(u, v, d)) and h[0] <= t:
+                    # the kubelet fetches the tokens of the pods it runs: on a node the attacker holds they are exposed
+                    how = EXPOSED if d["type"] == "token_request" and u.startswith("user:system:node:") else REACHED
+                    changed |= offer(v, t, u, d, how)
+            elif h[3] == EXPOSED and u.startswith("pod:") and v.startswith("sa:") and d["type"] in _TOKEN_EDGES:
+                # a token used from a pod of a node the attacker holds (a host-network pod shares the
+                # node's address) that is not the token that pod mounts: the attacker used it
+                used = d["type"] == "token_use" and t >= h[0] and bool(mounted.get(u)) and v not in mounted[u]
+                changed |= offer(v, max(t, h[0]), u, d, REACHED if used else EXPOSED)
+        for u, v, d in structure:
+            h = held.get(u)
+            if h is None or v in sources or (u, v, d["type"]) in has_observed:
+                continue
+            if pd.notna(d.get("last_seen")) and _when(d["last_seen"]) < h[0]:
+                continue  # it was over before the attacker got there
+            t = max(h[0], _when(d.get("first_seen")))
+            via = h[2]["type"] if h[2] is not None else None
+            kind = d["type"]
+            if h[3] == EXPOSED:
+                if kind == "token_steal" and u.startswith("pod:"):
+                    changed |= offer(v, t, u, d, EXPOSED)
+            elif u.startswith("secret:") and v.startswith(("sa:", "user:")):
+                changed |= offer(v, t, u, d, REACHED)  # whoever read the secret holds the token in it
+            elif kind == "runs":
+                changed |= offer(v, t, u, d, REACHED)  # the workload is the attacker's: so are its pods
+            elif kind in ("host_escape", "token_steal") and u.startswith("pod:"):
+                changed |= offer(v, t, u, d, REACHED if via in _ATTACKER_SPEC or (via and _creates(via)) else EXPOSED)
+            elif kind == "hosts" and u.startswith("node:"):
+                first, last = life.get(v, (_NEVER, None))
+                if last is None or last >= h[0]:
+                    changed |= offer(v, max(h[0], first), u, d, EXPOSED)
+        for n in [n for n, h in held.items() if n.startswith("node:") and h[3] in (SOURCE, REACHED)]:
+            kubelet = node_identity(n)
+            if kubelet in graph and kubelet not in sources:
+                changed |= offer(kubelet, held[n][0], n, {"type": "node_credential", "event_ids": []}, REACHED)
+    rows = [{"node": n, "kind": graph.nodes[n].get("kind"), "reached": t if p is not None or t != _NEVER else pd.NaT, "parent": p,
+             "via": d["type"] if d else None, "event_ids": list(d.get("event_ids", [])) if d else [], "how": how}
+            for n, (t, p, d, how) in held.items()]
+    table = pd.DataFrame(rows, columns=PATHS_COLUMNS)
+    table["reached"] = pd.to_datetime(table["reached"], utc=True)
     if target is None:
         return table.sort_values("reached", na_position="first", kind="stable").reset_index(drop=True)
-    if target not in reached:
+    if target not in held:
         return table.iloc[0:0]
     chain = []
     node: str | None = target
-    while node is not None:
+    while node is not None and node not in chain:
         chain.append(node)
-        node = reached[node][1]
+        node = held[node][1]
     order = {n: i for i, n in enumerate(reversed(chain))}
     return table[table["node"].isin(order)].assign(_o=lambda d: d["node"].map(order)).sort_values("_o").drop(columns="_o").reset_index(drop=True)
+
+
+def _when(t: Any) -> pd.Timestamp:
+    """A time as a UTC timestamp; a missing one is "always" (the earliest time)."""
+    if t is None or (not isinstance(t, str) and pd.isna(t)):
+        return _NEVER
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _lifetimes(graph: nx.MultiDiGraph) -> dict[str, tuple[pd.Timestamp, pd.Timestamp | None]]:
+    """pod → (start, end or None while it runs), from the inventory's edges that carry a pod's
+    lifetime (its token mount, its host access, its workload's runs edge)."""
+    out: dict[str, tuple[pd.Timestamp, pd.Timestamp | None]] = {}
+    for u, v, d in graph.edges(data=True):
+        if d.get("observed") or d["type"] not in ("token_steal", "host_escape", "runs"):
+            continue
+        pod = u if d["type"] != "runs" else v
+        first, last = _when(d.get("first_seen")), (_when(d["last_seen"]) if pd.notna(d.get("last_seen")) else None)
+        if pod in out:
+            f0, l0 = out[pod]
+            first, last = min(first, f0), (None if l0 is None or last is None else max(l0, last))
+        out[pod] = (first, last)
+    return out
 
 
 def _nodes(graph: nx.MultiDiGraph, nodes: str | Iterable[str]) -> list[str]:
@@ -171,19 +295,71 @@ def edges_to_cut(graph: nx.MultiDiGraph, from_: str | Iterable[str], to: str | I
                                                                kind="stable").reset_index(drop=True)
 
 
-def attack_source(graph: nx.MultiDiGraph) -> str | None:
+def attack_source(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = ()) -> str | None:
     """The outside address patient zero came from, as a node id (``ip:...``), if any: where
-    ``paths`` starts when no source is given."""
-    came = graph_patient_zero(graph)["came_from"].dropna()
+    ``paths`` starts when no source is given. ``networks``: the cluster's own (pod CIDRs, node
+    addresses; ``network.cluster_networks``) — an address in them is never the source."""
+    came = graph_patient_zero(graph, networks=networks)["came_from"].dropna()
     return f"ip:{came.iloc[0]}" if len(came) else None
 
 
-def graph_patient_zero(graph: nx.MultiDiGraph) -> pd.DataFrame:
-    """Pods ranked as the way in: a pod that outside addresses reached over the network and
-    from which control then moved on (a token used, a pod exec'd, the host escaped), earliest
-    onward move first; ``came_from`` is the outside address whose flows reached the pod last
-    before that move (an address that also touched other nodes — a scanner — preferred)."""
+def attack_sources(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = (), findings: pd.DataFrame | None = None) -> list[str]:
+    """Every way in, as graph node ids for ``paths``: the outside addresses the patient-zero
+    candidates came from, and a candidate itself when no outside address is known (a pod behind
+    a load balancer that hides the client's address). With ``findings``, only the candidates a
+    finding names (the pod, or the identity acting from that address) — so an administrator
+    working from the Internet is not taken for the attacker; without, the first candidate."""
+    ranked = graph_patient_zero(graph, networks=networks)
+    if ranked.empty:
+        return []
+    if findings is None or findings.empty:
+        ranked = ranked.head(1)
+    else:
+        ranked = ranked[[_confirmed(r, findings) for r in ranked.itertuples(index=False)]]
+    out = list(dict.fromkeys(f"ip:{ip}" for ip in ranked["came_from"].dropna() if f"ip:{ip}" in graph))
+    # a foothold with no outside address known is a way in of its own only when the ways in
+    # from outside do not lead to it (else it is a later hop, not an entry)
+    later = set(paths(graph, out)["node"]) if out else set()
+    for r in ranked[ranked["came_from"].isna()].itertuples(index=False):
+        node = _entity_node(r.entity_type, r.entity)
+        if node in graph and node not in later and node not in out:
+            out.append(node)
+    return out
+
+
+def _entity_node(entity_type: str, entity: str) -> str:
+    prefix = {"pod": "pod:", "service_account": "sa:", "user": "user:"}[entity_type]
+    return prefix + entity
+
+
+def _confirmed(row: Any, findings: pd.DataFrame) -> bool:
+    """A finding names this candidate: the pod it is about, or the identity acting from the
+    address it came from."""
+    f = findings[findings["kind"] == "finding"] if "kind" in findings.columns else findings
+    if row.entity_type == "pod":
+        ns, _, pod = str(row.entity).partition("/")
+        return bool(((f["entity"] == row.entity) | ((f["namespace"] == ns) & (f["pod"] == pod))).any())
+    who = f"system:serviceaccount:{str(row.entity).replace('/', ':', 1)}" if row.entity_type == "service_account" else row.entity
+    mine = (f["user"] == who) | ((f["entity"] == row.entity) & (f["entity_type"] == row.entity_type))
+    return bool((mine & (f["source_ip"] == row.came_from)).any()) if isinstance(row.came_from, str) else bool(mine.any())
+
+
+def graph_patient_zero(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = ()) -> pd.DataFrame:
+    """The ways in, ranked: (1) pods that outside addresses reached over the network and from
+    which control then moved on (a token used, a pod exec'd, the host escaped), earliest onward
+    move first — ``came_from`` is the outside address whose flows reached the pod last before
+    that move (an address that also touched other nodes — a scanner — preferred); (2)
+    identities (``entity_type`` user or service_account) whose credential was used from an
+    outside address — a leaked kubeconfig or token, no exploited pod (MS-TA9001/T1078 valid
+    accounts); (3) pods control moved on from with no outside address known. An address
+    inside the cluster or its private network (a node, a load balancer's VPC address) is
+    never where the attack came from."""
     from .kill_chain import PATIENT_ZERO_COLUMNS
+
+    nets = tuple(networks)
+
+    def outside(node: str) -> bool:
+        return node.startswith("ip:") and is_external(node[3:], nets)
 
     rows = []
     for pod in (n for n, k in graph.nodes(data="kind") if k == "pod"):
@@ -192,18 +368,29 @@ def graph_patient_zero(graph: nx.MultiDiGraph) -> pd.DataFrame:
             continue
         t, target, d = min(onward, key=lambda e: e[0])
         inbound = [(u, e) for u, _, e in graph.in_edges(pod, data=True)
-                   if e.get("observed") and e["type"] == "flow" and str(u).startswith("ip:") and e["first_seen"] <= t]
+                   if e.get("observed") and e["type"] == "flow" and outside(str(u)) and e["first_seen"] <= t]
         came_from, via = None, ""
         if inbound:
             u, e = max(inbound, key=lambda x: (graph.out_degree(x[0]) > 1, x[1]["last_seen"] if x[1]["last_seen"] <= t else x[1]["first_seen"]))
             came_from = u.removeprefix("ip:")
             via = f"reached from {came_from} over the network at {clock(e['first_seen'])}, then "
         ns, _, name = pod.removeprefix("pod:").partition("/")
-        rows.append({"entity": f"{ns}/{name}", "namespace": ns, "pod": name, "first_seen": t, "came_from": came_from, "finding_id": None,
-                     "_in": bool(inbound), "reason": f"{via}{d['type']} → {target} at {clock(t)} (evidence {', '.join(d['event_ids'][:3])})"})
+        rows.append({"entity_type": "pod", "entity": f"{ns}/{name}", "namespace": ns, "pod": name, "first_seen": t, "came_from": came_from,
+                     "finding_id": None, "_group": 0 if inbound else 2,
+                     "reason": f"{via}{d['type']} → {target} at {clock(t)} (evidence {', '.join(d['event_ids'][:3])})"})
+    # an identity acting from an outside address: the credential left the cluster (or never was in it)
+    for u, v, d in graph.edges(data=True):
+        if not (d.get("observed") and outside(str(u)) and str(v).startswith(("sa:", "user:")) and not str(d["type"]).startswith("flow")):
+            continue
+        kind, _, name = str(v).partition(":")
+        ns = name.split("/", 1)[0] if kind == "sa" else None
+        rows.append({"entity_type": "service_account" if kind == "sa" else "user", "entity": name, "namespace": ns, "pod": None,
+                     "first_seen": d["first_seen"], "came_from": u[3:], "finding_id": None, "_group": 1,
+                     "reason": f"credential of {v} used from outside address {u[3:]} at {clock(d['first_seen'])}, {d.get('count', 0)} request(s) "
+                               f"(evidence {', '.join(d.get('event_ids', [])[:3])})"})
     if not rows:
         return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)
-    out = pd.DataFrame(rows).sort_values(["_in", "first_seen"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    out = pd.DataFrame(rows).sort_values(["_group", "first_seen"], kind="stable")
+    out = out.drop_duplicates(["entity_type", "entity"]).reset_index(drop=True)  # an identity used from several addresses: the first
     out["rank"] = range(1, len(out) + 1)
     return out[PATIENT_ZERO_COLUMNS]
-

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
+from ..analysis.network import cluster_networks, is_external
 from ..analysis.possible import KIND_RESOURCE
+from ..analysis.reach import REACHED, SOURCE
 from ..analysis.rules import FLOW_COLUMNS_READ
 from ..bodies import UnreadableBodies
-from .actions import ACTION_COLUMNS, _accessed, _ids, remediation_actions
+from .actions import ACTION_COLUMNS, _accessed, _ids, isolated_pods, remediation_actions
 from .admission import gatekeeper, image_repositories, kyverno
 from .commands import kubectl, names_ok
 from .network_policy import network_policies, pod_labels
@@ -61,7 +63,8 @@ class Remediation:
     def __init__(self, case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None,
                  chunk_rows: int = 1_000_000) -> None:
         from ..analysis import detect, lateral_movement
-        from ..analysis.reach import attack_source, paths
+        from ..analysis.kill_chain import patient_zero
+        from ..analysis.reach import PATHS_COLUMNS, attack_sources, paths
 
         self.case = case
         # bodies left unread (too large, too deep, not JSON) by the steps the plan runs itself
@@ -72,18 +75,43 @@ class Remediation:
         if self.findings.empty and not case.manifest.get("detections"):
             self.findings = detect(case, save=False)
         self.graph = graph if graph is not None else lateral_movement(case, unreadable=self.unreadable)
-        self.source = attack_source(self.graph)
-        self.reached = paths(self.graph, self.source) if self.source is not None and self.source in self.graph else \
-            pd.DataFrame(columns=["node", "kind", "reached", "parent", "via", "event_ids"])
+        # the cluster's own addresses: never an attacker address to block, never where the attack came from
+        self.networks = cluster_networks(case.context("nodes"))
+        # every way in the findings confirm: outside addresses, a foothold pod behind a load balancer, and identities
+        # findings show acting from outside (a leaked kubeconfig or token; held from their first such finding on)
+        self.sources = attack_sources(self.graph, networks=self.networks, findings=self.findings)
+        since: dict[str, Any] = {}
+        ranked = patient_zero(self.findings, networks=self.networks)
+        identities = ranked[ranked["entity_type"].isin(["user", "service_account"])]
+        for r in identities.itertuples(index=False):
+            node = ("sa:" if r.entity_type == "service_account" else "user:") + str(r.entity)
+            user = f"system:serviceaccount:{str(r.entity).replace('/', ':', 1)}" if r.entity_type == "service_account" else str(r.entity)
+            if node in self.graph and node not in self.sources and _foothold(self.findings, user=user, ip=r.came_from):
+                self.sources.append(node)
+                since[node] = r.first_seen
+        self.source = self.sources[0] if self.sources else None
+        self.reached = paths(self.graph, self.sources, held_since=since) if self.sources else pd.DataFrame(columns=PATHS_COLUMNS)
         self.labels = pod_labels(case.context("pods"), case.context("pod_ips"))
+
+    def _held(self) -> dict[str, Any]:
+        """What the attacker held (not merely exposed) → since when (NaT: from the start)."""
+        r = self.reached
+        keep = r["how"].isin([SOURCE, REACHED])
+        return dict(zip(r.loc[keep, "node"], r.loc[keep, "reached"]))
 
     # ------------------------------------------------------------------ who and what is the attack
     @_once
     def attacker_ips(self) -> set[str]:
-        """The source address and the outside addresses that compromised pods, or pods the
-        attacker created, talked to."""
-        done = set(self.reached["node"]) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
-        return {n[3:] for n in self.graph if n.startswith("ip:") and (n == self.source or _accessed(self.graph, done, n))}
+        """The outside addresses of the attack: where it came from, where the pods it reached
+        or made connected to after that, where its stolen credentials were used from."""
+        done = set(self._held()) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
+        made = self.reached.assign(how=[REACHED if n in done else h for n, h in zip(self.reached["node"], self.reached["how"])])
+        extra = pd.DataFrame({"node": [n for n in done if n not in set(made["node"])]}).assign(reached=pd.NaT, how=REACHED)
+        made = pd.concat([made, extra], ignore_index=True) if len(extra) else made
+        ips = {n[3:] for n in self.graph if n.startswith("ip:") and (n in self.sources or _accessed(self.graph, made, n, networks=self.networks))}
+        ips |= {str(u)[3:] for n in done if n.startswith(("sa:", "user:")) for u, _, d in self.graph.in_edges(n, data=True)
+                if str(u).startswith("ip:") and d.get("observed") and not str(d["type"]).startswith("flow")}
+        return {ip for ip in ips if is_external(ip, self.networks)}
 
     @functools.cached_property
     def flows(self) -> pd.DataFrame:
@@ -124,7 +152,7 @@ class Remediation:
         made = self._attacker_pods()
         src = list(zip(f["src_namespace"], f["src_pod"]))
         mask |= pd.Series([p in made for p in src], index=f.index)
-        for node, t in zip(self.reached["node"], self.reached["reached"]):
+        for node, t in self._held().items():
             if not node.startswith("pod:") or pd.isna(t):
                 continue
             ns, pod = node[4:].split("/", 1)
@@ -140,7 +168,7 @@ class Remediation:
 
     @_once
     def _attacker_pods(self) -> set[tuple[str, str]]:
-        done = set(self.reached["node"])
+        done = set(self._held())
         made: set[str] = set()
         for u, v, d in self.graph.edges(data=True):
             if u in done and d.get("observed") and d["type"] in ("create_pod", "create_workload"):
@@ -164,11 +192,39 @@ class Remediation:
                                 nodes=self.case.context("nodes"))
 
     def quarantine_policies(self) -> list[dict[str, Any]]:
-        namespaces = sorted({n[4:].split("/", 1)[0] for n in self.reached["node"] if n.startswith("pod:")})
+        namespaces = sorted({n[4:].split("/", 1)[0] for n in isolated_pods(self.reached, self.graph, pods=self.case.context("pods"))})
         return [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                  "metadata": {"name": "k8sforensics-quarantine", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "k8sforensics"}},
                  "spec": {"podSelector": {"matchLabels": {"k8sforensics.io/quarantine": "true"}}, "policyTypes": ["Ingress", "Egress"]}}
                 for ns in namespaces]
+
+    @_once
+    def created(self) -> pd.DataFrame:
+        """Objects the attacker's identities created, per the audit log: every allowed, successful
+        create (not a subresource) by an identity the attacker held, from the time they held it —
+        webhooks, service accounts, secrets, CSRs and roles as well as workloads and bindings.
+        Columns resource, api_group, namespace, name, actor, event_id, time."""
+        held = {n: t for n, t in self._held().items() if n.startswith(("sa:", "user:"))}
+        columns = ["resource", "api_group", "namespace", "name", "actor", "event_id", "time"]
+        if not held:
+            return pd.DataFrame(columns=columns)
+        who = pd.DataFrame({"user": [f"system:serviceaccount:{n[3:].replace('/', ':', 1)}" if n.startswith("sa:") else n[5:] for n in held],
+                            "node": list(held), "since": pd.to_datetime(list(held.values()), utc=True)})
+        con = self.case.connect()
+        try:
+            con.register("who", who)
+            out = con.sql("""
+                SELECT a.resource, a.api_group, a.object_namespace AS namespace, a.object_name AS name, w.node AS actor,
+                       a.event_id, a.time
+                FROM audit a JOIN who w ON a."user" = w."user"
+                WHERE a.verb = 'create' AND a.subresource IS NULL AND a.object_name IS NOT NULL AND a.resource IS NOT NULL
+                  AND (w.since IS NULL OR a.time >= w.since)
+                  AND (a.decision = 'allow' OR (coalesce(a.decision, '') = '' AND coalesce(a.response_code, 200) < 400))
+                  AND coalesce(a.response_code, 200) < 400
+                ORDER BY a.time, a.event_id""").df()
+        finally:
+            con.close()
+        return out.reindex(columns=columns)
 
     def _ended(self) -> dict[str, Any]:
         """pod:ns/name → when it ended, for pods whose last lifetime is closed."""
@@ -194,7 +250,7 @@ class Remediation:
     def rbac(self) -> tuple[list[dict[str, Any]], pd.DataFrame]:
         """Least-privilege Roles for what identities did outside the attack, and the bindings nothing legitimate used."""
         attack_events = {str(e) for ids in self.findings["event_ids"] if ids is not None for e in ids}
-        done = set(self.reached["node"])
+        done = set(self._held())
         for u, _, d in self.graph.edges(data=True):
             if d.get("observed") and u in done and d["type"] != "flow":
                 attack_events.update(d["event_ids"])  # what the compromised identities did
@@ -262,9 +318,10 @@ class Remediation:
     def actions(self) -> pd.DataFrame:
         """The checklist: ``remediation_actions`` plus the bindings nothing legitimate used."""
         images = self.known_good_images()
-        out = remediation_actions(self.findings, self.graph, source=self.source, attacker_ips=self.attacker_ips(), workload_images=images,
+        out = remediation_actions(self.findings, self.graph, source=self.sources, attacker_ips=self.attacker_ips(), workload_images=images,
                                   bindings=self._binding_kinds(), ended=self._ended(),
-                                  artifacts={k: f"remediation/{v}" for k, v in ARTIFACTS.items()})
+                                  artifacts={k: f"remediation/{v}" for k, v in ARTIFACTS.items()}, reached=self.reached,
+                                  networks=self.networks, pods=self.case.context("pods"), created=self.created())
         _, unused = self.rbac()
         extra = [{"priority": 2, "phase": "eradicate", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
                   "control": "RBAC", "why": r.reason, "finding_ids": [], "event_ids": [], "references": "CIS 5.1.1; MS-M9003",
@@ -279,6 +336,15 @@ class Remediation:
             out = pd.concat([out, more], ignore_index=True)
             out = out.drop_duplicates(["action_id"]).sort_values("priority", kind="stable").reset_index(drop=True)
         return out[ACTION_COLUMNS]
+
+
+def _foothold(findings: pd.DataFrame, *, user: str, ip: object) -> bool:
+    """A finding about what ``user`` did from ``ip`` is high or critical or in a foothold
+    phase: an identity merely seen from outside (an administrator on the public endpoint) is
+    not taken for the attacker."""
+    hit = findings[(findings["user"] == user) & (findings["source_ip"] == ip)]
+    return bool(len(hit)) and bool((hit["severity"].isin(["high", "critical"])
+                                    | hit["kill_chain_phase"].isin(["Delivery", "Exploitation", "Installation", "Command & Control"])).any())
 
 
 def remediation(case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None) -> pd.DataFrame:
