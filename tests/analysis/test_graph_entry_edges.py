@@ -16,7 +16,7 @@ from k8sforensics.analysis.graph import CONTROL_EDGES, csr_common_name
 
 from .build import audit, frame
 
-CSR_PEM = Path(__file__).resolve().parent.parent / "fixtures" / "quirks" / "csr-subject-cn-backdoor-admin-in-system-masters.pem"
+CSR_PEM = Path(__file__).resolve().parent.parent / "fixtures" / "certificates" / "csr-subject-cn-backdoor-admin-in-system-masters.pem"
 ATTACKER = "203.0.113.9"
 CI = "system:serviceaccount:ci:ci-deployer"
 
