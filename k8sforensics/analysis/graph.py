@@ -438,8 +438,10 @@ def _runtime_edges(ev: Evidence) -> pd.DataFrame:
     r = ev.runtime
     if "file_path" in r.columns:
         # a static-pod manifest written from a container (through a hostPath): the node runs what it says
-        wrote = r[(r["event_type"] == "file") & r["file_path"].fillna("").str.contains(STATIC_MANIFEST) & r["pod"].notna()
-                  & r["namespace"].notna() & r["node"].notna()]
+        # (a file event, or an alert naming the file or the command that wrote it)
+        cmd = r["cmdline"].fillna("") if "cmdline" in r.columns else pd.Series("", index=r.index)
+        wrote = r[(r["event_type"] != "exec") & (r["file_path"].fillna("").str.contains(STATIC_MANIFEST) | cmd.str.contains(STATIC_MANIFEST_WRITE))
+                  & r["pod"].notna() & r["namespace"].notna() & r["node"].notna()]
         if len(wrote):
             out.append(pd.DataFrame({"source": "pod:" + wrote["namespace"].astype(str) + "/" + wrote["pod"].astype(str),
                                      "target": "node:" + wrote["node"].astype(str), "type": "host_escape", "time": wrote["time"], "bytes": 0,

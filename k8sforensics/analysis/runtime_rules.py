@@ -140,12 +140,16 @@ def token_read(ev: Evidence) -> pd.DataFrame:
 
 
 def _container_files(ev: Evidence, pattern: re.Pattern[str]) -> pd.DataFrame:
-    """File events inside containers (not the host's own processes) on a path ``pattern``
-    matches, with ``command`` = process and path."""
+    """Events inside containers (not the host's own processes) other than executions that name a
+    file ``pattern`` matches — file events, alerts that carry the file (Falco's ``fd.name``) or
+    the command that wrote it (``proc.cmdline``) — with ``command`` = that command, else process
+    and path."""
     r = ev.runtime
-    m = (r["event_type"] == "file") & (r["container_id"].notna() | r["pod"].notna()) & r["file_path"].fillna("").str.contains(pattern)
+    cmd = r["cmdline"].fillna("") if "cmdline" in r.columns else pd.Series("", index=r.index)
+    m = ((r["event_type"] != "exec") & (r["container_id"].notna() | r["pod"].notna())
+         & (r["file_path"].fillna("").str.contains(pattern) | cmd.str.contains(pattern)))
     files = r[m]
-    return files.assign(command=files["process"].fillna("") + " " + files["file_path"].astype(str))
+    return files.assign(command=cmd[m].where(cmd[m] != "", files["process"].fillna("") + " " + files["file_path"].fillna("").astype(str)))
 
 
 def host_escape(ev: Evidence) -> pd.DataFrame:

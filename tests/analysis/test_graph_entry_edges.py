@@ -106,6 +106,11 @@ def test_a_static_pod_manifest_written_from_a_container_hands_over_its_node() ->
     escape = edges[edges["type"] == "host_escape"]
     assert escape[["source", "target"]].values.tolist() == [["pod:kube-system/node-agent-abc", "node:node-2"]]
     assert escape["count"].tolist() == [1]  # reading a manifest is not writing one
+    alert = frame("runtime", {"time": "2026-03-10T10:30:00Z", "event_type": "alert", "rule": "Write below etc", "container_id": "c2",
+                              "namespace": "default", "pod": "node-debugger", "node": "node-2", "process": "/bin/sh",
+                              "cmdline": 'sh -c "cat > /host/etc/kubernetes/manifests/helper.yaml"'})
+    edges = observed_edges(Evidence(runtime=alert))
+    assert edges[["source", "target", "type"]].values.tolist() == [["pod:default/node-debugger", "node:node-2", "host_escape"]]
 
 
 def test_the_subject_cn_of_a_real_certificate_signing_request() -> None:

@@ -121,5 +121,8 @@ def test_the_kubelet_reading_its_manifests_is_not_a_static_pod_write() -> None:
              "file_path": "/etc/kubernetes/manifests/etcd.yaml"},
             {"time": "2026-03-10T10:01:00Z", "event_type": "file", "container_id": "c1", "namespace": "kube-system", "pod": "node-agent-abc",
              "node": "node-2", "process": "/bin/cp", "file_path": "/host/etc/kubernetes/manifests/kube-proxy.yaml"}]
-    hits = run(rr.static_manifest, "runtime", *rows)
-    assert hits["entity"].tolist() == ["kube-system/node-agent-abc"]
+    alert = {"time": "2026-03-10T10:30:00Z", "event_type": "alert", "rule": "Write below etc", "container_id": "c2", "namespace": "default",
+             "pod": "node-debugger", "node": "node-2", "process": "/bin/sh",
+             "cmdline": 'sh -c "cat > /host/etc/kubernetes/manifests/helper.yaml"'}  # Falco names the command, not the file
+    hits = run(rr.static_manifest, "runtime", *rows, alert)
+    assert hits["entity"].tolist() == ["kube-system/node-agent-abc", "default/node-debugger"]
