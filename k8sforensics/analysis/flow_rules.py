@@ -234,9 +234,11 @@ def beaconing(ev: Evidence) -> pd.DataFrame:
         return pd.DataFrame()
     periods = regular["median"].round().astype(int).rename("period").reset_index()
     rows = f.merge(periods, on=key, how="inner")
-    hits = _pod_source_hits(rows, lambda r: f"{r.entity} called {r.dst_ip}:{r.dst_port} every ~{r.period} s ({r.n} connections): beaconing",
-                            gap=pd.Timedelta(days=365))
-    return hits
+    # one finding per source and destination: hits group by entity, and a host that calls a
+    # routine update server and a C2 server must not have the C2 folded into the routine one
+    hits = [_pod_source_hits(g, lambda r: f"{r.entity} called {r.dst_ip}:{r.dst_port} every ~{r.period} s ({r.n} connections): beaconing",
+                             gap=pd.Timedelta(days=365)) for _, g in rows.groupby(["dst_ip", "dst_port"], sort=True)]
+    return pd.concat(hits, ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True)
 
 
 def kubelet_from_pod(ev: Evidence) -> pd.DataFrame:

@@ -115,3 +115,14 @@ def test_a_beacon_from_a_pod_is_the_pods_and_one_to_a_service_address_is_not_a_b
              for i in range(6)]
     hits = fr.beaconing(Evidence(flows=frame("flows", *out, *to_lb), context={"nodes": NODES, "services": services}))
     assert hits["entity"].tolist() == ["k/x"] and hits.loc[0, "entity_type"] == "pod"
+
+
+def test_a_second_beacon_of_the_same_host_is_its_own_finding() -> None:
+    # a node calls an update server hourly and, later, a C2 server every five minutes
+    routine = [flow(f"2026-01-01T{h:02d}:00:00Z", "10.0.1.11", 41000 + h, "198.51.100.88", 443, src_kind="node", src_node="node-1")
+               for h in range(6)]
+    c2 = [flow(f"2026-01-01T05:{5 * i:02d}:30Z", "10.0.1.11", 42000 + i, "203.0.113.150", 443, src_kind="node", src_node="node-1")
+          for i in range(6)]
+    hits = fr.beaconing(Evidence(flows=frame("flows", *routine, *c2), context={"nodes": NODES}))
+    assert sorted(hits["destination_ip"]) == ["198.51.100.88", "203.0.113.150"] and set(hits["entity"]) == {"node-1"}
+    assert hits.loc[hits["destination_ip"] == "203.0.113.150", "event_ids"].map(len).tolist() == [6]
