@@ -959,9 +959,14 @@ class _Breach:
             w.delete_pod(db, gone, user="system:serviceaccount:kube-system:statefulset-controller")
             again = w.pod("data", "postgres", "StatefulSet", w.rng.choice(w.layout.node_names), "postgres", db.image, gone + dt.timedelta(seconds=40),
                           name=db.name)
-            w.truth["ip_attribution"] += [
-                {"ip": db.ip, "time": iso(gone - dt.timedelta(minutes=30)), "namespace": "data", "pod": db.name, "note": "before its restart"},
-                {"ip": again.ip, "time": iso(gone + dt.timedelta(minutes=5)), "namespace": "data", "pod": db.name, "note": "the same name, a new address"}]
+            # the old incarnation predates the evidence: only a flow log that names pods ties its address to it
+            seen = [f.time for f in w.emitted.flows if f.dst is not None and f.dst.pod == db.name and f.dst_ip == db.ip and f.time < gone
+                    and (w.layout.cni is not None or f.src_host != f.dst_host)]  # a VPC log never sees traffic within one node
+            if seen and w.flows_name_pods:
+                w.truth["ip_attribution"].append({"ip": db.ip, "time": iso(max(seen)), "namespace": "data", "pod": db.name,
+                                                  "note": "before its restart"})
+            w.truth["ip_attribution"].append({"ip": again.ip, "time": iso(gone + dt.timedelta(minutes=5)), "namespace": "data", "pod": db.name,
+                                              "note": "the same name, a new address"})
             self.c.db = again
         for p in self.made[:1]:
             w.truth["ip_attribution"].append({"ip": p.ip, "time": iso(p.created + dt.timedelta(seconds=30)), "namespace": p.namespace, "pod": p.name,
@@ -969,8 +974,10 @@ class _Breach:
 
     @property
     def patient_zero_time(self) -> str:
+        """A moment patient zero held its address: the entry step, once the pod was running."""
         step = next(s for s in self.w.truth["steps"] if s["id"] in ("exploit", "supply-chain"))
-        return step["start"]
+        first = next(p for p in self.w.pods if f"{p.namespace}/{p.name}" == self.patient_zero["entity"])
+        return iso(max(dt.datetime.fromisoformat(step["start"].replace("Z", "+00:00")), first.created + dt.timedelta(seconds=30)))
 
     def finish_truth(self) -> None:
         w = self.w

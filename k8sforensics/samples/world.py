@@ -340,6 +340,12 @@ class World:
                                        src=s_ep, dst=d_ep, src_host=s_host, dst_host=d_host,
                                        snat=outside and isinstance(src, Pod) and not src.host_network, dns_query=dns, step=step))
 
+    @property
+    def flows_name_pods(self) -> bool:
+        """Whether a flow log names the pods of a connection: a CNI's (Hubble, Calico), or GKE's
+        VPC flow logs (their ``*_gke_details``); AWS and Azure flow logs carry addresses only."""
+        return self.layout.cni is not None or self.platform == "gke"
+
     def internal(self, ip: str) -> bool:
         return ip.startswith(("10.", "192.168.", "172.16."))
 
