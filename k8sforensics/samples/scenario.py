@@ -455,7 +455,7 @@ class _Breach:
             w.reached(p, "ran the poisoned image")
         self.patient_zero = {"kind": "pod", "entity": f"shop/{first.name}", "namespace": "shop", "pod": first.name, "ip": first.ip,
                              "came_from": self.attacker}
-        self.hop(f"ip:{self.attacker}", f"pod:shop/{first.name}")
+        self.hop(self.flow_origin(first), f"ip:{self.attacker}")  # no way in over the network: the implant calls out
         self.use_identity(self.actor)
         w.must("block", f"ip:{self.attacker}", "the implant talked to it")
         w.must("redeploy", "workload:shop/Deployment/cart", "it runs the poisoned image: roll back to the last good one")
@@ -820,8 +820,16 @@ class _Breach:
                 w.emitted.flows.append(Flow(tk + w.skew["flows"], src, self.c2, w.rng.randrange(32768, 60999), 443, src_host=src, step=sid))
         w.must("block", f"ip:{self.c2}", "command and control")
         w.attack_entity(self.c2)
+        self.hop(self.flow_origin(src), f"ip:{self.c2}")
+
+    def flow_origin(self, src: Pod | str) -> str:
+        """The graph node a flow from ``src`` can be pinned to: the pod when a CNI flow log names
+        it, else its node (translated or host-network traffic carries only the node's address)."""
         if isinstance(src, Pod):
-            self.hop(f"pod:{src.namespace}/{src.name}", f"ip:{self.c2}")
+            if self.w.layout.cni is not None and not src.host_network:
+                return f"pod:{src.namespace}/{src.name}"
+            return f"node:{src.node}"
+        return f"node:{next(n for n, ip in self.w.nodes.items() if ip == src)}"
 
     def objective_secret_dump(self) -> None:
         w, actor = self.w, self.actor
@@ -852,7 +860,7 @@ class _Breach:
         w.flow(t + dt.timedelta(minutes=2, seconds=1), src, self.drop, 443, step=sid, size=180_000_000)
         w.must("block", f"ip:{self.drop}", "the data went to it")
         w.attack_entity(self.drop)
-        self.hop(f"pod:{src.namespace}/{src.name}", f"ip:{self.drop}")
+        self.hop(self.flow_origin(src), f"ip:{self.drop}")
 
     def objective_mining(self) -> None:
         w = self.w
