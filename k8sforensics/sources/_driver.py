@@ -546,7 +546,9 @@ class Reader:
                     part = f" (row {k + 1} of the {len(rows)} this record gives)" if len(rows) > 1 else ""
                     self._bad(rec.number, f"{row}{part}", rec.raw or _dump(rec.value))
                     continue
-                sub = rec.index if len(rows) == 1 else (k if rec.index is None else rec.index * 1000 + k)
+                # the record's place (line, and index inside a multi-record document), then the row's
+                # place in the record: ".<index>.<k>" never equals another record's ".<index>"
+                sub = rec.index if len(rows) == 1 else (k if rec.index is None else f"{rec.index}.{k}")
                 row["evidence_id"] = ev.sha256
                 row["evidence_line"] = rec.number
                 row["event_id"] = f"{ev.short_id}:{rec.number}" + ("" if sub is None else f".{sub}")

@@ -23,6 +23,10 @@ from ..conftest import FIXTURES, REAL_SAMPLES
 
 # Which fixture files (and real-sample folders) belong to which format.
 FIXTURE_FORMAT = {
+    "aws_vpc_flow_reply_tcp_flags.log": "aws-vpc-flow",
+    "azure_flow_nsg_v1_v2_flow_state.json": "azure-flow",
+    "calico_flow_connection_counters.jsonl": "calico",
+    "ocsf_network_tcp_flags.jsonl": "ocsf-network",
     "aks_blob_lines.json": "aks-audit",
     "aks_eventhub_bom.json": "aks-audit",
     "array_of_events.json": "k8s-audit",
