@@ -67,6 +67,30 @@ def allowed(a: pd.DataFrame) -> pd.Series:
     return (decision == "allow") | ((decision == "") & (code < 400).fillna(False))
 
 
+def in_burst(rows: pd.DataFrame, *, by: list[str], window: Any, min_count: int, distinct: str | None = None) -> pd.Series:
+    """Rows (aligned with ``rows``) that lie in some sliding ``window`` in which one key (``by``)
+    has at least ``min_count`` rows (or, with ``distinct``, that many distinct values of that
+    column). A sliding window, not fixed clock buckets (``dt.floor``): a burst that straddles a
+    bucket boundary (two deletions at 10:04:58 and three at 10:05:01) is still one burst."""
+    out = pd.Series(False, index=rows.index, dtype=bool)
+    if rows.empty:
+        return out
+    span = pd.Timedelta(window)
+    keys = rows[by].astype(str).agg("\0".join, axis=1) if by else pd.Series("", index=rows.index)
+    for _, idx in keys.groupby(keys, sort=False).groups.items():
+        g = rows.loc[idx].sort_values("time", kind="stable")
+        times = g["time"].to_numpy(dtype="datetime64[ns]")
+        ends = times.searchsorted(times + span.to_timedelta64(), side="left")  # rows in [t_i, t_i + window)
+        values = g[distinct].astype(str).to_numpy() if distinct else None
+        hit = [False] * len(g)
+        for i, j in enumerate(ends):
+            n = len(set(values[i:j])) if values is not None else j - i
+            if n >= min_count:
+                hit[i:j] = [True] * (j - i)
+        out[g.index] = hit
+    return out
+
+
 def _allowed(ev: Evidence) -> pd.Series:
     return ev.memo("audit.allowed", lambda: allowed(ev.audit))
 
@@ -794,28 +818,25 @@ def self_review(ev: Evidence) -> pd.DataFrame:
 
 
 def api_enumeration(ev: Evidence) -> pd.DataFrame:
-    """One identity from one address lists at least three kinds of object within a minute."""
+    """One identity from one address lists at least three kinds of object within a minute
+    (a sliding minute: ``in_burst``)."""
     a = ev.audit
     lists = a[(a["verb"] == "list") & ~_system(ev) & a["resource"].notna()]
     if lists.empty:
         return pd.DataFrame()
-    lists = lists.assign(minute=lists["time"].dt.floor("min"))
-    kinds = lists.groupby(["user", "source_ip", "minute"])["resource"].transform("nunique")
-    rows = lists[kinds >= 3]
+    rows = lists[in_burst(lists, by=["user", "source_ip"], window=pd.Timedelta(minutes=1), min_count=3, distinct="resource")]
     return _hits_by_actor(rows, lambda r: f"{r.user} listed {r.n} kinds of object within a minute from {r.source_ip}",
                           gap=ev.settings["session_gap"])
 
 
 def forbidden_burst(ev: Evidence) -> pd.DataFrame:
-    """More than five denied requests from one address within a minute: probing."""
+    """More than five denied requests from one address within a (sliding) minute: probing."""
     a = ev.audit
     code = a["response_code"].astype("Int64")
     denied = a[code.isin([401, 403]).fillna(False) & ~_system(ev)]
     if denied.empty:
         return pd.DataFrame()
-    denied = denied.assign(minute=denied["time"].dt.floor("min"))
-    n = denied.groupby(["source_ip", "minute"])["event_id"].transform("size")
-    rows = denied[n > 5]
+    rows = denied[in_burst(denied, by=["source_ip"], window=pd.Timedelta(minutes=1), min_count=6)]
     if rows.empty:
         return pd.DataFrame()
     outside = external_mask(rows["source_ip"], cluster_networks(ev.context("nodes")))
@@ -884,19 +905,26 @@ def exposed_service(ev: Evidence) -> pd.DataFrame:
                            entity_type="service")
 
 
+# what deleting destroys or takes down: workloads and their pods' templates, data (volumes and
+# their claims), configuration and credentials the applications need, the services that route to
+# them, whole namespaces (MS-TA9038 data destruction, MS-TA9040 denial of service; ATT&CK T1485
+# data destruction, T1489 service stop)
+DESTRUCTIVE_KINDS = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets", "cronjobs", "jobs", "persistentvolumeclaims",
+                               "persistentvolumes", "namespaces", "configmaps", "secrets", "services", "ingresses"})
+BURST_WINDOW = pd.Timedelta(minutes=5)
+
+
 def destruction(ev: Evidence) -> pd.DataFrame:
-    """Five or more deletions of workloads, volumes or namespaces by one identity within 5
-    minutes, or a deletecollection of them."""
+    """Five or more deletions of workloads, volumes, services, configuration or namespaces by
+    one identity within any five minutes (a sliding window: ``in_burst``), or a deletecollection
+    of them."""
     a = ev.audit
-    kinds = ["deployments", "statefulsets", "daemonsets", "persistentvolumeclaims", "persistentvolumes", "namespaces", "configmaps", "secrets"]
-    d = a[a["resource"].isin(kinds) & a["verb"].isin(["delete", "deletecollection"]) & _allowed(ev) & ~_system(ev)]
+    d = a[a["resource"].isin(DESTRUCTIVE_KINDS) & a["verb"].isin(["delete", "deletecollection"]) & _allowed(ev) & ~_system(ev)]
     if d.empty:
         return pd.DataFrame()
-    d = d.assign(window=d["time"].dt.floor("5min"))
-    n = d.groupby(["user", "window"])["event_id"].transform("size")
-    rows = d[(n >= 5) | (d["verb"] == "deletecollection")]
-    return _hits_by_actor(rows, lambda r: f"{r.user} deleted {r.n} workloads/volumes/namespaces starting with {r.resource} {r.object_namespace}/{r.object_name}",
-                          gap=ev.settings["session_gap"])
+    rows = d[in_burst(d, by=["user"], window=BURST_WINDOW, min_count=5) | (d["verb"] == "deletecollection")]
+    return _hits_by_actor(rows, lambda r: f"{r.user} deleted {r.n} workloads, volumes, services or configuration objects starting with "
+                          f"{r.resource} {r.object_namespace}/{r.object_name}", gap=ev.settings["session_gap"])
 
 
 SIDECAR_RESOURCES = ("deployments", "daemonsets", "statefulsets", "replicasets")
@@ -966,16 +994,14 @@ def sidecar_injection(ev: Evidence) -> pd.DataFrame:
 
 
 def pod_deletion_burst(ev: Evidence) -> pd.DataFrame:
-    """Five or more pods deleted by one identity (not a controller) within five minutes, or a
+    """Five or more pods deleted by one identity (not a controller) within any five minutes, or a
     deletecollection of pods: a pod's container logs go with it (MS-TA9021 clear container
     logs, ATT&CK T1070 indicator removal)."""
     a = ev.audit
     d = a[(a["resource"] == "pods") & a["subresource"].isna() & a["verb"].isin(["delete", "deletecollection"]) & _allowed(ev) & ~_system(ev)]
     if d.empty:
         return pd.DataFrame()
-    d = d.assign(window=d["time"].dt.floor("5min"))
-    n = d.groupby(["user", "window"])["event_id"].transform("size")
-    rows = d[(n >= 5) | (d["verb"] == "deletecollection")]
+    rows = d[in_burst(d, by=["user"], window=BURST_WINDOW, min_count=5) | (d["verb"] == "deletecollection")]
     return _hits_by_actor(rows, lambda r: f"{r.user} deleted {r.n} pod(s) starting with {r.object_namespace or '(all namespaces)'}/"
                           f"{r.object_name or '*'} ({r.verb}): their container logs are gone", gap=ev.settings["session_gap"])
 

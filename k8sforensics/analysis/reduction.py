@@ -8,8 +8,9 @@ judged against), the writes of workload templates (what a workload's containers 
 execs the flow rules join to. RBAC writes are carried from chunk to chunk, so a rule that joins a
 later event to one (a new binding's first use, an RBAC change followed by a workload write) sees
 both; so are reads and creations of Secrets, for ``token_secret_use_window`` (a token read from
-a Secret and used later). The runtime table is gone through the same way (its rules judge each
-event on its own). Detection then runs on the rows kept — the same findings, holding one chunk
+a Secret and used later); and the deletions, denied requests and lists of the last five minutes,
+so a burst counted over a sliding window that straddles two chunks is seen whole. The runtime
+table is gone through the same way (its rules judge each event on its own). Detection then runs on the rows kept — the same findings, holding one chunk
 and those rows.
 """
 
@@ -21,6 +22,7 @@ import pandas as pd
 
 from .audit_rules import (
     AUDIT_RULES,
+    BURST_WINDOW,
     WRITE_VERBS,
     allowed,
     first_workload_creates,
@@ -35,6 +37,13 @@ from .runtime_rules import RUNTIME_RULES
 RBAC_RESOURCES = ("clusterrolebindings", "rolebindings", "clusterroles", "roles")
 
 
+def burst_rows(a: pd.DataFrame) -> pd.Series:
+    """Rows the burst rules count over a sliding window (deletions, denied requests, lists):
+    carried into the next chunk for one window."""
+    code = a["response_code"].astype("Int64")
+    return (a["verb"].isin(["delete", "deletecollection", "list"]) | code.isin([401, 403]).fillna(False)).astype(bool)
+
+
 def reduced(ev: Evidence) -> Evidence:
     """``ev`` with only the audit and runtime rows a built-in rule can use (see the module's
     docstring); its flows, context and settings are ``ev``'s."""
@@ -44,11 +53,17 @@ def reduced(ev: Evidence) -> Evidence:
     def carry(carried: pd.DataFrame | None, chunk: pd.DataFrame) -> pd.DataFrame:
         rbac = chunk[chunk["resource"].isin(RBAC_RESOURCES) & chunk["verb"].isin(WRITE_VERBS) & allowed(chunk)]
         secrets = token_secret_rows(chunk)
+        # the rows a burst rule counts, for one sliding window: a burst can straddle two chunks
+        last = chunk[burst_rows(chunk) & (chunk["time"] > chunk["time"].max() - BURST_WINDOW)] if len(chunk) else chunk
         if carried is not None and len(carried) and len(chunk):
-            # Secret rows only as long as a use can still be linked to them; RBAC writes for good
-            fresh = carried["resource"].isin(RBAC_RESOURCES) | (carried["time"] >= chunk["time"].max() - window)
+            # Secret rows only as long as a use can still be linked to them, burst rows for one
+            # window; RBAC writes for good
+            end = chunk["time"].max()
+            secret = carried["event_id"].isin(set(token_secret_rows(carried)["event_id"]))
+            fresh = (carried["resource"].isin(RBAC_RESOURCES) | (secret & (carried["time"] >= end - window))
+                     | (burst_rows(carried) & (carried["time"] > end - BURST_WINDOW)))
             carried = carried[fresh]
-        parts = [p for p in (carried, rbac, secrets) if p is not None and len(p)]
+        parts = [p for p in (carried, rbac, secrets, last) if p is not None and len(p)]
         return pd.concat(parts, ignore_index=True).drop_duplicates("event_id") if parts else chunk.iloc[:0]
 
     audit = _kept(ev.audit_chunks(), lambda chunk: Evidence(audit=chunk, context=ev.context, settings=ev.settings, known_start=start,
