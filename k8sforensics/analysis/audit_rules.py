@@ -316,6 +316,40 @@ def _registry(image: str) -> str:
     return first
 
 
+# public registries any account can push to: there the owner (the path's first part) is who is
+# trusted, not the registry — docker.io/library (Docker Official Images) and docker.io/evilcorp
+# are different publishers (docs.docker.com/docker-hub/repos/; quay.io, ghcr.io, gcr.io/<project>,
+# <region>-docker.pkg.dev/<project>, public.ecr.aws/<alias>, registry.gitlab.com/<group>)
+SHARED_REGISTRIES = re.compile(r"^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io|quay\.io|ghcr\.io|(?:[a-z]+\.)?gcr\.io|"
+                               r"[a-z0-9-]+\.pkg\.dev|public\.ecr\.aws|registry\.gitlab\.com)$")
+
+
+def _image_name(image: str) -> str:
+    """An image reference in full, without tag or digest: ``nginx:1.25`` → ``docker.io/library/nginx``."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    registry = _registry(name)
+    path = name.split("/", 1)[1] if name.split("/", 1)[0] == registry and "/" in name else name
+    if registry in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        registry = "docker.io"
+        path = path if "/" in path else f"library/{path}"  # a Docker Hub name without an owner is an official image
+    return f"{registry}/{path}"
+
+
+def image_source(image: str) -> str:
+    """Who publishes an image: its registry, or on a shared public registry the registry and
+    the owner (``nginx`` → ``docker.io/library``, ``evilcorp/web`` → ``docker.io/evilcorp``,
+    ``registry.corp/shop/web`` → ``registry.corp``)."""
+    registry, _, path = _image_name(image).partition("/")
+    return f"{registry}/{path.split('/', 1)[0]}" if SHARED_REGISTRIES.match(registry) and "/" in path else registry
+
+
+# a JSON patch operation on a container's image: a pod's, or a workload's or CronJob's template's
+JSON_PATCH_IMAGE = re.compile(r"^/spec(?:/jobTemplate/spec)?(?:/template/spec)?/(?:initContainers|containers|ephemeralContainers)/\d+/image$")
+
+
 def _image_baseline(ev: Evidence) -> set[str]:
     trusted = ev.settings["trusted_registries"]
     if trusted is not None:
@@ -324,19 +358,47 @@ def _image_baseline(ev: Evidence) -> set[str]:
     if pods.empty or start is None:
         return set()
     before = pods[pods["created"].notna() & (pods["created"] < start)]
-    return {_registry(i) for images in before["images"].dropna() for i in images}
+    return {image_source(str(i)) for images in before["images"].dropna() for i in images}
+
+
+def _trusted_image(image: str, trusted: set[str]) -> bool:
+    """An allow-list entry is a registry (all its images), a publisher (``image_source``) or a
+    prefix of the full name (``docker.io/bitnami``)."""
+    full = _image_name(image)
+    return image_source(image) in trusted or any(full == t.rstrip("/") or full.startswith(t.rstrip("/") + "/") for t in trusted)
 
 
 def untrusted_image(ev: Evidence) -> pd.DataFrame:
+    """A pod, or a workload's template (created, or patched or updated: a running Deployment
+    switched to another image is a backdoored image too), with an image whose publisher is not
+    trusted: ``settings["trusted_registries"]``, else the publishers (``image_source``) of the
+    pods running before the evidence starts (MS-TA9002 backdoor container; ATT&CK T1525 implant
+    internal image; Falco's "Launch Disallowed Container", Kyverno's restrict-image-registries)."""
     trusted = _image_baseline(ev)
     if not trusted:
         return pd.DataFrame()
 
     def bad(spec: dict[str, Any]) -> str:
         imgs = [str(c.get("image", "")) for c in containers(spec) if c.get("image")]
-        return ", ".join(i for i in imgs if _registry(i) not in trusted and not any(i.startswith(t) for t in trusted))
+        return ", ".join(i for i in imgs if not _trusted_image(i, trusted))
 
-    return _spec_rule(ev, bad, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} with image(s) from an untrusted registry: {r.detail}")
+    summary = (lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} with image(s) from an untrusted "
+               f"publisher: {r.detail}")
+    hits = _spec_rule(ev, bad, summary)
+    # a JSON patch (RFC 6902) that replaces a container's image names no pod spec
+    a = ev.audit
+    m = (a["verb"] == "patch") & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
+    m &= a["request_object"].fillna("").str.startswith("[")
+    if not m.any():
+        return hits
+    ops = _bodies(a, m, unreadable=ev.unreadable)
+    images = ops.map(lambda o: [str(op.get("value")) for op in o if isinstance(op, dict) and op.get("op") in ("add", "replace")
+                                and JSON_PATCH_IMAGE.match(str(op.get("path", ""))) and isinstance(op.get("value"), str)]
+                     if isinstance(o, list) else [])
+    detail = images.map(lambda imgs: ", ".join(i for i in imgs if not _trusted_image(i, trusted)))
+    rows = a[m].assign(detail=detail[m])
+    rows = rows[rows["detail"].map(bool).astype(bool)]
+    return pd.concat([h for h in (hits, _hits_by_object(rows, summary)) if len(h)], ignore_index=True) if len(rows) else hits
 
 
 # ---------------------------------------------------------------------- persistence
@@ -797,13 +859,46 @@ def token_secret_used(ev: Evidence) -> pd.DataFrame:
     return set_where(hits, hits["summary"].str.contains("from the reader's address", regex=False).to_numpy(), severity="critical")
 
 
+def cluster_admins(rbac: pd.DataFrame) -> set[tuple[str, str]]:
+    """(subject kind, name) of the Users, Groups and ServiceAccounts (``ns:name``) a ClusterRoleBinding
+    binds to cluster-admin or to a role that allows every verb on every resource (``rbac`` context)."""
+    if rbac.empty:
+        return set()
+    wild = rbac["verbs"].map(lambda v: "*" in _items(v)) & rbac["resources"].map(lambda v: "*" in _items(v))
+    m = (rbac["binding_kind"] == "ClusterRoleBinding") & ((rbac["role"] == "cluster-admin") | wild)
+    rows = rbac[m]
+    return {(str(k), f"{ns}:{n}" if k == "ServiceAccount" else str(n)) for k, ns, n in zip(rows["subject_kind"], rows["subject_namespace"], rows["subject"])}
+
+
 def impersonation(ev: Evidence) -> pd.DataFrame:
+    """Requests made as someone else (``Impersonate-User``/``-Group`` headers: the authorizer then
+    judges the impersonated identity; kubernetes.io/docs/reference/access-authn-authz/user-impersonation/)
+    by an identity that is not the control plane. High when the identity taken is privileged —
+    system:masters among its groups, a privileged name (system:admin, a node, a kube-system
+    account, system:anonymous), or bound to cluster-admin in the RBAC inventory (Elastic's
+    "Kubernetes API Request Impersonating Privileged Identity"); medium otherwise: impersonation is
+    sudo for the API and an identity that holds it can become any other."""
     a = ev.audit
-    imp = a["impersonated_user"].fillna("")
-    groups = a["impersonated_groups"].map(lambda g: "system:masters" in _items(g))
-    m = (imp.str.match(PRIVILEGED_USERS) | groups) & _allowed(ev)
-    return _hits_by_actor(a[m], lambda r: f"{r.user} impersonated {r.impersonated_user or 'system:masters'}: {r.verb} {r.resource}",
-                          gap=ev.settings["session_gap"])
+    imp = a["impersonated_user"].fillna("").astype(str)
+    groups = a["impersonated_groups"].map(_items)
+    m = ((imp != "") | groups.map(bool)) & _allowed(ev) & ~_system(ev)
+    rows = a[m]
+    if rows.empty:
+        return pd.DataFrame()
+    admins = ev.memo("rbac.cluster_admins", lambda: cluster_admins(ev.context("rbac")))
+    admin_users = {n for k, n in admins if k == "User"}
+    admin_groups = {n for k, n in admins if k == "Group"} | {"system:masters"}
+    admin_sas = {f"system:serviceaccount:{n}" for k, n in admins if k == "ServiceAccount"}
+    who, grp = imp[rows.index], groups[rows.index]
+    privileged = (who.str.match(PRIVILEGED_USERS) | (who == "system:anonymous") | who.isin(admin_users | admin_sas)
+                  | grp.map(lambda g: bool(set(g) & admin_groups)))
+    rows = rows.assign(taken=[u or "groups " + ", ".join(g) for u, g in zip(who, grp)],
+                       why=[" (privileged)" if p else "" for p in privileged])
+    hits = _hits_by_actor(rows, lambda r: f"{r.user} impersonated {r.taken}{r.why}: {r.n} request(s) starting with {r.verb} {r.resource}"
+                          f" (from {r.source_ip})", gap=ev.settings["session_gap"])
+    high = set(rows.loc[privileged.to_numpy(), "event_id"].astype(str))
+    hits["severity"] = ["high" if set(map(str, ids)) & high else "medium" for ids in hits["event_ids"]]
+    return hits
 
 
 # ---------------------------------------------------------------------- discovery
@@ -1111,8 +1206,8 @@ AUDIT_RULES = [
       serviceaccount_create),
     R("k8s-token-used-elsewhere", "Service-account token used from outside its pod", "critical", "MS-TA9016", "T1550.001", "Lateral Movement",
       "Actions on Objectives", "audit", token_used_elsewhere),
-    R("k8s-impersonation", "Impersonation of a privileged identity", "high", None, "T1078", "Privilege Escalation", "Exploitation", "audit",
-      impersonation),
+    R("k8s-impersonation", "Requests impersonating another identity", "high", None, "T1078", "Privilege Escalation", "Exploitation", "audit",
+      impersonation, "High when the identity taken is privileged (system:masters, a system name, bound to cluster-admin); medium otherwise."),
     R("k8s-self-review", "Permission discovery by a pod or node identity", "medium", "MS-TA9029", "T1613", "Discovery", "Actions on Objectives",
       "audit", self_review),
     R("k8s-api-enumeration", "Enumeration of several kinds of object", "medium", "MS-TA9029", "T1613", "Discovery", "Actions on Objectives",

@@ -20,7 +20,7 @@ import pandas as pd
 # rules that flag behaviour, not known-bad content (their findings can be routine)
 BEHAVIOURAL_RULES = frozenset({
     "k8s-secrets-read", "k8s-api-enumeration", "k8s-forbidden-burst", "k8s-self-review", "k8s-exec-into-pod", "k8s-port-forward",
-    "k8s-new-pod-creator", "k8s-token-request", "net-beaconing", "net-port-scan", "net-new-internal-edge", "net-kubelet-from-pod",
+    "k8s-new-pod-creator", "k8s-token-request", "k8s-impersonation", "net-beaconing", "net-port-scan", "net-new-internal-edge", "net-kubelet-from-pod",
     "net-nodeport-from-internet", "rt-api-from-container", "rt-package-install",
 })
 MIN_HOURS = 3  # distinct clock hours the behaviour shows up in
