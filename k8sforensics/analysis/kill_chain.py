@@ -193,7 +193,7 @@ def _finding_patient_zero(f: pd.DataFrame, *, networks: list[Network]) -> pd.Dat
         })
     # identities acting from outside (whatever the finding is about: a secret read, a workload created)
     if "user" in f.columns:
-        acting = f[outside & f["user"].notna() & ~f["user"].isin(["system:anonymous", ""])]
+        acting = f[outside & f["user"].notna() & (f["user"] != "")]  # system:anonymous too: unauthenticated access is a way in
         for user, g in acting.groupby("user", sort=False):
             g = g.sort_values("time", kind="stable")
             first = g.iloc[0]

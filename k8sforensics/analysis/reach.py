@@ -58,6 +58,7 @@ EXPOSED = "exposed"
 _ATTACKER_SPEC = frozenset({"create_pod", "create_workload", "patch", "runs"})
 _TOKEN_EDGES = frozenset({"token_use", "token_steal"})
 _NEVER = pd.Timestamp.min.tz_localize("UTC")
+_FOOTHOLD_PHASES = ("Delivery", "Exploitation", "Installation", "Command & Control")  # as kill_chain.patient_zero
 
 
 def _creates(kind: str) -> bool:
@@ -338,7 +339,12 @@ def _confirmed(row: Any, findings: pd.DataFrame) -> bool:
     f = findings[findings["kind"] == "finding"] if "kind" in findings.columns else findings
     if row.entity_type == "pod":
         ns, _, pod = str(row.entity).partition("/")
-        return bool(((f["entity"] == row.entity) | ((f["namespace"] == ns) & (f["pod"] == pod))).any())
+        about = (f["entity"] == row.entity) | ((f["namespace"] == ns) & (f["pod"] == pod))
+        if not isinstance(row.came_from, str):
+            # with no outside address, only a foothold finding makes a pod a way in: any pod that calls
+            # the API has "onward" edges, and a scanner or operator draws medium findings
+            about &= f["severity"].isin(["high", "critical"]) & f["kill_chain_phase"].isin(_FOOTHOLD_PHASES)
+        return bool(about.any())
     who = f"system:serviceaccount:{str(row.entity).replace('/', ':', 1)}" if row.entity_type == "service_account" else row.entity
     mine = (f["user"] == who) | ((f["entity"] == row.entity) & (f["entity_type"] == row.entity_type))
     return bool((mine & (f["source_ip"] == row.came_from)).any()) if isinstance(row.came_from, str) else bool(mine.any())

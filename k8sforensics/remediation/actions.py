@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..analysis.network import Network, is_external
+from ..analysis.possible import KIND_RESOURCE
 from ..analysis.reach import (
     EXPOSED,
     PATHS_COLUMNS,
@@ -84,6 +85,7 @@ SYSTEM_NAMES = re.compile(
     r"metallb|speaker|konnectivity-agent|cluster-autoscaler|karpenter|prometheus|prometheus-node-exporter|node-exporter|"
     r"kube-state-metrics|alertmanager|grafana-agent|fluent-bit|fluentd|datadog-agent|cloudwatch-agent|otel-collector|"
     r"kube-apiserver|kube-controller-manager|kube-scheduler|etcd)(?:-|$)")
+ROLLOUT_RESOURCES = frozenset({"deployments", "daemonsets", "statefulsets"})  # what kubectl rollout undo takes
 SYSTEM_PRIORITY_CLASSES = frozenset({"system-node-critical", "system-cluster-critical"})
 # kinds an attacker's creation can be, as kubectl names them, for the graph's node prefixes
 _PREFIX_RESOURCE = {"pod": "pods", "sa": "serviceaccounts", "secret": "secrets"}
@@ -136,6 +138,8 @@ def isolated_pods(reached: pd.DataFrame, graph: nx.MultiDiGraph, *, pods: pd.Dat
     for r in reached.itertuples(index=False):
         if not str(r.node).startswith("pod:") or getattr(r, "how", REACHED) not in (REACHED, SOURCE):
             continue
+        if _via_of(reached, str(r.node)) == "runs" and not _made_by_attacker(reached, str(r.node)):
+            continue  # a replica of a workload the attacker changed: rolled back with it, not quarantined one by one
         if _made_by_attacker(reached, str(r.node)) or not _system_reason(str(r.node), graph, info):
             out.append(str(r.node))
     return out
@@ -231,8 +235,8 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     for node in (n for n in reached["node"] if n.startswith("pod:") and how[n] in (REACHED, SOURCE)):
         ns, pod = node[4:].split("/", 1)
         gone = (ended or {}).get(node)
-        if gone is not None and _via_of(reached, node) == "runs":
-            continue  # a pod of the attacker's workload that is gone: deleting the workload is what remains
+        if _via_of(reached, node) == "runs" and (gone is not None or not _made_by_attacker(reached, node)):
+            continue  # a pod of a workload the attacker made (gone) or changed: deleting or rolling back the workload does it
         state = f" — it ended at {clock(gone)}: make sure it has not come back" if gone is not None else ""
         ok = names_ok(("namespace", ns), ("pod", pod))
         if node in isolate:
@@ -282,6 +286,12 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
                 "credential rotation", events=evidence(node), references="Kubernetes docs: Node Authorization, NodeRestriction",
                 why=f"the node it belongs to was taken ({_via(reached, node)})")
             continue
+        if user == "system:anonymous":
+            add(1, "turn anonymous requests off (kube-apiserver --anonymous-auth=false, or an AuthenticationConfiguration that "
+                "allows them only for health checks) and remove every binding to system:anonymous or system:unauthenticated",
+                node, "authentication", events=evidence(node) + _edge_events(graph, node, incoming_from="ip:"),
+                references="CIS 1.2.1; Kubernetes docs: Authenticating (anonymous requests)", why=f"the attacker came in unauthenticated ({_via(reached, node)})")
+            continue
         add(1, f"revoke the credentials of user {user} where they are issued — the identity provider (OIDC, IAM, Entra ID) or the "
             f"kubeconfig's token — and reissue them; a client certificate cannot be revoked (Kubernetes docs, Authenticating): remove the "
             f"RBAC bindings that name the user and its groups until the cluster CA is rotated", node, "credential rotation",
@@ -295,7 +305,8 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             v, "credential rotation", events=d["event_ids"], references="CIS 5.4.1; MS-M9022, M9023", why=f"{u} read it",
             command=kubectl("get", "secret", name, namespace=ns) if ok else "")
     blocked = {f"ip:{ip}" for ip in attacker_ips or ()} | {s for s in sources if s.startswith("ip:")}
-    blocked |= {n for n in graph if n.startswith("ip:") and _accessed(graph, reached, n, networks=nets)}
+    named = _named_addresses(findings)
+    blocked |= {n for n in graph if n.startswith("ip:") and _accessed(graph, reached, n, networks=nets, named=named)}
     blocked |= {u for n in done if n.startswith(("sa:", "user:")) for u, _, d in graph.in_edges(n, data=True)
                 if str(u).startswith("ip:") and d.get("observed") and not str(d["type"]).startswith("flow")}  # where a held credential was used from
     for ip in sorted(b for b in blocked if is_external(b[3:], nets)):  # never a node's, a pod's or a VPC address
@@ -334,6 +345,17 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             + ("" if ok else suspicious([ns, workload])), f"workload:{ns}/{workload}", "redeploy", references="NSA 1.1; MS-M9004",
             command=kubectl("rollout", "restart", workload.lower(), namespace=ns) if ok else "",
             why=f"its pod(s) {', '.join(pods_of)} were compromised", events=[e for p in pods_of for e in evidence(f"pod:{ns}/{p}")])
+    for node in (n for n in reached["node"] if n.startswith("workload:") and _via_of(reached, n) == "patch"):
+        ns, resource, name = (node[9:].split("/", 2) + ["", ""])[:3]
+        kind = {v: k for k, v in KIND_RESOURCE.items()}.get(resource, resource)
+        images = (workload_images or {}).get((ns, f"{kind}/{name}"), [])
+        ok = names_ok(("namespace", ns), ("workload", name)) and bool(_RESOURCE.fullmatch(resource))
+        add(2, f"redeploy {kind}/{name} in {ns} from a known-good image ({', '.join(images) or 'rebuilt from source'}): roll it back to "
+            f"its revision before the attacker's change, never patch in place; its pods run what the attacker put there"
+            + ("" if ok else suspicious([ns, name])),
+            f"workload:{ns}/{kind}/{name}", "redeploy", events=evidence(node), references="NSA 1.1; MS-M9004",
+            command=kubectl("rollout", "undo", f"{resource}/{name}", namespace=ns) if ok and resource in ROLLOUT_RESOURCES else "",
+            why=f"changed by the attacker ({_via(reached, node)})")
     foothold = [n for n in reached["node"] if n.startswith("pod:") and how[n] == REACHED][:1]
     crown = [n for n, k in graph.nodes(data="kind") if k == "node" or n == "role:*"]
     crown = [n for n in crown if n not in foothold]
@@ -493,10 +515,13 @@ def _edges(graph: nx.MultiDiGraph, done: set[str], kind: str) -> list[tuple[str,
                   key=lambda e: e[2]["first_seen"])
 
 
-def _accessed(graph: nx.MultiDiGraph, reached: pd.DataFrame, ip: str, *, networks: Iterable[Network] = ()) -> bool:
+def _accessed(graph: nx.MultiDiGraph, reached: pd.DataFrame, ip: str, *, networks: Iterable[Network] = (),
+              named: set[str] | frozenset[str] = frozenset()) -> bool:
     """An outside address a pod the attacker reached (not merely exposed) first connected to
     after it was reached: C2, a mining pool, an exfiltration endpoint — not the peers it
-    talked to before."""
+    talked to before. From a node the attacker held, only such an address a finding also names
+    (``named``: beaconing, a mining pool, exfiltration): a node meets new cloud and registry
+    addresses all the time."""
     if not is_external(ip[3:], tuple(networks)):
         return False
     how = reached["how"] if "how" in reached.columns else pd.Series(REACHED, index=reached.index)
@@ -504,9 +529,19 @@ def _accessed(graph: nx.MultiDiGraph, reached: pd.DataFrame, ip: str, *, network
     # a pod the attacker made is theirs from its first packet (its flows may be stamped a moment
     # before the audit log's creation time: the clocks of two sources differ)
     when = {n: (pd.NaT if isinstance(v, str) and (v.startswith("create") or v == "runs") else t)
-            for n, t, h, v in zip(reached["node"], reached["reached"], how, via) if str(n).startswith("pod:") and h in (REACHED, SOURCE)}
+            for n, t, h, v in zip(reached["node"], reached["reached"], how, via)
+            if (str(n).startswith("pod:") or (str(n).startswith("node:") and ip[3:] in named)) and h in (REACHED, SOURCE)}
     return any(u in when and d.get("observed") and d["type"] == "flow" and (pd.isna(when[u]) or d["first_seen"] >= when[u])
                for u, _, d in graph.in_edges(ip, data=True))
+
+
+def _named_addresses(findings: pd.DataFrame) -> set[str]:
+    """Addresses the findings name (as their entity, source or destination)."""
+    out: set[str] = set()
+    for col in ("destination_ip", "source_ip", "entity"):
+        if col in findings.columns:
+            out |= {str(v) for v in findings[col].dropna()}
+    return out
 
 
 def _edge_events(graph: nx.MultiDiGraph, node: str, *, incoming_from: str | None = None) -> list[str]:

@@ -16,7 +16,14 @@ from ..analysis.possible import KIND_RESOURCE
 from ..analysis.reach import REACHED, SOURCE
 from ..analysis.rules import FLOW_COLUMNS_READ
 from ..bodies import UnreadableBodies
-from .actions import ACTION_COLUMNS, _accessed, _ids, isolated_pods, remediation_actions
+from .actions import (
+    ACTION_COLUMNS,
+    _accessed,
+    _ids,
+    _named_addresses,
+    isolated_pods,
+    remediation_actions,
+)
 from .admission import gatekeeper, image_repositories, kyverno
 from .commands import kubectl, names_ok
 from .network_policy import network_policies, pod_labels
@@ -108,7 +115,9 @@ class Remediation:
         made = self.reached.assign(how=[REACHED if n in done else h for n, h in zip(self.reached["node"], self.reached["how"])])
         extra = pd.DataFrame({"node": [n for n in done if n not in set(made["node"])]}).assign(reached=pd.NaT, how=REACHED)
         made = pd.concat([made, extra], ignore_index=True) if len(extra) else made
-        ips = {n[3:] for n in self.graph if n.startswith("ip:") and (n in self.sources or _accessed(self.graph, made, n, networks=self.networks))}
+        named = _named_addresses(self.findings)
+        ips = {n[3:] for n in self.graph if n.startswith("ip:")
+               and (n in self.sources or _accessed(self.graph, made, n, networks=self.networks, named=named))}
         ips |= {str(u)[3:] for n in done if n.startswith(("sa:", "user:")) for u, _, d in self.graph.in_edges(n, data=True)
                 if str(u).startswith("ip:") and d.get("observed") and not str(d["type"]).startswith("flow")}
         return {ip for ip in ips if is_external(ip, self.networks)}
