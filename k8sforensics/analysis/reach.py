@@ -322,13 +322,14 @@ def attack_sources(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = (), 
     # from outside do not lead to it (else it is a later hop, not an entry)
     later = set(paths(graph, out)["node"]) if out else set()
     for r in ranked[ranked["came_from"].isna()].itertuples(index=False):
-        node = _entity_node(r.entity_type, r.entity)
+        node = entity_node(r.entity_type, r.entity)
         if node in graph and node not in later and node not in out:
             out.append(node)
     return out
 
 
-def _entity_node(entity_type: str, entity: str) -> str:
+def entity_node(entity_type: str, entity: str) -> str:
+    """A patient-zero row's entity as a graph node id (``pod:ns/name``, ``sa:ns/name``, ``user:name``)."""
     prefix = {"pod": "pod:", "service_account": "sa:", "user": "user:"}[entity_type]
     return prefix + entity
 
