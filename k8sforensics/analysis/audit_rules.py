@@ -569,22 +569,26 @@ def pod_in_system_namespace(ev: Evidence) -> pd.DataFrame:
 
 
 def first_workload_creates(ev: Evidence) -> pd.DataFrame:
-    """The first pod or workload each identity (not a controller, not a node) created."""
+    """The first pod, and the first workload of each kind, each identity (not a controller, not a
+    node) created."""
     a = ev.audit
     m = a["resource"].isin(WORKLOAD_RESOURCES) & (a["verb"] == "create") & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
-    return a[m].sort_values("time").drop_duplicates("user")
+    return a[m].sort_values("time").drop_duplicates(["user", "resource"])
 
 
 def new_pod_creator(ev: Evidence) -> pd.DataFrame:
-    """A pod (or workload) created by an identity that never created one before in the case,
-    after a quiet learning period; controllers and nodes are expected creators."""
+    """A pod (or a workload of a kind) created by an identity that never created one before in the
+    case, after a quiet learning period; controllers and nodes are expected creators. Kinds are
+    judged apart: an identity that deploys a DaemonSet and then starts a bare pod — no controller
+    will restart or replace it, the usual way to run a tool in a cluster (MS-TA9008 new container,
+    ATT&CK T1610 deploy container) — made two new things."""
     rows = first_workload_creates(ev)
     start = ev.start()
     if start is None:
         return pd.DataFrame()
     rows = rows[rows["time"] >= start + pd.Timedelta(ev.settings["learning_window"])]
     return _hits_by_object(rows, lambda r: f"{r.user} created {r.resource} {r.object_namespace}/{r.object_name}: the first time this identity "
-                           f"created a workload in the evidence (from {r.source_ip})", entity_type="workload")
+                           f"created {'a pod' if r.resource == 'pods' else r.resource} in the evidence (from {r.source_ip})", entity_type="workload")
 
 
 # ---------------------------------------------------------------------- credential access
@@ -1101,6 +1105,58 @@ def pod_deletion_burst(ev: Evidence) -> pd.DataFrame:
                           f"{r.object_name or '*'} ({r.verb}): their container logs are gone", gap=ev.settings["session_gap"])
 
 
+def pod_deletions(a: pd.DataFrame) -> pd.Series:
+    """Allowed deletions of single pods by someone who is not the control plane (a controller,
+    a node, the garbage collector): what ``flagged_pod_deleted`` judges; the reduction keeps them."""
+    return ((a["resource"] == "pods") & a["subresource"].isna() & (a["verb"] == "delete") & a["object_name"].notna()
+            & allowed(a) & ~is_system(a["user"])).astype(bool)
+
+
+# what makes a pod suspect before it is deleted: how it was made (the pod-spec rules, a first-time
+# creator) and what ran in it (the runtime rules that name known-bad behaviour)
+_SUSPECT_RUNTIME = ("host_escape", "reverse_shell", "miner", "runtime_socket", "host_cron", "static_manifest", "token_read",
+                    "exec_from_writable_dir", "download_tool")
+
+
+def flagged_pod_deleted(ev: Evidence) -> pd.DataFrame:
+    """A pod deleted by a person or a pod identity (not a controller or a node) after a detection
+    about it: how it was created (privileged, host namespaces or paths, dangerous capabilities,
+    an untrusted image, a system namespace, a first-time creator) or what ran in it (an escape,
+    a reverse shell, a miner, a token read, ...). Deleting a pod takes its container logs and
+    writable layer with it — what a responder would have read (Threat Matrix MS-TA9021 clear
+    container logs; ATT&CK T1070 indicator removal, T1070.004 file deletion). A controller
+    replacing a pod, or a pod no rule flagged, is not one."""
+    a = ev.audit
+    deletes = a[pod_deletions(a)]
+    if deletes.empty:
+        return pd.DataFrame()
+    from . import runtime_rules  # here: runtime_rules builds on this module
+
+    parts = [f(ev) for f in (privileged_pod, host_namespaces, sensitive_host_path, dangerous_capabilities, untrusted_image,
+                               pod_in_system_namespace, new_pod_creator)]
+    if len(ev.runtime):
+        parts += [getattr(runtime_rules, name)(ev) for name in _SUSPECT_RUNTIME]
+    why: dict[str, tuple[Any, str]] = {}
+    for hits in parts:
+        if hits.empty:
+            continue
+        pods = hits[hits["namespace"].notna() & hits["pod"].notna()]
+        for ns, pod, t, summary in zip(pods["namespace"], pods["pod"], pods["time"], pods["summary"]):
+            key = f"{ns}/{pod}"
+            if key not in why or t < why[key][0]:
+                why[key] = (t, str(summary))
+    if not why:
+        return pd.DataFrame()
+    key = deletes["object_namespace"].astype(str) + "/" + deletes["object_name"].astype(str)
+    first = key.map(lambda k: why.get(k, (None, ""))[0])
+    rows = deletes[first.notna() & (deletes["time"] >= pd.to_datetime(first, utc=True))]
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.assign(reason=key[rows.index].map(lambda k: why[k][1]))
+    return _hits_by_object(rows, lambda r: f"{r.user} deleted pod {r.entity} after it was flagged ({r.reason}): its container logs and "
+                           f"files are gone (from {r.source_ip})", entity_type="pod")
+
+
 # the log shippers and runtime sensors whose removal blinds the responder (their public Helm
 # charts' and managed add-ons' names)
 DEFENCE_AGENTS = re.compile(r"fluent-?bit|fluentd|\bvector\b|promtail|filebeat|logstash|elastic-agent|datadog|cloudwatch-agent|"
@@ -1219,6 +1275,8 @@ AUDIT_RULES = [
       events_deleted),
     R("k8s-pod-deletion-burst", "Burst of pod deletions", "medium", "MS-TA9021", "T1070", "Defense Evasion", "Installation", "audit",
       pod_deletion_burst),
+    R("k8s-flagged-pod-deleted", "Flagged pod deleted by a non-controller", "high", "MS-TA9021", "T1070", "Defense Evasion", "Installation",
+      "audit", flagged_pod_deleted, "A pod deleted by a person or pod identity after a rule flagged its creation or what ran in it."),
     R("k8s-defence-agent-tampered", "Log shipper or security sensor removed or disabled", "high", "MS-TA9021", "T1562.001", "Defense Evasion",
       "Installation", "audit", defence_agent_tampered),
     R("k8s-coredns-modified", "Cluster DNS configuration changed", "high", "MS-TA9035", "T1557", "Lateral Movement", "Actions on Objectives",

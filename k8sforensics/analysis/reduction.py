@@ -4,8 +4,9 @@ The built-in rules run on the audit table one chunk at a time (whole five-minute
 longest they count over) to find the rows they can use: the rows of their hits, the first
 workload each identity created (hit or not: a later one is not a first), the first request of
 each person from each address and with each client (what "a new address for this identity" is
-judged against), the writes of workload templates (what a workload's containers were), and the
-execs the flow rules join to. RBAC writes are carried from chunk to chunk, so a rule that joins a
+judged against), the writes of workload templates (what a workload's containers were), pods deleted
+by people and pod identities (judged against what was found on the pod, perhaps at run time), and
+the execs the flow rules join to. RBAC writes are carried from chunk to chunk, so a rule that joins a
 later event to one (a new binding's first use, an RBAC change followed by a workload write) sees
 both; so are reads and creations of Secrets, for ``token_secret_use_window`` (a token read from
 a Secret and used later); and the deletions, denied requests and lists of the last five minutes,
@@ -27,6 +28,7 @@ from .audit_rules import (
     allowed,
     first_workload_creates,
     identity_firsts,
+    pod_deletions,
     token_secret_rows,
     workload_template_writes,
 )
@@ -69,7 +71,8 @@ def reduced(ev: Evidence) -> Evidence:
     audit = _kept(ev.audit_chunks(), lambda chunk: Evidence(audit=chunk, context=ev.context, settings=ev.settings, known_start=start,
                                                                   unreadable=ev.unreadable),
                   AUDIT_RULES, also=lambda part: pd.concat([first_workload_creates(part)["event_id"],
-                                                            part.audit.loc[workload_template_writes(part.audit), "event_id"]]),
+                                                            part.audit.loc[workload_template_writes(part.audit), "event_id"],
+                                                            part.audit.loc[pod_deletions(part.audit), "event_id"]]),
                   firsts=lambda part: identity_firsts(part.audit)[["event_id", "first_key"]], carry=carry)
     runtime = _kept(ev.runtime_chunks(), lambda chunk: Evidence(runtime=chunk, context=ev.context, settings=ev.settings, known_start=start,
                                                                       unreadable=ev.unreadable),
