@@ -17,8 +17,9 @@ pod, runtime or exec command), ``create_pod`` / ``create_workload`` (identity �
 workload: a patch or update can swap the image),
 ``read_secret``, ``bind_role`` (identity → binding), ``grants`` (binding → subject) and
 ``use_binding`` (identity → the binding the authorizer says allowed its request),
-``host_escape`` (pod → its node: nsenter, release_agent … seen at runtime, or a static-pod
-manifest written from the pod).
+``host_escape`` (pod → its node: nsenter, release_agent …, a static-pod manifest, the container
+runtime's socket, or the node's crontab written through a hostPath — seen at runtime, in an
+execution or an alert naming the command).
 
 The ways in and the persistence of a breach that exploited no pod (Threat Matrix MS-TA9001/9003,
 MS-TA9015, MS-TA9016, MS-TA9017): ``credential_use`` (outside IP → the user whose credential
@@ -62,7 +63,12 @@ from .audit_rules import (
 from .network import cluster_networks, external_mask
 from .possible import POSSIBLE_COLUMNS, possible_edges
 from .rules import Evidence, service_accounts
-from .runtime_rules import HOST_ESCAPE, STATIC_MANIFEST, STATIC_MANIFEST_WRITE, _execs
+from .runtime_rules import (
+    STATIC_MANIFEST,
+    STATIC_MANIFEST_WRITE,
+    _execs,
+    host_takeovers,
+)
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -446,15 +452,18 @@ def _runtime_edges(ev: Evidence) -> pd.DataFrame:
             out.append(pd.DataFrame({"source": "pod:" + wrote["namespace"].astype(str) + "/" + wrote["pod"].astype(str),
                                      "target": "node:" + wrote["node"].astype(str), "type": "host_escape", "time": wrote["time"], "bytes": 0,
                                      "event_id": wrote["event_id"]}))
+    # an escape, a static-pod manifest, the runtime socket or the node's crontab, from an exec or an
+    # alert naming the command (Falco's proc.cmdline)
+    taken = host_takeovers(ev)
+    if len(taken):
+        out.append(pd.DataFrame({"source": "pod:" + taken["namespace"].astype(str) + "/" + taken["pod"].astype(str),
+                                 "target": "node:" + taken["node"].astype(str), "type": "host_escape", "time": taken["time"], "bytes": 0,
+                                 "event_id": taken["event_id"]}))
     x = _execs(ev)
     x = x[x["pod"].notna() & x["namespace"].notna()]
     if x.empty:
         return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
     pod = "pod:" + x["namespace"].astype(str) + "/" + x["pod"].astype(str)
-    escape = (x["command"].str.contains(HOST_ESCAPE) | x["command"].str.contains(STATIC_MANIFEST_WRITE)) & x["node"].notna()
-    if escape.any():
-        out.append(pd.DataFrame({"source": pod[escape], "target": "node:" + x.loc[escape, "node"].astype(str), "type": "host_escape",
-                                 "time": x.loc[escape, "time"], "bytes": 0, "event_id": x.loc[escape, "event_id"]}))
     steal = x["command"].str.contains(SA_TOKEN_PATHS)
     if steal.any():
         sa = service_accounts(ev, x["namespace"], x["pod"])

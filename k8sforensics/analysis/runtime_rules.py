@@ -33,6 +33,8 @@ REVERSE_SHELL = re.compile(r"/dev/tcp/|/dev/udp/|\bnc(?:at)?\b.*\s-e\s|\bmkfifo\
 # core_pattern, kernel modules, the host's disks mounted or debugged, a chroot into the host's root
 HOST_ESCAPE = re.compile(r"\bnsenter\b.*(?:-t\s*1\b|--target[= ]1\b)|release_agent|notify_on_release|core_pattern|\b(?:insmod|modprobe)\s|"
                          r"\bmount\s+/dev/|\bmount\b[^|;&]*\s-t\s*cgroup\b|\bdebugfs\b|\bchroot\s+/host\b")
+# the cgroup v1 release_agent escape alone (a hierarchy mounted by hand, release_agent or notify_on_release written)
+CGROUP_ESCAPE = re.compile(r"release_agent|notify_on_release|\bmount\b[^|;&]*\s-t\s*cgroup\b")
 # the same, as a file a container wrote
 HOST_ESCAPE_FILES = re.compile(r"/release_agent$|/notify_on_release$|/proc/sys/kernel/core_pattern$")
 DOWNLOAD = re.compile(r"(?:^|/)(?:curl|wget|fetch|aria2c)$")
@@ -152,11 +154,53 @@ def _container_files(ev: Evidence, pattern: re.Pattern[str]) -> pd.DataFrame:
     return files.assign(command=cmd[m].where(cmd[m] != "", files["process"].fillna("") + " " + files["file_path"].fillna("").astype(str)))
 
 
+def _host_execs(ev: Evidence) -> pd.DataFrame:
+    """Process executions with no container or pod: the node's own, or a container's whose
+    metadata the sensor lost (Tetragon's pod info is filled from its Kubernetes watcher and can
+    be missing for a short-lived or just-started container)."""
+    r = ev.runtime
+    m = (r["event_type"] == "exec") & r["container_id"].isna() & r["pod"].isna() & r["node"].notna()
+    return r[m].assign(command=lambda d: d["cmdline"].fillna(d["process"].fillna("") + " " + d["args"].fillna("")))
+
+
 def host_escape(ev: Evidence) -> pd.DataFrame:
+    """Container escapes (``HOST_ESCAPE``) run in a container — an exec, or an alert naming the
+    command (Falco's ``proc.cmdline``) or the file — and the cgroup v1 release_agent technique
+    (CVE-2022-0492) seen with no container at all: no node's own software mounts a cgroup
+    hierarchy by hand and writes its release_agent (systemd sets it itself, as PID 1), so that is
+    an escape whose container the sensor did not name; reported about the node."""
     x = _execs(ev)
-    rows = pd.concat([x[x["command"].str.contains(HOST_ESCAPE)], _container_files(ev, HOST_ESCAPE_FILES)], ignore_index=True)
-    return _pod_hits(rows, lambda r: f"container escape attempt in pod {r.entity}: {r.command}" + (f" (node {r.node})" if r.node else ""),
-                     gap=ev.settings["session_gap"])
+    host = _host_execs(ev)
+    host = host[host["command"].str.contains(CGROUP_ESCAPE) & ~_base(host["process"]).isin({"systemd", "init"})]
+    rows = pd.concat([x[x["command"].str.contains(HOST_ESCAPE)], _container_files(ev, HOST_ESCAPE_FILES), _container_files(ev, HOST_ESCAPE)],
+                     ignore_index=True).drop_duplicates("event_id")
+    hits = [_pod_hits(rows, lambda r: f"container escape attempt in pod {r.entity}: {r.command}" + (f" (node {r.node})" if r.node else ""),
+                      gap=ev.settings["session_gap"]),
+            hits_from_rows(host, entity_type="node", entity=host["node"], summary=lambda r: f"container escape technique on node {r.entity} with no "
+                           f"container named (the sensor lost its metadata, or it ran on the host): {r.command}", table="runtime",
+                           gap=ev.settings["session_gap"])]
+    hits = [h for h in hits if len(h)]
+    return pd.concat(hits, ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True) if hits else pd.DataFrame()
+
+
+def host_takeovers(ev: Evidence) -> pd.DataFrame:
+    """Commands run in a pod that hand its node over (columns time, event_id, namespace, pod,
+    node, command): an escape (``HOST_ESCAPE``), a static-pod manifest written, the container
+    runtime's socket used, or a crontab written on the node (through a hostPath of its /etc or
+    cron spool: the node's cron runs it as root) — from executions and from alerts naming the
+    command. The graph's ``host_escape`` edges."""
+    x = _execs(ev)
+    cmd = pd.concat([x, _container_files(ev, HOST_ESCAPE), _container_files(ev, STATIC_MANIFEST_WRITE), _container_files(ev, RUNTIME_SOCKETS),
+                     _container_files(ev, CRON_PATHS)], ignore_index=True).drop_duplicates("event_id")
+    cmd = cmd[cmd["pod"].notna() & cmd["namespace"].notna() & cmd["node"].notna()]
+    if cmd.empty:
+        return cmd.assign(command=pd.Series(dtype=object))[["time", "event_id", "namespace", "pod", "node", "command"]]
+    c = cmd["command"].fillna("")
+    cron = c.str.contains(CRON_WRITE) | c.str.contains(CRON_PATHS)
+    on_host = pd.Series([bool(HOST_ROOT_CRON.search(str(k))) or _host_mount(ev, n, p, ("/etc/cron", "/var/spool/cron"))
+                         for k, n, p in zip(c, cmd["namespace"], cmd["pod"])], index=cmd.index, dtype=bool)
+    m = c.str.contains(HOST_ESCAPE) | c.str.contains(STATIC_MANIFEST_WRITE) | c.str.contains(RUNTIME_SOCKETS) | (cron & on_host)
+    return cmd[m][["time", "event_id", "namespace", "pod", "node", "command"]]
 
 
 def runtime_socket(ev: Evidence) -> pd.DataFrame:
@@ -179,6 +223,10 @@ def _host_mount(ev: Evidence, namespace: Any, pod: Any, prefixes: tuple[str, ...
     return any(pre.startswith(h.rstrip("/") + "/") or h.rstrip("/").startswith(pre.rstrip("/")) or h == "/" for h in paths for pre in prefixes)
 
 
+# a cron path under another root (``/host/etc/cron.d``): the node's, mounted into the container
+HOST_ROOT_CRON = re.compile(r"/\w[^\s]*/etc/cron|/\w[^\s]*/var/spool/cron")
+
+
 def host_cron(ev: Evidence) -> pd.DataFrame:
     """A crontab written from a container (ATT&CK T1053.003). Through a hostPath that holds the
     node's /etc or cron spool (``pods`` context), or at a path under another root (``/host/etc/cron.d``),
@@ -188,7 +236,7 @@ def host_cron(ev: Evidence) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     hits = _pod_hits(rows, lambda r: f"crontab written from pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
-    host = [bool(re.search(r"/\w[^\s]*/etc/cron|/\w[^\s]*/var/spool/cron", str(s))) or _host_mount(ev, n, p, ("/etc/cron", "/var/spool/cron"))
+    host = [bool(HOST_ROOT_CRON.search(str(s))) or _host_mount(ev, n, p, ("/etc/cron", "/var/spool/cron"))
             for s, n, p in zip(hits["summary"], hits["namespace"], hits["pod"])]
     return set_where(hits, host, severity="high", technique_id="MS-TA9013")
 
