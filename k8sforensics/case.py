@@ -259,7 +259,10 @@ class Case:
             if exist_ok:
                 return cls.open(p)
             raise CaseError(f"{p}: a case already exists here; open it with Case.open, or choose another folder")
-        if p.exists() and any(f.name not in (LOCK, LOCK_HOLDER) for f in p.iterdir()):  # a lock: a create under way
+        # the lock, the manifest or its half-written sibling: another create under way (or just done)
+        creating = (LOCK, LOCK_HOLDER, MANIFEST)
+        if p.exists() and any(f.name not in creating and not (f.name.startswith(f".{MANIFEST}.") and f.name.endswith(".tmp"))
+                              for f in p.iterdir()):
             raise CaseError(f"{p}: folder is not empty and holds no case; choose an empty or new folder")
         p.mkdir(parents=True, exist_ok=True)
         manifest: dict[str, Any] = {
