@@ -130,6 +130,7 @@ def phases(timeline: pd.DataFrame) -> pd.DataFrame:
 
 
 PATIENT_ZERO_COLUMNS = ["rank", "entity", "namespace", "pod", "first_seen", "came_from", "reason", "finding_id", "entity_type"]
+FOLLOW_UP = pd.Timedelta(minutes=30)  # how soon a high-severity finding must follow a pod's first one to make it a strong candidate
 _FOOTHOLD_PHASES = ("Delivery", "Exploitation", "Installation", "Command & Control")
 _SA_USER = "system:serviceaccount:"
 
@@ -165,10 +166,23 @@ def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph, *, networks: Ite
             from .reach import graph_patient_zero
 
             return graph_patient_zero(lateral_movement(source, possible=False), networks=nets)
+        return _finding_patient_zero(f, networks=nets, made=made_by_hand(source))
     return _finding_patient_zero(f, networks=nets)
 
 
-def _finding_patient_zero(f: pd.DataFrame, *, networks: list[Network]) -> pd.DataFrame:
+def made_by_hand(case: Case) -> set[str]:
+    """``ns/name`` of the pods created during the evidence by a person, a service account that
+    is not a workload controller, or a kubelet (a static pod): an attacker's tools are made this
+    way, after the way in, so such a pod is never ranked before one a controller runs."""
+    from .audit_rules import is_system
+
+    creates = case.sql("SELECT DISTINCT user, object_namespace, object_name FROM audit WHERE resource = 'pods' AND verb = 'create' "
+                       "AND subresource IS NULL AND (response_code IS NULL OR response_code < 400) AND object_name IS NOT NULL")
+    by_hand = ~is_system(creates["user"]) | creates["user"].fillna("").str.startswith("system:node:")
+    return set(creates.loc[by_hand, "object_namespace"].astype(str) + "/" + creates.loc[by_hand, "object_name"].astype(str))
+
+
+def _finding_patient_zero(f: pd.DataFrame, *, networks: list[Network], made: set[str] = frozenset()) -> pd.DataFrame:  # type: ignore[assignment]
     if "kind" in f.columns:
         f = f[f["kind"] == "finding"]
     if f.empty or not {"entity_type", "entity", "time", "severity", "kill_chain_phase"} <= set(f.columns):
@@ -185,11 +199,21 @@ def _finding_patient_zero(f: pd.DataFrame, *, networks: list[Network]) -> pd.Dat
         first = g.iloc[0]
         origin = g.loc[outside[g.index], "source_ip"].dropna()
         kind = "first foothold-phase finding" if first["_strong"] else "first finding"
+        if not first["_strong"]:
+            # a sensor that rates the exploit itself low (Falco's "Notice") still reports what
+            # follows it: a high-severity finding soon after the first makes the pod a strong candidate
+            start = g["time"].min()
+            soon = g[g["severity"].isin(["high", "critical"]) & (g["time"] <= start + FOLLOW_UP)].sort_values("time", kind="stable")
+            if len(soon):
+                first = first.copy()
+                first["_strong"] = True
+                kind = f"first finding at {clock(start)}, then {soon['title'].iloc[0]} ({soon['severity'].iloc[0]}) at {clock(soon['time'].iloc[0])}; first"
         rows.append({
             "entity_type": "pod", "entity": entity, "namespace": first["namespace"], "pod": first["pod"], "first_seen": g["time"].min(),
             "came_from": origin.iloc[0] if len(origin) else None, "finding_id": first["finding_id"], "_strong": bool(first["_strong"]),
-            "_t": first["time"],
-            "reason": f"{kind}: {first['title']} ({first['kill_chain_phase']}, {first['severity']}) at {clock(first['time'])}",
+            "_t": first["time"], "_made": entity in made,
+            "reason": f"{kind}: {first['title']} ({first['kill_chain_phase']}, {first['severity']}) at {clock(first['time'])}"
+                      + ("; created by hand during the evidence (an attacker's tool, not the way in)" if entity in made else ""),
         })
     # identities acting from outside (whatever the finding is about: a secret read, a workload created)
     if "user" in f.columns:
@@ -203,13 +227,13 @@ def _finding_patient_zero(f: pd.DataFrame, *, networks: list[Network]) -> pd.Dat
             rows.append({
                 "entity_type": "service_account" if is_sa else "user", "entity": entity, "namespace": entity.split("/", 1)[0] if is_sa else None,
                 "pod": None, "first_seen": g["time"].min(), "came_from": first["source_ip"], "finding_id": first["finding_id"],
-                "_strong": strong_any, "_t": first["time"],
+                "_strong": strong_any, "_t": first["time"], "_made": False,
                 "reason": f"credential used from outside address {first['source_ip']}: {first['title']} ({first['kill_chain_phase']}, "
                           f"{first['severity']}) at {clock(first['time'])}, {len(g)} finding(s) from outside",
             })
     if not rows:
         return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)
-    out = pd.DataFrame(rows).sort_values(["_strong", "_t"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    out = pd.DataFrame(rows).sort_values(["_made", "_strong", "_t"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
     out["rank"] = range(1, len(out) + 1)
     return out[PATIENT_ZERO_COLUMNS]
 
