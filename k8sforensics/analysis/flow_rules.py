@@ -105,7 +105,7 @@ def _endpoint(f: pd.DataFrame, side: str) -> pd.Series:
 
 
 # what beaconing reads, and its hits show, of a flow
-_BEACON_COLUMNS = ["time", "event_id", "source", "src_ip", "src_namespace", "src_pod", "src_kind", "src_node", "dst_ip", "dst_port"]
+_BEACON_COLUMNS = ["time", "event_id", "source", "src_ip", "src_namespace", "src_pod", "src_kind", "src_node", "src_port", "dst_ip", "dst_port"]
 
 
 def inbound_from_outside(ev: Evidence) -> pd.DataFrame:
@@ -212,6 +212,12 @@ def beaconing(ev: Evidence) -> pd.DataFrame:
     f = f.assign(entity=_src_entity(f))
     key = ["entity", "dst_ip", "dst_port"]
     f = f.dropna(subset=key)
+    if "src_port" in f.columns:
+        # one connection logged more than once — an NSG flow's begin and end tuples, a VPC flow
+        # log's records of one long connection per aggregation interval — is one check-in, at its start
+        f = f.sort_values("time", kind="stable")
+        again = f["src_port"].notna() & f.duplicated([*key, "src_port", "source"], keep="first")
+        f = f[~again]
     # per (source, address, port): the flow source that saw most of its connections — whole
     # columns at a time, since millions of flows make hundreds of thousands of such groups
     counts = f.groupby([*key, "source"], sort=False).size().rename("n").reset_index()

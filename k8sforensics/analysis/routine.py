@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from .network import is_external
+
 # rules that flag behaviour, not known-bad content (their findings can be routine)
 BEHAVIOURAL_RULES = frozenset({
     "k8s-secrets-read", "k8s-api-enumeration", "k8s-forbidden-burst", "k8s-self-review", "k8s-exec-into-pod", "k8s-port-forward",
@@ -40,7 +42,10 @@ def fold_routine(findings: pd.DataFrame, *, learning_window: dt.timedelta, evide
     if not behavioural.any():
         return findings
     f = findings[behavioural]
-    key = pd.Series(list(zip(f["rule_id"], _text(f["user"]), _text(f["entity"]), _text(f["destination_ip"]))), index=f.index)
+    # an outside destination is part of the behaviour (a provider, not a C2); inside ones vary
+    # from run to run of the same job (a scanner's first target, a scrape's first node)
+    dest = [d if is_external(d) else "" for d in _text(f["destination_ip"])]
+    key = pd.Series(list(zip(f["rule_id"], _text(f["user"]), _text(f["entity"]), dest)), index=f.index)
     drop: list[Any] = []
     out = findings.copy()
     for _, idx in key.groupby(key, sort=False).groups.items():

