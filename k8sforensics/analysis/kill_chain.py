@@ -135,7 +135,8 @@ _FOOTHOLD_PHASES = ("Delivery", "Exploitation", "Installation", "Command & Contr
 _SA_USER = "system:serviceaccount:"
 
 
-def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph, *, networks: Iterable[Network] | None = None) -> pd.DataFrame:
+def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph, *, networks: Iterable[Network] | None = None,
+                 made: set[str] | None = None) -> pd.DataFrame:
     """Candidates for the way in, best first, with the reason. Two shapes of entry:
 
     - a pod (``entity_type`` pod) whose earliest finding is high or critical and in a foothold
@@ -151,13 +152,15 @@ def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph, *, networks: Ite
     default the case's own) is never ``came_from``, and a finding about an address is never a
     pod. ``source`` is a case (its saved findings; with none saved yet, the lateral-movement
     graph's ranking), a findings (or timeline) frame, or a lateral-movement graph
-    (``reach.graph_patient_zero``)."""
+    (``reach.graph_patient_zero``). Pods made by hand during the evidence (``made``; for a case,
+    ``made_by_hand``) rank after the others."""
     if hasattr(source, "out_edges"):  # a networkx graph
         from .reach import graph_patient_zero
 
         return graph_patient_zero(source, networks=networks or ())  # type: ignore[arg-type]
     if isinstance(source, pd.DataFrame):
         f, nets = source, list(networks or ())
+        return _finding_patient_zero(f, networks=nets, made=made or set())
     else:
         f = source.findings()
         nets = list(networks) if networks is not None else cluster_networks(source.context("nodes"))
@@ -166,8 +169,7 @@ def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph, *, networks: Ite
             from .reach import graph_patient_zero
 
             return graph_patient_zero(lateral_movement(source, possible=False), networks=nets)
-        return _finding_patient_zero(f, networks=nets, made=made_by_hand(source))
-    return _finding_patient_zero(f, networks=nets)
+    return _finding_patient_zero(f, networks=nets, made=made_by_hand(source) if made is None else made)
 
 
 def made_by_hand(case: Case) -> set[str]:

@@ -556,12 +556,15 @@ def _compromised_workloads(graph: nx.MultiDiGraph, reached: pd.DataFrame, isolat
     """The workloads of the pods the attacker reached (and that are isolated, not system
     components) and did not create themselves: redeployed from a known-good image."""
     out: dict[tuple[str, str], list[str]] = {}
+    held = set(reached["node"])
     for n in reached["node"]:
         if n not in isolate or n not in graph:
             continue
         attrs = graph.nodes[n]
+        # a pod the attacker made goes with what made it; one a controller made for a workload
+        # the attacker never touched (a poisoned image rolled out by CI) means redeploying that workload
         if attrs.get("kind") == "pod" and attrs.get("workload") and not str(attrs["workload"]).startswith("Node") and not any(
-                d.get("observed") and d["type"] in ("create_pod", "runs") for _, _, d in graph.in_edges(n, data=True)):
+                d.get("observed") and d["type"] in ("create_pod", "runs") and u in held for u, _, d in graph.in_edges(n, data=True)):
             ns, pod = n[4:].split("/", 1)
             out.setdefault((ns, str(attrs["workload"]).replace(" ", "/")), []).append(pod)
     return out

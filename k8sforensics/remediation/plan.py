@@ -72,7 +72,7 @@ class Remediation:
     def __init__(self, case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None,
                  chunk_rows: int = 1_000_000) -> None:
         from ..analysis import detect, lateral_movement
-        from ..analysis.kill_chain import patient_zero
+        from ..analysis.kill_chain import made_by_hand, patient_zero
         from ..analysis.reach import PATHS_COLUMNS, attack_sources, paths
 
         self.case = case
@@ -89,13 +89,23 @@ class Remediation:
         # every way in the findings confirm: outside addresses, a foothold pod behind a load balancer, and identities
         # findings show acting from outside (a leaked kubeconfig or token; held from their first such finding on)
         self.sources = attack_sources(self.graph, networks=self.networks, findings=self.findings)
+        # the first pod the findings rank as the way in, when nothing from outside leads to it: a
+        # poisoned image or an implant calls out, nobody reaches it over the network
+        ranked_pods = patient_zero(self.findings, networks=self.networks, made=made_by_hand(case))
+        first = ranked_pods[ranked_pods["entity_type"] == "pod"].head(1)
+        if len(first) and int(first["rank"].iloc[0]) == 1:
+            node = f"pod:{first['entity'].iloc[0]}"
+            later = set(paths(self.graph, self.sources)["node"]) if self.sources else set()
+            if node in self.graph and node not in later:
+                self.sources.append(node)
         since: dict[str, Any] = {}
         ranked = patient_zero(self.findings, networks=self.networks)
+        already = set(paths(self.graph, self.sources)["node"]) if self.sources else set()  # held before it acted from outside
         identities = ranked[ranked["entity_type"].isin(["user", "service_account"])]
         for r in identities.itertuples(index=False):
             node = ("sa:" if r.entity_type == "service_account" else "user:") + str(r.entity)
             user = f"system:serviceaccount:{str(r.entity).replace('/', ':', 1)}" if r.entity_type == "service_account" else str(r.entity)
-            if node in self.graph and node not in self.sources and _foothold(self.findings, user=user, ip=r.came_from):
+            if node in self.graph and node not in self.sources and node not in already and _foothold(self.findings, user=user, ip=r.came_from):
                 self.sources.append(node)
                 since[node] = r.first_seen
         self.source = self.sources[0] if self.sources else None
@@ -272,6 +282,50 @@ class Remediation:
             con.close()
         return out.reindex(columns=columns)
 
+    @_once
+    def deleted(self) -> pd.DataFrame:
+        """Objects the attacker's identities deleted, per the audit log, from when they held them
+        (not pods: a controller makes those again): what recovery restores. Columns as ``created``."""
+        held = {n: t for n, t in self._held().items() if n.startswith(("sa:", "user:"))}
+        columns = ["resource", "api_group", "namespace", "name", "actor", "event_id", "time"]
+        if not held:
+            return pd.DataFrame(columns=columns)
+        who = pd.DataFrame({"user": [f"system:serviceaccount:{n[3:].replace('/', ':', 1)}" if n.startswith("sa:") else n[5:] for n in held],
+                            "node": list(held), "since": pd.to_datetime(list(held.values()), utc=True)})
+        con = self.case.connect()
+        try:
+            con.register("who", who)
+            out = con.sql("""
+                SELECT a.resource, a.api_group, a.object_namespace AS namespace, a.object_name AS name, w.node AS actor,
+                       a.event_id, a.time
+                FROM audit a JOIN who w ON a."user" = w."user"
+                WHERE a.verb = 'delete' AND a.subresource IS NULL AND a.object_name IS NOT NULL
+                  AND a.resource IS NOT NULL AND a.resource NOT IN ('pods', 'events')
+                  AND (w.since IS NULL OR a.time >= w.since)
+                  AND coalesce(a.response_code, 200) < 400
+                ORDER BY a.time, a.event_id""").df()
+        finally:
+            con.close()
+        return out.reindex(columns=columns)
+
+    def _restores(self) -> list[dict[str, Any]]:
+        """Recovery: each object the attacker deleted, restored from where it is defined (Git,
+        Helm, a backup) — never from the cluster, which they controlled (NIST SP 800-61: recovery)."""
+        made = {(r.resource, r.namespace, r.name) for r in self.created().itertuples(index=False)}
+        rows = []
+        for r in self.deleted().drop_duplicates(["resource", "namespace", "name"]).itertuples(index=False):
+            if (r.resource, r.namespace, r.name) in made:
+                continue  # the attacker's own object, removed: nothing to restore
+            ns = r.namespace if isinstance(r.namespace, str) and r.namespace else None
+            where = f"{ns}/{r.name}" if ns else str(r.name)
+            target = f"workload:{ns}/{r.resource}/{r.name}" if ns else f"{r.resource}:{r.name}"
+            rows.append({"priority": 2, "phase": "eradicate", "action": f"restore the {r.resource[:-1] if r.resource.endswith('s') else r.resource} "
+                         f"{where} the attacker deleted, from its definition (Git, Helm, a backup) — not from the cluster; "
+                         f"check what went unlogged or unprotected while it was gone", "target": target, "control": "recovery",
+                         "why": f"deleted by {r.actor} at {r.time}", "finding_ids": [], "event_ids": [str(r.event_id)],
+                         "references": "NIST SP 800-61 (recovery)", "command": "", "artifact": "", "status": "open"})
+        return rows
+
     def _ended(self) -> dict[str, Any]:
         """pod:ns/name → when it ended, for pods whose last lifetime is closed."""
         lifetimes = self.case.context("pod_ips").sort_values("start", kind="stable").drop_duplicates(["namespace", "pod"], keep="last")
@@ -369,7 +423,8 @@ class Remediation:
                                   artifacts={k: f"remediation/{v}" for k, v in ARTIFACTS.items()}, reached=self.reached,
                                   networks=self.networks, pods=self.case.context("pods"), created=self.created())
         _, unused = self.rbac()
-        extra = [{"priority": 2, "phase": "eradicate", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
+        extra = self._restores()
+        extra += [{"priority": 2, "phase": "eradicate", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
                   "control": "RBAC", "why": r.reason, "finding_ids": [], "event_ids": [], "references": "CIS 5.1.1; MS-M9003",
                   "command": kubectl("delete", r.binding_kind.lower(), r.binding,
                                      namespace=r.binding_namespace if isinstance(r.binding_namespace, str) else None)
