@@ -7,7 +7,7 @@ chain → lateral-movement graph → patient zero → remediation exactly as a u
 does it read ``truth.json`` to score. Nothing it scores reads the truth.
 
 Scores per scenario
-    step recall        a step is found when a finding has one of its techniques, lies in its window
+    step recall        a step is found when a finding has one of its techniques, overlaps its window
                        (± SLACK for clock skew between sources) and names one of its entities
     noise              medium+ findings about no attack entity; low findings shown (the analyst's
                        reading load) against the number of steps; findings about benign look-alikes
@@ -181,17 +181,19 @@ def run_one(index: int | str, *, scale: float, workdir: str | None = None) -> di
     fkeys = [finding_keys(r) for r in rows]
     ftech = [techniques_of(r) for r in rows]
     times = list(f["time"])
+    ends = [e if pd.notna(e) else t for t, e in zip(f["time"], f["time_end"])]
     found = 0
     matched: set[int] = set()
     for s in truth["steps"]:
         keys, techs = step_keys(s), set(s["techniques"]) | {t.split(".")[0] for t in s["techniques"]}
         lo, hi = pd.Timestamp(s["start"]) - SLACK, pd.Timestamp(s["end"]) + SLACK
-        hits = [i for i in range(len(rows)) if ftech[i] & techs and lo <= times[i] <= hi and fkeys[i] & keys]
+        # a finding whose span (first to last evidence event) overlaps the step's window
+        hits = [i for i in range(len(rows)) if ftech[i] & techs and times[i] <= hi and ends[i] >= lo and fkeys[i] & keys]
         matched.update(hits)
         if hits:
             found += 1
         else:
-            near = [f"{rows[i].rule_id}@{rows[i].entity}" for i in range(len(rows)) if lo <= times[i] <= hi][:4]
+            near = [f"{rows[i].rule_id}@{rows[i].entity}" for i in range(len(rows)) if times[i] <= hi and ends[i] >= lo][:4]
             misses.append(f"step {s['id']} ({'/'.join(s['techniques'][:3])}, {sorted(keys)[:3]}) not found; in its window: {near}")
     attack = set(truth.get("attack_entities", [])) | {k for s in truth["steps"] for k in step_keys(s)} | {r["pod"] for r in truth.get("reached", [])}
     attack |= {a.removeprefix("system:serviceaccount:").replace(":", "/", 1) for a in list(attack) if a.startswith("system:serviceaccount:")}

@@ -360,6 +360,7 @@ class World:
             proc: dict[str, Any] = {"exec_id": exec_id, "pid": self.rng.randrange(1000, 60000), "uid": 0, "cwd": "/", "binary": binary,
                                     "arguments": args, "flags": "execve clone", "start_time": nanos(t), "auid": 4294967295,
                                     "parent_exec_id": exec_id[::-1]}
+            proc["docker"] = p.container_id[:31]  # Tetragon's container id field: kept when the pod is not resolved
             if pod_metadata:
                 wl = p.workload
                 proc["pod"] = {"namespace": p.namespace, "name": p.name,
