@@ -55,7 +55,9 @@ def _reduce(ev: Evidence) -> dict[str, pd.DataFrame]:
     anchored = set(zip(*[egress_anchors(ev)[c] for c in ("namespace", "pod")]))
     edge = ["src_end", "dst_end", "dst_port"]
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("metadata", "mining", "kubelet", "nodeport", "ssh", "scan", "beacon",
-                                                            "edges", "egress", "inbound", "pair_hours")}
+                                                            "edges", "egress", "inbound", "pair_hours", "upload", "early")}
+    start = ev.start()
+    learned = start + pd.Timedelta(ev.settings["learning_window"]) if start is not None else None
     for f in ev.flow_chunks():
         src_out, dst_out = external_mask(f["src_ip"], nets), external_mask(f["dst_ip"], nets)
         # replies are the responder's packets: never a scan, a beacon or a new edge of the sender
@@ -71,6 +73,10 @@ def _reduce(ev: Evidence) -> dict[str, pd.DataFrame]:
         parts["scan"].append(_scanning_rows(f, reply=reply, window=pd.Timedelta(ev.settings["scan_window"]), min_targets=ev.settings["scan_min_targets"]))
         out = f[dst_out & ~reply]
         parts["beacon"].append(out.loc[~out["dst_port"].isin(TIME_AND_NAME_PORTS), [c for c in _BEACON_COLUMNS if c in out.columns]])
+        big = out["bytes"].fillna(0) >= UPLOAD_BYTES if "bytes" in out.columns else pd.Series(False, index=out.index)
+        parts["upload"].append(out.loc[big, [c for c in (*_BEACON_COLUMNS, "bytes") if c in out.columns]])
+        if learned is not None:
+            parts["early"].append(out.loc[out["time"] < learned, ["dst_ip"]].drop_duplicates())
         pods = pd.Series(list(zip(out["src_namespace"], out["src_pod"])), index=out.index, dtype=object)
         parts["egress"].append(out[out["src_pod"].notna() & pods.isin(anchored)])
         parts["inbound"].append(f.loc[f["dst_pod"].notna() & src_out, ["time", "event_id", "src_ip", "dst_namespace", "dst_pod"]])
@@ -155,10 +161,25 @@ def _scanning_rows(f: pd.DataFrame, *, reply: pd.Series, window: pd.Timedelta, m
         con.execute("SET TimeZone = 'UTC'")
         con.register("frame", frame)
         seconds = int(window.total_seconds())
-        hit = con.sql(f"""
+        # two bucketings, the second shifted by half a window: a scan no longer than half a
+        # window lies whole in a bucket of one of them, wherever it starts
+        hits = []
+        for offset in (0, seconds // 2):
+            hits.append(_scan_hits(con, seconds, offset, min_targets))
+        hit = pd.concat(hits, ignore_index=True).sort_values(["_i", "targets"], ascending=[True, False]).drop_duplicates("_i")
+    finally:
+        con.close()
+    # the columns a hit needs, not the whole flow: a scan is millions of rows
+    keep = ["time", "event_id", "src_ip", "src_namespace", "src_pod", "dst_ip", "dst_port", "verdict"]
+    return f[keep].iloc[hit["_i"].to_numpy()].assign(targets=hit["targets"].astype(int).to_numpy(), denied=hit["denied"].astype(int).to_numpy())
+
+
+def _scan_hits(con: Any, seconds: int, offset: int, min_targets: int) -> pd.DataFrame:
+    """The scanning rows of ``frame`` (registered on ``con``) in buckets of ``seconds`` shifted by ``offset``."""
+    return con.sql(f"""
             WITH f AS (
                 SELECT _i, src_ip, dst_ip, dst_port, coalesce(verdict, '') <> 'allowed' AS refused,
-                       to_timestamp(floor(epoch(time) / {seconds}) * {seconds}) AS bucket
+                       floor((epoch(time) + {offset}) / {seconds}) AS bucket
                 FROM frame WHERE src_ip IS NOT NULL AND NOT coalesce(is_reply, false)),
             host AS (SELECT src_ip, bucket, dst_ip, count(DISTINCT dst_port) AS ports FROM f WHERE dst_ip IS NOT NULL GROUP BY ALL),
             win AS (SELECT src_ip, bucket, count(DISTINCT (dst_ip, dst_port)) AS targets, avg(refused::INT) AS share,
@@ -167,11 +188,6 @@ def _scanning_rows(f: pd.DataFrame, *, reply: pd.Series, window: pd.Timedelta, m
             SELECT f._i, win.targets, win.denied FROM f JOIN win USING (src_ip, bucket) LEFT JOIN wide USING (src_ip, bucket)
             WHERE win.targets >= {int(min_targets)} AND (coalesce(wide.vertical, 0) >= 5 OR win.share >= 0.5)
             ORDER BY f._i""").df()
-    finally:
-        con.close()
-    # the columns a hit needs, not the whole flow: a scan is millions of rows
-    keep = ["time", "event_id", "src_ip", "src_namespace", "src_pod", "dst_ip", "dst_port", "verdict"]
-    return f[keep].iloc[hit["_i"].to_numpy()].assign(targets=hit["targets"].astype(int).to_numpy(), denied=hit["denied"].astype(int).to_numpy())
 
 
 def port_scan(ev: Evidence) -> pd.DataFrame:
@@ -200,6 +216,25 @@ def mining_pool(ev: Evidence) -> pd.DataFrame:
     rows = _reduced(ev)["mining"]
     return _pod_source_hits(rows, lambda r: f"{r.entity} connected {r.n} time(s) to {r.dst_ip}:{r.dst_port}, a mining-pool port or name",
                             gap=ev.settings["session_gap"])
+
+
+# an upload this large to an outside address the cluster never used in the learning window is
+# data leaving (ATT&CK T1048 / T1041 / T1567); replies are excluded, so a download is not one
+UPLOAD_BYTES = 50 * 2**20
+
+
+def large_upload(ev: Evidence) -> pd.DataFrame:
+    """Initiator flows carrying ``UPLOAD_BYTES`` or more to an outside address first contacted
+    after the learning window. Flow logs that count both directions in one record (Calico, some
+    NSG tuples) can make a download look like one: the summary gives the bytes to check."""
+    parts = _reduced(ev)
+    rows = parts["upload"]
+    if rows.empty:
+        return pd.DataFrame()
+    early = set(parts["early"]["dst_ip"]) if len(parts["early"]) else set()
+    rows = rows[~rows["dst_ip"].isin(early)]
+    return _pod_source_hits(rows, lambda r: f"{r.entity} sent {int(r.bytes) / 2**20:.0f} MiB to {r.dst_ip}:{r.dst_port}, an outside address "
+                            f"the cluster did not use before: data leaving", gap=ev.settings["session_gap"])
 
 
 def beaconing(ev: Evidence) -> pd.DataFrame:
@@ -370,6 +405,8 @@ FLOW_RULES = [
     R("net-ssh-to-pod", "SSH connection to a pod", "medium", "MS-TA9010", "T1021.004", "Execution", "Delivery", "flows", ssh_to_pod),
     R("net-new-internal-edge", "New workload-to-workload connection", "low", "MS-TA9034", "T1210", "Lateral Movement", "Actions on Objectives",
       "flows", new_internal_edge),
+    R("net-large-upload", "Large upload to a new outside address (exfiltration)", "high", None, "T1048", "Exfiltration",
+      "Actions on Objectives", "flows", large_upload),
     R("net-exec-then-egress", "New outbound connection right after an exec or shell", "high", "MS-TA9007", "T1059", "Execution",
       "Command & Control", "flows", exec_then_egress, "Joins audit exec and runtime shells with the pod's flows (settings['exec_egress_window'])."),
 ]
