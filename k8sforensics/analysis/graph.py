@@ -459,6 +459,16 @@ def _runtime_edges(ev: Evidence) -> pd.DataFrame:
         out.append(pd.DataFrame({"source": "pod:" + taken["namespace"].astype(str) + "/" + taken["pod"].astype(str),
                                  "target": "node:" + taken["node"].astype(str), "type": "host_escape", "time": taken["time"], "bytes": 0,
                                  "event_id": taken["event_id"]}))
+    if "file_path" in r.columns:
+        # the token file opened (a file event, or an alert such as Falco's "Read sensitive file
+        # untrusted" naming it): the pod's account is the attacker's (MS-TA9016, T1528)
+        opened = r[(r["event_type"] != "exec") & r["file_path"].fillna("").str.contains(SA_TOKEN_PATHS) & r["pod"].notna() & r["namespace"].notna()]
+        if len(opened):
+            sa = service_accounts(ev, opened["namespace"], opened["pod"])
+            m = sa.notna()
+            out.append(pd.DataFrame({"source": "pod:" + opened.loc[m, "namespace"].astype(str) + "/" + opened.loc[m, "pod"].astype(str),
+                                     "target": "sa:" + opened.loc[m, "namespace"].astype(str) + "/" + sa[m].astype(str), "type": "token_steal",
+                                     "time": opened.loc[m, "time"], "bytes": 0, "event_id": opened.loc[m, "event_id"]}))
     x = _execs(ev)
     x = x[x["pod"].notna() & x["namespace"].notna()]
     if x.empty:

@@ -39,6 +39,7 @@ CGROUP_ESCAPE = re.compile(r"release_agent|notify_on_release|\bmount\b[^|;&]*\s-
 HOST_ESCAPE_FILES = re.compile(r"/release_agent$|/notify_on_release$|/proc/sys/kernel/core_pattern$")
 DOWNLOAD = re.compile(r"(?:^|/)(?:curl|wget|fetch|aria2c)$")
 URL_HOST = re.compile(r"https?://([^/:\s\"']+)")
+DEV_TCP_HOST = re.compile(r"/dev/(?:tcp|udp)/([0-9a-fA-F.:]+)/\d+")
 IMDS = re.compile(r"169\.254\.169\.254|fd00:ec2::254|metadata\.google\.internal|/metadata/identity/oauth2/token|100\.100\.100\.200")
 IMDS_CREDS = re.compile(r"security-credentials|/token|identity/oauth2|service-accounts/.*/token")
 CRED_SEARCH = re.compile(r"\b(?:grep|egrep|rg|find|ag)\b.*(?:password|passwd|BEGIN .*PRIVATE|aws_secret|id_rsa|\.pem\b|secret_key)|"
@@ -115,10 +116,11 @@ def shell_from_app(ev: Evidence) -> pd.DataFrame:
         near = inbound[(inbound["dst_pod"] == row["pod"]) & (inbound["dst_namespace"] == row["namespace"])
                        & (inbound["time"] <= row["time"]) & (inbound["time"] >= row["time"] - pd.Timedelta(minutes=15))] if len(inbound) else inbound
         attacker.append((near["src_ip"].iloc[-1], near["event_id"].iloc[-1]) if len(near) else (None, None))
-    rows = rows.assign(attacker=[a for a, _ in attacker], inbound_event=[e for _, e in attacker])
+    fetched = _fetched_from(ev, rows["command"])
+    rows = rows.assign(attacker=[a for a, _ in attacker], inbound_event=[e for _, e in attacker], fetched=fetched)
     hits = _pod_hits(rows, lambda r: f"{r.parent_process} spawned {r.command} in pod {r.entity}"
                      + (f" right after inbound traffic from {r.attacker}" if r.attacker else ""), source_ip=rows["attacker"],
-                     linked=rows["inbound_event"])
+                     destination_ip=rows["fetched"], linked=rows["inbound_event"])
     ext = hits["source_ip"].notna().to_numpy()
     set_where(hits, ~ext, technique_id="MS-TA9009", tactic="Execution")
     return set_where(hits, ext, severity="critical", source_table="runtime,flows")
@@ -239,6 +241,15 @@ def host_cron(ev: Evidence) -> pd.DataFrame:
     host = [bool(HOST_ROOT_CRON.search(str(s))) or _host_mount(ev, n, p, ("/etc/cron", "/var/spool/cron"))
             for s, n, p in zip(hits["summary"], hits["namespace"], hits["pod"])]
     return set_where(hits, host, severity="high", technique_id="MS-TA9013")
+
+
+def _fetched_from(ev: Evidence, commands: pd.Series) -> pd.Series:
+    """The outside address a command line fetches from (``http://<address>/…``), else None:
+    where a payload came from, for the checklist to block."""
+    host = commands.str.extract(URL_HOST, expand=False)
+    host = host.fillna(commands.str.extract(DEV_TCP_HOST, expand=False))  # a reverse shell's /dev/tcp/<address>/<port>
+    is_ip = host.fillna("").str.match(r"^[0-9.]+$|^[0-9a-f:]+$")
+    return host.where(is_ip & external_mask(host.where(is_ip), cluster_networks(ev.context("nodes"))))
 
 
 def download_tool(ev: Evidence) -> pd.DataFrame:
@@ -363,7 +374,8 @@ def falco_alerts(ev: Evidence) -> pd.DataFrame:
     rows = r[(r["source"] == "falco") & r["rule"].notna()]
     if rows.empty:
         return pd.DataFrame()
-    hits = _pod_hits(rows, lambda r: f"Falco: {r.rule} in {r.entity}: {r.output or r.cmdline}")
+    hits = _pod_hits(rows, lambda r: f"Falco: {r.rule} in {r.entity}: {r.output or r.cmdline}",
+                     destination_ip=_fetched_from(ev, rows["cmdline"].fillna("")))
     first = rows.set_index("event_id").loc[[i[0] for i in hits["event_ids"]]]
     mapped = []
     for rule, tags, path, prio in zip(first["rule"], first["tags"], first["file_path"].fillna(""), first["priority"].fillna("")):

@@ -309,12 +309,14 @@ def _containers(found: list[_Pod]) -> pd.DataFrame:
 
 
 def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.DataFrame] | None, pod_ips: pd.DataFrame,
-                          cluster: str | None, *, unreadable: UnreadableBodies | None = None) -> list[dict[str, Any]]:
+                          cluster: str | None, *, unreadable: UnreadableBodies | None = None,
+                          token_accounts: dict[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
     """Rows for the ``pods`` context table that the inventory lacks: pods whose create the
     audit log recorded (spec and security flags from the request), pods known only from
     their lifetimes (tokens, flows, runtime events), and pods known only from their deletion
     (created before the evidence began, gone before the dump); deletion and IPs from the
-    lifetimes, else from the delete.
+    lifetimes, else from the delete; the service account from ``token_accounts`` ((namespace,
+    pod) → account, what bound tokens' claims name) when nothing else gives it.
     A create whose body is unread (too large, too deep, not JSON) gives the pod's name, namespace
     and creation time only; it is recorded in ``unreadable`` (where ``"pods from audit"``) and logged."""
     from .inventory import _pod  # the same mapping as for dumped pods
@@ -362,6 +364,9 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
         for col, src in (("uid", "pod_uid"), ("node", "node"), ("workload_kind", "workload_kind"), ("workload", "workload")):
             if not row.get(col) and pd.notna(lt[src]):
                 row[col] = lt[src]
+    for key, row in rows.items():  # the account a bound token of the pod names (user.extra pod-name)
+        if not row.get("service_account") and (token_accounts or {}).get(key):
+            row["service_account"] = token_accounts[key]  # type: ignore[index]
     bodies.warn("pods from audit", before)
     return list(rows.values())
 

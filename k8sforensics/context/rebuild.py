@@ -101,7 +101,10 @@ def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None,
     pod_creates = ("SELECT time, event_id, verb, resource, subresource, object_namespace, object_name, response_code, request_object "
                    "FROM audit WHERE resource = 'pods' AND subresource IS NULL AND ((verb = 'create' AND request_object IS NOT NULL) OR verb = 'delete') "
                    "AND (response_code IS NULL OR response_code < 400)")
-    extra = pods_from_all_sources(inventory_pods, audit(pod_creates), pod_ips, case.cluster, unreadable=unreadable)
+    # a bound token names its pod: which account a pod ran as, for pods no dump or create shows
+    accounts = case.sql("SELECT DISTINCT sa_namespace, token_pod, sa_name FROM audit WHERE token_pod IS NOT NULL AND sa_name IS NOT NULL")
+    token_accounts = {(ns, pod): sa for ns, pod, sa in zip(accounts["sa_namespace"], accounts["token_pod"], accounts["sa_name"])}
+    extra = pods_from_all_sources(inventory_pods, audit(pod_creates), pod_ips, case.cluster, unreadable=unreadable, token_accounts=token_accounts)
     out = {"pods": pa.concat_tables([pa.Table.from_pandas(inventory_pods, schema=PODS.arrow_schema, preserve_index=False),
                                      pa.Table.from_batches([rows_to_batch(extra, PODS)]) if extra else PODS.arrow_schema.empty_table()])}
     for name, frame in (("pod_ips", pod_ips), ("containers", containers)):

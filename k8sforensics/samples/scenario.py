@@ -800,6 +800,11 @@ class _Breach:
     def c2_beacons(self) -> None:
         w = self.w
         src = self.beacon_source()
+        if isinstance(src, str) and w.platform == "self-managed":
+            # the node's own traffic: no flow log here sees it; the cron entry that runs it names the address
+            w.must("block", f"ip:{self.c2}", "command and control (the reverse shell in the node's crontab)")
+            w.attack_entity(self.c2)
+            return
         t = self.now(2)
         label = src if isinstance(src, str) else f"{src.namespace}/{src.name}"
         ents: dict[str, Any] = {"destination_ip": self.c2}
@@ -963,8 +968,11 @@ class _Breach:
                 if self.c.api is not None:
                     for k in range(3):
                         w.flow(gone + dt.timedelta(minutes=12 + 5 * k), reuse, self.c.api, 8443)
-            w.truth["ip_attribution"].append({"ip": first.ip, "time": self.patient_zero_time, "namespace": first.namespace, "pod": first.name,
-                                              "note": "patient zero during the attack"})
+            if self.address_known(first):
+                w.truth["ip_attribution"].append({"ip": first.ip, "time": self.patient_zero_time, "namespace": first.namespace, "pod": first.name,
+                                                  "note": "patient zero during the attack"})
+            else:  # nothing ties its address to it: the flow from outside cannot be pinned on the pod
+                self.path = [e for e in self.path if e != (f"ip:{self.attacker}", f"pod:{first.namespace}/{first.name}")]
         w.truth["ip_attribution"].append({"ip": self.attacker, "time": iso(w.at(self.t)), "namespace": None, "pod": None, "note": "outside"})
         # a name reused: the database pod restarts under the same name with a new address
         db = self.c.db
@@ -985,6 +993,12 @@ class _Breach:
         for p in self.made[:1]:
             w.truth["ip_attribution"].append({"ip": p.ip, "time": iso(p.created + dt.timedelta(seconds=30)), "namespace": p.namespace, "pod": p.name,
                                               "note": "a pod the attacker made" + (" (host network)" if p.host_network else "")})
+
+    def address_known(self, p: Pod) -> bool:
+        """Whether the evidence ties ``p``'s address to it: the inventory dump lists it, the audit
+        log has its creation (and its status), or a flow log names pods."""
+        dump = T0 + DUMP_AT
+        return self.w.flows_name_pods or p.created > T0 or (p.deleted is None or p.deleted > dump)
 
     @property
     def patient_zero_time(self) -> str:
