@@ -651,7 +651,8 @@ class _Breach:
         sid = w.step("csr", "A client certificate requested, approved and used from outside", phase="Installation", tactic="Persistence",
                      techniques=("T1649", "MS-TA9016", "T1528", "T1078"), start=t, end=t + dt.timedelta(minutes=6), user=actor.user)
         body = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": name},
-                "spec": {"signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"], "request": "LS0tLS1CRUdJTi..."}}
+                "spec": {"signerName": "kubernetes.io/kube-apiserver-client", "usages": ["client auth"],
+                         "request": csr_request("ops-backup", "system:masters", key=w.hex(64))}}
         w.act(actor, t, "create", "/apis/certificates.k8s.io/v1/certificatesigningrequests", resource="certificatesigningrequests", name=name,
               group="certificates.k8s.io", code=201, request=body, level="Request", step=sid)
         w.act(actor, t + dt.timedelta(seconds=15), "update", f"/apis/certificates.k8s.io/v1/certificatesigningrequests/{name}/approval",
@@ -660,7 +661,8 @@ class _Breach:
         cert_user = "ops-backup"
         new = Actor(cert_user, self.attacker, None, None, groups=("system:masters", "system:authenticated"))
         w.act(new, t + dt.timedelta(minutes=5), "list", "/api/v1/secrets", resource="secrets", step=sid)
-        self.hop(self.sa_node(actor), f"user:{cert_user}")
+        self.hop(self.sa_node(actor), f"csr:{name}")  # the request, then the identity its certificate is
+        self.hop(f"csr:{name}", f"user:{cert_user}")
         w.must("rotate", f"user:{cert_user}", "a client certificate cannot be revoked: rotate the cluster CA or remove every grant of the name")
         w.must("block", f"ip:{self.attacker}", "the certificate was used from it")
         w.attack_entity(cert_user, self.attacker)
@@ -1030,6 +1032,29 @@ class _Breach:
         w.truth["attack_ips"] = sorted({self.attacker, self.c2, self.pool, self.drop} & set(w.truth["attack_entities"]))
         w.truth["escaped_nodes"] = [self.node] if self.node else []
         w.truth["deleted_before_dump"] = [f"{p.namespace}/{p.name}" for p in w.pods if p.deleted is not None and p.deleted < T0 + DUMP_AT]
+
+
+def _der(tag: int, body: bytes) -> bytes:
+    n = len(body)
+    size = bytes([n]) if n < 0x80 else bytes([0x80 | len(n.to_bytes((n.bit_length() + 7) // 8, "big"))]) + n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag]) + size + body
+
+
+def csr_request(common_name: str, organization: str, *, key: str) -> str:
+    """``spec.request`` of a CertificateSigningRequest: base64 of a PEM PKCS#10 request (RFC 2986)
+    for CN=``common_name``, O=``organization`` — the user and group its certificate
+    authenticates as. An Ed25519 public key from ``key`` (hex) and a signature of zeros: a sample
+    nobody verifies, the structure and subject as a real request has them."""
+    import base64
+
+    oid_cn, oid_o, oid_ed25519 = b"\x06\x03\x55\x04\x03", b"\x06\x03\x55\x04\x0a", b"\x06\x03\x2b\x65\x70"
+    name = _der(0x30, _der(0x31, _der(0x30, oid_o + _der(0x0C, organization.encode()))) + _der(0x31, _der(0x30, oid_cn + _der(0x0C, common_name.encode()))))
+    spki = _der(0x30, _der(0x30, oid_ed25519) + _der(0x03, b"\x00" + bytes.fromhex(key)[:32]))
+    info = _der(0x30, _der(0x02, b"\x00") + name + spki + _der(0xA0, b""))
+    der = _der(0x30, info + _der(0x30, oid_ed25519) + _der(0x03, b"\x00" + bytes(64)))
+    body = base64.b64encode(der).decode()
+    pem = "-----BEGIN CERTIFICATE REQUEST-----\n" + "\n".join(body[i:i + 64] for i in range(0, len(body), 64)) + "\n-----END CERTIFICATE REQUEST-----\n"
+    return base64.b64encode(pem.encode()).decode()
 
 
 def _scan(w: World, t: dt.datetime, src: str, dst: str, port: int, step: str) -> Any:
