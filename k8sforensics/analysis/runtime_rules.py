@@ -255,7 +255,9 @@ def _fetched_from(ev: Evidence, commands: pd.Series) -> pd.Series:
 def download_tool(ev: Evidence) -> pd.DataFrame:
     x = _execs(ev)
     host = x["command"].str.extract(URL_HOST, expand=False)
-    rows = x[_base(x["process"]).str.match(DOWNLOAD) & host.notna()]
+    # the downloader itself, or a shell running it (``sh -c "curl … | sh"``, as droppers do)
+    via_shell = _base(x["process"]).isin(SHELLS) & x["command"].str.contains(r"\b(?:curl|wget)\b", regex=True)
+    rows = x[(_base(x["process"]).str.match(DOWNLOAD) | via_shell) & host.notna()]
     if rows.empty:
         return pd.DataFrame()
     host = host[rows.index]

