@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..analysis.network import cluster_networks, is_external
 from ..analysis.possible import KIND_RESOURCE
-from ..analysis.reach import REACHED, SOURCE
+from ..analysis.reach import EXPOSED, REACHED, SOURCE
 from ..analysis.rules import FLOW_COLUMNS_READ
 from ..bodies import UnreadableBodies
 from .actions import (
@@ -95,7 +95,8 @@ class Remediation:
         first = ranked_pods[ranked_pods["entity_type"] == "pod"].head(1)
         if len(first) and int(first["rank"].iloc[0]) == 1:
             node = f"pod:{first['entity'].iloc[0]}"
-            later = set(paths(self.graph, self.sources)["node"]) if self.sources else set()
+            spread = paths(self.graph, self.sources) if self.sources else pd.DataFrame(columns=PATHS_COLUMNS)
+            later = set(spread.loc[spread["how"] != EXPOSED, "node"])  # a pod merely on a node they took can still be the way in
             if node in self.graph and node not in later:
                 self.sources.append(node)
         since: dict[str, Any] = {}
