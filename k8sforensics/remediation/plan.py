@@ -261,32 +261,17 @@ class Remediation:
         create (not a subresource) by an identity the attacker held, from the time they held it —
         webhooks, service accounts, secrets, CSRs and roles as well as workloads and bindings.
         Columns resource, api_group, namespace, name, actor, event_id, time."""
-        held = {n: t for n, t in self._held().items() if n.startswith(("sa:", "user:"))}
-        columns = ["resource", "api_group", "namespace", "name", "actor", "event_id", "time"]
-        if not held:
-            return pd.DataFrame(columns=columns)
-        who = pd.DataFrame({"user": [f"system:serviceaccount:{n[3:].replace('/', ':', 1)}" if n.startswith("sa:") else n[5:] for n in held],
-                            "node": list(held), "since": pd.to_datetime(list(held.values()), utc=True)})
-        con = self.case.connect()
-        try:
-            con.register("who", who)
-            out = con.sql("""
-                SELECT a.resource, a.api_group, a.object_namespace AS namespace, a.object_name AS name, w.node AS actor,
-                       a.event_id, a.time
-                FROM audit a JOIN who w ON a."user" = w."user"
-                WHERE a.verb = 'create' AND a.subresource IS NULL AND a.object_name IS NOT NULL AND a.resource IS NOT NULL
-                  AND (w.since IS NULL OR a.time >= w.since)
-                  AND (a.decision = 'allow' OR (coalesce(a.decision, '') = '' AND coalesce(a.response_code, 200) < 400))
-                  AND coalesce(a.response_code, 200) < 400
-                ORDER BY a.time, a.event_id""").df()
-        finally:
-            con.close()
-        return out.reindex(columns=columns)
+        return self._held_requests("create", exclude=())
 
     @_once
     def deleted(self) -> pd.DataFrame:
         """Objects the attacker's identities deleted, per the audit log, from when they held them
         (not pods: a controller makes those again): what recovery restores. Columns as ``created``."""
+        return self._held_requests("delete", exclude=("pods", "events"))
+
+    def _held_requests(self, verb: str, *, exclude: tuple[str, ...]) -> pd.DataFrame:
+        """Allowed, successful ``verb`` requests (not a subresource) by the identities the attacker
+        held, from when they held them, on resources not in ``exclude``."""
         held = {n: t for n, t in self._held().items() if n.startswith(("sa:", "user:"))}
         columns = ["resource", "api_group", "namespace", "name", "actor", "event_id", "time"]
         if not held:
@@ -300,11 +285,12 @@ class Remediation:
                 SELECT a.resource, a.api_group, a.object_namespace AS namespace, a.object_name AS name, w.node AS actor,
                        a.event_id, a.time
                 FROM audit a JOIN who w ON a."user" = w."user"
-                WHERE a.verb = 'delete' AND a.subresource IS NULL AND a.object_name IS NOT NULL
-                  AND a.resource IS NOT NULL AND a.resource NOT IN ('pods', 'events')
+                WHERE a.verb = $verb AND a.subresource IS NULL AND a.object_name IS NOT NULL AND a.resource IS NOT NULL
+                  AND NOT list_contains($exclude, a.resource)
                   AND (w.since IS NULL OR a.time >= w.since)
+                  AND (a.decision = 'allow' OR (coalesce(a.decision, '') = '' AND coalesce(a.response_code, 200) < 400))
                   AND coalesce(a.response_code, 200) < 400
-                ORDER BY a.time, a.event_id""").df()
+                ORDER BY a.time, a.event_id""", params={"verb": verb, "exclude": list(exclude)}).df()
         finally:
             con.close()
         return out.reindex(columns=columns)
