@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .platforms import PLATFORMS, write_evidence
+from .records import Flow
 from .world import (
     DUMP_AT,
     END,
@@ -194,8 +195,6 @@ def _background(w: World, c: _Cluster, *, quiet_cart: bool) -> None:
 
 
 def _node_flow(w: World, t: dt.datetime, node: str, dst: str, dport: int) -> Any:
-    from .records import Flow
-
     return Flow(t + w.skew["flows"], w.nodes[node], dst, w.rng.randrange(32768, 60999), dport, bytes=w.rng.randrange(20000, 900000),
                 packets=200, src_host=w.nodes[node])
 
@@ -827,9 +826,7 @@ class _Breach:
             if isinstance(src, Pod):
                 w.flow(tk, src, self.c2, 443, step=sid)
             else:
-                from .records import Flow
-
-                w.emitted.flows.append(Flow(tk + w.skew["flows"], src, self.c2, w.rng.randrange(32768, 60999), 443, src_host=src, step=sid))
+                            w.emitted.flows.append(Flow(tk + w.skew["flows"], src, self.c2, w.rng.randrange(32768, 60999), 443, src_host=src, step=sid))
         w.must("block", f"ip:{self.c2}", "command and control")
         w.attack_entity(self.c2)
         if w.platform != "self-managed" or (isinstance(src, Pod) and not src.host_network):
