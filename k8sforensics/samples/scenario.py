@@ -194,7 +194,7 @@ def _background(w: World, c: _Cluster, *, quiet_cart: bool) -> None:
     _lookalikes(w, c, quiet_cart=quiet_cart)
 
 
-def _node_flow(w: World, t: dt.datetime, node: str, dst: str, dport: int) -> Any:
+def _node_flow(w: World, t: dt.datetime, node: str, dst: str, dport: int) -> Flow:
     return Flow(t + w.skew["flows"], w.nodes[node], dst, w.rng.randrange(32768, 60999), dport, bytes=w.rng.randrange(20000, 900000),
                 packets=200, src_host=w.nodes[node])
 
@@ -1054,9 +1054,7 @@ def csr_request(common_name: str, organization: str, *, key: str) -> str:
     return base64.b64encode(pem.encode()).decode()
 
 
-def _scan(w: World, t: dt.datetime, src: str, dst: str, port: int, step: str) -> Any:
-    from .records import Flow
-
+def _scan(w: World, t: dt.datetime, src: str, dst: str, port: int, step: str) -> Flow:
     return Flow(t + w.skew["flows"], src, dst, w.rng.randrange(40000, 60000), port, action="ACCEPT" if port == 443 else "REJECT", packets=1, bytes=60,
                 reply_packets=1 if port == 443 else 0, reply_bytes=60 if port == 443 else 0, dst_host=dst, step=step)
 
