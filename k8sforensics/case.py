@@ -259,10 +259,7 @@ class Case:
             if exist_ok:
                 return cls.open(p)
             raise CaseError(f"{p}: a case already exists here; open it with Case.open, or choose another folder")
-        # the lock, the manifest or its half-written sibling: another create under way (or just done)
-        creating = (LOCK, LOCK_HOLDER, MANIFEST)
-        if p.exists() and any(f.name not in creating and not (f.name.startswith(f".{MANIFEST}.") and f.name.endswith(".tmp"))
-                              for f in p.iterdir()):
+        if p.exists() and not all(_left_by_a_create(f.name) for f in p.iterdir()):
             raise CaseError(f"{p}: folder is not empty and holds no case; choose an empty or new folder")
         p.mkdir(parents=True, exist_ok=True)
         manifest: dict[str, Any] = {
@@ -806,6 +803,13 @@ def _check_rel(rel: Any, case: Path, where: Path | None = None) -> None:
 
 def _manifest_bytes(m: dict[str, Any]) -> bytes:
     return (json.dumps(m, indent=2, default=str) + "\n").encode()
+
+
+def _left_by_a_create(name: str) -> bool:
+    """The lock, its holder note, the manifest or the half-written sibling of either: what another
+    process creating the same case leaves in the folder while it works (or just after)."""
+    creating = (LOCK, LOCK_HOLDER, MANIFEST)
+    return name in creating or any(name.startswith(f".{c}.") and name.endswith(".tmp") for c in creating)
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -251,3 +251,21 @@ def test_processes_creating_the_same_case_at_once_all_get_it(tmp_path: Path) -> 
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     assert kf.Case.open(tmp_path / "c").manifest["ingests"] == []
+
+
+@pytest.mark.parametrize("left", [[".lock"], [".lock", ".lock.json"], [".lock", "..lock.json.4242.tmp"], [".manifest.json.4242.tmp"]])
+def test_create_accepts_what_a_concurrent_create_leaves_midway(tmp_path: Path, left: list[str]) -> None:
+    folder = tmp_path / "c"
+    folder.mkdir()
+    for name in left:
+        (folder / name).write_text("")
+    assert kf.Case.create(folder, exist_ok=True).manifest["ingests"] == []
+
+
+def test_create_still_refuses_a_folder_holding_something_else(tmp_path: Path) -> None:
+    folder = tmp_path / "c"
+    folder.mkdir()
+    (folder / ".lock").write_text("")
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(kf.CaseError, match="not empty"):
+        kf.Case.create(folder)

@@ -59,7 +59,7 @@ def network_policies(flows: pd.DataFrame, labels: Mapping[tuple[str, str], Mappi
     """NetworkPolicy objects: per namespace with pods in ``flows`` (the attack's included), a
     default deny (ingress and egress), then per workload one policy allowing what it was seen to send and receive in the
     allowed flows that are not ``attack`` (a boolean Series aligned with ``flows``)."""
-    f = flows[~flows["is_reply"].fillna(False).astype(bool) & (flows["verdict"].fillna("allowed") == "allowed")]
+    f = flows[~flows["is_reply"].eq(True) & (flows["verdict"].fillna("allowed") == "allowed")]
     if attack is not None:
         f = f[~attack.reindex(f.index).fillna(False).astype(bool)]
     attacker = sorted({ip for ip in attacker_ips if _is_ip(ip)})
