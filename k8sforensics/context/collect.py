@@ -3,8 +3,12 @@
 Lists every kind the inventory reads, page by page (``limit``/``continue``), and writes the
 same ``List`` JSON that ``kubectl get -o json`` gives, one file per kind, plus
 ``collection.json`` (server version, collection time, counts). Secrets are listed as
-``PartialObjectMetadataList``: their values never leave the API server. The least-privilege
-ClusterRole it needs ships beside this module (``collector-clusterrole.yaml``).
+``PartialObjectMetadataList``: their values never leave the API server. Every object then goes
+through the same credential redaction as ingested evidence (``sources.redact``): a Secret's
+``last-applied-configuration`` annotation, env values and annotations that name a credential
+are replaced by their stand-ins, counted in ``collection.json``. Public material is kept: a
+CertificateSigningRequest's request and issued certificate, a webhook's ``caBundle``. The
+least-privilege ClusterRole it needs ships beside this module (``collector-clusterrole.yaml``).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import K8sForensicsError
+from ..sources.redact import Redactions, redact
 
 # (file name, API path, kind of the list): namespaced kinds are listed cluster-wide
 KINDS: list[tuple[str, str, str]] = [
@@ -36,6 +41,14 @@ KINDS: list[tuple[str, str, str]] = [
     ("clusterroles", "/apis/rbac.authorization.k8s.io/v1/clusterroles", "ClusterRoleList"),
     ("clusterrolebindings", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", "ClusterRoleBindingList"),
     ("networkpolicies", "/apis/networking.k8s.io/v1/networkpolicies", "NetworkPolicyList"),
+    # what `remediate --verify` checks the attacker's objects against: admission webhooks an
+    # attacker registers (MS-TA9005 persistence, ATT&CK T1546) and the CSRs of client
+    # certificates it had issued (https://kubernetes.io/docs/reference/access-authn-authz/certificate-signing-requests/)
+    ("mutatingwebhookconfigurations", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+     "MutatingWebhookConfigurationList"),
+    ("validatingwebhookconfigurations", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+     "ValidatingWebhookConfigurationList"),
+    ("certificatesigningrequests", "/apis/certificates.k8s.io/v1/certificatesigningrequests", "CertificateSigningRequestList"),
 ]
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 PAGE = 500
@@ -62,6 +75,7 @@ def collect_inventory(out: str | Path, *, kubeconfig: str | None = None, context
     started = dt.datetime.now(dt.timezone.utc)
     version = _get(api, "/version", None, timeout)
     counts: dict[str, int] = {}
+    redactions = Redactions()
     for name, path, list_kind in KINDS:
         items: list[Any] = []
         token: str | None = None
@@ -72,17 +86,19 @@ def collect_inventory(out: str | Path, *, kubeconfig: str | None = None, context
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 break
-        for item in items:
+        for i, item in enumerate(items):
             (item.get("metadata") or {}).pop("managedFields", None)
             if name == "secrets":
                 item.pop("data", None)  # never stored, even if a server ignored the metadata-only request
                 item.pop("stringData", None)
                 item["kind"] = "Secret"
+            items[i] = redact(item, resource=name, counts=redactions)
         document = {"kind": list_kind, "apiVersion": "v1", "metadata": {}, "items": items}
         (out / f"{name}.json").write_text(json.dumps(document, indent=1) + "\n")
         counts[name] = len(items)
     record = {"collected_at": started.isoformat(timespec="seconds"), "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "server": api.configuration.host, "server_version": version, "counts": counts, "read_only": True}
+              "server": api.configuration.host, "server_version": version, "counts": counts,
+              "redactions": dict(redactions), "read_only": True}
     (out / "collection.json").write_text(json.dumps(record, indent=1) + "\n")
     api.close()
     return record
