@@ -272,6 +272,7 @@ class _Breach:
         self.actor: Actor | None = None
         self.foothold: Pod | None = None  # the pod the attacker runs code in, if any
         self.node: str | None = None  # a node the attacker escaped to
+        self.escapes: dict[str, dt.datetime] = {}  # every node escaped to → when the attacker first held it
         self.made: list[Pod] = []  # pods the attacker created
         self.patient_zero: dict[str, Any] = {}
         self.path: list[tuple[str, str]] = []
@@ -544,10 +545,9 @@ class _Breach:
         self.foothold = pod
         self.hop(f"pod:{pod.namespace}/{pod.name}", f"node:{pod.node}")
         w.attack_entity(pod.node)
+        w.must("preserve", f"node:{pod.node}", "the attacker held it: snapshot its disk before it is rebuilt")
         w.must("rebuild", f"node:{pod.node}", "the attacker escaped to the host")
-        for p in w.live(t):
-            if p.node == pod.node and f"{p.namespace}/{p.name}" not in {r["pod"] for r in w.truth["reached"]}:
-                w.truth["exposed"].append({"pod": f"{p.namespace}/{p.name}", "service_account": f"{p.namespace}/{p.sa}", "node": p.node})
+        self.escapes.setdefault(pod.node, t)  # the first escape to a node: its co-tenants are exposed from then on (finish_truth)
 
     def escape_node(self) -> str:
         """Where the attacker's escape lands: usually a node that runs system components too."""
@@ -1008,7 +1008,15 @@ class _Breach:
 
     def finish_truth(self) -> None:
         w = self.w
+        dump = T0 + DUMP_AT
         reached = {r["pod"] for r in w.truth["reached"]}
+        # preserve before destroy: every reached pod still running at the dump (its containers,
+        # logs and checkpoint are what containment erases) and every node the attacker held
+        running = {f"{p.namespace}/{p.name}" for p in w.live(dump)}
+        for r in w.truth["reached"]:
+            if r["pod"] in running:
+                w.must("preserve", f"pod:{r['pod']}", f"the attacker reached it ({r['how']}): collect its evidence before containment")
+        self.expose(reached, dump)
         exposed = {e["pod"] for e in w.truth["exposed"]}
         must_not = w.truth["remediation"]["must_not"]
         for p in w.pods:
@@ -1021,14 +1029,37 @@ class _Breach:
                           and f"{p.namespace}/{p.name}" not in reached}):
             must_not.append({"do": "redeploy", "target": f"workload:{wl[0]}/{wl[1][0]}/{wl[1][1]}", "why": "a system component the attacker never reached"})
         must_not.append({"do": "block", "target": "private", "why": "never block a private, VPC or cluster address"})
-        for e in w.truth["exposed"]:
-            w.truth["remediation"].setdefault("should", []).append({"do": "rotate", "target": f"sa:{e['service_account']}",
-                                                                     "why": f"its token was on node {e['node']}, which the attacker held"})
         w.truth["patient_zero"] = self.patient_zero
         w.truth["path_edges"] = [list(e) for e in self.path]
         w.truth["attack_ips"] = sorted({self.attacker, self.c2, self.pool, self.drop} & set(w.truth["attack_entities"]))
-        w.truth["escaped_nodes"] = [self.node] if self.node else []
+        w.truth["escaped_nodes"] = list(self.escapes)
         w.truth["deleted_before_dump"] = [f"{p.namespace}/{p.name}" for p in w.pods if p.deleted is not None and p.deleted < T0 + DUMP_AT]
+
+    def expose(self, reached: set[str], dump: dt.datetime) -> None:
+        """The co-tenants of each node the attacker held: the pods not reached that ran there at
+        or after the escape. Whoever holds a node can read every token its kubelet mounted, so
+        each one's service account must be rotated (deleted and recreated, or its pods deleted).
+        A bound token dies with its pod (Kubernetes docs, "Bound service account tokens":
+        https://kubernetes.io/docs/reference/access-authn-authz/service-account-tokens/), so an
+        account whose exposed pods were all gone before the dump is only a ``should``."""
+        w = self.w
+        for node, since in self.escapes.items():
+            for p in w.pods:
+                key = f"{p.namespace}/{p.name}"
+                if p.node != node or key in reached or (p.deleted is not None and p.deleted <= since):
+                    continue
+                alive = p.created <= dump and (p.deleted is None or p.deleted > dump)
+                w.truth["exposed"].append({"pod": key, "service_account": f"{p.namespace}/{p.sa}", "node": node, "running_at_dump": alive})
+                why = f"its pods' tokens were on node {node}, which the attacker held: rotate it, never isolate them"
+                if alive:
+                    w.must("rotate", f"sa:{p.namespace}/{p.sa}", why)
+                else:
+                    item = {"do": "rotate", "target": f"sa:{p.namespace}/{p.sa}", "why": why + f" ({key} ended before the dump)"}
+                    if item not in w.truth["remediation"].setdefault("should", []):
+                        w.truth["remediation"]["should"].append(item)
+        must = {(m["do"], m["target"]) for m in w.truth["remediation"]["must"]}
+        if "should" in w.truth["remediation"]:
+            w.truth["remediation"]["should"] = [m for m in w.truth["remediation"]["should"] if (m["do"], m["target"]) not in must]
 
 
 def _der(tag: int, body: bytes) -> bytes:

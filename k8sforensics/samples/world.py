@@ -401,9 +401,9 @@ class World:
         return out
 
     def must(self, do: str, target: str, why: str) -> None:
-        item = {"do": do, "target": target, "why": why}
-        if item not in self.truth["remediation"]["must"]:
-            self.truth["remediation"]["must"].append(item)
+        """Remediation must ``do`` this to ``target``: once per (do, target), the first reason kept."""
+        if not any(m["do"] == do and m["target"] == target for m in self.truth["remediation"]["must"]):
+            self.truth["remediation"]["must"].append({"do": do, "target": target, "why": why})
 
     def attack_entity(self, *keys: str) -> None:
         for k in keys:

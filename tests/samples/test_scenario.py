@@ -66,7 +66,7 @@ def test_same_arguments_same_bytes_and_truth_points_at_the_evidence(tmp_path: Pa
             text = (gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()).decode()
             assert 1 <= ev["line"] <= len(text.splitlines()), (step["id"], ev)
     must = truth["remediation"]["must"]
-    assert {m["do"] for m in must} <= {"rotate", "delete", "rebuild", "block", "redeploy", "restore"}
+    assert {m["do"] for m in must} <= {"preserve", "rotate", "delete", "rebuild", "block", "redeploy", "restore"}
     assert all(":" in m["target"] for m in must)
     # an attacker address is an outside one; remediation never blocks a private address
     assert all(not ip.startswith(("10.", "192.168.", "172.16.")) for ip in truth["attack_ips"])
