@@ -59,3 +59,22 @@ def suspicious(names: Sequence[object]) -> str:
     shown = ", ".join(repr(n) for n in names if not isinstance(n, str) or not (valid_name(n) or valid_name(n, kind="role")))
     return (f" — SUSPICIOUS EVIDENCE: {shown} is not a valid Kubernetes name (forged or tampered records?); "
             f"no command is given, find the object by hand")
+
+
+def save(cmd: str, path: str) -> str:
+    """``CMD > PATH``, written to ``PATH.partial`` and moved into place only when CMD succeeds:
+    a re-run that fails (the pod is gone by now) never truncates a copy an earlier run took.
+    ``cmd`` is one command or a pipeline (the redirection applies to its last command)."""
+    partial = f"{path}.partial"
+    return f"{cmd} > {shlex.quote(partial)} && {command('mv', '-f', partial, path)}"
+
+
+def pipe(*commands: str) -> str:
+    """Each command's output into the next one's input."""
+    return " | ".join(c for c in commands if c)
+
+
+def tolerate(cmd: str, *, otherwise: str = "true") -> str:
+    """``{ CMD || OTHERWISE; }``: a step whose failure is expected (a container with no previous
+    instance) runs ``otherwise`` instead of breaking the ``chain`` it is part of."""
+    return f"{{ {cmd} || {otherwise}; }}"
