@@ -15,9 +15,15 @@ Scores per scenario
     path edges         observed graph edges among the truth's lateral-movement hops
     attribution        the truth's (address, time) → pod checks, over the case's pod lifetimes
     deleted pods       pods deleted before the inventory dump that the case still knows
-    remediation        must-do recall (rotate, delete, rebuild, block, redeploy, restore) and
-                       must-not violations (isolate/redeploy a pod never reached, block a private
-                       address, redeploy a system component)
+    remediation        must-do recall (preserve, rotate, delete, rebuild, block, redeploy, restore)
+                       and must-not violations: isolate/redeploy a pod never reached, block a private
+                       address, redeploy a system component, a step naming an empty or missing file
+                       under remediation/, and every order violation — a pod, node or workload
+                       destroyed (deleted, rebuilt, redeployed, drained, its pods deleted by a
+                       rotation) before its preserve step, or an isolated pod destroyed with no
+                       preserve step at all. Order violations are also counted on their own.
+                       An action's verb is the checklist's ``kind`` column (issue 18 contract;
+                       revoke counts as rotate, cordon as nothing), else read from its text.
 
     python benchmarks/accuracy.py                      # 40 scenarios + the demo, 2 processes
     python benchmarks/accuracy.py --n 8 --scale 0.2    # a quick look
@@ -31,6 +37,8 @@ import argparse
 import ipaddress
 import json
 import os
+import re
+import shlex
 import shutil
 import sys
 import tempfile
@@ -45,7 +53,7 @@ import pandas as pd
 
 SLACK = pd.Timedelta(seconds=60)  # the generator skews sources by up to ±4 s; flow logs aggregate per minute
 TARGETS = {"step_recall": 0.95, "patient_zero_rank1": 0.95, "path_edges": 0.95, "attribution": 1.0, "noise_medium": 2.0,
-           "low_per_step": 3.0, "must_recall": 1.0, "must_not": 0}
+           "low_per_step": 3.0, "must_recall": 1.0, "must_not": 0, "order_violations": 0}
 KIND_RESOURCE = {"cronjob": "cronjobs", "daemonset": "daemonsets", "deployment": "deployments", "statefulset": "statefulsets", "job": "jobs",
                  "replicaset": "replicasets", "pod": "pods"}
 PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
@@ -100,9 +108,10 @@ def techniques_of(f: Any) -> set[str]:
 
 
 def action_kind(action: str) -> str:
-    """What a checklist row does, from its verb."""
+    """What a checklist row does, from its verb (for checklists without a ``kind`` column)."""
     a = action.lower()
-    for verb, kind in (("isolate", "isolate"), ("quarantine", "isolate"), ("rotate", "rotate"), ("revoke", "rotate"), ("block", "block"),
+    for verb, kind in (("preserve", "preserve"), ("checkpoint", "preserve"), ("snapshot", "preserve"),
+                       ("isolate", "isolate"), ("quarantine", "isolate"), ("rotate", "rotate"), ("revoke", "rotate"), ("block", "block"),
                        ("rebuild", "rebuild"), ("drain", "rebuild"), ("redeploy", "redeploy"), ("roll back", "redeploy"), ("restore", "restore"),
                        ("reinstall", "restore"), ("delete", "delete"), ("remove", "delete")):
         if a.startswith(verb) or f" {verb} " in a[:40]:
@@ -128,6 +137,262 @@ def is_private(target: str) -> bool:
     except ValueError:
         return False
     return any(addr in n for n in PRIVATE if n.version == addr.version)
+
+
+# ---------------------------------------------------------------------------- remediation checks
+
+#: the contract's kinds as the truth's verbs: a revoked credential is a rotated one; a cordon
+#: alone contains nothing the truth asks for (issue 18 contract, remediation.actions.ACTION_COLUMNS)
+KIND_FOR_TRUTH = {"revoke": "rotate", "cordon": "cordon"}
+#: kinds whose action destroys its own target (and what runs in it: a node's or a workload's pods)
+DESTROYING = frozenset({"delete", "rebuild", "redeploy"})
+_RESOURCES = {"po": "pods", "pod": "pods", "pods": "pods", "no": "nodes", "node": "nodes", "nodes": "nodes",
+              "deploy": "deployments", "deployment": "deployments", "deployments": "deployments", "ds": "daemonsets", "daemonset": "daemonsets",
+              "daemonsets": "daemonsets", "sts": "statefulsets", "statefulset": "statefulsets", "statefulsets": "statefulsets",
+              "rs": "replicasets", "replicaset": "replicasets", "replicasets": "replicasets", "job": "jobs", "jobs": "jobs",
+              "cj": "cronjobs", "cronjob": "cronjobs", "cronjobs": "cronjobs"}
+_WORKLOAD_KIND = {"deployments": "Deployment", "daemonsets": "DaemonSet", "statefulsets": "StatefulSet", "replicasets": "ReplicaSet",
+                  "jobs": "Job", "cronjobs": "CronJob"}  # the plural resource → the pods context's workload_kind
+# kubectl flags that take a value as the next argument (kubectl reference: https://kubernetes.io/docs/reference/kubectl/)
+_VALUE_FLAGS = frozenset({"-n", "--namespace", "-l", "--selector", "--field-selector", "-o", "--output", "-f", "--filename", "--context",
+                          "--cluster", "--user", "--kubeconfig", "--timeout", "--grace-period", "-c", "--container", "--type", "-p", "--patch"})
+
+
+def row_kinds(actions: pd.DataFrame) -> list[str]:
+    """Each row's verb: the ``kind`` column when the checklist has one, else from its text."""
+    if "kind" in actions.columns:
+        return [KIND_FOR_TRUTH.get(str(k), str(k)) if isinstance(k, str) and k else action_kind(str(a))
+                for k, a in zip(actions["kind"], actions["action"])]
+    return [action_kind(str(a)) for a in actions["action"]]
+
+
+def row_steps(actions: pd.DataFrame) -> list[float]:
+    """The order a responder carries the rows out in: the ``step`` column, else row order."""
+    if "step" in actions.columns:
+        steps = pd.to_numeric(actions["step"], errors="coerce")
+        if steps.notna().all():
+            return [float(x) for x in steps]
+    return [float(i + 1) for i in range(len(actions))]
+
+
+def _labels(value: Any) -> dict[str, str]:
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    try:
+        return {str(k): str(v) for k, v in value}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _selected(pods: pd.DataFrame, *, labels: str | None, fields: str | None) -> pd.DataFrame:
+    """The pods an equality-based label selector and a field selector pick (kubectl's
+    ``-l`` / ``--field-selector``: ``k=v``, ``k==v``, ``k!=v``, comma-separated)."""
+    keep = pd.Series(True, index=pods.index)
+    field_columns = {"spec.serviceAccountName": "service_account", "spec.nodeName": "node", "metadata.name": "name",
+                     "metadata.namespace": "namespace", "status.phase": "phase"}
+    for text, is_field in ((labels, False), (fields, True)):
+        for term in (text or "").split(","):
+            m = re.fullmatch(r"\s*([^!=\s]+)\s*(!=|==|=)\s*(\S*)\s*", term)
+            if not term.strip():
+                continue
+            if m is None:  # a set-based or existence selector: not read here, so nothing is known to be picked
+                return pods.iloc[0:0]
+            key, op, value = m.groups()
+            if is_field:
+                column = field_columns.get(key)
+                got = pods[column].astype(str) if column in pods.columns else pd.Series("", index=pods.index)
+            else:
+                got = pods["labels"].map(lambda v, k=key: _labels(v).get(k)) if "labels" in pods.columns else pd.Series(None, index=pods.index)
+            keep &= (got != value) if op == "!=" else (got == value)
+    return pods[keep]
+
+
+def _running(pods: pd.DataFrame) -> pd.DataFrame:
+    """The pods not already gone (nothing destroys those again)."""
+    return pods[pods["deleted"].isna()] if "deleted" in pods.columns else pods
+
+
+def _pod_targets(pods: pd.DataFrame) -> set[str]:
+    return {f"pod:{ns}/{n}" for ns, n in zip(pods["namespace"], pods["name"])}
+
+
+def _pods_of(target: str, pods: pd.DataFrame) -> set[str]:
+    """The running pods a node or workload target holds (a workload's through its owner chain)."""
+    if pods.empty:
+        return set()
+    if target.startswith("node:"):
+        return _pod_targets(pods[pods["node"] == target[5:]])
+    if target.startswith("workload:"):
+        parts = target[9:].split("/")
+        if len(parts) == 3 and parts[1] in _WORKLOAD_KIND:
+            ns, resource, name = parts
+            return _pod_targets(pods[(pods["namespace"] == ns) & (pods["workload"] == name) & (pods["workload_kind"] == _WORKLOAD_KIND[resource])])
+    return set()
+
+
+def command_destroys(command: str, pods: pd.DataFrame) -> set[str]:
+    """What a checklist command destroys, as targets: pods it deletes (by name, selector or
+    field selector), nodes it deletes, pods a drain evicts, workloads it deletes and the pods a
+    delete or rollout of a workload replaces. Server-side and client dry runs destroy nothing."""
+    out: set[str] = set()
+    pods = _running(pods)
+    for part in re.split(r"&&|\|\||[;|\n]", command or ""):
+        try:
+            argv = shlex.split(part)
+        except ValueError:
+            continue
+        if not argv or argv[0] != "kubectl" or any(a.startswith("--dry-run") and a not in ("--dry-run=none",) for a in argv):
+            continue
+        ns, labels, fields, everything, all_ns, positional = "default", None, None, False, False, []
+        args = iter(argv[1:])
+        for a in args:
+            flag, eq, value = a.partition("=")
+            if a.startswith("-") and flag in _VALUE_FLAGS:
+                value = value if eq else next(args, "")
+                if flag in ("-n", "--namespace"):
+                    ns = value
+                elif flag in ("-l", "--selector"):
+                    labels = value
+                elif flag == "--field-selector":
+                    fields = value
+            elif a in ("--all",):
+                everything = True
+            elif a in ("-A", "--all-namespaces"):
+                all_ns = True
+            elif not a.startswith("-"):
+                positional.append(a)
+        if not positional:
+            continue
+        verb, rest = positional[0], positional[1:]
+        scope = pods if all_ns or pods.empty else pods[pods["namespace"] == ns]
+        if verb == "drain":
+            ignore_ds = "--ignore-daemonsets" in argv
+            for node in rest:
+                on = pods[pods["node"] == node] if not pods.empty else pods
+                # drain evicts neither mirror pods (static pods) nor, with --ignore-daemonsets, DaemonSet pods
+                if not on.empty:
+                    on = on[(on["owner_kind"] != "Node") & ~((on["workload_kind"] == "DaemonSet") & ignore_ds)]
+                out |= _pod_targets(on)
+            continue
+        if verb == "rollout" and rest and rest[0] in ("restart", "undo"):
+            rest, verb = rest[1:], "replace-pods"
+        elif verb != "delete":
+            continue
+        objects: list[tuple[str, str | None]] = []
+        if rest and "/" in rest[0]:
+            objects = [(_RESOURCES.get(r.partition("/")[0].lower(), r.partition("/")[0].lower()), r.partition("/")[2]) for r in rest]
+        elif rest:
+            resource = _RESOURCES.get(rest[0].lower(), rest[0].lower())
+            objects = [(resource, n) for n in rest[1:]] or ([(resource, None)] if labels or fields or everything else [])
+        for resource, name in objects:
+            if resource == "pods":
+                if name is not None:
+                    out.add(f"pod:{ns}/{name}")
+                elif not pods.empty:
+                    out |= _pod_targets(_selected(scope, labels=labels, fields=fields))
+            elif resource == "nodes" and name is not None:
+                if verb == "delete":
+                    out.add(f"node:{name}")
+                out |= _pods_of(f"node:{name}", pods)
+            elif resource in _WORKLOAD_KIND and name is not None:
+                target = f"workload:{ns}/{resource}/{name}"
+                if verb == "delete":
+                    out.add(target)
+                out |= _pods_of(target, pods)
+    return out
+
+
+def order_violations(actions: pd.DataFrame, *, pods: pd.DataFrame | None = None) -> list[str]:
+    """Preserve before destroy (issue 18 item 1). A target destroyed — by a delete, rebuild or
+    redeploy of it, of the node or workload that holds it, or by a command (a rotation that
+    deletes its pods, a drain) — must have every preserve row of it earlier in the checklist;
+    an isolated pod must not be destroyed unless some preserve row for it exists at all.
+    ``pods``: the cluster's pods (the case's ``pods`` context), to know what a node, a
+    workload or a selector holds; the pods already gone are left out."""
+    pods = _running(pods if pods is not None else pd.DataFrame(columns=["namespace", "name", "node", "workload", "workload_kind", "owner_kind"]))
+    kinds, steps = row_kinds(actions), row_steps(actions)
+    targets = [normal_target(str(t)) for t in actions["target"]]
+    commands = [str(c) if isinstance(c, str) else "" for c in (actions["command"] if "command" in actions.columns else [""] * len(actions))]
+    preserved: dict[str, list[float]] = {}
+    isolated: set[str] = set()
+    destroyed: dict[str, tuple[float, str]] = {}  # target → (first step destroying it, by what)
+    for kind, step, target, cmd in zip(kinds, steps, targets, commands):
+        if kind == "preserve":
+            preserved.setdefault(target, []).append(step)
+            continue
+        if kind == "isolate":
+            isolated.add(target)
+        hit = command_destroys(cmd, pods)
+        if kind in DESTROYING:
+            hit |= {target} | _pods_of(target, pods)
+        for t in hit:
+            if t not in destroyed or step < destroyed[t][0]:
+                destroyed[t] = (step, f"{kind} {target}")
+    out = []
+    for target, (step, by) in sorted(destroyed.items(), key=lambda kv: (kv[1][0], kv[0])):
+        if target in preserved and max(preserved[target]) > step:
+            out.append(f"destroyed before preserved: {target} (by {by} at step {step:g}; preserved at step {max(preserved[target]):g})")
+        elif target not in preserved and target in isolated:
+            out.append(f"destroyed before preserved: {target} (isolated, then destroyed by {by} at step {step:g}; never preserved)")
+    return out
+
+
+def _empty(path: Path) -> bool:
+    """A file with nothing to act on: absent, blank, or YAML with no document but comments."""
+    if not path.is_file():
+        return True
+    text = path.read_text(errors="replace")
+    if not text.strip():
+        return True
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            return not any(doc is not None for doc in yaml.safe_load_all(text))
+        except yaml.YAMLError:
+            return False  # something is there; whether it applies is the manifest tests' question
+    return False
+
+
+def empty_artifacts(actions: pd.DataFrame, *, case_dir: Path) -> list[str]:
+    """Rows that name a generated file under ``remediation/`` — as their artifact or a command's
+    ``-f`` — that is missing or empty in the case (issue 18 item 5: no step refers to an empty file)."""
+    out = []
+    kinds, steps = row_kinds(actions), row_steps(actions)
+    artifacts = actions["artifact"] if "artifact" in actions.columns else pd.Series("", index=actions.index)
+    commands = actions["command"] if "command" in actions.columns else pd.Series("", index=actions.index)
+    for kind, step, target, artifact, cmd in zip(kinds, steps, actions["target"], artifacts, commands):
+        named = {artifact} if isinstance(artifact, str) and artifact else set()
+        if isinstance(cmd, str):
+            named |= set(re.findall(r"(?:^|\s)(?:-f|--filename)(?:=|\s+)'?(remediation/[^\s']+)", cmd))
+        for path in sorted(p for p in named if p.startswith("remediation/")):
+            if _empty(case_dir / path):
+                out.append(f"step {step:g} ({kind} {target}) refers to an empty or missing file: {path}")
+    return out
+
+
+def score_remediation(actions: pd.DataFrame, truth: dict[str, Any], *, pods: pd.DataFrame | None = None,
+                      case_dir: Path | None = None) -> dict[str, Any]:
+    """The checklist against the truth's must and must-not, preserve-before-destroy order and the
+    files it names: ``must``, ``must_hit``, ``must_not`` (every violation, order ones included),
+    ``order_violations`` and ``misses`` (one line each)."""
+    kinds = row_kinds(actions)
+    done = set(zip(kinds, (normal_target(str(t)) for t in actions["target"])))
+    misses: list[str] = []
+    must = truth.get("remediation", {}).get("must", [])
+    must_hit = 0
+    for m in must:
+        ok = (m["do"], normal_target(m["target"])) in done
+        must_hit += ok
+        if not ok:
+            misses.append(f"remediation must {m['do']} {m['target']} ({m['why']}): missing")
+    forbidden = {(m["do"], normal_target(m["target"])) for m in truth.get("remediation", {}).get("must_not", []) if m["target"] != "private"}
+    violations = [f"{kind} {target}" for kind, target in sorted(done) if (kind, target) in forbidden or (kind == "block" and is_private(target))]
+    order = order_violations(actions, pods=pods)
+    files = empty_artifacts(actions, case_dir=case_dir) if case_dir is not None else []
+    misses += [f"remediation must-not: {v}" for v in [*violations, *order, *files]]
+    return {"must": len(must), "must_hit": must_hit, "must_not": len(violations) + len(order) + len(files), "order_violations": len(order),
+            "misses": misses}
 
 
 # ---------------------------------------------------------------------------- one scenario
@@ -172,7 +437,9 @@ def run_one(index: int | str, *, scale: float, workdir: str | None = None) -> di
         timeline = kf.kill_chain(case)
         graph = kf.lateral_movement(case)
         ranked = kf.patient_zero(case)
-        actions = kf.remediation(case, findings=findings, graph=graph)
+        # the checklist as a responder gets it, with the files it names written next to it
+        written = kf.write_remediation(case, findings=findings, graph=graph)
+        actions = pd.read_csv(written["checklist.csv"], keep_default_na=False, dtype=str)
     seconds = time.perf_counter() - t0
     # ---- only now the truth is read
     misses: list[str] = []
@@ -242,29 +509,16 @@ def run_one(index: int | str, *, scale: float, workdir: str | None = None) -> di
     deleted = truth.get("deleted_before_dump", [])
     rebuilt = [p for p in deleted if p in known]
     # remediation
-    done = [(action_kind(a), normal_target(str(t))) for a, t in zip(actions["action"], actions["target"])]
-    must = truth.get("remediation", {}).get("must", [])
-    must_hit = 0
-    for m in must:
-        ok = (m["do"], normal_target(m["target"])) in done
-        must_hit += ok
-        if not ok:
-            misses.append(f"remediation must {m['do']} {m['target']} ({m['why']}): missing")
-    violations = []
-    forbidden = {(m["do"], normal_target(m["target"])) for m in truth.get("remediation", {}).get("must_not", []) if m["target"] != "private"}
-    for kind, target in done:
-        if (kind, target) in forbidden or (kind == "block" and is_private(target)):
-            violations.append(f"{kind} {target}")
-    for v in violations:
-        misses.append(f"remediation must-not: {v}")
+    rem = score_remediation(actions, truth, pods=pods, case_dir=case.path)
+    misses += rem["misses"]
     if workdir is None:
         shutil.rmtree(root, ignore_errors=True)
     return {"index": index, "entry": truth.get("shape", {}).get("entry", "demo"), "platform": truth.get("platform", "self-managed"),
             "shape": truth.get("shape"), "steps": len(truth["steps"]), "steps_found": found, "findings": len(rows),
             "noise_medium": len(noise_medium), "noise_examples": noise_medium[:8], "low_shown": low_shown, "lookalike_findings": about_lookalike,
             "pz_rank": rank, "path_edges": len(edges), "path_edges_found": len(got_edges), "attribution": len(truth.get("ip_attribution", [])),
-            "attribution_ok": attrib_ok, "deleted": len(deleted), "deleted_known": len(rebuilt), "must": len(must), "must_hit": must_hit,
-            "must_not": len(violations), "timeline_rows": len(timeline), "seconds": round(seconds, 1), "misses": misses, "repro": cmd}
+            "attribution_ok": attrib_ok, "deleted": len(deleted), "deleted_known": len(rebuilt), "must": rem["must"], "must_hit": rem["must_hit"],
+            "must_not": rem["must_not"], "order_violations": rem["order_violations"], "timeline_rows": len(timeline), "seconds": round(seconds, 1), "misses": misses, "repro": cmd}
 
 
 def _spellings(entity: str) -> set[str]:
@@ -302,6 +556,7 @@ def summarise(results: list[dict[str, Any]]) -> pd.DataFrame:
             "look-alike findings / scenario": g["lookalike_findings"].mean(),
             "must-do recall": g["must_hit"].sum() / max(1, g["must"].sum()),
             "must-not violations": int(g["must_not"].sum()),
+            "order violations": int(g["order_violations"].sum()),
         })
     return pd.DataFrame(rows)
 
@@ -357,7 +612,7 @@ def _run(arg: tuple[int | str, float]) -> dict[str, Any]:
         return {"index": index, "entry": "crashed", "platform": "", "shape": None, "steps": 1, "steps_found": 0, "findings": 0, "noise_medium": 0,
                 "noise_examples": [], "low_shown": 0, "lookalike_findings": 0, "pz_rank": None, "path_edges": 0, "path_edges_found": 0,
                 "attribution": 0, "attribution_ok": 0, "deleted": 0, "deleted_known": 0, "must": 1, "must_hit": 0, "must_not": 0,
-                "timeline_rows": 0, "seconds": 0, "misses": [f"crashed: {exc!r}\n{traceback.format_exc()[-1500:]}"],
+                "order_violations": 0, "timeline_rows": 0, "seconds": 0, "misses": [f"crashed: {exc!r}\n{traceback.format_exc()[-1500:]}"],
                 "repro": f"python benchmarks/accuracy.py --only {index}"}
 
 

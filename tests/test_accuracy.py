@@ -65,6 +65,13 @@ def test_remediation_must_and_must_not(results: list[dict[str, Any]]) -> None:
 
 
 @pytest.mark.accuracy
+def test_remediation_preserves_before_it_destroys(results: list[dict[str, Any]]) -> None:
+    """Issue 18: no reached pod or held node is deleted, drained, rebuilt or redeployed before its
+    evidence is collected (these count among the must-not violations too)."""
+    assert sum(r["order_violations"] for r in results) == 0, _report(results)
+
+
+@pytest.mark.accuracy
 def test_noise(results: list[dict[str, Any]]) -> None:
     noisy = [r for r in results if r["noise_medium"] > 2]
     assert not noisy, [(r["index"], r["noise_examples"]) for r in noisy]
