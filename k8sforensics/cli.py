@@ -3,7 +3,7 @@
     k8sforensics ingest PATH... --case DIR [--cluster NAME] [--on-bad-lines warn|error|skip] [--dask ADDRESS|local]
     k8sforensics verify CASE
     k8sforensics detect CASE [--sigma DIR]
-    k8sforensics remediate CASE [--out DIR]
+    k8sforensics remediate CASE [--out DIR] [--verify SNAPSHOT [--preserved DIR]]
     k8sforensics report CASE [--out DIR] [--show-code]
     k8sforensics formats
     k8sforensics demo [--out DIR]
@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
     rem = sub.add_parser("remediate", help="the remediation checklist, and the Kubernetes objects that carry it out")
     rem.add_argument("case", help="case folder")
     rem.add_argument("--out", help="folder for the YAML and checklist.csv (default: CASE/remediation)")
+    rem.add_argument("--verify", metavar="SNAPSHOT",
+                     help="check the checklist against a fresh inventory (the folder `k8sforensics collect --out` wrote, or kubectl "
+                          "-o json/yaml dumps): writes verification.csv and verification.md, exit 1 when an action is not done")
+    rem.add_argument("--preserved", metavar="DIR", default=".",
+                     help="with --verify: the folder the preservation commands ran in (default: the current directory)")
 
     sub.add_parser("formats", help="list the input formats this version reads")
 
@@ -110,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "remediate":
             from .case import Case
 
+            if args.verify:
+                return _verify_remediation(Case.open(args.case), args.verify, out=args.out, preserved=args.preserved)
             print(_remediation_text(Case.open(args.case), out=args.out))
             return 0
         if args.command == "formats":
@@ -246,11 +253,82 @@ def _remediation_text(case: Case, *, out: str | None = None) -> str:
     actions = plan.actions()
     lines = [f"{len(actions)} remediation actions; the objects that carry them out are in {written['checklist.csv'].parent}:"]
     lines += [f"  {name}" for name in written]
+    if "checklist.md" in written:
+        lines.append(f"the checklist as Markdown, for a ticket: {written['checklist.md']}")
     for priority, phase in PHASE.items():
         g = actions[actions["priority"] == priority]
         lines.append(f"\n{priority}. {phase} ({len(g)}):")
         lines += [f"  [ ] {a}" + (f"\n        $ {c}" if c else "") for a, c in zip(g["action"], g["command"])]
     return "\n".join(lines)
+
+
+def _verify_remediation(case: Case, snapshot: str, *, out: str | None, preserved: str) -> int:
+    """``remediate CASE --verify SNAPSHOT``: each action done, not done or not checkable, in
+    verification.csv and verification.md; exit 1 when an action is not done."""
+    import json
+
+    from .remediation import Remediation
+    from .remediation.verify import NOT_DONE, VERDICTS, read_snapshot, verify_actions
+
+    snap = read_snapshot(snapshot)
+    result = verify_actions(Remediation(case).actions(), snap, case_dir=case.path, preserved_root=preserved)
+    folder = Path(out) if out is not None else case.path / "remediation"
+    folder.mkdir(parents=True, exist_ok=True)
+    table = result.copy()
+    for col in ("finding_ids", "event_ids"):
+        if col in table:
+            table[col] = table[col].map(lambda v: " ".join(map(str, v)) if hasattr(v, "__iter__") and not isinstance(v, str) else v)
+    if "check" in table:
+        table["check"] = table["check"].map(lambda c: json.dumps(c, sort_keys=True) if isinstance(c, dict) else c)
+    table.to_csv(folder / "verification.csv", index=False)
+    (folder / "verification.md").write_text(_verification_markdown(result, snapshot=snapshot))
+    counts = result["verdict"].value_counts()
+    lines = [f"verified against {snapshot}" + (f" (collected {result['checked_at'].iloc[0]})" if len(result) and result["checked_at"].iloc[0] else "")
+             + ": " + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)]
+    lines += [f"  warning: {w}" for w in result.attrs.get("warnings", [])]
+    for step, r in zip(_steps(result), result.itertuples(index=False)):
+        if r.verdict == NOT_DONE:
+            lines.append(f"  not done: {step}. {r.action} — {r.evidence}")
+    lines.append(f"written: {folder / 'verification.csv'}, {folder / 'verification.md'}")
+    print("\n".join(_terminal_safe(line) for line in lines))
+    return 1 if (result["verdict"] == NOT_DONE).any() else 0
+
+
+def _steps(result: Any) -> list[Any]:
+    return list(result["step"]) if "step" in result else list(range(1, len(result) + 1))
+
+
+def _verification_markdown(result: Any, *, snapshot: str) -> str:
+    """The verification as a Markdown table a responder pastes into a ticket (no HTML; every
+    cell escaped, so a forged name cannot break the table or inject markup)."""
+    from .remediation.verify import VERDICTS
+
+    counts = result["verdict"].value_counts()
+    when = result["checked_at"].iloc[0] if len(result) and result["checked_at"].iloc[0] else "an unknown time"
+    lines = ["# Remediation verification", "",
+             f"Snapshot {_md(snapshot)}, collected {_md(when)}: " + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS) + ".", ""]
+    warnings_ = result.attrs.get("warnings", [])
+    if warnings_:
+        lines += ["Files of the snapshot not read:", ""] + [f"- {_md(w)}" for w in warnings_] + [""]
+    phases = result["phase"] if "phase" in result else [""] * len(result)
+    lines += ["| step | phase | action | verdict | evidence |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {_md(s)} | {_md(p)} | {_md(a)} | {_md(v)} | {_md(e)} |"
+              for s, p, a, v, e in zip(_steps(result), phases, result["action"], result["verdict"], result["evidence"])]
+    return "\n".join(lines) + "\n"
+
+
+def _md(value: Any) -> str:
+    """One Markdown table cell: one line, control characters spelled out, and the characters
+    that end a cell or start markup (| ` < > * _ [ ] and the backslash) escaped."""
+    if value is None or (isinstance(value, float) and value != value):  # None, NaN: an empty cell
+        return ""
+    text = _terminal_safe(" ".join(str(value).splitlines()))
+    return "".join("\\" + c if c in "\\|`<>*_[]" else c for c in text)
+
+
+def _terminal_safe(text: str) -> str:
+    """Control characters (a forged name's escape sequences) spelled out before printing."""
+    return "".join(c if c.isprintable() or c == "\n" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _remediate(case: Case) -> str:
