@@ -11,7 +11,14 @@ import pandas as pd
 import pytest
 
 from k8sforensics.cli import main
-from k8sforensics.remediation.verify import NO_CHECK, Snapshot, SnapshotError, evaluate, read_snapshot, verify_actions
+from k8sforensics.remediation.verify import (
+    NO_CHECK,
+    Snapshot,
+    SnapshotError,
+    evaluate,
+    read_snapshot,
+    verify_actions,
+)
 
 AT = "2026-03-11T09:00:00+00:00"
 
