@@ -173,8 +173,10 @@ def _checkpoint_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
     """One container checkpoint per container, through the API server's node proxy to the kubelet
     checkpoint API (``POST /checkpoint/{namespace}/{pod}/{container}``; Kubernetes docs: Kubelet
     Checkpoint API). ``kubectl create --raw PATH -f FILE`` POSTs FILE's content to PATH with the
-    kubeconfig's credentials (kubernetes/kubernetes#54245; kubectl create reference: --raw); the
-    kubelet ignores the body, so /dev/null."""
+    kubeconfig's credentials and writes the response to stdout (kubectl create reference: --raw;
+    kubernetes/kubernetes#54245; kubectl's pkg/rawhttp); the kubelet reads no body, so /dev/null.
+    Through the node proxy the caller needs create on nodes/proxy; the API server's own kubelet
+    client identity does the rest."""
     target = f"pod:{p['namespace']}/{p['name']}"
     why = "the attacker reached it; containment deletes or restarts it, and its memory (processes, keys, tooling) goes with it"
     if not p["ok"]:
@@ -428,7 +430,7 @@ def _collect_row(root: str, case_path: str) -> dict[str, Any]:
                 command("k8sforensics", "ingest", root, "--case", case_path))
     return _row(
         f"Run the collector once more into {inventory} (the cluster as it stands before containment), write the sha256 of every "
-        f"preserved file to {sums}, and ingest {root} into the case {case_path} so each file enters the manifest with its sha256 "
+        f"preserved file to {sums} (sha256sum; `shasum -a 256` where it is missing), and ingest {root} into the case {case_path} so each file enters the manifest with its sha256 "
         f"(chain of custody); `k8sforensics verify {case_path}` confirms the case afterwards. Files no reader recognises (archives, "
         f"memory images) are listed by the ingest as not evidence: {sums} is their record.",
         "cluster", why="chain of custody: what was preserved, when, and its hash", command=cmd, artifact=sums,
