@@ -295,3 +295,20 @@ def test_every_command_parses_and_every_path_stays_under_the_root() -> None:
 def test_root_must_be_a_plain_relative_folder(root: str) -> None:
     with pytest.raises(ValueError):
         plan(root=root)
+
+
+def test_the_verifier_reads_each_check_after_the_commands_ran(tmp_path: Path) -> None:
+    from k8sforensics.remediation.verify import Snapshot, evaluate
+
+    rows = plan(pod_rows=pods(("shop", "web-1", "node-a", ["app"])), node_rows=nodes(AWS_NODE), ended={"pod:shop/web-0": None})
+    run([r["command"] for r in rows if r["command"]], tmp_path)
+
+    def verdicts() -> list[str]:
+        return [evaluate(r["check"], Snapshot(path=tmp_path), case_dir=tmp_path / "case", preserved_root=tmp_path)[0] for r in rows]
+
+    kinds = ["checkpoint", "memory", "logs", "pod", "disk", "ended", "collect"]
+    assert dict(zip(kinds, verdicts())) == {"checkpoint": "not done", "memory": "not done", "logs": "done", "pod": "done", "disk": "done",
+                                            "ended": "not checkable", "collect": "not checkable"}
+    (tmp_path / rows[0]["artifact"]).write_bytes(b"tar")  # the archive copied off the node
+    (tmp_path / rows[1]["artifact"]).write_bytes(b"lime")  # the memory image
+    assert verdicts()[:2] == ["done", "done"]
