@@ -312,3 +312,15 @@ def test_the_verifier_reads_each_check_after_the_commands_ran(tmp_path: Path) ->
     (tmp_path / rows[0]["artifact"]).write_bytes(b"tar")  # the archive copied off the node
     (tmp_path / rows[1]["artifact"]).write_bytes(b"lime")  # the memory image
     assert verdicts()[:2] == ["done", "done"]
+
+
+def test_the_sample_checklist_preserves_first_and_each_command_runs_to_its_files(sample_case: Any, tmp_path: Path) -> None:
+    import k8sforensics as kf
+
+    actions = kf.remediation(sample_case)
+    preserve = actions[actions["kind"] == "preserve"]
+    assert len(preserve) >= 5 and list(preserve.index) == list(range(len(preserve)))  # the first block
+    argv, codes = run([c for c in preserve["command"] if c], tmp_path)
+    assert set(codes) == {0} and {a[0] for a in argv} <= set(STUBBED)
+    missing = [p for check in preserve["check"] for p in paths_in(check) if not (tmp_path / p).is_file()]
+    assert all(p.endswith((".tar", "memory.lime")) for p in missing), missing  # copied off the node by hand
