@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -171,10 +172,11 @@ def _unparsed(snap: Snapshot, f: Path, rel: str, error: BaseException) -> None:
         snap.unknown_unreadable.append(rel)
 
 
-def _known_resources() -> set[str]:
+@lru_cache(maxsize=1)
+def _known_resources() -> frozenset[str]:
     from ..context.collect import KINDS
 
-    return {name for name, _, _ in KINDS} | CLUSTER_SCOPED
+    return frozenset(name for name, _, _ in KINDS) | CLUSTER_SCOPED
 
 
 def _read_collection(f: Path, snap: Snapshot) -> None:
@@ -246,7 +248,7 @@ def verify_actions(actions: pd.DataFrame, snapshot: Snapshot | str | os.PathLike
     a dict or its JSON text (as in checklist.csv); none → "not checkable". The snapshot's
     warnings (files that did not parse) are in ``result.attrs["warnings"]``."""
     snap = snapshot if isinstance(snapshot, Snapshot) else read_snapshot(snapshot)
-    where = _Where(Path(case_dir), Path(preserved_root) if preserved_root is not None else Path.cwd())
+    where = _Where(Path(case_dir).resolve(), Path(preserved_root).resolve() if preserved_root is not None else Path.cwd())
     out = actions.copy()
     checks = out["check"] if "check" in out.columns else pd.Series([None] * len(out), index=out.index)
     results = [_row(c, snap, where) for c in checks]
@@ -274,7 +276,7 @@ def evaluate(check: Any, snapshot: Snapshot, *, case_dir: str | os.PathLike[str]
              ) -> Verdict:
     """(verdict, evidence) of one check (the DSL of issue 18: "all"/"any" of atomic checks
     whose "expect" is absent, replaced, present, label, unschedulable, pinned, applied, file or manual)."""
-    where = _Where(Path(case_dir), Path(preserved_root) if preserved_root is not None else Path.cwd())
+    where = _Where(Path(case_dir).resolve(), Path(preserved_root).resolve() if preserved_root is not None else Path.cwd())
     return _evaluate(check, snapshot, where, depth=0)
 
 
@@ -388,7 +390,8 @@ def _present(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
     if isinstance(found, str):
         return NOT_CHECKABLE, found
     if found:
-        return DONE, f"{_what(resource, ns, name)} is present (created {_shown(_created(found[-1]) or '?')})"
+        created = _created(found[-1])
+        return DONE, f"{_what(resource, ns, name)} is present" + (f" (created {_shown(created)})" if created else "")
     return NOT_DONE, f"{_what(resource, ns, name)} is missing"
 
 
@@ -549,11 +552,12 @@ _EXPECTS = {"absent": _absent, "replaced": _replaced, "present": _present, "labe
 
 
 def _inside(root: Path, rel: Any) -> Path | None:
-    """``root/rel`` when it stays inside ``root`` (a checklist is a file someone may edit)."""
-    if not isinstance(rel, str) or not rel or Path(rel).is_absolute():
+    """``root/rel`` (or ``rel`` itself, when absolute) if it stays inside ``root``: a checklist is
+    a file someone may edit, and a check never sends the verification to read elsewhere."""
+    if not isinstance(rel, str) or not rel:
         return None
     base = root.resolve()
-    path = (base / rel).resolve()
+    path = (base / rel).resolve()  # an absolute rel replaces base
     return path if path.is_relative_to(base) else None
 
 
