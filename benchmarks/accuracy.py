@@ -354,20 +354,38 @@ def _empty(path: Path) -> bool:
     return False
 
 
+def _named_files(command: str) -> set[str]:
+    """The files a command's ``-f`` / ``--filename`` arguments name."""
+    out: set[str] = set()
+    for part in re.split(r"&&|\|\||[;|\n]", command or ""):
+        try:
+            argv = shlex.split(part)
+        except ValueError:
+            continue
+        for a, b in zip(argv, [*argv[1:], ""]):
+            if a in ("-f", "--filename") and b:
+                out.add(b)
+            elif a.startswith("--filename="):
+                out.add(a.partition("=")[2])
+    return out
+
+
 def empty_artifacts(actions: pd.DataFrame, *, case_dir: Path) -> list[str]:
-    """Rows that name a generated file under ``remediation/`` — as their artifact or a command's
-    ``-f`` — that is missing or empty in the case (issue 18 item 5: no step refers to an empty file)."""
+    """Rows that name a generated file in the case's ``remediation/`` folder — as their artifact
+    or a command's ``-f``; relative to the case, where the commands run, or absolute — that is
+    missing or empty (issue 18 item 5: no step refers to an empty file). Files the responder's
+    commands write elsewhere (``preserved/``) are not there yet and not looked at."""
     out = []
+    folder = (case_dir / "remediation").resolve()
     kinds, steps = row_kinds(actions), row_steps(actions)
     artifacts = actions["artifact"] if "artifact" in actions.columns else pd.Series("", index=actions.index)
     commands = actions["command"] if "command" in actions.columns else pd.Series("", index=actions.index)
     for kind, step, target, artifact, cmd in zip(kinds, steps, actions["target"], artifacts, commands):
-        named = {artifact} if isinstance(artifact, str) and artifact else set()
-        if isinstance(cmd, str):
-            named |= set(re.findall(r"(?:^|\s)(?:-f|--filename)(?:=|\s+)'?(remediation/[^\s']+)", cmd))
-        for path in sorted(p for p in named if p.startswith("remediation/")):
-            if _empty(case_dir / path):
-                out.append(f"step {step:g} ({kind} {target}) refers to an empty or missing file: {path}")
+        named = ({artifact} if isinstance(artifact, str) and artifact else set()) | (_named_files(cmd) if isinstance(cmd, str) else set())
+        for name in sorted(named):
+            path = (Path(name) if Path(name).is_absolute() else case_dir / name).resolve()
+            if path.is_relative_to(folder) and _empty(path):
+                out.append(f"step {step:g} ({kind} {target}) refers to an empty or missing file: {name}")
     return out
 
 

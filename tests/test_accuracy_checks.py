@@ -144,3 +144,12 @@ def test_order_and_file_violations_count_as_must_not(acc: Any, tmp_path: Path) -
     got = acc.score_remediation(rows, {"remediation": {"must": [], "must_not": []}}, case_dir=tmp_path)
     assert (got["must_not"], got["order_violations"]) == (3, 1)
     assert sum(m.startswith("remediation must-not: destroyed before preserved: pod:shop/web-1") for m in got["misses"]) == 1
+
+
+def test_a_file_named_by_its_absolute_path_in_the_case_is_checked_too(acc: Any, tmp_path: Path) -> None:
+    (tmp_path / "remediation").mkdir()
+    empty = tmp_path / "remediation" / "00-quarantine-networkpolicies.yaml"
+    empty.write_text("---\n# nothing to apply\n")
+    rows = checklist(("apply", f"file:{empty}", f"kubectl apply --dry-run=server -f {empty} && kubectl apply -f {empty}"),
+                     ("apply", "cluster", "kubectl apply -f /etc/kubernetes/elsewhere.yaml"))  # outside the case: not a generated file
+    assert acc.empty_artifacts(rows, case_dir=tmp_path) == [f"step 1 (apply file:{empty}) refers to an empty or missing file: {empty}"]
