@@ -52,7 +52,7 @@ def test_detect_and_report_commands(tmp_path: Path) -> None:
     assert (tmp_path / "html" / "01_kill_chain_timeline.html").is_file()
     p = run("remediate", str(case))
     assert p.returncode == 0, p.stderr
-    assert "1. contain now" in p.stdout and "kubectl delete clusterrolebinding system:monitoring-agents" in p.stdout
+    assert "2. contain" in p.stdout and "kubectl delete clusterrolebinding system:monitoring-agents" in p.stdout
     assert (case / "remediation" / "10-networkpolicies.yaml").is_file()
 
 

@@ -1,13 +1,17 @@
-"""The remediation checklist: one row per action, contain first, then eradicate, then harden,
-each with the findings and evidence behind it, the control, references and the command or
-artifact that carries it out. Built from the findings, the lateral-movement graph (what the
-attacker reached, created and read; which configuration edges to cut) and the inventory."""
+"""The remediation checklist: one row per action, in the order an incident-response process
+runs it — preserve the evidence, contain, invalidate credentials, eradicate, recover, harden,
+verify (NIST SP 800-61 r2, section 3.3) — each with the reason behind it, the findings and
+evidence, the control, references, the command or artifact that carries it out, and the check
+``remediate --verify`` makes against a later snapshot of the inventory. Built from the findings,
+the lateral-movement graph (what the attacker reached, created and read; which configuration
+edges to cut) and the inventory."""
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -24,14 +28,32 @@ from ..analysis.reach import (
     paths,
 )
 from ..frames import clock
-from .commands import chain, kubectl, names_ok, suspicious, valid_name
+from .commands import chain, command, kubectl, names_ok, suspicious, valid_name
 
 if TYPE_CHECKING:
     import networkx as nx
 
-ACTION_COLUMNS = ["action_id", "priority", "phase", "action", "target", "control", "why", "finding_ids", "event_ids", "references",
-                  "command", "artifact", "status"]
-PHASE = {1: "contain now", 2: "eradicate", 3: "harden"}
+ACTION_COLUMNS = ["action_id", "step", "priority", "phase", "kind", "action", "target", "control", "why", "finding_ids", "event_ids",
+                  "references", "command", "artifact", "check", "status"]
+PHASE = {1: "preserve evidence", 2: "contain", 3: "invalidate credentials", 4: "eradicate", 5: "recover", 6: "harden", 7: "verify"}
+# what an action does, one verb each (the ``kind`` column)
+KINDS = ("preserve", "isolate", "cordon", "block", "rotate", "revoke", "delete", "rebuild", "redeploy", "restore", "apply", "review", "verify")
+QUARANTINE_LABEL = "k8sforensics.io/quarantine"
+QUARANTINE_POLICY = "k8sforensics-quarantine"
+# Kubernetes docs, "Managing Service Accounts" and kube-apiserver --service-account-extend-token-expiration (default true)
+EXTENDED_TOKENS = ("a token the kubelet mounted stays valid up to a year when the API server extends bound tokens (the default) "
+                   "and dies only with its pod or its service account")
+# how a cloud identity's sessions are cut off (AWS IAM docs "Revoking IAM role temporary security credentials";
+# Google Cloud docs "Workload Identity Federation for GKE"; Microsoft Entra Workload ID docs)
+CLOUD_REVOCATION = {
+    "AWS": "in IAM, \"Revoke active sessions\" of the role (an inline policy denying every session issued before now, "
+           "condition aws:TokenIssueTime), then review its CloudTrail activity",
+    "GCP": "remove the roles/iam.workloadIdentityUser binding of the Kubernetes account on the Google service account until it is "
+           "rotated (its access tokens live up to an hour), and disable any key the attacker may have created for it",
+    "Azure": "remove the federated identity credential of the Kubernetes account on the managed identity or app registration "
+             "(its tokens live up to a day), then review its sign-in and activity logs",
+}
+_IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}")  # an image reference pinned by digest
 _RESOURCE = re.compile(r"[a-z][a-z0-9.-]*")  # a resource or kind as kubectl takes it
 # per Threat Matrix technique a finding names: the control that stops it again (Microsoft Threat Matrix for Kubernetes mitigations, MS-M9xxx)
 TECHNIQUE_CONTROLS: dict[str, tuple[str, str, str]] = {
@@ -155,9 +177,11 @@ def _made_by_attacker(reached: pd.DataFrame, node: str) -> bool:
     exec'd into is still the component it was)."""
     parent = dict(zip(reached["node"], reached["parent"]))
     via = dict(zip(reached["node"], reached["via"]))
-    v = via.get(node)
-    if isinstance(v, str) and v == "runs":
-        v = via.get(parent.get(node))
+    n, seen = node, set()
+    while via.get(n) == "runs" and n not in seen:  # a CronJob's Job's pod: up to what the attacker did
+        seen.add(n)
+        n = parent.get(n)
+    v = via.get(n)
     return isinstance(v, str) and v.startswith("create")
 
 
@@ -169,28 +193,72 @@ def _system_reason(node: str, graph: nx.MultiDiGraph, info: dict[str, dict[str, 
                             priority_class=i.get("priority_class"))
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What the case says beyond the graph that the checklist needs: the uid of each object as
+    the case saw it (what ``--verify`` compares a later snapshot to), the legacy token Secrets
+    and cloud identities of each service account, the tokens the attacker requested, and the
+    image digests of each workload's pods."""
+
+    uids: Mapping[tuple[str, str | None, str], str] = field(default_factory=dict)  # (resource, namespace, name) → uid
+    legacy_tokens: Mapping[str, list[str]] = field(default_factory=dict)  # sa:ns/name → its token Secrets' names
+    cloud_identities: Mapping[str, list[tuple[str, str]]] = field(default_factory=dict)  # sa:ns/name → (cloud, identity)
+    token_requests: pd.DataFrame | None = None  # TOKEN_REQUEST_COLUMNS
+    digests: Mapping[tuple[str, str], dict[str, str]] = field(default_factory=dict)  # (ns, Kind/name) → container → image@digest
+    since: str | None = None  # the case's last evidence time: a later object is a new one
+
+    def check(self, expect: str, resource: str, namespace: str | None, name: str, **extra: Any) -> dict[str, Any]:
+        """An atomic ``--verify`` check of one object, with the uid the case knows it by."""
+        ns = namespace or None
+        out = {"expect": expect, "resource": resource, "namespace": ns, "name": name, "uid": self.uids.get((resource, ns, name))}
+        if expect == "replaced":
+            out["since"] = self.since
+        return out | extra
+
+
+def manual(why: str) -> dict[str, Any]:
+    """A check ``--verify`` cannot make from the inventory, and why."""
+    return {"expect": "manual", "why": why}
+
+
+TOKEN_REQUEST_COLUMNS = ["sa", "time", "expiration_seconds", "expires", "bound_kind", "bound_name", "actor", "event_id"]
+
+
 def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, source: str | list[str] | None = None,
                         attacker_ips: set[str] | None = None,
                         workload_images: dict[tuple[str, str], list[str]] | None = None,
                         bindings: dict[str, tuple[str, str | None]] | None = None,
                         ended: dict[str, Any] | None = None,
                         artifacts: dict[str, str] | None = None,
+                        artifact_files: Mapping[str, str] | None = None,
                         reached: pd.DataFrame | None = None,
                         networks: Iterable[Network] = (),
                         pods: pd.DataFrame | None = None,
-                        created: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The checklist (columns ``ACTION_COLUMNS``), contain → eradicate → harden. ``source`` is
-    where the attack came from, one entry or several (default: ``reach.attack_sources``);
-    ``reached`` what ``reach.paths`` says the attacker reached or exposed (computed when None);
-    ``attacker_ips`` more addresses to block (C2, pools the attacker's pods used) — only outside
-    ones are (``network.is_external`` with ``networks``, the cluster's own); ``workload_images``
-    the known-good images per (namespace, workload) to redeploy from; ``bindings`` the kind and
-    namespace of each binding node (``binding:name``) the attacker made; ``ended`` when each pod
-    that is no longer running ended (``pod:ns/name`` → time); ``artifacts`` maps a control to the
-    generated file that carries it out; ``pods`` the inventory's pods (tells system components);
-    ``created`` objects the attacker's identities created per the audit log (columns resource,
-    namespace, name, actor, event_id), beyond the creation edges of the graph."""
+                        created: pd.DataFrame | None = None,
+                        preserve: Iterable[Mapping[str, Any]] = (),
+                        more: Iterable[Mapping[str, Any]] = (),
+                        facts: Facts | None = None,
+                        case: str = "CASE") -> pd.DataFrame:
+    """The checklist (columns ``ACTION_COLUMNS``) in the order an incident-response process runs
+    it (``PHASE``): preserve → contain → invalidate credentials → eradicate → recover → harden →
+    verify. ``source`` is where the attack came from, one entry or several (default:
+    ``reach.attack_sources``); ``reached`` what ``reach.paths`` says the attacker reached or
+    exposed (computed when None); ``attacker_ips`` more addresses to block (C2, pools the
+    attacker's pods used) — only outside ones are (``network.is_external`` with ``networks``,
+    the cluster's own); ``workload_images`` the known-good images per (namespace, "Kind/name");
+    ``bindings`` the kind and namespace of each binding node (``binding:name``) the attacker
+    made; ``ended`` when each pod that is no longer running ended (``pod:ns/name`` → time);
+    ``artifacts`` maps a control to the generated file that carries it out (only files with
+    objects in them: no step refers to an empty file), as the commands name it (relative to
+    where they run), and ``artifact_files`` the same files as ``--verify`` opens them; ``pods`` the inventory's pods (tells
+    system components); ``created`` objects the attacker's identities created per the audit log
+    (columns resource, namespace, name, actor, event_id); ``preserve`` the preservation rows
+    (``preserve.preservation_actions``) and ``more`` any other rows (keys as the columns) to
+    merge in; ``facts`` what ``--verify`` checks against; ``case`` the case folder as the
+    commands should name it."""
     artifacts = artifacts or {}
+    files = artifact_files or artifacts
+    facts = facts or Facts()
     nets = tuple(networks)
     ids_of = _finding_index(findings)
     if reached is None:
@@ -206,13 +274,13 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     info = _pod_info(pods)
     rows: list[dict[str, Any]] = []
 
-    def add(priority: int, action: str, target: str, control: str, *, events: list[str] | None = None, references: str = "",
-            command: str = "", artifact: str = "", why: str = "") -> None:
+    def add(priority: int, kind: str, action: str, target: str, control: str, *, events: list[str] | None = None, references: str = "",
+            command: str = "", artifact: str = "", why: str = "", check: dict[str, Any] | None = None) -> None:
         events = list(dict.fromkeys(events or []))
         fids = sorted({f for e in events for f in ids_of.get(e, ())})
-        rows.append({"priority": priority, "phase": PHASE[priority], "action": action, "target": target, "control": control,
+        rows.append({"priority": priority, "phase": PHASE[priority], "kind": kind, "action": action, "target": target, "control": control,
                      "why": why, "finding_ids": fids, "event_ids": events[:50], "references": references, "command": command,
-                     "artifact": artifact, "status": "open"})
+                     "artifact": artifact, "check": check, "status": "open"})
 
     parents = dict(zip(reached["node"], reached["parent"]))
     ids = dict(zip(reached["node"], reached["event_ids"]))
@@ -229,9 +297,31 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             n = parents.get(n)
         return []
 
-    # 1. contain: isolate what the attacker runs code in, cut their credentials, block their addresses
+    def pod_check(node: str) -> dict[str, Any]:
+        ns, name = node[4:].split("/", 1)
+        return facts.check("replaced", "pods", ns, name)
+
+    # 1. preserve: what containment will erase, collected first (built by preserve.preservation_actions)
+    for r in preserve:
+        add(1, "preserve", r["action"], r["target"], r.get("control", "evidence preservation"), events=list(r.get("event_ids") or []),
+            references=r.get("references", ""), command=r.get("command", ""), artifact=r.get("artifact", ""), why=r.get("why", ""),
+            check=r.get("check"))
+    made = attacker_objects(graph, reached, bindings=bindings, created=created)
+    # 2. contain — first of all a webhook the attacker made: it sees (and can change or block) every
+    # object the rest of the checklist creates (Kubernetes docs, Dynamic Admission Control)
+    for o in made:
+        if any(k in _WEBHOOKS for k in o["resource"].split(",")):
+            _delete(add, o, info=info, facts=facts)
     isolate = set(isolated_pods(reached, graph, pods=pods))
+    quarantine = artifacts.get("quarantine", "")
+    if isolate and quarantine:
+        add(2, "apply", "apply the deny-all quarantine NetworkPolicies (no traffic in or out, not even DNS) in the namespaces of the pods "
+            "isolated next — a server dry-run first", f"file:{quarantine}", "NetworkPolicy", references="CIS 5.3.2; MS-M9014",
+            artifact=quarantine, command=chain(kubectl("apply", "--dry-run=server", "-f", quarantine), kubectl("apply", "-f", quarantine)),
+            check={"expect": "applied", "file": files.get("quarantine", quarantine)},
+            why="isolates the pods the attacker ran code in while they are kept for forensics")
     drain: dict[str, list[str]] = {}  # node → the reached system pods on it
+    system_rows: list[tuple[str, str, str]] = []
     for node in (n for n in reached["node"] if n.startswith("pod:") and how[n] in (REACHED, SOURCE)):
         ns, pod = node[4:].split("/", 1)
         gone = (ended or {}).get(node)
@@ -240,122 +330,51 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
         state = f" — it ended at {clock(gone)}: make sure it has not come back" if gone is not None else ""
         ok = names_ok(("namespace", ns), ("pod", pod))
         if node in isolate:
-            add(1, f"isolate pod {ns}/{pod}: label it and apply the deny-all quarantine policy (keep it for forensics){state}"
-                + ("" if ok else suspicious([ns, pod])), node, "NetworkPolicy",
-                events=evidence(node), references="CIS 5.3.2; MS-M9014", artifact=artifacts.get("quarantine", ""),
-                command=kubectl("label", "pod", pod, "k8sforensics.io/quarantine=true", "--overwrite", namespace=ns) if ok else "",
+            add(2, "isolate", f"isolate pod {ns}/{pod}: label it so the quarantine policy selects it; keep it running for forensics, do not "
+                f"delete it before it is preserved{state}" + ("" if ok else suspicious([ns, pod])), node, "NetworkPolicy",
+                events=evidence(node), references="CIS 5.3.2; MS-M9014", artifact=quarantine,
+                command=kubectl("label", "pod", pod, f"{QUARANTINE_LABEL}=true", "--overwrite", namespace=ns) if ok else "",
+                check={"all": [facts.check("label", "pods", ns, pod, key=QUARANTINE_LABEL, value="true"),
+                               facts.check("present", "networkpolicies", ns, QUARANTINE_POLICY)]},
                 why=f"control reached it ({_via(reached, node)})")
             continue
-        # a cluster-critical component the attacker reached: a deny-all would cut DNS, the pod network or the
-        # load balancers for every workload; replace the pod (its controller recreates it from the spec) and rotate
         host = info.get(node, {}).get("node") or graph.nodes[node].get("host") if node in graph else info.get(node, {}).get("node")
         if isinstance(host, str):
             drain.setdefault(host, []).append(f"{ns}/{pod}")
-        add(1, f"replace system pod {ns}/{pod} — capture it first (kubectl get -o yaml, logs), then delete it so its controller "
-            f"recreates it from the spec, rotate its service account and drain its node; no deny-all quarantine: it is "
-            f"{_system_reason(node, graph, info)}, and isolating it takes the cluster's DNS, network or load balancing down with it{state}"
-            + ("" if ok else suspicious([ns, pod])), node, "replace system component", events=evidence(node), references="NSA 1.1; MS-M9014",
-            command=kubectl("delete", "pod", pod, "--ignore-not-found", namespace=ns) if ok else "",
-            why=f"control reached it ({_via(reached, node)})")
-    for node in (n for n in reached["node"] if n.startswith("sa:")):
-        ns, sa = node[3:].split("/", 1)
-        ok = names_ok(("namespace", ns), ("serviceaccount", sa))
-        if how[node] == EXPOSED:
-            holders = sorted({u for u, _, d in graph.in_edges(node, data=True) if how.get(u) in (REACHED, EXPOSED) and str(u).startswith("pod:")
-                              and d["type"] in ("token_steal", "token_use")} | {str(reached.loc[reached["node"] == node, "parent"].iloc[0])}
-                             - {"None", "nan"})
-            pods_on = [h for h in holders if h.startswith("pod:")]
-            cmds = [kubectl("delete", "pod", p[4:].split("/", 1)[1], "--ignore-not-found", namespace=p[4:].split("/", 1)[0])
-                    for p in pods_on if names_ok(("namespace", p[4:].split("/", 1)[0]), ("pod", p[4:].split("/", 1)[1]))]
-            add(1, f"rotate the tokens of service account {ns}/{sa} that were within the attacker's reach: delete the pod(s) "
-                f"{', '.join(h[4:] for h in pods_on) or 'that mounted it'} (a bound token dies with its pod; a drain of their node does it) "
-                f"and any legacy token secret of the account; do not isolate or redeploy them: nothing shows the attacker acting in them"
-                + ("" if ok else suspicious([ns, sa])), node, "credential rotation", events=evidence(node), references="CIS 5.1.5, 5.1.6; MS-M9025",
-                command=chain(*cmds) if ok else "", why=f"its token was exposed ({_via(reached, node)})")
-            continue
-        add(1, f"rotate the credentials of service account {ns}/{sa}: delete the pods that run as it (their bound tokens die with them) "
-            f"and any legacy token secret; review what it did since" + ("" if ok else suspicious([ns, sa])), node, "credential rotation",
-            events=evidence(node), references="CIS 5.1.5, 5.1.6; MS-M9025",
-            command=kubectl("delete", "pod", "--field-selector", f"spec.serviceAccountName={sa}", namespace=ns) if ok else "",
-            why=f"the attacker held its token ({_via(reached, node)})")
-    for node in (n for n in reached["node"] if n.startswith("user:") and how[n] in (REACHED, SOURCE)):
-        user = node[5:]
-        if user.startswith("system:node:"):
-            add(1, f"retire the kubelet credential of {user} with its node: rebuild the node under a new name and delete the old Node "
-                f"object (a client certificate cannot be revoked; the Node authorizer limits it to that node's name)", node,
-                "credential rotation", events=evidence(node), references="Kubernetes docs: Node Authorization, NodeRestriction",
-                why=f"the node it belongs to was taken ({_via(reached, node)})")
-            continue
-        if user == "system:anonymous":
-            add(1, "turn anonymous requests off (kube-apiserver --anonymous-auth=false, or an AuthenticationConfiguration that "
-                "allows them only for health checks) and remove every binding to system:anonymous or system:unauthenticated",
-                node, "authentication", events=evidence(node) + _edge_events(graph, node, incoming_from="ip:"),
-                references="CIS 1.2.1; Kubernetes docs: Authenticating (anonymous requests)", why=f"the attacker came in unauthenticated ({_via(reached, node)})")
-            continue
-        add(1, f"revoke the credentials of user {user} where they are issued — the identity provider (OIDC, IAM, Entra ID) or the "
-            f"kubeconfig's token — and reissue them; a client certificate cannot be revoked (Kubernetes docs, Authenticating): remove the "
-            f"RBAC bindings that name the user and its groups until the cluster CA is rotated", node, "credential rotation",
-            events=evidence(node) + _edge_events(graph, node, incoming_from="ip:"), references="MS-M9001, M9002, M9006; CIS 5.1.1",
-            why=f"the attacker acted as it ({_via(reached, node)})")
-    for u, v, d in _edges(graph, done, "read_secret"):
-        ns, name = v[7:].split("/", 1)
-        target = f"secret {ns}/{name}" if name != "*" else f"every secret of {ns}"
-        ok = names_ok(("namespace", ns), ("secret", name)) if name != "*" else False
-        add(1, f"rotate {target} at its source (database, cloud, API), then update it" + ("" if ok or name == "*" else suspicious([ns, name])),
-            v, "credential rotation", events=d["event_ids"], references="CIS 5.4.1; MS-M9022, M9023", why=f"{u} read it",
-            command=kubectl("get", "secret", name, namespace=ns) if ok else "")
+        system_rows.append((node, state, "" if ok else suspicious([ns, pod])))
+    held_nodes = [n for n in reached["node"] if n.startswith("node:") and how[n] in (REACHED, SOURCE)]
+    for node in [*held_nodes, *(f"node:{h}" for h in sorted(drain) if f"node:{h}" not in held_nodes)]:
+        name = node[5:]
+        ok = valid_name(name)
+        held = node in held_nodes
+        add(2, "cordon", f"cordon node {name} so nothing new is scheduled there"
+            + (" (the attacker held the host)" if held else f" (the attacker ran code in system pod(s) {', '.join(drain[name])} on it)")
+            + ("" if ok else suspicious([name])), node, "rebuild", events=evidence(node) if held else [], references="NSA 1.0",
+            command=kubectl("cordon", name) if ok else "", check=facts.check("unschedulable", "nodes", None, name),
+            why=f"host escape ({_via(reached, node)})" if held else "a compromised cluster-critical pod ran there")
     blocked = {f"ip:{ip}" for ip in attacker_ips or ()} | {s for s in sources if s.startswith("ip:")}
     named = _named_addresses(findings)
     blocked |= {n for n in graph if n.startswith("ip:") and _accessed(graph, reached, n, networks=nets, named=named)}
     blocked |= {u for n in done if n.startswith(("sa:", "user:")) for u, _, d in graph.in_edges(n, data=True)
                 if str(u).startswith("ip:") and d.get("observed") and not str(d["type"]).startswith("flow")}  # where a held credential was used from
     for ip in sorted(b for b in blocked if is_external(b[3:], nets)):  # never a node's, a pod's or a VPC address
-        add(1, f"block {ip[3:]} at the edge (ingress, firewall, egress proxy)", ip, "network block", events=_edge_events(graph, ip),
-            references="NSA 2.0; MS-M9007", why="the attack came from it" if ip in sources else
-            "compromised workloads talked to it, or a stolen credential was used from it")
-    # 2. eradicate: what the attacker made, what they changed, what let them through
-    made = _creations(graph, done, reached, bindings=bindings, created=created)
+        add(2, "block", f"block {ip[3:]} at the edge (ingress, firewall, egress proxy)", ip, "network block", events=_edge_events(graph, ip),
+            references="NSA 2.0; MS-M9007", check=manual("a firewall or proxy rule is outside the cluster's inventory"),
+            why="the attack came from it" if ip in sources else "compromised workloads talked to it, or a stolen credential was used from it")
+    for node, state, flag in system_rows:
+        ns, pod = node[4:].split("/", 1)
+        risk, procedure = _system_procedure(node, graph, info)
+        add(2, "redeploy", f"replace system pod {ns}/{pod} ({_system_reason(node, graph, info)}), never quarantine it: {risk}. "
+            f"{procedure}{state}" + flag, node, "replace system component", events=evidence(node), references="NSA 1.1; MS-M9014",
+            command=kubectl("delete", "pod", pod, "--ignore-not-found", namespace=ns) if not flag else "", check=pod_check(node),
+            why=f"control reached it ({_via(reached, node)})")
+    # 3. invalidate credentials the way Kubernetes invalidates them
+    _credentials(add, graph, reached, how=how, done=done, evidence=evidence, facts=facts)
+    # 4. eradicate: what the attacker made, what they changed, what let them through
     created_bindings = {o["name"] for o in made if o["resource"] in ("clusterrolebindings", "rolebindings")}
     for o in made:
-        _delete(add, o, info=info, graph=graph)
-    for u, v, d in _edges(graph, done, "token_request"):
-        if how.get(v) == REACHED and not u.startswith("user:system:node:"):
-            add(2, f"rotate service account {v[3:]}: the attacker minted a token for it", v, "credential rotation", events=d["event_ids"],
-                references="CIS 5.1.13", why=f"minted by {u}")
-    for node in (n for n in reached["node"] if n.startswith("node:") and how[n] in (REACHED, SOURCE)):
-        ok = valid_name(node[5:])
-        add(2, f"drain, cordon and rebuild node {node[5:]} from a clean image (the attacker held the host: every pod's token and the "
-            f"kubelet's credential on it were within reach)" + ("" if ok else suspicious([node[5:]])),
-            node, "rebuild", events=evidence(node), references="NSA 1.0; MS-M9025",
-            command=chain(kubectl("cordon", node[5:]), kubectl("drain", node[5:], "--ignore-daemonsets", "--delete-emptydir-data")) if ok else "",
-            why=f"host escape ({_via(reached, node)})")
-    for host, system_pods in sorted(drain.items()):
-        if f"node:{host}" in how and how[f"node:{host}"] in (REACHED, SOURCE):
-            continue  # rebuilt above
-        ok = valid_name(host)
-        add(2, f"cordon and drain node {host}: the attacker ran code in system pod(s) {', '.join(system_pods)} on it"
-            + ("" if ok else suspicious([host])), f"node:{host}", "rebuild", references="NSA 1.0",
-            command=chain(kubectl("cordon", host), kubectl("drain", host, "--ignore-daemonsets", "--delete-emptydir-data")) if ok else "",
-            why="a compromised cluster-critical pod is replaced, not quarantined; its node is inspected")
-    for (ns, workload), pods_of in _compromised_workloads(graph, reached, isolate).items():
-        images = (workload_images or {}).get((ns, workload), [])
-        kind_name = workload.split("/", 1)
-        ok = len(kind_name) == 2 and names_ok(("namespace", ns), ("workload", kind_name[1])) and bool(_RESOURCE.fullmatch(kind_name[0].lower()))
-        add(2, f"redeploy {workload} in {ns} from a known-good image ({', '.join(images) or 'rebuilt from source'}), never patch in place"
-            + ("" if ok else suspicious([ns, workload])), f"workload:{ns}/{workload}", "redeploy", references="NSA 1.1; MS-M9004",
-            command=kubectl("rollout", "restart", workload.lower(), namespace=ns) if ok else "",
-            why=f"its pod(s) {', '.join(pods_of)} were compromised", events=[e for p in pods_of for e in evidence(f"pod:{ns}/{p}")])
-    for node in (n for n in reached["node"] if n.startswith("workload:") and _via_of(reached, n) == "patch"):
-        ns, resource, name = (node[9:].split("/", 2) + ["", ""])[:3]
-        kind = {v: k for k, v in KIND_RESOURCE.items()}.get(resource, resource)
-        images = (workload_images or {}).get((ns, f"{kind}/{name}"), [])
-        ok = names_ok(("namespace", ns), ("workload", name)) and bool(_RESOURCE.fullmatch(resource))
-        add(2, f"redeploy {kind}/{name} in {ns} from a known-good image ({', '.join(images) or 'rebuilt from source'}): roll it back to "
-            f"its revision before the attacker's change, never patch in place; its pods run what the attacker put there"
-            + ("" if ok else suspicious([ns, name])),
-            f"workload:{ns}/{kind}/{name}", "redeploy", events=evidence(node), references="NSA 1.1; MS-M9004",
-            command=kubectl("rollout", "undo", f"{resource}/{name}", namespace=ns) if ok and resource in ROLLOUT_RESOURCES else "",
-            why=f"changed by the attacker ({_via(reached, node)})")
+        if not any(k in _WEBHOOKS for k in o["resource"].split(",")):
+            _delete(add, o, info=info, facts=facts)
     foothold = [n for n in reached["node"] if n.startswith("pod:") and how[n] == REACHED][:1]
     crown = [n for n, k in graph.nodes(data="kind") if k == "node" or n == "role:*"]
     crown = [n for n in crown if n not in foothold]
@@ -367,39 +386,241 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
                                   or u in {f"binding:{b}" for b in created_bindings}])
         cut = edges_to_cut(before, foothold, crown)
         for r in cut[cut["cuttable"]].itertuples(index=False):
-            add(2, f"cut {r.type} {r.source} → {r.target}: {r.fix}", r.basis or r.source, "RBAC" if "Binding" in str(r.basis) else "pod spec",
-                references="CIS 5.1.1, 5.1.3, 5.2; MS-M9003, M9013", why=f"on the way from {foothold[0]} to the nodes: {r.reason}")
-    # 3. harden: the generated policies, and the control per technique the attack used
+            add(4, "review", f"cut {r.type} {r.source} → {r.target}: {r.fix}", r.basis or r.source, "RBAC" if "Binding" in str(r.basis) else "pod spec",
+                references="CIS 5.1.1, 5.1.3, 5.2; MS-M9003, M9013", why=f"on the way from {foothold[0]} to the nodes: {r.reason}",
+                check=manual("a configuration change to review"))
+    # 5. recover: rebuild what the attacker held, redeploy what they changed, from what is known to be good
+    for node in held_nodes:
+        name = node[5:]
+        ok = valid_name(name)
+        add(5, "rebuild", f"drain node {name} (kubectl drain evicts through the Eviction API and so respects PodDisruptionBudgets; never "
+            f"--disable-eviction), then rebuild it from a clean image and delete the old Node object: every pod's token and the kubelet's "
+            f"credential on it were within the attacker's reach" + ("" if ok else suspicious([name])),
+            node, "rebuild", events=evidence(node), references="NSA 1.0; MS-M9025; Kubernetes docs: Safely Drain a Node",
+            command=chain(kubectl("drain", name, "--ignore-daemonsets", "--delete-emptydir-data"), kubectl("delete", "node", name)) if ok else "",
+            check=facts.check("replaced", "nodes", None, name), why=f"host escape ({_via(reached, node)})")
+    for host, system_pods in sorted(drain.items()):
+        if f"node:{host}" in held_nodes:
+            continue  # rebuilt above
+        ok = valid_name(host)
+        add(5, "rebuild", f"drain node {host} (respecting PodDisruptionBudgets) and inspect it before it takes pods again: the attacker ran "
+            f"code in system pod(s) {', '.join(system_pods)} on it" + ("" if ok else suspicious([host])), f"node:{host}", "rebuild",
+            references="NSA 1.0; Kubernetes docs: Safely Drain a Node",
+            command=kubectl("drain", host, "--ignore-daemonsets", "--delete-emptydir-data") if ok else "",
+            check=facts.check("unschedulable", "nodes", None, host),
+            why="a compromised cluster-critical pod is replaced, not quarantined; its node is inspected")
+    for (ns, workload), pods_of in _compromised_workloads(graph, reached, isolate).items():
+        kind_name = workload.split("/", 1)
+        ok = len(kind_name) == 2 and names_ok(("namespace", ns), ("workload", kind_name[1])) and bool(_RESOURCE.fullmatch(kind_name[0].lower()))
+        resource = KIND_RESOURCE.get(kind_name[0], kind_name[0].lower() + "s")
+        text, cmd = _redeploy(ns, workload, facts.digests.get((ns, workload), {}), (workload_images or {}).get((ns, workload), []), ok=ok)
+        add(5, "redeploy", f"redeploy {workload} in {ns} {text}" + ("" if ok else suspicious([ns, workload])), f"workload:{ns}/{workload}",
+            "redeploy", references="NSA 1.1; MS-M9004", command=cmd,
+            check=facts.check("pinned", resource, ns, kind_name[-1], pods=[{"name": p, "uid": facts.uids.get(("pods", ns, p))} for p in pods_of]),
+            why=f"its pod(s) {', '.join(pods_of)} were compromised", events=[e for p in pods_of for e in evidence(f"pod:{ns}/{p}")])
+    for node in (n for n in reached["node"] if n.startswith("workload:") and _via_of(reached, n) == "patch"):
+        ns, resource, name = (node[9:].split("/", 2) + ["", ""])[:3]
+        kind = {v: k for k, v in KIND_RESOURCE.items()}.get(resource, resource)
+        ok = names_ok(("namespace", ns), ("workload", name)) and bool(_RESOURCE.fullmatch(resource))
+        text, cmd = _redeploy(ns, f"{kind}/{name}", facts.digests.get((ns, f"{kind}/{name}"), {}),
+                                  (workload_images or {}).get((ns, f"{kind}/{name}"), []), ok=ok, undo=resource in ROLLOUT_RESOURCES)
+        add(5, "redeploy", f"redeploy {kind}/{name} in {ns}: roll it back to its revision before the attacker's change, {text}; its pods "
+            f"run what the attacker put there" + ("" if ok else suspicious([ns, name])), f"workload:{ns}/{kind}/{name}", "redeploy",
+            events=evidence(node), references="NSA 1.1; MS-M9004", command=cmd,
+            check=facts.check("pinned", resource, ns, name, pods=[]), why=f"changed by the attacker ({_via(reached, node)})")
+    # 6. harden: the generated policies (only files with objects in them), and the control per technique the attack used
     for control, text, refs in (("NetworkPolicy", "apply the generated NetworkPolicies (default deny, then the observed legitimate flows)",
                                  "CIS 5.3.2; NSA 2.0, 3.0; MS-M9014"),
                                 ("Pod Security Admission", "label namespaces with the strictest Pod Security level their pods meet",
                                  "CIS 5.2; NSA 1.2; MS-M9017"),
-                                ("RBAC", "replace broad roles with the generated least-privilege Roles; remove unused bindings",
+                                ("RBAC", "apply the generated least-privilege Roles, then bind them in place of the broad roles",
                                  "CIS 5.1.1, 5.1.3; MS-M9003"),
-                                ("admission policy", ("install the generated Gatekeeper (or Kyverno) policies: trusted registries only; "
-                                                      "no privileged, hostPath or host-namespace pods"),
+                                ("admission policy", ("install the generated Gatekeeper policies (Gatekeeper must be installed: the "
+                                                      "dry-run fails without its CRDs; Kyverno users take the Kyverno file instead): trusted "
+                                                      "registries only; no privileged, hostPath or host-namespace pods"),
                                  "CIS 5.5.1, 5.2.1-5.2.5, 5.2.11; MS-M9005.003, M9013")):
-        add(3, text, "cluster", control, references=refs, artifact=artifacts.get(control, ""),
-            command=kubectl("apply", "--dry-run=server", "-f", artifacts[control]) if control in artifacts else "")
+        path = artifacts.get(control)
+        if not path:
+            continue  # nothing to apply: no step refers to an empty file
+        add(6, "apply", text, f"file:{path}", control, references=refs, artifact=path,
+            command=chain(kubectl("apply", "--dry-run=server", "-f", path), kubectl("apply", "-f", path)),
+            check={"expect": "applied", "file": files.get(control, path)})
     if "technique_id" in findings.columns:
         for tech, g in findings.dropna(subset=["technique_id"]).groupby("technique_id"):
             if tech in TECHNIQUE_CONTROLS:
                 control, text, refs = TECHNIQUE_CONTROLS[tech]
                 events = [e for ids in g["event_ids"] if ids is not None for e in ids]
-                add(3, f"{text} ({tech}: {g['title'].iloc[0]})", str(tech), control, events=events, references=refs)
-    out = pd.DataFrame(rows, columns=[c for c in ACTION_COLUMNS if c != "action_id"])
+                add(6, "review", f"{text} ({tech}: {g['title'].iloc[0]})", str(tech), control, events=events, references=refs,
+                    check=manual("a control to put in place"))
+    for r in more:
+        add(int(r["priority"]), str(r["kind"]), str(r["action"]), str(r["target"]), str(r["control"]), events=list(r.get("event_ids") or []),
+            references=str(r.get("references", "")), command=str(r.get("command", "")), artifact=str(r.get("artifact", "")),
+            why=str(r.get("why", "")), check=r.get("check"))
+    # 7. verify
+    add(7, "verify", "after the fixes, snapshot the inventory again and check every action against it: `k8sforensics collect` then "
+        "`k8sforensics remediate --verify`", "cluster", "verification",
+        command=chain(command("k8sforensics", "collect", "--out", "after-remediation"),
+                      command("k8sforensics", "remediate", case, "--verify", "after-remediation")),
+        check=manual("this is the check"), why="shows what was carried out, and what was not")
+    out = pd.DataFrame(rows, columns=[c for c in ACTION_COLUMNS if c not in ("action_id", "step")])
     out = out.drop_duplicates(["priority", "action", "target"]).sort_values("priority", kind="stable").reset_index(drop=True)
+    out.insert(0, "step", range(1, len(out) + 1))
     out.insert(0, "action_id", _ids(out))
-    return out
+    return out[ACTION_COLUMNS]
 
 
-def _creations(graph: nx.MultiDiGraph, done: set[str], reached: pd.DataFrame, *, bindings: dict[str, tuple[str, str | None]] | None,
-               created: pd.DataFrame | None) -> list[dict[str, Any]]:
+def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how: dict[str, str], done: set[str], evidence: Any,
+                 facts: Facts) -> None:
+    """Phase 3: each credential the attacker held or could reach, invalidated the way
+    Kubernetes invalidates it (Kubernetes docs, "Managing Service Accounts": a bound token is
+    rejected once its pod, Secret or service account is deleted; it cannot be revoked otherwise)."""
+    rotated: list[str] = []
+    for node in (n for n in reached["node"] if n.startswith("sa:")):
+        ns, sa = node[3:].split("/", 1)
+        ok = names_ok(("namespace", ns), ("serviceaccount", sa))
+        flag = "" if ok else suspicious([ns, sa])
+        rotated.append(node)
+        account = facts.check("replaced", "serviceaccounts", ns, sa)
+        if how[node] == EXPOSED:
+            holders = sorted({u for u, _, d in graph.in_edges(node, data=True) if how.get(u) in (REACHED, EXPOSED) and str(u).startswith("pod:")
+                              and d["type"] in ("token_steal", "token_use")} | {str(reached.loc[reached["node"] == node, "parent"].iloc[0])}
+                             - {"None", "nan"})
+            pods_on = [h for h in holders if h.startswith("pod:") and names_ok(*zip(("namespace", "pod"), h[4:].split("/", 1)))]
+            cmds = [kubectl("delete", "pod", p[4:].split("/", 1)[1], "--ignore-not-found", namespace=p[4:].split("/", 1)[0]) for p in pods_on]
+            add(3, "rotate", f"rotate the tokens of service account {ns}/{sa} that were within the attacker's reach: delete the pod(s) "
+                f"{', '.join(h[4:] for h in pods_on) or 'that mounted it'} — their bound tokens die with them; draining their node does it — "
+                f"and any legacy token Secret of the account; {EXTENDED_TOKENS}. Do not isolate or redeploy them: nothing shows the attacker "
+                f"acting in them" + flag, node, "credential rotation", events=evidence(node), references="CIS 5.1.5, 5.1.6; MS-M9025",
+                command=chain(*cmds) if ok else "",
+                check={"any": [account, {"all": [facts.check("replaced", "pods", *p[4:].split("/", 1)) for p in pods_on]}]} if pods_on else account,
+                why=f"its token was exposed ({_via(reached, node)})")
+            continue
+        add(3, "rotate", f"rotate service account {ns}/{sa}: delete it and create it again — a new UID, so every token bound to the old one "
+            f"is rejected whatever its expiry — then re-apply its annotations and image pull secrets from its definition (Git, or the "
+            f"JSON preserved above) and restart the workloads that run as it; {EXTENDED_TOKENS}. Review what it did since" + flag, node,
+            "credential rotation", events=evidence(node), references="CIS 5.1.5, 5.1.6; MS-M9025; Kubernetes docs: Managing Service Accounts",
+            command=chain(kubectl("delete", "serviceaccount", sa, namespace=ns), kubectl("create", "serviceaccount", sa, namespace=ns)) if ok else "",
+            check=account, why=f"the attacker held its token ({_via(reached, node)})")
+    requests = facts.token_requests if facts.token_requests is not None else pd.DataFrame(columns=TOKEN_REQUEST_COLUMNS)
+    for u, v, d in _edges(graph, done, "token_request"):
+        if how.get(v) != REACHED or u.startswith("user:system:node:"):
+            continue
+        ns, sa = v[3:].split("/", 1)
+        mine = requests[(requests["sa"] == v) & requests["event_id"].isin(d["event_ids"])]
+        tokens = "; ".join(
+            f"requested at {clock(r.time)}" + (f" for {int(r.expiration_seconds)} s" if pd.notna(r.expiration_seconds) else "")
+            + (f", valid until {clock(r.expires)}" if pd.notna(r.expires) else ", expiry not in the audit log")
+            + (f", bound to {r.bound_kind} {r.bound_name} (deleting that object also revokes it)" if isinstance(r.bound_kind, str) else
+               ", bound to the account only: it dies only with the account or at its expiry")
+            for r in mine.itertuples(index=False))
+        ok = names_ok(("namespace", ns), ("serviceaccount", sa))
+        add(3, "rotate", f"rotate service account {v[3:]}: the attacker minted tokens for it ({tokens or 'see the evidence events'}); delete and "
+            f"recreate the account to reject them all now" + ("" if ok else suspicious([ns, sa])), v, "credential rotation", events=d["event_ids"],
+            references="CIS 5.1.13; Kubernetes docs: TokenRequest API",
+            command=chain(kubectl("delete", "serviceaccount", sa, namespace=ns), kubectl("create", "serviceaccount", sa, namespace=ns)) if ok else "",
+            check=facts.check("replaced", "serviceaccounts", ns, sa), why=f"minted by {u}")
+        rotated.append(v)
+    for node in dict.fromkeys(rotated):
+        ns = node[3:].split("/", 1)[0]
+        for secret in facts.legacy_tokens.get(node, []):
+            ok = names_ok(("namespace", ns), ("secret", secret))
+            add(3, "delete", f"delete the legacy token Secret {ns}/{secret} of service account {node[3:]}: its token never expires and "
+                f"lives until the Secret is deleted" + ("" if ok else suspicious([ns, secret])), f"secret:{ns}/{secret}", "credential rotation",
+                references="CIS 5.1.6; Kubernetes docs: Managing Service Accounts (legacy ServiceAccount token Secrets)",
+                command=kubectl("delete", "secret", secret, "--ignore-not-found", namespace=ns) if ok else "",
+                check=facts.check("absent", "secrets", ns, secret), why=f"a long-lived token of {node[3:]}, which is rotated")
+        for cloud, identity in facts.cloud_identities.get(node, []):
+            add(3, "revoke", f"revoke the cloud sessions of {identity}, the {cloud} identity service account {node[3:]} is bound to: "
+                f"{CLOUD_REVOCATION.get(cloud, 'revoke its sessions at the cloud provider')}", f"cloud:{identity}", "credential rotation",
+                references="MS-TA9033; T1552.005", check=manual("cloud sessions are revoked at the cloud provider"),
+                why=f"the pods of {node[3:]} could exchange their token for it")
+    for node in (n for n in reached["node"] if n.startswith("user:") and how[n] in (REACHED, SOURCE)):
+        user = node[5:]
+        if user.startswith("system:node:"):
+            add(3, "revoke", f"retire the kubelet credential of {user} with its node: rebuild the node under a new name and delete the old Node "
+                f"object (a client certificate cannot be revoked; the Node authorizer limits it to that node's name)", node,
+                "credential rotation", events=evidence(node), references="Kubernetes docs: Node Authorization, NodeRestriction",
+                check=facts.check("absent", "nodes", None, user[len("system:node:"):]),
+                why=f"the node it belongs to was taken ({_via(reached, node)})")
+            continue
+        if user == "system:anonymous":
+            add(3, "revoke", "turn anonymous requests off (kube-apiserver --anonymous-auth=false, or an AuthenticationConfiguration that "
+                "allows them only for health checks) and remove every binding to system:anonymous or system:unauthenticated",
+                node, "authentication", events=evidence(node) + _edge_events(graph, node, incoming_from="ip:"),
+                references="CIS 1.2.1; Kubernetes docs: Authenticating (anonymous requests)", check=manual("an API server flag"),
+                why=f"the attacker came in unauthenticated ({_via(reached, node)})")
+            continue
+        add(3, "revoke", f"revoke the credentials of user {user} where they are issued — the identity provider (OIDC, IAM, Entra ID) or the "
+            f"kubeconfig's token — and reissue them; a client certificate cannot be revoked (Kubernetes docs, Authenticating): remove the "
+            f"RBAC bindings that name the user and its groups until the cluster CA is rotated", node, "credential rotation",
+            events=evidence(node) + _edge_events(graph, node, incoming_from="ip:"), references="MS-M9001, M9002, M9006; CIS 5.1.1",
+            check=manual("credentials are revoked at the identity provider"), why=f"the attacker acted as it ({_via(reached, node)})")
+    for u, v, d in _edges(graph, done, "read_secret"):
+        ns, name = v[7:].split("/", 1)
+        target = f"secret {ns}/{name}" if name != "*" else f"every secret of {ns}"
+        ok = names_ok(("namespace", ns), ("secret", name)) if name != "*" else False
+        add(3, "rotate", f"rotate {target} at its source (database, cloud, API key issuer), then update it in the cluster"
+            + ("" if ok or name == "*" else suspicious([ns, name])), v, "credential rotation", events=d["event_ids"],
+            references="CIS 5.4.1; MS-M9022, M9023", check=manual("a secret's value is rotated at its source"), why=f"{u} read it")
+
+
+# a component's risk when the attacker ran code in it, and the safe way to replace it
+_SYSTEM_PROCEDURES: list[tuple[re.Pattern[str], str, str]] = [
+    (re.compile(r"coredns|kube-dns"), "it answers every name lookup in the cluster, so the attacker could redirect any service",
+     "Compare its Corefile (the ConfigMap it mounts) with the known-good version, then delete this pod so its Deployment recreates it "
+     "while the other replicas keep serving (scale up by one first if it runs a single replica)"),
+    (re.compile(r"kube-proxy|aws-node|calico|cilium|flannel|weave|antrea|kube-router|azure-cns|ip-masq|netd|konnectivity|metallb|speaker"),
+     "it programs the pod network or Service routing on its node with host privileges: its node counts as taken",
+     "Drain and rebuild its node (below); the DaemonSet recreates the pod on the new node"),
+    (re.compile(r"load-balancer|cloud-controller|cloud-node|csi|autoscaler|karpenter|ingress"),
+     "it holds cloud or ingress credentials that reach beyond the cluster",
+     "Revoke the cloud sessions of its identity and check its cloud audit log, then delete this pod so its controller recreates it"),
+    (re.compile(r"prometheus|exporter|metrics|alertmanager|grafana|fluent|datadog|cloudwatch|otel"),
+     "it reads the metrics or logs of every workload and often holds broad read access",
+     "Rotate its service account, check what it sent out, then delete this pod so its controller recreates it"),
+    (re.compile(r"apiserver|controller-manager|scheduler|etcd"),
+     "it is the control plane: every Secret and every credential of the cluster was within reach",
+     "Treat the cluster as lost: rebuild the control plane from a backup taken before the breach and rotate the cluster CA and every credential"),
+]
+
+
+def _system_procedure(node: str, graph: nx.MultiDiGraph, info: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    """(risk, procedure) for a system component the attacker reached."""
+    i = info.get(node, {})
+    names = " ".join(str(x) for x in (node, i.get("workload"), (graph.nodes[node] if node in graph else {}).get("workload")) if x)
+    for pattern, risk, procedure in _SYSTEM_PROCEDURES:
+        if pattern.search(names):
+            return risk, procedure
+    return ("a deny-all would take down what every workload depends on",
+            "Compare its spec with the known-good version, then delete this pod so its controller recreates it from the spec")
+
+
+def _redeploy(ns: str, workload: str, digests: Mapping[str, str], images: list[str], *, ok: bool, undo: bool = False) -> tuple[str, str]:
+    """(what to say, the command) for redeploying ``workload`` ("Kind/name") from known-good images."""
+    kind, _, name = workload.partition("/")
+    ref = f"{kind.lower()}/{name}"
+    pinned = {c: d for c, d in digests.items() if valid_name(c) and _IMAGE.fullmatch(d)}
+    first = [kubectl("rollout", "undo", ref, namespace=ns)] if undo else []
+    if pinned:
+        pairs = [f"{c}={d}" for c, d in sorted(pinned.items())]
+        text = f"from the last known-good images pinned by digest ({', '.join(pairs)}) — a tag can be moved, a digest cannot; never patch in place"
+        cmd = chain(*first, kubectl("set", "image", ref, *pairs, "--dry-run=server", namespace=ns), kubectl("set", "image", ref, *pairs, namespace=ns))
+    else:
+        text = (f"from a known-good image ({', '.join(images) or 'rebuilt from source'}); the evidence holds no digest for it: pin the image "
+                f"by digest when you deploy it (a tag can be moved); never patch in place")
+        cmd = chain(*first) if undo else kubectl("rollout", "restart", ref, namespace=ns)
+    return text, cmd if ok else ""
+
+
+def attacker_objects(graph: nx.MultiDiGraph, reached: pd.DataFrame, *, bindings: dict[str, tuple[str, str | None]] | None = None,
+                     created: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Every object the attacker created, once: the graph's creation edges out of what they
     held (pods, workloads, bindings, and any ``create_*`` type), the bindings they made, and
     ``created`` (the audit log's creates by their identities: webhooks, service accounts,
     secrets, CSRs, roles …). Each: resource, namespace, name, target, by, events."""
     out: dict[str, dict[str, Any]] = {}
+    how = reached["how"] if "how" in reached.columns else pd.Series(REACHED, index=reached.index)
+    done = set(reached.loc[how.isin([SOURCE, REACHED]), "node"])
 
     def put(resource: str, namespace: str | None, name: str, target: str, by: str, events: list[str]) -> None:
         key = f"{resource}/{namespace or ''}/{name}"
@@ -439,7 +660,7 @@ def _creations(graph: nx.MultiDiGraph, done: set[str], reached: pd.DataFrame, *,
     return list(out.values())
 
 
-def _delete(add: Any, o: dict[str, Any], *, info: dict[str, dict[str, Any]], graph: nx.MultiDiGraph) -> None:
+def _delete(add: Any, o: dict[str, Any], *, info: dict[str, dict[str, Any]], facts: Facts) -> None:
     """The action that removes one object the attacker created, by its real kind."""
     resource, ns, name, target, by = o["resource"], o["namespace"], o["name"], o["target"], o["by"]
     where = f"{ns}/{name}" if ns else name
@@ -447,6 +668,7 @@ def _delete(add: Any, o: dict[str, Any], *, info: dict[str, dict[str, Any]], gra
     ok = (all(_RESOURCE.fullmatch(k) for k in kinds) and (ns is None or valid_name(ns, kind="namespace"))
           and valid_name(name, kind=kinds[0][:-1] if kinds[0].endswith("rolebindings") or kinds[0].endswith("roles") else "object"))
     flag = "" if ok else suspicious([x for x in (ns, name) if x])
+    gone = {"any": [facts.check("absent", k, ns, name) for k in kinds]} if len(kinds) > 1 else facts.check("absent", resource, ns, name)
     if resource == "pods":
         i = info.get(target, {})
         static_on = by[len("user:system:node:"):] if by.startswith("user:system:node:") else \
@@ -454,37 +676,39 @@ def _delete(add: Any, o: dict[str, Any], *, info: dict[str, dict[str, Any]], gra
         if static_on:
             # a mirror pod: the kubelet runs it from a file on the node and recreates it when it is deleted through the API
             # (Kubernetes docs, "Create static Pods")
-            add(2, f"remove the static pod {where} the attacker planted: delete its manifest from node {static_on}'s static pod path "
-                f"(kubelet staticPodPath, /etc/kubernetes/manifests by default) — deleting the mirror pod through the API does not stop it"
-                + flag, target, "persistence removal", events=o["events"], references="MS-TA9017; Kubernetes docs: static Pods",
-                why=f"written onto the node and registered by {by}")
+            add(4, "delete", f"remove the static pod {where} the attacker planted: delete its manifest from node {static_on}'s static pod "
+                f"path (kubelet staticPodPath, /etc/kubernetes/manifests by default) — deleting the mirror pod through the API does not "
+                f"stop it; the kubelet then removes the mirror pod itself" + flag, target, "persistence removal", events=o["events"],
+                references="MS-TA9017; Kubernetes docs: static Pods", check=gone, why=f"written onto the node and registered by {by}")
             return
-        add(2, f"delete the pod {where} the attacker created (after imaging it)" + flag, target, "persistence removal", events=o["events"],
-            command=kubectl("delete", "pod", name, "--ignore-not-found", namespace=ns) if ok else "", why=f"created by {by}")
+        add(4, "delete", f"delete the pod {where} the attacker created (once it is preserved)" + flag, target, "persistence removal",
+            events=o["events"], command=kubectl("delete", "pod", name, "--ignore-not-found", namespace=ns) if ok else "", check=gone,
+            why=f"created by {by}")
         return
     if resource in ("clusterrolebindings", "rolebindings"):
-        add(2, f"delete the binding {name} the attacker created" + flag, target, "RBAC", events=o["events"], references="CIS 5.1.1; MS-M9003",
-            command=kubectl("delete", resource[:-1], name, namespace=ns) if ok else "", why=f"created by {by}")
+        add(4, "delete", f"delete the binding {name} the attacker created" + flag, target, "RBAC", events=o["events"],
+            references="CIS 5.1.1; MS-M9003", command=kubectl("delete", resource[:-1], name, "--ignore-not-found", namespace=ns) if ok else "",
+            check=gone, why=f"created by {by}")
         return
     if any(k in _WEBHOOKS for k in kinds):
-        # first of all: a mutating webhook sees (and can change) every object the rest of the checklist creates
-        add(1, f"delete the admission webhook configuration {name} the attacker created, before anything else is applied (it can "
+        add(2, "delete", f"delete the admission webhook configuration {name} the attacker created, before anything else is applied (it can "
             f"alter or block every object the remediation creates)" + flag, target, "persistence removal", events=o["events"],
-            references="MS-TA9015; Kubernetes docs: Dynamic Admission Control",
+            references="MS-TA9015; Kubernetes docs: Dynamic Admission Control", check=gone,
             command=kubectl("delete", resource, name, "--ignore-not-found") if ok else "", why=f"created by {by}")
         return
     if resource == "certificatesigningrequests":
-        add(2, f"the attacker had a client certificate issued ({where}): it cannot be revoked — remove every binding of its user and "
-            f"groups, delete the CSR, and rotate the cluster CA if the identity is privileged" + flag, target, "credential rotation",
+        add(3, "revoke", f"the attacker had a client certificate issued ({where}): it cannot be revoked — remove every binding of its user "
+            f"and groups, delete the CSR, and rotate the cluster CA if the identity is privileged" + flag, target, "credential rotation",
             events=o["events"], references="Kubernetes docs: Certificates and Certificate Signing Requests; MS-M9003",
-            command=kubectl("delete", "csr", name, "--ignore-not-found") if ok else "", why=f"requested by {by}")
+            command=kubectl("delete", "csr", name, "--ignore-not-found") if ok else "",
+            check={"all": [gone, manual("an issued certificate stays valid until it expires or the CA is rotated")]}, why=f"requested by {by}")
         return
     noun = {"serviceaccounts": "service account", "secrets": "secret"}.get(resource, resource[:-1] if resource.endswith("s") else resource)
     extra = ", and the pods it made" if resource in ("deployments", "daemonsets", "statefulsets", "replicasets", "jobs", "cronjobs") else ""
     extra += " (its tokens die with it)" if resource == "serviceaccounts" else ""
-    add(2, f"delete the {noun} {where} the attacker created{extra}" + flag, target, "persistence removal", events=o["events"],
+    add(4, "delete", f"delete the {noun} {where} the attacker created{extra}" + flag, target, "persistence removal", events=o["events"],
         references="CIS 5.1.4; MS-M9003", command=kubectl("delete", resource, name, "--ignore-not-found", namespace=ns) if ok else "",
-        why=f"created by {by}")
+        check=gone, why=f"created by {by}")
 
 
 def _ids(actions: pd.DataFrame) -> list[str]:
@@ -558,8 +782,8 @@ def _compromised_workloads(graph: nx.MultiDiGraph, reached: pd.DataFrame, isolat
     out: dict[tuple[str, str], list[str]] = {}
     held = set(reached["node"])
     for n in reached["node"]:
-        if n not in isolate or n not in graph:
-            continue
+        if n not in isolate or n not in graph or _made_by_attacker(reached, n):
+            continue  # a pod the attacker made goes with what made it
         attrs = graph.nodes[n]
         # a pod the attacker made goes with what made it; one a controller made for a workload
         # the attacker never touched (a poisoned image rolled out by CI) means redeploying that workload

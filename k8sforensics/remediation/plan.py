@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,18 +19,24 @@ from ..analysis.possible import KIND_RESOURCE
 from ..analysis.reach import EXPOSED, REACHED, SOURCE
 from ..analysis.rules import FLOW_COLUMNS_READ
 from ..bodies import UnreadableBodies
+from ..frames import clock
 from .actions import (
-    ACTION_COLUMNS,
+    QUARANTINE_LABEL,
+    QUARANTINE_POLICY,
+    TOKEN_REQUEST_COLUMNS,
+    Facts,
     _accessed,
-    _ids,
     _named_addresses,
+    attacker_objects,
     isolated_pods,
     remediation_actions,
 )
 from .admission import gatekeeper, image_repositories, kyverno
 from .commands import kubectl, names_ok
+from .markdown import checklist_markdown
 from .network_policy import network_policies, pod_labels
 from .pod_security import namespace_levels, namespace_objects
+from .preserve import preservation_actions
 from .rbac import least_privilege, unused_bindings, used_permissions
 
 if TYPE_CHECKING:
@@ -54,6 +61,10 @@ def _once(method: Callable[[Remediation], T]) -> Callable[[Remediation], T]:
             self._memo[method.__name__] = method(self)
         return self._memo[method.__name__]  # type: ignore[no-any-return]
     return wrapper
+
+# service-account annotations that bind it to a cloud identity (EKS IAM roles for service accounts;
+# GKE Workload Identity; Microsoft Entra Workload ID on AKS)
+CLOUD_ANNOTATIONS = {"eks.amazonaws.com/role-arn": "AWS", "iam.gke.io/gcp-service-account": "GCP", "azure.workload.identity/client-id": "Azure"}
 
 ARTIFACTS = {
     "quarantine": "00-quarantine-networkpolicies.yaml",
@@ -251,8 +262,9 @@ class Remediation:
     def quarantine_policies(self) -> list[dict[str, Any]]:
         namespaces = sorted({n[4:].split("/", 1)[0] for n in isolated_pods(self.reached, self.graph, pods=self.case.context("pods"))})
         return [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-                 "metadata": {"name": "k8sforensics-quarantine", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "k8sforensics"}},
-                 "spec": {"podSelector": {"matchLabels": {"k8sforensics.io/quarantine": "true"}}, "policyTypes": ["Ingress", "Egress"]}}
+                 "metadata": {"name": QUARANTINE_POLICY, "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "k8sforensics"}},
+                 # no ingress and no egress rule: nothing in or out, not even DNS (Kubernetes docs, Network Policies: default deny)
+                 "spec": {"podSelector": {"matchLabels": {QUARANTINE_LABEL: "true"}}, "policyTypes": ["Ingress", "Egress"]}}
                 for ns in namespaces]
 
     @_once
@@ -295,7 +307,7 @@ class Remediation:
             con.close()
         return out.reindex(columns=columns)
 
-    def _restores(self) -> list[dict[str, Any]]:
+    def _restores(self, facts: Facts) -> list[dict[str, Any]]:
         """Recovery: each object the attacker deleted, restored from where it is defined (Git,
         Helm, a backup) — never from the cluster, which they controlled (NIST SP 800-61: recovery)."""
         made = {(r.resource, r.namespace, r.name) for r in self.created().itertuples(index=False)}
@@ -306,12 +318,119 @@ class Remediation:
             ns = r.namespace if isinstance(r.namespace, str) and r.namespace else None
             where = f"{ns}/{r.name}" if ns else str(r.name)
             target = f"workload:{ns}/{r.resource}/{r.name}" if ns else f"{r.resource}:{r.name}"
-            rows.append({"priority": 2, "phase": "eradicate", "action": f"restore the {r.resource[:-1] if r.resource.endswith('s') else r.resource} "
+            rows.append({"priority": 5, "kind": "restore", "action": f"restore the {r.resource[:-1] if r.resource.endswith('s') else r.resource} "
                          f"{where} the attacker deleted, from its definition (Git, Helm, a backup) — not from the cluster; "
                          f"check what went unlogged or unprotected while it was gone", "target": target, "control": "recovery",
-                         "why": f"deleted by {r.actor} at {r.time}", "finding_ids": [], "event_ids": [str(r.event_id)],
-                         "references": "NIST SP 800-61 (recovery)", "command": "", "artifact": "", "status": "open"})
+                         "why": f"deleted by {r.actor} at {clock(r.time)}", "event_ids": [str(r.event_id)],
+                         "references": "NIST SP 800-61 (recovery)", "check": facts.check("present", str(r.resource), ns, str(r.name))})
         return rows
+
+    @_once
+    def facts(self) -> Facts:
+        """What ``--verify`` checks against and the credential steps need, from the case: object
+        uids, legacy token Secrets, cloud identities of service accounts, the tokens the
+        attacker requested, image digests per workload."""
+        objects = self.case.sql("SELECT kind, namespace, name, uid FROM objects WHERE uid IS NOT NULL") if "objects" in self._tables() else \
+            pd.DataFrame(columns=["kind", "namespace", "name", "uid"])
+        uids = {(resource_of(str(k)), ns if isinstance(ns, str) and ns else None, str(n)): str(u)
+                for k, ns, n, u in zip(objects["kind"], objects["namespace"], objects["name"], objects["uid"])}
+        # the lifetimes know pods the dump no longer holds (from the audit log's responses)
+        lifetimes = self.case.context("pod_ips")
+        if "pod_uid" in lifetimes.columns:
+            for ns, pod, uid in zip(lifetimes["namespace"], lifetimes["pod"], lifetimes["pod_uid"]):
+                if isinstance(uid, str) and uid:
+                    uids.setdefault(("pods", ns, pod), uid)
+        since = self.case.sql("SELECT max(time) AS t FROM audit")["t"].iloc[0] if "audit" in self._tables() else None
+        return Facts(uids=uids, legacy_tokens=self._legacy_tokens(), cloud_identities=self._cloud_identities(),
+                     token_requests=self._token_requests(), digests=self._digests(),
+                     since=pd.Timestamp(since).isoformat() if since is not None and pd.notna(since) else None)
+
+    def _tables(self) -> set[str]:
+        return set(self.case.manifest.get("tables", {}))
+
+    def _object_bodies(self, kind: str, *, containing: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """The inventory's objects of one kind, parsed; only those whose JSON holds one of
+        ``containing`` (a cheap filter before parsing)."""
+        if "objects" not in self._tables():
+            return []
+        like = " OR ".join("contains(object, ?)" for _ in containing) or "true"
+        rows = self.case.sql(f"SELECT object FROM objects WHERE kind = ? AND ({like})", [kind, *containing])
+        out = []
+        for text in rows["object"]:
+            obj = self.unreadable.parse(text, where="remediation", event_id=kind)
+            if isinstance(obj, dict):
+                out.append(obj)
+        return out
+
+    def _legacy_tokens(self) -> dict[str, list[str]]:
+        """sa:ns/name → its legacy token Secrets (type kubernetes.io/service-account-token, the
+        account named in their annotation): long-lived, valid until deleted."""
+        out: dict[str, list[str]] = {}
+        for obj in self._object_bodies("Secret", containing=("kubernetes.io/service-account-token",)):
+            md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            account = (md.get("annotations") or {}).get("kubernetes.io/service-account.name") if isinstance(md.get("annotations"), dict) else None
+            if obj.get("type") == "kubernetes.io/service-account-token" and isinstance(account, str) and isinstance(md.get("name"), str):
+                out.setdefault(f"sa:{md.get('namespace')}/{account}", []).append(md["name"])
+        return out
+
+    def _cloud_identities(self) -> dict[str, list[tuple[str, str]]]:
+        """sa:ns/name → the cloud identities its annotations bind it to (EKS IRSA, GKE and AKS
+        Workload Identity)."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for obj in self._object_bodies("ServiceAccount", containing=tuple(CLOUD_ANNOTATIONS)):
+            md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            notes = md.get("annotations") if isinstance(md.get("annotations"), dict) else {}
+            for key, cloud in CLOUD_ANNOTATIONS.items():
+                if isinstance(notes.get(key), str) and notes[key]:
+                    out.setdefault(f"sa:{md.get('namespace')}/{md.get('name')}", []).append((cloud, notes[key]))
+        return out
+
+    def _token_requests(self) -> pd.DataFrame:
+        """The TokenRequests of the graph's token_request edges: when, for how long, bound to what
+        (the token itself never reaches the case)."""
+        ids = [e for _, _, d in self.graph.edges(data=True) if d.get("observed") and d["type"] == "token_request" for e in d["event_ids"]]
+        if not ids:
+            return pd.DataFrame(columns=TOKEN_REQUEST_COLUMNS)
+        rows = self.case.sql("SELECT event_id, time, \"user\", object_namespace, object_name, request_object, response_object FROM audit "
+                             "WHERE event_id IN (SELECT unnest(?))", [ids])
+        out = []
+        for r in rows.itertuples(index=False):
+            request = self.unreadable.parse(r.request_object, where="remediation", event_id=str(r.event_id))
+            response = self.unreadable.parse(r.response_object, where="remediation", event_id=str(r.event_id))
+            spec = request.get("spec") if isinstance(request, dict) and isinstance(request.get("spec"), dict) else {}
+            status = response.get("status") if isinstance(response, dict) and isinstance(response.get("status"), dict) else {}
+            seconds = spec.get("expirationSeconds") if isinstance(spec.get("expirationSeconds"), int) else None
+            expires = pd.to_datetime(status.get("expirationTimestamp"), utc=True, errors="coerce") if status.get("expirationTimestamp") else pd.NaT
+            if pd.isna(expires) and seconds is not None:
+                expires = r.time + pd.Timedelta(seconds=seconds)  # the API server grants what was asked, or less: at most this
+            bound = spec.get("boundObjectRef") if isinstance(spec.get("boundObjectRef"), dict) else {}
+            out.append({"sa": f"sa:{r.object_namespace}/{r.object_name}", "time": r.time, "expiration_seconds": seconds, "expires": expires,
+                        "bound_kind": bound.get("kind") if isinstance(bound.get("kind"), str) else None,
+                        "bound_name": bound.get("name") if isinstance(bound.get("name"), str) else None, "actor": r.user,
+                        "event_id": str(r.event_id)})
+        return pd.DataFrame(out, columns=TOKEN_REQUEST_COLUMNS)
+
+    def _digests(self) -> dict[tuple[str, str], dict[str, str]]:
+        """(namespace, "Kind/workload") → container → image pinned by digest, from the container
+        statuses of its pods that the attacker neither made nor reached: the last known-good."""
+        bad = {(ns, p) for ns, p in self._attacker_pods()} | {tuple(n[4:].split("/", 1)) for n in self._held() if n.startswith("pod:")}
+        pods = self.case.context("pods")
+        workload = {(r.namespace, r.name): f"{r.workload_kind}/{r.workload}" for r in pods.itertuples(index=False)
+                    if isinstance(r.workload, str) and (r.namespace, r.name) not in bad}
+        out: dict[tuple[str, str], dict[str, str]] = {}
+        for obj in self._object_bodies("Pod", containing=("@sha256:",)):
+            md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            key = (md.get("namespace"), md.get("name"))
+            if key not in workload:
+                continue
+            statuses = (obj.get("status") or {}).get("containerStatuses") if isinstance(obj.get("status"), dict) else None
+            for c in statuses if isinstance(statuses, list) else []:
+                image_id = c.get("imageID") if isinstance(c, dict) else None
+                if isinstance(image_id, str) and "@sha256:" in image_id and isinstance(c.get("name"), str):
+                    repo = str(c.get("image") or image_id).split("@", 1)[0].rsplit(":", 1)[0] if "/" in str(c.get("image") or "") else \
+                        image_id.split("://", 1)[-1].split("@", 1)[0]
+                    out.setdefault((str(key[0]), workload[key]), {}).setdefault(c["name"], f"{repo}@{image_id.split('@', 1)[1]}")
+        return out
 
     def _ended(self) -> dict[str, Any]:
         """pod:ns/name → when it ended, for pods whose last lifetime is closed."""
@@ -375,8 +494,10 @@ class Remediation:
         }
 
     def write(self, out: str | os.PathLike[str] | None = None) -> dict[str, Path]:
-        """Write ``artifacts()`` (multi-document YAML, one file per control) and ``actions()``
-        (``checklist.csv``) under ``<case>/remediation`` (or ``out``). Returns name → path."""
+        """Write ``artifacts()`` (multi-document YAML, one file per control; a control with
+        nothing to apply gets no file), the checklist as ``checklist.csv`` and as
+        ``checklist.md`` (to paste into a ticket) under ``<case>/remediation`` (or ``out``).
+        Returns name → path."""
         import yaml
 
         folder = Path(out) if out is not None else self.case.path / "remediation"
@@ -384,12 +505,19 @@ class Remediation:
         written = {}
         for name, objects in self.artifacts().items():
             path = folder / name
-            path.write_text(yaml.safe_dump_all(objects, sort_keys=False, width=120) if objects else "# nothing to apply\n")
-            written[name] = path
-        actions = self.actions()
+            if objects:
+                path.write_text(yaml.safe_dump_all(objects, sort_keys=False, width=120))
+                written[name] = path
+            else:
+                path.unlink(missing_ok=True)  # a file from an earlier run that now has nothing to apply
+        actions = self.actions(folder=folder)
         path = folder / "checklist.csv"
-        actions.assign(finding_ids=actions["finding_ids"].map(" ".join), event_ids=actions["event_ids"].map(" ".join)).to_csv(path, index=False)
+        actions.assign(finding_ids=actions["finding_ids"].map(" ".join), event_ids=actions["event_ids"].map(" ".join),
+                       check=actions["check"].map(lambda c: json.dumps(c, sort_keys=True) if c is not None else "")).to_csv(path, index=False)
         written["checklist.csv"] = path
+        path = folder / "checklist.md"
+        path.write_text(checklist_markdown(actions, title=f"Remediation checklist — {self.case.path.name}"))
+        written["checklist.md"] = path
         return written
 
     def known_good_images(self) -> dict[tuple[str, str], list[str]]:
@@ -402,28 +530,76 @@ class Remediation:
                 seen += [i for i in r.images if i not in seen]
         return images
 
-    def actions(self) -> pd.DataFrame:
-        """The checklist: ``remediation_actions`` plus the bindings nothing legitimate used."""
-        images = self.known_good_images()
-        out = remediation_actions(self.findings, self.graph, source=self.sources, attacker_ips=self.attacker_ips(), workload_images=images,
-                                  bindings=self._binding_kinds(), ended=self._ended(),
-                                  artifacts={k: f"remediation/{v}" for k, v in ARTIFACTS.items()}, reached=self.reached,
-                                  networks=self.networks, pods=self.case.context("pods"), created=self.created())
+    def actions(self, *, folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+        """The checklist (``remediation_actions``), with the preservation block first, the
+        restores and the bindings nothing legitimate used. ``folder`` is where ``write`` puts
+        the artifacts (default ``<case>/remediation``): each step names its file as it is on
+        disk, relative to the current directory, and only files with objects in them."""
+        folder = Path(folder) if folder is not None else self.case.path / "remediation"
+        memo = f"actions:{folder.resolve()}:{Path.cwd()}"  # the paths the steps name depend on both
+        if memo not in self._memo:
+            self._memo[memo] = self._actions(folder)
+        return self._memo[memo].copy()
+
+    def _actions(self, folder: Path) -> pd.DataFrame:
+        facts = self.facts()
+        files = {control: folder / ARTIFACTS[control] for control in ("quarantine", "NetworkPolicy", "Pod Security Admission", "RBAC",
+                                                                         "admission policy")}
+        contents = self.artifacts()
+        files = {control: path for control, path in files.items() if contents[path.name]}
+        held = self._held()
+        ended = self._ended()
+        made = attacker_objects(self.graph, self.reached, bindings=self._binding_kinds(), created=self.created())
+        made_pods = {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
+        pods = self.case.context("pods")
+        key = "pod:" + pods["namespace"].astype(str) + "/" + pods["name"].astype(str)
+        reached_pods = {n for n in held if n.startswith("pod:")} | made_pods
+        running = pods[key.isin(reached_pods) & ~key.isin(set(ended))]
+        nodes = self.case.context("nodes")
+        held_nodes = nodes[("node:" + nodes["name"].astype(str)).isin(held)]
+        keep = [{"resource": "serviceaccounts", "namespace": n[3:].split("/", 1)[0], "name": n[3:].split("/", 1)[1], "target": n}
+                for n in held if n.startswith("sa:")]  # recreated: their definitions are kept
+        preserve = preservation_actions(pods=running, ended={n: t for n, t in ended.items() if n in reached_pods}, nodes=held_nodes,
+                                        objects=[o for o in [*made, *keep] if o["target"] not in ended], case_path=_shown(self.case.path))
         _, unused = self.rbac()
-        extra = self._restores()
-        extra += [{"priority": 2, "phase": "eradicate", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
-                  "control": "RBAC", "why": r.reason, "finding_ids": [], "event_ids": [], "references": "CIS 5.1.1; MS-M9003",
-                  "command": kubectl("delete", r.binding_kind.lower(), r.binding,
+        more = self._restores(facts)
+        more += [{"priority": 6, "kind": "delete", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
+                  "control": "RBAC", "why": r.reason, "references": "CIS 5.1.1; MS-M9003",
+                  "command": kubectl("delete", r.binding_kind.lower(), r.binding, "--ignore-not-found",
                                      namespace=r.binding_namespace if isinstance(r.binding_namespace, str) else None)
                   if names_ok((r.binding_kind.lower(), r.binding)) else "",
-                  "artifact": "", "status": "open"} for r in unused.itertuples(index=False)
-                 if f"binding:{r.binding}" not in set(out["target"])]  # the attacker's own bindings are deleted already
-        if extra:
-            more = pd.DataFrame(extra)
-            more.insert(0, "action_id", _ids(more))
-            out = pd.concat([out, more], ignore_index=True)
-            out = out.drop_duplicates(["action_id"]).sort_values("priority", kind="stable").reset_index(drop=True)
-        return out[ACTION_COLUMNS]
+                  "check": facts.check("absent", r.binding_kind.lower() + "s", r.binding_namespace if isinstance(r.binding_namespace, str) else None,
+                                       str(r.binding))}
+                 for r in unused.itertuples(index=False)
+                 if f"binding:{r.binding}" not in {o["target"] for o in made}]  # the attacker's own bindings are deleted already
+        return remediation_actions(self.findings, self.graph, source=self.sources, attacker_ips=self.attacker_ips(),
+                                   workload_images=self.known_good_images(), bindings=self._binding_kinds(), ended=ended,
+                                   artifacts={control: _shown(path) for control, path in files.items()},
+                                   artifact_files={control: str(path.resolve()) for control, path in files.items()},
+                                   reached=self.reached, networks=self.networks, pods=pods, created=self.created(),
+                                   preserve=preserve, more=more, facts=facts, case=_shown(self.case.path))
+
+def resource_of(kind: str) -> str:
+    """The API resource of a kind, as kubectl and the RBAC rules name it (Deployment →
+    deployments, NetworkPolicy → networkpolicies)."""
+    k = kind.lower()
+    if k == "endpoints":
+        return k
+    if k.endswith(("s", "x", "ch", "sh")):
+        return k + "es"
+    if k.endswith("y") and k[-2:-1] not in "aeiou":
+        return k[:-1] + "ies"
+    return k + "s"
+
+
+def _shown(path: str | os.PathLike[str]) -> str:
+    """A path as a command run from the current directory names it: relative when it is
+    below, absolute otherwise."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(p)
 
 
 def _foothold(findings: pd.DataFrame, *, user: str, ip: object) -> bool:

@@ -1,6 +1,8 @@
-"""The remediation checklist as a page and as a JupyterLab panel: one row per action, grouped
-contain → eradicate → harden, each ticked off and annotated by the analyst; ticks and notes go
-straight to ``<case>/remediation/checklist.json`` (``remediation.Checklist``)."""
+"""The remediation checklist as a page and as a JupyterLab panel: one row per action, numbered
+in the order to carry them out and grouped by phase (preserve → contain → invalidate
+credentials → eradicate → recover → harden → verify), each ticked off and annotated by the
+analyst; ticks and notes go straight to ``<case>/remediation/checklist.json``
+(``remediation.Checklist``)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..remediation.actions import PHASE
@@ -20,8 +23,9 @@ if TYPE_CHECKING:
 
 
 def checklist_html(actions: pd.DataFrame) -> str:
-    """A static checklist (for the report): per phase, each action with its box (ticked when
-    ``done``), control, why, command, references, evidence counts and the analyst's note."""
+    """A static checklist (for the report): per phase, each action numbered by its step with its
+    box (ticked when ``done``), kind, control, why, command, references, evidence counts, the
+    verdict of ``--verify`` when there is one, and the analyst's note."""
     parts = ['<div class="k8sf-checklist">']
     for priority, phase in PHASE.items():
         g = actions[actions["priority"] == priority]
@@ -41,10 +45,16 @@ def checklist_html(actions: pd.DataFrame) -> str:
                 extra.append(f"references: {escape(r.references)}")
             if len(r.finding_ids) or len(r.event_ids):
                 extra.append(f"{len(r.finding_ids)} finding(s), {len(r.event_ids)} evidence event(s): {escape(', '.join(list(r.event_ids)[:3]))}")
+            verdict = getattr(r, "verdict", None)
+            if isinstance(verdict, str):
+                extra.append(f"verified: <b>{escape(verdict)}</b> — {escape(getattr(r, 'evidence', ''))}")
             note = getattr(r, "note", "")
             if note:
                 extra.append(f"<em>note: {escape(note)}</em>")
-            parts.append(f'<li data-action="{escape(r.action_id)}"><b>{box} {escape(r.action)}</b> <small>[{escape(r.control)}]</small>'
+            step = getattr(r, "step", None)
+            number = f' value="{int(step)}"' if isinstance(step, (int, np.integer)) else ""
+            kind = f"{escape(r.kind)} · " if isinstance(getattr(r, "kind", None), str) else ""
+            parts.append(f'<li{number} data-action="{escape(r.action_id)}"><b>{box} {escape(r.action)}</b> <small>[{kind}{escape(r.control)}]</small>'
                          f"<br><small>{'<br>'.join(extra)}</small></li>")
         parts.append("</ol>")
     parts.append("</div>")
@@ -75,7 +85,8 @@ def checklist_panel(actions: pd.DataFrame, *, case_dir: str | os.PathLike[str]) 
             continue
         rows.append(w.HTML(f"<h3>{priority}. {escape(phase)}</h3>"))
         for r in g.itertuples(index=False):
-            box = w.Checkbox(value=bool(r.done), description=r.action, indent=False, layout={"width": "70%"})
+            step = getattr(r, "step", None)
+            box = w.Checkbox(value=bool(r.done), description=f"{int(step)}. {r.action}" if isinstance(step, (int, np.integer)) else r.action, indent=False, layout={"width": "70%"})
             note = w.Text(value=r.note, placeholder="note", layout={"width": "28%"})
             box.add_class("k8sf-action")
             box.observe(functools.partial(tick, r.action_id), names="value")

@@ -83,7 +83,10 @@ def test_every_identity_used_is_rotated(actions: pd.DataFrame) -> None:
     rotate = actions[actions["control"] == "credential rotation"].set_index("target")["action"]
     alice = rotate["user:alice@corp.example"]
     assert "identity provider" in alice and "client certificate cannot be revoked" in alice and "RBAC bindings" in alice
-    assert rotate["sa:ci/deployer"].startswith("rotate the credentials")
+    deployer = actions[actions["target"] == "sa:ci/deployer"].iloc[0]
+    assert deployer["kind"] == "rotate" and "delete it and create it again" in deployer["action"] and "new UID" in deployer["action"]
+    assert deployer["check"]["expect"] == "replaced"
+    assert deployer["command"] == "kubectl -n ci delete serviceaccount deployer && kubectl -n ci create serviceaccount deployer"
     assert "secret:ci/ci-deployer-token" in rotate.index  # the secret it was read from
     assert "sa:payments/api" in rotate.index  # exposed on the node the DaemonSet took
     assert "user:system:node:n1" not in rotate.index or "Node object" in rotate.get("user:system:node:n1", "")
@@ -93,8 +96,10 @@ def test_every_object_made_is_deleted_by_its_kind(actions: pd.DataFrame) -> None
     text = actions["action"].str.cat(sep="\n")
     assert "delete the daemonset kube-system/node-agent the attacker created" in text
     hook = actions[actions["target"] == "webhook:pod-defaults"]
-    assert len(hook) == 1 and hook["priority"].iloc[0] == 1 and "mutatingwebhookconfigurations,validatingwebhookconfigurations" in hook["command"].iloc[0]
-    static = actions[(actions["target"] == "pod:kube-system/etcd-backup-n1") & (actions["priority"] == 2)]["action"].iloc[0]
+    # the webhook goes first of all containment: it sees every object the checklist creates after it
+    contain = actions[actions["phase"] == "contain"]
+    assert len(hook) == 1 and hook["phase"].iloc[0] == "contain" and contain.index[0] == hook.index[0] and "mutatingwebhookconfigurations,validatingwebhookconfigurations" in hook["command"].iloc[0]
+    static = actions[(actions["target"] == "pod:kube-system/etcd-backup-n1") & (actions["kind"] == "delete")]["action"].iloc[0]
     assert "manifest" in static and "node n1" in static and "mirror pod" in static
     assert "delete the binding ci-admin" in text and "delete the secret ci/deployer-token-2" in text
     assert actions["command"].str.contains("kubectl delete clusterrolebinding ci-admin", regex=False).any()
@@ -103,7 +108,10 @@ def test_every_object_made_is_deleted_by_its_kind(actions: pd.DataFrame) -> None
 
 
 def test_every_node_taken_is_rebuilt_and_co_tenants_left_running(actions: pd.DataFrame) -> None:
-    assert actions["action"].str.contains("rebuild node n1").any()
+    rebuild = actions[(actions["target"] == "node:n1") & (actions["kind"] == "rebuild")]
+    cordon = actions[(actions["target"] == "node:n1") & (actions["kind"] == "cordon")]
+    assert len(rebuild) == 1 and "rebuild it from a clean image" in rebuild["action"].iloc[0] and "PodDisruptionBudgets" in rebuild["action"].iloc[0]
+    assert len(cordon) == 1 and cordon["step"].iloc[0] < rebuild["step"].iloc[0]
     assert not actions["target"].isin(["pod:payments/api-1", "workload:payments/Deployment/api"]).any()
 
 
@@ -114,4 +122,4 @@ def test_only_outside_addresses_are_blocked(actions: pd.DataFrame) -> None:
 
 def test_no_graph_no_way_in_no_crash() -> None:
     a = remediation_actions(pd.DataFrame(columns=["finding_id", "event_ids"]), nx.MultiDiGraph())
-    assert set(a["phase"]) == {"harden"}
+    assert set(a["phase"]) == {"verify"}  # nothing to do but to check

@@ -99,15 +99,16 @@ def test_co_tenants_are_never_quarantined_nor_redeployed(actions: pd.DataFrame, 
 
 def test_exposed_tokens_are_rotated_and_the_node_rebuilt(actions: pd.DataFrame) -> None:
     rotate = actions[actions["control"] == "credential rotation"].set_index("target")["action"]
-    assert "within the attacker's reach" in rotate["sa:kube-system/coredns"] and "do not isolate" in rotate["sa:kube-system/coredns"]
-    # the stolen ones are rotated as credentials the attacker held
-    assert rotate["sa:monitoring/prometheus"].startswith("rotate the credentials")
-    assert rotate["sa:kube-system/aws-load-balancer-controller"].startswith("rotate the credentials")
-    assert actions["action"].str.contains("rebuild node n1").any()
+    dns = rotate["sa:kube-system/coredns"]
+    assert "within the attacker's reach" in dns and "do not isolate" in dns.lower() and "delete the pod(s)" in dns
+    # the stolen ones are rotated as credentials the attacker held: a new account, a new UID
+    assert rotate["sa:monitoring/prometheus"].startswith("rotate service account monitoring/prometheus: delete it and create it again")
+    assert rotate["sa:kube-system/aws-load-balancer-controller"].startswith("rotate service account kube-system/aws-load-balancer-controller")
+    assert ((actions["target"] == "node:n1") & (actions["kind"] == "rebuild")).any()
 
 
 def test_what_the_attacker_made_is_deleted_and_only_outside_addresses_blocked(actions: pd.DataFrame) -> None:
-    eradicate = actions[actions["priority"] == 2]["action"].str.cat(sep="\n")
+    eradicate = actions[actions["phase"] == "eradicate"]["action"].str.cat(sep="\n")
     assert "delete the cronjob monitoring/compactor" in eradicate and "delete the service account kube-system/backdoor" in eradicate
     blocked = set(actions.loc[actions["control"] == "network block", "target"])
     assert blocked == {"ip:203.0.113.9", "ip:198.51.100.200"}  # source and C2; not the VPC address, not Prometheus' old peer
@@ -123,8 +124,10 @@ def test_a_reached_system_pod_is_replaced_and_drained_not_quarantined() -> None:
     a = remediation_actions(pd.DataFrame(columns=["finding_id", "event_ids"]), g, source="ip:203.0.113.9")
     dns = a[a["target"] == COREDNS]
     assert len(dns) == 1 and dns["control"].iloc[0] == "replace system component"
-    assert "no deny-all" in dns["action"].iloc[0] and "k8s-app" not in dns["action"].iloc[0]  # said why, from what the graph knows
-    assert a["action"].str.contains("cordon and drain node n1").any()
+    text = dns["action"].iloc[0]
+    assert "never quarantine" in text and "k8s-app" not in text  # said why, from what the graph knows
+    assert "answers every name lookup" in text and "Corefile" in text  # the component's own risk and safe procedure
+    assert ((a["target"] == "node:n1") & (a["kind"] == "cordon")).any() and ((a["target"] == "node:n1") & (a["kind"] == "rebuild")).any()
     assert not ((a["target"] == COREDNS) & a["action"].str.startswith("isolate")).any()
     assert not a["target"].str.contains("Deployment/coredns").any()  # no redeploy either
 

@@ -28,16 +28,17 @@ def _truth_flows(case: kf.Case, truth: dict) -> pd.Series:
     return pd.Series([(a, b) in lines for a, b in zip(f["evidence_id"], f["evidence_line"])], index=f.index)
 
 
-def test_containment_comes_first_and_every_action_is_backed(actions: pd.DataFrame) -> None:
-    assert actions["priority"].is_monotonic_increasing and actions["priority"].iloc[0] == 1
+def test_the_plan_runs_in_incident_response_order_and_containment_is_backed(actions: pd.DataFrame) -> None:
+    assert actions["priority"].is_monotonic_increasing and list(actions["step"]) == list(range(1, len(actions) + 1))
     assert actions["action_id"].is_unique
-    first = actions[actions["priority"] == 1]
-    assert all(len(ids) for ids in first["event_ids"]) and all(len(f) for f in first["finding_ids"])
-    assert set(actions["phase"]) == {"contain now", "eradicate", "harden"}
+    assert list(dict.fromkeys(actions["phase"])) == ["preserve evidence", "contain", "invalidate credentials", "eradicate", "recover",
+                                                     "harden", "verify"]
+    contain = actions[(actions["phase"] == "contain") & (actions["kind"] != "apply")]  # the quarantine file itself has no event
+    assert all(len(ids) for ids in contain["event_ids"]) and all(len(f) for f in contain["finding_ids"])
 
 
 def test_every_persistence_object_has_a_removal_action(actions: pd.DataFrame, sample_truth: dict) -> None:
-    text = actions[actions["priority"] == 2]["action"].str.cat(sep="\n")
+    text = actions[actions["phase"] == "eradicate"]["action"].str.cat(sep="\n")
     for obj in sample_truth["persistence"]:
         name = f"{obj['namespace']}/{obj['name']}" if obj.get("namespace") else obj["name"]
         assert f"delete the {'binding' if 'Binding' in obj['kind'] else obj['kind'].lower()} {name}" in text, obj
@@ -56,8 +57,9 @@ def test_every_compromised_identity_is_rotated_and_every_foothold_isolated(actio
     assert {"ip:198.51.100.66", "ip:203.0.113.77", "ip:203.0.113.88"} <= blocked  # entry, C2 and the mining pool
     assert not any(t.startswith("ip:10.") for t in blocked)
     # a pod gone before the inventory dump is still on the list, saying when it ended
-    gone = actions[actions["target"] == "pod:kube-system/kube-proxy-x7k2p"]["action"].iloc[0]
-    assert "it ended at 2026-03-10 11:01:00" in gone
+    gone = actions[actions["target"] == "pod:kube-system/kube-proxy-x7k2p"].set_index("kind")["action"]
+    assert "it ended at 2026-03-10 11:01:00" in gone["isolate"]
+    assert "ended at 2026-03-10 11:01:00 UTC, before the dump" in gone["preserve"]  # its live evidence is said to be gone
     # the innocent pod that reused the attacker's IP is left alone
     assert not actions["target"].str.contains("cart-6nrgvm7tk2-dlgzj").any()
 
@@ -66,7 +68,7 @@ def test_redeploy_from_known_good_images_and_rebuild_the_escaped_node(actions: p
     redeploy = actions[actions["control"] == "redeploy"]["action"].str.cat(sep="\n")
     assert "Deployment/web in shop" in redeploy and "registry.corp/shop/web:1.8.2" in redeploy
     assert "evilcorp" not in redeploy and "alpine" not in redeploy
-    assert actions["action"].str.contains("rebuild node node-2").any()
+    assert ((actions["target"] == "node:node-2") & (actions["kind"] == "rebuild")).any()
 
 
 def test_attack_flows_are_the_ground_truths(plan: Remediation, sample_case: kf.Case, sample_truth: dict) -> None:

@@ -14,7 +14,8 @@ from k8sforensics.remediation import Checklist
 
 def _actions() -> pd.DataFrame:
     return pd.DataFrame({
-        "action_id": ["a1", "b2", "c3"], "priority": [1, 2, 3], "phase": ["contain now", "eradicate", "harden"],
+        "action_id": ["a1", "b2", "c3"], "step": [1, 2, 3], "priority": [2, 4, 6], "phase": ["contain", "eradicate", "harden"],
+        "kind": ["isolate", "delete", "apply"],
         "action": ["isolate pod <img src=x onerror=alert(1)>", "delete the binding evil", "apply the policies"],
         "target": ["pod:x", "binding:evil", "cluster"], "control": ["NetworkPolicy", "RBAC", "NetworkPolicy"],
         "why": ["control reached it", "created by sa:x", ""], "finding_ids": [["f1"], ["f2"], []], "event_ids": [["e1"], ["e2"], []],
@@ -28,7 +29,7 @@ def test_ticking_a_box_writes_the_checklist(tmp_path: Path) -> None:
     panel = views.checklist_panel(_actions(), case_dir=tmp_path)
     boxes = [w for w in _walk(panel) if type(w).__name__ == "Checkbox"]
     notes = [w for w in _walk(panel) if type(w).__name__ == "Text"]
-    assert len(boxes) == 3 and boxes[0].description.startswith("isolate pod <img")  # widgets show descriptions as text
+    assert len(boxes) == 3 and boxes[0].description.startswith("1. isolate pod <img")  # widgets show descriptions as text
     boxes[1].value = True
     notes[1].value = "done by Ana"
     saved = json.loads((tmp_path / "remediation" / "checklist.json").read_text())["items"]
@@ -45,7 +46,8 @@ def test_static_page_shows_progress_escaped(tmp_path: Path) -> None:
     page = views.checklist_html(Checklist(tmp_path).apply(_actions()))
     assert "☑ isolate pod &lt;img src=x onerror=alert(1)&gt;" in page and "☐ delete the binding evil" in page
     assert "<script>" not in page and "&lt;script&gt;" in page
-    assert page.index("1. contain now") < page.index("2. eradicate") < page.index("3. harden")
+    assert page.index("2. contain") < page.index("4. eradicate") < page.index("6. harden")
+    assert '<li value="2" data-action="b2">' in page
 
 
 def _walk(widget):

@@ -113,7 +113,7 @@ def _chromium() -> str | None:
 def test_remediation_page_is_the_checklist_and_the_objects_are_written(report: list[Path], hostile_case: kf.Case) -> None:
     page = next(p for p in report if p.stem == "03_remediation_checklist")
     text = page.read_text()
-    assert "1. contain now" in text and "delete the binding system:monitoring-agents the attacker created" in text
+    assert "2. contain" in text and "1. preserve evidence" in text and "delete the binding system:monitoring-agents the attacker created" in text
     assert "☐ isolate pod shop/web-q7rclvtq89-mtpxj" in text
     assert (hostile_case.path / "remediation" / "10-networkpolicies.yaml").exists()
 
