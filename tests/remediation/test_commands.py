@@ -114,3 +114,11 @@ def test_every_command_of_the_sample_checklist_runs_as_its_argv(sample_case: kf.
     commands = [c for c, kind in zip(actions["command"], actions["kind"]) if c and kind != "preserve"]
     assert len(commands) >= 5
     assert run_all(commands, tmp_path) == expected(commands)
+
+
+def test_every_command_of_the_sample_checklist_parses(sample_case: kf.Case) -> None:
+    actions = kf.remediation(sample_case)
+    assert set(actions.loc[actions["command"] != "", "kind"]) >= {"preserve", "isolate", "cordon", "rotate", "delete", "rebuild", "apply", "verify"}
+    for c in actions["command"]:
+        if c:
+            assert subprocess.run(["bash", "-n", "-c", c], capture_output=True).returncode == 0, c
