@@ -318,12 +318,13 @@ def _verification_markdown(result: Any, *, snapshot: str) -> str:
 
 
 def _md(value: Any) -> str:
-    """One Markdown table cell: one line, control characters spelled out, and the characters
-    that end a cell or start markup (| ` < > * _ [ ] and the backslash) escaped."""
+    """One Markdown table cell: one line, control characters spelled out, every character that
+    ends a cell or starts markup escaped (``remediation.markdown.escape``, as checklist.md)."""
+    from .remediation.markdown import escape
+
     if value is None or (isinstance(value, float) and value != value):  # None, NaN: an empty cell
         return ""
-    text = _terminal_safe(" ".join(str(value).splitlines()))
-    return "".join("\\" + c if c in "\\|`<>*_[]" else c for c in text)
+    return escape(_terminal_safe(" ".join(str(value).splitlines())))
 
 
 def _terminal_safe(text: str) -> str:

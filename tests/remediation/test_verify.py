@@ -229,6 +229,9 @@ def test_applied_an_empty_or_missing_or_escaping_file_is_not_checkable(tmp_path:
         ("not checkable", "remediation/empty.yaml has nothing to apply")
     assert "not in the case" in check(snap, {"expect": "applied", "file": "remediation/none.yaml"}, case_dir=case)[1]
     assert check(snap, {"expect": "applied", "file": "../outside.yaml"}, case_dir=case)[0] == "not checkable"
+    assert check(snap, {"expect": "applied", "file": str(tmp_path / "outside.yaml")}, case_dir=case)[0] == "not checkable"
+    write_case_file(case, "remediation/np.yaml", POLICIES.split("---")[0])
+    assert check(snap, {"expect": "applied", "file": str(case / "remediation" / "np.yaml")}, case_dir=case)[0] == "done"  # absolute, inside
 
 
 # --------------------------------------------------------------------------- file, manual
@@ -391,3 +394,174 @@ def test_cli_writes_the_verification_and_exits_1_when_something_is_not_done(samp
     monkeypatch.setattr(Remediation, "actions", lambda self: actions.iloc[1:])
     assert main(["remediate", str(sample_case.path), "--verify", str(snap), "--out", str(out)]) == 0
     assert main(["remediate", str(sample_case.path), "--verify", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+
+
+# --------------------------------------------------------------------------- the sample case, half carried out
+
+
+FIXED_AT = "2026-12-01T00:00:00Z"  # after any evidence of the sample
+PINNED = "registry.example/app@sha256:" + "0" * 64
+
+
+def _key(resource: str, ns: Any, name: Any) -> tuple[str, str | None, str]:
+    from k8sforensics.remediation.verify import CLUSTER_SCOPED
+
+    return resource, None if resource in CLUSTER_SCOPED or not ns else ns, name
+
+
+def _file_objects(case_dir: Path, rel: str) -> list[dict[str, Any]]:
+    import yaml
+
+    path = case_dir / rel
+    return [d for d in yaml.safe_load_all(path.read_text()) if isinstance(d, dict)] if path.is_file() else []
+
+
+def touched(c: Any, case_dir: Path) -> set[tuple[Any, ...]]:
+    """The objects and files a check looks at: actions sharing one are carried out together."""
+    from k8sforensics.remediation.verify import resource_of
+
+    if not isinstance(c, dict) or c.get("expect") == "manual":
+        return set()
+    if "all" in c or "any" in c:
+        return set().union(*(touched(p, case_dir) for p in c.get("all", c.get("any"))))
+    if c["expect"] == "file":
+        return {("file", c["path"])}
+    if c["expect"] == "applied":
+        return {("file", c["file"])} | {_key(resource_of(o["kind"]), o["metadata"].get("namespace") or "default", o["metadata"]["name"])
+                                        for o in _file_objects(case_dir, c["file"])}
+    out = {_key(c.get("resource", "nodes"), c.get("namespace"), c["name"])}
+    return out | {_key("pods", c.get("namespace"), p["name"]) for p in c.get("pods") or []}
+
+
+def carry_out(c: Any, world: dict[str, dict[tuple, dict]], *, case_dir: Path, preserved: Path) -> None:
+    """Do in the cluster (``world``: resource → key → object) what a check looks for, the way a
+    responder would: delete, recreate with a new uid, label, cordon, redeploy pinned, apply."""
+    from k8sforensics.remediation.verify import resource_of
+
+    if not isinstance(c, dict) or c.get("expect") == "manual":
+        return
+    if "all" in c or "any" in c:
+        parts = c.get("all") or [next(p for p in c["any"] if touched(p, case_dir))]
+        for p in parts:
+            carry_out(p, world, case_dir=case_dir, preserved=preserved)
+        return
+    expect = c["expect"]
+    if expect == "file":
+        path = preserved / c["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("preserved\n")
+        return
+    if expect == "applied":
+        for o in _file_objects(case_dir, c["file"]):
+            resource = resource_of(o["kind"])
+            if resource in world:  # a kind the collector does not list stays unseen
+                k = _key(resource, o["metadata"].get("namespace") or "default", o["metadata"]["name"])
+                held = world[resource].setdefault(k, {"kind": o["kind"], "metadata": {"name": k[2], "namespace": k[1], "uid": f"new-{k[2]}"}})
+                held["metadata"].setdefault("labels", {}).update(o["metadata"].get("labels") or {})
+        return
+    resource = c.get("resource", "nodes")
+    k = _key(resource, c.get("namespace"), c["name"])
+    held = world[resource].get(k)
+    if expect == "absent":
+        world[resource].pop(k, None)
+    elif expect == "replaced" and held is not None:
+        world[resource][k] = {**held, "metadata": {**held["metadata"], "uid": f"new-{held['metadata'].get('uid')}", "creationTimestamp": FIXED_AT}}
+    elif expect == "present" and held is None:
+        world[resource][k] = {"metadata": {"name": k[2], "namespace": k[1], "uid": f"new-{k[2]}", "creationTimestamp": FIXED_AT}}
+    elif expect == "label" and held is not None:
+        held["metadata"].setdefault("labels", {})[c["key"]] = c["value"]
+    elif expect == "unschedulable" and held is not None:
+        held.setdefault("spec", {})["unschedulable"] = True
+    elif expect == "pinned":
+        pod_spec = {"containers": [{"name": "app", "image": PINNED}]}
+        template = {"jobTemplate": {"spec": {"template": {"spec": pod_spec}}}} if resource == "cronjobs" else {"template": {"spec": pod_spec}}
+        world[resource][k] = {**(held or {"metadata": {"name": k[2], "namespace": k[1], "uid": f"new-{k[2]}"}}), "spec": template}
+        for p in c.get("pods") or []:
+            world["pods"] = {pk: o for pk, o in world["pods"].items()
+                             if not (o["metadata"].get("uid") == p.get("uid") or (not p.get("uid") and pk == _key("pods", k[1], p["name"])))}
+
+
+def write_world(world: dict[str, dict[tuple, dict]], folder: Path) -> Path:
+    lists = {resource: list(objects.values()) for resource, objects in world.items()}
+    folder.mkdir(parents=True)
+    for resource, items in lists.items():
+        (folder / f"{resource}.json").write_text(json.dumps({"kind": "List", "apiVersion": "v1", "items": items}))
+    (folder / "collection.json").write_text(json.dumps({"collected_at": FIXED_AT, "counts": {r: len(i) for r, i in lists.items()}}))
+    return folder
+
+
+def inventory_world(case: Any) -> dict[str, dict[tuple, dict]]:
+    """The case's own inventory objects (the latest of each), per resource the collector lists."""
+    from k8sforensics.context.collect import KINDS
+    from k8sforensics.remediation.verify import resource_of
+
+    world: dict[str, dict[tuple, dict]] = {name: {} for name, _, _ in KINDS}
+    for r in case.objects().sort_values("time", kind="stable").itertuples(index=False):
+        o = json.loads(r.object)
+        resource = resource_of(r.kind)
+        if resource in world:
+            o["kind"] = r.kind
+            world[resource][_key(resource, o["metadata"].get("namespace"), o["metadata"]["name"])] = o
+    return world
+
+
+def together(keys: dict[int, set[tuple]]) -> list[list[int]]:
+    """The actions in groups that share no object or file with another group, in step order."""
+    groups: list[tuple[set[tuple], list[int]]] = []
+    for i, ks in keys.items():
+        joined = [g for g in groups if g[0] & ks]
+        merged = (set(ks).union(*(g[0] for g in joined)), sorted([i, *(j for g in joined for j in g[1])]))
+        groups = [g for g in groups if not any(g is h for h in joined)] + [merged]
+    return sorted((g[1] for g in groups), key=lambda g: g[0])
+
+
+def test_the_sample_case_half_carried_out(sample_case: Any, tmp_path: Path) -> None:
+    import shutil
+
+    import k8sforensics as kf
+    from k8sforensics.remediation import Remediation
+
+    shutil.copytree(sample_case.path, tmp_path / "case")  # the session's case is not changed
+    case = kf.Case.open(tmp_path / "case")
+    plan = Remediation(case)
+    plan.write()
+    actions = plan.actions()
+    assert "check" in actions.columns
+    preserved = tmp_path / "ir"
+    preserved.mkdir()
+    world = inventory_world(case)
+    before = verify_actions(actions, write_world(world, tmp_path / "before"), case_dir=case.path, preserved_root=preserved)
+    manual = [i for i, c in actions["check"].items() if not touched(c, case.path) and c is not None]
+    assert (before.loc[manual, "verdict"] == "not checkable").all()
+    todo = list(before.index[before["verdict"] == "not done"])
+    # actions looking at one object (isolate a pod, then redeploy its workload) are carried out together
+    groups = together({i: touched(actions.at[i, "check"], case.path) for i in todo})
+    do = [i for g in groups[::2] for i in g]
+    leave = [i for g in groups[1::2] for i in g]
+    assert len(do) >= 3 and len(leave) >= 3, (len(do), len(leave))
+    for i in do:
+        carry_out(actions.at[i, "check"], world, case_dir=case.path, preserved=preserved)
+    after = verify_actions(actions, write_world(world, tmp_path / "after"), case_dir=case.path, preserved_root=preserved)
+    report = after[["step", "kind", "target", "verdict", "evidence"]]
+    assert (after.loc[do, "verdict"] == "done").all(), report.loc[do].to_string()
+    assert (after.loc[leave, "verdict"] == "not done").all(), report.loc[leave].to_string()
+    assert (after.loc[manual, "verdict"] == "not checkable").all()
+    untouched = before.index.difference(do).difference(leave)
+    assert (after.loc[untouched, "verdict"] == before.loc[untouched, "verdict"]).all()
+    assert set(after["checked_at"]) == {FIXED_AT}
+    # checklist.csv carries the checks as JSON text: read back, it verifies the same
+    from_csv = verify_actions(pd.read_csv(case.path / "remediation" / "checklist.csv"), tmp_path / "after", case_dir=case.path,
+                              preserved_root=preserved)
+    assert list(from_csv["verdict"]) == list(after["verdict"])
+    # the same from the command line, as a responder runs it (from the folder the preservation ran in)
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "k8sforensics", "remediate", str(case.path), "--verify", str(tmp_path / "after")],
+                         cwd=preserved, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 1, run.stderr
+    assert f"{len(do) + (before['verdict'] == 'done').sum()} done, {len(leave)} not done" in run.stdout
+    written = pd.read_csv(case.path / "remediation" / "verification.csv")
+    assert list(written["verdict"]) == list(after["verdict"]) and list(written["evidence"]) == list(after["evidence"])
+    md = (case.path / "remediation" / "verification.md").read_text()
+    assert md.count("| not done |") == len(leave)
