@@ -233,3 +233,16 @@ def test_chunks_cut_a_table_in_time_order_at_whole_buckets(sample_case: kf.Case)
         assert not a & b  # a bucket is never split between two chunks
     for c, b in zip(chunks, buckets):
         assert len(c) <= 20 or len(b) == 1  # only a bucket alone may exceed the limit
+
+
+def test_a_file_no_format_reads_is_still_on_record_with_its_hash(case: kf.Case, tmp_path: Path) -> None:
+    import hashlib
+
+    preserved = tmp_path / "preserved"
+    preserved.mkdir()
+    blob = b"\x00checkpoint archive bytes\xff" * 10
+    (preserved / "checkpoint-api.tar").write_bytes(blob)
+    report = case.ingest(preserved, progress=False)
+    assert [p for p, _ in report.unrecognised] == [str(preserved / "checkpoint-api.tar")]
+    (entry,) = case.manifest["ingests"][-1]["unrecognised"]
+    assert entry["sha256"] == hashlib.sha256(blob).hexdigest() and entry["bytes"] == len(blob)

@@ -55,6 +55,9 @@ class IngestReport:
     files: list[FileResult] = field(default_factory=list)
     already_ingested: list[str] = field(default_factory=list)
     unrecognised: list[tuple[str, str]] = field(default_factory=list)
+    # path → (sha256, bytes) of each file no format recognises: kept in the manifest all the same,
+    # so a preserved artifact (a log, a checkpoint archive, a memory image) has its hash on record
+    unrecognised_hashes: dict[str, tuple[str, int]] = field(default_factory=dict)
     not_read: list[tuple[str, str]] = field(default_factory=list)
     superseded: int = 0
     quarantine_reasons: Counter[str] = field(default_factory=Counter)
@@ -163,6 +166,7 @@ def ingest(
                                  keep_secrets=keep_secrets, time_range=time_range).prepare()
             if reader.result.unrecognised:
                 report.unrecognised.append((str(path), reader.result.unrecognised))
+                report.unrecognised_hashes[str(path)] = (ev.sha256, ev.size)
                 continue
             readers.append((ordinal, reader))
         if client is None:
@@ -232,7 +236,8 @@ def _record_ingest(tx: Transaction, report: IngestReport, parts: dict[str, list[
             "args": args,
             "inputs": [f.as_dict() for f in report.files],
             "already_ingested": report.already_ingested,
-            "unrecognised": [{"path": p, "why": w} for p, w in report.unrecognised],
+            "unrecognised": [{"path": p, "why": w, "sha256": report.unrecognised_hashes.get(p, (None, None))[0],
+                              "bytes": report.unrecognised_hashes.get(p, (None, None))[1]} for p, w in report.unrecognised],
             "not_read": [{"path": p, "why": w} for p, w in report.not_read],
             "superseded": report.superseded,
         }
