@@ -325,6 +325,23 @@ class Remediation:
                          "references": "NIST SP 800-61 (recovery)", "check": facts.check("present", str(r.resource), ns, str(r.name))})
         return rows
 
+    def _same_image_replicas(self, pods: pd.DataFrame, key: pd.Series, reached: set[str], ended: dict[str, Any]) -> pd.DataFrame:
+        """Live replicas of a pod the attack came in through with no hop before it (a poisoned
+        image, an implant calling out): they run the same image, so they carry the same code, and
+        the redeploy of their workload destroys them — preserved with the pod itself."""
+        entry = set(self.reached.loc[(self.reached["how"] == SOURCE) & self.reached["parent"].isna(), "node"])
+        out = []
+        for node in entry & {n for n in reached if n.startswith("pod:")}:
+            me = pods[key == node]
+            if me.empty or not isinstance(me["workload"].iloc[0], str):
+                continue
+            images = set(me["images"].iloc[0]) if me["images"].iloc[0] is not None else set()
+            mates = pods[(pods["namespace"] == me["namespace"].iloc[0]) & (pods["workload_kind"] == me["workload_kind"].iloc[0])
+                         & (pods["workload"] == me["workload"].iloc[0]) & ~key.isin(reached) & ~key.isin(set(ended))]
+            mates = mates[[images & set(i if i is not None else []) != set() for i in mates["images"]]]
+            out.append(mates.assign(reason=f"it runs the same image as {node[4:]}, which the attack came in through"))
+        return pd.concat(out, ignore_index=True) if out else pods.iloc[0:0]
+
     @_once
     def facts(self) -> Facts:
         """What ``--verify`` checks against and the credential steps need, from the case: object
@@ -554,7 +571,9 @@ class Remediation:
         pods = self.case.context("pods")
         key = "pod:" + pods["namespace"].astype(str) + "/" + pods["name"].astype(str)
         reached_pods = {n for n in held if n.startswith("pod:")} | made_pods
-        running = pods[key.isin(reached_pods) & ~key.isin(set(ended))]
+        running = pods[key.isin(reached_pods) & ~key.isin(set(ended))].assign(reason="the attacker reached it")
+        same = self._same_image_replicas(pods, key, reached_pods, ended)
+        running = pd.concat([running, same], ignore_index=True) if len(same) else running
         nodes = self.case.context("nodes")
         held_nodes = nodes[("node:" + nodes["name"].astype(str)).isin(held)]
         keep = [{"resource": "serviceaccounts", "namespace": n[3:].split("/", 1)[0], "name": n[3:].split("/", 1)[1], "target": n}

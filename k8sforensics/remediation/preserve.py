@@ -73,7 +73,8 @@ def preservation_actions(
 ) -> list[dict[str, Any]]:
     """The preservation rows of the plan, in the order a responder runs them (RFC 3227).
 
-    ``pods``: rows of the ``pods`` context table for the reached pods still running at the dump;
+    ``pods``: rows of the ``pods`` context table for the reached pods still running at the dump
+    (an optional ``reason`` column says why a pod is preserved, default "the attacker reached it");
     ``ended``: ``pod:ns/name`` (or ``node:name``) → the time it ended (or a mapping with ``ended``
     and optionally ``node``) for reached objects already gone; ``nodes``: rows of the ``nodes``
     table for the nodes the attacker held; ``objects``: the attacker's objects about to be
@@ -147,7 +148,8 @@ def _pods(pods: pd.DataFrame) -> list[dict[str, Any]]:
         ns, name = _text(r.get("namespace")) or "", _text(r.get("name")) or ""
         if (ns, name) not in out:
             out[(ns, name)] = {"namespace": ns, "name": name, "node": _text(r.get("node")), "containers": _strings(r.get("containers")),
-                               "ok": valid_name(ns, kind="namespace") and valid_name(name)}
+                               "ok": valid_name(ns, kind="namespace") and valid_name(name),
+                               "reason": _text(r.get("reason")) or "the attacker reached it"}
     return [out[k] for k in sorted(out)]
 
 
@@ -178,7 +180,7 @@ def _checkpoint_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
     Through the node proxy the caller needs create on nodes/proxy; the API server's own kubelet
     client identity does the rest."""
     target = f"pod:{p['namespace']}/{p['name']}"
-    why = "the attacker reached it; containment deletes or restarts it, and its memory (processes, keys, tooling) goes with it"
+    why = f"{p['reason']}; containment deletes or restarts it, and its memory (processes, keys, tooling) goes with it"
     if not p["ok"]:
         return [_row(f"Checkpoint the containers of pod {p['namespace']}/{p['name']}" + suspicious([p["namespace"], p["name"]]),
                      target, why=why, check=_manual("no valid name to checkpoint by"), references=_CHECKPOINT_REFS)]
@@ -217,7 +219,7 @@ def _log_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
     instance's log exists only if the container restarted: its failure is tolerated and its
     partial file removed, so the chain goes on (kubectl logs reference: --previous)."""
     target = f"pod:{p['namespace']}/{p['name']}"
-    why = "the attacker reached it; the kubelet deletes a container's logs with the pod"
+    why = f"{p['reason']}; the kubelet deletes a container's logs with the pod"
     refs = "Kubernetes docs: kubectl logs, Logging Architecture; RFC 3227"
     if not p["ok"]:
         return [_row(f"Save the container logs of pod {p['namespace']}/{p['name']}" + suspicious([p["namespace"], p["name"]]),
@@ -244,7 +246,7 @@ def _log_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
 
 def _pod_object_row(p: Mapping[str, Any], root: str) -> dict[str, Any]:
     target = f"pod:{p['namespace']}/{p['name']}"
-    why = "the attacker reached it; its spec and status (node, image digests, container ids, restarts) go when it is deleted"
+    why = f"{p['reason']}; its spec and status (node, image digests, container ids, restarts) go when it is deleted"
     refs = "Kubernetes docs: kubectl get; RFC 3227"
     if not p["ok"]:
         return _row(f"Save pod {p['namespace']}/{p['name']} as JSON" + suspicious([p["namespace"], p["name"]]), target, why=why,
