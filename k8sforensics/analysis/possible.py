@@ -60,6 +60,20 @@ KIND_RESOURCE = {"Deployment": "deployments", "DaemonSet": "daemonsets", "Statef
                  "Job": "jobs", "CronJob": "cronjobs"}
 
 
+def resource_of(kind: str) -> str:
+    """The plural lower-case resource of a kind, by the API machinery's own guess
+    (k8s.io/apimachinery meta.UnsafeGuessKindToResource): Endpoints stays, -s → -ses,
+    -y → -ies, else -s (NetworkPolicy → networkpolicies)."""
+    singular = kind.lower()
+    if singular == "endpoints":
+        return singular
+    if singular.endswith("s"):
+        return singular + "es"
+    if singular.endswith("y"):
+        return singular[:-1] + "ies"
+    return singular + "s"
+
+
 def possible_edges(ev: Evidence) -> pd.DataFrame:
     """Every possible edge the inventory shows (columns ``POSSIBLE_COLUMNS``), deduplicated
     per (source, target, type) — the first reason wins, the others are counted in it."""

@@ -182,7 +182,9 @@ def _made_by_attacker(reached: pd.DataFrame, node: str) -> bool:
         seen.add(n)
         n = parent.get(n)
     v = via.get(n)
-    return isinstance(v, str) and v.startswith("create")
+    # a static pod on a node the attacker held was planted there: whoever writes the kubelet's
+    # manifest folder makes the pod (Kubernetes docs, "Create static Pods")
+    return isinstance(v, str) and (v.startswith("create") or v == "static_pod")
 
 
 def _system_reason(node: str, graph: nx.MultiDiGraph, info: dict[str, dict[str, Any]]) -> str:
@@ -668,7 +670,8 @@ def _delete(add: Any, o: dict[str, Any], *, info: dict[str, dict[str, Any]], fac
     ok = (all(_RESOURCE.fullmatch(k) for k in kinds) and (ns is None or valid_name(ns, kind="namespace"))
           and valid_name(name, kind=kinds[0][:-1] if kinds[0].endswith("rolebindings") or kinds[0].endswith("roles") else "object"))
     flag = "" if ok else suspicious([x for x in (ns, name) if x])
-    gone = {"any": [facts.check("absent", k, ns, name) for k in kinds]} if len(kinds) > 1 else facts.check("absent", resource, ns, name)
+    # a webhook of unknown kind is gone when no configuration of either kind has its name
+    gone = {"all": [facts.check("absent", k, ns, name) for k in kinds]} if len(kinds) > 1 else facts.check("absent", resource, ns, name)
     if resource == "pods":
         i = info.get(target, {})
         static_on = by[len("user:system:node:"):] if by.startswith("user:system:node:") else \

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from ..analysis.network import cluster_networks, is_external
-from ..analysis.possible import KIND_RESOURCE
+from ..analysis.possible import KIND_RESOURCE, resource_of
 from ..analysis.reach import EXPOSED, REACHED, SOURCE
 from ..analysis.rules import FLOW_COLUMNS_READ
 from ..bodies import UnreadableBodies
@@ -329,9 +329,8 @@ class Remediation:
         """Live replicas of a pod the attack came in through with no hop before it (a poisoned
         image, an implant calling out): they run the same image, so they carry the same code, and
         the redeploy of their workload destroys them — preserved with the pod itself."""
-        entry = set(self.reached.loc[(self.reached["how"] == SOURCE) & self.reached["parent"].isna(), "node"])
         out = []
-        for node in entry & {n for n in reached if n.startswith("pod:")}:
+        for node in self._entry_pods() & reached:
             me = pods[key == node]
             if me.empty or not isinstance(me["workload"].iloc[0], str):
                 continue
@@ -341,6 +340,17 @@ class Remediation:
             mates = mates[[images & set(i if i is not None else []) != set() for i in mates["images"]]]
             out.append(mates.assign(reason=f"it runs the same image as {node[4:]}, which the attack came in through"))
         return pd.concat(out, ignore_index=True) if out else pods.iloc[0:0]
+
+    def _entry_pods(self) -> set[str]:
+        """The pods the attack came in through with no hop before them: what they run (a
+        poisoned image, an implant) is the attacker's, never a known-good image."""
+        r = self.reached
+        return {n for n in r.loc[(r["how"] == SOURCE) & r["parent"].isna(), "node"] if str(n).startswith("pod:")}
+
+    def _entry_images(self) -> set[str]:
+        pods = self.case.context("pods")
+        key = "pod:" + pods["namespace"].astype(str) + "/" + pods["name"].astype(str)
+        return {i for images in pods.loc[key.isin(self._entry_pods()), "images"] if images is not None for i in images}
 
     @_once
     def facts(self) -> Facts:
@@ -431,6 +441,7 @@ class Remediation:
         """(namespace, "Kind/workload") → container → image pinned by digest, from the container
         statuses of its pods that the attacker neither made nor reached: the last known-good."""
         bad = {(ns, p) for ns, p in self._attacker_pods()} | {tuple(n[4:].split("/", 1)) for n in self._held() if n.startswith("pod:")}
+        bad_images = self._entry_images()
         pods = self.case.context("pods")
         workload = {(r.namespace, r.name): f"{r.workload_kind}/{r.workload}" for r in pods.itertuples(index=False)
                     if isinstance(r.workload, str) and (r.namespace, r.name) not in bad}
@@ -443,7 +454,7 @@ class Remediation:
             statuses = (obj.get("status") or {}).get("containerStatuses") if isinstance(obj.get("status"), dict) else None
             for c in statuses if isinstance(statuses, list) else []:
                 image_id = c.get("imageID") if isinstance(c, dict) else None
-                if isinstance(image_id, str) and "@sha256:" in image_id and isinstance(c.get("name"), str):
+                if isinstance(image_id, str) and "@sha256:" in image_id and isinstance(c.get("name"), str) and c.get("image") not in bad_images:
                     repo = str(c.get("image") or image_id).split("@", 1)[0].rsplit(":", 1)[0] if "/" in str(c.get("image") or "") else \
                         image_id.split("://", 1)[-1].split("@", 1)[0]
                     out.setdefault((str(key[0]), workload[key]), {}).setdefault(c["name"], f"{repo}@{image_id.split('@', 1)[1]}")
@@ -538,13 +549,15 @@ class Remediation:
         return written
 
     def known_good_images(self) -> dict[tuple[str, str], list[str]]:
-        """(namespace, "Kind/workload") → the images its pods the attacker did not make run."""
+        """(namespace, "Kind/workload") → the images its pods the attacker did not make run, less
+        the images the attack came in with."""
         made = self._attacker_pods()
+        bad = self._entry_images()
         images: dict[tuple[str, str], list[str]] = {}
         for r in self.case.context("pods").itertuples(index=False):
             if isinstance(r.workload, str) and (r.namespace, r.name) not in made and r.images is not None:
                 seen = images.setdefault((r.namespace, f"{r.workload_kind}/{r.workload}"), [])
-                seen += [i for i in r.images if i not in seen]
+                seen += [i for i in r.images if i not in seen and i not in bad]
         return images
 
     def actions(self, *, folder: str | os.PathLike[str] | None = None) -> pd.DataFrame:
@@ -597,19 +610,6 @@ class Remediation:
                                    artifact_files={control: str(path.resolve()) for control, path in files.items()},
                                    reached=self.reached, networks=self.networks, pods=pods, created=self.created(),
                                    preserve=preserve, more=more, facts=facts, case=_shown(self.case.path))
-
-def resource_of(kind: str) -> str:
-    """The API resource of a kind, as kubectl and the RBAC rules name it (Deployment →
-    deployments, NetworkPolicy → networkpolicies)."""
-    k = kind.lower()
-    if k == "endpoints":
-        return k
-    if k.endswith(("s", "x", "ch", "sh")):
-        return k + "es"
-    if k.endswith("y") and k[-2:-1] not in "aeiou":
-        return k[:-1] + "ies"
-    return k + "s"
-
 
 def _shown(path: str | os.PathLike[str]) -> str:
     """A path as a command run from the current directory names it: relative when it is

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from ..analysis.possible import resource_of
 from ..errors import K8sForensicsError
 
 DONE, NOT_DONE, NOT_CHECKABLE = "done", "not done", "not checkable"
@@ -45,20 +46,6 @@ _SHOWN = 200  # characters of a name shown in evidence
 
 class SnapshotError(K8sForensicsError):
     """The snapshot cannot be read at all (no such folder); the message says what to pass."""
-
-
-def resource_of(kind: str) -> str:
-    """The plural lower-case resource of a kind, by the API machinery's own guess
-    (k8s.io/apimachinery meta.UnsafeGuessKindToResource): Endpoints stays, -s → -ses,
-    -y → -ies, else -s (NetworkPolicy → networkpolicies)."""
-    singular = kind.lower()
-    if singular == "endpoints":
-        return singular
-    if singular.endswith("s"):
-        return singular + "es"
-    if singular.endswith("y"):
-        return singular[:-1] + "ies"
-    return singular + "s"
 
 
 def _singular(resource: str) -> str:

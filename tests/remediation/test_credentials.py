@@ -124,6 +124,6 @@ def test_the_plan_reads_tokens_identities_and_digests_from_the_inventory(tmp_pat
                                            ("Endpoints", "endpoints"), ("ClusterRoleBinding", "clusterrolebindings"),
                                            ("MutatingWebhookConfiguration", "mutatingwebhookconfigurations")])
 def test_resource_of_a_kind(kind: str, resource: str) -> None:
-    from k8sforensics.remediation.plan import resource_of
+    from k8sforensics.analysis.possible import resource_of
 
     assert resource_of(kind) == resource
