@@ -433,8 +433,8 @@ def _collect_row(root: str, case_path: str) -> dict[str, Any]:
     return _row(
         f"Run the collector once more into {inventory} (the cluster as it stands before containment), write the sha256 of every "
         f"preserved file to {sums} (sha256sum; `shasum -a 256` where it is missing), and ingest {root} into the case {case_path} so each file enters the manifest with its sha256 "
-        f"(chain of custody); `k8sforensics verify {case_path}` confirms the case afterwards. Files no reader recognises (archives, "
-        f"memory images) are listed by the ingest as not evidence: {sums} is their record.",
+        f"(chain of custody); `k8sforensics verify {case_path}` confirms the case afterwards. Files no reader parses (archives, "
+        f"memory images) are listed by the ingest as not evidence, with their sha256; {sums} is a second record beside them.",
         "cluster", why="chain of custody: what was preserved, when, and its hash", command=cmd, artifact=sums,
         check={"all": [_file(f"{inventory}/collection.json"), _file(sums), _manual("the ingest into the case is confirmed with k8sforensics verify")]},
         references="RFC 3227 (chain of custody); NIST SP 800-86")
