@@ -288,7 +288,8 @@ def _verify_remediation(case: Case, snapshot: str, *, out: str | None, preserved
     lines += [f"  warning: {w}" for w in result.attrs.get("warnings", [])]
     for step, r in zip(_steps(result), result.itertuples(index=False)):
         if r.verdict == NOT_DONE:
-            lines.append(f"  not done: {step}. {r.action} — {r.evidence}")
+            action = r.action if len(r.action) <= 110 else r.action[:109] + "…"  # the whole text is in verification.md
+            lines.append(f"  not done: {step}. {action} — {r.evidence}")
     lines.append(f"written: {folder / 'verification.csv'}, {folder / 'verification.md'}")
     print("\n".join(_terminal_safe(line) for line in lines))
     return 1 if (result["verdict"] == NOT_DONE).any() else 0

@@ -519,7 +519,7 @@ def _file(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
     if path is None:
         return NOT_CHECKABLE, f"{_shown(rel)} is outside the preserved folder; not looked at"
     if not path.exists():
-        return NOT_DONE, f"{_shown(rel)} is not under {_shown(str(where.preserved_root))}"
+        return NOT_DONE, f"no file {_shown(rel)} (looked in {_shown(str(where.preserved_root))}; --preserved DIR names another folder)"
     size = path.stat().st_size if path.is_file() else sum(1 for _ in path.iterdir())
     if not size:
         return NOT_DONE, f"{_shown(rel)} is empty"
