@@ -149,7 +149,9 @@ def fast_applies(records: list[Any]) -> bool:
     return bool(records) and all(isinstance(r, str) and "#" not in r for r in records)
 
 
-def fast_query(source: str, head: list[Any]) -> str:
+def fast_query(source: str, head: list[Any], context: dict[str, Any] | None = None) -> str:
+    """The DuckDB query for a text file; ``context`` is the file context (``vpc_fields``: the
+    field order the user named for a headerless file)."""
     lines = [r for r in head if isinstance(r, str)]
     first = lines[0].split() if lines else []
     names = first if _is_header(first) else DEFAULT_V2
