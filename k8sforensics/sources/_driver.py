@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -64,6 +64,7 @@ from ._json import (
     iter_documents,
     iter_records,
     iter_text_records,
+    message_line,
 )
 from .redact import redact_batch, redact_excerpt
 
@@ -87,6 +88,16 @@ def sniff_format(records: Sequence[Record], formats: Sequence[FormatModule]) -> 
         if any(_safe_sniff(fmt, v) for v in values):
             return fmt
     return None
+
+
+def sniff_wrapped(records: Sequence[Record], formats: Sequence[FormatModule]) -> FormatModule | None:
+    """The first line format that claims the lines a file's ``{"message": "<line>"}`` wrappers
+    hold (a SIEM or Firehose re-export of a text log), when its first record is one."""
+    lines = [message_line(r.value) for r in records if r.value is not None]
+    if not lines or lines[0] is None:
+        return None
+    lines = [ln for ln in lines if ln is not None][:20]
+    return next((f for f in formats if hasattr(f, "sniff_lines") and _safe_sniff_lines(f, lines)), None)
 
 
 def _safe_sniff_lines(fmt: FormatModule, lines: list[str]) -> bool:
@@ -116,6 +127,10 @@ class FileResult:
     envelopes: Counter[str] = field(default_factory=Counter)
     records: int = 0
     rows: int = 0
+    # rows each format gave (a file may mix variants of its family), counted as delivered: an
+    # ingest's stage merge later moves some audit rows to ``merged``, so the values sum to
+    # ``rows + merged``
+    rows_by_format: Counter[str] = field(default_factory=Counter)
     merged: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     quarantined: int = 0
@@ -135,6 +150,7 @@ class FileResult:
             "envelopes": dict(self.envelopes),
             "records": self.records,
             "rows": self.rows,
+            "rows_by_format": dict(self.rows_by_format),
             "merged": self.merged,
             "skipped": dict(self.skipped),
             "quarantined": self.quarantined,
@@ -168,11 +184,15 @@ class Reader:
         fast: bool = True,
         time_range: tuple[Any, Any] | TimeRange | None = None,
         keep_secrets: bool = False,
+        format_options: Mapping[str, Any] | None = None,
     ) -> None:
         """``time_range``: accepted event times ``(start, end)`` (ISO text, datetimes or epoch ns;
         None for an open end), default ``TIME_RANGE``; a time outside it is quarantined.
         ``keep_secrets=True`` turns credential redaction off (for a sealed, access-controlled
-        case only); by default every batch and every quarantine excerpt is redacted."""
+        case only); by default every batch and every quarantine excerpt is redacted.
+        ``format_options`` seed the file context each format's ``rows(record, context)`` gets
+        (e.g. ``vpc_fields``: the field order of a headerless VPC flow log); each format gets
+        its own copy, to which it may add (a text header's field order)."""
         if on_bad_lines not in ("warn", "error", "skip"):
             raise ValueError("on_bad_lines must be 'warn', 'error' or 'skip'")
         self.path = path
@@ -192,7 +212,10 @@ class Reader:
         self.result = FileResult(evidence, secrets_kept=keep_secrets)
         self.keep_secrets = keep_secrets
         self._prepared = False
-        self._file_context: dict[str, Any] = {}
+        self.format_options: dict[str, Any] = dict(format_options or {})
+        self._file_context: dict[str, Any] = dict(self.format_options)  # the file's format's
+        self._contexts: dict[str, dict[str, Any]] = {}  # the family's other formats', by name
+        self._wrapped = False  # the file's format was sniffed from {"message": "<line>"} wrappers
         self._layout: str | None = None
         self._head: list[Record] = []
         self._records: Any = iter(())
@@ -245,6 +268,8 @@ class Reader:
             self._truncated = str(e)
         self._layout = layout.get("mode")
         fmt = text_fmt or sniff_format(head, [f for f in self.formats if hasattr(f, "sniff")])
+        if fmt is None and (fmt := sniff_wrapped(head, self.formats)) is not None:
+            self._wrapped = True
         if fmt is None:
             names = [f.NAME for f in self.formats]
             seen = next((r.raw[:60].decode("utf-8", "replace") for r in head if r.raw), "")
@@ -356,7 +381,7 @@ class Reader:
 
         ev = self.result.evidence
         if hasattr(fmt, "fast_query"):  # text formats: the query depends on the file's header
-            sql = fmt.fast_query(self.lines_source(), [r.value for r in self._head if r.value is not None])
+            sql = fmt.fast_query(self.lines_source(), [r.value for r in self._head if r.value is not None], self._file_context)
         else:
             sql = f"SELECT {fmt.FAST_SELECT} FROM (SELECT {fmt.FAST_PREPARE} FROM {self.ndjson_source(fmt.FAST_COLUMNS)})"
         redo: set[int] = set()
@@ -427,7 +452,7 @@ class Reader:
     def _fast_deliver(self, batch: pa.RecordBatch, fmt: FormatModule, table: Table, ev: Evidence) -> Iterator[pa.RecordBatch]:
         self.result.records += batch.num_rows
         out = self._fast_batch(batch, fmt, table, ev)
-        self._count(out.column("time"), out.num_rows)
+        self._count(out)
         yield out
 
     def _fast_check(self, batch: pa.RecordBatch, table: Table) -> tuple[pa.RecordBatch, np.ndarray]:
@@ -487,8 +512,11 @@ class Reader:
             arrays.append(arr if arr.type == col.type else arr.cast(col.type))
         return pa.RecordBatch.from_arrays(arrays, schema=table.arrow_schema)
 
-    def _count(self, times: pa.Array, rows: int) -> None:
-        self.result.rows += rows
+    def _count(self, batch: pa.RecordBatch) -> None:
+        self.result.rows += batch.num_rows
+        for item in pc.value_counts(batch.column("source")).to_pylist():
+            self.result.rows_by_format[item["values"]] += item["counts"]
+        times = batch.column("time")
         tmin, tmax = pc.min(times).as_py(), pc.max(times).as_py()
         if tmin is not None and (self.result.time_min is None or tmin < self.result.time_min):
             self.result.time_min = tmin
@@ -509,22 +537,11 @@ class Reader:
             if rec.skip is not None:
                 self.result.skipped[rec.skip] += 1
                 continue
-            reason: str | None = rec.error
-            rows: list[dict[str, Any]] = []
-            if reason is None:
-                try:
-                    # envelope context (a cluster name) travels with its record; otherwise the
-                    # format gets one dict for the whole file (a text header's field order)
-                    rows = list(fmt.rows(rec.value, rec.context or self._file_context))
-                except NotAnEvent as e:
-                    self.result.skipped[str(e)] += 1
-                    continue
-                except RecursionError:
-                    reason = "record nested too deeply"
-                except (BadRecord, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
-                    reason = f"not a valid {fmt.NAME} record ({e})"
-                except Exception as e:  # noqa: BLE001 - bad input is data: any failure to map a record quarantines it
-                    reason = f"not a valid {fmt.NAME} record ({type(e).__name__}: {e})"
+            mapped = self._dispatch(rec, fmt)
+            if mapped.skip is not None:
+                self.result.skipped[mapped.skip] += 1
+                continue
+            reason, rows = mapped.reason, mapped.rows
             if reason is not None:
                 if strict and buf:
                     # the rows held back for typing come first in the file: check them first
@@ -533,7 +550,7 @@ class Reader:
                 self._bad(rec.number, reason, rec.raw or _dump(rec.value))
                 continue
             if not rows:
-                self.result.skipped[f"{fmt.NAME}: record yields no event"] += 1
+                self.result.skipped[f"{mapped.format.NAME}: record yields no event"] += 1
                 continue
             # One record normally gives one row; if it gives several they share the record's place.
             for k, row in enumerate(rows):
@@ -552,7 +569,7 @@ class Reader:
                 row["evidence_id"] = ev.sha256
                 row["evidence_line"] = rec.number
                 row["event_id"] = f"{ev.short_id}:{rec.number}" + ("" if sub is None else f".{sub}")
-                row["source"] = fmt.NAME
+                row["source"] = mapped.format.NAME
                 if row.get("cluster") is None or row.get("cluster") == "":
                     row["cluster"] = rec.context.get("cluster") or self.cluster
                 row["_record"] = rec
@@ -567,6 +584,63 @@ class Reader:
         if buf:
             yield from self._flush(buf, table)
 
+    # -- per-record dispatch inside the family
+
+    def _dispatch(self, rec: Record, fmt: FormatModule) -> _Mapped:
+        """The rows of one record. A SIEM export or a concatenation of several sources mixes
+        the variants of a family in one file (raw audit events, GKE LogEntries, AKS diagnostic
+        records): a record the file's format does not claim, or cannot map, goes to the first
+        other format of the family (sniff order) that claims it and maps it. JSON formats are
+        asked first; then, for a ``{"message": "<line>"}`` wrapper, the line formats on its line.
+        When none fits, the file's format maps the record, or gives the reason it is bad."""
+        if rec.error is not None:
+            line = message_line(rec.value)  # an envelope's text message (CloudWatch Logs)
+            for other, value in self._claims(fmt, None, line):
+                if (out := self._attempt(other, value, rec)).reason is None:
+                    return out
+            return _Mapped(fmt, reason=rec.error)
+        if self._layout == "text":
+            return self._attempt(fmt, rec.value, rec)  # a line of a text file: its header gives the layout
+        own: _Mapped | None = None
+        for other, value in self._claims(fmt, rec.value, None):
+            out = self._attempt(other, value, rec)
+            if out.reason is None:
+                return out
+            if other is fmt and own is None:
+                own = out
+        if own is None:
+            line = message_line(rec.value) if self._wrapped else None
+            own = self._attempt(fmt, rec.value if line is None else line, rec)
+        return own
+
+    def _claims(self, fmt: FormatModule, value: Any, line: str | None) -> Iterator[tuple[FormatModule, Any]]:
+        """The formats of ``fmt``'s family that claim a record, the file's format first, each
+        with what its ``rows`` is given: the JSON value, or the line a wrapper holds."""
+        order = [fmt, *(f for f in self.formats if f is not fmt and f.FAMILY == fmt.FAMILY)]
+        if value is not None:
+            yield from ((f, value) for f in order if hasattr(f, "sniff") and _safe_sniff(f, value))
+            line = message_line(value)
+        if line is not None:
+            yield from ((f, line) for f in order if hasattr(f, "sniff_lines") and _safe_sniff_lines(f, [line]))
+
+    def _attempt(self, fmt: FormatModule, value: Any, rec: Record) -> _Mapped:
+        try:
+            return _Mapped(fmt, rows=list(fmt.rows(value, self._context(fmt, rec))))
+        except NotAnEvent as e:
+            return _Mapped(fmt, skip=str(e))
+        except RecursionError:
+            return _Mapped(fmt, reason="record nested too deeply")
+        except (BadRecord, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+            return _Mapped(fmt, reason=f"not a valid {fmt.NAME} record ({e})")
+        except Exception as e:  # noqa: BLE001 - bad input is data: any failure to map a record quarantines it
+            return _Mapped(fmt, reason=f"not a valid {fmt.NAME} record ({type(e).__name__}: {e})")
+
+    def _context(self, fmt: FormatModule, rec: Record) -> dict[str, Any]:
+        """One dict per format for the whole file (a text header's field order, the options);
+        an envelope's context (a cluster name) travels with its record, over the file's."""
+        ctx = self._file_context if fmt is self.format else self._contexts.setdefault(fmt.NAME, dict(self.format_options))
+        return {**ctx, **rec.context} if rec.context else ctx
+
     def _flush(self, buf: list[dict[str, Any]], table: Table) -> Iterator[pa.RecordBatch]:
         batch, bad = type_rows(buf, table, time_range=self.time_range)
         for i, reason in bad.items():
@@ -576,8 +650,19 @@ class Reader:
                 reason += " (row {} of the {} this record gives)".format(*row["_part"])
             self._bad(rec.number, reason, rec.raw or _dump(rec.value))
         if batch.num_rows:
-            self._count(batch.column("time"), batch.num_rows)
+            self._count(batch)
             yield batch
+
+
+@dataclass
+class _Mapped:
+    """What one format made of one record: rows, a reason to skip it (not an event), or the
+    reason it is bad input."""
+
+    format: FormatModule
+    rows: list[Any] = field(default_factory=list)
+    skip: str | None = None
+    reason: str | None = None
 
 
 def _cast_what_fits(arr: pa.Array, t: pa.DataType) -> tuple[pa.Array, np.ndarray]:

@@ -36,6 +36,33 @@ class BadRecord(Exception):
     """Raised by a format's ``rows`` (or the driver) for a record that cannot become a row."""
 
 
+class WrappedLine(BadRecord):
+    """An envelope's message that is a text line, not JSON (``wrapper`` is the envelope's
+    event holding it): bad input unless a line format reads the line (see ``message_line``)."""
+
+    def __init__(self, reason: str, wrapper: dict[str, Any]) -> None:
+        super().__init__(reason)
+        self.wrapper = wrapper
+
+
+def message_line(value: Any) -> str | None:
+    """The text line a ``{"message": "<line>", …}`` wrapper holds, as ``iter_text_records``
+    would give it (no line end), or None when ``value`` is not such a wrapper.
+
+    SIEMs, Firehose and CloudWatch Logs re-export a line-oriented log (a VPC flow log line, a
+    CSV row) as a JSON object whose ``message`` is the line, sometimes beside ``@timestamp``
+    or host metadata: the line is the evidence, the metadata is the re-exporter's."""
+    if not isinstance(value, dict):
+        return None
+    msg = value.get("message")
+    if not isinstance(msg, str):
+        return None
+    line = msg.rstrip("\r\n").removeprefix("\ufeff")
+    if not line.strip() or "\n" in line:
+        return None  # nothing, or several lines: not one record of a line format
+    return line
+
+
 def _float(text: str) -> float | RawNumber:
     f = float(text)
     return f if math.isfinite(f) else RawNumber(text)
@@ -452,14 +479,17 @@ def _single(item: Any, ctx: dict[str, Any], envelope: str) -> Iterator[tuple[Any
 
 
 def _message(ev: Any, ctx: dict[str, Any], envelope: str) -> Iterator[tuple[Any, dict[str, Any], str | None]]:
-    try:
-        msg = _json_message(ev.get("message") if isinstance(ev, dict) else None)
-    except BadRecord as e:
-        yield e, ctx, envelope
-        return
     c = ctx
     if isinstance(ev, dict) and isinstance(ev.get("logStreamName"), str):
         c = {**ctx, "log_stream": ev["logStreamName"]}
+    try:
+        msg = _json_message(ev.get("message") if isinstance(ev, dict) else None)
+    except BadRecord as e:
+        # A text message (VPC flow logs delivered to CloudWatch Logs carry their space-separated
+        # line as the message): bad input unless a line format of the family reads the line.
+        line = message_line(ev)
+        yield (WrappedLine(str(e), ev) if line is not None else e), c, envelope
+        return
     if isinstance(msg, dict):
         yield msg, c, envelope
     else:
@@ -483,7 +513,9 @@ def iter_records(docs: Iterable[Doc]) -> Iterator[Record]:
             if isinstance(rec, NotAnEvent):
                 yield Record(doc.number, idx, None, ctx, env, skip=str(rec), raw=doc.raw)
             elif isinstance(rec, BadRecord):
-                yield Record(doc.number, idx, None, ctx, env, error=str(rec), raw=doc.raw)
+                # a wrapped text line keeps its wrapper as the value: a line format may read it
+                wrapper = rec.wrapper if isinstance(rec, WrappedLine) else None
+                yield Record(doc.number, idx, wrapper, ctx, env, error=str(rec), raw=doc.raw)
             else:
                 yield Record(doc.number, idx, rec, ctx, env, raw=doc.raw if single else None)
 
