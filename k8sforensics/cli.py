@@ -1,6 +1,6 @@
 """The command line: a thin layer over the Python API.
 
-    k8sforensics ingest PATH... --case DIR [--cluster NAME] [--on-bad-lines warn|error|skip] [--dask ADDRESS|local]
+    k8sforensics ingest PATH... --case DIR [--cluster NAME] [--on-bad-lines warn|error|skip] [--vpc-fields "NAME ..."] [--dask ADDRESS|local]
     k8sforensics verify CASE
     k8sforensics detect CASE [--sigma DIR]
     k8sforensics remediate CASE [--out DIR] [--verify SNAPSHOT [--preserved DIR]]
@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--keep-secrets", action="store_true",
                      help="store credentials unredacted (a sealed, access-controlled case only; recorded in the manifest, "
                           "and `report` refuses the case unless given --include-secrets)")
+    ing.add_argument("--vpc-fields", metavar='"NAME ..."', type=_vpc_fields,
+                     help="field order of headerless VPC flow logs, space-separated as in the flow log's format "
+                          "(e.g. \"version account-id interface-id srcaddr dstaddr ...\")")
     ing.add_argument("--dask", metavar="ADDRESS", help="parse the files on a Dask cluster: its scheduler address (tcp://host:8786), "
                      "or 'local' for a LocalCluster on this machine; the workers must see the case folder at the same path")
 
@@ -157,9 +160,16 @@ def _ingest(args: argparse.Namespace) -> int:
     with _dask_client(args.dask) as client:
         report = ingest(case, args.paths, cluster=args.cluster, on_bad_lines=args.on_bad_lines,
                         progress=False if args.no_progress else None, client=client, keep_secrets=args.keep_secrets,
-                        time_range=tuple(args.time_range) if args.time_range else None)
+                        time_range=tuple(args.time_range) if args.time_range else None, vpc_fields=args.vpc_fields)
     print(report)
     return 0
+
+
+def _vpc_fields(text: str) -> list[str]:
+    names = text.split()
+    if not names:
+        raise argparse.ArgumentTypeError("name the fields, space-separated")
+    return names
 
 
 @contextlib.contextmanager

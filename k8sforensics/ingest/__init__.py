@@ -18,6 +18,7 @@ import datetime as dt
 import os
 import time as _time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from ..sources import (
     PathsLike,
     Reader,
     expand_paths,
+    format_options,
     hash_file,
     open_reader,
 )
@@ -135,6 +137,7 @@ def ingest(
     lock_timeout: float | None = None,
     keep_secrets: bool = False,
     time_range: tuple[Any, Any] | None = None,
+    vpc_fields: Sequence[str] | None = None,
 ) -> IngestReport:
     """Read evidence files into ``case`` in one transaction. Files already in the case (same
     sha256) are passed over. Returns a report whose ``str()`` is the summary.
@@ -145,8 +148,11 @@ def ingest(
     seconds to wait for another writer (None: as long as it takes). ``keep_secrets=True``
     stores credentials unredacted, for a sealed, access-controlled case only: the manifest
     records it and ``report`` refuses such a case unless asked again. ``time_range``: the
-    accepted event times ``(start, end)``; a record outside is quarantined (default 1970–2100)."""
+    accepted event times ``(start, end)``; a record outside is quarantined (default 1970–2100).
+    ``vpc_fields``: the field order of headerless VPC flow logs (``sources.format_options``),
+    recorded in the manifest with the other arguments."""
     t0 = _time.perf_counter()
+    vpc_fields = format_options(vpc_fields=vpc_fields).get("vpc_fields")  # checked before the case is locked
     not_read: list[tuple[str, str]] = []
     files = expand_paths(paths, not_read=not_read)
     with case.transaction("ingest", timeout=lock_timeout) as tx:
@@ -163,7 +169,7 @@ def ingest(
                 continue
             known.add(ev.sha256)
             reader = open_reader(path, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=ev,
-                                 keep_secrets=keep_secrets, time_range=time_range).prepare()
+                                 keep_secrets=keep_secrets, time_range=time_range, vpc_fields=vpc_fields).prepare()
             if reader.result.unrecognised:
                 report.unrecognised.append((str(path), reader.result.unrecognised))
                 report.unrecognised_hashes[str(path)] = (ev.sha256, ev.size)
@@ -173,7 +179,7 @@ def ingest(
             parts, quarantine, merged = _parse_here(readers, new, tx.id, report, progress)
         else:
             parts, quarantine, merged = _parse_on(client, readers, tx, report, progress, cluster=cluster, on_bad_lines=on_bad_lines,
-                                                  keep_secrets=keep_secrets, time_range=time_range)
+                                                  keep_secrets=keep_secrets, time_range=time_range, vpc_fields=vpc_fields)
         old = tx.view()
         if parts.get("audit"):
             col = resolve_collisions(new, parts["audit"], case.path, old._parts("audit"), set(old._superseded("audit")),
@@ -199,7 +205,7 @@ def ingest(
         parts = {k: v for k, v in parts.items() if v}
         tx.publish(rel for names in parts.values() for rel in names)
         _record_ingest(tx, report, parts, cluster=cluster, on_bad_lines=on_bad_lines, keep_secrets=keep_secrets,
-                       time_range=list(time_range) if time_range else None)
+                       time_range=list(time_range) if time_range else None, vpc_fields=vpc_fields)
         if keep_secrets:
             tx.manifest["secrets_kept"] = True  # for good: the case holds credentials from now on
         # The context tables are derived from the whole case as this transaction leaves it.
@@ -290,7 +296,8 @@ def _parse_here(readers: list[tuple[int, Reader]], new: Path, ingest_id: str, re
 
 def _parse_on(client: Any, readers: list[tuple[int, Reader]], tx: Transaction, report: IngestReport,
               progress: bool | None, *, cluster: str | None, on_bad_lines: str,
-              keep_secrets: bool, time_range: tuple[Any, Any] | None) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
+              keep_secrets: bool, time_range: tuple[Any, Any] | None,
+              vpc_fields: Sequence[str] | None) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
     """Parse each file as a task on a Dask cluster, into a folder of its own; a finished
     task's files are moved into the staging folder in file order, so the case does not depend
     on which worker was quicker."""
@@ -303,7 +310,7 @@ def _parse_on(client: Any, readers: list[tuple[int, Reader]], tx: Transaction, r
         ev = reader.result.evidence
         name = f"{tx.id}-{ordinal:05d}-{ev.short_id}"
         fut = client.submit(parse_file, str(reader.path), explicit=reader.explicit, cluster=cluster, on_bad_lines=on_bad_lines,
-                            keep_secrets=keep_secrets, time_range=time_range,
+                            keep_secrets=keep_secrets, time_range=time_range, vpc_fields=vpc_fields,
                             evidence=ev, folder=str(tx.staging / "tasks" / name), name=name, retries=2, pure=False, key=f"parse-{name}")
         futures[fut] = ordinal
     done: dict[int, Any] = {}

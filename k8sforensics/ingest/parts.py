@@ -7,6 +7,7 @@ import datetime as dt
 import queue
 import shutil
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -186,7 +187,8 @@ class ParsedFile:
 
 
 def parse_file(path: str, *, explicit: bool, cluster: str | None, on_bad_lines: str, evidence: Any, folder: str, name: str,
-               keep_secrets: bool = False, time_range: tuple[Any, Any] | None = None) -> ParsedFile:
+               keep_secrets: bool = False, time_range: tuple[Any, Any] | None = None,
+               vpc_fields: Sequence[str] | None = None) -> ParsedFile:
     """Parse one evidence file into Parquet parts under ``folder`` (a task of a distributed
     ingest: it runs on a Dask worker). The folder is emptied first, so a retried task never
     leaves the rows of a failed attempt behind. Stages of one audit request are merged within
@@ -198,7 +200,7 @@ def parse_file(path: str, *, explicit: bool, cluster: str | None, on_bad_lines: 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     reader = open_reader(Path(path), cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=evidence,
-                         keep_secrets=keep_secrets, time_range=time_range).prepare()  # type: ignore[arg-type]
+                         keep_secrets=keep_secrets, time_range=time_range, vpc_fields=vpc_fields).prepare()  # type: ignore[arg-type]
     table = TABLES[reader.result.family or ""]
     writer = PartWriter(out, table)
     merger = StageMerger() if table.name == "audit" else None

@@ -76,6 +76,22 @@ def table_for(fmt: ModuleType) -> Table:
     return TABLES[fmt.FAMILY]
 
 
+def format_options(*, vpc_fields: Sequence[str] | str | None = None) -> dict[str, Any]:
+    """The options the formats read from a reader's file context, checked.
+
+    ``vpc_fields``: the field names of a headerless VPC flow log, in the order its lines
+    hold them (the ``${field}`` list of the flow log's custom format, AWS "Flow log records");
+    a text of space-separated names is split. Raises ``ValueError`` for an empty list or a
+    name that is not text."""
+    out: dict[str, Any] = {}
+    if vpc_fields is not None:
+        names = vpc_fields.split() if isinstance(vpc_fields, str) else list(vpc_fields)
+        if not names or not all(isinstance(n, str) and n.strip() and not any(c.isspace() for c in n) for n in names):
+            raise ValueError(f"vpc_fields must name the fields, one word each (got {vpc_fields!r})")
+        out["vpc_fields"] = names
+    return out
+
+
 def open_reader(
     path: Path,
     *,
@@ -88,11 +104,13 @@ def open_reader(
     fast: bool = True,
     keep_secrets: bool = False,
     time_range: tuple[Any, Any] | None = None,
+    vpc_fields: Sequence[str] | None = None,
 ) -> Reader:
     """A reader for one file; its format is sniffed by ``prepare()`` or when ``batches()``
     starts. ``fast=False`` turns the DuckDB fast path off (the per-record path is the reference);
     ``keep_secrets=True`` turns credential redaction off (a sealed case only); ``time_range``
-    the accepted event times ``(start, end)`` (default 1970-01-01 to 2100-01-01)."""
+    the accepted event times ``(start, end)`` (default 1970-01-01 to 2100-01-01);
+    ``vpc_fields`` the field order of a headerless VPC flow log (see ``format_options``)."""
     return Reader(
         path,
         evidence or hash_file(path),
@@ -105,6 +123,7 @@ def open_reader(
         fast=fast,
         keep_secrets=keep_secrets,
         time_range=time_range,
+        format_options=format_options(vpc_fields=vpc_fields),
     )
 
 
@@ -115,17 +134,20 @@ def read_family(
     cluster: str | None = None,
     on_bad_lines: OnBadLines = "warn",
     time_range: tuple[Any, Any] | None = None,
+    vpc_fields: Sequence[str] | None = None,
 ) -> tuple[pa.Table, list[FileResult], pa.Table]:
     """Read every file of one family into one Arrow table (not deduplicated).
 
-    Returns ``(rows, per-file results, quarantine)``.
+    Returns ``(rows, per-file results, quarantine)``. ``vpc_fields``: see ``format_options``.
     """
+    format_options(vpc_fields=vpc_fields)  # a bad option fails before any file is read
     table = FAMILIES[family]
     batches: list[pa.RecordBatch] = []
     results: list[FileResult] = []
     quarantine: list[dict[str, Any]] = []
     for path, explicit in expand_paths(paths):
-        reader = open_reader(path, family=family, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, time_range=time_range)
+        reader = open_reader(path, family=family, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, time_range=time_range,
+                             vpc_fields=vpc_fields)
         batches.extend(reader.batches())
         results.append(reader.result)
         quarantine.extend(reader.quarantine)
@@ -154,10 +176,14 @@ def read_flows(
     cluster: str | None = None,
     on_bad_lines: OnBadLines = "warn",
     time_range: tuple[Any, Any] | None = None,
+    vpc_fields: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Network flows (Hubble, VPC/NSG/Calico flow logs) from any supported file, format
-    auto-detected, in time order. Same paths and bad-input policy as ``read_audit``."""
-    return _in_time_order(read_family(paths, "flows", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range)[0])
+    auto-detected, in time order. Same paths and bad-input policy as ``read_audit``.
+    ``vpc_fields``: the field order of headerless VPC flow logs, e.g.
+    ``"version account-id interface-id srcaddr …"`` (see ``format_options``)."""
+    return _in_time_order(read_family(paths, "flows", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range,
+                                      vpc_fields=vpc_fields)[0])
 
 
 def read_audit(
@@ -189,6 +215,7 @@ __all__ = [
     "PathsLike",
     "Reader",
     "expand_paths",
+    "format_options",
     "formats",
     "hash_file",
     "open_reader",
