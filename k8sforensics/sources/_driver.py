@@ -22,6 +22,7 @@ input, one quarantine entry each). ``records == rows + merged + skipped + quaran
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -90,18 +91,29 @@ def sniff_format(records: Sequence[Record], formats: Sequence[FormatModule]) -> 
     return None
 
 
-def sniff_wrapped(records: Sequence[Record], formats: Sequence[FormatModule]) -> FormatModule | None:
+def sniff_wrapped(records: Sequence[Record], formats: Sequence[FormatModule], context: Mapping[str, Any] | None = None) -> FormatModule | None:
     """The first line format that claims the lines a file's ``{"message": "<line>"}`` wrappers
     hold (a SIEM or Firehose re-export of a text log), when its first record is one."""
     lines = [message_line(r.value) for r in records if r.value is not None]
     if not lines or lines[0] is None:
         return None
     lines = [ln for ln in lines if ln is not None][:20]
-    return next((f for f in formats if hasattr(f, "sniff_lines") and _safe_sniff_lines(f, lines)), None)
+    return next((f for f in formats if hasattr(f, "sniff_lines") and _safe_sniff_lines(f, lines, context)), None)
 
 
-def _safe_sniff_lines(fmt: FormatModule, lines: list[str]) -> bool:
+def _takes_context(func: Callable[..., Any]) -> bool:
+    """Whether a format's ``sniff_lines``/``fast_applies`` reads the file context (the options
+    the user gave, e.g. ``vpc_fields``): an optional ``context`` parameter."""
     try:
+        return "context" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _safe_sniff_lines(fmt: FormatModule, lines: list[str], context: Mapping[str, Any] | None = None) -> bool:
+    try:
+        if context is not None and _takes_context(fmt.sniff_lines):
+            return bool(fmt.sniff_lines(lines, context=dict(context)))
         return bool(fmt.sniff_lines(lines))
     except Exception:  # noqa: BLE001 - a sniff must never take the ingest down; it just doesn't claim
         return False
@@ -268,7 +280,7 @@ class Reader:
             self._truncated = str(e)
         self._layout = layout.get("mode")
         fmt = text_fmt or sniff_format(head, [f for f in self.formats if hasattr(f, "sniff")])
-        if fmt is None and (fmt := sniff_wrapped(head, self.formats)) is not None:
+        if fmt is None and (fmt := sniff_wrapped(head, self.formats, self.format_options)) is not None:
             self._wrapped = True
         if fmt is None:
             names = [f.NAME for f in self.formats]
@@ -293,9 +305,14 @@ class Reader:
             and plain_lines
             and (hasattr(fmt, "FAST_SELECT") or hasattr(fmt, "fast_query"))
             and self._truncated is None
-            and (not hasattr(fmt, "fast_applies") or fmt.fast_applies([r.value for r in head if r.value is not None]))
+            and (not hasattr(fmt, "fast_applies") or self._fast_applies(fmt, [r.value for r in head if r.value is not None]))
         )
         return self
+
+    def _fast_applies(self, fmt: FormatModule, values: list[Any]) -> bool:
+        if _takes_context(fmt.fast_applies):
+            return bool(fmt.fast_applies(values, context=self._file_context))
+        return bool(fmt.fast_applies(values))
 
     def _sniff_text(self) -> FormatModule | None:
         """Line-oriented text formats (VPC flow logs, CSV exports) are claimed from their first
@@ -310,7 +327,7 @@ class Reader:
         lines = [ln for ln in chunk[: 1 << 16].decode("utf-8", errors="replace").lstrip("\ufeff").splitlines() if ln.strip()][:20]
         if not lines or lines[0].lstrip()[:1] in ("{", "["):
             return None
-        return next((f for f in text if _safe_sniff_lines(f, lines)), None)
+        return next((f for f in text if _safe_sniff_lines(f, lines, self.format_options)), None)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Canonical rows of the file's table, in Arrow batches of at most ``batch_rows``."""
@@ -621,7 +638,7 @@ class Reader:
             yield from ((f, value) for f in order if hasattr(f, "sniff") and _safe_sniff(f, value))
             line = message_line(value)
         if line is not None:
-            yield from ((f, line) for f in order if hasattr(f, "sniff_lines") and _safe_sniff_lines(f, [line]))
+            yield from ((f, line) for f in order if hasattr(f, "sniff_lines") and _safe_sniff_lines(f, [line], self.format_options))
 
     def _attempt(self, fmt: FormatModule, value: Any, rec: Record) -> _Mapped:
         try:
