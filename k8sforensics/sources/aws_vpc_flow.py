@@ -1,16 +1,30 @@
-"""AWS VPC Flow Logs: any field order from the header; JSON re-exports.
+"""AWS VPC Flow Logs: any field order from the header; the documented layouts without a
+header; JSON renditions.
 
 AWS VPC Flow Logs: space-separated text, the default v2 format or any custom field order
 (v3–v8 fields: pkt-srcaddr/pkt-dstaddr, flow-direction, traffic-path, ECS, reject-reason …)
 taken from the header line S3 delivery writes first; ``-`` is null; NODATA/SKIPDATA records
-are skipped and counted (SKIPDATA means AWS dropped records in that window). Also the JSON
-form SIEMs re-export (camelCase keys, e.g. Panther's AWS.VPCFlow).
+are skipped and counted (SKIPDATA means AWS dropped records in that window).
+
+Without a header (CloudWatch Logs delivery, SIEM exports) a line is read in a documented
+layout only when its field count, its version and the shape of every value fit it: the
+default format (version 2, 14 fields) or all the fields up to version 3, 4, 5, 7 or 8 in the
+order of the AWS VPC user guide's "Flow log records — Available fields" table. Any other
+line is quarantined with a hint to name the fields (``--vpc-fields "version account-id …"``,
+``read_flows(..., vpc_fields=[...])``; the file context's ``vpc_fields``). A custom format
+that only reorders the fields of a documented layout cannot be told from it by the values:
+the header (S3) or ``vpc_fields`` settles it.
+
+Also the JSON objects SIEMs and Firehose re-exports write, one per record, with the field
+names hyphenated (``account-id``), in snake_case (``account_id``) or in camelCase
+(``accountId``, Panther's AWS.VPCFlow); numbers as numbers, text or integral floats.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from ._driver import BadRecord, NotAnEvent
@@ -19,64 +33,244 @@ from ._values import as_int, epoch, json_text, text
 NAME = "aws-vpc-flow"
 FAMILY = "flows"
 
-DEFAULT_V2 = ["version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "action", "log-status"]
-FIELDS = frozenset(
-    DEFAULT_V2
-    + ["vpc-id", "subnet-id", "instance-id", "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr", "region", "az-id", "sublocation-type", "sublocation-id", "pkt-src-aws-service", "pkt-dst-aws-service", "flow-direction", "traffic-path", "ecs-cluster-arn", "ecs-cluster-name", "ecs-container-instance-arn", "ecs-container-instance-id", "ecs-container-id", "ecs-second-container-id", "ecs-service-name", "ecs-task-definition-arn", "ecs-task-arn", "ecs-task-id", "reject-reason"]
-)
+# AWS VPC user guide, "Flow log records — Available fields": each field with the version that
+# introduced it, in the table's order. The default format is the version-2 fields in this
+# order; a custom format's records carry "the highest version among the specified fields".
+FIELDS_BY_VERSION: dict[int, list[str]] = {
+    2: ["version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
+        "start", "end", "action", "log-status"],
+    3: ["vpc-id", "subnet-id", "instance-id", "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr"],
+    4: ["region", "az-id", "sublocation-type", "sublocation-id"],
+    5: ["pkt-src-aws-service", "pkt-dst-aws-service", "flow-direction", "traffic-path"],
+    7: ["ecs-cluster-arn", "ecs-cluster-name", "ecs-container-instance-arn", "ecs-container-instance-id", "ecs-container-id",
+        "ecs-second-container-id", "ecs-service-name", "ecs-task-definition-arn", "ecs-task-arn", "ecs-task-id"],
+    8: ["reject-reason"],
+}
+DEFAULT_V2 = FIELDS_BY_VERSION[2]
+# later additions to the same table; known as names (a header, vpc_fields), not as a layout
+LATER_FIELDS = ["resource-id", "encryption-status"]
+FIELDS = frozenset([n for names in FIELDS_BY_VERSION.values() for n in names] + LATER_FIELDS)
+
+
+def _all_fields_up_to(version: int) -> list[str]:
+    return [n for v, names in FIELDS_BY_VERSION.items() if v <= version for n in names]
+
+
+# The layouts a headerless line may be in, by (field count, version value): the default
+# format and "all fields" of each version. The counts differ (14, 21, 25, 29, 39, 40), so a
+# line's count and version name at most one layout.
+LAYOUTS: dict[tuple[int, str], list[str]] = {(len(_all_fields_up_to(v)), str(v)): _all_fields_up_to(v) for v in FIELDS_BY_VERSION}
+
 PROTOCOLS = {"1": "icmp", "6": "tcp", "17": "udp", "58": "icmpv6", "132": "sctp", "47": "gre", "50": "esp"}
 VERDICTS = {"ACCEPT": "allowed", "REJECT": "denied"}
-# camelCase keys of JSON re-exports → the field names of the text format
-_CAMEL = {
-    "version": "version", "accountId": "account-id", "interfaceId": "interface-id", "srcAddr": "srcaddr", "dstAddr": "dstaddr",
-    "srcPort": "srcport", "dstPort": "dstport", "protocol": "protocol", "packets": "packets", "bytes": "bytes",
-    "start": "start", "end": "end", "action": "action", "status": "log-status", "logStatus": "log-status",
-    "vpcId": "vpc-id", "subNetId": "subnet-id", "subnetId": "subnet-id", "instanceId": "instance-id", "tcpFlags": "tcp-flags",
-    "type": "type", "pktSrcAddr": "pkt-srcaddr", "pktDstAddr": "pkt-dstaddr", "region": "region", "azId": "az-id",
-    "flowDirection": "flow-direction", "trafficPath": "traffic-path", "pktSrcAwsService": "pkt-src-aws-service",
-    "pktDstAwsService": "pkt-dst-aws-service",
+
+# The shape each value of a headerless line must have for a documented layout to be taken
+# (values as the field table describes them; '-' is "not applicable", allowed everywhere but
+# in version and log-status). RE2 and Python read these alike: the fast path checks the same.
+_IP = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*"
+_ARN = r"arn:[a-z0-9-]+:[a-z0-9-]+:\S*"
+SHAPES: dict[str, str] = {
+    "account-id": r"[0-9]{12}|unknown",
+    "interface-id": r"[a-z]+-[0-9A-Za-z-]+",
+    "srcaddr": _IP, "dstaddr": _IP, "pkt-srcaddr": _IP, "pkt-dstaddr": _IP,
+    "srcport": r"[0-9]{1,5}", "dstport": r"[0-9]{1,5}", "protocol": r"[0-9]{1,3}",
+    "packets": r"[0-9]{1,19}", "bytes": r"[0-9]{1,19}", "start": r"[0-9]{1,12}", "end": r"[0-9]{1,12}",
+    "action": r"ACCEPT|REJECT", "log-status": r"OK|NODATA|SKIPDATA",
+    "vpc-id": r"vpc-[0-9a-f]+", "subnet-id": r"subnet-[0-9a-f]+", "instance-id": r"i-[0-9a-f]+",
+    "tcp-flags": r"[0-9]{1,3}", "type": r"IPv4|IPv6|EFA",
+    "region": r"[a-z]{2}(?:-[a-z]+)+-[0-9]+", "az-id": r"[a-z]+[0-9]*-az[0-9]+",
+    "sublocation-type": r"wavelength|outpost|localzone",
+    "pkt-src-aws-service": r"[A-Z0-9_]+", "pkt-dst-aws-service": r"[A-Z0-9_]+",
+    "flow-direction": r"ingress|egress", "traffic-path": r"[0-9]{1,2}",
+    "ecs-cluster-arn": _ARN, "ecs-container-instance-arn": _ARN, "ecs-task-definition-arn": _ARN, "ecs-task-arn": _ARN,
 }
+_NEVER_DASH = ("version", "log-status")
+_INT_FIELDS = frozenset({"version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp-flags", "traffic-path"})
+_DIGITS = re.compile(r"[0-9]{1,12}")
+_SHAPE_RE = {n: re.compile(f"(?:{p})" + ("" if n in _NEVER_DASH else "|-")) for n, p in SHAPES.items()}
+
+HINT = (
+    'if the flow log has a custom format, name its fields in order: --vpc-fields "version account-id interface-id …" '
+    "(read_flows(..., vpc_fields=[...]))"
+)
+
+
+def _key(name: str) -> str:
+    """One spelling for a field name: ``account-id``, ``account_id`` and ``accountId`` alike."""
+    return name.replace("-", "").replace("_", "").lower()
+
+
+_BY_KEY = {_key(n): n for n in FIELDS}
+# Panther's AWS.VPCFlow calls log-status "status" (only read so inside a VPC record)
+_ALIASES = {"status": "log-status"}
+
+
+def vpc_field_names(fields: str | Sequence[str]) -> list[str]:
+    """The field order a user names for a headerless file, in the flow log's own spelling.
+
+    Takes a list or one text: names separated by blanks or commas, or the flow log's format
+    string as AWS returns it (``${version} ${account-id} …``); snake_case and camelCase names
+    are read as the hyphenated ones. Raises ``ValueError`` naming any unknown or repeated name."""
+    items = re.split(r"[\s,]+", fields) if isinstance(fields, str) else [str(f) for f in fields]
+    names = [re.sub(r"^\$\{(.*)\}$", r"\1", f.strip()) for f in items if f.strip()]
+    if not names:
+        raise ValueError("vpc_fields names no field")
+    unknown = [n for n in names if _key(n) not in _BY_KEY]
+    if unknown:
+        raise ValueError(
+            f"vpc_fields: unknown VPC flow log field(s) {', '.join(repr(n) for n in unknown)}; "
+            f"known (AWS VPC user guide, 'Flow log records — Available fields'): {' '.join(sorted(FIELDS))}"
+        )
+    out = [_BY_KEY[_key(n)] for n in names]
+    repeated = sorted({n for n in out if out.count(n) > 1})
+    if repeated:
+        raise ValueError(f"vpc_fields: field(s) named twice: {', '.join(repeated)}")
+    return out
 
 
 def _is_header(tokens: list[str]) -> bool:
     return bool(tokens) and all(t in FIELDS for t in tokens) and ("srcaddr" in tokens or "interface-id" in tokens)
 
 
-def sniff_lines(lines: list[str]) -> bool:
+def _misfits(names: list[str], tokens: list[str]) -> list[str]:
+    """The values of a headerless line that do not have the shape of their field in ``names``."""
+    bad = [f"{n}={v[:40]!r}" for n, v in zip(names, tokens) if n in _SHAPE_RE and not _SHAPE_RE[n].fullmatch(v)]
+    values = dict(zip(names, tokens))
+    start, end = values.get("start", "-"), values.get("end", "-")
+    if _DIGITS.fullmatch(start) and _DIGITS.fullmatch(end) and int(end) != 0 and int(end) < int(start):
+        bad.append(f"end {end} before start {start}")
+    return bad
+
+
+def documented_layout(tokens: list[str]) -> list[str]:
+    """The documented layout a headerless line is in; ``BadRecord`` with the hint when none fits."""
+    version = tokens[0] if tokens else ""
+    names = LAYOUTS.get((len(tokens), version))
+    if names is None:
+        raise BadRecord(f"no header, and no documented VPC flow log layout has {len(tokens)} values with version {version[:20]!r}; {HINT}")
+    bad = _misfits(names, tokens)
+    if bad:
+        raise BadRecord(
+            f"no header, and the values do not fit the documented version-{version} layout of {len(names)} fields "
+            f"({', '.join(bad[:4])}); {HINT}"
+        )
+    return names
+
+
+def _fits_a_layout(tokens: list[str]) -> bool:
+    names = LAYOUTS.get((len(tokens), tokens[0] if tokens else ""))
+    return names is not None and not _misfits(names, tokens)
+
+
+_LOOKS_IP = re.compile(_IP)
+
+
+def _looks_like_flow_log(tokens: list[str]) -> bool:
+    """A line of some VPC flow log layout: a log status and an interface id or two addresses,
+    and nothing of CSV or JSON about it (so an unknown layout is quarantined with the hint
+    instead of refused as an unknown file)."""
+    if len(tokens) < 5 or any(c in t for t in tokens for c in ',"{}'):
+        return False
+    status = any(t in ("OK", "NODATA", "SKIPDATA") for t in tokens)
+    where = any(t.startswith("eni-") for t in tokens) or sum(1 for t in tokens if _LOOKS_IP.fullmatch(t)) >= 2
+    return status and where
+
+
+def sniff_lines(lines: list[str], context: dict[str, Any] | None = None) -> bool:
+    """A header, a documented layout, the ``vpc_fields`` count, or lines that look like some
+    flow log layout (those are then quarantined with the hint to name the fields)."""
     first = _strip_comment(lines[0]).split()
-    if _is_header(first):
+    if _is_header(first) or _fits_a_layout(first):
         return True
-    # no header (CloudWatch delivery): only the default v2 layout can be recognised
-    return len(first) == 14 and first[0] == "2" and first[-1] in ("OK", "NODATA", "SKIPDATA")
+    if context and context.get("vpc_fields"):
+        try:
+            return len(first) == len(vpc_field_names(context["vpc_fields"]))
+        except ValueError:
+            return False
+    sample = [t for t in (_strip_comment(ln).split() for ln in lines) if t]
+    return bool(sample) and all(_looks_like_flow_log(t) for t in sample)
 
 
 def sniff(record: Any) -> bool:
-    """The JSON re-export: camelCase flow-log keys."""
-    return isinstance(record, dict) and (
-        record.get("p_log_type") == "AWS.VPCFlow" or ("srcAddr" in record and "dstAddr" in record)
-    )
+    """A JSON rendition: both addresses and another VPC field, or an interface with a log
+    status, in any of the three spellings; or Panther's log type."""
+    if not isinstance(record, dict):
+        return False
+    if record.get("p_log_type") == "AWS.VPCFlow":
+        return True
+    names = {_BY_KEY.get(_key(k)) for k in record if isinstance(k, str)}
+    names.discard(None)
+    return ({"srcaddr", "dstaddr"} <= names and len(names) >= 3) or {"interface-id", "log-status"} <= names
+
+
+def _given_fields(context: dict[str, Any]) -> list[str] | None:
+    if not context.get("vpc_fields"):
+        return None
+    if "_vpc_fields" not in context:
+        try:
+            context["_vpc_fields"] = vpc_field_names(context["vpc_fields"])
+        except ValueError as e:
+            context["_vpc_fields"] = str(e)
+    given = context["_vpc_fields"]
+    if isinstance(given, str):
+        raise BadRecord(given)
+    return given
 
 
 def rows(record: Any, context: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if isinstance(record, dict):
-        fields: dict[str, str | None] = {
-            _CAMEL.get(k, k): (None if v is None or v in ("-", "null") else text(v)) for k, v in record.items() if not k.startswith("p_")
-        }
+        fields = _json_fields(record)
     else:
         tokens = _strip_comment(record).split()
-        if "fields" not in context:
-            if _is_header(tokens):
-                context["fields"] = tokens
-                raise NotAnEvent("VPC flow log header line")
-            context["fields"] = DEFAULT_V2
-        names: list[str] = context["fields"]
         if _is_header(tokens):
-            context["fields"] = tokens  # concatenated S3 objects: a new header starts a new layout
+            context["fields"] = tokens  # a header (again, in concatenated S3 objects) sets the layout from here on
             raise NotAnEvent("VPC flow log header line")
-        if len(tokens) != len(names):
+        names = context.get("fields")
+        given = None if names else _given_fields(context)
+        if names is None and given is None:
+            names = documented_layout(tokens)
+        elif names is None:
+            names = given
+            if len(tokens) != len(names):
+                raise BadRecord(f"{len(tokens)} values for the {len(names)} fields named in vpc_fields")
+        elif len(tokens) != len(names):
             raise BadRecord(f"{len(tokens)} values for the {len(names)} fields of the header")
         fields = {n: (None if v == "-" else v) for n, v in zip(names, tokens)}
     yield flow_row(fields)
+
+
+def _json_fields(record: dict[str, Any]) -> dict[str, str | None]:
+    """A JSON rendition's fields under the text format's names, values as the text format
+    writes them: an integral float (25238.0, "25238.0") is that integer; a fraction in an
+    integer field is bad input, never rounded."""
+    spelled = {k: _BY_KEY.get(_key(k)) for k in record if isinstance(k, str)}
+    has_status = "log-status" in spelled.values()
+    fields: dict[str, str | None] = {}
+    for k, v in record.items():
+        if not isinstance(k, str) or k.startswith("p_"):
+            continue  # Panther's p_ fields are its own metadata, not the record's
+        name = spelled.get(k) or (None if has_status else _ALIASES.get(k)) or k
+        value = _json_value(name, k, v)
+        if name in fields and fields[name] != value:
+            raise BadRecord(f"field {name} given twice with different values ({k!r} = {text(v)!s:.40})")
+        fields[name] = value
+    return fields
+
+
+def _json_value(name: str, key: str, v: Any) -> str | None:
+    if v is None or v in ("-", "", "null"):
+        return None
+    if name in _INT_FIELDS and not isinstance(v, bool):
+        number: float | None = None
+        if isinstance(v, float):
+            number = v
+        elif isinstance(v, str) and re.fullmatch(r"\s*[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+)\s*", v):
+            number = float(v)
+        if number is not None:
+            if not math.isfinite(number) or not number.is_integer():
+                raise BadRecord(f"field {key}: value {text(v)!s:.40} is not a whole number")
+            return str(int(number))
+    return text(v)
 
 
 def flow_row(f: dict[str, str | None]) -> dict[str, Any]:
@@ -92,6 +286,9 @@ def flow_row(f: dict[str, str | None]) -> dict[str, Any]:
     for k in ("srcaddr", "dstaddr"):
         if f.get(f"pkt-{k}") and f.get(k) and f[f"pkt-{k}"] != f[k]:
             rest[f"interface-{k}"] = f[k]
+    if f.get("start") is None:
+        # the record's own time or none: a missing start is never replaced by another date
+        raise BadRecord("no start time")
     start = epoch(f.get("start"), "s")
     end = f.get("end")
     return {
@@ -144,21 +341,57 @@ _INT = "(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,18}}') THEN CAST({v} AS
 _TIME = "to_timestamp(CASE WHEN abs({i}) < 100000000000 THEN {i} END)"
 
 
-def fast_applies(records: list[Any]) -> bool:
-    """Text files without '#' comments (the AWS docs' examples carry them)."""
-    return bool(records) and all(isinstance(r, str) and "#" not in r for r in records)
+def fast_applies(records: list[Any], context: dict[str, Any] | None = None) -> bool:
+    """Text files without '#' comments (the AWS docs' examples carry them) whose field order
+    is known: a header, ``vpc_fields``, or a documented layout some line of the head fits."""
+    return (
+        bool(records)
+        and all(isinstance(r, str) and "#" not in r for r in records)
+        and _fast_layout(records, context)[0] is not None
+    )
+
+
+def _fast_layout(head: list[Any], context: dict[str, Any] | None) -> tuple[list[str] | None, bool]:
+    """The field order the fast path maps, and whether it is a guessed (documented) layout
+    whose values the query must check as the per-record path does."""
+    lines = [r.split() for r in head if isinstance(r, str)]
+    first = lines[0] if lines else []
+    if _is_header(first):
+        return first, False
+    if context and context.get("vpc_fields"):
+        try:
+            return vpc_field_names(context["vpc_fields"]), False
+        except ValueError:
+            return None, False
+    return next((LAYOUTS[(len(t), t[0])] for t in lines if _fits_a_layout(t)), None), True
 
 
 def fast_query(source: str, head: list[Any], context: dict[str, Any] | None = None) -> str:
     """The DuckDB query for a text file; ``context`` is the file context (``vpc_fields``: the
-    field order the user named for a headerless file)."""
-    lines = [r for r in head if isinstance(r, str)]
-    first = lines[0].split() if lines else []
-    names = first if _is_header(first) else DEFAULT_V2
+    field order the user named for a headerless file). A line that the chosen field order
+    does not map exactly as the per-record path would (another count, another version, a value
+    of the wrong shape in a guessed layout) is handed to the per-record path."""
+    names, guessed = _fast_layout(head, context)
+    if names is None:  # nothing to map: every line goes the per-record way
+        names, guessed = DEFAULT_V2, False
+        checks = ["FALSE"]
+    else:
+        checks = []
     pos = {n: i + 1 for i, n in enumerate(names)}
 
     def f(name: str) -> str:
         return f"nullif(_f[{pos[name]}], '-')" if name in pos else "NULL::VARCHAR"
+
+    if guessed:  # documented_layout, value by value: the same version, shapes and time order
+        version = next(v for (_n, v), layout in LAYOUTS.items() if layout == names)
+        checks.append(f"_f[1] = '{version}'")
+        for n in names:
+            if n in SHAPES:
+                checks.append(f"regexp_full_match(_f[{pos[n]}], '{_SHAPE_RE[n].pattern}')")
+        checks.append(
+            f"NOT (regexp_full_match(_f[{pos['start']}], '{_DIGITS.pattern}') AND regexp_full_match(_f[{pos['end']}], '{_DIGITS.pattern}')"
+            f" AND TRY_CAST(_f[{pos['end']}] AS BIGINT) <> 0 AND TRY_CAST(_f[{pos['end']}] AS BIGINT) < TRY_CAST(_f[{pos['start']}] AS BIGINT))"
+        )
 
     used = {"srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
             "start", "end", "action", "flow-direction", "log-status"}
@@ -198,8 +431,9 @@ def fast_query(source: str, head: list[Any], context: dict[str, Any] | None = No
         {_INT.format(v=f('packets'))} AS packets,
         {extra} AS extra,
         len(_f) = {len(names)} AND coalesce({f('log-status')}, '') NOT IN ('NODATA', 'SKIPDATA')
-            AND _f[1] NOT IN ({', '.join("'" + n + "'" for n in ("version", *names[:1]))})
-            AND {start} IS NOT NULL AND ({f('end')} IS NULL OR {end} IS NOT NULL) AS _fast_ok
+            AND _f[1] NOT IN ({', '.join("'" + n + "'" for n in sorted(FIELDS))})
+            AND {start} IS NOT NULL AND ({f('end')} IS NULL OR {end} IS NOT NULL)
+            {''.join(' AND ' + c for c in checks)} AS _fast_ok
     FROM (
         -- a plain split unless the line has runs of blanks (seen in the AWS docs' examples)
         SELECT CASE WHEN contains(_l, '  ') OR contains(_l, chr(9)) THEN string_split(regexp_replace(_l, '\\s+', ' ', 'g'), ' ')

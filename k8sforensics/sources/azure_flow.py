@@ -1,16 +1,26 @@
-"""Azure NSG flow logs (v1, v2) and VNet flow logs (v4).
+"""Azure NSG flow logs (v1, v2) and VNet flow logs (v4), as stored and as SIEMs keep them.
 
 Azure NSG flow logs (v1, v2) and VNet flow logs (v4): storage-blob ``PT1H.json`` bodies,
 ``{"records": [...]}`` (the driver unwraps them), each record holding flow tuples — CSV
 inside strings. One row per tuple: NSG ``ts,src,dst,sport,dport,T|U,I|O,A|D[,state,
 pkts→,bytes→,pkts←,bytes←]`` with epoch-second times; VNet ``ts(ms),src,dst,sport,dport,
 proto number,I|O,B|C|E|D,X|NX,…``.
+
+Where the tuples are: NSG records ``properties.flows[].flows[].flowTuples`` (Azure docs,
+"Flow logging for network security groups — Log format"); VNet records
+``flowRecords.flows[].flowGroups[].flowTuples`` (Azure docs, "VNet flow logs — Log format").
+SIEMs that store one record per line may nest a VNet record's flows under ``properties``
+(``properties.flows[].flowGroups[]`` or ``properties.flowRecords.flows[]``) and may store
+``properties`` (or ``flowRecords``) as a JSON string: all are read; a group under
+``flowGroups`` holds VNet tuples, a group under ``flows`` NSG tuples.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+
+import orjson
 
 from ._driver import BadRecord, NotAnEvent
 from ._values import add, as_list, as_object, count, epoch, json_text
@@ -20,27 +30,60 @@ NAME = "azure-flow"
 FAMILY = "flows"
 
 _CATEGORIES = ("NetworkSecurityGroupFlowEvent", "FlowLogFlowEvent")
+_OPERATIONS = ("NetworkSecurityGroupFlowEvents", "FlowLogFlowEvent")
 _PROTO = {"T": "tcp", "U": "udp"}
 
 
 def sniff(record: Any) -> bool:
-    return isinstance(record, dict) and (
-        record.get("category") in _CATEGORIES or "flowRecords" in record or "flowLogVersion" in record
-    )
+    if not isinstance(record, dict):
+        return False
+    if record.get("category") in _CATEGORIES or record.get("operationName") in _OPERATIONS:
+        return True
+    if "flowRecords" in record or "flowLogVersion" in record:
+        return True
+    # a SIEM's record without its category: flows with tuples under properties
+    props = record.get("properties")
+    if isinstance(props, str):
+        return "flowTuples" in props and bool(_flows(_decoded(props, "properties")))
+    return any(_groups_of(f) for f in _flows(as_object(props)))
+
+
+def _decoded(v: Any, field: str) -> Any:
+    """A JSON string some SIEMs store an object as, decoded; other values as they are."""
+    if not isinstance(v, str):
+        return v
+    try:
+        return orjson.loads(v)
+    except orjson.JSONDecodeError:
+        raise BadRecord(f"field {field}: text that is not a JSON object ({v[:60]!r})") from None
+
+
+def _flows(container: Any) -> list[Any]:
+    """The ``flows`` list of a record's properties or flowRecords (possibly one inside the other)."""
+    c = as_object(container)
+    flows = as_list(c.get("flows"))
+    if not flows and "flowRecords" in c:
+        flows = as_list(as_object(_decoded(c["flowRecords"], "properties.flowRecords")).get("flows"))
+    return flows
+
+
+def _groups_of(flow: Any) -> list[tuple[Any, Any, bool]]:
+    """A flow's tuple groups as (rule, flowTuples, is VNet): VNet ``flowGroups[]`` carry their
+    rule; NSG ``flows[]`` take the enclosing flow's rule."""
+    f = as_object(flow)
+    out = [(as_object(g).get("rule"), as_object(g).get("flowTuples"), True) for g in as_list(f.get("flowGroups"))]
+    out += [(f.get("rule"), as_object(g).get("flowTuples"), False) for g in as_list(f.get("flows"))]
+    return out
 
 
 def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    props = as_object(record.get("properties"))
+    props = as_object(_decoded(record.get("properties"), "properties"))
+    flows = as_list(as_object(_decoded(record.get("flowRecords"), "flowRecords")).get("flows")) if "flowRecords" in record else _flows(props)
+    version = count(props.get("Version", props.get("version", 1)), "properties.Version") or 1
     groups: list[tuple[Any, list[Any], int]] = []  # (rule, tuples, version)
-    if "flowRecords" in record:  # VNet flow logs
-        for f in as_list(as_object(record["flowRecords"]).get("flows")):
-            for g in as_list(as_object(f).get("flowGroups")):
-                groups.append((as_object(g).get("rule"), _tuples(as_object(g).get("flowTuples")), 4))
-    else:
-        version = count(props.get("Version", 1), "properties.Version") or 1
-        for f in as_list(props.get("flows")):
-            for inner in as_list(as_object(f).get("flows")):
-                groups.append((as_object(f).get("rule"), _tuples(as_object(inner).get("flowTuples")), version))
+    for f in flows:
+        for rule, tuples, vnet in _groups_of(f):
+            groups.append((rule, _tuples(tuples), 4 if vnet else version))
     if not groups:
         raise NotAnEvent("Azure flow record without flow tuples")
     resource = record.get("resourceId") or record.get("targetResourceID")
