@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,15 @@ FIXTURE_FORMAT = {
     "hubble_exporter_quirks.jsonl": "hubble",
     "aws_vpc_custom_header.log": "aws-vpc-flow",
     "aws_vpc_default_no_header.log": "aws-vpc-flow",
+    "aws_vpc_no_header_v3_all_fields.log": "aws-vpc-flow",
+    "aws_vpc_no_header_v4_all_fields.log": "aws-vpc-flow",
+    "aws_vpc_no_header_v5_all_fields.log": "aws-vpc-flow",
+    "aws_vpc_no_header_v7_ecs_fields.log": "aws-vpc-flow",
+    "aws_vpc_no_header_v8_reject_reason.log": "aws-vpc-flow",
+    "aws_vpc_no_header_unknown_layout.log": "aws-vpc-flow",
+    "aws_vpc_json_float_counts.jsonl": "aws-vpc-flow",
+    "aws_vpc_json_three_spellings.jsonl": "aws-vpc-flow",
+    "azure_flow_siem_nested_properties.jsonl": "azure-flow",
     "gcp_vpc_flows.jsonl": "gcp-vpc-flow",
     "azure_nsg_vnet.json": "azure-flow",
     "azure_traffic_analytics.csv": "azure-traffic-analytics",
@@ -64,6 +74,19 @@ FIXTURE_FORMAT = {
     "cluster_dump_list.json": "kubectl",
     "podlist_items_without_kind.json": "kubectl",
     "pods_one_per_line.jsonl": "kubectl",
+    # several variants of a family in one file: the file's format is the first that claims a
+    # sampled record (sniff order); each record's rows name the format that read it
+    "k8s_audit_mixed_gke_aks_siem_export.jsonl": "gke-audit",
+    "hubble_mixed_calico_ocsf_records.jsonl": "hubble",
+    "hubble_mixed_message_wrapped_vpc_lines.jsonl": "hubble",
+    "aws_vpc_flow_message_wrapped_v2_lines.jsonl": "aws-vpc-flow",
+    "aws_vpc_flow_cloudwatch_subscription_text_messages.json": "aws-vpc-flow",
+}
+# the formats whose rows a mixed fixture gives, where that is not the file's format alone
+FIXTURE_SOURCES = {
+    "k8s_audit_mixed_gke_aks_siem_export.jsonl": {"k8s-audit", "gke-audit", "aks-audit"},
+    "hubble_mixed_calico_ocsf_records.jsonl": {"hubble", "calico", "ocsf-network"},
+    "hubble_mixed_message_wrapped_vpc_lines.jsonl": {"hubble", "calico", "aws-vpc-flow"},
 }
 REAL_FORMAT = {
     "k8s-audit-v1-jsonl": "k8s-audit",
@@ -122,13 +145,14 @@ def test_contract_on_fixture(path: Path) -> None:
     for col in required:
         assert t.column(col).null_count == 0, col
     assert set(t.column("evidence_id").to_pylist()) == {reader.result.evidence.sha256}
-    assert set(t.column("source").to_pylist()) == {reader.result.format}
+    assert set(t.column("source").to_pylist()) == FIXTURE_SOURCES.get(path.name, {reader.result.format})
     assert len(set(t.column("event_id").to_pylist())) == t.num_rows, "event ids are unique"
     assert min(t.column("evidence_line").to_pylist()) >= 1
     r = reader.result
     assert r.rows == t.num_rows
     assert r.records == r.rows + r.merged + sum(r.skipped.values()) + r.quarantined
     assert len(reader.quarantine) == r.quarantined
+    assert r.rows_by_format == Counter(t.column("source").to_pylist())
 
 
 def test_one_quarantine_entry_per_bad_record(audit_fixtures: Path) -> None:
@@ -287,3 +311,69 @@ def test_bad_values_are_quarantined_with_the_field_named(tmp_path: Path, fmt, fa
     assert {n - 3, n - 1} <= set(t.column("evidence_line").to_pylist())  # the good records are rows
     times = [x for x in t.column("time").to_pylist() if x is not None]
     assert all(1970 <= x.year < 2100 for x in times)
+
+
+# --------------------------------------------------------------------------- per record, inside a mixed file
+#
+# A SIEM export or a concatenation mixes the variants of a family in one file. Every format's
+# fixture record, put in one file with a record of each other format of its family (either
+# first), gives the same rows as alone, under its own format's name.
+
+# line formats join a JSON file as a {"message": "<line>"} wrapper; one needing its header
+# line first (a CSV export) cannot be read from one wrapped line
+NO_MIXED_RECORD = {"azure-traffic-analytics": "a CSV row is read by the header line before it"}
+_PROVENANCE = ("evidence_id", "evidence_line", "event_id")
+
+
+def _read_rows(path: Path, *, fast: bool = True) -> tuple[list[dict[str, Any]], Any]:
+    reader = open_reader(path, fast=fast)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = pa.Table.from_batches(list(reader.batches()), schema=TABLES[reader.result.family].arrow_schema)
+    rows = [{k: v for k, v in row.items() if k not in _PROVENANCE} | {"_line": row["evidence_line"]} for row in t.to_pylist()]
+    return rows, reader
+
+
+def _write_lines(path: Path, records: list[Any]) -> Path:
+    path.write_text("".join((json.dumps(r) if not isinstance(r, str) else json.dumps({"message": r})) + "\n" for r in records))
+    return path
+
+
+def _record_of(fmt_name: str, tmp: Path) -> Any:
+    """A record of the format that gives rows read alone in a JSON-lines file: a JSON object,
+    or for a line format the text line (written wrapped in {"message": …})."""
+    for path in fixture_files():
+        if FIXTURE_FORMAT.get(path.name) != fmt_name or path.name in FIXTURE_SOURCES:
+            continue
+        if path.suffix in (".log", ".csv"):
+            candidates: list[Any] = [ln for ln in path.read_text().splitlines() if ln.strip()]
+        else:
+            candidates = [r.value for r in iter_records(iter_documents(decompressed_chunks(path))) if r.value is not None]
+        for value in candidates[:20]:
+            rows, reader = _read_rows(_write_lines(tmp / f"alone-{fmt_name}.jsonl", [value]))
+            if rows and not reader.quarantine and {r["source"] for r in rows} == {fmt_name}:
+                return value
+    raise AssertionError(f"no fixture record of {fmt_name} gives rows alone")
+
+
+@pytest.mark.parametrize("fmt", [f for f in FORMATS if f.NAME not in NO_MIXED_RECORD], ids=lambda f: f.NAME)
+def test_every_format_is_read_per_record_inside_a_mixed_file(tmp_path: Path, fmt) -> None:
+    partners = [f for f in FORMATS if f.FAMILY == fmt.FAMILY and f is not fmt and f.NAME not in NO_MIXED_RECORD]
+    if not partners:
+        pytest.skip(f"{fmt.NAME} is the only format of the {fmt.FAMILY} family")
+    mine = _record_of(fmt.NAME, tmp_path)
+    alone, _ = _read_rows(_write_lines(tmp_path / "mine.jsonl", [mine]))
+    for other in partners:
+        theirs = _record_of(other.NAME, tmp_path)
+        other_alone, _ = _read_rows(_write_lines(tmp_path / "theirs.jsonl", [theirs]))
+        for order in ([mine, theirs], [theirs, mine]):
+            for fast in (True, False):
+                rows, reader = _read_rows(_write_lines(tmp_path / "mixed.jsonl", order), fast=fast)
+                where = f"{fmt.NAME} with {other.NAME}, {'mine first' if order[0] is mine else 'theirs first'}, fast={fast}"
+                assert not reader.quarantine, (where, reader.quarantine)
+                mine_line, their_line = (1, 2) if order[0] is mine else (2, 1)
+                assert [r for r in rows if r["_line"] == mine_line] == [r | {"_line": mine_line} for r in alone], where
+                assert [r for r in rows if r["_line"] == their_line] == [r | {"_line": their_line} for r in other_alone], where
+                r = reader.result
+                assert r.records == r.rows + r.merged + sum(r.skipped.values()) + r.quarantined, where
+                assert r.rows_by_format[fmt.NAME] == len(alone) and r.rows_by_format[other.NAME] == len(other_alone), where
