@@ -184,9 +184,10 @@ def sniff_lines(lines: list[str], context: dict[str, Any] | None = None) -> bool
         return True
     if context and context.get("vpc_fields"):
         try:
-            return len(first) == len(vpc_field_names(context["vpc_fields"]))
+            if len(first) == len(vpc_field_names(context["vpc_fields"])):
+                return True
         except ValueError:
-            return False
+            pass  # claimed below if it looks like a flow log: each line then says what is wrong with the names
     sample = [t for t in (_strip_comment(ln).split() for ln in lines) if t]
     return bool(sample) and all(_looks_like_flow_log(t) for t in sample)
 
@@ -288,7 +289,7 @@ def flow_row(f: dict[str, str | None]) -> dict[str, Any]:
             rest[f"interface-{k}"] = f[k]
     if f.get("start") is None:
         # the record's own time or none: a missing start is never replaced by another date
-        raise BadRecord("no start time")
+        raise BadRecord("field start: no timestamp in the record")
     start = epoch(f.get("start"), "s")
     end = f.get("end")
     return {
