@@ -191,7 +191,7 @@ def test_no_false_sniff(fmt) -> None:
     """A format never claims a record of a file that belongs to another format."""
     claimed = []
     for owner, path in _other_files():
-        if owner == fmt.NAME:
+        if owner == fmt.NAME or fmt.NAME in FIXTURE_SOURCES.get(path.name, ()):  # a mixed file holds records of several
             continue
         try:
             records = _sample_records(path)
