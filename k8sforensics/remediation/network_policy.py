@@ -12,7 +12,7 @@ each one, or — when a port is open to many — ``0.0.0.0/0`` less the attacker
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -24,6 +24,12 @@ UNSTABLE_LABELS = {"pod-template-hash", "controller-revision-hash", "statefulset
                    "pod-template-generation"}
 MANY_CLIENTS = 5  # this many outside addresses on one port: the port is public, allow the world (less the attacker)
 PREFIX = "k8sforensics"
+# the start of the Linux default ephemeral port range (net.ipv4.ip_local_port_range): a flow to a
+# pod on such a port is the answer to a request (a DNS reply over UDP, which has no flags to say so)
+EPHEMERAL = 32768
+# the cluster DNS: CoreDNS keeps the kube-dns label and Service name (Kubernetes docs, "DNS for
+# Services and Pods"; "Customizing DNS Service")
+DNS_PEER = {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
 
 
 def stable_labels(labels: Any) -> dict[str, str]:
@@ -55,10 +61,21 @@ def pod_labels(pods: pd.DataFrame, pod_ips: pd.DataFrame) -> dict[tuple[str, str
 
 
 def network_policies(flows: pd.DataFrame, labels: Mapping[tuple[str, str], Mapping[str, str]], *, attack: pd.Series | None = None,
-                     attacker_ips: Iterable[str] = (), nodes: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+                     attacker_ips: Iterable[str] = (), nodes: pd.DataFrame | None = None,
+                     skip_namespace: Callable[[str], bool] | None = None, stale_addresses: Mapping[str, tuple[str, str]] | None = None,
+                     api_servers: Iterable[str] = ()) -> list[dict[str, Any]]:
     """NetworkPolicy objects: per namespace with pods in ``flows`` (the attack's included), a
-    default deny (ingress and egress), then per workload one policy allowing what it was seen to send and receive in the
-    allowed flows that are not ``attack`` (a boolean Series aligned with ``flows``)."""
+    default deny (ingress and egress) with the egress every pod needs whatever the flows show —
+    the cluster DNS over UDP and TCP 53, and the API server (``api_servers``: its endpoint
+    addresses) — then per workload one policy allowing what it was seen to send and receive in
+    the allowed flows that are not ``attack`` (a boolean Series aligned with ``flows``).
+    A namespace ``skip_namespace`` says yes to (the cluster's own: DNS, the pod network, the
+    cloud controllers) gets nothing: a default deny there takes the cluster down, and its flows
+    rarely show everything it needs. An address in ``stale_addresses`` (a pod address no pod
+    held at the time of the flow: ip → the (namespace, pod) that held it last) never becomes an
+    ``ipBlock`` — another pod may hold it now — but stands for that pod's workload, by its labels."""
+    skip = skip_namespace or (lambda ns: False)
+    stale = dict(stale_addresses or {})
     f = flows[~flows["is_reply"].eq(True) & (flows["verdict"].fillna("allowed") == "allowed")]
     if attack is not None:
         f = f[~attack.reindex(f.index).fillna(False).astype(bool)]
@@ -68,12 +85,16 @@ def network_policies(flows: pd.DataFrame, labels: Mapping[tuple[str, str], Mappi
     rules: dict[tuple[Target, str], dict[tuple[Any, ...], set[tuple[str, int]]]] = {}
     outside: dict[tuple[Target, str, str, int], set[str]] = {}
     for side, other, direction in (("dst", "src", "ingress"), ("src", "dst", "egress")):
-        mine = _endpoints(f, side, labels)
-        theirs = _endpoints(f, other, labels)
+        mine = _endpoints(f, side, labels, stale)
+        theirs = _endpoints(f, other, labels, stale)
         protocols = list(zip(f["protocol"].fillna("tcp").str.upper(), pd.to_numeric(f["dst_port"], errors="coerce")))
         for me, them, ip, (proto, port) in zip(mine, theirs, f[f"{other}_ip"], protocols):
-            if me is None or pd.isna(port) or proto not in ("TCP", "UDP", "SCTP"):
+            if me is None or pd.isna(port) or proto not in ("TCP", "UDP", "SCTP") or skip(me[0]):
                 continue
+            if them is None and isinstance(ip, str) and ip in stale:
+                continue  # a pod address with no workload to stand for: no rule rather than a stale ipBlock
+            if int(port) >= EPHEMERAL and them is not None:
+                continue  # an answer to a request (UDP replies carry no flag saying so), not a service
             target: Target = (me[0], _freeze(me[1]))
             if them is not None:
                 spec: tuple[Any, ...] = ("pod", them[0], _freeze(them[1]))
@@ -96,7 +117,8 @@ def network_policies(flows: pd.DataFrame, labels: Mapping[tuple[str, str], Mappi
     # every namespace that ran a pod in these flows is closed, even one with no workload to allow
     pod_namespaces = {ns for side in ("src", "dst") for ns, pod in zip(flows[f"{side}_namespace"], flows[f"{side}_pod"])
                       if isinstance(ns, str) and isinstance(pod, str)}
-    out = [_default_deny(ns) for ns in sorted(pod_namespaces | {ns for ns, _ in targets})]
+    servers = sorted({ip for ip in api_servers if _is_ip(ip)})
+    out = [p for ns in sorted(pod_namespaces | {ns for ns, _ in targets}) if not skip(ns) for p in _default_deny(ns, servers)]
     for ns, frozen in targets:
         policy: dict[str, Any] = {
             "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
@@ -117,10 +139,19 @@ def network_policies(flows: pd.DataFrame, labels: Mapping[tuple[str, str], Mappi
     return out
 
 
-def _default_deny(ns: str) -> dict[str, Any]:
-    return {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": f"{PREFIX}-default-deny", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": PREFIX}},
+def _default_deny(ns: str, api_servers: list[str]) -> list[dict[str, Any]]:
+    """The default deny of a namespace, and beside it the egress every pod needs: DNS, and the
+    API server for the pods that use their service-account token."""
+    meta = {"namespace": ns, "labels": {"app.kubernetes.io/managed-by": PREFIX}}
+    deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": f"{PREFIX}-default-deny", **meta},
             "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
+    egress = [{"to": [DNS_PEER], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
+    if api_servers:
+        egress.append({"to": [{"ipBlock": {"cidr": _host_cidr(ip)}} for ip in api_servers],
+                       "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]})
+    allow = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": f"{PREFIX}-allow-dns-and-api", **meta},
+             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress}}
+    return [deny, allow]
 
 
 def _peer(spec: tuple[Any, ...], ns: str, attacker: list[str]) -> dict[str, Any]:
@@ -138,9 +169,14 @@ def _peer(spec: tuple[Any, ...], ns: str, attacker: list[str]) -> dict[str, Any]
     return {"ipBlock": block}
 
 
-def _endpoints(f: pd.DataFrame, side: str, labels: Mapping[tuple[str, str], Mapping[str, str]]) -> list[tuple[str, dict[str, str]] | None]:
+def _endpoints(f: pd.DataFrame, side: str, labels: Mapping[tuple[str, str], Mapping[str, str]],
+               stale: Mapping[str, tuple[str, str]]) -> list[tuple[str, dict[str, str]] | None]:
+    """Each flow's pod on one side, with the labels that select it: the flow's own pod, else the
+    pod that last held a stale address."""
     out: list[tuple[str, dict[str, str]] | None] = []
-    for ns, pod in zip(f[f"{side}_namespace"], f[f"{side}_pod"]):
+    for ns, pod, ip in zip(f[f"{side}_namespace"], f[f"{side}_pod"], f[f"{side}_ip"]):
+        if not (isinstance(ns, str) and isinstance(pod, str)) and isinstance(ip, str) and ip in stale:
+            ns, pod = stale[ip]
         sel = labels.get((ns, pod)) if isinstance(ns, str) and isinstance(pod, str) else None
         out.append((ns, dict(sel)) if sel else None)
     return out
@@ -178,20 +214,24 @@ def _node_ips(nodes: pd.DataFrame | None) -> set[str]:
 
 
 def evaluate(policies: list[dict[str, Any]], flows: pd.DataFrame, labels: Mapping[tuple[str, str], Mapping[str, str]],
-             *, namespace_labels: Mapping[str, Mapping[str, str]] | None = None) -> pd.Series:
+             *, namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+             stale_addresses: Mapping[str, tuple[str, str]] | None = None) -> pd.Series:
     """For each flow, whether ``policies`` would let it through (the Kubernetes semantics: a pod
     selected by no policy of a direction is open in that direction; otherwise a flow needs a
     matching rule on the sending pod's egress *and* the receiving pod's ingress). A side that is
-    not a pod (a node, an outside address) is not policed. Returns a boolean Series aligned with
-    ``flows``."""
+    not a pod (a node, an outside address) is not policed; a pod address no pod held at the time
+    (``stale_addresses``, as for ``network_policies``) stands for the pod that held it last —
+    the replacement of that pod's workload, in the cluster the policies are applied to. Returns a
+    boolean Series aligned with ``flows``."""
+    stale = dict(stale_addresses or {})
     by_ns: dict[str, list[dict[str, Any]]] = {}
     for p in policies:
         by_ns.setdefault(p["metadata"]["namespace"], []).append(p)
     ns_labels = {k: dict(v) for k, v in (namespace_labels or {}).items()}
     verdicts = []
     for r in flows.itertuples(index=False):
-        src = _pod(r.src_namespace, r.src_pod, labels)
-        dst = _pod(r.dst_namespace, r.dst_pod, labels)
+        src = _pod(r.src_namespace, r.src_pod, labels) or _pod(*stale.get(str(r.src_ip), (None, None)), labels)
+        dst = _pod(r.dst_namespace, r.dst_pod, labels) or _pod(*stale.get(str(r.dst_ip), (None, None)), labels)
         proto = str(r.protocol or "tcp").upper()
         port = int(r.dst_port) if pd.notna(r.dst_port) else None
         ok = True

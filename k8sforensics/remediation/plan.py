@@ -23,6 +23,7 @@ from ..frames import clock
 from .actions import (
     QUARANTINE_LABEL,
     QUARANTINE_POLICY,
+    SYSTEM_NAMESPACES,
     TOKEN_REQUEST_COLUMNS,
     Facts,
     _accessed,
@@ -232,7 +233,15 @@ class Remediation:
 
     @_once
     def _named_events(self) -> set[str]:
-        return {str(e) for ids in self.findings["event_ids"] if ids is not None for e in ids}
+        """The evidence of the findings that mark flows as the attack's: those of medium severity
+        and above, and any about a pod the attacker holds or made — a low finding alone (a
+        periodic call to a payment provider looks like beaconing) does not take a flow out of
+        the allowed traffic."""
+        f = self.findings
+        ours = set(self._held()) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
+        about = ("pod:" + f["namespace"].astype(str) + "/" + f["pod"].astype(str)).isin(ours) if len(f) else pd.Series(dtype=bool)
+        strong = f[(f["severity"] != "low") | about] if len(f) else f
+        return {str(e) for ids in strong["event_ids"] if ids is not None for e in ids}
 
     @_once
     def _attacker_pods(self) -> set[tuple[str, str]]:
@@ -256,8 +265,22 @@ class Remediation:
     @_once
     def network_policies(self) -> list[dict[str, Any]]:
         traffic = self.traffic()
-        return network_policies(traffic, self.labels, attack=traffic["attack"], attacker_ips=self.attacker_ips(),
-                                nodes=self.case.context("nodes"))
+        return network_policies(traffic, self.labels, attack=traffic["attack"], **self.policy_options())
+
+    def policy_options(self) -> dict[str, Any]:
+        """What ``network_policies`` takes besides the flows, from the case: the attacker's
+        addresses, the nodes, the system namespaces left alone, stale pod addresses, the API
+        server's endpoints."""
+        endpoints = self.case.context("endpoints")
+        api = endpoints[(endpoints["namespace"] == "default") & (endpoints["service"] == "kubernetes")]["address"]
+        return {"attacker_ips": self.attacker_ips(), "nodes": self.case.context("nodes"),
+                "skip_namespace": lambda ns: bool(SYSTEM_NAMESPACES.match(ns)), "stale_addresses": self.last_holders(),
+                "api_servers": set(api.dropna())}
+
+    def last_holders(self) -> dict[str, tuple[str, str]]:
+        """Each pod address → the (namespace, pod) that held it last."""
+        held = self.case.context("pod_ips").dropna(subset=["ip", "namespace", "pod"]).sort_values("start", kind="stable")
+        return {str(ip): (str(ns), str(pod)) for ip, ns, pod in zip(held["ip"], held["namespace"], held["pod"])}
 
     def quarantine_policies(self) -> list[dict[str, Any]]:
         namespaces = sorted({n[4:].split("/", 1)[0] for n in isolated_pods(self.reached, self.graph, pods=self.case.context("pods"))})

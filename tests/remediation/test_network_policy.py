@@ -84,8 +84,9 @@ def test_generated_policies_allow_what_was_seen_and_not_the_attack() -> None:
     attack = f["event_id"].isin(["exploit", "c2"])
     policies = network_policies(f, LABELS, attack=attack, attacker_ips=["198.51.100.66", "203.0.113.77"])
     names = sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in policies)
-    assert names == [("pay", "k8sforensics-allow-api"), ("pay", "k8sforensics-default-deny"), ("shop", "k8sforensics-allow-cart"),
-                     ("shop", "k8sforensics-allow-web"), ("shop", "k8sforensics-default-deny")]
+    assert names == [("pay", "k8sforensics-allow-api"), ("pay", "k8sforensics-allow-dns-and-api"), ("pay", "k8sforensics-default-deny"),
+                     ("shop", "k8sforensics-allow-cart"), ("shop", "k8sforensics-allow-dns-and-api"), ("shop", "k8sforensics-allow-web"),
+                     ("shop", "k8sforensics-default-deny")]
     verdict = evaluate(policies, f, LABELS)
     live = ~f["is_reply"].astype(bool) & (f["verdict"] == "allowed")
     assert verdict[live & ~attack].all() and not verdict[attack].any()
@@ -106,3 +107,27 @@ def test_labels_for_pods_known_only_from_the_evidence() -> None:
     assert labels[("shop", "web-5d8f9c7b4d-ccccc")] == {"app": "web"}  # what its workload's pods share
     assert labels[("shop", "web-77c9d8f6b5-ddddd")] == {"app": "web"}  # named like the Deployment's pods
     assert labels[("shop", "lonely")] == {}
+
+
+def test_system_namespaces_are_left_alone_and_every_closed_namespace_keeps_dns_and_the_api_server() -> None:
+    labels = {**LABELS, ("kube-system", "coredns-1"): {"k8s-app": "kube-dns"}}
+    f = frame("flows", flow(("shop", "web-1"), ("kube-system", "coredns-1"), 53, "udp"),
+              flow(("kube-system", "coredns-1"), ("shop", "web-1"), 41234, "udp"),  # the DNS answer, a UDP reply without a flag
+              flow(("shop", "web-1"), ("shop", "cart-1"), 8080))
+    policies = network_policies(f, labels, skip_namespace=lambda ns: ns == "kube-system", api_servers=["172.20.0.1"])
+    assert not any(p["metadata"]["namespace"] == "kube-system" for p in policies)  # a default deny there takes DNS down
+    allow = next(p for p in policies if p["metadata"]["name"] == "k8sforensics-allow-dns-and-api")
+    assert allow["spec"]["egress"][1]["to"] == [{"ipBlock": {"cidr": "172.20.0.1/32"}}]
+    # no rule for the reply on an ephemeral port (connection tracking lets answers through), and every request still passes
+    assert not any(r.get("ports") == [{"protocol": "UDP", "port": 41234}] for p in policies for r in p["spec"].get("ingress", []))
+    assert evaluate(policies, f, labels).tolist() == [True, False, True]
+
+
+def test_a_stale_pod_address_stands_for_the_workload_that_held_it_never_for_an_ip_block() -> None:
+    stale = {"10.244.3.10": ("shop", "cart-1")}  # cart-1 held it; at the time of the flow no pod did
+    f = frame("flows", flow(("shop", "web-1"), "10.244.3.10", 8080))
+    policies = network_policies(f, LABELS, stale_addresses=stale)
+    text = str(policies)
+    assert "10.244.3.10" not in text and "'app': 'cart'" in text
+    assert evaluate(policies, f, LABELS, stale_addresses=stale).all()
+    assert not evaluate(policies, frame("flows", flow(("shop", "web-1"), ("pay", "api-1"), 8080)), LABELS).any()
