@@ -501,7 +501,12 @@ class Remediation:
 
     @_once
     def pod_security(self) -> pd.DataFrame:
-        return namespace_levels(self.case.objects(), self.case.context("namespaces"), unreadable=self.unreadable)
+        """The strictest Pod Security level each namespace's pods meet — without the pods the
+        attacker made: their hostPath or privileged spec is not what the namespace needs."""
+        objects = self.case.objects()
+        made = self._attacker_pods()
+        mine = pd.Series([(ns, n) in made for ns, n in zip(objects["namespace"], objects["name"])], index=objects.index, dtype=bool)
+        return namespace_levels(objects[~(mine & (objects["kind"] == "Pod"))], self.case.context("namespaces"), unreadable=self.unreadable)
 
     @_once
     def rbac(self) -> tuple[list[dict[str, Any]], pd.DataFrame]:
@@ -528,8 +533,11 @@ class Remediation:
         return [r for r in image_repositories(images) if r not in flagged and r.rstrip("/") not in flagged]
 
     def privileged_namespaces(self) -> list[str]:
+        """Namespaces the admission policies exempt: those whose own pods (not the attacker's)
+        need privileged settings, and the system namespaces."""
         levels = self.pod_security()
-        return sorted(levels.loc[levels["level"] == "privileged", "namespace"])
+        system = levels["namespace"].map(lambda ns: bool(SYSTEM_NAMESPACES.match(str(ns))))
+        return sorted(levels.loc[(levels["level"] == "privileged") | system, "namespace"])
 
     def artifacts(self) -> dict[str, list[dict[str, Any]]]:
         """Every generated object, per artifact file name."""
@@ -538,7 +546,10 @@ class Remediation:
         return {
             ARTIFACTS["quarantine"]: self.quarantine_policies(),
             ARTIFACTS["NetworkPolicy"]: self.network_policies(),
-            ARTIFACTS["Pod Security Admission"]: namespace_objects(self.pod_security()),
+            # never a system namespace: its CNI, kube-proxy and storage agents need privileged pods, and a
+            # rebuilt node whose agents are rejected has no network
+            ARTIFACTS["Pod Security Admission"]: namespace_objects(
+                self.pod_security()[~self.pod_security()["namespace"].map(lambda ns: bool(SYSTEM_NAMESPACES.match(str(ns))))]),
             ARTIFACTS["RBAC"]: self.rbac()[0],
             ARTIFACTS["admission policy"]: gatekeeper(repos, exempt=exempt),
             ARTIFACTS["kyverno"]: kyverno(repos, exempt=exempt),
