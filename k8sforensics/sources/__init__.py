@@ -81,14 +81,14 @@ def format_options(*, vpc_fields: Sequence[str] | str | None = None) -> dict[str
 
     ``vpc_fields``: the field names of a headerless VPC flow log, in the order its lines
     hold them (the ``${field}`` list of the flow log's custom format, AWS "Flow log records");
-    a text of space-separated names is split. Raises ``ValueError`` for an empty list or a
-    name that is not text."""
+    a text of space-separated names is split. Raises ``ValueError`` for an empty list, a
+    name that is not text, or one the flow log does not know (``aws_vpc_flow.vpc_field_names``)."""
     out: dict[str, Any] = {}
     if vpc_fields is not None:
         names = vpc_fields.split() if isinstance(vpc_fields, str) else list(vpc_fields)
         if not names or not all(isinstance(n, str) and n.strip() and not any(c.isspace() for c in n) for n in names):
             raise ValueError(f"vpc_fields must name the fields, one word each (got {vpc_fields!r})")
-        out["vpc_fields"] = names
+        out["vpc_fields"] = aws_vpc_flow.vpc_field_names(names)  # unknown or repeated names fail here, before any file is read
     return out
 
 

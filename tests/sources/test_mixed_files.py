@@ -222,7 +222,8 @@ def test_fast_query_gets_the_file_context(tmp_path: Path, monkeypatch: pytest.Mo
 def test_vpc_fields_are_checked_and_split() -> None:
     assert format_options(vpc_fields="version  account-id\tinterface-id") == {"vpc_fields": ["version", "account-id", "interface-id"]}
     assert format_options() == {}
-    for bad in ("", " ", [], ["version", ""], ["version account-id"], [3]):
+    assert format_options(vpc_fields=["version", "account_id"]) == {"vpc_fields": ["version", "account-id"]}
+    for bad in ("", " ", [], ["version", ""], ["version account-id"], [3], ["version", "no-such-field"], ["srcaddr", "srcaddr"]):
         with pytest.raises(ValueError, match="vpc_fields"):
             format_options(vpc_fields=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="vpc_fields"):
