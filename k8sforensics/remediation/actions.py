@@ -160,9 +160,10 @@ def isolated_pods(reached: pd.DataFrame, graph: nx.MultiDiGraph, *, pods: pd.Dat
     for r in reached.itertuples(index=False):
         if not str(r.node).startswith("pod:") or getattr(r, "how", REACHED) not in (REACHED, SOURCE):
             continue
-        if _via_of(reached, str(r.node)) == "runs" and not _made_by_attacker(reached, str(r.node)):
-            continue  # a replica of a workload the attacker changed: rolled back with it, not quarantined one by one
-        if _made_by_attacker(reached, str(r.node)) or not _system_reason(str(r.node), graph, info):
+        # a replica of a workload the attacker made or changed runs their code: quarantined until the
+        # workload is deleted or rolled back (it would get fresh tokens for a recreated account meanwhile)
+        runs_theirs = _via_of(reached, str(r.node)) == "runs"
+        if runs_theirs or _made_by_attacker(reached, str(r.node)) or not _system_reason(str(r.node), graph, info):
             out.append(str(r.node))
     return out
 
@@ -314,6 +315,15 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     for o in made:
         if any(k in _WEBHOOKS for k in o["resource"].split(",")):
             _delete(add, o, info=info, facts=facts)
+    more = list(more)
+
+    def merge(rows: Iterable[Mapping[str, Any]]) -> None:
+        for r in rows:
+            add(int(r["priority"]), str(r["kind"]), str(r["action"]), str(r["target"]), str(r["control"]), events=list(r.get("event_ids") or []),
+                references=str(r.get("references", "")), command=str(r.get("command", "")), artifact=str(r.get("artifact", "")),
+                why=str(r.get("why", "")), check=r.get("check"))
+
+    merge(r for r in more if int(r["priority"]) <= 2)  # an open door (an anonymous grant) is closed next
     isolate = set(isolated_pods(reached, graph, pods=pods))
     quarantine = artifacts.get("quarantine", "")
     if isolate and quarantine:
@@ -454,10 +464,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
                 events = [e for ids in g["event_ids"] if ids is not None for e in ids]
                 add(6, "review", f"{text} ({tech}: {g['title'].iloc[0]})", str(tech), control, events=events, references=refs,
                     check=manual("a control to put in place"))
-    for r in more:
-        add(int(r["priority"]), str(r["kind"]), str(r["action"]), str(r["target"]), str(r["control"]), events=list(r.get("event_ids") or []),
-            references=str(r.get("references", "")), command=str(r.get("command", "")), artifact=str(r.get("artifact", "")),
-            why=str(r.get("why", "")), check=r.get("check"))
+    merge(r for r in more if int(r["priority"]) > 2)
     # 7. verify
     add(7, "verify", "after the fixes, snapshot the inventory again and check every action against it: `k8sforensics collect` then "
         "`k8sforensics remediate --verify`", "cluster", "verification",

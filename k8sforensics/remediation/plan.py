@@ -330,6 +330,27 @@ class Remediation:
             con.close()
         return out.reindex(columns=columns)
 
+    def _anonymous_bindings(self, facts: Facts) -> list[dict[str, Any]]:
+        """Containment: each binding that grants anonymous or unauthenticated requests a role
+        beyond the API server's own defaults — anyone who reaches the API server acts with it, so
+        it goes before any credential is rotated (Kubernetes docs, "Authenticating": anonymous
+        requests; the bootstrap system: bindings are reconciled by the API server and left alone)."""
+        rbac = self.case.context("rbac")
+        hit = rbac[rbac["subject"].isin(["system:anonymous", "system:unauthenticated"])
+                   & ~(rbac["binding"].astype(str).str.startswith("system:") & rbac["role"].astype(str).str.startswith("system:"))]
+        rows = []
+        for r in hit.drop_duplicates(["binding_kind", "binding_namespace", "binding"]).itertuples(index=False):
+            ns = r.binding_namespace if isinstance(r.binding_namespace, str) and r.binding_kind == "RoleBinding" else None
+            kind = str(r.binding_kind).lower()
+            rows.append({"priority": 2, "kind": "delete", "action": f"delete the {r.binding_kind} {r.binding}: it grants {r.subject} the "
+                         f"{r.role_kind} {r.role} — anyone who reaches the API server acts with it, so it goes before anything else "
+                         f"is rotated", "target": f"binding:{r.binding}", "control": "RBAC", "why": "an open door into the cluster",
+                         "references": "CIS 5.1.1; MS-TA9001; Kubernetes docs: Authenticating (anonymous requests)",
+                         "command": kubectl("delete", kind, str(r.binding), "--ignore-not-found", namespace=ns)
+                         if names_ok((kind, r.binding)) and (ns is None or names_ok(("namespace", ns))) else "",
+                         "check": facts.check("absent", kind + "s", ns, str(r.binding))})
+        return rows
+
     def _restores(self, facts: Facts) -> list[dict[str, Any]]:
         """Recovery: each object the attacker deleted, restored from where it is defined (Git,
         Helm, a backup) — never from the cluster, which they controlled (NIST SP 800-61: recovery)."""
@@ -371,9 +392,13 @@ class Remediation:
         return {n for n in r.loc[(r["how"] == SOURCE) & r["parent"].isna(), "node"] if str(n).startswith("pod:")}
 
     def _entry_images(self) -> set[str]:
+        """The images the attack came in with or put there: those of the entry pods and of the
+        pods a workload the attacker made or changed runs — never a known-good image."""
         pods = self.case.context("pods")
         key = "pod:" + pods["namespace"].astype(str) + "/" + pods["name"].astype(str)
-        return {i for images in pods.loc[key.isin(self._entry_pods()), "images"] if images is not None for i in images}
+        r = self.reached
+        theirs = self._entry_pods() | set(r.loc[r["via"].eq("runs") & r["how"].isin([SOURCE, REACHED]), "node"])
+        return {i for images in pods.loc[key.isin(theirs), "images"] if images is not None for i in images}
 
     @_once
     def facts(self) -> Facts:
@@ -628,7 +653,8 @@ class Remediation:
         preserve = preservation_actions(pods=running, ended={n: t for n, t in ended.items() if n in reached_pods}, nodes=held_nodes,
                                         objects=[o for o in [*made, *keep] if o["target"] not in ended], case_path=_shown(self.case.path))
         _, unused = self.rbac()
-        more = self._restores(facts)
+        open_door = self._anonymous_bindings(facts)
+        more = [*open_door, *self._restores(facts)]
         more += [{"priority": 6, "kind": "delete", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
                   "control": "RBAC", "why": r.reason, "references": "CIS 5.1.1; MS-M9003",
                   "command": kubectl("delete", r.binding_kind.lower(), r.binding, "--ignore-not-found",
@@ -637,7 +663,8 @@ class Remediation:
                   "check": facts.check("absent", r.binding_kind.lower() + "s", r.binding_namespace if isinstance(r.binding_namespace, str) else None,
                                        str(r.binding))}
                  for r in unused.itertuples(index=False)
-                 if f"binding:{r.binding}" not in {o["target"] for o in made}]  # the attacker's own bindings are deleted already
+                 # the attacker's own bindings are deleted already, an anonymous grant in containment
+                 if f"binding:{r.binding}" not in {o["target"] for o in made} | {o["target"] for o in open_door}]
         return remediation_actions(self.findings, self.graph, source=self.sources, attacker_ips=self.attacker_ips(),
                                    workload_images=self.known_good_images(), bindings=self._binding_kinds(), ended=ended,
                                    artifacts={control: _shown(path) for control, path in files.items()},
