@@ -381,7 +381,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             command=kubectl("delete", "pod", pod, "--ignore-not-found", namespace=ns) if not flag else "", check=pod_check(node),
             why=f"control reached it ({_via(reached, node)})")
     # 3. invalidate credentials the way Kubernetes invalidates them
-    _credentials(add, graph, reached, how=how, done=done, evidence=evidence, facts=facts)
+    _credentials(add, graph, reached, how=how, done=done, evidence=evidence, facts=facts, info=info)
     # 4. eradicate: what the attacker made, what they changed, what let them through
     created_bindings = {o["name"] for o in made if o["resource"] in ("clusterrolebindings", "rolebindings")}
     for o in made:
@@ -478,12 +478,19 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     return out[ACTION_COLUMNS]
 
 
+def _host(pod: str, graph: nx.MultiDiGraph, info: dict[str, dict[str, Any]]) -> str:
+    """node:<name> a pod ran on, per the inventory or the graph ("node:?" when unknown)."""
+    host = info.get(pod, {}).get("node") or (graph.nodes[pod].get("host") if pod in graph else None)
+    return f"node:{host}" if isinstance(host, str) else "node:?"
+
+
 def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how: dict[str, str], done: set[str], evidence: Any,
-                 facts: Facts) -> None:
+                 facts: Facts, info: dict[str, dict[str, Any]]) -> None:
     """Phase 3: each credential the attacker held or could reach, invalidated the way
     Kubernetes invalidates it (Kubernetes docs, "Managing Service Accounts": a bound token is
     rejected once its pod, Secret or service account is deleted; it cannot be revoked otherwise)."""
     rotated: list[str] = []
+    held_nodes = {n for n in reached["node"] if n.startswith("node:") and how[n] in (REACHED, SOURCE)}
     for node in (n for n in reached["node"] if n.startswith("sa:")):
         ns, sa = node[3:].split("/", 1)
         ok = names_ok(("namespace", ns), ("serviceaccount", sa))
@@ -495,6 +502,20 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
                               and d["type"] in ("token_steal", "token_use")} | {str(reached.loc[reached["node"] == node, "parent"].iloc[0])}
                              - {"None", "nan"})
             pods_on = [h for h in holders if h.startswith("pod:") and names_ok(*zip(("namespace", "pod"), h[4:].split("/", 1)))]
+            hosts = {_host(h, graph, info) for h in pods_on}
+            if pods_on and hosts <= held_nodes:
+                # co-tenants of a node the attacker held: a DaemonSet pod deleted on a cordoned node comes back on it with a
+                # fresh token within the attacker's reach, and deleting pods one by one skips PodDisruptionBudgets — the
+                # drain and deletion of the node (recover) is what rotates these tokens
+                names = ", ".join(sorted(str(h)[5:] for h in hosts))
+                add(3, "rotate", f"rotate the tokens of service account {ns}/{sa} that were within the attacker's reach on node(s) {names}: "
+                    f"their pods' bound tokens die when the drain and deletion of the node (under recover) evict them — do not delete "
+                    f"the pods one by one (a DaemonSet pod comes back on the node, and PodDisruptionBudgets are skipped), and do not "
+                    f"isolate or redeploy them: nothing shows the attacker acting in them. Delete any legacy token Secret of the account"
+                    + flag, node, "credential rotation", events=evidence(node), references="CIS 5.1.5, 5.1.6; MS-M9025; Kubernetes docs: Safely Drain a Node",
+                    check={"any": [account, {"all": [facts.check("replaced", "nodes", None, str(h)[5:]) for h in sorted(hosts)]}]},
+                    why=f"its token was exposed ({_via(reached, node)})")
+                continue
             cmds = [kubectl("delete", "pod", p[4:].split("/", 1)[1], "--ignore-not-found", namespace=p[4:].split("/", 1)[0]) for p in pods_on]
             add(3, "rotate", f"rotate the tokens of service account {ns}/{sa} that were within the attacker's reach: delete the pod(s) "
                 f"{', '.join(h[4:] for h in pods_on) or 'that mounted it'} — their bound tokens die with them; draining their node does it — "

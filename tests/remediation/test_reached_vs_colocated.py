@@ -100,7 +100,8 @@ def test_co_tenants_are_never_quarantined_nor_redeployed(actions: pd.DataFrame, 
 def test_exposed_tokens_are_rotated_and_the_node_rebuilt(actions: pd.DataFrame) -> None:
     rotate = actions[actions["control"] == "credential rotation"].set_index("target")["action"]
     dns = rotate["sa:kube-system/coredns"]
-    assert "within the attacker's reach" in dns and "do not isolate" in dns.lower() and "delete the pod(s)" in dns
+    assert "within the attacker's reach" in dns and "do not isolate" in dns.lower() and "drain and deletion of the node" in dns
+    assert "do not delete the pods one by one" in dns  # a DaemonSet pod would come back on the node the attacker holds
     # the stolen ones are rotated as credentials the attacker held: a new account, a new UID
     assert rotate["sa:monitoring/prometheus"].startswith("rotate service account monitoring/prometheus: delete it and create it again")
     assert rotate["sa:kube-system/aws-load-balancer-controller"].startswith("rotate service account kube-system/aws-load-balancer-controller")
