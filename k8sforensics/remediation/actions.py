@@ -425,21 +425,27 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
         kind_name = workload.split("/", 1)
         ok = len(kind_name) == 2 and names_ok(("namespace", ns), ("workload", kind_name[1])) and bool(_RESOURCE.fullmatch(kind_name[0].lower()))
         resource = KIND_RESOURCE.get(kind_name[0], kind_name[0].lower() + "s")
-        text, cmd = _redeploy(ns, workload, facts.digests.get((ns, workload), {}), (workload_images or {}).get((ns, workload), []), ok=ok)
+        digests = facts.digests.get((ns, workload), {})
+        text, cmd = _redeploy(ns, workload, digests, (workload_images or {}).get((ns, workload), []), ok=ok)
+        old_pods = [{"name": p, "uid": facts.uids.get(("pods", ns, p))} for p in pods_of]
         add(5, "redeploy", f"redeploy {workload} in {ns} {text}" + ("" if ok else suspicious([ns, workload])), f"workload:{ns}/{workload}",
             "redeploy", references="NSA 1.1; MS-M9004", command=cmd,
-            check=facts.check("pinned", resource, ns, kind_name[-1], pods=[{"name": p, "uid": facts.uids.get(("pods", ns, p))} for p in pods_of]),
+            check=_redeployed(facts, resource, ns, kind_name[-1], old_pods, pinned=bool(digests)),
             why=f"its pod(s) {', '.join(pods_of)} were compromised", events=[e for p in pods_of for e in evidence(f"pod:{ns}/{p}")])
     for node in (n for n in reached["node"] if n.startswith("workload:") and _via_of(reached, n) == "patch"):
         ns, resource, name = (node[9:].split("/", 2) + ["", ""])[:3]
         kind = {v: k for k, v in KIND_RESOURCE.items()}.get(resource, resource)
         ok = names_ok(("namespace", ns), ("workload", name)) and bool(_RESOURCE.fullmatch(resource))
-        text, cmd = _redeploy(ns, f"{kind}/{name}", facts.digests.get((ns, f"{kind}/{name}"), {}),
-                                  (workload_images or {}).get((ns, f"{kind}/{name}"), []), ok=ok, undo=resource in ROLLOUT_RESOURCES)
+        digests = facts.digests.get((ns, f"{kind}/{name}"), {})
+        text, cmd = _redeploy(ns, f"{kind}/{name}", digests, (workload_images or {}).get((ns, f"{kind}/{name}"), []), ok=ok,
+                              undo=resource in ROLLOUT_RESOURCES)
+        runs = [str(n)[4:].split("/", 1)[1] for n, p, v in zip(reached["node"], reached["parent"], reached["via"])
+                if p == node and v == "runs" and str(n).startswith(f"pod:{ns}/")]
         add(5, "redeploy", f"redeploy {kind}/{name} in {ns}: roll it back to its revision before the attacker's change, {text}; its pods "
             f"run what the attacker put there" + ("" if ok else suspicious([ns, name])), f"workload:{ns}/{kind}/{name}", "redeploy",
             events=evidence(node), references="NSA 1.1; MS-M9004", command=cmd,
-            check=facts.check("pinned", resource, ns, name, pods=[]), why=f"changed by the attacker ({_via(reached, node)})")
+            check=_redeployed(facts, resource, ns, name, [{"name": p, "uid": facts.uids.get(("pods", ns, p))} for p in runs], pinned=bool(digests)),
+            why=f"changed by the attacker ({_via(reached, node)})")
     # 6. harden: the generated policies (only files with objects in them), and the control per technique the attack used
     for control, text, refs in (("NetworkPolicy", "apply the generated NetworkPolicies (default deny, then the observed legitimate flows)",
                                  "CIS 5.3.2; NSA 2.0, 3.0; MS-M9014"),
@@ -625,6 +631,16 @@ def _system_procedure(node: str, graph: nx.MultiDiGraph, info: dict[str, dict[st
             "Compare its spec with the known-good version, then delete this pod so its controller recreates it from the spec")
 
 
+def _redeployed(facts: Facts, resource: str, ns: str, name: str, pods: list[dict[str, Any]], *, pinned: bool) -> dict[str, Any]:
+    """The check of a redeploy: pinned by digest with the old pods gone when the step pins
+    digests; without a digest to pin, the old pods replaced (a check that can be met)."""
+    if pinned:
+        return facts.check("pinned", resource, ns, name, pods=pods)
+    if not pods:
+        return manual("no digest known and no pod of the old revision to see replaced")
+    return {"all": [facts.check("replaced", "pods", ns, p["name"]) for p in pods]}
+
+
 def _redeploy(ns: str, workload: str, digests: Mapping[str, str], images: list[str], *, ok: bool, undo: bool = False) -> tuple[str, str]:
     """(what to say, the command) for redeploying ``workload`` ("Kind/name") from known-good images."""
     kind, _, name = workload.partition("/")
@@ -687,6 +703,16 @@ def attacker_objects(graph: nx.MultiDiGraph, reached: pd.DataFrame, *, bindings:
                       "clusterrolebindings": f"binding:{name}", "rolebindings": f"binding:{name}"}.get(
                 resource, f"workload:{ns}/{resource}/{name}" if ns else f"{resource}:{name}")
             put(resource, ns, name, target, str(r.actor), [str(r.event_id)])
+    # the graph names a webhook without its kind; the audit log's create says which: one object, its real kind
+    either = ",".join(_WEBHOOKS)
+    for key, o in list(out.items()):
+        if o["resource"] != either:
+            continue
+        known = [k for k in (f"{w}//{o['name']}" for w in _WEBHOOKS) if k in out]
+        if known:
+            out[known[0]]["events"] += [e for e in o["events"] if e not in out[known[0]]["events"]]
+            out[known[0]]["target"] = o["target"]
+            del out[key]
     return list(out.values())
 
 

@@ -123,3 +123,12 @@ def test_only_outside_addresses_are_blocked(actions: pd.DataFrame) -> None:
 def test_no_graph_no_way_in_no_crash() -> None:
     a = remediation_actions(pd.DataFrame(columns=["finding_id", "event_ids"]), nx.MultiDiGraph())
     assert set(a["phase"]) == {"verify"}  # nothing to do but to check
+
+
+def test_a_webhook_the_audit_log_names_is_deleted_once_by_its_real_kind(graph: nx.MultiDiGraph) -> None:
+    created = pd.DataFrame({"resource": ["mutatingwebhookconfigurations"], "namespace": [None], "name": ["pod-defaults"],
+                            "actor": ["sa:ci/deployer"], "event_id": ["w1"]})
+    a = remediation_actions(pd.DataFrame(columns=["finding_id", "event_ids"]), graph, networks=NETS, created=created)
+    hook = a[a["action"].str.contains("admission webhook")]
+    assert len(hook) == 1 and hook["command"].iloc[0] == "kubectl delete mutatingwebhookconfigurations pod-defaults --ignore-not-found"
+    assert "SUSPICIOUS" not in hook["action"].iloc[0] and hook["check"].iloc[0]["resource"] == "mutatingwebhookconfigurations"
