@@ -322,13 +322,15 @@ def _lookup(snap: Snapshot, resource: str, ns: str | None, name: str) -> list[di
     return blind if blind else []
 
 
-def _gone(snap: Snapshot, resource: str, ns: str | None, name: str) -> str:
+def _gone(snap: Snapshot, resource: str, ns: str | None, name: str) -> Verdict:
+    """An object absent from the snapshot: done — unless the snapshot holds nothing of its kind
+    in its namespace at all (a kubectl dump of some namespaces only), where absence proves nothing."""
     text = f"{_what(resource, ns, name)} is gone"
     ns = _namespace(resource, ns)
     if ns and not snap.cluster_wide and not snap.holds_namespace(resource, ns):
-        # kubectl dumps may be of some namespaces only: say what the absence rests on
-        text += f" (the snapshot holds no {resource} in namespace {_shown(ns)} at all: was it dumped with --all-namespaces?)"
-    return text
+        return NOT_CHECKABLE, (f"{_what(resource, ns, name)} is not in the snapshot, which holds no {resource} in namespace {_shown(ns)} "
+                               f"at all: dump it with --all-namespaces (or the collector) to tell")
+    return DONE, text
 
 
 def _absent(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
@@ -337,7 +339,7 @@ def _absent(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
     if isinstance(found, str):
         return NOT_CHECKABLE, found
     if not found:
-        return DONE, _gone(snap, resource, ns, name)
+        return _gone(snap, resource, ns, name)
     uid = check.get("uid")
     same = [o for o in found if not uid or _uid(o) == uid]
     if same:
@@ -355,7 +357,7 @@ def _replaced(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
     if isinstance(found, str):
         return NOT_CHECKABLE, found
     if not found:
-        return DONE, _gone(snap, resource, ns, name)
+        return _gone(snap, resource, ns, name)
     uid, since = check.get("uid"), check.get("since")
     what = _what(resource, ns, name)
     if uid:
@@ -390,7 +392,7 @@ def _label(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
         return NOT_CHECKABLE, found
     what = _what(resource, ns, name)
     if not found:
-        return DONE, _gone(snap, resource, ns, name)
+        return _gone(snap, resource, ns, name)
     labels = _labels(found[-1])
     if key in labels and (value is None or labels[key] == str(value)):
         return DONE, f"{what} carries the label {_shown(key)}={_shown(labels[key])}"

@@ -322,7 +322,8 @@ def test_kubectl_dumps_json_and_yaml_lists_and_single_objects(tmp_path: Path) ->
     snap = read_snapshot(tmp_path)
     assert {"pods", "clusterrolebindings", "mutatingwebhookconfigurations", "certificatesigningrequests", "networkpolicies"} <= snap.collected
     assert check(snap, {"expect": "absent", **ref("mutatingwebhookconfigurations", "hook", uid="w1")})[0] == "not done"
-    assert check(snap, {"expect": "absent", **ref("networkpolicies", "x", "shop", uid=None)})[0] == "done"
+    # an empty list says nothing of which namespaces were asked: the absence proves nothing
+    assert check(snap, {"expect": "absent", **ref("networkpolicies", "x", "shop", uid=None)})[0] == "not checkable"
     assert check(snap, {"expect": "absent", **ref("nodes", "n1", uid=None)})[0] == "not checkable"
     assert snap.collected_at is None and not snap.warnings
 
@@ -357,7 +358,7 @@ def test_no_snapshot_is_one_clear_error(tmp_path: Path) -> None:
 def test_a_partial_kubectl_dump_says_what_an_absence_rests_on(tmp_path: Path) -> None:
     (tmp_path / "pods.json").write_text(json.dumps({"kind": "List", "items": [{"kind": "Pod", "metadata": {"name": "a", "namespace": "shop"}}]}))
     verdict, evidence = check(tmp_path, {"expect": "absent", **ref("pods", "miner", "kube-system", uid="m")})
-    assert verdict == "done" and "holds no pods in namespace kube-system at all" in evidence
+    assert verdict == "not checkable" and "holds no pods in namespace kube-system at all" in evidence  # absence is never taken for done
 
 
 def test_forged_names_are_shown_not_interpreted(tmp_path: Path) -> None:
