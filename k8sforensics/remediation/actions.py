@@ -381,7 +381,8 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             command=kubectl("delete", "pod", pod, "--ignore-not-found", namespace=ns) if not flag else "", check=pod_check(node),
             why=f"control reached it ({_via(reached, node)})")
     # 3. invalidate credentials the way Kubernetes invalidates them
-    _credentials(add, graph, reached, how=how, done=done, evidence=evidence, facts=facts, info=info)
+    _credentials(add, graph, reached, how=how, done=done, evidence=evidence, facts=facts, info=info,
+                 made_targets={o["target"] for o in made})
     # 4. eradicate: what the attacker made, what they changed, what let them through
     created_bindings = {o["name"] for o in made if o["resource"] in ("clusterrolebindings", "rolebindings")}
     for o in made:
@@ -478,7 +479,9 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
                       command("k8sforensics", "remediate", case, "--verify", "after-remediation")),
         check=manual("this is the check"), why="shows what was carried out, and what was not")
     out = pd.DataFrame(rows, columns=[c for c in ACTION_COLUMNS if c not in ("action_id", "step")])
-    out = out.drop_duplicates(["priority", "action", "target"]).sort_values("priority", kind="stable").reset_index(drop=True)
+    out = out.drop_duplicates(["priority", "action", "target"]).sort_values("priority", kind="stable")
+    # the same command twice (one binding behind two subjects) is one step: the first says why
+    out = out[~(out["command"].ne("") & out.duplicated(["kind", "command"]))].reset_index(drop=True)
     out.insert(0, "step", range(1, len(out) + 1))
     out.insert(0, "action_id", _ids(out))
     return out[ACTION_COLUMNS]
@@ -491,7 +494,7 @@ def _host(pod: str, graph: nx.MultiDiGraph, info: dict[str, dict[str, Any]]) -> 
 
 
 def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how: dict[str, str], done: set[str], evidence: Any,
-                 facts: Facts, info: dict[str, dict[str, Any]]) -> None:
+                 facts: Facts, info: dict[str, dict[str, Any]], made_targets: set[str]) -> None:
     """Phase 3: each credential the attacker held or could reach, invalidated the way
     Kubernetes invalidates it (Kubernetes docs, "Managing Service Accounts": a bound token is
     rejected once its pod, Secret or service account is deleted; it cannot be revoked otherwise)."""
@@ -593,7 +596,10 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
             check=manual("credentials are revoked at the identity provider"), why=f"the attacker acted as it ({_via(reached, node)})")
     for u, v, d in _edges(graph, done, "read_secret"):
         ns, name = v[7:].split("/", 1)
-        target = f"secret {ns}/{name}" if name != "*" else f"every secret of {ns}"
+        if v in made_targets:
+            continue  # the attacker's own Secret is deleted, not rotated
+        target = (f"secret {ns}/{name}" if name != "*" else f"every Secret of namespace {ns} (a list returned their values)" if ns != "*"
+                  else "every Secret in every namespace (a cluster-wide list returned their values)")
         ok = names_ok(("namespace", ns), ("secret", name)) if name != "*" else False
         add(3, "rotate", f"rotate {target} at its source (database, cloud, API key issuer), then update it in the cluster"
             + ("" if ok or name == "*" else suspicious([ns, name])), v, "credential rotation", events=d["event_ids"],
