@@ -553,10 +553,13 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
                ", bound to the account only: it dies only with the account or at its expiry")
             for r in mine.itertuples(index=False))
         ok = names_ok(("namespace", ns), ("serviceaccount", sa))
-        add(3, "rotate", f"rotate service account {v[3:]}: the attacker minted tokens for it ({tokens or 'see the evidence events'}); delete and "
-            f"recreate the account to reject them all now" + ("" if ok else suspicious([ns, sa])), v, "credential rotation", events=d["event_ids"],
+        again = v in rotated  # recreated above already: this step lists the tokens that recreation rejects
+        add(3, "rotate", f"rotate service account {v[3:]}: the attacker minted tokens for it ({tokens or 'see the evidence events'}); "
+            + ("the recreation of the account above rejects them all" if again else "delete and recreate the account to reject them all now")
+            + ("" if ok else suspicious([ns, sa])), v, "credential rotation", events=d["event_ids"],
             references="CIS 5.1.13; Kubernetes docs: TokenRequest API",
-            command=chain(kubectl("delete", "serviceaccount", sa, namespace=ns), kubectl("create", "serviceaccount", sa, namespace=ns)) if ok else "",
+            command=chain(kubectl("delete", "serviceaccount", sa, namespace=ns), kubectl("create", "serviceaccount", sa, namespace=ns))
+            if ok and not again else "",
             check=facts.check("replaced", "serviceaccounts", ns, sa), why=f"minted by {u}")
         rotated.append(v)
     for node in dict.fromkeys(rotated):

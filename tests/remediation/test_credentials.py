@@ -54,7 +54,8 @@ def test_a_minted_token_is_listed_with_its_expiry_and_the_account_recreated() ->
     mint = a[(a["target"] == "sa:ci/deployer") & a["action"].str.contains("minted")].iloc[0]
     assert "for 31536000 s, valid until 2027-05-01 10:03:00" in mint["action"] and "bound to the account only" in mint["action"]
     assert mint["phase"] == "invalidate credentials" and mint["kind"] == "rotate"
-    assert mint["command"] == "kubectl -n ci delete serviceaccount deployer && kubectl -n ci create serviceaccount deployer"
+    assert mint["command"] == "kubectl -n ci delete serviceaccount deployer && kubectl -n ci create serviceaccount deployer" or (
+        mint["command"] == "" and "recreation of the account above" in mint["action"])
     assert mint["check"] == {"expect": "replaced", "resource": "serviceaccounts", "namespace": "ci", "name": "deployer", "uid": "uid-old",
                              "since": None}
     legacy = a[a["target"] == "secret:ci/deployer-token-x7"].iloc[0]
