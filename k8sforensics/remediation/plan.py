@@ -362,8 +362,10 @@ class Remediation:
             ns = r.namespace if isinstance(r.namespace, str) and r.namespace else None
             where = f"{ns}/{r.name}" if ns else str(r.name)
             target = f"workload:{ns}/{r.resource}/{r.name}" if ns else f"{r.resource}:{r.name}"
+            # a Secret comes back with a new value: the attacker may have read the old one before deleting it
+            value = " with a newly issued value, never the old one" if r.resource == "secrets" else ""
             rows.append({"priority": 5, "kind": "restore", "action": f"restore the {r.resource[:-1] if r.resource.endswith('s') else r.resource} "
-                         f"{where} the attacker deleted, from its definition (Git, Helm, a backup) — not from the cluster; "
+                         f"{where} the attacker deleted, from its definition (Git, Helm, a backup){value} — not from the cluster; "
                          f"check what went unlogged or unprotected while it was gone", "target": target, "control": "recovery",
                          "why": f"deleted by {r.actor} at {clock(r.time)}", "event_ids": [str(r.event_id)],
                          "references": "NIST SP 800-61 (recovery)", "check": facts.check("present", str(r.resource), ns, str(r.name))})
