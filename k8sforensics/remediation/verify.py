@@ -256,10 +256,10 @@ def _row(check: Any, snap: Snapshot, where: _Where) -> Verdict:
             return NOT_CHECKABLE, "the check is not readable JSON"
         if check is None:
             return NOT_CHECKABLE, NO_CHECK
-    return evaluate(check, snap, case_dir=where.case_dir, preserved_root=where.preserved_root)
+    return evaluate_check(check, snap, case_dir=where.case_dir, preserved_root=where.preserved_root)
 
 
-def evaluate(check: Any, snapshot: Snapshot, *, case_dir: str | os.PathLike[str], preserved_root: str | os.PathLike[str] | None = None,
+def evaluate_check(check: Any, snapshot: Snapshot, *, case_dir: str | os.PathLike[str], preserved_root: str | os.PathLike[str] | None = None,
              ) -> Verdict:
     """(verdict, evidence) of one check (the DSL of issue 18: "all"/"any" of atomic checks
     whose "expect" is absent, replaced, present, label, unschedulable, pinned, applied, file or manual)."""

@@ -298,13 +298,13 @@ def test_root_must_be_a_plain_relative_folder(root: str) -> None:
 
 
 def test_the_verifier_reads_each_check_after_the_commands_ran(tmp_path: Path) -> None:
-    from k8sforensics.remediation.verify import Snapshot, evaluate
+    from k8sforensics.remediation.verify import Snapshot, evaluate_check
 
     rows = plan(pod_rows=pods(("shop", "web-1", "node-a", ["app"])), node_rows=nodes(AWS_NODE), ended={"pod:shop/web-0": None})
     run([r["command"] for r in rows if r["command"]], tmp_path)
 
     def verdicts() -> list[str]:
-        return [evaluate(r["check"], Snapshot(path=tmp_path), case_dir=tmp_path / "case", preserved_root=tmp_path)[0] for r in rows]
+        return [evaluate_check(r["check"], Snapshot(path=tmp_path), case_dir=tmp_path / "case", preserved_root=tmp_path)[0] for r in rows]
 
     kinds = ["checkpoint", "memory", "logs", "pod", "disk", "ended", "collect"]
     assert dict(zip(kinds, verdicts())) == {"checkpoint": "not done", "memory": "not done", "logs": "done", "pod": "done", "disk": "done",

@@ -15,7 +15,7 @@ from k8sforensics.remediation.verify import (
     NO_CHECK,
     Snapshot,
     SnapshotError,
-    evaluate,
+    evaluate_check,
     read_snapshot,
     verify_actions,
 )
@@ -48,7 +48,7 @@ def collected(folder: Path, **lists: list[dict[str, Any]]) -> Path:
 
 def check(snapshot: Path | Snapshot, c: dict[str, Any], *, case_dir: Path | None = None, preserved: Path | None = None) -> tuple[str, str]:
     snap = snapshot if isinstance(snapshot, Snapshot) else read_snapshot(snapshot)
-    return evaluate(c, snap, case_dir=case_dir or Path("."), preserved_root=preserved)
+    return evaluate_check(c, snap, case_dir=case_dir or Path("."), preserved_root=preserved)
 
 
 def ref(resource: str, name: str, ns: str | None = None, **more: Any) -> dict[str, Any]:
