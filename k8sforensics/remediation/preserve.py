@@ -86,6 +86,9 @@ def preservation_actions(
     rows: list[dict[str, Any]] = []
     for p in running:
         rows += _checkpoint_rows(p, root)
+    first = next((r for r in rows if r.get("command")), None)
+    if first is not None:
+        first["action"] += CHECKPOINT_PREREQUISITES
     for n in held:
         rows.append(_memory_row(n, root))
     for p in running:
@@ -200,18 +203,22 @@ def _checkpoint_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
             continue
         path = f"/api/v1/nodes/{node}/proxy/checkpoint/{p['namespace']}/{p['name']}/{c}"
         cmd = chain(command("mkdir", "-p", base), save(command("kubectl", "create", "--raw", path, "-f", "/dev/null"), response))
-        rows.append(_row(
-            f"{what} (on node {node}) before anything else touches it: a checkpoint holds every memory page of the container, which "
-            f"keeps running (it is frozen briefly). Prerequisites: Kubernetes ≥ 1.30 (ContainerCheckpoint feature gate, on by default "
-            f"from 1.30), a runtime that implements CRI checkpointing (CRI-O ≥ 1.25 with enable_criu_support, containerd ≥ 2.0) with "
-            f"CRIU on the node, and RBAC create on nodes/proxy (a powerful grant: use the break-glass identity). The kubelet writes "
-            f"the archive on the node as /var/lib/kubelet/checkpoints/checkpoint-{p['name']}_{p['namespace']}-{c}-<timestamp>.tar; "
-            f"its path is in the saved response ({response}). Copy it off the node (scp, or your node-access tooling) to {archive} "
-            f"and keep it sealed: it holds the container's secrets in clear. A 404 means the feature or the container is missing "
-            f"(a finished init container cannot be checkpointed), a 500 that the runtime does not support it; a container with "
-            f"much memory may need ?timeout=<seconds> on the path.",
-            target, why=why, command=cmd, artifact=archive, check={"all": [_file(response), _file(archive)]}, references=_CHECKPOINT_REFS))
+        where = (f"The kubelet writes the archive on the node as /var/lib/kubelet/checkpoints/checkpoint-{p['name']}_{p['namespace']}-{c}"
+                 f"-<timestamp>.tar (its path is in the saved response, {response}); copy it off the node to {archive} and keep it sealed: "
+                 f"it holds the container's secrets in clear.")
+        rows.append(_row(f"{what} (on node {node}) before anything else touches it. {where}", target, why=why, command=cmd,
+                         artifact=archive, check={"all": [_file(response), _file(archive)]}, references=_CHECKPOINT_REFS))
     return rows
+
+
+# said once, on the first checkpoint step of a plan, rather than on every container's
+CHECKPOINT_PREREQUISITES = (
+    " A checkpoint holds every memory page of the container, which keeps running (it is frozen briefly). Prerequisites: Kubernetes "
+    "≥ 1.30 (ContainerCheckpoint feature gate, on by default from 1.30), a runtime that implements CRI checkpointing (CRI-O ≥ 1.25 "
+    "with enable_criu_support, containerd ≥ 2.0) with CRIU on the node, and RBAC create on nodes/proxy (a powerful grant: use the "
+    "break-glass identity). Copy archives off the node with scp or your node-access tooling. A 404 means the feature or the container "
+    "is missing (a finished init container cannot be checkpointed), a 500 that the runtime does not support it; a container with much "
+    "memory may need ?timeout=<seconds> on the path. The other checkpoint steps below work the same way.")
 
 
 def _log_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:

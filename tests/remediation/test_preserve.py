@@ -324,3 +324,12 @@ def test_the_sample_checklist_preserves_first_and_each_command_runs_to_its_files
     assert set(codes) == {0} and {a[0] for a in argv} <= set(STUBBED)
     missing = [p for check in preserve["check"] for p in paths_in(check) if not (tmp_path / p).is_file()]
     assert all(p.endswith((".tar", "memory.lime")) for p in missing), missing  # copied off the node by hand
+
+
+def test_the_checkpoint_prerequisites_are_said_once_on_the_first_checkpoint() -> None:
+    rows = plan(pod_rows=pods(("shop", "web-1", "node-a", ["app", "sidecar"]), ("shop", "web-2", "node-b", ["app"])))
+    checkpoints = [r for r in rows if "checkpoint" in r["command"]]
+    assert len(checkpoints) == 3
+    assert "Prerequisites: Kubernetes ≥ 1.30" in checkpoints[0]["action"]
+    assert not any("Prerequisites" in r["action"] for r in checkpoints[1:])
+    assert all("/var/lib/kubelet/checkpoints/" in r["action"] for r in checkpoints)  # where each archive lands stays per step
