@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Time-aware IP attribution: ``k8sforensics.context.attribute_frame`` against a plain DuckDB
-range join, on synthetic pod lifetimes with heavy IP reuse (performance.md, Task 4 shape), and
+range join, on synthetic pod lifetimes with heavy IP reuse (many short-lived pods per address), and
 agreement with a brute-force reference on a sample.
 
     python benchmarks/bench_attribution.py [--flows 5000000] [--pods 135000] [--ips 5000] [--rounds 3]

@@ -24,7 +24,7 @@ What it measures
                      NODATA/SKIPDATA records are filtered out, as the toolkit skips them, so both
                      approaches should report the same row count.
 
-How (the "Method" of performance.md, as in bench_ingest.py)
+How (as in bench_ingest.py)
     The inputs for each N are generated once and cached in WORKDIR/inputs/s<seed>/. Before timing,
     and again before every round (untimed), the file is read end to end so every run sees a warm
     page cache. Each round runs both approaches once, as separate subprocesses, interleaved

@@ -10,14 +10,14 @@ What it measures
                      Note it does more than the baselines: dedup on auditID, redaction, date
                      partitions, manifest, quarantine.
     duckdb_baseline  DuckDB ``read_ndjson(path, columns={...})`` with the 25 flat columns of
-                     performance.md Task 3 -> ``con.sql(q).to_arrow_reader(100_000)`` -> pyarrow
+                     the audit table's core -> ``con.sql(q).to_arrow_reader(100_000)`` -> pyarrow
                      ParquetWriter (zstd), batches regrouped into ~100k-row row groups, 2 threads.
-                     This is the fastest approach measured there ("duckdb_arrow_batches").
+                     The fastest DuckDB route we measured ("duckdb_arrow_batches").
     pandas_naive     ``pd.read_json(path, lines=True)`` + ``.str.get`` extraction of the same columns
                      + ``to_parquet(zstd)``. ~12 GB peak RSS at 1M events, so it only runs for
                      N <= 1,000,000 unless ``--pandas`` is given.
 
-How (the "Method" of performance.md)
+How
     The input for each N is generated once and cached in WORKDIR/inputs. Before timing, and again
     before every round (untimed), the file is read end to end so every run sees a warm page cache.
     Each round runs every approach once, as a separate subprocess, interleaved (A B C, A B C, ...)
@@ -66,7 +66,7 @@ TAIL_CHARS = 4000
 # --------------------------------------------------------------------------------------------
 # The baselines (run in a child process: ``bench_ingest.py --child NAME INPUT OUTDIR``)
 # --------------------------------------------------------------------------------------------
-# performance.md Task 3 target: 25 flat columns, timestamps as timestamp[us, UTC], user_groups as
+# the baseline's target: 25 flat columns, timestamps as timestamp[us, UTC], user_groups as
 # list<string>, response_code int32, request_object the raw JSON text of requestObject.
 DUCKDB_COLUMNS = {
     "requestReceivedTimestamp": "TIMESTAMPTZ",

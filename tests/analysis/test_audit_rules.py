@@ -1,5 +1,7 @@
 """Each audit rule on the smallest events that show what it must and must not match,
-including the rule bugs threats.md §6 warns about."""
+including the classic rule bugs: a denied attempt counted as done, exec over a websocket GET
+missed, privileged settings looked for only in plain containers, controllers' reads of Secrets
+taken for theft, deletecollection missed."""
 
 from __future__ import annotations
 

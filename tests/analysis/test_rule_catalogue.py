@@ -1,4 +1,5 @@
-"""The built-in rule catalogue: well-formed metadata and coverage of threats.md §3."""
+"""The built-in rule catalogue: well-formed metadata and coverage of the Microsoft Threat Matrix for Kubernetes
+(https://microsoft.github.io/Threat-Matrix-for-Kubernetes/)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import k8sforensics as kf
 from k8sforensics.analysis import PHASES, Rule
 from k8sforensics.analysis.runtime_rules import FALCO_MAP
 
-# threats.md §1: the 40 current techniques (MS-TA9032 retired)
+# the Threat Matrix's 40 current techniques (MS-TA9032 retired)
 MATRIX = {f"MS-TA90{n:02d}" for n in range(1, 42)} - {"MS-TA9032"}
-# techniques of threats.md §3 the audit log, runtime events and flows can show. Not here:
+# the techniques the audit log, runtime events and flows can show. Not here:
 # 9001/9003 (stolen cloud credentials, kubeconfig: the evidence is in cloud audit logs),
 # 9024 (proxy/TOR: needs threat intelligence), 9020 and 9037 (cloud-side use of credentials),
 # 9040 (denial of service: no rule in any public set either).
