@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..frames import clock
+from . import node_ids
 from .graph import CONTROL_EDGES, REACH_EDGES
 from .network import Network, is_external
 
@@ -366,7 +367,7 @@ def graph_patient_zero(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = 
     nets = tuple(networks)
 
     def outside(node: str) -> bool:
-        return node.startswith("ip:") and is_external(node[3:], nets)
+        return node.startswith("ip:") and is_external(node_ids.label(node), nets)
 
     rows = []
     for pod in (n for n, k in graph.nodes(data="kind") if k == "pod"):
@@ -392,8 +393,8 @@ def graph_patient_zero(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = 
         kind, _, name = str(v).partition(":")
         ns = name.split("/", 1)[0] if kind == "sa" else None
         rows.append({"entity_type": "service_account" if kind == "sa" else "user", "entity": name, "namespace": ns, "pod": None,
-                     "first_seen": d["first_seen"], "came_from": u[3:], "finding_id": None, "_group": 1,
-                     "reason": f"credential of {v} used from outside address {u[3:]} at {clock(d['first_seen'])}, {d.get('count', 0)} request(s) "
+                     "first_seen": d["first_seen"], "came_from": node_ids.label(u), "finding_id": None, "_group": 1,
+                     "reason": f"credential of {v} used from outside address {node_ids.label(u)} at {clock(d['first_seen'])}, {d.get('count', 0)} request(s) "
                                f"(evidence {', '.join(d.get('event_ids', [])[:3])})"})
     if not rows:
         return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..analysis import node_ids
 from ..analysis.network import Network, is_external
 from ..analysis.possible import KIND_RESOURCE
 from ..analysis.reach import (
@@ -189,7 +190,8 @@ def _made_by_attacker(reached: pd.DataFrame, node: str) -> bool:
 
 
 def _system_reason(node: str, graph: nx.MultiDiGraph, info: dict[str, dict[str, Any]]) -> str:
-    ns, _, name = node[4:].partition("/")
+    n = node_ids.parse(node)
+    ns, name = n.namespace, n.name
     i = info.get(node, {})
     attrs = graph.nodes[node] if node in graph else {}
     return system_component(ns, name, labels=i.get("labels"), workload=i.get("workload") or attrs.get("workload"),
@@ -301,8 +303,8 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
         return []
 
     def pod_check(node: str) -> dict[str, Any]:
-        ns, name = node[4:].split("/", 1)
-        return facts.check("replaced", "pods", ns, name)
+        n = node_ids.parse(node)
+        return facts.check("replaced", "pods", n.namespace, n.name)
 
     # 1. preserve: what containment will erase, collected first (built by preserve.preservation_actions)
     for r in preserve:
@@ -335,7 +337,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     drain: dict[str, list[str]] = {}  # node → the reached system pods on it
     system_rows: list[tuple[str, str, str]] = []
     for node in (n for n in reached["node"] if n.startswith("pod:") and how[n] in (REACHED, SOURCE)):
-        ns, pod = node[4:].split("/", 1)
+        ns, pod = node_ids.parse(node).namespace or "", node_ids.parse(node).name
         gone = (ended or {}).get(node)
         if _via_of(reached, node) == "runs" and (gone is not None or not _made_by_attacker(reached, node)):
             continue  # a pod of a workload the attacker made (gone) or changed: deleting or rolling back the workload does it
@@ -356,7 +358,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
         system_rows.append((node, state, "" if ok else suspicious([ns, pod])))
     held_nodes = [n for n in reached["node"] if n.startswith("node:") and how[n] in (REACHED, SOURCE)]
     for node in [*held_nodes, *(f"node:{h}" for h in sorted(drain) if f"node:{h}" not in held_nodes)]:
-        name = node[5:]
+        name = node_ids.parse(node).name
         ok = valid_name(name)
         held = node in held_nodes
         add(2, "cordon", f"cordon node {name} so nothing new is scheduled there"
@@ -369,12 +371,12 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     blocked |= {n for n in graph if n.startswith("ip:") and _accessed(graph, reached, n, networks=nets, named=named)}
     blocked |= {u for n in done if n.startswith(("sa:", "user:")) for u, _, d in graph.in_edges(n, data=True)
                 if str(u).startswith("ip:") and d.get("observed") and not str(d["type"]).startswith("flow")}  # where a held credential was used from
-    for ip in sorted(b for b in blocked if is_external(b[3:], nets)):  # never a node's, a pod's or a VPC address
-        add(2, "block", f"block {ip[3:]} at the edge (ingress, firewall, egress proxy)", ip, "network block", events=_edge_events(graph, ip),
+    for ip in sorted(b for b in blocked if is_external(node_ids.label(b), nets)):  # never a node's, a pod's or a VPC address
+        add(2, "block", f"block {node_ids.label(ip)} at the edge (ingress, firewall, egress proxy)", ip, "network block", events=_edge_events(graph, ip),
             references="NSA 2.0; MS-M9007", check=manual("a firewall or proxy rule is outside the cluster's inventory"),
             why="the attack came from it" if ip in sources else "compromised workloads talked to it, or a stolen credential was used from it")
     for node, state, flag in system_rows:
-        ns, pod = node[4:].split("/", 1)
+        ns, pod = node_ids.parse(node).namespace or "", node_ids.parse(node).name
         risk, procedure = _system_procedure(node, graph, info)
         add(2, "redeploy", f"replace system pod {ns}/{pod} ({_system_reason(node, graph, info)}), never quarantine it: {risk}. "
             f"{procedure}{state}" + flag, node, "replace system component", events=evidence(node), references="NSA 1.1; MS-M9014",
@@ -404,7 +406,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
                 check=manual("a configuration change to review"))
     # 5. recover: rebuild what the attacker held, redeploy what they changed, from what is known to be good
     for node in held_nodes:
-        name = node[5:]
+        name = node_ids.parse(node).name
         ok = valid_name(name)
         add(5, "rebuild", f"drain node {name} (kubectl drain evicts through the Eviction API and so respects PodDisruptionBudgets; never "
             f"--disable-eviction), then rebuild it from a clean image and delete the old Node object: every pod's token and the kubelet's "
@@ -434,13 +436,14 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             check=_redeployed(facts, resource, ns, kind_name[-1], old_pods, pinned=bool(digests)),
             why=f"its pod(s) {', '.join(pods_of)} were compromised", events=[e for p in pods_of for e in evidence(f"pod:{ns}/{p}")])
     for node in (n for n in reached["node"] if n.startswith("workload:") and _via_of(reached, n) == "patch"):
-        ns, resource, name = (node[9:].split("/", 2) + ["", ""])[:3]
+        w = node_ids.parse(node)
+        ns, resource, name = w.namespace or "", w.resource or "", w.name
         kind = {v: k for k, v in KIND_RESOURCE.items()}.get(resource, resource)
         ok = names_ok(("namespace", ns), ("workload", name)) and bool(_RESOURCE.fullmatch(resource))
         digests = facts.digests.get((ns, f"{kind}/{name}"), {})
         text, cmd = _redeploy(ns, f"{kind}/{name}", digests, (workload_images or {}).get((ns, f"{kind}/{name}"), []), ok=ok,
                               undo=resource in ROLLOUT_RESOURCES)
-        runs = [str(n)[4:].split("/", 1)[1] for n, p, v in zip(reached["node"], reached["parent"], reached["via"])
+        runs = [node_ids.parse(n).name for n, p, v in zip(reached["node"], reached["parent"], reached["via"])
                 if p == node and v == "runs" and str(n).startswith(f"pod:{ns}/")]
         add(5, "redeploy", f"redeploy {kind}/{name} in {ns}: roll it back to its revision before the attacker's change, {text}; its pods "
             f"run what the attacker put there" + ("" if ok else suspicious([ns, name])), f"workload:{ns}/{kind}/{name}", "redeploy",
@@ -501,7 +504,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
     rotated: list[str] = []
     held_nodes = {n for n in reached["node"] if n.startswith("node:") and how[n] in (REACHED, SOURCE)}
     for node in (n for n in reached["node"] if n.startswith("sa:")):
-        ns, sa = node[3:].split("/", 1)
+        ns, sa = node_ids.parse(node).namespace or "", node_ids.parse(node).name
         ok = names_ok(("namespace", ns), ("serviceaccount", sa))
         flag = "" if ok else suspicious([ns, sa])
         rotated.append(node)
@@ -510,28 +513,28 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
             holders = sorted({u for u, _, d in graph.in_edges(node, data=True) if how.get(u) in (REACHED, EXPOSED) and str(u).startswith("pod:")
                               and d["type"] in ("token_steal", "token_use")} | {str(reached.loc[reached["node"] == node, "parent"].iloc[0])}
                              - {"None", "nan"})
-            pods_on = [h for h in holders if h.startswith("pod:") and names_ok(*zip(("namespace", "pod"), h[4:].split("/", 1)))]
+            pods_on = [h for h in holders if h.startswith("pod:") and names_ok(("namespace", node_ids.parse(h).namespace), ("pod", node_ids.parse(h).name))]
             hosts = {_host(h, graph, info) for h in pods_on}
             if pods_on and hosts <= held_nodes:
                 # co-tenants of a node the attacker held: a DaemonSet pod deleted on a cordoned node comes back on it with a
                 # fresh token within the attacker's reach, and deleting pods one by one skips PodDisruptionBudgets — the
                 # drain and deletion of the node (recover) is what rotates these tokens
-                names = ", ".join(sorted(str(h)[5:] for h in hosts))
+                names = ", ".join(sorted(node_ids.label(h) for h in hosts))
                 add(3, "rotate", f"rotate the tokens of service account {ns}/{sa} that were within the attacker's reach on node(s) {names}: "
                     f"their pods' bound tokens die when the drain and deletion of the node (under recover) evict them — do not delete "
                     f"the pods one by one (a DaemonSet pod comes back on the node, and PodDisruptionBudgets are skipped), and do not "
                     f"isolate or redeploy them: nothing shows the attacker acting in them. Delete any legacy token Secret of the account"
                     + flag, node, "credential rotation", events=evidence(node), references="CIS 5.1.5, 5.1.6; MS-M9025; Kubernetes docs: Safely Drain a Node",
-                    check={"any": [account, {"all": [facts.check("replaced", "nodes", None, str(h)[5:]) for h in sorted(hosts)]}]},
+                    check={"any": [account, {"all": [facts.check("replaced", "nodes", None, node_ids.label(h)) for h in sorted(hosts)]}]},
                     why=f"its token was exposed ({_via(reached, node)})")
                 continue
-            cmds = [kubectl("delete", "pod", p[4:].split("/", 1)[1], "--ignore-not-found", namespace=p[4:].split("/", 1)[0]) for p in pods_on]
+            cmds = [kubectl("delete", "pod", node_ids.parse(p).name, "--ignore-not-found", namespace=node_ids.parse(p).namespace) for p in pods_on]
             add(3, "rotate", f"rotate the tokens of service account {ns}/{sa} that were within the attacker's reach: delete the pod(s) "
-                f"{', '.join(h[4:] for h in pods_on) or 'that mounted it'} — their bound tokens die with them; draining their node does it — "
+                f"{', '.join(node_ids.label(h) for h in pods_on) or 'that mounted it'} — their bound tokens die with them; draining their node does it — "
                 f"and any legacy token Secret of the account; {EXTENDED_TOKENS}. Do not isolate or redeploy them: nothing shows the attacker "
                 f"acting in them" + flag, node, "credential rotation", events=evidence(node), references="CIS 5.1.5, 5.1.6; MS-M9025",
                 command=chain(*cmds) if ok else "",
-                check={"any": [account, {"all": [facts.check("replaced", "pods", *p[4:].split("/", 1)) for p in pods_on]}]} if pods_on else account,
+                check={"any": [account, {"all": [facts.check("replaced", "pods", node_ids.parse(p).namespace, node_ids.parse(p).name) for p in pods_on]}]} if pods_on else account,
                 why=f"its token was exposed ({_via(reached, node)})")
             continue
         add(3, "rotate", f"rotate service account {ns}/{sa}: delete it and create it again — a new UID, so every token bound to the old one "
@@ -544,7 +547,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
     for u, v, d in _edges(graph, done, "token_request"):
         if how.get(v) != REACHED or u.startswith("user:system:node:"):
             continue
-        ns, sa = v[3:].split("/", 1)
+        ns, sa = node_ids.parse(v).namespace or "", node_ids.parse(v).name
         mine = requests[(requests["sa"] == v) & requests["event_id"].isin(d["event_ids"])]
         tokens = "; ".join(
             f"requested at {clock(r.time)}" + (f" for {int(r.expiration_seconds)} s" if pd.notna(r.expiration_seconds) else "")
@@ -554,7 +557,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
             for r in mine.itertuples(index=False))
         ok = names_ok(("namespace", ns), ("serviceaccount", sa))
         again = v in rotated  # recreated above already: this step lists the tokens that recreation rejects
-        add(3, "rotate", f"rotate service account {v[3:]}: the attacker minted tokens for it ({tokens or 'see the evidence events'}); "
+        add(3, "rotate", f"rotate service account {node_ids.label(v)}: the attacker minted tokens for it ({tokens or 'see the evidence events'}); "
             + ("the recreation of the account above rejects them all" if again else "delete and recreate the account to reject them all now")
             + ("" if ok else suspicious([ns, sa])), v, "credential rotation", events=d["event_ids"],
             references="CIS 5.1.13; Kubernetes docs: TokenRequest API",
@@ -563,21 +566,21 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
             check=facts.check("replaced", "serviceaccounts", ns, sa), why=f"minted by {u}")
         rotated.append(v)
     for node in dict.fromkeys(rotated):
-        ns = node[3:].split("/", 1)[0]
+        ns = node_ids.parse(node).namespace or ""
         for secret in facts.legacy_tokens.get(node, []):
             ok = names_ok(("namespace", ns), ("secret", secret))
-            add(3, "delete", f"delete the legacy token Secret {ns}/{secret} of service account {node[3:]}: its token never expires and "
+            add(3, "delete", f"delete the legacy token Secret {ns}/{secret} of service account {node_ids.label(node)}: its token never expires and "
                 f"lives until the Secret is deleted" + ("" if ok else suspicious([ns, secret])), f"secret:{ns}/{secret}", "credential rotation",
                 references="CIS 5.1.6; Kubernetes docs: Managing Service Accounts (legacy ServiceAccount token Secrets)",
                 command=kubectl("delete", "secret", secret, "--ignore-not-found", namespace=ns) if ok else "",
-                check=facts.check("absent", "secrets", ns, secret), why=f"a long-lived token of {node[3:]}, which is rotated")
+                check=facts.check("absent", "secrets", ns, secret), why=f"a long-lived token of {node_ids.label(node)}, which is rotated")
         for cloud, identity in facts.cloud_identities.get(node, []):
-            add(3, "revoke", f"revoke the cloud sessions of {identity}, the {cloud} identity service account {node[3:]} is bound to: "
+            add(3, "revoke", f"revoke the cloud sessions of {identity}, the {cloud} identity service account {node_ids.label(node)} is bound to: "
                 f"{CLOUD_REVOCATION.get(cloud, 'revoke its sessions at the cloud provider')}", f"cloud:{identity}", "credential rotation",
                 references="MS-TA9033; T1552.005", check=manual("cloud sessions are revoked at the cloud provider"),
-                why=f"the pods of {node[3:]} could exchange their token for it")
+                why=f"the pods of {node_ids.label(node)} could exchange their token for it")
     for node in (n for n in reached["node"] if n.startswith("user:") and how[n] in (REACHED, SOURCE)):
-        user = node[5:]
+        user = node_ids.label(node)
         if user.startswith("system:node:"):
             add(3, "revoke", f"retire the kubelet credential of {user} with its node: rebuild the node under a new name and delete the old Node "
                 f"object (a client certificate cannot be revoked; the Node authorizer limits it to that node's name)", node,
@@ -598,7 +601,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
             events=evidence(node) + _edge_events(graph, node, incoming_from="ip:"), references="MS-M9001, M9002, M9006; CIS 5.1.1",
             check=manual("credentials are revoked at the identity provider"), why=f"the attacker acted as it ({_via(reached, node)})")
     for u, v, d in _edges(graph, done, "read_secret"):
-        ns, name = v[7:].split("/", 1)
+        ns, name = node_ids.parse(v).namespace or "", node_ids.parse(v).name
         if v in made_targets:
             continue  # the attacker's own Secret is deleted, not rotated
         target = (f"secret {ns}/{name}" if name != "*" else f"every Secret of namespace {ns} (a list returned their values)" if ns != "*"
@@ -812,7 +815,7 @@ def _accessed(graph: nx.MultiDiGraph, reached: pd.DataFrame, ip: str, *, network
     talked to before. From a node the attacker held, only such an address a finding also names
     (``named``: beaconing, a mining pool, exfiltration): a node meets new cloud and registry
     addresses all the time."""
-    if not is_external(ip[3:], tuple(networks)):
+    if not is_external(node_ids.label(ip), tuple(networks)):
         return False
     how = reached["how"] if "how" in reached.columns else pd.Series(REACHED, index=reached.index)
     via = reached["via"] if "via" in reached.columns else pd.Series(None, index=reached.index, dtype=object)
@@ -820,7 +823,7 @@ def _accessed(graph: nx.MultiDiGraph, reached: pd.DataFrame, ip: str, *, network
     # before the audit log's creation time: the clocks of two sources differ)
     when = {n: (pd.NaT if isinstance(v, str) and (v.startswith("create") or v == "runs") else t)
             for n, t, h, v in zip(reached["node"], reached["reached"], how, via)
-            if (str(n).startswith("pod:") or (str(n).startswith("node:") and ip[3:] in named)) and h in (REACHED, SOURCE)}
+            if (str(n).startswith("pod:") or (str(n).startswith("node:") and node_ids.label(ip) in named)) and h in (REACHED, SOURCE)}
     return any(u in when and d.get("observed") and d["type"] == "flow" and (pd.isna(when[u]) or d["first_seen"] >= when[u])
                for u, _, d in graph.in_edges(ip, data=True))
 
@@ -855,6 +858,6 @@ def _compromised_workloads(graph: nx.MultiDiGraph, reached: pd.DataFrame, isolat
         # the attacker never touched (a poisoned image rolled out by CI) means redeploying that workload
         if attrs.get("kind") == "pod" and attrs.get("workload") and not str(attrs["workload"]).startswith("Node") and not any(
                 d.get("observed") and d["type"] in ("create_pod", "runs") and u in held for u, _, d in graph.in_edges(n, data=True)):
-            ns, pod = n[4:].split("/", 1)
+            ns, pod = node_ids.parse(n).namespace, node_ids.parse(n).name
             out.setdefault((ns, str(attrs["workload"]).replace(" ", "/")), []).append(pod)
     return out

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from ..analysis import node_ids
 from ..analysis.network import cluster_networks, is_external
 from ..analysis.possible import KIND_RESOURCE, resource_of
 from ..analysis.reach import EXPOSED, REACHED, SOURCE
@@ -141,9 +142,9 @@ class Remediation:
         extra = pd.DataFrame({"node": [n for n in done if n not in set(made["node"])]}).assign(reached=pd.NaT, how=REACHED)
         made = pd.concat([made, extra], ignore_index=True) if len(extra) else made
         named = _named_addresses(self.findings)
-        ips = {n[3:] for n in self.graph if n.startswith("ip:")
+        ips = {node_ids.label(n) for n in self.graph if n.startswith("ip:")
                and (n in self.sources or _accessed(self.graph, made, n, networks=self.networks, named=named))}
-        ips |= {str(u)[3:] for n in done if n.startswith(("sa:", "user:")) for u, _, d in self.graph.in_edges(n, data=True)
+        ips |= {node_ids.label(u) for n in done if n.startswith(("sa:", "user:")) for u, _, d in self.graph.in_edges(n, data=True)
                 if str(u).startswith("ip:") and d.get("observed") and not str(d["type"]).startswith("flow")}
         ips |= self._flagged_destinations() | self._webhook_endpoints()
         return {ip for ip in ips if is_external(ip, self.networks)}
@@ -224,7 +225,7 @@ class Remediation:
         for node, t in self._held().items():
             if not node.startswith("pod:") or pd.isna(t):
                 continue
-            ns, pod = node[4:].split("/", 1)
+            ns, pod = node_ids.parse(node).namespace, node_ids.parse(node).name
             mine = (f["src_namespace"] == ns) & (f["src_pod"] == pod)
             seen = before.setdefault(node, set())
             seen.update(f.loc[mine & (f["time"] < t), "dst_ip"])  # all earlier flows come in this chunk or before
@@ -259,7 +260,7 @@ class Remediation:
                 wl = f"workload:{r.namespace}/{KIND_RESOURCE.get(r.workload_kind, '')}/{r.workload}"
                 if wl in made:
                     made.add(f"pod:{r.namespace}/{r.name}")
-        return {tuple(n[4:].split("/", 1)) for n in made if n.startswith("pod:")}  # type: ignore[misc]
+        return {(str(node_ids.parse(n).namespace), node_ids.parse(n).name) for n in made if n.startswith("pod:")}
 
     # ------------------------------------------------------------------ the generated objects
     @_once
@@ -283,7 +284,7 @@ class Remediation:
         return {str(ip): (str(ns), str(pod)) for ip, ns, pod in zip(held["ip"], held["namespace"], held["pod"])}
 
     def quarantine_policies(self) -> list[dict[str, Any]]:
-        namespaces = sorted({n[4:].split("/", 1)[0] for n in isolated_pods(self.reached, self.graph, pods=self.case.context("pods"))})
+        namespaces = sorted({str(node_ids.parse(n).namespace) for n in isolated_pods(self.reached, self.graph, pods=self.case.context("pods"))})
         return [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                  "metadata": {"name": QUARANTINE_POLICY, "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "k8sforensics"}},
                  # no ingress and no egress rule: nothing in or out, not even DNS (Kubernetes docs, Network Policies: default deny)
@@ -311,7 +312,7 @@ class Remediation:
         columns = ["resource", "api_group", "namespace", "name", "actor", "event_id", "time"]
         if not held:
             return pd.DataFrame(columns=columns)
-        who = pd.DataFrame({"user": [f"system:serviceaccount:{n[3:].replace('/', ':', 1)}" if n.startswith("sa:") else n[5:] for n in held],
+        who = pd.DataFrame({"user": [node_ids.username(n) for n in held],
                             "node": list(held), "since": pd.to_datetime(list(held.values()), utc=True)})
         con = self.case.connect()
         try:
@@ -384,7 +385,7 @@ class Remediation:
             mates = pods[(pods["namespace"] == me["namespace"].iloc[0]) & (pods["workload_kind"] == me["workload_kind"].iloc[0])
                          & (pods["workload"] == me["workload"].iloc[0]) & ~key.isin(reached) & ~key.isin(set(ended))]
             mates = mates[[images & set(i if i is not None else []) != set() for i in mates["images"]]]
-            out.append(mates.assign(reason=f"it runs the same image as {node[4:]}, which the attack came in through"))
+            out.append(mates.assign(reason=f"it runs the same image as {node_ids.label(node)}, which the attack came in through"))
         return pd.concat(out, ignore_index=True) if out else pods.iloc[0:0]
 
     def _entry_pods(self) -> set[str]:
@@ -490,7 +491,7 @@ class Remediation:
     def _digests(self) -> dict[tuple[str, str], dict[str, str]]:
         """(namespace, "Kind/workload") → container → image pinned by digest, from the container
         statuses of its pods that the attacker neither made nor reached: the last known-good."""
-        bad = {(ns, p) for ns, p in self._attacker_pods()} | {tuple(n[4:].split("/", 1)) for n in self._held() if n.startswith("pod:")}
+        bad = {(ns, p) for ns, p in self._attacker_pods()} | {(str(node_ids.parse(n).namespace), node_ids.parse(n).name) for n in self._held() if n.startswith("pod:")}
         bad_images = self._entry_images()
         pods = self.case.context("pods")
         workload = {(r.namespace, r.name): f"{r.workload_kind}/{r.workload}" for r in pods.itertuples(index=False)
@@ -650,7 +651,7 @@ class Remediation:
         running = pd.concat([running, same], ignore_index=True) if len(same) else running
         nodes = self.case.context("nodes")
         held_nodes = nodes[("node:" + nodes["name"].astype(str)).isin(held)]
-        keep = [{"resource": "serviceaccounts", "namespace": n[3:].split("/", 1)[0], "name": n[3:].split("/", 1)[1], "target": n}
+        keep = [{"resource": "serviceaccounts", "namespace": node_ids.parse(n).namespace, "name": node_ids.parse(n).name, "target": n}
                 for n in held if n.startswith("sa:")]  # recreated: their definitions are kept
         preserve = preservation_actions(pods=running, ended={n: t for n, t in ended.items() if n in reached_pods}, nodes=held_nodes,
                                         objects=[o for o in [*made, *keep] if o["target"] not in ended], case_path=_shown(self.case.path))
