@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..analysis import node_ids
 from ..frames import clock
 from .commands import (
     chain,
@@ -408,7 +409,8 @@ def _ended_row(target: str, value: Any) -> dict[str, Any]:
     say when it ended and where copies may survive."""
     info = value if isinstance(value, Mapping) else {"ended": value}
     when = _when(info.get("ended", info.get("time")))
-    kind, _, rest = target.partition(":")
+    parsed = node_ids.parse(target)
+    kind, rest = parsed.kind, parsed.label
     refs = "Kubernetes docs: Logging Architecture (log rotation, /var/log/pods); RFC 3227"
     if kind == "node":
         flagged = "" if valid_name(rest) else suspicious([rest])
@@ -418,7 +420,7 @@ def _ended_row(target: str, value: Any) -> dict[str, Any]:
             f"earlier snapshots), the cloud's audit trail (CloudTrail, Cloud Audit Logs, Azure Activity Log) and whatever the log "
             f"pipeline shipped off the node. Record that its evidence is missing.",
             target, why=f"the attacker held it and it was gone {when}", check=_manual("evidence already gone; recorded only"), references=refs)
-    ns, _, name = rest.partition("/")
+    ns, name = parsed.namespace or "", parsed.name
     flagged = "" if valid_name(ns, kind="namespace") and valid_name(name) else suspicious([ns, name])
     node = _text(info.get("node"))
     on_node = (f"on node {node}" + ("" if valid_name(node) else suspicious([node]))) if node else "on the node it ran on"
