@@ -46,6 +46,13 @@ def parse(node_id: str) -> NodeId:
     return NodeId(kind, None, rest)
 
 
+def namespaced(node_id: str) -> tuple[str, str]:
+    """(namespace, name) of a namespaced id (``pod:shop/web-1`` → ``("shop", "web-1")``; "" for
+    a namespace the id lacks)."""
+    n = parse(node_id)
+    return n.namespace or "", n.name
+
+
 def label(node_id: str) -> str:
     """What follows the kind (``pod:shop/web-1`` → ``shop/web-1``)."""
     return str(node_id).partition(":")[2]

@@ -337,7 +337,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     drain: dict[str, list[str]] = {}  # node → the reached system pods on it
     system_rows: list[tuple[str, str, str]] = []
     for node in (n for n in reached["node"] if n.startswith("pod:") and how[n] in (REACHED, SOURCE)):
-        ns, pod = node_ids.parse(node).namespace or "", node_ids.parse(node).name
+        ns, pod = node_ids.namespaced(node)
         gone = (ended or {}).get(node)
         if _via_of(reached, node) == "runs" and (gone is not None or not _made_by_attacker(reached, node)):
             continue  # a pod of a workload the attacker made (gone) or changed: deleting or rolling back the workload does it
@@ -376,7 +376,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             references="NSA 2.0; MS-M9007", check=manual("a firewall or proxy rule is outside the cluster's inventory"),
             why="the attack came from it" if ip in sources else "compromised workloads talked to it, or a stolen credential was used from it")
     for node, state, flag in system_rows:
-        ns, pod = node_ids.parse(node).namespace or "", node_ids.parse(node).name
+        ns, pod = node_ids.namespaced(node)
         risk, procedure = _system_procedure(node, graph, info)
         add(2, "redeploy", f"replace system pod {ns}/{pod} ({_system_reason(node, graph, info)}), never quarantine it: {risk}. "
             f"{procedure}{state}" + flag, node, "replace system component", events=evidence(node), references="NSA 1.1; MS-M9014",
@@ -504,7 +504,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
     rotated: list[str] = []
     held_nodes = {n for n in reached["node"] if n.startswith("node:") and how[n] in (REACHED, SOURCE)}
     for node in (n for n in reached["node"] if n.startswith("sa:")):
-        ns, sa = node_ids.parse(node).namespace or "", node_ids.parse(node).name
+        ns, sa = node_ids.namespaced(node)
         ok = names_ok(("namespace", ns), ("serviceaccount", sa))
         flag = "" if ok else suspicious([ns, sa])
         rotated.append(node)
@@ -513,7 +513,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
             holders = sorted({u for u, _, d in graph.in_edges(node, data=True) if how.get(u) in (REACHED, EXPOSED) and str(u).startswith("pod:")
                               and d["type"] in ("token_steal", "token_use")} | {str(reached.loc[reached["node"] == node, "parent"].iloc[0])}
                              - {"None", "nan"})
-            pods_on = [h for h in holders if h.startswith("pod:") and names_ok(("namespace", node_ids.parse(h).namespace), ("pod", node_ids.parse(h).name))]
+            pods_on = [h for h in holders if h.startswith("pod:") and names_ok(*zip(("namespace", "pod"), node_ids.namespaced(h)))]
             hosts = {_host(h, graph, info) for h in pods_on}
             if pods_on and hosts <= held_nodes:
                 # co-tenants of a node the attacker held: a DaemonSet pod deleted on a cordoned node comes back on it with a
@@ -534,7 +534,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
                 f"and any legacy token Secret of the account; {EXTENDED_TOKENS}. Do not isolate or redeploy them: nothing shows the attacker "
                 f"acting in them" + flag, node, "credential rotation", events=evidence(node), references="CIS 5.1.5, 5.1.6; MS-M9025",
                 command=chain(*cmds) if ok else "",
-                check={"any": [account, {"all": [facts.check("replaced", "pods", node_ids.parse(p).namespace, node_ids.parse(p).name) for p in pods_on]}]} if pods_on else account,
+                check={"any": [account, {"all": [facts.check("replaced", "pods", *node_ids.namespaced(p)) for p in pods_on]}]} if pods_on else account,
                 why=f"its token was exposed ({_via(reached, node)})")
             continue
         add(3, "rotate", f"rotate service account {ns}/{sa}: delete it and create it again — a new UID, so every token bound to the old one "
@@ -547,7 +547,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
     for u, v, d in _edges(graph, done, "token_request"):
         if how.get(v) != REACHED or u.startswith("user:system:node:"):
             continue
-        ns, sa = node_ids.parse(v).namespace or "", node_ids.parse(v).name
+        ns, sa = node_ids.namespaced(v)
         mine = requests[(requests["sa"] == v) & requests["event_id"].isin(d["event_ids"])]
         tokens = "; ".join(
             f"requested at {clock(r.time)}" + (f" for {int(r.expiration_seconds)} s" if pd.notna(r.expiration_seconds) else "")
@@ -601,7 +601,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
             events=evidence(node) + _edge_events(graph, node, incoming_from="ip:"), references="MS-M9001, M9002, M9006; CIS 5.1.1",
             check=manual("credentials are revoked at the identity provider"), why=f"the attacker acted as it ({_via(reached, node)})")
     for u, v, d in _edges(graph, done, "read_secret"):
-        ns, name = node_ids.parse(v).namespace or "", node_ids.parse(v).name
+        ns, name = node_ids.namespaced(v)
         if v in made_targets:
             continue  # the attacker's own Secret is deleted, not rotated
         target = (f"secret {ns}/{name}" if name != "*" else f"every Secret of namespace {ns} (a list returned their values)" if ns != "*"
@@ -858,6 +858,6 @@ def _compromised_workloads(graph: nx.MultiDiGraph, reached: pd.DataFrame, isolat
         # the attacker never touched (a poisoned image rolled out by CI) means redeploying that workload
         if attrs.get("kind") == "pod" and attrs.get("workload") and not str(attrs["workload"]).startswith("Node") and not any(
                 d.get("observed") and d["type"] in ("create_pod", "runs") and u in held for u, _, d in graph.in_edges(n, data=True)):
-            ns, pod = node_ids.parse(n).namespace, node_ids.parse(n).name
+            ns, pod = node_ids.namespaced(n)
             out.setdefault((ns, str(attrs["workload"]).replace(" ", "/")), []).append(pod)
     return out

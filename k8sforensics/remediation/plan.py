@@ -225,7 +225,7 @@ class Remediation:
         for node, t in self._held().items():
             if not node.startswith("pod:") or pd.isna(t):
                 continue
-            ns, pod = node_ids.parse(node).namespace, node_ids.parse(node).name
+            ns, pod = node_ids.namespaced(node)
             mine = (f["src_namespace"] == ns) & (f["src_pod"] == pod)
             seen = before.setdefault(node, set())
             seen.update(f.loc[mine & (f["time"] < t), "dst_ip"])  # all earlier flows come in this chunk or before
@@ -260,7 +260,7 @@ class Remediation:
                 wl = f"workload:{r.namespace}/{KIND_RESOURCE.get(r.workload_kind, '')}/{r.workload}"
                 if wl in made:
                     made.add(f"pod:{r.namespace}/{r.name}")
-        return {(str(node_ids.parse(n).namespace), node_ids.parse(n).name) for n in made if n.startswith("pod:")}
+        return {node_ids.namespaced(n) for n in made if n.startswith("pod:")}
 
     # ------------------------------------------------------------------ the generated objects
     @_once
@@ -491,7 +491,7 @@ class Remediation:
     def _digests(self) -> dict[tuple[str, str], dict[str, str]]:
         """(namespace, "Kind/workload") → container → image pinned by digest, from the container
         statuses of its pods that the attacker neither made nor reached: the last known-good."""
-        bad = {(ns, p) for ns, p in self._attacker_pods()} | {(str(node_ids.parse(n).namespace), node_ids.parse(n).name) for n in self._held() if n.startswith("pod:")}
+        bad = {(ns, p) for ns, p in self._attacker_pods()} | {node_ids.namespaced(n) for n in self._held() if n.startswith("pod:")}
         bad_images = self._entry_images()
         pods = self.case.context("pods")
         workload = {(r.namespace, r.name): f"{r.workload_kind}/{r.workload}" for r in pods.itertuples(index=False)
@@ -651,7 +651,7 @@ class Remediation:
         running = pd.concat([running, same], ignore_index=True) if len(same) else running
         nodes = self.case.context("nodes")
         held_nodes = nodes[("node:" + nodes["name"].astype(str)).isin(held)]
-        keep = [{"resource": "serviceaccounts", "namespace": node_ids.parse(n).namespace, "name": node_ids.parse(n).name, "target": n}
+        keep = [{"resource": "serviceaccounts", "namespace": node_ids.namespaced(n)[0], "name": node_ids.namespaced(n)[1], "target": n}
                 for n in held if n.startswith("sa:")]  # recreated: their definitions are kept
         preserve = preservation_actions(pods=running, ended={n: t for n, t in ended.items() if n in reached_pods}, nodes=held_nodes,
                                         objects=[o for o in [*made, *keep] if o["target"] not in ended], case_path=_shown(self.case.path))
