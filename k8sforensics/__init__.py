@@ -14,15 +14,11 @@
 from __future__ import annotations
 
 from .analysis import (
-    BUILTIN_RULES,
-    Rule,
     blast_radius,
-    detect,
     edges_to_cut,
     entity_events,
     kill_chain,
     lateral_movement,
-    load_sigma_rules,
     narrative,
     paths,
     patient_zero,
@@ -30,7 +26,8 @@ from .analysis import (
 )
 from .case import Case
 from .context import Inventory, attribute, collect_inventory, read_inventory
-from .enrich import enrich
+from .context.enrich import enrich
+from .detect import BUILTIN_RULES, Rule, detect, load_sigma_rules
 from .errors import (
     BadRecordError,
     CaseError,

@@ -530,7 +530,7 @@ class Case:
             raise self._damaged(e) from None
         if enrich:
             # enrichment lives downstream of the store; this forwards for convenience
-            from .enrich import enrich as enrich_frame
+            from .context.enrich import enrich as enrich_frame
 
             frame = enrich_frame(frame, self, table=name)
         return frame

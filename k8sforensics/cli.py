@@ -190,8 +190,8 @@ def _dask_client(address: str | None) -> Iterator[Any]:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from .analysis import detect, load_sigma_rules
     from .case import Case
+    from .detect import detect, load_sigma_rules
 
     case = Case.open(args.case)
     sigma = load_sigma_rules(args.sigma) if args.sigma else None
@@ -249,7 +249,7 @@ def _case_summary(case: Case) -> str:
 
 
 def _detections(case: Case) -> str:
-    from .analysis import detect
+    from .detect import detect
 
     return _findings_text(case, detect(case))
 

@@ -1,107 +1,21 @@
-"""Analyses over a case: detections (findings mapped to the Threat Matrix, ATT&CK and the
-kill chain) and the kill-chain timeline built from them."""
+"""Analyses over a case and its findings: the kill-chain timeline, the lateral-movement graph
+(observed and possible edges), paths, patient zero and the attack's scope."""
 
 from __future__ import annotations
 
-import time as _time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
-
-import pandas as pd
-
-from .audit_rules import AUDIT_RULES
-from .flow_rules import FLOW_RULES
 from .graph import graph_evidence, lateral_movement, observed_edges
 from .kill_chain import entity_events, kill_chain, narrative, patient_zero, phases
 from .possible import possible_edges
 from .reach import attack_source, blast_radius, edges_to_cut, paths
-from .reduction import reduced
-from .routine import fold_routine
-from .rules import (
-    AUDIT_COLUMNS_READ,
-    DEFAULT_SETTINGS,
-    PHASES,
-    Evidence,
-    Rule,
-    RuleError,
-    findings_table,
-    run_rules,
-)
-from .runtime_rules import RUNTIME_RULES
-from .sigma import SigmaRules, load_sigma_rules
-
-if TYPE_CHECKING:
-    from ..case import Case
-
-BUILTIN_RULES: list[Rule] = [*AUDIT_RULES, *RUNTIME_RULES, *FLOW_RULES]
-
-
-def detect(
-    case: Case,
-    *,
-    rules: Iterable[Rule] | None = None,
-    sigma: str | SigmaRules | None = None,
-    settings: Mapping[str, Any] | None = None,
-    save: bool = True,
-    chunk_rows: int = 1_000_000,
-) -> pd.DataFrame:
-    """Run the detection rules over a case and return the findings (one row each, ordered by
-    time). ``rules`` defaults to ``BUILTIN_RULES``; ``sigma`` adds the Sigma rules of a folder
-    (or already loaded); ``settings`` overrides ``DEFAULT_SETTINGS``. With ``save`` the
-    findings replace the case's ``findings.parquet`` and the run is recorded in the manifest.
-    The tables are read a chunk at a time (``chunk_rows`` flows, a fifth as many audit or runtime
-    events): with the built-in rules only the rows they can use are kept (``reduction.reduced``);
-    Sigma rules read the audit table whole. The findings do not depend on the chunk size.
-    Request and response bodies too large, too deep or not JSON are left unread
-    (``bodies.parse_body``), logged, and summarised in the run's ``unreadable_bodies``."""
-    chosen = list(BUILTIN_RULES if rules is None else rules)
-    loaded = load_sigma_rules(sigma) if isinstance(sigma, str) else sigma
-    if loaded is not None:
-        chosen += loaded.rules
-    t0 = _time.perf_counter()
-    # the built-in rules alone leave the audit columns none of them reads unread
-    builtin_only = loaded is None and all(rule in BUILTIN_RULES for rule in chosen)
-    evidence = Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows, audit_columns=AUDIT_COLUMNS_READ if builtin_only else None)
-    if builtin_only:  # the rows they can use, found a chunk at a time: no table is held whole
-        evidence = reduced(evidence)
-    read = _time.perf_counter() - t0  # reading the tables (and keeping the rows the built-in rules can use)
-    findings, runs = run_rules(evidence, chosen)
-    # behaviour seen since the learning window and in several hours is the baseline: one low finding
-    findings = fold_routine(findings, learning_window=pd.Timedelta(evidence.settings["learning_window"]), evidence_start=evidence.start())
-    evidence.unreadable.warn("detection")
-    if save:
-        run: dict[str, Any] = {
-            "rules": len(chosen), "findings": len(findings), "seconds": round(_time.perf_counter() - t0, 3), "read_seconds": round(read, 3),
-            "settings": {k: str(v) for k, v in (settings or {}).items()}, "per_rule": runs,
-        }
-        if loaded is not None:
-            run["sigma"] = {"folder": loaded.folder, "rules": len(loaded.rules), "skipped": loaded.skipped.to_dict("records")}
-        if evidence.unreadable.total:  # bodies the rules could not read: what they would have found there is missing
-            run["unreadable_bodies"] = evidence.unreadable.summary()
-        case.save_findings(findings_table(findings), run)
-    return findings
-
 
 __all__ = [
-    "AUDIT_RULES",
-    "BUILTIN_RULES",
-    "DEFAULT_SETTINGS",
-    "FLOW_RULES",
-    "PHASES",
-    "RUNTIME_RULES",
-    "Evidence",
-    "Rule",
-    "RuleError",
-    "SigmaRules",
     "attack_source",
     "blast_radius",
-    "detect",
     "edges_to_cut",
     "entity_events",
     "graph_evidence",
     "kill_chain",
     "lateral_movement",
-    "load_sigma_rules",
     "narrative",
     "observed_edges",
     "paths",

@@ -47,28 +47,28 @@ import pandas as pd
 import pyarrow as pa
 
 from ..bodies import UnreadableBodies
-from ..frames import utc_timestamp
-from .audit_rules import (
-    PLATFORM_USERS,
-    SA_TOKEN_PATHS,
-    SA_TOKEN_TYPE,
-    _allowed,
-    _bodies,
-    _subject_users,
+from ..context.networks import cluster_networks, external_mask
+from ..detect.audit_rules import (
     first_token_links,
     token_secret_links,
     token_secret_owners,
     token_secret_rows,
 )
-from .network import cluster_networks, external_mask
-from .possible import POSSIBLE_COLUMNS, possible_edges
-from .rules import Evidence, service_accounts
-from .runtime_rules import (
+from ..detect.engine import Evidence, service_accounts
+from ..detect.facts import (
+    PLATFORM_USERS,
+    SA_TOKEN_PATHS,
+    SA_TOKEN_TYPE,
     STATIC_MANIFEST,
     STATIC_MANIFEST_WRITE,
-    _execs,
-    host_takeovers,
+    allowed_requests,
+    container_execs,
+    parsed_bodies,
+    subject_users,
 )
+from ..detect.runtime_rules import host_takeovers
+from ..frames import utc_timestamp
+from .possible import POSSIBLE_COLUMNS, possible_edges
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -284,7 +284,7 @@ def _actor(a: pd.DataFrame) -> pd.Series:
 
 
 def _audit_edges(ev: Evidence, *, networks: list[Any] | None = None) -> pd.DataFrame:
-    a = ev.audit[_allowed(ev)]
+    a = ev.audit[allowed_requests(ev)]
     if a.empty:
         return pd.DataFrame()
     actor = _actor(a)
@@ -341,8 +341,8 @@ def _audit_edges(ev: Evidence, *, networks: list[Any] | None = None) -> pd.DataF
     add(used.notna(), actor, "binding:" + used.astype(str), "use_binding")
     _entry_edges(ev, a, actor, add, out, networks=cluster_networks(ev.context("nodes")) if networks is None else networks)
     if binds.any():
-        for i, body in _bodies(a, binds, unreadable=ev.unreadable).dropna().items():
-            for subject in _subject_users(body):
+        for i, body in parsed_bodies(a, binds, unreadable=ev.unreadable).dropna().items():
+            for subject in subject_users(body):
                 node = ("sa:" + subject.removeprefix("system:serviceaccount:").replace(":", "/", 1)) if subject.startswith("system:serviceaccount:") else "user:" + subject
                 out.append(pd.DataFrame({"source": [binding[i]], "target": [node], "type": ["grants"], "time": [a.at[i, "time"]], "bytes": [0],
                                          "event_id": [a.at[i, "event_id"]]}))
@@ -367,7 +367,7 @@ def _entry_edges(ev: Evidence, a: pd.DataFrame, actor: pd.Series, add: Any, out:
     secret = "secret:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str)
     made = creates & (a["resource"] == "secrets")
     if made.any():
-        for i, body in _bodies(a, made, unreadable=ev.unreadable).dropna().items():
+        for i, body in parsed_bodies(a, made, unreadable=ev.unreadable).dropna().items():
             md = body.get("metadata") if isinstance(body, dict) and isinstance(body.get("metadata"), dict) else {}
             owner = (md.get("annotations") or {}).get("kubernetes.io/service-account.name") if isinstance(md.get("annotations"), dict) else None
             if body.get("type") == SA_TOKEN_TYPE and isinstance(owner, str):
@@ -384,7 +384,7 @@ def _entry_edges(ev: Evidence, a: pd.DataFrame, actor: pd.Series, add: Any, out:
         # the identity the certificate will carry: the subject CN of the request, from the
         # approval's body (kubectl certificate approve sends the whole object) or the creation's
         cns: dict[str, str] = {}
-        for i, body in _bodies(a, csr & a["object_name"].notna(), unreadable=ev.unreadable).dropna().items():
+        for i, body in parsed_bodies(a, csr & a["object_name"].notna(), unreadable=ev.unreadable).dropna().items():
             cn = csr_common_name(((body.get("spec") or {}).get("request")) if isinstance(body, dict) else None)
             if cn:
                 cns[str(a.at[i, "object_name"])] = cn
@@ -393,7 +393,7 @@ def _entry_edges(ev: Evidence, a: pd.DataFrame, actor: pd.Series, add: Any, out:
     # a static pod's mirror, registered by its node's kubelet: the manifest on the node runs it
     pods = (a["resource"] == "pods") & creates & user.str.startswith("system:node:")
     if pods.any():
-        bodies = _bodies(a, pods, unreadable=ev.unreadable)
+        bodies = parsed_bodies(a, pods, unreadable=ev.unreadable)
         mirror = bodies.map(lambda o: isinstance(o, dict) and isinstance((o.get("metadata") or {}).get("annotations"), dict)
                             and "kubernetes.io/config.mirror" in o["metadata"]["annotations"]).astype(bool)
         add(pods & mirror, "node:" + user.str.removeprefix("system:node:"),
@@ -469,7 +469,7 @@ def _runtime_edges(ev: Evidence) -> pd.DataFrame:
             out.append(pd.DataFrame({"source": "pod:" + opened.loc[m, "namespace"].astype(str) + "/" + opened.loc[m, "pod"].astype(str),
                                      "target": "sa:" + opened.loc[m, "namespace"].astype(str) + "/" + sa[m].astype(str), "type": "token_steal",
                                      "time": opened.loc[m, "time"], "bytes": 0, "event_id": opened.loc[m, "event_id"]}))
-    x = _execs(ev)
+    x = container_execs(ev)
     x = x[x["pod"].notna() & x["namespace"].notna()]
     if x.empty:
         return pd.concat(out, ignore_index=True) if out else pd.DataFrame()

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..context.networks import Network, cluster_networks, external_mask
+from ..detect.engine import PHASES
 from ..frames import clock, utc_timestamp
-from .network import Network, cluster_networks, external_mask
-from .rules import PHASES
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -176,7 +176,7 @@ def made_by_hand(case: Case) -> set[str]:
     """``ns/name`` of the pods created during the evidence by a person, a service account that
     is not a workload controller, or a kubelet (a static pod): an attacker's tools are made this
     way, after the way in, so such a pod is never ranked before one a controller runs."""
-    from .audit_rules import is_system
+    from ..detect.facts import is_system
 
     creates = case.sql("SELECT DISTINCT user, object_namespace, object_name FROM audit WHERE resource = 'pods' AND verb = 'create' "
                        "AND subresource IS NULL AND (response_code IS NULL OR response_code < 400) AND object_name IS NOT NULL")

@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .rules import Evidence
+from ..detect.engine import Evidence
+from ..detect.facts import is_sensitive_host_path
 
 POSSIBLE_COLUMNS = ["source", "target", "type", "first_seen", "last_seen", "reason", "basis", "fix", "cuttable"]
 
@@ -47,13 +48,6 @@ BUILTIN_ROLES: dict[str, list[tuple[list[str], list[str], list[str]]]] = {
 WORKLOAD_RESOURCES = {"deployments": "apps", "daemonsets": "apps", "statefulsets": "apps", "replicasets": "apps", "jobs": "batch",
                       "cronjobs": "batch"}
 ESCAPE_CAPABILITIES = {"SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "DAC_READ_SEARCH", "ALL"}
-# hostPath mounts that hand over the node (KubeHound's EXPLOIT_HOST_*, CE_VAR_LOG_SYMLINK edges; runtime sockets)
-SENSITIVE_HOST_PATHS = {"/", "/etc", "/root", "/home", "/proc", "/sys", "/dev", "/boot", "/var", "/var/lib", "/var/log", "/var/run",
-                        "/run", "/usr", "/lib", "/bin", "/sbin"}
-SENSITIVE_HOST_PREFIXES = ("/root/", "/proc/", "/dev/", "/home/", "/var/lib/kubelet", "/var/lib/docker", "/var/lib/containerd",
-                           "/var/run/docker.sock", "/run/docker.sock", "/var/run/containerd", "/run/containerd", "/var/run/crio",
-                           "/run/crio", "/etc/kubernetes", "/etc/systemd", "/etc/cron", "/etc/ssh", "/etc/shadow", "/etc/sudoers",
-                           "/lib/modules")
 # (not all of /etc: /etc/localtime, /etc/ssl/certs and a CA certificate are what ordinary pods mount)
 ENFORCING = {"baseline", "restricted"}
 KIND_RESOURCE = {"Deployment": "deployments", "DaemonSet": "daemonsets", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets",
@@ -272,13 +266,6 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
     return out
 
 
-def is_sensitive_host_path(path: str) -> bool:
-    """A hostPath that hands over the node: its root and system folders, the kubelet's and the
-    runtimes' state, a runtime socket (any ``.sock``), credentials — not a public certificate."""
-    p = path.rstrip("/") or "/"
-    if p.endswith((".crt", "ca.pem")):  # a public certificate hands over nothing
-        return False
-    return p in SENSITIVE_HOST_PATHS or p.startswith(SENSITIVE_HOST_PREFIXES) or p.endswith(".sock")
 
 
 def _pod_edges(w: _World) -> list[tuple[Any, ...]]:

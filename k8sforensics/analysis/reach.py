@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..context.networks import Network, is_external
 from ..frames import clock
 from . import node_ids
 from .graph import CONTROL_EDGES, REACH_EDGES
-from .network import Network, is_external
 
 if TYPE_CHECKING:
     import networkx as nx

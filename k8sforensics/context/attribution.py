@@ -11,8 +11,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ..analysis.network import Network, external_mask
 from ..frames import utc_timestamp
+from .networks import Network, external_mask
 
 
 def attribute_ip(pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, ip: str, time: Any) -> dict[str, Any] | None:

@@ -28,8 +28,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..case import Case, Transaction
+from ..context.enrich import STEPS as ENRICH_STEPS
 from ..context.rebuild import rebuild_context
-from ..enrich import STEPS as ENRICH_STEPS
 from ..schema import AUDIT, EVENT_TABLES, QUARANTINE, TABLES
 from ..sources import (
     FileResult,

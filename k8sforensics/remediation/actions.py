@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..analysis import node_ids
-from ..analysis.network import Network, is_external
 from ..analysis.possible import KIND_RESOURCE
 from ..analysis.reach import (
     EXPOSED,
@@ -28,6 +27,7 @@ from ..analysis.reach import (
     edges_to_cut,
     paths,
 )
+from ..context.networks import Network, is_external
 from ..frames import clock
 from .commands import chain, command, kubectl, names_ok, suspicious, valid_name
 

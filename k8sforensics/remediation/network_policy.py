@@ -236,9 +236,9 @@ def evaluate(policies: list[dict[str, Any]], flows: pd.DataFrame, labels: Mappin
         port = int(r.dst_port) if pd.notna(r.dst_port) else None
         ok = True
         if src is not None:
-            ok = _allowed(by_ns.get(src[0], []), src, "Egress", dst, r.dst_ip, proto, port, ns_labels)
+            ok = _policy_allows(by_ns.get(src[0], []), src, "Egress", dst, r.dst_ip, proto, port, ns_labels)
         if ok and dst is not None:
-            ok = _allowed(by_ns.get(dst[0], []), dst, "Ingress", src, r.src_ip, proto, port, ns_labels)
+            ok = _policy_allows(by_ns.get(dst[0], []), dst, "Ingress", src, r.src_ip, proto, port, ns_labels)
         verdicts.append(ok)
     return pd.Series(verdicts, index=flows.index, dtype=bool)
 
@@ -262,7 +262,7 @@ def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> b
     return True
 
 
-def _allowed(policies: list[dict[str, Any]], me: tuple[str, Mapping[str, str]], direction: str, peer: tuple[str, Mapping[str, str]] | None,
+def _policy_allows(policies: list[dict[str, Any]], me: tuple[str, Mapping[str, str]], direction: str, peer: tuple[str, Mapping[str, str]] | None,
              peer_ip: Any, proto: str, port: int | None, ns_labels: Mapping[str, Mapping[str, str]]) -> bool:
     selecting = [p for p in policies if direction in _types(p) and _selects(p["spec"].get("podSelector") or {}, me[1])]
     if not selecting:

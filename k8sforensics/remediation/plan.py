@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from ..analysis import node_ids
-from ..analysis.network import cluster_networks, is_external
 from ..analysis.possible import KIND_RESOURCE, resource_of
 from ..analysis.reach import EXPOSED, REACHED, SOURCE
-from ..analysis.rules import FLOW_COLUMNS_READ
 from ..bodies import UnreadableBodies
+from ..context.networks import cluster_networks, is_external
+from ..detect.engine import FLOW_COLUMNS_READ
 from ..frames import clock
 from .actions import (
     QUARANTINE_LABEL,
@@ -84,9 +84,10 @@ class Remediation:
 
     def __init__(self, case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None,
                  chunk_rows: int = 1_000_000) -> None:
-        from ..analysis import detect, lateral_movement
+        from ..analysis import lateral_movement
         from ..analysis.kill_chain import made_by_hand, patient_zero
         from ..analysis.reach import PATHS_COLUMNS, attack_sources, paths
+        from ..detect import detect
 
         self.case = case
         # bodies left unread (too large, too deep, not JSON) by the steps the plan runs itself

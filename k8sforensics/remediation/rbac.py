@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis.audit_rules import allowed, is_system
+from ..detect.facts import allowed, is_system
 
 PREFIX = "k8sforensics-least"
 # secrets are named in the rule (resourceNames): reading one secret must not mean reading all

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from ..analysis.kill_chain import entity_events, phases
-from ..analysis.rules import PHASES
+from ..detect.engine import PHASES
 from .timeline import escape, kill_chain_figure, table_html
 
 if TYPE_CHECKING:

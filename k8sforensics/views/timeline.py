@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..analysis.rules import PHASES
+from ..detect.engine import PHASES
 
 PHASE_COLOURS = {
     "Reconnaissance": "#6c757d", "Weaponization": "#8e6c8a", "Delivery": "#1f77b4", "Exploitation": "#d62728",

@@ -105,9 +105,8 @@ def test_edges_to_cut_between_the_foothold_and_the_node(graph) -> None:
 
 
 def test_a_binding_is_created_grants_and_is_used() -> None:
-    from k8sforensics.analysis import Evidence
-
-    from .build import audit, frame
+    from k8sforensics.detect import Evidence
+    from tests.event_frames import audit, frame
 
     attacker, sa = "system:serviceaccount:payments:api", "system:serviceaccount:kube-system:default"
     body = {"kind": "ClusterRoleBinding", "metadata": {"name": "backdoor"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
@@ -127,9 +126,8 @@ def test_a_binding_is_created_grants_and_is_used() -> None:
 
 
 def test_debug_token_request_and_impersonation_hand_over_control() -> None:
-    from k8sforensics.analysis import Evidence
-
-    from .build import audit, frame
+    from k8sforensics.detect import Evidence
+    from tests.event_frames import audit, frame
 
     who = "system:serviceaccount:shop:web"
     a = frame("audit",

@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 
 import k8sforensics as kf
-from k8sforensics.analysis import Evidence, observed_edges
+from k8sforensics.analysis import observed_edges
 from k8sforensics.analysis.graph import CONTROL_EDGES, csr_common_name
-
-from .build import audit, frame
+from k8sforensics.detect import Evidence
+from tests.event_frames import audit, frame
 
 CSR_PEM = Path(__file__).resolve().parent.parent / "fixtures" / "certificates" / "csr-subject-cn-backdoor-admin-in-system-masters.pem"
 ATTACKER = "203.0.113.9"

@@ -5,10 +5,10 @@ finding, about the node."""
 
 from __future__ import annotations
 
-from k8sforensics.analysis import Evidence, lateral_movement
-from k8sforensics.analysis import runtime_rules as rr
-
-from .build import frame
+from k8sforensics.analysis import lateral_movement
+from k8sforensics.detect import Evidence
+from k8sforensics.detect import runtime_rules as rr
+from tests.event_frames import frame
 
 
 def _alert(time: str, pod: str, cmdline: str, rule: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 import k8sforensics as kf
-from k8sforensics.analysis import PHASES
+from k8sforensics.detect import PHASES
 
 
 def test_timeline_has_findings_their_evidence_and_context(sample_case: kf.Case) -> None:

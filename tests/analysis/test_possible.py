@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
-from k8sforensics.analysis import Evidence, possible_edges
-
-from .build import audit, frame
+from k8sforensics.analysis import possible_edges
+from k8sforensics.detect import Evidence
+from tests.event_frames import audit, frame
 
 
 def pod(ns: str, name: str, *, node: str = "node-1", sa: str | None = "app", automount: bool | None = None, privileged: bool = False,
@@ -156,8 +156,8 @@ def test_patch_rights_reach_pods_and_the_workloads_that_run_them() -> None:
     ("/etc/localtime", False), ("/etc/ssl/certs", False), ("/etc/kubernetes/pki/ca.crt", False), ("/data", False), ("/var/lib/mysql", False),
 ])
 def test_one_judgement_of_a_sensitive_host_path_for_detection_and_the_graph(path: str, sensitive: bool) -> None:
-    from k8sforensics.analysis.audit_rules import _sensitive_host_paths
-    from k8sforensics.analysis.possible import is_sensitive_host_path
+    from k8sforensics.detect.audit_rules import _sensitive_host_paths
+    from k8sforensics.detect.facts import is_sensitive_host_path
 
     assert is_sensitive_host_path(path) is sensitive
     assert bool(_sensitive_host_paths({"volumes": [{"name": "v", "hostPath": {"path": path}}]})) is sensitive

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
-from k8sforensics.analysis import BUILTIN_RULES, Evidence
-from k8sforensics.analysis.rules import run_rules
+from k8sforensics.detect import BUILTIN_RULES, PHASES, Evidence
+from k8sforensics.detect.engine import run_rules
 
 from .steps import finding_keys, step_keys
 
@@ -93,7 +93,7 @@ def test_findings_are_saved_stable_and_recorded(sample_case: kf.Case) -> None:
     assert sample_case.sql("select count(*) n from findings")["n"].iloc[0] == len(saved)
     assert saved["time"].is_monotonic_increasing
     assert (saved["event_count"] >= saved["event_ids"].map(len)).all()
-    assert saved["kill_chain_phase"].isin(kf.analysis.PHASES).all()
+    assert saved["kill_chain_phase"].isin(PHASES).all()
 
 
 def test_findings_do_not_depend_on_how_the_flows_are_chunked(sample_case: kf.Case) -> None:
@@ -107,8 +107,8 @@ def test_findings_do_not_depend_on_how_the_flows_are_chunked(sample_case: kf.Cas
 
 
 def test_detection_over_the_audit_and_runtime_a_chunk_at_a_time_equals_detection_over_whole_tables(sample_case: kf.Case) -> None:
-    from k8sforensics.analysis.reduction import reduced
-    from k8sforensics.analysis.rules import AUDIT_COLUMNS_READ
+    from k8sforensics.detect.engine import AUDIT_COLUMNS_READ
+    from k8sforensics.detect.reduction import reduced
 
     full = Evidence.from_case(sample_case)
     whole, _ = run_rules(full, BUILTIN_RULES)

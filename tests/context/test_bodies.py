@@ -25,8 +25,7 @@ from k8sforensics.bodies import (
 from k8sforensics.context.inventory import Inventory, build_context
 from k8sforensics.context.lifetimes import fold_pods, pods_from_all_sources
 from k8sforensics.schema import OBJECTS
-
-from ..analysis.build import audit, frame
+from tests.event_frames import audit, frame
 
 FIFTY_MB = 50 * 1024 * 1024
 

@@ -37,8 +37,7 @@ def test_core_objects_validate_against_the_kubernetes_schema(documents: list[tup
 
 def test_least_privilege_rbac_validates(tmp_path: Path) -> None:
     from k8sforensics.remediation import least_privilege, used_permissions
-
-    from ..analysis.build import audit, frame
+    from tests.event_frames import audit, frame
 
     a = frame("audit", audit("2026-03-10T10:00:00Z", "system:serviceaccount:ci:bot", "patch", "deployments", api_group="apps",
                              object_namespace="shop", object_name="web"),

@@ -8,8 +8,7 @@ import pytest
 
 from k8sforensics.remediation import evaluate, network_policies, pod_labels
 from k8sforensics.remediation.network_policy import stable_labels
-
-from ..analysis.build import frame
+from tests.event_frames import frame
 
 LABELS = {("shop", "web-1"): {"app": "web"}, ("shop", "cart-1"): {"app": "cart"}, ("pay", "api-1"): {"app": "api"}, ("shop", "odd"): {}}
 

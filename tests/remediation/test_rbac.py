@@ -5,8 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from k8sforensics.remediation import least_privilege, unused_bindings, used_permissions
-
-from ..analysis.build import audit, frame
+from tests.event_frames import audit, frame
 
 CI = "system:serviceaccount:ci:deployer"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from k8sforensics.analysis import PHASES
+from k8sforensics.detect import PHASES
 from k8sforensics.views import escape, kill_chain_figure, narrative_html, table_html
 
 EVIL = "<img src=x onerror=alert(1)>"

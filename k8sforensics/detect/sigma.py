@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..bodies import UnreadableBodies
 from ..errors import EvidenceError
-from .rules import (
+from .engine import (
     TACTIC_PHASES,
     Evidence,
     Rule,

@@ -8,9 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from .audit_rules import SA_TOKEN_PATHS
-from .network import cluster_networks, external_mask
-from .rules import (
+from ..context.networks import cluster_networks, external_mask
+from .engine import (
     TACTIC_PHASES,
     Evidence,
     Rule,
@@ -19,8 +18,15 @@ from .rules import (
     set_where,
     tactic_name,
 )
+from .facts import (
+    SA_TOKEN_PATHS,
+    SHELLS,
+    STATIC_MANIFEST,
+    STATIC_MANIFEST_WRITE,
+    basename,
+    container_execs,
+)
 
-SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ash", "ksh", "busybox", "fish", "tcsh", "csh"})
 RUNTIME_PARENTS = frozenset({"runc", "containerd-shim", "containerd-shim-runc-v2", "conmon", "crun", "docker-init", "containerd"})
 APP_PARENTS = re.compile(r"^(?:java|node|nodejs|python[0-9.]*|php[0-9.]*|php-fpm[0-9.]*|ruby|nginx|httpd|apache2|uwsgi|gunicorn|tomcat.*|"
                          r"dotnet|perl|postgres|mysqld|mongod|redis-server|catalina\.sh|puma|unicorn|beam\.smp)$")
@@ -46,9 +52,6 @@ CRED_SEARCH = re.compile(r"\b(?:grep|egrep|rg|find|ag)\b.*(?:password|passwd|BEG
                          r"\.aws/credentials|azure\.json|\.kube/config|/etc/shadow|\.docker/config\.json", re.IGNORECASE)
 CLEAR_LOGS = re.compile(r"\b(?:rm|shred|truncate|unlink)\b.*(?:/var/log/|\.bash_history|\.ash_history|\.zsh_history)|history\s+-c|>\s*/var/log/")
 PACKAGE_INSTALL = re.compile(r"(?:^|/)(?:apt|apt-get|yum|dnf|apk|pip[0-9.]*|npm|gem|zypper)$")
-STATIC_MANIFEST = re.compile(r"/etc/kubernetes/manifests/")
-# a command that writes there (a redirection, cp/mv/tee/install/dd, a download to a file)
-STATIC_MANIFEST_WRITE = re.compile(r"(?:>|\b(?:cp|mv|tee|install|dd|ln)\b|\b(?:curl|wget)\b.*\s-[oO]\s*)[^|;&]*/etc/kubernetes/manifests/")
 # container runtime sockets: whoever talks to one runs containers on the node outside Kubernetes
 # (KubeHound's EXPLOIT_CONTAINERD_SOCK; kubernetes.io/docs/setup/production-environment/container-runtimes/)
 RUNTIME_SOCKETS = re.compile(r"/(?:var/)?run/(?:containerd/containerd|docker|crio/crio|cri-dockerd|podman/podman|k3s/containerd/containerd)\.sock\b")
@@ -64,18 +67,10 @@ WRITABLE_DIRS = re.compile(r"^(?:/tmp/|/dev/shm/|/var/tmp/|/run/user/)")
 CLUSTER_HOSTS = re.compile(r"^(?:localhost|127\.|\[::1\]|.*\.svc(?:\.cluster\.local)?$|.*\.cluster\.local$|.*\.internal$)")
 
 
-def _base(path: pd.Series) -> pd.Series:
-    return path.fillna("").astype(str).str.rsplit("/", n=1).str[-1]
 
 
-def _execs(ev: Evidence) -> pd.DataFrame:
-    """Process executions inside containers (host processes carry no container)."""
-    return ev.memo("runtime.execs", lambda: _container_execs(ev.runtime))
 
 
-def _container_execs(r: pd.DataFrame) -> pd.DataFrame:
-    m = (r["event_type"] == "exec") & (r["container_id"].notna() | r["pod"].notna())
-    return r[m].assign(command=lambda d: d["cmdline"].fillna(d["process"].fillna("") + " " + d["args"].fillna("")))
 
 
 def _pod_hits(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: Any) -> pd.DataFrame:
@@ -91,7 +86,7 @@ def _pod_hits(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: Any) -
 
 
 def _match(ev: Evidence, pattern: re.Pattern[str], summary: Any, *, process: re.Pattern[str] | None = None, gap: bool = True) -> pd.DataFrame:
-    x = _execs(ev)
+    x = container_execs(ev)
     m = x["command"].str.contains(pattern)
     if process is not None:
         m &= x["process"].fillna("").str.contains(process)
@@ -102,8 +97,8 @@ def shell_from_app(ev: Evidence) -> pd.DataFrame:
     """A shell or downloader whose parent is an application server: remote code execution.
     If the pod took inbound traffic from outside the cluster in the 15 minutes before, it is
     the internet-facing foothold (MS-TA9004); otherwise an in-cluster app exploit (MS-TA9009)."""
-    x = _execs(ev)
-    proc, parent = _base(x["process"]), _base(x["parent_process"])
+    x = container_execs(ev)
+    proc, parent = basename(x["process"]), basename(x["parent_process"])
     rows = x[(proc.isin(SHELLS) | proc.isin({"curl", "wget"})) & parent.str.match(APP_PARENTS)]
     if rows.empty:
         return pd.DataFrame()
@@ -127,18 +122,18 @@ def shell_from_app(ev: Evidence) -> pd.DataFrame:
 
 
 def shell_from_runtime(ev: Evidence) -> pd.DataFrame:
-    x = _execs(ev)
-    rows = x[_base(x["process"]).isin(SHELLS) & _base(x["parent_process"]).isin(RUNTIME_PARENTS)]
+    x = container_execs(ev)
+    rows = x[basename(x["process"]).isin(SHELLS) & basename(x["parent_process"]).isin(RUNTIME_PARENTS)]
     return _pod_hits(rows, lambda r: f"{'interactive ' if r.tty else ''}shell started in pod {r.entity} by the container runtime "
                      f"(kubectl exec): {r.command}", gap=ev.settings["session_gap"])
 
 
 def token_read(ev: Evidence) -> pd.DataFrame:
     r = ev.runtime
-    x = _execs(ev)
+    x = container_execs(ev)
     by_exec = x[x["command"].str.contains(SA_TOKEN_PATHS)]
     files = r[(r["event_type"] == "file") & r["file_path"].fillna("").str.contains(SA_TOKEN_PATHS)
-              & _base(r["process"]).isin(SHELLS | {"cat", "curl", "wget", "head", "tail", "less", "more", "base64", "cp", "tar", "python", "python3"})]
+              & basename(r["process"]).isin(SHELLS | {"cat", "curl", "wget", "head", "tail", "less", "more", "base64", "cp", "tar", "python", "python3"})]
     rows = pd.concat([by_exec, files.assign(command=files["process"].fillna("") + " " + files["file_path"])], ignore_index=True)
     return _pod_hits(rows, lambda r: f"service-account token read in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
 
@@ -171,9 +166,9 @@ def host_escape(ev: Evidence) -> pd.DataFrame:
     (CVE-2022-0492) seen with no container at all: no node's own software mounts a cgroup
     hierarchy by hand and writes its release_agent (systemd sets it itself, as PID 1), so that is
     an escape whose container the sensor did not name; reported about the node."""
-    x = _execs(ev)
+    x = container_execs(ev)
     host = _host_execs(ev)
-    host = host[host["command"].str.contains(CGROUP_ESCAPE) & ~_base(host["process"]).isin({"systemd", "init"})]
+    host = host[host["command"].str.contains(CGROUP_ESCAPE) & ~basename(host["process"]).isin({"systemd", "init"})]
     rows = pd.concat([x[x["command"].str.contains(HOST_ESCAPE)], _container_files(ev, HOST_ESCAPE_FILES), _container_files(ev, HOST_ESCAPE)],
                      ignore_index=True).drop_duplicates("event_id")
     hits = [_pod_hits(rows, lambda r: f"container escape attempt in pod {r.entity}: {r.command}" + (f" (node {r.node})" if r.node else ""),
@@ -191,7 +186,7 @@ def host_takeovers(ev: Evidence) -> pd.DataFrame:
     runtime's socket used, or a crontab written on the node (through a hostPath of its /etc or
     cron spool: the node's cron runs it as root) — from executions and from alerts naming the
     command. The graph's ``host_escape`` edges."""
-    x = _execs(ev)
+    x = container_execs(ev)
     cmd = pd.concat([x, _container_files(ev, HOST_ESCAPE), _container_files(ev, STATIC_MANIFEST_WRITE), _container_files(ev, RUNTIME_SOCKETS),
                      _container_files(ev, CRON_PATHS)], ignore_index=True).drop_duplicates("event_id")
     cmd = cmd[cmd["pod"].notna() & cmd["namespace"].notna() & cmd["node"].notna()]
@@ -208,8 +203,8 @@ def host_takeovers(ev: Evidence) -> pd.DataFrame:
 def runtime_socket(ev: Evidence) -> pd.DataFrame:
     """A container runtime's socket used from a container (a hostPath mount of it): containerd,
     Docker, CRI-O — a privileged container started next to Kubernetes, the node taken (T1611)."""
-    x = _execs(ev)
-    m = x["command"].str.contains(RUNTIME_SOCKETS) | (_base(x["process"]).str.match(RUNTIME_CLIENTS) & x["container_id"].notna())
+    x = container_execs(ev)
+    m = x["command"].str.contains(RUNTIME_SOCKETS) | (basename(x["process"]).str.match(RUNTIME_CLIENTS) & x["container_id"].notna())
     rows = pd.concat([x[m], _container_files(ev, RUNTIME_SOCKETS)], ignore_index=True)
     return _pod_hits(rows, lambda r: f"container runtime socket used from pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
 
@@ -233,7 +228,7 @@ def host_cron(ev: Evidence) -> pd.DataFrame:
     """A crontab written from a container (ATT&CK T1053.003). Through a hostPath that holds the
     node's /etc or cron spool (``pods`` context), or at a path under another root (``/host/etc/cron.d``),
     it runs on the node: high; a container's own cron: medium."""
-    x = _execs(ev)
+    x = container_execs(ev)
     rows = pd.concat([x[x["command"].str.contains(CRON_WRITE)], _container_files(ev, CRON_PATHS)], ignore_index=True)
     if rows.empty:
         return pd.DataFrame()
@@ -253,11 +248,11 @@ def _fetched_from(ev: Evidence, commands: pd.Series) -> pd.Series:
 
 
 def download_tool(ev: Evidence) -> pd.DataFrame:
-    x = _execs(ev)
+    x = container_execs(ev)
     host = x["command"].str.extract(URL_HOST, expand=False)
     # the downloader itself, or a shell running it (``sh -c "curl … | sh"``, as droppers do)
-    via_shell = _base(x["process"]).isin(SHELLS) & x["command"].str.contains(r"\b(?:curl|wget)\b", regex=True)
-    rows = x[(_base(x["process"]).str.match(DOWNLOAD) | via_shell) & host.notna()]
+    via_shell = basename(x["process"]).isin(SHELLS) & x["command"].str.contains(r"\b(?:curl|wget)\b", regex=True)
+    rows = x[(basename(x["process"]).str.match(DOWNLOAD) | via_shell) & host.notna()]
     if rows.empty:
         return pd.DataFrame()
     host = host[rows.index]
@@ -273,20 +268,20 @@ def reverse_shell(ev: Evidence) -> pd.DataFrame:
 
 
 def miner(ev: Evidence) -> pd.DataFrame:
-    x = _execs(ev)
+    x = container_execs(ev)
     rows = x[x["process"].fillna("").str.contains(MINERS) | x["command"].str.contains(MINER_ARGS)]
     return _pod_hits(rows, lambda r: f"cryptominer in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
 
 
 def network_tool(ev: Evidence) -> pd.DataFrame:
-    x = _execs(ev)
+    x = container_execs(ev)
     rows = x[x["process"].fillna("").str.contains(NET_TOOLS) & ~x["command"].str.contains(REVERSE_SHELL)]
     return _pod_hits(rows, lambda r: f"network scanning or sniffing tool in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
 
 
 def api_from_container(ev: Evidence) -> pd.DataFrame:
-    x = _execs(ev)
-    rows = x[(_base(x["process"]) == "kubectl") | (_base(x["process"]).isin({"curl", "wget"}) & x["command"].str.contains(KUBE_API))]
+    x = container_execs(ev)
+    rows = x[(basename(x["process"]) == "kubectl") | (basename(x["process"]).isin({"curl", "wget"}) & x["command"].str.contains(KUBE_API))]
     return _pod_hits(rows, lambda r: f"Kubernetes API called from inside pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
 
 
@@ -295,13 +290,13 @@ def kubelet_from_container(ev: Evidence) -> pd.DataFrame:
 
 
 def imds_from_container(ev: Evidence) -> pd.DataFrame:
-    x = _execs(ev)
+    x = container_execs(ev)
     rows = x[x["command"].str.contains(IMDS) & ~x["command"].str.contains(IMDS_CREDS)]
     return _pod_hits(rows, lambda r: f"cloud metadata service queried from pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
 
 
 def imds_credentials(ev: Evidence) -> pd.DataFrame:
-    x = _execs(ev)
+    x = container_execs(ev)
     rows = x[x["command"].str.contains(IMDS) & x["command"].str.contains(IMDS_CREDS)]
     return _pod_hits(rows, lambda r: f"cloud credentials fetched from the metadata service in pod {r.entity}: {r.command}",
                      gap=ev.settings["session_gap"])
@@ -316,7 +311,7 @@ def clear_logs(ev: Evidence) -> pd.DataFrame:
 
 
 def package_install(ev: Evidence) -> pd.DataFrame:
-    x = _execs(ev)
+    x = container_execs(ev)
     rows = x[x["process"].fillna("").str.contains(PACKAGE_INSTALL) & x["command"].str.contains(r"\b(?:install|add)\b")]
     return _pod_hits(rows, lambda r: f"package installed at run time in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
 
@@ -325,7 +320,7 @@ def static_manifest(ev: Evidence) -> pd.DataFrame:
     """The kubelet's static-pod folder touched from a container (a hostPath of it): a manifest
     there runs as a pod no controller or admission sees (MS-TA9017). The kubelet's own reads are
     host processes and not matched."""
-    x = _execs(ev)
+    x = container_execs(ev)
     rows = pd.concat([x[x["command"].str.contains(STATIC_MANIFEST)], _container_files(ev, STATIC_MANIFEST)], ignore_index=True)
     return _pod_hits(rows, lambda r: f"kubelet static-pod manifest written from pod {r.entity}: {r.command}")
 
@@ -335,7 +330,7 @@ def ssh_keys(ev: Evidence) -> pd.DataFrame:
 
 
 def exec_from_writable_dir(ev: Evidence) -> pd.DataFrame:
-    x = _execs(ev)
+    x = container_execs(ev)
     rows = x[x["process"].fillna("").str.match(WRITABLE_DIRS)]
     return _pod_hits(rows, lambda r: f"binary run from a writable directory in pod {r.entity}: {r.command}", gap=ev.settings["session_gap"])
 

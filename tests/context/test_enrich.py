@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
-
-from .conftest import ROOT
+from tests.conftest import ROOT
 
 
 @pytest.fixture(scope="module")

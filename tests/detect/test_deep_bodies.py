@@ -7,18 +7,14 @@ from __future__ import annotations
 import orjson
 import pandas as pd
 
-from k8sforensics.analysis import (
-    BUILTIN_RULES,
-    Evidence,
-    lateral_movement,
-    load_sigma_rules,
-)
-from k8sforensics.analysis.reduction import reduced
-from k8sforensics.analysis.rules import run_rules
+from k8sforensics.analysis import lateral_movement
 from k8sforensics.bodies import TOO_DEEP, TOO_LARGE
+from k8sforensics.detect import BUILTIN_RULES, Evidence, load_sigma_rules
+from k8sforensics.detect.engine import run_rules
+from k8sforensics.detect.reduction import reduced
+from tests.event_frames import audit, frame
 
 from ..conftest import FIXTURES
-from .build import audit, frame
 
 DEEP = '{"a":' * 2000 + "1" + "}" * 2000
 BIG = '{"kind": "Pod", "spec": {"containers": [{"name": "c", "securityContext": {"privileged": true}}]}, "x": "' + "x" * (50 * 1024 * 1024) + '"}'

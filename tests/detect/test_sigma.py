@@ -9,17 +9,17 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
-from k8sforensics.analysis import Evidence, load_sigma_rules
+from k8sforensics.detect import Evidence, SigmaRules, load_sigma_rules
 from k8sforensics.errors import EvidenceError
+from tests.event_frames import audit, frame
 
 from ..conftest import FIXTURES
-from .build import audit, frame
 
 SIGMA = FIXTURES / "sigma"
 
 
 @pytest.fixture(scope="module")
-def loaded() -> kf.analysis.SigmaRules:
+def loaded() -> SigmaRules:
     return load_sigma_rules(SIGMA)
 
 

@@ -3,10 +3,10 @@ edge of a fixed time bucket."""
 
 from __future__ import annotations
 
-from k8sforensics.analysis import Evidence
-from k8sforensics.analysis import flow_rules as fr
+from k8sforensics.detect import Evidence
+from k8sforensics.detect import flow_rules as fr
+from tests.event_frames import frame
 
-from .build import frame
 from .test_flow_direction import NODES, flow
 
 MIB = 2**20

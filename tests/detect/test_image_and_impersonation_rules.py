@@ -8,11 +8,10 @@ import json
 
 import pandas as pd
 
-from k8sforensics.analysis import AUDIT_RULES, Evidence
-from k8sforensics.analysis import audit_rules as ar
-from k8sforensics.analysis.rules import run_rules
-
-from .build import audit, frame
+from k8sforensics.detect import AUDIT_RULES, Evidence
+from k8sforensics.detect import audit_rules as ar
+from k8sforensics.detect.engine import run_rules
+from tests.event_frames import audit, frame
 
 DEPLOYER = "system:serviceaccount:ci:deployer"
 BEFORE = pd.Timestamp("2026-01-01T00:00:00Z")

@@ -6,10 +6,9 @@ from __future__ import annotations
 import pandas as pd
 
 import k8sforensics as kf
-from k8sforensics.analysis import Evidence
-from k8sforensics.analysis import runtime_rules as rr
-
-from .build import frame
+from k8sforensics.detect import Evidence
+from k8sforensics.detect import runtime_rules as rr
+from tests.event_frames import frame
 
 PODS = pd.DataFrame({"namespace": ["shop"], "name": ["web-1"], "service_account": ["web"], "workload_kind": ["Deployment"], "workload": ["web"],
                      "node": ["node-1"]})

@@ -25,15 +25,15 @@ from .audit_rules import (
     AUDIT_RULES,
     BURST_WINDOW,
     WRITE_VERBS,
-    allowed,
     first_workload_creates,
     identity_firsts,
     pod_deletions,
     token_secret_rows,
     workload_template_writes,
 )
+from .engine import Evidence, Rule, RuleError
+from .facts import allowed
 from .flow_rules import egress_anchors
-from .rules import Evidence, Rule, RuleError
 from .runtime_rules import RUNTIME_RULES
 
 RBAC_RESOURCES = ("clusterrolebindings", "rolebindings", "clusterroles", "roles")

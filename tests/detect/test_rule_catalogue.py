@@ -8,8 +8,8 @@ import re
 import pytest
 
 import k8sforensics as kf
-from k8sforensics.analysis import PHASES, Rule
-from k8sforensics.analysis.runtime_rules import FALCO_MAP
+from k8sforensics.detect import PHASES, Rule
+from k8sforensics.detect.runtime_rules import FALCO_MAP
 
 # the Threat Matrix's 40 current techniques (MS-TA9032 retired)
 MATRIX = {f"MS-TA90{n:02d}" for n in range(1, 42)} - {"MS-TA9032"}
@@ -46,8 +46,8 @@ def test_bad_metadata_is_refused() -> None:
 
 
 def test_every_builtin_rule_runs_on_empty_evidence() -> None:
-    from k8sforensics.analysis import BUILTIN_RULES, Evidence
-    from k8sforensics.analysis.rules import run_rules
+    from k8sforensics.detect import BUILTIN_RULES, Evidence
+    from k8sforensics.detect.engine import run_rules
 
     findings, runs = run_rules(Evidence(), BUILTIN_RULES)  # no table at all: e.g. a case of audit logs only
     assert findings.empty and len(runs) == len(BUILTIN_RULES)

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from k8sforensics.analysis import Evidence
-from k8sforensics.analysis import flow_rules as fr
-from k8sforensics.analysis import runtime_rules as rr
-
-from .build import audit, frame
+from k8sforensics.detect import Evidence
+from k8sforensics.detect import flow_rules as fr
+from k8sforensics.detect import runtime_rules as rr
+from tests.event_frames import audit, frame
 
 
 def proc(time: str, process: str, args: str, *, parent: str = "/bin/sh", pod: str = "web-1", namespace: str = "shop", **kw) -> dict:
@@ -114,8 +113,8 @@ def test_two_footholds_both_reached_from_outside_give_readable_findings() -> Non
     """Two hits, both from outside: no hit takes the in-cluster technique. pandas 3 made the
     columns set on no rows void-typed when a frame had as many rows as columns were set, and
     the engine then failed on ``isna`` (a case holding two breaches)."""
-    from k8sforensics.analysis import RUNTIME_RULES
-    from k8sforensics.analysis.rules import _findings
+    from k8sforensics.detect import RUNTIME_RULES
+    from k8sforensics.detect.engine import _findings
 
     rt = frame("runtime", proc("2026-01-01T10:10:00Z", "/bin/sh", "-c id", parent="/usr/bin/java"),
                proc("2026-01-01T10:10:00Z", "/bin/sh", "-c id", parent="/usr/bin/java", pod="web-2"))
@@ -129,7 +128,7 @@ def test_two_footholds_both_reached_from_outside_give_readable_findings() -> Non
 
 
 def test_set_where_builds_whole_columns_for_any_mask() -> None:
-    from k8sforensics.analysis.rules import set_where
+    from k8sforensics.detect.engine import set_where
 
     for rows in (1, 2, 3):
         hits = pd.DataFrame({"time": pd.Timestamp("2026-01-01", tz="UTC"), "severity": ["high"] * rows})

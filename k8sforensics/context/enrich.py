@@ -20,8 +20,8 @@ from typing import Any
 
 import pandas as pd
 
-from .analysis.network import case_networks
-from .context.attribution import attribute_frame
+from .attribution import attribute_frame
+from .networks import case_networks
 
 STEPS = {
     "flows": ("src_endpoint_by_ip_at_time", "dst_endpoint_by_ip_at_time"),

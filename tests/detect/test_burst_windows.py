@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from k8sforensics.analysis import BUILTIN_RULES, Evidence
-from k8sforensics.analysis import audit_rules as ar
-from k8sforensics.analysis.reduction import reduced
-from k8sforensics.analysis.rules import run_rules
-
-from .build import audit, frame
+from k8sforensics.detect import BUILTIN_RULES, Evidence
+from k8sforensics.detect import audit_rules as ar
+from k8sforensics.detect.engine import run_rules
+from k8sforensics.detect.reduction import reduced
+from tests.event_frames import audit, frame
 
 MALLORY = "system:serviceaccount:shop:web"
 

@@ -8,8 +8,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .audit_rules import allowed
-from .network import (
+from ..context.networks import (
     KUBELET_PORTS,
     METADATA_IPS,
     MINING_PORTS,
@@ -20,8 +19,8 @@ from .network import (
     reply_mask,
     within,
 )
-from .rules import Evidence, Rule, hits_from_rows, pod_entity, set_where
-from .runtime_rules import SHELLS, _base, _execs
+from .engine import Evidence, Rule, hits_from_rows, pod_entity, set_where
+from .facts import SHELLS, allowed, basename, container_execs
 
 TIME_AND_NAME_PORTS = frozenset({53, 123, 67, 68, 5353})  # DNS, NTP, DHCP: periodic by design
 BURST_SECONDS = 1.0  # connections closer than this are one beacon check-in
@@ -379,8 +378,8 @@ def egress_anchors(ev: Evidence) -> pd.DataFrame:
         ex = a[(a["resource"] == "pods") & a["subresource"].isin(["exec", "attach"]) & allowed(a)]
         anchors = [pd.DataFrame({"namespace": ex["object_namespace"], "pod": ex["object_name"], "anchor_time": ex["time"],
                                  "anchor_event": ex["event_id"], "anchor": "exec by " + ex["user"].fillna("?")})]
-        x = _execs(ev)
-        sh = x[(_base(x["process"]).isin(SHELLS) | _base(x["parent_process"]).isin(SHELLS)) & x["pod"].notna()]
+        x = container_execs(ev)
+        sh = x[(basename(x["process"]).isin(SHELLS) | basename(x["parent_process"]).isin(SHELLS)) & x["pod"].notna()]
         anchors.append(pd.DataFrame({"namespace": sh["namespace"], "pod": sh["pod"], "anchor_time": sh["time"], "anchor_event": sh["event_id"],
                                      "anchor": "shell command " + sh["command"].str.slice(0, 120)}))
         anc = pd.concat(anchors, ignore_index=True).dropna(subset=["pod"])

@@ -14,9 +14,8 @@ from typing import Any
 import pandas as pd
 
 from ..bodies import UnreadableBodies
-from .network import cluster_networks, external_mask
-from .possible import is_sensitive_host_path
-from .rules import (
+from ..context.networks import cluster_networks, external_mask
+from .engine import (
     Evidence,
     Rule,
     hits_from_rows,
@@ -24,18 +23,22 @@ from .rules import (
     service_accounts,
     set_where,
 )
+from .facts import (
+    SA_TOKEN_PATHS,
+    SA_TOKEN_TYPE,
+    allowed,
+    allowed_requests,
+    dicts_in,
+    is_sensitive_host_path,
+    is_system,
+    parsed_bodies,
+    subject_users,
+    system_requests,
+)
 
-CONTROLLER_SUFFIXES = ("-controller", "-controller-manager")
-CONTROL_PLANE_USERS = frozenset({
-    "system:kube-controller-manager", "system:kube-scheduler", "system:apiserver", "system:kube-proxy",
-    "system:serviceaccount:kube-system:generic-garbage-collector", "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
-    "system:serviceaccount:kube-system:persistent-volume-binder", "system:serviceaccount:kube-system:resourcequota-controller",
-})
 WORKLOAD_RESOURCES = frozenset({"pods", "deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicationcontrollers"})
 WRITE_VERBS = frozenset({"create", "update", "patch"})
 DANGEROUS_CAPS = frozenset({"SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "NET_ADMIN", "BPF", "DAC_READ_SEARCH", "SYS_RAWIO", "ALL"})
-SA_TOKEN_PATHS = re.compile(r"/var/run/secrets/(?:kubernetes\.io/serviceaccount|eks\.amazonaws\.com|azure|tokens)|"
-                            r"/run/secrets/kubernetes\.io|kubernetes\.io~projected/.*/token")
 BAD_EXEC = re.compile(r"/dev/tcp/|/dev/udp/|\bnc\b.*\s-e\s|\bncat\b.*\s-e\s|\bmkfifo\b|\bsocat\b.*exec|bash\s+-i\b|"
                       r"\b(?:curl|wget)\b.*https?://|169\.254\.169\.254|metadata\.google\.internal|/\.aws/|azure\.json|base64\s+-d")
 HEALTH_URIS = re.compile(r"^/(?:healthz|livez|readyz|version|metrics|openid/v1/jwks|\.well-known/openid-configuration)\b")
@@ -47,24 +50,10 @@ def _items(v: Any) -> list[Any]:
     return [] if v is None or isinstance(v, float) else list(v)
 
 
-PLATFORM_USERS = re.compile(r"^(eks:.*|aksService|masterclient|nodeclient|system:addon-manager|system:kube-.*|"
-                            r".*container-engine-robot.*\.iam\.gserviceaccount\.com|.*@gcp-sa-[a-z-]+\.iam\.gserviceaccount\.com)$")
 
 
-def is_system(user: pd.Series) -> pd.Series:
-    """Control-plane identities: nodes, kube-system controllers, the controller manager, and
-    the managed platforms' own agents (EKS ``eks:*``, AKS ``aksService``, GKE's robot)."""
-    u = user.fillna("").astype(str)
-    ks = u.str.startswith("system:serviceaccount:kube-system:")
-    return (u.str.startswith("system:node:") | u.isin(CONTROL_PLANE_USERS) | u.str.match(PLATFORM_USERS)
-            | (ks & (u.str.endswith(CONTROLLER_SUFFIXES[0]) | u.str.endswith(CONTROLLER_SUFFIXES[1]))))
 
 
-def allowed(a: pd.DataFrame) -> pd.Series:
-    """The API server let the request through (a 403 or a forbid is only an attempt)."""
-    decision = a["decision"].fillna("")
-    code = a["response_code"].astype("Int64")
-    return (decision == "allow") | ((decision == "") & (code < 400).fillna(False))
 
 
 def in_burst(rows: pd.DataFrame, *, by: list[str], window: Any, min_count: int, distinct: str | None = None) -> pd.Series:
@@ -91,12 +80,8 @@ def in_burst(rows: pd.DataFrame, *, by: list[str], window: Any, min_count: int, 
     return out
 
 
-def _allowed(ev: Evidence) -> pd.Series:
-    return ev.memo("audit.allowed", lambda: allowed(ev.audit))
 
 
-def _system(ev: Evidence) -> pd.Series:
-    return ev.memo("audit.system", lambda: is_system(ev.audit["user"]))
 
 
 def _outside(ev: Evidence) -> pd.Series:
@@ -116,18 +101,6 @@ def people(a: pd.DataFrame) -> pd.Series:
     return (a["user"].notna() & a["sa_name"].isna() & ~is_system(a["user"]) & ~anonymous(a)).astype(bool)
 
 
-def _bodies(a: pd.DataFrame, mask: pd.Series, column: str = "request_object", *, unreadable: UnreadableBodies | None = None) -> pd.Series:
-    """Parsed request (or response) bodies of the rows in ``mask``; None where absent, or too
-    large, too deep or not JSON (``bodies.parse_body``: recorded in ``unreadable``, by event id)."""
-    out = pd.Series(None, index=a.index, dtype=object)
-    bodies = UnreadableBodies() if unreadable is None else unreadable
-    rows = a.loc[mask]
-    ids = rows["event_id"] if "event_id" in rows.columns else pd.Series(None, index=rows.index, dtype=object)
-    for i, text, event_id in zip(rows.index, rows[column], ids):
-        value = bodies.parse(text, where=f"detection:{column}", event_id=event_id)
-        if value is not None:
-            out.at[i] = value
-    return out
 
 
 def pod_spec(obj: Any) -> dict[str, Any] | None:
@@ -161,8 +134,8 @@ def _workload_writes(ev: Evidence) -> tuple[pd.DataFrame, pd.Series]:
 
 def _parse_workload_writes(ev: Evidence) -> tuple[pd.DataFrame, pd.Series]:
     a = ev.audit
-    m = a["verb"].isin(WRITE_VERBS) & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
-    bodies = _bodies(a, m, unreadable=ev.unreadable)
+    m = a["verb"].isin(WRITE_VERBS) & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev)
+    bodies = parsed_bodies(a, m, unreadable=ev.unreadable)
     specs = bodies.map(pod_spec)
     keep = m & specs.notna()
     rows = a[keep]
@@ -205,7 +178,7 @@ def _hits_by_actor(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: A
 
 def exec_into_pod(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & a["subresource"].isin(["exec", "attach"]) & a["verb"].isin(["create", "get"]) & _allowed(ev)
+    m = (a["resource"] == "pods") & a["subresource"].isin(["exec", "attach"]) & a["verb"].isin(["create", "get"]) & allowed_requests(ev)
     rows = a[m]
     if rows.empty:
         return pd.DataFrame()
@@ -219,38 +192,38 @@ def exec_into_pod(ev: Evidence) -> pd.DataFrame:
 def exec_suspicious_command(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     cmd = a["exec_command"].fillna("")
-    m = (a["subresource"].isin(["exec", "attach"]) & _allowed(ev) & cmd.str.contains(BAD_EXEC) & ~cmd.str.contains(SA_TOKEN_PATHS))
+    m = (a["subresource"].isin(["exec", "attach"]) & allowed_requests(ev) & cmd.str.contains(BAD_EXEC) & ~cmd.str.contains(SA_TOKEN_PATHS))
     return _hits_by_object(a[m], lambda r: f"{r.user} exec'd a reverse-shell, download or credential command in {r.entity}: {r.exec_command}")
 
 
 def exec_reads_token(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = a["subresource"].isin(["exec", "attach"]) & _allowed(ev) & a["exec_command"].fillna("").str.contains(SA_TOKEN_PATHS)
+    m = a["subresource"].isin(["exec", "attach"]) & allowed_requests(ev) & a["exec_command"].fillna("").str.contains(SA_TOKEN_PATHS)
     return _hits_by_object(a[m], lambda r: f"{r.user} exec'd into {r.entity} to read its service-account token: {r.exec_command}")
 
 
 def kubectl_cp(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["subresource"] == "exec") & _allowed(ev) & a["exec_command"].fillna("").str.contains(r"^tar\s+-?c\S*f\s+-", regex=True)
+    m = (a["subresource"] == "exec") & allowed_requests(ev) & a["exec_command"].fillna("").str.contains(r"^tar\s+-?c\S*f\s+-", regex=True)
     return _hits_by_object(a[m], lambda r: f"{r.user} copied files out of {r.entity} (kubectl cp: {r.exec_command})")
 
 
 def ephemeral_container(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & (a["subresource"] == "ephemeralcontainers") & a["verb"].isin(["update", "patch"]) & _allowed(ev)
+    m = (a["resource"] == "pods") & (a["subresource"] == "ephemeralcontainers") & a["verb"].isin(["update", "patch"]) & allowed_requests(ev)
     return _hits_by_object(a[m], lambda r: f"{r.user} added an ephemeral (debug) container to {r.entity}")
 
 
 def port_forward(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & (a["subresource"] == "portforward") & _allowed(ev)
+    m = (a["resource"] == "pods") & (a["subresource"] == "portforward") & allowed_requests(ev)
     return _hits_by_object(a[m], lambda r: f"{r.user} port-forwarded into {r.entity} from {r.source_ip}")
 
 
 def node_proxy(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     uri = a["request_uri"].fillna("")
-    m = (a["resource"] == "nodes") & (a["subresource"] == "proxy") & _allowed(ev) & ~uri.str.contains(r"/proxy/(?:metrics|healthz|stats/summary)")
+    m = (a["resource"] == "nodes") & (a["subresource"] == "proxy") & allowed_requests(ev) & ~uri.str.contains(r"/proxy/(?:metrics|healthz|stats/summary)")
     rows = a[m]
     hits = hits_from_rows(rows, entity_type="node", entity=rows["object_name"], user=rows["user"], source_ip=rows["source_ip"],
                           summary=lambda r: f"{r.user} reached the kubelet API of node {r.entity} through the API server: {r.request_uri}",
@@ -387,11 +360,11 @@ def untrusted_image(ev: Evidence) -> pd.DataFrame:
     hits = _spec_rule(ev, bad, summary)
     # a JSON patch (RFC 6902) that replaces a container's image names no pod spec
     a = ev.audit
-    m = (a["verb"] == "patch") & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
+    m = (a["verb"] == "patch") & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev)
     m &= a["request_object"].fillna("").str.startswith("[")
     if not m.any():
         return hits
-    ops = _bodies(a, m, unreadable=ev.unreadable)
+    ops = parsed_bodies(a, m, unreadable=ev.unreadable)
     images = ops.map(lambda o: [str(op.get("value")) for op in o if isinstance(op, dict) and op.get("op") in ("add", "replace")
                                 and JSON_PATCH_IMAGE.match(str(op.get("path", ""))) and isinstance(op.get("value"), str)]
                      if isinstance(o, list) else [])
@@ -410,8 +383,8 @@ def _binding_role(obj: Any) -> str | None:
 
 def cluster_admin_binding(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & a["verb"].isin(WRITE_VERBS) & _allowed(ev)
-    bodies = _bodies(a, m, unreadable=ev.unreadable)
+    m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & a["verb"].isin(WRITE_VERBS) & allowed_requests(ev)
+    bodies = parsed_bodies(a, m, unreadable=ev.unreadable)
     role = bodies.map(_binding_role)
     keep = m & (role == "cluster-admin")
     rows = a[keep].assign(subjects=bodies[keep].map(_subjects))
@@ -419,10 +392,6 @@ def cluster_admin_binding(ev: Evidence) -> pd.DataFrame:
                            entity_type="binding")
 
 
-def _dicts(obj: Any, key: str) -> list[dict[str, Any]]:
-    """The objects in the list ``obj[key]``: a body of another shape gives none (and no error)."""
-    items = obj.get(key) if isinstance(obj, dict) else None
-    return [x for x in items if isinstance(x, dict)] if isinstance(items, list) else []
 
 
 def _strings(v: Any) -> set[str]:
@@ -430,17 +399,9 @@ def _strings(v: Any) -> set[str]:
 
 
 def _subjects(obj: Any) -> str:
-    return ", ".join(f"{s.get('kind')} {str(s.get('namespace')) + '/' if s.get('namespace') else ''}{s.get('name')}" for s in _dicts(obj, "subjects"))
+    return ", ".join(f"{s.get('kind')} {str(s.get('namespace')) + '/' if s.get('namespace') else ''}{s.get('name')}" for s in dicts_in(obj, "subjects"))
 
 
-def _subject_users(obj: Any) -> list[str]:
-    out = []
-    for s in _dicts(obj, "subjects"):
-        if s.get("kind") == "ServiceAccount":
-            out.append(f"system:serviceaccount:{s.get('namespace')}:{s.get('name')}")
-        else:
-            out.append(str(s.get("name")))
-    return out
 
 
 def new_binding_first_use(ev: Evidence) -> pd.DataFrame:
@@ -448,12 +409,12 @@ def new_binding_first_use(ev: Evidence) -> pd.DataFrame:
     authorizer's reason names it) or, when the reason is not specific, the first allowed
     request by one of its subjects."""
     a = ev.audit
-    m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & (a["verb"] == "create") & _allowed(ev)
-    bodies = _bodies(a, m, unreadable=ev.unreadable)
+    m = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & (a["verb"] == "create") & allowed_requests(ev)
+    bodies = parsed_bodies(a, m, unreadable=ev.unreadable)
     out = []
-    ok = _allowed(ev)
+    ok = allowed_requests(ev)
     for i in a.index[m & (bodies.map(_binding_role) == "cluster-admin")]:
-        name, t0, users = a.at[i, "object_name"], a.at[i, "time"], _subject_users(bodies[i])
+        name, t0, users = a.at[i, "object_name"], a.at[i, "time"], subject_users(bodies[i])
         later = a[(a["time"] > t0) & ok]
         named = later["authz_reason"].fillna("").str.contains(f'"{re.escape(str(name))}"', regex=True)
         groups = later["user_groups"].map(lambda g, users=users: bool(set(_items(g)) & set(users)))
@@ -471,7 +432,7 @@ RISKY_RESOURCES = frozenset({"*", "pods/exec", "pods/attach", "nodes/proxy", "se
 
 def _risky_rules(obj: Any) -> str:
     found = set()
-    for r in _dicts(obj, "rules"):
+    for r in dicts_in(obj, "rules"):
         found |= _strings(r.get("verbs")) & RISKY_VERBS
         found |= _strings(r.get("resources")) & RISKY_RESOURCES
     return ", ".join(sorted(found))
@@ -479,8 +440,8 @@ def _risky_rules(obj: Any) -> str:
 
 def risky_role(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = a["resource"].isin(["clusterroles", "roles"]) & a["verb"].isin(WRITE_VERBS) & _allowed(ev) & ~_system(ev)
-    risky = _bodies(a, m, unreadable=ev.unreadable).map(_risky_rules)
+    m = a["resource"].isin(["clusterroles", "roles"]) & a["verb"].isin(WRITE_VERBS) & allowed_requests(ev) & ~system_requests(ev)
+    risky = parsed_bodies(a, m, unreadable=ev.unreadable).map(_risky_rules)
     rows = a[m].assign(detail=risky[m])
     rows = rows[rows["detail"].map(bool).astype(bool)]
     return _hits_by_object(rows, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_name} granting {r.detail}", entity_type="role")
@@ -489,14 +450,14 @@ def risky_role(ev: Evidence) -> pd.DataFrame:
 def cronjob_write(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = ((a["api_group"] == "batch") & a["resource"].isin(["cronjobs", "jobs"]) & a["verb"].isin([*WRITE_VERBS, "delete"])
-         & a["subresource"].isna() & _allowed(ev) & ~_system(ev))
+         & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev))
     return _hits_by_object(a[m], lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} (from {r.source_ip})",
                            entity_type="workload")
 
 
 def daemonset_create(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "daemonsets") & (a["verb"] == "create") & _allowed(ev) & ~_system(ev)
+    m = (a["resource"] == "daemonsets") & (a["verb"] == "create") & allowed_requests(ev) & ~system_requests(ev)
     return _hits_by_object(a[m], lambda r: f"{r.user} created DaemonSet {r.object_namespace}/{r.object_name} (runs on every node)",
                            entity_type="workload")
 
@@ -504,7 +465,7 @@ def daemonset_create(ev: Evidence) -> pd.DataFrame:
 def rbac_then_workload(ev: Evidence) -> pd.DataFrame:
     """The same identity changes RBAC and then writes a workload within 5 minutes."""
     a = ev.audit
-    ok = _allowed(ev) & ~_system(ev) & a["verb"].isin(WRITE_VERBS)
+    ok = allowed_requests(ev) & ~system_requests(ev) & a["verb"].isin(WRITE_VERBS)
     rbac = a[ok & a["resource"].isin(["clusterrolebindings", "rolebindings", "clusterroles", "roles"])]
     work = a[ok & a["resource"].isin(WORKLOAD_RESOURCES - {"pods"}) & a["subresource"].isna()]
     if rbac.empty or work.empty:
@@ -522,7 +483,7 @@ def rbac_then_workload(ev: Evidence) -> pd.DataFrame:
 def admission_webhook(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = (a["resource"].isin(["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]) & a["verb"].isin([*WRITE_VERBS, "delete"])
-         & _allowed(ev) & ~_system(ev))
+         & allowed_requests(ev) & ~system_requests(ev))
     return _hits_by_object(a[m], lambda r: f"{r.user} {r.verb}d admission webhook {r.resource} {r.object_name}", entity_type="webhook")
 
 
@@ -533,8 +494,8 @@ def static_mirror_pod(ev: Evidence) -> pd.DataFrame:
     every one counts; in kube-system, where the control plane's own static pods live, one not in
     the inventory before the evidence starts and registered after the learning window."""
     a = ev.audit
-    m = (a["resource"] == "pods") & (a["verb"] == "create") & a["user"].fillna("").str.startswith("system:node:") & _allowed(ev)
-    bodies = _bodies(a, m, unreadable=ev.unreadable)
+    m = (a["resource"] == "pods") & (a["verb"] == "create") & a["user"].fillna("").str.startswith("system:node:") & allowed_requests(ev)
+    bodies = parsed_bodies(a, m, unreadable=ev.unreadable)
     mirror = bodies.map(lambda o: "kubernetes.io/config.mirror" in (((o or {}).get("metadata") or {}).get("annotations") or {}) if isinstance(o, dict) else False)
     rows = a[m & mirror.astype(bool)]
     if rows.empty:
@@ -562,7 +523,7 @@ def static_mirror_pod(ev: Evidence) -> pd.DataFrame:
 def pod_in_system_namespace(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = (a["resource"] == "pods") & (a["verb"] == "create") & a["subresource"].isna() & a["object_namespace"].isin(["kube-system", "kube-public"]) \
-        & _allowed(ev) & ~_system(ev) & ~a["user"].isin(["system:admin", "kubernetes-admin"])
+        & allowed_requests(ev) & ~system_requests(ev) & ~a["user"].isin(["system:admin", "kubernetes-admin"])
     return _hits_by_object(a[m], lambda r: f"{r.user} created pod {r.entity} in a system namespace, named like a system pod"
                            if re.match(r"(?:kube-|coredns|etcd|calico|cilium|aws-node|azure|gke-|konnectivity)", str(r.object_name))
                            else f"{r.user} created pod {r.entity} in a system namespace")
@@ -572,7 +533,7 @@ def first_workload_creates(ev: Evidence) -> pd.DataFrame:
     """The first pod, and the first workload of each kind, each identity (not a controller, not a
     node) created."""
     a = ev.audit
-    m = a["resource"].isin(WORKLOAD_RESOURCES) & (a["verb"] == "create") & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
+    m = a["resource"].isin(WORKLOAD_RESOURCES) & (a["verb"] == "create") & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev)
     return a[m].sort_values("time").drop_duplicates(["user", "resource"])
 
 
@@ -596,7 +557,7 @@ def new_pod_creator(ev: Evidence) -> pd.DataFrame:
 
 def secrets_read(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "secrets") & a["verb"].isin(["get", "list", "watch"]) & _allowed(ev) & ~_system(ev)
+    m = (a["resource"] == "secrets") & a["verb"].isin(["get", "list", "watch"]) & allowed_requests(ev) & ~system_requests(ev)
     rows = a[m]
     if rows.empty:
         return pd.DataFrame()
@@ -613,8 +574,8 @@ def _token_secret_creates(ev: Evidence) -> pd.Series:
     controller puts a long-lived token of the annotated account in it
     (kubernetes.io/docs/tasks/configure-pod-container/configure-service-account/#manually-create-an-api-token-for-a-serviceaccount)."""
     a = ev.audit
-    m = (a["resource"] == "secrets") & (a["verb"] == "create") & _allowed(ev) & ~_system(ev)
-    bodies = _bodies(a, m, unreadable=ev.unreadable)
+    m = (a["resource"] == "secrets") & (a["verb"] == "create") & allowed_requests(ev) & ~system_requests(ev)
+    bodies = parsed_bodies(a, m, unreadable=ev.unreadable)
     return (m & bodies.map(lambda o: isinstance(o, dict) and o.get("type") == SA_TOKEN_TYPE)).astype(bool)
 
 
@@ -627,7 +588,7 @@ def token_request(ev: Evidence) -> pd.DataFrame:
     tok = (a["resource"] == "serviceaccounts") & (a["subresource"] == "token") & (a["verb"] == "create")
     csr = (a["resource"] == "certificatesigningrequests") & a["verb"].isin(["create", "update", "patch"])
     secret = _token_secret_creates(ev)
-    m = (tok | csr | secret) & _allowed(ev) & ~_system(ev) & ~a["user"].fillna("").str.startswith("system:node:")
+    m = (tok | csr | secret) & allowed_requests(ev) & ~system_requests(ev) & ~a["user"].fillna("").str.startswith("system:node:")
     hits = _hits_by_object(a[m], lambda r: f"{r.user} minted a credential: "
                            + ("a long-lived service-account token Secret" if r.resource == "secrets" else f"{r.resource}/{r.subresource or r.verb}")
                            + f" {r.object_namespace + '/' if r.object_namespace else ''}{r.object_name}", entity_type="service_account")
@@ -651,7 +612,7 @@ def token_used_elsewhere(ev: Evidence) -> pd.DataFrame:
     # a controller's token (kube-system:*-controller) runs in the control plane: only its use from
     # outside is judged (Panther's k8s_system_principal_public_ip); which pod holds a control-plane
     # address is not known well enough to call another in-cluster use wrong
-    system = _system(ev)[sa.index]
+    system = system_requests(ev)[sa.index]
     src_pod = sa["source_pod"] if "source_pod" in sa.columns else pd.Series(None, index=sa.index)
     src_ns = sa["source_namespace"] if "source_namespace" in sa.columns else pd.Series(None, index=sa.index)
     bound = sa["token_pod"].notna()
@@ -740,7 +701,6 @@ def credential_from_outside(ev: Evidence) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------- service-account tokens kept in Secrets
 
-SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
 SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
 # legacy token Secrets the token controller made were named <sa>-token-<5 random characters>
 # (kubernetes/kubernetes pkg/controller/serviceaccount/tokens_controller.go); people name the
@@ -779,7 +739,7 @@ def token_secret_owners(a: pd.DataFrame, service_accounts_context: pd.DataFrame,
             if isinstance(ns, str) and isinstance(name, str):
                 out[(ns, str(secret))] = name
     m = (a["resource"] == "secrets") & (a["verb"] == "create") & allowed(a)
-    for i, body in _bodies(a, m, unreadable=unreadable).dropna().items():
+    for i, body in parsed_bodies(a, m, unreadable=unreadable).dropna().items():
         if not isinstance(body, dict) or body.get("type") != SA_TOKEN_TYPE:
             continue
         md = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
@@ -885,7 +845,7 @@ def impersonation(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     imp = a["impersonated_user"].fillna("").astype(str)
     groups = a["impersonated_groups"].map(_items)
-    m = ((imp != "") | groups.map(bool)) & _allowed(ev) & ~_system(ev)
+    m = ((imp != "") | groups.map(bool)) & allowed_requests(ev) & ~system_requests(ev)
     rows = a[m]
     if rows.empty:
         return pd.DataFrame()
@@ -920,7 +880,7 @@ def api_enumeration(ev: Evidence) -> pd.DataFrame:
     """One identity from one address lists at least three kinds of object within a minute
     (a sliding minute: ``in_burst``)."""
     a = ev.audit
-    lists = a[(a["verb"] == "list") & ~_system(ev) & a["resource"].notna()]
+    lists = a[(a["verb"] == "list") & ~system_requests(ev) & a["resource"].notna()]
     if lists.empty:
         return pd.DataFrame()
     rows = lists[in_burst(lists, by=["user", "source_ip"], window=pd.Timedelta(minutes=1), min_count=3, distinct="resource")]
@@ -932,7 +892,7 @@ def forbidden_burst(ev: Evidence) -> pd.DataFrame:
     """More than five denied requests from one address within a (sliding) minute: probing."""
     a = ev.audit
     code = a["response_code"].astype("Int64")
-    denied = a[code.isin([401, 403]).fillna(False) & ~_system(ev)]
+    denied = a[code.isin([401, 403]).fillna(False) & ~system_requests(ev)]
     if denied.empty:
         return pd.DataFrame()
     rows = denied[in_burst(denied, by=["source_ip"], window=pd.Timedelta(minutes=1), min_count=6)]
@@ -949,7 +909,7 @@ def forbidden_burst(ev: Evidence) -> pd.DataFrame:
 def anonymous_allowed(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     anon = (a["user"] == "system:anonymous") | a["user_groups"].map(lambda g: "system:unauthenticated" in _items(g))
-    m = anon & _allowed(ev) & ~a["request_uri"].fillna("").str.match(HEALTH_URIS)
+    m = anon & allowed_requests(ev) & ~a["request_uri"].fillna("").str.match(HEALTH_URIS)
     return hits_from_rows(a[m], entity_type="ip", entity=a.loc[m, "source_ip"], user=a.loc[m, "user"], source_ip=a.loc[m, "source_ip"],
                           summary=lambda r: f"anonymous request allowed from {r.source_ip}: {r.verb} {r.request_uri}", table="audit",
                           gap=ev.settings["session_gap"])
@@ -960,7 +920,7 @@ def anonymous_allowed(ev: Evidence) -> pd.DataFrame:
 
 def events_deleted(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "events") & a["verb"].isin(["delete", "deletecollection"]) & _allowed(ev) & ~_system(ev)
+    m = (a["resource"] == "events") & a["verb"].isin(["delete", "deletecollection"]) & allowed_requests(ev) & ~system_requests(ev)
     return _hits_by_actor(a[m], lambda r: f"{r.user} deleted Kubernetes events in {r.object_namespace or 'all namespaces'} ({r.verb})",
                           gap=ev.settings["session_gap"])
 
@@ -968,7 +928,7 @@ def events_deleted(ev: Evidence) -> pd.DataFrame:
 def coredns_modified(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = ((a["resource"] == "configmaps") & (a["object_namespace"] == "kube-system") & a["object_name"].isin(["coredns", "kube-dns", "coredns-custom"])
-         & a["verb"].isin([*WRITE_VERBS, "delete"]) & _allowed(ev) & ~_system(ev)
+         & a["verb"].isin([*WRITE_VERBS, "delete"]) & allowed_requests(ev) & ~system_requests(ev)
          & ~a["user"].isin(["system:serviceaccount:kube-system:coredns", "system:serviceaccount:kube-system:kube-dns"]))
     return _hits_by_object(a[m], lambda r: f"{r.user} {r.verb}d the cluster DNS configuration {r.object_name}", entity_type="object")
 
@@ -979,7 +939,7 @@ CREDENTIAL_TEXT = re.compile(r"aws_access_key_id|aws_secret_access_key|AKIA[0-9A
 
 def configmap_credentials(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = ((a["resource"] == "configmaps") & a["verb"].isin(WRITE_VERBS) & _allowed(ev)).fillna(False).astype(bool)
+    m = ((a["resource"] == "configmaps") & a["verb"].isin(WRITE_VERBS) & allowed_requests(ev)).fillna(False).astype(bool)
     m[m] = a.loc[m, "request_object"].fillna("").str.contains(CREDENTIAL_TEXT)  # the regex only on the candidate rows
     return _hits_by_object(a[m], lambda r: f"{r.user} wrote credentials in plain text into ConfigMap {r.object_namespace}/{r.object_name}",
                            entity_type="object")
@@ -987,8 +947,8 @@ def configmap_credentials(ev: Evidence) -> pd.DataFrame:
 
 def exposed_service(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "services") & a["verb"].isin(WRITE_VERBS) & _allowed(ev) & ~_system(ev)
-    bodies = _bodies(a, m, unreadable=ev.unreadable)
+    m = (a["resource"] == "services") & a["verb"].isin(WRITE_VERBS) & allowed_requests(ev) & ~system_requests(ev)
+    bodies = parsed_bodies(a, m, unreadable=ev.unreadable)
 
     def exposure(o: Any) -> str:
         spec = (o or {}).get("spec") or {} if isinstance(o, dict) else {}
@@ -1018,7 +978,7 @@ def destruction(ev: Evidence) -> pd.DataFrame:
     one identity within any five minutes (a sliding window: ``in_burst``), or a deletecollection
     of them."""
     a = ev.audit
-    d = a[a["resource"].isin(DESTRUCTIVE_KINDS) & a["verb"].isin(["delete", "deletecollection"]) & _allowed(ev) & ~_system(ev)]
+    d = a[a["resource"].isin(DESTRUCTIVE_KINDS) & a["verb"].isin(["delete", "deletecollection"]) & allowed_requests(ev) & ~system_requests(ev)]
     if d.empty:
         return pd.DataFrame()
     rows = d[in_burst(d, by=["user"], window=BURST_WINDOW, min_count=5) | (d["verb"] == "deletecollection")]
@@ -1065,14 +1025,14 @@ def sidecar_injection(ev: Evidence) -> pd.DataFrame:
     writes = workload_template_writes(a)
     if not writes.any():
         return pd.DataFrame()
-    bodies = _bodies(a, writes, unreadable=ev.unreadable)
+    bodies = parsed_bodies(a, writes, unreadable=ev.unreadable)
     pods = ev.context("pods")
     known: dict[tuple[str, str, str], set[str]] = {}
     kinds = {"Deployment": "deployments", "DaemonSet": "daemonsets", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets"}
     for ns, kind, name, names in zip(pods.get("namespace", []), pods.get("workload_kind", []), pods.get("workload", []), pods.get("containers", [])):
         if kind in kinds and isinstance(name, str) and _items(names):
             known.setdefault((kinds[kind], ns, name), set()).update(str(n) for n in _items(names))
-    system = _system(ev)
+    system = system_requests(ev)
     grown: dict[Any, str] = {}
     order = a.loc[writes].assign(_eid=a.loc[writes, "event_id"].astype(str)).sort_values(["time", "_eid"], kind="stable").index
     for i in order:
@@ -1097,7 +1057,7 @@ def pod_deletion_burst(ev: Evidence) -> pd.DataFrame:
     deletecollection of pods: a pod's container logs go with it (MS-TA9021 clear container
     logs, ATT&CK T1070 indicator removal)."""
     a = ev.audit
-    d = a[(a["resource"] == "pods") & a["subresource"].isna() & a["verb"].isin(["delete", "deletecollection"]) & _allowed(ev) & ~_system(ev)]
+    d = a[(a["resource"] == "pods") & a["subresource"].isna() & a["verb"].isin(["delete", "deletecollection"]) & allowed_requests(ev) & ~system_requests(ev)]
     if d.empty:
         return pd.DataFrame()
     rows = d[in_burst(d, by=["user"], window=BURST_WINDOW, min_count=5) | (d["verb"] == "deletecollection")]
@@ -1130,7 +1090,7 @@ def flagged_pod_deleted(ev: Evidence) -> pd.DataFrame:
     deletes = a[pod_deletions(a)]
     if deletes.empty:
         return pd.DataFrame()
-    from . import runtime_rules  # here: runtime_rules builds on this module
+    from . import runtime_rules
 
     parts = [f(ev) for f in (privileged_pod, host_namespaces, sensitive_host_path, dangerous_capabilities, untrusted_image,
                                pod_in_system_namespace, new_pod_creator)]
@@ -1172,10 +1132,10 @@ def defence_agent_tampered(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     kinds = a["resource"].isin(["daemonsets", "deployments", "statefulsets", "configmaps", "namespaces"])
     named = (a["object_name"].fillna("").str.contains(DEFENCE_AGENTS) | a["object_namespace"].fillna("").str.contains(DEFENCE_AGENTS))
-    base = kinds & named & _allowed(ev) & ~_system(ev)
+    base = kinds & named & allowed_requests(ev) & ~system_requests(ev)
     deleted = base & a["verb"].isin(["delete", "deletecollection"])
     changed = base & a["verb"].isin(["patch", "update"]) & (a["subresource"].isna() | (a["subresource"] == "scale"))
-    bodies = _bodies(a, changed, unreadable=ev.unreadable)
+    bodies = parsed_bodies(a, changed, unreadable=ev.unreadable)
 
     def blinds(o: Any) -> bool:
         spec = o.get("spec") if isinstance(o, dict) else None
@@ -1194,7 +1154,7 @@ def serviceaccount_create(ev: Evidence) -> pd.DataFrame:
     account): a new identity to bind and mint tokens for. Namespaces' ``default`` accounts come
     from the service-account controller and are not findings; kube-system ones are medium."""
     a = ev.audit
-    m = (a["resource"] == "serviceaccounts") & (a["verb"] == "create") & a["subresource"].isna() & _allowed(ev) & ~_system(ev)
+    m = (a["resource"] == "serviceaccounts") & (a["verb"] == "create") & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev)
     hits = _hits_by_object(a[m], lambda r: f"{r.user} created service account {r.object_namespace}/{r.object_name} (from {r.source_ip})",
                            entity_type="service_account")
     if hits.empty:

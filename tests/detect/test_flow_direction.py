@@ -8,18 +8,17 @@ import ipaddress
 
 import pandas as pd
 
-from k8sforensics.analysis import Evidence
-from k8sforensics.analysis import flow_rules as fr
-from k8sforensics.analysis.network import (
+from k8sforensics.context.attribution import attribute_frame
+from k8sforensics.context.networks import (
     cluster_networks,
     external_mask,
     interface_addresses,
     listening_sockets,
     reply_mask,
 )
-from k8sforensics.context.attribution import attribute_frame
-
-from .build import frame
+from k8sforensics.detect import Evidence
+from k8sforensics.detect import flow_rules as fr
+from tests.event_frames import frame
 
 NODES = pd.DataFrame({"name": ["node-1"], "internal_ips": [["10.0.1.11"]], "external_ips": [None], "pod_cidrs": [["10.244.1.0/24"]]})
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from .network import is_external
+from ..context.networks import is_external
 
 # rules that flag behaviour, not known-bad content (their findings can be routine)
 BEHAVIOURAL_RULES = frozenset({

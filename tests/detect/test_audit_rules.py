@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from k8sforensics.analysis import Evidence
-from k8sforensics.analysis import audit_rules as ar
-
-from .build import audit, frame
+from k8sforensics.detect import Evidence
+from k8sforensics.detect import audit_rules as ar
+from tests.event_frames import audit, frame
 
 ATTACKER = "system:serviceaccount:shop:web"
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from k8sforensics.analysis import Evidence
-from k8sforensics.analysis import flow_rules as fr
-from k8sforensics.analysis.rules import run_rules
-
-from .build import frame
+from k8sforensics.detect import Evidence
+from k8sforensics.detect import flow_rules as fr
+from k8sforensics.detect.engine import run_rules
+from tests.event_frames import frame
 
 NODES = pd.DataFrame({"name": ["node-1"], "internal_ips": [["10.0.1.11"]], "external_ips": [None], "pod_cidrs": [["10.244.0.0/16"]]})
 RULE = next(r for r in fr.FLOW_RULES if r.id == "net-new-internal-edge")
