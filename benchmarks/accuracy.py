@@ -450,7 +450,7 @@ def run_one(index: int | str, *, scale: float, workdir: str | None = None) -> di
     case = kf.Case.create(root / "case", cluster=truth.get("cluster", "prod"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        case.ingest([str(p) for p in sorted(evidence.iterdir()) if p.name != "truth.json"], progress=False)
+        kf.ingest(case, [str(p) for p in sorted(evidence.iterdir()) if p.name != "truth.json"], progress=False)
         findings = kf.detect(case)
         timeline = kf.kill_chain(case)
         graph = kf.lateral_movement(case)

@@ -16,8 +16,8 @@ What it measures
             (a read done inside ``_flow_edges`` counts as a read, not as ``_flow_edges``);
             "networkx build + rest" is the remainder of the lateral_movement call.
     floor   the baseline: open the case and only read what the graph must read --
-            ``case.audit(columns=AUDIT_COLUMNS, enrich=True)``, ``case.flows(columns=FLOW_COLUMNS,
-            enrich=True)``, ``case.runtime(columns=RUNTIME_COLUMNS, enrich=True)``.
+            the three tables with only the graph's columns,
+            enriched (``kf.enrich``).
 
 How (the house method of bench_flows.py / bench_ingest.py)
     Inputs are generated once and cached in WORKDIR/inputs/ (``gen_flows.py N DIR --formats vpc``,
@@ -83,7 +83,7 @@ def child_ingest(case_dir: str, inputs: list[str], cluster: str) -> int:
     case = kf.Case.create(case_dir, cluster=cluster)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        report = case.ingest(inputs, progress=False)
+        report = kf.ingest(case, inputs, progress=False)
     secs = time.perf_counter() - t0
     m = case.manifest
     print(str(report), file=sys.stderr)
@@ -176,7 +176,7 @@ def child_floor(case_dir: str) -> int:
         for name, read, cols in (("audit", case.audit, AUDIT_COLUMNS), ("flows", case.flows, FLOW_COLUMNS),
                                  ("runtime", case.runtime, RUNTIME_COLUMNS)):
             t = time.perf_counter()
-            f = read(columns=cols, enrich=True)
+            f = kf.enrich(read(columns=cols), case)
             out["read_s"][name] = round(time.perf_counter() - t, 3)
             out["rows"][name] = len(f)
             out["rss_mib_after"][name] = _maxrss_mib()

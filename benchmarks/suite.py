@@ -6,7 +6,7 @@ the ratio, and the target with met / MISSED.
 Parts (``--only`` takes these names, or ``ingest`` / ``flows`` for both of their parts)
     detect        ``k8sforensics.detect(case, save=False)`` on bench_graph.py's big case (5M VPC
                   flows + 1M audit events, cached in its workdir), against its floor: reading the
-                  three tables enriched (``case.audit/runtime/flows(enrich=True)``, as in
+                  three tables enriched (``kf.enrich(case.<table>(), case)``, as in
                   bench_detect.py). Measured here (``--child detect|detect_floor CASEDIR``), one
                   subprocess per run, interleaved per round, the case's Parquet warmed before every
                   round. Target: detect wall < 60 s.
@@ -94,6 +94,7 @@ def env_for_children() -> dict:
 # --------------------------------------------------------------------------------------------
 def child_detect(case_dir: str) -> int:
     import k8sforensics as kf
+    from k8sforensics.detect import BUILTIN_RULES
     t0 = time.perf_counter()
     case = kf.Case.open(case_dir)
     t_open = time.perf_counter() - t0
@@ -103,7 +104,7 @@ def child_detect(case_dir: str) -> int:
         findings = kf.detect(case, save=False)
         t_detect = time.perf_counter() - t1
     out = {"open_s": round(t_open, 3), "detect_s": round(t_detect, 3), "findings": len(findings),
-           "rules": len(kf.BUILTIN_RULES), "rss_mib": bg._maxrss_mib()}
+           "rules": len(BUILTIN_RULES), "rss_mib": bg._maxrss_mib()}
     if len(findings) and "rule_id" in getattr(findings, "columns", []):
         out["findings_by_rule"] = {str(k): int(v) for k, v in findings["rule_id"].value_counts().head(15).items()}
     print(json.dumps(out))
@@ -120,7 +121,7 @@ def child_detect_floor(case_dir: str) -> int:
         warnings.simplefilter("ignore", UserWarning)
         for name in ("audit", "runtime", "flows"):
             t = time.perf_counter()
-            f = getattr(case, name)(enrich=True)
+            f = kf.enrich(getattr(case, name)(), case)
             out["read_s"][name] = round(time.perf_counter() - t, 3)
             out["rows"][name] = len(f)
             frames.append(f)                     # kept, as detect keeps all three

@@ -372,15 +372,6 @@ class Case:
                             out.append(rel)
         return sorted(out)
 
-    def ingest(self, paths: Any, **options: Any) -> Any:
-        """Read evidence files into the case: ``k8sforensics.ingest.ingest(case, paths, ...)``
-        (see there for the options). Returns the ``IngestReport``."""
-        # The store does not depend on ingest; this method only forwards, for the convenience
-        # of ``case.ingest(...)`` in scripts and notebooks.
-        from .ingest import ingest
-
-        return ingest(self, paths, **options)
-
     def save_findings(self, table: pa.Table, run: dict[str, Any]) -> None:
         """Replace the findings (derived from the tables and the rules, so a new run replaces
         the last one) and record the run in the manifest, with the ingests it saw."""
@@ -507,12 +498,11 @@ class Case:
         namespace: str | list[str] | None = None,
         pod: str | list[str] | None = None,
         columns: list[str] | None = None,
-        enrich: bool = False,
         max_rows: int | None | EllipsisType = ...,
     ) -> pd.DataFrame:
         """One table as a DataFrame; time (``start <= time < end``), namespace and pod filters are
         pushed down to the Parquet files (partitions and row groups outside them are not read).
-        ``enrich=True`` fills the context columns from the case's pod lifetimes (``kf.enrich``).
+        The frame's ``attrs["table"]`` names the table (``kf.enrich`` fills its context columns).
         A read that would load more than ``max_rows`` rows (default ``case.max_rows``) stops with
         a message saying how to narrow it, before anything is loaded."""
         if name not in TABLES:
@@ -528,11 +518,7 @@ class Case:
             frame = self._read(TABLES[name], start=start, end=end, namespace=namespace, pod=pod, columns=columns)
         except (OSError, pa.ArrowException) as e:
             raise self._damaged(e) from None
-        if enrich:
-            # enrichment lives downstream of the store; this forwards for convenience
-            from .context.enrich import enrich as enrich_frame
-
-            frame = enrich_frame(frame, self, table=name)
+        frame.attrs["table"] = name
         return frame
 
     def chunks(
@@ -542,7 +528,6 @@ class Case:
         rows: int = 1_000_000,
         every: dt.timedelta | pd.Timedelta = pd.Timedelta(minutes=1),
         columns: list[str] | None = None,
-        enrich: bool = False,
     ) -> Iterator[pd.DataFrame]:
         """One table in time order, a chunk at a time: what a pass over a table larger than
         memory reads. Each chunk holds whole ``every``-long time buckets (counted from the
@@ -553,7 +538,7 @@ class Case:
         if pd.Timedelta(every).value <= 0 or rows <= 0:
             raise ValueError("chunks: every and rows must be positive")
         for start, end in self.time_ranges(name, every=every, rows=rows):
-            yield self.table(name, start=start, end=end, columns=columns, enrich=enrich, max_rows=None)
+            yield self.table(name, start=start, end=end, columns=columns, max_rows=None)
 
     def time_ranges(self, source: str, *, every: dt.timedelta | pd.Timedelta, rows: int,
                     con: duckdb.DuckDBPyConnection | None = None) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -612,25 +597,25 @@ class Case:
         return pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
 
     def audit(self, *, start: TimeLike = None, end: TimeLike = None, namespace: str | list[str] | None = None,
-              pod: str | list[str] | None = None, columns: list[str] | None = None, enrich: bool = False,
+              pod: str | list[str] | None = None, columns: list[str] | None = None,
               max_rows: int | None | EllipsisType = ...) -> pd.DataFrame:
         """The audit table (one row per request), ordered by time; filters are pushed down."""
-        return self.table("audit", start=start, end=end, namespace=namespace, pod=pod, columns=columns, enrich=enrich, max_rows=max_rows)
+        return self.table("audit", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows)
 
     def runtime(self, *, start: TimeLike = None, end: TimeLike = None, namespace: str | list[str] | None = None,
-                pod: str | list[str] | None = None, columns: list[str] | None = None, enrich: bool = False,
+                pod: str | list[str] | None = None, columns: list[str] | None = None,
                 max_rows: int | None | EllipsisType = ...) -> pd.DataFrame:
         """The runtime table (Falco, Tetragon, ...), ordered by time; filters are pushed down."""
-        return self.table("runtime", start=start, end=end, namespace=namespace, pod=pod, columns=columns, enrich=enrich, max_rows=max_rows)
+        return self.table("runtime", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows)
 
     def flows(self, *, start: TimeLike = None, end: TimeLike = None, namespace: str | list[str] | None = None,
-              pod: str | list[str] | None = None, columns: list[str] | None = None, enrich: bool = False,
+              pod: str | list[str] | None = None, columns: list[str] | None = None,
               max_rows: int | None | EllipsisType = ...) -> pd.DataFrame:
         """The flows table (Hubble, VPC/NSG/Calico flow logs), ordered by time; the namespace
         and pod filters apply to the source side as the flow source recorded it (a flow log that
-        names no pod matches neither: use ``enrich=True`` and filter the frame); filters are
+        names no pod matches neither: enrich the frame with ``kf.enrich`` and filter it); filters are
         pushed down."""
-        return self.table("flows", start=start, end=end, namespace=namespace, pod=pod, columns=columns, enrich=enrich, max_rows=max_rows)
+        return self.table("flows", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows)
 
     def context(self, name: str) -> pd.DataFrame:
         """A context table built from the case's Kubernetes objects and events: pods, pod_ips,

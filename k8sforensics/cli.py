@@ -226,6 +226,7 @@ def _demo(args: argparse.Namespace) -> int:
     import shutil
 
     from .case import Case
+    from .ingest import ingest
     from .samples import write_sample_evidence
 
     out = Path(args.out)
@@ -237,7 +238,7 @@ def _demo(args: argparse.Namespace) -> int:
         write_sample_evidence(sample, seed=0)
     case = Case.create(out, cluster="prod-eu")
     print(f"sample breach: {sample}  (ground truth: {sample / 'truth.json'})")
-    print(case.ingest([sample], progress=False))
+    print(ingest(case, [sample], progress=False))
     for step in DEMO_STEPS:
         print()
         print(step(case))

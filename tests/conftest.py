@@ -44,6 +44,6 @@ def sample_case(tmp_path_factory: pytest.TempPathFactory):
     case = kf.Case.create(tmp_path_factory.mktemp("sample") / "case", cluster="prod-eu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the two planted bad records
-        case.ingest(ROOT / "sample_data", progress=False)
+        kf.ingest(case, ROOT / "sample_data", progress=False)
     kf.detect(case)
     return case

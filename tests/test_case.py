@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.errors import BadRecordError
 from k8sforensics.schema import AUDIT, SCHEMA_VERSION
 
 
@@ -20,7 +21,7 @@ def case(tmp_path: Path) -> kf.Case:
 
 
 def test_layout_and_manifest(case: kf.Case, audit_fixtures: Path) -> None:
-    report = case.ingest([audit_fixtures / "log_backend_stages.jsonl", audit_fixtures / "gke_logentries.jsonl"])
+    report = kf.ingest(case, [audit_fixtures / "log_backend_stages.jsonl", audit_fixtures / "gke_logentries.jsonl"])
     files = sorted(str(p.relative_to(case.path)) for p in case.path.rglob("*") if p.is_file())
     assert "manifest.json" in files
     assert any(f.startswith("audit/date=2024-05-01/part-") for f in files)
@@ -45,19 +46,19 @@ def test_layout_and_manifest(case: kf.Case, audit_fixtures: Path) -> None:
 
 
 def test_default_cluster_fills_rows_without_one(case: kf.Case, audit_fixtures: Path) -> None:
-    case.ingest([audit_fixtures / "log_backend_stages.jsonl", audit_fixtures / "gke_logentries.jsonl"])
+    kf.ingest(case, [audit_fixtures / "log_backend_stages.jsonl", audit_fixtures / "gke_logentries.jsonl"])
     df = case.audit()
     assert set(df[df.source == "k8s-audit"].cluster) == {"lab"}
     assert set(df[df.source == "gke-audit"].cluster) == {"gke-prod"}  # the wrapper's name wins
 
 
 def test_reingest_is_a_no_op(case: kf.Case, audit_fixtures: Path) -> None:
-    case.ingest(audit_fixtures)
+    kf.ingest(case, audit_fixtures)
     before = case.audit()
     parts = sorted(p.name for p in case.path.rglob("*.parquet"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing is read again, so nothing is warned again
-        report = case.ingest(audit_fixtures)
+        report = kf.ingest(case, audit_fixtures)
     assert report.files == [] and len(report.already_ingested) == len(before.evidence_id.unique())
     assert sorted(p.name for p in case.path.rglob("*.parquet")) == parts
     pd.testing.assert_frame_equal(case.audit(), before)
@@ -69,9 +70,9 @@ def test_stages_split_across_ingests_merge(case: kf.Case, audit_fixtures: Path, 
     first, second = tmp_path / "rotated.1.log", tmp_path / "rotated.2.log"
     first.write_text(lines[0] + "\n")  # RequestReceived of a1
     second.write_text("\n".join(lines[1:]) + "\n")  # ResponseStarted, ResponseComplete, a2 ×2
-    case.ingest(first)
+    kf.ingest(case, first)
     assert case.audit().stage.tolist() == ["RequestReceived"]
-    report = case.ingest(second)
+    report = kf.ingest(case, second)
     assert report.superseded == 1
     df = case.audit()
     assert sorted(df.audit_id) == ["a1", "a2"]
@@ -83,13 +84,13 @@ def test_stages_split_across_ingests_merge(case: kf.Case, audit_fixtures: Path, 
     # an earlier stage arriving later does not replace the final one
     third = tmp_path / "late.log"
     third.write_text(lines[0].replace('"10.0.0.5"', '"10.0.0.6"') + "\n")
-    r3 = case.ingest(third)
+    r3 = kf.ingest(case, third)
     assert r3.files[0].merged == 1 and r3.rows == 0
     assert case.audit(columns=["audit_id", "stage"]).set_index("audit_id").stage["a1"] == "ResponseComplete"
 
 
 def test_filters_are_pushed_down(case: kf.Case, audit_fixtures: Path) -> None:
-    case.ingest(audit_fixtures)
+    kf.ingest(case, audit_fixtures)
     all_rows = case.audit()
     day = case.audit(start="2024-05-08", end="2024-05-09")
     assert len(day) and (day.time >= pd.Timestamp("2024-05-08", tz="UTC")).all()
@@ -103,7 +104,7 @@ def test_filters_are_pushed_down(case: kf.Case, audit_fixtures: Path) -> None:
 
 
 def test_sql_over_the_case(case: kf.Case, audit_fixtures: Path) -> None:
-    case.ingest(audit_fixtures)
+    kf.ingest(case, audit_fixtures)
     verbs = case.sql("select verb, count(*) as n from audit group by verb order by n desc, verb")
     assert verbs.n.sum() == len(case.audit())
     q = case.sql("select evidence_line, reason from quarantine order by evidence_line")
@@ -113,7 +114,7 @@ def test_sql_over_the_case(case: kf.Case, audit_fixtures: Path) -> None:
 
 
 def test_quarantine_table(case: kf.Case, audit_fixtures: Path) -> None:
-    report = case.ingest(audit_fixtures / "bad_lines.jsonl")
+    report = kf.ingest(case, audit_fixtures / "bad_lines.jsonl")
     q = case.quarantine()
     assert len(q) == report.quarantined == 4
     assert set(q.path) == {str(audit_fixtures / "bad_lines.jsonl")}
@@ -121,11 +122,11 @@ def test_quarantine_table(case: kf.Case, audit_fixtures: Path) -> None:
 
 
 def test_failed_ingest_leaves_the_case_unchanged(case: kf.Case, audit_fixtures: Path) -> None:
-    case.ingest(audit_fixtures / "log_backend_stages.jsonl")
+    kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl")
     before = json.dumps(case.manifest, sort_keys=True)
     files = sorted(p for p in case.path.rglob("*") if p.is_file())
-    with pytest.raises(kf.BadRecordError):
-        case.ingest([audit_fixtures / "gke_logentries.jsonl", audit_fixtures / "bad_lines.jsonl"], on_bad_lines="error")
+    with pytest.raises(BadRecordError):
+        kf.ingest(case, [audit_fixtures / "gke_logentries.jsonl", audit_fixtures / "bad_lines.jsonl"], on_bad_lines="error")
     assert json.dumps(kf.Case.open(case.path).manifest, sort_keys=True) == before
     assert sorted(p for p in case.path.rglob("*") if p.is_file()) == files
 
@@ -143,7 +144,7 @@ def test_open_and_create_errors(tmp_path: Path) -> None:
 
 
 def test_summary_lists_formats_and_counts(case: kf.Case, audit_fixtures: Path) -> None:
-    text = str(case.ingest(audit_fixtures))
+    text = str(kf.ingest(case, audit_fixtures))
     for fmt in ("k8s-audit", "gke-audit", "aks-audit"):
         assert fmt in text
     assert "2018-10-25 13:58:49 → 2024-05-11" in text  # the k8s-audit time range
@@ -156,7 +157,7 @@ def test_case_and_read_audit_agree(case: kf.Case, audit_fixtures: Path) -> None:
 
     with w.catch_warnings():
         w.simplefilter("ignore")
-        case.ingest(audit_fixtures)
+        kf.ingest(case, audit_fixtures)
         direct = kf.read_audit(audit_fixtures, cluster="lab")
     stored = case.audit()
     key = ["event_id"]
@@ -174,7 +175,7 @@ def test_one_folder_mixing_families(case: kf.Case, audit_fixtures: Path, tmp_pat
     evidence = tmp_path / "evidence"
     shutil.copytree(audit_fixtures, evidence / "audit")
     shutil.copytree(audit_fixtures.parent / "runtime", evidence / "runtime")
-    report = case.ingest(evidence)
+    report = kf.ingest(case, evidence)
     families = {f.family for f in report.files}
     assert families == {"audit", "runtime"}
     rt = case.runtime()
@@ -195,7 +196,7 @@ def test_a_read_that_would_load_too_much_says_how_to_narrow_it(tmp_path: Path) -
     case = kf.Case.create(tmp_path / "case")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        case.ingest(ROOT / "sample_data" / "flows", progress=False)
+        kf.ingest(case, ROOT / "sample_data" / "flows", progress=False)
     total = case.manifest["tables"]["flows"]["rows"]
     case.max_rows = 100
     with pytest.raises(kf.CaseError, match=rf"case.flows\(\) would load {total:,} rows, more than max_rows=100: narrow it with start="):
@@ -213,7 +214,7 @@ def test_the_pod_filter_is_pushed_down(tmp_path: Path) -> None:
     case = kf.Case.create(tmp_path / "case")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        case.ingest(ROOT / "sample_data" / "runtime", progress=False)
+        kf.ingest(case, ROOT / "sample_data" / "runtime", progress=False)
     every = case.runtime()
     mine = case.runtime(pod="kube-proxy-x7k2p")
     assert len(mine) and set(mine["pod"]) == {"kube-proxy-x7k2p"}
@@ -242,7 +243,7 @@ def test_a_file_no_format_reads_is_still_on_record_with_its_hash(case: kf.Case, 
     preserved.mkdir()
     blob = b"\x00checkpoint archive bytes\xff" * 10
     (preserved / "checkpoint-api.tar").write_bytes(blob)
-    report = case.ingest(preserved, progress=False)
+    report = kf.ingest(case, preserved, progress=False)
     assert [p for p, _ in report.unrecognised] == [str(preserved / "checkpoint-api.tar")]
     (entry,) = case.manifest["ingests"][-1]["unrecognised"]
     assert entry["sha256"] == hashlib.sha256(blob).hexdigest() and entry["bytes"] == len(blob)

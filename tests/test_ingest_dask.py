@@ -23,7 +23,7 @@ def _ingest(path: Path, **kw: object) -> kf.Case:
     case = kf.Case.create(path, cluster="prod-eu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        case.ingest(ROOT / "sample_data", progress=False, **kw)
+        kf.ingest(case, ROOT / "sample_data", progress=False, **kw)
     return case
 
 
@@ -65,9 +65,9 @@ def test_a_case_ingested_on_dask_equals_the_single_process_one(single: kf.Case, 
 
 
 def test_a_failed_task_is_retried_and_leaves_nothing_behind(single: kf.Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from k8sforensics import ingest
+    from k8sforensics.ingest import PartWriter
 
-    real = ingest.PartWriter.write
+    real = PartWriter.write
     failed: list[str] = []
 
     def flaky(self, name, batch, keep=None):  # the first audit batch of the first attempt dies mid-file
@@ -76,7 +76,7 @@ def test_a_failed_task_is_retried_and_leaves_nothing_behind(single: kf.Case, tmp
             failed.append(name)
             raise OSError("worker lost")
 
-    monkeypatch.setattr(ingest.PartWriter, "write", flaky)
+    monkeypatch.setattr(PartWriter, "write", flaky)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         spread = _ingest(tmp_path / "case", client=client)

@@ -174,7 +174,7 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[kf.Case, Plant, P
     case = kf.Case.create(root / "case", cluster="lab")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        case.ingest(root / "evidence")
+        kf.ingest(case, root / "evidence")
     kf.detect(case)
     kf.write_remediation(case)
     return case, plant, root
@@ -247,7 +247,7 @@ def test_keep_secrets_is_recorded_and_the_report_refuses(tmp_path: Path) -> None
     case = kf.Case.create(tmp_path / "case")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        kf.ingest.ingest(case, tmp_path / "evidence" / "audit", keep_secrets=True)
+        kf.ingest(case, tmp_path / "evidence" / "audit", keep_secrets=True)
     m = case.manifest
     assert m["secrets_kept"] is True and m["ingests"][0]["args"]["keep_secrets"] is True
     assert all(i["secrets_kept"] and not i["redactions"] for i in m["ingests"][0]["inputs"])

@@ -20,7 +20,7 @@ def breach(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, kf.Cas
     root = tmp_path_factory.mktemp("breach")
     truth = json.loads(write_sample_evidence(root / "evidence", seed=0).read_text())
     case = kf.Case.create(root / "case")
-    case.ingest(root / "evidence")
+    kf.ingest(case, root / "evidence")
     return root / "evidence", truth, case
 
 

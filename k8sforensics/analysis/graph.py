@@ -47,6 +47,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..bodies import UnreadableBodies
+from ..context.enrich import enriched
 from ..context.networks import cluster_networks, external_mask
 from ..detect.audit_rules import (
     first_token_links,
@@ -138,9 +139,9 @@ def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = Non
 def graph_evidence(case: Case, *, unreadable: UnreadableBodies | None = None) -> Evidence:
     """The case's tables with only the columns the graph reads (enriched); the graph reads them
     a chunk at a time. Bodies left unread go to ``unreadable`` (a new collector if None)."""
-    return Evidence(audit=lambda: case.audit(columns=AUDIT_COLUMNS, enrich=True, max_rows=None),
-                    runtime=lambda: case.runtime(columns=RUNTIME_COLUMNS, enrich=True, max_rows=None),
-                    flows=lambda: case.flows(columns=FLOW_COLUMNS, enrich=True, max_rows=None), context=case.context,
+    return Evidence(audit=lambda: enriched(case, "audit", columns=AUDIT_COLUMNS, max_rows=None),
+                    runtime=lambda: enriched(case, "runtime", columns=RUNTIME_COLUMNS, max_rows=None),
+                    flows=lambda: enriched(case, "flows", columns=FLOW_COLUMNS, max_rows=None), context=case.context,
                     case=case, flow_columns=FLOW_COLUMNS, audit_columns=AUDIT_COLUMNS, runtime_columns=RUNTIME_COLUMNS,
                     unreadable=unreadable)
 

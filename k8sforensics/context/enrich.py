@@ -16,12 +16,16 @@ gave are never overwritten:
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .attribution import attribute_frame
 from .networks import case_networks
+
+if TYPE_CHECKING:
+    from ..case import Case
 
 STEPS = {
     "flows": ("src_endpoint_by_ip_at_time", "dst_endpoint_by_ip_at_time"),
@@ -30,17 +34,33 @@ STEPS = {
 }
 
 
-def enrich(frame: pd.DataFrame, source: Any, *, table: str) -> pd.DataFrame:
-    """``frame`` (rows of ``table``) with its context columns filled from ``source`` (a Case).
-    Returns a new DataFrame with the same rows in the same order."""
+def enrich(frame: pd.DataFrame, source: Case, *, table: str | None = None) -> pd.DataFrame:
+    """``frame`` (rows of ``table``) with its context columns filled from ``source``, the case
+    it was read from. ``table`` defaults to the one the case read the frame from
+    (``frame.attrs["table"]``). Returns a new DataFrame with the same rows in the same order."""
+    table = table or frame.attrs.get("table")
     if table not in STEPS:
-        raise ValueError(f"no enrichment for table {table!r}; tables: {', '.join(STEPS)}")
+        raise ValueError(f"no enrichment for table {table!r}; tables: {', '.join(STEPS)} (pass table=)")
     pod_ips, containers, nodes = source.context("pod_ips"), source.context("containers"), source.context("nodes")
     if table == "flows":
-        return _flows(frame, pod_ips, nodes, services=source.context("services"), networks=case_networks(source))
-    if table == "runtime":
-        return _runtime(frame, containers)
-    return _audit(frame, pod_ips, nodes, services=source.context("services"), networks=case_networks(source))
+        out = _flows(frame, pod_ips, nodes, services=source.context("services"), networks=case_networks(source))
+    elif table == "runtime":
+        out = _runtime(frame, containers)
+    else:
+        out = _audit(frame, pod_ips, nodes, services=source.context("services"), networks=case_networks(source))
+    out.attrs["table"] = table
+    return out
+
+
+def enriched(case: Case, table: str, **read: Any) -> pd.DataFrame:
+    """``case.table(table, **read)`` with its context columns filled (``enrich``)."""
+    return enrich(case.table(table, **read), case, table=table)
+
+
+def enriched_chunks(case: Case, table: str, **read: Any) -> Iterator[pd.DataFrame]:
+    """``case.chunks(table, **read)``, each chunk with its context columns filled (``enrich``)."""
+    for chunk in case.chunks(table, **read):
+        yield enrich(chunk, case, table=table)
 
 
 def _fill(frame: pd.DataFrame, column: str, values: Any) -> None:

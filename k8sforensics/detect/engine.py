@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from ..bodies import UnreadableBodies
+from ..context.enrich import enriched, enriched_chunks
 from ..errors import K8sForensicsError
 from ..frames import frame_chunks, to_frame
 from ..schema import FINDINGS, TABLES
@@ -137,9 +139,9 @@ class Evidence:
         and every flow column but ``FLOW_COLUMNS_UNREAD``."""
         columns = FLOW_COLUMNS_READ
         return cls(
-            audit=lambda: case.audit(columns=audit_columns, enrich=True, max_rows=None),  # detection reads every row on purpose
-            runtime=lambda: case.runtime(enrich=True, max_rows=None),
-            flows=lambda: case.flows(columns=columns, enrich=True, max_rows=None),
+            audit=lambda: enriched(case, "audit", columns=audit_columns, max_rows=None),  # detection reads every row on purpose
+            runtime=lambda: enriched(case, "runtime", max_rows=None),
+            flows=lambda: enriched(case, "flows", columns=columns, max_rows=None),
             context=case.context,
             settings=settings,
             case=case,
@@ -203,9 +205,23 @@ class Evidence:
 
     def _chunks(self, name: str, every: pd.Timedelta, rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
         if self._case is not None and name not in self.__dict__:  # from the case, unless the table is already loaded whole
-            yield from self._case.chunks(name, rows=rows, every=every, columns=columns, enrich=True)
+            yield from enriched_chunks(self._case, name, rows=rows, every=every, columns=columns)
         else:
             yield from frame_chunks(getattr(self, name), every=every, rows=rows)
+
+    def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
+        """``query`` (DuckDB SQL over the tables ``audit``, ``runtime`` and ``flows``): over the
+        case's Parquet when this evidence comes from a case — the filters reach the files and no
+        table is loaded whole — else over this evidence's frames."""
+        if self._case is not None:
+            return self._case.sql(query, params)
+        con = duckdb.connect()
+        try:
+            for name in ("audit", "runtime", "flows"):
+                con.register(name, getattr(self, name))
+            return con.execute(query, params or []).df()
+        finally:
+            con.close()
 
     def start(self) -> pd.Timestamp | None:
         """The earliest event time over the three tables."""

@@ -214,7 +214,7 @@ def ingest(
             tx.manifest["ingests"][-1]["context"] = record
             _publish_context(tx, context)
             tx.manifest["enrichment"] = {"context_built": tx.id, "steps": {k: list(v) for k, v in ENRICH_STEPS.items()},
-                                         "applied": "on read (case.<table>(enrich=True), kf.enrich)"}
+                                         "applied": "on read (kf.enrich)"}
         report.seconds = _time.perf_counter() - t0
         tx.manifest["ingests"][-1]["seconds"] = round(report.seconds, 3)
     return report

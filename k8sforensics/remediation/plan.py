@@ -18,6 +18,7 @@ from ..analysis import node_ids
 from ..analysis.possible import KIND_RESOURCE, resource_of
 from ..analysis.reach import EXPOSED, REACHED, SOURCE
 from ..bodies import UnreadableBodies
+from ..context.enrich import enriched, enriched_chunks
 from ..context.networks import cluster_networks, is_external
 from ..detect.engine import FLOW_COLUMNS_READ
 from ..frames import clock
@@ -188,7 +189,7 @@ class Remediation:
     def flows(self) -> pd.DataFrame:
         """Every flow of the case, enriched — loaded on first use only: the plan itself reads
         the flows a chunk at a time (``traffic``)."""
-        return self.case.flows(enrich=True, max_rows=None)
+        return enriched(self.case, "flows", max_rows=None)
 
     @_once
     def attack_flows(self) -> pd.Series:
@@ -205,7 +206,7 @@ class Remediation:
         policies."""
         before: dict[str, set[Any]] = {}
         parts = []
-        for f in self.case.chunks("flows", rows=self.chunk_rows, enrich=True, columns=FLOW_COLUMNS_READ):
+        for f in enriched_chunks(self.case, "flows", rows=self.chunk_rows, columns=FLOW_COLUMNS_READ):
             rows = f[TRAFFIC_COLUMNS].assign(attack=self._attack_mask(f, before).to_numpy())
             parts.append(rows.groupby([*TRAFFIC_COLUMNS, "attack"], dropna=False, sort=False).size().rename("flows").reset_index())
         if not parts:

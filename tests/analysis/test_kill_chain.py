@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 import k8sforensics as kf
+from k8sforensics.analysis import entity_events, phases
 from k8sforensics.detect import PHASES
 
 
@@ -33,7 +34,7 @@ def test_filters_narrow_the_timeline(sample_case: kf.Case) -> None:
 
 
 def test_phases_in_kill_chain_order_with_first_and_last_seen(sample_case: kf.Case) -> None:
-    ph = kf.phases(kf.kill_chain(sample_case, max_context=0))
+    ph = phases(kf.kill_chain(sample_case, max_context=0))
     assert ph["kill_chain_phase"].tolist() == [p for p in PHASES if p in set(ph["kill_chain_phase"])]
     recon = ph.set_index("kill_chain_phase").loc["Reconnaissance"]
     assert recon["first_seen"] == pd.Timestamp("2026-03-10T10:00:00Z") and "MS-TA9031" in recon["techniques"]
@@ -50,9 +51,9 @@ def test_narrative_tells_the_attack_with_evidence_ids(sample_case: kf.Case) -> N
 
 
 def test_entity_pivot_for_a_pod_an_ip_and_an_identity(sample_case: kf.Case) -> None:
-    pod = kf.entity_events(sample_case, "shop/web-q7rclvtq89-mtpxj")
+    pod = entity_events(sample_case, "shop/web-q7rclvtq89-mtpxj")
     assert set(pod["source_table"]) == {"audit", "runtime", "flows"} and pod["time"].is_monotonic_increasing
-    ip = kf.entity_events(sample_case, "198.51.100.66", end="2026-03-10T10:06:00Z")
+    ip = entity_events(sample_case, "198.51.100.66", end="2026-03-10T10:06:00Z")
     assert len(ip) >= 24 and (ip["source_table"] == "flows").all()
-    sa = kf.entity_events(sample_case, "system:serviceaccount:payments:payments-api")
+    sa = entity_events(sample_case, "system:serviceaccount:payments:payments-api")
     assert len(sa) >= 5 and (sa["source_table"] == "audit").all()

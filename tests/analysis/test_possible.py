@@ -9,8 +9,8 @@ import orjson
 import pandas as pd
 import pytest
 
-import k8sforensics as kf
 from k8sforensics.analysis import possible_edges
+from k8sforensics.context import Inventory
 from k8sforensics.detect import Evidence
 from tests.event_frames import audit, frame
 
@@ -47,7 +47,7 @@ def sa(ns: str, name: str) -> dict[str, Any]:
 def edges(*objects: dict[str, Any], audit_rows: pd.DataFrame | None = None) -> pd.DataFrame:
     rows = pd.DataFrame({"cluster": "c", "kind": [o["kind"] for o in objects], "object": [orjson.dumps(o).decode() for o in objects],
                          "evidence_id": "inv"})
-    inventory = kf.Inventory.from_objects(rows)
+    inventory = Inventory.from_objects(rows)
     return possible_edges(Evidence(context=inventory.tables, audit=audit_rows))
 
 

@@ -17,7 +17,7 @@ def case(real_samples: Path, tmp_path_factory: pytest.TempPathFactory) -> kf.Cas
     case = kf.Case.create(tmp_path_factory.mktemp("real") / "case")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        case.ingest(real_samples, progress=False)
+        kf.ingest(case, real_samples, progress=False)
     return case
 
 

@@ -64,8 +64,8 @@ def test_no_finding_on_the_noise(sample_case: kf.Case) -> None:
     """Everything before the first attack step (08:00–10:00) is noise: kubelet leases,
     controllers, DNS, service calls, a rollout, health checks."""
     end = "2026-03-10T09:59:59Z"
-    ev = Evidence(audit=sample_case.audit(end=end, enrich=True), runtime=sample_case.runtime(end=end, enrich=True),
-                  flows=sample_case.flows(end=end, enrich=True), context=sample_case.context)
+    ev = Evidence(audit=kf.enrich(sample_case.audit(end=end), sample_case), runtime=kf.enrich(sample_case.runtime(end=end), sample_case),
+                  flows=kf.enrich(sample_case.flows(end=end), sample_case), context=sample_case.context)
     findings, runs = run_rules(ev, BUILTIN_RULES)
     assert len(runs) == len(BUILTIN_RULES)
     assert findings.empty, findings[["time", "rule_id", "summary"]].to_string()

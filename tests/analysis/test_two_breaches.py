@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.analysis import phases
 from k8sforensics.samples import write_sample_evidence
 
 from .steps import finding_keys, step_keys
@@ -31,7 +32,7 @@ STEPS = ["recon", "exploit", "download", "token-theft", "discovery", "secret-rea
 def _ingest(case: kf.Case, folders: list[Path]) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # each sample plants two bad records
-        case.ingest([str(f) for f in folders], progress=False)
+        kf.ingest(case, [str(f) for f in folders], progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_kill_chain_graph_and_remediation_run_on_both_breaches(breaches: dict[st
     case, truths = breaches["case"], breaches["truths"]
     timeline = kf.kill_chain(case)
     assert (timeline["kind"] == "finding").sum() == len(breaches["findings"])
-    assert len(kf.phases(timeline)) >= 5
+    assert len(phases(timeline)) >= 5
     text = kf.narrative(timeline)
     graph = kf.lateral_movement(case)
     for truth in truths.values():

@@ -15,6 +15,7 @@ import pytest
 
 import k8sforensics as kf
 from k8sforensics.cli import main
+from k8sforensics.context import collect_inventory
 from k8sforensics.context.collect import KINDS, CollectionError
 
 TOKEN = "test-token-123"
@@ -94,7 +95,7 @@ def api(real_samples: Path, tmp_path: Path):
 
 
 def test_collect_pages_through_everything_and_the_inventory_reads_it(api: Path, tmp_path: Path) -> None:
-    record = kf.collect_inventory(tmp_path / "snap", kubeconfig=str(api), page_size=2)
+    record = collect_inventory(tmp_path / "snap", kubeconfig=str(api), page_size=2)
     assert record["server_version"]["gitVersion"] == "v1.31.2+k3s1" and record["read_only"]
     pods_pages = [s for s in FakeAPI.seen if s[0] == "/api/v1/pods"]
     assert len(pods_pages) == (record["counts"]["pods"] + 1) // 2 and record["counts"]["pods"] == 18  # limit/continue followed
@@ -113,12 +114,12 @@ def test_collect_pages_through_everything_and_the_inventory_reads_it(api: Path, 
 
 def test_actionable_errors(api: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(CollectionError, match="401 Unauthorized"):
-        kf.collect_inventory(tmp_path / "a", kubeconfig=str(api), context="stale")
+        collect_inventory(tmp_path / "a", kubeconfig=str(api), context="stale")
     FakeAPI.deny = {"/apis/rbac.authorization.k8s.io/v1/clusterroles"}
     with pytest.raises(CollectionError, match="may not list clusterroles"):
-        kf.collect_inventory(tmp_path / "b", kubeconfig=str(api))
+        collect_inventory(tmp_path / "b", kubeconfig=str(api))
     with pytest.raises(CollectionError, match="context"):
-        kf.collect_inventory(tmp_path / "c", kubeconfig=str(api), context="nope")
+        collect_inventory(tmp_path / "c", kubeconfig=str(api), context="nope")
     assert main(["collect", "--out", str(tmp_path / "d"), "--kubeconfig", str(tmp_path / "missing")]) == 2
     assert "kubeconfig" in capsys.readouterr().err
 
@@ -134,7 +135,7 @@ def test_timeout_is_reported(tmp_path: Path) -> None:
                                "clusters": [{"name": "x", "cluster": {"server": f"http://127.0.0.1:{silent.getsockname()[1]}"}}],
                                "users": [{"name": "u", "user": {"token": TOKEN}}], "contexts": [{"name": "x", "context": {"cluster": "x", "user": "u"}}]}))
     with pytest.raises(CollectionError, match="no answer"):
-        kf.collect_inventory(tmp_path / "t", kubeconfig=str(cfg), timeout=0.5)
+        collect_inventory(tmp_path / "t", kubeconfig=str(cfg), timeout=0.5)
     silent.close()
 
 

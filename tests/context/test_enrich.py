@@ -14,7 +14,7 @@ from tests.conftest import ROOT
 @pytest.fixture(scope="module")
 def case(tmp_path_factory: pytest.TempPathFactory) -> kf.Case:
     c = kf.Case.create(tmp_path_factory.mktemp("enrich") / "case")
-    c.ingest(ROOT / "sample_data")
+    kf.ingest(c, ROOT / "sample_data")
     return c
 
 
@@ -56,7 +56,7 @@ def test_audit_actor_by_token_and_by_source_ip(case: kf.Case, truth: dict) -> No
 
 
 def test_enrich_on_read_and_the_manifest_says_so(case: kf.Case) -> None:
-    flows = case.flows(enrich=True)
+    flows = kf.enrich(case.flows(), case)
     assert "src_kind" in flows.columns and flows.src_pod.notna().sum() > case.flows().src_pod.notna().sum()
     steps = case.manifest["enrichment"]["steps"]
     assert steps["flows"] == ["src_endpoint_by_ip_at_time", "dst_endpoint_by_ip_at_time"]

@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 
 import k8sforensics as kf
+from k8sforensics.context import Inventory
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "objects"
 
 
-def inv() -> kf.Inventory:
+def inv() -> Inventory:
     return kf.read_inventory(FIX)
 
 
@@ -60,7 +61,7 @@ def test_other_context_tables() -> None:
 
 def test_secrets_keep_metadata_only(tmp_path: Path) -> None:
     case = kf.Case.create(tmp_path / "case")
-    case.ingest(FIX)
+    kf.ingest(case, FIX)
     secret = case.objects().query("kind == 'Secret'").iloc[0]
     obj = json.loads(secret.object)
     assert obj["data_keys"] == ["password"] and "data" not in obj
@@ -70,7 +71,7 @@ def test_secrets_keep_metadata_only(tmp_path: Path) -> None:
 
 def test_case_context_tables(tmp_path: Path) -> None:
     case = kf.Case.create(tmp_path / "case")
-    case.ingest(FIX)
+    kf.ingest(case, FIX)
     assert len(case.context("pods")) == 5 and len(case.context("rbac")) >= 4
     assert case.manifest["tables"]["objects"]["rows"] == len(case.objects())
 

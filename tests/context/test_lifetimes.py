@@ -71,7 +71,7 @@ def test_host_network_pods_never_claim_the_node_ip() -> None:
 @pytest.fixture(scope="module")
 def breach_case(tmp_path_factory: pytest.TempPathFactory) -> kf.Case:
     case = kf.Case.create(tmp_path_factory.mktemp("lifetimes") / "case")
-    case.ingest(ROOT / "sample_data")
+    kf.ingest(case, ROOT / "sample_data")
     return case
 
 

@@ -7,8 +7,7 @@ import re
 
 import pytest
 
-import k8sforensics as kf
-from k8sforensics.detect import PHASES, Rule
+from k8sforensics.detect import BUILTIN_RULES, PHASES, Rule
 from k8sforensics.detect.runtime_rules import FALCO_MAP
 
 # the Threat Matrix's 40 current techniques (MS-TA9032 retired)
@@ -24,9 +23,9 @@ COVERED = {"MS-TA9002", "MS-TA9004", "MS-TA9005", "MS-TA9006", "MS-TA9007", "MS-
 
 
 def test_rule_metadata_is_well_formed() -> None:
-    ids = [r.id for r in kf.BUILTIN_RULES]
+    ids = [r.id for r in BUILTIN_RULES]
     assert len(ids) == len(set(ids))
-    for r in kf.BUILTIN_RULES:
+    for r in BUILTIN_RULES:
         assert r.technique_id is None or r.technique_id in MATRIX, r.id
         assert r.id == "rt-falco-alert" or re.fullmatch(r"T\d{4}(\.\d{3})?", r.attack_id), r.id
         assert r.kill_chain_phase in PHASES and r.table in ("audit", "runtime", "flows")
@@ -34,7 +33,7 @@ def test_rule_metadata_is_well_formed() -> None:
 
 
 def test_catalogue_covers_the_techniques_the_data_can_show() -> None:
-    techniques = {r.technique_id for r in kf.BUILTIN_RULES} | {m[0] for m in FALCO_MAP.values()} | {"MS-TA9009"}  # 9009: rt-shell-from-app
+    techniques = {r.technique_id for r in BUILTIN_RULES} | {m[0] for m in FALCO_MAP.values()} | {"MS-TA9009"}  # 9009: rt-shell-from-app
     assert COVERED <= techniques, sorted(COVERED - techniques)
 
 

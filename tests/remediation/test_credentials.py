@@ -112,7 +112,7 @@ def test_the_plan_reads_tokens_identities_and_digests_from_the_inventory(tmp_pat
     (ev / "secrets.json").write_text(json.dumps(_list("Secret", [secret])))
     (ev / "pods.json").write_text(json.dumps(_list("Pod", [pod])))
     case = kf.Case.create(tmp_path / "case")
-    case.ingest(ev, progress=False)
+    kf.ingest(case, ev, progress=False)
     facts = Remediation(case).facts()
     assert facts.uids[("serviceaccounts", "ci", "deployer")] == "sa-uid-1" and facts.uids[("pods", "shop", "web-5d9c-abcde")] == "pod-uid-1"
     assert facts.legacy_tokens == {"sa:ci/deployer": ["deployer-token-x7"]}

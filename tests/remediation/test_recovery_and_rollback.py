@@ -18,7 +18,7 @@ def _checklist(tmp_path: Path, shape: Shape, platform: str) -> tuple[kf.Case, li
     case = kf.Case.create(tmp_path / "case")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        case.ingest([str(p) for p in (tmp_path / "evidence").iterdir() if p.name != "truth.json"], progress=False)
+        kf.ingest(case, [str(p) for p in (tmp_path / "evidence").iterdir() if p.name != "truth.json"], progress=False)
         kf.detect(case)
         actions = kf.remediation(case)
     return case, list(zip(actions["action"], actions["target"]))

@@ -160,7 +160,7 @@ def test_roles_cover_what_an_identity_did_in_every_chunk_of_the_audit_log(tmp_pa
             "annotations": {"authorization.k8s.io/decision": "allow"}}))
     (tmp_path / "audit.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     case = kf.Case.create(tmp_path / "case")
-    case.ingest(tmp_path / "audit.jsonl", progress=False)
+    kf.ingest(case, tmp_path / "audit.jsonl", progress=False)
     plan = Remediation(case, chunk_rows=5)  # an audit chunk: one row, or one window
     assert len(list(case.chunks("audit", rows=1))) == 4
     roles, _ = plan.rbac()

@@ -14,6 +14,7 @@ import pytest
 import zstandard
 
 import k8sforensics as kf
+from k8sforensics.errors import BadRecordError, EvidenceError, UnknownFormatError
 from k8sforensics.sources import open_reader
 
 
@@ -42,12 +43,12 @@ def numbered_events(audit_fixtures: Path, n: int) -> list[str]:
 
 
 def test_missing_path_names_it() -> None:
-    with pytest.raises(kf.EvidenceError, match=r"/no/such/audit\.log: no such file or folder"):
+    with pytest.raises(EvidenceError, match=r"/no/such/audit\.log: no such file or folder"):
         kf.read_audit("/no/such/audit.log")
 
 
 def test_glob_matching_nothing() -> None:
-    with pytest.raises(kf.EvidenceError, match="the pattern matches no file"):
+    with pytest.raises(EvidenceError, match="the pattern matches no file"):
         kf.read_audit("/no/such/dir/*.log")
 
 
@@ -62,21 +63,21 @@ def test_unreadable_file(tmp_path: Path, audit_fixtures: Path, monkeypatch: pyte
         return real_open(file, mode, *a, **kw)
 
     monkeypatch.setattr(builtins, "open", deny)
-    with pytest.raises(kf.EvidenceError, match=r"audit\.log: permission denied"):
+    with pytest.raises(EvidenceError, match=r"audit\.log: permission denied"):
         kf.read_audit(p)
 
 
 def test_empty_file(tmp_path: Path) -> None:
     p = tmp_path / "empty.log"
     p.write_text("\n\n")
-    with pytest.raises(kf.EvidenceError, match="is empty"):
+    with pytest.raises(EvidenceError, match="is empty"):
         kf.read_audit(p)
 
 
 def test_unknown_format_names_formats_tried(tmp_path: Path) -> None:
     p = tmp_path / "notes.json"
     p.write_text('{"hello": "world"}\n')
-    with pytest.raises(kf.UnknownFormatError, match=r"notes\.json: no format recognises this file \(tried: gke-audit, aks-audit, k8s-audit\)"):
+    with pytest.raises(UnknownFormatError, match=r"notes\.json: no format recognises this file \(tried: gke-audit, aks-audit, k8s-audit\)"):
         kf.read_audit(p)
 
 
@@ -152,7 +153,7 @@ def test_deep_nesting_in_a_pretty_printed_file(tmp_path: Path, audit_fixtures: P
 
 
 def test_on_bad_lines_error_names_file_and_line(audit_fixtures: Path) -> None:
-    with pytest.raises(kf.BadRecordError, match=r"bad_lines\.jsonl:2: not valid JSON") as e:
+    with pytest.raises(BadRecordError, match=r"bad_lines\.jsonl:2: not valid JSON") as e:
         kf.read_audit(audit_fixtures / "bad_lines.jsonl", on_bad_lines="error")
     assert e.value.line == 2
 
@@ -192,5 +193,5 @@ def test_evidence_is_opened_read_only(tmp_path: Path, audit_fixtures: Path, monk
 
     monkeypatch.setattr(builtins, "open", spy)
     case = kf.Case.create(tmp_path / "case")
-    case.ingest(audit_fixtures / "log_backend_stages.jsonl")
+    kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl")
     assert modes and set(modes) == {"rb"}

@@ -242,7 +242,7 @@ def test_ingest_records_the_option_and_the_rows_per_format(tmp_path: Path) -> No
     names = list(aws_vpc_flow.DEFAULT_V2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        report = case.ingest([MIXED_AUDIT, V2_LINES], vpc_fields=names, progress=False)
+        report = kf.ingest(case, [MIXED_AUDIT, V2_LINES], vpc_fields=names, progress=False)
     manifest = json.loads((case.path / "manifest.json").read_text())
     (ing,) = manifest["ingests"]
     assert ing["args"]["vpc_fields"] == names

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.errors import UnknownFormatError
 from k8sforensics.sources import open_reader, read_family
 from k8sforensics.sources.audit_dedupe import dedupe_audit_table
 
@@ -62,7 +63,7 @@ def test_every_audit_sample_is_covered(real_samples: Path) -> None:
 
 
 def test_malformed_kind_zero_is_refused_with_the_formats_tried(real_samples: Path) -> None:
-    with pytest.raises(kf.UnknownFormatError) as e:
+    with pytest.raises(UnknownFormatError) as e:
         kf.read_audit(real_samples / "k8s-audit-v1-jsonl/falco-legacy-tests__fal_01_003.json")
     assert "fal_01_003.json" in str(e.value)
     assert e.value.tried == ["gke-audit", "aks-audit", "k8s-audit"]
@@ -123,7 +124,7 @@ def test_eks_values(real_samples: Path) -> None:
 
 def test_cli_ingests_the_whole_sample_folder(real_samples: Path, tmp_path: Path) -> None:
     case = kf.Case.create(tmp_path / "case")
-    report = case.ingest(real_samples)
+    report = kf.ingest(case, real_samples)
     audit = [f for f in report.files if f.family == "audit"]
     assert len(audit) == len(EXPECTED)
     assert sum(f.rows for f in audit) == sum(v[2] for v in EXPECTED.values())

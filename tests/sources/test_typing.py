@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.errors import BadRecordError
 from k8sforensics.schema import AUDIT, FLOWS, RUNTIME
 from k8sforensics.sources import open_reader
 from k8sforensics.sources._arrow import (
@@ -250,7 +251,7 @@ def test_on_bad_lines_error_stops_at_the_first_bad_record(tmp_path: Path, fast: 
     p.write_text("".join(line + "\n" for line in (good, good, good, no_time, good, '{"truncated', good)))
     reader, _ = read(p, fast=fast)
     assert min(reasons(reader)) == 4
-    with pytest.raises(kf.BadRecordError, match=r"audit\.jsonl:4: field time: no timestamp in the record") as e:
+    with pytest.raises(BadRecordError, match=r"audit\.jsonl:4: field time: no timestamp in the record") as e:
         list(open_reader(p, on_bad_lines="error", fast=fast).batches())
     assert e.value.line == 4
 
@@ -260,7 +261,7 @@ def test_on_bad_lines_error_on_a_type_found_late(tmp_path: Path, fast: bool) -> 
     good = json.dumps(audit_event())
     p = tmp_path / "audit.jsonl"
     p.write_text("".join(line + "\n" for line in (good, json.dumps(audit_event(responseStatus={"code": 1e10})), "not json", good)))
-    with pytest.raises(kf.BadRecordError, match=r":2: field response_code: value 10000000000.0 out of range for int32"):
+    with pytest.raises(BadRecordError, match=r":2: field response_code: value 10000000000.0 out of range for int32"):
         list(open_reader(p, on_bad_lines="error", fast=fast).batches())
 
 

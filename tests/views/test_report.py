@@ -56,7 +56,7 @@ def hostile_case(tmp_path_factory: pytest.TempPathFactory) -> kf.Case:
     case = kf.Case.create(root / "case", cluster="prod-eu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        case.ingest([ROOT / "sample_data", evil], progress=False)
+        kf.ingest(case, [ROOT / "sample_data", evil], progress=False)
     kf.detect(case)
     return case
 
