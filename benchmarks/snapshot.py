@@ -74,6 +74,17 @@ def snapshot_case(evidence: Path, root: Path, *, cluster: str) -> dict[str, Any]
     return out
 
 
+def _comparable(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """Without the checklist's action ids: a file action's id hashes the file's path, which
+    differs run to run."""
+    for case in snapshot.values():
+        written = case.get("written", {})
+        lines = written.get("checklist.csv")
+        if lines and lines[0].startswith("action_id,"):
+            written["checklist.csv"] = [line.split(",", 1)[-1] for line in lines]
+    return snapshot
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -97,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True))
     if not args.compare:
         return 0
-    before = json.loads(Path(args.compare).read_text())
+    before = _comparable(json.loads(Path(args.compare).read_text()))
+    result = _comparable(result)
     differs = 0
     for scenario in sorted(set(before) | set(result)):
         a, b = before.get(scenario, {}), result.get(scenario, {})

@@ -32,8 +32,8 @@ from .context.enrich import enrich
 from .detect import detect
 from .errors import CaseError, K8sForensicsError
 from .ingest import ingest
+from .ingest.loaders import read_audit, read_flows, read_runtime
 from .remediation import remediation, write_remediation
-from .sources import read_audit, read_flows, read_runtime
 from .version import __version__
 
 __all__ = [

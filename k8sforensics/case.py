@@ -437,7 +437,7 @@ class Case:
         for name in TABLES:
             if name in m.get("tables", {}) and "rows" in m["tables"][name]:
                 listed = sum(files.get(p, {}).get("rows") or 0 for p in m["tables"][name]["parts"])
-                gone = sum(files.get(p, {}).get("rows") or 0 for p in m["tables"].get(f"superseded_{name}", {}).get("parts", []))
+                gone = sum(files.get(p, {}).get("rows") or 0 for p in _parts_of(m, superseded_table(name)))
                 rows[name] = m["tables"][name]["rows"]
                 if listed - gone != rows[name]:
                     problems.append(Problem(f"table {name}: its parts hold {listed - gone:,} rows, the manifest says {rows[name]:,}",
@@ -481,11 +481,13 @@ class Case:
     # ------------------------------------------------------------------ reading
 
     def _parts(self, table: str) -> list[str]:
-        return list(self._manifest.get("tables", {}).get(table, {}).get("parts", []))
+        return _parts_of(self._manifest, table)
 
     def _superseded(self, table: str) -> list[str]:
+        """The event ids of ``table``'s rows a later ingest replaced (a more final stage of the
+        same request): every read — ``table()``, ``sql()``, ``verify()`` — leaves them out."""
         ids: list[str] = []
-        for p in self._parts(f"superseded_{table}"):
+        for p in _parts_of(self._manifest, superseded_table(table)):
             ids.extend(pq.read_table(self.path / p, columns=["event_id"]).column(0).to_pylist())
         return ids
 
@@ -668,7 +670,7 @@ class Case:
                 else:
                     cols = ", ".join(f"NULL::{_duck_type(c.type)} AS {c.name}" for c in table.columns)
                     src = f"(SELECT {cols} WHERE false)"
-                gone = self._parts(f"superseded_{name}")
+                gone = self._parts(superseded_table(name))
                 where = ""
                 if gone:
                     sfiles = ", ".join(_sql_str(str(self.path / p)) for p in gone)
@@ -711,6 +713,15 @@ class Case:
 
 
 # --------------------------------------------------------------------------- the manifest
+
+
+def superseded_table(table: str) -> str:
+    """The manifest entry listing the parts that hold ``table``'s superseded event ids."""
+    return f"superseded_{table}"
+
+
+def _parts_of(manifest: dict[str, Any], table: str) -> list[str]:
+    return list(manifest.get("tables", {}).get(table, {}).get("parts", []))
 
 
 def _read_manifest(p: Path) -> dict[str, Any]:

@@ -96,7 +96,7 @@ def build_context(objects: pa.Table | pd.DataFrame, *, unreadable: UnreadableBod
     owners = _owner_index(by_kind)
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in CONTEXT_TABLES}  # pod_ips/containers: lifetimes.py
     for obj, r in by_kind.get("Pod", []):
-        rows["pods"].append(_pod(obj, r, owners))
+        rows["pods"].append(pod_row(obj, r, owners))
     for obj, r in by_kind.get("Namespace", []):
         md = as_object(obj.get("metadata"))
         rows["namespaces"].append({"cluster": r["cluster"], "name": md.get("name"), "uid": md.get("uid"), "created": md.get("creationTimestamp"),
@@ -192,7 +192,8 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for key in ("initContainers", "containers", "ephemeralContainers") for c in _list(spec.get(key)) if isinstance(c, dict)]
 
 
-def _pod(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...], tuple[str, str]]) -> dict[str, Any]:
+def pod_row(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...], tuple[str, str]]) -> dict[str, Any]:
+    """The ``pods`` context row of a Pod object (``owners``: the owner chain → workload)."""
     md, spec, status = as_object(obj.get("metadata")), as_object(obj.get("spec")), as_object(obj.get("status"))
     containers = _containers(spec)
     owner = _controller(md)

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..bodies import UnreadableBodies
-from .inventory import resolve_workload
+from .inventory import pod_row, resolve_workload  # the same mapping as for dumped pods
 
 
 @dataclass
@@ -319,8 +319,6 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
     pod) → account, what bound tokens' claims name) when nothing else gives it.
     A create whose body is unread (too large, too deep, not JSON) gives the pod's name, namespace
     and creation time only; it is recorded in ``unreadable`` (where ``"pods from audit"``) and logged."""
-    from .inventory import _pod  # the same mapping as for dumped pods
-
     bodies = UnreadableBodies() if unreadable is None else unreadable
     before = bodies.snapshot()
 
@@ -350,7 +348,7 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
             md.setdefault("name", key[1])
             md.setdefault("creationTimestamp", t.isoformat())
             obj = {**obj, "metadata": md}
-            rows[key] = _pod(obj, {"cluster": cluster, "evidence_id": None}, {})
+            rows[key] = pod_row(obj, {"cluster": cluster, "evidence_id": None}, {})
     for key, t in deleted.items():  # a pod the evidence shows only being deleted still existed
         if key not in have and key not in life and key not in rows:
             rows[key] = {"cluster": cluster, "namespace": key[0], "name": key[1], "created": None, "deleted": t}

@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..case import Case, Transaction
+from ..case import Case, Transaction, superseded_table
 from ..context.enrich import STEPS as ENRICH_STEPS
 from ..context.rebuild import rebuild_context
 from ..schema import AUDIT, EVENT_TABLES, QUARANTINE, TABLES
@@ -191,7 +191,7 @@ def ingest(
             if col.superseded_old:
                 rel = f"superseded/audit-{tx.id}.parquet"
                 pq.write_table(pa.table({"event_id": pa.array(col.superseded_old, pa.string())}), tx.stage(rel))
-                parts["superseded_audit"] = [rel]
+                parts[superseded_table("audit")] = [rel]
                 report.superseded = len(col.superseded_old)
         for f in report.files:
             n = merged.get(f.evidence.sha256, 0)

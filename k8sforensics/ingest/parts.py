@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..schema import Table
+from ..schema import TABLES, Table
+from ..sources import open_reader
 from .stages import StageMerger
 
 ROW_GROUP_ROWS = 128_000  # for parts rewritten whole
@@ -147,8 +148,6 @@ def _by_date(batch: pa.RecordBatch) -> list[tuple[str, pa.RecordBatch]]:
 
 
 def _table_of(schema: pa.Schema) -> Table:
-    from ..schema import TABLES
-
     return TABLES[schema.metadata[b"k8sforensics.table"].decode()]
 
 
@@ -193,9 +192,6 @@ def parse_file(path: str, *, explicit: bool, cluster: str | None, on_bad_lines: 
     ingest: it runs on a Dask worker). The folder is emptied first, so a retried task never
     leaves the rows of a failed attempt behind. Stages of one audit request are merged within
     the file; across files, the case's collision step merges them as it does across ingests."""
-    from ..schema import TABLES
-    from ..sources import open_reader
-
     out = Path(folder)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

@@ -1,6 +1,15 @@
-"""One row per audit request: the stages of a request merged as the rows stream by
-(``StageMerger``), then the requests still seen twice — across files, or against rows earlier
-ingests published — settled (``resolve_collisions``)."""
+"""One row per audit request, in one place.
+
+An API request is logged up to three times (RequestReceived, ResponseStarted for long-running
+calls, ResponseComplete), and webhook retries or overlapping log rotation add exact copies. The
+kept row is the most final stage (ResponseComplete/Panic, then ResponseStarted, then
+RequestReceived); ties go to the earlier evidence (published rows first, then file order, then
+record number). ``stages`` lists every stage seen. Rows without an audit_id are never merged.
+
+Three settings apply that one rule: while an ingest's rows stream by (``StageMerger``), across
+the files and ingests of a case (``resolve_collisions``), and over a table in memory for the
+loaders (``dedupe_audit_table``). The ranks are declared once (``STAGE_RANKS``) and rendered for
+Arrow, SQL and Python from there."""
 
 from __future__ import annotations
 
@@ -14,18 +23,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..sources.audit_dedupe import STAGE_RANK
+from ..schema import AUDIT
 
-_RANKS = {"RequestReceived": 1, "ResponseStarted": 2}  # anything else (ResponseComplete, Panic, none) is 3
+STAGE_RANKS = {"RequestReceived": 1, "ResponseStarted": 2}  # anything else (ResponseComplete, Panic, none) is final: 3
+FINAL_RANK = 3
+STAGE_RANK = ("(CASE stage " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STAGE_RANKS.items()) + f" ELSE {FINAL_RANK} END)")
 
 
 def stage_ranks(stages: pa.Array) -> pa.Array:
-    rank = pc.if_else(pc.equal(stages, "RequestReceived"), 1, pc.if_else(pc.equal(stages, "ResponseStarted"), 2, 3))
-    return pc.fill_null(rank, 3)
+    """``STAGE_RANKS`` over an Arrow array of stages (null: final)."""
+    rank: Any = FINAL_RANK
+    for stage, r in sorted(STAGE_RANKS.items(), key=lambda kv: -kv[1]):
+        rank = pc.if_else(pc.equal(stages, stage), r, rank)
+    return pc.fill_null(rank, FINAL_RANK)
 
 
 def _stage_sort_key(stage: str) -> int:
-    return _RANKS.get(stage, 3)
+    return STAGE_RANKS.get(stage, FINAL_RANK)
 
 
 # --------------------------------------------------------------------------- stage merging
@@ -224,3 +238,52 @@ def resolve_collisions(
     return out
 
 
+# --------------------------------------------------------------------------- a table in memory
+
+
+def _plan(con: duckdb.DuckDBPyConnection, source: str) -> None:
+    """Create temp tables ``_dups`` (every row of a duplicated request, with ``pick``) and
+    ``_stages`` (the merged stage list per duplicated request) for relation ``source``,
+    whose ``_ordinal`` column is the evidence order."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE _dupkeys AS
+          SELECT audit_id FROM {source} WHERE audit_id IS NOT NULL GROUP BY audit_id HAVING count(*) > 1;
+        CREATE OR REPLACE TEMP TABLE _dups AS
+          SELECT event_id, evidence_id, audit_id, stage, {STAGE_RANK} AS rank,
+                 row_number() OVER (PARTITION BY audit_id ORDER BY {STAGE_RANK} DESC, _ordinal) AS pick
+          FROM {source} SEMI JOIN _dupkeys USING (audit_id);
+        CREATE OR REPLACE TEMP TABLE _stages AS
+          SELECT audit_id,
+                 list_transform(list_sort(list_distinct(list(rank::VARCHAR || ':' || stage))), lambda x: x[3:]) AS stages
+          FROM _dups GROUP BY audit_id;
+        """
+    )
+
+
+def _deduped_sql(source: str) -> str:
+    """SELECT of ``source`` with one row per audit_id (run after ``plan``)."""
+    cols = ", ".join(f"s.{c}" if c != "stages" else "coalesce(st.stages, s.stages) AS stages" for c in AUDIT.names)
+    return f"""
+        SELECT {cols}
+        FROM {source} s
+        LEFT JOIN (SELECT event_id, audit_id, pick FROM _dups) d ON s.event_id = d.event_id
+        LEFT JOIN _stages st ON d.audit_id = st.audit_id
+        WHERE d.pick IS NULL OR d.pick = 1
+    """
+
+
+def _merged_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Rows merged away, per evidence_id (run after ``plan``)."""
+    return dict(con.execute("SELECT evidence_id, count(*) FROM _dups WHERE pick > 1 GROUP BY 1").fetchall())
+
+
+def dedupe_audit_table(rows: pa.Table) -> tuple[pa.Table, dict[str, int]]:
+    """In-memory form: an ``audit`` Arrow table → (deduplicated table, merged per evidence_id)."""
+    con = duckdb.connect()
+    con.register("_src", rows.append_column("_ordinal", pa.array(range(rows.num_rows), pa.int64())))
+    _plan(con, "_src")
+    out = con.sql(_deduped_sql("_src") + " ORDER BY s.time, s._ordinal").to_arrow_table()
+    merged = _merged_counts(con)
+    con.close()
+    return out.cast(AUDIT.arrow_schema), merged

@@ -47,11 +47,11 @@ from hypothesis import strategies as st
 import k8sforensics as kf
 from k8sforensics.context import read_inventory
 from k8sforensics.errors import BadRecordError, K8sForensicsError
+from k8sforensics.ingest.stages import dedupe_audit_table
 from k8sforensics.sources import FORMATS, aws_vpc_flow, open_reader
 from k8sforensics.sources._arrow import DEFAULT_RANGE
 from k8sforensics.sources._files import decompressed_chunks
 from k8sforensics.sources._json import iter_documents, iter_records
-from k8sforensics.sources.audit_dedupe import dedupe_audit_table
 
 from ..conftest import FIXTURES, REAL_SAMPLES
 

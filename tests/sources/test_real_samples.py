@@ -15,8 +15,8 @@ import pytest
 
 import k8sforensics as kf
 from k8sforensics.errors import UnknownFormatError
+from k8sforensics.ingest.stages import dedupe_audit_table
 from k8sforensics.sources import open_reader, read_family
-from k8sforensics.sources.audit_dedupe import dedupe_audit_table
 
 # file → (format, records per PROVENANCE.md, rows after merging stages, merged, skipped, quarantined)
 EXPECTED = {
