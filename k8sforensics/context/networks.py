@@ -201,30 +201,3 @@ def listening_sockets(runtime: pd.DataFrame) -> frozenset[tuple[str, str, int]]:
             text = text + " " + r[col].fillna("").astype(str)
     r = r[text.str.contains(_LISTEN, regex=True)]
     return frozenset((str(n), str(p), int(port)) for n, p, port in zip(r["namespace"], r["pod"], r["src_port"]) if int(port) > 0)
-
-
-def evidence_networks(ev: Any) -> list[Network]:
-    """``cluster_networks`` of a detection run's evidence (``rules.Evidence``), computed once:
-    the nodes and services context, and the interfaces of its flow logs (from the case's
-    flows table, or from the flows it was given)."""
-    def compute() -> list[Network]:
-        case = getattr(ev, "_case", None)  # Evidence has no public handle on its case
-        flows = case if case is not None and "flows" not in vars(ev) else ev.flows
-        return cluster_networks(ev.context("nodes"), services=ev.context("services"), interfaces=interface_addresses(flows))
-
-    return ev.memo("network.networks", compute)
-
-
-def evidence_listening(ev: Any) -> frozenset[tuple[str, str, int]]:
-    """``listening_sockets`` of a detection run's runtime events, computed once (only the
-    network events are read from a case)."""
-    def compute() -> frozenset[tuple[str, str, int]]:
-        case = getattr(ev, "_case", None)
-        if case is not None and "runtime" not in vars(ev):
-            rows = case.sql("SELECT event_type, namespace, pod, src_port, rule, extra, output FROM runtime "
-                            "WHERE event_type = 'network' AND src_port IS NOT NULL AND pod IS NOT NULL")
-        else:
-            rows = ev.runtime
-        return listening_sockets(rows)
-
-    return ev.memo("network.listening", compute)

@@ -3,18 +3,21 @@ kill chain. ``facts`` holds the predicates detection and the graph share."""
 
 from __future__ import annotations
 
-import time as _time
+import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from ..bodies import UnreadableBodies
+from ..case import Case
 from .audit_rules import AUDIT_RULES
 from .engine import (
     AUDIT_COLUMNS_READ,
     DEFAULT_SETTINGS,
     PHASES,
     Evidence,
+    FlowRows,
     Rule,
     RuleError,
     findings_table,
@@ -25,9 +28,6 @@ from .reduction import reduced
 from .routine import fold_routine
 from .runtime_rules import RUNTIME_RULES
 from .sigma import SigmaRules, load_sigma_rules
-
-if TYPE_CHECKING:
-    from ..case import Case
 
 BUILTIN_RULES: list[Rule] = [*AUDIT_RULES, *RUNTIME_RULES, *FLOW_RULES]
 
@@ -45,35 +45,40 @@ def detect(
     time). ``rules`` defaults to ``BUILTIN_RULES``; ``sigma`` adds the Sigma rules of a folder
     (or already loaded); ``settings`` overrides ``DEFAULT_SETTINGS``. With ``save`` the
     findings replace the case's ``findings.parquet`` and the run is recorded in the manifest.
-    The tables are read a chunk at a time (``chunk_rows`` flows, a fifth as many audit or runtime
-    events): with the built-in rules only the rows they can use are kept (``reduction.reduced``);
-    Sigma rules read the audit table whole. The findings do not depend on the chunk size.
-    Request and response bodies too large, too deep or not JSON are left unread
-    (``bodies.parse_body``), logged, and summarised in the run's ``unreadable_bodies``."""
+
+    Each rule reads what its ``reads`` says. The rules that read the reduced rows (the built-in
+    ones) run on the rows they can use, found a chunk at a time (``chunk_rows`` flows, a fifth as
+    many audit or runtime events: ``reduction.reduced``), so no table is held whole; a rule that
+    reads whole tables loads them (once, when it first asks); a rule that only queries
+    ``evidence.sql`` reads the case's Parquet. The findings do not depend on the chunk size, nor
+    on which other rules run. Request and response bodies too large, too deep or not JSON are
+    left unread (``bodies.parse_body``), logged, and summarised in the run's ``unreadable_bodies``."""
     chosen = list(BUILTIN_RULES if rules is None else rules)
     loaded = load_sigma_rules(sigma) if isinstance(sigma, str) else sigma
     if loaded is not None:
         chosen += loaded.rules
-    t0 = _time.perf_counter()
-    # the built-in rules alone leave the audit columns none of them reads unread
-    builtin_only = loaded is None and all(rule in BUILTIN_RULES for rule in chosen)
-    evidence = Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows, audit_columns=AUDIT_COLUMNS_READ if builtin_only else None)
-    if builtin_only:  # the rows they can use, found a chunk at a time: no table is held whole
-        evidence = reduced(evidence)
-    read = _time.perf_counter() - t0  # reading the tables (and keeping the rows the built-in rules can use)
-    findings, runs = run_rules(evidence, chosen)
+    t0 = time.perf_counter()
+    unreadable = UnreadableBodies()  # one record of the bodies left unread, whichever evidence a rule reads
+    whole = Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows, unreadable=unreadable)  # nothing is read until a rule asks
+    rows = None
+    if any(rule.reads == "reduced" for rule in chosen):
+        # the audit columns none of the built-in rules reads are left unread
+        rows = reduced(Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows, audit_columns=AUDIT_COLUMNS_READ, unreadable=unreadable))
+    read = time.perf_counter() - t0  # reading the tables (and keeping the rows the built-in rules can use)
+    findings, runs = run_rules(whole, chosen, reduced=rows)
     # behaviour seen since the learning window and in several hours is the baseline: one low finding
-    findings = fold_routine(findings, learning_window=pd.Timedelta(evidence.settings["learning_window"]), evidence_start=evidence.start())
-    evidence.unreadable.warn("detection")
+    start = (rows if rows is not None else whole).start()
+    findings = fold_routine(findings, learning_window=pd.Timedelta(whole.settings["learning_window"]), evidence_start=start)
+    unreadable.warn("detection")
     if save:
         run: dict[str, Any] = {
-            "rules": len(chosen), "findings": len(findings), "seconds": round(_time.perf_counter() - t0, 3), "read_seconds": round(read, 3),
+            "rules": len(chosen), "findings": len(findings), "seconds": round(time.perf_counter() - t0, 3), "read_seconds": round(read, 3),
             "settings": {k: str(v) for k, v in (settings or {}).items()}, "per_rule": runs,
         }
         if loaded is not None:
             run["sigma"] = {"folder": loaded.folder, "rules": len(loaded.rules), "skipped": loaded.skipped.to_dict("records")}
-        if evidence.unreadable.total:  # bodies the rules could not read: what they would have found there is missing
-            run["unreadable_bodies"] = evidence.unreadable.summary()
+        if unreadable.total:  # bodies the rules could not read: what they would have found there is missing
+            run["unreadable_bodies"] = unreadable.summary()
         case.save_findings(findings_table(findings), run)
     return findings
 
@@ -86,6 +91,7 @@ __all__ = [
     "PHASES",
     "RUNTIME_RULES",
     "Evidence",
+    "FlowRows",
     "Rule",
     "RuleError",
     "SigmaRules",

@@ -1,10 +1,12 @@
 """The rule model and the detection engine.
 
 A rule is data plus a predicate: its id, title, severity, Threat Matrix technique, ATT&CK
-technique, tactic, kill-chain phase and the table it reads, and ``logic(evidence)`` that
-returns one row per *hit* (``time`` and ``event_ids``, optionally the entity, the actor, a
-summary, or a phase that overrides the rule's default). The engine adds the rule's metadata,
-a stable ``finding_id`` and the ``findings`` schema; it never changes what a rule found.
+technique, tactic, kill-chain phase and the table it reads, what it reads of the evidence
+(``reads``: whole tables, the reduced rows, or only ``evidence.sql``), the flows it keeps
+(``flow_rows``), and ``logic(evidence)`` that returns one row per *hit* (``time`` and
+``event_ids``, optionally the entity, the actor, a summary, or a phase that overrides the
+rule's default). The engine adds the rule's metadata, a stable ``finding_id`` and the
+``findings`` schema; it never changes what a rule found.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -23,13 +26,19 @@ import pandas as pd
 import pyarrow as pa
 
 from ..bodies import UnreadableBodies
+from ..case import Case
 from ..context.enrich import enriched, enriched_chunks
+from ..context.networks import (
+    Network,
+    cluster_networks,
+    external_mask,
+    interface_addresses,
+    listening_sockets,
+    reply_mask,
+)
 from ..errors import K8sForensicsError
 from ..frames import frame_chunks, to_frame
-from ..schema import FINDINGS, TABLES
-
-if TYPE_CHECKING:
-    from ..case import Case
+from ..schema import CONTEXT_TABLES, FINDINGS, TABLES
 
 PHASES = ("Reconnaissance", "Weaponization", "Delivery", "Exploitation", "Installation", "Command & Control", "Actions on Objectives")
 SEVERITIES = ("low", "medium", "high", "critical")
@@ -89,14 +98,17 @@ class Evidence:
     """The tables rules read, each loaded (and enriched) once per detection run.
 
     Build it from a case (``Evidence.from_case(case)``) or from DataFrames for a script or a
-    test (``Evidence(audit=df)``); a table not given is empty.
+    test (``Evidence(audit=df)``); a table not given is empty, or the case's when there is one.
 
     A case's tables can outgrow memory, so the built-in rules read them a chunk at a time
-    (``flow_chunks()``, ``audit_chunks()``, ``runtime_chunks()``) and keep only what they need;
-    ``evidence.audit`` and the others load a whole table (a custom or Sigma rule may read it).
+    (``flow_chunks()``, ``audit_chunks()``, ``runtime_chunks()``) and keep only what they need:
+    the flow rules the rows their ``FlowRows`` keep (``flow_rows``), all in one pass over the
+    flows; the audit and runtime rules the rows ``reduction.reduced`` keeps. ``evidence.audit``
+    and the others load a whole table (a custom rule may read it); ``evidence.sql`` queries
+    the case's Parquet and loads nothing.
 
     ``evidence.unreadable`` collects the bodies the rules could not read (``bodies.UnreadableBodies``);
-    an Evidence made from a part of another's rows should share it."""
+    the evidences ``part`` and ``with_rows`` make share it."""
 
     def __init__(
         self,
@@ -119,14 +131,15 @@ class Evidence:
         self.unreadable = UnreadableBodies() if unreadable is None else unreadable
         # the *_chunks() methods read the case's tables (those columns of them) a chunk at a time
         self._case = case
-        self._flow_columns = flow_columns
-        self._audit_columns = audit_columns
-        self._runtime_columns = runtime_columns
+        self._columns = {"audit": audit_columns, "runtime": runtime_columns, "flows": flow_columns}
         self.chunk_rows = chunk_rows
         self._known_start = known_start  # the evidence's start, when this holds only part of it
         self._context = context
         self._context_cache: dict[str, pd.DataFrame] = {}
         self._memo: dict[str, Any] = {}
+        # what the flow rules keep of the flows (FlowRows → rows), and what the rules about to run will ask for
+        self._flow_rows: dict[FlowRows, pd.DataFrame] = {}
+        self._planned: dict[FlowRows, None] = {}
         unknown = set(settings or {}) - set(DEFAULT_SETTINGS)
         if unknown:
             raise ValueError(f"unknown detection settings {sorted(unknown)}; known: {', '.join(DEFAULT_SETTINGS)}")
@@ -134,9 +147,9 @@ class Evidence:
 
     @classmethod
     def from_case(cls, case: Case, *, settings: Mapping[str, Any] | None = None, chunk_rows: int = 1_000_000,
-                  audit_columns: list[str] | None = None) -> Evidence:
+                  audit_columns: list[str] | None = None, unreadable: UnreadableBodies | None = None) -> Evidence:
         """The ``audit_columns`` of the audit table (default: all of them), every runtime column,
-        and every flow column but ``FLOW_COLUMNS_UNREAD``."""
+        and every flow column but ``FLOW_COLUMNS_UNREAD``; nothing is read until a rule asks."""
         columns = FLOW_COLUMNS_READ
         return cls(
             audit=lambda: enriched(case, "audit", columns=audit_columns, max_rows=None),  # detection reads every row on purpose
@@ -148,7 +161,32 @@ class Evidence:
             flow_columns=columns,
             audit_columns=audit_columns,
             chunk_rows=chunk_rows,
+            unreadable=unreadable,
         )
+
+    @property
+    def case(self) -> Case | None:
+        """The case this evidence reads (``sql`` queries its Parquet), None for one made of frames."""
+        return self._case
+
+    def part(self, *, audit: pd.DataFrame | None = None, runtime: pd.DataFrame | None = None) -> Evidence:
+        """An evidence of only these rows (a chunk: no case, no flows), with this one's context,
+        settings, start and record of unreadable bodies."""
+        return Evidence(audit=audit, runtime=runtime, context=self.context, settings=self.settings, known_start=self.start(),
+                        unreadable=self.unreadable)
+
+    def with_rows(self, *, audit: pd.DataFrame, runtime: pd.DataFrame) -> Evidence:
+        """This evidence with these audit and runtime rows (the ones a reduction kept): its flows,
+        case (``sql`` still queries the case's tables whole), context, settings, chunk size, start
+        and record of unreadable bodies are this one's."""
+        return Evidence(audit=audit, runtime=runtime, flows=self._sources["flows"], context=self.context, settings=self.settings,
+                        case=self._case, flow_columns=self._columns["flows"], chunk_rows=self.chunk_rows, known_start=self.start(),
+                        unreadable=self.unreadable)
+
+    def reads_case(self, name: str) -> bool:
+        """Table ``name`` is read from the case's Parquet: this evidence comes from a case, was not
+        given the table as a frame, and has not loaded it whole."""
+        return self._case is not None and not isinstance(self._sources[name], pd.DataFrame) and name not in self.__dict__
 
     def _load(self, name: str) -> pd.DataFrame:
         src = self._sources[name]
@@ -159,21 +197,22 @@ class Evidence:
 
     @cached_property
     def audit(self) -> pd.DataFrame:
+        """The whole audit table."""
         return self._load("audit")
 
     @cached_property
     def runtime(self) -> pd.DataFrame:
+        """The whole runtime table."""
         return self._load("runtime")
 
     @cached_property
     def flows(self) -> pd.DataFrame:
+        """The whole flows table."""
         return self._load("flows")
 
     def context(self, name: str) -> pd.DataFrame:
         """A context table (pods, rbac, workloads, ...), empty when there is none."""
         if name not in self._context_cache:
-            from ..schema import CONTEXT_TABLES
-
             ctx = self._context
             frame = ctx(name) if callable(ctx) else (ctx or {}).get(name)
             self._context_cache[name] = frame if frame is not None else to_frame(CONTEXT_TABLES[name].arrow_schema.empty_table())
@@ -191,23 +230,39 @@ class Evidence:
         bigger only when one scan window alone holds more). Chunks hold whole scan windows
         (``settings["scan_window"]``, counted from the epoch), so a port scan is judged
         within one chunk."""
-        return self._chunks("flows", pd.Timedelta(self.settings["scan_window"]), self.chunk_rows, self._flow_columns)
+        return self._chunks("flows", pd.Timedelta(self.settings["scan_window"]), self.chunk_rows)
 
     def audit_chunks(self) -> Iterator[pd.DataFrame]:
         """The audit table, enriched, in time order, a fifth of ``chunk_rows`` at a time (an
         audit event holds five times a flow's memory); chunks hold whole five-minute windows,
         the longest any built-in audit rule counts over."""
-        return self._chunks("audit", pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5), self._audit_columns)
+        return self._chunks("audit", pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5))
 
     def runtime_chunks(self) -> Iterator[pd.DataFrame]:
         """The runtime table, enriched, in time order, a fifth of ``chunk_rows`` at a time."""
-        return self._chunks("runtime", pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5), self._runtime_columns)
+        return self._chunks("runtime", pd.Timedelta(minutes=5), max(1, self.chunk_rows // 5))
 
-    def _chunks(self, name: str, every: pd.Timedelta, rows: int, columns: list[str] | None) -> Iterator[pd.DataFrame]:
-        if self._case is not None and name not in self.__dict__:  # from the case, unless the table is already loaded whole
-            yield from enriched_chunks(self._case, name, rows=rows, every=every, columns=columns)
+    def _chunks(self, name: str, every: pd.Timedelta, rows: int) -> Iterator[pd.DataFrame]:
+        if self.reads_case(name) and self._case is not None:
+            yield from enriched_chunks(self._case, name, rows=rows, every=every, columns=self._columns[name])
         else:
             yield from frame_chunks(getattr(self, name), every=every, rows=rows)
+
+    def plan_flow_rows(self, parts: Iterable[FlowRows]) -> None:
+        """Announce the ``FlowRows`` the rules about to run will ask for: the first ``flow_rows``
+        call keeps them all in one pass over the flows."""
+        for part in parts:
+            if part not in self._flow_rows:
+                self._planned[part] = None
+
+    def flow_rows(self, part: FlowRows) -> pd.DataFrame:
+        """The flows ``part`` keeps, found a chunk at a time (``flow_chunks``) in one pass with
+        every part planned and not yet kept; computed once per evidence."""
+        if part not in self._flow_rows:
+            wanted = [*self._planned, *([part] if part not in self._planned else [])]
+            self._flow_rows.update(_keep_flows(self, wanted))
+            self._planned.clear()
+        return self._flow_rows[part]
 
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
         """``query`` (DuckDB SQL over the tables ``audit``, ``runtime`` and ``flows``): over the
@@ -229,7 +284,7 @@ class Evidence:
             return self._known_start
 
         def first(name: str) -> Any:
-            if self._case is not None and name not in self.__dict__:  # the case's statistics, not the table
+            if self.reads_case(name) and self._case is not None:  # the case's statistics, not the table
                 return self._case.sql(f"SELECT min(time) AS t FROM {name}")["t"].iloc[0]
             table = getattr(self, name)
             return table["time"].min() if len(table) else None
@@ -239,9 +294,118 @@ class Evidence:
         return min(times) if times else None
 
 
-@dataclass(frozen=True)
+def evidence_networks(ev: Evidence) -> list[Network]:
+    """``cluster_networks`` of the evidence, computed once: the nodes and services context, and
+    the interfaces of its flow logs (from the case's flows table, or from the flows it holds)."""
+    def compute() -> list[Network]:
+        flows = ev.case if ev.reads_case("flows") else ev.flows
+        return cluster_networks(ev.context("nodes"), services=ev.context("services"), interfaces=interface_addresses(flows))
+
+    return ev.memo("network.networks", compute)
+
+
+def evidence_listening(ev: Evidence) -> frozenset[tuple[str, str, int]]:
+    """``listening_sockets`` of the evidence's runtime events, computed once (only the network
+    events are read from a case)."""
+    def compute() -> frozenset[tuple[str, str, int]]:
+        if ev.reads_case("runtime") and ev.case is not None:
+            rows = ev.case.sql("SELECT event_type, namespace, pod, src_port, rule, extra, output FROM runtime "
+                               "WHERE event_type = 'network' AND src_port IS NOT NULL AND pod IS NOT NULL")
+        else:
+            rows = ev.runtime
+        return listening_sockets(rows)
+
+    return ev.memo("network.listening", compute)
+
+
+class FlowChunk:
+    """One chunk of the flows (``rows``) and what every flow rule asks of a flow, computed once
+    per chunk: which end is outside the cluster, which flows are replies, which come from a pod."""
+
+    def __init__(self, ev: Evidence, rows: pd.DataFrame) -> None:
+        self.ev = ev
+        self.rows = rows
+        self._memo: dict[str, Any] = {}
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per chunk: what several ``FlowRows`` derive from the same rows."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
+    @cached_property
+    def src_out(self) -> pd.Series:
+        """The source is outside the cluster (``external_mask``)."""
+        return external_mask(self.rows["src_ip"], evidence_networks(self.ev))
+
+    @cached_property
+    def dst_out(self) -> pd.Series:
+        """The destination is outside the cluster."""
+        return external_mask(self.rows["dst_ip"], evidence_networks(self.ev))
+
+    @cached_property
+    def reply(self) -> pd.Series:
+        """The responder's packets (``reply_mask``): never a scan, a beacon or a new edge of the sender."""
+        return reply_mask(self.rows, listening=evidence_listening(self.ev))
+
+    @cached_property
+    def from_pod(self) -> pd.Series:
+        """Sent by a pod, not by a node's own network."""
+        f = self.rows
+        return f["src_pod"].notna() & (f["src_kind"].fillna("pod") != "node")
+
+    @cached_property
+    def allowed(self) -> pd.Series:
+        """The network let the flow through."""
+        return self.rows["verdict"] == "allowed"
+
+    @cached_property
+    def outbound(self) -> pd.DataFrame:
+        """The initiators' flows to outside addresses."""
+        return self.rows[self.dst_out & ~self.reply]
+
+
+@dataclass(frozen=True, eq=False)
+class FlowRows:
+    """What one rule keeps of the flows table, chunk by chunk, so that no rule holds the table:
+    ``keep(chunk)`` on each ``FlowChunk`` (rows, or a count of them), then ``merge`` once over
+    the chunks' parts put together (default: as they are). A rule names its ``FlowRows`` in
+    ``Rule.flow_rows`` and reads them with ``evidence.flow_rows(part)``."""
+
+    name: str
+    keep: Callable[[FlowChunk], pd.DataFrame] = field(repr=False)
+    merge: Callable[[pd.DataFrame], pd.DataFrame] | None = field(default=None, repr=False)
+
+
+def _keep_flows(ev: Evidence, parts: list[FlowRows]) -> dict[FlowRows, pd.DataFrame]:
+    """One pass over ``ev.flow_chunks()`` keeping what each of ``parts`` keeps."""
+    kept: dict[FlowRows, list[pd.DataFrame]] = {part: [] for part in parts}
+    for rows in ev.flow_chunks():
+        chunk = FlowChunk(ev, rows)
+        for part in parts:
+            kept[part].append(part.keep(chunk))
+    out = {}
+    for part, frames in kept.items():
+        if not frames:  # no chunk: no flows at all (the empty table, read whole, gives the rules its columns)
+            out[part] = ev.flows.iloc[:0]
+            continue
+        frame = pd.concat(frames, ignore_index=True)
+        out[part] = part.merge(frame) if part.merge is not None else frame
+    return out
+
+
+READS = ("tables", "reduced", "sql")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Rule:
-    """A detection: metadata plus ``logic(evidence) -> hits``."""
+    """A detection: metadata plus ``logic(evidence) -> hits``.
+
+    ``reads`` says what the logic reads: ``"tables"`` (the default) whole tables
+    (``evidence.audit``, ...); ``"reduced"`` only the rows the built-in rules can use
+    (``reduction.reduced``: the built-in rules, or a rule that needs no other row); ``"sql"``
+    only ``evidence.sql`` queries, so nothing is read up front. ``flow_rows`` are the
+    ``FlowRows`` the logic reads, kept in the one chunked pass over the flows."""
 
     id: str
     title: str
@@ -254,6 +418,8 @@ class Rule:
     logic: Callable[[Evidence], pd.DataFrame] = field(repr=False)
     description: str = ""
     source: str = "builtin"
+    reads: str = "tables"
+    flow_rows: tuple[FlowRows, ...] = field(default=(), repr=False)
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -262,6 +428,8 @@ class Rule:
             raise ValueError(f"rule {self.id}: kill-chain phase {self.kill_chain_phase!r} is not one of {PHASES}")
         if self.technique_id is not None and not (self.technique_id.startswith("MS-TA90") and len(self.technique_id) == 9):
             raise ValueError(f"rule {self.id}: technique {self.technique_id!r} is not an MS-TA90xx id")
+        if self.reads not in READS:
+            raise ValueError(f"rule {self.id}: reads {self.reads!r} is not one of {READS}")
 
 
 class RuleError(K8sForensicsError):
@@ -386,23 +554,26 @@ def service_accounts(ev: Evidence, namespace: pd.Series, pod: pd.Series) -> pd.S
 # ---------------------------------------------------------------------- the engine
 
 
-def run_rules(evidence: Evidence, rules: Iterable[Rule]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    """Run ``rules`` over ``evidence``: the findings (``findings`` schema, ordered by time)
-    and one record per rule (id, findings, seconds)."""
-    import time as _time
-
+def run_rules(evidence: Evidence, rules: Iterable[Rule], *, reduced: Evidence | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Run ``rules`` over ``evidence`` — those that read the reduced rows (``Rule.reads``) over
+    ``reduced`` when it is given: the findings (``findings`` schema, ordered by time) and one
+    record per rule (id, findings, seconds)."""
+    chosen = list(rules)
+    on = [reduced if reduced is not None and rule.reads == "reduced" else evidence for rule in chosen]
+    for ev in {id(ev): ev for ev in on}.values():  # each evidence keeps what its rules read of the flows in one pass
+        ev.plan_flow_rows(part for rule, e in zip(chosen, on) if e is ev for part in rule.flow_rows)
     frames, runs = [], []
     seen: set[str] = set()
-    for rule in rules:
+    for rule, ev in zip(chosen, on):
         if rule.id in seen:
             raise RuleError(f"two rules share the id {rule.id!r}")
         seen.add(rule.id)
-        t0 = _time.perf_counter()
+        t0 = time.perf_counter()
         try:
-            hits = rule.logic(evidence)
+            hits = rule.logic(ev)
         except Exception as e:  # a rule bug names the rule, not a deep traceback
             raise RuleError(f"rule {rule.id} ({rule.title}) failed: {type(e).__name__}: {e}") from e
-        runs.append({"rule_id": rule.id, "findings": len(hits), "seconds": round(_time.perf_counter() - t0, 4)})
+        runs.append({"rule_id": rule.id, "findings": len(hits), "seconds": round(time.perf_counter() - t0, 4)})
         if len(hits):
             frames.append(_findings(rule, hits))
     if not frames:

@@ -1,5 +1,9 @@
 """Built-in rules over the flows table, and the context rule that follows an exec or a
-shell to the connections it opens."""
+shell to the connections it opens.
+
+Each rule keeps what it needs of the flows with a ``FlowRows`` declared next to it (its rows
+of each chunk, or a count of them), and the engine keeps every rule's in one pass over the
+table (``Evidence.flow_rows``): detection holds one chunk of flows, never the table."""
 
 from __future__ import annotations
 
@@ -13,87 +17,25 @@ from ..context.networks import (
     METADATA_IPS,
     MINING_PORTS,
     cluster_networks,
-    evidence_listening,
-    evidence_networks,
     external_mask,
-    reply_mask,
     within,
 )
-from .engine import Evidence, Rule, hits_from_rows, pod_entity, set_where
+from .engine import (
+    Evidence,
+    FlowChunk,
+    FlowRows,
+    Rule,
+    evidence_networks,
+    hits_from_rows,
+    pod_entity,
+    set_where,
+)
 from .facts import SHELLS, allowed, basename, container_execs
 
 TIME_AND_NAME_PORTS = frozenset({53, 123, 67, 68, 5353})  # DNS, NTP, DHCP: periodic by design
 BURST_SECONDS = 1.0  # connections closer than this are one beacon check-in
 EDGE_EVIDENCE = 100  # evidence ids one aggregated new-edge finding lists (the first, by time); the summary has the count
 POOL_NAMES = r"(?:pool|xmr|monero|nanopool|minexmr|2miners|supportxmr|hashvault|f2pool|nicehash|ethermine)"
-
-
-def _reduced(ev: Evidence) -> dict[str, pd.DataFrame]:
-    """What each flow rule reads, kept from one pass over the flows, chunk by chunk (see
-    ``_reduce``); computed once per run."""
-    return ev.memo("flows.reduced", lambda: _reduce(ev))
-
-
-def _reduce(ev: Evidence) -> dict[str, pd.DataFrame]:
-    """One pass over ``ev.flow_chunks()`` keeping, per rule, only the rows it can match — so
-    detection holds one chunk of flows, not the table:
-
-    - the per-row rules (metadata, mining, kubelet, nodeport, ssh): their matching rows;
-    - port scan: the scanning rows of each chunk (chunks hold whole scan windows);
-    - beaconing: the outbound connections to outside addresses, in a few columns;
-    - new internal edges: the first flow of each edge (source endpoint, destination
-      endpoint, port) between two inside ends, and the flows per endpoint pair and hour;
-    - exec-then-egress: the outbound connections of the pods an exec or shell anchors;
-    - ``inbound``: connections from outside to a pod (a runtime rule's context).
-    """
-    nets = evidence_networks(ev)
-    listening = evidence_listening(ev)
-    # a pod-CIDR address no lifetime covers is some pod we cannot name (one the inventory
-    # missed, a rollout's replica): as an endpoint of its own every such address would be "new"
-    pod_cidrs = cluster_networks(ev.context("nodes")[["pod_cidrs"]])
-    anchored = set(zip(*[egress_anchors(ev)[c] for c in ("namespace", "pod")]))
-    edge = ["src_end", "dst_end", "dst_port"]
-    parts: dict[str, list[pd.DataFrame]] = {k: [] for k in ("metadata", "mining", "kubelet", "nodeport", "ssh", "scan", "beacon",
-                                                            "edges", "egress", "inbound", "pair_hours", "upload", "early")}
-    start = ev.start()
-    learned = start + pd.Timedelta(ev.settings["learning_window"]) if start is not None else None
-    for f in ev.flow_chunks():
-        src_out, dst_out = external_mask(f["src_ip"], nets), external_mask(f["dst_ip"], nets)
-        # replies are the responder's packets: never a scan, a beacon or a new edge of the sender
-        reply = reply_mask(f, listening=listening)
-        from_pod, allowed_flow = _from_pod(f), f["verdict"] == "allowed"
-        parts["metadata"].append(f[f["dst_ip"].isin(METADATA_IPS) & from_pod])
-        names = f["dst_names"].map(lambda v: " ".join(v) if v is not None and not isinstance(v, float) else "") + " " + f["dns_query"].fillna("")
-        parts["mining"].append(f[dst_out & (f["dst_port"].isin(MINING_PORTS) | names.str.contains(POOL_NAMES, case=False))])
-        parts["kubelet"].append(f[f["dst_port"].isin(KUBELET_PORTS) & from_pod])
-        port = f["dst_port"].astype("Int64")
-        parts["nodeport"].append(f[src_out & port.between(30000, 32767).fillna(False) & allowed_flow])
-        parts["ssh"].append(f[(f["dst_port"] == 22) & f["dst_pod"].notna() & allowed_flow])
-        parts["scan"].append(_scanning_rows(f, reply=reply, window=pd.Timedelta(ev.settings["scan_window"]), min_targets=ev.settings["scan_min_targets"]))
-        out = f[dst_out & ~reply]
-        parts["beacon"].append(out.loc[~out["dst_port"].isin(TIME_AND_NAME_PORTS), [c for c in _BEACON_COLUMNS if c in out.columns]])
-        big = out["bytes"].fillna(0) >= UPLOAD_BYTES if "bytes" in out.columns else pd.Series(False, index=out.index)
-        parts["upload"].append(out.loc[big, [c for c in (*_BEACON_COLUMNS, "bytes") if c in out.columns]])
-        if learned is not None:
-            parts["early"].append(out.loc[out["time"] < learned, ["dst_ip"]].drop_duplicates())
-        pods = pd.Series(list(zip(out["src_namespace"], out["src_pod"])), index=out.index, dtype=object)
-        parts["egress"].append(out[out["src_pod"].notna() & pods.isin(anchored)])
-        parts["inbound"].append(f.loc[f["dst_pod"].notna() & src_out, ["time", "event_id", "src_ip", "dst_namespace", "dst_pod"]])
-        inside = f[~src_out & ~dst_out & allowed_flow & ~reply]
-        inside = inside.assign(src_end=_endpoint(inside, "src"), dst_end=_endpoint(inside, "dst"))
-        named = [inside[f"{side}_pod"].notna() | (inside[f"{side}_end"] != inside[f"{side}_ip"])
-                 | ~within(inside[f"{side}_ip"], pod_cidrs) for side in ("src", "dst")]
-        inside = inside[named[0] & named[1] & inside["src_end"].notna() & inside["dst_end"].notna() & (inside["src_end"] != inside["dst_end"])]
-        parts["edges"].append(inside.sort_values("time", kind="stable").drop_duplicates(edge))
-        parts["pair_hours"].append(inside.assign(hour=inside["time"].dt.floor("h")).groupby(["src_end", "dst_end", "hour"], sort=False)
-                                   .size().rename("flows").reset_index())
-    # no chunk: no flows at all (the empty table, read whole, gives the rules its columns)
-    reduced = {k: pd.concat(v, ignore_index=True) if v else ev.flows.iloc[:0] for k, v in parts.items()}
-    if len(reduced["edges"]):  # chunks are in time order: the first of the firsts is the first
-        reduced["edges"] = reduced["edges"].drop_duplicates(edge).reset_index(drop=True)
-    if len(reduced["pair_hours"]):  # an hour can span two chunks
-        reduced["pair_hours"] = reduced["pair_hours"].groupby(["src_end", "dst_end", "hour"], as_index=False)["flows"].sum()
-    return reduced
 
 
 def _endpoint(f: pd.DataFrame, side: str) -> pd.Series:
@@ -109,16 +51,6 @@ def _endpoint(f: pd.DataFrame, side: str) -> pd.Series:
     return out.where(out.notna(), f[f"{side}_ip"].astype(object))
 
 
-# what beaconing reads, and its hits show, of a flow
-_BEACON_COLUMNS = ["time", "event_id", "source", "src_ip", "src_namespace", "src_pod", "src_kind", "src_node", "src_port", "dst_ip", "dst_port"]
-
-
-def inbound_from_outside(ev: Evidence) -> pd.DataFrame:
-    """Connections from outside the cluster to a pod (time, event_id, src_ip, dst_namespace,
-    dst_pod), in time order: the context a runtime rule needs to name the attacker."""
-    return _reduced(ev)["inbound"]
-
-
 def _src_entity(f: pd.DataFrame) -> pd.Series:
     """The pod that sent the flow, else its node (a host-network pod shares the node's
     address, and no pod can be told from it), else the address."""
@@ -131,10 +63,6 @@ def _src_node(f: pd.DataFrame) -> pd.Series:
     if "src_kind" not in f.columns or "src_node" not in f.columns:
         return pd.Series(None, index=f.index, dtype=object)
     return f["src_node"].astype(object).where((f["src_kind"] == "node") & f["src_pod"].isna(), None)
-
-
-def _from_pod(f: pd.DataFrame) -> pd.Series:
-    return f["src_pod"].notna() & (f["src_kind"].fillna("pod") != "node")
 
 
 def _pod_source_hits(rows: pd.DataFrame, summary: Any, *, gap: Any, **kw: Any) -> pd.DataFrame:
@@ -189,10 +117,15 @@ def _scan_hits(con: Any, seconds: int, offset: int, min_targets: int) -> pd.Data
             ORDER BY f._i""").df()
 
 
+# the scanning rows of each chunk (chunks hold whole scan windows)
+SCAN_ROWS = FlowRows("scanning", keep=lambda c: _scanning_rows(c.rows, reply=c.reply, window=pd.Timedelta(c.ev.settings["scan_window"]),
+                                                               min_targets=c.ev.settings["scan_min_targets"]))
+
+
 def port_scan(ev: Evidence) -> pd.DataFrame:
     """One source reaching many distinct address:port pairs within the scan window; from
     outside it is reconnaissance, from a pod it is internal network mapping."""
-    rows = _reduced(ev)["scan"]
+    rows = ev.flow_rows(SCAN_ROWS)
     if rows.empty:
         return pd.DataFrame()
     ext = external_mask(rows["src_ip"], evidence_networks(ev))
@@ -205,14 +138,27 @@ def port_scan(ev: Evidence) -> pd.DataFrame:
     return set_where(hits, ~outside, entity_type="pod")
 
 
+METADATA_ROWS = FlowRows("to the metadata service", keep=lambda c: c.rows[c.rows["dst_ip"].isin(METADATA_IPS) & c.from_pod])
+
+
 def metadata_service(ev: Evidence) -> pd.DataFrame:
-    rows = _reduced(ev)["metadata"]
+    rows = ev.flow_rows(METADATA_ROWS)
     return _pod_source_hits(rows, lambda r: f"pod {r.entity} connected to the cloud metadata service {r.dst_ip}:{r.dst_port}",
                             gap=ev.settings["session_gap"])
 
 
+def _to_mining_pool(c: FlowChunk) -> pd.DataFrame:
+    """Flows to an outside address on a mining-pool port, or named like a pool (DNS names, the query)."""
+    f = c.rows
+    names = f["dst_names"].map(lambda v: " ".join(v) if v is not None and not isinstance(v, float) else "") + " " + f["dns_query"].fillna("")
+    return f[c.dst_out & (f["dst_port"].isin(MINING_PORTS) | names.str.contains(POOL_NAMES, case=False))]
+
+
+MINING_ROWS = FlowRows("to a mining pool", keep=_to_mining_pool)
+
+
 def mining_pool(ev: Evidence) -> pd.DataFrame:
-    rows = _reduced(ev)["mining"]
+    rows = ev.flow_rows(MINING_ROWS)
     return _pod_source_hits(rows, lambda r: f"{r.entity} connected {r.n} time(s) to {r.dst_ip}:{r.dst_port}, a mining-pool port or name",
                             gap=ev.settings["session_gap"])
 
@@ -220,27 +166,58 @@ def mining_pool(ev: Evidence) -> pd.DataFrame:
 # an upload this large to an outside address the cluster never used in the learning window is
 # data leaving (ATT&CK T1048 / T1041 / T1567); replies are excluded, so a download is not one
 UPLOAD_BYTES = 50 * 2**20
+# what beaconing reads, and its hits show, of a flow
+_BEACON_COLUMNS = ["time", "event_id", "source", "src_ip", "src_namespace", "src_pod", "src_kind", "src_node", "src_port", "dst_ip", "dst_port"]
+
+
+def _uploads(c: FlowChunk) -> pd.DataFrame:
+    out = c.outbound
+    big = out["bytes"].fillna(0) >= UPLOAD_BYTES if "bytes" in out.columns else pd.Series(False, index=out.index)
+    return out.loc[big, [col for col in (*_BEACON_COLUMNS, "bytes") if col in out.columns]]
+
+
+def _early_destinations(c: FlowChunk) -> pd.DataFrame:
+    start = c.ev.start()
+    if start is None:
+        return c.rows.iloc[:0][["dst_ip"]]
+    learned = start + pd.Timedelta(c.ev.settings["learning_window"])
+    out = c.outbound
+    return out.loc[out["time"] < learned, ["dst_ip"]].drop_duplicates()
+
+
+UPLOAD_ROWS = FlowRows("large uploads", keep=_uploads)
+# the outside addresses the cluster used in the learning window
+EARLY_ROWS = FlowRows("outside addresses used in the learning window", keep=_early_destinations)
 
 
 def large_upload(ev: Evidence) -> pd.DataFrame:
     """Initiator flows carrying ``UPLOAD_BYTES`` or more to an outside address first contacted
     after the learning window. Flow logs that count both directions in one record (Calico, some
     NSG tuples) can make a download look like one: the summary gives the bytes to check."""
-    parts = _reduced(ev)
-    rows = parts["upload"]
+    rows = ev.flow_rows(UPLOAD_ROWS)
     if rows.empty:
         return pd.DataFrame()
-    early = set(parts["early"]["dst_ip"]) if len(parts["early"]) else set()
+    early_rows = ev.flow_rows(EARLY_ROWS)
+    early = set(early_rows["dst_ip"]) if len(early_rows) else set()
     rows = rows[~rows["dst_ip"].isin(early)]
     return _pod_source_hits(rows, lambda r: f"{r.entity} sent {int(r.bytes) / 2**20:.0f} MiB to {r.dst_ip}:{r.dst_port}, an outside address "
                             f"the cluster did not use before: data leaving", gap=ev.settings["session_gap"])
+
+
+def _beacon_candidates(c: FlowChunk) -> pd.DataFrame:
+    out = c.outbound
+    return out.loc[~out["dst_port"].isin(TIME_AND_NAME_PORTS), [col for col in _BEACON_COLUMNS if col in out.columns]]
+
+
+# the outbound connections to outside addresses, in a few columns
+BEACON_ROWS = FlowRows("outbound to outside addresses", keep=_beacon_candidates)
 
 
 def beaconing(ev: Evidence) -> pd.DataFrame:
     """Regular connections from one source to one outside address:port — command and
     control. Regularity is judged on the flow source that saw most of them (flow logs that
     aggregate per minute would blur it)."""
-    f = _reduced(ev)["beacon"]
+    f = ev.flow_rows(BEACON_ROWS)
     if f.empty:
         return pd.DataFrame()
     f = f.assign(entity=_src_entity(f))
@@ -281,23 +258,72 @@ def beaconing(ev: Evidence) -> pd.DataFrame:
     return pd.concat(hits, ignore_index=True).sort_values("time", kind="stable").reset_index(drop=True)
 
 
+KUBELET_ROWS = FlowRows("to a kubelet port", keep=lambda c: c.rows[c.rows["dst_port"].isin(KUBELET_PORTS) & c.from_pod])
+
+
 def kubelet_from_pod(ev: Evidence) -> pd.DataFrame:
-    rows = _reduced(ev)["kubelet"]
+    rows = ev.flow_rows(KUBELET_ROWS)
     return _pod_source_hits(rows, lambda r: f"pod {r.entity} connected to a kubelet API at {r.dst_ip}:{r.dst_port}", gap=ev.settings["session_gap"])
 
 
+NODEPORT_ROWS = FlowRows("from outside to a NodePort", keep=lambda c: c.rows[
+    c.src_out & c.rows["dst_port"].astype("Int64").between(30000, 32767).fillna(False) & c.allowed])
+
+
 def nodeport_from_internet(ev: Evidence) -> pd.DataFrame:
-    rows = _reduced(ev)["nodeport"]
+    rows = ev.flow_rows(NODEPORT_ROWS)
     return hits_from_rows(rows, entity_type="ip", entity=rows["src_ip"], source_ip=rows["src_ip"], destination_ip=rows["dst_ip"],
                           summary=lambda r: f"{r.src_ip} reached NodePort {r.dst_ip}:{r.dst_port} from outside the cluster",
                           table="flows", gap=ev.settings["session_gap"])
 
 
+SSH_ROWS = FlowRows("SSH to a pod", keep=lambda c: c.rows[(c.rows["dst_port"] == 22) & c.rows["dst_pod"].notna() & c.allowed])
+
+
 def ssh_to_pod(ev: Evidence) -> pd.DataFrame:
-    rows = _reduced(ev)["ssh"]
+    rows = ev.flow_rows(SSH_ROWS)
     return hits_from_rows(rows, entity_type="pod", entity=pod_entity(rows["dst_namespace"], rows["dst_pod"]), namespace=rows["dst_namespace"],
                           pod=rows["dst_pod"], source_ip=rows["src_ip"], destination_ip=rows["dst_ip"],
                           summary=lambda r: f"SSH to pod {r.entity} from {r.src_ip}", table="flows", gap=ev.settings["session_gap"])
+
+
+EDGE = ["src_end", "dst_end", "dst_port"]
+
+
+def _inside_flows(c: FlowChunk) -> pd.DataFrame:
+    """The initiators' allowed flows between two inside ends, each end named (``src_end``,
+    ``dst_end``: ``_endpoint``), computed once per chunk."""
+    def compute() -> pd.DataFrame:
+        f = c.rows
+        # a pod-CIDR address no lifetime covers is some pod we cannot name (one the inventory
+        # missed, a rollout's replica): as an endpoint of its own every such address would be "new"
+        pod_cidrs = c.ev.memo("nodes.pod_cidrs", lambda: cluster_networks(c.ev.context("nodes")[["pod_cidrs"]]))
+        inside = f[~c.src_out & ~c.dst_out & c.allowed & ~c.reply]
+        inside = inside.assign(src_end=_endpoint(inside, "src"), dst_end=_endpoint(inside, "dst"))
+        named = [inside[f"{side}_pod"].notna() | (inside[f"{side}_end"] != inside[f"{side}_ip"])
+                 | ~within(inside[f"{side}_ip"], pod_cidrs) for side in ("src", "dst")]
+        return inside[named[0] & named[1] & inside["src_end"].notna() & inside["dst_end"].notna() & (inside["src_end"] != inside["dst_end"])]
+
+    return c.memo("inside", compute)
+
+
+def _first_edges(kept: pd.DataFrame) -> pd.DataFrame:
+    # chunks are in time order: the first of the firsts is the first
+    return kept.drop_duplicates(EDGE).reset_index(drop=True) if len(kept) else kept
+
+
+def _pair_hours(kept: pd.DataFrame) -> pd.DataFrame:
+    # an hour can span two chunks
+    return kept.groupby(["src_end", "dst_end", "hour"], as_index=False)["flows"].sum() if len(kept) else kept
+
+
+# the first flow of each edge (source endpoint, destination endpoint, port) between two inside ends
+EDGE_ROWS = FlowRows("first flow of each inside edge", keep=lambda c: _inside_flows(c).sort_values("time", kind="stable").drop_duplicates(EDGE),
+                     merge=_first_edges)
+# the flows per endpoint pair and hour
+PAIR_HOUR_ROWS = FlowRows("inside flows per endpoint pair and hour", keep=lambda c: _inside_flows(c).assign(
+    hour=lambda d: d["time"].dt.floor("h")).groupby(["src_end", "dst_end", "hour"], sort=False).size().rename("flows").reset_index(),
+    merge=_pair_hours)
 
 
 def new_internal_edge(ev: Evidence) -> pd.DataFrame:
@@ -307,7 +333,7 @@ def new_internal_edge(ev: Evidence) -> pd.DataFrame:
     hundreds of them one by one are unreadable (MS-TA9034 / T1210 are about where control
     spreads, which the pair shows). Evidence: the first flow of each new edge, the first
     ``EDGE_EVIDENCE`` of them; the summary counts them all and the pair's flows that hour."""
-    first = _reduced(ev)["edges"]
+    first = ev.flow_rows(EDGE_ROWS)
     start = ev.start()
     if first.empty or start is None:
         return pd.DataFrame()
@@ -315,7 +341,7 @@ def new_internal_edge(ev: Evidence) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     rows = rows.assign(hour=rows["time"].dt.floor("h")).sort_values(["src_end", "dst_end", "hour", "time", "event_id"], kind="stable")
-    flows = _reduced(ev)["pair_hours"].set_index(["src_end", "dst_end", "hour"])["flows"]
+    flows = ev.flow_rows(PAIR_HOUR_ROWS).set_index(["src_end", "dst_end", "hour"])["flows"]
     out = []
     for (src, dst, hour), g in rows.groupby(["src_end", "dst_end", "hour"], sort=False):
         ports = sorted({int(p) for p in g["dst_port"].dropna()})
@@ -344,10 +370,21 @@ def _endpoint_kind(r: Any, side: str) -> str:
     return "node" if str(r[f"{side}_end"]).startswith("node:") else "ip"
 
 
+def _anchored_egress(c: FlowChunk) -> pd.DataFrame:
+    """The outbound connections of the pods an exec or shell anchors (``egress_anchors``)."""
+    anchored = c.ev.memo("flows.anchored_pods", lambda: set(zip(*[egress_anchors(c.ev)[col] for col in ("namespace", "pod")])))
+    out = c.outbound
+    pods = pd.Series(list(zip(out["src_namespace"], out["src_pod"])), index=out.index, dtype=object)
+    return out[out["src_pod"].notna() & pods.isin(anchored)]
+
+
+EGRESS_ROWS = FlowRows("outbound from an anchored pod", keep=_anchored_egress)
+
+
 def exec_then_egress(ev: Evidence) -> pd.DataFrame:
     """A pod opens a connection to a new outside address within minutes of an exec into it
     (audit) or of a shell, or a command run from one, inside it (runtime)."""
-    out = _reduced(ev)["egress"]
+    out = ev.flow_rows(EGRESS_ROWS)
     anc = egress_anchors(ev)
     if out.empty or anc.empty:
         return pd.DataFrame()
@@ -389,23 +426,32 @@ def egress_anchors(ev: Evidence) -> pd.DataFrame:
     return ev.memo("flows.egress_anchors", compute)
 
 
-R = Rule
 FLOW_RULES = [
-    R("net-port-scan", "Port scan or network mapping", "medium", "MS-TA9031", "T1046", "Discovery", "Actions on Objectives", "flows", port_scan),
-    R("net-metadata-service", "Pod connected to the cloud metadata service", "high", "MS-TA9033", "T1552.005", "Discovery",
-      "Actions on Objectives", "flows", metadata_service),
-    R("net-mining-pool", "Connections to a mining pool", "high", "MS-TA9039", "T1496", "Impact", "Actions on Objectives", "flows", mining_pool),
-    R("net-beaconing", "Periodic connections to an outside address (beaconing)", "high", None, "T1071", "Command and Control",
-      "Command & Control", "flows", beaconing),
-    R("net-kubelet-from-pod", "Pod connected to a kubelet API port", "medium", "MS-TA9030", "T1613", "Discovery", "Actions on Objectives",
-      "flows", kubelet_from_pod),
-    R("net-nodeport-from-internet", "NodePort reached from outside the cluster", "medium", "MS-TA9005", "T1133", "Initial Access", "Delivery",
-      "flows", nodeport_from_internet),
-    R("net-ssh-to-pod", "SSH connection to a pod", "medium", "MS-TA9010", "T1021.004", "Execution", "Delivery", "flows", ssh_to_pod),
-    R("net-new-internal-edge", "New workload-to-workload connection", "low", "MS-TA9034", "T1210", "Lateral Movement", "Actions on Objectives",
-      "flows", new_internal_edge),
-    R("net-large-upload", "Large upload to a new outside address (exfiltration)", "high", None, "T1048", "Exfiltration",
-      "Actions on Objectives", "flows", large_upload),
-    R("net-exec-then-egress", "New outbound connection right after an exec or shell", "high", "MS-TA9007", "T1059", "Execution",
-      "Command & Control", "flows", exec_then_egress, "Joins audit exec and runtime shells with the pod's flows (settings['exec_egress_window'])."),
+    Rule(id="net-port-scan", title="Port scan or network mapping", severity="medium", technique_id="MS-TA9031", attack_id="T1046",
+         tactic="Discovery", kill_chain_phase="Actions on Objectives", table="flows", logic=port_scan, reads="reduced", flow_rows=(SCAN_ROWS,)),
+    Rule(id="net-metadata-service", title="Pod connected to the cloud metadata service", severity="high", technique_id="MS-TA9033",
+         attack_id="T1552.005", tactic="Discovery", kill_chain_phase="Actions on Objectives", table="flows", logic=metadata_service,
+         reads="reduced", flow_rows=(METADATA_ROWS,)),
+    Rule(id="net-mining-pool", title="Connections to a mining pool", severity="high", technique_id="MS-TA9039", attack_id="T1496",
+         tactic="Impact", kill_chain_phase="Actions on Objectives", table="flows", logic=mining_pool, reads="reduced", flow_rows=(MINING_ROWS,)),
+    Rule(id="net-beaconing", title="Periodic connections to an outside address (beaconing)", severity="high", technique_id=None,
+         attack_id="T1071", tactic="Command and Control", kill_chain_phase="Command & Control", table="flows", logic=beaconing,
+         reads="reduced", flow_rows=(BEACON_ROWS,)),
+    Rule(id="net-kubelet-from-pod", title="Pod connected to a kubelet API port", severity="medium", technique_id="MS-TA9030",
+         attack_id="T1613", tactic="Discovery", kill_chain_phase="Actions on Objectives", table="flows", logic=kubelet_from_pod,
+         reads="reduced", flow_rows=(KUBELET_ROWS,)),
+    Rule(id="net-nodeport-from-internet", title="NodePort reached from outside the cluster", severity="medium", technique_id="MS-TA9005",
+         attack_id="T1133", tactic="Initial Access", kill_chain_phase="Delivery", table="flows", logic=nodeport_from_internet,
+         reads="reduced", flow_rows=(NODEPORT_ROWS,)),
+    Rule(id="net-ssh-to-pod", title="SSH connection to a pod", severity="medium", technique_id="MS-TA9010", attack_id="T1021.004",
+         tactic="Execution", kill_chain_phase="Delivery", table="flows", logic=ssh_to_pod, reads="reduced", flow_rows=(SSH_ROWS,)),
+    Rule(id="net-new-internal-edge", title="New workload-to-workload connection", severity="low", technique_id="MS-TA9034",
+         attack_id="T1210", tactic="Lateral Movement", kill_chain_phase="Actions on Objectives", table="flows", logic=new_internal_edge,
+         reads="reduced", flow_rows=(EDGE_ROWS, PAIR_HOUR_ROWS)),
+    Rule(id="net-large-upload", title="Large upload to a new outside address (exfiltration)", severity="high", technique_id=None,
+         attack_id="T1048", tactic="Exfiltration", kill_chain_phase="Actions on Objectives", table="flows", logic=large_upload,
+         reads="reduced", flow_rows=(UPLOAD_ROWS, EARLY_ROWS)),
+    Rule(id="net-exec-then-egress", title="New outbound connection right after an exec or shell", severity="high", technique_id="MS-TA9007",
+         attack_id="T1059", tactic="Execution", kill_chain_phase="Command & Control", table="flows", logic=exec_then_egress,
+         reads="reduced", flow_rows=(EGRESS_ROWS,), description="Joins audit exec and runtime shells with the pod's flows (settings['exec_egress_window'])."),
 ]

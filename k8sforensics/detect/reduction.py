@@ -48,8 +48,7 @@ def burst_rows(a: pd.DataFrame) -> pd.Series:
 
 def reduced(ev: Evidence) -> Evidence:
     """``ev`` with only the audit and runtime rows a built-in rule can use (see the module's
-    docstring); its flows, context and settings are ``ev``'s."""
-    start = ev.start()
+    docstring; ``Evidence.with_rows``): its flows, case, context and settings are ``ev``'s."""
     window = pd.Timedelta(ev.settings["token_secret_use_window"])
 
     def carry(carried: pd.DataFrame | None, chunk: pd.DataFrame) -> pd.DataFrame:
@@ -68,18 +67,12 @@ def reduced(ev: Evidence) -> Evidence:
         parts = [p for p in (carried, rbac, secrets, last) if p is not None and len(p)]
         return pd.concat(parts, ignore_index=True).drop_duplicates("event_id") if parts else chunk.iloc[:0]
 
-    audit = _kept(ev.audit_chunks(), lambda chunk: Evidence(audit=chunk, context=ev.context, settings=ev.settings, known_start=start,
-                                                                  unreadable=ev.unreadable),
-                  AUDIT_RULES, also=lambda part: pd.concat([first_workload_creates(part)["event_id"],
+    audit = _kept(ev.audit_chunks(), lambda chunk: ev.part(audit=chunk), AUDIT_RULES, also=lambda part: pd.concat([first_workload_creates(part)["event_id"],
                                                             part.audit.loc[workload_template_writes(part.audit), "event_id"],
                                                             part.audit.loc[pod_deletions(part.audit), "event_id"]]),
                   firsts=lambda part: identity_firsts(part.audit)[["event_id", "first_key"]], carry=carry)
-    runtime = _kept(ev.runtime_chunks(), lambda chunk: Evidence(runtime=chunk, context=ev.context, settings=ev.settings, known_start=start,
-                                                                      unreadable=ev.unreadable),
-                    RUNTIME_RULES)
-    return Evidence(audit=audit if audit is not None else ev.audit.iloc[:0], runtime=runtime if runtime is not None else ev.runtime.iloc[:0],
-                    flows=ev._sources["flows"], context=ev.context, settings=ev.settings, case=ev._case, flow_columns=ev._flow_columns,
-                    chunk_rows=ev.chunk_rows, known_start=start, unreadable=ev.unreadable)
+    runtime = _kept(ev.runtime_chunks(), lambda chunk: ev.part(runtime=chunk), RUNTIME_RULES)
+    return ev.with_rows(audit=audit if audit is not None else ev.audit.iloc[:0], runtime=runtime if runtime is not None else ev.runtime.iloc[:0])
 
 
 def _kept(chunks: Iterator[pd.DataFrame], evidence: Callable[[pd.DataFrame], Evidence], rules: Iterable[Rule], *,

@@ -12,6 +12,7 @@ from ..context.networks import cluster_networks, external_mask
 from .engine import (
     TACTIC_PHASES,
     Evidence,
+    FlowRows,
     Rule,
     hits_from_rows,
     pod_entity,
@@ -93,6 +94,11 @@ def _match(ev: Evidence, pattern: re.Pattern[str], summary: Any, *, process: re.
     return _pod_hits(x[m], summary, gap=ev.settings["session_gap"] if gap else None)
 
 
+# connections from outside the cluster to a pod: who reached the application that spawned the shell
+INBOUND_ROWS = FlowRows("from outside to a pod", keep=lambda c: c.rows.loc[
+    c.rows["dst_pod"].notna() & c.src_out, ["time", "event_id", "src_ip", "dst_namespace", "dst_pod"]])
+
+
 def shell_from_app(ev: Evidence) -> pd.DataFrame:
     """A shell or downloader whose parent is an application server: remote code execution.
     If the pod took inbound traffic from outside the cluster in the 15 minutes before, it is
@@ -102,10 +108,7 @@ def shell_from_app(ev: Evidence) -> pd.DataFrame:
     rows = x[(proc.isin(SHELLS) | proc.isin({"curl", "wget"})) & parent.str.match(APP_PARENTS)]
     if rows.empty:
         return pd.DataFrame()
-    # imported here: flow_rules builds on this module's process helpers
-    from .flow_rules import inbound_from_outside
-
-    inbound = inbound_from_outside(ev)
+    inbound = ev.flow_rows(INBOUND_ROWS)
     attacker = []
     for _, row in rows.iterrows():
         near = inbound[(inbound["dst_pod"] == row["pod"]) & (inbound["dst_namespace"] == row["namespace"])
@@ -389,43 +392,59 @@ def falco_alerts(ev: Evidence) -> pd.DataFrame:
     return hits
 
 
-R = Rule
 RUNTIME_RULES = [
-    R("rt-shell-from-app", "Shell spawned by an application (remote code execution)", "high", "MS-TA9004", "T1190", "Initial Access",
-      "Exploitation", "runtime", shell_from_app, "A web, database or JVM process starts a shell or downloader; joined with inbound flows."),
-    R("rt-shell-from-runtime", "Shell started in a container by the runtime (exec)", "medium", "MS-TA9006", "T1609", "Execution",
-      "Exploitation", "runtime", shell_from_runtime),
-    R("rt-sa-token-read", "Service-account token read inside a container", "high", "MS-TA9016", "T1528", "Credential Access",
-      "Actions on Objectives", "runtime", token_read),
-    R("rt-host-escape", "Container escape: nsenter, release_agent, core_pattern, module load, device mount", "critical", "MS-TA9018", "T1611",
-      "Privilege Escalation", "Exploitation", "runtime", host_escape),
-    R("rt-download", "Download from outside the cluster with curl or wget", "medium", "MS-TA9007", "T1105", "Execution", "Delivery",
-      "runtime", download_tool),
-    R("rt-reverse-shell", "Reverse shell", "critical", "MS-TA9007", "T1059", "Execution", "Command & Control", "runtime", reverse_shell),
-    R("rt-miner", "Cryptominer running", "high", "MS-TA9039", "T1496", "Impact", "Actions on Objectives", "runtime", miner),
-    R("rt-network-tool", "Network scanning or sniffing tool", "medium", "MS-TA9031", "T1046", "Discovery", "Actions on Objectives", "runtime",
-      network_tool),
-    R("rt-api-from-container", "Kubernetes API called from a container shell", "medium", "MS-TA9029", "T1613", "Discovery",
-      "Actions on Objectives", "runtime", api_from_container),
-    R("rt-kubelet-from-container", "Kubelet API called from a container", "high", "MS-TA9030", "T1613", "Discovery", "Actions on Objectives",
-      "runtime", kubelet_from_container),
-    R("rt-imds", "Cloud metadata service queried from a container", "medium", "MS-TA9033", "T1552.005", "Discovery", "Actions on Objectives",
-      "runtime", imds_from_container),
-    R("rt-imds-credentials", "Cloud credentials fetched from the metadata service", "high", "MS-TA9028", "T1552.005", "Credential Access",
-      "Actions on Objectives", "runtime", imds_credentials),
-    R("rt-credential-search", "Credential files searched or read", "medium", "MS-TA9026", "T1552.001", "Credential Access",
-      "Actions on Objectives", "runtime", credential_search),
-    R("rt-clear-logs", "Logs or shell history cleared", "medium", "MS-TA9021", "T1070", "Defense Evasion", "Installation", "runtime", clear_logs),
-    R("rt-package-install", "Package installed in a running container", "low", "MS-TA9007", "T1059", "Execution", "Installation", "runtime",
-      package_install),
-    R("rt-static-pod-manifest", "Kubelet static-pod manifest written", "critical", "MS-TA9017", "T1543", "Persistence", "Installation",
-      "runtime", static_manifest),
-    R("rt-runtime-socket", "Container runtime socket used from a container", "critical", "MS-TA9013", "T1611", "Privilege Escalation",
-      "Exploitation", "runtime", runtime_socket),
-    R("rt-host-cron", "Crontab written from a container", "medium", None, "T1053.003", "Persistence", "Installation", "runtime", host_cron),
-    R("rt-ssh-keys", "SSH authorized_keys touched", "high", None, "T1098.004", "Persistence", "Installation", "runtime", ssh_keys),
-    R("rt-exec-from-writable-dir", "Binary run from a writable directory (drift)", "medium", None, "T1105", "Execution", "Installation",
-      "runtime", exec_from_writable_dir),
-    R("rt-falco-alert", "Falco alert", "medium", None, "", "Execution", "Exploitation", "runtime", falco_alerts,
-      "Each Falco alert, mapped by rule name (FALCO_MAP) or by its mitre tags."),
+    Rule(id="rt-shell-from-app", title="Shell spawned by an application (remote code execution)", severity="high", technique_id="MS-TA9004",
+         attack_id="T1190", tactic="Initial Access", kill_chain_phase="Exploitation", table="runtime", logic=shell_from_app,
+         reads="reduced", flow_rows=(INBOUND_ROWS,), description="A web, database or JVM process starts a shell or downloader; joined with inbound flows."),
+    Rule(id="rt-shell-from-runtime", title="Shell started in a container by the runtime (exec)", severity="medium",
+         technique_id="MS-TA9006", attack_id="T1609", tactic="Execution", kill_chain_phase="Exploitation", table="runtime",
+         logic=shell_from_runtime, reads="reduced"),
+    Rule(id="rt-sa-token-read", title="Service-account token read inside a container", severity="high", technique_id="MS-TA9016",
+         attack_id="T1528", tactic="Credential Access", kill_chain_phase="Actions on Objectives", table="runtime", logic=token_read,
+         reads="reduced"),
+    Rule(id="rt-host-escape", title="Container escape: nsenter, release_agent, core_pattern, module load, device mount",
+         severity="critical", technique_id="MS-TA9018", attack_id="T1611", tactic="Privilege Escalation", kill_chain_phase="Exploitation",
+         table="runtime", logic=host_escape, reads="reduced"),
+    Rule(id="rt-download", title="Download from outside the cluster with curl or wget", severity="medium", technique_id="MS-TA9007",
+         attack_id="T1105", tactic="Execution", kill_chain_phase="Delivery", table="runtime", logic=download_tool, reads="reduced"),
+    Rule(id="rt-reverse-shell", title="Reverse shell", severity="critical", technique_id="MS-TA9007", attack_id="T1059", tactic="Execution",
+         kill_chain_phase="Command & Control", table="runtime", logic=reverse_shell, reads="reduced"),
+    Rule(id="rt-miner", title="Cryptominer running", severity="high", technique_id="MS-TA9039", attack_id="T1496", tactic="Impact",
+         kill_chain_phase="Actions on Objectives", table="runtime", logic=miner, reads="reduced"),
+    Rule(id="rt-network-tool", title="Network scanning or sniffing tool", severity="medium", technique_id="MS-TA9031", attack_id="T1046",
+         tactic="Discovery", kill_chain_phase="Actions on Objectives", table="runtime", logic=network_tool, reads="reduced"),
+    Rule(id="rt-api-from-container", title="Kubernetes API called from a container shell", severity="medium", technique_id="MS-TA9029",
+         attack_id="T1613", tactic="Discovery", kill_chain_phase="Actions on Objectives", table="runtime", logic=api_from_container,
+         reads="reduced"),
+    Rule(id="rt-kubelet-from-container", title="Kubelet API called from a container", severity="high", technique_id="MS-TA9030",
+         attack_id="T1613", tactic="Discovery", kill_chain_phase="Actions on Objectives", table="runtime", logic=kubelet_from_container,
+         reads="reduced"),
+    Rule(id="rt-imds", title="Cloud metadata service queried from a container", severity="medium", technique_id="MS-TA9033",
+         attack_id="T1552.005", tactic="Discovery", kill_chain_phase="Actions on Objectives", table="runtime", logic=imds_from_container,
+         reads="reduced"),
+    Rule(id="rt-imds-credentials", title="Cloud credentials fetched from the metadata service", severity="high", technique_id="MS-TA9028",
+         attack_id="T1552.005", tactic="Credential Access", kill_chain_phase="Actions on Objectives", table="runtime",
+         logic=imds_credentials, reads="reduced"),
+    Rule(id="rt-credential-search", title="Credential files searched or read", severity="medium", technique_id="MS-TA9026",
+         attack_id="T1552.001", tactic="Credential Access", kill_chain_phase="Actions on Objectives", table="runtime",
+         logic=credential_search, reads="reduced"),
+    Rule(id="rt-clear-logs", title="Logs or shell history cleared", severity="medium", technique_id="MS-TA9021", attack_id="T1070",
+         tactic="Defense Evasion", kill_chain_phase="Installation", table="runtime", logic=clear_logs, reads="reduced"),
+    Rule(id="rt-package-install", title="Package installed in a running container", severity="low", technique_id="MS-TA9007",
+         attack_id="T1059", tactic="Execution", kill_chain_phase="Installation", table="runtime", logic=package_install, reads="reduced"),
+    Rule(id="rt-static-pod-manifest", title="Kubelet static-pod manifest written", severity="critical", technique_id="MS-TA9017",
+         attack_id="T1543", tactic="Persistence", kill_chain_phase="Installation", table="runtime", logic=static_manifest, reads="reduced"),
+    Rule(id="rt-runtime-socket", title="Container runtime socket used from a container", severity="critical", technique_id="MS-TA9013",
+         attack_id="T1611", tactic="Privilege Escalation", kill_chain_phase="Exploitation", table="runtime", logic=runtime_socket,
+         reads="reduced"),
+    Rule(id="rt-host-cron", title="Crontab written from a container", severity="medium", technique_id=None, attack_id="T1053.003",
+         tactic="Persistence", kill_chain_phase="Installation", table="runtime", logic=host_cron, reads="reduced"),
+    Rule(id="rt-ssh-keys", title="SSH authorized_keys touched", severity="high", technique_id=None, attack_id="T1098.004",
+         tactic="Persistence", kill_chain_phase="Installation", table="runtime", logic=ssh_keys, reads="reduced"),
+    Rule(id="rt-exec-from-writable-dir", title="Binary run from a writable directory (drift)", severity="medium", technique_id=None,
+         attack_id="T1105", tactic="Execution", kill_chain_phase="Installation", table="runtime", logic=exec_from_writable_dir,
+         reads="reduced"),
+    Rule(id="rt-falco-alert", title="Falco alert", severity="medium", technique_id=None, attack_id="", tactic="Execution",
+         kill_chain_phase="Exploitation", table="runtime", logic=falco_alerts, reads="reduced",
+         description="Each Falco alert, mapped by rule name (FALCO_MAP) or by its mitre tags."),
 ]

@@ -3,12 +3,17 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
+from types import ModuleType
 
 import pytest
 
-from k8sforensics.detect import BUILTIN_RULES, PHASES, Rule
+from k8sforensics.detect import BUILTIN_RULES, PHASES, Evidence, Rule, audit_rules, flow_rules, runtime_rules
+from k8sforensics.detect.engine import TACTIC_PHASES, run_rules
 from k8sforensics.detect.runtime_rules import FALCO_MAP
+from tests.event_frames import frame
 
 # the Threat Matrix's 40 current techniques (MS-TA9032 retired)
 MATRIX = {f"MS-TA90{n:02d}" for n in range(1, 42)} - {"MS-TA9032"}
@@ -39,14 +44,56 @@ def test_catalogue_covers_the_techniques_the_data_can_show() -> None:
 
 def test_bad_metadata_is_refused() -> None:
     with pytest.raises(ValueError, match="MS-TA90xx"):
-        Rule("x", "x", "high", "MS-T1234", "T1", "Execution", "Exploitation", "audit", lambda ev: None)  # type: ignore[arg-type,return-value]
+        Rule(id="x", title="x", severity="high", technique_id="MS-T1234", attack_id="T1", tactic="Execution",
+             kill_chain_phase="Exploitation", table="audit", logic=lambda ev: None)  # type: ignore[arg-type,return-value]
     with pytest.raises(ValueError, match="phase"):
-        Rule("x", "x", "high", None, "T1", "Execution", "Pwned", "audit", lambda ev: None)  # type: ignore[arg-type,return-value]
+        Rule(id="x", title="x", severity="high", technique_id=None, attack_id="T1", tactic="Execution", kill_chain_phase="Pwned",
+             table="audit", logic=lambda ev: None)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match="reads"):
+        Rule(id="x", title="x", severity="high", technique_id=None, attack_id="T1", tactic="Execution", kill_chain_phase="Exploitation",
+             table="audit", logic=lambda ev: None, reads="everything")  # type: ignore[arg-type,return-value]
+    with pytest.raises(TypeError):  # metadata by position: which value is which is not said
+        Rule("x", "x", "high", None, "T1", "Execution", "Exploitation", "audit", lambda ev: None)  # type: ignore[arg-type,misc,return-value]
+
+
+@pytest.mark.parametrize("module", [audit_rules, runtime_rules, flow_rules])
+def test_every_builtin_rule_is_declared_with_its_metadata_by_name(module: ModuleType) -> None:
+    """Each rule of the tables is ``Rule(id=..., title=..., ...)`` with every field a finding
+    needs, says it runs on the reduced rows, and its id says the table it reads."""
+    tree = ast.parse(inspect.getsource(module))
+    table = next(n for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "").endswith("_RULES"))
+    assert isinstance(table.value, ast.List)
+    needed = {"id", "title", "severity", "technique_id", "attack_id", "tactic", "kill_chain_phase", "table", "logic", "reads"}
+    for call in table.value.elts:
+        assert isinstance(call, ast.Call) and getattr(call.func, "id", None) == "Rule" and not call.args, ast.unparse(call)[:80]
+        assert needed <= {k.arg for k in call.keywords}, ast.unparse(call)[:80]
+    prefix = {"audit": "k8s-", "runtime": "rt-", "flows": "net-"}
+    for rule in next(v for k, v in vars(module).items() if k.endswith("_RULES")):
+        assert rule.reads == "reduced" and rule.source == "builtin", rule.id
+        assert rule.id.startswith(prefix[rule.table]) and rule.title and rule.tactic in TACTIC_PHASES, rule.id
+        assert rule.table != "flows" or rule.flow_rows, rule.id  # a flow rule keeps its own rows
+
+
+def test_each_rule_reads_the_flows_once_when_its_own_flow_rows_are_planned(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rule's ``flow_rows`` are all it reads of the flows: planned, they are kept in one pass
+    (a part it reads but does not declare would cost another pass over the table)."""
+    pod = {"src_ip": "10.0.0.7", "src_namespace": "a", "src_pod": "p", "src_kind": "pod", "verdict": "allowed", "is_reply": False}
+    flows = frame("flows", *[{**pod, "time": f"2026-01-01T10:0{i}:00Z", "dst_ip": "203.0.113.50", "dst_port": 443} for i in range(5)],
+                  {**pod, "time": "2026-01-01T11:30:00Z", "dst_ip": "10.0.0.8", "dst_namespace": "b", "dst_pod": "q", "dst_port": 8080},
+                  {**pod, "time": "2026-01-01T11:40:00Z", "dst_ip": "198.51.100.9", "dst_port": 443, "bytes": 60 * 2**20})
+    passes = []
+    chunks = Evidence.flow_chunks
+    monkeypatch.setattr(Evidence, "flow_chunks", lambda self: passes.append(1) or chunks(self))
+    for rule in BUILTIN_RULES:
+        if not rule.flow_rows:
+            continue
+        passes.clear()
+        ev = Evidence(flows=flows)
+        ev.plan_flow_rows(rule.flow_rows)
+        rule.logic(ev)
+        assert len(passes) <= 1, rule.id
 
 
 def test_every_builtin_rule_runs_on_empty_evidence() -> None:
-    from k8sforensics.detect import BUILTIN_RULES, Evidence
-    from k8sforensics.detect.engine import run_rules
-
     findings, runs = run_rules(Evidence(), BUILTIN_RULES)  # no table at all: e.g. a case of audit logs only
     assert findings.empty and len(runs) == len(BUILTIN_RULES)
