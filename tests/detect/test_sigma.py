@@ -38,7 +38,7 @@ def test_loaded_and_skipped_rules(loaded) -> None:
 
 def test_sigma_findings_on_the_sample_breach(sample_case: kf.Case, loaded) -> None:
     found = kf.detect(sample_case, rules=loaded.rules, save=False)
-    by_title = {t: g for t, g in found.groupby("title")}
+    by_title = dict(list(found.groupby("title")))
     assert by_title["Exec into a pod by a service account"]["time"].tolist() == [pd.Timestamp("2026-03-10T10:25:00Z")]
     assert by_title["Privileged container in a pod create (request body)"]["entity"].tolist() == ["payments/payments-api"]
     nsenter = by_title["nsenter into the host's PID 1"]
