@@ -24,6 +24,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.correlations import SigmaCorrelationRule
+from sigma.exceptions import SigmaError
 
 from ..bodies import NOT_JSON, TOO_DEEP, TOO_LARGE, json_depth
 from ..context.enrich import enrich
@@ -36,6 +40,8 @@ from .engine import (
     pod_entity,
     tactic_name,
 )
+from .sigma_backend import DuckDBBackend
+from .sigma_pipeline import UnmappedFieldsError, case_pipeline
 
 SEVERITY = {"informational": "low", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
 # ATT&CK → Threat Matrix technique, where the Threat Matrix names the ATT&CK technique unambiguously
@@ -62,14 +68,6 @@ def load_sigma_rules(folder: str | Path, *, audit_fields: Mapping[str, str] | No
     """Load every ``*.yml``/``*.yaml`` Sigma rule under ``folder`` (or the one file). Field
     mappings extend (and may override) ``sigma_pipeline.AUDIT_FIELDS`` and ``PROCESS_FIELDS``.
     A correlation rule may name rules of any file under ``folder``."""
-    import yaml  # pySigma is imported only when Sigma rules are loaded
-    from sigma.collection import SigmaCollection
-    from sigma.correlations import SigmaCorrelationRule
-    from sigma.exceptions import SigmaError
-
-    from .sigma_backend import DuckDBBackend
-    from .sigma_pipeline import UnmappedFieldsError, case_pipeline
-
     root = Path(folder)
     if not root.exists():
         raise EvidenceError(str(root), "no such Sigma rule file or folder", "give the folder that holds the .yml rules")
