@@ -25,6 +25,7 @@ from .facts import (
     STATIC_MANIFEST,
     STATIC_MANIFEST_WRITE,
     basename,
+    command_lines,
     container_execs,
 )
 
@@ -160,7 +161,7 @@ def _host_execs(ev: Evidence) -> pd.DataFrame:
     be missing for a short-lived or just-started container)."""
     r = ev.runtime
     m = (r["event_type"] == "exec") & r["container_id"].isna() & r["pod"].isna() & r["node"].notna()
-    return r[m].assign(command=lambda d: d["cmdline"].fillna(d["process"].fillna("") + " " + d["args"].fillna("")))
+    return r[m].assign(command=command_lines)
 
 
 def host_escape(ev: Evidence) -> pd.DataFrame:

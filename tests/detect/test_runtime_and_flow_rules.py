@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from k8sforensics.detect import Evidence
+from k8sforensics.detect import RUNTIME_RULES, Evidence
 from k8sforensics.detect import flow_rules as fr
 from k8sforensics.detect import runtime_rules as rr
+from k8sforensics.detect.engine import run_rules, set_where
 from tests.event_frames import audit, frame
 
 
@@ -113,9 +114,6 @@ def test_two_footholds_both_reached_from_outside_give_readable_findings() -> Non
     """Two hits, both from outside: no hit takes the in-cluster technique. pandas 3 made the
     columns set on no rows void-typed when a frame had as many rows as columns were set, and
     the engine then failed on ``isna`` (a case holding two breaches)."""
-    from k8sforensics.detect import RUNTIME_RULES
-    from k8sforensics.detect.engine import _findings
-
     rt = frame("runtime", proc("2026-01-01T10:10:00Z", "/bin/sh", "-c id", parent="/usr/bin/java"),
                proc("2026-01-01T10:10:00Z", "/bin/sh", "-c id", parent="/usr/bin/java", pod="web-2"))
     fl = frame("flows", {**flow("2026-01-01T10:09:50Z", "198.51.100.66", "10.1.0.5", 8080), "dst_pod": "web-1", "dst_namespace": "shop"},
@@ -123,13 +121,11 @@ def test_two_footholds_both_reached_from_outside_give_readable_findings() -> Non
     hits = rr.shell_from_app(Evidence(runtime=rt, flows=fl))
     assert len(hits) == 2 and hits["technique_id"].dtype.kind == "O" and hits["technique_id"].isna().all()
     rule = next(r for r in RUNTIME_RULES if r.id == "rt-shell-from-app")
-    out = _findings(rule, hits)
+    out, _ = run_rules(Evidence(runtime=rt, flows=fl), [rule])
     assert out["technique_id"].tolist() == ["MS-TA9004", "MS-TA9004"] and out["severity"].tolist() == ["critical", "critical"]
 
 
 def test_set_where_builds_whole_columns_for_any_mask() -> None:
-    from k8sforensics.detect.engine import set_where
-
     for rows in (1, 2, 3):
         hits = pd.DataFrame({"time": pd.Timestamp("2026-01-01", tz="UTC"), "severity": ["high"] * rows})
         set_where(hits, [False] * rows, tactic="Execution", technique_id="MS-TA9009")
