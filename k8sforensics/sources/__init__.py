@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -41,8 +40,9 @@ from ._driver import (
     hash_file,
     quarantine_table,
 )
+from .protocol import FormatModule, problems
 
-FORMATS: tuple[ModuleType, ...] = (
+FORMATS: tuple[FormatModule, ...] = (
     gke_audit,
     aks_audit,
     k8s_audit,
@@ -63,14 +63,15 @@ FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME, "flows": FLOWS
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
 
-def formats(family: str | None = None) -> list[ModuleType]:
+def formats(family: str | None = None) -> list[FormatModule]:
     """The registered format modules, in sniff order, optionally of one family."""
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
     return [f for f in FORMATS if family is None or f.FAMILY == family]
 
 
-def table_for(fmt: ModuleType) -> Table:
+def table_for(fmt: FormatModule) -> Table:
+    """The table a format's rows go to."""
     return TABLES[fmt.FAMILY]
 
 
@@ -157,6 +158,7 @@ __all__ = [
     "FORMATS",
     "Evidence",
     "FileResult",
+    "FormatModule",
     "OnBadLines",
     "PathsLike",
     "Reader",
@@ -170,13 +172,11 @@ __all__ = [
 ]
 
 
-def _check_registry(fmts: Sequence[ModuleType]) -> None:
+def _check_registry(fmts: Sequence[FormatModule]) -> None:
+    """Every registered module declares every member of ``FormatModule``, each of its kind."""
     for f in fmts:
-        if not (hasattr(f, "sniff") or hasattr(f, "sniff_lines")):
-            raise TypeError(f"format module {f.__name__} has neither sniff (JSON) nor sniff_lines (text)")
-        for attr in ("NAME", "FAMILY", "rows"):
-            if not hasattr(f, attr):
-                raise TypeError(f"format module {f.__name__} lacks {attr}")
+        if found := problems(f, FAMILIES):
+            raise TypeError(f"format module {getattr(f, '__name__', f)}: {'; '.join(found)}")
 
 
 _check_registry(FORMATS)

@@ -1,8 +1,9 @@
 """The machinery every format shares: reading one evidence file into canonical Arrow
 batches — format sniffing, the DuckDB fast path, batching, provenance, bad-input policy.
 
-A format module only says what a record of its kind looks like (``sniff``) and how one
-record becomes canonical rows (``rows``); it may add a DuckDB mapping for the fast path.
+A format module (``protocol.FormatModule``) only says what a record of its kind looks like
+(``sniff``/``sniff_lines``) and how one record becomes canonical rows (``rows``); it may add a
+DuckDB mapping for the fast path (``fast``). The driver calls those members and no others.
 
 Typing: every row goes through the table's schema value by value where it must (see
 ``_arrow.type_rows``): what can be typed without changing it is (a number in a text column
@@ -22,13 +23,11 @@ input, one quarantine entry each). ``records == rows + merged + skipped + quaran
 
 from __future__ import annotations
 
-import inspect
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any, Literal
 
 import numpy as np
@@ -59,14 +58,13 @@ from ._files import (
 from ._json import (
     EXCERPT_CHARS,
     MAX_RECORD_BYTES,
-    BadRecord,
-    NotAnEvent,
     Record,
     iter_documents,
     iter_records,
     iter_text_records,
     message_line,
 )
+from .protocol import BadRecord, FormatModule, NotAnEvent
 from .redact import redact_batch, redact_excerpt
 
 OnBadLines = Literal["warn", "error", "skip"]
@@ -79,13 +77,10 @@ FAST_MAX_OBJECT = 16 << 20  # DuckDB sizes its read buffers from this; longer li
 # --------------------------------------------------------------------------- formats
 
 
-FormatModule = ModuleType
-
-
 def sniff_format(records: Sequence[Record], formats: Sequence[FormatModule]) -> FormatModule | None:
     """The first format (in priority order) that claims a sampled record."""
     values = [r.value for r in records if r.value is not None]
-    for fmt in formats:
+    for fmt in (f for f in formats if f.sniff is not None):
         if any(_safe_sniff(fmt, v) for v in values):
             return fmt
     return None
@@ -98,28 +93,23 @@ def sniff_wrapped(records: Sequence[Record], formats: Sequence[FormatModule], co
     if not lines or lines[0] is None:
         return None
     lines = [ln for ln in lines if ln is not None][:20]
-    return next((f for f in formats if hasattr(f, "sniff_lines") and _safe_sniff_lines(f, lines, context)), None)
-
-
-def _takes_context(func: Callable[..., Any]) -> bool:
-    """Whether a format's ``sniff_lines``/``fast_applies`` reads the file context (the options
-    the user gave, e.g. ``vpc_fields``): an optional ``context`` parameter."""
-    try:
-        return "context" in inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
+    return next((f for f in formats if _safe_sniff_lines(f, lines, context)), None)
 
 
 def _safe_sniff_lines(fmt: FormatModule, lines: list[str], context: Mapping[str, Any] | None = None) -> bool:
+    """``fmt.sniff_lines`` on the lines and a copy of the options (False for a JSON format)."""
+    if fmt.sniff_lines is None:
+        return False
     try:
-        if context is not None and _takes_context(fmt.sniff_lines):
-            return bool(fmt.sniff_lines(lines, context=dict(context)))
-        return bool(fmt.sniff_lines(lines))
+        return bool(fmt.sniff_lines(lines, dict(context or {})))
     except Exception:  # noqa: BLE001 - a sniff must never take the ingest down; it just doesn't claim
         return False
 
 
 def _safe_sniff(fmt: FormatModule, value: Any) -> bool:
+    """``fmt.sniff`` on a JSON value (False for a text format)."""
+    if fmt.sniff is None:
+        return False
     try:
         return bool(fmt.sniff(value))
     except Exception:  # noqa: BLE001 - a sniff must never take the ingest down; it just doesn't claim
@@ -279,7 +269,7 @@ class Reader:
         except Truncated as e:
             self._truncated = str(e)
         self._layout = layout.get("mode")
-        fmt = text_fmt or sniff_format(head, [f for f in self.formats if hasattr(f, "sniff")])
+        fmt = text_fmt or sniff_format(head, self.formats)
         if fmt is None and (fmt := sniff_wrapped(head, self.formats, self.format_options)) is not None:
             self._wrapped = True
         if fmt is None:
@@ -303,21 +293,16 @@ class Reader:
         self.fast_path = (
             self.fast
             and plain_lines
-            and (hasattr(fmt, "FAST_SELECT") or hasattr(fmt, "fast_query"))
+            and fmt.fast is not None
             and self._truncated is None
-            and (not hasattr(fmt, "fast_applies") or self._fast_applies(fmt, [r.value for r in head if r.value is not None]))
+            and bool(fmt.fast.applies([r.value for r in head if r.value is not None], self._file_context))
         )
         return self
-
-    def _fast_applies(self, fmt: FormatModule, values: list[Any]) -> bool:
-        if _takes_context(fmt.fast_applies):
-            return bool(fmt.fast_applies(values, context=self._file_context))
-        return bool(fmt.fast_applies(values))
 
     def _sniff_text(self) -> FormatModule | None:
         """Line-oriented text formats (VPC flow logs, CSV exports) are claimed from their first
         lines; a file that starts like JSON never is."""
-        text = [f for f in self.formats if hasattr(f, "sniff_lines")]
+        text = [f for f in self.formats if f.sniff_lines is not None]
         if not text:
             return None
         try:
@@ -397,10 +382,11 @@ class Reader:
         import duckdb
 
         ev = self.result.evidence
-        if hasattr(fmt, "fast_query"):  # text formats: the query depends on the file's header
-            sql = fmt.fast_query(self.lines_source(), [r.value for r in self._head if r.value is not None], self._file_context)
-        else:
-            sql = f"SELECT {fmt.FAST_SELECT} FROM (SELECT {fmt.FAST_PREPARE} FROM {self.ndjson_source(fmt.FAST_COLUMNS)})"
+        fast = fmt.fast
+        assert fast is not None  # prepare() takes the fast path only for a format that has one
+        source = self.lines_source() if fast.reads == "lines" else self.ndjson_source(fast.columns or {})
+        # a text format's query depends on the file's header, or on the field order it was given
+        sql = fast.query(source, [r.value for r in self._head if r.value is not None], self._file_context)
         redo: set[int] = set()
         last = last_ok = 0
         failed = False
@@ -429,7 +415,7 @@ class Reader:
                 batch = batch.filter(pa.array(ok)) if not ok.all() else batch
                 if batch.num_rows:
                     try:
-                        finished = fmt.fast_finish(batch) if hasattr(fmt, "fast_finish") else batch
+                        finished = batch if fast.finish is None else fast.finish(batch)
                     except Exception:  # noqa: BLE001 - odd values in a batch are redone per record, never fatal
                         finished = None
                         if self.on_bad_lines == "error":
@@ -635,10 +621,10 @@ class Reader:
         with what its ``rows`` is given: the JSON value, or the line a wrapper holds."""
         order = [fmt, *(f for f in self.formats if f is not fmt and f.FAMILY == fmt.FAMILY)]
         if value is not None:
-            yield from ((f, value) for f in order if hasattr(f, "sniff") and _safe_sniff(f, value))
+            yield from ((f, value) for f in order if _safe_sniff(f, value))
             line = message_line(value)
         if line is not None:
-            yield from ((f, line) for f in order if hasattr(f, "sniff_lines") and _safe_sniff_lines(f, [line], self.format_options))
+            yield from ((f, line) for f in order if _safe_sniff_lines(f, [line], self.format_options))
 
     def _attempt(self, fmt: FormatModule, value: Any, rec: Record) -> _Mapped:
         try:
@@ -743,10 +729,8 @@ def _dump(value: Any) -> bytes:
 
 __all__ = [
     "TIME_RANGE",
-    "BadRecord",
     "Evidence",
     "FileResult",
-    "NotAnEvent",
     "OnBadLines",
     "Reader",
     "TimeRange",

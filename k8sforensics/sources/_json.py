@@ -19,21 +19,11 @@ import orjson
 
 from ..bodies import json_depth
 from ._values import RawNumber
+from .protocol import BadRecord, NotAnEvent
 
 MAX_RECORD_BYTES = 64 << 20  # one record larger than this is quarantined, not buffered
 EXCERPT_CHARS = 300
 BOM = b"\xef\xbb\xbf"
-
-
-class NotAnEvent(Exception):
-    """Raised by a format's ``rows`` for a valid record that is not an event of its table.
-
-    The driver counts it under ``skipped`` with the message as the reason; it is not bad input.
-    """
-
-
-class BadRecord(Exception):
-    """Raised by a format's ``rows`` (or the driver) for a record that cannot become a row."""
 
 
 class WrappedLine(BadRecord):

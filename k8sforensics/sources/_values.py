@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import orjson
 
+from .protocol import BadRecord
+
 EpochUnit = Literal["s", "ms", "us", "ns"]
 
 
@@ -95,8 +97,6 @@ def count(v: Any, field: str) -> int | None:
     """A counter (bytes, packets, flows) a format adds up: a whole number or numeric text;
     empty is None. Anything else raises ``BadRecord`` naming the field — a sum must not
     quietly leave a bad part out."""
-    from ._json import BadRecord
-
     if v is None or v == "":
         return None
     if isinstance(v, bool):

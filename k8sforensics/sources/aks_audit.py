@@ -12,13 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._driver import BadRecord, NotAnEvent
 from ._json import loads
 from ._values import as_object
 from .k8s_audit import event_row
+from .protocol import BadRecord, NotAnEvent
 
 NAME = "aks-audit"
 FAMILY = "audit"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 AUDIT_CATEGORIES = frozenset({"kube-audit", "kube-audit-admin"})
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from ._driver import BadRecord, NotAnEvent
 from ._values import as_int, epoch, json_text, text
+from .protocol import BadRecord, FastPath, NotAnEvent
 
 NAME = "aws-vpc-flow"
 FAMILY = "flows"
@@ -176,7 +176,7 @@ def _looks_like_flow_log(tokens: list[str]) -> bool:
     return status and where
 
 
-def sniff_lines(lines: list[str], context: dict[str, Any] | None = None) -> bool:
+def sniff_lines(lines: list[str], context: Mapping[str, Any]) -> bool:
     """A header, a documented layout, the ``vpc_fields`` count, or lines that look like some
     flow log layout (those are then quarantined with the hint to name the fields)."""
     first = _strip_comment(lines[0]).split()
@@ -342,7 +342,7 @@ _INT = "(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,18}}') THEN CAST({v} AS
 _TIME = "to_timestamp(CASE WHEN abs({i}) < 100000000000 THEN {i} END)"
 
 
-def fast_applies(records: list[Any], context: dict[str, Any] | None = None) -> bool:
+def _fast_applies(records: Sequence[Any], context: Mapping[str, Any]) -> bool:
     """Text files without '#' comments (the AWS docs' examples carry them) whose field order
     is known: a header, ``vpc_fields``, or a documented layout some line of the head fits."""
     return (
@@ -352,7 +352,7 @@ def fast_applies(records: list[Any], context: dict[str, Any] | None = None) -> b
     )
 
 
-def _fast_layout(head: list[Any], context: dict[str, Any] | None) -> tuple[list[str] | None, bool]:
+def _fast_layout(head: Sequence[Any], context: Mapping[str, Any]) -> tuple[list[str] | None, bool]:
     """The field order the fast path maps, and whether it is a guessed (documented) layout
     whose values the query must check as the per-record path does."""
     lines = [r.split() for r in head if isinstance(r, str)]
@@ -367,7 +367,7 @@ def _fast_layout(head: list[Any], context: dict[str, Any] | None) -> tuple[list[
     return next((LAYOUTS[(len(t), t[0])] for t in lines if _fits_a_layout(t)), None), True
 
 
-def fast_query(source: str, head: list[Any], context: dict[str, Any] | None = None) -> str:
+def fast_query(source: str, head: Sequence[Any], context: Mapping[str, Any]) -> str:
     """The DuckDB query for a text file; ``context`` is the file context (``vpc_fields``: the
     field order the user named for a headerless file). A line that the chosen field order
     does not map exactly as the per-record path would (another count, another version, a value
@@ -443,3 +443,6 @@ def fast_query(source: str, head: list[Any], context: dict[str, Any] | None = No
         WHERE _l <> ''
     )
     """
+
+
+fast = FastPath(reads="lines", query=fast_query, applies=_fast_applies)

@@ -22,12 +22,14 @@ from typing import Any
 
 import orjson
 
-from ._driver import BadRecord, NotAnEvent
 from ._values import add, as_list, as_object, count, epoch, json_text
 from .aws_vpc_flow import PROTOCOLS
+from .protocol import BadRecord, NotAnEvent
 
 NAME = "azure-flow"
 FAMILY = "flows"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 _CATEGORIES = ("NetworkSecurityGroupFlowEvent", "FlowLogFlowEvent")
 _OPERATIONS = ("NetworkSecurityGroupFlowEvents", "FlowLogFlowEvent")

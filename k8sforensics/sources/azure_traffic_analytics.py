@@ -12,19 +12,21 @@ from __future__ import annotations
 import ast
 import csv
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ._driver import BadRecord, NotAnEvent
 from ._values import json_text
+from .protocol import BadRecord, NotAnEvent
 
 NAME = "azure-traffic-analytics"
 FAMILY = "flows"
+sniff = None  # a text format: see sniff_lines
+fast = None  # no DuckDB mapping: every line is read per record
 
 _NEEDED = {"FlowStartTime", "FlowDirection", "L4Protocol"}
 
 
-def sniff_lines(lines: list[str]) -> bool:
+def sniff_lines(lines: list[str], context: Mapping[str, Any]) -> bool:
     header = next(csv.reader([lines[0]]))
     return _NEEDED <= set(header) and ("SrcIP" in header or "VMIPAddress" in header)
 

@@ -16,6 +16,8 @@ from ._values import add, as_object, count, epoch, json_text, text
 
 NAME = "calico"
 FAMILY = "flows"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 VERDICTS = {"allow": "allowed", "deny": "denied", "pass": "allowed"}
 _MAPPED = {"start_time", "end_time", "startTime", "endTime", "@timestamp", "proto", "action", "bytes_in", "bytes_out",

@@ -13,12 +13,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ._driver import BadRecord, NotAnEvent
 from ._k8s import container_id
 from ._values import epoch, json_text, text
+from .protocol import BadRecord, NotAnEvent
 
 NAME = "falco"
 FAMILY = "runtime"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 PRIORITIES = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug")
 _PRIORITY = {p.lower(): p for p in PRIORITIES} | {"info": "Informational"}

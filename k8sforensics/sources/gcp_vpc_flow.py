@@ -16,6 +16,8 @@ from .aws_vpc_flow import PROTOCOLS
 
 NAME = "gcp-vpc-flow"
 FAMILY = "flows"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 
 def sniff(record: Any) -> bool:

@@ -11,12 +11,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ._driver import BadRecord, NotAnEvent
 from ._values import as_object, text
 from .k8s_audit import event_row
+from .protocol import BadRecord, NotAnEvent
 
 NAME = "gke-audit"
 FAMILY = "audit"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 _VERSION = re.compile(r"^v\d+((alpha|beta)\d+)?$")
 # google.rpc.Code → the HTTP status the API server would have answered

@@ -8,14 +8,15 @@ kept. ``node_status``, ``lost_events`` and ``agent_event`` lines are skipped and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from ._driver import BadRecord, NotAnEvent
 from ._values import as_object, json_text, text
+from .protocol import BadRecord, FastPath, NotAnEvent
 
 NAME = "hubble"
 FAMILY = "flows"
+sniff_lines = None  # a JSON format
 
 VERDICTS = {
     "FORWARDED": "allowed",
@@ -258,8 +259,13 @@ FAST_SELECT = f"""
 """
 
 
-def fast_applies(records: list[Any]) -> bool:
+def _fast_applies(records: Sequence[Any], context: Mapping[str, Any]) -> bool:
     """Only exporter/observe files whose lines are ``{"flow": …}`` take the fast path."""
     return bool(records) and all(isinstance(r, dict) and isinstance(r.get("flow"), dict) for r in records)
 
 
+def _fast_query(source: str, head: Sequence[Any], context: Mapping[str, Any]) -> str:
+    return f"SELECT {FAST_SELECT} FROM (SELECT {FAST_PREPARE} FROM {source})"
+
+
+fast = FastPath(reads="ndjson", columns=FAST_COLUMNS, query=_fast_query, applies=_fast_applies)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -20,11 +20,12 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ._driver import BadRecord
 from ._values import as_object
+from .protocol import BadRecord, FastPath
 
 NAME = "k8s-audit"
 FAMILY = "audit"
+sniff_lines = None  # a JSON format
 
 SA_PREFIX = "system:serviceaccount:"
 EXTRA_POD_NAME = "authentication.kubernetes.io/pod-name"
@@ -253,7 +254,7 @@ FAST_SELECT = f"""
 """
 
 
-def fast_finish(batch: pa.RecordBatch) -> pa.RecordBatch:
+def _fast_finish(batch: pa.RecordBatch) -> pa.RecordBatch:
     """The per-row work the SQL leaves to Python, done only on the rows the SQL flagged."""
     need = pc.fill_null(batch.column("_needs_command"), False)
     if pc.any(need).as_py():
@@ -270,3 +271,10 @@ def _replace(batch: pa.RecordBatch, name: str, mask: pa.Array, values: pa.Array)
     if col.type != pa.string():
         col = col.cast(pa.string())
     return batch.set_column(i, batch.schema.field(i).with_type(pa.string()), pc.replace_with_mask(col, mask, values))
+
+
+def _fast_query(source: str, head: Sequence[Any], context: Mapping[str, Any]) -> str:
+    return f"SELECT {FAST_SELECT} FROM (SELECT {FAST_PREPARE} FROM {source})"
+
+
+fast = FastPath(reads="ndjson", columns=FAST_COLUMNS, query=_fast_query, finish=_fast_finish)

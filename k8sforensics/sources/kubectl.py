@@ -13,12 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._driver import BadRecord
 from ._values import as_list, as_object, json_text
+from .protocol import BadRecord
 from .redact import LAST_APPLIED
 
 NAME = "kubectl"
 FAMILY = "objects"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 
 def sniff(record: Any) -> bool:

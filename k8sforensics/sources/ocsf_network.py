@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._driver import NotAnEvent
 from ._values import as_object, epoch, json_text
 from .aws_vpc_flow import reply_from_tcp_flags
+from .protocol import NotAnEvent
 
 NAME = "ocsf-network"
 FAMILY = "flows"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 
 def sniff(record: Any) -> bool:

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._driver import BadRecord, NotAnEvent
 from ._k8s import container_id
 from ._values import as_list, as_object, json_text, text
+from .protocol import BadRecord, NotAnEvent
 
 NAME = "tetragon"
 FAMILY = "runtime"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 _TYPES = {
     "process_exec": "exec",

@@ -16,6 +16,8 @@ from ._values import as_list, as_object, epoch, json_text, text
 
 NAME = "tracee"
 FAMILY = "runtime"
+sniff_lines = None  # a JSON format
+fast = None  # no DuckDB mapping: every record is read per record
 
 _PATH_ARGS = ("pathname", "filename", "path", "cmdpath")
 _NET_EVENTS = ("net_packet", "security_socket_connect", "security_socket_accept", "connect", "accept")

@@ -19,7 +19,7 @@ from k8sforensics.sources import open_reader
 
 
 def good_line(audit_fixtures: Path) -> str:
-    return (audit_fixtures / "bad_lines.jsonl").read_text().splitlines()[0]
+    return (audit_fixtures / "k8s_audit__bad_lines.jsonl").read_text().splitlines()[0]
 
 
 def read(path: Path, **kw):
@@ -154,22 +154,22 @@ def test_deep_nesting_in_a_pretty_printed_file(tmp_path: Path, audit_fixtures: P
 
 def test_on_bad_lines_error_names_file_and_line(audit_fixtures: Path) -> None:
     with pytest.raises(BadRecordError, match=r"bad_lines\.jsonl:2: not valid JSON") as e:
-        kf.read_audit(audit_fixtures / "bad_lines.jsonl", on_bad_lines="error")
+        kf.read_audit(audit_fixtures / "k8s_audit__bad_lines.jsonl", on_bad_lines="error")
     assert e.value.line == 2
 
 
 def test_on_bad_lines_warn_and_skip(audit_fixtures: Path) -> None:
     with pytest.warns(UserWarning, match="4 bad record"):
-        kf.read_audit(audit_fixtures / "bad_lines.jsonl")
+        kf.read_audit(audit_fixtures / "k8s_audit__bad_lines.jsonl")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        df = kf.read_audit(audit_fixtures / "bad_lines.jsonl", on_bad_lines="skip")
+        df = kf.read_audit(audit_fixtures / "k8s_audit__bad_lines.jsonl", on_bad_lines="skip")
     assert len(df) == 4
 
 
 def test_on_bad_lines_is_checked(audit_fixtures: Path) -> None:
     with pytest.raises(ValueError, match="on_bad_lines"):
-        kf.read_audit(audit_fixtures / "bad_lines.jsonl", on_bad_lines="ignore")  # type: ignore[arg-type]
+        kf.read_audit(audit_fixtures / "k8s_audit__bad_lines.jsonl", on_bad_lines="ignore")  # type: ignore[arg-type]
 
 
 def test_symlink_out_of_the_evidence_folder_is_not_followed(tmp_path: Path, audit_fixtures: Path) -> None:
@@ -193,5 +193,5 @@ def test_evidence_is_opened_read_only(tmp_path: Path, audit_fixtures: Path, monk
 
     monkeypatch.setattr(builtins, "open", spy)
     case = kf.Case.create(tmp_path / "case")
-    kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl")
+    kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     assert modes and set(modes) == {"rb"}

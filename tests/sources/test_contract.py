@@ -10,84 +10,43 @@ import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
 from k8sforensics.schema import TABLES
-from k8sforensics.sources import FORMATS, open_reader
+from k8sforensics.sources import FORMATS, FormatModule, open_reader
 from k8sforensics.sources._files import decompressed_chunks
 from k8sforensics.sources._json import iter_documents, iter_records
+from k8sforensics.sources.protocol import problems
 
 from ..conftest import FIXTURES, REAL_SAMPLES
 
-# Which fixture files (and real-sample folders) belong to which format.
-FIXTURE_FORMAT = {
-    "aws_vpc_flow_reply_tcp_flags.log": "aws-vpc-flow",
-    "azure_flow_nsg_v1_v2_flow_state.json": "azure-flow",
-    "calico_flow_connection_counters.jsonl": "calico",
-    "ocsf_network_tcp_flags.jsonl": "ocsf-network",
-    "aks_blob_lines.json": "aks-audit",
-    "aks_eventhub_bom.json": "aks-audit",
-    "array_of_events.json": "k8s-audit",
-    "bad_lines.jsonl": "k8s-audit",
-    "eks_filter_log_events.json": "k8s-audit",
-    "eks_firehose_concatenated.json": "k8s-audit",
-    "eks_lambda_awslogs.json": "k8s-audit",
-    "gke_gcloud_array.json": "gke-audit",
-    "gke_logentries.jsonl": "gke-audit",
-    "log_backend_stages.jsonl": "k8s-audit",
-    "no_kind_no_apiversion.jsonl": "k8s-audit",
-    "pretty_concatenated.json": "k8s-audit",
-    "secrets_and_tokens.jsonl": "k8s-audit",
-    "v1beta1_timestamp.jsonl": "k8s-audit",
-    "webhook_eventlist.jsonl": "k8s-audit",
-    "k8s_audit_out_of_range_times.jsonl": "k8s-audit",
-    "falco_alerts.jsonl": "falco",
-    "falco_output_number.jsonl": "falco",
-    "tetragon_cwd_list_pod_float.jsonl": "tetragon",
-    "tracee_container_name_bool.jsonl": "tracee",
-    "azure_traffic_analytics_bad_ports_cr.csv": "azure-traffic-analytics",
-    "kubectl_node_label_object.json": "kubectl",
-    "tetragon_exec_pretty.json": "tetragon",
-    "tetragon_events.jsonl": "tetragon",
-    "tracee_two_generations.jsonl": "tracee",
-    "hubble_flows.jsonl": "hubble",
-    "hubble_exporter_quirks.jsonl": "hubble",
-    "aws_vpc_custom_header.log": "aws-vpc-flow",
-    "aws_vpc_default_no_header.log": "aws-vpc-flow",
-    "aws_vpc_no_header_v3_all_fields.log": "aws-vpc-flow",
-    "aws_vpc_no_header_v4_all_fields.log": "aws-vpc-flow",
-    "aws_vpc_no_header_v5_all_fields.log": "aws-vpc-flow",
-    "aws_vpc_no_header_v7_ecs_fields.log": "aws-vpc-flow",
-    "aws_vpc_no_header_v8_reject_reason.log": "aws-vpc-flow",
-    "aws_vpc_no_header_unknown_layout.log": "aws-vpc-flow",
-    "aws_vpc_json_float_counts.jsonl": "aws-vpc-flow",
-    "aws_vpc_json_three_spellings.jsonl": "aws-vpc-flow",
-    "azure_flow_siem_nested_properties.jsonl": "azure-flow",
-    "gcp_vpc_flows.jsonl": "gcp-vpc-flow",
-    "azure_nsg_vnet.json": "azure-flow",
-    "azure_traffic_analytics.csv": "azure-traffic-analytics",
-    "calico_flows.jsonl": "calico",
-    "ocsf_network.jsonl": "ocsf-network",
-    "cluster_dump_list.json": "kubectl",
-    "podlist_items_without_kind.json": "kubectl",
-    "pods_one_per_line.jsonl": "kubectl",
-    # several variants of a family in one file: the file's format is the first that claims a
-    # sampled record (sniff order); each record's rows name the format that read it
-    "k8s_audit_mixed_gke_aks_siem_export.jsonl": "gke-audit",
-    "hubble_mixed_calico_ocsf_records.jsonl": "hubble",
-    "hubble_mixed_message_wrapped_vpc_lines.jsonl": "hubble",
-    "aws_vpc_flow_message_wrapped_v2_lines.jsonl": "aws-vpc-flow",
-    "aws_vpc_flow_cloudwatch_subscription_text_messages.json": "aws-vpc-flow",
-}
-# the formats whose rows a mixed fixture gives, where that is not the file's format alone
-FIXTURE_SOURCES = {
-    "k8s_audit_mixed_gke_aks_siem_export.jsonl": {"k8s-audit", "gke-audit", "aks-audit"},
-    "hubble_mixed_calico_ocsf_records.jsonl": {"hubble", "calico", "ocsf-network"},
-    "hubble_mixed_message_wrapped_vpc_lines.jsonl": {"hubble", "calico", "aws-vpc-flow"},
-}
+# A fixture's name says its format and its quirk: ``<format module>__<quirk>.<ext>``. A quirk
+# starting ``bad_`` holds bad input (some records are quarantined); one starting ``mixed_``
+# holds records of the other formats of the family its name lists, each read by its own.
+BY_MODULE = {f.__name__.rsplit(".", 1)[-1]: f for f in FORMATS}
+
+
+def fixture_format(path: Path) -> FormatModule:
+    """The format a fixture's name says it is (the file's format: a mixed file's first)."""
+    return BY_MODULE[path.name.split("__", 1)[0]]
+
+
+def fixture_quirk(path: Path) -> str:
+    return path.name.split("__", 1)[1].split(".", 1)[0]
+
+
+def fixture_sources(path: Path) -> set[str]:
+    """The formats whose rows the fixture gives: its own, and those a ``mixed_`` quirk names."""
+    quirk = fixture_quirk(path)
+    others = {f.NAME for module, f in BY_MODULE.items() if module in quirk} if quirk.startswith("mixed_") else set()
+    return {fixture_format(path).NAME} | others
+
+
+# real samples (../shared, read in place, not renamed): which folder holds which format
 REAL_FORMAT = {
     "k8s-audit-v1-jsonl": "k8s-audit",
     "cloud-audit-eks": "k8s-audit",
@@ -115,18 +74,28 @@ def fixture_files() -> list[Path]:
     return sorted(p for family in ("audit", "runtime", "flows", "objects", "quirks") for p in (FIXTURES / family).iterdir() if p.is_file())
 
 
-def test_every_fixture_is_mapped_to_a_format() -> None:
-    assert {p.name for p in fixture_files()} == set(FIXTURE_FORMAT)
-    assert {f.NAME for f in FORMATS} <= set(FIXTURE_FORMAT.values())
+def test_every_fixture_is_named_for_its_format() -> None:
+    unnamed = [p.name for p in fixture_files() if "__" not in p.name or p.name.split("__", 1)[0] not in BY_MODULE]
+    assert not unnamed, f"fixtures not named <format module>__<quirk>.<ext>: {unnamed}"
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.NAME)
-def test_format_module_shape(fmt) -> None:
-    assert isinstance(fmt.NAME, str) and fmt.NAME
-    assert fmt.FAMILY in TABLES
-    assert callable(getattr(fmt, "sniff", None)) or callable(getattr(fmt, "sniff_lines", None))
-    assert callable(fmt.rows)
+def test_every_format_has_a_fixture(fmt: FormatModule) -> None:
+    assert any(fixture_format(p) is fmt for p in fixture_files())
+
+
+@pytest.mark.parametrize("fmt", FORMATS, ids=lambda f: f.NAME)
+def test_format_module_shape(fmt: FormatModule) -> None:
+    assert problems(fmt, TABLES) == []
     assert fmt.__doc__, "a format module says what it reads"
+
+
+def test_the_registry_check_refuses_a_module_missing_a_member() -> None:
+    members = {"NAME": "x", "FAMILY": "flows", "sniff": None, "sniff_lines": None, "rows": lambda r, c: [], "fast": None}
+    assert problems(SimpleNamespace(**members), TABLES) == ["has neither sniff (JSON) nor sniff_lines (text)"]
+    del members["fast"]
+    assert problems(SimpleNamespace(**members | {"sniff": bool}), TABLES) == ["lacks fast (a member it does not have is None)"]
+    assert "FAMILY 'logs' is no table's" in problems(SimpleNamespace(**members | {"sniff": bool, "fast": None, "FAMILY": "logs"}), TABLES)
 
 
 @pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.name)
@@ -135,7 +104,11 @@ def test_contract_on_fixture(path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         batches = list(reader.batches())
-    assert reader.result.format == FIXTURE_FORMAT[path.name]
+    assert reader.result.format == fixture_format(path).NAME
+    if fixture_quirk(path).startswith("bad_"):
+        assert reader.result.quarantined, "a bad_ fixture holds bad input"
+    else:
+        assert not reader.quarantine, f"only a bad_ fixture quarantines: {reader.quarantine}"
     table = TABLES[reader.result.family]
     assert batches, "every fixture yields rows"
     t = pa.Table.from_batches(batches)
@@ -145,7 +118,7 @@ def test_contract_on_fixture(path: Path) -> None:
     for col in required:
         assert t.column(col).null_count == 0, col
     assert set(t.column("evidence_id").to_pylist()) == {reader.result.evidence.sha256}
-    assert set(t.column("source").to_pylist()) == FIXTURE_SOURCES.get(path.name, {reader.result.format})
+    assert set(t.column("source").to_pylist()) == fixture_sources(path)
     assert len(set(t.column("event_id").to_pylist())) == t.num_rows, "event ids are unique"
     assert min(t.column("evidence_line").to_pylist()) >= 1
     r = reader.result
@@ -156,7 +129,7 @@ def test_contract_on_fixture(path: Path) -> None:
 
 
 def test_one_quarantine_entry_per_bad_record(audit_fixtures: Path) -> None:
-    reader = open_reader(audit_fixtures / "bad_lines.jsonl")
+    reader = open_reader(audit_fixtures / "k8s_audit__bad_lines.jsonl")
     with pytest.warns(UserWarning, match="4 bad record"):
         rows = pa.Table.from_batches(list(reader.batches()))
     # lines: good, truncated, good, not-json, good, (blank), no-time, {"kind":0}, good
@@ -174,7 +147,7 @@ def _sample_records(path: Path) -> list:
 
 
 def _other_files() -> list[tuple[str, Path]]:
-    out = [(FIXTURE_FORMAT[p.name], p) for p in fixture_files()]
+    out = [(fixture_format(p).NAME, p) for p in fixture_files()]
     if REAL_SAMPLES.is_dir():
         for folder in sorted(REAL_SAMPLES.iterdir()):
             if not folder.is_dir():
@@ -191,16 +164,16 @@ def test_no_false_sniff(fmt) -> None:
     """A format never claims a record of a file that belongs to another format."""
     claimed = []
     for owner, path in _other_files():
-        if owner == fmt.NAME or fmt.NAME in FIXTURE_SOURCES.get(path.name, ()):  # a mixed file holds records of several
+        if owner == fmt.NAME or (path.is_relative_to(FIXTURES) and fmt.NAME in fixture_sources(path)):  # a mixed file holds records of several
             continue
         try:
             records = _sample_records(path)
         except Exception:  # noqa: BLE001, S112 - not JSON (VPC flow logs, CSV): nothing to sniff
             continue
-        if hasattr(fmt, "sniff") and any(fmt.sniff(r) for r in records):
+        if fmt.sniff is not None and any(fmt.sniff(r) for r in records):
             claimed.append(f"{path.name} ({owner})")
         lines = [ln for ln in path.read_bytes()[:65536].decode("utf-8", "replace").splitlines() if ln.strip()][:20]
-        if hasattr(fmt, "sniff_lines") and lines and lines[0].lstrip()[:1] not in ("{", "[") and fmt.sniff_lines(lines):
+        if fmt.sniff_lines is not None and lines and lines[0].lstrip()[:1] not in ("{", "[") and fmt.sniff_lines(lines, {}):
             claimed.append(f"{path.name} ({owner}, as text)")
     assert not claimed, f"{fmt.NAME} falsely claims: {claimed}"
 
@@ -245,24 +218,24 @@ def _text_case(fixture: str, header_lines: int, replace_type: tuple[str, str], f
     return path.suffix, [*head, good, good.replace(*replace_type), good, good.replace(*replace_time)], field
 
 
-NSG = json.loads((FIXTURES / "flows" / "azure_nsg_vnet.json").read_text())["records"][0]
+NSG = json.loads((FIXTURES / "flows" / "azure_flow__nsg_vnet.json").read_text())["records"][0]
 NSG_TUPLE = NSG["properties"]["flows"][0]["flows"][0]["flowTuples"][0]
 LATE = "9999-12-31T00:00:00Z"
 
 BAD_VALUES: dict[str, Callable[[], tuple[str, list[str], str]]] = {
-    "k8s-audit": lambda: _json_case("bad_lines.jsonl", [("responseStatus", {"code": "forbidden"})], "response_code",
+    "k8s-audit": lambda: _json_case("k8s_audit__bad_lines.jsonl", [("responseStatus", {"code": "forbidden"})], "response_code",
                                     [("requestReceivedTimestamp", LATE), ("stageTimestamp", LATE)]),
-    "gke-audit": lambda: _json_case("gke_logentries.jsonl", [("protoPayload.response", {"kind": "Status", "code": [403]})], "response_code",
+    "gke-audit": lambda: _json_case("gke_audit__logentries.jsonl", [("protoPayload.response", {"kind": "Status", "code": [403]})], "response_code",
                                     [("timestamp", "0001-01-01T00:00:00Z")]),
-    "aks-audit": lambda: _json_case("aks_blob_lines.json", [("properties.log.responseStatus", {"code": 403.5})], "response_code",
+    "aks-audit": lambda: _json_case("aks_audit__blob_lines.json", [("properties.log.responseStatus", {"code": 403.5})], "response_code",
                                     [("properties.log.requestReceivedTimestamp", LATE), ("properties.log.stageTimestamp", LATE)]),
-    "falco": lambda: _json_case("falco_alerts.jsonl", [(("output_fields", "proc.pid"), "abc")], "pid", [("time", "9999-12-31T23:59:59Z")]),
-    "tetragon": lambda: _json_case("tetragon_events.jsonl", [("process_kprobe.process.pid", [4242])], "pid",
+    "falco": lambda: _json_case("falco__alerts.jsonl", [(("output_fields", "proc.pid"), "abc")], "pid", [("time", "9999-12-31T23:59:59Z")]),
+    "tetragon": lambda: _json_case("tetragon__events.jsonl", [("process_kprobe.process.pid", [4242])], "pid",
                                    [("time", "0001-01-01T00:00:00Z")]),
-    "tracee": lambda: _json_case("tracee_two_generations.jsonl", [("hostProcessId", "x")], "pid", [("timestamp", -1)]),
-    "hubble": lambda: _json_case("hubble_flows.jsonl", [("flow.l4.TCP.destination_port", "http")], "dst_port",
+    "tracee": lambda: _json_case("tracee__two_generations.jsonl", [("hostProcessId", "x")], "pid", [("timestamp", -1)]),
+    "hubble": lambda: _json_case("hubble__flows.jsonl", [("flow.l4.TCP.destination_port", "http")], "dst_port",
                                  [("flow.time", LATE), ("time", LATE)]),
-    "gcp-vpc-flow": lambda: _json_case("gcp_vpc_flows.jsonl", [("jsonPayload.connection.dest_port", 1.5)], "dst_port",
+    "gcp-vpc-flow": lambda: _json_case("gcp_vpc_flow__flows.jsonl", [("jsonPayload.connection.dest_port", 1.5)], "dst_port",
                                        [("jsonPayload.start_time", "0001-01-01T00:00:00Z")]),
     "azure-flow": lambda: (  # one record per line, two flow tuples each: the first tuple is changed
         ".json",
@@ -274,14 +247,14 @@ BAD_VALUES: dict[str, Callable[[], tuple[str, list[str], str]]] = {
         )],
         "dst_port",
     ),
-    "calico": lambda: _json_case("calico_flows.jsonl", [("dest_port", "x")], "dst_port", [("start_time", 253402300800)]),
-    "ocsf-network": lambda: _json_case("ocsf_network.jsonl", [("dst_endpoint.port", True)], "dst_port",
+    "calico": lambda: _json_case("calico__flows.jsonl", [("dest_port", "x")], "dst_port", [("start_time", 253402300800)]),
+    "ocsf-network": lambda: _json_case("ocsf_network__flows.jsonl", [("dst_endpoint.port", True)], "dst_port",
                                        [("time", 253402300800000), ("start_time", 253402300800000)]),
-    "aws-vpc-flow": lambda: _text_case("aws_vpc_custom_header.log", 1, (" 43210 80 ", " 43210 http "), "dst_port",
+    "aws-vpc-flow": lambda: _text_case("aws_vpc_flow__bad_count_custom_header.log", 1, (" 43210 80 ", " 43210 http "), "dst_port",
                                        (" 1714557600 ", " 253402300800 ")),
-    "azure-traffic-analytics": lambda: _text_case("azure_traffic_analytics.csv", 1, (",443.0,", ",https,"), "dst_port",
+    "azure-traffic-analytics": lambda: _text_case("azure_traffic_analytics__csv_export.csv", 1, (",443.0,", ",https,"), "dst_port",
                                                   (",2024-05-01 10:00:07.000,", ",9999-12-31 10:00:07.000,")),
-    "kubectl": lambda: _json_case("pods_one_per_line.jsonl", [("metadata.labels", ["app=web"])], "labels",
+    "kubectl": lambda: _json_case("kubectl__pods_one_per_line.jsonl", [("metadata.labels", ["app=web"])], "labels",
                                   [("metadata.creationTimestamp", "0001-01-01T00:00:00Z")]),
 }
 
@@ -343,7 +316,7 @@ def _record_of(fmt_name: str, tmp: Path) -> Any:
     """A record of the format that gives rows read alone in a JSON-lines file: a JSON object,
     or for a line format the text line (written wrapped in {"message": …})."""
     for path in fixture_files():
-        if FIXTURE_FORMAT.get(path.name) != fmt_name or path.name in FIXTURE_SOURCES:
+        if fixture_format(path).NAME != fmt_name or fixture_sources(path) != {fmt_name}:
             continue
         if path.suffix in (".log", ".csv"):
             candidates: list[Any] = [ln for ln in path.read_text().splitlines() if ln.strip()]

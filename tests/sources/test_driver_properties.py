@@ -16,11 +16,11 @@ from k8sforensics.sources import open_reader
 from ..conftest import FIXTURES, REAL_SAMPLES
 
 SOURCES = [
-    FIXTURES / "audit" / "log_backend_stages.jsonl",
-    FIXTURES / "audit" / "pretty_concatenated.json",
-    FIXTURES / "audit" / "aks_eventhub_bom.json",
-    FIXTURES / "audit" / "eks_firehose_concatenated.json",
-    FIXTURES / "audit" / "gke_logentries.jsonl",
+    FIXTURES / "audit" / "k8s_audit__log_backend_stages.jsonl",
+    FIXTURES / "audit" / "k8s_audit__pretty_concatenated.json",
+    FIXTURES / "audit" / "aks_audit__eventhub_bom.json",
+    FIXTURES / "audit" / "k8s_audit__eks_firehose_concatenated.json",
+    FIXTURES / "audit" / "gke_audit__logentries.jsonl",
 ]
 if REAL_SAMPLES.is_dir():
     SOURCES += [

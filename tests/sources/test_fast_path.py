@@ -17,8 +17,8 @@ from ..conftest import FIXTURES, REAL_SAMPLES, ROOT
 
 CASES = (
     sorted((FIXTURES / "audit").glob("*.jsonl"))
-    + [ROOT / "sample_data" / "audit" / "kube-apiserver-audit.log.gz", FIXTURES / "flows" / "hubble_exporter_quirks.jsonl"]
-    + sorted((FIXTURES / "flows").glob("aws_vpc*.log"))
+    + [ROOT / "sample_data" / "audit" / "kube-apiserver-audit.log.gz", FIXTURES / "flows" / "hubble__exporter_quirks.jsonl"]
+    + sorted((FIXTURES / "flows").glob("aws_vpc_flow__*.log"))
 )
 if REAL_SAMPLES.is_dir():
     CASES += [
@@ -64,7 +64,7 @@ def test_fast_path_equals_per_record_path(path: Path) -> None:
 
 def test_type_surprises_take_the_per_record_semantics(tmp_path: Path) -> None:
     """Fields whose JSON type differs from the API server's Go type: both paths agree."""
-    base = json.loads((FIXTURES / "audit" / "bad_lines.jsonl").read_text().splitlines()[0])
+    base = json.loads((FIXTURES / "audit" / "k8s_audit__bad_lines.jsonl").read_text().splitlines()[0])
     odd = [
         {**base, "auditID": "t1", "sourceIPs": "10.1.1.1"},
         {**base, "auditID": "t2", "responseStatus": {"code": "403"}},
@@ -99,7 +99,7 @@ def test_damaged_gzip_on_the_fast_path(tmp_path: Path) -> None:
 
 def test_vpc_flow_log_gzip_on_the_fast_path(tmp_path: Path) -> None:
     p = tmp_path / "vpc.log.gz"
-    p.write_bytes(gzip.compress((FIXTURES / "flows" / "aws_vpc_custom_header.log").read_bytes()))
+    p.write_bytes(gzip.compress((FIXTURES / "flows" / "aws_vpc_flow__bad_count_custom_header.log").read_bytes()))
     fast, t_fast = read(p, True)
     slow, t_slow = read(p, False)
     assert fast.used_fast_path and fast.fast_fallback is None

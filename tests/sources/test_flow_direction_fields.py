@@ -20,7 +20,7 @@ def _by_ports(df: pd.DataFrame) -> dict[tuple[int, int, str], object]:
 
 
 def test_aws_tcp_flags_tell_the_responder_from_the_initiator() -> None:
-    df = kf.read_flows(QUIRKS / "aws_vpc_flow_reply_tcp_flags.log")
+    df = kf.read_flows(QUIRKS / "aws_vpc_flow__reply_tcp_flags.log")
     got = _by_ports(df)
     assert got[(51022, 443, "ingress")] is False  # SYN|FIN (3): the client's record
     assert got[(44100, 443, "egress")] is False  # SYN alone (2), even rejected
@@ -32,8 +32,8 @@ def test_aws_tcp_flags_tell_the_responder_from_the_initiator() -> None:
 
 
 def test_aws_json_reexport_reads_the_flags_like_the_text_form(tmp_path: Path) -> None:
-    text = kf.read_flows(QUIRKS / "aws_vpc_flow_reply_tcp_flags.log")
-    lines = (QUIRKS / "aws_vpc_flow_reply_tcp_flags.log").read_text().splitlines()
+    text = kf.read_flows(QUIRKS / "aws_vpc_flow__reply_tcp_flags.log")
+    lines = (QUIRKS / "aws_vpc_flow__reply_tcp_flags.log").read_text().splitlines()
     names = lines[0].split()
     camel = {"srcaddr": "srcAddr", "dstaddr": "dstAddr", "srcport": "srcPort", "dstport": "dstPort", "tcp-flags": "tcpFlags",
              "flow-direction": "flowDirection", "log-status": "logStatus", "interface-id": "interfaceId", "account-id": "accountId"}
@@ -56,7 +56,7 @@ def test_tcp_flag_values() -> None:
 
 
 def test_azure_nsg_v2_tuples_are_the_opened_flow_and_v1_stays_unknown() -> None:
-    df = kf.read_flows(QUIRKS / "azure_flow_nsg_v1_v2_flow_state.json")
+    df = kf.read_flows(QUIRKS / "azure_flow__nsg_v1_v2_flow_state.json")
     v2 = df[df.src_ip == "10.0.0.4"]
     assert len(v2) == 2 and set(v2.is_reply) == {False} and set(v2.direction) == {"egress"}
     v1 = df[df.src_ip == "198.51.100.7"]
@@ -64,12 +64,12 @@ def test_azure_nsg_v2_tuples_are_the_opened_flow_and_v1_stays_unknown() -> None:
 
 
 def test_calico_records_are_connections() -> None:
-    df = kf.read_flows(QUIRKS / "calico_flow_connection_counters.jsonl")
+    df = kf.read_flows(QUIRKS / "calico__flow_connection_counters.jsonl")
     assert df.is_reply.tolist() == [False] and df.direction.tolist() == ["egress"]
 
 
 def test_ocsf_tcp_flags() -> None:
-    df = kf.read_flows(QUIRKS / "ocsf_network_tcp_flags.jsonl")
+    df = kf.read_flows(QUIRKS / "ocsf_network__tcp_flags.jsonl")
     got = dict(zip(df.src_port.astype(int), df.is_reply))
     assert got == {443: True, 51022: False}
 

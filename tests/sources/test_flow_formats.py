@@ -16,9 +16,9 @@ FIX = Path(__file__).resolve().parent.parent / "fixtures" / "flows"
 
 
 def test_hubble_flow_fields() -> None:
-    _table, (result,), _ = read_family(FIX / "hubble_flows.jsonl", "flows")
+    _table, (result,), _ = read_family(FIX / "hubble__flows.jsonl", "flows")
     assert result.skipped == {"Hubble node_status": 1} and result.rows == 3
-    df = kf.read_flows(FIX / "hubble_flows.jsonl")
+    df = kf.read_flows(FIX / "hubble__flows.jsonl")
     egress = df.iloc[0]
     assert egress.time == pd.Timestamp("2024-05-01T10:00:05.000000001Z")
     assert (egress.cluster, egress.node) == ("prod", "node-1")  # "cluster/node" split
@@ -74,11 +74,11 @@ def test_hubble_real_values(real_samples: Path) -> None:
 
 
 def test_aws_vpc_custom_field_order_from_the_header() -> None:
-    _table, (r,), q = read_family(FIX / "aws_vpc_custom_header.log", "flows")
+    _table, (r,), q = read_family(FIX / "aws_vpc_flow__bad_count_custom_header.log", "flows")
     assert r.skipped == {"VPC flow log header line": 1, "VPC NODATA record": 1}
     assert r.rows == 2 and r.quarantined == 1  # the last line has one value too many
     assert "20 values for the 19 fields" in q.column("reason")[0].as_py()
-    df = kf.read_flows(FIX / "aws_vpc_custom_header.log", on_bad_lines="skip")
+    df = kf.read_flows(FIX / "aws_vpc_flow__bad_count_custom_header.log", on_bad_lines="skip")
     imds = df.iloc[0]
     assert imds.src_ip == "10.0.1.57"  # pkt-srcaddr: the pod's secondary IP, not the ENI's
     assert json.loads(imds.extra)["interface-srcaddr"] == "10.0.1.20"
@@ -90,13 +90,13 @@ def test_aws_vpc_custom_field_order_from_the_header() -> None:
 
 
 def test_aws_vpc_default_v2_without_header() -> None:
-    df = kf.read_flows(FIX / "aws_vpc_default_no_header.log")
+    df = kf.read_flows(FIX / "aws_vpc_flow__default_no_header.log")
     assert len(df) == 2 and set(df.dst_port) == {3333, 41000}
     assert df.iloc[0].bytes == 90000
 
 
 def test_gcp_vpc_flow_with_gke_details() -> None:
-    r = kf.read_flows(FIX / "gcp_vpc_flows.jsonl").iloc[0]
+    r = kf.read_flows(FIX / "gcp_vpc_flow__flows.jsonl").iloc[0]
     assert r.time == pd.Timestamp("2024-05-01T10:00:00.123456789Z")
     assert (r.src_namespace, r.src_pod, r.src_workload, r.src_workload_kind) == ("shop", "cart-5c7b9", "cart", "DEPLOYMENT")
     assert (r.dst_pod, r.dst_service, r.cluster) == ("postgres-0", "db/postgres", "gke-prod")
@@ -104,8 +104,8 @@ def test_gcp_vpc_flow_with_gke_details() -> None:
 
 
 def test_azure_nsg_v2_and_vnet_tuples() -> None:
-    _table, (res,), _ = read_family(FIX / "azure_nsg_vnet.json", "flows")
-    df = kf.read_flows(FIX / "azure_nsg_vnet.json")
+    _table, (res,), _ = read_family(FIX / "azure_flow__nsg_vnet.json", "flows")
+    df = kf.read_flows(FIX / "azure_flow__nsg_vnet.json")
     assert len(df) == 4 == res.rows
     nsg_denied = df[(df.dst_port == 22)].iloc[0]
     assert (nsg_denied.verdict, nsg_denied.direction, nsg_denied.protocol) == ("denied", "ingress", "tcp")
@@ -119,7 +119,7 @@ def test_azure_nsg_v2_and_vnet_tuples() -> None:
 
 
 def test_azure_traffic_analytics_csv() -> None:
-    df = kf.read_flows(FIX / "azure_traffic_analytics.csv")
+    df = kf.read_flows(FIX / "azure_traffic_analytics__csv_export.csv")
     out = df.iloc[0]
     assert (out.src_ip, out.dst_ip, out.dst_port, out.direction, out.verdict) == ("10.240.0.4", "198.51.100.7", 443, "egress", "allowed")
     assert out.time == pd.Timestamp("2024-05-01T10:00:07Z")  # no zone given: UTC
@@ -128,7 +128,7 @@ def test_azure_traffic_analytics_csv() -> None:
 
 
 def test_calico_aggregated_flow() -> None:
-    r = kf.read_flows(FIX / "calico_flows.jsonl").iloc[0]
+    r = kf.read_flows(FIX / "calico__flows.jsonl").iloc[0]
     assert (r.src_namespace, r.src_pod, r.src_workload) == ("shop", "cart-5c7b9", "cart-5c7b9")
     assert r.src_labels == {"app": "cart", "pod-template-hash": "5c7b9"}
     assert pd.isna(r.dst_namespace) and pd.isna(r.dst_pod) and pd.isna(r.dst_ip)  # '-' and null stay null
@@ -137,7 +137,7 @@ def test_calico_aggregated_flow() -> None:
 
 
 def test_ocsf_network_activity() -> None:
-    r = kf.read_flows(FIX / "ocsf_network.jsonl").iloc[0]
+    r = kf.read_flows(FIX / "ocsf_network__flows.jsonl").iloc[0]
     assert (r.src_ip, r.dst_ip, r.dst_port, r.protocol, r.verdict, r.direction) == ("10.0.1.57", "169.254.169.254", 80, "tcp", "allowed", "egress")
     assert r.time == pd.Timestamp(1714557600000, unit="ms", tz="UTC")
 
@@ -174,7 +174,7 @@ def test_vpc_real_values(real_samples: Path) -> None:
 
 
 def test_hubble_exporter_quirks() -> None:
-    df = kf.read_flows(FIX / "hubble_exporter_quirks.jsonl").sort_values("evidence_line")
+    df = kf.read_flows(FIX / "hubble__exporter_quirks.jsonl").sort_values("evidence_line")
     first, audit, traced, late_time, sctp = (df.iloc[i] for i in range(5))
     assert first.src_labels == {"app": "cart", "version": "", "a": "b=c"}  # reserved: dropped; '=' inside a value kept
     assert pd.isna(first.dst_pod) and pd.isna(first.is_reply)

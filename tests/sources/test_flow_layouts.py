@@ -20,10 +20,10 @@ from k8sforensics.sources import (
     open_reader,
     read_family,
 )
-from k8sforensics.sources._driver import BadRecord, NotAnEvent
+from k8sforensics.sources.protocol import BadRecord, NotAnEvent
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures" / "flows"
-UNKNOWN = FIX / "aws_vpc_no_header_unknown_layout.log"
+UNKNOWN = FIX / "aws_vpc_flow__bad_no_header_unknown_layout.log"
 # the custom format (version 3) of the two middle lines of UNKNOWN: the same fields as the
 # documented "all fields up to version 3" layout, in another order
 CUSTOM_V3 = ("version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport "
@@ -64,12 +64,12 @@ def test_layouts_follow_the_documented_field_table() -> None:
 
 
 LAYOUT_FIXTURES = {
-    "aws_vpc_default_no_header.log": ("2", 2, 0),
-    "aws_vpc_no_header_v3_all_fields.log": ("3", 2, 1),  # and a NODATA line
-    "aws_vpc_no_header_v4_all_fields.log": ("4", 2, 0),
-    "aws_vpc_no_header_v5_all_fields.log": ("5", 3, 0),
-    "aws_vpc_no_header_v7_ecs_fields.log": ("7", 2, 0),
-    "aws_vpc_no_header_v8_reject_reason.log": ("8", 2, 0),
+    "aws_vpc_flow__default_no_header.log": ("2", 2, 0),
+    "aws_vpc_flow__no_header_v3_all_fields.log": ("3", 2, 1),  # and a NODATA line
+    "aws_vpc_flow__no_header_v4_all_fields.log": ("4", 2, 0),
+    "aws_vpc_flow__no_header_v5_all_fields.log": ("5", 3, 0),
+    "aws_vpc_flow__no_header_v7_ecs_fields.log": ("7", 2, 0),
+    "aws_vpc_flow__no_header_v8_reject_reason.log": ("8", 2, 0),
 }
 
 
@@ -92,7 +92,7 @@ def test_headerless_layout_fast_path_equals_per_record_path(name: str) -> None:
 
 
 def test_v5_all_fields_values() -> None:
-    df = kf.read_flows(FIX / "aws_vpc_no_header_v5_all_fields.log").sort_values("evidence_line")
+    df = kf.read_flows(FIX / "aws_vpc_flow__no_header_v5_all_fields.log").sort_values("evidence_line")
     out, back, s3 = (df.iloc[i] for i in range(3))
     assert (out.src_ip, out.dst_ip, out.direction, out.is_reply) == ("10.0.1.57", "198.51.100.7", "egress", False)  # pkt-srcaddr: the pod
     assert json.loads(out.extra)["interface-srcaddr"] == "10.0.1.20" and json.loads(out.extra)["region"] == "us-east-1"
@@ -102,10 +102,10 @@ def test_v5_all_fields_values() -> None:
 
 
 def test_v7_ecs_and_v8_reject_reason_values() -> None:
-    ecs = json.loads(kf.read_flows(FIX / "aws_vpc_no_header_v7_ecs_fields.log").iloc[0].extra)
+    ecs = json.loads(kf.read_flows(FIX / "aws_vpc_flow__no_header_v7_ecs_fields.log").iloc[0].extra)
     assert (ecs["ecs-cluster-name"], ecs["ecs-service-name"], ecs["ecs-task-id"]) == ("prod", "web", "3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c")
     assert "ecs-second-container-id" not in ecs  # '-' is null, left out
-    df = kf.read_flows(FIX / "aws_vpc_no_header_v8_reject_reason.log")
+    df = kf.read_flows(FIX / "aws_vpc_flow__no_header_v8_reject_reason.log")
     rejected = df[df.verdict == "denied"].iloc[0]
     assert (rejected.src_ip, rejected.dst_port, json.loads(rejected.extra)["reject-reason"]) == ("203.0.113.9", 22, "BPA")
 
@@ -128,7 +128,7 @@ def test_unknown_layout_is_quarantined_with_the_hint() -> None:
 
 
 def test_a_value_of_the_wrong_shape_is_not_read_in_a_documented_layout(tmp_path: Path) -> None:
-    good = (FIX / "aws_vpc_no_header_v5_all_fields.log").read_text().splitlines()
+    good = (FIX / "aws_vpc_flow__no_header_v5_all_fields.log").read_text().splitlines()
     fields = good[0].split()
     port = fields.copy()
     port[6] = "80.5"  # dstport
@@ -143,9 +143,9 @@ def test_a_value_of_the_wrong_shape_is_not_read_in_a_documented_layout(tmp_path:
 
 
 def test_text_that_is_not_a_flow_log_is_not_claimed() -> None:
-    assert not aws_vpc_flow.sniff_lines(["FlowStartTime,SrcIP,DestIP", "2024-05-01 10:00:00,10.0.0.1,10.0.0.2"])
-    assert not aws_vpc_flow.sniff_lines(["2024-05-01T10:00:00Z GET /healthz 200 OK 10.0.0.1"])  # no interface, one address
-    assert aws_vpc_flow.sniff_lines(UNKNOWN.read_text().splitlines()[1:3])  # a flow log's lines, in an unknown layout
+    assert not aws_vpc_flow.sniff_lines(["FlowStartTime,SrcIP,DestIP", "2024-05-01 10:00:00,10.0.0.1,10.0.0.2"], {})
+    assert not aws_vpc_flow.sniff_lines(["2024-05-01T10:00:00Z GET /healthz 200 OK 10.0.0.1"], {})  # no interface, one address
+    assert aws_vpc_flow.sniff_lines(UNKNOWN.read_text().splitlines()[1:3], {})  # a flow log's lines, in an unknown layout
 
 
 # --------------------------------------------------------------------------- vpc_fields
@@ -187,9 +187,9 @@ def test_vpc_field_names_spellings_and_errors() -> None:
 
 
 def test_json_three_spellings() -> None:
-    table, (r,), _q = _read(FIX / "aws_vpc_json_three_spellings.jsonl")
+    table, (r,), _q = _read(FIX / "aws_vpc_flow__json_three_spellings.jsonl")
     assert (r.format, r.rows, r.quarantined) == ("aws-vpc-flow", 3, 0)
-    hyphen, snake, camel = kf.read_flows(FIX / "aws_vpc_json_three_spellings.jsonl").sort_values("evidence_line").itertuples()
+    hyphen, snake, camel = kf.read_flows(FIX / "aws_vpc_flow__json_three_spellings.jsonl").sort_values("evidence_line").itertuples()
     assert (hyphen.src_ip, hyphen.dst_port, hyphen.direction, hyphen.is_reply) == ("10.0.1.57", 3333, "egress", False)
     assert (snake.src_ip, snake.src_port, snake.bytes, snake.protocol) == ("198.51.100.7", 3333, 40000, "tcp")
     assert json.loads(snake.extra) == {"version": "2", "account-id": "111122223333", "interface-id": "eni-0a1b2c3d4e5f60718"}
@@ -198,9 +198,9 @@ def test_json_three_spellings() -> None:
 
 
 def test_json_float_counts_and_missing_time() -> None:
-    _t, (r,), q = _read(FIX / "aws_vpc_json_float_counts.jsonl")
+    _t, (r,), q = _read(FIX / "aws_vpc_flow__bad_json_float_counts.jsonl")
     assert (r.rows, r.skipped, r.quarantined) == (2, {"VPC NODATA record": 1}, 2)
-    df = kf.read_flows(FIX / "aws_vpc_json_float_counts.jsonl", on_bad_lines="skip").sort_values("evidence_line")
+    df = kf.read_flows(FIX / "aws_vpc_flow__bad_json_float_counts.jsonl", on_bad_lines="skip").sort_values("evidence_line")
     assert list(df.bytes) == [25238, 12000] and list(df.src_port) == [41000, 3333] and list(df.packets) == [21, 19]
     reasons = dict(zip(q.column("evidence_line").to_pylist(), q.column("reason").to_pylist()))
     assert "field bytes: value 25238.5 is not a whole number" in reasons[3]  # never rounded
@@ -231,7 +231,7 @@ def test_json_flow_records_are_claimed_by_their_own_format_only(path: Path) -> N
     the other way round."""
     owner = _read(path)[1][0].format
     for record in _records(path):
-        claimed = [f.NAME for f in FORMATS if f.FAMILY == "flows" and hasattr(f, "sniff") and f.sniff(record)]
+        claimed = [f.NAME for f in FORMATS if f.FAMILY == "flows" and f.sniff is not None and f.sniff(record)]
         assert owner in claimed and (owner != "aws-vpc-flow" or claimed == ["aws-vpc-flow"]), (path.name, claimed)
         assert aws_vpc_flow.sniff(record) == (owner == "aws-vpc-flow")
 
@@ -240,9 +240,9 @@ def test_json_flow_records_are_claimed_by_their_own_format_only(path: Path) -> N
 
 
 def test_azure_records_one_per_line_with_nested_or_stringified_properties() -> None:
-    _t, (r,), _q = _read(FIX / "azure_flow_siem_nested_properties.jsonl")
+    _t, (r,), _q = _read(FIX / "azure_flow__siem_nested_properties.jsonl")
     assert (r.format, r.rows, r.quarantined, dict(r.skipped)) == ("azure-flow", 5, 0, {})
-    df = kf.read_flows(FIX / "azure_flow_siem_nested_properties.jsonl")
+    df = kf.read_flows(FIX / "azure_flow__siem_nested_properties.jsonl")
     by_port = {row.dst_port: row for row in df.itertuples()}
     ssh = by_port[22]  # NSG v2, properties an object
     assert (ssh.verdict, ssh.direction, ssh.time) == ("denied", "ingress", pd.Timestamp(1714557600, unit="s", tz="UTC"))

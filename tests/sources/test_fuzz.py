@@ -75,7 +75,7 @@ SEEDS_PER_FORMAT = 200
 def _claim(value: Any, default: str) -> str:
     for f in FORMATS:
         try:
-            if hasattr(f, "sniff") and f.sniff(value):
+            if f.sniff is not None and f.sniff(value):
                 return f.NAME
         except Exception:  # noqa: BLE001, S112 - a sniff that fails on a seed just does not claim it
             continue

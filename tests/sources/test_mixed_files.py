@@ -4,8 +4,10 @@ options a format reads from the file context (``vpc_fields``)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -31,9 +33,9 @@ from k8sforensics.sources._driver import SNIFF_RECORDS, Reader
 from ..conftest import FIXTURES
 
 QUIRKS = FIXTURES / "quirks"
-MIXED_AUDIT = QUIRKS / "k8s_audit_mixed_gke_aks_siem_export.jsonl"
-WRAPPED_VPC = QUIRKS / "aws_vpc_flow_message_wrapped_v2_lines.jsonl"
-V2_LINES = FIXTURES / "flows" / "aws_vpc_default_no_header.log"
+MIXED_AUDIT = QUIRKS / "gke_audit__mixed_k8s_audit_aks_audit_siem_export.jsonl"
+WRAPPED_VPC = QUIRKS / "aws_vpc_flow__message_wrapped_v2_lines.jsonl"
+V2_LINES = FIXTURES / "flows" / "aws_vpc_flow__default_no_header.log"
 _PROVENANCE = ("evidence_id", "evidence_line", "event_id")
 
 
@@ -111,7 +113,7 @@ def _many_then_foreign(tmp_path: Path, own: list[str], foreign: list[str]) -> Pa
 
 
 def test_fast_path_hands_gke_and_aks_records_in_a_raw_audit_file_to_their_formats(tmp_path: Path) -> None:
-    raw = [ln for ln in _lines(FIXTURES / "audit" / "log_backend_stages.jsonl")]
+    raw = [ln for ln in _lines(FIXTURES / "audit" / "k8s_audit__log_backend_stages.jsonl")]
     mixed = _lines(MIXED_AUDIT)
     path = _many_then_foreign(tmp_path, raw, [mixed[1], mixed[2], mixed[4]])
     fast, fr = _read(path, fast=True)
@@ -124,8 +126,8 @@ def test_fast_path_hands_gke_and_aks_records_in_a_raw_audit_file_to_their_format
 
 
 def test_fast_path_hands_calico_and_ocsf_records_in_a_hubble_file_to_their_formats(tmp_path: Path) -> None:
-    hubble = _lines(FIXTURES / "flows" / "hubble_flows.jsonl")
-    foreign = [_lines(FIXTURES / "flows" / "calico_flows.jsonl")[0], _lines(FIXTURES / "flows" / "ocsf_network.jsonl")[0],
+    hubble = _lines(FIXTURES / "flows" / "hubble__flows.jsonl")
+    foreign = [_lines(FIXTURES / "flows" / "calico__flows.jsonl")[0], _lines(FIXTURES / "flows" / "ocsf_network__flows.jsonl")[0],
                json.dumps({"message": _lines(V2_LINES)[0], "@timestamp": "2024-05-01T10:00:00Z"})]
     path = _many_then_foreign(tmp_path, [h for h in hubble if '"flow"' in h], foreign)
     fast, fr = _read(path, fast=True)
@@ -151,7 +153,7 @@ def test_message_wrapped_vpc_lines_give_the_rows_of_the_lines(tmp_path: Path, fa
 
 
 def test_cloudwatch_text_messages_are_read_by_the_line_format(tmp_path: Path) -> None:
-    t, reader = _read(QUIRKS / "aws_vpc_flow_cloudwatch_subscription_text_messages.json")
+    t, reader = _read(QUIRKS / "aws_vpc_flow__cloudwatch_subscription_text_messages.json")
     text, _ = _read(_write(tmp_path / "flows.log", _lines(V2_LINES)))
     assert _content(t) == _content(text)
     assert reader.result.envelopes == {"cloudwatch-subscription": 2}
@@ -170,7 +172,7 @@ def test_a_text_message_no_line_format_reads_stays_bad_input(tmp_path: Path) -> 
 
 
 def test_message_wrappers_mixed_with_raw_json_flows(tmp_path: Path) -> None:
-    t, reader = _read(QUIRKS / "hubble_mixed_message_wrapped_vpc_lines.jsonl")
+    t, reader = _read(QUIRKS / "hubble__mixed_calico_message_wrapped_aws_vpc_flow_lines.jsonl")
     assert t.column("source").to_pylist() == ["hubble", "aws-vpc-flow", "calico", "aws-vpc-flow"]
     text, _ = _read(_write(tmp_path / "flows.log", _lines(V2_LINES)))
     assert _content(t.filter(pa.compute.equal(t.column("source"), "aws-vpc-flow"))) == _content(text)
@@ -193,8 +195,10 @@ def test_format_options_seed_a_copy_of_the_file_context_per_format(tmp_path: Pat
         context["added"] = context.get("added", 0) + 1  # a format may add to its context
         yield {"time": "2024-05-01T10:00:00Z", "src_ip": "10.0.0.1"}
 
-    fake = SimpleNamespace(NAME="fake", FAMILY="flows", sniff=lambda r: isinstance(r, dict) and "x" in r, rows=rows)
-    other = SimpleNamespace(NAME="other", FAMILY="flows", sniff=lambda r: isinstance(r, dict) and "y" in r, rows=rows)
+    fake = SimpleNamespace(NAME="fake", FAMILY="flows", sniff=lambda r: isinstance(r, dict) and "x" in r, sniff_lines=None,
+                           rows=rows, fast=None)
+    other = SimpleNamespace(NAME="other", FAMILY="flows", sniff=lambda r: isinstance(r, dict) and "y" in r, sniff_lines=None,
+                            rows=rows, fast=None)
     path = _write(tmp_path / "f.jsonl", ['{"x": 1}', '{"y": 1}', '{"x": 2}', '{"y": 2}'])
     options = {"vpc_fields": ["version", "srcaddr"]}
     reader = Reader(path, hash_file(path), [fake, other], table=lambda f: FLOWS, format_options=options)
@@ -206,13 +210,13 @@ def test_format_options_seed_a_copy_of_the_file_context_per_format(tmp_path: Pat
 
 def test_fast_query_gets_the_file_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     got: list[Any] = []
-    real = aws_vpc_flow.fast_query
+    real = aws_vpc_flow.fast.query
 
-    def spy(source: str, head: list[Any], context: dict[str, Any] | None = None) -> str:
+    def spy(source: str, head: Sequence[Any], context: Mapping[str, Any]) -> str:
         got.append(context)
         return real(source, head, context)
 
-    monkeypatch.setattr(aws_vpc_flow, "fast_query", spy)
+    monkeypatch.setattr(aws_vpc_flow, "fast", dataclasses.replace(aws_vpc_flow.fast, query=spy))
     names = aws_vpc_flow.DEFAULT_V2
     t, reader = _read(_write(tmp_path / "flows.log", _lines(V2_LINES)), vpc_fields=names)
     assert reader.used_fast_path and t.num_rows == 2
@@ -258,9 +262,9 @@ def test_ingest_records_the_option_and_the_rows_per_format(tmp_path: Path) -> No
 
 def _pool(family: str) -> list[str]:
     """Single records of the family's formats (each gives rows alone), as JSON lines."""
-    files = {"audit": [MIXED_AUDIT, FIXTURES / "audit" / "no_kind_no_apiversion.jsonl", FIXTURES / "audit" / "gke_logentries.jsonl"],
-             "flows": [QUIRKS / "hubble_mixed_calico_ocsf_records.jsonl", WRAPPED_VPC, FIXTURES / "flows" / "gcp_vpc_flows.jsonl",
-                       FIXTURES / "flows" / "azure_flow_siem_nested_properties.jsonl", FIXTURES / "flows" / "aws_vpc_json_three_spellings.jsonl"]}
+    files = {"audit": [MIXED_AUDIT, FIXTURES / "audit" / "k8s_audit__no_kind_no_apiversion.jsonl", FIXTURES / "audit" / "gke_audit__logentries.jsonl"],
+             "flows": [QUIRKS / "hubble__mixed_calico_ocsf_network_records.jsonl", WRAPPED_VPC, FIXTURES / "flows" / "gcp_vpc_flow__flows.jsonl",
+                       FIXTURES / "flows" / "azure_flow__siem_nested_properties.jsonl", FIXTURES / "flows" / "aws_vpc_flow__json_three_spellings.jsonl"]}
     return [ln for p in files[family] if p.exists() for ln in _lines(p)[:4] if _alone_is_read(ln, family)]
 
 

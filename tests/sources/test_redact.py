@@ -11,7 +11,7 @@ from k8sforensics.sources.redact import redact, redacted
 
 
 def by_id(audit_fixtures: Path) -> dict:
-    df = kf.read_audit(audit_fixtures / "secrets_and_tokens.jsonl")
+    df = kf.read_audit(audit_fixtures / "k8s_audit__secrets_and_tokens.jsonl")
     return {r.audit_id: r for r in df.itertuples()}
 
 
@@ -75,7 +75,7 @@ def test_secret_inside_any_body_is_redacted() -> None:
 
 def test_nothing_secret_survives_in_the_case(audit_fixtures: Path, tmp_path: Path) -> None:
     case = kf.Case.create(tmp_path / "case")
-    kf.ingest(case, audit_fixtures / "secrets_and_tokens.jsonl")
+    kf.ingest(case, audit_fixtures / "k8s_audit__secrets_and_tokens.jsonl")
     # every value of every table, decompressed, as text
     text = case.audit().astype(str).to_csv() + case.quarantine().astype(str).to_csv()
     assert "REDACTED:sha256=" in text

@@ -17,7 +17,7 @@ FIX = Path(__file__).resolve().parent.parent / "fixtures" / "runtime"
 
 
 def test_falco_syscall_alert_in_a_pod() -> None:
-    df = kf.read_runtime(FIX / "falco_alerts.jsonl")
+    df = kf.read_runtime(FIX / "falco__alerts.jsonl")
     r = df[df.rule == "Terminal shell in container"].iloc[0]
     assert r.time == pd.Timestamp("2024-05-01T10:00:00.123456789Z")  # nanoseconds kept
     assert (r.namespace, r.pod, r.container, r.node) == ("shop", "cart-5c7b9", "cart", "node-1")
@@ -31,7 +31,7 @@ def test_falco_syscall_alert_in_a_pod() -> None:
 
 
 def test_falco_network_alert_without_pod_metadata() -> None:
-    df = kf.read_runtime(FIX / "falco_alerts.jsonl")
+    df = kf.read_runtime(FIX / "falco__alerts.jsonl")
     r = df[df.rule == "Contact cloud metadata service from container"].iloc[0]
     assert r.priority == "Warning"  # lowercase in old Falco
     assert pd.isna(r.namespace) and pd.isna(r.pod)  # null and "<NA>" stay null: enrichment fills them by container id
@@ -41,16 +41,16 @@ def test_falco_network_alert_without_pod_metadata() -> None:
 
 
 def test_falco_k8s_audit_alert_and_internal_events() -> None:
-    _table, (result,), _ = read_family(FIX / "falco_alerts.jsonl", "runtime")
+    _table, (result,), _ = read_family(FIX / "falco__alerts.jsonl", "runtime")
     assert result.skipped == {"Falco internal metrics/drop event": 1}
     assert result.rows == 3
-    df = kf.read_runtime(FIX / "falco_alerts.jsonl")
+    df = kf.read_runtime(FIX / "falco__alerts.jsonl")
     r = df[df.rule == "Attach/Exec Pod"].iloc[0]
     assert (r.user_name, r.namespace, r.pod, r.node) == ("mallory", "shop", "cart-5c7b9", "falco-k8saudit-0")
 
 
 def test_tetragon_pretty_printed_exec() -> None:
-    r = kf.read_runtime(FIX / "tetragon_exec_pretty.json").iloc[0]
+    r = kf.read_runtime(FIX / "tetragon__exec_pretty.json").iloc[0]
     assert r.event_type == "exec" and r.cluster == "prod" and r.node == "node-1"
     assert r.container_id == "3f1b2c4d5e6f00112233445566778899aabbccddeeff00112233445566778899"  # containerd:// stripped, lowercased
     assert (r.workload_kind, r.workload) == ("Deployment", "cart")
@@ -61,9 +61,9 @@ def test_tetragon_pretty_printed_exec() -> None:
 
 
 def test_tetragon_kprobe_socket_file_exit_and_rate_limit() -> None:
-    _table, (result,), _ = read_family(FIX / "tetragon_events.jsonl", "runtime")
+    _table, (result,), _ = read_family(FIX / "tetragon__events.jsonl", "runtime")
     assert result.skipped == {"Tetragon rate-limit/throttle notice": 1}
-    df = kf.read_runtime(FIX / "tetragon_events.jsonl")
+    df = kf.read_runtime(FIX / "tetragon__events.jsonl")
     net = df[df.event_type == "network"].iloc[0]
     assert (net.src_ip, net.src_port, net.dst_ip, net.dst_port, net.protocol, net.rule) == (
         "10.0.0.5", 43210, "169.254.169.254", 80, "tcp", "connect"
@@ -75,7 +75,7 @@ def test_tetragon_kprobe_socket_file_exit_and_rate_limit() -> None:
 
 
 def test_tracee_both_schema_generations() -> None:
-    df = kf.read_runtime(FIX / "tracee_two_generations.jsonl")
+    df = kf.read_runtime(FIX / "tracee__two_generations.jsonl")
     flat, sig = df.iloc[0], df.iloc[1]
     for r in (flat, sig):
         assert (r.namespace, r.pod, r.container) == ("shop", "cart-5c7b9", "cart")

@@ -49,7 +49,7 @@ def reasons(reader) -> dict[int, str]:
 
 
 def audit_event(**changes) -> dict:
-    ev = json.loads((FIXTURES / "audit" / "bad_lines.jsonl").read_text().splitlines()[0])
+    ev = json.loads((FIXTURES / "audit" / "k8s_audit__bad_lines.jsonl").read_text().splitlines()[0])
     ev.update(changes)
     return ev
 
@@ -267,7 +267,7 @@ def test_on_bad_lines_error_on_a_type_found_late(tmp_path: Path, fast: bool) -> 
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_audit_fixture_with_out_of_range_times(fast: bool) -> None:
-    reader, table = read(QUIRKS / "k8s_audit_out_of_range_times.jsonl", fast=fast)
+    reader, table = read(QUIRKS / "k8s_audit__bad_out_of_range_times.jsonl", fast=fast)
     assert sorted(table.column("audit_id").to_pylist()) == ["t0", "t4"]  # t4: 1970-01-01T00:00:00Z, just inside
     assert reasons(reader) == {
         2: "field time: timestamp '0001-01-01T00:00:00Z' outside the accepted range 1970-01-01..2100-01-01",
@@ -277,21 +277,21 @@ def test_audit_fixture_with_out_of_range_times(fast: bool) -> None:
 
 
 def test_falco_output_number() -> None:
-    reader, table = read(QUIRKS / "falco_output_number.jsonl")
+    reader, table = read(QUIRKS / "falco__bad_output_number.jsonl")
     assert table.column("output").to_pylist()[1] == "5"
     assert table.column("pid").to_pylist() == [4242, 4243]  # '4243' is numeric text
     assert reasons(reader) == {3: "field pid: value 'pid-4244' is not an integer"}
 
 
 def test_tetragon_cwd_list_and_pod_float() -> None:
-    reader, table = read(QUIRKS / "tetragon_cwd_list_pod_float.jsonl")
+    reader, table = read(QUIRKS / "tetragon__cwd_list_pod_float.jsonl")
     assert table.column("cwd").to_pylist() == ["/app/", '["/app","/tmp"]', "/app/"]
     assert table.column("pod").to_pylist() == ["cart-5c7b9", "cart-5c7b9", "1.5"]
     assert not reader.quarantine
 
 
 def test_tracee_container_name_bool() -> None:
-    reader, table = read(QUIRKS / "tracee_container_name_bool.jsonl")
+    reader, table = read(QUIRKS / "tracee__container_name_bool.jsonl")
     assert table.column("container").to_pylist() == ["cart", "true"] and not reader.quarantine
 
 
@@ -299,7 +299,7 @@ def test_kubectl_node_label_object_reaches_the_inventory() -> None:
     """The inventory build (rows_to_batch) aborted on a label value that is an object."""
     from k8sforensics.context import read_inventory
 
-    path = QUIRKS / "kubectl_node_label_object.json"
+    path = QUIRKS / "kubectl__node_label_object.json"
     _, table = read(path)
     labels = dict(next(x for x in table.column("labels").to_pylist() if x and any(k == "example/gpu" for k, _ in x)))
     assert labels["topology.example/zone"] == '{"name":"z1","rack":7}' and labels["example/gpu"] == "true"
@@ -309,7 +309,7 @@ def test_kubectl_node_label_object_reaches_the_inventory() -> None:
 
 @pytest.mark.parametrize("fast", [True, False])
 def test_traffic_analytics_ports_and_a_bare_cr(fast: bool) -> None:
-    reader, table = read(QUIRKS / "azure_traffic_analytics_bad_ports_cr.csv", fast=fast)
+    reader, table = read(QUIRKS / "azure_traffic_analytics__bad_ports_cr.csv", fast=fast)
     assert reasons(reader) == {
         3: "field dst_port: value '-62135596800' out of range for int32",
         4: "field dst_port: value '1e400' is not a finite number",
@@ -343,7 +343,7 @@ def test_numbers_no_float_holds_keep_their_text(tmp_path: Path, fast: bool) -> N
 
 
 def test_hubble_verdict_false_is_a_verdict(tmp_path: Path) -> None:
-    flow = json.loads((FIXTURES / "flows" / "hubble_flows.jsonl").read_text().splitlines()[0])
+    flow = json.loads((FIXTURES / "flows" / "hubble__flows.jsonl").read_text().splitlines()[0])
     flow["flow"]["verdict"] = False
     p = tmp_path / "hubble.jsonl"
     p.write_text(json.dumps(flow) + "\n")
