@@ -21,7 +21,7 @@ def case(tmp_path: Path) -> kf.Case:
 
 
 def test_layout_and_manifest(case: kf.Case, audit_fixtures: Path) -> None:
-    report = kf.ingest(case, [audit_fixtures / "log_backend_stages.jsonl", audit_fixtures / "gke_logentries.jsonl"])
+    report = kf.ingest(case, [audit_fixtures / "k8s_audit__log_backend_stages.jsonl", audit_fixtures / "gke_audit__logentries.jsonl"])
     files = sorted(str(p.relative_to(case.path)) for p in case.path.rglob("*") if p.is_file())
     assert "manifest.json" in files
     assert any(f.startswith("audit/date=2024-05-01/part-") for f in files)
@@ -46,7 +46,7 @@ def test_layout_and_manifest(case: kf.Case, audit_fixtures: Path) -> None:
 
 
 def test_default_cluster_fills_rows_without_one(case: kf.Case, audit_fixtures: Path) -> None:
-    kf.ingest(case, [audit_fixtures / "log_backend_stages.jsonl", audit_fixtures / "gke_logentries.jsonl"])
+    kf.ingest(case, [audit_fixtures / "k8s_audit__log_backend_stages.jsonl", audit_fixtures / "gke_audit__logentries.jsonl"])
     df = case.audit()
     assert set(df[df.source == "k8s-audit"].cluster) == {"lab"}
     assert set(df[df.source == "gke-audit"].cluster) == {"gke-prod"}  # the wrapper's name wins
@@ -66,7 +66,7 @@ def test_reingest_is_a_no_op(case: kf.Case, audit_fixtures: Path) -> None:
 
 
 def test_stages_split_across_ingests_merge(case: kf.Case, audit_fixtures: Path, tmp_path: Path) -> None:
-    lines = (audit_fixtures / "log_backend_stages.jsonl").read_text().splitlines()
+    lines = (audit_fixtures / "k8s_audit__log_backend_stages.jsonl").read_text().splitlines()
     first, second = tmp_path / "rotated.1.log", tmp_path / "rotated.2.log"
     first.write_text(lines[0] + "\n")  # RequestReceived of a1
     second.write_text("\n".join(lines[1:]) + "\n")  # ResponseStarted, ResponseComplete, a2 ×2
@@ -114,19 +114,19 @@ def test_sql_over_the_case(case: kf.Case, audit_fixtures: Path) -> None:
 
 
 def test_quarantine_table(case: kf.Case, audit_fixtures: Path) -> None:
-    report = kf.ingest(case, audit_fixtures / "bad_lines.jsonl")
+    report = kf.ingest(case, audit_fixtures / "k8s_audit__bad_lines.jsonl")
     q = case.quarantine()
     assert len(q) == report.quarantined == 4
-    assert set(q.path) == {str(audit_fixtures / "bad_lines.jsonl")}
+    assert set(q.path) == {str(audit_fixtures / "k8s_audit__bad_lines.jsonl")}
     assert "quarantined 4 record(s)" in str(report)
 
 
 def test_failed_ingest_leaves_the_case_unchanged(case: kf.Case, audit_fixtures: Path) -> None:
-    kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl")
+    kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     before = json.dumps(case.manifest, sort_keys=True)
     files = sorted(p for p in case.path.rglob("*") if p.is_file())
     with pytest.raises(BadRecordError):
-        kf.ingest(case, [audit_fixtures / "gke_logentries.jsonl", audit_fixtures / "bad_lines.jsonl"], on_bad_lines="error")
+        kf.ingest(case, [audit_fixtures / "gke_audit__logentries.jsonl", audit_fixtures / "k8s_audit__bad_lines.jsonl"], on_bad_lines="error")
     assert json.dumps(kf.Case.open(case.path).manifest, sort_keys=True) == before
     assert sorted(p for p in case.path.rglob("*") if p.is_file()) == files
 

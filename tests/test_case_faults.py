@@ -81,7 +81,7 @@ def test_kill_at_any_point_leaves_the_old_or_the_new_case(tmp_path: Path, audit_
     evidence = tmp_path / "evidence"
     kf.samples.write_sample_evidence(evidence, seed=7, scale=1.0)
     base = tmp_path / "base"
-    kf.ingest(kf.Case.create(base, cluster="prod-eu"), audit_fixtures / "log_backend_stages.jsonl")
+    kf.ingest(kf.Case.create(base, cluster="prod-eu"), audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     old = content(base)
 
     reference = tmp_path / "reference"

@@ -38,14 +38,14 @@ def case(tmp_path: Path) -> kf.Case:
 def test_a_stale_case_object_never_writes_back_an_old_manifest(case: kf.Case, audit_fixtures: Path) -> None:
     first = kf.Case.open(case.path)
     second = kf.Case.open(case.path)
-    kf.ingest(second, audit_fixtures / "log_backend_stages.jsonl")
-    kf.ingest(first, audit_fixtures / "gke_logentries.jsonl")  # opened before the other ingest
+    kf.ingest(second, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
+    kf.ingest(first, audit_fixtures / "gke_audit__logentries.jsonl")  # opened before the other ingest
     m = kf.Case.open(case.path).manifest
     assert [len(i["inputs"]) for i in m["ingests"]] == [1, 1]
     assert set(m["tables"]["audit"]["parts"]) >= set(second.manifest["tables"]["audit"]["parts"])
     # a detection run by a stale object keeps every ingest and says which ones it saw
     stale = kf.Case.open(case.path)
-    kf.ingest(kf.Case.open(case.path), audit_fixtures / "aks_blob_lines.json")
+    kf.ingest(kf.Case.open(case.path), audit_fixtures / "aks_audit__blob_lines.json")
     with pytest.warns(CaseNotice, match="run detection again"):
         kf.detect(stale)
     m = kf.Case.open(case.path).manifest
@@ -60,7 +60,7 @@ def test_ingest_and_detect_from_two_processes_both_land(tmp_path: Path) -> None:
     evidence = tmp_path / "evidence"
     kf.samples.write_sample_evidence(evidence, seed=3, scale=0.3)
     case_dir = tmp_path / "case"
-    kf.ingest(kf.Case.create(case_dir), ROOT / "tests" / "fixtures" / "audit" / "log_backend_stages.jsonl")
+    kf.ingest(kf.Case.create(case_dir), ROOT / "tests" / "fixtures" / "audit" / "k8s_audit__log_backend_stages.jsonl")
     cli = [sys.executable, "-m", "k8sforensics"]
     ingest = subprocess.Popen([*cli, "ingest", str(evidence), "--case", str(case_dir), "--no-progress"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -84,19 +84,19 @@ def test_a_busy_case_waits_then_says_who_holds_it(case: kf.Case, audit_fixtures:
         before = state(case.path)
         with pytest.warns(CaseNotice, match=f"waiting for the case lock: ingest by .*pid {holder.pid}"):
             with pytest.raises(kf.CaseError, match=f"the case is busy \\(ingest by .*pid {holder.pid}"):
-                kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl", lock_timeout=0.5)
+                kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl", lock_timeout=0.5)
         assert state(case.path) == before
     finally:
         holder.kill()
         holder.wait()
     # the holder was killed: the kernel released its lock, the holder record names it
     with pytest.warns(CaseNotice, match=f"took over the case lock from ingest by .*pid {holder.pid}.*ended without finishing"):
-        report = kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl")
+        report = kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     assert report.rows > 0 and not (case.path / ".lock.json").exists()
 
 
 def test_leftovers_of_a_dead_writer_are_removed_by_the_next_one(case: kf.Case, audit_fixtures: Path) -> None:
-    kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl")
+    kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     kept = state(case.path)
     rows = case.audit().shape[0]
     orphan = case.path / "audit" / "date=2024-05-01" / "part-20240501T000000-dead00-00000-x.parquet"
@@ -107,7 +107,7 @@ def test_leftovers_of_a_dead_writer_are_removed_by_the_next_one(case: kf.Case, a
     assert {p.path for p in problems} == {orphan.relative_to(case.path).as_posix(), "_tmp"}
     assert kf.Case.open(case.path).audit().shape[0] == rows  # readers never see unlisted files
     with pytest.warns(CaseNotice, match="removed 2 file"):
-        kf.ingest(case, audit_fixtures / "gke_logentries.jsonl")
+        kf.ingest(case, audit_fixtures / "gke_audit__logentries.jsonl")
     assert not orphan.exists() and not (case.path / "_tmp").exists()
     assert set(kept) - {"manifest.json"} <= set(state(case.path))
     assert kf.Case.open(case.path).verify().ok
@@ -117,7 +117,7 @@ def test_a_failed_ingest_leaves_the_case_as_it_was(case: kf.Case, audit_fixtures
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure after the parts are in place (here: in the pod-lifetime rebuild) takes them
     back out; the manifest never records an ingest whose derived tables were not built."""
-    kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl")
+    kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     before = state(case.path)
 
     def broken(*args: object, **kwargs: object) -> None:
@@ -126,10 +126,10 @@ def test_a_failed_ingest_leaves_the_case_as_it_was(case: kf.Case, audit_fixtures
     # the package, not the function kf.ingest that shadows its name
     monkeypatch.setattr(importlib.import_module("k8sforensics.ingest"), "rebuild_context", broken)
     with pytest.raises(RecursionError):
-        kf.ingest(case, audit_fixtures / "gke_logentries.jsonl")
+        kf.ingest(case, audit_fixtures / "gke_audit__logentries.jsonl")
     assert state(case.path) == before
     monkeypatch.undo()
-    report = kf.ingest(case, audit_fixtures / "gke_logentries.jsonl")  # no manual step
+    report = kf.ingest(case, audit_fixtures / "gke_audit__logentries.jsonl")  # no manual step
     assert report.rows > 0 and len(kf.Case.open(case.path).manifest["ingests"]) == 2
 
 
@@ -185,7 +185,7 @@ def test_cli_errors_name_the_problem(tmp_path: Path, audit_fixtures: Path) -> No
         assert r.returncode == 2 and "Traceback" not in r.stderr and "is a file" in r.stderr, r.stderr
     # a part listed in the manifest but missing on disk
     case = kf.Case.create(tmp_path / "case")
-    kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl")
+    kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     next(case.path.glob("audit/*/*.parquet")).unlink()
     r = subprocess.run([sys.executable, "-m", "k8sforensics", "detect", str(case.path)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr and "listed in the manifest but missing" in r.stderr, r.stderr
@@ -196,7 +196,7 @@ def test_cli_errors_name_the_problem(tmp_path: Path, audit_fixtures: Path) -> No
 def test_a_link_out_of_the_evidence_folder_is_named_not_followed(tmp_path: Path, audit_fixtures: Path) -> None:
     evidence = tmp_path / "evidence"
     evidence.mkdir()
-    (evidence / "outside.jsonl").symlink_to(audit_fixtures / "log_backend_stages.jsonl")
+    (evidence / "outside.jsonl").symlink_to(audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     case = kf.Case.create(tmp_path / "case")
     report = kf.ingest(case, evidence)
     assert report.files == []
@@ -218,7 +218,7 @@ def test_a_body_too_deep_for_the_rebuild_is_recorded_not_fatal(case: kf.Case, au
     """A pod create whose requestObject nests 500 levels (valid JSON, kept as a row) used to
     raise RecursionError in the lifetime rebuild after the ingest was recorded, and every
     later ingest failed the same way."""
-    kf.ingest(case, audit_fixtures / "log_backend_stages.jsonl")
+    kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     deep: object = {"x": 1}
     for _ in range(500):
         deep = {"a": deep}
@@ -232,12 +232,12 @@ def test_a_body_too_deep_for_the_rebuild_is_recorded_not_fatal(case: kf.Case, au
     assert report.rows == 1
     record = case.manifest["ingests"][-1]["context"]["unreadable_bodies"]
     assert record["by_reason"].get("too deep", 0) >= 1 and record["examples"][0]["event_id"]
-    assert kf.ingest(case, audit_fixtures / "gke_logentries.jsonl").rows > 0  # the case is not poisoned
+    assert kf.ingest(case, audit_fixtures / "gke_audit__logentries.jsonl").rows > 0  # the case is not poisoned
     assert kf.Case.open(case.path).verify().ok
 
 
 def test_time_range_reaches_the_reader_from_the_cli_and_the_loaders(tmp_path: Path, audit_fixtures: Path) -> None:
-    src = audit_fixtures / "log_backend_stages.jsonl"
+    src = audit_fixtures / "k8s_audit__log_backend_stages.jsonl"
     assert len(kf.read_audit(src, time_range=("2030-01-01", None))) == 0  # every event is before 2030
     r = subprocess.run([sys.executable, "-m", "k8sforensics", "ingest", str(src), "--case", str(tmp_path / "c"), "--no-progress",
                         "--time-range", "2030-01-01", "2100-01-01"], capture_output=True, text=True, timeout=120)

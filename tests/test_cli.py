@@ -25,8 +25,8 @@ def test_errors_are_one_line(tmp_path: Path, audit_fixtures: Path) -> None:
     p = run("ingest", "/no/such/file.log", "--case", str(tmp_path / "case"))
     assert p.returncode == 2
     assert p.stderr.strip() == "k8sforensics: error: /no/such/file.log: no such file or folder — check the path"
-    p = run("ingest", str(audit_fixtures / "bad_lines.jsonl"), "--case", str(tmp_path / "c2"), "--on-bad-lines", "error")
-    assert p.returncode == 2 and "bad_lines.jsonl:2: not valid JSON" in p.stderr
+    p = run("ingest", str(audit_fixtures / "k8s_audit__bad_lines.jsonl"), "--case", str(tmp_path / "c2"), "--on-bad-lines", "error")
+    assert p.returncode == 2 and "k8s_audit__bad_lines.jsonl:2: not valid JSON" in p.stderr
     assert "Traceback" not in p.stderr
 
 
