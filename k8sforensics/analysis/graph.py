@@ -69,6 +69,7 @@ from ..detect.facts import (
 )
 from ..detect.runtime_rules import host_takeovers
 from ..frames import utc_timestamp
+from . import node_ids
 from .possible import POSSIBLE_COLUMNS, possible_edges
 
 if TYPE_CHECKING:
@@ -119,8 +120,7 @@ def lateral_movement(case: Case | Evidence, *, start: Any = None, end: Any = Non
         maybe = maybe[~(maybe["first_seen"] > t)]
     g = nx.MultiDiGraph()
     for node in pd.unique(pd.concat([edges["source"], edges["target"], maybe["source"], maybe["target"]])):
-        kind, _, name = str(node).partition(":")
-        g.add_node(node, kind=kind, label=name)
+        g.add_node(node, kind=node_ids.kind(node), label=node_ids.label(node))
     _pod_attributes(g, ev)
     for r in edges.itertuples(index=False):
         g.add_edge(r.source, r.target, key=r.type, type=r.type, observed=True, first_seen=r.first_seen, last_seen=r.last_seen,
@@ -150,7 +150,7 @@ def _pod_attributes(g: nx.MultiDiGraph, ev: Evidence) -> None:
     pods = pd.concat([ev.context("pods")[["namespace", "name", "workload_kind", "workload", "node"]],
                       ev.context("pod_ips").rename(columns={"pod": "name"})[["namespace", "name", "workload_kind", "workload", "node"]]])
     for r in pods.drop_duplicates(["namespace", "name"]).itertuples(index=False):
-        node = f"pod:{r.namespace}/{r.name}"
+        node = node_ids.pod(r.namespace, r.name)
         if node in g:
             g.nodes[node].update(namespace=r.namespace, workload=f"{r.workload_kind} {r.workload}" if isinstance(r.workload, str) else None,
                                  host=r.node if isinstance(r.node, str) else None)
@@ -234,9 +234,9 @@ def _merge(parts: list[pa.Table | None]) -> pd.DataFrame:
 def _endpoint_sql(side: str) -> str:
     # an address no pod held and no inventory names, from which a node's kubelet called the API,
     # is that node's (a host-network pod's flows carry it)
-    return (f"CASE WHEN {side}_pod IS NOT NULL AND {side}_namespace IS NOT NULL THEN 'pod:' || {side}_namespace || '/' || {side}_pod "
-            f"WHEN {side}_kind = 'node' AND {side}_node IS NOT NULL THEN 'node:' || {side}_node "
-            f"WHEN {side}_n.node IS NOT NULL THEN 'node:' || {side}_n.node ELSE 'ip:' || {side}_ip END")
+    return (f"CASE WHEN {side}_pod IS NOT NULL AND {side}_namespace IS NOT NULL THEN {node_ids.sql('pod', f'{side}_namespace', f'{side}_pod')} "
+            f"WHEN {side}_kind = 'node' AND {side}_node IS NOT NULL THEN {node_ids.sql('node', f'{side}_node')} "
+            f"WHEN {side}_n.node IS NOT NULL THEN {node_ids.sql('node', f'{side}_n.node')} ELSE {node_ids.sql('ip', f'{side}_ip')} END")
 
 
 def _node_addresses(a: pd.DataFrame, networks: list[Any]) -> pd.DataFrame:
@@ -246,8 +246,8 @@ def _node_addresses(a: pd.DataFrame, networks: list[Any]) -> pd.DataFrame:
         return pd.DataFrame(columns=["ip", "node", "time"])
     user = a["user"].fillna("").astype(str)
     kind = a["source_kind"] if "source_kind" in a.columns else pd.Series(None, index=a.index, dtype=object)
-    m = user.str.startswith("system:node:") & a["source_ip"].notna() & kind.astype(object).ne("pod") & ~external_mask(a["source_ip"], networks)
-    return pd.DataFrame({"ip": a.loc[m, "source_ip"].astype(str), "node": user[m].str.removeprefix("system:node:"), "time": a.loc[m, "time"]})
+    m = user.str.startswith(node_ids.NODE_USER) & a["source_ip"].notna() & kind.astype(object).ne("pod") & ~external_mask(a["source_ip"], networks)
+    return pd.DataFrame({"ip": a.loc[m, "source_ip"].astype(str), "node": user[m].str.removeprefix(node_ids.NODE_USER), "time": a.loc[m, "time"]})
 
 
 def _flow_edges(ev: Evidence, *, node_of: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -279,17 +279,12 @@ def _flow_chunk_edges(f: pd.DataFrame, node_of: pd.DataFrame) -> pa.Table | None
         con.close()
 
 
-def _actor(a: pd.DataFrame) -> pd.Series:
-    sa = "sa:" + a["sa_namespace"].astype(str) + "/" + a["sa_name"].astype(str)
-    return sa.where(a["sa_name"].notna(), "user:" + a["user"].astype(str))
-
-
 def _audit_edges(ev: Evidence, *, networks: list[Any] | None = None) -> pd.DataFrame:
     a = ev.audit[allowed_requests(ev)]
     if a.empty:
         return pd.DataFrame()
-    actor = _actor(a)
-    target_pod = "pod:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str)
+    actor = node_ids.actors(a["sa_namespace"], a["sa_name"], a["user"])
+    target_pod = node_ids.pods(a["object_namespace"], a["object_name"])
     out = []
 
     def add(mask: pd.Series, source: pd.Series, target: pd.Series, kind: str) -> None:
@@ -302,50 +297,47 @@ def _audit_edges(ev: Evidence, *, networks: list[Any] | None = None) -> pd.DataF
         add(pods & (a["subresource"] == sub), actor, target_pod, kind)
     # kubectl debug: an ephemeral container added to a running pod
     add(pods & (a["subresource"] == "ephemeralcontainers") & a["verb"].isin(["patch", "update"]), actor, target_pod, "debug")
-    add((a["resource"] == "nodes") & (a["subresource"] == "proxy"), actor, "node:" + a["object_name"].astype(str), "node_proxy")
+    add((a["resource"] == "nodes") & (a["subresource"] == "proxy"), actor, node_ids.nodes(a["object_name"]), "node_proxy")
     # a token minted for another service account, and requests made as someone else
     add((a["resource"] == "serviceaccounts") & (a["subresource"] == "token") & (a["verb"] == "create"), actor,
-        "sa:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str), "token_request")
+        node_ids.service_accounts(a["object_namespace"], a["object_name"]), "token_request")
     if "impersonated_user" in a.columns:
-        who = a["impersonated_user"].astype("string")
-        as_sa = who.str.startswith("system:serviceaccount:").fillna(False).astype(bool)
-        target = ("sa:" + who.str.removeprefix("system:serviceaccount:").str.replace(":", "/", n=1)).where(as_sa, "user:" + who)
-        add(who.notna(), actor, target.astype(str), "impersonate")
+        who = a["impersonated_user"]
+        add(who.notna(), actor, node_ids.identities(who).astype(str), "impersonate")
     creates = (a["verb"] == "create") & a["subresource"].isna() & a["object_name"].notna()
     add(creates & pods, actor, target_pod, "create_pod")
     workloads = a["resource"].isin(["deployments", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicasets"])
-    workload = "workload:" + a["object_namespace"].astype(str) + "/" + a["resource"].astype(str) + "/" + a["object_name"].astype(str)
+    workload = node_ids.workloads(a["object_namespace"], a["resource"], a["object_name"])
     add(creates & workloads, actor, workload, "create_workload")
     # a patch or update of a pod or a workload can swap its image or command: code runs there
     changes = a["verb"].isin(["patch", "update"]) & a["subresource"].isna() & a["object_name"].notna()
     add(changes & pods, actor, target_pod, "patch")
     add(changes & workloads, actor, workload, "patch")
     secrets = (a["resource"] == "secrets") & a["verb"].isin(["get", "list", "watch"])
-    add(secrets, actor, "secret:" + a["object_namespace"].fillna("*").astype(str) + "/" + a["object_name"].fillna("*").astype(str), "read_secret")
+    add(secrets, actor, node_ids.secrets(a["object_namespace"].fillna("*"), a["object_name"].fillna("*")), "read_secret")
     # token use: where a service account's requests came from (its pod, another pod, outside)
     sa = a["sa_name"].notna() & a["source_ip"].notna()
-    src = ("pod:" + a["source_namespace"].astype(str) + "/" + a["source_pod"].astype(str)).where(a["source_pod"].notna(), "ip:" + a["source_ip"].astype(str)) \
-        if "source_pod" in a.columns else "ip:" + a["source_ip"].astype(str)
+    src = node_ids.pods(a["source_namespace"], a["source_pod"]).where(a["source_pod"].notna(), node_ids.ips(a["source_ip"])) \
+        if "source_pod" in a.columns else node_ids.ips(a["source_ip"])
     add(sa & (a.get("source_kind", pd.Series("pod", index=a.index)) != "node"), src, actor, "token_use")
     # the pod a bound token was read in (an exec whose command reads the token file)
     steal = a["exec_command"].fillna("").str.contains(SA_TOKEN_PATHS) & pods & (a["subresource"] == "exec")
     if steal.any():
         sa_of = service_accounts(ev, a.loc[steal, "object_namespace"], a.loc[steal, "object_name"]).reindex(a.index)
-        add(steal & sa_of.notna(), target_pod, "sa:" + a["object_namespace"].astype(str) + "/" + sa_of.astype(str), "token_steal")
+        add(steal & sa_of.notna(), target_pod, node_ids.service_accounts(a["object_namespace"], sa_of), "token_steal")
     # bindings: who created them, and whom they grant
     binds = a["resource"].isin(["clusterrolebindings", "rolebindings"]) & (a["verb"] == "create")
-    binding = "binding:" + a["object_name"].astype(str)
+    binding = node_ids.bindings(a["object_name"])
     add(binds, actor, binding, "bind_role")
     # and who used one: the authorizer names the binding that allowed a request
     used = a["authz_reason"].astype("string").str.extract(r'by (?:Cluster)?RoleBinding "([^"]+)"', expand=False) \
         if "authz_reason" in a.columns else pd.Series(pd.NA, index=a.index, dtype="string")
-    add(used.notna(), actor, "binding:" + used.astype(str), "use_binding")
+    add(used.notna(), actor, node_ids.bindings(used), "use_binding")
     _entry_edges(ev, a, actor, add, out, networks=cluster_networks(ev.context("nodes")) if networks is None else networks)
     if binds.any():
         for i, body in parsed_bodies(a, binds, unreadable=ev.unreadable).dropna().items():
             for subject in subject_users(body):
-                node = ("sa:" + subject.removeprefix("system:serviceaccount:").replace(":", "/", 1)) if subject.startswith("system:serviceaccount:") else "user:" + subject
-                out.append(pd.DataFrame({"source": [binding[i]], "target": [node], "type": ["grants"], "time": [a.at[i, "time"]], "bytes": [0],
+                out.append(pd.DataFrame({"source": [binding[i]], "target": [node_ids.identity(subject)], "type": ["grants"], "time": [a.at[i, "time"]], "bytes": [0],
                                          "event_id": [a.at[i, "event_id"]]}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
@@ -357,15 +349,15 @@ def _entry_edges(ev: Evidence, a: pd.DataFrame, actor: pd.Series, add: Any, out:
     # the managed platforms' own agents call from the provider's addresses
     user = a["user"].fillna("").astype(str)
     outside = external_mask(a["source_ip"], networks)
-    add(outside & a["sa_name"].isna() & a["user"].notna() & ~user.str.match(PLATFORM_USERS), "ip:" + a["source_ip"].astype(str),
-        "user:" + user, "credential_use")
+    add(outside & a["sa_name"].isna() & a["user"].notna() & ~user.str.match(PLATFORM_USERS), node_ids.ips(a["source_ip"]),
+        node_ids.users(user), "credential_use")
     creates = (a["verb"] == "create") & a["subresource"].isna() & a["object_name"].notna()
     writes = a["verb"].isin(["create", "update", "patch"]) & a["subresource"].isna() & a["object_name"].notna()
     add(writes & a["resource"].isin(["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]), actor,
-        "webhook:" + a["object_name"].astype(str), "create_webhook")
-    obj_sa = "sa:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str)
+        node_ids.webhooks(a["object_name"]), "create_webhook")
+    obj_sa = node_ids.service_accounts(a["object_namespace"], a["object_name"])
     add(creates & (a["resource"] == "serviceaccounts"), actor, obj_sa, "create_sa")
-    secret = "secret:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str)
+    secret = node_ids.secrets(a["object_namespace"], a["object_name"])
     made = creates & (a["resource"] == "secrets")
     if made.any():
         for i, body in parsed_bodies(a, made, unreadable=ev.unreadable).dropna().items():
@@ -375,9 +367,9 @@ def _entry_edges(ev: Evidence, a: pd.DataFrame, actor: pd.Series, add: Any, out:
                 one = pd.Series(False, index=a.index)
                 one.at[i] = True
                 add(one, actor, secret, "create_token_secret")
-                add(one, secret, pd.Series(f"sa:{a.at[i, 'object_namespace']}/{owner}", index=a.index), "token_from_secret")
+                add(one, secret, pd.Series(node_ids.service_account(a.at[i, "object_namespace"], owner), index=a.index), "token_from_secret")
     csr = a["resource"] == "certificatesigningrequests"
-    name = "csr:" + a["object_name"].astype(str)
+    name = node_ids.csrs(a["object_name"])
     add(creates & csr, actor, name, "create_csr")
     approval = csr & (a["subresource"] == "approval") & a["verb"].isin(["update", "patch"]) & a["object_name"].notna()
     add(approval, actor, name, "approve_csr")
@@ -390,15 +382,15 @@ def _entry_edges(ev: Evidence, a: pd.DataFrame, actor: pd.Series, add: Any, out:
             if cn:
                 cns[str(a.at[i, "object_name"])] = cn
         who = a["object_name"].astype(str).map(cns)
-        add(approval & who.notna(), name, "user:" + who.astype(str), "csr_identity")
+        add(approval & who.notna(), name, node_ids.users(who), "csr_identity")
     # a static pod's mirror, registered by its node's kubelet: the manifest on the node runs it
-    pods = (a["resource"] == "pods") & creates & user.str.startswith("system:node:")
+    pods = (a["resource"] == "pods") & creates & user.str.startswith(node_ids.NODE_USER)
     if pods.any():
         bodies = parsed_bodies(a, pods, unreadable=ev.unreadable)
         mirror = bodies.map(lambda o: isinstance(o, dict) and isinstance((o.get("metadata") or {}).get("annotations"), dict)
                             and "kubernetes.io/config.mirror" in o["metadata"]["annotations"]).astype(bool)
-        add(pods & mirror, "node:" + user.str.removeprefix("system:node:"),
-            "pod:" + a["object_namespace"].astype(str) + "/" + a["object_name"].astype(str), "static_pod")
+        add(pods & mirror, node_ids.nodes(user.str.removeprefix(node_ids.NODE_USER)), node_ids.pods(a["object_namespace"], a["object_name"]),
+            "static_pod")
 
 
 def csr_common_name(request: Any) -> str | None:
@@ -430,8 +422,8 @@ def _token_secret_edges(links: pd.DataFrame) -> pd.DataFrame:
     if links.empty:
         return pd.DataFrame()
     links = first_token_links(links)
-    secret = "secret:" + links["secret_namespace"].fillna("*").astype(str) + "/" + links["secret"].fillna("*").astype(str)
-    sa = "sa:" + links["sa_namespace"].astype(str) + "/" + links["sa_name"].astype(str)
+    secret = node_ids.secrets(links["secret_namespace"].fillna("*"), links["secret"].fillna("*"))
+    sa = node_ids.service_accounts(links["sa_namespace"], links["sa_name"])
     return pd.concat([
         pd.DataFrame({"source": links["reader_actor"], "target": secret, "type": "read_token_secret", "time": links["read_time"], "bytes": 0,
                       "event_id": links["read_event"]}),
@@ -450,15 +442,15 @@ def _runtime_edges(ev: Evidence) -> pd.DataFrame:
         wrote = r[(r["event_type"] != "exec") & (r["file_path"].fillna("").str.contains(STATIC_MANIFEST) | cmd.str.contains(STATIC_MANIFEST_WRITE))
                   & r["pod"].notna() & r["namespace"].notna() & r["node"].notna()]
         if len(wrote):
-            out.append(pd.DataFrame({"source": "pod:" + wrote["namespace"].astype(str) + "/" + wrote["pod"].astype(str),
-                                     "target": "node:" + wrote["node"].astype(str), "type": "host_escape", "time": wrote["time"], "bytes": 0,
+            out.append(pd.DataFrame({"source": node_ids.pods(wrote["namespace"], wrote["pod"]),
+                                     "target": node_ids.nodes(wrote["node"]), "type": "host_escape", "time": wrote["time"], "bytes": 0,
                                      "event_id": wrote["event_id"]}))
     # an escape, a static-pod manifest, the runtime socket or the node's crontab, from an exec or an
     # alert naming the command (Falco's proc.cmdline)
     taken = host_takeovers(ev)
     if len(taken):
-        out.append(pd.DataFrame({"source": "pod:" + taken["namespace"].astype(str) + "/" + taken["pod"].astype(str),
-                                 "target": "node:" + taken["node"].astype(str), "type": "host_escape", "time": taken["time"], "bytes": 0,
+        out.append(pd.DataFrame({"source": node_ids.pods(taken["namespace"], taken["pod"]),
+                                 "target": node_ids.nodes(taken["node"]), "type": "host_escape", "time": taken["time"], "bytes": 0,
                                  "event_id": taken["event_id"]}))
     if "file_path" in r.columns:
         # the token file opened (a file event, or an alert such as Falco's "Read sensitive file
@@ -467,18 +459,18 @@ def _runtime_edges(ev: Evidence) -> pd.DataFrame:
         if len(opened):
             sa = service_accounts(ev, opened["namespace"], opened["pod"])
             m = sa.notna()
-            out.append(pd.DataFrame({"source": "pod:" + opened.loc[m, "namespace"].astype(str) + "/" + opened.loc[m, "pod"].astype(str),
-                                     "target": "sa:" + opened.loc[m, "namespace"].astype(str) + "/" + sa[m].astype(str), "type": "token_steal",
+            out.append(pd.DataFrame({"source": node_ids.pods(opened.loc[m, "namespace"], opened.loc[m, "pod"]),
+                                     "target": node_ids.service_accounts(opened.loc[m, "namespace"], sa[m]), "type": "token_steal",
                                      "time": opened.loc[m, "time"], "bytes": 0, "event_id": opened.loc[m, "event_id"]}))
     x = container_execs(ev)
     x = x[x["pod"].notna() & x["namespace"].notna()]
     if x.empty:
         return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
-    pod = "pod:" + x["namespace"].astype(str) + "/" + x["pod"].astype(str)
+    pod = node_ids.pods(x["namespace"], x["pod"])
     steal = x["command"].str.contains(SA_TOKEN_PATHS)
     if steal.any():
         sa = service_accounts(ev, x["namespace"], x["pod"])
         m = steal & sa.notna()
-        out.append(pd.DataFrame({"source": pod[m], "target": "sa:" + x.loc[m, "namespace"].astype(str) + "/" + sa[m].astype(str),
+        out.append(pd.DataFrame({"source": pod[m], "target": node_ids.service_accounts(x.loc[m, "namespace"], sa[m]),
                                  "type": "token_steal", "time": x.loc[m, "time"], "bytes": 0, "event_id": x.loc[m, "event_id"]}))
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()

@@ -1,22 +1,19 @@
 """The kill-chain timeline: findings and the events that back them, in time order, with
-their phase, tactic, technique and entity; the phases' first and last sightings; patient
-zero; and a narrative an analyst can paste into a report."""
+their phase, tactic, technique and entity; the phases' first and last sightings; and a
+narrative an analyst can paste into a report (patient zero named from ``entry``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..context.networks import Network, cluster_networks, external_mask
 from ..detect.engine import PHASES
 from ..frames import clock, utc_timestamp
+from .entry import findings_patient_zero
 
 if TYPE_CHECKING:
-    import networkx as nx
-
     from ..case import Case
 
 TIMELINE_COLUMNS = [
@@ -123,121 +120,10 @@ def phases(timeline: pd.DataFrame) -> pd.DataFrame:
             continue
         out.append({
             "kill_chain_phase": phase, "first_seen": g["time"].min(), "last_seen": g["time_end"].max(), "findings": len(g),
-            "techniques": ", ".join(sorted({t for t in g["technique_id"].dropna()} | {a for a in g["attack_id"].dropna() if a})),
+            "techniques": ", ".join(sorted(set(g["technique_id"].dropna()) | {a for a in g["attack_id"].dropna() if a})),
             "entities": ", ".join(list(dict.fromkeys(g["entity"].dropna()))[:8]),
         })
     return pd.DataFrame(out, columns=["kill_chain_phase", "first_seen", "last_seen", "findings", "techniques", "entities"])
-
-
-PATIENT_ZERO_COLUMNS = ["rank", "entity", "namespace", "pod", "first_seen", "came_from", "reason", "finding_id", "entity_type"]
-FOLLOW_UP = pd.Timedelta(minutes=30)  # how soon a high-severity finding must follow a pod's first one to make it a strong candidate
-_FOOTHOLD_PHASES = ("Delivery", "Exploitation", "Installation", "Command & Control")
-_SA_USER = "system:serviceaccount:"
-
-
-def patient_zero(source: Case | pd.DataFrame | nx.MultiDiGraph, *, networks: Iterable[Network] | None = None,
-                 made: set[str] | None = None) -> pd.DataFrame:
-    """Candidates for the way in, best first, with the reason. Two shapes of entry:
-
-    - a pod (``entity_type`` pod) whose earliest finding is high or critical and in a foothold
-      phase (delivery, exploitation, installation, C2); ``came_from`` is the outside address a
-      finding about that pod names as its source, if any;
-    - an identity (``entity_type`` user or service_account) that findings show acting from an
-      outside address — a leaked kubeconfig or token used with no exploited pod (MS-TA9001,
-      ATT&CK T1078); ``came_from`` is that address; strong when one of those findings is high
-      or critical or in a foothold phase.
-
-    Strong candidates rank first, each group by time. An address inside the cluster or its
-    private network (a node, a VPC address; ``network.is_external`` with ``networks``, by
-    default the case's own) is never ``came_from``, and a finding about an address is never a
-    pod. ``source`` is a case (its saved findings; with none saved yet, the lateral-movement
-    graph's ranking), a findings (or timeline) frame, or a lateral-movement graph
-    (``reach.graph_patient_zero``). Pods made by hand during the evidence (``made``; for a case,
-    ``made_by_hand``) rank after the others."""
-    if hasattr(source, "out_edges"):  # a networkx graph
-        from .reach import graph_patient_zero
-
-        return graph_patient_zero(source, networks=networks or ())  # type: ignore[arg-type]
-    if isinstance(source, pd.DataFrame):
-        f, nets = source, list(networks or ())
-        return _finding_patient_zero(f, networks=nets, made=made or set())
-    else:
-        f = source.findings()
-        nets = list(networks) if networks is not None else cluster_networks(source.context("nodes"))
-        if f.empty and not source.manifest.get("detections"):  # detection has not run: what the graph shows
-            from .graph import lateral_movement
-            from .reach import graph_patient_zero
-
-            return graph_patient_zero(lateral_movement(source, possible=False), networks=nets)
-    return _finding_patient_zero(f, networks=nets, made=made_by_hand(source) if made is None else made)
-
-
-def made_by_hand(case: Case) -> set[str]:
-    """``ns/name`` of the pods created during the evidence by a person, a service account that
-    is not a workload controller, or a kubelet (a static pod): an attacker's tools are made this
-    way, after the way in, so such a pod is never ranked before one a controller runs."""
-    from ..detect.facts import is_system
-
-    creates = case.sql("SELECT DISTINCT user, object_namespace, object_name FROM audit WHERE resource = 'pods' AND verb = 'create' "
-                       "AND subresource IS NULL AND (response_code IS NULL OR response_code < 400) AND object_name IS NOT NULL")
-    by_hand = ~is_system(creates["user"]) | creates["user"].fillna("").str.startswith("system:node:")
-    return set(creates.loc[by_hand, "object_namespace"].astype(str) + "/" + creates.loc[by_hand, "object_name"].astype(str))
-
-
-def _finding_patient_zero(f: pd.DataFrame, *, networks: list[Network], made: set[str] = frozenset()) -> pd.DataFrame:  # type: ignore[assignment]
-    if "kind" in f.columns:
-        f = f[f["kind"] == "finding"]
-    if f.empty or not {"entity_type", "entity", "time", "severity", "kill_chain_phase"} <= set(f.columns):
-        return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)
-    strong = f["severity"].isin(["high", "critical"]) & f["kill_chain_phase"].isin(_FOOTHOLD_PHASES)
-    f = f.assign(_strong=strong).sort_values(["_strong", "time"], ascending=[False, True], kind="stable")
-    outside = external_mask(f["source_ip"].astype("string"), networks) if "source_ip" in f.columns else pd.Series(False, index=f.index)
-    rows = []
-    # pods: a finding about a pod names both its namespace and its name (a rule that fell back
-    # to an address for an unattributed source is about that address, not a pod)
-    pods = f[(f["entity_type"] == "pod") & f["namespace"].notna() & f["pod"].notna()]
-    pods = pods[pods["entity"] == pods["namespace"].astype(str) + "/" + pods["pod"].astype(str)]
-    for entity, g in pods.groupby("entity", sort=False):
-        first = g.iloc[0]
-        origin = g.loc[outside[g.index], "source_ip"].dropna()
-        kind = "first foothold-phase finding" if first["_strong"] else "first finding"
-        if not first["_strong"]:
-            # a sensor that rates the exploit itself low (Falco's "Notice") still reports what
-            # follows it: a high-severity finding soon after the first makes the pod a strong candidate
-            start = g["time"].min()
-            soon = g[g["severity"].isin(["high", "critical"]) & (g["time"] <= start + FOLLOW_UP)].sort_values("time", kind="stable")
-            if len(soon):
-                first = first.copy()
-                first["_strong"] = True
-                kind = f"first finding at {clock(start)}, then {soon['title'].iloc[0]} ({soon['severity'].iloc[0]}) at {clock(soon['time'].iloc[0])}; first"
-        rows.append({
-            "entity_type": "pod", "entity": entity, "namespace": first["namespace"], "pod": first["pod"], "first_seen": g["time"].min(),
-            "came_from": origin.iloc[0] if len(origin) else None, "finding_id": first["finding_id"], "_strong": bool(first["_strong"]),
-            "_t": first["time"], "_made": entity in made,
-            "reason": f"{kind}: {first['title']} ({first['kill_chain_phase']}, {first['severity']}) at {clock(first['time'])}"
-                      + ("; created by hand during the evidence (an attacker's tool, not the way in)" if entity in made else ""),
-        })
-    # identities acting from outside (whatever the finding is about: a secret read, a workload created)
-    if "user" in f.columns:
-        acting = f[outside & f["user"].notna() & (f["user"] != "")]  # system:anonymous too: unauthenticated access is a way in
-        for user, g in acting.groupby("user", sort=False):
-            g = g.sort_values("time", kind="stable")
-            first = g.iloc[0]
-            is_sa = str(user).startswith(_SA_USER)
-            entity = str(user).removeprefix(_SA_USER).replace(":", "/", 1) if is_sa else str(user)
-            strong_any = bool((g["severity"].isin(["high", "critical"]) | g["kill_chain_phase"].isin(_FOOTHOLD_PHASES)).any())
-            rows.append({
-                "entity_type": "service_account" if is_sa else "user", "entity": entity, "namespace": entity.split("/", 1)[0] if is_sa else None,
-                "pod": None, "first_seen": g["time"].min(), "came_from": first["source_ip"], "finding_id": first["finding_id"],
-                "_strong": strong_any, "_t": first["time"], "_made": False,
-                "reason": f"credential used from outside address {first['source_ip']}: {first['title']} ({first['kill_chain_phase']}, "
-                          f"{first['severity']}) at {clock(first['time'])}, {len(g)} finding(s) from outside",
-            })
-    if not rows:
-        return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)
-    out = pd.DataFrame(rows).sort_values(["_made", "_strong", "_t"], ascending=[True, False, True], kind="stable").reset_index(drop=True)
-    out["rank"] = range(1, len(out) + 1)
-    return out[PATIENT_ZERO_COLUMNS]
 
 
 def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
@@ -251,7 +137,7 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
     first, last = f["time"].min(), f["time_end"].max()
     lines.append(f"{len(f)} findings between {clock(first)} and {clock(last)} UTC, "
                  f"in {f['kill_chain_phase'].nunique()} of the {len(PHASES)} kill-chain phases.")
-    candidates = patient_zero(f)
+    candidates = findings_patient_zero(f)
     if len(candidates):
         p0 = candidates.iloc[0]
         what = {"pod": "pod", "user": "user", "service_account": "service account"}.get(p0["entity_type"], "")

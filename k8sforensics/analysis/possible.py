@@ -31,6 +31,7 @@ import pandas as pd
 
 from ..detect.engine import Evidence
 from ..detect.facts import is_sensitive_host_path
+from . import node_ids
 
 POSSIBLE_COLUMNS = ["source", "target", "type", "first_seen", "last_seen", "reason", "basis", "fix", "cuttable"]
 
@@ -163,10 +164,10 @@ class _Grant:
 def _subject(row: Any) -> str | None:
     if row.subject_kind == "ServiceAccount":
         ns = row.subject_namespace if isinstance(row.subject_namespace, str) else row.binding_namespace
-        return f"sa:{ns}/{row.subject}" if isinstance(ns, str) else None
+        return node_ids.service_account(ns, row.subject) if isinstance(ns, str) else None
     if row.subject_kind == "Group":
-        return f"group:{row.subject}"
-    return f"user:{row.subject}" if isinstance(row.subject, str) else None
+        return node_ids.group(row.subject)
+    return node_ids.user(row.subject) if isinstance(row.subject, str) else None
 
 
 def _grants(rbac: pd.DataFrame) -> list[tuple[str, _Grant]]:
@@ -212,18 +213,18 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
             if g.allows(sub, ("patch", "update") if kind == "debug" else ("create", "get")):
                 what = f"{'patch' if kind == 'debug' else 'create'} {sub}"
                 for ns, pod in _in_scope(w.pods_by_ns, w, g):
-                    out.append(_edge(subject, f"pod:{ns}/{pod}", kind, g.reason(what), g.basis, g.fix(what)))
+                    out.append(_edge(subject, node_ids.pod(ns, pod), kind, g.reason(what), g.basis, g.fix(what)))
         if g.allows("pods", ("patch", "update")):
             for ns, pod in _in_scope(w.pods_by_ns, w, g):
-                out.append(_edge(subject, f"pod:{ns}/{pod}", "patch", g.reason("patch pods (swap an image)"), g.basis, g.fix("patch/update pods")))
+                out.append(_edge(subject, node_ids.pod(ns, pod), "patch", g.reason("patch pods (swap an image)"), g.basis, g.fix("patch/update pods")))
         for resource, group in WORKLOAD_RESOURCES.items():
             if g.allows(resource, ("patch", "update"), group):
                 for ns, name in _in_scope(w.workloads_by_ns, w, g, resource):
-                    out.append(_edge(subject, f"workload:{ns}/{resource}/{name}", "patch", g.reason(f"patch {resource} (swap an image)"),
+                    out.append(_edge(subject, node_ids.workload(ns, resource, name), "patch", g.reason(f"patch {resource} (swap an image)"),
                                      g.basis, g.fix(f"patch/update {resource}")))
         if g.namespace is None and g.allows("nodes/proxy", ("get", "create")):
             for node in w.nodes:
-                out.append(_edge(subject, f"node:{node}", "node_proxy", g.reason("nodes/proxy (kubelet API: exec in any pod)"), g.basis,
+                out.append(_edge(subject, node_ids.node(node), "node_proxy", g.reason("nodes/proxy (kubelet API: exec in any pod)"), g.basis,
                                  g.fix("nodes/proxy")))
         creators = [("create_pod", "pods", "")] + [("create_workload", r, grp) for r, grp in WORKLOAD_RESOURCES.items()]
         for kind, resource, group in creators:
@@ -232,12 +233,12 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
             what = f"create {resource}"
             for ns in w.scope(g.namespace):
                 for sa in w.sas_by_ns.get(ns, []):
-                    out.append(_edge(subject, f"sa:{ns}/{sa}", kind, g.reason(f"{what} (a pod can run as any service account of {ns})"),
+                    out.append(_edge(subject, node_ids.service_account(ns, sa), kind, g.reason(f"{what} (a pod can run as any service account of {ns})"),
                                      g.basis, g.fix(what)))
                 if w.enforce.get(ns) in ENFORCING:
                     continue  # Pod Security rejects the privileged pod that would take a node
                 for node in w.nodes:
-                    out.append(_edge(subject, f"node:{node}", kind,
+                    out.append(_edge(subject, node_ids.node(node), kind,
                                      g.reason(f"{what} (a privileged or hostPath pod in {ns}; no Pod Security enforcement known)"),
                                      g.basis, g.fix(what) + f"; enforce Pod Security baseline on {ns}"))
             break  # one create right is enough: the same targets
@@ -245,22 +246,22 @@ def _rbac_edges(w: _World) -> list[tuple[Any, ...]]:
             if g.allows(resource, (verb,)):
                 what = f"{verb} {resource}"
                 for ns, sa in _in_scope(w.sas_by_ns, w, g):
-                    out.append(_edge(subject, f"sa:{ns}/{sa}", kind, g.reason(what), g.basis, g.fix(what)))
-        for resource, prefix in (("users", "user"), ("groups", "group")):
+                    out.append(_edge(subject, node_ids.service_account(ns, sa), kind, g.reason(what), g.basis, g.fix(what)))
+        for resource, identity in (("users", node_ids.user), ("groups", node_ids.group)):
             if g.namespace is None and g.allows(resource, ("impersonate",)):
                 for name in g.names or ["*"]:
-                    out.append(_edge(subject, f"{prefix}:{name}", "impersonate", g.reason(f"impersonate {resource}"), g.basis,
+                    out.append(_edge(subject, identity(name), "impersonate", g.reason(f"impersonate {resource}"), g.basis,
                                      g.fix("impersonate")))
         if g.allows("secrets", ("get", "list", "watch")):
             what = "read secrets"
             for ns in ([g.namespace] if g.namespace else ["*"]):
                 for name in g.names or ["*"]:
-                    out.append(_edge(subject, f"secret:{ns}/{name}", "read_secret", g.reason(what), g.basis, g.fix("get/list/watch secrets")))
+                    out.append(_edge(subject, node_ids.secret(ns, name), "read_secret", g.reason(what), g.basis, g.fix("get/list/watch secrets")))
         binding = "clusterrolebindings" if g.namespace is None else "rolebindings"
         # creating a binding grants only what one holds, unless one may also bind or escalate roles
         if g.allows(binding, ("create", "update", "patch"), "rbac.authorization.k8s.io") and (
                 (subject, None) in escalators or (subject, g.namespace) in escalators):
-            target = "role:*" if g.namespace is None else f"role:{g.namespace}/*"
+            target = node_ids.role(g.namespace, "*")
             out.append(_edge(subject, target, "bind_role", g.reason(f"create {binding} and bind/escalate roles (any permission)"),
                              g.basis, g.fix(f"bind/escalate and create {binding}")))
     return out
@@ -272,7 +273,7 @@ def _pod_edges(w: _World) -> list[tuple[Any, ...]]:
     out: list[tuple[Any, ...]] = []
     p = w.pods
     for r in p.itertuples(index=False):
-        pod = f"pod:{r.namespace}/{r.name}"
+        pod = node_ids.pod(r.namespace, r.name)
         life = {"first": r.created, "last": r.deleted}
         basis = f"Pod {r.namespace}/{r.name}" + (f" ({r.workload_kind} {r.workload})" if isinstance(r.workload, str) else "")
         # a pod known only from events has no spec: its workload's template names the account
@@ -280,7 +281,7 @@ def _pod_edges(w: _World) -> list[tuple[Any, ...]]:
                                                                                             w.template_sa.get((r.namespace, r.workload)))
         automount = r.automount_token if r.automount_token is not None and not _nan(r.automount_token) else w.sa_automount.get((r.namespace, sa))
         if sa is not None and (automount is None or _nan(automount) or bool(automount)):
-            out.append(_edge(pod, f"sa:{r.namespace}/{sa}", "token_steal",
+            out.append(_edge(pod, node_ids.service_account(r.namespace, sa), "token_steal",
                              f"{basis} mounts the token of service account {r.namespace}/{sa}", basis,
                              "set automountServiceAccountToken: false (pod template or service account) where the API is not needed", **life))
         why = []
@@ -291,13 +292,13 @@ def _pod_edges(w: _World) -> list[tuple[Any, ...]]:
         why += [f"hostPath {h}" for h in _items(r.host_paths) if is_sensitive_host_path(h)]
         why += [f"capability {c}" for c in _items(r.capabilities_added) if c.upper().removeprefix("CAP_") in ESCAPE_CAPABILITIES]
         if why and isinstance(r.node, str):
-            out.append(_edge(pod, f"node:{r.node}", "host_escape", f"{basis} runs {', '.join(why)} on node {r.node}", basis,
+            out.append(_edge(pod, node_ids.node(r.node), "host_escape", f"{basis} runs {', '.join(why)} on node {r.node}", basis,
                              f"redeploy without {', '.join(why)}; enforce Pod Security baseline on {r.namespace}", **life))
         if isinstance(r.workload, str) and r.workload_kind in KIND_RESOURCE:
-            out.append(_edge(f"workload:{r.namespace}/{KIND_RESOURCE[r.workload_kind]}/{r.workload}", pod, "runs",
+            out.append(_edge(node_ids.workload(r.namespace, KIND_RESOURCE[r.workload_kind], r.workload), pod, "runs",
                              f"{r.workload_kind} {r.namespace}/{r.workload} runs {pod}", basis, "", cuttable=False, **life))
     for r in w.pod_nodes[w.pod_nodes["node"].notna()].itertuples(index=False):
-        out.append(_edge(f"node:{r.node}", f"pod:{r.namespace}/{r.name}", "hosts", f"pod {r.namespace}/{r.name} ran on node {r.node}",
+        out.append(_edge(node_ids.node(r.node), node_ids.pod(r.namespace, r.name), "hosts", f"pod {r.namespace}/{r.name} ran on node {r.node}",
                          f"Node {r.node}", "", cuttable=False))
     return out
 
@@ -316,7 +317,7 @@ def _membership_edges(w: _World, ev: Evidence) -> list[tuple[Any, ...]]:
         for sa in names:
             for group in ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"):
                 if group in bound:
-                    out.append(_edge(f"sa:{ns}/{sa}", f"group:{group}", "member_of", f"every service account of {ns} is in {group}",
+                    out.append(_edge(node_ids.service_account(ns, sa), node_ids.group(group), "member_of", f"every service account of {ns} is in {group}",
                                      f"Group {group}", "", cuttable=False))
     pairs: set[tuple[str, str]] = set()
     for a in ev.audit_chunks():  # the audit log a chunk at a time: only the (user, group) pairs are kept
@@ -324,6 +325,6 @@ def _membership_edges(w: _World, ev: Evidence) -> list[tuple[Any, ...]]:
             seen = a.loc[a["sa_name"].isna() & a["user"].notna(), ["user", "user_groups"]].dropna()
             pairs |= {(u, g) for u, groups in zip(seen["user"], seen["user_groups"]) for g in _items(groups) if g in bound}
     for user, group in sorted(pairs):
-        out.append(_edge(f"user:{user}", f"group:{group}", "member_of", f"the audit log shows {user} in group {group}",
+        out.append(_edge(node_ids.user(user), node_ids.group(group), "member_of", f"the audit log shows {user} in group {group}",
                          f"Group {group}", "", cuttable=False))
     return out

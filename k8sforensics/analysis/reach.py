@@ -1,7 +1,6 @@
 """Questions over the lateral-movement graph, each answered as a DataFrame: how control spread
-from a source (``paths``), where it can still go (``blast_radius``), which configuration edges to
-remove to stop it (``edges_to_cut``), and which pod the attacker came in through
-(``graph_patient_zero``, behind ``kf.patient_zero``)."""
+from a source (``paths``), where it can still go (``blast_radius``) and which configuration edges
+to remove to stop it (``edges_to_cut``). Where the attack starts is ``scope.attack_scope``'s."""
 
 from __future__ import annotations
 
@@ -11,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..context.networks import Network, is_external
-from ..frames import clock
 from . import node_ids
 from .graph import CONTROL_EDGES, REACH_EDGES
 
@@ -59,7 +56,6 @@ EXPOSED = "exposed"
 _ATTACKER_SPEC = frozenset({"create_pod", "create_workload", "patch", "runs"})
 _TOKEN_EDGES = frozenset({"token_use", "token_steal"})
 _NEVER = pd.Timestamp.min.tz_localize("UTC")
-_FOOTHOLD_PHASES = ("Delivery", "Exploitation", "Installation", "Command & Control")  # as kill_chain.patient_zero
 
 
 def _creates(kind: str) -> bool:
@@ -74,13 +70,7 @@ def _control(u: str, v: str, d: dict[str, Any]) -> bool:
     from there), a secret holding an identity's token."""
     kind = str(d["type"])
     return (kind in CONTROL_EDGES or _creates(kind) or kind == "read_secret"
-            or (u.startswith(("ip:", "secret:")) and v.startswith(("sa:", "user:")) and not kind.startswith("flow")))
-
-
-def node_identity(node: str) -> str:
-    """The kubelet's identity of a node (``node:n`` → ``user:system:node:n``): its client
-    credential lives on the node (Kubernetes docs, Node authorization)."""
-    return f"user:system:node:{node.removeprefix('node:')}"
+            or (node_ids.is_a(u, "ip", "secret") and node_ids.is_a(v, "sa", "user") and not kind.startswith("flow")))
 
 
 def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | None = None, *,
@@ -99,7 +89,7 @@ def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | Non
     runs its pods). Returns the hops of the chain that reaches ``target`` (or every node, with
     its parent, when ``target`` is None); columns ``PATHS_COLUMNS``."""
     sources = _nodes(graph, source)
-    since = {s: _NEVER for s in sources} | {s: _when(t) for s, t in (held_since or {}).items() if s in sources}
+    since = dict.fromkeys(sources, _NEVER) | {s: _when(t) for s, t in (held_since or {}).items() if s in sources}
     held: dict[str, tuple[pd.Timestamp, str | None, dict[str, Any] | None, str]] = {s: (since[s], None, None, SOURCE) for s in sources}
 
     def offer(v: str, t: pd.Timestamp, u: str, d: dict[str, Any], how: str) -> bool:
@@ -111,7 +101,7 @@ def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | Non
         return True
 
     observed = sorted(((d["first_seen"], u, v, d) for u, v, d in graph.edges(data=True) if d.get("observed")), key=lambda e: e[0])
-    structure = [(u, v, d) for u, v, d in graph.edges(data=True) if not d.get("observed") or str(u).startswith("secret:")]
+    structure = [(u, v, d) for u, v, d in graph.edges(data=True) if not d.get("observed") or node_ids.is_a(u, "secret")]
     has_observed = {(u, v, d["type"]) for _, u, v, d in observed}
     mounted: dict[str, set[str]] = {}
     for u, v, d in graph.edges(data=True):
@@ -126,12 +116,12 @@ def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | Non
             if h is None or v in sources:
                 continue
             if h[3] in (SOURCE, REACHED):
-                way_in = d["type"] == "flow" and h[3] == SOURCE and u.startswith("ip:") and v.startswith("pod:")
+                way_in = d["type"] == "flow" and h[3] == SOURCE and node_ids.is_a(u, "ip") and node_ids.is_a(v, "pod")
                 if (way_in or _control(u, v, d)) and h[0] <= t:
                     # the kubelet fetches the tokens of the pods it runs: on a node the attacker holds they are exposed
-                    how = EXPOSED if d["type"] == "token_request" and u.startswith("user:system:node:") else REACHED
+                    how = EXPOSED if d["type"] == "token_request" and node_ids.is_kubelet(u) else REACHED
                     changed |= offer(v, t, u, d, how)
-            elif h[3] == EXPOSED and u.startswith("pod:") and v.startswith("sa:") and d["type"] in _TOKEN_EDGES:
+            elif h[3] == EXPOSED and node_ids.is_a(u, "pod") and node_ids.is_a(v, "sa") and d["type"] in _TOKEN_EDGES:
                 # a token used from a pod of a node the attacker holds (a host-network pod shares the
                 # node's address) that is not the token that pod mounts: the attacker used it
                 used = d["type"] == "token_use" and t >= h[0] and bool(mounted.get(u)) and v not in mounted[u]
@@ -146,20 +136,20 @@ def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | Non
             via = h[2]["type"] if h[2] is not None else None
             kind = d["type"]
             if h[3] == EXPOSED:
-                if kind == "token_steal" and u.startswith("pod:"):
+                if kind == "token_steal" and node_ids.is_a(u, "pod"):
                     changed |= offer(v, t, u, d, EXPOSED)
-            elif u.startswith("secret:") and v.startswith(("sa:", "user:")):
+            elif node_ids.is_a(u, "secret") and node_ids.is_a(v, "sa", "user"):
                 changed |= offer(v, t, u, d, REACHED)  # whoever read the secret holds the token in it
             elif kind == "runs":
                 changed |= offer(v, t, u, d, REACHED)  # the workload is the attacker's: so are its pods
-            elif kind in ("host_escape", "token_steal") and u.startswith("pod:"):
+            elif kind in ("host_escape", "token_steal") and node_ids.is_a(u, "pod"):
                 changed |= offer(v, t, u, d, REACHED if via in _ATTACKER_SPEC or (via and _creates(via)) else EXPOSED)
-            elif kind == "hosts" and u.startswith("node:"):
+            elif kind == "hosts" and node_ids.is_a(u, "node"):
                 first, last = life.get(v, (_NEVER, None))
                 if last is None or last >= h[0]:
                     changed |= offer(v, max(h[0], first), u, d, EXPOSED)
-        for n in [n for n, h in held.items() if n.startswith("node:") and h[3] in (SOURCE, REACHED)]:
-            kubelet = node_identity(n)
+        for n in [n for n, h in held.items() if node_ids.is_a(n, "node") and h[3] in (SOURCE, REACHED)]:
+            kubelet = node_ids.kubelet(n)
             if kubelet in graph and kubelet not in sources:
                 changed |= offer(kubelet, held[n][0], n, {"type": "node_credential", "event_ids": []}, REACHED)
     rows = [{"node": n, "kind": graph.nodes[n].get("kind"), "reached": t if p is not None or t != _NEVER else pd.NaT, "parent": p,
@@ -215,10 +205,10 @@ def _nodes(graph: nx.MultiDiGraph, nodes: str | Iterable[str]) -> list[str]:
 def _reach_edges(graph: nx.MultiDiGraph, sources: list[str], *, observed_only: bool) -> Iterable[tuple[str, str, dict[str, Any]]]:
     """Control edges, plus — from an outside address among ``sources`` — its observed flows into
     pods: the way in, as in ``paths``."""
-    entry = {s for s in sources if s.startswith("ip:")}
+    entry = {s for s in sources if node_ids.is_a(s, "ip")}
     for u, v, d in graph.edges(data=True):
         control = d["type"] in REACH_EDGES and (d.get("observed") or not observed_only)
-        way_in = u in entry and d["type"] == "flow" and d.get("observed") and str(v).startswith("pod:")
+        way_in = u in entry and d["type"] == "flow" and d.get("observed") and node_ids.is_a(v, "pod")
         if control or way_in:
             yield u, v, d
 
@@ -295,110 +285,3 @@ def edges_to_cut(graph: nx.MultiDiGraph, from_: str | Iterable[str], to: str | I
                              "basis": d.get("basis"), "fix": d.get("fix") if cuttable else OBSERVED_FIX.get(d["type"], "remove what grants it")})
     return pd.DataFrame(rows, columns=CUT_COLUMNS).sort_values(["cuttable", "source", "target"], ascending=[False, True, True],
                                                                kind="stable").reset_index(drop=True)
-
-
-def attack_source(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = ()) -> str | None:
-    """The outside address patient zero came from, as a node id (``ip:...``), if any: where
-    ``paths`` starts when no source is given. ``networks``: the cluster's own (pod CIDRs, node
-    addresses; ``network.cluster_networks``) — an address in them is never the source."""
-    came = graph_patient_zero(graph, networks=networks)["came_from"].dropna()
-    return f"ip:{came.iloc[0]}" if len(came) else None
-
-
-def attack_sources(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = (), findings: pd.DataFrame | None = None) -> list[str]:
-    """Every way in, as graph node ids for ``paths``: the outside addresses the patient-zero
-    candidates came from, and a candidate itself when no outside address is known (a pod behind
-    a load balancer that hides the client's address). With ``findings``, only the candidates a
-    finding names (the pod, or the identity acting from that address) — so an administrator
-    working from the Internet is not taken for the attacker; without, the first candidate."""
-    ranked = graph_patient_zero(graph, networks=networks)
-    if ranked.empty:
-        return []
-    if findings is None or findings.empty:
-        ranked = ranked.head(1)
-    else:
-        ranked = ranked[[_confirmed(r, findings) for r in ranked.itertuples(index=False)]]
-    out = list(dict.fromkeys(f"ip:{ip}" for ip in ranked["came_from"].dropna() if f"ip:{ip}" in graph))
-    # a foothold with no outside address known is a way in of its own only when the ways in
-    # from outside do not lead to it (else it is a later hop, not an entry)
-    later = set(paths(graph, out)["node"]) if out else set()
-    for r in ranked[ranked["came_from"].isna()].itertuples(index=False):
-        node = entity_node(r.entity_type, r.entity)
-        if node in graph and node not in later and node not in out:
-            out.append(node)
-    return out
-
-
-def entity_node(entity_type: str, entity: str) -> str:
-    """A patient-zero row's entity as a graph node id (``pod:ns/name``, ``sa:ns/name``, ``user:name``)."""
-    prefix = {"pod": "pod:", "service_account": "sa:", "user": "user:"}[entity_type]
-    return prefix + entity
-
-
-def _confirmed(row: Any, findings: pd.DataFrame) -> bool:
-    """A finding names this candidate: the pod it is about, or the identity acting from the
-    address it came from."""
-    f = findings[findings["kind"] == "finding"] if "kind" in findings.columns else findings
-    if row.entity_type == "pod":
-        ns, _, pod = str(row.entity).partition("/")
-        about = (f["entity"] == row.entity) | ((f["namespace"] == ns) & (f["pod"] == pod))
-        if not isinstance(row.came_from, str):
-            # with no outside address, only a foothold finding makes a pod a way in: any pod that calls
-            # the API has "onward" edges, and a scanner or operator draws medium findings
-            about &= f["severity"].isin(["high", "critical"]) & f["kill_chain_phase"].isin(_FOOTHOLD_PHASES)
-        return bool(about.any())
-    who = f"system:serviceaccount:{str(row.entity).replace('/', ':', 1)}" if row.entity_type == "service_account" else row.entity
-    mine = (f["user"] == who) | ((f["entity"] == row.entity) & (f["entity_type"] == row.entity_type))
-    return bool((mine & (f["source_ip"] == row.came_from)).any()) if isinstance(row.came_from, str) else bool(mine.any())
-
-
-def graph_patient_zero(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = ()) -> pd.DataFrame:
-    """The ways in, ranked: (1) pods that outside addresses reached over the network and from
-    which control then moved on (a token used, a pod exec'd, the host escaped), earliest onward
-    move first — ``came_from`` is the outside address whose flows reached the pod last before
-    that move (an address that also touched other nodes — a scanner — preferred); (2)
-    identities (``entity_type`` user or service_account) whose credential was used from an
-    outside address — a leaked kubeconfig or token, no exploited pod (MS-TA9001/T1078 valid
-    accounts); (3) pods control moved on from with no outside address known. An address
-    inside the cluster or its private network (a node, a load balancer's VPC address) is
-    never where the attack came from."""
-    from .kill_chain import PATIENT_ZERO_COLUMNS
-
-    nets = tuple(networks)
-
-    def outside(node: str) -> bool:
-        return node.startswith("ip:") and is_external(node_ids.label(node), nets)
-
-    rows = []
-    for pod in (n for n, k in graph.nodes(data="kind") if k == "pod"):
-        onward = [(d["first_seen"], v, d) for _, v, d in graph.out_edges(pod, data=True) if d.get("observed") and d["type"] in CONTROL_EDGES]
-        if not onward:
-            continue
-        t, target, d = min(onward, key=lambda e: e[0])
-        inbound = [(u, e) for u, _, e in graph.in_edges(pod, data=True)
-                   if e.get("observed") and e["type"] == "flow" and outside(str(u)) and e["first_seen"] <= t]
-        came_from, via = None, ""
-        if inbound:
-            u, e = max(inbound, key=lambda x: (graph.out_degree(x[0]) > 1, x[1]["last_seen"] if x[1]["last_seen"] <= t else x[1]["first_seen"]))
-            came_from = u.removeprefix("ip:")
-            via = f"reached from {came_from} over the network at {clock(e['first_seen'])}, then "
-        ns, _, name = pod.removeprefix("pod:").partition("/")
-        rows.append({"entity_type": "pod", "entity": f"{ns}/{name}", "namespace": ns, "pod": name, "first_seen": t, "came_from": came_from,
-                     "finding_id": None, "_group": 0 if inbound else 2,
-                     "reason": f"{via}{d['type']} → {target} at {clock(t)} (evidence {', '.join(d['event_ids'][:3])})"})
-    # an identity acting from an outside address: the credential left the cluster (or never was in it)
-    for u, v, d in graph.edges(data=True):
-        if not (d.get("observed") and outside(str(u)) and str(v).startswith(("sa:", "user:")) and not str(d["type"]).startswith("flow")):
-            continue
-        kind, _, name = str(v).partition(":")
-        ns = name.split("/", 1)[0] if kind == "sa" else None
-        rows.append({"entity_type": "service_account" if kind == "sa" else "user", "entity": name, "namespace": ns, "pod": None,
-                     "first_seen": d["first_seen"], "came_from": node_ids.label(u), "finding_id": None, "_group": 1,
-                     "reason": f"credential of {v} used from outside address {node_ids.label(u)} at {clock(d['first_seen'])}, {d.get('count', 0)} request(s) "
-                               f"(evidence {', '.join(d.get('event_ids', [])[:3])})"})
-    if not rows:
-        return pd.DataFrame(columns=PATIENT_ZERO_COLUMNS)
-    out = pd.DataFrame(rows).sort_values(["_group", "first_seen"], kind="stable")
-    out = out.drop_duplicates(["entity_type", "entity"]).reset_index(drop=True)  # an identity used from several addresses: the first
-    out["rank"] = range(1, len(out) + 1)
-    return out[PATIENT_ZERO_COLUMNS]

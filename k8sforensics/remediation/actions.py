@@ -18,15 +18,8 @@ import pandas as pd
 
 from ..analysis import node_ids
 from ..analysis.possible import KIND_RESOURCE
-from ..analysis.reach import (
-    EXPOSED,
-    PATHS_COLUMNS,
-    REACHED,
-    SOURCE,
-    attack_sources,
-    edges_to_cut,
-    paths,
-)
+from ..analysis.reach import EXPOSED, REACHED, SOURCE, edges_to_cut
+from ..analysis.scope import AttackScope, attack_scope
 from ..context.networks import Network, is_external
 from ..frames import clock
 from .commands import chain, command, kubectl, names_ok, suspicious, valid_name
@@ -143,7 +136,7 @@ def _pod_info(pods: pd.DataFrame | None) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for r in pods.to_dict("records"):
         labels = r.get("labels")
-        out[f"pod:{r.get('namespace')}/{r.get('name')}"] = {
+        out[node_ids.pod(r.get("namespace"), r.get("name"))] = {
             "labels": dict(labels) if isinstance(labels, dict) else dict(labels or []) if labels is not None and not isinstance(labels, float) else {},
             "workload": r.get("workload") if isinstance(r.get("workload"), str) else None,
             "workload_kind": r.get("workload_kind") if isinstance(r.get("workload_kind"), str) else None,
@@ -159,7 +152,7 @@ def isolated_pods(reached: pd.DataFrame, graph: nx.MultiDiGraph, *, pods: pd.Dat
     info = _pod_info(pods)
     out = []
     for r in reached.itertuples(index=False):
-        if not str(r.node).startswith("pod:") or getattr(r, "how", REACHED) not in (REACHED, SOURCE):
+        if not node_ids.is_a(r.node, "pod") or getattr(r, "how", REACHED) not in (REACHED, SOURCE):
             continue
         # a replica of a workload the attacker made or changed runs their code: quarantined until the
         # workload is deleted or rolled back (it would get fresh tokens for a recreated account meanwhile)
@@ -229,14 +222,13 @@ def manual(why: str) -> dict[str, Any]:
 TOKEN_REQUEST_COLUMNS = ["sa", "time", "expiration_seconds", "expires", "bound_kind", "bound_name", "actor", "event_id"]
 
 
-def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, source: str | list[str] | None = None,
+def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, scope: AttackScope | None = None,
                         attacker_ips: set[str] | None = None,
                         workload_images: dict[tuple[str, str], list[str]] | None = None,
                         bindings: dict[str, tuple[str, str | None]] | None = None,
                         ended: dict[str, Any] | None = None,
                         artifacts: dict[str, str] | None = None,
                         artifact_files: Mapping[str, str] | None = None,
-                        reached: pd.DataFrame | None = None,
                         networks: Iterable[Network] = (),
                         pods: pd.DataFrame | None = None,
                         created: pd.DataFrame | None = None,
@@ -246,9 +238,8 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
                         case: str = "CASE") -> pd.DataFrame:
     """The checklist (columns ``ACTION_COLUMNS``) in the order an incident-response process runs
     it (``PHASE``): preserve → contain → invalidate credentials → eradicate → recover → harden →
-    verify. ``source`` is where the attack came from, one entry or several (default:
-    ``reach.attack_sources``); ``reached`` what ``reach.paths`` says the attacker reached or
-    exposed (computed when None); ``attacker_ips`` more addresses to block (C2, pools the
+    verify. ``scope`` is what the attacker reached or exposed and where from (default:
+    ``attack_scope`` of the graph, outside ``networks``); ``attacker_ips`` more addresses to block (C2, pools the
     attacker's pods used) — only outside ones are (``network.is_external`` with ``networks``,
     the cluster's own); ``workload_images`` the known-good images per (namespace, "Kind/name");
     ``bindings`` the kind and namespace of each binding node (``binding:name``) the attacker
@@ -266,14 +257,8 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     facts = facts or Facts()
     nets = tuple(networks)
     ids_of = _finding_index(findings)
-    if reached is None:
-        sources = [source] if isinstance(source, str) else list(source) if source is not None else attack_sources(graph, networks=nets)
-        sources = [s for s in sources if s in graph]
-        reached = paths(graph, sources) if sources else pd.DataFrame(columns=PATHS_COLUMNS)
-    else:
-        sources = list(reached.loc[reached["how"] == SOURCE, "node"]) if "how" in reached.columns else []
-    if "how" not in reached.columns:
-        reached = reached.assign(how=REACHED)
+    scope = scope if scope is not None else attack_scope(graph, networks=nets)
+    sources, reached = scope.sources, scope.paths
     how = dict(zip(reached["node"], reached["how"]))
     done = {n for n, h in how.items() if h in (SOURCE, REACHED)}
     info = _pod_info(pods)
@@ -336,7 +321,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             why="isolates the pods the attacker ran code in while they are kept for forensics")
     drain: dict[str, list[str]] = {}  # node → the reached system pods on it
     system_rows: list[tuple[str, str, str]] = []
-    for node in (n for n in reached["node"] if n.startswith("pod:") and how[n] in (REACHED, SOURCE)):
+    for node in (n for n in reached["node"] if node_ids.is_a(n, "pod") and how[n] in (REACHED, SOURCE)):
         ns, pod = node_ids.namespaced(node)
         gone = (ended or {}).get(node)
         if _via_of(reached, node) == "runs" and (gone is not None or not _made_by_attacker(reached, node)):
@@ -356,8 +341,8 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
         if isinstance(host, str):
             drain.setdefault(host, []).append(f"{ns}/{pod}")
         system_rows.append((node, state, "" if ok else suspicious([ns, pod])))
-    held_nodes = [n for n in reached["node"] if n.startswith("node:") and how[n] in (REACHED, SOURCE)]
-    for node in [*held_nodes, *(f"node:{h}" for h in sorted(drain) if f"node:{h}" not in held_nodes)]:
+    held_nodes = [n for n in reached["node"] if node_ids.is_a(n, "node") and how[n] in (REACHED, SOURCE)]
+    for node in [*held_nodes, *(node_ids.node(h) for h in sorted(drain) if node_ids.node(h) not in held_nodes)]:
         name = node_ids.parse(node).name
         ok = valid_name(name)
         held = node in held_nodes
@@ -366,11 +351,11 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             + ("" if ok else suspicious([name])), node, "rebuild", events=evidence(node) if held else [], references="NSA 1.0",
             command=kubectl("cordon", name) if ok else "", check=facts.check("unschedulable", "nodes", None, name),
             why=f"host escape ({_via(reached, node)})" if held else "a compromised cluster-critical pod ran there")
-    blocked = {f"ip:{ip}" for ip in attacker_ips or ()} | {s for s in sources if s.startswith("ip:")}
+    blocked = {node_ids.ip(ip) for ip in attacker_ips or ()} | {s for s in sources if node_ids.is_a(s, "ip")}
     named = _named_addresses(findings)
-    blocked |= {n for n in graph if n.startswith("ip:") and _accessed(graph, reached, n, networks=nets, named=named)}
-    blocked |= {u for n in done if n.startswith(("sa:", "user:")) for u, _, d in graph.in_edges(n, data=True)
-                if str(u).startswith("ip:") and d.get("observed") and not str(d["type"]).startswith("flow")}  # where a held credential was used from
+    blocked |= {n for n in graph if node_ids.is_a(n, "ip") and _accessed(graph, reached, n, networks=nets, named=named)}
+    blocked |= {u for n in done if node_ids.is_a(n, "sa", "user") for u, _, d in graph.in_edges(n, data=True)
+                if node_ids.is_a(u, "ip") and d.get("observed") and not str(d["type"]).startswith("flow")}  # where a held credential was used from
     for ip in sorted(b for b in blocked if is_external(node_ids.label(b), nets)):  # never a node's, a pod's or a VPC address
         add(2, "block", f"block {node_ids.label(ip)} at the edge (ingress, firewall, egress proxy)", ip, "network block", events=_edge_events(graph, ip),
             references="NSA 2.0; MS-M9007", check=manual("a firewall or proxy rule is outside the cluster's inventory"),
@@ -390,15 +375,15 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
     for o in made:
         if not any(k in _WEBHOOKS for k in o["resource"].split(",")):
             _delete(add, o, info=info, facts=facts)
-    foothold = [n for n in reached["node"] if n.startswith("pod:") and how[n] == REACHED][:1]
-    crown = [n for n, k in graph.nodes(data="kind") if k == "node" or n == "role:*"]
+    foothold = [n for n in reached["node"] if node_ids.is_a(n, "pod") and how[n] == REACHED][:1]
+    crown = [n for n, k in graph.nodes(data="kind") if k == "node" or n == node_ids.role(None, "*")]
     crown = [n for n in crown if n not in foothold]
     if foothold and crown:
         # what is left once the attacker's bindings are gone: the configuration that was there before
         before = graph.copy()
         before.remove_edges_from([(u, v, k) for u, v, k, d in graph.edges(keys=True, data=True)
                                   if str(d.get("basis") or "").split(" ", 1)[-1].split("/")[-1] in created_bindings
-                                  or u in {f"binding:{b}" for b in created_bindings}])
+                                  or u in {node_ids.binding(b) for b in created_bindings}])
         cut = edges_to_cut(before, foothold, crown)
         for r in cut[cut["cuttable"]].itertuples(index=False):
             add(4, "review", f"cut {r.type} {r.source} → {r.target}: {r.fix}", r.basis or r.source, "RBAC" if "Binding" in str(r.basis) else "pod spec",
@@ -415,11 +400,11 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
             command=chain(kubectl("drain", name, "--ignore-daemonsets", "--delete-emptydir-data"), kubectl("delete", "node", name)) if ok else "",
             check=facts.check("replaced", "nodes", None, name), why=f"host escape ({_via(reached, node)})")
     for host, system_pods in sorted(drain.items()):
-        if f"node:{host}" in held_nodes:
+        if node_ids.node(host) in held_nodes:
             continue  # rebuilt above
         ok = valid_name(host)
         add(5, "rebuild", f"drain node {host} (respecting PodDisruptionBudgets) and inspect it before it takes pods again: the attacker ran "
-            f"code in system pod(s) {', '.join(system_pods)} on it" + ("" if ok else suspicious([host])), f"node:{host}", "rebuild",
+            f"code in system pod(s) {', '.join(system_pods)} on it" + ("" if ok else suspicious([host])), node_ids.node(host), "rebuild",
             references="NSA 1.0; Kubernetes docs: Safely Drain a Node",
             command=kubectl("drain", host, "--ignore-daemonsets", "--delete-emptydir-data") if ok else "",
             check=facts.check("unschedulable", "nodes", None, host),
@@ -431,11 +416,12 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
         digests = facts.digests.get((ns, workload), {})
         text, cmd = _redeploy(ns, workload, digests, (workload_images or {}).get((ns, workload), []), ok=ok)
         old_pods = [{"name": p, "uid": facts.uids.get(("pods", ns, p))} for p in pods_of]
-        add(5, "redeploy", f"redeploy {workload} in {ns} {text}" + ("" if ok else suspicious([ns, workload])), f"workload:{ns}/{workload}",
+        add(5, "redeploy", f"redeploy {workload} in {ns} {text}" + ("" if ok else suspicious([ns, workload])),
+            node_ids.workload(ns, kind_name[0], kind_name[-1]),  # a pod's workload attribute is always "<Kind> <name>"
             "redeploy", references="NSA 1.1; MS-M9004", command=cmd,
             check=_redeployed(facts, resource, ns, kind_name[-1], old_pods, pinned=bool(digests)),
-            why=f"its pod(s) {', '.join(pods_of)} were compromised", events=[e for p in pods_of for e in evidence(f"pod:{ns}/{p}")])
-    for node in (n for n in reached["node"] if n.startswith("workload:") and _via_of(reached, n) == "patch"):
+            why=f"its pod(s) {', '.join(pods_of)} were compromised", events=[e for p in pods_of for e in evidence(node_ids.pod(ns, p))])
+    for node in (n for n in reached["node"] if node_ids.is_a(n, "workload") and _via_of(reached, n) == "patch"):
         w = node_ids.parse(node)
         ns, resource, name = w.namespace or "", w.resource or "", w.name
         kind = {v: k for k, v in KIND_RESOURCE.items()}.get(resource, resource)
@@ -444,9 +430,9 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
         text, cmd = _redeploy(ns, f"{kind}/{name}", digests, (workload_images or {}).get((ns, f"{kind}/{name}"), []), ok=ok,
                               undo=resource in ROLLOUT_RESOURCES)
         runs = [node_ids.parse(n).name for n, p, v in zip(reached["node"], reached["parent"], reached["via"])
-                if p == node and v == "runs" and str(n).startswith(f"pod:{ns}/")]
+                if p == node and v == "runs" and node_ids.is_a(n, "pod") and node_ids.parse(n).namespace == ns]
         add(5, "redeploy", f"redeploy {kind}/{name} in {ns}: roll it back to its revision before the attacker's change, {text}; its pods "
-            f"run what the attacker put there" + ("" if ok else suspicious([ns, name])), f"workload:{ns}/{kind}/{name}", "redeploy",
+            f"run what the attacker put there" + ("" if ok else suspicious([ns, name])), node_ids.workload(ns, kind, name), "redeploy",
             events=evidence(node), references="NSA 1.1; MS-M9004", command=cmd,
             check=_redeployed(facts, resource, ns, name, [{"name": p, "uid": facts.uids.get(("pods", ns, p))} for p in runs], pinned=bool(digests)),
             why=f"changed by the attacker ({_via(reached, node)})")
@@ -493,7 +479,7 @@ def remediation_actions(findings: pd.DataFrame, graph: nx.MultiDiGraph, *, sourc
 def _host(pod: str, graph: nx.MultiDiGraph, info: dict[str, dict[str, Any]]) -> str:
     """node:<name> a pod ran on, per the inventory or the graph ("node:?" when unknown)."""
     host = info.get(pod, {}).get("node") or (graph.nodes[pod].get("host") if pod in graph else None)
-    return f"node:{host}" if isinstance(host, str) else "node:?"
+    return node_ids.node(host if isinstance(host, str) else "?")
 
 
 def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how: dict[str, str], done: set[str], evidence: Any,
@@ -502,18 +488,18 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
     Kubernetes invalidates it (Kubernetes docs, "Managing Service Accounts": a bound token is
     rejected once its pod, Secret or service account is deleted; it cannot be revoked otherwise)."""
     rotated: list[str] = []
-    held_nodes = {n for n in reached["node"] if n.startswith("node:") and how[n] in (REACHED, SOURCE)}
-    for node in (n for n in reached["node"] if n.startswith("sa:")):
+    held_nodes = {n for n in reached["node"] if node_ids.is_a(n, "node") and how[n] in (REACHED, SOURCE)}
+    for node in (n for n in reached["node"] if node_ids.is_a(n, "sa")):
         ns, sa = node_ids.namespaced(node)
         ok = names_ok(("namespace", ns), ("serviceaccount", sa))
         flag = "" if ok else suspicious([ns, sa])
         rotated.append(node)
         account = facts.check("replaced", "serviceaccounts", ns, sa)
         if how[node] == EXPOSED:
-            holders = sorted({u for u, _, d in graph.in_edges(node, data=True) if how.get(u) in (REACHED, EXPOSED) and str(u).startswith("pod:")
+            holders = sorted({u for u, _, d in graph.in_edges(node, data=True) if how.get(u) in (REACHED, EXPOSED) and node_ids.is_a(u, "pod")
                               and d["type"] in ("token_steal", "token_use")} | {str(reached.loc[reached["node"] == node, "parent"].iloc[0])}
                              - {"None", "nan"})
-            pods_on = [h for h in holders if h.startswith("pod:") and names_ok(*zip(("namespace", "pod"), node_ids.namespaced(h)))]
+            pods_on = [h for h in holders if node_ids.is_a(h, "pod") and names_ok(*zip(("namespace", "pod"), node_ids.namespaced(h)))]
             hosts = {_host(h, graph, info) for h in pods_on}
             if pods_on and hosts <= held_nodes:
                 # co-tenants of a node the attacker held: a DaemonSet pod deleted on a cordoned node comes back on it with a
@@ -545,7 +531,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
             check=account, why=f"the attacker held its token ({_via(reached, node)})")
     requests = facts.token_requests if facts.token_requests is not None else pd.DataFrame(columns=TOKEN_REQUEST_COLUMNS)
     for u, v, d in _edges(graph, done, "token_request"):
-        if how.get(v) != REACHED or u.startswith("user:system:node:"):
+        if how.get(v) != REACHED or node_ids.is_kubelet(u):
             continue
         ns, sa = node_ids.namespaced(v)
         mine = requests[(requests["sa"] == v) & requests["event_id"].isin(d["event_ids"])]
@@ -570,7 +556,7 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
         for secret in facts.legacy_tokens.get(node, []):
             ok = names_ok(("namespace", ns), ("secret", secret))
             add(3, "delete", f"delete the legacy token Secret {ns}/{secret} of service account {node_ids.label(node)}: its token never expires and "
-                f"lives until the Secret is deleted" + ("" if ok else suspicious([ns, secret])), f"secret:{ns}/{secret}", "credential rotation",
+                f"lives until the Secret is deleted" + ("" if ok else suspicious([ns, secret])), node_ids.secret(ns, secret), "credential rotation",
                 references="CIS 5.1.6; Kubernetes docs: Managing Service Accounts (legacy ServiceAccount token Secrets)",
                 command=kubectl("delete", "secret", secret, "--ignore-not-found", namespace=ns) if ok else "",
                 check=facts.check("absent", "secrets", ns, secret), why=f"a long-lived token of {node_ids.label(node)}, which is rotated")
@@ -579,26 +565,26 @@ def _credentials(add: Any, graph: nx.MultiDiGraph, reached: pd.DataFrame, *, how
                 f"{CLOUD_REVOCATION.get(cloud, 'revoke its sessions at the cloud provider')}", f"cloud:{identity}", "credential rotation",
                 references="MS-TA9033; T1552.005", check=manual("cloud sessions are revoked at the cloud provider"),
                 why=f"the pods of {node_ids.label(node)} could exchange their token for it")
-    for node in (n for n in reached["node"] if n.startswith("user:") and how[n] in (REACHED, SOURCE)):
+    for node in (n for n in reached["node"] if node_ids.is_a(n, "user") and how[n] in (REACHED, SOURCE)):
         user = node_ids.label(node)
-        if user.startswith("system:node:"):
+        if user.startswith(node_ids.NODE_USER):
             add(3, "revoke", f"retire the kubelet credential of {user} with its node: rebuild the node under a new name and delete the old Node "
                 f"object (a client certificate cannot be revoked; the Node authorizer limits it to that node's name)", node,
                 "credential rotation", events=evidence(node), references="Kubernetes docs: Node Authorization, NodeRestriction",
-                check=facts.check("absent", "nodes", None, user[len("system:node:"):]),
+                check=facts.check("absent", "nodes", None, user.removeprefix(node_ids.NODE_USER)),
                 why=f"the node it belongs to was taken ({_via(reached, node)})")
             continue
         if user == "system:anonymous":
             add(3, "revoke", "turn anonymous requests off (kube-apiserver --anonymous-auth=false, or an AuthenticationConfiguration that "
                 "allows them only for health checks) and remove every binding to system:anonymous or system:unauthenticated",
-                node, "authentication", events=evidence(node) + _edge_events(graph, node, incoming_from="ip:"),
+                node, "authentication", events=evidence(node) + _edge_events(graph, node, incoming_from="ip"),
                 references="CIS 1.2.1; Kubernetes docs: Authenticating (anonymous requests)", check=manual("an API server flag"),
                 why=f"the attacker came in unauthenticated ({_via(reached, node)})")
             continue
         add(3, "revoke", f"revoke the credentials of user {user} where they are issued — the identity provider (OIDC, IAM, Entra ID) or the "
             f"kubeconfig's token — and reissue them; a client certificate cannot be revoked (Kubernetes docs, Authenticating): remove the "
             f"RBAC bindings that name the user and its groups until the cluster CA is rotated", node, "credential rotation",
-            events=evidence(node) + _edge_events(graph, node, incoming_from="ip:"), references="MS-M9001, M9002, M9006; CIS 5.1.1",
+            events=evidence(node) + _edge_events(graph, node, incoming_from="ip"), references="MS-M9001, M9002, M9006; CIS 5.1.1",
             check=manual("credentials are revoked at the identity provider"), why=f"the attacker acted as it ({_via(reached, node)})")
     for u, v, d in _edges(graph, done, "read_secret"):
         ns, name = node_ids.namespaced(v)
@@ -691,18 +677,16 @@ def attacker_objects(graph: nx.MultiDiGraph, reached: pd.DataFrame, *, bindings:
     for u, v, d in sorted(((u, v, d) for u, v, d in graph.edges(data=True) if d.get("observed") and u in done
                            and (str(d["type"]).startswith("create") or d["type"] == "bind_role")
                            and (pd.isna(held.get(u)) or d["first_seen"] >= held[u])), key=lambda e: e[2]["first_seen"]):
-        prefix, _, rest = str(v).partition(":")
+        prefix, rest, n = node_ids.kind(v), node_ids.label(v), node_ids.parse(v)
         if prefix == "binding":
             kind, ns = (bindings or {}).get(v, ("ClusterRoleBinding", None))
-            put(kind.lower() + "s", ns, rest, v, u, d["event_ids"])
+            put(kind.lower() + "s", ns, n.name, v, u, d["event_ids"])
         elif prefix == "workload" and rest.count("/") >= 2:
-            ns, resource, name = rest.split("/", 2)
-            put(resource, ns if ns not in ("", "*", "None") else None, name, v, u, d["event_ids"])
-        elif prefix in _PREFIX_RESOURCE and "/" in rest:
-            ns, name = rest.split("/", 1)
-            put(_PREFIX_RESOURCE[prefix], ns, name, v, u, d["event_ids"])
+            put(str(n.resource), n.namespace if n.namespace not in ("", "*", "None") else None, n.name, v, u, d["event_ids"])
+        elif prefix in _PREFIX_RESOURCE and n.namespace is not None:
+            put(_PREFIX_RESOURCE[prefix], n.namespace, n.name, v, u, d["event_ids"])
         elif prefix == "user":
-            put("certificatesigningrequests", None, rest, v, u, d["event_ids"])
+            put("certificatesigningrequests", None, n.name, v, u, d["event_ids"])
         elif prefix == "webhook" or "webhook" in prefix:
             put(",".join(_WEBHOOKS) if prefix == "webhook" else prefix, None, rest.rsplit("/", 1)[-1], v, u, d["event_ids"])
         elif rest:
@@ -711,9 +695,10 @@ def attacker_objects(graph: nx.MultiDiGraph, reached: pd.DataFrame, *, bindings:
     if created is not None and len(created):
         for r in created.itertuples(index=False):
             resource, ns, name = str(r.resource), r.namespace if isinstance(r.namespace, str) and r.namespace else None, str(r.name)
-            target = {"pods": f"pod:{ns}/{name}", "serviceaccounts": f"sa:{ns}/{name}", "secrets": f"secret:{ns}/{name}",
-                      "clusterrolebindings": f"binding:{name}", "rolebindings": f"binding:{name}"}.get(
-                resource, f"workload:{ns}/{resource}/{name}" if ns else f"{resource}:{name}")
+            target = {"pods": node_ids.pod(str(ns), name), "serviceaccounts": node_ids.service_account(str(ns), name),
+                      "secrets": node_ids.secret(str(ns), name), "clusterrolebindings": node_ids.binding(name),
+                      "rolebindings": node_ids.binding(name)}.get(
+                resource, node_ids.workload(ns, resource, name) if ns else node_ids.cluster_scoped(resource, name))
             put(resource, ns, name, target, str(r.actor), [str(r.event_id)])
     # the graph names a webhook without its kind; the audit log's create says which: one object, its real kind
     either = ",".join(_WEBHOOKS)
@@ -740,7 +725,7 @@ def _delete(add: Any, o: dict[str, Any], *, info: dict[str, dict[str, Any]], fac
     gone = {"all": [facts.check("absent", k, ns, name) for k in kinds]} if len(kinds) > 1 else facts.check("absent", resource, ns, name)
     if resource == "pods":
         i = info.get(target, {})
-        static_on = by[len("user:system:node:"):] if by.startswith("user:system:node:") else \
+        static_on = node_ids.label(by).removeprefix(node_ids.NODE_USER) if node_ids.is_kubelet(by) else \
             (i.get("workload") if i.get("workload_kind") == "Node" or i.get("owner_kind") == "Node" else None)
         if static_on:
             # a mirror pod: the kubelet runs it from a file on the node and recreates it when it is deleted through the API
@@ -823,7 +808,7 @@ def _accessed(graph: nx.MultiDiGraph, reached: pd.DataFrame, ip: str, *, network
     # before the audit log's creation time: the clocks of two sources differ)
     when = {n: (pd.NaT if isinstance(v, str) and (v.startswith("create") or v == "runs") else t)
             for n, t, h, v in zip(reached["node"], reached["reached"], how, via)
-            if (str(n).startswith("pod:") or (str(n).startswith("node:") and node_ids.label(ip) in named)) and h in (REACHED, SOURCE)}
+            if (node_ids.is_a(n, "pod") or (node_ids.is_a(n, "node") and node_ids.label(ip) in named)) and h in (REACHED, SOURCE)}
     return any(u in when and d.get("observed") and d["type"] == "flow" and (pd.isna(when[u]) or d["first_seen"] >= when[u])
                for u, _, d in graph.in_edges(ip, data=True))
 
@@ -839,7 +824,7 @@ def _named_addresses(findings: pd.DataFrame) -> set[str]:
 
 def _edge_events(graph: nx.MultiDiGraph, node: str, *, incoming_from: str | None = None) -> list[str]:
     if incoming_from is not None:
-        return [e for u, _, d in graph.in_edges(node, data=True) if str(u).startswith(incoming_from) and d.get("observed")
+        return [e for u, _, d in graph.in_edges(node, data=True) if node_ids.is_a(u, incoming_from) and d.get("observed")
                 for e in d["event_ids"][:5]]
     return [e for _, _, d in list(graph.out_edges(node, data=True)) + list(graph.in_edges(node, data=True)) if d.get("observed")
             for e in d["event_ids"][:5]]

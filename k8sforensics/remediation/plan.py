@@ -15,11 +15,15 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from ..analysis import node_ids
+from ..analysis.entry import made_by_hand
+from ..analysis.graph import lateral_movement
 from ..analysis.possible import KIND_RESOURCE, resource_of
-from ..analysis.reach import EXPOSED, REACHED, SOURCE
+from ..analysis.reach import REACHED, SOURCE
+from ..analysis.scope import attack_scope
 from ..bodies import UnreadableBodies
 from ..context.enrich import enriched, enriched_chunks
 from ..context.networks import cluster_networks, is_external
+from ..detect import detect
 from ..detect.engine import FLOW_COLUMNS_READ
 from ..frames import clock
 from .actions import (
@@ -85,11 +89,6 @@ class Remediation:
 
     def __init__(self, case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None,
                  chunk_rows: int = 1_000_000) -> None:
-        from ..analysis import lateral_movement
-        from ..analysis.kill_chain import made_by_hand, patient_zero
-        from ..analysis.reach import PATHS_COLUMNS, attack_sources, paths
-        from ..detect import detect
-
         self.case = case
         # bodies left unread (too large, too deep, not JSON) by the steps the plan runs itself
         self.unreadable = UnreadableBodies()
@@ -101,53 +100,26 @@ class Remediation:
         self.graph = graph if graph is not None else lateral_movement(case, unreadable=self.unreadable)
         # the cluster's own addresses: never an attacker address to block, never where the attack came from
         self.networks = cluster_networks(case.context("nodes"))
-        # every way in the findings confirm: outside addresses, a foothold pod behind a load balancer, and identities
-        # findings show acting from outside (a leaked kubeconfig or token; held from their first such finding on)
-        self.sources = attack_sources(self.graph, networks=self.networks, findings=self.findings)
-        # the first pod the findings rank as the way in, when nothing from outside leads to it: a
-        # poisoned image or an implant calls out, nobody reaches it over the network
-        ranked_pods = patient_zero(self.findings, networks=self.networks, made=made_by_hand(case))
-        first = ranked_pods[ranked_pods["entity_type"] == "pod"].head(1)
-        if len(first) and int(first["rank"].iloc[0]) == 1:
-            node = f"pod:{first['entity'].iloc[0]}"
-            spread = paths(self.graph, self.sources) if self.sources else pd.DataFrame(columns=PATHS_COLUMNS)
-            later = set(spread.loc[spread["how"] != EXPOSED, "node"])  # a pod merely on a node they took can still be the way in
-            if node in self.graph and node not in later:
-                self.sources.append(node)
-        since: dict[str, Any] = {}
-        ranked = patient_zero(self.findings, networks=self.networks)
-        already = set(paths(self.graph, self.sources)["node"]) if self.sources else set()  # held before it acted from outside
-        identities = ranked[ranked["entity_type"].isin(["user", "service_account"])]
-        for r in identities.itertuples(index=False):
-            node = ("sa:" if r.entity_type == "service_account" else "user:") + str(r.entity)
-            user = f"system:serviceaccount:{str(r.entity).replace('/', ':', 1)}" if r.entity_type == "service_account" else str(r.entity)
-            if node in self.graph and node not in self.sources and node not in already and _foothold(self.findings, user=user, ip=r.came_from):
-                self.sources.append(node)
-                since[node] = r.first_seen
-        self.source = self.sources[0] if self.sources else None
-        self.reached = paths(self.graph, self.sources, held_since=since) if self.sources else pd.DataFrame(columns=PATHS_COLUMNS)
+        # every way in the findings confirm (outside addresses, a foothold pod, identities acting
+        # from outside), and what the attacker reached from there
+        self.scope = attack_scope(self.graph, networks=self.networks, findings=self.findings, made=made_by_hand(case))
         self.labels = pod_labels(case.context("pods"), case.context("pod_ips"))
-
-    def _held(self) -> dict[str, Any]:
-        """What the attacker held (not merely exposed) → since when (NaT: from the start)."""
-        r = self.reached
-        keep = r["how"].isin([SOURCE, REACHED])
-        return dict(zip(r.loc[keep, "node"], r.loc[keep, "reached"]))
 
     # ------------------------------------------------------------------ who and what is the attack
     @_once
     def attacker_ips(self) -> set[str]:
         """The outside addresses of the attack: where it came from, where the pods it reached
         or made connected to after that, where its stolen credentials were used from."""
-        done = set(self._held()) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
-        made = self.reached.assign(how=[REACHED if n in done else h for n, h in zip(self.reached["node"], self.reached["how"])])
+        reached = self.scope.paths
+        done = set(self.scope.held) | {node_ids.pod(ns, p) for ns, p in self._attacker_pods()}
+        made = reached.assign(how=[REACHED if n in done else h for n, h in zip(reached["node"], reached["how"])])
         extra = pd.DataFrame({"node": [n for n in done if n not in set(made["node"])]}).assign(reached=pd.NaT, how=REACHED)
         made = pd.concat([made, extra], ignore_index=True) if len(extra) else made
         named = _named_addresses(self.findings)
-        ips = {node_ids.label(n) for n in self.graph if n.startswith("ip:")
-               and (n in self.sources or _accessed(self.graph, made, n, networks=self.networks, named=named))}
-        ips |= {node_ids.label(u) for n in done if n.startswith(("sa:", "user:")) for u, _, d in self.graph.in_edges(n, data=True)
-                if str(u).startswith("ip:") and d.get("observed") and not str(d["type"]).startswith("flow")}
+        ips = {node_ids.label(n) for n in self.graph if node_ids.is_a(n, "ip")
+               and (n in self.scope.sources or _accessed(self.graph, made, n, networks=self.networks, named=named))}
+        ips |= {node_ids.label(u) for n in done if node_ids.is_a(n, "sa", "user") for u, _, d in self.graph.in_edges(n, data=True)
+                if node_ids.is_a(u, "ip") and d.get("observed") and not str(d["type"]).startswith("flow")}
         ips |= self._flagged_destinations() | self._webhook_endpoints()
         return {ip for ip in ips if is_external(ip, self.networks)}
 
@@ -158,8 +130,8 @@ class Remediation:
         f = self.findings
         if f.empty or "destination_ip" not in f.columns:
             return set()
-        ours = set(self._held()) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
-        about = ("pod:" + f["namespace"].astype(str) + "/" + f["pod"].astype(str)).isin(ours)
+        ours = set(self.scope.held) | {node_ids.pod(ns, p) for ns, p in self._attacker_pods()}
+        about = node_ids.pods(f["namespace"], f["pod"]).isin(ours)
         hit = f[(f["severity"].isin(["high", "critical"]) | about) & f["destination_ip"].notna()]
         return {str(ip) for ip in hit["destination_ip"]}
 
@@ -224,8 +196,8 @@ class Remediation:
         made = self._attacker_pods()
         src = list(zip(f["src_namespace"], f["src_pod"]))
         mask |= pd.Series([p in made for p in src], index=f.index)
-        for node, t in self._held().items():
-            if not node.startswith("pod:") or pd.isna(t):
+        for node, t in self.scope.held.items():
+            if not node_ids.is_a(node, "pod") or pd.isna(t):
                 continue
             ns, pod = node_ids.namespaced(node)
             mine = (f["src_namespace"] == ns) & (f["src_pod"] == pod)
@@ -241,14 +213,14 @@ class Remediation:
         periodic call to a payment provider looks like beaconing) does not take a flow out of
         the allowed traffic."""
         f = self.findings
-        ours = set(self._held()) | {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
-        about = ("pod:" + f["namespace"].astype(str) + "/" + f["pod"].astype(str)).isin(ours) if len(f) else pd.Series(dtype=bool)
+        ours = set(self.scope.held) | {node_ids.pod(ns, p) for ns, p in self._attacker_pods()}
+        about = node_ids.pods(f["namespace"], f["pod"]).isin(ours) if len(f) else pd.Series(dtype=bool)
         strong = f[(f["severity"] != "low") | about] if len(f) else f
         return {str(e) for ids in strong["event_ids"] if ids is not None for e in ids}
 
     @_once
     def _attacker_pods(self) -> set[tuple[str, str]]:
-        done = set(self._held())
+        done = set(self.scope.held)
         made: set[str] = set()
         for u, v, d in self.graph.edges(data=True):
             if u in done and d.get("observed") and d["type"] in ("create_pod", "create_workload"):
@@ -259,10 +231,10 @@ class Remediation:
         pods = self.case.context("pods")
         for r in pods.itertuples(index=False):  # and, where the graph has no runs edge, by owner
             if isinstance(r.workload, str) and isinstance(r.workload_kind, str):
-                wl = f"workload:{r.namespace}/{KIND_RESOURCE.get(r.workload_kind, '')}/{r.workload}"
+                wl = node_ids.workload(r.namespace, KIND_RESOURCE.get(r.workload_kind, ""), r.workload)
                 if wl in made:
-                    made.add(f"pod:{r.namespace}/{r.name}")
-        return {node_ids.namespaced(n) for n in made if n.startswith("pod:")}
+                    made.add(node_ids.pod(r.namespace, r.name))
+        return {node_ids.namespaced(n) for n in made if node_ids.is_a(n, "pod")}
 
     # ------------------------------------------------------------------ the generated objects
     @_once
@@ -286,7 +258,7 @@ class Remediation:
         return {str(ip): (str(ns), str(pod)) for ip, ns, pod in zip(held["ip"], held["namespace"], held["pod"])}
 
     def quarantine_policies(self) -> list[dict[str, Any]]:
-        namespaces = sorted({str(node_ids.parse(n).namespace) for n in isolated_pods(self.reached, self.graph, pods=self.case.context("pods"))})
+        namespaces = sorted({str(node_ids.parse(n).namespace) for n in isolated_pods(self.scope.paths, self.graph, pods=self.case.context("pods"))})
         return [{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
                  "metadata": {"name": QUARANTINE_POLICY, "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "k8sforensics"}},
                  # no ingress and no egress rule: nothing in or out, not even DNS (Kubernetes docs, Network Policies: default deny)
@@ -310,7 +282,7 @@ class Remediation:
     def _held_requests(self, verb: str, *, exclude: tuple[str, ...]) -> pd.DataFrame:
         """Allowed, successful ``verb`` requests (not a subresource) by the identities the attacker
         held, from when they held them, on resources not in ``exclude``."""
-        held = {n: t for n, t in self._held().items() if n.startswith(("sa:", "user:"))}
+        held = {n: t for n, t in self.scope.held.items() if node_ids.is_a(n, "sa", "user")}
         columns = ["resource", "api_group", "namespace", "name", "actor", "event_id", "time"]
         if not held:
             return pd.DataFrame(columns=columns)
@@ -347,7 +319,7 @@ class Remediation:
             kind = str(r.binding_kind).lower()
             rows.append({"priority": 2, "kind": "delete", "action": f"delete the {r.binding_kind} {r.binding}: it grants {r.subject} the "
                          f"{r.role_kind} {r.role} — anyone who reaches the API server acts with it, so it goes before anything else "
-                         f"is rotated", "target": f"binding:{r.binding}", "control": "RBAC", "why": "an open door into the cluster",
+                         f"is rotated", "target": node_ids.binding(r.binding), "control": "RBAC", "why": "an open door into the cluster",
                          "references": "CIS 5.1.1; MS-TA9001; Kubernetes docs: Authenticating (anonymous requests)",
                          "command": kubectl("delete", kind, str(r.binding), "--ignore-not-found", namespace=ns)
                          if names_ok((kind, r.binding)) and (ns is None or names_ok(("namespace", ns))) else "",
@@ -364,7 +336,7 @@ class Remediation:
                 continue  # the attacker's own object, removed: nothing to restore
             ns = r.namespace if isinstance(r.namespace, str) and r.namespace else None
             where = f"{ns}/{r.name}" if ns else str(r.name)
-            target = f"workload:{ns}/{r.resource}/{r.name}" if ns else f"{r.resource}:{r.name}"
+            target = node_ids.workload(ns, r.resource, r.name) if ns else node_ids.cluster_scoped(r.resource, r.name)
             # a Secret comes back with a new value: the attacker may have read the old one before deleting it
             value = " with a newly issued value, never the old one" if r.resource == "secrets" else ""
             rows.append({"priority": 5, "kind": "restore", "action": f"restore the {r.resource[:-1] if r.resource.endswith('s') else r.resource} "
@@ -393,15 +365,15 @@ class Remediation:
     def _entry_pods(self) -> set[str]:
         """The pods the attack came in through with no hop before them: what they run (a
         poisoned image, an implant) is the attacker's, never a known-good image."""
-        r = self.reached
-        return {n for n in r.loc[(r["how"] == SOURCE) & r["parent"].isna(), "node"] if str(n).startswith("pod:")}
+        r = self.scope.paths
+        return {n for n in r.loc[(r["how"] == SOURCE) & r["parent"].isna(), "node"] if node_ids.is_a(n, "pod")}
 
     def _entry_images(self) -> set[str]:
         """The images the attack came in with or put there: those of the entry pods and of the
         pods a workload the attacker made or changed runs — never a known-good image."""
         pods = self.case.context("pods")
-        key = "pod:" + pods["namespace"].astype(str) + "/" + pods["name"].astype(str)
-        r = self.reached
+        key = node_ids.pods(pods["namespace"], pods["name"])
+        r = self.scope.paths
         theirs = self._entry_pods() | set(r.loc[r["via"].eq("runs") & r["how"].isin([SOURCE, REACHED]), "node"])
         return {i for images in pods.loc[key.isin(theirs), "images"] if images is not None for i in images}
 
@@ -450,7 +422,7 @@ class Remediation:
             md = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
             account = (md.get("annotations") or {}).get("kubernetes.io/service-account.name") if isinstance(md.get("annotations"), dict) else None
             if obj.get("type") == "kubernetes.io/service-account-token" and isinstance(account, str) and isinstance(md.get("name"), str):
-                out.setdefault(f"sa:{md.get('namespace')}/{account}", []).append(md["name"])
+                out.setdefault(node_ids.service_account(md.get("namespace"), account), []).append(md["name"])
         return out
 
     def _cloud_identities(self) -> dict[str, list[tuple[str, str]]]:
@@ -462,7 +434,7 @@ class Remediation:
             notes = md.get("annotations") if isinstance(md.get("annotations"), dict) else {}
             for key, cloud in CLOUD_ANNOTATIONS.items():
                 if isinstance(notes.get(key), str) and notes[key]:
-                    out.setdefault(f"sa:{md.get('namespace')}/{md.get('name')}", []).append((cloud, notes[key]))
+                    out.setdefault(node_ids.service_account(md.get("namespace"), md.get("name")), []).append((cloud, notes[key]))
         return out
 
     def _token_requests(self) -> pd.DataFrame:
@@ -484,7 +456,7 @@ class Remediation:
             if pd.isna(expires) and seconds is not None:
                 expires = r.time + pd.Timedelta(seconds=seconds)  # the API server grants what was asked, or less: at most this
             bound = spec.get("boundObjectRef") if isinstance(spec.get("boundObjectRef"), dict) else {}
-            out.append({"sa": f"sa:{r.object_namespace}/{r.object_name}", "time": r.time, "expiration_seconds": seconds, "expires": expires,
+            out.append({"sa": node_ids.service_account(r.object_namespace, r.object_name), "time": r.time, "expiration_seconds": seconds, "expires": expires,
                         "bound_kind": bound.get("kind") if isinstance(bound.get("kind"), str) else None,
                         "bound_name": bound.get("name") if isinstance(bound.get("name"), str) else None, "actor": r.user,
                         "event_id": str(r.event_id)})
@@ -493,7 +465,7 @@ class Remediation:
     def _digests(self) -> dict[tuple[str, str], dict[str, str]]:
         """(namespace, "Kind/workload") → container → image pinned by digest, from the container
         statuses of its pods that the attacker neither made nor reached: the last known-good."""
-        bad = {(ns, p) for ns, p in self._attacker_pods()} | {node_ids.namespaced(n) for n in self._held() if n.startswith("pod:")}
+        bad = {(ns, p) for ns, p in self._attacker_pods()} | {node_ids.namespaced(n) for n in self.scope.held if node_ids.is_a(n, "pod")}
         bad_images = self._entry_images()
         pods = self.case.context("pods")
         workload = {(r.namespace, r.name): f"{r.workload_kind}/{r.workload}" for r in pods.itertuples(index=False)
@@ -517,7 +489,7 @@ class Remediation:
         """pod:ns/name → when it ended, for pods whose last lifetime is closed."""
         lifetimes = self.case.context("pod_ips").sort_values("start", kind="stable").drop_duplicates(["namespace", "pod"], keep="last")
         closed = lifetimes[lifetimes["end"].notna()]
-        return {f"pod:{ns}/{pod}": end for ns, pod, end in zip(closed["namespace"], closed["pod"], closed["end"])}
+        return {node_ids.pod(ns, pod): end for ns, pod, end in zip(closed["namespace"], closed["pod"], closed["end"])}
 
     def _binding_kinds(self) -> dict[str, tuple[str, str | None]]:
         """binding:name → (kind, namespace), from the audit events that created them."""
@@ -526,7 +498,7 @@ class Remediation:
             return {}
         rows = self.case.sql("SELECT object_name, resource, object_namespace FROM audit WHERE event_id IN (SELECT unnest(?))", [ids])
         kinds = {"clusterrolebindings": "ClusterRoleBinding", "rolebindings": "RoleBinding"}
-        return {f"binding:{r.object_name}": (kinds.get(r.resource, "ClusterRoleBinding"), r.object_namespace if isinstance(r.object_namespace, str) else None)
+        return {node_ids.binding(r.object_name): (kinds.get(r.resource, "ClusterRoleBinding"), r.object_namespace if isinstance(r.object_namespace, str) else None)
                 for r in rows.itertuples(index=False)}
 
     @_once
@@ -542,7 +514,7 @@ class Remediation:
     def rbac(self) -> tuple[list[dict[str, Any]], pd.DataFrame]:
         """Least-privilege Roles for what identities did outside the attack, and the bindings nothing legitimate used."""
         attack_events = {str(e) for ids in self.findings["event_ids"] if ids is not None for e in ids}
-        done = set(self._held())
+        done = set(self.scope.held)
         for u, _, d in self.graph.edges(data=True):
             if d.get("observed") and u in done and d["type"] != "flow":
                 attack_events.update(d["event_ids"])  # what the compromised identities did
@@ -641,26 +613,26 @@ class Remediation:
                                                                          "admission policy")}
         contents = self.artifacts()
         files = {control: path for control, path in files.items() if contents[path.name]}
-        held = self._held()
+        held = self.scope.held
         ended = self._ended()
-        made = attacker_objects(self.graph, self.reached, bindings=self._binding_kinds(), created=self.created())
-        made_pods = {f"pod:{ns}/{p}" for ns, p in self._attacker_pods()}
+        made = attacker_objects(self.graph, self.scope.paths, bindings=self._binding_kinds(), created=self.created())
+        made_pods = {node_ids.pod(ns, p) for ns, p in self._attacker_pods()}
         pods = self.case.context("pods")
-        key = "pod:" + pods["namespace"].astype(str) + "/" + pods["name"].astype(str)
-        reached_pods = {n for n in held if n.startswith("pod:")} | made_pods
+        key = node_ids.pods(pods["namespace"], pods["name"])
+        reached_pods = {n for n in held if node_ids.is_a(n, "pod")} | made_pods
         running = pods[key.isin(reached_pods) & ~key.isin(set(ended))].assign(reason="the attacker reached it")
         same = self._same_image_replicas(pods, key, reached_pods, ended)
         running = pd.concat([running, same], ignore_index=True) if len(same) else running
         nodes = self.case.context("nodes")
-        held_nodes = nodes[("node:" + nodes["name"].astype(str)).isin(held)]
+        held_nodes = nodes[node_ids.nodes(nodes["name"]).isin(held)]
         keep = [{"resource": "serviceaccounts", "namespace": node_ids.namespaced(n)[0], "name": node_ids.namespaced(n)[1], "target": n}
-                for n in held if n.startswith("sa:")]  # recreated: their definitions are kept
+                for n in held if node_ids.is_a(n, "sa")]  # recreated: their definitions are kept
         preserve = preservation_actions(pods=running, ended={n: t for n, t in ended.items() if n in reached_pods}, nodes=held_nodes,
                                         objects=[o for o in [*made, *keep] if o["target"] not in ended], case_path=_shown(self.case.path))
         _, unused = self.rbac()
         open_door = self._anonymous_bindings(facts)
         more = [*open_door, *self._restores(facts)]
-        more += [{"priority": 6, "kind": "delete", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": f"binding:{r.binding}",
+        more += [{"priority": 6, "kind": "delete", "action": f"remove {r.binding_kind} {r.binding}: {r.reason}", "target": node_ids.binding(r.binding),
                   "control": "RBAC", "why": r.reason, "references": "CIS 5.1.1; MS-M9003",
                   "command": kubectl("delete", r.binding_kind.lower(), r.binding, "--ignore-not-found",
                                      namespace=r.binding_namespace if isinstance(r.binding_namespace, str) else None)
@@ -669,12 +641,12 @@ class Remediation:
                                        str(r.binding))}
                  for r in unused.itertuples(index=False)
                  # the attacker's own bindings are deleted already, an anonymous grant in containment
-                 if f"binding:{r.binding}" not in {o["target"] for o in made} | {o["target"] for o in open_door}]
-        return remediation_actions(self.findings, self.graph, source=self.sources, attacker_ips=self.attacker_ips(),
+                 if node_ids.binding(r.binding) not in {o["target"] for o in made} | {o["target"] for o in open_door}]
+        return remediation_actions(self.findings, self.graph, scope=self.scope, attacker_ips=self.attacker_ips(),
                                    workload_images=self.known_good_images(), bindings=self._binding_kinds(), ended=ended,
                                    artifacts={control: _shown(path) for control, path in files.items()},
                                    artifact_files={control: str(path.resolve()) for control, path in files.items()},
-                                   reached=self.reached, networks=self.networks, pods=pods, created=self.created(),
+                                   networks=self.networks, pods=pods, created=self.created(),
                                    preserve=preserve, more=more, facts=facts, case=_shown(self.case.path))
 
 def _shown(path: str | os.PathLike[str]) -> str:
@@ -685,15 +657,6 @@ def _shown(path: str | os.PathLike[str]) -> str:
         return str(p.relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(p)
-
-
-def _foothold(findings: pd.DataFrame, *, user: str, ip: object) -> bool:
-    """A finding about what ``user`` did from ``ip`` is high or critical or in a foothold
-    phase: an identity merely seen from outside (an administrator on the public endpoint) is
-    not taken for the attacker."""
-    hit = findings[(findings["user"] == user) & (findings["source_ip"] == ip)]
-    return bool(len(hit)) and bool((hit["severity"].isin(["high", "critical"])
-                                    | hit["kill_chain_phase"].isin(["Delivery", "Exploitation", "Installation", "Command & Control"])).any())
 
 
 def remediation(case: Case, *, findings: pd.DataFrame | None = None, graph: nx.MultiDiGraph | None = None) -> pd.DataFrame:

@@ -183,7 +183,7 @@ def _checkpoint_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
     kubernetes/kubernetes#54245; kubectl's pkg/rawhttp); the kubelet reads no body, so /dev/null.
     Through the node proxy the caller needs create on nodes/proxy; the API server's own kubelet
     client identity does the rest."""
-    target = f"pod:{p['namespace']}/{p['name']}"
+    target = node_ids.pod(p["namespace"], p["name"])
     why = f"{p['reason']}; containment deletes or restarts it, and its memory (processes, keys, tooling) goes with it"
     if not p["ok"]:
         return [_row(f"Checkpoint the containers of pod {p['namespace']}/{p['name']}" + suspicious([p["namespace"], p["name"]]),
@@ -226,7 +226,7 @@ def _log_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
     """Current and previous logs per container, with the runtime's timestamps. The previous
     instance's log exists only if the container restarted: its failure is tolerated and its
     partial file removed, so the chain goes on (kubectl logs reference: --previous)."""
-    target = f"pod:{p['namespace']}/{p['name']}"
+    target = node_ids.pod(p["namespace"], p["name"])
     why = f"{p['reason']}; the kubelet deletes a container's logs with the pod"
     refs = "Kubernetes docs: kubectl logs, Logging Architecture; RFC 3227"
     if not p["ok"]:
@@ -253,7 +253,7 @@ def _log_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
 
 
 def _pod_object_row(p: Mapping[str, Any], root: str) -> dict[str, Any]:
-    target = f"pod:{p['namespace']}/{p['name']}"
+    target = node_ids.pod(p["namespace"], p["name"])
     why = f"{p['reason']}; its spec and status (node, image digests, container ids, restarts) go when it is deleted"
     refs = "Kubernetes docs: kubectl get; RFC 3227"
     if not p["ok"]:
@@ -285,7 +285,7 @@ def _object_row(o: Mapping[str, Any], root: str) -> dict[str, Any]:
 
 
 def _memory_row(n: Mapping[str, Any], root: str) -> dict[str, Any]:
-    target = f"node:{n['name']}"
+    target = node_ids.node(n["name"])
     why = "the attacker held it; its memory is lost at the reboot, drain or rebuild that recovery brings"
     if not n["ok"]:
         return _row(f"Capture the memory of node {n['name']}" + suspicious([n["name"]]), target, why=why,
@@ -312,7 +312,7 @@ def _case_name(case_path: str) -> str:
 def _disk_row(n: Mapping[str, Any], root: str, case_path: str) -> dict[str, Any]:
     """A snapshot of the node's disks, by the cloud spec.providerID names; any other node (kind,
     bare metal, an id that does not parse) gets the procedure in words."""
-    target = f"node:{n['name']}"
+    target = node_ids.node(n["name"])
     why = "the attacker held it; recovery rebuilds it, which destroys its disk (files dropped, persistence, runtime and kubelet logs)"
     if not n["ok"]:
         return _row(f"Snapshot the disks of node {n['name']}" + suspicious([n["name"]]), target, why=why,

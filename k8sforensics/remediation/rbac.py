@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..analysis import node_ids
 from ..detect.facts import allowed, is_system
 
 PREFIX = "k8sforensics-least"
@@ -28,7 +29,7 @@ def used_permissions(audit: pd.DataFrame, *, exclude: Iterable[str] = ()) -> pd.
     resource = a["resource"].where(a["subresource"].isna(), a["resource"].astype(str) + "/" + a["subresource"].astype(str))
     url = a["request_uri"].astype("string").str.split("?").str[0].where(a["resource"].isna())
     out = pd.DataFrame({
-        "identity": ("sa:" + a["sa_namespace"].astype(str) + "/" + a["sa_name"].astype(str)).where(sa, "user:" + a["user"].astype(str)),
+        "identity": node_ids.actors(a["sa_namespace"], a["sa_name"], a["user"]),
         "subject_kind": pd.Series("ServiceAccount", index=a.index).where(sa, "User"),
         "subject_namespace": a["sa_namespace"].where(sa),
         "subject": a["sa_name"].where(sa, a["user"]),
@@ -88,7 +89,7 @@ def _rules(rows: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _name(identity: str) -> str:
-    _, _, who = identity.partition(":")
+    who = node_ids.label(identity)
     text = "".join(c if c.isalnum() or c in "-." else "-" for c in f"{PREFIX}-{who.replace('/', '-')}".lower())
     return text[:253].strip("-.")
 
@@ -101,7 +102,7 @@ def unused_bindings(rbac: pd.DataFrame, used: pd.DataFrame) -> pd.DataFrame:
     for r in rbac.itertuples(index=False):
         if r.subject_kind not in ("ServiceAccount", "User"):
             continue
-        identity = f"sa:{r.subject_namespace}/{r.subject}" if r.subject_kind == "ServiceAccount" else f"user:{r.subject}"
+        identity = node_ids.service_account(r.subject_namespace, r.subject) if r.subject_kind == "ServiceAccount" else node_ids.user(r.subject)
         key = (r.binding_kind, r.binding_namespace, r.binding, identity)
         if key in seen:
             continue

@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..analysis import node_ids
 from ..analysis.graph import REACH_EDGES
-from ..analysis.reach import attack_source, blast_radius, paths
-from .timeline import escape
+from ..analysis.reach import blast_radius
+from ..analysis.scope import attack_scope
+from .timeline import escape, table_html
 
 if TYPE_CHECKING:
     import ipywidgets
@@ -37,12 +39,12 @@ EDGE_COLOURS = {
 
 
 def compromised(graph: nx.MultiDiGraph, source: str | None = None) -> pd.DataFrame:
-    """The nodes control reached over observed edges, with when (``paths`` from ``source``; by
-    default from the outside address patient zero came from, else every node an observed
-    control edge reached, at that edge's first time)."""
-    source = source if source is not None else attack_source(graph)
-    if source is not None:
-        return paths(graph, source)[["node", "reached", "parent", "via"]]
+    """The nodes control reached over observed edges, with when: the attack's scope from
+    ``source`` (by default from the way in the graph shows: ``attack_scope``), else — no way in
+    known — every node an observed control edge reached, at that edge's first time."""
+    scope = attack_scope(graph, sources=None if source is None else [source])
+    if scope.sources:
+        return scope.paths[["node", "reached", "parent", "via"]]
     rows: dict[str, tuple[Any, str | None, str | None]] = {}
     for u, v, d in graph.edges(data=True):
         if d.get("observed") and d["type"] in REACH_EDGES:
@@ -63,7 +65,7 @@ def layout(graph: nx.MultiDiGraph, *, source: str | None = None, possible: bool 
     contacts: dict[str, Any] = {}
     for u, v, d in graph.edges(data=True):
         if u in done and v not in done and d.get("observed") and (
-                (d["type"] == "flow" and str(v).startswith("ip:")) or d["type"] == "read_secret"):
+                (d["type"] == "flow" and node_ids.is_a(v, "ip")) or d["type"] == "read_secret"):
             contacts[v] = min(contacts.get(v, d["first_seen"]), d["first_seen"])
     contacted = pd.DataFrame({"node": list(contacts), "reached": list(contacts.values()), "parent": None, "via": None,
                               "status": "accessed", "hops": 0})
@@ -89,7 +91,7 @@ def lateral_movement_figure(graph: nx.MultiDiGraph, *, source: str | None = None
     """The graph around the attack: what control reached and the outside addresses it talked
     to (solid edges: every observed edge among them) and, with ``possible=True``, where control
     could still go (dashed: the possible edge that reaches each such node first). ``source`` is
-    where to start (default: the outside address patient zero came from)."""
+    where to start (default: the way in, ``attack_scope``)."""
     import plotly.graph_objects as go
 
     pos = layout(graph, source=source, possible=possible, max_nodes=max_nodes)
@@ -190,10 +192,8 @@ def lateral_movement_panel(graph: nx.MultiDiGraph, *, source: str | None = None)
     import ipywidgets as w
     import plotly.graph_objects as go
 
-    from .timeline import table_html
-
     starts = sorted({u for u, _, d in graph.edges(data=True) if d.get("observed") and d["type"] in REACH_EDGES | {"flow"}},
-                    key=lambda n: (not str(n).startswith("ip:"), str(n)))
+                    key=lambda n: (not node_ids.is_a(n, "ip"), str(n)))
     auto = "(patient zero's source)"
     pick = w.Dropdown(options=[auto, *starts], value=source if source in starts else auto, description="start", layout={"width": "60%"})
     times = sorted({d["first_seen"] for _, _, d in graph.edges(data=True) if d.get("observed")}) or [pd.Timestamp.now(tz="UTC")]

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.analysis import graph_patient_zero
 
 KIND = {"ip": "ip", "pod": "pod", "service_account": "sa", "node": "node"}
 
@@ -75,7 +76,7 @@ def test_without_possible_edges_only_evidence_remains(sample_case: kf.Case) -> N
 
 
 def test_patient_zero_from_the_graph(graph, sample_truth: dict) -> None:
-    p0 = kf.patient_zero(graph)
+    p0 = graph_patient_zero(graph)
     first = p0.iloc[0]
     assert f"pod:{first['namespace']}/{first['pod']}" == WEB and first["came_from"] == "198.51.100.66"
     assert first["rank"] == 1 and "token_steal" in first["reason"]  # the token read, the first onward move

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from k8sforensics.analysis.kill_chain import _finding_patient_zero
+from k8sforensics.analysis import findings_patient_zero
 
 T = pd.Timestamp("2026-05-12T08:00:00Z")
 
@@ -20,7 +20,7 @@ def test_a_medium_exploit_followed_by_a_high_finding_outranks_an_earlier_medium_
     f = pd.DataFrame([_f(-60, "payments/api", "Exec or attach into a pod", "medium", "Exploitation"),
                       _f(0, "shop/web", "Falco alert: Run shell untrusted", "medium", "Exploitation"),
                       _f(2, "shop/web", "Service-account token read inside a container", "high", "Actions on Objectives")])
-    ranked = _finding_patient_zero(f, networks=[])
+    ranked = findings_patient_zero(f, networks=[])
     assert list(ranked["entity"]) == ["shop/web", "payments/api"]
     assert "then Service-account token read" in ranked["reason"].iloc[0]
 
@@ -29,15 +29,15 @@ def test_a_high_finding_long_after_is_not_a_follow_up() -> None:
     f = pd.DataFrame([_f(-60, "payments/api", "Exec or attach into a pod", "medium", "Exploitation"),
                       _f(0, "shop/web", "Falco alert", "medium", "Exploitation"),
                       _f(45, "shop/web", "Cryptominer running", "high", "Actions on Objectives")])
-    assert list(_finding_patient_zero(f, networks=[])["entity"]) == ["payments/api", "shop/web"]
+    assert list(findings_patient_zero(f, networks=[])["entity"]) == ["payments/api", "shop/web"]
 
 
 def test_a_pod_made_by_hand_ranks_after_the_way_in() -> None:
     f = pd.DataFrame([_f(10, "default/debug-tools", "Container escape", "critical", "Exploitation"),
                       _f(0, "shop/web", "Shell spawned by an application", "high", "Exploitation")])
     f = f.sort_values("time")
-    ranked = _finding_patient_zero(f, networks=[], made={"default/debug-tools"})
+    ranked = findings_patient_zero(f, networks=[], made={"default/debug-tools"})
     assert list(ranked["entity"]) == ["shop/web", "default/debug-tools"]
     # even when its finding comes first
     f.loc[f["entity"] == "default/debug-tools", "time"] = T - pd.Timedelta(minutes=5)
-    assert _finding_patient_zero(f, networks=[], made={"default/debug-tools"})["entity"].iloc[0] == "shop/web"
+    assert findings_patient_zero(f, networks=[], made={"default/debug-tools"})["entity"].iloc[0] == "shop/web"

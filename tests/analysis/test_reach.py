@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.analysis import graph_patient_zero
 
 T0 = pd.Timestamp("2026-03-10T10:00:00Z")
 
@@ -120,7 +121,7 @@ def test_patient_zero_from_a_graph_ranks_the_pod_control_left_from() -> None:
               ("ip:192.0.2.50", "pod:shop/web", "flow", "observed"), ("pod:shop/web", "sa:shop/web", "token_use", "observed"),
               ("sa:shop/web", "pod:pay/api", "exec", "observed"), ("pod:pay/api", "sa:pay/api", "token_steal", "observed"),
               ("ip:192.0.2.7", "pod:shop/cart", "flow", "observed"))
-    p0 = kf.patient_zero(g)
+    p0 = graph_patient_zero(g)
     assert p0["entity"].tolist() == ["shop/web", "pay/api"]
     assert p0.iloc[0]["came_from"] == "198.51.100.1"  # the one that also probed a node
     assert "token_use → sa:shop/web" in p0.iloc[0]["reason"] and "ev:3" in p0.iloc[0]["reason"]

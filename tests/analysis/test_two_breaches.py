@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
-from k8sforensics.analysis import phases
+from k8sforensics.analysis import graph_patient_zero, phases
 from k8sforensics.samples import write_sample_evidence
 
 from .steps import finding_keys, step_keys
@@ -121,6 +121,6 @@ def test_kill_chain_graph_and_remediation_run_on_both_breaches(breaches: dict[st
         assert f"pod:{p0}" in graph  # each breach's way in is on the graph
         api = next(n["id"] for n in truth["lateral_path"] if n["kind"] == "pod" and n["id"].startswith("payments/"))
         assert f"pod:{api}" in graph
-    assert len(kf.patient_zero(graph))
+    assert len(graph_patient_zero(graph))
     plan = kf.remediation(case)
     assert len(plan)

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.analysis import attack_scope
 from k8sforensics.remediation.actions import remediation_actions
 from k8sforensics.remediation.commands import command, kubectl, valid_name
 
@@ -97,7 +98,8 @@ def expected(commands: list[str]) -> list[list[str]]:
 def test_forged_names_never_reach_a_command(tmp_path: Path) -> None:
     for f in ("/tmp/x", "/tmp/y", "/tmp/z"):
         Path(f).unlink(missing_ok=True)
-    actions = remediation_actions(findings(), forged_graph(), source="ip:203.0.113.9")
+    g = forged_graph()
+    actions = remediation_actions(findings(), g, scope=attack_scope(g, sources=["ip:203.0.113.9"]))
     commands = [c for c in actions["command"] if c]
     assert not any(EVIL_POD in c or "touch" in c for c in commands), commands
     flagged = actions[actions["action"].str.contains("SUSPICIOUS EVIDENCE")]

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.analysis import attack_scope
 from k8sforensics.remediation import Remediation
 from k8sforensics.remediation.actions import (
     TOKEN_REQUEST_COLUMNS,
@@ -50,7 +51,8 @@ def test_a_minted_token_is_listed_with_its_expiry_and_the_account_recreated() ->
     facts = Facts(uids={("serviceaccounts", "ci", "deployer"): "uid-old"}, token_requests=requests,
                   legacy_tokens={"sa:ci/deployer": ["deployer-token-x7"]},
                   cloud_identities={"sa:ci/deployer": [("AWS", "arn:aws:iam::111122223333:role/ci-deployer")]})
-    a = remediation_actions(NO_FINDINGS, minted(), source="ip:203.0.113.9", facts=facts)
+    g = minted()
+    a = remediation_actions(NO_FINDINGS, g, scope=attack_scope(g, sources=["ip:203.0.113.9"]), facts=facts)
     mint = a[(a["target"] == "sa:ci/deployer") & a["action"].str.contains("minted")].iloc[0]
     assert "for 31536000 s, valid until 2027-05-01 10:03:00" in mint["action"] and "bound to the account only" in mint["action"]
     assert mint["phase"] == "invalidate credentials" and mint["kind"] == "rotate"
@@ -71,14 +73,16 @@ def test_a_minted_token_is_listed_with_its_expiry_and_the_account_recreated() ->
 def test_a_token_bound_to_a_pod_says_deleting_the_pod_revokes_it() -> None:
     requests = pd.DataFrame([{"sa": "sa:ci/deployer", "time": T0, "expiration_seconds": 600, "expires": T0 + pd.Timedelta(minutes=10),
                               "bound_kind": "Pod", "bound_name": "runner-1", "actor": "x", "event_id": "e-mint"}], columns=TOKEN_REQUEST_COLUMNS)
-    a = remediation_actions(NO_FINDINGS, minted(), source="ip:203.0.113.9", facts=Facts(token_requests=requests))
+    g = minted()
+    a = remediation_actions(NO_FINDINGS, g, scope=attack_scope(g, sources=["ip:203.0.113.9"]), facts=Facts(token_requests=requests))
     assert a["action"].str.contains("bound to Pod runner-1 (deleting that object also revokes it)", regex=False).any()
 
 
 def test_redeploy_pins_the_last_known_good_digest_with_a_server_dry_run() -> None:
     digest = "registry.corp/shop/web@sha256:" + "a" * 64
     facts = Facts(digests={("shop", "Deployment/web"): {"web": digest, "bad;name": digest, "sidecar": "evil.example/x:latest; rm -rf /"}})
-    a = remediation_actions(NO_FINDINGS, minted(), source="ip:203.0.113.9", facts=facts)
+    g = minted()
+    a = remediation_actions(NO_FINDINGS, g, scope=attack_scope(g, sources=["ip:203.0.113.9"]), facts=facts)
     row = a[a["target"] == "workload:shop/Deployment/web"].iloc[0]
     assert row["phase"] == "recover" and row["kind"] == "redeploy" and "pinned by digest" in row["action"]
     assert row["command"] == (f"kubectl -n shop set image deployment/web web={digest} --dry-run=server && "

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.analysis import graph_patient_zero
 from k8sforensics.analysis.reach import EXPOSED, REACHED
 from k8sforensics.remediation.actions import remediation_actions
 
@@ -70,7 +71,7 @@ def actions(graph: nx.MultiDiGraph) -> pd.DataFrame:
 
 
 def test_the_way_in_is_the_identity_used_from_outside(graph: nx.MultiDiGraph) -> None:
-    p0 = kf.patient_zero(graph, networks=NETS)
+    p0 = graph_patient_zero(graph, networks=NETS)
     first = p0.iloc[0]
     assert (first["entity_type"], first["entity"], first["came_from"]) == ("user", "alice@corp.example", "198.51.100.7")
     how = kf.paths(graph, OUTSIDE).set_index("node")["how"]

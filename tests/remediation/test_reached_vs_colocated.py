@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import k8sforensics as kf
+from k8sforensics.analysis import attack_scope
 from k8sforensics.analysis.reach import EXPOSED, REACHED
 from k8sforensics.remediation.actions import (
     isolated_pods,
@@ -122,7 +123,7 @@ def test_a_reached_system_pod_is_replaced_and_drained_not_quarantined() -> None:
     g.remove_edge(WEB, "node:n1", key="host_escape")  # no escape this time: only the exec into DNS
     g.add_edge(WEB, "sa:shop/web", key="token_use", type="token_use", observed=True, first_seen=T0 + pd.Timedelta(minutes=2),
                last_seen=T0 + pd.Timedelta(minutes=2), count=1, bytes=0, event_ids=["ev:use"])
-    a = remediation_actions(pd.DataFrame(columns=["finding_id", "event_ids"]), g, source="ip:203.0.113.9")
+    a = remediation_actions(pd.DataFrame(columns=["finding_id", "event_ids"]), g, scope=attack_scope(g, sources=["ip:203.0.113.9"]))
     dns = a[a["target"] == COREDNS]
     assert len(dns) == 1 and dns["control"].iloc[0] == "replace system component"
     text = dns["action"].iloc[0]
@@ -141,7 +142,7 @@ def test_a_look_alike_the_attacker_created_in_kube_system_is_isolated() -> None:
                last_seen=T0 + pd.Timedelta(minutes=1), count=1, bytes=0, event_ids=["ev:use"])
     g.add_edge("sa:shop/web", fake, key="create_pod", type="create_pod", observed=True, first_seen=T0 + pd.Timedelta(minutes=4),
                last_seen=T0 + pd.Timedelta(minutes=4), count=1, bytes=0, event_ids=["ev:mk"])
-    a = remediation_actions(pd.DataFrame(columns=["finding_id", "event_ids"]), g, source="ip:203.0.113.9")
+    a = remediation_actions(pd.DataFrame(columns=["finding_id", "event_ids"]), g, scope=attack_scope(g, sources=["ip:203.0.113.9"]))
     assert ((a["target"] == fake) & a["action"].str.startswith("isolate pod")).any()
     assert ((a["target"] == fake) & a["action"].str.startswith("delete the pod")).any()
 
