@@ -12,6 +12,8 @@ import pytest
 from k8sforensics.analysis import possible_edges
 from k8sforensics.context import Inventory
 from k8sforensics.detect import Evidence
+from k8sforensics.detect.audit_rules import sensitive_host_paths
+from k8sforensics.detect.facts import is_sensitive_host_path
 from tests.event_frames import audit, frame
 
 
@@ -156,8 +158,5 @@ def test_patch_rights_reach_pods_and_the_workloads_that_run_them() -> None:
     ("/etc/localtime", False), ("/etc/ssl/certs", False), ("/etc/kubernetes/pki/ca.crt", False), ("/data", False), ("/var/lib/mysql", False),
 ])
 def test_one_judgement_of_a_sensitive_host_path_for_detection_and_the_graph(path: str, sensitive: bool) -> None:
-    from k8sforensics.detect.audit_rules import _sensitive_host_paths
-    from k8sforensics.detect.facts import is_sensitive_host_path
-
     assert is_sensitive_host_path(path) is sensitive
-    assert bool(_sensitive_host_paths({"volumes": [{"name": "v", "hostPath": {"path": path}}]})) is sensitive
+    assert bool(sensitive_host_paths({"volumes": [{"name": "v", "hostPath": {"path": path}}]})) is sensitive

@@ -31,7 +31,7 @@ def test_core_objects_validate_against_the_kubernetes_schema(documents: list[tup
     core = [(n, d) for n, d in documents if d["kind"] in CORE]
     assert {d["kind"] for _, d in core} >= {"NetworkPolicy", "Namespace"}
     assert any(n.startswith("00-quarantine") for n, _ in core)  # the containment objects too
-    for name, doc in core:
+    for _, doc in core:
         kv.validate(doc, VERSION, strict=True)  # raises with the path of the first error
 
 
