@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ._values import as_int, epoch, json_text, text
@@ -274,40 +275,129 @@ def _json_value(name: str, key: str, v: Any) -> str | None:
     return text(v)
 
 
-def flow_row(f: dict[str, str | None]) -> dict[str, Any]:
+# --------------------------------------------------------------------------- the mapping
+#
+# Each canonical column is declared once, from the record's named fields: ``py`` maps one record
+# (``flow_row``, the per-record path), ``sql`` gives the DuckDB expression the fast path selects
+# (``fast_query``), side by side so the two cannot drift apart unseen; a test holds them equal
+# over generated values of every field a column reads. A value goes into the row as the record
+# has it and the driver types it (a port that is not a whole number is quarantined); the SQL
+# casts only plain digits and names the field as ``raw``, so the driver redoes per record a row
+# whose text did not cast. ``consumes``: the fields the column stands for, which ``extra`` leaves out.
+
+_INT = "(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,18}}') THEN CAST({v} AS BIGINT) END)"
+# times past year 5138 are not handed to to_timestamp (it would raise): such a row is redone
+_TIME = "to_timestamp(CASE WHEN abs({i}) < 100000000000 THEN {i} END)"
+
+Fields = Mapping[str, "str | None"]
+FieldSql = Callable[[str], str]  # a field's name → the SQL of its text (NULL for '-' or absent)
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one canonical column is read from the named fields, in Python and in SQL."""
+
+    py: Callable[[Fields], Any]
+    sql: Callable[[FieldSql, Sequence[str]], str]  # (field, the file's field order) → SQL
+    consumes: tuple[str, ...] = ()
+    raw: str | None = None  # the field whose text the driver checks a null typed value against
+
+
+def _as_is(name: str) -> Column:
+    return Column(py=lambda f: f.get(name), sql=lambda field, names: field(name), consumes=(name,))
+
+
+def _whole(name: str) -> Column:
+    """An integer field: its text to the row (the driver types it), plain digits cast in SQL."""
+    return Column(py=lambda f: f.get(name), sql=lambda field, names: _INT.format(v=field(name)), consumes=(name,), raw=name)
+
+
+def _packet_or_interface(side: str) -> Column:
+    """The packet's original address when logged (pods behind secondary ENI IPs and NAT), else
+    the interface's."""
+    return Column(py=lambda f: f.get(f"pkt-{side}addr") or f.get(f"{side}addr"),
+                  sql=lambda field, names: f"coalesce({field(f'pkt-{side}addr')}, {field(f'{side}addr')})",
+                  consumes=(f"pkt-{side}addr", f"{side}addr"))
+
+
+def _named(name: str, table: Mapping[str, str], other: str | None) -> Column:
+    """A code by its name in ``table``; another code as ``other`` (itself when None)."""
+
+    def py(f: Fields) -> Any:
+        v = f.get(name)
+        return (table.get(v, v) if other is None else table.get(v, other)) if v else None
+
+    def sql(field: FieldSql, names: Sequence[str]) -> str:
+        v = field(name)
+        whens = " ".join(f"WHEN {v} = '{k}' THEN '{t}'" for k, t in table.items())
+        return f"CASE WHEN {v} IS NULL THEN NULL {whens} ELSE {v if other is None else repr(other)} END"
+
+    return Column(py=py, sql=sql, consumes=(name,))
+
+
+def _end_py(f: Fields) -> Any:
+    end = f.get("end")
+    return epoch(f.get("start"), "s") if end is None or as_int(end) == 0 else epoch(end, "s")  # end 0: a single packet
+
+
+def _reply_sql(field: FieldSql, names: Sequence[str]) -> str:
+    flags = field("tcp-flags")
+    return (f"CASE WHEN {field('protocol')} = '6' AND regexp_full_match({flags}, '[0-9]{{1,9}}') AND (TRY_CAST({flags} AS BIGINT) & 2) = 2 "
+            f"THEN (TRY_CAST({flags} AS BIGINT) & 16) = 16 END")
+
+
+def _extra_py(f: Fields) -> Any:
+    rest: dict[str, str | None] = {k: v for k, v in f.items() if k not in CONSUMED and v is not None}
+    for k in ("srcaddr", "dstaddr"):
+        if f.get(f"pkt-{k}") and f.get(k) and f[f"pkt-{k}"] != f[k]:
+            rest[f"interface-{k}"] = f[k]  # the interface's address, when the packet's differs
+    return json_text(rest) if rest else None
+
+
+def _extra_sql(field: FieldSql, names: Sequence[str]) -> str:
+    # the other fields as a JSON object, nulls left out (concat_ws skips NULLs)
+    parts = [f"CASE WHEN {field(n)} IS NOT NULL THEN '\"{n}\":' || to_json({field(n)}) END" for n in names if n not in CONSUMED]
+    for k in ("srcaddr", "dstaddr"):
+        if f"pkt-{k}" in names and k in names:
+            parts.append(f"CASE WHEN {field('pkt-' + k)} IS NOT NULL AND {field(k)} IS NOT NULL AND {field('pkt-' + k)} <> {field(k)} "
+                         f"THEN '\"interface-{k}\":' || to_json({field(k)}) END")
+    return f"nullif('{{' || concat_ws(',', {', '.join(parts)}) || '}}', '{{}}')" if parts else "NULL::VARCHAR"
+
+
+MAPPING: dict[str, Column] = {
+    "time": Column(py=lambda f: epoch(f.get("start"), "s"), sql=lambda field, names: _TIME.format(i=_INT.format(v=field("start"))),
+                   consumes=("start",)),
+    "time_end": Column(py=_end_py, consumes=("end",), sql=lambda field, names: _TIME.format(
+        i=f"coalesce(nullif({_INT.format(v=field('end'))}, 0), {_INT.format(v=field('start'))})")),
+    "src_ip": _packet_or_interface("src"),
+    "dst_ip": _packet_or_interface("dst"),
+    "src_port": _whole("srcport"),
+    "dst_port": _whole("dstport"),
+    "protocol": _named("protocol", PROTOCOLS, None),
+    "verdict": _named("action", VERDICTS, "unknown"),
+    "verdict_raw": _as_is("action"),
+    "direction": _as_is("flow-direction"),
+    # the TCP flags stay in extra as recorded: the reply flag is read from them, not instead of them
+    "is_reply": Column(py=lambda f: reply_from_tcp_flags(f.get("tcp-flags"), f.get("protocol")), sql=_reply_sql),
+    "bytes": _whole("bytes"),
+    "packets": _whole("packets"),
+    "extra": Column(py=_extra_py, sql=_extra_sql),
+}
+# log-status decides whether a record is an event at all (NODATA, SKIPDATA are skipped)
+CONSUMED = frozenset({"log-status"}.union(*(c.consumes for c in MAPPING.values())))
+_ROW = tuple((name, column.py) for name, column in MAPPING.items())  # flow_row's loop, without attribute look-ups
+
+
+def flow_row(f: Mapping[str, str | None]) -> dict[str, Any]:
+    """One record's fields (by their flow-log names, text, None for '-') → one ``flows`` row,
+    through ``MAPPING``."""
     status = f.get("log-status")
     if status in ("NODATA", "SKIPDATA"):
         raise NotAnEvent(f"VPC {status} record" + (" (AWS dropped flow records in this window)" if status == "SKIPDATA" else ""))
-    proto = f.get("protocol")
-    action = f.get("action")
-    used = {"srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
-            "start", "end", "action", "flow-direction", "log-status"}
-    rest: dict[str, str | None] = {k: v for k, v in f.items() if k not in used and v is not None}
-    # the packet's original addresses when logged: pods behind secondary ENI IPs and NAT
-    for k in ("srcaddr", "dstaddr"):
-        if f.get(f"pkt-{k}") and f.get(k) and f[f"pkt-{k}"] != f[k]:
-            rest[f"interface-{k}"] = f[k]
     if f.get("start") is None:
         # the record's own time or none: a missing start is never replaced by another date
         raise BadRecord("field start: no timestamp in the record")
-    start = epoch(f.get("start"), "s")
-    end = f.get("end")
-    return {
-        "time": start,
-        "time_end": start if end is None or as_int(end) == 0 else epoch(end, "s"),  # end 0: a single packet
-        "src_ip": f.get("pkt-srcaddr") or f.get("srcaddr"),
-        "dst_ip": f.get("pkt-dstaddr") or f.get("dstaddr"),
-        "src_port": f.get("srcport"),
-        "dst_port": f.get("dstport"),
-        "protocol": PROTOCOLS.get(proto, proto) if proto else None,
-        "verdict": VERDICTS.get(action, "unknown") if action else None,
-        "verdict_raw": action,
-        "direction": f.get("flow-direction"),
-        "is_reply": reply_from_tcp_flags(f.get("tcp-flags"), proto),
-        "bytes": f.get("bytes"),
-        "packets": f.get("packets"),
-        "extra": json_text(rest) if rest else None,
-    }
+    return {name: py(f) for name, py in _ROW}
 
 
 def reply_from_tcp_flags(flags: Any, protocol: Any) -> bool | None:
@@ -333,13 +423,9 @@ def _strip_comment(line: str) -> str:
 #
 # Flow logs are large. DuckDB reads each line as text and the header's field order turns
 # into positions; rows it cannot map (wrong field count, NODATA/SKIPDATA, the header itself)
-# come out with _fast_ok = false and are redone per record, so the output is the same.
-# Integers are cast only from plain digits (no rounding of '80.5', which the per-record path
-# quarantines); the driver redoes a row whose ``_raw_<col>`` text did not cast, or whose value
-# its column cannot hold. Times past year 5138 are not handed to to_timestamp (it would raise).
-
-_INT = "(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,18}}') THEN CAST({v} AS BIGINT) END)"
-_TIME = "to_timestamp(CASE WHEN abs({i}) < 100000000000 THEN {i} END)"
+# come out with _fast_ok = false and are redone per record, so the output is the same. The
+# columns are ``MAPPING``'s SQL: integers cast only from plain digits (no rounding of '80.5',
+# which the per-record path quarantines).
 
 
 def _fast_applies(records: Sequence[Any], context: Mapping[str, Any]) -> bool:
@@ -394,43 +480,13 @@ def fast_query(source: str, head: Sequence[Any], context: Mapping[str, Any]) -> 
             f" AND TRY_CAST(_f[{pos['end']}] AS BIGINT) <> 0 AND TRY_CAST(_f[{pos['end']}] AS BIGINT) < TRY_CAST(_f[{pos['start']}] AS BIGINT))"
         )
 
-    used = {"srcaddr", "dstaddr", "pkt-srcaddr", "pkt-dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
-            "start", "end", "action", "flow-direction", "log-status"}
-    # extra: the other fields as a JSON object, nulls left out (concat_ws skips NULLs)
-    parts = [f"CASE WHEN {f(n)} IS NOT NULL THEN '\"{n}\":' || to_json({f(n)}) END" for n in names if n not in used]
-    for k in ("srcaddr", "dstaddr"):
-        if f"pkt-{k}" in pos and k in pos:
-            parts.append(
-                f"CASE WHEN {f('pkt-' + k)} IS NOT NULL AND {f(k)} IS NOT NULL AND {f('pkt-' + k)} <> {f(k)} "
-                f"THEN '\"interface-{k}\":' || to_json({f(k)}) END"
-            )
-    extra = f"nullif('{{' || concat_ws(',', {', '.join(parts)}) || '}}', '{{}}')" if parts else "NULL::VARCHAR"
-    protocols = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in PROTOCOLS.items())
     start, end = _INT.format(v=f("start")), _INT.format(v=f("end"))
+    columns = [f"{column.sql(f, names)} AS {name}" for name, column in MAPPING.items()]
+    columns += [f"{f(column.raw)} AS _raw_{name}" for name, column in MAPPING.items() if column.raw]
+    select = ",\n        ".join(columns)
     return f"""
     SELECT
-        {_TIME.format(i=start)} AS time,
-        {_TIME.format(i=f"coalesce(nullif({end}, 0), {start})")} AS time_end,
-        coalesce({f('pkt-srcaddr')}, {f('srcaddr')}) AS src_ip,
-        coalesce({f('pkt-dstaddr')}, {f('dstaddr')}) AS dst_ip,
-        {_INT.format(v=f('srcport'))} AS src_port,
-        {_INT.format(v=f('dstport'))} AS dst_port,
-        {f('srcport')} AS _raw_src_port,
-        {f('dstport')} AS _raw_dst_port,
-        {f('bytes')} AS _raw_bytes,
-        {f('packets')} AS _raw_packets,
-        CASE {f('protocol')} {protocols} ELSE {f('protocol')} END AS protocol,
-        CASE WHEN {f('action')} IS NULL THEN NULL WHEN {f('action')} = 'ACCEPT' THEN 'allowed'
-             WHEN {f('action')} = 'REJECT' THEN 'denied' ELSE 'unknown' END AS verdict,
-        {f('action')} AS verdict_raw,
-        {f('flow-direction')} AS direction,
-        -- reply_from_tcp_flags: SYN with ACK (18) is the responder's record, SYN alone the initiator's
-        CASE WHEN {f('protocol')} = '6' AND regexp_full_match({f('tcp-flags')}, '[0-9]{{1,9}}')
-                  AND (TRY_CAST({f('tcp-flags')} AS BIGINT) & 2) = 2
-             THEN (TRY_CAST({f('tcp-flags')} AS BIGINT) & 16) = 16 END AS is_reply,
-        {_INT.format(v=f('bytes'))} AS bytes,
-        {_INT.format(v=f('packets'))} AS packets,
-        {extra} AS extra,
+        {select},
         len(_f) = {len(names)} AND coalesce({f('log-status')}, '') NOT IN ('NODATA', 'SKIPDATA')
             AND _f[1] NOT IN ({', '.join("'" + n + "'" for n in sorted(FIELDS))})
             AND {start} IS NOT NULL AND ({f('end')} IS NULL OR {end} IS NOT NULL)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import gzip
 import json
+import tempfile
 import warnings
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from k8sforensics.sources import open_reader
+from k8sforensics.sources import aws_vpc_flow, open_reader
 
 from ..conftest import FIXTURES, REAL_SAMPLES, ROOT
 
@@ -104,3 +107,42 @@ def test_vpc_flow_log_gzip_on_the_fast_path(tmp_path: Path) -> None:
     slow, t_slow = read(p, False)
     assert fast.used_fast_path and fast.fast_fallback is None
     assert t_fast.to_pylist() == t_slow.to_pylist() and fast.quarantine == slow.quarantine
+
+
+# --------------------------------------------------------------------------- the declared VPC mapping
+#
+# aws_vpc_flow.MAPPING declares each column once, in Python and in SQL: for any values of the
+# fields the columns read, the fast path and the per-record path give the same rows and the
+# same quarantine.
+
+_READ = sorted(aws_vpc_flow.CONSUMED | {"tcp-flags", "account-id"})  # is_reply reads tcp-flags; extra the rest
+_GOOD = {
+    "start": ["1714557600", "1714557000"], "end": ["1714557660", "0", "-"], "srcport": ["443", "0", "-"], "dstport": ["80", "-"],
+    "protocol": ["6", "17", "1", "99", "-"], "action": ["ACCEPT", "REJECT", "-"], "log-status": ["OK", "NODATA", "SKIPDATA"],
+    "tcp-flags": ["2", "18", "19", "3", "0", "-"], "flow-direction": ["ingress", "egress", "-"], "packets": ["1", "-"],
+    "bytes": ["40", "-"], "srcaddr": ["10.0.0.1", "-"], "dstaddr": ["10.0.0.2"], "pkt-srcaddr": ["10.1.0.1", "-"],
+    "pkt-dstaddr": ["10.0.0.2", "10.1.0.2", "-"], "account-id": ["123456789012", "-"],
+}
+_WEIRD = st.one_of(
+    st.sampled_from(["80.5", "1e3", "-5", "+7", "99999999999999999999", "253402300800", "x", "0.0", "007", "-"]),
+    st.integers(-(10**20), 10**20).map(str),
+    st.text(alphabet="abcAZ09.:+-", min_size=1, max_size=6),
+)
+
+
+def _line(fields: list[str]) -> st.SearchStrategy[str]:
+    return st.tuples(*(st.one_of(st.sampled_from(_GOOD.get(n, ["-"])), _WEIRD) for n in fields)).map(" ".join)
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=st.lists(_line(_READ), min_size=1, max_size=6))
+def test_vpc_mapping_fast_and_per_record_agree_for_any_field_values(lines: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        p = Path(tmp) / "flows.log"
+        p.write_text(" ".join(["version", *_READ]) + "\n" + "".join(f"5 {ln}\n" for ln in lines))
+        fast, t_fast = read(p, True)
+        slow, t_slow = read(p, False)
+    assert fast.used_fast_path
+    assert t_fast.to_pylist() == t_slow.to_pylist()
+    assert fast.quarantine == slow.quarantine
+    assert fast.result.skipped == slow.result.skipped
