@@ -13,7 +13,8 @@ import pytest
 
 import k8sforensics as kf
 from k8sforensics import views
-from k8sforensics.views.network import layout
+from k8sforensics.analysis import attack_scope
+from k8sforensics.views.network import compromised, layout
 
 WEB = "pod:shop/web-q7rclvtq89-mtpxj"
 
@@ -88,3 +89,23 @@ def test_exports_keep_every_edge_and_its_evidence(graph, tmp_path: Path) -> None
     e = next(x["data"] for x in edges if x["data"]["source"] == WEB and x["data"]["type"] == "token_use")
     assert e["observed"] is True and e["event_ids"] and e["interaction"] == "token_use"
     assert {x["data"]["id"] for x in doc["elements"]["nodes"]} >= {e["source"], e["target"]}
+
+
+def test_the_picture_reads_the_attack_scope(graph) -> None:
+    # the same nodes, times and parents as the scope remediation reads
+    scope = attack_scope(graph)
+    shown = compromised(graph).set_index("node")
+    assert list(shown.index) == list(scope.paths["node"]) and shown.loc[WEB, "parent"] == scope.paths.set_index("node").loc[WEB, "parent"]
+
+
+def test_with_no_outside_address_the_foothold_is_the_start() -> None:
+    t = pd.Timestamp("2026-01-01T10:00:00Z")
+    g = nx.MultiDiGraph()
+    for u, v, kind in (("ip:10.0.0.137", "pod:shop/web-1", "flow"), ("pod:shop/web-1", "sa:shop/web", "token_use"),
+                       ("sa:shop/web", "pod:pay/api-1", "exec"), ("sa:ops/admin", "pod:ops/tool-1", "exec")):
+        for n in (u, v):
+            g.add_node(n, kind=n.split(":")[0])
+        g.add_edge(u, v, key=kind, type=kind, observed=True, first_seen=t, last_seen=t, count=1, bytes=0, event_ids=["e"])
+    shown = compromised(g)
+    assert shown["node"].tolist() == ["pod:shop/web-1", "sa:shop/web", "pod:pay/api-1"]  # not the operator's unrelated exec
+    assert set(compromised(nx.MultiDiGraph(g.subgraph(["sa:ops/admin", "pod:ops/tool-1"])))["node"]) == {"sa:ops/admin", "pod:ops/tool-1"}
