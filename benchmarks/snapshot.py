@@ -48,10 +48,7 @@ def snapshot_case(evidence: Path, root: Path, *, cluster: str) -> dict[str, Any]
     files = [str(p) for p in sorted(evidence.iterdir()) if p.name != "truth.json"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if callable(getattr(kf, "ingest", None)):
-            kf.ingest(case, files, progress=False)
-        else:
-            case.ingest(files, progress=False)
+        kf.ingest(case, files, progress=False)
         findings = kf.detect(case)
         timeline = kf.kill_chain(case)
         graph = kf.lateral_movement(case)

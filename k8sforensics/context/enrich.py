@@ -17,7 +17,7 @@ gave are never overwritten:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
 
@@ -27,6 +27,13 @@ from .networks import case_networks
 if TYPE_CHECKING:
     from ..case import Case
 
+
+class ContextSource(Protocol):
+    """What enrichment reads: the context tables (``pod_ips``, ``containers``, ``nodes``,
+    ``services``), by name — a Case, or detection's Evidence."""
+
+    def context(self, name: str) -> pd.DataFrame: ...
+
 STEPS = {
     "flows": ("src_endpoint_by_ip_at_time", "dst_endpoint_by_ip_at_time"),
     "runtime": ("pod_by_container_id",),
@@ -34,7 +41,7 @@ STEPS = {
 }
 
 
-def enrich(frame: pd.DataFrame, source: Case, *, table: str | None = None) -> pd.DataFrame:
+def enrich(frame: pd.DataFrame, source: ContextSource, *, table: str | None = None) -> pd.DataFrame:
     """``frame`` (rows of ``table``) with its context columns filled from ``source``, the case
     it was read from. ``table`` defaults to the one the case read the frame from
     (``frame.attrs["table"]``). Returns a new DataFrame with the same rows in the same order."""

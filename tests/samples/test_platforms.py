@@ -316,7 +316,7 @@ def test_runtime_records_come_back_in_time_order(written: tuple[str, Path, Writt
 def test_case_ingest_reads_every_file_it_is_given(written: tuple[str, Path, Written], tmp_path: Path) -> None:
     _, root, w = written
     case = kf.Case.create(tmp_path / "case", cluster="prod-eu")
-    _quiet(case.ingest, [root])
+    _quiet(kf.ingest, case, [root])
     inputs = [i for ing in case.manifest["ingests"] for i in ing["inputs"]]
     assert len(inputs) == len(w.files)
     assert all(i["format"] for i in inputs)
