@@ -18,6 +18,7 @@ The names here are what a notebook needs; the rest is importable from the subpac
 from __future__ import annotations
 
 from .analysis import (
+    attack_scope,
     blast_radius,
     edges_to_cut,
     kill_chain,
@@ -41,6 +42,7 @@ __all__ = [
     "Case",
     "CaseError",
     "K8sForensicsError",
+    "attack_scope",
     "attribute",
     "blast_radius",
     "detect",

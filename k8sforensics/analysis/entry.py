@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .. import node_ids
 from ..context.networks import Network, cluster_networks, external_mask, is_external
 from ..detect.facts import is_system
 from ..frames import clock
-from . import node_ids
 from .graph import CONTROL_EDGES, lateral_movement
 
 if TYPE_CHECKING:

@@ -46,6 +46,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from .. import node_ids
 from ..bodies import UnreadableBodies
 from ..context.enrich import enriched
 from ..context.networks import cluster_networks, external_mask
@@ -69,7 +70,6 @@ from ..detect.facts import (
 )
 from ..detect.runtime_rules import host_takeovers
 from ..frames import utc_timestamp
-from . import node_ids
 from .possible import POSSIBLE_COLUMNS, possible_edges
 
 if TYPE_CHECKING:

@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import node_ids
 from ..detect.engine import Evidence
 from ..detect.facts import is_sensitive_host_path
-from . import node_ids
 
 POSSIBLE_COLUMNS = ["source", "target", "type", "first_seen", "last_seen", "reason", "basis", "fix", "cuttable"]
 

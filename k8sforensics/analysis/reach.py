@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import node_ids
+from .. import node_ids
 from .graph import CONTROL_EDGES, REACH_EDGES
 
 if TYPE_CHECKING:

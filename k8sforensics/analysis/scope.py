@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .. import node_ids
 from ..context.networks import Network
-from . import node_ids
 from .entry import FOOTHOLD_PHASES, findings_patient_zero, graph_patient_zero
 from .reach import BLAST_COLUMNS, EXPOSED, PATHS_COLUMNS, REACHED, SOURCE, blast_radius, paths
 

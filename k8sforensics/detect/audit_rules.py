@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import node_ids
 from ..bodies import UnreadableBodies
 from ..context.networks import cluster_networks, external_mask
 from . import runtime_rules
@@ -269,10 +270,6 @@ def sensitive_host_paths(spec: dict[str, Any]) -> str:
     paths = [((v.get("hostPath") or {}).get("path") or "") for v in spec.get("volumes") or [] if isinstance(v, dict) and v.get("hostPath")]
     bad = [p for p in paths if is_sensitive_host_path(p)]
     return ", ".join(bad)
-
-
-# the private name tests/analysis/test_possible.py still imports; to go once it imports sensitive_host_paths
-_sensitive_host_paths = sensitive_host_paths
 
 
 def sensitive_host_path(ev: Evidence) -> pd.DataFrame:
@@ -718,9 +715,8 @@ LINK_COLUMNS = ["read_event", "read_time", "reader", "reader_actor", "read_ip", 
 
 
 def _actor_ids(a: pd.DataFrame) -> pd.Series:
-    """The graph's node id of each row's identity: ``sa:ns/name`` or ``user:name``."""
-    sa = "sa:" + a["sa_namespace"].astype(str) + "/" + a["sa_name"].astype(str)
-    return sa.where(a["sa_name"].notna(), "user:" + a["user"].astype(str))
+    """The graph's node id of each row's identity (``node_ids.actors``)."""
+    return node_ids.actors(a["sa_namespace"].astype(str), a["sa_name"], a["user"].astype(str))
 
 
 def token_secret_rows(a: pd.DataFrame) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from .. import node_ids
 from ..context.networks import (
     KUBELET_PORTS,
     METADATA_IPS,
@@ -44,7 +45,7 @@ def _endpoint(f: pd.DataFrame, side: str) -> pd.Series:
     ns = f[f"{side}_namespace"].astype(object)
     by_workload = ns + "/" + f[f"{side}_workload"].astype(object)
     by_pod = ns + "/" + f[f"{side}_pod"].astype(object)
-    node = "node:" + f[f"{side}_node"].astype(object)
+    node = node_ids.nodes(f[f"{side}_node"]).where(f[f"{side}_node"].notna())
     is_node = f[f"{side}_kind"].astype(object) == "node" if f"{side}_kind" in f.columns else pd.Series(False, index=f.index)
     out = by_workload.where(by_workload.notna(), by_pod)
     out = out.where(out.notna(), node.where(is_node))
@@ -350,7 +351,7 @@ def new_internal_edge(ev: Evidence) -> pd.DataFrame:
         r = g.iloc[0]
         kind = _endpoint_kind(r, "src")
         out.append({
-            "time": g["time"].min(), "time_end": g["time"].max(), "entity_type": kind, "entity": src.removeprefix("node:"),
+            "time": g["time"].min(), "time_end": g["time"].max(), "entity_type": kind, "entity": node_ids.parse(src).name if kind == "node" else src,
             "namespace": r["src_namespace"], "pod": r["src_pod"] if kind == "pod" else None, "source_ip": r["src_ip"],
             "destination_ip": r["dst_ip"] if g["dst_ip"].nunique() == 1 else None,
             "event_ids": g["event_id"].astype(str).head(EDGE_EVIDENCE).tolist(), "source_table": "flows",
@@ -367,7 +368,7 @@ def _endpoint_kind(r: Any, side: str) -> str:
         return "workload"
     if pd.notna(r[f"{side}_pod"]) and pd.notna(r[f"{side}_namespace"]):
         return "pod"
-    return "node" if str(r[f"{side}_end"]).startswith("node:") else "ip"
+    return "node" if node_ids.is_a(str(r[f"{side}_end"]), "node") else "ip"
 
 
 def _anchored_egress(c: FlowChunk) -> pd.DataFrame:

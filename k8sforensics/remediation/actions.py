@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..analysis import node_ids
+from .. import node_ids
 from ..analysis.possible import KIND_RESOURCE
 from ..analysis.reach import EXPOSED, REACHED, SOURCE, edges_to_cut
 from ..analysis.scope import AttackScope, attack_scope

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
-from ..analysis import node_ids
+from .. import node_ids
 from ..analysis.entry import made_by_hand
 from ..analysis.graph import lateral_movement
 from ..analysis.possible import KIND_RESOURCE, resource_of

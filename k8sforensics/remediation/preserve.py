@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis import node_ids
+from .. import node_ids
 from ..frames import clock
 from .commands import (
     chain,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..analysis import node_ids
+from .. import node_ids
 from ..detect.facts import allowed, is_system
 
 PREFIX = "k8sforensics-least"

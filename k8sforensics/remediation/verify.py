@@ -24,6 +24,7 @@ import pandas as pd
 import yaml
 
 from ..analysis.possible import resource_of
+from ..context.collect import KINDS
 from ..errors import K8sForensicsError
 
 DONE, NOT_DONE, NOT_CHECKABLE = "done", "not done", "not checkable"
@@ -161,8 +162,6 @@ def _unparsed(snap: Snapshot, f: Path, rel: str, error: BaseException) -> None:
 
 @lru_cache(maxsize=1)
 def _known_resources() -> frozenset[str]:
-    from ..context.collect import KINDS
-
     return frozenset(name for name, _, _ in KINDS) | CLUSTER_SCOPED
 
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..analysis import node_ids
+from .. import node_ids
 from ..analysis.graph import REACH_EDGES
 from ..analysis.reach import blast_radius
 from ..analysis.scope import attack_scope

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from k8sforensics.analysis import node_ids
+from k8sforensics import node_ids
 
 NAME = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
 
