@@ -1,12 +1,13 @@
 # Two entry points, each sets up its own virtual environment in .venv:
 #   make demo   ingest the bundled sample evidence into ./demo-case, detect, remediate, and write the HTML report
-#   make test   run the whole test suite (what CI runs); installs Debian's chromium for the browser test
+#   make test   lint and format check (ruff), then the whole test suite (what CI runs); installs Debian's
+#               chromium for the browser test
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench accuracy browser clean
+.PHONY: demo test lint bench accuracy browser clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +25,12 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) browser
+# ruff's lint rules and formatter, as configured in pyproject.toml
+lint: $(STAMP)
+	$(BIN)/ruff check k8sforensics tests benchmarks
+	$(BIN)/ruff format --check k8sforensics tests benchmarks
+
+test: lint browser
 	K8SF_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
 
 # The benchmark suite: every measurement next to its baseline from the same run, one table

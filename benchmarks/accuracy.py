@@ -52,11 +52,29 @@ from typing import Any
 import pandas as pd
 
 SLACK = pd.Timedelta(seconds=60)  # the generator skews sources by up to ±4 s; flow logs aggregate per minute
-TARGETS = {"step_recall": 0.95, "patient_zero_rank1": 0.95, "path_edges": 0.95, "attribution": 1.0, "noise_medium": 2.0,
-           "low_per_step": 3.0, "must_recall": 1.0, "must_not": 0, "order_violations": 0}
-KIND_RESOURCE = {"cronjob": "cronjobs", "daemonset": "daemonsets", "deployment": "deployments", "statefulset": "statefulsets", "job": "jobs",
-                 "replicaset": "replicasets", "pod": "pods"}
-PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
+TARGETS = {
+    "step_recall": 0.95,
+    "patient_zero_rank1": 0.95,
+    "path_edges": 0.95,
+    "attribution": 1.0,
+    "noise_medium": 2.0,
+    "low_per_step": 3.0,
+    "must_recall": 1.0,
+    "must_not": 0,
+    "order_violations": 0,
+}
+KIND_RESOURCE = {
+    "cronjob": "cronjobs",
+    "daemonset": "daemonsets",
+    "deployment": "deployments",
+    "statefulset": "statefulsets",
+    "job": "jobs",
+    "replicaset": "replicasets",
+    "pod": "pods",
+}
+PRIVATE = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
 
 
 # ---------------------------------------------------------------------------- keys
@@ -65,7 +83,11 @@ PRIVATE = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
 def step_keys(step: dict[str, Any]) -> set[str]:
     """The names an attack step's entities go by (addresses, identities, ns/pod, objects)."""
     e = step["entities"]
-    keys = {str(e[k]) for k in ("source_ip", "destination_ip", "service_account", "node", "node_ip", "user", "secret", "webhook") if e.get(k)}
+    keys = {
+        str(e[k])
+        for k in ("source_ip", "destination_ip", "service_account", "node", "node_ip", "user", "secret", "webhook")
+        if e.get(k)
+    }
     keys |= set(e.get("node_ips", ()))  # traffic translated to its nodes' addresses names only them
     if e.get("pod"):
         keys.add(f"{e.get('namespace')}/{e['pod']}")
@@ -80,8 +102,12 @@ def step_keys(step: dict[str, Any]) -> set[str]:
 
 def finding_keys(f: Any) -> set[str]:
     """The names a finding's entities go by, in the same spellings."""
-    keys = {str(getattr(f, c)) for c in ("entity", "source_ip", "destination_ip", "user") if isinstance(getattr(f, c), str) and getattr(f, c)}
-    ns, pod = getattr(f, "namespace"), getattr(f, "pod")
+    keys = {
+        str(getattr(f, c))
+        for c in ("entity", "source_ip", "destination_ip", "user")
+        if isinstance(getattr(f, c), str) and getattr(f, c)
+    }
+    ns, pod = f.namespace, f.pod
     if isinstance(ns, str) and isinstance(pod, str):
         keys.add(f"{ns}/{pod}")
     for k in list(keys):
@@ -110,10 +136,24 @@ def techniques_of(f: Any) -> set[str]:
 def action_kind(action: str) -> str:
     """What a checklist row does, from its verb (for checklists without a ``kind`` column)."""
     a = action.lower()
-    for verb, kind in (("preserve", "preserve"), ("checkpoint", "preserve"), ("snapshot", "preserve"),
-                       ("isolate", "isolate"), ("quarantine", "isolate"), ("rotate", "rotate"), ("revoke", "rotate"), ("block", "block"),
-                       ("rebuild", "rebuild"), ("drain", "rebuild"), ("redeploy", "redeploy"), ("roll back", "redeploy"), ("restore", "restore"),
-                       ("reinstall", "restore"), ("delete", "delete"), ("remove", "delete")):
+    for verb, kind in (
+        ("preserve", "preserve"),
+        ("checkpoint", "preserve"),
+        ("snapshot", "preserve"),
+        ("isolate", "isolate"),
+        ("quarantine", "isolate"),
+        ("rotate", "rotate"),
+        ("revoke", "rotate"),
+        ("block", "block"),
+        ("rebuild", "rebuild"),
+        ("drain", "rebuild"),
+        ("redeploy", "redeploy"),
+        ("roll back", "redeploy"),
+        ("restore", "restore"),
+        ("reinstall", "restore"),
+        ("delete", "delete"),
+        ("remove", "delete"),
+    ):
         if a.startswith(verb) or f" {verb} " in a[:40]:
             return kind
     return "other"
@@ -146,23 +186,73 @@ def is_private(target: str) -> bool:
 KIND_FOR_TRUTH = {"revoke": "rotate", "cordon": "cordon"}
 #: kinds whose action destroys its own target (and what runs in it: a node's or a workload's pods)
 DESTROYING = frozenset({"delete", "rebuild", "redeploy"})
-_RESOURCES = {"po": "pods", "pod": "pods", "pods": "pods", "no": "nodes", "node": "nodes", "nodes": "nodes",
-              "deploy": "deployments", "deployment": "deployments", "deployments": "deployments", "ds": "daemonsets", "daemonset": "daemonsets",
-              "daemonsets": "daemonsets", "sts": "statefulsets", "statefulset": "statefulsets", "statefulsets": "statefulsets",
-              "rs": "replicasets", "replicaset": "replicasets", "replicasets": "replicasets", "job": "jobs", "jobs": "jobs",
-              "cj": "cronjobs", "cronjob": "cronjobs", "cronjobs": "cronjobs"}
-_WORKLOAD_KIND = {"deployments": "Deployment", "daemonsets": "DaemonSet", "statefulsets": "StatefulSet", "replicasets": "ReplicaSet",
-                  "jobs": "Job", "cronjobs": "CronJob"}  # the plural resource → the pods context's workload_kind
+_RESOURCES = {
+    "po": "pods",
+    "pod": "pods",
+    "pods": "pods",
+    "no": "nodes",
+    "node": "nodes",
+    "nodes": "nodes",
+    "deploy": "deployments",
+    "deployment": "deployments",
+    "deployments": "deployments",
+    "ds": "daemonsets",
+    "daemonset": "daemonsets",
+    "daemonsets": "daemonsets",
+    "sts": "statefulsets",
+    "statefulset": "statefulsets",
+    "statefulsets": "statefulsets",
+    "rs": "replicasets",
+    "replicaset": "replicasets",
+    "replicasets": "replicasets",
+    "job": "jobs",
+    "jobs": "jobs",
+    "cj": "cronjobs",
+    "cronjob": "cronjobs",
+    "cronjobs": "cronjobs",
+}
+_WORKLOAD_KIND = {
+    "deployments": "Deployment",
+    "daemonsets": "DaemonSet",
+    "statefulsets": "StatefulSet",
+    "replicasets": "ReplicaSet",
+    "jobs": "Job",
+    "cronjobs": "CronJob",
+}  # the plural resource → the pods context's workload_kind
 # kubectl flags that take a value as the next argument (kubectl reference: https://kubernetes.io/docs/reference/kubectl/)
-_VALUE_FLAGS = frozenset({"-n", "--namespace", "-l", "--selector", "--field-selector", "-o", "--output", "-f", "--filename", "--context",
-                          "--cluster", "--user", "--kubeconfig", "--timeout", "--grace-period", "-c", "--container", "--type", "-p", "--patch"})
+_VALUE_FLAGS = frozenset(
+    {
+        "-n",
+        "--namespace",
+        "-l",
+        "--selector",
+        "--field-selector",
+        "-o",
+        "--output",
+        "-f",
+        "--filename",
+        "--context",
+        "--cluster",
+        "--user",
+        "--kubeconfig",
+        "--timeout",
+        "--grace-period",
+        "-c",
+        "--container",
+        "--type",
+        "-p",
+        "--patch",
+    }
+)
 
 
 def row_kinds(actions: pd.DataFrame) -> list[str]:
     """Each row's verb: the ``kind`` column when the checklist has one, else from its text."""
     if "kind" in actions.columns:
-        return [KIND_FOR_TRUTH.get(str(k), str(k)) if isinstance(k, str) and k else action_kind(str(a))
-                for k, a in zip(actions["kind"], actions["action"])]
+        return [
+            KIND_FOR_TRUTH.get(str(k), str(k)) if isinstance(k, str) and k else action_kind(str(a))
+            for k, a in zip(actions["kind"], actions["action"])
+        ]
     return [action_kind(str(a)) for a in actions["action"]]
 
 
@@ -188,8 +278,13 @@ def _selected(pods: pd.DataFrame, *, labels: str | None, fields: str | None) -> 
     """The pods an equality-based label selector and a field selector pick (kubectl's
     ``-l`` / ``--field-selector``: ``k=v``, ``k==v``, ``k!=v``, comma-separated)."""
     keep = pd.Series(True, index=pods.index)
-    field_columns = {"spec.serviceAccountName": "service_account", "spec.nodeName": "node", "metadata.name": "name",
-                     "metadata.namespace": "namespace", "status.phase": "phase"}
+    field_columns = {
+        "spec.serviceAccountName": "service_account",
+        "spec.nodeName": "node",
+        "metadata.name": "name",
+        "metadata.namespace": "namespace",
+        "status.phase": "phase",
+    }
     for text, is_field in ((labels, False), (fields, True)):
         for term in (text or "").split(","):
             m = re.fullmatch(r"\s*([^!=\s]+)\s*(!=|==|=)\s*(\S*)\s*", term)
@@ -202,7 +297,11 @@ def _selected(pods: pd.DataFrame, *, labels: str | None, fields: str | None) -> 
                 column = field_columns.get(key)
                 got = pods[column].astype(str) if column in pods.columns else pd.Series("", index=pods.index)
             else:
-                got = pods["labels"].map(lambda v, k=key: _labels(v).get(k)) if "labels" in pods.columns else pd.Series(None, index=pods.index)
+                got = (
+                    pods["labels"].map(lambda v, k=key: _labels(v).get(k))
+                    if "labels" in pods.columns
+                    else pd.Series(None, index=pods.index)
+                )
             keep &= (got != value) if op == "!=" else (got == value)
     return pods[keep]
 
@@ -226,7 +325,13 @@ def _pods_of(target: str, pods: pd.DataFrame) -> set[str]:
         parts = target[9:].split("/")
         if len(parts) == 3 and parts[1] in _WORKLOAD_KIND:
             ns, resource, name = parts
-            return _pod_targets(pods[(pods["namespace"] == ns) & (pods["workload"] == name) & (pods["workload_kind"] == _WORKLOAD_KIND[resource])])
+            return _pod_targets(
+                pods[
+                    (pods["namespace"] == ns)
+                    & (pods["workload"] == name)
+                    & (pods["workload_kind"] == _WORKLOAD_KIND[resource])
+                ]
+            )
     return set()
 
 
@@ -241,7 +346,11 @@ def command_destroys(command: str, pods: pd.DataFrame) -> set[str]:
             argv = shlex.split(part)
         except ValueError:
             continue
-        if not argv or argv[0] != "kubectl" or any(a.startswith("--dry-run") and a not in ("--dry-run=none",) for a in argv):
+        if (
+            not argv
+            or argv[0] != "kubectl"
+            or any(a.startswith("--dry-run") and a not in ("--dry-run=none",) for a in argv)
+        ):
             continue
         ns, labels, fields, everything, all_ns, positional = "default", None, None, False, False, []
         args = iter(argv[1:])
@@ -280,10 +389,15 @@ def command_destroys(command: str, pods: pd.DataFrame) -> set[str]:
             continue
         objects: list[tuple[str, str | None]] = []
         if rest and "/" in rest[0]:
-            objects = [(_RESOURCES.get(r.partition("/")[0].lower(), r.partition("/")[0].lower()), r.partition("/")[2]) for r in rest]
+            objects = [
+                (_RESOURCES.get(r.partition("/")[0].lower(), r.partition("/")[0].lower()), r.partition("/")[2])
+                for r in rest
+            ]
         elif rest:
             resource = _RESOURCES.get(rest[0].lower(), rest[0].lower())
-            objects = [(resource, n) for n in rest[1:]] or ([(resource, None)] if labels or fields or everything else [])
+            objects = [(resource, n) for n in rest[1:]] or (
+                [(resource, None)] if labels or fields or everything else []
+            )
         for resource, name in objects:
             if resource == "pods":
                 if name is not None:
@@ -309,10 +423,17 @@ def order_violations(actions: pd.DataFrame, *, pods: pd.DataFrame | None = None)
     an isolated pod must not be destroyed unless some preserve row for it exists at all.
     ``pods``: the cluster's pods (the case's ``pods`` context), to know what a node, a
     workload or a selector holds; the pods already gone are left out."""
-    pods = _running(pods if pods is not None else pd.DataFrame(columns=["namespace", "name", "node", "workload", "workload_kind", "owner_kind"]))
+    pods = _running(
+        pods
+        if pods is not None
+        else pd.DataFrame(columns=["namespace", "name", "node", "workload", "workload_kind", "owner_kind"])
+    )
     kinds, steps = row_kinds(actions), row_steps(actions)
     targets = [normal_target(str(t)) for t in actions["target"]]
-    commands = [str(c) if isinstance(c, str) else "" for c in (actions["command"] if "command" in actions.columns else [""] * len(actions))]
+    commands = [
+        str(c) if isinstance(c, str) else ""
+        for c in (actions["command"] if "command" in actions.columns else [""] * len(actions))
+    ]
     preserved: dict[str, list[float]] = {}
     isolated: set[str] = set()
     destroyed: dict[str, tuple[float, str]] = {}  # target → (first step destroying it, by what)
@@ -331,9 +452,13 @@ def order_violations(actions: pd.DataFrame, *, pods: pd.DataFrame | None = None)
     out = []
     for target, (step, by) in sorted(destroyed.items(), key=lambda kv: (kv[1][0], kv[0])):
         if target in preserved and max(preserved[target]) > step:
-            out.append(f"destroyed before preserved: {target} (by {by} at step {step:g}; preserved at step {max(preserved[target]):g})")
+            out.append(
+                f"destroyed before preserved: {target} (by {by} at step {step:g}; preserved at step {max(preserved[target]):g})"
+            )
         elif target not in preserved and target in isolated:
-            out.append(f"destroyed before preserved: {target} (isolated, then destroyed by {by} at step {step:g}; never preserved)")
+            out.append(
+                f"destroyed before preserved: {target} (isolated, then destroyed by {by} at step {step:g}; never preserved)"
+            )
     return out
 
 
@@ -381,7 +506,9 @@ def empty_artifacts(actions: pd.DataFrame, *, case_dir: Path) -> list[str]:
     artifacts = actions["artifact"] if "artifact" in actions.columns else pd.Series("", index=actions.index)
     commands = actions["command"] if "command" in actions.columns else pd.Series("", index=actions.index)
     for kind, step, target, artifact, cmd in zip(kinds, steps, actions["target"], artifacts, commands):
-        named = ({artifact} if isinstance(artifact, str) and artifact else set()) | (_named_files(cmd) if isinstance(cmd, str) else set())
+        named = ({artifact} if isinstance(artifact, str) and artifact else set()) | (
+            _named_files(cmd) if isinstance(cmd, str) else set()
+        )
         for name in sorted(named):
             path = (Path(name) if Path(name).is_absolute() else case_dir / name).resolve()
             if path.is_relative_to(folder) and _empty(path):
@@ -389,8 +516,9 @@ def empty_artifacts(actions: pd.DataFrame, *, case_dir: Path) -> list[str]:
     return out
 
 
-def score_remediation(actions: pd.DataFrame, truth: dict[str, Any], *, pods: pd.DataFrame | None = None,
-                      case_dir: Path | None = None) -> dict[str, Any]:
+def score_remediation(
+    actions: pd.DataFrame, truth: dict[str, Any], *, pods: pd.DataFrame | None = None, case_dir: Path | None = None
+) -> dict[str, Any]:
     """The checklist against the truth's must and must-not, preserve-before-destroy order and the
     files it names: ``must``, ``must_hit``, ``must_not`` (every violation, order ones included),
     ``order_violations`` and ``misses`` (one line each)."""
@@ -404,13 +532,26 @@ def score_remediation(actions: pd.DataFrame, truth: dict[str, Any], *, pods: pd.
         must_hit += ok
         if not ok:
             misses.append(f"remediation must {m['do']} {m['target']} ({m['why']}): missing")
-    forbidden = {(m["do"], normal_target(m["target"])) for m in truth.get("remediation", {}).get("must_not", []) if m["target"] != "private"}
-    violations = [f"{kind} {target}" for kind, target in sorted(done) if (kind, target) in forbidden or (kind == "block" and is_private(target))]
+    forbidden = {
+        (m["do"], normal_target(m["target"]))
+        for m in truth.get("remediation", {}).get("must_not", [])
+        if m["target"] != "private"
+    }
+    violations = [
+        f"{kind} {target}"
+        for kind, target in sorted(done)
+        if (kind, target) in forbidden or (kind == "block" and is_private(target))
+    ]
     order = order_violations(actions, pods=pods)
     files = empty_artifacts(actions, case_dir=case_dir) if case_dir is not None else []
     misses += [f"remediation must-not: {v}" for v in [*violations, *order, *files]]
-    return {"must": len(must), "must_hit": must_hit, "must_not": len(violations) + len(order) + len(files), "order_violations": len(order),
-            "misses": misses}
+    return {
+        "must": len(must),
+        "must_hit": must_hit,
+        "must_not": len(violations) + len(order) + len(files),
+        "order_violations": len(order),
+        "misses": misses,
+    }
 
 
 # ---------------------------------------------------------------------------- one scenario
@@ -426,10 +567,18 @@ def write(index: int | str, root: Path, scale: float) -> tuple[Path, dict[str, A
         for s in truth["steps"]:
             s.setdefault("techniques", [x for x in (s.get("technique_id"), s.get("attack_id")) if x])
         pz = truth["patient_zero"]
-        truth["patient_zero"] = {"kind": "pod", "entity": f"{pz['namespace']}/{pz['pod']}", "came_from": truth["steps"][0]["entities"]["source_ip"]}
-        truth["path_edges"] = [[a["kind"] + ":" + a["id"] if a["kind"] != "service_account" else "sa:" + a["id"],
-                                b["kind"] + ":" + b["id"] if b["kind"] != "service_account" else "sa:" + b["id"]]
-                               for a, b in zip(truth["lateral_path"], truth["lateral_path"][1:])]
+        truth["patient_zero"] = {
+            "kind": "pod",
+            "entity": f"{pz['namespace']}/{pz['pod']}",
+            "came_from": truth["steps"][0]["entities"]["source_ip"],
+        }
+        truth["path_edges"] = [
+            [
+                a["kind"] + ":" + a["id"] if a["kind"] != "service_account" else "sa:" + a["id"],
+                b["kind"] + ":" + b["id"] if b["kind"] != "service_account" else "sa:" + b["id"],
+            ]
+            for a, b in zip(truth["lateral_path"], truth["lateral_path"][1:])
+        ]
         return root, truth, "python -c 'from k8sforensics.samples import write_sample_evidence as w; w(\"demo\")'"
     from k8sforensics.samples.scenario import family, write_scenario
 
@@ -473,18 +622,35 @@ def run_one(index: int | str, *, scale: float, workdir: str | None = None) -> di
         keys, techs = step_keys(s), set(s["techniques"]) | {t.split(".")[0] for t in s["techniques"]}
         lo, hi = pd.Timestamp(s["start"]) - SLACK, pd.Timestamp(s["end"]) + SLACK
         # a finding whose span (first to last evidence event) overlaps the step's window
-        hits = [i for i in range(len(rows)) if ftech[i] & techs and times[i] <= hi and ends[i] >= lo and fkeys[i] & keys]
+        hits = [
+            i for i in range(len(rows)) if ftech[i] & techs and times[i] <= hi and ends[i] >= lo and fkeys[i] & keys
+        ]
         matched.update(hits)
         if hits:
             found += 1
         else:
-            near = [f"{rows[i].rule_id}@{rows[i].entity}" for i in range(len(rows)) if times[i] <= hi and ends[i] >= lo][:4]
-            misses.append(f"step {s['id']} ({'/'.join(s['techniques'][:3])}, {sorted(keys)[:3]}) not found; in its window: {near}")
-    attack = set(truth.get("attack_entities", [])) | {k for s in truth["steps"] for k in step_keys(s)} | {r["pod"] for r in truth.get("reached", [])}
-    attack |= {a.removeprefix("system:serviceaccount:").replace(":", "/", 1) for a in list(attack) if a.startswith("system:serviceaccount:")}
+            near = [
+                f"{rows[i].rule_id}@{rows[i].entity}" for i in range(len(rows)) if times[i] <= hi and ends[i] >= lo
+            ][:4]
+            misses.append(
+                f"step {s['id']} ({'/'.join(s['techniques'][:3])}, {sorted(keys)[:3]}) not found; in its window: {near}"
+            )
+    attack = (
+        set(truth.get("attack_entities", []))
+        | {k for s in truth["steps"] for k in step_keys(s)}
+        | {r["pod"] for r in truth.get("reached", [])}
+    )
+    attack |= {
+        a.removeprefix("system:serviceaccount:").replace(":", "/", 1)
+        for a in list(attack)
+        if a.startswith("system:serviceaccount:")
+    }
     # the pods of an attacker's workload (a CronJob's jobs, a DaemonSet's pods) are attack entities too
-    made_by = tuple(f"{s['entities'].get('namespace')}/{str(s['entities']['workload']).partition('/')[2]}-" for s in truth["steps"]
-                    if s["entities"].get("workload"))
+    made_by = tuple(
+        f"{s['entities'].get('namespace')}/{str(s['entities']['workload']).partition('/')[2]}-"
+        for s in truth["steps"]
+        if s["entities"].get("workload")
+    )
     noise_medium, low_shown, about_lookalike = [], 0, 0
     lookalikes = [set(x["entities"]) for x in truth.get("lookalikes", [])]
     for i, r in enumerate(rows):
@@ -518,12 +684,18 @@ def run_one(index: int | str, *, scale: float, workdir: str | None = None) -> di
     attrib_ok = 0
     for a in truth.get("ip_attribution", []):
         got = attribute_ip(pod_ips, nodes, a["ip"], a["time"])
-        ok = (got is None or got.get("kind") != "pod") if a["pod"] is None else (got is not None and got.get("pod") == a["pod"])
+        ok = (
+            (got is None or got.get("kind") != "pod")
+            if a["pod"] is None
+            else (got is not None and got.get("pod") == a["pod"])
+        )
         attrib_ok += ok
         if not ok:
             misses.append(f"attribution {a['ip']}@{a['time']}: {got and got.get('pod')} instead of {a['pod']}")
     pods = case.context("pods")
-    known = set(pods["namespace"] + "/" + pods["name"]) | set(pod_ips["namespace"].astype(str) + "/" + pod_ips["pod"].astype(str))
+    known = set(pods["namespace"] + "/" + pods["name"]) | set(
+        pod_ips["namespace"].astype(str) + "/" + pod_ips["pod"].astype(str)
+    )
     deleted = truth.get("deleted_before_dump", [])
     rebuilt = [p for p in deleted if p in known]
     # remediation
@@ -531,12 +703,34 @@ def run_one(index: int | str, *, scale: float, workdir: str | None = None) -> di
     misses += rem["misses"]
     if workdir is None:
         shutil.rmtree(root, ignore_errors=True)
-    return {"index": index, "entry": truth.get("shape", {}).get("entry", "demo"), "platform": truth.get("platform", "self-managed"),
-            "shape": truth.get("shape"), "steps": len(truth["steps"]), "steps_found": found, "findings": len(rows),
-            "noise_medium": len(noise_medium), "noise_examples": noise_medium[:8], "low_shown": low_shown, "lookalike_findings": about_lookalike,
-            "pz_rank": rank, "path_edges": len(edges), "path_edges_found": len(got_edges), "attribution": len(truth.get("ip_attribution", [])),
-            "attribution_ok": attrib_ok, "deleted": len(deleted), "deleted_known": len(rebuilt), "must": rem["must"], "must_hit": rem["must_hit"],
-            "must_not": rem["must_not"], "order_violations": rem["order_violations"], "timeline_rows": len(timeline), "seconds": round(seconds, 1), "misses": misses, "repro": cmd}
+    return {
+        "index": index,
+        "entry": truth.get("shape", {}).get("entry", "demo"),
+        "platform": truth.get("platform", "self-managed"),
+        "shape": truth.get("shape"),
+        "steps": len(truth["steps"]),
+        "steps_found": found,
+        "findings": len(rows),
+        "noise_medium": len(noise_medium),
+        "noise_examples": noise_medium[:8],
+        "low_shown": low_shown,
+        "lookalike_findings": about_lookalike,
+        "pz_rank": rank,
+        "path_edges": len(edges),
+        "path_edges_found": len(got_edges),
+        "attribution": len(truth.get("ip_attribution", [])),
+        "attribution_ok": attrib_ok,
+        "deleted": len(deleted),
+        "deleted_known": len(rebuilt),
+        "must": rem["must"],
+        "must_hit": rem["must_hit"],
+        "must_not": rem["must_not"],
+        "order_violations": rem["order_violations"],
+        "timeline_rows": len(timeline),
+        "seconds": round(seconds, 1),
+        "misses": misses,
+        "repro": cmd,
+    }
 
 
 def _spellings(entity: str) -> set[str]:
@@ -562,20 +756,23 @@ def summarise(results: list[dict[str, Any]]) -> pd.DataFrame:
     groups = [("all", df)] + [(str(k), g) for k, g in df.groupby("entry", sort=True)]
     rows = []
     for name, g in groups:
-        rows.append({
-            "shape": name, "scenarios": len(g),
-            "step recall": g["steps_found"].sum() / max(1, g["steps"].sum()),
-            "pz rank 1": (g["pz_rank"] == 1).mean(),
-            "path edges": g["path_edges_found"].sum() / max(1, g["path_edges"].sum()),
-            "attribution": g["attribution_ok"].sum() / max(1, g["attribution"].sum()),
-            "deleted pods known": g["deleted_known"].sum() / max(1, g["deleted"].sum()),
-            "medium+ noise / scenario": g["noise_medium"].mean(),
-            "low shown / step": g["low_shown"].sum() / max(1, g["steps"].sum()),
-            "look-alike findings / scenario": g["lookalike_findings"].mean(),
-            "must-do recall": g["must_hit"].sum() / max(1, g["must"].sum()),
-            "must-not violations": int(g["must_not"].sum()),
-            "order violations": int(g["order_violations"].sum()),
-        })
+        rows.append(
+            {
+                "shape": name,
+                "scenarios": len(g),
+                "step recall": g["steps_found"].sum() / max(1, g["steps"].sum()),
+                "pz rank 1": (g["pz_rank"] == 1).mean(),
+                "path edges": g["path_edges_found"].sum() / max(1, g["path_edges"].sum()),
+                "attribution": g["attribution_ok"].sum() / max(1, g["attribution"].sum()),
+                "deleted pods known": g["deleted_known"].sum() / max(1, g["deleted"].sum()),
+                "medium+ noise / scenario": g["noise_medium"].mean(),
+                "low shown / step": g["low_shown"].sum() / max(1, g["steps"].sum()),
+                "look-alike findings / scenario": g["lookalike_findings"].mean(),
+                "must-do recall": g["must_hit"].sum() / max(1, g["must"].sum()),
+                "must-not violations": int(g["must_not"].sum()),
+                "order violations": int(g["order_violations"].sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -590,7 +787,9 @@ def markdown(table: pd.DataFrame) -> str:
 def main(argv: Iterable[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=40, help="scenarios of the family (indices 0..n-1)")
-    ap.add_argument("--scale", type=float, default=0.3, help="background noise (1.0: the demo's six hours at full rate)")
+    ap.add_argument(
+        "--scale", type=float, default=0.3, help="background noise (1.0: the demo's six hours at full rate)"
+    )
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--only", help="comma-separated indices (or 'demo'): run these and print every miss")
     ap.add_argument("--no-demo", action="store_true")
@@ -598,8 +797,11 @@ def main(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--out", default="benchmarks/results/accuracy.json")
     args = ap.parse_args(list(argv) if argv is not None else None)
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    indices: list[int | str] = [x if x == "demo" else int(x) for x in args.only.split(",")] if args.only else \
-        [*range(args.n), *([] if args.no_demo else ["demo"])]
+    indices: list[int | str] = (
+        [x if x == "demo" else int(x) for x in args.only.split(",")]
+        if args.only
+        else [*range(args.n), *([] if args.no_demo else ["demo"])]
+    )
     t0 = time.perf_counter()
     if args.keep and len(indices) == 1:
         results = [run_one(indices[0], scale=args.scale, workdir=args.keep)]
@@ -627,11 +829,34 @@ def _run(arg: tuple[int | str, float]) -> dict[str, Any]:
     except Exception as exc:  # a crash is a result too: the scenario, and what broke
         import traceback
 
-        return {"index": index, "entry": "crashed", "platform": "", "shape": None, "steps": 1, "steps_found": 0, "findings": 0, "noise_medium": 0,
-                "noise_examples": [], "low_shown": 0, "lookalike_findings": 0, "pz_rank": None, "path_edges": 0, "path_edges_found": 0,
-                "attribution": 0, "attribution_ok": 0, "deleted": 0, "deleted_known": 0, "must": 1, "must_hit": 0, "must_not": 0,
-                "order_violations": 0, "timeline_rows": 0, "seconds": 0, "misses": [f"crashed: {exc!r}\n{traceback.format_exc()[-1500:]}"],
-                "repro": f"python benchmarks/accuracy.py --only {index}"}
+        return {
+            "index": index,
+            "entry": "crashed",
+            "platform": "",
+            "shape": None,
+            "steps": 1,
+            "steps_found": 0,
+            "findings": 0,
+            "noise_medium": 0,
+            "noise_examples": [],
+            "low_shown": 0,
+            "lookalike_findings": 0,
+            "pz_rank": None,
+            "path_edges": 0,
+            "path_edges_found": 0,
+            "attribution": 0,
+            "attribution_ok": 0,
+            "deleted": 0,
+            "deleted_known": 0,
+            "must": 1,
+            "must_hit": 0,
+            "must_not": 0,
+            "order_violations": 0,
+            "timeline_rows": 0,
+            "seconds": 0,
+            "misses": [f"crashed: {exc!r}\n{traceback.format_exc()[-1500:]}"],
+            "repro": f"python benchmarks/accuracy.py --only {index}",
+        }
 
 
 if __name__ == "__main__":

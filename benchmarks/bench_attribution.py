@@ -39,13 +39,21 @@ def lifetimes(n_pods: int, n_ips: int, seed: int) -> pd.DataFrame:
         start[i] = prev_end + gap[i]
         end[i] = start[i] + dur[i]
     last = np.r_[ips[1:] != ips[:-1], True]
-    frame = pd.DataFrame({
-        "ip": [f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in ips],
-        "start": T0 + pd.to_timedelta(start, unit="s"),
-        "end": (T0 + pd.to_timedelta(end, unit="s")).where(~last, pd.NaT),  # the last pod on each IP is alive
-        "namespace": "ns", "pod": [f"pod-{i}" for i in range(n_pods)], "pod_uid": [f"uid-{i}" for i in range(n_pods)],
-        "workload_kind": "Deployment", "workload": "w", "node": "node-1", "evidence": "audit", "confidence": "high",
-    })
+    frame = pd.DataFrame(
+        {
+            "ip": [f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in ips],
+            "start": T0 + pd.to_timedelta(start, unit="s"),
+            "end": (T0 + pd.to_timedelta(end, unit="s")).where(~last, pd.NaT),  # the last pod on each IP is alive
+            "namespace": "ns",
+            "pod": [f"pod-{i}" for i in range(n_pods)],
+            "pod_uid": [f"uid-{i}" for i in range(n_pods)],
+            "workload_kind": "Deployment",
+            "workload": "w",
+            "node": "node-1",
+            "evidence": "audit",
+            "confidence": "high",
+        }
+    )
     return frame
 
 
@@ -53,8 +61,12 @@ def flows(n: int, pods: pd.DataFrame, n_ips: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed + 1)
     ip_idx = rng.integers(0, int(n_ips * 1.05), n)  # ~5% from addresses no pod ever had
     secs = rng.uniform(0, 30 * 24 * 3600 * 1.1, n)
-    return pd.DataFrame({"ip": [f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in ip_idx],
-                         "time": T0 + pd.to_timedelta(secs, unit="s")})
+    return pd.DataFrame(
+        {
+            "ip": [f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in ip_idx],
+            "time": T0 + pd.to_timedelta(secs, unit="s"),
+        }
+    )
 
 
 def baseline(frame: pd.DataFrame, pods: pd.DataFrame) -> np.ndarray:
@@ -62,13 +74,13 @@ def baseline(frame: pd.DataFrame, pods: pd.DataFrame) -> np.ndarray:
     con.register("f", frame.assign(_row=np.arange(len(frame))))
     con.register("p", pods)
     out = con.sql(
-        'SELECT p.pod FROM f LEFT JOIN p ON f.ip = p.ip AND f.time >= p.start AND f.time < coalesce(p."end", \'infinity\'::TIMESTAMPTZ) ORDER BY f._row'
+        "SELECT p.pod FROM f LEFT JOIN p ON f.ip = p.ip AND f.time >= p.start AND f.time < coalesce(p.\"end\", 'infinity'::TIMESTAMPTZ) ORDER BY f._row"
     ).df()
     return out["pod"].to_numpy()
 
 
 def brute(frame: pd.DataFrame, pods: pd.DataFrame) -> list:
-    by_ip = {ip: g for ip, g in pods.groupby("ip")}
+    by_ip = dict(pods.groupby("ip"))
     out = []
     for ip, t in zip(frame.ip, frame.time):
         g = by_ip.get(ip)
@@ -87,8 +99,10 @@ def main() -> None:
     a = ap.parse_args()
     pods = lifetimes(a.pods, a.ips, a.seed)
     fl = flows(a.flows, pods, a.ips, a.seed)
-    print(f"{len(fl):,} flows, {len(pods):,} pod lifetimes on {pods.ip.nunique():,} IPs "
-          f"({len(pods) / pods.ip.nunique():.1f} pods per IP), {pods.end.isna().sum():,} alive")
+    print(
+        f"{len(fl):,} flows, {len(pods):,} pod lifetimes on {pods.ip.nunique():,} IPs "
+        f"({len(pods) / pods.ip.nunique():.1f} pods per IP), {pods.end.isna().sum():,} alive"
+    )
     sample = fl.sample(min(2000, len(fl)), random_state=1).reset_index(drop=True)
     ours = attribute_frame(sample, pods, None, ip="ip")
     reference = brute(sample, pods)
@@ -105,7 +119,9 @@ def main() -> None:
     base = statistics.median(times["duckdb range join"])
     for name, ts in times.items():
         m = statistics.median(ts)
-        print(f"{name:32} median {m:6.2f} s (min {min(ts):.2f}, max {max(ts):.2f})  {len(fl) / m / 1e6:.2f} M flows/s  {m / base:.2f}x")
+        print(
+            f"{name:32} median {m:6.2f} s (min {min(ts):.2f}, max {max(ts):.2f})  {len(fl) / m / 1e6:.2f} M flows/s  {m / base:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -49,18 +49,30 @@ def main() -> None:
             detect.append(time.perf_counter() - t)
         ml, md = statistics.median(load), statistics.median(detect)
         print(f"read enriched tables: median {ml:.2f} s  {[round(x, 2) for x in load]}")
-        print(f"kf.detect ({len(BUILTIN_RULES)} rules): median {md:.2f} s  {[round(x, 2) for x in detect]}  → {md / ml:.2f}× the read")
+        print(
+            f"kf.detect ({len(BUILTIN_RULES)} rules): median {md:.2f} s  {[round(x, 2) for x in detect]}  → {md / ml:.2f}× the read"
+        )
         kf.detect(case)  # once more, saved, for the per-rule times in the manifest
         run = case.manifest["detections"][-1]
-        print(f"saved run: {run['seconds']:.2f} s, of which reading the enriched tables {run['read_seconds']:.2f} s "
-              f"and the rules themselves {sum(r['seconds'] for r in run['per_rule']):.2f} s")
+        print(
+            f"saved run: {run['seconds']:.2f} s, of which reading the enriched tables {run['read_seconds']:.2f} s "
+            f"and the rules themselves {sum(r['seconds'] for r in run['per_rule']):.2f} s"
+        )
         per_rule = sorted(run["per_rule"], key=lambda r: -r["seconds"])[:6]
         print("slowest rules: " + ", ".join(f"{r['rule_id']} {r['seconds']:.2f} s" for r in per_rule))
         assert findings is not None
         steps = {s["id"]: s for s in truth["steps"]}
-        found = [sid for sid, s in steps.items()
-                 if ((findings["technique_id"] == s["technique_id"]) if s["technique_id"] else (findings["attack_id"] == s["attack_id"]))
-                 .loc[(findings["time"] >= s["start"]) & (findings["time"] <= s["end"])].any()]
+        found = [
+            sid
+            for sid, s in steps.items()
+            if (
+                (findings["technique_id"] == s["technique_id"])
+                if s["technique_id"]
+                else (findings["attack_id"] == s["attack_id"])
+            )
+            .loc[(findings["time"] >= s["start"]) & (findings["time"] <= s["end"])]
+            .any()
+        ]
         print(f"{len(findings)} findings; attack steps found: {len(found)}/{len(steps)}")
 
 

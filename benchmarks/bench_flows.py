@@ -47,6 +47,7 @@ Inputs need disk: ~1.3 GB (Hubble) + ~0.17 GB (VPC) per million records (cached;
 WORKDIR/inputs to free it). A single figure can be reproduced by hand with ``/usr/bin/time -v``:
     python benchmarks/bench_flows.py --child duckdb_baseline hubble INPUT.jsonl OUTDIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import bench_ingest as bi  # sibling script: measuring, warming, summarising, machine info
+import bench_ingest as bi  # noqa: E402 (after the path insert) sibling script: measuring, warming, summarising, machine info
 
 REPO = bi.REPO
 FORMATS = ("hubble", "vpc")
@@ -78,9 +79,9 @@ HUBBLE_COLUMNS = {
         '"IP" STRUCT(source VARCHAR, destination VARCHAR), '
         f'l4 STRUCT("TCP" {_PORTS}, "UDP" {_PORTS}, "SCTP" {_PORTS}, "ICMPv4" STRUCT("type" INTEGER), '
         '"ICMPv6" STRUCT("type" INTEGER)), '
-        f'source {_ENDPOINT}, destination {_ENDPOINT}, node_name VARCHAR, traffic_direction VARCHAR, '
-        'is_reply BOOLEAN, reply BOOLEAN, '
-        'l7 STRUCT(dns STRUCT(query VARCHAR), http STRUCT(method VARCHAR, url VARCHAR, code INTEGER)))'
+        f"source {_ENDPOINT}, destination {_ENDPOINT}, node_name VARCHAR, traffic_direction VARCHAR, "
+        "is_reply BOOLEAN, reply BOOLEAN, "
+        "l7 STRUCT(dns STRUCT(query VARCHAR), http STRUCT(method VARCHAR, url VARCHAR, code INTEGER)))"
     ),
     "node_name": "VARCHAR",
 }
@@ -114,10 +115,24 @@ FROM read_ndjson({path}, columns={columns})
 """
 
 VPC_COLUMNS = {
-    "version": "INTEGER", "account-id": "VARCHAR", "interface-id": "VARCHAR", "srcaddr": "VARCHAR",
-    "dstaddr": "VARCHAR", "srcport": "INTEGER", "dstport": "INTEGER", "protocol": "INTEGER", "packets": "BIGINT",
-    "bytes": "BIGINT", "start": "BIGINT", "end": "BIGINT", "action": "VARCHAR", "log-status": "VARCHAR",
-    "vpc-id": "VARCHAR", "pkt-srcaddr": "VARCHAR", "pkt-dstaddr": "VARCHAR", "flow-direction": "VARCHAR",
+    "version": "INTEGER",
+    "account-id": "VARCHAR",
+    "interface-id": "VARCHAR",
+    "srcaddr": "VARCHAR",
+    "dstaddr": "VARCHAR",
+    "srcport": "INTEGER",
+    "dstport": "INTEGER",
+    "protocol": "INTEGER",
+    "packets": "BIGINT",
+    "bytes": "BIGINT",
+    "start": "BIGINT",
+    "end": "BIGINT",
+    "action": "VARCHAR",
+    "log-status": "VARCHAR",
+    "vpc-id": "VARCHAR",
+    "pkt-srcaddr": "VARCHAR",
+    "pkt-dstaddr": "VARCHAR",
+    "flow-direction": "VARCHAR",
 }
 VPC_SELECT = """
 SELECT to_timestamp("start")                        AS time,
@@ -152,7 +167,7 @@ def child_duckdb(fmt: str, inp: str, outdir: str, threads: int) -> int:
 
     con = duckdb.connect()
     con.execute(f"SET threads={int(threads)}")
-    con.execute("SET TimeZone='UTC'")          # TIMESTAMPTZ -> Arrow timestamp[us, tz=UTC]
+    con.execute("SET TimeZone='UTC'")  # TIMESTAMPTZ -> Arrow timestamp[us, tz=UTC]
     reader = con.sql(duckdb_query(fmt, inp)).to_arrow_reader(ROW_GROUP)
     rows = 0
     pending, pending_rows = [], 0
@@ -178,6 +193,7 @@ def child_duckdb(fmt: str, inp: str, outdir: str, threads: int) -> int:
 def flow_rows(outdir: str) -> tuple[int | None, int, int]:
     """(rows of the flows table, quarantined rows, bytes of all Parquet) in a case dir or output dir."""
     import pyarrow.parquet as pq
+
     files = []
     for root, _, names in os.walk(outdir):
         files += [os.path.join(root, n) for n in names if n.endswith(".parquet")]
@@ -193,13 +209,16 @@ def flow_rows(outdir: str) -> tuple[int | None, int, int]:
 
 def ensure_input(fmt: str, n: int, seed: int, workdir: str) -> dict:
     import gen_flows
+
     d = os.path.join(workdir, "inputs", f"s{seed}")
     path = gen_flows.output_path(d, fmt, n)
     meta_path = path + ".meta.json"
     if not (os.path.exists(path) and os.path.exists(meta_path)):
         print(f"[gen] {n:,} {fmt} records -> {path}", flush=True)
-        subprocess.run([sys.executable, os.path.join(HERE, "gen_flows.py"), str(n), d, "--seed", str(seed),
-                        "--formats", fmt], check=True)
+        subprocess.run(
+            [sys.executable, os.path.join(HERE, "gen_flows.py"), str(n), d, "--seed", str(seed), "--formats", fmt],
+            check=True,
+        )
     with open(meta_path) as f:
         meta = json.load(f)
     if meta.get("bytes") != os.path.getsize(path):
@@ -209,17 +228,32 @@ def ensure_input(fmt: str, n: int, seed: int, workdir: str) -> dict:
 
 def command_for(approach: str, fmt: str, inp: str, outdir: str, a) -> tuple[list[str], str]:
     if approach == "k8sforensics":
-        return ([sys.executable, "-m", "k8sforensics", "ingest", inp, "--case", outdir, "--no-progress"]
-                + a.k8sf_arg, a.repo)
-    return [sys.executable, os.path.abspath(__file__), "--child", approach, fmt, inp, outdir,
-            "--threads", str(a.threads)], HERE
+        return (
+            [sys.executable, "-m", "k8sforensics", "ingest", inp, "--case", outdir, "--no-progress"] + a.k8sf_arg,
+            a.repo,
+        )
+    return [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        approach,
+        fmt,
+        inp,
+        outdir,
+        "--threads",
+        str(a.threads),
+    ], HERE
 
 
 def print_table(fmt: str, n: int, meta: dict, rounds: int, summ: dict) -> None:
-    print(f"\n=== {fmt}: N = {n:,} records, {meta['bytes'] / 1e6:,.0f} MB input "
-          f"({meta['bytes'] / max(n, 1):,.0f} B/record), {rounds} round(s) ===")
-    hdr = (f"{'approach':<16} {'ok':>5} {'wall s median (min-max)':>26} {'CPU s':>8} {'peak RSS MiB':>13} "
-           f"{'flows/s':>10} {'MB/s':>7} {'vs duckdb':>10} {'rows':>11} {'out MB':>8}")
+    print(
+        f"\n=== {fmt}: N = {n:,} records, {meta['bytes'] / 1e6:,.0f} MB input "
+        f"({meta['bytes'] / max(n, 1):,.0f} B/record), {rounds} round(s) ==="
+    )
+    hdr = (
+        f"{'approach':<16} {'ok':>5} {'wall s median (min-max)':>26} {'CPU s':>8} {'peak RSS MiB':>13} "
+        f"{'flows/s':>10} {'MB/s':>7} {'vs duckdb':>10} {'rows':>11} {'out MB':>8}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for ap, s in summ.items():
@@ -232,10 +266,15 @@ def print_table(fmt: str, n: int, meta: dict, rounds: int, summ: dict) -> None:
         wall = f"{s['wall_s_median']:.2f} ({s['wall_s_min']:.2f}-{s['wall_s_max']:.2f})"
         ratio = f"{s['ratio_vs_baseline_median']:.2f}x" if s["ratio_vs_baseline_median"] else "-"
         rows = ",".join(f"{x:,}" if x is not None else "?" for x in s["rows"])
-        print(f"{ap:<16} {okstr:>5} {wall:>26} {s['cpu_s_median']:>8.2f} {s['rss_mib_median']:>13,.0f} "
-              f"{s['events_per_s']:>10,} {s['mb_per_s']:>7,.0f} {ratio:>10} {rows:>11} {s['out_mb_median']:>8,.1f}")
-    extra = (f" ({meta['records'] - meta['expected_rows']:,} NODATA/SKIPDATA records skipped by both)"
-             if meta["records"] != meta["expected_rows"] else "")
+        print(
+            f"{ap:<16} {okstr:>5} {wall:>26} {s['cpu_s_median']:>8.2f} {s['rss_mib_median']:>13,.0f} "
+            f"{s['events_per_s']:>10,} {s['mb_per_s']:>7,.0f} {ratio:>10} {rows:>11} {s['out_mb_median']:>8,.1f}"
+        )
+    extra = (
+        f" ({meta['records'] - meta['expected_rows']:,} NODATA/SKIPDATA records skipped by both)"
+        if meta["records"] != meta["expected_rows"]
+        else ""
+    )
     print(f"rows expected: {meta['expected_rows']:,} for both approaches{extra}")
 
 
@@ -247,20 +286,26 @@ def overview(summaries: dict) -> dict:
         for n, sm in by_n.items():
             k, d = sm.get("k8sforensics", {}), sm.get(BASELINE, {})
             if k.get("ok") and d.get("ok"):
-                r = {"wall_ratio_median_per_round": k.get("ratio_vs_baseline_median"),
-                     "rss_ratio": round(k["rss_mib_median"] / d["rss_mib_median"], 2),
-                     "cpu_ratio": round(k["cpu_s_median"] / d["cpu_s_median"], 2)}
+                r = {
+                    "wall_ratio_median_per_round": k.get("ratio_vs_baseline_median"),
+                    "rss_ratio": round(k["rss_mib_median"] / d["rss_mib_median"], 2),
+                    "cpu_ratio": round(k["cpu_s_median"] / d["cpu_s_median"], 2),
+                }
                 out.setdefault(fmt, {})[n] = r
-                print(f"{fmt:<7} N={n:>11,}: wall {r['wall_ratio_median_per_round']:.2f}x, "
-                      f"CPU {r['cpu_ratio']:.2f}x, peak RSS {r['rss_ratio']:.2f}x")
+                print(
+                    f"{fmt:<7} N={n:>11,}: wall {r['wall_ratio_median_per_round']:.2f}x, "
+                    f"CPU {r['cpu_ratio']:.2f}x, peak RSS {r['rss_ratio']:.2f}x"
+                )
             else:
                 print(f"{fmt:<7} N={n:>11,}: n/a (a side has no successful run)")
     return out
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Flow-ingest benchmark: k8sforensics vs DuckDB (see module doc).",
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description="Flow-ingest benchmark: k8sforensics vs DuckDB (see module doc).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--n", type=int, nargs="+", default=[5_000_000], help="input sizes in records (default 5000000)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
@@ -270,8 +315,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads for duckdb_baseline")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run before it is killed (0 = none)")
     ap.add_argument("--repo", default=REPO, help="cwd for `python -m k8sforensics` (default: this repo)")
-    ap.add_argument("--k8sf-arg", action="append", default=[], metavar="ARG",
-                    help="extra argument for `k8sforensics ingest` (repeatable)")
+    ap.add_argument(
+        "--k8sf-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for `k8sforensics ingest` (repeatable)",
+    )
     ap.add_argument("--keep-outputs", action="store_true", help="keep each run's Parquet output / case dir")
     ap.add_argument("--child", nargs=4, metavar=("APPROACH", "FORMAT", "INPUT", "OUTDIR"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -288,9 +338,15 @@ def main(argv=None) -> int:
     results_path = os.path.join(workdir, "results.json")
     env = dict(os.environ)
     env["PYTHONPATH"] = a.repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": bi.machine_info(),
-               "config": {k: v for k, v in vars(a).items() if k != "child"}, "inputs": {}, "runs": [],
-               "summary": {}, "k8sforensics_vs_duckdb": {}}
+    results = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": bi.machine_info(),
+        "config": {k: v for k, v in vars(a).items() if k != "child"},
+        "inputs": {},
+        "runs": [],
+        "summary": {},
+        "k8sforensics_vs_duckdb": {},
+    }
 
     def save():
         tmp = results_path + ".tmp"
@@ -311,7 +367,7 @@ def main(argv=None) -> int:
                 for approach in a.approaches:
                     outdir = os.path.join(workdir, "out", fmt, str(n), f"{approach}_r{rnd}")
                     shutil.rmtree(outdir, ignore_errors=True)
-                    os.makedirs(outdir)                                  # fresh, empty
+                    os.makedirs(outdir)  # fresh, empty
                     cmd, cwd = command_for(approach, fmt, inp, outdir, a)
                     log_base = os.path.join(workdir, "logs", f"{fmt}_{n}_{approach}_r{rnd}")
                     r = bi.run_measured(cmd, cwd, env, log_base, a.timeout or None)
@@ -319,20 +375,25 @@ def main(argv=None) -> int:
                     if r["ok"]:
                         try:
                             r["rows"], r["quarantined"], r["out_bytes"] = flow_rows(outdir)
-                        except Exception as e:                           # unreadable output: a failure
+                        except Exception as e:  # unreadable output: a failure
                             r.update(ok=False, stderr_tail=f"counting rows: {type(e).__name__}: {e}")
                     if not a.keep_outputs:
                         shutil.rmtree(outdir, ignore_errors=True)
                     runs.append(r)
                     results["runs"].append(r)
-                    state = (f"wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s, peak RSS "
-                             f"{r['maxrss_kib'] / 1024:,.0f} MiB, rows {r.get('rows')}"
-                             + (f", quarantined {r['quarantined']:,}" if r.get("quarantined") else "")) if r["ok"] else \
-                        f"FAILED rc={r['rc']}{' (timeout)' if r['timed_out'] else ''}; stderr: {log_base}.stderr"
+                    state = (
+                        (
+                            f"wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s, peak RSS "
+                            f"{r['maxrss_kib'] / 1024:,.0f} MiB, rows {r.get('rows')}"
+                            + (f", quarantined {r['quarantined']:,}" if r.get("quarantined") else "")
+                        )
+                        if r["ok"]
+                        else f"FAILED rc={r['rc']}{' (timeout)' if r['timed_out'] else ''}; stderr: {log_base}.stderr"
+                    )
                     print(f"[{fmt} N={n:,} round {rnd}/{a.rounds}] {approach:<16} {state}", flush=True)
                     save()
             summ = bi.summarise(runs, n, meta["bytes"], list(a.approaches))
-            for s in summ.values():                   # row counts vs what the generator wrote
+            for s in summ.values():  # row counts vs what the generator wrote
                 s["rows_expected"] = meta["expected_rows"]
                 s["rows_match"] = bool(s.get("rows")) and s["rows"] == [meta["expected_rows"]]
             summaries.setdefault(fmt, {})[n] = summ
@@ -350,8 +411,10 @@ def main(argv=None) -> int:
                     print(f"\nNOTE {ap_name} on {fmt} N={n:,}: rows {s['rows']} != expected {s['rows_expected']:,}")
                 f = s.get("first_failure")
                 if f:
-                    print(f"\n--- {ap_name} on {fmt} N={n:,}: first failure (round {f['round']}, rc={f['rc']}), "
-                          f"stderr tail ---")
+                    print(
+                        f"\n--- {ap_name} on {fmt} N={n:,}: first failure (round {f['round']}, rc={f['rc']}), "
+                        f"stderr tail ---"
+                    )
                     print((f["stderr_tail"] or "").rstrip()[-1500:])
     print(f"\nresults: {results_path}")
     return 0

@@ -48,6 +48,7 @@ How to run (from the repo root)
 Disk: ~0.17 GB per million flow records and ~1.4 GB per million audit events (inputs), plus the
 case. Ingesting 5M + 1M takes minutes; it is done once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,7 @@ import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import bench_ingest as bi  # sibling script: its public measuring helpers (as bench_flows.py does)
+import bench_ingest as bi  # noqa: E402 (after the path insert) sibling script: its public measuring helpers (as bench_flows.py does)
 
 REPO = os.path.dirname(HERE)
 APPROACHES = ("graph", "floor")
@@ -79,6 +80,7 @@ def _maxrss_mib() -> float:
 # --------------------------------------------------------------------------------------------
 def child_ingest(case_dir: str, inputs: list[str], cluster: str) -> int:
     import k8sforensics as kf
+
     t0 = time.perf_counter()
     case = kf.Case.create(case_dir, cluster=cluster)
     with warnings.catch_warnings():
@@ -87,7 +89,9 @@ def child_ingest(case_dir: str, inputs: list[str], cluster: str) -> int:
     secs = time.perf_counter() - t0
     m = case.manifest
     print(str(report), file=sys.stderr)
-    print(json.dumps({"ingest_s": round(secs, 2), "rows": {t: m["tables"].get(t, {}).get("rows") for t in m["tables"]}}))
+    print(
+        json.dumps({"ingest_s": round(secs, 2), "rows": {t: m["tables"].get(t, {}).get("rows") for t in m["tables"]}})
+    )
     return 0
 
 
@@ -99,7 +103,7 @@ class _Phases:
         self.excl: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self.rss_after: dict[str, float] = {}
-        self._stack: list[list[float]] = []      # per active call: [child time]
+        self._stack: list[list[float]] = []  # per active call: [child time]
 
     def wrap(self, name: str, fn):
         def wrapper(*args, **kwargs):
@@ -115,6 +119,7 @@ class _Phases:
                 self.rss_after[name] = _maxrss_mib()
                 if self._stack:
                     self._stack[-1][0] += total
+
         return wrapper
 
 
@@ -129,8 +134,15 @@ def child_graph(case_dir: str, split: bool) -> int:
     if split:
         for meth in ("audit", "flows", "runtime", "sql", "context"):
             setattr(case, meth, ph.wrap(f"read {meth}", getattr(case, meth)))
-        for fn in ("observed_edges", "_flow_edges", "_audit_edges", "_runtime_edges", "_aggregate", "possible_edges",
-                   "_pod_attributes"):
+        for fn in (
+            "observed_edges",
+            "_flow_edges",
+            "_audit_edges",
+            "_runtime_edges",
+            "_aggregate",
+            "possible_edges",
+            "_pod_attributes",
+        ):
             setattr(gmod, fn, ph.wrap(fn, getattr(gmod, fn)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -152,10 +164,18 @@ def child_graph(case_dir: str, split: bool) -> int:
     kinds: dict[str, int] = {}
     for _, d in g.nodes(data=True):
         kinds[d.get("kind", "?")] = kinds.get(d.get("kind", "?"), 0) + 1
-    out = {"nodes": g.number_of_nodes(), "edges": g.number_of_edges(), "observed_edges": observed, "possible_edges": possible,
-           "edges_by_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1])), "nodes_by_kind": kinds,
-           "open_s": round(t_open, 3), "lateral_movement_s": round(t_graph, 3), "count_s": round(time.perf_counter() - t2, 3),
-           "rss_mib_after_graph": rss_graph}
+    out = {
+        "nodes": g.number_of_nodes(),
+        "edges": g.number_of_edges(),
+        "observed_edges": observed,
+        "possible_edges": possible,
+        "edges_by_type": dict(sorted(by_type.items(), key=lambda kv: -kv[1])),
+        "nodes_by_kind": kinds,
+        "open_s": round(t_open, 3),
+        "lateral_movement_s": round(t_graph, 3),
+        "count_s": round(time.perf_counter() - t2, 3),
+        "rss_mib_after_graph": rss_graph,
+    }
     if split:
         phases = {k: round(v, 3) for k, v in sorted(ph.excl.items(), key=lambda kv: -kv[1])}
         phases["networkx build + rest"] = round(t_graph - sum(ph.excl.values()), 3)
@@ -173,8 +193,11 @@ def child_floor(case_dir: str) -> int:
     frames = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        for name, read, cols in (("audit", case.audit, AUDIT_COLUMNS), ("flows", case.flows, FLOW_COLUMNS),
-                                 ("runtime", case.runtime, RUNTIME_COLUMNS)):
+        for name, read, cols in (
+            ("audit", case.audit, AUDIT_COLUMNS),
+            ("flows", case.flows, FLOW_COLUMNS),
+            ("runtime", case.runtime, RUNTIME_COLUMNS),
+        ):
             t = time.perf_counter()
             f = kf.enrich(read(columns=cols), case)
             out["read_s"][name] = round(time.perf_counter() - t, 3)
@@ -185,8 +208,10 @@ def child_floor(case_dir: str) -> int:
                     if f"{side}_pod" in f.columns:
                         out[f"flows_with_{side}_pod"] = int(f[f"{side}_pod"].notna().sum())
                     if f"{side}_kind" in f.columns:
-                        out[f"flows_{side}_kind"] = {str(k): int(v) for k, v in f[f"{side}_kind"].value_counts(dropna=False).items()}
-            frames.append(f)                 # kept, as the graph keeps all three (Evidence caches them)
+                        out[f"flows_{side}_kind"] = {
+                            str(k): int(v) for k, v in f[f"{side}_kind"].value_counts(dropna=False).items()
+                        }
+            frames.append(f)  # kept, as the graph keeps all three (Evidence caches them)
     print(json.dumps(out))
     return 0
 
@@ -198,18 +223,40 @@ def ensure_inputs(a, workdir: str) -> dict:
     import subprocess
 
     import gen_flows
+
     d = os.path.join(workdir, "inputs")
     os.makedirs(d, exist_ok=True)
     flows = gen_flows.output_path(os.path.join(d, f"vpc_s{a.flow_seed}"), "vpc", a.flows)
     if not (os.path.exists(flows) and os.path.exists(flows + ".meta.json")):
         print(f"[gen] {a.flows:,} VPC flow records -> {flows}", flush=True)
-        subprocess.run([sys.executable, os.path.join(HERE, "gen_flows.py"), str(a.flows), os.path.dirname(flows),
-                        "--seed", str(a.flow_seed), "--formats", "vpc"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                os.path.join(HERE, "gen_flows.py"),
+                str(a.flows),
+                os.path.dirname(flows),
+                "--seed",
+                str(a.flow_seed),
+                "--formats",
+                "vpc",
+            ],
+            check=True,
+        )
     audit = os.path.join(d, f"audit_{a.audit}_s{a.audit_seed}.jsonl")
     if not (os.path.exists(audit) and os.path.exists(audit + ".meta.json")):
         print(f"[gen] {a.audit:,} audit events -> {audit}", flush=True)
-        subprocess.run([sys.executable, os.path.join(HERE, "gen_audit.py"), str(a.audit), audit, "--seed", str(a.audit_seed),
-                        "--meta"], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                os.path.join(HERE, "gen_audit.py"),
+                str(a.audit),
+                audit,
+                "--seed",
+                str(a.audit_seed),
+                "--meta",
+            ],
+            check=True,
+        )
     metas = {}
     for name, path in (("flows", flows), ("audit", audit)):
         with open(path + ".meta.json") as f:
@@ -228,15 +275,27 @@ def ensure_case(a, workdir: str, inputs: dict, env: dict) -> tuple[str, dict]:
     if os.path.exists(os.path.join(case_dir, "manifest.json")) and os.path.exists(marker):
         with open(marker) as f:
             info = json.load(f)
-        print(f"[case] reusing {case_dir} (ingested earlier in {info['wall_s']:.1f} s, peak RSS "
-              f"{info['maxrss_kib'] / 1024:,.0f} MiB)", flush=True)
+        print(
+            f"[case] reusing {case_dir} (ingested earlier in {info['wall_s']:.1f} s, peak RSS "
+            f"{info['maxrss_kib'] / 1024:,.0f} MiB)",
+            flush=True,
+        )
         info["reused"] = True
         return case_dir, info
-    shutil.rmtree(case_dir, ignore_errors=True)       # absent, or an interrupted ingest
+    shutil.rmtree(case_dir, ignore_errors=True)  # absent, or an interrupted ingest
     os.makedirs(os.path.join(workdir, "logs"), exist_ok=True)
     print(f"[ingest] {inputs['flows']['path']} + {inputs['audit']['path']} -> {case_dir} ...", flush=True)
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", "ingest", case_dir,
-           inputs["flows"]["path"], inputs["audit"]["path"], "--cluster", a.cluster]
+    cmd = [
+        sys.executable,
+        os.path.abspath(__file__),
+        "--child",
+        "ingest",
+        case_dir,
+        inputs["flows"]["path"],
+        inputs["audit"]["path"],
+        "--cluster",
+        a.cluster,
+    ]
     r = bi.run_measured(cmd, a.repo, env, os.path.join(workdir, "logs", f"ingest_{name}"), None)
     if not r["ok"]:
         print(r.get("stderr_tail", ""), file=sys.stderr)
@@ -244,8 +303,11 @@ def ensure_case(a, workdir: str, inputs: dict, env: dict) -> tuple[str, dict]:
     r.update(_last_json(r["log"]), reused=False)
     with open(marker, "w") as f:
         json.dump(r, f, indent=2)
-    print(f"[ingest] done in {r['wall_s']:.1f} s wall ({r['ingest_s']:.1f} s inside), CPU {r['cpu_s']:.1f} s, "
-          f"peak RSS {r['maxrss_kib'] / 1024:,.0f} MiB", flush=True)
+    print(
+        f"[ingest] done in {r['wall_s']:.1f} s wall ({r['ingest_s']:.1f} s inside), CPU {r['cpu_s']:.1f} s, "
+        f"peak RSS {r['maxrss_kib'] / 1024:,.0f} MiB",
+        flush=True,
+    )
     return case_dir, r
 
 
@@ -279,13 +341,17 @@ def summarise(runs: list[dict], approaches: list[str]) -> dict:
             walls = [r["wall_s"] for r in ok]
             ratios = [r["wall_s"] / base[r["round"]]["wall_s"] for r in ok if r["round"] in base]
             rss_ratios = [r["maxrss_kib"] / base[r["round"]]["maxrss_kib"] for r in ok if r["round"] in base]
-            s.update(wall_s_median=round(med(walls), 3), wall_s_min=min(walls), wall_s_max=max(walls),
-                     cpu_s_median=round(med([r["cpu_s"] for r in ok]), 3),
-                     rss_mib_median=round(med([r["maxrss_kib"] for r in ok]) / 1024, 1),
-                     rss_mib_min=round(min(r["maxrss_kib"] for r in ok) / 1024, 1),
-                     rss_mib_max=round(max(r["maxrss_kib"] for r in ok) / 1024, 1),
-                     wall_ratio_vs_floor_median=round(med(ratios), 3) if ratios else None,
-                     rss_ratio_vs_floor_median=round(med(rss_ratios), 3) if rss_ratios else None)
+            s.update(
+                wall_s_median=round(med(walls), 3),
+                wall_s_min=min(walls),
+                wall_s_max=max(walls),
+                cpu_s_median=round(med([r["cpu_s"] for r in ok]), 3),
+                rss_mib_median=round(med([r["maxrss_kib"] for r in ok]) / 1024, 1),
+                rss_mib_min=round(min(r["maxrss_kib"] for r in ok) / 1024, 1),
+                rss_mib_max=round(max(r["maxrss_kib"] for r in ok) / 1024, 1),
+                wall_ratio_vs_floor_median=round(med(ratios), 3) if ratios else None,
+                rss_ratio_vs_floor_median=round(med(rss_ratios), 3) if rss_ratios else None,
+            )
         fails = [r for r in rs if not r["ok"]]
         if fails:
             s["first_failure"] = {k: fails[0].get(k) for k in ("round", "rc", "timed_out", "stderr_tail", "log")}
@@ -294,8 +360,10 @@ def summarise(runs: list[dict], approaches: list[str]) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Lateral-movement graph vs reading its columns (see module doc).",
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description="Lateral-movement graph vs reading its columns (see module doc).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--flows", type=int, default=5_000_000, help="VPC flow records (default 5000000)")
     ap.add_argument("--audit", type=int, default=1_000_000, help="audit events (default 1000000)")
     ap.add_argument("--rounds", type=int, default=3)
@@ -325,8 +393,12 @@ def main(argv=None) -> int:
     results_path = os.path.join(workdir, "results.json")
     env = dict(os.environ)
     env["PYTHONPATH"] = a.repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": bi.machine_info(),
-                     "config": {k: v for k, v in vars(a).items() if k != "child"}, "runs": []}
+    results: dict = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": bi.machine_info(),
+        "config": {k: v for k, v in vars(a).items() if k != "child"},
+        "runs": [],
+    }
 
     def save():
         tmp = results_path + ".tmp"
@@ -336,27 +408,37 @@ def main(argv=None) -> int:
 
     inputs = ensure_inputs(a, workdir)
     results["inputs"] = inputs
-    print(f"[inputs] flows {inputs['flows']['path']} ({inputs['flows']['bytes'] / 1e6:,.0f} MB, "
-          f"{inputs['flows']['expected_rows']:,} expected rows); audit {inputs['audit']['path']} "
-          f"({inputs['audit']['bytes'] / 1e6:,.0f} MB)", flush=True)
+    print(
+        f"[inputs] flows {inputs['flows']['path']} ({inputs['flows']['bytes'] / 1e6:,.0f} MB, "
+        f"{inputs['flows']['expected_rows']:,} expected rows); audit {inputs['audit']['path']} "
+        f"({inputs['audit']['bytes'] / 1e6:,.0f} MB)",
+        flush=True,
+    )
     case_dir, ingest = ensure_case(a, workdir, inputs, env)
     results["ingest"] = ingest
     import k8sforensics as kf
+
     manifest = kf.Case.open(case_dir).manifest
     rows = {t: manifest["tables"].get(t, {}).get("rows", 0) for t in (*TABLES, "objects", "quarantine")}
     results["rows"] = rows
     ctx = sorted(manifest.get("context", {}).get("tables", {}))
     results["context_tables"] = ctx
     case_mb = sum(os.path.getsize(os.path.join(r, n)) for r, _, ns in os.walk(case_dir) for n in ns) / 1e6
-    print(f"[case] {case_dir}: {case_mb:,.0f} MB; rows " + ", ".join(f"{t} {n:,}" for t, n in rows.items())
-          + f"; context tables: {', '.join(ctx) or 'none'}", flush=True)
+    print(
+        f"[case] {case_dir}: {case_mb:,.0f} MB; rows "
+        + ", ".join(f"{t} {n:,}" for t, n in rows.items())
+        + f"; context tables: {', '.join(ctx) or 'none'}",
+        flush=True,
+    )
     save()
 
     runs = []
     for rnd in range(1, a.rounds + 1):
         w = warm_case(case_dir)
         for approach in a.approaches:
-            cmd = [sys.executable, os.path.abspath(__file__), "--child", approach, case_dir] + (["--no-split"] if a.no_split else [])
+            cmd = [sys.executable, os.path.abspath(__file__), "--child", approach, case_dir] + (
+                ["--no-split"] if a.no_split else []
+            )
             log_base = os.path.join(workdir, "logs", f"{approach}_r{rnd}")
             r = bi.run_measured(cmd, a.repo, env, log_base, a.timeout or None)
             r.update(approach=approach, round=rnd, warm_s=round(w, 2))
@@ -364,12 +446,17 @@ def main(argv=None) -> int:
                 r["child"] = _last_json(log_base)
             runs.append(r)
             results["runs"].append(r)
-            state = (f"wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s, peak RSS {r['maxrss_kib'] / 1024:,.0f} MiB"
-                     if r["ok"] else f"FAILED rc={r['rc']}{' (timeout)' if r['timed_out'] else ''}; stderr: {log_base}.stderr")
+            state = (
+                f"wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s, peak RSS {r['maxrss_kib'] / 1024:,.0f} MiB"
+                if r["ok"]
+                else f"FAILED rc={r['rc']}{' (timeout)' if r['timed_out'] else ''}; stderr: {log_base}.stderr"
+            )
             if r["ok"] and approach == "graph":
                 c = r["child"]
-                state += (f"; lateral_movement {c['lateral_movement_s']:.2f} s; {c['nodes']:,} nodes, {c['edges']:,} edges "
-                          f"({c['observed_edges']:,} observed, {c['possible_edges']:,} possible)")
+                state += (
+                    f"; lateral_movement {c['lateral_movement_s']:.2f} s; {c['nodes']:,} nodes, {c['edges']:,} edges "
+                    f"({c['observed_edges']:,} observed, {c['possible_edges']:,} possible)"
+                )
             elif r["ok"] and approach == "floor":
                 state += "; reads " + ", ".join(f"{t} {s:.2f} s" for t, s in r["child"]["read_s"].items())
             print(f"[round {rnd}/{a.rounds}] {approach:<6} {state}", flush=True)
@@ -401,17 +488,22 @@ def main(argv=None) -> int:
     f_ok = [r for r in runs if r["approach"] == "floor" and r["ok"]]
     if f_ok:
         c = f_ok[-1]["child"]
-        print("floor reads (median s): " + ", ".join(
-            f"{t} {statistics.median(r['child']['read_s'][t] for r in f_ok):.2f}" for t in TABLES)
-              + "; enriched rows: " + ", ".join(f"{t} {n:,}" for t, n in c["rows"].items()))
+        print(
+            "floor reads (median s): "
+            + ", ".join(f"{t} {statistics.median(r['child']['read_s'][t] for r in f_ok):.2f}" for t in TABLES)
+            + "; enriched rows: "
+            + ", ".join(f"{t} {n:,}" for t, n in c["rows"].items())
+        )
         with_pod = {k: c[k] for k in ("flows_with_src_pod", "flows_with_dst_pod") if k in c}
         kinds = {k: c[k] for k in ("flows_src_kind", "flows_dst_kind") if k in c}
         print(f"flows attributed to pods: {with_pod or 'no pod columns'}; endpoint kinds: {kinds or 'none'}")
         results["flow_attribution"] = {**with_pod, **kinds}
     if g_ok:
         c = g_ok[-1]["child"]
-        print(f"graph: {c['nodes']:,} nodes {c['nodes_by_kind']}; {c['edges']:,} edges = {c['observed_edges']:,} observed "
-              f"+ {c['possible_edges']:,} possible (a '?' prefix marks possible types): {c['edges_by_type']}")
+        print(
+            f"graph: {c['nodes']:,} nodes {c['nodes_by_kind']}; {c['edges']:,} edges = {c['observed_edges']:,} observed "
+            f"+ {c['possible_edges']:,} possible (a '?' prefix marks possible types): {c['edges_by_type']}"
+        )
         if "phases_s" in c:
             keys = list(c["phases_s"])
             print("graph time split, exclusive s (median over rounds; peak RSS MiB when the phase ended):")
@@ -420,13 +512,17 @@ def main(argv=None) -> int:
                 rss = c["rss_mib_after_phase"].get(k)
                 print(f"  {k:<24} {m:8.2f}" + (f"   rss {rss:,.0f}" if rss else ""))
             print(f"  {'(open case)':<24} {statistics.median(r['child']['open_s'] for r in g_ok):8.2f}")
-            print(f"  {'= lateral_movement':<24} {statistics.median(r['child']['lateral_movement_s'] for r in g_ok):8.2f}")
+            print(
+                f"  {'= lateral_movement':<24} {statistics.median(r['child']['lateral_movement_s'] for r in g_ok):8.2f}"
+            )
     if not rows.get("objects"):
         attributed = results.get("flow_attribution", {})
         pods = sum(attributed.get(k, 0) for k in ("flows_with_src_pod", "flows_with_dst_pod"))
-        print(f"NOTE: no Kubernetes objects ingested (the generators write none); context tables derived from the "
-              f"evidence: {', '.join(ctx) or 'none'}; flow endpoints attributed to pods: {pods:,}"
-              + (" -> flow edges join ip: nodes only" if not pods else ""))
+        print(
+            f"NOTE: no Kubernetes objects ingested (the generators write none); context tables derived from the "
+            f"evidence: {', '.join(ctx) or 'none'}; flow endpoints attributed to pods: {pods:,}"
+            + (" -> flow edges join ip: nodes only" if not pods else "")
+        )
     for name, s in summ.items():
         f = s.get("first_failure")
         if f:

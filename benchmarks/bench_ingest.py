@@ -41,6 +41,7 @@ Inputs need disk: ~1.44 GB per million events (cached; delete WORKDIR/inputs to 
 A single figure can be reproduced by hand with ``/usr/bin/time -v`` around one approach, e.g.
     python benchmarks/bench_ingest.py --child duckdb_baseline INPUT.jsonl OUTDIR
 """
+
 from __future__ import annotations
 
 import argparse
@@ -81,10 +82,10 @@ DUCKDB_COLUMNS = {
     "sourceIPs": "VARCHAR[]",
     "userAgent": "VARCHAR",
     "objectRef": "STRUCT(resource VARCHAR, subresource VARCHAR, namespace VARCHAR, name VARCHAR, "
-                 "apiGroup VARCHAR, apiVersion VARCHAR)",
+    "apiGroup VARCHAR, apiVersion VARCHAR)",
     "responseStatus": "STRUCT(code INTEGER, status VARCHAR, reason VARCHAR)",
     "annotations": 'STRUCT("authorization.k8s.io/decision" VARCHAR, "authorization.k8s.io/reason" VARCHAR)',
-    "requestObject": "JSON",   # JSON keeps heterogeneous bodies (objects and JSON-patch arrays) as text
+    "requestObject": "JSON",  # JSON keeps heterogeneous bodies (objects and JSON-patch arrays) as text
 }
 
 DUCKDB_SELECT = """
@@ -126,7 +127,7 @@ def child_duckdb(inp: str, outdir: str, threads: int) -> int:
 
     con = duckdb.connect()
     con.execute(f"SET threads={int(threads)}")
-    con.execute("SET TimeZone='UTC'")          # TIMESTAMPTZ -> Arrow timestamp[us, tz=UTC]
+    con.execute("SET TimeZone='UTC'")  # TIMESTAMPTZ -> Arrow timestamp[us, tz=UTC]
     columns = "{" + ", ".join(f"{sql_str(k)}: {sql_str(v)}" for k, v in DUCKDB_COLUMNS.items()) + "}"
     reader = con.sql(DUCKDB_SELECT.format(path=sql_str(inp), columns=columns)).to_arrow_reader(ROW_GROUP)
     rows = 0
@@ -163,33 +164,35 @@ def child_pandas(inp: str, outdir: str) -> int:
         return None if not isinstance(o, (dict, list)) else json.dumps(o, separators=(",", ":"), ensure_ascii=False)
 
     user, ref, status, ann = col("user"), col("objectRef"), col("responseStatus"), col("annotations")
-    out = pd.DataFrame({
-        "ts": ts(col("requestReceivedTimestamp")),
-        "stage_ts": ts(col("stageTimestamp")),
-        "audit_id": col("auditID"),
-        "level": col("level"),
-        "stage": col("stage"),
-        "verb": col("verb"),
-        "request_uri": col("requestURI"),
-        "user_username": user.str.get("username"),
-        "user_uid": user.str.get("uid"),
-        "user_groups": user.str.get("groups"),
-        "impersonated_username": col("impersonatedUser").str.get("username"),
-        "source_ip": col("sourceIPs").str.get(0),
-        "user_agent": col("userAgent"),
-        "objref_resource": ref.str.get("resource"),
-        "objref_subresource": ref.str.get("subresource"),
-        "objref_namespace": ref.str.get("namespace"),
-        "objref_name": ref.str.get("name"),
-        "objref_api_group": ref.str.get("apiGroup"),
-        "objref_api_version": ref.str.get("apiVersion"),
-        "response_code": status.str.get("code").astype("Int32"),
-        "response_status": status.str.get("status"),
-        "response_reason": status.str.get("reason"),
-        "authz_decision": ann.str.get("authorization.k8s.io/decision"),
-        "authz_reason": ann.str.get("authorization.k8s.io/reason"),
-        "request_object": col("requestObject").map(raw_json),
-    })
+    out = pd.DataFrame(
+        {
+            "ts": ts(col("requestReceivedTimestamp")),
+            "stage_ts": ts(col("stageTimestamp")),
+            "audit_id": col("auditID"),
+            "level": col("level"),
+            "stage": col("stage"),
+            "verb": col("verb"),
+            "request_uri": col("requestURI"),
+            "user_username": user.str.get("username"),
+            "user_uid": user.str.get("uid"),
+            "user_groups": user.str.get("groups"),
+            "impersonated_username": col("impersonatedUser").str.get("username"),
+            "source_ip": col("sourceIPs").str.get(0),
+            "user_agent": col("userAgent"),
+            "objref_resource": ref.str.get("resource"),
+            "objref_subresource": ref.str.get("subresource"),
+            "objref_namespace": ref.str.get("namespace"),
+            "objref_name": ref.str.get("name"),
+            "objref_api_group": ref.str.get("apiGroup"),
+            "objref_api_version": ref.str.get("apiVersion"),
+            "response_code": status.str.get("code").astype("Int32"),
+            "response_status": status.str.get("status"),
+            "response_reason": status.str.get("reason"),
+            "authz_decision": ann.str.get("authorization.k8s.io/decision"),
+            "authz_reason": ann.str.get("authorization.k8s.io/reason"),
+            "request_object": col("requestObject").map(raw_json),
+        }
+    )
     out.to_parquet(os.path.join(outdir, "audit.parquet"), compression="zstd", index=False)
     print(json.dumps({"rows": len(out)}))
     return 0
@@ -202,14 +205,15 @@ def run_measured(cmd: list[str], cwd: str, env: dict, log_base: str, timeout: fl
     """Spawn cmd, wait with os.wait4, return wall/CPU/peak RSS and the exit status."""
     with open(log_base + ".stdout", "wb") as out, open(log_base + ".stderr", "wb") as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         timed_out = threading.Event()
 
         def kill():
             timed_out.set()
             try:
-                os.killpg(proc.pid, signal.SIGKILL)   # the process group of the child we started
+                os.killpg(proc.pid, signal.SIGKILL)  # the process group of the child we started
             except ProcessLookupError:
                 pass
 
@@ -220,11 +224,18 @@ def run_measured(cmd: list[str], cwd: str, env: dict, log_base: str, timeout: fl
         wall = time.perf_counter() - t0
         if timer:
             timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)   # tell Popen it has been reaped
-    res = {"cmd": cmd, "rc": proc.returncode, "wall_s": round(wall, 3),
-           "cpu_s": round(ru.ru_utime + ru.ru_stime, 3), "user_s": round(ru.ru_utime, 3),
-           "sys_s": round(ru.ru_stime, 3), "maxrss_kib": ru.ru_maxrss, "timed_out": timed_out.is_set(),
-           "log": log_base}
+    proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen it has been reaped
+    res = {
+        "cmd": cmd,
+        "rc": proc.returncode,
+        "wall_s": round(wall, 3),
+        "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+        "user_s": round(ru.ru_utime, 3),
+        "sys_s": round(ru.ru_stime, 3),
+        "maxrss_kib": ru.ru_maxrss,
+        "timed_out": timed_out.is_set(),
+        "log": log_base,
+    }
     res["ok"] = res["rc"] == 0 and not res["timed_out"]
     if not res["ok"]:
         with open(log_base + ".stderr", "rb") as f:
@@ -237,15 +248,15 @@ def run_measured(cmd: list[str], cwd: str, env: dict, log_base: str, timeout: fl
 def parquet_rows(outdir: str) -> tuple[int | None, int]:
     """(rows of the audit table, bytes of all Parquet) in an output dir or case dir."""
     import pyarrow.parquet as pq
+
     files = []
     for root, _, names in os.walk(outdir):
         files += [os.path.join(root, n) for n in names if n.endswith(".parquet")]
     nbytes = sum(os.path.getsize(p) for p in files)
     sep = os.sep
-    audit = [p for p in files if f"{sep}audit{sep}" in p[len(outdir):] or os.path.basename(p) == "audit.parquet"]
+    audit = [p for p in files if f"{sep}audit{sep}" in p[len(outdir) :] or os.path.basename(p) == "audit.parquet"]
     if not audit:
-        audit = [p for p in files if "quarantine" not in p and f"{sep}context{sep}" not in p
-                 and "findings" not in p]
+        audit = [p for p in files if "quarantine" not in p and f"{sep}context{sep}" not in p and "findings" not in p]
     if not audit:
         return None, nbytes
     return sum(pq.ParquetFile(p).metadata.num_rows for p in audit), nbytes
@@ -270,8 +281,10 @@ def ensure_input(n: int, seed: int, workdir: str) -> dict:
     meta_path = path + ".meta.json"
     if not (os.path.exists(path) and os.path.exists(meta_path)):
         print(f"[gen] {n:,} events -> {path}", flush=True)
-        subprocess.run([sys.executable, os.path.join(HERE, "gen_audit.py"), str(n), path,
-                        "--seed", str(seed), "--meta"], check=True)
+        subprocess.run(
+            [sys.executable, os.path.join(HERE, "gen_audit.py"), str(n), path, "--seed", str(seed), "--meta"],
+            check=True,
+        )
     with open(meta_path) as f:
         meta = json.load(f)
     if meta.get("bytes") != os.path.getsize(path):
@@ -283,8 +296,16 @@ def command_for(approach: str, inp: str, outdir: str, a) -> tuple[list[str], str
     if approach == "k8sforensics":
         return [sys.executable, "-m", "k8sforensics", "ingest", inp, "--case", outdir] + a.k8sf_arg, a.repo
     if approach == "duckdb_baseline":
-        return [sys.executable, os.path.abspath(__file__), "--child", approach, inp, outdir,
-                "--threads", str(a.threads)], HERE
+        return [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--child",
+            approach,
+            inp,
+            outdir,
+            "--threads",
+            str(a.threads),
+        ], HERE
     return [sys.executable, os.path.abspath(__file__), "--child", approach, inp, outdir], HERE
 
 
@@ -303,28 +324,42 @@ def summarise(runs: list[dict], n: int, nbytes: int, approaches: list[str]) -> d
         s = {"runs": len(rs), "ok": len(ok), "failed": len(rs) - len(ok)}
         if ok:
             w = med(walls)
-            s.update({"wall_s_median": round(w, 3), "wall_s_min": min(walls), "wall_s_max": max(walls),
-                      "cpu_s_median": round(med([r["cpu_s"] for r in ok]), 3),
-                      "rss_mib_median": round(med([r["maxrss_kib"] for r in ok]) / 1024, 1),
-                      "rss_mib_max": round(max(r["maxrss_kib"] for r in ok) / 1024, 1),
-                      "events_per_s": round(n / w), "mb_per_s": round(nbytes / 1e6 / w, 1),
-                      "ratio_vs_baseline_median": round(med(ratios), 3) if ratios else None,
-                      "rows": sorted({r.get("rows") for r in ok}, key=lambda x: (x is None, x)),
-                      "out_mb_median": round(med([r.get("out_bytes", 0) for r in ok]) / 1e6, 1)})
+            s.update(
+                {
+                    "wall_s_median": round(w, 3),
+                    "wall_s_min": min(walls),
+                    "wall_s_max": max(walls),
+                    "cpu_s_median": round(med([r["cpu_s"] for r in ok]), 3),
+                    "rss_mib_median": round(med([r["maxrss_kib"] for r in ok]) / 1024, 1),
+                    "rss_mib_max": round(max(r["maxrss_kib"] for r in ok) / 1024, 1),
+                    "events_per_s": round(n / w),
+                    "mb_per_s": round(nbytes / 1e6 / w, 1),
+                    "ratio_vs_baseline_median": round(med(ratios), 3) if ratios else None,
+                    "rows": sorted({r.get("rows") for r in ok}, key=lambda x: (x is None, x)),
+                    "out_mb_median": round(med([r.get("out_bytes", 0) for r in ok]) / 1e6, 1),
+                }
+            )
         fails = [r for r in rs if not r["ok"]]
         if fails:
-            s["first_failure"] = {"round": fails[0]["round"], "rc": fails[0]["rc"],
-                                  "timed_out": fails[0]["timed_out"],
-                                  "stderr_tail": fails[0].get("stderr_tail", "")}
+            s["first_failure"] = {
+                "round": fails[0]["round"],
+                "rc": fails[0]["rc"],
+                "timed_out": fails[0]["timed_out"],
+                "stderr_tail": fails[0].get("stderr_tail", ""),
+            }
         summ[ap] = s
     return summ
 
 
 def print_table(n: int, meta: dict, rounds: int, summ: dict) -> None:
-    print(f"\n=== N = {n:,} events, {meta['bytes'] / 1e6:,.0f} MB input ({meta['bytes'] / n:,.0f} B/line), "
-          f"{meta['unique_audit_ids']:,} unique auditIDs, {rounds} round(s) ===")
-    hdr = (f"{'approach':<16} {'ok':>5} {'wall s median (min-max)':>26} {'CPU s':>8} {'peak RSS MiB':>13} "
-           f"{'events/s':>10} {'MB/s':>7} {'vs duckdb':>10} {'rows':>11} {'out MB':>8}")
+    print(
+        f"\n=== N = {n:,} events, {meta['bytes'] / 1e6:,.0f} MB input ({meta['bytes'] / n:,.0f} B/line), "
+        f"{meta['unique_audit_ids']:,} unique auditIDs, {rounds} round(s) ==="
+    )
+    hdr = (
+        f"{'approach':<16} {'ok':>5} {'wall s median (min-max)':>26} {'CPU s':>8} {'peak RSS MiB':>13} "
+        f"{'events/s':>10} {'MB/s':>7} {'vs duckdb':>10} {'rows':>11} {'out MB':>8}"
+    )
     print(hdr)
     print("-" * len(hdr))
     for ap, s in summ.items():
@@ -337,10 +372,14 @@ def print_table(n: int, meta: dict, rounds: int, summ: dict) -> None:
         wall = f"{s['wall_s_median']:.2f} ({s['wall_s_min']:.2f}-{s['wall_s_max']:.2f})"
         ratio = f"{s['ratio_vs_baseline_median']:.2f}x" if s["ratio_vs_baseline_median"] else "-"
         rows = ",".join(f"{x:,}" if x is not None else "?" for x in s["rows"])
-        print(f"{ap:<16} {okstr:>5} {wall:>26} {s['cpu_s_median']:>8.2f} {s['rss_mib_median']:>13,.0f} "
-              f"{s['events_per_s']:>10,} {s['mb_per_s']:>7,.0f} {ratio:>10} {rows:>11} {s['out_mb_median']:>8,.1f}")
-    print(f"rows expected: {n:,} for the flat baselines (one row per line); "
-          f"{meta['unique_audit_ids']:,} for k8sforensics (deduplicated on auditID)")
+        print(
+            f"{ap:<16} {okstr:>5} {wall:>26} {s['cpu_s_median']:>8.2f} {s['rss_mib_median']:>13,.0f} "
+            f"{s['events_per_s']:>10,} {s['mb_per_s']:>7,.0f} {ratio:>10} {rows:>11} {s['out_mb_median']:>8,.1f}"
+        )
+    print(
+        f"rows expected: {n:,} for the flat baselines (one row per line); "
+        f"{meta['unique_audit_ids']:,} for k8sforensics (deduplicated on auditID)"
+    )
 
 
 def cross_n(summaries: dict, approaches: list[str]) -> dict:
@@ -351,12 +390,16 @@ def cross_n(summaries: dict, approaches: list[str]) -> dict:
     for n in ns if "k8sforensics" in approaches else []:
         k, d = summaries[n].get("k8sforensics", {}), summaries[n].get(BASELINE, {})
         if k.get("ok") and d.get("ok"):
-            r = {"wall_ratio_median_per_round": k.get("ratio_vs_baseline_median"),
-                 "rss_ratio": round(k["rss_mib_median"] / d["rss_mib_median"], 2),
-                 "cpu_ratio": round(k["cpu_s_median"] / d["cpu_s_median"], 2)}
+            r = {
+                "wall_ratio_median_per_round": k.get("ratio_vs_baseline_median"),
+                "rss_ratio": round(k["rss_mib_median"] / d["rss_mib_median"], 2),
+                "cpu_ratio": round(k["cpu_s_median"] / d["cpu_s_median"], 2),
+            }
             out["k8sforensics_vs_duckdb"][n] = r
-            print(f"k8sforensics / duckdb_baseline at N={n:,}: wall {r['wall_ratio_median_per_round']:.2f}x, "
-                  f"CPU {r['cpu_ratio']:.2f}x, peak RSS {r['rss_ratio']:.2f}x")
+            print(
+                f"k8sforensics / duckdb_baseline at N={n:,}: wall {r['wall_ratio_median_per_round']:.2f}x, "
+                f"CPU {r['cpu_ratio']:.2f}x, peak RSS {r['rss_ratio']:.2f}x"
+            )
         else:
             print(f"k8sforensics / duckdb_baseline at N={n:,}: n/a (a side has no successful run)")
     if len(ns) >= 2:
@@ -364,16 +407,22 @@ def cross_n(summaries: dict, approaches: list[str]) -> dict:
         for ap in approaches:
             a, b = summaries[lo].get(ap, {}), summaries[hi].get(ap, {})
             if a.get("ok") and b.get("ok"):
-                g = {"n_small": lo, "n_large": hi, "rss_mib_small": a["rss_mib_median"],
-                     "rss_mib_large": b["rss_mib_median"],
-                     "delta_mib": round(b["rss_mib_median"] - a["rss_mib_median"], 1),
-                     "rss_factor": round(b["rss_mib_median"] / a["rss_mib_median"], 2),
-                     "input_factor": round(hi / lo, 2),
-                     "wall_factor": round(b["wall_s_median"] / a["wall_s_median"], 2)}
+                g = {
+                    "n_small": lo,
+                    "n_large": hi,
+                    "rss_mib_small": a["rss_mib_median"],
+                    "rss_mib_large": b["rss_mib_median"],
+                    "delta_mib": round(b["rss_mib_median"] - a["rss_mib_median"], 1),
+                    "rss_factor": round(b["rss_mib_median"] / a["rss_mib_median"], 2),
+                    "input_factor": round(hi / lo, 2),
+                    "wall_factor": round(b["wall_s_median"] / a["wall_s_median"], 2),
+                }
                 out["rss_growth"][ap] = g
-                print(f"peak RSS {ap:<16} {g['rss_mib_small']:>8,.0f} MiB @ {lo:,} -> {g['rss_mib_large']:>8,.0f} MiB "
-                      f"@ {hi:,}  ({g['delta_mib']:+,.0f} MiB, x{g['rss_factor']} for x{g['input_factor']} input; "
-                      f"wall x{g['wall_factor']})")
+                print(
+                    f"peak RSS {ap:<16} {g['rss_mib_small']:>8,.0f} MiB @ {lo:,} -> {g['rss_mib_large']:>8,.0f} MiB "
+                    f"@ {hi:,}  ({g['delta_mib']:+,.0f} MiB, x{g['rss_factor']} for x{g['input_factor']} input; "
+                    f"wall x{g['wall_factor']})"
+                )
             else:
                 print(f"peak RSS {ap:<16} n/a (not measured at both {lo:,} and {hi:,})")
     else:
@@ -382,8 +431,12 @@ def cross_n(summaries: dict, approaches: list[str]) -> dict:
 
 
 def machine_info() -> dict:
-    info = {"python": sys.version.split()[0], "executable": sys.executable, "platform": platform.platform(),
-            "cpus": os.cpu_count()}
+    info = {
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
     try:
         info["mem_total_gib"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError):
@@ -394,16 +447,22 @@ def machine_info() -> dict:
         except Exception:
             info[mod] = None
     try:
-        info["repo_commit"] = subprocess.run(["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True,
-                                             text=True, timeout=10).stdout.strip() or None
+        info["repo_commit"] = (
+            subprocess.run(
+                ["git", "-C", REPO, "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
     except Exception:
         info["repo_commit"] = None
     return info
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description="Ingest benchmark: k8sforensics vs DuckDB vs pandas (see module doc).",
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description="Ingest benchmark: k8sforensics vs DuckDB vs pandas (see module doc).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--n", type=int, nargs="+", default=[1_000_000], help="input sizes in events (default 1000000)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workdir", default="/tmp/kf_bench_ingest", help="inputs, outputs, logs, results.json")
@@ -413,8 +472,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads for duckdb_baseline")
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per run before it is killed (0 = none)")
     ap.add_argument("--repo", default=REPO, help="cwd for `python -m k8sforensics` (default: this repo)")
-    ap.add_argument("--k8sf-arg", action="append", default=[], metavar="ARG",
-                    help="extra argument for `k8sforensics ingest` (repeatable)")
+    ap.add_argument(
+        "--k8sf-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra argument for `k8sforensics ingest` (repeatable)",
+    )
     ap.add_argument("--keep-outputs", action="store_true", help="keep each run's Parquet output / case dir")
     ap.add_argument("--child", nargs=3, metavar=("APPROACH", "INPUT", "OUTDIR"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -433,9 +497,15 @@ def main(argv=None) -> int:
     results_path = os.path.join(workdir, "results.json")
     env = dict(os.environ)
     env["PYTHONPATH"] = a.repo + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine_info(),
-               "config": {k: v for k, v in vars(a).items() if k != "child"}, "inputs": {}, "runs": [],
-               "summary": {}, "cross_n": {}}
+    results = {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine_info(),
+        "config": {k: v for k, v in vars(a).items() if k != "child"},
+        "inputs": {},
+        "runs": [],
+        "summary": {},
+        "cross_n": {},
+    }
 
     def save():
         tmp = results_path + ".tmp"
@@ -458,7 +528,7 @@ def main(argv=None) -> int:
             for approach in approaches:
                 outdir = os.path.join(workdir, "out", str(n), f"{approach}_r{rnd}")
                 shutil.rmtree(outdir, ignore_errors=True)
-                os.makedirs(outdir)                                  # fresh, empty
+                os.makedirs(outdir)  # fresh, empty
                 cmd, cwd = command_for(approach, inp, outdir, a)
                 log_base = os.path.join(workdir, "logs", f"{n}_{approach}_r{rnd}")
                 r = run_measured(cmd, cwd, env, log_base, a.timeout or None)
@@ -469,9 +539,14 @@ def main(argv=None) -> int:
                     shutil.rmtree(outdir, ignore_errors=True)
                 runs.append(r)
                 results["runs"].append(r)
-                state = (f"wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s, peak RSS {r['maxrss_kib'] / 1024:,.0f} MiB"
-                         f", rows {r.get('rows')}") if r["ok"] else \
-                    f"FAILED rc={r['rc']}{' (timeout)' if r['timed_out'] else ''}; stderr: {log_base}.stderr"
+                state = (
+                    (
+                        f"wall {r['wall_s']:.2f} s, CPU {r['cpu_s']:.2f} s, peak RSS {r['maxrss_kib'] / 1024:,.0f} MiB"
+                        f", rows {r.get('rows')}"
+                    )
+                    if r["ok"]
+                    else f"FAILED rc={r['rc']}{' (timeout)' if r['timed_out'] else ''}; stderr: {log_base}.stderr"
+                )
                 print(f"[N={n:,} round {rnd}/{a.rounds}] {approach:<16} {state}", flush=True)
                 save()
         summaries[n] = summarise(runs, n, meta["bytes"], approaches)

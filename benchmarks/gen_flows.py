@@ -50,6 +50,7 @@ and ~0.17 GB in ~13 s on a 2-vCPU box).
 has 18 fields, and prints the mix. ``OUTDIR/<file>.meta.json`` (always written) holds the counts
 the benchmark needs (lines, bytes, expected k8sforensics rows, dates).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,46 +62,95 @@ import sys
 import time
 from collections import deque
 
-START = dt.datetime(2026, 3, 14, 6, 30, tzinfo=dt.timezone.utc)
-SPAN_S = 30 * 3600                      # 30 h -> dates 2026-03-14 and -15
-SLICE_S = 60                            # the population changes once a simulated minute
+START = dt.datetime(2026, 3, 14, 6, 30, tzinfo=dt.UTC)
+SPAN_S = 30 * 3600  # 30 h -> dates 2026-03-14 and -15
+SLICE_S = 60  # the population changes once a simulated minute
 CLUSTER = "prod-eks"
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 VPC_ID = "vpc-0c4d2e8f1a3b5c7d9"
 N_NODES = 10
-OLD_NODE = 9                            # index of the node running an old Cilium
-POOL_PER_NODE = 16                      # pod addresses per node (FIFO, so they are reused)
+OLD_NODE = 9  # index of the node running an old Cilium
+POOL_PER_NODE = 16  # pod addresses per node (FIFO, so they are reused)
 NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 FORMATS = ("hubble", "vpc")
-VPC_HEADER = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end "
-              "action log-status vpc-id pkt-srcaddr pkt-dstaddr flow-direction")
+VPC_HEADER = (
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end "
+    "action log-status vpc-id pkt-srcaddr pkt-dstaddr flow-direction"
+)
 BLOCK = 4096
 
 # ns, name, kind, service account, replicas, mean pod life (h), port, extra pod labels, namespace labels
 WORKLOADS = [
     ("kube-system", "coredns", "Deployment", "coredns", 2, 40, 53, {"k8s-app": "kube-dns"}, {}),
     ("kube-system", "metrics-server", "Deployment", "metrics-server", 1, 40, 10250, {"k8s-app": "metrics-server"}, {}),
-    ("monitoring", "prometheus-k8s", "StatefulSet", "prometheus-k8s", 2, 20, 9090,
-     {"app.kubernetes.io/name": "prometheus", "prometheus": "k8s"}, {}),
-    ("ingress-nginx", "ingress-nginx-controller", "Deployment", "ingress-nginx", 3, 14, 443,
-     {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}, {}),
+    (
+        "monitoring",
+        "prometheus-k8s",
+        "StatefulSet",
+        "prometheus-k8s",
+        2,
+        20,
+        9090,
+        {"app.kubernetes.io/name": "prometheus", "prometheus": "k8s"},
+        {},
+    ),
+    (
+        "ingress-nginx",
+        "ingress-nginx-controller",
+        "Deployment",
+        "ingress-nginx",
+        3,
+        14,
+        443,
+        {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"},
+        {},
+    ),
     ("web", "frontend", "Deployment", "frontend", 6, 6, 8080, {"app": "frontend"}, {}),
     ("web", "checkout", "Deployment", "checkout", 4, 6, 8080, {"app": "checkout"}, {}),
-    ("payments", "payments-api", "Deployment", "payments-api", 4, 8, 8443, {"app": "payments-api", "pci": "true"},
-     {"pod-security.kubernetes.io/enforce": "restricted"}),
+    (
+        "payments",
+        "payments-api",
+        "Deployment",
+        "payments-api",
+        4,
+        8,
+        8443,
+        {"app": "payments-api", "pci": "true"},
+        {"pod-security.kubernetes.io/enforce": "restricted"},
+    ),
     ("payments", "ledger", "StatefulSet", "ledger", 2, 24, 5432, {"app": "ledger", "pci": "true"}, {}),
     ("payments", "redis", "StatefulSet", "redis", 1, 24, 6379, {"app": "redis"}, {}),
-    ("argocd", "argocd-repo-server", "Deployment", "argocd-repo-server", 1, 30, 8081,
-     {"app.kubernetes.io/name": "argocd-repo-server", "app.kubernetes.io/part-of": "argocd"}, {}),
+    (
+        "argocd",
+        "argocd-repo-server",
+        "Deployment",
+        "argocd-repo-server",
+        1,
+        30,
+        8081,
+        {"app.kubernetes.io/name": "argocd-repo-server", "app.kubernetes.io/part-of": "argocd"},
+        {},
+    ),
     ("logging", "fluent-bit", "DaemonSet", "fluent-bit", 0, 0, 2020, {"app.kubernetes.io/name": "fluent-bit"}, {}),
     ("data", "etl-runner", "CronJob", "etl", 0, 0, 0, {"app": "etl-runner"}, {"team": "data"}),
     ("ci", "runner", "Pod", "gitlab-runner", 0, 0, 0, {"app": "gitlab-runner-build"}, {}),
 ]
-VERSIONS = {"coredns": "1.11.1", "metrics-server": "0.7.1", "prometheus-k8s": "2.51.2",
-            "ingress-nginx-controller": "1.10.1", "frontend": "2026.3.2", "checkout": "5.2.0",
-            "payments-api": "3.4.1", "ledger": "1.9.0", "redis": "7.2.4", "argocd-repo-server": "2.10.9",
-            "fluent-bit": "3.0.4", "etl-runner": "0.18.3", "runner": "16.11.0"}
+VERSIONS = {
+    "coredns": "1.11.1",
+    "metrics-server": "0.7.1",
+    "prometheus-k8s": "2.51.2",
+    "ingress-nginx-controller": "1.10.1",
+    "frontend": "2026.3.2",
+    "checkout": "5.2.0",
+    "payments-api": "3.4.1",
+    "ledger": "1.9.0",
+    "redis": "7.2.4",
+    "argocd-repo-server": "2.10.9",
+    "fluent-bit": "3.0.4",
+    "etl-runner": "0.18.3",
+    "runner": "16.11.0",
+}
 
 # Internet peers: (name or None, addresses)
 EXTERNAL = {
@@ -113,10 +163,20 @@ EXTERNAL = {
     "c2": (None, ["185.220.101.47"]),
 }
 HTTP_ROUTES = {
-    "frontend": [("GET", "/"), ("GET", "/products"), ("GET", "/products/%d"), ("GET", "/static/app.%s.js"),
-                 ("POST", "/cart"), ("GET", "/healthz")],
-    "checkout": [("POST", "/api/v1/checkout"), ("GET", "/api/v1/cart/%d"), ("PUT", "/api/v1/cart/%d"),
-                 ("DELETE", "/api/v1/cart/%d/items")],
+    "frontend": [
+        ("GET", "/"),
+        ("GET", "/products"),
+        ("GET", "/products/%d"),
+        ("GET", "/static/app.%s.js"),
+        ("POST", "/cart"),
+        ("GET", "/healthz"),
+    ],
+    "checkout": [
+        ("POST", "/api/v1/checkout"),
+        ("GET", "/api/v1/cart/%d"),
+        ("PUT", "/api/v1/cart/%d"),
+        ("DELETE", "/api/v1/cart/%d/items"),
+    ],
     "metrics": [("GET", "/metrics")],
 }
 HTTP_CODES = [200] * 40 + [201] * 4 + [204] * 3 + [304] * 4 + [401, 403, 404, 404, 500, 503]
@@ -127,8 +187,7 @@ OBS_SUB = {"TO_ENDPOINT": 0, "TO_PROXY": 1, "TO_HOST": 2, "TO_STACK": 3, "FROM_E
 # The simulated cluster and its pods
 # --------------------------------------------------------------------------------------------
 class Node:
-    __slots__ = ("i", "name", "hubble_name", "ip", "az", "eni", "pod_eni", "old", "free", "ep_ids", "health_ip",
-                 "mac")
+    __slots__ = ("i", "name", "hubble_name", "ip", "az", "eni", "pod_eni", "old", "free", "ep_ids", "health_ip", "mac")
 
 
 class Pod:
@@ -136,8 +195,22 @@ class Pod:
 
 
 class Workload:
-    __slots__ = ("ns", "name", "kind", "sa", "replicas", "life_s", "port", "labels", "ns_labels", "version",
-                 "rs_hash", "identity", "pods", "ordinals")
+    __slots__ = (
+        "ns",
+        "name",
+        "kind",
+        "sa",
+        "replicas",
+        "life_s",
+        "port",
+        "labels",
+        "ns_labels",
+        "version",
+        "rs_hash",
+        "identity",
+        "pods",
+        "ordinals",
+    )
 
 
 def jdump(o) -> str:
@@ -198,7 +271,7 @@ class Cluster:
             self.workloads[name] = w
         self.t = int(START.timestamp())
         self.births = 0
-        self.ip_pods: dict[str, int] = {}       # address -> how many pods it was given to
+        self.ip_pods: dict[str, int] = {}  # address -> how many pods it was given to
         self.step(0)
 
     # ---- ids ----
@@ -276,7 +349,7 @@ class Cluster:
         w.pods.remove(p)
         if w.kind == "StatefulSet":
             w.ordinals.pop(int(p.name.rsplit("-", 1)[1]))
-        p.node.free.append(p.ip)            # back of the queue: handed out again later
+        p.node.free.append(p.ip)  # back of the queue: handed out again later
         p.node.ep_ids.discard(p.ep_id)
 
     def step(self, k: int) -> None:
@@ -296,7 +369,9 @@ class Cluster:
                 for p in w.pods:
                     p.dies = min(p.dies, now + rng.uniform(30, 300))
             if w.kind in ("Deployment", "StatefulSet"):
-                while len(w.pods) < w.replicas + (1 if w.kind == "Deployment" and any(p.dies < now + 300 for p in w.pods) else 0):
+                while len(w.pods) < w.replicas + (
+                    1 if w.kind == "Deployment" and any(p.dies < now + 300 for p in w.pods) else 0
+                ):
                     if self.start_pod(w, now) is None:
                         break
             elif w.kind == "DaemonSet":
@@ -334,18 +409,29 @@ def weighted_table(weights: list[float], bits: int = 12) -> list[int]:
 # --------------------------------------------------------------------------------------------
 # Hubble
 # --------------------------------------------------------------------------------------------
-HUB_FMT = ('{"flow":{"time":"%s",%s"verdict":"%s",%s%s"IP":{"source":"%s","destination":"%s","ipVersion":"IPv4"},'
-           '"l4":{%s},"source":%s,"destination":%s,"Type":"%s","node_name":"%s",%s%s%s"event_type":%s,%s'
-           '"traffic_direction":"%s",%s%s%s"Summary":"%s"},"node_name":"%s","time":"%s"}\n')
+HUB_FMT = (
+    '{"flow":{"time":"%s",%s"verdict":"%s",%s%s"IP":{"source":"%s","destination":"%s","ipVersion":"IPv4"},'
+    '"l4":{%s},"source":%s,"destination":%s,"Type":"%s","node_name":"%s",%s%s%s"event_type":%s,%s'
+    '"traffic_direction":"%s",%s%s%s"Summary":"%s"},"node_name":"%s","time":"%s"}\n'
+)
 WORLD_EP = '{"identity":2,"labels":["reserved:world"]}'
 HOST_EP = '{"identity":1,"labels":["reserved:host"]}'
 APISERVER_EP = '{"identity":7,"labels":["reserved:kube-apiserver","reserved:world"]}'
 HEALTH_EP = '{"ID":%d,"identity":4,"labels":["reserved:health"]}'
 REMOTE_NODE_EP = '{"identity":6,"labels":["reserved:remote-node"]}'
-TCP_FWD = [('{"SYN":true}', "SYN", 5), ('{"ACK":true}', "ACK", 45), ('{"PSH":true,"ACK":true}', "ACK, PSH", 40),
-           ('{"FIN":true,"ACK":true}', "ACK, FIN", 6), ('{"RST":true,"ACK":true}', "ACK, RST", 1)]
-TCP_REP = [('{"SYN":true,"ACK":true}', "SYN, ACK", 5), ('{"ACK":true}', "ACK", 45),
-           ('{"PSH":true,"ACK":true}', "ACK, PSH", 44), ('{"FIN":true,"ACK":true}', "ACK, FIN", 6)]
+TCP_FWD = [
+    ('{"SYN":true}', "SYN", 5),
+    ('{"ACK":true}', "ACK", 45),
+    ('{"PSH":true,"ACK":true}', "ACK, PSH", 40),
+    ('{"FIN":true,"ACK":true}', "ACK, FIN", 6),
+    ('{"RST":true,"ACK":true}', "ACK, RST", 1),
+]
+TCP_REP = [
+    ('{"SYN":true,"ACK":true}', "SYN, ACK", 5),
+    ('{"ACK":true}', "ACK", 45),
+    ('{"PSH":true,"ACK":true}', "ACK, PSH", 44),
+    ('{"FIN":true,"ACK":true}', "ACK, FIN", 6),
+]
 
 
 class HubbleWriter:
@@ -355,8 +441,16 @@ class HubbleWriter:
         self.getbits, self.rand = rng.getrandbits, rng.random
         self.fwd_table = weighted_table([w for *_, w in TCP_FWD], 8)
         self.rep_table = weighted_table([w for *_, w in TCP_REP], 8)
-        self.counts = {"dropped": 0, "l7_dns": 0, "l7_http": 0, "reply": 0, "old_node": 0, "world": 0,
-                       "dst_names": 0, "icmp": 0}
+        self.counts = {
+            "dropped": 0,
+            "l7_dns": 0,
+            "l7_http": 0,
+            "reply": 0,
+            "old_node": 0,
+            "world": 0,
+            "dst_names": 0,
+            "icmp": 0,
+        }
         W = self.c.workloads
         # (kind, weight, args)
         kinds = [
@@ -390,9 +484,18 @@ class HubbleWriter:
         ]
         self.kinds = kinds
         self.table = weighted_table([k[1] for k in kinds])
-        self.methods = {"svc": self.svc, "dns": self.dns, "egress": self.egress, "ingress": self.ingress,
-                        "probe": self.probe, "apiserver": self.apiserver, "health": self.health,
-                        "drop_pod": self.drop_pod, "drop_world": self.drop_world, "drop_scan": self.drop_scan}
+        self.methods = {
+            "svc": self.svc,
+            "dns": self.dns,
+            "egress": self.egress,
+            "ingress": self.ingress,
+            "probe": self.probe,
+            "apiserver": self.apiserver,
+            "health": self.health,
+            "drop_pod": self.drop_pod,
+            "drop_world": self.drop_world,
+            "drop_scan": self.drop_scan,
+        }
         self.svc_fqdn = {w.name: f"{w.name}.{w.ns}.svc.cluster.local" for w in W.values()}
         self.minute_prefix: dict[int, str] = {}
 
@@ -401,7 +504,7 @@ class HubbleWriter:
         m, rem = divmod(ns, 60_000_000_000)
         p = self.minute_prefix.get(m)
         if p is None:
-            p = self.minute_prefix[m] = dt.datetime.fromtimestamp(m * 60, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:")
+            p = self.minute_prefix[m] = dt.datetime.fromtimestamp(m * 60, dt.UTC).strftime("%Y-%m-%dT%H:%M:")
         s, f = divmod(rem, 1_000_000_000)
         return "%s%02d.%09dZ" % (p, s, f)
 
@@ -416,9 +519,28 @@ class HubbleWriter:
     def eph(self) -> int:
         return 32768 + self.getbits(15) % 28232
 
-    def line(self, t: str, old: bool, verdict: str, sip: str, dip: str, l4: str, src: str, dst: str, typ: str,
-             node: str, direction: str, obs: str | None, is_reply: bool, summary: str, dnames: str = "",
-             l7: str = "", svc: str = "", drop: bool = False, eth: str = "") -> str:
+    def line(
+        self,
+        t: str,
+        old: bool,
+        verdict: str,
+        sip: str,
+        dip: str,
+        l4: str,
+        src: str,
+        dst: str,
+        typ: str,
+        node: str,
+        direction: str,
+        obs: str | None,
+        is_reply: bool,
+        summary: str,
+        dnames: str = "",
+        l7: str = "",
+        svc: str = "",
+        drop: bool = False,
+        eth: str = "",
+    ) -> str:
         if obs:
             et = '{"type":4,"sub_type":%d}' % OBS_SUB[obs]
         elif drop:
@@ -427,19 +549,61 @@ class HubbleWriter:
             et = '{"type":129}'
         if old:
             self.counts["old_node"] += 1
-            return HUB_FMT % (t, "", verdict, '"drop_reason":133,' if drop else "", eth, sip, dip, l4, src, dst, typ,
-                              node, dnames, l7, '"reply":true,' if is_reply else "", et, svc, direction,
-                              '"trace_observation_point":"%s",' % obs if obs else "",
-                              '"drop_reason_desc":"POLICY_DENIED",' if drop else "", "", summary, node, t)
-        return HUB_FMT % (t, "", verdict, '"drop_reason":133,' if drop else "", eth, sip, dip,
-                          l4, src, dst, typ, node, dnames, l7, "", et, svc, direction,
-                          '"trace_observation_point":"%s",' % obs if obs else "",
-                          '"drop_reason_desc":"POLICY_DENIED",' if drop else "",
-                          '"is_reply":true,' if is_reply else '"is_reply":false,', summary, node, t)
+            return HUB_FMT % (
+                t,
+                "",
+                verdict,
+                '"drop_reason":133,' if drop else "",
+                eth,
+                sip,
+                dip,
+                l4,
+                src,
+                dst,
+                typ,
+                node,
+                dnames,
+                l7,
+                '"reply":true,' if is_reply else "",
+                et,
+                svc,
+                direction,
+                '"trace_observation_point":"%s",' % obs if obs else "",
+                '"drop_reason_desc":"POLICY_DENIED",' if drop else "",
+                "",
+                summary,
+                node,
+                t,
+            )
+        return HUB_FMT % (
+            t,
+            "",
+            verdict,
+            '"drop_reason":133,' if drop else "",
+            eth,
+            sip,
+            dip,
+            l4,
+            src,
+            dst,
+            typ,
+            node,
+            dnames,
+            l7,
+            "",
+            et,
+            svc,
+            direction,
+            '"trace_observation_point":"%s",' % obs if obs else "",
+            '"drop_reason_desc":"POLICY_DENIED",' if drop else "",
+            '"is_reply":true,' if is_reply else '"is_reply":false,',
+            summary,
+            node,
+            t,
+        )
 
     def tcp(self, sport: int, dport: int, reply: bool) -> tuple[str, str]:
-        flags, summ, _ = (TCP_REP[self.rep_table[self.getbits(8)]] if reply else
-                          TCP_FWD[self.fwd_table[self.getbits(8)]])
+        flags, summ, _ = TCP_REP[self.rep_table[self.getbits(8)]] if reply else TCP_FWD[self.fwd_table[self.getbits(8)]]
         return '"TCP":{"source_port":%d,"destination_port":%d,"flags":%s}' % (sport, dport, flags), "TCP Flags: " + summ
 
     def http_l7(self, route: str, host: str, port: int, reply: bool) -> tuple[str, str]:
@@ -455,12 +619,17 @@ class HubbleWriter:
         if reply:
             code = HTTP_CODES[self.getbits(8) % len(HTTP_CODES)]
             lat = 300_000 + self.getbits(24)
-            l7 = ('"l7":{"type":"RESPONSE","latency_ns":"%d","http":{"code":%d,"method":"%s","url":"%s",'
-                  '"protocol":"HTTP/1.1","headers":[{"key":"X-Request-Id","value":"%s"}]}},' % (lat, code, method, url, rid))
+            l7 = (
+                '"l7":{"type":"RESPONSE","latency_ns":"%d","http":{"code":%d,"method":"%s","url":"%s",'
+                '"protocol":"HTTP/1.1","headers":[{"key":"X-Request-Id","value":"%s"}]}},'
+                % (lat, code, method, url, rid)
+            )
             return l7, "HTTP/1.1 %d %dms (%s %s)" % (code, lat // 1_000_000, method, url)
-        l7 = ('"l7":{"type":"REQUEST","http":{"method":"%s","url":"%s","protocol":"HTTP/1.1","headers":'
-              '[{"key":"User-Agent","value":"Go-http-client/1.1"},{"key":"X-Request-Id","value":"%s"}]}},'
-              % (method, url, rid))
+        l7 = (
+            '"l7":{"type":"REQUEST","http":{"method":"%s","url":"%s","protocol":"HTTP/1.1","headers":'
+            '[{"key":"User-Agent","value":"Go-http-client/1.1"},{"key":"X-Request-Id","value":"%s"}]}},'
+            % (method, url, rid)
+        )
         return l7, "HTTP/1.1 %s %s" % (method, url)
 
     # ---- conversations; each returns one line ----
@@ -488,14 +657,45 @@ class HubbleWriter:
         if drop:
             self.counts["dropped"] += 1
             l4 = '"TCP":{"source_port":%d,"destination_port":%d,"flags":{"SYN":true}}' % (sport, dport)
-            return self.line(t, old, "DROPPED", sip, dip, l4, sfrag, dfrag, "L3_L4", obs_node.hubble_name, direction, None, False, "TCP Flags: SYN",
-                             drop=True)
+            return self.line(
+                t,
+                old,
+                "DROPPED",
+                sip,
+                dip,
+                l4,
+                sfrag,
+                dfrag,
+                "L3_L4",
+                obs_node.hubble_name,
+                direction,
+                None,
+                False,
+                "TCP Flags: SYN",
+                drop=True,
+            )
         if l7 is not None:
             l7s, summ = l7
             if proto != "udp":
                 l4 = '"TCP":{"source_port":%d,"destination_port":%d}' % (sport, dport)
-            return self.line(t, old, "FORWARDED", sip, dip, l4, sfrag, dfrag, "L7", obs_node.hubble_name, direction,
-                             None, reply, summ, l7=l7s, svc=svc)
+            return self.line(
+                t,
+                old,
+                "FORWARDED",
+                sip,
+                dip,
+                l4,
+                sfrag,
+                dfrag,
+                "L7",
+                obs_node.hubble_name,
+                direction,
+                None,
+                reply,
+                summ,
+                l7=l7s,
+                svc=svc,
+            )
         if at_client:
             obs = "TO_ENDPOINT" if reply else ("TO_PROXY" if self.getbits(3) == 0 else "TO_STACK")
         else:
@@ -503,8 +703,24 @@ class HubbleWriter:
         eth = ""
         if obs == "TO_ENDPOINT" and not old and self.getbits(2) == 0:
             eth = '"ethernet":{"source":"%s","destination":"%s"},' % (obs_node.mac, (b if not reply else a).mac)
-        return self.line(t, old, "FORWARDED", sip, dip, l4, sfrag, dfrag, "L3_L4", obs_node.hubble_name, direction,
-                         obs, reply, summ, svc=svc, eth=eth)
+        return self.line(
+            t,
+            old,
+            "FORWARDED",
+            sip,
+            dip,
+            l4,
+            sfrag,
+            dfrag,
+            "L3_L4",
+            obs_node.hubble_name,
+            direction,
+            obs,
+            reply,
+            summ,
+            svc=svc,
+            eth=eth,
+        )
 
     def svc(self, t, args):
         client, server, port, route = args
@@ -516,12 +732,22 @@ class HubbleWriter:
         if route and self.rand() < 0.35:
             host = self.svc_fqdn[server] if route != "metrics" else b.ip
             l7 = self.http_l7(route, host, port, reply)
-        return self.pod_pair_line(t, a, b, self.eph(), port, "tcp", reply, l7=l7,
-                                  svc_name=server if route != "metrics" else None)
+        return self.pod_pair_line(
+            t, a, b, self.eph(), port, "tcp", reply, l7=l7, svc_name=server if route != "metrics" else None
+        )
 
     def dns(self, t, args):
-        wls = ("frontend", "checkout", "payments-api", "ingress-nginx-controller", "argocd-repo-server", "fluent-bit",
-               "etl-runner", "runner", "prometheus-k8s")
+        wls = (
+            "frontend",
+            "checkout",
+            "payments-api",
+            "ingress-nginx-controller",
+            "argocd-repo-server",
+            "fluent-bit",
+            "etl-runner",
+            "runner",
+            "prometheus-k8s",
+        )
         a = None
         while a is None:
             a = self.pick(wls[self.getbits(8) % len(wls)])
@@ -542,13 +768,17 @@ class HubbleWriter:
             self.counts["l7_dns"] += 1
             if reply:
                 if rcode:
-                    l7s = ('"l7":{"type":"RESPONSE","latency_ns":"%d","dns":{"query":"%s","rcode":3,"qtypes":["A"],'
-                           '"observation_source":"proxy"}},' % (200_000 + self.getbits(20), q))
+                    l7s = (
+                        '"l7":{"type":"RESPONSE","latency_ns":"%d","dns":{"query":"%s","rcode":3,"qtypes":["A"],'
+                        '"observation_source":"proxy"}},' % (200_000 + self.getbits(20), q)
+                    )
                     summ = "DNS Answer RCode: Non-Existent Domain TTL: 4294967295 (Proxy %s A)" % q
                 else:
-                    l7s = ('"l7":{"type":"RESPONSE","latency_ns":"%d","dns":{"query":"%s","ips":["%s"],"ttl":30,'
-                           '"qtypes":["A"],"rrtypes":["A"],"observation_source":"proxy"}},'
-                           % (200_000 + self.getbits(20), q, ans))
+                    l7s = (
+                        '"l7":{"type":"RESPONSE","latency_ns":"%d","dns":{"query":"%s","ips":["%s"],"ttl":30,'
+                        '"qtypes":["A"],"rrtypes":["A"],"observation_source":"proxy"}},'
+                        % (200_000 + self.getbits(20), q, ans)
+                    )
                     summ = 'DNS Answer \\"%s\\" TTL: 30 (Proxy %s A)' % (ans, q)
             else:
                 l7s = '"l7":{"type":"REQUEST","dns":{"query":"%s","qtypes":["A"],"observation_source":"proxy"}},' % q
@@ -563,8 +793,9 @@ class HubbleWriter:
             return self.dns(t, None)
         name, ips = EXTERNAL[ext]
         ext_ip = ips[self.getbits(4) % len(ips)]
-        return self.world_line(t, a, ext_ip, self.eph(), port, self.rand() < 0.45, outbound=True,
-                               name=name if self.rand() < 0.6 else None)
+        return self.world_line(
+            t, a, ext_ip, self.eph(), port, self.rand() < 0.45, outbound=True, name=name if self.rand() < 0.6 else None
+        )
 
     def world_line(self, t, a: Pod, ext_ip, sport, dport, reply, outbound, name=None, drop=False):
         node = a.node
@@ -585,19 +816,50 @@ class HubbleWriter:
         if drop:
             self.counts["dropped"] += 1
             l4 = '"TCP":{"source_port":%d,"destination_port":%d,"flags":{"SYN":true}}' % (sport, dport)
-            return self.line(t, old, "DROPPED", sip, dip, l4, sfrag, dfrag, "L3_L4", node.hubble_name, direction,
-                             None, False, "TCP Flags: SYN", drop=True)
+            return self.line(
+                t,
+                old,
+                "DROPPED",
+                sip,
+                dip,
+                l4,
+                sfrag,
+                dfrag,
+                "L3_L4",
+                node.hubble_name,
+                direction,
+                None,
+                False,
+                "TCP Flags: SYN",
+                drop=True,
+            )
         l4, summ = self.tcp(sport, dport, reply)
         toward_pod = (not outbound) != reply
         obs = "TO_ENDPOINT" if toward_pod else "TO_STACK"
-        return self.line(t, old, "FORWARDED", sip, dip, l4, sfrag, dfrag, "L3_L4", node.hubble_name, direction, obs,
-                         reply, summ, dnames=dnames)
+        return self.line(
+            t,
+            old,
+            "FORWARDED",
+            sip,
+            dip,
+            l4,
+            sfrag,
+            dfrag,
+            "L3_L4",
+            node.hubble_name,
+            direction,
+            obs,
+            reply,
+            summ,
+            dnames=dnames,
+        )
 
     def ingress(self, t, args):
         a = self.pick("ingress-nginx-controller")
         cl = self.c.clients
-        return self.world_line(t, a, cl[self.getbits(16) % len(cl)], self.eph(), 443, self.rand() < 0.45,
-                               outbound=False)
+        return self.world_line(
+            t, a, cl[self.getbits(16) % len(cl)], self.eph(), 443, self.rand() < 0.45, outbound=False
+        )
 
     def probe(self, t, args):
         wls = ("frontend", "checkout", "payments-api", "ingress-nginx-controller", "coredns", "ledger", "redis")
@@ -614,8 +876,22 @@ class HubbleWriter:
             sfrag, dfrag, sip, dip, sport, dport = dfrag, sfrag, dip, sip, dport, sport
             self.counts["reply"] += 1
         l4, summ = self.tcp(sport, dport, reply)
-        return self.line(t, old, "FORWARDED", sip, dip, l4, sfrag, dfrag, "L3_L4", node.hubble_name, "INGRESS",
-                         "TO_HOST" if reply else "TO_ENDPOINT", reply, summ)
+        return self.line(
+            t,
+            old,
+            "FORWARDED",
+            sip,
+            dip,
+            l4,
+            sfrag,
+            dfrag,
+            "L3_L4",
+            node.hubble_name,
+            "INGRESS",
+            "TO_HOST" if reply else "TO_ENDPOINT",
+            reply,
+            summ,
+        )
 
     def apiserver(self, t, args):
         a = self.pick(("argocd-repo-server", "prometheus-k8s", "ingress-nginx-controller")[self.getbits(8) % 3])
@@ -632,8 +908,23 @@ class HubbleWriter:
             self.counts["reply"] += 1
         l4, summ = self.tcp(sport, dport, reply)
         svc = '"destination_service":{"name":"kubernetes","namespace":"default"},' if not reply and not old else ""
-        return self.line(t, old, "FORWARDED", sip, dip, l4, sfrag, dfrag, "L3_L4", node.hubble_name, "EGRESS",
-                         "TO_ENDPOINT" if reply else "TO_STACK", reply, summ, svc=svc)
+        return self.line(
+            t,
+            old,
+            "FORWARDED",
+            sip,
+            dip,
+            l4,
+            sfrag,
+            dfrag,
+            "L3_L4",
+            node.hubble_name,
+            "EGRESS",
+            "TO_ENDPOINT" if reply else "TO_STACK",
+            reply,
+            summ,
+            svc=svc,
+        )
 
     def health(self, t, args):
         nodes = self.c.nodes
@@ -647,9 +938,22 @@ class HubbleWriter:
             self.counts["reply"] += 1
         self.counts["icmp"] += 1
         l4 = '"ICMPv4":{"type":%d}' % (0 if reply else 8)
-        return self.line(t, a.old, "FORWARDED", sip, dip, l4, sfrag, dfrag, "L3_L4", a.hubble_name, "EGRESS",
-                         "TO_ENDPOINT" if reply else "TO_STACK", reply,
-                         "ICMPv4 EchoReply" if reply else "ICMPv4 EchoRequest")
+        return self.line(
+            t,
+            a.old,
+            "FORWARDED",
+            sip,
+            dip,
+            l4,
+            sfrag,
+            dfrag,
+            "L3_L4",
+            a.hubble_name,
+            "EGRESS",
+            "TO_ENDPOINT" if reply else "TO_STACK",
+            reply,
+            "ICMPv4 EchoReply" if reply else "ICMPv4 EchoRequest",
+        )
 
     def drop_pod(self, t, args):
         client, server, port = args
@@ -669,8 +973,7 @@ class HubbleWriter:
         a = self.pick("ingress-nginx-controller")
         sc = self.c.scanners
         port = (22, 23, 2375, 3389, 6443, 9200, 10250, 10254)[self.getbits(3)]
-        return self.world_line(t, a, sc[self.getbits(16) % len(sc)], self.eph(), port, False, outbound=False,
-                               drop=True)
+        return self.world_line(t, a, sc[self.getbits(16) % len(sc)], self.eph(), port, False, outbound=False, drop=True)
 
     def write(self, n: int, path: str) -> dict:
         c, rand, getbits = self.c, self.rand, self.getbits
@@ -704,8 +1007,16 @@ class HubbleWriter:
             nbytes += len(chunk)
             f.write(chunk)
         os.replace(tmp, path)
-        return {"format": "hubble", "path": os.path.abspath(path), "lines": written, "records": written,
-                "bytes": nbytes, "expected_rows": written, "dates": sorted(dates), "counts": dict(self.counts)}
+        return {
+            "format": "hubble",
+            "path": os.path.abspath(path),
+            "lines": written,
+            "records": written,
+            "bytes": nbytes,
+            "expected_rows": written,
+            "dates": sorted(dates),
+            "counts": dict(self.counts),
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -747,9 +1058,19 @@ class VpcWriter:
         ]
         self.kinds = kinds
         self.table = weighted_table([k[1] for k in kinds])
-        self.methods = {"svc": self.svc, "dns": self.dns, "egress": self.egress, "nat": self.nat,
-                        "ingress": self.ingress, "nlb": self.nlb, "icmp": self.icmp, "scan": self.scan,
-                        "rds_reject": self.rds_reject, "nodata": self.nodata, "skipdata": self.skipdata}
+        self.methods = {
+            "svc": self.svc,
+            "dns": self.dns,
+            "egress": self.egress,
+            "nat": self.nat,
+            "ingress": self.ingress,
+            "nlb": self.nlb,
+            "icmp": self.icmp,
+            "scan": self.scan,
+            "rds_reject": self.rds_reject,
+            "nodata": self.nodata,
+            "skipdata": self.skipdata,
+        }
         self.all_enis = [n.pod_eni for n in cluster.nodes] + [n.eni for n in cluster.nodes]
 
     def pick(self, wl: str):
@@ -773,12 +1094,26 @@ class VpcWriter:
         start, end = self.window(now)
         if psrc or pdst:
             self.counts["pkt_addr_differs"] += 1
-        return VPC_FMT % (eni, src, dst, sport, dport, proto, packets, nbytes, start, end, action,
-                          psrc or src, pdst or dst, direction)
+        return VPC_FMT % (
+            eni,
+            src,
+            dst,
+            sport,
+            dport,
+            proto,
+            packets,
+            nbytes,
+            start,
+            end,
+            action,
+            psrc or src,
+            pdst or dst,
+            direction,
+        )
 
     def svc(self, now, args, proto=6):
         client, server, port = args
-        for _ in range(4):                  # same-node traffic never reaches an ENI
+        for _ in range(4):  # same-node traffic never reaches an ENI
             a, b = self.pick(client), self.pick(server)
             if a is None or b is None:
                 return self.ingress(now, None)
@@ -804,7 +1139,7 @@ class VpcWriter:
         if a is None:
             return self.ingress(now, None)
         ext_ip = EXTERNAL[ext][1][self.getbits(4) % len(EXTERNAL[ext][1])]
-        node, sport = a.node, self.eph()      # SNAT to the node's primary address
+        node, sport = a.node, self.eph()  # SNAT to the node's primary address
         if self.getbits(1):
             return self.rec(now, node.eni, ext_ip, node.ip, port, sport, 6, True, "ACCEPT", "ingress")
         return self.rec(now, node.eni, node.ip, ext_ip, sport, port, 6, True, "ACCEPT", "egress")
@@ -887,8 +1222,8 @@ class VpcWriter:
                     c.step(k)
                 if not cnt:
                     continue
-                now = t0 + (k + 1) * SLICE_S          # records of a window are delivered after it closes
-                dates.add(dt.datetime.fromtimestamp(now - SLICE_S, dt.timezone.utc).date().isoformat())
+                now = t0 + (k + 1) * SLICE_S  # records of a window are delivered after it closes
+                dates.add(dt.datetime.fromtimestamp(now - SLICE_S, dt.UTC).date().isoformat())
                 for _ in range(cnt):
                     kind, _, args = kinds[table[getbits(12)]]
                     block.append(methods[kind](now, args))
@@ -903,9 +1238,16 @@ class VpcWriter:
             f.write(chunk)
         os.replace(tmp, path)
         skipped = self.counts["nodata"] + self.counts["skipdata"]
-        return {"format": "vpc", "path": os.path.abspath(path), "lines": written + 1, "records": written,
-                "bytes": nbytes, "expected_rows": written - skipped, "dates": sorted(dates),
-                "counts": dict(self.counts)}
+        return {
+            "format": "vpc",
+            "path": os.path.abspath(path),
+            "lines": written + 1,
+            "records": written,
+            "bytes": nbytes,
+            "expected_rows": written - skipped,
+            "dates": sorted(dates),
+            "counts": dict(self.counts),
+        }
 
 
 # --------------------------------------------------------------------------------------------
@@ -923,14 +1265,17 @@ def generate(n: int, outdir: str, seed: int = 7, formats=FORMATS) -> dict:
     metas = {}
     for fmt in formats:
         t0 = time.perf_counter()
-        cluster = Cluster(seed)              # a fresh, identical population per format
+        cluster = Cluster(seed)  # a fresh, identical population per format
         cls, _ = WRITERS[fmt]
         meta = cls(cluster, seed).write(n, output_path(outdir, fmt, n))
         meta["seed"] = seed
         meta["gen_seconds"] = round(time.perf_counter() - t0, 2)
-        meta["population"] = {"pods_started": cluster.births, "addresses_used": len(cluster.ip_pods),
-                              "addresses_reused": sum(1 for v in cluster.ip_pods.values() if v > 1),
-                              "max_pods_per_address": max(cluster.ip_pods.values())}
+        meta["population"] = {
+            "pods_started": cluster.births,
+            "addresses_used": len(cluster.ip_pods),
+            "addresses_reused": sum(1 for v in cluster.ip_pods.values() if v > 1),
+            "max_pods_per_address": max(cluster.ip_pods.values()),
+        }
         with open(meta["path"] + ".meta.json", "w") as f:
             json.dump(meta, f, indent=2)
         metas[fmt] = meta
@@ -939,11 +1284,13 @@ def generate(n: int, outdir: str, seed: int = 7, formats=FORMATS) -> dict:
 
 def stats(meta: dict) -> None:
     from collections import Counter
+
     path = meta["path"]
     n = bad = 0
     if meta["format"] == "hubble":
         try:
             import orjson
+
             loads = orjson.loads
         except ImportError:  # pragma: no cover
             loads = json.loads
@@ -969,12 +1316,19 @@ def stats(meta: dict) -> None:
                         pods_by_ip.setdefault(fl["IP"][ipk], set()).add(pn)
         pct = lambda c: ", ".join(f"{k} {100.0 * v / max(n, 1):.2f}%" for k, v in c.most_common())
         print(f"file: {path}\nlines: {n:,}  invalid JSON: {bad}  bytes/line: {os.path.getsize(path) / max(n, 1):,.0f}")
-        for label, c in (("verdict", verdict), ("Type", typ), ("l4", l4), ("node_name", node_style),
-                         ("reply key", reply_key)):
+        for label, c in (
+            ("verdict", verdict),
+            ("Type", typ),
+            ("l4", l4),
+            ("node_name", node_style),
+            ("reply key", reply_key),
+        ):
             print(f"{label + ':':<11} {pct(c)}")
         multi = sum(1 for s in pods_by_ip.values() if len(s) > 1)
-        print(f"pod IPs:    {len(pods_by_ip):,} seen, {multi:,} of them used by more than one pod "
-              f"(max {max((len(s) for s in pods_by_ip.values()), default=0)})")
+        print(
+            f"pod IPs:    {len(pods_by_ip):,} seen, {multi:,} of them used by more than one pod "
+            f"(max {max((len(s) for s in pods_by_ip.values()), default=0)})"
+        )
     else:
         action, status, proto, nf = Counter(), Counter(), Counter(), Counter()
         with open(path) as f:
@@ -991,8 +1345,10 @@ def stats(meta: dict) -> None:
                 status[t[13]] += 1
                 proto[t[7]] += 1
         pct = lambda c: ", ".join(f"{k} {100.0 * v / max(n, 1):.2f}%" for k, v in c.most_common())
-        print(f"file: {path}\nrecords: {n:,} (+ header)  bad field count: {bad}  "
-              f"bytes/line: {os.path.getsize(path) / max(n, 1):,.0f}")
+        print(
+            f"file: {path}\nrecords: {n:,} (+ header)  bad field count: {bad}  "
+            f"bytes/line: {os.path.getsize(path) / max(n, 1):,.0f}"
+        )
         for label, c in (("action", action), ("log-status", status), ("protocol", proto)):
             print(f"{label + ':':<11} {pct(c)}")
     print(f"population: {meta['population']}")
@@ -1000,8 +1356,9 @@ def stats(meta: dict) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("n", type=int, help="number of flow records per format")
     ap.add_argument("outdir", help="folder for hubble_N.jsonl and vpc_N.log (written via .tmp + rename)")
     ap.add_argument("--seed", type=int, default=7)
@@ -1010,10 +1367,12 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     metas = generate(a.n, a.outdir, a.seed, a.formats)
     for fmt, m in metas.items():
-        print(f"wrote {m['records']:,} {fmt} records, {m['bytes']:,} bytes ({m['bytes'] / max(a.n, 1):,.0f} B/record) "
-              f"to {m['path']} in {m['gen_seconds']:.1f} s; expected k8sforensics rows {m['expected_rows']:,}; "
-              f"dates {m['dates']}; {m['population']['addresses_reused']} addresses reused by several pods",
-              file=sys.stderr)
+        print(
+            f"wrote {m['records']:,} {fmt} records, {m['bytes']:,} bytes ({m['bytes'] / max(a.n, 1):,.0f} B/record) "
+            f"to {m['path']} in {m['gen_seconds']:.1f} s; expected k8sforensics rows {m['expected_rows']:,}; "
+            f"dates {m['dates']}; {m['population']['addresses_reused']} addresses reused by several pods",
+            file=sys.stderr,
+        )
     if a.stats:
         for m in metas.values():
             stats(m)

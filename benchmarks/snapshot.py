@@ -55,10 +55,15 @@ def snapshot_case(evidence: Path, root: Path, *, cluster: str) -> dict[str, Any]
         ranked = kf.patient_zero(case)
         written = kf.write_remediation(case, findings=findings, graph=graph)
     out: dict[str, Any] = {}
-    out["tables"] = {t: int(case.sql(f"select count(*) n from {t}")["n"].iloc[0]) for t in ("audit", "runtime", "flows")}
+    out["tables"] = {
+        t: int(case.sql(f"select count(*) n from {t}")["n"].iloc[0]) for t in ("audit", "runtime", "flows")
+    }
     f = findings.drop(columns=[c for c in ("finding_id",) if c in findings.columns])
     out["findings"] = _rows(f)
-    out["edges"] = sorted(f"{a}|{b}|{k}|{_text(d.get('kind'))}|{_text(d.get('basis'))}|{_text(d.get('time'))}" for a, b, k, d in graph.edges(keys=True, data=True))
+    out["edges"] = sorted(
+        f"{a}|{b}|{k}|{_text(d.get('kind'))}|{_text(d.get('basis'))}|{_text(d.get('time'))}"
+        for a, b, k, d in graph.edges(keys=True, data=True)
+    )
     out["nodes"] = sorted(f"{n}|{_text(d.get('kind'))}" for n, d in graph.nodes(data=True))
     out["timeline"] = _rows(timeline) if isinstance(timeline, pd.DataFrame) else _text(timeline)
     out["patient_zero"] = _rows(ranked) if isinstance(ranked, pd.DataFrame) else _text(ranked)
@@ -99,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
         result["demo"] = snapshot_case(ev, Path(tmp) / "demo", cluster="prod-eu")
         for i, (shape, platform, seed) in enumerate(family(args.scenarios, start=0)):
             ev = Path(tmp) / f"s{i}" / "evidence"
-            truth = json.loads(write_scenario(ev, shape=shape, platform=platform, seed=seed, scale=args.scale).read_text())
-            result[f"{i}:{shape}:{platform}:{seed}"] = snapshot_case(ev, Path(tmp) / f"s{i}", cluster=truth.get("cluster", "prod"))
+            truth = json.loads(
+                write_scenario(ev, shape=shape, platform=platform, seed=seed, scale=args.scale).read_text()
+            )
+            result[f"{i}:{shape}:{platform}:{seed}"] = snapshot_case(
+                ev, Path(tmp) / f"s{i}", cluster=truth.get("cluster", "prod")
+            )
             print(f"{i} {shape} {platform}", file=sys.stderr)
     Path(args.out).write_text(json.dumps(result, indent=1, sort_keys=True))
     if not args.compare:
@@ -115,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
                 differs += 1
                 x, y = a.get(key), b.get(key)
                 if isinstance(x, dict) and isinstance(y, dict):
-                    detail = [f"{k}: {_digest(list(map(str, x.get(k) or [])))} → {_digest(list(map(str, y.get(k) or [])))}"
-                              for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)]
+                    detail = [
+                        f"{k}: {_digest(list(map(str, x.get(k) or [])))} → {_digest(list(map(str, y.get(k) or [])))}"
+                        for k in sorted(set(x) | set(y))
+                        if x.get(k) != y.get(k)
+                    ]
                 elif isinstance(x, list) and isinstance(y, list):
                     gone, new = sorted(set(map(str, x)) - set(map(str, y))), sorted(set(map(str, y)) - set(map(str, x)))
                     detail = [f"- {g[:300]}" for g in gone[:5]] + [f"+ {n[:300]}" for n in new[:5]]

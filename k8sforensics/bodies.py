@@ -54,7 +54,9 @@ def parse_body(text: Any, *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = M
     deeper than ``max_depth`` or not JSON. What orjson refuses but the standard library reads
     (integers past 64 bits, NaN) is read with ``json`` once its nesting is known to be within
     bounds. A value already parsed (a dict or list) is only checked for depth."""
-    if text is None or (not isinstance(text, (str, bytes, dict, list)) and pd.api.types.is_scalar(text) and pd.isna(text)):
+    if text is None or (
+        not isinstance(text, (str, bytes, dict, list)) and pd.api.types.is_scalar(text) and pd.isna(text)
+    ):
         return Body(None, None)  # None, or NaN / NA from a pandas column
     if isinstance(text, (dict, list)):
         return Body(None, TOO_DEEP) if _deeper_than(text, max_depth) else Body(text, None)
@@ -164,7 +166,9 @@ class UnreadableBodies:
         self.by_reason[reason] += 1
         self.by_where[where] += 1
         if len(self.examples) < self.keep:
-            self.examples.append({"where": where, "event_id": None if event_id is None else str(event_id), "reason": reason})
+            self.examples.append(
+                {"where": where, "event_id": None if event_id is None else str(event_id), "reason": reason}
+            )
         log.debug("%s: body of %s left unread (%s)", where, event_id, reason)
 
     def merge(self, other: UnreadableBodies) -> None:
@@ -178,8 +182,14 @@ class UnreadableBodies:
 
     def summary(self) -> dict[str, Any]:
         """``{"total", "by_reason", "by_where", "examples", "max_bytes", "max_depth"}``, JSON-ready."""
-        return {"total": self.total, "by_reason": dict(self.by_reason), "by_where": dict(self.by_where), "examples": list(self.examples),
-                "max_bytes": self.max_bytes, "max_depth": self.max_depth}
+        return {
+            "total": self.total,
+            "by_reason": dict(self.by_reason),
+            "by_where": dict(self.by_where),
+            "examples": list(self.examples),
+            "max_bytes": self.max_bytes,
+            "max_depth": self.max_depth,
+        }
 
     def snapshot(self) -> Counter[str]:
         """The counts by reason so far, for ``warn(step, since=...)`` after a step."""
@@ -190,11 +200,28 @@ class UnreadableBodies:
         new = self.by_reason - (since or Counter())
         if new:
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(new.items()))
-            log.warning("%s: %d body(ies) left unread (%s); bounds %d bytes, %d levels", step, sum(new.values()), reasons,
-                        self.max_bytes, self.max_depth)
+            log.warning(
+                "%s: %d body(ies) left unread (%s); bounds %d bytes, %d levels",
+                step,
+                sum(new.values()),
+                reasons,
+                self.max_bytes,
+                self.max_depth,
+            )
 
     def __repr__(self) -> str:
         return f"UnreadableBodies(total={self.total}, by_reason={dict(self.by_reason)})"
 
 
-__all__ = ["MAX_BODY_BYTES", "MAX_BODY_DEPTH", "NOT_JSON", "NOT_OBJECT", "REASONS", "TOO_DEEP", "TOO_LARGE", "Body", "UnreadableBodies", "parse_body"]
+__all__ = [
+    "MAX_BODY_BYTES",
+    "MAX_BODY_DEPTH",
+    "NOT_JSON",
+    "NOT_OBJECT",
+    "REASONS",
+    "TOO_DEEP",
+    "TOO_LARGE",
+    "Body",
+    "UnreadableBodies",
+    "parse_body",
+]

@@ -114,7 +114,9 @@ class CaseLock:
     def holder(self) -> LockHolder | None:
         try:
             raw = json.loads((self.case / LOCK_HOLDER).read_text())
-            return LockHolder(str(raw["operation"]), int(raw["pid"]), str(raw["host"]), str(raw["user"]), str(raw["started"]))
+            return LockHolder(
+                str(raw["operation"]), int(raw["pid"]), str(raw["host"]), str(raw["user"]), str(raw["started"])
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -128,13 +130,23 @@ class CaseLock:
             try:
                 self._lock.acquire(timeout=-1 if self.timeout is None else self.timeout)
             except filelock.Timeout:
-                raise CaseError(f"{self.case}: the case is busy ({self.holder() or 'another writer'}); "
-                                f"try again when it has finished") from None
+                raise CaseError(
+                    f"{self.case}: the case is busy ({self.holder() or 'another writer'}); "
+                    f"try again when it has finished"
+                ) from None
         dead = self.holder()
         if dead is not None:
-            _notice(f"{self.case}: took over the case lock from {dead}: that writer ended without finishing, "
-                    f"its unfinished work is discarded and the case is as its last completed write left it")
-        me = {"operation": self.operation, "pid": os.getpid(), "host": socket.gethostname(), "user": _user(), "started": _now()}
+            _notice(
+                f"{self.case}: took over the case lock from {dead}: that writer ended without finishing, "
+                f"its unfinished work is discarded and the case is as its last completed write left it"
+            )
+        me = {
+            "operation": self.operation,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "user": _user(),
+            "started": _now(),
+        }
         _write_atomic(self.case / LOCK_HOLDER, json.dumps(me).encode())
         return dead
 
@@ -223,10 +235,16 @@ class Verification:
         return not self.problems
 
     def __str__(self) -> str:
-        lines = [f"case {self.case}",
-                 f"  manifest sha256 {self.manifest_sha256}",
-                 f"  {self.files} data file(s), {self.bytes:,} bytes: " + ("every sha256, size and row count matches the manifest"
-                                                                         if self.ok else f"{len(self.problems)} problem(s)")]
+        lines = [
+            f"case {self.case}",
+            f"  manifest sha256 {self.manifest_sha256}",
+            f"  {self.files} data file(s), {self.bytes:,} bytes: "
+            + (
+                "every sha256, size and row count matches the manifest"
+                if self.ok
+                else f"{len(self.problems)} problem(s)"
+            ),
+        ]
         lines += [f"  {name:<12} {n:>12,} rows" for name, n in self.rows.items()]
         lines += [f"  PROBLEM {p}" for p in self.problems]
         return "\n".join(lines)
@@ -317,7 +335,7 @@ class Case:
         with CaseLock(self.path, operation, timeout=timeout):
             manifest = _read_manifest(self.path)
             self._remove_leftovers(manifest)
-            tx_id = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+            tx_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
             tx = Transaction(tx_id, self.path, manifest, self.path / STAGING / tx_id)
             tx.staging.mkdir(parents=True)
             try:
@@ -356,8 +374,10 @@ class Case:
                 for d in sorted((d for d in root.rglob("*") if d.is_dir()), key=lambda d: len(d.parts), reverse=True):
                     _rmdir_quietly(d)
         if removed:
-            _notice(f"{self.path}: removed {removed} file(s) or folder(s) no completed write lists (left by a writer that "
-                    f"was stopped, or replaced by later writes)")
+            _notice(
+                f"{self.path}: removed {removed} file(s) or folder(s) no completed write lists (left by a writer that "
+                f"was stopped, or replaced by later writes)"
+            )
 
     def _unlisted(self, manifest: dict[str, Any]) -> list[str]:
         listed = set(manifest.get("files", {})) | set(manifest.get("retired", []))
@@ -380,7 +400,9 @@ class Case:
         # findings are built from redacted tables; their text is redacted once more in case a
         # rule quoted something that only becomes a credential when joined (defence in depth)
         counts = Redactions()
-        table = pa.Table.from_batches([redact_batch(b, "findings", counts) for b in table.to_batches()], schema=table.schema)
+        table = pa.Table.from_batches(
+            [redact_batch(b, "findings", counts) for b in table.to_batches()], schema=table.schema
+        )
         seen = [i["id"] for i in self._manifest.get("ingests", [])]
         with self.transaction("detect") as tx:
             rel = f"findings/{tx.id}.parquet"
@@ -392,10 +414,13 @@ class Case:
             tx.manifest["findings"] = {"path": rel, "rows": table.num_rows}
             later = [i["id"] for i in tx.manifest["ingests"] if i["id"] not in seen]
             tx.manifest.setdefault("detections", []).append(
-                {"time": _now(), **run, "ingests_seen": seen, "ingests_not_seen": later})
+                {"time": _now(), **run, "ingests_seen": seen, "ingests_not_seen": later}
+            )
         if later:
-            _notice(f"{self.path}: these findings are from the case as it was before ingest(s) {', '.join(later)}; "
-                    f"run detection again to include them")
+            _notice(
+                f"{self.path}: these findings are from the case as it was before ingest(s) {', '.join(later)}; "
+                f"run detection again to include them"
+            )
 
     # ------------------------------------------------------------------ checking
 
@@ -416,10 +441,20 @@ class Case:
             size = path.stat().st_size
             total += size
             if size != entry.get("bytes"):
-                problems.append(Problem(f"{size:,} bytes on disk, {entry.get('bytes'):,} in the manifest", rel, "restore the case from a copy"))
+                problems.append(
+                    Problem(
+                        f"{size:,} bytes on disk, {entry.get('bytes'):,} in the manifest",
+                        rel,
+                        "restore the case from a copy",
+                    )
+                )
                 continue
             if _sha256(path) != entry.get("sha256"):
-                problems.append(Problem("sha256 differs from the manifest: the file was changed", rel, "restore the case from a copy"))
+                problems.append(
+                    Problem(
+                        "sha256 differs from the manifest: the file was changed", rel, "restore the case from a copy"
+                    )
+                )
                 continue
             try:
                 rows = pq.ParquetFile(path).metadata.num_rows
@@ -427,12 +462,19 @@ class Case:
                 problems.append(Problem(f"not a readable Parquet file ({e})", rel, "restore the case from a copy"))
                 continue
             if rows != entry.get("rows"):
-                problems.append(Problem(f"{rows:,} rows, {entry.get('rows')} in the manifest", rel, "restore the case from a copy"))
+                problems.append(
+                    Problem(f"{rows:,} rows, {entry.get('rows')} in the manifest", rel, "restore the case from a copy")
+                )
         for name, t in m.get("tables", {}).items():
             for rel in t.get("parts", []):
                 if rel not in files:
-                    problems.append(Problem(f"a part of table {name} the manifest's file list does not account for", rel,
-                                            "the manifest is inconsistent: restore the case from a copy"))
+                    problems.append(
+                        Problem(
+                            f"a part of table {name} the manifest's file list does not account for",
+                            rel,
+                            "the manifest is inconsistent: restore the case from a copy",
+                        )
+                    )
         rows = {}
         for name in TABLES:
             if name in m.get("tables", {}) and "rows" in m["tables"][name]:
@@ -440,17 +482,39 @@ class Case:
                 gone = sum(files.get(p, {}).get("rows") or 0 for p in _parts_of(m, superseded_table(name)))
                 rows[name] = m["tables"][name]["rows"]
                 if listed - gone != rows[name]:
-                    problems.append(Problem(f"table {name}: its parts hold {listed - gone:,} rows, the manifest says {rows[name]:,}",
-                                            MANIFEST, "restore the case from a copy"))
+                    problems.append(
+                        Problem(
+                            f"table {name}: its parts hold {listed - gone:,} rows, the manifest says {rows[name]:,}",
+                            MANIFEST,
+                            "restore the case from a copy",
+                        )
+                    )
         for ing in m.get("ingests", []):
             for i in ing.get("inputs", []):
-                accounted = i.get("rows", 0) + i.get("merged", 0) + sum((i.get("skipped") or {}).values()) + i.get("quarantined", 0)
+                accounted = (
+                    i.get("rows", 0)
+                    + i.get("merged", 0)
+                    + sum((i.get("skipped") or {}).values())
+                    + i.get("quarantined", 0)
+                )
                 if accounted != i.get("records"):
-                    problems.append(Problem(f"{i.get('records')} records read but {accounted} accounted for (rows, merged, skipped, "
-                                            f"quarantined)", str(i.get("path")), "re-ingest the file into a new case"))
+                    problems.append(
+                        Problem(
+                            f"{i.get('records')} records read but {accounted} accounted for (rows, merged, skipped, "
+                            f"quarantined)",
+                            str(i.get("path")),
+                            "re-ingest the file into a new case",
+                        )
+                    )
         for rel in self._unlisted(m):
-            problems.append(Problem("in the case folder but not listed in the manifest (left by a writer that was stopped, or "
-                                    "put there by hand)", rel, "the next write removes it; it is not part of the case"))
+            problems.append(
+                Problem(
+                    "in the case folder but not listed in the manifest (left by a writer that was stopped, or "
+                    "put there by hand)",
+                    rel,
+                    "the next write removes it; it is not part of the case",
+                )
+            )
         if (self.path / STAGING).exists():
             problems.append(Problem("unfinished work of a writer", STAGING, "the next write removes it"))
         lock = CaseLock(self.path, "verify")
@@ -458,8 +522,13 @@ class Case:
         if holder is not None:
             try:
                 with lock._lock.acquire(timeout=0):
-                    problems.append(Problem(f"{holder} ended without finishing", LOCK_HOLDER,
-                                            "the next write takes the lock over and removes what it left"))
+                    problems.append(
+                        Problem(
+                            f"{holder} ended without finishing",
+                            LOCK_HOLDER,
+                            "the next write takes the lock over and removes what it left",
+                        )
+                    )
             except filelock.Timeout:
                 problems.append(Problem(f"{holder} is writing now", LOCK_HOLDER, "verify again when it has finished"))
         return Verification(self.path, hashlib.sha256(raw).hexdigest(), len(files), total, rows, problems)
@@ -470,13 +539,19 @@ class Case:
         for rel, entry in sorted(self._manifest.get("files", {}).items()):
             path = self.path / rel
             if not path.is_file():
-                return CaseError(f"{path}: listed in the manifest but missing; the case cannot be read until it is restored "
-                                 f"from a copy (`k8sforensics verify {self.path}` lists every problem)")
+                return CaseError(
+                    f"{path}: listed in the manifest but missing; the case cannot be read until it is restored "
+                    f"from a copy (`k8sforensics verify {self.path}` lists every problem)"
+                )
             if path.stat().st_size != entry.get("bytes"):
-                return CaseError(f"{path}: {path.stat().st_size:,} bytes, the manifest says {entry.get('bytes'):,} (truncated or "
-                                 f"changed); restore the case from a copy (`k8sforensics verify {self.path}` lists every problem)")
-        return CaseError(f"{self.path}: reading the case failed ({type(error).__name__}: {error}); "
-                         f"`k8sforensics verify {self.path}` checks every file")
+                return CaseError(
+                    f"{path}: {path.stat().st_size:,} bytes, the manifest says {entry.get('bytes'):,} (truncated or "
+                    f"changed); restore the case from a copy (`k8sforensics verify {self.path}` lists every problem)"
+                )
+        return CaseError(
+            f"{self.path}: reading the case failed ({type(error).__name__}: {error}); "
+            f"`k8sforensics verify {self.path}` checks every file"
+        )
 
     # ------------------------------------------------------------------ reading
 
@@ -514,9 +589,11 @@ class Case:
             if limit is not None:
                 n = self._count(TABLES[name], start=start, end=end, namespace=namespace, pod=pod)
                 if n > limit:
-                    raise CaseError(f"case.{name}() would load {n:,} rows, more than max_rows={limit:,}: narrow it with start=, "
-                                    f"end=, namespace=, pod= (and columns= to hold less), aggregate in DuckDB with case.sql(...), "
-                                    f"or pass max_rows=None (or set case.max_rows) if this machine has the memory")
+                    raise CaseError(
+                        f"case.{name}() would load {n:,} rows, more than max_rows={limit:,}: narrow it with start=, "
+                        f"end=, namespace=, pod= (and columns= to hold less), aggregate in DuckDB with case.sql(...), "
+                        f"or pass max_rows=None (or set case.max_rows) if this machine has the memory"
+                    )
             frame = self._read(TABLES[name], start=start, end=end, namespace=namespace, pod=pod, columns=columns)
         except (OSError, pa.ArrowException) as e:
             raise self._damaged(e) from None
@@ -528,7 +605,7 @@ class Case:
         name: str,
         *,
         rows: int = 1_000_000,
-        every: dt.timedelta | pd.Timedelta = pd.Timedelta(minutes=1),
+        every: dt.timedelta | pd.Timedelta = dt.timedelta(minutes=1),
         columns: list[str] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """One table in time order, a chunk at a time: what a pass over a table larger than
@@ -542,12 +619,20 @@ class Case:
         for start, end in self.time_ranges(name, every=every, rows=rows):
             yield self.table(name, start=start, end=end, columns=columns, max_rows=None)
 
-    def time_ranges(self, source: str, *, every: dt.timedelta | pd.Timedelta, rows: int,
-                    con: duckdb.DuckDBPyConnection | None = None) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    def time_ranges(
+        self,
+        source: str,
+        *,
+        every: dt.timedelta | pd.Timedelta,
+        rows: int,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
         """``frames.time_chunks`` over ``source`` (a table, or a parenthesised query over the
         case's views), its rows counted per bucket in DuckDB."""
         step = pd.Timedelta(every).value
-        query = f"SELECT epoch_ns(time) // {step} AS bucket, count(*) AS n FROM {source} WHERE time IS NOT NULL GROUP BY 1"
+        query = (
+            f"SELECT epoch_ns(time) // {step} AS bucket, count(*) AS n FROM {source} WHERE time IS NOT NULL GROUP BY 1"
+        )
         counts = self.sql(query) if con is None else con.sql(query).df()
         return time_chunks(counts.set_index("bucket")["n"], every=every, rows=rows)
 
@@ -556,7 +641,9 @@ class Case:
         scan = self._scan(table, start=start, end=end, namespace=namespace, pod=pod)
         return 0 if scan is None else int(scan[0].count_rows(filter=scan[1]))
 
-    def _scan(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, pod: Any = None) -> tuple[ds.Dataset, Any] | None:
+    def _scan(
+        self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, pod: Any = None
+    ) -> tuple[ds.Dataset, Any] | None:
         parts = self._parts(table.name)
         if not parts:
             return None
@@ -577,7 +664,16 @@ class Case:
             flt = _and(flt, ~ds.field("event_id").isin(gone))
         return dataset, flt
 
-    def _read(self, table: Table, *, start: TimeLike, end: TimeLike, namespace: Any, columns: list[str] | None, pod: Any = None) -> pd.DataFrame:
+    def _read(
+        self,
+        table: Table,
+        *,
+        start: TimeLike,
+        end: TimeLike,
+        namespace: Any,
+        columns: list[str] | None,
+        pod: Any = None,
+    ) -> pd.DataFrame:
         if columns is not None:
             unknown = [c for c in columns if c not in table.names]
             if unknown:
@@ -588,7 +684,11 @@ class Case:
             return to_frame(table.arrow_schema.empty_table().select(names))
         dataset, flt = scan
         keys = [k for k in ("time", "event_id") if k in table.names]
-        order = pc.sort_indices(dataset.to_table(columns=keys, filter=flt), [(k, "ascending") for k in keys]) if "time" in names else None
+        order = (
+            pc.sort_indices(dataset.to_table(columns=keys, filter=flt), [(k, "ascending") for k in keys])
+            if "time" in names
+            else None
+        )
         # A few columns at a time, each put in time order and converted before the next is
         # read: the peak is the frame plus a few columns, not the frame plus the table twice.
         frames = []
@@ -598,26 +698,53 @@ class Case:
             del part
         return pd.concat(frames, axis=1) if len(frames) > 1 else frames[0]
 
-    def audit(self, *, start: TimeLike = None, end: TimeLike = None, namespace: str | list[str] | None = None,
-              pod: str | list[str] | None = None, columns: list[str] | None = None,
-              max_rows: int | None | EllipsisType = ...) -> pd.DataFrame:
+    def audit(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        namespace: str | list[str] | None = None,
+        pod: str | list[str] | None = None,
+        columns: list[str] | None = None,
+        max_rows: int | None | EllipsisType = ...,
+    ) -> pd.DataFrame:
         """The audit table (one row per request), ordered by time; filters are pushed down."""
-        return self.table("audit", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows)
+        return self.table(
+            "audit", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows
+        )
 
-    def runtime(self, *, start: TimeLike = None, end: TimeLike = None, namespace: str | list[str] | None = None,
-                pod: str | list[str] | None = None, columns: list[str] | None = None,
-                max_rows: int | None | EllipsisType = ...) -> pd.DataFrame:
+    def runtime(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        namespace: str | list[str] | None = None,
+        pod: str | list[str] | None = None,
+        columns: list[str] | None = None,
+        max_rows: int | None | EllipsisType = ...,
+    ) -> pd.DataFrame:
         """The runtime table (Falco, Tetragon, ...), ordered by time; filters are pushed down."""
-        return self.table("runtime", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows)
+        return self.table(
+            "runtime", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows
+        )
 
-    def flows(self, *, start: TimeLike = None, end: TimeLike = None, namespace: str | list[str] | None = None,
-              pod: str | list[str] | None = None, columns: list[str] | None = None,
-              max_rows: int | None | EllipsisType = ...) -> pd.DataFrame:
+    def flows(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        namespace: str | list[str] | None = None,
+        pod: str | list[str] | None = None,
+        columns: list[str] | None = None,
+        max_rows: int | None | EllipsisType = ...,
+    ) -> pd.DataFrame:
         """The flows table (Hubble, VPC/NSG/Calico flow logs), ordered by time; the namespace
         and pod filters apply to the source side as the flow source recorded it (a flow log that
         names no pod matches neither: enrich the frame with ``kf.enrich`` and filter it); filters are
         pushed down."""
-        return self.table("flows", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows)
+        return self.table(
+            "flows", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows
+        )
 
     def context(self, name: str) -> pd.DataFrame:
         """A context table built from the case's Kubernetes objects and events: pods, pod_ips,
@@ -654,7 +781,9 @@ class Case:
         if not parts:
             return to_frame(QUARANTINE.arrow_schema.empty_table())
         try:
-            return to_frame(pa.concat_tables([pq.read_table(self.path / p, schema=QUARANTINE.arrow_schema) for p in parts]))
+            return to_frame(
+                pa.concat_tables([pq.read_table(self.path / p, schema=QUARANTINE.arrow_schema) for p in parts])
+            )
         except (OSError, pa.ArrowException) as e:
             raise self._damaged(e) from None
 
@@ -733,7 +862,9 @@ def _read_manifest(p: Path) -> dict[str, Any]:
     try:
         raw = where.read_bytes()
     except FileNotFoundError:
-        raise CaseError(f"{p}: not a case (no {MANIFEST}); create one with Case.create or `k8sforensics ingest --case`") from None
+        raise CaseError(
+            f"{p}: not a case (no {MANIFEST}); create one with Case.create or `k8sforensics ingest --case`"
+        ) from None
     except OSError as e:
         raise CaseError(f"{where}: unreadable ({e.strerror or e}); check the permissions") from None
     fix = "restore the case from a copy, or ingest the evidence into a new case"
@@ -746,8 +877,10 @@ def _read_manifest(p: Path) -> dict[str, Any]:
     if m.get("tool") != "k8sforensics":
         raise CaseError(f"{where}: not a k8sforensics manifest (tool is {m.get('tool')!r}); {fix}")
     if m.get("schema_version") != SCHEMA_VERSION or m.get("store_version") != STORE_VERSION:
-        raise CaseError(f"{p}: case has schema {m.get('schema_version')} / store layout {m.get('store_version')}, this k8sforensics "
-                        f"writes schema {SCHEMA_VERSION} / layout {STORE_VERSION}; re-ingest the evidence into a new case")
+        raise CaseError(
+            f"{p}: case has schema {m.get('schema_version')} / store layout {m.get('store_version')}, this k8sforensics "
+            f"writes schema {SCHEMA_VERSION} / layout {STORE_VERSION}; re-ingest the evidence into a new case"
+        )
     _check_shape(m, where, fix)
     return m
 
@@ -768,7 +901,11 @@ def _check_shape(m: dict[str, Any], where: Path, fix: str) -> None:
         raise bad("'tables' or 'files' is missing or not an object")
     case = where.parent
     for name, t in m["tables"].items():
-        if not isinstance(t, dict) or not isinstance(t.get("parts"), list) or not all(isinstance(r, str) for r in t["parts"]):
+        if (
+            not isinstance(t, dict)
+            or not isinstance(t.get("parts"), list)
+            or not all(isinstance(r, str) for r in t["parts"])
+        ):
             raise bad(f"table {name!r} has no list of parts")
         for rel in t["parts"]:
             _check_rel(rel, case, where)
@@ -793,8 +930,10 @@ def _check_rel(rel: Any, case: Path, where: Path | None = None) -> None:
     never makes the toolkit read or write outside the case."""
     p = PurePosixPath(rel) if isinstance(rel, str) else None
     if p is None or p.is_absolute() or ".." in p.parts or not p.parts or p.parts[0] not in DATA_FOLDERS:
-        raise CaseError(f"{where or case / MANIFEST}: {rel!r} is not a path inside the case's data folders; "
-                        f"restore the case from a copy")
+        raise CaseError(
+            f"{where or case / MANIFEST}: {rel!r} is not a path inside the case's data folders; "
+            f"restore the case from a copy"
+        )
 
 
 def _manifest_bytes(m: dict[str, Any]) -> bytes:
@@ -891,4 +1030,4 @@ def _duck_type(t: pa.DataType) -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

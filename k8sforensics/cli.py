@@ -1,12 +1,12 @@
 """The command line: a thin layer over the Python API.
 
-    k8sforensics ingest PATH... --case DIR [--cluster NAME] [--on-bad-lines warn|error|skip] [--vpc-fields "NAME ..."] [--dask ADDRESS|local]
-    k8sforensics verify CASE
-    k8sforensics detect CASE [--sigma DIR]
-    k8sforensics remediate CASE [--out DIR] [--verify SNAPSHOT [--preserved DIR]]
-    k8sforensics report CASE [--out DIR] [--show-code]
-    k8sforensics formats
-    k8sforensics demo [--out DIR]
+k8sforensics ingest PATH... --case DIR [--cluster NAME] [--on-bad-lines warn|error|skip] [--vpc-fields "NAME ..."] [--dask ADDRESS|local]
+k8sforensics verify CASE
+k8sforensics detect CASE [--sigma DIR]
+k8sforensics remediate CASE [--out DIR] [--verify SNAPSHOT [--preserved DIR]]
+k8sforensics report CASE [--out DIR] [--show-code]
+k8sforensics formats
+k8sforensics demo [--out DIR]
 """
 
 from __future__ import annotations
@@ -34,19 +34,38 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("paths", nargs="+", help="files, folders or globs (.gz/.zst read transparently)")
     ing.add_argument("--case", required=True, help="case folder (created if missing)")
     ing.add_argument("--cluster", help="cluster name for evidence that does not carry one")
-    ing.add_argument("--on-bad-lines", choices=["warn", "error", "skip"], default="warn",
-                     help="bad records: quarantine and warn (default), stop with file:line, or quarantine quietly")
+    ing.add_argument(
+        "--on-bad-lines",
+        choices=["warn", "error", "skip"],
+        default="warn",
+        help="bad records: quarantine and warn (default), stop with file:line, or quarantine quietly",
+    )
     ing.add_argument("--no-progress", action="store_true", help="no progress bar")
-    ing.add_argument("--time-range", nargs=2, metavar=("START", "END"),
-                     help="accepted event times (default 1970-01-01 2100-01-01); a record outside is quarantined with its time")
-    ing.add_argument("--keep-secrets", action="store_true",
-                     help="store credentials unredacted (a sealed, access-controlled case only; recorded in the manifest, "
-                          "and `report` refuses the case unless given --include-secrets)")
-    ing.add_argument("--vpc-fields", metavar='"NAME ..."', type=_vpc_fields,
-                     help="field order of headerless VPC flow logs, space-separated as in the flow log's format "
-                          "(e.g. \"version account-id interface-id srcaddr dstaddr ...\")")
-    ing.add_argument("--dask", metavar="ADDRESS", help="parse the files on a Dask cluster: its scheduler address (tcp://host:8786), "
-                     "or 'local' for a LocalCluster on this machine; the workers must see the case folder at the same path")
+    ing.add_argument(
+        "--time-range",
+        nargs=2,
+        metavar=("START", "END"),
+        help="accepted event times (default 1970-01-01 2100-01-01); a record outside is quarantined with its time",
+    )
+    ing.add_argument(
+        "--keep-secrets",
+        action="store_true",
+        help="store credentials unredacted (a sealed, access-controlled case only; recorded in the manifest, "
+        "and `report` refuses the case unless given --include-secrets)",
+    )
+    ing.add_argument(
+        "--vpc-fields",
+        metavar='"NAME ..."',
+        type=_vpc_fields,
+        help="field order of headerless VPC flow logs, space-separated as in the flow log's format "
+        '(e.g. "version account-id interface-id srcaddr dstaddr ...")',
+    )
+    ing.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="parse the files on a Dask cluster: its scheduler address (tcp://host:8786), "
+        "or 'local' for a LocalCluster on this machine; the workers must see the case folder at the same path",
+    )
 
     col = sub.add_parser("collect", help="snapshot the inventory of a live cluster, read-only")
     col.add_argument("--out", required=True, help="folder for the kubectl-style JSON files")
@@ -54,8 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     col.add_argument("--context", help="kubeconfig context (default: the current one)")
     col.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
 
-    ver = sub.add_parser("verify", help="check a case before handing it over: every file's sha256, size and rows against the "
-                         "manifest, orphaned files, unfinished writes (exit 1 when anything is wrong)")
+    ver = sub.add_parser(
+        "verify",
+        help="check a case before handing it over: every file's sha256, size and rows against the "
+        "manifest, orphaned files, unfinished writes (exit 1 when anything is wrong)",
+    )
     ver.add_argument("case", help="case folder")
 
     det = sub.add_parser("detect", help="run the detection rules over a case (writes findings/<run>.parquet)")
@@ -66,17 +88,27 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("case", help="case folder")
     rep.add_argument("--out", help="folder for the HTML (default: CASE/report)")
     rep.add_argument("--show-code", action="store_true", help="keep the notebooks' code in the HTML")
-    rep.add_argument("--include-secrets", action="store_true",
-                     help="make the report even though the case was ingested with --keep-secrets (the pages may carry credentials)")
+    rep.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="make the report even though the case was ingested with --keep-secrets (the pages may carry credentials)",
+    )
 
     rem = sub.add_parser("remediate", help="the remediation checklist, and the Kubernetes objects that carry it out")
     rem.add_argument("case", help="case folder")
     rem.add_argument("--out", help="folder for the YAML and checklist.csv (default: CASE/remediation)")
-    rem.add_argument("--verify", metavar="SNAPSHOT",
-                     help="check the checklist against a fresh inventory (the folder `k8sforensics collect --out` wrote, or kubectl "
-                          "-o json/yaml dumps): writes verification.csv and verification.md, exit 1 when an action is not done")
-    rem.add_argument("--preserved", metavar="DIR", default=".",
-                     help="with --verify: the folder the preservation commands ran in (default: the current directory)")
+    rem.add_argument(
+        "--verify",
+        metavar="SNAPSHOT",
+        help="check the checklist against a fresh inventory (the folder `k8sforensics collect --out` wrote, or kubectl "
+        "-o json/yaml dumps): writes verification.csv and verification.md, exit 1 when an action is not done",
+    )
+    rem.add_argument(
+        "--preserved",
+        metavar="DIR",
+        default=".",
+        help="with --verify: the folder the preservation commands ran in (default: the current directory)",
+    )
 
     sub.add_parser("formats", help="list the input formats this version reads")
 
@@ -97,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
 
             record = collect_inventory(args.out, kubeconfig=args.kubeconfig, context=args.context, timeout=args.timeout)
             counts = ", ".join(f"{k} {v}" for k, v in record["counts"].items())
-            print(f"collected from {record['server']} ({record['server_version'].get('gitVersion', '?')}) into {args.out}: {counts}")
+            print(
+                f"collected from {record['server']} ({record['server_version'].get('gitVersion', '?')}) into {args.out}: {counts}"
+            )
             return 0
         if args.command == "verify":
             from .case import Case
@@ -112,7 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             from .views.report import run_report
 
             Case.open(args.case)  # a damaged case is one clear error, before any notebook runs
-            for page in run_report(args.case, out=args.out, show_code=args.show_code, include_secrets=args.include_secrets):
+            for page in run_report(
+                args.case, out=args.out, show_code=args.show_code, include_secrets=args.include_secrets
+            ):
                 print(f"report: {page}")
             return 0
         if args.command == "remediate":
@@ -142,7 +178,9 @@ def _show_case_notices() -> None:
 
     default = warnings.showwarning
 
-    def show(message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    def show(
+        message: Any, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+    ) -> None:
         if issubclass(category, CaseNotice):
             print(f"k8sforensics: {message}", file=sys.stderr)
         else:
@@ -158,9 +196,17 @@ def _ingest(args: argparse.Namespace) -> int:
 
     case = Case.create(args.case, cluster=args.cluster, exist_ok=True)
     with _dask_client(args.dask) as client:
-        report = ingest(case, args.paths, cluster=args.cluster, on_bad_lines=args.on_bad_lines,
-                        progress=False if args.no_progress else None, client=client, keep_secrets=args.keep_secrets,
-                        time_range=tuple(args.time_range) if args.time_range else None, vpc_fields=args.vpc_fields)
+        report = ingest(
+            case,
+            args.paths,
+            cluster=args.cluster,
+            on_bad_lines=args.on_bad_lines,
+            progress=False if args.no_progress else None,
+            client=client,
+            keep_secrets=args.keep_secrets,
+            time_range=tuple(args.time_range) if args.time_range else None,
+            vpc_fields=args.vpc_fields,
+        )
     print(report)
     return 0
 
@@ -182,7 +228,10 @@ def _dask_client(address: str | None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if address == "local":
-        with LocalCluster(n_workers=os.cpu_count() or 2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as client:
+        with (
+            LocalCluster(n_workers=os.cpu_count() or 2, threads_per_worker=1, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
             yield client
     else:
         with Client(address, timeout=30) as client:
@@ -262,7 +311,9 @@ def _remediation_text(case: Case, *, out: str | None = None) -> str:
     plan = Remediation(case)
     written = plan.write(out)
     actions = plan.actions()
-    lines = [f"{len(actions)} remediation actions; the objects that carry them out are in {written['checklist.csv'].parent}:"]
+    lines = [
+        f"{len(actions)} remediation actions; the objects that carry them out are in {written['checklist.csv'].parent}:"
+    ]
     lines += [f"  {name}" for name in written]
     if "checklist.md" in written:
         lines.append(f"the checklist as Markdown, for a ticket: {written['checklist.md']}")
@@ -288,14 +339,20 @@ def _verify_remediation(case: Case, snapshot: str, *, out: str | None, preserved
     table = result.copy()
     for col in ("finding_ids", "event_ids"):
         if col in table:
-            table[col] = table[col].map(lambda v: " ".join(map(str, v)) if hasattr(v, "__iter__") and not isinstance(v, str) else v)
+            table[col] = table[col].map(
+                lambda v: " ".join(map(str, v)) if hasattr(v, "__iter__") and not isinstance(v, str) else v
+            )
     if "check" in table:
         table["check"] = table["check"].map(lambda c: json.dumps(c, sort_keys=True) if isinstance(c, dict) else c)
     table.to_csv(folder / "verification.csv", index=False)
     (folder / "verification.md").write_text(_verification_markdown(result, snapshot=snapshot))
     counts = result["verdict"].value_counts()
-    lines = [f"verified against {snapshot}" + (f" (collected {result['checked_at'].iloc[0]})" if len(result) and result["checked_at"].iloc[0] else "")
-             + ": " + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)]
+    lines = [
+        f"verified against {snapshot}"
+        + (f" (collected {result['checked_at'].iloc[0]})" if len(result) and result["checked_at"].iloc[0] else "")
+        + ": "
+        + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)
+    ]
     lines += [f"  warning: {w}" for w in result.attrs.get("warnings", [])]
     for step, r in zip(_steps(result), result.itertuples(index=False)):
         if r.verdict == NOT_DONE:
@@ -317,15 +374,23 @@ def _verification_markdown(result: Any, *, snapshot: str) -> str:
 
     counts = result["verdict"].value_counts()
     when = result["checked_at"].iloc[0] if len(result) and result["checked_at"].iloc[0] else "an unknown time"
-    lines = ["# Remediation verification", "",
-             f"Snapshot {_md(snapshot)}, collected {_md(when)}: " + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS) + ".", ""]
+    lines = [
+        "# Remediation verification",
+        "",
+        f"Snapshot {_md(snapshot)}, collected {_md(when)}: "
+        + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS)
+        + ".",
+        "",
+    ]
     warnings_ = result.attrs.get("warnings", [])
     if warnings_:
         lines += ["Files of the snapshot not read:", ""] + [f"- {_md(w)}" for w in warnings_] + [""]
     phases = result["phase"] if "phase" in result else [""] * len(result)
     lines += ["| step | phase | action | verdict | evidence |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {_md(s)} | {_md(p)} | {_md(a)} | {_md(v)} | {_md(e)} |"
-              for s, p, a, v, e in zip(_steps(result), phases, result["action"], result["verdict"], result["evidence"])]
+    lines += [
+        f"| {_md(s)} | {_md(p)} | {_md(a)} | {_md(v)} | {_md(e)} |"
+        for s, p, a, v, e in zip(_steps(result), phases, result["action"], result["verdict"], result["evidence"])
+    ]
     return "\n".join(lines) + "\n"
 
 

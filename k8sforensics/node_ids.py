@@ -90,7 +90,9 @@ def kubelet(node_id: str) -> str:
 def identity(username: str) -> str:
     """The identity node of an API server user name: ``system:serviceaccount:ns:name`` →
     ``sa:ns/name``, anything else → ``user:<name>``."""
-    return "sa:" + username.removeprefix(SA_USER).replace(":", "/", 1) if username.startswith(SA_USER) else user(username)
+    return (
+        "sa:" + username.removeprefix(SA_USER).replace(":", "/", 1) if username.startswith(SA_USER) else user(username)
+    )
 
 
 def entity(entity_type: str, name: str) -> str:

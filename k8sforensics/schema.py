@@ -41,7 +41,10 @@ class Table:
     def arrow_schema(self) -> pa.Schema:
         return pa.schema(
             [pa.field(c.name, c.type) for c in self.columns],
-            metadata={b"k8sforensics.table": self.name.encode(), b"k8sforensics.schema_version": SCHEMA_VERSION.encode()},
+            metadata={
+                b"k8sforensics.table": self.name.encode(),
+                b"k8sforensics.schema_version": SCHEMA_VERSION.encode(),
+            },
         )
 
     def column(self, name: str) -> Column:
@@ -71,7 +74,11 @@ CORE = _cols(
     ("labels", LABELS, "labels of the pod the event is about (from the source, else filled by enrichment)"),
     ("service_account", STR, "service account (namespace/name) of the pod or actor"),
     ("evidence_id", STR, "sha256 of the evidence file (hex)"),
-    ("evidence_line", pa.int64(), "1-based record number in the evidence file (for JSON lines: the line, blank lines not counted)"),
+    (
+        "evidence_line",
+        pa.int64(),
+        "1-based record number in the evidence file (for JSON lines: the line, blank lines not counted)",
+    ),
 )
 
 AUDIT = Table(
@@ -91,10 +98,18 @@ AUDIT = Table(
         ("user_extra", pa.map_(pa.string(), STR_LIST), "user.extra (values are lists)"),
         ("sa_namespace", STR, "namespace parsed from system:serviceaccount:<ns>:<name>"),
         ("sa_name", STR, "service-account name parsed from system:serviceaccount:<ns>:<name>"),
-        ("token_pod", STR, "pod the service-account token was bound to (user.extra authentication.kubernetes.io/pod-name)"),
+        (
+            "token_pod",
+            STR,
+            "pod the service-account token was bound to (user.extra authentication.kubernetes.io/pod-name)",
+        ),
         ("token_pod_uid", STR, "uid of that pod (user.extra .../pod-uid)"),
         ("token_node", STR, "node of the credential (user.extra .../node-name)"),
-        ("credential_id", STR, "credential id (user.extra .../credential-id: JTI=... for SA tokens, X509SHA256=... for certs)"),
+        (
+            "credential_id",
+            STR,
+            "credential id (user.extra .../credential-id: JTI=... for SA tokens, X509SHA256=... for certs)",
+        ),
         ("impersonated_user", STR, "impersonatedUser.username (kubectl --as)"),
         ("impersonated_groups", STR_LIST, "impersonatedUser.groups"),
         ("source_ip", STR, "sourceIPs[0], the client"),
@@ -152,6 +167,7 @@ RUNTIME = Table(
     ),
     "Process, file and network activity seen inside containers and on nodes.",
 )
+
 
 def _endpoint(side: str, who: str) -> tuple[Column, ...]:
     return _cols(
@@ -265,70 +281,151 @@ PODS = _context(
     ("evidence_id", STR, "evidence the pod came from"),
 )
 NAMESPACES = _context(
-    "namespaces", "One row per namespace.",
-    ("name", STR, "namespace"), ("uid", STR, "uid"), ("created", TIME, "creationTimestamp"), ("phase", STR, "status.phase"),
+    "namespaces",
+    "One row per namespace.",
+    ("name", STR, "namespace"),
+    ("uid", STR, "uid"),
+    ("created", TIME, "creationTimestamp"),
+    ("phase", STR, "status.phase"),
     ("labels", LABELS, "labels (pod-security.kubernetes.io/* among them)"),
 )
 SERVICES = _context(
-    "services", "One row per service.",
-    ("namespace", STR, "namespace"), ("name", STR, "service"), ("uid", STR, "uid"), ("type", STR, "ClusterIP, NodePort, LoadBalancer, ..."),
-    ("cluster_ips", STR_LIST, "spec.clusterIPs"), ("external_ips", STR_LIST, "spec.externalIPs and load-balancer ingress IPs"),
-    ("ports", JSON, "spec.ports as JSON"), ("selector", LABELS, "spec.selector"), ("created", TIME, "creationTimestamp"),
+    "services",
+    "One row per service.",
+    ("namespace", STR, "namespace"),
+    ("name", STR, "service"),
+    ("uid", STR, "uid"),
+    ("type", STR, "ClusterIP, NodePort, LoadBalancer, ..."),
+    ("cluster_ips", STR_LIST, "spec.clusterIPs"),
+    ("external_ips", STR_LIST, "spec.externalIPs and load-balancer ingress IPs"),
+    ("ports", JSON, "spec.ports as JSON"),
+    ("selector", LABELS, "spec.selector"),
+    ("created", TIME, "creationTimestamp"),
 )
 ENDPOINTS = _context(
-    "endpoints", "One row per endpoint address (EndpointSlices and legacy Endpoints).",
-    ("namespace", STR, "namespace"), ("service", STR, "service name"), ("address", STR, "endpoint IP"), ("ready", BOOL, "conditions.ready"),
-    ("node", STR, "nodeName"), ("target_kind", STR, "targetRef.kind"), ("target_name", STR, "targetRef.name"), ("target_uid", STR, "targetRef.uid"),
+    "endpoints",
+    "One row per endpoint address (EndpointSlices and legacy Endpoints).",
+    ("namespace", STR, "namespace"),
+    ("service", STR, "service name"),
+    ("address", STR, "endpoint IP"),
+    ("ready", BOOL, "conditions.ready"),
+    ("node", STR, "nodeName"),
+    ("target_kind", STR, "targetRef.kind"),
+    ("target_name", STR, "targetRef.name"),
+    ("target_uid", STR, "targetRef.uid"),
     ("ports", JSON, "ports as JSON"),
 )
 NODES = _context(
-    "nodes", "One row per node.",
-    ("name", STR, "node"), ("uid", STR, "uid"), ("internal_ips", STR_LIST, "InternalIP addresses"), ("external_ips", STR_LIST, "ExternalIP addresses"),
-    ("pod_cidrs", STR_LIST, "spec.podCIDRs"), ("provider_id", STR, "spec.providerID"), ("kubelet_version", STR, "nodeInfo.kubeletVersion"),
-    ("os_image", STR, "nodeInfo.osImage"), ("container_runtime", STR, "nodeInfo.containerRuntimeVersion"), ("labels", LABELS, "labels"),
+    "nodes",
+    "One row per node.",
+    ("name", STR, "node"),
+    ("uid", STR, "uid"),
+    ("internal_ips", STR_LIST, "InternalIP addresses"),
+    ("external_ips", STR_LIST, "ExternalIP addresses"),
+    ("pod_cidrs", STR_LIST, "spec.podCIDRs"),
+    ("provider_id", STR, "spec.providerID"),
+    ("kubelet_version", STR, "nodeInfo.kubeletVersion"),
+    ("os_image", STR, "nodeInfo.osImage"),
+    ("container_runtime", STR, "nodeInfo.containerRuntimeVersion"),
+    ("labels", LABELS, "labels"),
     ("created", TIME, "creationTimestamp"),
 )
 SERVICE_ACCOUNTS = _context(
-    "service_accounts", "One row per service account.",
-    ("namespace", STR, "namespace"), ("name", STR, "service account"), ("uid", STR, "uid"),
-    ("automount_token", BOOL, "automountServiceAccountToken"), ("secrets", STR_LIST, "referenced secrets"), ("created", TIME, "creationTimestamp"),
+    "service_accounts",
+    "One row per service account.",
+    ("namespace", STR, "namespace"),
+    ("name", STR, "service account"),
+    ("uid", STR, "uid"),
+    ("automount_token", BOOL, "automountServiceAccountToken"),
+    ("secrets", STR_LIST, "referenced secrets"),
+    ("created", TIME, "creationTimestamp"),
 )
 RBAC = _context(
-    "rbac", "Bindings flattened: one row per binding × subject × rule of the bound role.",
-    ("binding_kind", STR, "RoleBinding or ClusterRoleBinding"), ("binding_namespace", STR, "namespace of a RoleBinding"), ("binding", STR, "binding name"),
-    ("subject_kind", STR, "User, Group or ServiceAccount"), ("subject_namespace", STR, "namespace of a ServiceAccount subject"), ("subject", STR, "subject name"),
-    ("role_kind", STR, "Role or ClusterRole"), ("role", STR, "role name"), ("role_found", BOOL, "the role is in the inventory (else its rules are unknown)"),
-    ("api_groups", STR_LIST, "rule apiGroups"), ("resources", STR_LIST, "rule resources"), ("verbs", STR_LIST, "rule verbs"),
-    ("resource_names", STR_LIST, "rule resourceNames"), ("non_resource_urls", STR_LIST, "rule nonResourceURLs"),
+    "rbac",
+    "Bindings flattened: one row per binding × subject × rule of the bound role.",
+    ("binding_kind", STR, "RoleBinding or ClusterRoleBinding"),
+    ("binding_namespace", STR, "namespace of a RoleBinding"),
+    ("binding", STR, "binding name"),
+    ("subject_kind", STR, "User, Group or ServiceAccount"),
+    ("subject_namespace", STR, "namespace of a ServiceAccount subject"),
+    ("subject", STR, "subject name"),
+    ("role_kind", STR, "Role or ClusterRole"),
+    ("role", STR, "role name"),
+    ("role_found", BOOL, "the role is in the inventory (else its rules are unknown)"),
+    ("api_groups", STR_LIST, "rule apiGroups"),
+    ("resources", STR_LIST, "rule resources"),
+    ("verbs", STR_LIST, "rule verbs"),
+    ("resource_names", STR_LIST, "rule resourceNames"),
+    ("non_resource_urls", STR_LIST, "rule nonResourceURLs"),
 )
 NETWORK_POLICIES = _context(
-    "network_policies", "One row per NetworkPolicy.",
-    ("namespace", STR, "namespace"), ("name", STR, "policy"), ("pod_selector", JSON, "spec.podSelector as JSON"),
-    ("policy_types", STR_LIST, "Ingress/Egress"), ("ingress", JSON, "spec.ingress as JSON"), ("egress", JSON, "spec.egress as JSON"),
+    "network_policies",
+    "One row per NetworkPolicy.",
+    ("namespace", STR, "namespace"),
+    ("name", STR, "policy"),
+    ("pod_selector", JSON, "spec.podSelector as JSON"),
+    ("policy_types", STR_LIST, "Ingress/Egress"),
+    ("ingress", JSON, "spec.ingress as JSON"),
+    ("egress", JSON, "spec.egress as JSON"),
 )
 WORKLOADS = _context(
-    "workloads", "Deployments, ReplicaSets, DaemonSets, StatefulSets, Jobs and CronJobs.",
-    ("kind", STR, "kind"), ("namespace", STR, "namespace"), ("name", STR, "name"), ("uid", STR, "uid"),
-    ("owner_kind", STR, "controlling owner kind"), ("owner_name", STR, "controlling owner name"), ("replicas", pa.int64(), "spec.replicas"),
-    ("service_account", STR, "pod template service account"), ("images", STR_LIST, "pod template images"),
-    ("privileged", BOOL, "the pod template runs a privileged container"), ("labels", LABELS, "labels"), ("created", TIME, "creationTimestamp"),
+    "workloads",
+    "Deployments, ReplicaSets, DaemonSets, StatefulSets, Jobs and CronJobs.",
+    ("kind", STR, "kind"),
+    ("namespace", STR, "namespace"),
+    ("name", STR, "name"),
+    ("uid", STR, "uid"),
+    ("owner_kind", STR, "controlling owner kind"),
+    ("owner_name", STR, "controlling owner name"),
+    ("replicas", pa.int64(), "spec.replicas"),
+    ("service_account", STR, "pod template service account"),
+    ("images", STR_LIST, "pod template images"),
+    ("privileged", BOOL, "the pod template runs a privileged container"),
+    ("labels", LABELS, "labels"),
+    ("created", TIME, "creationTimestamp"),
 )
 POD_IPS = _context(
-    "pod_ips", "Which pod held which IP, when: [start, end), open end while alive; intervals of one IP never overlap.",
-    ("ip", STR, "pod IP"), ("start", TIME, "first moment the pod is known to hold the IP"),
+    "pod_ips",
+    "Which pod held which IP, when: [start, end), open end while alive; intervals of one IP never overlap.",
+    ("ip", STR, "pod IP"),
+    ("start", TIME, "first moment the pod is known to hold the IP"),
     ("end", TIME, "deletion, or when the next pod took the IP (null: still alive)"),
-    ("namespace", STR, "namespace"), ("pod", STR, "pod"), ("pod_uid", STR, "pod uid"), ("workload_kind", STR, "workload kind"),
-    ("workload", STR, "workload"), ("node", STR, "node"), ("evidence", STR, "sources that showed it: audit, inventory, hubble"),
+    ("namespace", STR, "namespace"),
+    ("pod", STR, "pod"),
+    ("pod_uid", STR, "pod uid"),
+    ("workload_kind", STR, "workload kind"),
+    ("workload", STR, "workload"),
+    ("node", STR, "node"),
+    ("evidence", STR, "sources that showed it: audit, inventory, hubble"),
     ("confidence", STR, "high (audit or inventory) or medium (flows only)"),
 )
 CONTAINERS = _context(
-    "containers", "Which pod ran which container (64-hex ids; a 12-hex short id matches by prefix).",
-    ("container_id", STR, "container id"), ("namespace", STR, "namespace"), ("pod", STR, "pod"), ("pod_uid", STR, "pod uid"),
-    ("workload_kind", STR, "workload kind"), ("workload", STR, "workload"), ("node", STR, "node"), ("first_seen", TIME, "first seen"),
+    "containers",
+    "Which pod ran which container (64-hex ids; a 12-hex short id matches by prefix).",
+    ("container_id", STR, "container id"),
+    ("namespace", STR, "namespace"),
+    ("pod", STR, "pod"),
+    ("pod_uid", STR, "pod uid"),
+    ("workload_kind", STR, "workload kind"),
+    ("workload", STR, "workload"),
+    ("node", STR, "node"),
+    ("first_seen", TIME, "first seen"),
 )
 CONTEXT_TABLES = {
     t.name: t
-    for t in (PODS, NAMESPACES, SERVICES, ENDPOINTS, NODES, SERVICE_ACCOUNTS, RBAC, NETWORK_POLICIES, WORKLOADS, POD_IPS, CONTAINERS)
+    for t in (
+        PODS,
+        NAMESPACES,
+        SERVICES,
+        ENDPOINTS,
+        NODES,
+        SERVICE_ACCOUNTS,
+        RBAC,
+        NETWORK_POLICIES,
+        WORKLOADS,
+        POD_IPS,
+        CONTAINERS,
+    )
 }
 
 QUARANTINE = Table(

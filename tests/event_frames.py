@@ -40,6 +40,16 @@ def audit(time: str, user: str, verb: str, resource: str, **kw: Any) -> dict[str
     """One allowed audit request; ``code=403`` makes it a denied attempt."""
     code = kw.pop("code", 200)
     sa = user.split(":")[2:] if user.startswith("system:serviceaccount:") else [None, None]
-    return {"time": time, "user": user, "verb": verb, "resource": resource, "response_code": code,
-            "decision": "allow" if code < 400 else "forbid", "sa_namespace": sa[0], "sa_name": sa[1],
-            "user_groups": ["system:authenticated"], "source_ip": "10.0.0.5", **kw}
+    return {
+        "time": time,
+        "user": user,
+        "verb": verb,
+        "resource": resource,
+        "response_code": code,
+        "decision": "allow" if code < 400 else "forbid",
+        "sa_namespace": sa[0],
+        "sa_name": sa[1],
+        "user_groups": ["system:authenticated"],
+        "source_ip": "10.0.0.5",
+        **kw,
+    }

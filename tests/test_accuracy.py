@@ -31,7 +31,9 @@ def results() -> list[dict[str, Any]]:
 
 
 def _report(results: list[dict[str, Any]]) -> str:
-    return "\n".join(f"[{r['index']} {r['entry']} {r['platform']}] {m}  (repro: {r['repro']})" for r in results for m in r["misses"])
+    return "\n".join(
+        f"[{r['index']} {r['entry']} {r['platform']}] {m}  (repro: {r['repro']})" for r in results for m in r["misses"]
+    )
 
 
 @pytest.mark.accuracy
@@ -75,7 +77,9 @@ def test_remediation_preserves_before_it_destroys(results: list[dict[str, Any]])
 def test_noise(results: list[dict[str, Any]]) -> None:
     noisy = [r for r in results if r["noise_medium"] > 2]
     assert not noisy, [(r["index"], r["noise_examples"]) for r in noisy]
-    assert all(r["low_shown"] <= 3 * r["steps"] for r in results), [(r["index"], r["low_shown"], r["steps"]) for r in results]
+    assert all(r["low_shown"] <= 3 * r["steps"] for r in results), [
+        (r["index"], r["low_shown"], r["steps"]) for r in results
+    ]
 
 
 def test_no_library_code_reads_a_scenario_truth() -> None:

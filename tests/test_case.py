@@ -21,7 +21,9 @@ def case(tmp_path: Path) -> kf.Case:
 
 
 def test_layout_and_manifest(case: kf.Case, audit_fixtures: Path) -> None:
-    report = kf.ingest(case, [audit_fixtures / "k8s_audit__log_backend_stages.jsonl", audit_fixtures / "gke_audit__logentries.jsonl"])
+    report = kf.ingest(
+        case, [audit_fixtures / "k8s_audit__log_backend_stages.jsonl", audit_fixtures / "gke_audit__logentries.jsonl"]
+    )
     files = sorted(str(p.relative_to(case.path)) for p in case.path.rglob("*") if p.is_file())
     assert "manifest.json" in files
     assert any(f.startswith("audit/date=2024-05-01/part-") for f in files)
@@ -46,7 +48,9 @@ def test_layout_and_manifest(case: kf.Case, audit_fixtures: Path) -> None:
 
 
 def test_default_cluster_fills_rows_without_one(case: kf.Case, audit_fixtures: Path) -> None:
-    kf.ingest(case, [audit_fixtures / "k8s_audit__log_backend_stages.jsonl", audit_fixtures / "gke_audit__logentries.jsonl"])
+    kf.ingest(
+        case, [audit_fixtures / "k8s_audit__log_backend_stages.jsonl", audit_fixtures / "gke_audit__logentries.jsonl"]
+    )
     df = case.audit()
     assert set(df[df.source == "k8s-audit"].cluster) == {"lab"}
     assert set(df[df.source == "gke-audit"].cluster) == {"gke-prod"}  # the wrapper's name wins
@@ -126,7 +130,11 @@ def test_failed_ingest_leaves_the_case_unchanged(case: kf.Case, audit_fixtures: 
     before = json.dumps(case.manifest, sort_keys=True)
     files = sorted(p for p in case.path.rglob("*") if p.is_file())
     with pytest.raises(BadRecordError):
-        kf.ingest(case, [audit_fixtures / "gke_audit__logentries.jsonl", audit_fixtures / "k8s_audit__bad_lines.jsonl"], on_bad_lines="error")
+        kf.ingest(
+            case,
+            [audit_fixtures / "gke_audit__logentries.jsonl", audit_fixtures / "k8s_audit__bad_lines.jsonl"],
+            on_bad_lines="error",
+        )
     assert json.dumps(kf.Case.open(case.path).manifest, sort_keys=True) == before
     assert sorted(p for p in case.path.rglob("*") if p.is_file()) == files
 
@@ -199,7 +207,9 @@ def test_a_read_that_would_load_too_much_says_how_to_narrow_it(tmp_path: Path) -
         kf.ingest(case, ROOT / "sample_data" / "flows", progress=False)
     total = case.manifest["tables"]["flows"]["rows"]
     case.max_rows = 100
-    with pytest.raises(kf.CaseError, match=rf"case.flows\(\) would load {total:,} rows, more than max_rows=100: narrow it with start="):
+    with pytest.raises(
+        kf.CaseError, match=rf"case.flows\(\) would load {total:,} rows, more than max_rows=100: narrow it with start="
+    ):
         case.flows()
     assert len(case.flows(start="2026-03-10T10:00:00Z", end="2026-03-10T10:01:00Z")) <= 100  # a narrow window is fine
     assert len(case.flows(max_rows=None)) == total

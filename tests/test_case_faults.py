@@ -65,8 +65,9 @@ def _timeline(evidence: Path, case_dir: Path) -> tuple[float, float, float]:
     first = commit = None
     while proc.poll() is None:
         now = time.monotonic() - t0
-        if first is None and any(p.relative_to(case_dir).as_posix() not in listed
-                                 for p in case_dir.glob("*/date=*/*.parquet")):
+        if first is None and any(
+            p.relative_to(case_dir).as_posix() not in listed for p in case_dir.glob("*/date=*/*.parquet")
+        ):
             first = now
         if commit is None and (case_dir / MANIFEST).read_bytes() != before:
             commit = now

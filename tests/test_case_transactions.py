@@ -26,8 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def state(case_dir: Path) -> dict[str, bytes]:
     """Every file of a case folder and its bytes (the OS lock file aside)."""
-    return {str(p.relative_to(case_dir)): p.read_bytes() for p in sorted(case_dir.rglob("*"))
-            if p.is_file() and p.name != ".lock"}
+    return {
+        str(p.relative_to(case_dir)): p.read_bytes()
+        for p in sorted(case_dir.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
 
 
 @pytest.fixture
@@ -62,8 +65,12 @@ def test_ingest_and_detect_from_two_processes_both_land(tmp_path: Path) -> None:
     case_dir = tmp_path / "case"
     kf.ingest(kf.Case.create(case_dir), ROOT / "tests" / "fixtures" / "audit" / "k8s_audit__log_backend_stages.jsonl")
     cli = [sys.executable, "-m", "k8sforensics"]
-    ingest = subprocess.Popen([*cli, "ingest", str(evidence), "--case", str(case_dir), "--no-progress"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    ingest = subprocess.Popen(
+        [*cli, "ingest", str(evidence), "--case", str(case_dir), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(0.5)
     detect = subprocess.run([*cli, "detect", str(case_dir)], capture_output=True, text=True, timeout=300)
     out, err = ingest.communicate(timeout=300)
@@ -75,22 +82,35 @@ def test_ingest_and_detect_from_two_processes_both_land(tmp_path: Path) -> None:
 
 
 def test_a_busy_case_waits_then_says_who_holds_it(case: kf.Case, audit_fixtures: Path) -> None:
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from k8sforensics.case import CaseLock\n"
-        "with CaseLock(Path(sys.argv[1]), 'ingest'):\n    print('held', flush=True); time.sleep(30)\n"), str(case.path)],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; from k8sforensics.case import CaseLock\n"
+                "with CaseLock(Path(sys.argv[1]), 'ingest'):\n    print('held', flush=True); time.sleep(30)\n"
+            ),
+            str(case.path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         before = state(case.path)
-        with pytest.warns(CaseNotice, match=f"waiting for the case lock: ingest by .*pid {holder.pid}"):
-            with pytest.raises(kf.CaseError, match=f"the case is busy \\(ingest by .*pid {holder.pid}"):
-                kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl", lock_timeout=0.5)
+        with (
+            pytest.warns(CaseNotice, match=f"waiting for the case lock: ingest by .*pid {holder.pid}"),
+            pytest.raises(kf.CaseError, match=f"the case is busy \\(ingest by .*pid {holder.pid}"),
+        ):
+            kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl", lock_timeout=0.5)
         assert state(case.path) == before
     finally:
         holder.kill()
         holder.wait()
     # the holder was killed: the kernel released its lock, the holder record names it
-    with pytest.warns(CaseNotice, match=f"took over the case lock from ingest by .*pid {holder.pid}.*ended without finishing"):
+    with pytest.warns(
+        CaseNotice, match=f"took over the case lock from ingest by .*pid {holder.pid}.*ended without finishing"
+    ):
         report = kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     assert report.rows > 0 and not (case.path / ".lock.json").exists()
 
@@ -113,8 +133,9 @@ def test_leftovers_of_a_dead_writer_are_removed_by_the_next_one(case: kf.Case, a
     assert kf.Case.open(case.path).verify().ok
 
 
-def test_a_failed_ingest_leaves_the_case_as_it_was(case: kf.Case, audit_fixtures: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_ingest_leaves_the_case_as_it_was(
+    case: kf.Case, audit_fixtures: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A failure after the parts are in place (here: in the pod-lifetime rebuild) takes them
     back out; the manifest never records an ingest whose derived tables were not built."""
     kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
@@ -154,16 +175,39 @@ def test_verify_finds_changed_missing_and_truncated_files(case: kf.Case, audit_f
         kf.Case.open(case.path).sql("select count(*) from audit")
 
 
-@pytest.mark.parametrize("manifest, message", [
-    ([], "a manifest is a JSON object, this is a list"),
-    ({"tool": "k8sforensics", "schema_version": SCHEMA_VERSION, "store_version": 2, "tables": {}, "files": {}},
-     "'ingests' is missing or not a list"),
-    ({"tool": "k8sforensics", "schema_version": SCHEMA_VERSION, "store_version": 2, "ingests": ["x"], "tables": {}, "files": {}},
-     "ingest #1 is not an object"),
-    ({"tool": "k8sforensics", "schema_version": SCHEMA_VERSION, "store_version": 2, "ingests": [], "files": {},
-      "tables": {"audit": {"parts": ["../../etc/passwd"]}}}, "not a path inside the case's data folders"),
-    ("{not json", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    "manifest, message",
+    [
+        ([], "a manifest is a JSON object, this is a list"),
+        (
+            {"tool": "k8sforensics", "schema_version": SCHEMA_VERSION, "store_version": 2, "tables": {}, "files": {}},
+            "'ingests' is missing or not a list",
+        ),
+        (
+            {
+                "tool": "k8sforensics",
+                "schema_version": SCHEMA_VERSION,
+                "store_version": 2,
+                "ingests": ["x"],
+                "tables": {},
+                "files": {},
+            },
+            "ingest #1 is not an object",
+        ),
+        (
+            {
+                "tool": "k8sforensics",
+                "schema_version": SCHEMA_VERSION,
+                "store_version": 2,
+                "ingests": [],
+                "files": {},
+                "tables": {"audit": {"parts": ["../../etc/passwd"]}},
+            },
+            "not a path inside the case's data folders",
+        ),
+        ("{not json", "not valid JSON"),
+    ],
+)
 def test_a_damaged_manifest_is_one_clear_error(tmp_path: Path, manifest: object, message: str) -> None:
     (tmp_path / "case").mkdir()
     text = manifest if isinstance(manifest, str) else json.dumps(manifest)
@@ -171,8 +215,12 @@ def test_a_damaged_manifest_is_one_clear_error(tmp_path: Path, manifest: object,
     with pytest.raises(kf.CaseError, match=message):
         kf.Case.open(tmp_path / "case")
     for command in (["detect"], ["verify"], ["report"], ["remediate"]):
-        r = subprocess.run([sys.executable, "-m", "k8sforensics", *command, str(tmp_path / "case")],
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", "k8sforensics", *command, str(tmp_path / "case")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
         assert r.stderr.startswith("k8sforensics: error: ") and message in r.stderr
 
@@ -180,16 +228,26 @@ def test_a_damaged_manifest_is_one_clear_error(tmp_path: Path, manifest: object,
 def test_cli_errors_name_the_problem(tmp_path: Path, audit_fixtures: Path) -> None:
     a_file = tmp_path / "notes.txt"
     a_file.write_text("x")
-    for args in (["ingest", str(audit_fixtures), "--case", str(a_file)], ["detect", str(a_file)], ["verify", str(a_file)]):
+    for args in (
+        ["ingest", str(audit_fixtures), "--case", str(a_file)],
+        ["detect", str(a_file)],
+        ["verify", str(a_file)],
+    ):
         r = subprocess.run([sys.executable, "-m", "k8sforensics", *args], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and "Traceback" not in r.stderr and "is a file" in r.stderr, r.stderr
     # a part listed in the manifest but missing on disk
     case = kf.Case.create(tmp_path / "case")
     kf.ingest(case, audit_fixtures / "k8s_audit__log_backend_stages.jsonl")
     next(case.path.glob("audit/*/*.parquet")).unlink()
-    r = subprocess.run([sys.executable, "-m", "k8sforensics", "detect", str(case.path)], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and "Traceback" not in r.stderr and "listed in the manifest but missing" in r.stderr, r.stderr
-    r = subprocess.run([sys.executable, "-m", "k8sforensics", "verify", str(case.path)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "k8sforensics", "detect", str(case.path)], capture_output=True, text=True, timeout=120
+    )
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "listed in the manifest but missing" in r.stderr, (
+        r.stderr
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "k8sforensics", "verify", str(case.path)], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 1 and "PROBLEM" in r.stdout and "missing on disk" in r.stdout
 
 
@@ -214,7 +272,9 @@ def test_lock_holder_record_is_only_there_while_held(tmp_path: Path) -> None:
     assert not (tmp_path / "c" / ".lock.json").exists()
 
 
-def test_a_body_too_deep_for_the_rebuild_is_recorded_not_fatal(case: kf.Case, audit_fixtures: Path, tmp_path: Path) -> None:
+def test_a_body_too_deep_for_the_rebuild_is_recorded_not_fatal(
+    case: kf.Case, audit_fixtures: Path, tmp_path: Path
+) -> None:
     """A pod create whose requestObject nests 500 levels (valid JSON, kept as a row) used to
     raise RecursionError in the lifetime rebuild after the ingest was recorded, and every
     later ingest failed the same way."""
@@ -222,11 +282,21 @@ def test_a_body_too_deep_for_the_rebuild_is_recorded_not_fatal(case: kf.Case, au
     deep: object = {"x": 1}
     for _ in range(500):
         deep = {"a": deep}
-    event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Request", "auditID": "deep-1", "stage": "ResponseComplete",
-             "requestURI": "/api/v1/namespaces/shop/pods", "verb": "create", "user": {"username": "u"},
-             "objectRef": {"resource": "pods", "namespace": "shop", "name": "p2", "apiVersion": "v1"}, "responseStatus": {"code": 201},
-             "requestReceivedTimestamp": "2024-05-10T10:00:00Z", "stageTimestamp": "2024-05-10T10:00:02Z",
-             "requestObject": {"kind": "Pod", "metadata": {"name": "p2"}, "spec": deep}}
+    event = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Request",
+        "auditID": "deep-1",
+        "stage": "ResponseComplete",
+        "requestURI": "/api/v1/namespaces/shop/pods",
+        "verb": "create",
+        "user": {"username": "u"},
+        "objectRef": {"resource": "pods", "namespace": "shop", "name": "p2", "apiVersion": "v1"},
+        "responseStatus": {"code": 201},
+        "requestReceivedTimestamp": "2024-05-10T10:00:00Z",
+        "stageTimestamp": "2024-05-10T10:00:02Z",
+        "requestObject": {"kind": "Pod", "metadata": {"name": "p2"}, "spec": deep},
+    }
     (tmp_path / "deep.jsonl").write_text(json.dumps(event) + "\n")
     report = kf.ingest(case, tmp_path / "deep.jsonl")
     assert report.rows == 1
@@ -239,8 +309,24 @@ def test_a_body_too_deep_for_the_rebuild_is_recorded_not_fatal(case: kf.Case, au
 def test_time_range_reaches_the_reader_from_the_cli_and_the_loaders(tmp_path: Path, audit_fixtures: Path) -> None:
     src = audit_fixtures / "k8s_audit__log_backend_stages.jsonl"
     assert len(kf.read_audit(src, time_range=("2030-01-01", None))) == 0  # every event is before 2030
-    r = subprocess.run([sys.executable, "-m", "k8sforensics", "ingest", str(src), "--case", str(tmp_path / "c"), "--no-progress",
-                        "--time-range", "2030-01-01", "2100-01-01"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "k8sforensics",
+            "ingest",
+            str(src),
+            "--case",
+            str(tmp_path / "c"),
+            "--no-progress",
+            "--time-range",
+            "2030-01-01",
+            "2100-01-01",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     m = kf.Case.open(tmp_path / "c").manifest
     (i,) = m["ingests"][0]["inputs"]
@@ -250,13 +336,18 @@ def test_time_range_reaches_the_reader_from_the_cli_and_the_loaders(tmp_path: Pa
 
 def test_processes_creating_the_same_case_at_once_all_get_it(tmp_path: Path) -> None:
     code = "import sys, k8sforensics as kf; kf.Case.create(sys.argv[1], exist_ok=True)"
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "c")], stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "c")], stderr=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
     errors = [p.communicate(timeout=120)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], errors
     assert kf.Case.open(tmp_path / "c").manifest["ingests"] == []
 
 
-@pytest.mark.parametrize("left", [[".lock"], [".lock", ".lock.json"], [".lock", "..lock.json.4242.tmp"], [".manifest.json.4242.tmp"]])
+@pytest.mark.parametrize(
+    "left", [[".lock"], [".lock", ".lock.json"], [".lock", "..lock.json.4242.tmp"], [".manifest.json.4242.tmp"]]
+)
 def test_create_accepts_what_a_concurrent_create_leaves_midway(tmp_path: Path, left: list[str]) -> None:
     folder = tmp_path / "c"
     folder.mkdir()

@@ -25,7 +25,14 @@ def test_errors_are_one_line(tmp_path: Path, audit_fixtures: Path) -> None:
     p = run("ingest", "/no/such/file.log", "--case", str(tmp_path / "case"))
     assert p.returncode == 2
     assert p.stderr.strip() == "k8sforensics: error: /no/such/file.log: no such file or folder — check the path"
-    p = run("ingest", str(audit_fixtures / "k8s_audit__bad_lines.jsonl"), "--case", str(tmp_path / "c2"), "--on-bad-lines", "error")
+    p = run(
+        "ingest",
+        str(audit_fixtures / "k8s_audit__bad_lines.jsonl"),
+        "--case",
+        str(tmp_path / "c2"),
+        "--on-bad-lines",
+        "error",
+    )
     assert p.returncode == 2 and "k8s_audit__bad_lines.jsonl:2: not valid JSON" in p.stderr
     assert "Traceback" not in p.stderr
 
@@ -68,6 +75,14 @@ def test_detect_on_a_missing_case_is_one_line(tmp_path: Path) -> None:
 def test_ingest_on_a_local_dask_cluster(tmp_path: Path) -> None:
     from .conftest import ROOT
 
-    p = run("ingest", str(ROOT / "sample_data" / "flows"), "--case", str(tmp_path / "case"), "--no-progress", "--dask", "local")
+    p = run(
+        "ingest",
+        str(ROOT / "sample_data" / "flows"),
+        "--case",
+        str(tmp_path / "case"),
+        "--no-progress",
+        "--dask",
+        "local",
+    )
     assert p.returncode == 0, p.stderr
     assert kf.Case.open(tmp_path / "case").manifest["tables"]["flows"]["rows"] > 1000

@@ -29,7 +29,12 @@ def feed(m: StageMerger, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, list[pa
 
 def test_stages_in_one_batch_merge_without_help() -> None:
     m = StageMerger()
-    out, released = feed(m, rows([("a", "RequestReceived"), ("b", "ResponseComplete"), ("a", "ResponseStarted"), ("a", "ResponseComplete")]))
+    out, released = feed(
+        m,
+        rows(
+            [("a", "RequestReceived"), ("b", "ResponseComplete"), ("a", "ResponseStarted"), ("a", "ResponseComplete")]
+        ),
+    )
     assert out.column("audit_id").to_pylist() == ["b", "a"]
     assert out.column("stages").to_pylist()[1] == ["RequestReceived", "ResponseStarted", "ResponseComplete"]
     assert out.column("evidence_line").to_pylist() == [2, 4]
@@ -63,7 +68,9 @@ STAGES = ["RequestReceived", "ResponseStarted", "ResponseComplete", None]
 
 
 @settings(max_examples=200, deadline=None)
-@given(spec=st.lists(st.tuples(st.sampled_from("abcdefg"), st.sampled_from(STAGES)), max_size=60), cut=st.integers(1, 20))
+@given(
+    spec=st.lists(st.tuples(st.sampled_from("abcdefg"), st.sampled_from(STAGES)), max_size=60), cut=st.integers(1, 20)
+)
 def test_every_row_is_written_or_merged(spec: list[tuple[str, str | None]], cut: int) -> None:
     m = StageMerger()
     written = []
@@ -76,7 +83,7 @@ def test_every_row_is_written_or_merged(spec: list[tuple[str, str | None]], cut:
     # a request whose stages arrive in order ends as one row, except for repeats of the
     # final stage; those and out-of-order stages are left to the collision step
     rank = {"RequestReceived": 1, "ResponseStarted": 2}
-    for a in set(a for a, _ in spec):
+    for a in {a for a, _ in spec}:
         ranks = [rank.get(s, 3) for x, s in spec if x == a]
         if ranks == sorted(ranks):
             assert written.count(a) <= max(1, ranks.count(3))

@@ -35,7 +35,11 @@ def _rows(case: kf.Case, table: str) -> pd.DataFrame:
     else:
         frame = case.table(table)
     frame = frame.drop(columns=[c for c in ("ingest_id",) if c in frame.columns])
-    key = [c for c in ("event_id", "evidence_id", "evidence_line", "namespace", "name", "ip", "start", "container_id") if c in frame.columns]
+    key = [
+        c
+        for c in ("event_id", "evidence_id", "evidence_line", "namespace", "name", "ip", "start", "container_id")
+        if c in frame.columns
+    ]
     return frame.astype(str).sort_values(key).reset_index(drop=True)
 
 
@@ -46,10 +50,12 @@ def single(tmp_path_factory: pytest.TempPathFactory) -> kf.Case:
 
 @pytest.mark.slow
 def test_a_case_ingested_on_dask_equals_the_single_process_one(single: kf.Case, tmp_path: Path) -> None:
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
-        with distributed.get_task_stream(client) as stream:
-            spread = _ingest(tmp_path / "case", client=client)
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+        distributed.get_task_stream(client) as stream,
+    ):
+        spread = _ingest(tmp_path / "case", client=client)
     tasks = [t for t in stream.data if str(t["key"]).startswith("parse-")]
     assert len(tasks) == 9 and len({t["worker"] for t in tasks}) == 2  # one task per file, on both workers
     for table in TABLES + CONTEXT:
@@ -58,13 +64,18 @@ def test_a_case_ingested_on_dask_equals_the_single_process_one(single: kf.Case, 
         pd.testing.assert_frame_equal(a, b, obj=table)
     assert len(_rows(spread, "audit")) > 500 and len(_rows(spread, "flows")) > 1000
     one, two = single.manifest["ingests"][0], spread.manifest["ingests"][0]
-    assert [(i["sha256"], i["rows"], i["quarantined"]) for i in one["inputs"]] == [(i["sha256"], i["rows"], i["quarantined"]) for i in two["inputs"]]
-    assert {t: single.manifest["tables"][t]["rows"] for t in ("audit", "flows", "runtime")} == \
-           {t: spread.manifest["tables"][t]["rows"] for t in ("audit", "flows", "runtime")}
+    assert [(i["sha256"], i["rows"], i["quarantined"]) for i in one["inputs"]] == [
+        (i["sha256"], i["rows"], i["quarantined"]) for i in two["inputs"]
+    ]
+    assert {t: single.manifest["tables"][t]["rows"] for t in ("audit", "flows", "runtime")} == {
+        t: spread.manifest["tables"][t]["rows"] for t in ("audit", "flows", "runtime")
+    }
     assert not (spread.path / "_tmp").exists()
 
 
-def test_a_failed_task_is_retried_and_leaves_nothing_behind(single: kf.Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_task_is_retried_and_leaves_nothing_behind(
+    single: kf.Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from k8sforensics.ingest import PartWriter
 
     real = PartWriter.write
@@ -77,8 +88,10 @@ def test_a_failed_task_is_retried_and_leaves_nothing_behind(single: kf.Case, tmp
             raise OSError("worker lost")
 
     monkeypatch.setattr(PartWriter, "write", flaky)
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         spread = _ingest(tmp_path / "case", client=client)
     assert failed  # it did fail once
     for table in ("audit", "quarantine"):

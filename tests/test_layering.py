@@ -84,15 +84,20 @@ def test_every_module_has_a_layer() -> None:
 
 def against_the_direction(path: Path, root: Path = PACKAGE) -> list[str]:
     here = module_name(path, root)
-    return [f"line {line}: {target} (layer {LAYERS[layer_of(target)][0]})" for line, target in imported(path, root)
-            if layer_of(target) > layer_of(here)]
+    return [
+        f"line {line}: {target} (layer {LAYERS[layer_of(target)][0]})"
+        for line, target in imported(path, root)
+        if layer_of(target) > layer_of(here)
+    ]
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: module_name(p))
 def test_imports_point_downstream(path: Path) -> None:
     here = module_name(path)
     against = against_the_direction(path)
-    assert not against, f"{here} (layer {LAYERS[layer_of(here)][0]}) imports against the direction:\n  " + "\n  ".join(against)
+    assert not against, f"{here} (layer {LAYERS[layer_of(here)][0]}) imports against the direction:\n  " + "\n  ".join(
+        against
+    )
 
 
 def test_no_import_cycles() -> None:
@@ -112,10 +117,18 @@ def test_no_import_cycles() -> None:
 
 def test_the_layering_test_sees_an_import_against_the_direction(tmp_path: Path) -> None:
     root = tmp_path / "k8sforensics"
-    for rel, text in {"__init__.py": "", "sources/__init__.py": "", "analysis/__init__.py": "", "analysis/graph.py": "",
-                      "sources/bad.py": "def f():\n    from ..analysis import graph\n",
-                      "sources/good.py": "from ..schema import TABLES\nfrom . import bad\n", "schema.py": ""}.items():
+    for rel, text in {
+        "__init__.py": "",
+        "sources/__init__.py": "",
+        "analysis/__init__.py": "",
+        "analysis/graph.py": "",
+        "sources/bad.py": "def f():\n    from ..analysis import graph\n",
+        "sources/good.py": "from ..schema import TABLES\nfrom . import bad\n",
+        "schema.py": "",
+    }.items():
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
-    assert against_the_direction(root / "sources" / "bad.py", root) == ["line 2: k8sforensics.analysis.graph (layer analysis)"]
+    assert against_the_direction(root / "sources" / "bad.py", root) == [
+        "line 2: k8sforensics.analysis.graph (layer analysis)"
+    ]
     assert against_the_direction(root / "sources" / "good.py", root) == []

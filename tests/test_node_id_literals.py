@@ -27,7 +27,11 @@ def _docstrings(tree: ast.AST) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 out.add(id(first.value))
     return out
 
@@ -39,10 +43,22 @@ def id_spellings(source: str, *, partition: bool = True) -> list[str]:
     docs = _docstrings(tree)
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs and PREFIX.match(node.value):
+        if (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docs
+            and PREFIX.match(node.value)
+        ):
             found.append(f"line {node.lineno}: {node.value!r}")
-        elif (partition and isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "partition"
-              and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == ":"):
+        elif (
+            partition
+            and isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "partition"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and node.args[0].value == ":"
+        ):
             found.append(f"line {node.lineno}: .partition(':')")
     return sorted(found, key=lambda f: int(f.split()[1].rstrip(":")))
 
@@ -83,9 +99,17 @@ def test_vectorised_formatters_give_the_scalar_strings() -> None:
     # what the graph spelled before: a missing part stays missing (or reads as astype(str) makes it)
     pd.testing.assert_series_equal(node_ids.pods(ns, name), "pod:" + ns.astype(str) + "/" + name.astype(str))
     assert node_ids.pods(ns, name).iloc[0] == node_ids.pod("shop", "web-1")
-    assert node_ids.workloads(ns, pd.Series(["deployments"] * 3), name).tolist()[0] == node_ids.workload("shop", "deployments", "web-1")
-    for vector, scalar in ((node_ids.nodes, node_ids.node), (node_ids.ips, node_ids.ip), (node_ids.users, node_ids.user),
-                           (node_ids.bindings, node_ids.binding), (node_ids.webhooks, node_ids.webhook), (node_ids.csrs, node_ids.csr)):
+    assert node_ids.workloads(ns, pd.Series(["deployments"] * 3), name).tolist()[0] == node_ids.workload(
+        "shop", "deployments", "web-1"
+    )
+    for vector, scalar in (
+        (node_ids.nodes, node_ids.node),
+        (node_ids.ips, node_ids.ip),
+        (node_ids.users, node_ids.user),
+        (node_ids.bindings, node_ids.binding),
+        (node_ids.webhooks, node_ids.webhook),
+        (node_ids.csrs, node_ids.csr),
+    ):
         assert vector(pd.Series(["a", "b:c/d"])).tolist() == [scalar("a"), scalar("b:c/d")]
     actors = node_ids.actors(pd.Series(["ci", None]), pd.Series(["deployer", None]), pd.Series(["x", "alice"]))
     assert actors.tolist() == ["sa:ci/deployer", "user:alice"]
@@ -95,6 +119,9 @@ def test_identity_of_a_user_name() -> None:
     names = ["system:serviceaccount:ci:deployer", "alice@corp.example", "system:node:n1"]
     assert [node_ids.identity(n) for n in names] == ["sa:ci/deployer", "user:alice@corp.example", "user:system:node:n1"]
     assert node_ids.identities(pd.Series([*names, None])).tolist()[:3] == [node_ids.identity(n) for n in names]
-    assert node_ids.is_kubelet(node_ids.identity("system:node:n1")) and node_ids.kubelet("node:n1") == "user:system:node:n1"
+    assert (
+        node_ids.is_kubelet(node_ids.identity("system:node:n1"))
+        and node_ids.kubelet("node:n1") == "user:system:node:n1"
+    )
     assert node_ids.entity("service_account", "ci/deployer") == "sa:ci/deployer"
     assert node_ids.username(node_ids.entity("service_account", "ci/deployer")) == "system:serviceaccount:ci:deployer"

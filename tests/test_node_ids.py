@@ -18,16 +18,19 @@ def test_namespaced_ids_round_trip(ns: str, name: str) -> None:
         assert (n.kind, n.namespace, n.name, n.label) == (kind, ns, name, f"{ns}/{name}")
 
 
-@pytest.mark.parametrize("node_id, parts", [
-    ("workload:shop/deployments/web", ("workload", "shop", "web", "deployments")),
-    ("user:system:node:ip-10-0-1-20", ("user", None, "system:node:ip-10-0-1-20", None)),
-    ("user:alice@corp.example/admin", ("user", None, "alice@corp.example/admin", None)),
-    ("node:n1", ("node", None, "n1", None)),
-    ("ip:2001:db8::1", ("ip", None, "2001:db8::1", None)),
-    ("secret:payments/*", ("secret", "payments", "*", None)),
-    ("certificatesigningrequests:csr-1", ("certificatesigningrequests", None, "csr-1", None)),
-    ("plain", ("", None, "plain", None)),
-])
+@pytest.mark.parametrize(
+    "node_id, parts",
+    [
+        ("workload:shop/deployments/web", ("workload", "shop", "web", "deployments")),
+        ("user:system:node:ip-10-0-1-20", ("user", None, "system:node:ip-10-0-1-20", None)),
+        ("user:alice@corp.example/admin", ("user", None, "alice@corp.example/admin", None)),
+        ("node:n1", ("node", None, "n1", None)),
+        ("ip:2001:db8::1", ("ip", None, "2001:db8::1", None)),
+        ("secret:payments/*", ("secret", "payments", "*", None)),
+        ("certificatesigningrequests:csr-1", ("certificatesigningrequests", None, "csr-1", None)),
+        ("plain", ("", None, "plain", None)),
+    ],
+)
 def test_parse(node_id: str, parts: tuple) -> None:
     n = node_ids.parse(node_id)
     assert (n.kind, n.namespace, n.name, n.resource) == parts

@@ -25,7 +25,11 @@ def breach(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, kf.Cas
 
 
 def files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and p.name != "README.md"}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != "README.md"
+    }
 
 
 def test_same_seed_same_bytes_other_seed_other_story(tmp_path: Path) -> None:
@@ -46,7 +50,9 @@ def test_only_the_planted_records_are_quarantined(breach: tuple[Path, dict, kf.C
     root, truth, case = breach
     q = case.quarantine()
     got = sorted((str(Path(p).relative_to(root)), int(line)) for p, line in zip(q.path, q.evidence_line))
-    want = sorted((m["file"] + (".gz" if m["file"].startswith("audit/") else ""), m["line"]) for m in truth["malformed"])
+    want = sorted(
+        (m["file"] + (".gz" if m["file"].startswith("audit/") else ""), m["line"]) for m in truth["malformed"]
+    )
     assert got == want
 
 
@@ -64,7 +70,14 @@ def test_every_evidence_pointer_resolves_to_a_row(breach: tuple[Path, dict, kf.C
 def test_steps_cover_the_kill_chain_with_threat_matrix_ids(breach: tuple[Path, dict, kf.Case]) -> None:
     _, truth, _ = breach
     phases = {s["kill_chain_phase"] for s in truth["steps"]}
-    assert {"Reconnaissance", "Delivery", "Exploitation", "Installation", "Command & Control", "Actions on Objectives"} <= phases
+    assert {
+        "Reconnaissance",
+        "Delivery",
+        "Exploitation",
+        "Installation",
+        "Command & Control",
+        "Actions on Objectives",
+    } <= phases
     for s in truth["steps"]:
         assert s["technique_id"] is None or s["technique_id"].startswith("MS-TA90")
         assert s["attack_id"].startswith("T1") and s["start"] <= s["end"]

@@ -17,19 +17,44 @@ if TYPE_CHECKING:
     from ..case import Case
 
 TIMELINE_COLUMNS = [
-    "time", "time_end", "kind", "kill_chain_phase", "phase_order", "tactic", "technique_id", "attack_id", "severity", "title",
-    "entity_type", "entity", "namespace", "pod", "user", "source_ip", "destination_ip", "summary", "source_table", "event_id",
-    "finding_id", "rule_id", "rule_source", "event_ids",
+    "time",
+    "time_end",
+    "kind",
+    "kill_chain_phase",
+    "phase_order",
+    "tactic",
+    "technique_id",
+    "attack_id",
+    "severity",
+    "title",
+    "entity_type",
+    "entity",
+    "namespace",
+    "pod",
+    "user",
+    "source_ip",
+    "destination_ip",
+    "summary",
+    "source_table",
+    "event_id",
+    "finding_id",
+    "rule_id",
+    "rule_source",
+    "event_ids",
 ]
 _EVENT_TEXT = {
     "audit": "coalesce(\"user\", '?') || ' ' || coalesce(verb, '') || ' ' || coalesce(resource, '') || coalesce('/' || subresource, '')"
-             " || ' ' || coalesce(object_namespace || '/', '') || coalesce(object_name, '') || ' → ' || coalesce(CAST(response_code AS VARCHAR), '?')"
-             " || coalesce(' from ' || source_ip, '')",
+    " || ' ' || coalesce(object_namespace || '/', '') || coalesce(object_name, '') || ' → ' || coalesce(CAST(response_code AS VARCHAR), '?')"
+    " || coalesce(' from ' || source_ip, '')",
     "runtime": "coalesce(rule || ': ', '') || coalesce(cmdline, process || ' ' || coalesce(args, ''), output, event_type)",
     "flows": "coalesce(src_ip, '?') || ':' || coalesce(CAST(src_port AS VARCHAR), '') || ' → ' || coalesce(dst_ip, '?') || ':' ||"
-             " coalesce(CAST(dst_port AS VARCHAR), '') || '/' || coalesce(protocol, '') || ' ' || coalesce(verdict, '')",
+    " coalesce(CAST(dst_port AS VARCHAR), '') || '/' || coalesce(protocol, '') || ' ' || coalesce(verdict, '')",
 }
-_EVENT_POD = {"audit": ("object_namespace", "object_name"), "runtime": ("namespace", "pod"), "flows": ("src_namespace", "src_pod")}
+_EVENT_POD = {
+    "audit": ("object_namespace", "object_name"),
+    "runtime": ("namespace", "pod"),
+    "flows": ("src_namespace", "src_pod"),
+}
 SEVERITY_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 
 
@@ -56,10 +81,17 @@ def kill_chain(
     out = pd.concat([rows, events], ignore_index=True) if len(events) else rows
     out = out.reindex(columns=TIMELINE_COLUMNS)
     kind_rank = out["kind"].map({"finding": 0, "evidence": 1, "context": 2})
-    return out.assign(_k=kind_rank).sort_values(["time", "_k", "finding_id"], kind="stable").drop(columns="_k").reset_index(drop=True)
+    return (
+        out.assign(_k=kind_rank)
+        .sort_values(["time", "_k", "finding_id"], kind="stable")
+        .drop(columns="_k")
+        .reset_index(drop=True)
+    )
 
 
-def _filter(f: pd.DataFrame, *, start: Any, end: Any, namespace: str | None, entity: str | None, phases: list[str] | None) -> pd.DataFrame:
+def _filter(
+    f: pd.DataFrame, *, start: Any, end: Any, namespace: str | None, entity: str | None, phases: list[str] | None
+) -> pd.DataFrame:
     m = pd.Series(True, index=f.index)
     if start is not None:
         m &= f["time_end"] >= utc_timestamp(start)
@@ -68,37 +100,58 @@ def _filter(f: pd.DataFrame, *, start: Any, end: Any, namespace: str | None, ent
     if namespace:
         m &= f["namespace"] == namespace
     if entity:
-        m &= (f["entity"] == entity) | (f["user"] == entity) | (f["source_ip"] == entity) | (f["destination_ip"] == entity)
+        m &= (
+            (f["entity"] == entity)
+            | (f["user"] == entity)
+            | (f["source_ip"] == entity)
+            | (f["destination_ip"] == entity)
+        )
     if phases:
         m &= f["kill_chain_phase"].isin(phases)
     return f[m]
 
 
-
 def _events(case: Case, f: pd.DataFrame, *, around: dt.timedelta, max_context: int) -> pd.DataFrame:
     """Evidence events by id, and context events of each finding's pod, read with DuckDB so
     a large case is not loaded whole."""
-    links = f[["finding_id", "event_ids", "kill_chain_phase", "entity", "entity_type"]].explode("event_ids").dropna(subset=["event_ids"])
+    links = (
+        f[["finding_id", "event_ids", "kill_chain_phase", "entity", "entity_type"]]
+        .explode("event_ids")
+        .dropna(subset=["event_ids"])
+    )
     links = links.rename(columns={"event_ids": "event_id"})
-    pods = f[f["pod"].notna() & f["namespace"].notna()][["finding_id", "namespace", "pod", "time", "time_end", "kill_chain_phase", "entity", "entity_type"]]
+    pods = f[f["pod"].notna() & f["namespace"].notna()][
+        ["finding_id", "namespace", "pod", "time", "time_end", "kill_chain_phase", "entity", "entity_type"]
+    ]
     con = case.connect()
     frames = []
     try:
         con.register("links", links[["finding_id", "event_id"]])
-        con.register("pods_of", pods.assign(lo=pods["time"] - pd.Timedelta(around), hi=pods["time_end"] + pd.Timedelta(around)))
+        con.register(
+            "pods_of", pods.assign(lo=pods["time"] - pd.Timedelta(around), hi=pods["time_end"] + pd.Timedelta(around))
+        )
         for table, text in _EVENT_TEXT.items():
             ns, pod = _EVENT_POD[table]
-            ev = con.sql(f"SELECT l.finding_id, t.event_id, t.time, '{table}' AS source_table, {text} AS summary, 'evidence' AS kind "
-                         f"FROM {table} t JOIN links l USING (event_id)").df()
-            ctx = con.sql(
-                f"SELECT * FROM (SELECT p.finding_id, t.event_id, t.time, '{table}' AS source_table, {text} AS summary, 'context' AS kind, "
-                f"row_number() OVER (PARTITION BY p.finding_id ORDER BY abs(epoch(t.time) - epoch(p.time))) AS k "
-                f"FROM {table} t JOIN pods_of p ON t.{ns} = p.namespace AND t.{pod} = p.pod AND t.time BETWEEN p.lo AND p.hi "
-                f"WHERE t.event_id NOT IN (SELECT event_id FROM links)) WHERE k <= {int(max_context)}").df().drop(columns="k")
+            ev = con.sql(
+                f"SELECT l.finding_id, t.event_id, t.time, '{table}' AS source_table, {text} AS summary, 'evidence' AS kind "
+                f"FROM {table} t JOIN links l USING (event_id)"
+            ).df()
+            ctx = (
+                con.sql(
+                    f"SELECT * FROM (SELECT p.finding_id, t.event_id, t.time, '{table}' AS source_table, {text} AS summary, 'context' AS kind, "
+                    f"row_number() OVER (PARTITION BY p.finding_id ORDER BY abs(epoch(t.time) - epoch(p.time))) AS k "
+                    f"FROM {table} t JOIN pods_of p ON t.{ns} = p.namespace AND t.{pod} = p.pod AND t.time BETWEEN p.lo AND p.hi "
+                    f"WHERE t.event_id NOT IN (SELECT event_id FROM links)) WHERE k <= {int(max_context)}"
+                )
+                .df()
+                .drop(columns="k")
+            )
             frames += [ev, ctx]
     finally:
         con.close()
-    events = pd.concat([x for x in frames if len(x)], ignore_index=True) if any(len(x) for x in frames) else pd.DataFrame()
+    events = (
+        pd.concat([x for x in frames if len(x)], ignore_index=True) if any(len(x) for x in frames) else pd.DataFrame()
+    )
     if events.empty:
         return events
     meta = f.set_index("finding_id")[["kill_chain_phase", "entity", "entity_type", "namespace", "pod", "rule_id"]]
@@ -118,12 +171,21 @@ def phases(timeline: pd.DataFrame) -> pd.DataFrame:
         g = f[f["kill_chain_phase"] == phase]
         if g.empty:
             continue
-        out.append({
-            "kill_chain_phase": phase, "first_seen": g["time"].min(), "last_seen": g["time_end"].max(), "findings": len(g),
-            "techniques": ", ".join(sorted(set(g["technique_id"].dropna()) | {a for a in g["attack_id"].dropna() if a})),
-            "entities": ", ".join(list(dict.fromkeys(g["entity"].dropna()))[:8]),
-        })
-    return pd.DataFrame(out, columns=["kill_chain_phase", "first_seen", "last_seen", "findings", "techniques", "entities"])
+        out.append(
+            {
+                "kill_chain_phase": phase,
+                "first_seen": g["time"].min(),
+                "last_seen": g["time_end"].max(),
+                "findings": len(g),
+                "techniques": ", ".join(
+                    sorted(set(g["technique_id"].dropna()) | {a for a in g["attack_id"].dropna() if a})
+                ),
+                "entities": ", ".join(list(dict.fromkeys(g["entity"].dropna()))[:8]),
+            }
+        )
+    return pd.DataFrame(
+        out, columns=["kill_chain_phase", "first_seen", "last_seen", "findings", "techniques", "entities"]
+    )
 
 
 def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
@@ -135,13 +197,18 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
         return "No findings."
     lines = []
     first, last = f["time"].min(), f["time_end"].max()
-    lines.append(f"{len(f)} findings between {clock(first)} and {clock(last)} UTC, "
-                 f"in {f['kill_chain_phase'].nunique()} of the {len(PHASES)} kill-chain phases.")
+    lines.append(
+        f"{len(f)} findings between {clock(first)} and {clock(last)} UTC, "
+        f"in {f['kill_chain_phase'].nunique()} of the {len(PHASES)} kill-chain phases."
+    )
     candidates = findings_patient_zero(f)
     if len(candidates):
         p0 = candidates.iloc[0]
         what = {"pod": "pod", "user": "user", "service_account": "service account"}.get(p0["entity_type"], "")
-        lines.append(f"Patient zero: {what} {p0['entity']} ({p0['reason']})" + (f", reached from {p0['came_from']}." if p0["came_from"] else "."))
+        lines.append(
+            f"Patient zero: {what} {p0['entity']} ({p0['reason']})"
+            + (f", reached from {p0['came_from']}." if p0["came_from"] else ".")
+        )
     for phase in PHASES:
         g = f[f["kill_chain_phase"] == phase]
         if g.empty:
@@ -160,12 +227,16 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
             if len(x) > 1:
                 entities = list(dict.fromkeys(x["entity"].dropna()))
                 line += f" — and {len(x) - 1} more like it until {clock(x['time_end'].max())}" + (
-                    f" ({len(entities)} entities: {', '.join(entities[:4])}{', …' if len(entities) > 4 else ''})" if len(entities) > 1 else "")
+                    f" ({len(entities)} entities: {', '.join(entities[:4])}{', …' if len(entities) > 4 else ''})"
+                    if len(entities) > 1
+                    else ""
+                )
             lines.append(f"{line} (evidence: {', '.join(ids[:3])}{more})")
         if len(groups) > per_phase:
-            lines.append(f"  - … and {sum(len(x) for x in groups[per_phase:])} more finding(s) of {len(groups) - per_phase} other rule(s)")
+            lines.append(
+                f"  - … and {sum(len(x) for x in groups[per_phase:])} more finding(s) of {len(groups) - per_phase} other rule(s)"
+            )
     return "\n".join(lines)
-
 
 
 def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None, limit: int = 5000) -> pd.DataFrame:
@@ -182,10 +253,14 @@ def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None
         }
         params: dict[str, Any] = {"ns": ns, "name": name}
     elif entity.replace(".", "").isdigit() or ":" in entity and not entity.startswith("system:"):
-        where = {"audit": "source_ip = $ip", "runtime": "src_ip = $ip OR dst_ip = $ip", "flows": "src_ip = $ip OR dst_ip = $ip"}
+        where = {
+            "audit": "source_ip = $ip",
+            "runtime": "src_ip = $ip OR dst_ip = $ip",
+            "flows": "src_ip = $ip OR dst_ip = $ip",
+        }
         params = {"ip": entity}
     else:
-        where = {"audit": "\"user\" = $user"}
+        where = {"audit": '"user" = $user'}
         params = {"user": entity}
     time_sql = ""
     if start is not None:
@@ -196,8 +271,10 @@ def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None
         params["end"] = utc_timestamp(end).to_pydatetime()
     con = case.connect()
     try:
-        parts = [f"SELECT time, '{t}' AS source_table, event_id, {_EVENT_TEXT[t]} AS summary FROM {t} WHERE ({w}){time_sql}"
-                 for t, w in where.items()]
+        parts = [
+            f"SELECT time, '{t}' AS source_table, event_id, {_EVENT_TEXT[t]} AS summary FROM {t} WHERE ({w}){time_sql}"
+            for t, w in where.items()
+        ]
         sql = " UNION ALL ".join(parts) + f" ORDER BY time LIMIT {int(limit)}"
         out = con.execute(sql, {k: v for k, v in params.items() if f"${k}" in sql}).df()
     finally:

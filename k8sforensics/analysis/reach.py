@@ -26,13 +26,18 @@ OBSERVED_FIX = {
     "create_workload": "delete the workload the attacker created",
     "bind_role": "delete the binding the attacker created",
     "grants": "delete the binding the attacker created",
-    "exec": "revoke the identity's exec rights", "attach": "revoke the identity's attach rights",
+    "exec": "revoke the identity's exec rights",
+    "attach": "revoke the identity's attach rights",
     "debug": "revoke the identity's pods/ephemeralcontainers rights and redeploy the pod",
     "token_request": "revoke serviceaccounts/token and rotate the account's credentials",
-    "impersonate": "revoke the impersonate right", "patch": "revoke patch/update and redeploy from a trusted image",
-    "port_forward": "revoke the identity's port-forward rights", "node_proxy": "revoke nodes/proxy",
+    "impersonate": "revoke the impersonate right",
+    "patch": "revoke patch/update and redeploy from a trusted image",
+    "port_forward": "revoke the identity's port-forward rights",
+    "node_proxy": "revoke nodes/proxy",
     "host_escape": "redeploy the pod without host access and rebuild the node",
-    "hosts": "rebuild the node", "runs": "delete the workload", "member_of": "remove the group's binding",
+    "hosts": "rebuild the node",
+    "runs": "delete the workload",
+    "member_of": "remove the group's binding",
     "read_secret": "rotate the secret and revoke read access",
     "flow": "block the address (ingress, firewall, NetworkPolicy) and fix the service it exploited",
 }
@@ -69,12 +74,21 @@ def _control(u: str, v: str, d: dict[str, Any]) -> bool:
     module does not know, by its ends: an address acting as an identity (a credential used
     from there), a secret holding an identity's token."""
     kind = str(d["type"])
-    return (kind in CONTROL_EDGES or _creates(kind) or kind == "read_secret"
-            or (node_ids.is_a(u, "ip", "secret") and node_ids.is_a(v, "sa", "user") and not kind.startswith("flow")))
+    return (
+        kind in CONTROL_EDGES
+        or _creates(kind)
+        or kind == "read_secret"
+        or (node_ids.is_a(u, "ip", "secret") and node_ids.is_a(v, "sa", "user") and not kind.startswith("flow"))
+    )
 
 
-def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | None = None, *,
-          held_since: Mapping[str, Any] | None = None) -> pd.DataFrame:
+def paths(
+    graph: nx.MultiDiGraph,
+    source: str | Iterable[str],
+    target: str | None = None,
+    *,
+    held_since: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
     """How control spread from ``source`` (e.g. ``ip:198.51.100.66``; or several entry points),
     in time order: a node is reached at the first moment an edge from an already reached node
     gets to it — observed control edges (exec, token use and theft, creations, patches,
@@ -90,17 +104,22 @@ def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | Non
     its parent, when ``target`` is None); columns ``PATHS_COLUMNS``."""
     sources = _nodes(graph, source)
     since = dict.fromkeys(sources, _NEVER) | {s: _when(t) for s, t in (held_since or {}).items() if s in sources}
-    held: dict[str, tuple[pd.Timestamp, str | None, dict[str, Any] | None, str]] = {s: (since[s], None, None, SOURCE) for s in sources}
+    held: dict[str, tuple[pd.Timestamp, str | None, dict[str, Any] | None, str]] = {
+        s: (since[s], None, None, SOURCE) for s in sources
+    }
 
     def offer(v: str, t: pd.Timestamp, u: str, d: dict[str, Any], how: str) -> bool:
         cur = held.get(v)
-        if cur is not None and (cur[3] == SOURCE or (cur[3] == REACHED and how == EXPOSED)
-                                or (cur[3] == how and cur[0] <= t)):
+        if cur is not None and (
+            cur[3] == SOURCE or (cur[3] == REACHED and how == EXPOSED) or (cur[3] == how and cur[0] <= t)
+        ):
             return False
         held[v] = (t, u, d, how)
         return True
 
-    observed = sorted(((d["first_seen"], u, v, d) for u, v, d in graph.edges(data=True) if d.get("observed")), key=lambda e: e[0])
+    observed = sorted(
+        ((d["first_seen"], u, v, d) for u, v, d in graph.edges(data=True) if d.get("observed")), key=lambda e: e[0]
+    )
     structure = [(u, v, d) for u, v, d in graph.edges(data=True) if not d.get("observed") or node_ids.is_a(u, "secret")]
     has_observed = {(u, v, d["type"]) for _, u, v, d in observed}
     mounted: dict[str, set[str]] = {}
@@ -152,9 +171,18 @@ def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | Non
             kubelet = node_ids.kubelet(n)
             if kubelet in graph and kubelet not in sources:
                 changed |= offer(kubelet, held[n][0], n, {"type": "node_credential", "event_ids": []}, REACHED)
-    rows = [{"node": n, "kind": graph.nodes[n].get("kind"), "reached": t if p is not None or t != _NEVER else pd.NaT, "parent": p,
-             "via": d["type"] if d else None, "event_ids": list(d.get("event_ids", [])) if d else [], "how": how}
-            for n, (t, p, d, how) in held.items()]
+    rows = [
+        {
+            "node": n,
+            "kind": graph.nodes[n].get("kind"),
+            "reached": t if p is not None or t != _NEVER else pd.NaT,
+            "parent": p,
+            "via": d["type"] if d else None,
+            "event_ids": list(d.get("event_ids", [])) if d else [],
+            "how": how,
+        }
+        for n, (t, p, d, how) in held.items()
+    ]
     table = pd.DataFrame(rows, columns=PATHS_COLUMNS)
     table["reached"] = pd.to_datetime(table["reached"], utc=True)
     if target is None:
@@ -167,7 +195,13 @@ def paths(graph: nx.MultiDiGraph, source: str | Iterable[str], target: str | Non
         chain.append(node)
         node = held[node][1]
     order = {n: i for i, n in enumerate(reversed(chain))}
-    return table[table["node"].isin(order)].assign(_o=lambda d: d["node"].map(order)).sort_values("_o").drop(columns="_o").reset_index(drop=True)
+    return (
+        table[table["node"].isin(order)]
+        .assign(_o=lambda d: d["node"].map(order))
+        .sort_values("_o")
+        .drop(columns="_o")
+        .reset_index(drop=True)
+    )
 
 
 def _when(t: Any) -> pd.Timestamp:
@@ -202,7 +236,9 @@ def _nodes(graph: nx.MultiDiGraph, nodes: str | Iterable[str]) -> list[str]:
     return out
 
 
-def _reach_edges(graph: nx.MultiDiGraph, sources: list[str], *, observed_only: bool) -> Iterable[tuple[str, str, dict[str, Any]]]:
+def _reach_edges(
+    graph: nx.MultiDiGraph, sources: list[str], *, observed_only: bool
+) -> Iterable[tuple[str, str, dict[str, Any]]]:
     """Control edges, plus — from an outside address among ``sources`` — its observed flows into
     pods: the way in, as in ``paths``."""
     entry = {s for s in sources if node_ids.is_a(s, "ip")}
@@ -228,14 +264,29 @@ def blast_radius(graph: nx.MultiDiGraph, node: str | Iterable[str], *, observed_
         edges.sort(key=lambda e: not e[1].get("observed"))  # the observed edge first
     seen_observed = _bfs(sources, {u: [e for e in es if e[1].get("observed")] for u, es in out_edges.items()})
     found = _bfs(sources, out_edges)
-    rows = [{"node": n, "kind": graph.nodes[n].get("kind"), "hops": hops, "parent": parent, "via": d["type"], "observed": n in seen_observed,
-             "reason": d.get("reason") or f"observed {d['type']} ×{d.get('count', 0)}", "event_ids": list(d.get("event_ids", []))}
-            for n, (hops, parent, d) in found.items() if parent is not None]
+    rows = [
+        {
+            "node": n,
+            "kind": graph.nodes[n].get("kind"),
+            "hops": hops,
+            "parent": parent,
+            "via": d["type"],
+            "observed": n in seen_observed,
+            "reason": d.get("reason") or f"observed {d['type']} ×{d.get('count', 0)}",
+            "event_ids": list(d.get("event_ids", [])),
+        }
+        for n, (hops, parent, d) in found.items()
+        if parent is not None
+    ]
     table = pd.DataFrame(rows, columns=BLAST_COLUMNS)
-    return table.sort_values(["hops", "observed", "kind", "node"], ascending=[True, False, True, True], kind="stable").reset_index(drop=True)
+    return table.sort_values(
+        ["hops", "observed", "kind", "node"], ascending=[True, False, True, True], kind="stable"
+    ).reset_index(drop=True)
 
 
-def _bfs(sources: list[str], out_edges: dict[str, list[tuple[str, dict[str, Any]]]]) -> dict[str, tuple[int, str | None, dict[str, Any]]]:
+def _bfs(
+    sources: list[str], out_edges: dict[str, list[tuple[str, dict[str, Any]]]]
+) -> dict[str, tuple[int, str | None, dict[str, Any]]]:
     found: dict[str, tuple[int, str | None, dict[str, Any]]] = {s: (0, None, {}) for s in sources}
     queue = deque(sources)
     while queue:
@@ -280,8 +331,21 @@ def edges_to_cut(graph: nx.MultiDiGraph, from_: str | Iterable[str], to: str | I
         if u in side and v not in side:
             cuttable = [d for d in ds if not d.get("observed") and d.get("cuttable")]
             for d in cuttable or [d for d in ds if d.get("observed")] or ds:
-                rows.append({"source": u, "target": v, "type": d["type"], "observed": bool(d.get("observed")), "cuttable": bool(cuttable),
-                             "reason": d.get("reason") or f"observed {d['type']} ×{d.get('count', 0)} (evidence {', '.join(d.get('event_ids', [])[:3])})",
-                             "basis": d.get("basis"), "fix": d.get("fix") if cuttable else OBSERVED_FIX.get(d["type"], "remove what grants it")})
-    return pd.DataFrame(rows, columns=CUT_COLUMNS).sort_values(["cuttable", "source", "target"], ascending=[False, True, True],
-                                                               kind="stable").reset_index(drop=True)
+                rows.append(
+                    {
+                        "source": u,
+                        "target": v,
+                        "type": d["type"],
+                        "observed": bool(d.get("observed")),
+                        "cuttable": bool(cuttable),
+                        "reason": d.get("reason")
+                        or f"observed {d['type']} ×{d.get('count', 0)} (evidence {', '.join(d.get('event_ids', [])[:3])})",
+                        "basis": d.get("basis"),
+                        "fix": d.get("fix") if cuttable else OBSERVED_FIX.get(d["type"], "remove what grants it"),
+                    }
+                )
+    return (
+        pd.DataFrame(rows, columns=CUT_COLUMNS)
+        .sort_values(["cuttable", "source", "target"], ascending=[False, True, True], kind="stable")
+        .reset_index(drop=True)
+    )

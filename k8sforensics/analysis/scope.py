@@ -65,8 +65,14 @@ class AttackScope:
         return blast_radius(self.graph, start) if start else pd.DataFrame(columns=BLAST_COLUMNS)
 
 
-def attack_scope(graph: nx.MultiDiGraph, *, sources: Iterable[str] | None = None, networks: Iterable[Network] = (),
-                 findings: pd.DataFrame | None = None, made: Collection[str] = frozenset()) -> AttackScope:
+def attack_scope(
+    graph: nx.MultiDiGraph,
+    *,
+    sources: Iterable[str] | None = None,
+    networks: Iterable[Network] = (),
+    findings: pd.DataFrame | None = None,
+    made: Collection[str] = frozenset(),
+) -> AttackScope:
     """What the attacker reached on ``graph``: ``paths`` from the ways in. ``sources`` gives the
     ways in (node ids of the graph); by default they are found: the graph's ways in
     (``attack_sources``; outside ``networks`` only), then — with ``findings`` — the first pod the
@@ -87,8 +93,14 @@ def attack_scope(graph: nx.MultiDiGraph, *, sources: Iterable[str] | None = None
     return AttackScope(sources=ways_in, held_since=since, paths=spread, graph=graph)
 
 
-def _foothold_pod(graph: nx.MultiDiGraph, sources: list[str], findings: pd.DataFrame, *, networks: tuple[Network, ...],
-                  made: Collection[str]) -> None:
+def _foothold_pod(
+    graph: nx.MultiDiGraph,
+    sources: list[str],
+    findings: pd.DataFrame,
+    *,
+    networks: tuple[Network, ...],
+    made: Collection[str],
+) -> None:
     """Add to ``sources`` the pod the findings rank first, when nothing from outside leads to it."""
     ranked = findings_patient_zero(findings, networks=networks, made=made)
     first = ranked[ranked["entity_type"] == "pod"].head(1)
@@ -96,13 +108,16 @@ def _foothold_pod(graph: nx.MultiDiGraph, sources: list[str], findings: pd.DataF
         return
     node = node_ids.entity("pod", first["entity"].iloc[0])
     spread = paths(graph, sources) if sources else pd.DataFrame(columns=PATHS_COLUMNS)
-    later = set(spread.loc[spread["how"] != EXPOSED, "node"])  # a pod merely on a node they took can still be the way in
+    later = set(
+        spread.loc[spread["how"] != EXPOSED, "node"]
+    )  # a pod merely on a node they took can still be the way in
     if node in graph and node not in later:
         sources.append(node)
 
 
-def _outside_identities(graph: nx.MultiDiGraph, sources: list[str], findings: pd.DataFrame, *,
-                        networks: tuple[Network, ...]) -> dict[str, Any]:
+def _outside_identities(
+    graph: nx.MultiDiGraph, sources: list[str], findings: pd.DataFrame, *, networks: tuple[Network, ...]
+) -> dict[str, Any]:
     """Add to ``sources`` the identities the findings show acting from outside in a foothold
     and not already held; returns each one's first such time."""
     ranked = findings_patient_zero(findings, networks=networks)
@@ -110,8 +125,12 @@ def _outside_identities(graph: nx.MultiDiGraph, sources: list[str], findings: pd
     since: dict[str, Any] = {}
     for r in ranked[ranked["entity_type"].isin(["user", "service_account"])].itertuples(index=False):
         node = node_ids.entity(r.entity_type, str(r.entity))
-        if node in graph and node not in sources and node not in already and _foothold(findings, user=node_ids.username(node),
-                                                                                       ip=r.came_from):
+        if (
+            node in graph
+            and node not in sources
+            and node not in already
+            and _foothold(findings, user=node_ids.username(node), ip=r.came_from)
+        ):
             sources.append(node)
             since[node] = r.first_seen
     return since
@@ -122,10 +141,14 @@ def _foothold(findings: pd.DataFrame, *, user: str, ip: object) -> bool:
     phase: an identity merely seen from outside (an administrator on the public endpoint) is
     not taken for the attacker."""
     hit = findings[(findings["user"] == user) & (findings["source_ip"] == ip)]
-    return bool(len(hit)) and bool((hit["severity"].isin(["high", "critical"]) | hit["kill_chain_phase"].isin(FOOTHOLD_PHASES)).any())
+    return bool(len(hit)) and bool(
+        (hit["severity"].isin(["high", "critical"]) | hit["kill_chain_phase"].isin(FOOTHOLD_PHASES)).any()
+    )
 
 
-def attack_sources(graph: nx.MultiDiGraph, *, networks: Iterable[Network] = (), findings: pd.DataFrame | None = None) -> list[str]:
+def attack_sources(
+    graph: nx.MultiDiGraph, *, networks: Iterable[Network] = (), findings: pd.DataFrame | None = None
+) -> list[str]:
     """Every way in the graph shows, as node ids for ``paths``: the outside addresses the
     patient-zero candidates came from, and a candidate itself when no outside address is known
     (a pod behind a load balancer that hides the client's address). With ``findings``, only the
@@ -163,5 +186,9 @@ def _confirmed(row: Any, findings: pd.DataFrame) -> bool:
             # the API has "onward" edges, and a scanner or operator draws medium findings
             about &= f["severity"].isin(["high", "critical"]) & f["kill_chain_phase"].isin(FOOTHOLD_PHASES)
         return bool(about.any())
-    mine = (f["user"] == node_ids.username(node)) | ((f["entity"] == row.entity) & (f["entity_type"] == row.entity_type))
-    return bool((mine & (f["source_ip"] == row.came_from)).any()) if isinstance(row.came_from, str) else bool(mine.any())
+    mine = (f["user"] == node_ids.username(node)) | (
+        (f["entity"] == row.entity) & (f["entity_type"] == row.entity_type)
+    )
+    return (
+        bool((mine & (f["source_ip"] == row.came_from)).any()) if isinstance(row.came_from, str) else bool(mine.any())
+    )

@@ -20,7 +20,9 @@ def read_inventory(paths: PathsLike, *, cluster: str | None = None, on_bad_lines
     return Inventory.from_objects(objects)
 
 
-def attribute(source: Any, *, ip: str | None = None, time: Any = None, container_id: str | None = None) -> dict[str, Any] | None:
+def attribute(
+    source: Any, *, ip: str | None = None, time: Any = None, container_id: str | None = None
+) -> dict[str, Any] | None:
     """Which pod an IP belonged to at a time, or which pod ran a container (12- or 64-hex id).
 
     ``source`` is a ``Case`` (its pod lifetimes, folded from every source) or an ``Inventory``
@@ -38,4 +40,13 @@ def attribute(source: Any, *, ip: str | None = None, time: Any = None, container
     return attribute_ip(pod_ips, nodes, ip, time)
 
 
-__all__ = ["Inventory", "attribute", "attribute_frame", "build_context", "collect_inventory", "fold_pods", "read_inventory", "resolve_workload"]
+__all__ = [
+    "Inventory",
+    "attribute",
+    "attribute_frame",
+    "build_context",
+    "collect_inventory",
+    "fold_pods",
+    "read_inventory",
+    "resolve_workload",
+]

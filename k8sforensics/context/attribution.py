@@ -22,7 +22,13 @@ def attribute_ip(pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, ip: str, tim
     rows = pod_ips[(pod_ips.ip == ip) & (pod_ips.start <= t) & (pod_ips.end.isna() | (pod_ips.end > t))]
     if len(rows):
         r = rows.iloc[0]
-        return {"kind": "pod", **{k: (None if pd.isna(r[k]) else r[k]) for k in ("namespace", "pod", "pod_uid", "workload_kind", "workload", "node")}}
+        return {
+            "kind": "pod",
+            **{
+                k: (None if pd.isna(r[k]) else r[k])
+                for k in ("namespace", "pod", "pod_uid", "workload_kind", "workload", "node")
+            },
+        }
     node = _node_of(nodes, ip)
     return {"kind": "node", "node": node} if node else None
 
@@ -30,16 +36,35 @@ def attribute_ip(pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, ip: str, tim
 def attribute_container(containers: pd.DataFrame, container_id: str) -> dict[str, Any] | None:
     """The pod that ran the container: a full 64-hex id, a 12-hex short id, or a runtime-prefixed one."""
     cid = str(container_id).split("://")[-1].lower()
-    rows = containers[containers.container_id.str.startswith(cid)] if len(cid) < 64 else containers[containers.container_id == cid]
+    rows = (
+        containers[containers.container_id.str.startswith(cid)]
+        if len(cid) < 64
+        else containers[containers.container_id == cid]
+    )
     if not len(rows):
         return None
     r = rows.iloc[0]
-    return {"kind": "pod", "container_id": r.container_id,
-            **{k: (None if pd.isna(r[k]) else r[k]) for k in ("namespace", "pod", "pod_uid", "workload_kind", "workload", "node")}}
+    return {
+        "kind": "pod",
+        "container_id": r.container_id,
+        **{
+            k: (None if pd.isna(r[k]) else r[k])
+            for k in ("namespace", "pod", "pod_uid", "workload_kind", "workload", "node")
+        },
+    }
 
 
-def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame | None, *, ip: str, time: str = "time", prefix: str = "",
-                    services: pd.DataFrame | None = None, networks: list[Network] | None = None) -> pd.DataFrame:
+def attribute_frame(
+    frame: pd.DataFrame,
+    pod_ips: pd.DataFrame,
+    nodes: pd.DataFrame | None,
+    *,
+    ip: str,
+    time: str = "time",
+    prefix: str = "",
+    services: pd.DataFrame | None = None,
+    networks: list[Network] | None = None,
+) -> pd.DataFrame:
     """Vectorised: ``frame`` plus ``<prefix>kind, <prefix>namespace, <prefix>pod, <prefix>pod_uid,
     <prefix>workload_kind, <prefix>workload, <prefix>node, <prefix>service`` for the IP column
     ``ip`` at ``time``. ``kind`` is pod, node, service (a cluster IP or load-balancer address of
@@ -56,15 +81,36 @@ def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFr
         return result
     con = duckdb.connect()
     # the frame's own columns, not Python objects: DuckDB reads Arrow-backed strings without copying
-    con.register("_f", pd.DataFrame({"_row": np.arange(len(frame)), "ip": frame[ip].astype("str").array if frame[ip].dtype == object else frame[ip].array,
-                                     "t": pd.to_datetime(frame[time], utc=True).array}))
+    con.register(
+        "_f",
+        pd.DataFrame(
+            {
+                "_row": np.arange(len(frame)),
+                "ip": frame[ip].astype("str").array if frame[ip].dtype == object else frame[ip].array,
+                "t": pd.to_datetime(frame[time], utc=True).array,
+            }
+        ),
+    )
     # the join returns where each row's lifetime is in pod_ips (its position), not its strings:
     # a narrow result to sort back into the frame's order, then one take per column
-    con.register("_p", pd.DataFrame({"_i": np.arange(len(pod_ips)), "ip": pod_ips["ip"].array, "start": pod_ips["start"].array,
-                                     "end": pod_ips["end"].array}))
+    con.register(
+        "_p",
+        pd.DataFrame(
+            {
+                "_i": np.arange(len(pod_ips)),
+                "ip": pod_ips["ip"].array,
+                "start": pod_ips["start"].array,
+                "end": pod_ips["end"].array,
+            }
+        ),
+    )
     node_map = _node_table(nodes)
     con.register("_n", node_map)
-    node_join = "LEFT JOIN _n n ON f.ip = n.ip" if len(node_map) else "LEFT JOIN (SELECT NULL::VARCHAR AS ip, NULL::VARCHAR AS node) n ON false"
+    node_join = (
+        "LEFT JOIN _n n ON f.ip = n.ip"
+        if len(node_map)
+        else "LEFT JOIN (SELECT NULL::VARCHAR AS ip, NULL::VARCHAR AS node) n ON false"
+    )
     out = con.sql(
         f"""
         SELECT f._row, coalesce(p._i, -1) AS lifetime, n.node AS node_of_ip,
@@ -90,7 +136,11 @@ def attribute_frame(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFr
     result[prefix + "node"] = node.where(node.notna(), node_of_ip.to_numpy()).array
     kind = out.column("kind").to_pandas()
     ips = pd.Series(frame[ip].to_numpy(), index=kind.index, dtype=object)
-    service = ips.map(_service_table(services)) if services is not None and len(services) else pd.Series(None, index=kind.index, dtype=object)
+    service = (
+        ips.map(_service_table(services))
+        if services is not None and len(services)
+        else pd.Series(None, index=kind.index, dtype=object)
+    )
     other = kind == "other"
     outside = external_mask(ips.where(other), list(networks or ()))
     kind = kind.where(~other, np.where(service.notna(), "service", np.where(outside, "external", "internal")))
@@ -108,7 +158,6 @@ def _service_table(services: pd.DataFrame) -> dict[str, str]:
                 if a and a != "None":  # a headless Service's clusterIP is "None"
                     table.setdefault(str(a), f"{r.namespace}/{r.name}")
     return table
-
 
 
 def _node_table(nodes: pd.DataFrame | None) -> pd.DataFrame:

@@ -44,11 +44,21 @@ KINDS: list[tuple[str, str, str]] = [
     # what `remediate --verify` checks the attacker's objects against: admission webhooks an
     # attacker registers (MS-TA9005 persistence, ATT&CK T1546) and the CSRs of client
     # certificates it had issued (https://kubernetes.io/docs/reference/access-authn-authz/certificate-signing-requests/)
-    ("mutatingwebhookconfigurations", "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
-     "MutatingWebhookConfigurationList"),
-    ("validatingwebhookconfigurations", "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
-     "ValidatingWebhookConfigurationList"),
-    ("certificatesigningrequests", "/apis/certificates.k8s.io/v1/certificatesigningrequests", "CertificateSigningRequestList"),
+    (
+        "mutatingwebhookconfigurations",
+        "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations",
+        "MutatingWebhookConfigurationList",
+    ),
+    (
+        "validatingwebhookconfigurations",
+        "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations",
+        "ValidatingWebhookConfigurationList",
+    ),
+    (
+        "certificatesigningrequests",
+        "/apis/certificates.k8s.io/v1/certificatesigningrequests",
+        "CertificateSigningRequestList",
+    ),
 ]
 METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 PAGE = 500
@@ -58,8 +68,14 @@ class CollectionError(K8sForensicsError):
     """Live collection failed; the message says what to fix."""
 
 
-def collect_inventory(out: str | Path, *, kubeconfig: str | None = None, context: str | None = None, timeout: float = 30.0,
-                      page_size: int = PAGE) -> dict[str, Any]:
+def collect_inventory(
+    out: str | Path,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    timeout: float = 30.0,
+    page_size: int = PAGE,
+) -> dict[str, Any]:
     """Snapshot the cluster's inventory into ``out`` (read-only). Returns the collection record."""
     from kubernetes import config
     from kubernetes.config.config_exception import ConfigException
@@ -67,12 +83,14 @@ def collect_inventory(out: str | Path, *, kubeconfig: str | None = None, context
     try:
         api = config.new_client_from_config(config_file=kubeconfig, context=context)
     except ConfigException as e:
-        raise CollectionError(f"kubeconfig: {e} — pass --kubeconfig FILE and --context NAME (see `kubectl config get-contexts`)") from None
+        raise CollectionError(
+            f"kubeconfig: {e} — pass --kubeconfig FILE and --context NAME (see `kubectl config get-contexts`)"
+        ) from None
     except FileNotFoundError as e:
         raise CollectionError(f"kubeconfig not found ({e.filename or kubeconfig}) — pass --kubeconfig FILE") from None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = dt.datetime.now(dt.UTC)
     version = _get(api, "/version", None, timeout)
     counts: dict[str, int] = {}
     redactions = Redactions()
@@ -81,7 +99,9 @@ def collect_inventory(out: str | Path, *, kubeconfig: str | None = None, context
         token: str | None = None
         while True:
             query = [("limit", page_size)] + ([("continue", token)] if token else [])
-            page = _get(api, path, query, timeout, accept=METADATA_ONLY if name == "secrets" else "application/json", what=name)
+            page = _get(
+                api, path, query, timeout, accept=METADATA_ONLY if name == "secrets" else "application/json", what=name
+            )
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:
@@ -96,31 +116,55 @@ def collect_inventory(out: str | Path, *, kubeconfig: str | None = None, context
         document = {"kind": list_kind, "apiVersion": "v1", "metadata": {}, "items": items}
         (out / f"{name}.json").write_text(json.dumps(document, indent=1) + "\n")
         counts[name] = len(items)
-    record = {"collected_at": started.isoformat(timespec="seconds"), "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "server": api.configuration.host, "server_version": version, "counts": counts,
-              "redactions": dict(redactions), "read_only": True}
+    record = {
+        "collected_at": started.isoformat(timespec="seconds"),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "server": api.configuration.host,
+        "server_version": version,
+        "counts": counts,
+        "redactions": dict(redactions),
+        "read_only": True,
+    }
     (out / "collection.json").write_text(json.dumps(record, indent=1) + "\n")
     api.close()
     return record
 
 
-def _get(api: Any, path: str, query: list[tuple[str, Any]] | None, timeout: float, *, accept: str = "application/json", what: str = "") -> Any:
+def _get(
+    api: Any,
+    path: str,
+    query: list[tuple[str, Any]] | None,
+    timeout: float,
+    *,
+    accept: str = "application/json",
+    what: str = "",
+) -> Any:
     from kubernetes.client.exceptions import ApiException
     from urllib3.exceptions import HTTPError
 
     headers = {"Accept": accept}
     try:
         if hasattr(api, "param_serialize"):  # kubernetes >= 30 (OpenAPI generator 7)
-            method, url, hdrs, body, post = api.param_serialize("GET", path, query_params=query or [], header_params=headers,
-                                                                auth_settings=["BearerToken"])
-            response = api.call_api(method, url, header_params=hdrs, body=body, post_params=post, _request_timeout=timeout)
+            method, url, hdrs, body, post = api.param_serialize(
+                "GET", path, query_params=query or [], header_params=headers, auth_settings=["BearerToken"]
+            )
+            response = api.call_api(
+                method, url, header_params=hdrs, body=body, post_params=post, _request_timeout=timeout
+            )
             data = response.read() if hasattr(response, "read") else response.data
             status = getattr(response, "status", 200)
             if status >= 400:
                 raise ApiException(status=status, reason=getattr(response, "reason", "") or _reason(status))
         else:
-            response = api.call_api(path, "GET", query_params=query or [], header_params=headers, auth_settings=["BearerToken"],
-                                    _preload_content=False, _request_timeout=timeout)
+            response = api.call_api(
+                path,
+                "GET",
+                query_params=query or [],
+                header_params=headers,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+            )
             data = response[0].data if isinstance(response, tuple) else response.data
         return json.loads(data)
     except ApiException as e:
@@ -132,7 +176,9 @@ def _get(api: Any, path: str, query: list[tuple[str, Any]] | None, timeout: floa
             ) from None
         raise CollectionError(f"{api.configuration.host}{path}: {e.status} {e.reason}") from None
     except HTTPError as e:
-        raise CollectionError(f"{api.configuration.host}{path}: no answer ({type(e).__name__}) — check the server address and network, or raise --timeout") from None
+        raise CollectionError(
+            f"{api.configuration.host}{path}: no answer ({type(e).__name__}) — check the server address and network, or raise --timeout"
+        ) from None
 
 
 def _reason(status: int) -> str:

@@ -34,6 +34,7 @@ class ContextSource(Protocol):
 
     def context(self, name: str) -> pd.DataFrame: ...
 
+
 STEPS = {
     "flows": ("src_endpoint_by_ip_at_time", "dst_endpoint_by_ip_at_time"),
     "runtime": ("pod_by_container_id",),
@@ -83,17 +84,29 @@ def _fill(frame: pd.DataFrame, column: str, values: Any) -> None:
         frame[column] = new
 
 
-def _flows(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame, *, services: pd.DataFrame, networks: list[Any]) -> pd.DataFrame:
+def _flows(
+    frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame, *, services: pd.DataFrame, networks: list[Any]
+) -> pd.DataFrame:
     out = frame.copy()
     for side in ("src", "dst"):
-        got = attribute_frame(frame, pod_ips, nodes, ip=f"{side}_ip", time="time", prefix="_a_", services=services, networks=networks)
+        got = attribute_frame(
+            frame, pod_ips, nodes, ip=f"{side}_ip", time="time", prefix="_a_", services=services, networks=networks
+        )
         if "time_end" in frame.columns:
             # flow logs that aggregate (VPC: a minute) start before a pod that appeared within the
             # window; its end names the pod
             late = got["_a_pod"].isna() & frame["time_end"].notna().to_numpy()
             if late.any():
-                again = attribute_frame(frame[late.to_numpy()], pod_ips, nodes, ip=f"{side}_ip", time="time_end", prefix="_a_",
-                                        services=services, networks=networks)
+                again = attribute_frame(
+                    frame[late.to_numpy()],
+                    pod_ips,
+                    nodes,
+                    ip=f"{side}_ip",
+                    time="time_end",
+                    prefix="_a_",
+                    services=services,
+                    networks=networks,
+                )
                 found = again[again["_a_pod"].notna()]
                 cols = [c for c in found.columns if c.startswith("_a_")]
                 got.loc[found.index, cols] = found[cols]
@@ -117,13 +130,17 @@ def _runtime(frame: pd.DataFrame, containers: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _audit(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame, *, services: pd.DataFrame, networks: list[Any]) -> pd.DataFrame:
+def _audit(
+    frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame, *, services: pd.DataFrame, networks: list[Any]
+) -> pd.DataFrame:
     out = frame.copy()
     # 1. a bound service-account token says which pod it belongs to
     _fill(out, "actor_namespace", out["sa_namespace"].where(out["token_pod"].notna()).to_numpy())
     _fill(out, "actor_pod", out["token_pod"].to_numpy())
     # 2. else the pod that held the source IP at that moment (tokens used from elsewhere show here)
-    by_ip = attribute_frame(frame, pod_ips, nodes, ip="source_ip", time="time", prefix="_a_", services=services, networks=networks)
+    by_ip = attribute_frame(
+        frame, pod_ips, nodes, ip="source_ip", time="time", prefix="_a_", services=services, networks=networks
+    )
     _fill(out, "source_kind", by_ip["_a_kind"].to_numpy())
     _fill(out, "source_namespace", by_ip["_a_namespace"].to_numpy())
     _fill(out, "source_pod", by_ip["_a_pod"].to_numpy())
@@ -133,7 +150,9 @@ def _audit(frame: pd.DataFrame, pod_ips: pd.DataFrame, nodes: pd.DataFrame, *, s
     columns = ["workload_kind", "workload", "node"]
     targets = pod_ips.drop_duplicates(["namespace", "pod"])[["namespace", "pod", *columns]].astype(object)
     keys = pd.DataFrame({"namespace": out["object_namespace"].astype(object), "pod": out["pod"].astype(object)})
-    keys.loc[keys["pod"].isna() | keys["namespace"].isna(), "pod"] = "\0no pod"  # never joins: merge would match null to null
+    keys.loc[keys["pod"].isna() | keys["namespace"].isna(), "pod"] = (
+        "\0no pod"  # never joins: merge would match null to null
+    )
     found = keys.merge(targets, on=["namespace", "pod"], how="left")  # left merge on unique keys keeps rows and order
     for col in columns:
         _fill(out, col, found[col].where(found[col].notna(), None).to_numpy())

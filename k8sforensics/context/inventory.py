@@ -58,12 +58,34 @@ class Inventory:
 
 
 #: the kinds the context tables are built from; other objects are not parsed
-CONTEXT_KINDS = frozenset({"Pod", "Namespace", "Service", "EndpointSlice", "Endpoints", "Node", "ServiceAccount", "Role", "ClusterRole",
-                           "RoleBinding", "ClusterRoleBinding", "NetworkPolicy", "Deployment", "ReplicaSet", "DaemonSet", "StatefulSet",
-                           "Job", "CronJob", "ReplicationController"})
+CONTEXT_KINDS = frozenset(
+    {
+        "Pod",
+        "Namespace",
+        "Service",
+        "EndpointSlice",
+        "Endpoints",
+        "Node",
+        "ServiceAccount",
+        "Role",
+        "ClusterRole",
+        "RoleBinding",
+        "ClusterRoleBinding",
+        "NetworkPolicy",
+        "Deployment",
+        "ReplicaSet",
+        "DaemonSet",
+        "StatefulSet",
+        "Job",
+        "CronJob",
+        "ReplicationController",
+    }
+)
 
 
-def build_context(objects: pa.Table | pd.DataFrame, *, unreadable: UnreadableBodies | None = None) -> dict[str, pa.Table]:
+def build_context(
+    objects: pa.Table | pd.DataFrame, *, unreadable: UnreadableBodies | None = None
+) -> dict[str, pa.Table]:
     """``objects`` rows → one Arrow table per context table (exact schemas).
 
     An object whose JSON is too large, too deep or not JSON (``bodies.parse_body``), or not a
@@ -99,8 +121,16 @@ def build_context(objects: pa.Table | pd.DataFrame, *, unreadable: UnreadableBod
         rows["pods"].append(pod_row(obj, r, owners))
     for obj, r in by_kind.get("Namespace", []):
         md = as_object(obj.get("metadata"))
-        rows["namespaces"].append({"cluster": r["cluster"], "name": md.get("name"), "uid": md.get("uid"), "created": md.get("creationTimestamp"),
-                                   "phase": as_object(obj.get("status")).get("phase"), "labels": md.get("labels")})
+        rows["namespaces"].append(
+            {
+                "cluster": r["cluster"],
+                "name": md.get("name"),
+                "uid": md.get("uid"),
+                "created": md.get("creationTimestamp"),
+                "phase": as_object(obj.get("status")).get("phase"),
+                "labels": md.get("labels"),
+            }
+        )
     for obj, r in by_kind.get("Service", []):
         rows["services"].append(_service(obj, r))
     for obj, r in by_kind.get("EndpointSlice", []):
@@ -111,23 +141,40 @@ def build_context(objects: pa.Table | pd.DataFrame, *, unreadable: UnreadableBod
         rows["nodes"].append(_node(obj, r))
     for obj, r in by_kind.get("ServiceAccount", []):
         md = as_object(obj.get("metadata"))
-        rows["service_accounts"].append({"cluster": r["cluster"], "namespace": md.get("namespace"), "name": md.get("name"), "uid": md.get("uid"),
-                                         "automount_token": obj.get("automountServiceAccountToken"),
-                                         "secrets": [str(as_object(s).get("name")) for s in _list(obj.get("secrets"))] or None,
-                                         "created": md.get("creationTimestamp")})
+        rows["service_accounts"].append(
+            {
+                "cluster": r["cluster"],
+                "namespace": md.get("namespace"),
+                "name": md.get("name"),
+                "uid": md.get("uid"),
+                "automount_token": obj.get("automountServiceAccountToken"),
+                "secrets": [str(as_object(s).get("name")) for s in _list(obj.get("secrets"))] or None,
+                "created": md.get("creationTimestamp"),
+            }
+        )
     rows["rbac"] = _rbac(by_kind)
     for obj, r in by_kind.get("NetworkPolicy", []):
         md, spec = as_object(obj.get("metadata")), as_object(obj.get("spec"))
-        rows["network_policies"].append({"cluster": r["cluster"], "namespace": md.get("namespace"), "name": md.get("name"),
-                                         "pod_selector": orjson.dumps(spec.get("podSelector", {})).decode(),
-                                         "policy_types": spec.get("policyTypes"),
-                                         "ingress": orjson.dumps(spec["ingress"]).decode() if "ingress" in spec else None,
-                                         "egress": orjson.dumps(spec["egress"]).decode() if "egress" in spec else None})
+        rows["network_policies"].append(
+            {
+                "cluster": r["cluster"],
+                "namespace": md.get("namespace"),
+                "name": md.get("name"),
+                "pod_selector": orjson.dumps(spec.get("podSelector", {})).decode(),
+                "policy_types": spec.get("policyTypes"),
+                "ingress": orjson.dumps(spec["ingress"]).decode() if "ingress" in spec else None,
+                "egress": orjson.dumps(spec["egress"]).decode() if "egress" in spec else None,
+            }
+        )
     for kind in ("Deployment", "ReplicaSet", "DaemonSet", "StatefulSet", "Job", "CronJob", "ReplicationController"):
         for obj, r in by_kind.get(kind, []):
             rows["workloads"].append(_workload(kind, obj, r))
     bodies.warn("inventory", before)
-    return {name: _table(CONTEXT_TABLES[name], rows[name]) for name in CONTEXT_TABLES if name not in ("pod_ips", "containers")}
+    return {
+        name: _table(CONTEXT_TABLES[name], rows[name])
+        for name in CONTEXT_TABLES
+        if name not in ("pod_ips", "containers")
+    }
 
 
 def _names(objects: pa.Table | pd.DataFrame) -> list[str]:
@@ -143,7 +190,9 @@ def _table(table: Table, rows: list[dict[str, Any]]) -> pa.Table:
 # --------------------------------------------------------------------------- owners
 
 
-def _owner_index(by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]) -> dict[tuple[Any, ...], tuple[str, str]]:
+def _owner_index(
+    by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]],
+) -> dict[tuple[Any, ...], tuple[str, str]]:
     """(cluster, namespace, kind, name) → its controlling owner's (kind, name)."""
     index: dict[tuple[Any, ...], tuple[str, str]] = {}
     for kind in ("ReplicaSet", "Job", "ReplicationController", "StatefulSet", "DaemonSet", "Deployment"):
@@ -161,8 +210,13 @@ def _controller(md: dict[str, Any]) -> tuple[str, str] | None:
     return (str(ref.get("kind")), str(ref.get("name"))) if ref else None
 
 
-def resolve_workload(cluster: Any, namespace: Any, owner: tuple[str, str] | None, labels: dict[str, str] | None,
-                     owners: dict[tuple[Any, ...], tuple[str, str]]) -> tuple[str | None, str | None]:
+def resolve_workload(
+    cluster: Any,
+    namespace: Any,
+    owner: tuple[str, str] | None,
+    labels: dict[str, str] | None,
+    owners: dict[tuple[Any, ...], tuple[str, str]],
+) -> tuple[str | None, str | None]:
     """Walk the owner chain to the top workload; fall back on naming conventions."""
     if owner is None:
         return None, None
@@ -189,7 +243,12 @@ def resolve_workload(cluster: Any, namespace: Any, owner: tuple[str, str] | None
 
 
 def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    return [c for key in ("initContainers", "containers", "ephemeralContainers") for c in _list(spec.get(key)) if isinstance(c, dict)]
+    return [
+        c
+        for key in ("initContainers", "containers", "ephemeralContainers")
+        for c in _list(spec.get(key))
+        if isinstance(c, dict)
+    ]
 
 
 def pod_row(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...], tuple[str, str]]) -> dict[str, Any]:
@@ -199,10 +258,22 @@ def pod_row(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...]
     owner = _controller(md)
     labels = md.get("labels") if isinstance(md.get("labels"), dict) else None
     wk, wn = resolve_workload(r["cluster"], md.get("namespace"), owner, labels, owners)
-    ips = [str(as_object(p).get("ip")) for p in _list(status.get("podIPs")) if as_object(p).get("ip")] or ([status["podIP"]] if status.get("podIP") else None)
-    statuses = [s for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses") for s in _list(status.get(key))]
+    ips = [str(as_object(p).get("ip")) for p in _list(status.get("podIPs")) if as_object(p).get("ip")] or (
+        [status["podIP"]] if status.get("podIP") else None
+    )
+    statuses = [
+        s
+        for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses")
+        for s in _list(status.get(key))
+    ]
     ids = [cid for s in statuses if (cid := container_id(as_object(s).get("containerID")))]
-    caps = sorted({str(c) for ctr in containers for c in _list(as_object(as_object(ctr.get("securityContext")).get("capabilities")).get("add"))})
+    caps = sorted(
+        {
+            str(c)
+            for ctr in containers
+            for c in _list(as_object(as_object(ctr.get("securityContext")).get("capabilities")).get("add"))
+        }
+    )
     return {
         "cluster": r["cluster"],
         "namespace": md.get("namespace"),
@@ -221,7 +292,9 @@ def pod_row(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...]
         "workload_kind": wk,
         "workload": wn,
         # admission sets "default" when a spec names none; a pod with no spec stays unknown
-        "service_account": spec.get("serviceAccountName") or spec.get("serviceAccount") or ("default" if containers else None),
+        "service_account": spec.get("serviceAccountName")
+        or spec.get("serviceAccount")
+        or ("default" if containers else None),
         "automount_token": spec.get("automountServiceAccountToken"),
         "containers": [str(c.get("name")) for c in containers] or None,
         "images": [str(c.get("image")) for c in containers if c.get("image")] or None,
@@ -230,7 +303,12 @@ def pod_row(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...]
         "host_network": bool(spec.get("hostNetwork")),
         "host_pid": bool(spec.get("hostPID")),
         "host_ipc": bool(spec.get("hostIPC")),
-        "host_paths": [str(as_object(v.get("hostPath")).get("path")) for v in _list(spec.get("volumes")) if isinstance(v, dict) and "hostPath" in v] or None,
+        "host_paths": [
+            str(as_object(v.get("hostPath")).get("path"))
+            for v in _list(spec.get("volumes"))
+            if isinstance(v, dict) and "hostPath" in v
+        ]
+        or None,
         "capabilities_added": caps or None,
         "evidence_id": r["evidence_id"],
     }
@@ -238,14 +316,25 @@ def pod_row(obj: dict[str, Any], r: dict[str, Any], owners: dict[tuple[Any, ...]
 
 def _service(obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     md, spec, status = as_object(obj.get("metadata")), as_object(obj.get("spec")), as_object(obj.get("status"))
-    lb = [str(as_object(i).get("ip")) for i in _list(as_object(status.get("loadBalancer")).get("ingress")) if as_object(i).get("ip")]
+    lb = [
+        str(as_object(i).get("ip"))
+        for i in _list(as_object(status.get("loadBalancer")).get("ingress"))
+        if as_object(i).get("ip")
+    ]
     ext = [str(x) for x in _list(spec.get("externalIPs"))] + lb
     cips = [str(x) for x in _list(spec.get("clusterIPs"))] or ([spec["clusterIP"]] if spec.get("clusterIP") else [])
     return {
-        "cluster": r["cluster"], "namespace": md.get("namespace"), "name": md.get("name"), "uid": md.get("uid"),
-        "type": spec.get("type", "ClusterIP"), "cluster_ips": cips or None, "external_ips": ext or None,
+        "cluster": r["cluster"],
+        "namespace": md.get("namespace"),
+        "name": md.get("name"),
+        "uid": md.get("uid"),
+        "type": spec.get("type", "ClusterIP"),
+        "cluster_ips": cips or None,
+        "external_ips": ext or None,
         "ports": orjson.dumps(spec.get("ports", [])).decode(),
-        "selector": {str(k): str(v) for k, v in spec["selector"].items()} if isinstance(spec.get("selector"), dict) else None,
+        "selector": {str(k): str(v) for k, v in spec["selector"].items()}
+        if isinstance(spec.get("selector"), dict)
+        else None,
         "created": md.get("creationTimestamp"),
     }
 
@@ -258,9 +347,18 @@ def _endpoint_slice(obj: dict[str, Any], r: dict[str, Any]) -> Iterable[dict[str
         ep = as_object(ep)
         ref = as_object(ep.get("targetRef"))
         for addr in _list(ep.get("addresses")):
-            yield {"cluster": r["cluster"], "namespace": md.get("namespace"), "service": service, "address": str(addr),
-                   "ready": as_object(ep.get("conditions")).get("ready"), "node": ep.get("nodeName"), "target_kind": ref.get("kind"),
-                   "target_name": ref.get("name"), "target_uid": ref.get("uid"), "ports": ports}
+            yield {
+                "cluster": r["cluster"],
+                "namespace": md.get("namespace"),
+                "service": service,
+                "address": str(addr),
+                "ready": as_object(ep.get("conditions")).get("ready"),
+                "node": ep.get("nodeName"),
+                "target_kind": ref.get("kind"),
+                "target_name": ref.get("name"),
+                "target_uid": ref.get("uid"),
+                "ports": ports,
+            }
 
 
 def _endpoints(obj: dict[str, Any], r: dict[str, Any]) -> Iterable[dict[str, Any]]:
@@ -271,9 +369,18 @@ def _endpoints(obj: dict[str, Any], r: dict[str, Any]) -> Iterable[dict[str, Any
         for ready, key in ((True, "addresses"), (False, "notReadyAddresses")):
             for a in _list(subset.get(key)):
                 a, ref = as_object(a), as_object(as_object(a).get("targetRef"))
-                yield {"cluster": r["cluster"], "namespace": md.get("namespace"), "service": md.get("name"), "address": a.get("ip"),
-                       "ready": ready, "node": a.get("nodeName"), "target_kind": ref.get("kind"), "target_name": ref.get("name"),
-                       "target_uid": ref.get("uid"), "ports": ports}
+                yield {
+                    "cluster": r["cluster"],
+                    "namespace": md.get("namespace"),
+                    "service": md.get("name"),
+                    "address": a.get("ip"),
+                    "ready": ready,
+                    "node": a.get("nodeName"),
+                    "target_kind": ref.get("kind"),
+                    "target_name": ref.get("name"),
+                    "target_uid": ref.get("uid"),
+                    "ports": ports,
+                }
 
 
 def _node(obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
@@ -281,13 +388,22 @@ def _node(obj: dict[str, Any], r: dict[str, Any]) -> dict[str, Any]:
     addrs = [as_object(a) for a in _list(status.get("addresses"))]
     info = as_object(status.get("nodeInfo"))
     return {
-        "cluster": r["cluster"], "name": md.get("name"), "uid": md.get("uid"),
+        "cluster": r["cluster"],
+        "name": md.get("name"),
+        "uid": md.get("uid"),
         # an address entry without an address (a damaged dump) adds nothing
-        "internal_ips": [str(a["address"]) for a in addrs if a.get("type") == "InternalIP" and a.get("address")] or None,
-        "external_ips": [str(a["address"]) for a in addrs if a.get("type") == "ExternalIP" and a.get("address")] or None,
-        "pod_cidrs": [str(c) for c in _list(spec.get("podCIDRs"))] or ([spec["podCIDR"]] if spec.get("podCIDR") else None),
-        "provider_id": spec.get("providerID"), "kubelet_version": info.get("kubeletVersion"), "os_image": info.get("osImage"),
-        "container_runtime": info.get("containerRuntimeVersion"), "labels": md.get("labels"), "created": md.get("creationTimestamp"),
+        "internal_ips": [str(a["address"]) for a in addrs if a.get("type") == "InternalIP" and a.get("address")]
+        or None,
+        "external_ips": [str(a["address"]) for a in addrs if a.get("type") == "ExternalIP" and a.get("address")]
+        or None,
+        "pod_cidrs": [str(c) for c in _list(spec.get("podCIDRs"))]
+        or ([spec["podCIDR"]] if spec.get("podCIDR") else None),
+        "provider_id": spec.get("providerID"),
+        "kubelet_version": info.get("kubeletVersion"),
+        "os_image": info.get("osImage"),
+        "container_runtime": info.get("containerRuntimeVersion"),
+        "labels": md.get("labels"),
+        "created": md.get("creationTimestamp"),
     }
 
 
@@ -296,7 +412,9 @@ def _rbac(by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]) -> li
     for kind in ("Role", "ClusterRole"):
         for obj, r in by_kind.get(kind, []):
             md = as_object(obj.get("metadata"))
-            roles[(r["cluster"], kind, md.get("namespace") if kind == "Role" else None, md.get("name"))] = [as_object(x) for x in _list(obj.get("rules"))]
+            roles[(r["cluster"], kind, md.get("namespace") if kind == "Role" else None, md.get("name"))] = [
+                as_object(x) for x in _list(obj.get("rules"))
+            ]
     out = []
     for kind in ("RoleBinding", "ClusterRoleBinding"):
         for obj, r in by_kind.get(kind, []):
@@ -307,13 +425,25 @@ def _rbac(by_kind: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]]) -> li
             for subj in _list(obj.get("subjects")) or [{}]:
                 subj = as_object(subj)
                 for rule in rules if rules else [{}]:
-                    out.append({
-                        "cluster": r["cluster"], "binding_kind": kind, "binding_namespace": ns, "binding": md.get("name"),
-                        "subject_kind": subj.get("kind"), "subject_namespace": subj.get("namespace"), "subject": subj.get("name"),
-                        "role_kind": role_kind, "role": ref.get("name"), "role_found": rules is not None,
-                        "api_groups": rule.get("apiGroups"), "resources": rule.get("resources"), "verbs": rule.get("verbs"),
-                        "resource_names": rule.get("resourceNames"), "non_resource_urls": rule.get("nonResourceURLs"),
-                    })
+                    out.append(
+                        {
+                            "cluster": r["cluster"],
+                            "binding_kind": kind,
+                            "binding_namespace": ns,
+                            "binding": md.get("name"),
+                            "subject_kind": subj.get("kind"),
+                            "subject_namespace": subj.get("namespace"),
+                            "subject": subj.get("name"),
+                            "role_kind": role_kind,
+                            "role": ref.get("name"),
+                            "role_found": rules is not None,
+                            "api_groups": rule.get("apiGroups"),
+                            "resources": rule.get("resources"),
+                            "verbs": rule.get("verbs"),
+                            "resource_names": rule.get("resourceNames"),
+                            "non_resource_urls": rule.get("nonResourceURLs"),
+                        }
+                    )
     return out
 
 
@@ -326,13 +456,21 @@ def _workload(kind: str, obj: dict[str, Any], r: dict[str, Any]) -> dict[str, An
     containers = _containers(tspec)
     owner = _controller(md)
     return {
-        "cluster": r["cluster"], "kind": kind, "namespace": md.get("namespace"), "name": md.get("name"), "uid": md.get("uid"),
-        "owner_kind": owner[0] if owner else None, "owner_name": owner[1] if owner else None,
+        "cluster": r["cluster"],
+        "kind": kind,
+        "namespace": md.get("namespace"),
+        "name": md.get("name"),
+        "uid": md.get("uid"),
+        "owner_kind": owner[0] if owner else None,
+        "owner_name": owner[1] if owner else None,
         "replicas": spec.get("replicas") if isinstance(spec.get("replicas"), int) else None,
-        "service_account": tspec.get("serviceAccountName") or tspec.get("serviceAccount") or ("default" if tspec.get("containers") else None),
+        "service_account": tspec.get("serviceAccountName")
+        or tspec.get("serviceAccount")
+        or ("default" if tspec.get("containers") else None),
         "images": [str(c.get("image")) for c in containers if c.get("image")] or None,
         "privileged": any(as_object(c.get("securityContext")).get("privileged") is True for c in containers),
-        "labels": md.get("labels"), "created": md.get("creationTimestamp"),
+        "labels": md.get("labels"),
+        "created": md.get("creationTimestamp"),
     }
 
 

@@ -51,7 +51,19 @@ class _Pod:
             self.containers[cid] = t
 
 
-POD_IPS_COLUMNS = ["ip", "start", "end", "namespace", "pod", "pod_uid", "workload_kind", "workload", "node", "evidence", "confidence"]
+POD_IPS_COLUMNS = [
+    "ip",
+    "start",
+    "end",
+    "namespace",
+    "pod",
+    "pod_uid",
+    "workload_kind",
+    "workload",
+    "node",
+    "evidence",
+    "confidence",
+]
 CONTAINERS_COLUMNS = ["container_id", "namespace", "pod", "pod_uid", "workload_kind", "workload", "node", "first_seen"]
 
 
@@ -76,7 +88,12 @@ def fold_pods(
 
     if pods is not None:
         for r in pods.itertuples():
-            p = pod(r.namespace, r.name, uid=r.uid if isinstance(r.uid, str) and r.uid else None, t=r.created if pd.notna(r.created) else None)
+            p = pod(
+                r.namespace,
+                r.name,
+                uid=r.uid if isinstance(r.uid, str) and r.uid else None,
+                t=r.created if pd.notna(r.created) else None,
+            )
             p.uid, p.node = p.uid or r.uid, p.node or r.node
             p.created = p.created or r.created
             p.host_network = bool(r.host_network)
@@ -92,7 +109,9 @@ def fold_pods(
         _fold_audit(chunk, pod, bodies)
         # a bound service-account token names its pod, uid and node (user.extra)
         bound = chunk[chunk.token_pod.notna() & chunk.sa_namespace.notna()]
-        first_use = bound.groupby(["sa_namespace", "token_pod", "token_pod_uid", "token_node"], dropna=False)["time"].min()
+        first_use = bound.groupby(["sa_namespace", "token_pod", "token_pod_uid", "token_node"], dropna=False)[
+            "time"
+        ].min()
         for (ns, name, uid, node), t in first_use.items():
             p = pod(ns, name, t=t, uid=uid if isinstance(uid, str) and uid else None)
             p.uid = p.uid or (uid if pd.notna(uid) else None)
@@ -106,7 +125,9 @@ def fold_pods(
                     pod(ns, name, t=t).see_ip(ip, t, "hubble")
     if runtime is not None and len(runtime):
         seen = runtime[runtime.pod.notna() & runtime.container_id.notna()]
-        for (ns, name, cid), t in seen.groupby(["namespace", "pod", "container_id"], dropna=False)["time"].min().items():
+        for (ns, name, cid), t in (
+            seen.groupby(["namespace", "pod", "container_id"], dropna=False)["time"].min().items()
+        ):
             pod(ns, name, t=t).see_container(cid, t)
         # Tetragon resolves the workload and knows the node
         known = seen[seen.workload.notna()].drop_duplicates(["namespace", "pod"])
@@ -143,7 +164,13 @@ class _Incarnations:
             for p in lives:
                 if (uid is None or p.uid is None) and _known(p.created) and abs(p.created - t) <= CREATE_SLACK:
                     return p
-            alive = [p for p in lives if (uid is None or p.uid is None) and not _known(p.deleted) and (not _known(p.created) or p.created >= t)]
+            alive = [
+                p
+                for p in lives
+                if (uid is None or p.uid is None)
+                and not _known(p.deleted)
+                and (not _known(p.created) or p.created >= t)
+            ]
             if alive:
                 return alive[0]
             if lives and uid is None and not any(_known(p.deleted) and p.deleted <= t for p in lives):
@@ -213,7 +240,9 @@ def _fold_audit(audit: pd.DataFrame, pod: _Incarnations, bodies: UnreadableBodie
             owner = next(((str(o.get("kind")), str(o.get("name"))) for o in owners if o.get("controller")), None)
             if owner and p.workload is None:
                 labels = md.get("labels")
-                p.workload_kind, p.workload = resolve_workload(None, ns, owner, labels if isinstance(labels, dict) else None, {})
+                p.workload_kind, p.workload = resolve_workload(
+                    None, ns, owner, labels if isinstance(labels, dict) else None, {}
+                )
             p.evidence.add("audit")
             continue
         p = pod(ns, name, t=t)
@@ -281,10 +310,21 @@ def _intervals(found: list[_Pod]) -> tuple[pd.DataFrame, pd.DataFrame]:
             start = min(x for x in (seen, p.created) if x is not None and pd.notna(x))
             if p.created is not None and pd.notna(p.created) and seen > p.created:
                 start = seen if "audit" in p.evidence else p.created
-            rows.append({"ip": ip, "start": start, "end": p.deleted, "namespace": p.namespace, "pod": p.name, "pod_uid": p.uid,
-                         "workload_kind": p.workload_kind, "workload": p.workload, "node": p.node,
-                         "evidence": ",".join(sorted(p.evidence)) or None,
-                         "confidence": "high" if p.evidence & {"audit", "inventory"} else "medium"})
+            rows.append(
+                {
+                    "ip": ip,
+                    "start": start,
+                    "end": p.deleted,
+                    "namespace": p.namespace,
+                    "pod": p.name,
+                    "pod_uid": p.uid,
+                    "workload_kind": p.workload_kind,
+                    "workload": p.workload,
+                    "node": p.node,
+                    "evidence": ",".join(sorted(p.evidence)) or None,
+                    "confidence": "high" if p.evidence & {"audit", "inventory"} else "medium",
+                }
+            )
     df = pd.DataFrame(rows, columns=POD_IPS_COLUMNS)
     conflict_columns = ["ip", "pod", "next_pod", "end_was", "end_set"]
     if df.empty:
@@ -296,21 +336,50 @@ def _intervals(found: list[_Pod]) -> tuple[pd.DataFrame, pd.DataFrame]:
         if a.ip != b.ip:
             continue
         if pd.isna(a.end) or a.end > b.start:
-            conflicts.append({"ip": a.ip, "pod": f"{a.namespace}/{a.pod}", "next_pod": f"{b.namespace}/{b.pod}", "end_was": a.end, "end_set": b.start})
+            conflicts.append(
+                {
+                    "ip": a.ip,
+                    "pod": f"{a.namespace}/{a.pod}",
+                    "next_pod": f"{b.namespace}/{b.pod}",
+                    "end_was": a.end,
+                    "end_set": b.start,
+                }
+            )
             df.at[i, "end"] = b.start  # the later pod holds the IP from its start: no overlap
     return df, pd.DataFrame(conflicts, columns=conflict_columns)
 
 
 def _containers(found: list[_Pod]) -> pd.DataFrame:
-    rows = [{"container_id": cid, "namespace": p.namespace, "pod": p.name, "pod_uid": p.uid, "workload_kind": p.workload_kind,
-             "workload": p.workload, "node": p.node, "first_seen": t}
-            for p in found for cid, t in p.containers.items()]
-    return pd.DataFrame(rows, columns=CONTAINERS_COLUMNS).sort_values(["container_id"], kind="stable").reset_index(drop=True)
+    rows = [
+        {
+            "container_id": cid,
+            "namespace": p.namespace,
+            "pod": p.name,
+            "pod_uid": p.uid,
+            "workload_kind": p.workload_kind,
+            "workload": p.workload,
+            "node": p.node,
+            "first_seen": t,
+        }
+        for p in found
+        for cid, t in p.containers.items()
+    ]
+    return (
+        pd.DataFrame(rows, columns=CONTAINERS_COLUMNS)
+        .sort_values(["container_id"], kind="stable")
+        .reset_index(drop=True)
+    )
 
 
-def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.DataFrame] | None, pod_ips: pd.DataFrame,
-                          cluster: str | None, *, unreadable: UnreadableBodies | None = None,
-                          token_accounts: dict[tuple[str, str], str] | None = None) -> list[dict[str, Any]]:
+def pods_from_all_sources(
+    pods: pd.DataFrame,
+    audit: pd.DataFrame | Iterable[pd.DataFrame] | None,
+    pod_ips: pd.DataFrame,
+    cluster: str | None,
+    *,
+    unreadable: UnreadableBodies | None = None,
+    token_accounts: dict[tuple[str, str], str] | None = None,
+) -> list[dict[str, Any]]:
     """Rows for the ``pods`` context table that the inventory lacks: pods whose create the
     audit log recorded (spec and security flags from the request), pods known only from
     their lifetimes (tokens, flows, runtime events), and pods known only from their deletion
@@ -336,9 +405,16 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
         for t, ns, name in _tuples(deletes, ["time", "object_namespace", "object_name"]):
             if ns and name:
                 deleted.setdefault((str(ns), str(name)), t)
-        creates = chunk[ok & (chunk.resource == "pods") & (chunk.verb == "create") & chunk.subresource.isna() & chunk.request_object.notna()]
-        for (t, ns, name, request), event_id in zip(_tuples(creates, ["time", "object_namespace", "object_name", "request_object"]),
-                                                    _event_ids(creates)):
+        creates = chunk[
+            ok
+            & (chunk.resource == "pods")
+            & (chunk.verb == "create")
+            & chunk.subresource.isna()
+            & chunk.request_object.notna()
+        ]
+        for (t, ns, name, request), event_id in zip(
+            _tuples(creates, ["time", "object_namespace", "object_name", "request_object"]), _event_ids(creates)
+        ):
             key = (str(ns), str(name))
             if key in have or key in rows:
                 continue
@@ -355,11 +431,27 @@ def pods_from_all_sources(pods: pd.DataFrame, audit: pd.DataFrame | Iterable[pd.
     for key, lt in life.items():
         if key in have:
             continue
-        row = rows.setdefault(key, {"cluster": cluster, "namespace": key[0], "name": key[1], "uid": _nn(lt["pod_uid"]), "node": _nn(lt["node"]),
-                                    "workload_kind": _nn(lt["workload_kind"]), "workload": _nn(lt["workload"]), "created": lt["start"]})
+        row = rows.setdefault(
+            key,
+            {
+                "cluster": cluster,
+                "namespace": key[0],
+                "name": key[1],
+                "uid": _nn(lt["pod_uid"]),
+                "node": _nn(lt["node"]),
+                "workload_kind": _nn(lt["workload_kind"]),
+                "workload": _nn(lt["workload"]),
+                "created": lt["start"],
+            },
+        )
         row["ips"] = sorted(ips_of.get(key, ()))
         row["deleted"] = lt["end"] if pd.notna(lt["end"]) else row.get("deleted")
-        for col, src in (("uid", "pod_uid"), ("node", "node"), ("workload_kind", "workload_kind"), ("workload", "workload")):
+        for col, src in (
+            ("uid", "pod_uid"),
+            ("node", "node"),
+            ("workload_kind", "workload_kind"),
+            ("workload", "workload"),
+        ):
             if not row.get(col) and pd.notna(lt[src]):
                 row[col] = lt[src]
     for key, row in rows.items():  # the account a bound token of the pod names (user.extra pod-name)

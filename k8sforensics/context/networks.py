@@ -30,7 +30,9 @@ MINING_PORTS = frozenset({3333, 4444, 5555, 6666, 7777, 14433, 14444, 45560, 457
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # Private ranges a cluster and its VPC use. (ipaddress's is_private also counts the
 # documentation ranges, which are outside addresses in every test and example.)
-INTERNAL_RANGES = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
+INTERNAL_RANGES = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
+)
 
 # Flow formats written by an interface (or endpoint) of the VPC/cluster whose ``direction``
 # says which end that interface is: ingress → the destination, egress → the source.
@@ -45,12 +47,17 @@ INTERFACE_FORMATS = ("aws-vpc-flow", "gcp-vpc-flow", "azure-flow", "azure-traffi
 EPHEMERAL_MIN = 32768
 
 
-def cluster_networks(nodes: pd.DataFrame, *, services: pd.DataFrame | None = None, interfaces: Iterable[str] = ()) -> list[Network]:
+def cluster_networks(
+    nodes: pd.DataFrame, *, services: pd.DataFrame | None = None, interfaces: Iterable[str] = ()
+) -> list[Network]:
     """Inside networks: pod CIDRs and node addresses (``nodes`` context table), Services'
     cluster IPs and external/load-balancer ingress addresses (``services``), and
     ``interfaces``, the addresses that wrote flow-log records (``interface_addresses``)."""
     values: list[Any] = []
-    for frame, cols in ((nodes, ("pod_cidrs", "internal_ips", "external_ips")), (services, ("cluster_ips", "external_ips"))):
+    for frame, cols in (
+        (nodes, ("pod_cidrs", "internal_ips", "external_ips")),
+        (services, ("cluster_ips", "external_ips")),
+    ):
         if frame is None:
             continue
         for col in cols:
@@ -72,7 +79,9 @@ def cluster_networks(nodes: pd.DataFrame, *, services: pd.DataFrame | None = Non
 def case_networks(source: Any) -> list[Network]:
     """``cluster_networks`` of a case (or anything with ``context(name)``, and ``sql`` for
     the flow-log interfaces): what enrichment and detection both call inside."""
-    return cluster_networks(source.context("nodes"), services=source.context("services"), interfaces=interface_addresses(source))
+    return cluster_networks(
+        source.context("nodes"), services=source.context("services"), interfaces=interface_addresses(source)
+    )
 
 
 def external_mask(ips: pd.Series, networks: list[Network]) -> pd.Series:
@@ -130,7 +139,7 @@ _INTERFACE_SQL = f"""
             WHEN 'egress' THEN coalesce(CASE WHEN contains(extra, 'interface-srcaddr') AND json_valid(extra)
                                              THEN json_extract_string(extra, '$."interface-srcaddr"') END, src_ip) END AS addr
         FROM (SELECT source, direction, src_ip::VARCHAR AS src_ip, dst_ip::VARCHAR AS dst_ip, extra::VARCHAR AS extra FROM {{table}})
-        WHERE source IN ({', '.join(repr(s) for s in INTERFACE_FORMATS)}) AND direction IN ('ingress', 'egress'))
+        WHERE source IN ({", ".join(repr(s) for s in INTERFACE_FORMATS)}) AND direction IN ('ingress', 'egress'))
     WHERE addr IS NOT NULL ORDER BY addr"""
 _CASE_INTERFACES: dict[tuple[str, str], frozenset[str]] = {}
 
@@ -143,8 +152,11 @@ def interface_addresses(source: Any) -> frozenset[str]:
     if isinstance(source, pd.DataFrame):
         if not {"source", "direction", "src_ip", "dst_ip"} <= set(source.columns) or source.empty:
             return frozenset()
-        frame = source[["source", "direction", "src_ip", "dst_ip"]].assign(
-            extra=source["extra"] if "extra" in source.columns else None).astype(object)
+        frame = (
+            source[["source", "direction", "src_ip", "dst_ip"]]
+            .assign(extra=source["extra"] if "extra" in source.columns else None)
+            .astype(object)
+        )
         con = duckdb.connect()
         try:
             con.register("_flows", frame)
@@ -168,20 +180,37 @@ def reply_mask(flows: pd.DataFrame, *, listening: frozenset[tuple[str, str, int]
     sensor saw listen or accept, ``listening_sockets``): a flow from a pod's listening port to
     another port is that server answering; else by ports: from below ``EPHEMERAL_MIN`` to an
     ephemeral port ≥ it. A flow that none of these decide counts as an initiator's."""
-    given = flows["is_reply"].astype("boolean") if "is_reply" in flows.columns else pd.Series(pd.NA, index=flows.index, dtype="boolean")
-    sport = pd.to_numeric(flows.get("src_port"), errors="coerce") if "src_port" in flows.columns else pd.Series(np.nan, index=flows.index)
-    dport = pd.to_numeric(flows.get("dst_port"), errors="coerce") if "dst_port" in flows.columns else pd.Series(np.nan, index=flows.index)
+    given = (
+        flows["is_reply"].astype("boolean")
+        if "is_reply" in flows.columns
+        else pd.Series(pd.NA, index=flows.index, dtype="boolean")
+    )
+    sport = (
+        pd.to_numeric(flows.get("src_port"), errors="coerce")
+        if "src_port" in flows.columns
+        else pd.Series(np.nan, index=flows.index)
+    )
+    dport = (
+        pd.to_numeric(flows.get("dst_port"), errors="coerce")
+        if "dst_port" in flows.columns
+        else pd.Series(np.nan, index=flows.index)
+    )
     by_port = (sport < EPHEMERAL_MIN) & (dport >= EPHEMERAL_MIN)
     if listening and {"src_namespace", "src_pod"} <= set(flows.columns):
         keys = pd.Series(list(zip(flows["src_namespace"], flows["src_pod"], sport)), index=flows.index, dtype=object)
-        back = pd.Series(list(zip(flows["dst_namespace"], flows["dst_pod"], dport)), index=flows.index, dtype=object) \
-            if {"dst_namespace", "dst_pod"} <= set(flows.columns) else pd.Series(None, index=flows.index, dtype=object)
+        back = (
+            pd.Series(list(zip(flows["dst_namespace"], flows["dst_pod"], dport)), index=flows.index, dtype=object)
+            if {"dst_namespace", "dst_pod"} <= set(flows.columns)
+            else pd.Series(None, index=flows.index, dtype=object)
+        )
         # the sender listens on its port and the receiver does not listen on its own: an answer
         by_port = by_port | (keys.isin(listening) & ~back.isin(listening))
     return given.fillna(by_port.fillna(False)).astype(bool)
 
 
-_LISTEN = r"(?i)listen|accept"  # process_listen, inet_csk_listen_start, security_socket_listen/accept, listen/accept syscalls
+_LISTEN = (
+    r"(?i)listen|accept"  # process_listen, inet_csk_listen_start, security_socket_listen/accept, listen/accept syscalls
+)
 
 
 def listening_sockets(runtime: pd.DataFrame) -> frozenset[tuple[str, str, int]]:
@@ -200,4 +229,6 @@ def listening_sockets(runtime: pd.DataFrame) -> frozenset[tuple[str, str, int]]:
         if col in r.columns:
             text = text + " " + r[col].fillna("").astype(str)
     r = r[text.str.contains(_LISTEN, regex=True)]
-    return frozenset((str(n), str(p), int(port)) for n, p, port in zip(r["namespace"], r["pod"], r["src_port"]) if int(port) > 0)
+    return frozenset(
+        (str(n), str(p), int(port)) for n, p, port in zip(r["namespace"], r["pod"], r["src_port"]) if int(port) > 0
+    )

@@ -44,11 +44,14 @@ def object_context(case: Case, *, unreadable: UnreadableBodies | None = None) ->
     parts = case._parts("objects")
     if not parts:
         return {}
-    return build_context(pq.read_table([str(case.path / p) for p in parts], schema=OBJECTS.arrow_schema), unreadable=unreadable)
+    return build_context(
+        pq.read_table([str(case.path / p) for p in parts], schema=OBJECTS.arrow_schema), unreadable=unreadable
+    )
 
 
-def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None,
-                     unreadable: UnreadableBodies | None = None) -> tuple[dict[str, pa.Table], pd.DataFrame]:
+def lifetime_context(
+    case: Case, *, objects: dict[str, pa.Table] | None = None, unreadable: UnreadableBodies | None = None
+) -> tuple[dict[str, pa.Table], pd.DataFrame]:
     """``pods``, ``pod_ips`` and ``containers`` folded from every table the case holds
     (``objects``: ``object_context(case)`` when the caller has it already), and the IP
     conflicts the fold settled."""
@@ -61,12 +64,28 @@ def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None,
         "CASE WHEN (verb = 'create' AND (subresource IS NULL OR subresource = 'binding')) "
         "OR (subresource = 'status' AND verb IN ('patch', 'update')) THEN request_object END AS request_object, "
         "sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
-        "WHERE resource IN ('pods', 'namespaces') AND (response_code IS NULL OR response_code < 400)")
-    tokens = case.sql("SELECT min(time) AS time, sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
-                      "WHERE token_pod IS NOT NULL GROUP BY sa_namespace, token_pod, token_pod_uid, token_node")
+        "WHERE resource IN ('pods', 'namespaces') AND (response_code IS NULL OR response_code < 400)"
+    )
+    tokens = case.sql(
+        "SELECT min(time) AS time, sa_namespace, token_pod, token_pod_uid, token_node FROM audit "
+        "WHERE token_pod IS NOT NULL GROUP BY sa_namespace, token_pod, token_pod_uid, token_node"
+    )
     tokens["time"] = pd.to_datetime(tokens["time"], utc=True)
-    columns = ["time", "event_id", "verb", "resource", "subresource", "object_namespace", "object_name", "response_code",
-               "request_object", "sa_namespace", "token_pod", "token_pod_uid", "token_node"]
+    columns = [
+        "time",
+        "event_id",
+        "verb",
+        "resource",
+        "subresource",
+        "object_namespace",
+        "object_name",
+        "response_code",
+        "request_object",
+        "sa_namespace",
+        "token_pod",
+        "token_pod_uid",
+        "token_node",
+    ]
 
     def audit(query: str, *, tokens: pd.DataFrame | None = None) -> Iterator[pd.DataFrame]:
         """The query's rows in time order, 10,000 at a time. Sorting them all at once would
@@ -75,8 +94,10 @@ def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None,
         con = case.connect()
         try:
             for lo, hi in case.time_ranges(f"({query})", every=pd.Timedelta(minutes=1), rows=50_000, con=con):
-                reader = con.sql(f"SELECT * FROM ({query}) WHERE time >= $lo AND time < $hi ORDER BY time",
-                                 params={"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()}).to_arrow_reader(10_000)
+                reader = con.sql(
+                    f"SELECT * FROM ({query}) WHERE time >= $lo AND time < $hi ORDER BY time",
+                    params={"lo": lo.to_pydatetime(), "hi": hi.to_pydatetime()},
+                ).to_arrow_reader(10_000)
                 for batch in reader:
                     yield to_frame(pa.Table.from_batches([batch]))
         finally:
@@ -88,25 +109,44 @@ def lifetime_context(case: Case, *, objects: dict[str, pa.Table] | None = None,
         "SELECT min(time) AS time, src_namespace, src_pod, src_ip, NULL AS dst_namespace, NULL AS dst_pod, NULL AS dst_ip FROM flows "
         "WHERE src_pod IS NOT NULL AND src_ip IS NOT NULL GROUP BY src_namespace, src_pod, src_ip UNION ALL "
         "SELECT min(time), NULL, NULL, NULL, dst_namespace, dst_pod, dst_ip FROM flows "
-        "WHERE dst_pod IS NOT NULL AND dst_ip IS NOT NULL GROUP BY dst_namespace, dst_pod, dst_ip")
+        "WHERE dst_pod IS NOT NULL AND dst_ip IS NOT NULL GROUP BY dst_namespace, dst_pod, dst_ip"
+    )
     flows["time"] = pd.to_datetime(flows["time"], utc=True)
-    runtime = case.sql("SELECT min(time) AS time, namespace, pod, container_id, any_value(workload) AS workload, "
-                       "any_value(workload_kind) AS workload_kind, any_value(node) AS node FROM runtime "
-                       "WHERE pod IS NOT NULL AND container_id IS NOT NULL GROUP BY namespace, pod, container_id")
+    runtime = case.sql(
+        "SELECT min(time) AS time, namespace, pod, container_id, any_value(workload) AS workload, "
+        "any_value(workload_kind) AS workload_kind, any_value(node) AS node FROM runtime "
+        "WHERE pod IS NOT NULL AND container_id IS NOT NULL GROUP BY namespace, pod, container_id"
+    )
     runtime["time"] = pd.to_datetime(runtime["time"], utc=True)
     objects = object_context(case, unreadable=unreadable) if objects is None else objects
     inventory_pods = to_frame(objects["pods"]) if "pods" in objects else to_frame(PODS.arrow_schema.empty_table())
-    pod_ips, containers, conflicts = fold_pods(inventory_pods, audit(pod_requests, tokens=tokens), flows, runtime, unreadable=unreadable)
+    pod_ips, containers, conflicts = fold_pods(
+        inventory_pods, audit(pod_requests, tokens=tokens), flows, runtime, unreadable=unreadable
+    )
     # the second pass needs only the pod creates: their bodies give the pods the dumps lack
-    pod_creates = ("SELECT time, event_id, verb, resource, subresource, object_namespace, object_name, response_code, request_object "
-                   "FROM audit WHERE resource = 'pods' AND subresource IS NULL AND ((verb = 'create' AND request_object IS NOT NULL) OR verb = 'delete') "
-                   "AND (response_code IS NULL OR response_code < 400)")
+    pod_creates = (
+        "SELECT time, event_id, verb, resource, subresource, object_namespace, object_name, response_code, request_object "
+        "FROM audit WHERE resource = 'pods' AND subresource IS NULL AND ((verb = 'create' AND request_object IS NOT NULL) OR verb = 'delete') "
+        "AND (response_code IS NULL OR response_code < 400)"
+    )
     # a bound token names its pod: which account a pod ran as, for pods no dump or create shows
-    accounts = case.sql("SELECT DISTINCT sa_namespace, token_pod, sa_name FROM audit WHERE token_pod IS NOT NULL AND sa_name IS NOT NULL")
-    token_accounts = {(ns, pod): sa for ns, pod, sa in zip(accounts["sa_namespace"], accounts["token_pod"], accounts["sa_name"])}
-    extra = pods_from_all_sources(inventory_pods, audit(pod_creates), pod_ips, case.cluster, unreadable=unreadable, token_accounts=token_accounts)
-    out = {"pods": pa.concat_tables([pa.Table.from_pandas(inventory_pods, schema=PODS.arrow_schema, preserve_index=False),
-                                     pa.Table.from_batches([rows_to_batch(extra, PODS)]) if extra else PODS.arrow_schema.empty_table()])}
+    accounts = case.sql(
+        "SELECT DISTINCT sa_namespace, token_pod, sa_name FROM audit WHERE token_pod IS NOT NULL AND sa_name IS NOT NULL"
+    )
+    token_accounts = {
+        (ns, pod): sa for ns, pod, sa in zip(accounts["sa_namespace"], accounts["token_pod"], accounts["sa_name"])
+    }
+    extra = pods_from_all_sources(
+        inventory_pods, audit(pod_creates), pod_ips, case.cluster, unreadable=unreadable, token_accounts=token_accounts
+    )
+    out = {
+        "pods": pa.concat_tables(
+            [
+                pa.Table.from_pandas(inventory_pods, schema=PODS.arrow_schema, preserve_index=False),
+                pa.Table.from_batches([rows_to_batch(extra, PODS)]) if extra else PODS.arrow_schema.empty_table(),
+            ]
+        )
+    }
     for name, frame in (("pod_ips", pod_ips), ("containers", containers)):
         table = CONTEXT_TABLES[name]
         frame = frame.assign(cluster=case.cluster)

@@ -59,24 +59,40 @@ def detect(
         chosen += loaded.rules
     t0 = time.perf_counter()
     unreadable = UnreadableBodies()  # one record of the bodies left unread, whichever evidence a rule reads
-    whole = Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows, unreadable=unreadable)  # nothing is read until a rule asks
+    whole = Evidence.from_case(
+        case, settings=settings, chunk_rows=chunk_rows, unreadable=unreadable
+    )  # nothing is read until a rule asks
     rows = None
     if any(rule.reads == "reduced" for rule in chosen):
         # the audit columns none of the built-in rules reads are left unread
-        rows = reduced(Evidence.from_case(case, settings=settings, chunk_rows=chunk_rows, audit_columns=AUDIT_COLUMNS_READ, unreadable=unreadable))
+        rows = reduced(
+            Evidence.from_case(
+                case, settings=settings, chunk_rows=chunk_rows, audit_columns=AUDIT_COLUMNS_READ, unreadable=unreadable
+            )
+        )
     read = time.perf_counter() - t0  # reading the tables (and keeping the rows the built-in rules can use)
     findings, runs = run_rules(whole, chosen, reduced=rows)
     # behaviour seen since the learning window and in several hours is the baseline: one low finding
     start = (rows if rows is not None else whole).start()
-    findings = fold_routine(findings, learning_window=pd.Timedelta(whole.settings["learning_window"]), evidence_start=start)
+    findings = fold_routine(
+        findings, learning_window=pd.Timedelta(whole.settings["learning_window"]), evidence_start=start
+    )
     unreadable.warn("detection")
     if save:
         run: dict[str, Any] = {
-            "rules": len(chosen), "findings": len(findings), "seconds": round(time.perf_counter() - t0, 3), "read_seconds": round(read, 3),
-            "settings": {k: str(v) for k, v in (settings or {}).items()}, "per_rule": runs,
+            "rules": len(chosen),
+            "findings": len(findings),
+            "seconds": round(time.perf_counter() - t0, 3),
+            "read_seconds": round(read, 3),
+            "settings": {k: str(v) for k, v in (settings or {}).items()},
+            "per_rule": runs,
         }
         if loaded is not None:
-            run["sigma"] = {"folder": loaded.folder, "rules": len(loaded.rules), "skipped": loaded.skipped.to_dict("records")}
+            run["sigma"] = {
+                "folder": loaded.folder,
+                "rules": len(loaded.rules),
+                "skipped": loaded.skipped.to_dict("records"),
+            }
         if unreadable.total:  # bodies the rules could not read: what they would have found there is missing
             run["unreadable_bodies"] = unreadable.summary()
         case.save_findings(findings_table(findings), run)

@@ -38,13 +38,23 @@ from .facts import (
     system_requests,
 )
 
-WORKLOAD_RESOURCES = frozenset({"pods", "deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicationcontrollers"})
+WORKLOAD_RESOURCES = frozenset(
+    {"pods", "deployments", "replicasets", "daemonsets", "statefulsets", "jobs", "cronjobs", "replicationcontrollers"}
+)
 WRITE_VERBS = frozenset({"create", "update", "patch"})
-DANGEROUS_CAPS = frozenset({"SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "NET_ADMIN", "BPF", "DAC_READ_SEARCH", "SYS_RAWIO", "ALL"})
-BAD_EXEC = re.compile(r"/dev/tcp/|/dev/udp/|\bnc\b.*\s-e\s|\bncat\b.*\s-e\s|\bmkfifo\b|\bsocat\b.*exec|bash\s+-i\b|"
-                      r"\b(?:curl|wget)\b.*https?://|169\.254\.169\.254|metadata\.google\.internal|/\.aws/|azure\.json|base64\s+-d")
-HEALTH_URIS = re.compile(r"^/(?:healthz|livez|readyz|version|metrics|openid/v1/jwks|\.well-known/openid-configuration)\b")
-PRIVILEGED_USERS = re.compile(r"^(?:system:admin|kubernetes-admin|cluster-admin|system:node:.*|system:serviceaccount:kube-system:.*|system:kube-.*)$")
+DANGEROUS_CAPS = frozenset(
+    {"SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "NET_ADMIN", "BPF", "DAC_READ_SEARCH", "SYS_RAWIO", "ALL"}
+)
+BAD_EXEC = re.compile(
+    r"/dev/tcp/|/dev/udp/|\bnc\b.*\s-e\s|\bncat\b.*\s-e\s|\bmkfifo\b|\bsocat\b.*exec|bash\s+-i\b|"
+    r"\b(?:curl|wget)\b.*https?://|169\.254\.169\.254|metadata\.google\.internal|/\.aws/|azure\.json|base64\s+-d"
+)
+HEALTH_URIS = re.compile(
+    r"^/(?:healthz|livez|readyz|version|metrics|openid/v1/jwks|\.well-known/openid-configuration)\b"
+)
+PRIVILEGED_USERS = re.compile(
+    r"^(?:system:admin|kubernetes-admin|cluster-admin|system:node:.*|system:serviceaccount:kube-system:.*|system:kube-.*)$"
+)
 
 
 def _items(v: Any) -> list[Any]:
@@ -52,13 +62,9 @@ def _items(v: Any) -> list[Any]:
     return [] if v is None or isinstance(v, float) else list(v)
 
 
-
-
-
-
-
-
-def in_burst(rows: pd.DataFrame, *, by: list[str], window: Any, min_count: int, distinct: str | None = None) -> pd.Series:
+def in_burst(
+    rows: pd.DataFrame, *, by: list[str], window: Any, min_count: int, distinct: str | None = None
+) -> pd.Series:
     """Rows (aligned with ``rows``) that lie in some sliding ``window`` in which one key (``by``)
     has at least ``min_count`` rows (or, with ``distinct``, that many distinct values of that
     column). A sliding window, not fixed clock buckets (``dt.floor``): a burst that straddles a
@@ -82,10 +88,6 @@ def in_burst(rows: pd.DataFrame, *, by: list[str], window: Any, min_count: int, 
     return out
 
 
-
-
-
-
 def _outside(ev: Evidence) -> pd.Series:
     """Audit rows whose client address is outside the cluster and its private network
     (``network.external_mask`` over the nodes' addresses and pod CIDRs)."""
@@ -94,15 +96,15 @@ def _outside(ev: Evidence) -> pd.Series:
 
 def anonymous(a: pd.DataFrame) -> pd.Series:
     """Requests the API server served without authenticating the client."""
-    return ((a["user"] == "system:anonymous") | a["user_groups"].map(lambda g: "system:unauthenticated" in _items(g))).astype(bool)
+    return (
+        (a["user"] == "system:anonymous") | a["user_groups"].map(lambda g: "system:unauthenticated" in _items(g))
+    ).astype(bool)
 
 
 def people(a: pd.DataFrame) -> pd.Series:
     """Requests by people and outside automation (kubeconfig users, CI users, cloud IAM
     identities): not a service account, not a node or controller, not anonymous."""
     return (a["user"].notna() & a["sa_name"].isna() & ~is_system(a["user"]) & ~anonymous(a)).astype(bool)
-
-
 
 
 def pod_spec(obj: Any) -> dict[str, Any] | None:
@@ -113,9 +115,9 @@ def pod_spec(obj: Any) -> dict[str, Any] | None:
     if not isinstance(spec, dict):
         return None
     if "jobTemplate" in spec:
-        spec = ((spec.get("jobTemplate") or {}).get("spec") or {})
+        spec = (spec.get("jobTemplate") or {}).get("spec") or {}
     if "template" in spec:
-        spec = ((spec.get("template") or {}).get("spec") or {})
+        spec = (spec.get("template") or {}).get("spec") or {}
     return spec if isinstance(spec, dict) else None
 
 
@@ -136,14 +138,27 @@ def _workload_writes(ev: Evidence) -> tuple[pd.DataFrame, pd.Series]:
 
 def _parse_workload_writes(ev: Evidence) -> tuple[pd.DataFrame, pd.Series]:
     a = ev.audit
-    m = a["verb"].isin(WRITE_VERBS) & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev)
+    m = (
+        a["verb"].isin(WRITE_VERBS)
+        & a["resource"].isin(WORKLOAD_RESOURCES)
+        & a["subresource"].isna()
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    )
     bodies = parsed_bodies(a, m, unreadable=ev.unreadable)
     specs = bodies.map(pod_spec)
     keep = m & specs.notna()
     rows = a[keep]
     # a pod created with generateName has no name in the request URI: take it from the body
-    named = bodies[keep].map(lambda o: ((o or {}).get("metadata") or {}).get("name") or (((o or {}).get("metadata") or {}).get("generateName") or "") + "*")
-    rows = rows.assign(object_name=rows["object_name"].where(rows["object_name"].notna() & (rows["object_name"] != ""), named))
+    named = bodies[keep].map(
+        lambda o: (
+            ((o or {}).get("metadata") or {}).get("name")
+            or (((o or {}).get("metadata") or {}).get("generateName") or "") + "*"
+        )
+    )
+    rows = rows.assign(
+        object_name=rows["object_name"].where(rows["object_name"].notna() & (rows["object_name"] != ""), named)
+    )
     return rows, specs[keep]
 
 
@@ -159,9 +174,19 @@ def _hits_by_object(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: 
         return pd.DataFrame()
     pods = rows["resource"] == "pods"
     entity = pod_entity(rows["object_namespace"], rows["object_name"]).where(pods, _object_ref(rows))
-    return hits_from_rows(rows, entity_type=kw.pop("entity_type", "pod" if bool(pods.all()) else "object"), entity=entity,
-                          namespace=rows["object_namespace"], pod=rows["object_name"].where(pods, None), user=rows["user"],
-                          source_ip=rows["source_ip"], summary=summary, table="audit", gap=gap, **kw)
+    return hits_from_rows(
+        rows,
+        entity_type=kw.pop("entity_type", "pod" if bool(pods.all()) else "object"),
+        entity=entity,
+        namespace=rows["object_namespace"],
+        pod=rows["object_name"].where(pods, None),
+        user=rows["user"],
+        source_ip=rows["source_ip"],
+        summary=summary,
+        table="audit",
+        gap=gap,
+        **kw,
+    )
 
 
 def _hits_by_actor(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: Any) -> pd.DataFrame:
@@ -170,9 +195,18 @@ def _hits_by_actor(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: A
         return pd.DataFrame()
     sa = rows["sa_name"].notna()
     entity = (rows["sa_namespace"].astype(str) + "/" + rows["sa_name"].astype(str)).where(sa, rows["user"])
-    return hits_from_rows(rows, entity_type=kw.pop("entity_type", "service_account" if bool(sa.all()) else "user"), entity=entity,
-                          namespace=rows["object_namespace"], user=rows["user"], source_ip=rows["source_ip"],
-                          summary=summary, table="audit", gap=gap, **kw)
+    return hits_from_rows(
+        rows,
+        entity_type=kw.pop("entity_type", "service_account" if bool(sa.all()) else "user"),
+        entity=entity,
+        namespace=rows["object_namespace"],
+        user=rows["user"],
+        source_ip=rows["source_ip"],
+        summary=summary,
+        table="audit",
+        gap=gap,
+        **kw,
+    )
 
 
 # ---------------------------------------------------------------------- execution
@@ -180,12 +214,23 @@ def _hits_by_actor(rows: pd.DataFrame, summary: Any, *, gap: Any = None, **kw: A
 
 def exec_into_pod(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & a["subresource"].isin(["exec", "attach"]) & a["verb"].isin(["create", "get"]) & allowed_requests(ev)
+    m = (
+        (a["resource"] == "pods")
+        & a["subresource"].isin(["exec", "attach"])
+        & a["verb"].isin(["create", "get"])
+        & allowed_requests(ev)
+    )
     rows = a[m]
     if rows.empty:
         return pd.DataFrame()
-    hits = _hits_by_object(rows, lambda r: f"{r.user} ran {r.subresource} in pod {r.entity}" + (f": {r.exec_command}" if r.exec_command else "")
-                           + f" (from {r.source_ip}, {r.user_agent})")
+    hits = _hits_by_object(
+        rows,
+        lambda r: (
+            f"{r.user} ran {r.subresource} in pod {r.entity}"
+            + (f": {r.exec_command}" if r.exec_command else "")
+            + f" (from {r.source_ip}, {r.user_agent})"
+        ),
+    )
     # a pod's own identity exec-ing into another pod is movement, not a first foothold
     by_sa = hits["user"].fillna("").str.startswith("system:serviceaccount:")
     return set_where(hits, by_sa, tactic="Lateral Movement", kill_chain_phase="Actions on Objectives", severity="high")
@@ -194,25 +239,48 @@ def exec_into_pod(ev: Evidence) -> pd.DataFrame:
 def exec_suspicious_command(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     cmd = a["exec_command"].fillna("")
-    m = (a["subresource"].isin(["exec", "attach"]) & allowed_requests(ev) & cmd.str.contains(BAD_EXEC) & ~cmd.str.contains(SA_TOKEN_PATHS))
-    return _hits_by_object(a[m], lambda r: f"{r.user} exec'd a reverse-shell, download or credential command in {r.entity}: {r.exec_command}")
+    m = (
+        a["subresource"].isin(["exec", "attach"])
+        & allowed_requests(ev)
+        & cmd.str.contains(BAD_EXEC)
+        & ~cmd.str.contains(SA_TOKEN_PATHS)
+    )
+    return _hits_by_object(
+        a[m],
+        lambda r: f"{r.user} exec'd a reverse-shell, download or credential command in {r.entity}: {r.exec_command}",
+    )
 
 
 def exec_reads_token(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = a["subresource"].isin(["exec", "attach"]) & allowed_requests(ev) & a["exec_command"].fillna("").str.contains(SA_TOKEN_PATHS)
-    return _hits_by_object(a[m], lambda r: f"{r.user} exec'd into {r.entity} to read its service-account token: {r.exec_command}")
+    m = (
+        a["subresource"].isin(["exec", "attach"])
+        & allowed_requests(ev)
+        & a["exec_command"].fillna("").str.contains(SA_TOKEN_PATHS)
+    )
+    return _hits_by_object(
+        a[m], lambda r: f"{r.user} exec'd into {r.entity} to read its service-account token: {r.exec_command}"
+    )
 
 
 def kubectl_cp(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["subresource"] == "exec") & allowed_requests(ev) & a["exec_command"].fillna("").str.contains(r"^tar\s+-?c\S*f\s+-", regex=True)
+    m = (
+        (a["subresource"] == "exec")
+        & allowed_requests(ev)
+        & a["exec_command"].fillna("").str.contains(r"^tar\s+-?c\S*f\s+-", regex=True)
+    )
     return _hits_by_object(a[m], lambda r: f"{r.user} copied files out of {r.entity} (kubectl cp: {r.exec_command})")
 
 
 def ephemeral_container(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & (a["subresource"] == "ephemeralcontainers") & a["verb"].isin(["update", "patch"]) & allowed_requests(ev)
+    m = (
+        (a["resource"] == "pods")
+        & (a["subresource"] == "ephemeralcontainers")
+        & a["verb"].isin(["update", "patch"])
+        & allowed_requests(ev)
+    )
     return _hits_by_object(a[m], lambda r: f"{r.user} added an ephemeral (debug) container to {r.entity}")
 
 
@@ -225,13 +293,29 @@ def port_forward(ev: Evidence) -> pd.DataFrame:
 def node_proxy(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     uri = a["request_uri"].fillna("")
-    m = (a["resource"] == "nodes") & (a["subresource"] == "proxy") & allowed_requests(ev) & ~uri.str.contains(r"/proxy/(?:metrics|healthz|stats/summary)")
+    m = (
+        (a["resource"] == "nodes")
+        & (a["subresource"] == "proxy")
+        & allowed_requests(ev)
+        & ~uri.str.contains(r"/proxy/(?:metrics|healthz|stats/summary)")
+    )
     rows = a[m]
-    hits = hits_from_rows(rows, entity_type="node", entity=rows["object_name"], user=rows["user"], source_ip=rows["source_ip"],
-                          summary=lambda r: f"{r.user} reached the kubelet API of node {r.entity} through the API server: {r.request_uri}",
-                          table="audit", gap=ev.settings["session_gap"])
+    hits = hits_from_rows(
+        rows,
+        entity_type="node",
+        entity=rows["object_name"],
+        user=rows["user"],
+        source_ip=rows["source_ip"],
+        summary=lambda r: (
+            f"{r.user} reached the kubelet API of node {r.entity} through the API server: {r.request_uri}"
+        ),
+        table="audit",
+        gap=ev.settings["session_gap"],
+    )
     if len(hits):
-        hits["severity"] = ["critical" if re.search(r"/(?:exec|run|checkpoint|attach)/", s) else "high" for s in hits["summary"]]
+        hits["severity"] = [
+            "critical" if re.search(r"/(?:exec|run|checkpoint|attach)/", s) else "high" for s in hits["summary"]
+        ]
     return hits
 
 
@@ -248,13 +332,21 @@ def _spec_rule(ev: Evidence, test: Any, summary: Any) -> pd.DataFrame:
 
 
 def _privileged(spec: dict[str, Any]) -> str:
-    names = [c.get("name", "?") for c in containers(spec) if ((c.get("securityContext") or {}).get("privileged") is True)]
+    names = [
+        c.get("name", "?") for c in containers(spec) if ((c.get("securityContext") or {}).get("privileged") is True)
+    ]
     return ", ".join(names)
 
 
 def privileged_pod(ev: Evidence) -> pd.DataFrame:
-    return _spec_rule(ev, _privileged, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} with privileged container(s) {r.detail}"
-                      + f" (from {r.source_ip})")
+    return _spec_rule(
+        ev,
+        _privileged,
+        lambda r: (
+            f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} with privileged container(s) {r.detail}"
+            + f" (from {r.source_ip})"
+        ),
+    )
 
 
 def _host_namespaces(spec: dict[str, Any]) -> str:
@@ -262,27 +354,51 @@ def _host_namespaces(spec: dict[str, Any]) -> str:
 
 
 def host_namespaces(ev: Evidence) -> pd.DataFrame:
-    return _spec_rule(ev, _host_namespaces, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} sharing the node's {r.detail}")
+    return _spec_rule(
+        ev,
+        _host_namespaces,
+        lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} sharing the node's {r.detail}",
+    )
 
 
 def sensitive_host_paths(spec: dict[str, Any]) -> str:
     """The host paths a pod spec mounts that hand over the node (``is_sensitive_host_path``), comma-separated."""
-    paths = [((v.get("hostPath") or {}).get("path") or "") for v in spec.get("volumes") or [] if isinstance(v, dict) and v.get("hostPath")]
+    paths = [
+        ((v.get("hostPath") or {}).get("path") or "")
+        for v in spec.get("volumes") or []
+        if isinstance(v, dict) and v.get("hostPath")
+    ]
     bad = [p for p in paths if is_sensitive_host_path(p)]
     return ", ".join(bad)
 
 
 def sensitive_host_path(ev: Evidence) -> pd.DataFrame:
-    return _spec_rule(ev, sensitive_host_paths, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} mounting host path(s) {r.detail}")
+    return _spec_rule(
+        ev,
+        sensitive_host_paths,
+        lambda r: (
+            f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} mounting host path(s) {r.detail}"
+        ),
+    )
 
 
 def _dangerous_caps(spec: dict[str, Any]) -> str:
-    caps = {str(c).upper().removeprefix("CAP_") for ct in containers(spec) for c in (((ct.get("securityContext") or {}).get("capabilities") or {}).get("add") or [])}
+    caps = {
+        str(c).upper().removeprefix("CAP_")
+        for ct in containers(spec)
+        for c in (((ct.get("securityContext") or {}).get("capabilities") or {}).get("add") or [])
+    }
     return ", ".join(sorted(caps & DANGEROUS_CAPS))
 
 
 def dangerous_capabilities(ev: Evidence) -> pd.DataFrame:
-    return _spec_rule(ev, _dangerous_caps, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} adding capabilities {r.detail}")
+    return _spec_rule(
+        ev,
+        _dangerous_caps,
+        lambda r: (
+            f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} adding capabilities {r.detail}"
+        ),
+    )
 
 
 def _registry(image: str) -> str:
@@ -296,8 +412,10 @@ def _registry(image: str) -> str:
 # trusted, not the registry — docker.io/library (Docker Official Images) and docker.io/evilcorp
 # are different publishers (docs.docker.com/docker-hub/repos/; quay.io, ghcr.io, gcr.io/<project>,
 # <region>-docker.pkg.dev/<project>, public.ecr.aws/<alias>, registry.gitlab.com/<group>)
-SHARED_REGISTRIES = re.compile(r"^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io|quay\.io|ghcr\.io|(?:[a-z]+\.)?gcr\.io|"
-                               r"[a-z0-9-]+\.pkg\.dev|public\.ecr\.aws|registry\.gitlab\.com)$")
+SHARED_REGISTRIES = re.compile(
+    r"^(?:docker\.io|index\.docker\.io|registry-1\.docker\.io|quay\.io|ghcr\.io|(?:[a-z]+\.)?gcr\.io|"
+    r"[a-z0-9-]+\.pkg\.dev|public\.ecr\.aws|registry\.gitlab\.com)$"
+)
 
 
 def _image_name(image: str) -> str:
@@ -323,7 +441,9 @@ def image_source(image: str) -> str:
 
 
 # a JSON patch operation on a container's image: a pod's, or a workload's or CronJob's template's
-JSON_PATCH_IMAGE = re.compile(r"^/spec(?:/jobTemplate/spec)?(?:/template/spec)?/(?:initContainers|containers|ephemeralContainers)/\d+/image$")
+JSON_PATCH_IMAGE = re.compile(
+    r"^/spec(?:/jobTemplate/spec)?(?:/template/spec)?/(?:initContainers|containers|ephemeralContainers)/\d+/image$"
+)
 
 
 def _image_baseline(ev: Evidence) -> set[str]:
@@ -341,7 +461,9 @@ def _trusted_image(image: str, trusted: set[str]) -> bool:
     """An allow-list entry is a registry (all its images), a publisher (``image_source``) or a
     prefix of the full name (``docker.io/bitnami``)."""
     full = _image_name(image)
-    return image_source(image) in trusted or any(full == t.rstrip("/") or full.startswith(t.rstrip("/") + "/") for t in trusted)
+    return image_source(image) in trusted or any(
+        full == t.rstrip("/") or full.startswith(t.rstrip("/") + "/") for t in trusted
+    )
 
 
 def untrusted_image(ev: Evidence) -> pd.DataFrame:
@@ -358,23 +480,46 @@ def untrusted_image(ev: Evidence) -> pd.DataFrame:
         imgs = [str(c.get("image", "")) for c in containers(spec) if c.get("image")]
         return ", ".join(i for i in imgs if not _trusted_image(i, trusted))
 
-    summary = (lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} with image(s) from an untrusted "
-               f"publisher: {r.detail}")
+    summary = lambda r: (
+        f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} with image(s) from an untrusted "
+        f"publisher: {r.detail}"
+    )
     hits = _spec_rule(ev, bad, summary)
     # a JSON patch (RFC 6902) that replaces a container's image names no pod spec
     a = ev.audit
-    m = (a["verb"] == "patch") & a["resource"].isin(WORKLOAD_RESOURCES) & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev)
+    m = (
+        (a["verb"] == "patch")
+        & a["resource"].isin(WORKLOAD_RESOURCES)
+        & a["subresource"].isna()
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    )
     m &= a["request_object"].fillna("").str.startswith("[")
     if not m.any():
         return hits
     ops = parsed_bodies(a, m, unreadable=ev.unreadable)
-    images = ops.map(lambda o: [str(op.get("value")) for op in o if isinstance(op, dict) and op.get("op") in ("add", "replace")
-                                and JSON_PATCH_IMAGE.match(str(op.get("path", ""))) and isinstance(op.get("value"), str)]
-                     if isinstance(o, list) else [])
+    images = ops.map(
+        lambda o: (
+            [
+                str(op.get("value"))
+                for op in o
+                if isinstance(op, dict)
+                and op.get("op") in ("add", "replace")
+                and JSON_PATCH_IMAGE.match(str(op.get("path", "")))
+                and isinstance(op.get("value"), str)
+            ]
+            if isinstance(o, list)
+            else []
+        )
+    )
     detail = images.map(lambda imgs: ", ".join(i for i in imgs if not _trusted_image(i, trusted)))
     rows = a[m].assign(detail=detail[m])
     rows = rows[rows["detail"].map(bool).astype(bool)]
-    return pd.concat([h for h in (hits, _hits_by_object(rows, summary)) if len(h)], ignore_index=True) if len(rows) else hits
+    return (
+        pd.concat([h for h in (hits, _hits_by_object(rows, summary)) if len(h)], ignore_index=True)
+        if len(rows)
+        else hits
+    )
 
 
 # ---------------------------------------------------------------------- persistence
@@ -391,10 +536,13 @@ def cluster_admin_binding(ev: Evidence) -> pd.DataFrame:
     role = bodies.map(_binding_role)
     keep = m & (role == "cluster-admin")
     rows = a[keep].assign(subjects=bodies[keep].map(_subjects))
-    return _hits_by_object(rows, lambda r: f"{r.user} bound cluster-admin with {r.resource} {r.object_name} to {r.subjects} (from {r.source_ip})",
-                           entity_type="binding")
-
-
+    return _hits_by_object(
+        rows,
+        lambda r: (
+            f"{r.user} bound cluster-admin with {r.resource} {r.object_name} to {r.subjects} (from {r.source_ip})"
+        ),
+        entity_type="binding",
+    )
 
 
 def _strings(v: Any) -> set[str]:
@@ -402,9 +550,10 @@ def _strings(v: Any) -> set[str]:
 
 
 def _subjects(obj: Any) -> str:
-    return ", ".join(f"{s.get('kind')} {str(s.get('namespace')) + '/' if s.get('namespace') else ''}{s.get('name')}" for s in dicts_in(obj, "subjects"))
-
-
+    return ", ".join(
+        f"{s.get('kind')} {str(s.get('namespace')) + '/' if s.get('namespace') else ''}{s.get('name')}"
+        for s in dicts_in(obj, "subjects")
+    )
 
 
 def new_binding_first_use(ev: Evidence) -> pd.DataFrame:
@@ -424,13 +573,30 @@ def new_binding_first_use(ev: Evidence) -> pd.DataFrame:
         use = later[named | later["user"].isin(users) | groups]
         if len(use):
             first = use.iloc[[0]].assign(binding=name, created_by=a.at[i, "user"])
-            out.append(_hits_by_actor(first, lambda r: f"first use of the new cluster-admin binding {r.binding} (created by {r.created_by}): "
-                                      f"{r.user} {r.verb} {r.resource} {r.object_namespace}/{r.object_name} from {r.source_ip}"))
+            out.append(
+                _hits_by_actor(
+                    first,
+                    lambda r: (
+                        f"first use of the new cluster-admin binding {r.binding} (created by {r.created_by}): "
+                        f"{r.user} {r.verb} {r.resource} {r.object_namespace}/{r.object_name} from {r.source_ip}"
+                    ),
+                )
+            )
     return pd.concat(out, ignore_index=True) if out else pd.DataFrame()
 
 
 RISKY_VERBS = frozenset({"*", "bind", "escalate", "impersonate"})
-RISKY_RESOURCES = frozenset({"*", "pods/exec", "pods/attach", "nodes/proxy", "serviceaccounts/token", "secrets", "certificatesigningrequests/approval"})
+RISKY_RESOURCES = frozenset(
+    {
+        "*",
+        "pods/exec",
+        "pods/attach",
+        "nodes/proxy",
+        "serviceaccounts/token",
+        "secrets",
+        "certificatesigningrequests/approval",
+    }
+)
 
 
 def _risky_rules(obj: Any) -> str:
@@ -443,26 +609,45 @@ def _risky_rules(obj: Any) -> str:
 
 def risky_role(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = a["resource"].isin(["clusterroles", "roles"]) & a["verb"].isin(WRITE_VERBS) & allowed_requests(ev) & ~system_requests(ev)
+    m = (
+        a["resource"].isin(["clusterroles", "roles"])
+        & a["verb"].isin(WRITE_VERBS)
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    )
     risky = parsed_bodies(a, m, unreadable=ev.unreadable).map(_risky_rules)
     rows = a[m].assign(detail=risky[m])
     rows = rows[rows["detail"].map(bool).astype(bool)]
-    return _hits_by_object(rows, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_name} granting {r.detail}", entity_type="role")
+    return _hits_by_object(
+        rows, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_name} granting {r.detail}", entity_type="role"
+    )
 
 
 def cronjob_write(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = ((a["api_group"] == "batch") & a["resource"].isin(["cronjobs", "jobs"]) & a["verb"].isin([*WRITE_VERBS, "delete"])
-         & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev))
-    return _hits_by_object(a[m], lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} (from {r.source_ip})",
-                           entity_type="workload")
+    m = (
+        (a["api_group"] == "batch")
+        & a["resource"].isin(["cronjobs", "jobs"])
+        & a["verb"].isin([*WRITE_VERBS, "delete"])
+        & a["subresource"].isna()
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    )
+    return _hits_by_object(
+        a[m],
+        lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace}/{r.object_name} (from {r.source_ip})",
+        entity_type="workload",
+    )
 
 
 def daemonset_create(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = (a["resource"] == "daemonsets") & (a["verb"] == "create") & allowed_requests(ev) & ~system_requests(ev)
-    return _hits_by_object(a[m], lambda r: f"{r.user} created DaemonSet {r.object_namespace}/{r.object_name} (runs on every node)",
-                           entity_type="workload")
+    return _hits_by_object(
+        a[m],
+        lambda r: f"{r.user} created DaemonSet {r.object_namespace}/{r.object_name} (runs on every node)",
+        entity_type="workload",
+    )
 
 
 def rbac_then_workload(ev: Evidence) -> pd.DataFrame:
@@ -473,21 +658,49 @@ def rbac_then_workload(ev: Evidence) -> pd.DataFrame:
     work = a[ok & a["resource"].isin(WORKLOAD_RESOURCES - {"pods"}) & a["subresource"].isna()]
     if rbac.empty or work.empty:
         return pd.DataFrame()
-    pairs = pd.merge_asof(work.sort_values("time"), rbac[["time", "user", "event_id", "resource", "object_name"]].sort_values("time")
-                          .rename(columns={"event_id": "rbac_event", "resource": "rbac_resource", "object_name": "rbac_object", "time": "rbac_time"}),
-                          left_on="time", right_on="rbac_time", by="user", direction="backward", tolerance=pd.Timedelta(minutes=5))
+    pairs = pd.merge_asof(
+        work.sort_values("time"),
+        rbac[["time", "user", "event_id", "resource", "object_name"]]
+        .sort_values("time")
+        .rename(
+            columns={
+                "event_id": "rbac_event",
+                "resource": "rbac_resource",
+                "object_name": "rbac_object",
+                "time": "rbac_time",
+            }
+        ),
+        left_on="time",
+        right_on="rbac_time",
+        by="user",
+        direction="backward",
+        tolerance=pd.Timedelta(minutes=5),
+    )
     pairs = pairs[pairs["rbac_event"].notna()]
     if pairs.empty:
         return pd.DataFrame()
-    return _hits_by_actor(pairs, lambda r: f"{r.user} changed {r.rbac_resource} {r.rbac_object} and then {r.verb}d {r.resource} "
-                          f"{r.object_namespace}/{r.object_name}", linked=pairs["rbac_event"], since=pairs["rbac_time"])
+    return _hits_by_actor(
+        pairs,
+        lambda r: (
+            f"{r.user} changed {r.rbac_resource} {r.rbac_object} and then {r.verb}d {r.resource} "
+            f"{r.object_namespace}/{r.object_name}"
+        ),
+        linked=pairs["rbac_event"],
+        since=pairs["rbac_time"],
+    )
 
 
 def admission_webhook(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"].isin(["mutatingwebhookconfigurations", "validatingwebhookconfigurations"]) & a["verb"].isin([*WRITE_VERBS, "delete"])
-         & allowed_requests(ev) & ~system_requests(ev))
-    return _hits_by_object(a[m], lambda r: f"{r.user} {r.verb}d admission webhook {r.resource} {r.object_name}", entity_type="webhook")
+    m = (
+        a["resource"].isin(["mutatingwebhookconfigurations", "validatingwebhookconfigurations"])
+        & a["verb"].isin([*WRITE_VERBS, "delete"])
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    )
+    return _hits_by_object(
+        a[m], lambda r: f"{r.user} {r.verb}d admission webhook {r.resource} {r.object_name}", entity_type="webhook"
+    )
 
 
 def static_mirror_pod(ev: Evidence) -> pd.DataFrame:
@@ -497,9 +710,20 @@ def static_mirror_pod(ev: Evidence) -> pd.DataFrame:
     every one counts; in kube-system, where the control plane's own static pods live, one not in
     the inventory before the evidence starts and registered after the learning window."""
     a = ev.audit
-    m = (a["resource"] == "pods") & (a["verb"] == "create") & a["user"].fillna("").str.startswith("system:node:") & allowed_requests(ev)
+    m = (
+        (a["resource"] == "pods")
+        & (a["verb"] == "create")
+        & a["user"].fillna("").str.startswith("system:node:")
+        & allowed_requests(ev)
+    )
     bodies = parsed_bodies(a, m, unreadable=ev.unreadable)
-    mirror = bodies.map(lambda o: "kubernetes.io/config.mirror" in (((o or {}).get("metadata") or {}).get("annotations") or {}) if isinstance(o, dict) else False)
+    mirror = bodies.map(
+        lambda o: (
+            "kubernetes.io/config.mirror" in (((o or {}).get("metadata") or {}).get("annotations") or {})
+            if isinstance(o, dict)
+            else False
+        )
+    )
     rows = a[m & mirror.astype(bool)]
     if rows.empty:
         return pd.DataFrame()
@@ -511,32 +735,66 @@ def static_mirror_pod(ev: Evidence) -> pd.DataFrame:
         before = set(zip(old["namespace"], old["name"]))
     learned = (start + pd.Timedelta(ev.settings["learning_window"])) if start is not None else None
     system = rows["object_namespace"] == "kube-system"
-    new = pd.Series([(ns, n) not in before and (learned is None or t >= learned)
-                     for ns, n, t in zip(rows["object_namespace"], rows["object_name"], rows["time"])], index=rows.index, dtype=bool)
+    new = pd.Series(
+        [
+            (ns, n) not in before and (learned is None or t >= learned)
+            for ns, n, t in zip(rows["object_namespace"], rows["object_name"], rows["time"])
+        ],
+        index=rows.index,
+        dtype=bool,
+    )
     rows = rows[~system | new]
-    hits = _hits_by_object(rows, lambda r: f"node {r.user} registered static (mirror) pod {r.entity}: a manifest on the node's disk runs it")
+    hits = _hits_by_object(
+        rows,
+        lambda r: f"node {r.user} registered static (mirror) pod {r.entity}: a manifest on the node's disk runs it",
+    )
     if hits.empty:
         return hits
-    risky = pd.Series([bool(spec and (_privileged(spec) or _host_namespaces(spec) or sensitive_host_paths(spec)))
-                       for spec in bodies[rows.index].map(pod_spec)], index=rows.index)
+    risky = pd.Series(
+        [
+            bool(spec and (_privileged(spec) or _host_namespaces(spec) or sensitive_host_paths(spec)))
+            for spec in bodies[rows.index].map(pod_spec)
+        ],
+        index=rows.index,
+    )
     risky_ids = set(rows.loc[risky, "event_id"].astype(str))
-    return set_where(hits, hits["event_ids"].map(lambda ids: bool(set(map(str, ids)) & risky_ids)).to_numpy(), severity="high")
+    return set_where(
+        hits, hits["event_ids"].map(lambda ids: bool(set(map(str, ids)) & risky_ids)).to_numpy(), severity="high"
+    )
 
 
 def pod_in_system_namespace(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "pods") & (a["verb"] == "create") & a["subresource"].isna() & a["object_namespace"].isin(["kube-system", "kube-public"]) \
-        & allowed_requests(ev) & ~system_requests(ev) & ~a["user"].isin(["system:admin", "kubernetes-admin"])
-    return _hits_by_object(a[m], lambda r: f"{r.user} created pod {r.entity} in a system namespace, named like a system pod"
-                           if re.match(r"(?:kube-|coredns|etcd|calico|cilium|aws-node|azure|gke-|konnectivity)", str(r.object_name))
-                           else f"{r.user} created pod {r.entity} in a system namespace")
+    m = (
+        (a["resource"] == "pods")
+        & (a["verb"] == "create")
+        & a["subresource"].isna()
+        & a["object_namespace"].isin(["kube-system", "kube-public"])
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+        & ~a["user"].isin(["system:admin", "kubernetes-admin"])
+    )
+    return _hits_by_object(
+        a[m],
+        lambda r: (
+            f"{r.user} created pod {r.entity} in a system namespace, named like a system pod"
+            if re.match(r"(?:kube-|coredns|etcd|calico|cilium|aws-node|azure|gke-|konnectivity)", str(r.object_name))
+            else f"{r.user} created pod {r.entity} in a system namespace"
+        ),
+    )
 
 
 def first_workload_creates(ev: Evidence) -> pd.DataFrame:
     """The first pod, and the first workload of each kind, each identity (not a controller, not a
     node) created."""
     a = ev.audit
-    m = a["resource"].isin(WORKLOAD_RESOURCES) & (a["verb"] == "create") & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev)
+    m = (
+        a["resource"].isin(WORKLOAD_RESOURCES)
+        & (a["verb"] == "create")
+        & a["subresource"].isna()
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    )
     return a[m].sort_values("time").drop_duplicates(["user", "resource"])
 
 
@@ -551,8 +809,14 @@ def new_pod_creator(ev: Evidence) -> pd.DataFrame:
     if start is None:
         return pd.DataFrame()
     rows = rows[rows["time"] >= start + pd.Timedelta(ev.settings["learning_window"])]
-    return _hits_by_object(rows, lambda r: f"{r.user} created {r.resource} {r.object_namespace}/{r.object_name}: the first time this identity "
-                           f"created {'a pod' if r.resource == 'pods' else r.resource} in the evidence (from {r.source_ip})", entity_type="workload")
+    return _hits_by_object(
+        rows,
+        lambda r: (
+            f"{r.user} created {r.resource} {r.object_namespace}/{r.object_name}: the first time this identity "
+            f"created {'a pod' if r.resource == 'pods' else r.resource} in the evidence (from {r.source_ip})"
+        ),
+        entity_type="workload",
+    )
 
 
 # ---------------------------------------------------------------------- credential access
@@ -560,14 +824,27 @@ def new_pod_creator(ev: Evidence) -> pd.DataFrame:
 
 def secrets_read(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "secrets") & a["verb"].isin(["get", "list", "watch"]) & allowed_requests(ev) & ~system_requests(ev)
+    m = (
+        (a["resource"] == "secrets")
+        & a["verb"].isin(["get", "list", "watch"])
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    )
     rows = a[m]
     if rows.empty:
         return pd.DataFrame()
-    hits = _hits_by_actor(rows, lambda r: f"{r.user} read secret(s) starting with {r.object_namespace or '(all namespaces)'}/{r.object_name or '*'}"
-                          f" ({r.n} request(s), {r.verb}, from {r.source_ip}, {r.user_agent})", gap=ev.settings["session_gap"])
-    flags = [("list" in s and "(all namespaces)" in s) or "kube-system" in s or "serviceaccount" in str(u)
-             for s, u in zip(hits["summary"], hits["user"])]
+    hits = _hits_by_actor(
+        rows,
+        lambda r: (
+            f"{r.user} read secret(s) starting with {r.object_namespace or '(all namespaces)'}/{r.object_name or '*'}"
+            f" ({r.n} request(s), {r.verb}, from {r.source_ip}, {r.user_agent})"
+        ),
+        gap=ev.settings["session_gap"],
+    )
+    flags = [
+        ("list" in s and "(all namespaces)" in s) or "kube-system" in s or "serviceaccount" in str(u)
+        for s, u in zip(hits["summary"], hits["user"])
+    ]
     hits["severity"] = ["high" if f else "medium" for f in flags]
     return hits
 
@@ -591,10 +868,25 @@ def token_request(ev: Evidence) -> pd.DataFrame:
     tok = (a["resource"] == "serviceaccounts") & (a["subresource"] == "token") & (a["verb"] == "create")
     csr = (a["resource"] == "certificatesigningrequests") & a["verb"].isin(["create", "update", "patch"])
     secret = _token_secret_creates(ev)
-    m = (tok | csr | secret) & allowed_requests(ev) & ~system_requests(ev) & ~a["user"].fillna("").str.startswith("system:node:")
-    hits = _hits_by_object(a[m], lambda r: f"{r.user} minted a credential: "
-                           + ("a long-lived service-account token Secret" if r.resource == "secrets" else f"{r.resource}/{r.subresource or r.verb}")
-                           + f" {r.object_namespace + '/' if r.object_namespace else ''}{r.object_name}", entity_type="service_account")
+    m = (
+        (tok | csr | secret)
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+        & ~a["user"].fillna("").str.startswith("system:node:")
+    )
+    hits = _hits_by_object(
+        a[m],
+        lambda r: (
+            f"{r.user} minted a credential: "
+            + (
+                "a long-lived service-account token Secret"
+                if r.resource == "secrets"
+                else f"{r.resource}/{r.subresource or r.verb}"
+            )
+            + f" {r.object_namespace + '/' if r.object_namespace else ''}{r.object_name}"
+        ),
+        entity_type="service_account",
+    )
     if hits.empty:
         return hits
     is_csr = hits["entity"].fillna("").str.startswith("certificatesigningrequests/").to_numpy()
@@ -621,15 +913,28 @@ def token_used_elsewhere(ev: Evidence) -> pd.DataFrame:
     bound = sa["token_pod"].notna()
     wrong_bound = bound & src_pod.notna() & ((src_pod != sa["token_pod"]) | (src_ns != sa["sa_namespace"]))
     src_sa = service_accounts(ev, src_ns, src_pod)
-    wrong_unbound = ~bound & src_pod.notna() & src_sa.notna() & ((src_sa != sa["sa_name"]) | (src_ns != sa["sa_namespace"]))
+    wrong_unbound = (
+        ~bound & src_pod.notna() & src_sa.notna() & ((src_sa != sa["sa_name"]) | (src_ns != sa["sa_namespace"]))
+    )
     rows = sa[outside | (~system & (wrong_bound | wrong_unbound))].assign(
-        where=lambda d: [f"outside the cluster ({ip})" if o else f"pod {n}/{p} ({ip})" for ip, o, n, p in
-                         zip(d["source_ip"], outside[d.index], src_ns[d.index], src_pod[d.index])],
-        owner=lambda d: [f"pod {ns}/{p}" if isinstance(p, str) else "its pods" for ns, p in zip(d["sa_namespace"], d["token_pod"])])
+        where=lambda d: [
+            f"outside the cluster ({ip})" if o else f"pod {n}/{p} ({ip})"
+            for ip, o, n, p in zip(d["source_ip"], outside[d.index], src_ns[d.index], src_pod[d.index])
+        ],
+        owner=lambda d: [
+            f"pod {ns}/{p}" if isinstance(p, str) else "its pods" for ns, p in zip(d["sa_namespace"], d["token_pod"])
+        ],
+    )
     if rows.empty:
         return pd.DataFrame()
-    hits = _hits_by_actor(rows, lambda r: f"token of service account {r.entity} (bound to {r.owner}) used from {r.where}: "
-                          f"{r.n} request(s) starting with {r.verb} {r.resource}", gap=ev.settings["session_gap"])
+    hits = _hits_by_actor(
+        rows,
+        lambda r: (
+            f"token of service account {r.entity} (bound to {r.owner}) used from {r.where}: "
+            f"{r.n} request(s) starting with {r.verb} {r.resource}"
+        ),
+        gap=ev.settings["session_gap"],
+    )
     hits["severity"] = "critical"
     return hits
 
@@ -639,7 +944,9 @@ def token_used_elsewhere(ev: Evidence) -> pd.DataFrame:
 # A cloud identity's name: an e-mail (GKE Google accounts, AKS Entra ID UPNs), an AWS ARN (EKS
 # access entries), an Entra ID object id. Its credential is a cloud one (MS-TA9001, T1078.004);
 # other users hold a kubeconfig (client certificate, static or OIDC token: MS-TA9003, T1078).
-CLOUD_IDENTITY = re.compile(r"@|^arn:aws[a-z-]*:|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
+CLOUD_IDENTITY = re.compile(
+    r"@|^arn:aws[a-z-]*:|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE
+)
 
 
 def identity_firsts(a: pd.DataFrame) -> pd.DataFrame:
@@ -650,12 +957,18 @@ def identity_firsts(a: pd.DataFrame) -> pd.DataFrame:
     rows = a[people(a) & a["source_ip"].notna() & (code != 401).fillna(True)]
     if rows.empty:
         return rows.assign(first_of=pd.Series(dtype=object), first_key=pd.Series(dtype=object))
-    rows = rows.assign(_eid=rows["event_id"].astype(str)).sort_values(["time", "_eid"], kind="stable").drop(columns="_eid")
+    rows = (
+        rows.assign(_eid=rows["event_id"].astype(str)).sort_values(["time", "_eid"], kind="stable").drop(columns="_eid")
+    )
     by_ip = rows.drop_duplicates(["user", "source_ip"])
-    by_ip = by_ip.assign(first_of="address", first_key="address\0" + by_ip["user"].astype(str) + "\0" + by_ip["source_ip"].astype(str))
+    by_ip = by_ip.assign(
+        first_of="address", first_key="address\0" + by_ip["user"].astype(str) + "\0" + by_ip["source_ip"].astype(str)
+    )
     with_ua = rows[rows["user_agent"].notna()]
     by_ua = with_ua.drop_duplicates(["user", "user_agent"])
-    by_ua = by_ua.assign(first_of="agent", first_key="agent\0" + by_ua["user"].astype(str) + "\0" + by_ua["user_agent"].astype(str))
+    by_ua = by_ua.assign(
+        first_of="agent", first_key="agent\0" + by_ua["user"].astype(str) + "\0" + by_ua["user_agent"].astype(str)
+    )
     return pd.concat([by_ip, by_ua])
 
 
@@ -673,7 +986,9 @@ def credential_from_outside(ev: Evidence) -> pd.DataFrame:
     if firsts.empty or start is None:
         return pd.DataFrame()
     addr = firsts[firsts["first_of"] == "address"]
-    addr = addr.assign(outside=external_mask(addr["source_ip"], cluster_networks(ev.context("nodes")))).sort_values("time", kind="stable")
+    addr = addr.assign(outside=external_mask(addr["source_ip"], cluster_networks(ev.context("nodes")))).sort_values(
+        "time", kind="stable"
+    )
     agents = firsts[firsts["first_of"] == "agent"].sort_values("time", kind="stable")
     # a user agent first seen after another one of the same identity: a new client
     new_agent = set(agents.loc[agents.groupby("user").cumcount() > 0, "event_id"].astype(str))
@@ -691,11 +1006,21 @@ def credential_from_outside(ev: Evidence) -> pd.DataFrame:
     rows = addr[pd.Series(keep, index=addr.index, dtype=bool)]
     if rows.empty:
         return pd.DataFrame()
-    rows = rows.assign(client=[f"{ua}, a new client for it" if str(e) in new_agent else str(ua)
-                               for ua, e in zip(rows["user_agent"].fillna("unknown client"), rows["event_id"])])
-    hits = _hits_by_actor(rows, lambda r: f"{r.user}'s credential used from outside address {r.source_ip} for the first time "
-                          f"({r.verb} {r.resource or r.request_uri}, {r.client}); "
-                          + (f"seen before from {r.before}" if r.before else "its first request in the evidence"), entity_type="user")
+    rows = rows.assign(
+        client=[
+            f"{ua}, a new client for it" if str(e) in new_agent else str(ua)
+            for ua, e in zip(rows["user_agent"].fillna("unknown client"), rows["event_id"])
+        ]
+    )
+    hits = _hits_by_actor(
+        rows,
+        lambda r: (
+            f"{r.user}'s credential used from outside address {r.source_ip} for the first time "
+            f"({r.verb} {r.resource or r.request_uri}, {r.client}); "
+            + (f"seen before from {r.before}" if r.before else "its first request in the evidence")
+        ),
+        entity_type="user",
+    )
     known = rows["before"].astype(bool).to_numpy()
     set_where(hits, known, severity="high")
     cloud = hits["user"].fillna("").str.contains(CLOUD_IDENTITY).to_numpy()
@@ -710,8 +1035,23 @@ SA_NAME_ANNOTATION = "kubernetes.io/service-account.name"
 # long-lived ones they create (kubernetes.io/docs/concepts/configuration/secret/#serviceaccount-token-secrets)
 # <sa>-token the same way
 TOKEN_SECRET_NAME = re.compile(r"^(?P<sa>[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?)-token(?:-[a-z0-9]{5})?$")
-LINK_COLUMNS = ["read_event", "read_time", "reader", "reader_actor", "read_ip", "secret_namespace", "secret", "sa_namespace", "sa_name",
-                "use_event", "use_time", "use_ip", "use_verb", "use_resource", "how"]
+LINK_COLUMNS = [
+    "read_event",
+    "read_time",
+    "reader",
+    "reader_actor",
+    "read_ip",
+    "secret_namespace",
+    "secret",
+    "sa_namespace",
+    "sa_name",
+    "use_event",
+    "use_time",
+    "use_ip",
+    "use_verb",
+    "use_resource",
+    "how",
+]
 
 
 def _actor_ids(a: pd.DataFrame) -> pd.Series:
@@ -723,13 +1063,20 @@ def token_secret_rows(a: pd.DataFrame) -> pd.DataFrame:
     """What links a token in a Secret to its later use: allowed reads of secrets by identities
     that are not the control plane, and allowed creations of secrets (a created token Secret
     names its service account). The reduction and the graph carry these rows from chunk to chunk."""
-    reads = (a["resource"] == "secrets") & a["verb"].isin(["get", "list", "watch"]) & a["subresource"].isna() & ~is_system(a["user"]) & ~anonymous(a)
+    reads = (
+        (a["resource"] == "secrets")
+        & a["verb"].isin(["get", "list", "watch"])
+        & a["subresource"].isna()
+        & ~is_system(a["user"])
+        & ~anonymous(a)
+    )
     creates = (a["resource"] == "secrets") & (a["verb"] == "create")
     return a[(reads | creates) & allowed(a)]
 
 
-def token_secret_owners(a: pd.DataFrame, service_accounts_context: pd.DataFrame, *, unreadable: UnreadableBodies | None = None
-                        ) -> dict[tuple[str, str], str]:
+def token_secret_owners(
+    a: pd.DataFrame, service_accounts_context: pd.DataFrame, *, unreadable: UnreadableBodies | None = None
+) -> dict[tuple[str, str], str]:
     """(namespace, Secret) → the service account whose token it holds: the Secrets a
     ServiceAccount lists (``service_accounts`` context) and Secrets created in the audit log
     with type ``kubernetes.io/service-account-token`` and the ``kubernetes.io/service-account.name``
@@ -753,7 +1100,9 @@ def token_secret_owners(a: pd.DataFrame, service_accounts_context: pd.DataFrame,
     return out
 
 
-def token_secret_links(a: pd.DataFrame, *, owners: dict[tuple[str, str], str], outside: pd.Series, window: Any) -> pd.DataFrame:
+def token_secret_links(
+    a: pd.DataFrame, *, owners: dict[tuple[str, str], str], outside: pd.Series, window: Any
+) -> pd.DataFrame:
     """A service-account token read from a Secret and then used (MS-TA9016, T1528): one row
     per (reader, service account), its first use. A ``get`` of a Secret holding an account's
     token (``owners``, else a token-like name) links to that account's next request from the
@@ -767,24 +1116,54 @@ def token_secret_links(a: pd.DataFrame, *, owners: dict[tuple[str, str], str], o
     if reads.empty or uses.empty:
         return pd.DataFrame(columns=LINK_COLUMNS)
     kind = a["source_kind"] if "source_kind" in a.columns else pd.Series(None, index=a.index, dtype=object)
-    reads = reads.assign(read_event=reads["event_id"].astype(str), read_time=reads["time"], reader=reads["user"], reader_actor=_actor_ids(reads),
-                         read_ip=reads["source_ip"].where(kind[reads.index].astype(object).ne("node"), None),
-                         secret_namespace=reads["object_namespace"], secret=reads["object_name"])
-    uses = uses.assign(use_event=uses["event_id"].astype(str), use_time=uses["time"], use_ip=uses["source_ip"], use_verb=uses["verb"],
-                       use_resource=uses["resource"], use_user=uses["user"], use_outside=outside[uses.index].to_numpy())
-    use_cols = ["use_event", "use_time", "use_ip", "use_verb", "use_resource", "use_user", "use_outside", "sa_namespace", "sa_name"]
+    reads = reads.assign(
+        read_event=reads["event_id"].astype(str),
+        read_time=reads["time"],
+        reader=reads["user"],
+        reader_actor=_actor_ids(reads),
+        read_ip=reads["source_ip"].where(kind[reads.index].astype(object).ne("node"), None),
+        secret_namespace=reads["object_namespace"],
+        secret=reads["object_name"],
+    )
+    uses = uses.assign(
+        use_event=uses["event_id"].astype(str),
+        use_time=uses["time"],
+        use_ip=uses["source_ip"],
+        use_verb=uses["verb"],
+        use_resource=uses["resource"],
+        use_user=uses["user"],
+        use_outside=outside[uses.index].to_numpy(),
+    )
+    use_cols = [
+        "use_event",
+        "use_time",
+        "use_ip",
+        "use_verb",
+        "use_resource",
+        "use_user",
+        "use_outside",
+        "sa_namespace",
+        "sa_name",
+    ]
     read_cols = ["read_event", "read_time", "reader", "reader_actor", "read_ip", "secret_namespace", "secret"]
     named = reads[reads["secret"].notna()]
-    named = named.assign(sa_namespace=named["secret_namespace"], sa_name=[
-        owners.get((ns, n)) or (m.group("sa") if (m := TOKEN_SECRET_NAME.match(str(n))) else None)
-        for ns, n in zip(named["secret_namespace"], named["secret"])])
+    named = named.assign(
+        sa_namespace=named["secret_namespace"],
+        sa_name=[
+            owners.get((ns, n)) or (m.group("sa") if (m := TOKEN_SECRET_NAME.match(str(n))) else None)
+            for ns, n in zip(named["secret_namespace"], named["secret"])
+        ],
+    )
     named = named[named["sa_name"].notna()]
     parts = []
     if len(named):
         j = named[[*read_cols, "sa_namespace", "sa_name"]].merge(uses[use_cols], on=["sa_namespace", "sa_name"])
         same = j["read_ip"].notna() & (j["use_ip"] == j["read_ip"])
-        parts.append(j[same | j["use_outside"].astype(bool)].assign(how=lambda d: ["from the reader's address" if s else "from outside"
-                                                                                   for s in same[d.index]]))
+        parts.append(
+            j[same | j["use_outside"].astype(bool)].assign(
+                how=lambda d: ["from the reader's address" if s else "from outside" for s in same[d.index]]
+            )
+        )
     listed = reads[reads["secret"].isna() & reads["read_ip"].notna()]
     if len(listed):
         j = listed[read_cols].merge(uses[use_cols], left_on="read_ip", right_on="use_ip")
@@ -793,7 +1172,11 @@ def token_secret_links(a: pd.DataFrame, *, owners: dict[tuple[str, str], str], o
     if not parts:
         return pd.DataFrame(columns=LINK_COLUMNS)
     j = pd.concat(parts, ignore_index=True)
-    j = j[(j["use_time"] > j["read_time"]) & (j["use_time"] <= j["read_time"] + pd.Timedelta(window)) & (j["use_user"] != j["reader"])]
+    j = j[
+        (j["use_time"] > j["read_time"])
+        & (j["use_time"] <= j["read_time"] + pd.Timedelta(window))
+        & (j["use_user"] != j["reader"])
+    ]
     return first_token_links(j[LINK_COLUMNS])
 
 
@@ -804,7 +1187,11 @@ def first_token_links(links: pd.DataFrame) -> pd.DataFrame:
     links = links.sort_values(["use_time", "use_event", "read_time", "read_event"], kind="stable")
     first_use = links.groupby(["reader", "sa_namespace", "sa_name"], sort=False)["use_event"].transform("first")
     links = links[links["use_event"] == first_use]
-    return links.drop_duplicates(["reader", "sa_namespace", "sa_name"], keep="last").sort_values("use_time", kind="stable").reset_index(drop=True)
+    return (
+        links.drop_duplicates(["reader", "sa_namespace", "sa_name"], keep="last")
+        .sort_values("use_time", kind="stable")
+        .reset_index(drop=True)
+    )
 
 
 def token_secret_used(ev: Evidence) -> pd.DataFrame:
@@ -816,13 +1203,25 @@ def token_secret_used(ev: Evidence) -> pd.DataFrame:
     if links.empty:
         return pd.DataFrame()
     rows = links.assign(time=links["use_time"], event_id=links["use_event"])
-    hits = hits_from_rows(rows, entity_type="service_account", entity=rows["sa_namespace"].astype(str) + "/" + rows["sa_name"].astype(str),
-                          namespace=rows["sa_namespace"], user=rows["reader"], source_ip=rows["use_ip"], table="audit",
-                          linked=rows["read_event"], since=rows["read_time"],
-                          summary=lambda r: f"{r.reader} read Secret {r.secret_namespace or '(all namespaces)'}/{r.secret or '*'} "
-                          f"(from {r.read_ip or 'a node address'}) and the token of service account {r.entity} was then used {r.how} "
-                          f"({r.use_ip}): {r.use_verb} {r.use_resource}")
-    return set_where(hits, hits["summary"].str.contains("from the reader's address", regex=False).to_numpy(), severity="critical")
+    hits = hits_from_rows(
+        rows,
+        entity_type="service_account",
+        entity=rows["sa_namespace"].astype(str) + "/" + rows["sa_name"].astype(str),
+        namespace=rows["sa_namespace"],
+        user=rows["reader"],
+        source_ip=rows["use_ip"],
+        table="audit",
+        linked=rows["read_event"],
+        since=rows["read_time"],
+        summary=lambda r: (
+            f"{r.reader} read Secret {r.secret_namespace or '(all namespaces)'}/{r.secret or '*'} "
+            f"(from {r.read_ip or 'a node address'}) and the token of service account {r.entity} was then used {r.how} "
+            f"({r.use_ip}): {r.use_verb} {r.use_resource}"
+        ),
+    )
+    return set_where(
+        hits, hits["summary"].str.contains("from the reader's address", regex=False).to_numpy(), severity="critical"
+    )
 
 
 def cluster_admins(rbac: pd.DataFrame) -> set[tuple[str, str]]:
@@ -833,7 +1232,10 @@ def cluster_admins(rbac: pd.DataFrame) -> set[tuple[str, str]]:
     wild = rbac["verbs"].map(lambda v: "*" in _items(v)) & rbac["resources"].map(lambda v: "*" in _items(v))
     m = (rbac["binding_kind"] == "ClusterRoleBinding") & ((rbac["role"] == "cluster-admin") | wild)
     rows = rbac[m]
-    return {(str(k), f"{ns}:{n}" if k == "ServiceAccount" else str(n)) for k, ns, n in zip(rows["subject_kind"], rows["subject_namespace"], rows["subject"])}
+    return {
+        (str(k), f"{ns}:{n}" if k == "ServiceAccount" else str(n))
+        for k, ns, n in zip(rows["subject_kind"], rows["subject_namespace"], rows["subject"])
+    }
 
 
 def impersonation(ev: Evidence) -> pd.DataFrame:
@@ -856,12 +1258,24 @@ def impersonation(ev: Evidence) -> pd.DataFrame:
     admin_groups = {n for k, n in admins if k == "Group"} | {"system:masters"}
     admin_sas = {f"system:serviceaccount:{n}" for k, n in admins if k == "ServiceAccount"}
     who, grp = imp[rows.index], groups[rows.index]
-    privileged = (who.str.match(PRIVILEGED_USERS) | (who == "system:anonymous") | who.isin(admin_users | admin_sas)
-                  | grp.map(lambda g: bool(set(g) & admin_groups)))
-    rows = rows.assign(taken=[u or "groups " + ", ".join(g) for u, g in zip(who, grp)],
-                       why=[" (privileged)" if p else "" for p in privileged])
-    hits = _hits_by_actor(rows, lambda r: f"{r.user} impersonated {r.taken}{r.why}: {r.n} request(s) starting with {r.verb} {r.resource}"
-                          f" (from {r.source_ip})", gap=ev.settings["session_gap"])
+    privileged = (
+        who.str.match(PRIVILEGED_USERS)
+        | (who == "system:anonymous")
+        | who.isin(admin_users | admin_sas)
+        | grp.map(lambda g: bool(set(g) & admin_groups))
+    )
+    rows = rows.assign(
+        taken=[u or "groups " + ", ".join(g) for u, g in zip(who, grp)],
+        why=[" (privileged)" if p else "" for p in privileged],
+    )
+    hits = _hits_by_actor(
+        rows,
+        lambda r: (
+            f"{r.user} impersonated {r.taken}{r.why}: {r.n} request(s) starting with {r.verb} {r.resource}"
+            f" (from {r.source_ip})"
+        ),
+        gap=ev.settings["session_gap"],
+    )
     high = set(rows.loc[privileged.to_numpy(), "event_id"].astype(str))
     hits["severity"] = ["high" if set(map(str, ids)) & high else "medium" for ids in hits["event_ids"]]
     return hits
@@ -872,10 +1286,18 @@ def impersonation(ev: Evidence) -> pd.DataFrame:
 
 def self_review(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"].isin(["selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"]) & (a["verb"] == "create")
-         & (a["sa_name"].notna() | a["user"].fillna("").str.startswith("system:node:")))
-    return _hits_by_actor(a[m], lambda r: f"{r.user} asked the API what it may do ({r.resource}, kubectl auth can-i / whoami) from {r.source_ip}",
-                          gap=ev.settings["session_gap"])
+    m = (
+        a["resource"].isin(["selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews"])
+        & (a["verb"] == "create")
+        & (a["sa_name"].notna() | a["user"].fillna("").str.startswith("system:node:"))
+    )
+    return _hits_by_actor(
+        a[m],
+        lambda r: (
+            f"{r.user} asked the API what it may do ({r.resource}, kubectl auth can-i / whoami) from {r.source_ip}"
+        ),
+        gap=ev.settings["session_gap"],
+    )
 
 
 def api_enumeration(ev: Evidence) -> pd.DataFrame:
@@ -885,9 +1307,14 @@ def api_enumeration(ev: Evidence) -> pd.DataFrame:
     lists = a[(a["verb"] == "list") & ~system_requests(ev) & a["resource"].notna()]
     if lists.empty:
         return pd.DataFrame()
-    rows = lists[in_burst(lists, by=["user", "source_ip"], window=pd.Timedelta(minutes=1), min_count=3, distinct="resource")]
-    return _hits_by_actor(rows, lambda r: f"{r.user} listed {r.n} kinds of object within a minute from {r.source_ip}",
-                          gap=ev.settings["session_gap"])
+    rows = lists[
+        in_burst(lists, by=["user", "source_ip"], window=pd.Timedelta(minutes=1), min_count=3, distinct="resource")
+    ]
+    return _hits_by_actor(
+        rows,
+        lambda r: f"{r.user} listed {r.n} kinds of object within a minute from {r.source_ip}",
+        gap=ev.settings["session_gap"],
+    )
 
 
 def forbidden_burst(ev: Evidence) -> pd.DataFrame:
@@ -901,9 +1328,16 @@ def forbidden_burst(ev: Evidence) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     outside = external_mask(rows["source_ip"], cluster_networks(ev.context("nodes")))
-    hits = hits_from_rows(rows, entity_type="ip", entity=rows["source_ip"], user=rows["user"], source_ip=rows["source_ip"],
-                          summary=lambda r: f"{r.n} denied API requests from {r.source_ip} (as {r.user}) within minutes: probing",
-                          table="audit", gap=ev.settings["session_gap"])
+    hits = hits_from_rows(
+        rows,
+        entity_type="ip",
+        entity=rows["source_ip"],
+        user=rows["user"],
+        source_ip=rows["source_ip"],
+        summary=lambda r: f"{r.n} denied API requests from {r.source_ip} (as {r.user}) within minutes: probing",
+        table="audit",
+        gap=ev.settings["session_gap"],
+    )
     ext = hits["source_ip"].isin(set(rows.loc[outside, "source_ip"]))
     return set_where(hits, ext, kill_chain_phase="Reconnaissance")
 
@@ -911,9 +1345,16 @@ def forbidden_burst(ev: Evidence) -> pd.DataFrame:
 def anonymous_allowed(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
     m = anonymous(a) & allowed_requests(ev) & ~a["request_uri"].fillna("").str.match(HEALTH_URIS)
-    return hits_from_rows(a[m], entity_type="ip", entity=a.loc[m, "source_ip"], user=a.loc[m, "user"], source_ip=a.loc[m, "source_ip"],
-                          summary=lambda r: f"anonymous request allowed from {r.source_ip}: {r.verb} {r.request_uri}", table="audit",
-                          gap=ev.settings["session_gap"])
+    return hits_from_rows(
+        a[m],
+        entity_type="ip",
+        entity=a.loc[m, "source_ip"],
+        user=a.loc[m, "user"],
+        source_ip=a.loc[m, "source_ip"],
+        summary=lambda r: f"anonymous request allowed from {r.source_ip}: {r.verb} {r.request_uri}",
+        table="audit",
+        gap=ev.settings["session_gap"],
+    )
 
 
 # ---------------------------------------------------------------------- defence evasion, impact, exposure
@@ -921,29 +1362,54 @@ def anonymous_allowed(ev: Evidence) -> pd.DataFrame:
 
 def events_deleted(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = (a["resource"] == "events") & a["verb"].isin(["delete", "deletecollection"]) & allowed_requests(ev) & ~system_requests(ev)
-    return _hits_by_actor(a[m], lambda r: f"{r.user} deleted Kubernetes events in {r.object_namespace or 'all namespaces'} ({r.verb})",
-                          gap=ev.settings["session_gap"])
+    m = (
+        (a["resource"] == "events")
+        & a["verb"].isin(["delete", "deletecollection"])
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    )
+    return _hits_by_actor(
+        a[m],
+        lambda r: f"{r.user} deleted Kubernetes events in {r.object_namespace or 'all namespaces'} ({r.verb})",
+        gap=ev.settings["session_gap"],
+    )
 
 
 def coredns_modified(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = ((a["resource"] == "configmaps") & (a["object_namespace"] == "kube-system") & a["object_name"].isin(["coredns", "kube-dns", "coredns-custom"])
-         & a["verb"].isin([*WRITE_VERBS, "delete"]) & allowed_requests(ev) & ~system_requests(ev)
-         & ~a["user"].isin(["system:serviceaccount:kube-system:coredns", "system:serviceaccount:kube-system:kube-dns"]))
-    return _hits_by_object(a[m], lambda r: f"{r.user} {r.verb}d the cluster DNS configuration {r.object_name}", entity_type="object")
+    m = (
+        (a["resource"] == "configmaps")
+        & (a["object_namespace"] == "kube-system")
+        & a["object_name"].isin(["coredns", "kube-dns", "coredns-custom"])
+        & a["verb"].isin([*WRITE_VERBS, "delete"])
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+        & ~a["user"].isin(["system:serviceaccount:kube-system:coredns", "system:serviceaccount:kube-system:kube-dns"])
+    )
+    return _hits_by_object(
+        a[m], lambda r: f"{r.user} {r.verb}d the cluster DNS configuration {r.object_name}", entity_type="object"
+    )
 
 
-CREDENTIAL_TEXT = re.compile(r"aws_access_key_id|aws_secret_access_key|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY|\"password\"\s*:|passwd|client_secret",
-                             re.IGNORECASE)
+CREDENTIAL_TEXT = re.compile(
+    r"aws_access_key_id|aws_secret_access_key|AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY|\"password\"\s*:|passwd|client_secret",
+    re.IGNORECASE,
+)
 
 
 def configmap_credentials(ev: Evidence) -> pd.DataFrame:
     a = ev.audit
-    m = ((a["resource"] == "configmaps") & a["verb"].isin(WRITE_VERBS) & allowed_requests(ev)).fillna(False).astype(bool)
+    m = (
+        ((a["resource"] == "configmaps") & a["verb"].isin(WRITE_VERBS) & allowed_requests(ev))
+        .fillna(False)
+        .astype(bool)
+    )
     m[m] = a.loc[m, "request_object"].fillna("").str.contains(CREDENTIAL_TEXT)  # the regex only on the candidate rows
-    return _hits_by_object(a[m], lambda r: f"{r.user} wrote credentials in plain text into ConfigMap {r.object_namespace}/{r.object_name}",
-                           entity_type="object")
+    return _hits_by_object(
+        a[m],
+        lambda r: f"{r.user} wrote credentials in plain text into ConfigMap {r.object_namespace}/{r.object_name}",
+        entity_type="object",
+    )
 
 
 def exposed_service(ev: Evidence) -> pd.DataFrame:
@@ -961,16 +1427,34 @@ def exposed_service(ev: Evidence) -> pd.DataFrame:
 
     rows = a[m].assign(detail=bodies[m].map(exposure))
     rows = rows[rows["detail"].map(bool).astype(bool)]
-    return _hits_by_object(rows, lambda r: f"{r.user} exposed service {r.object_namespace}/{r.object_name} outside the cluster ({r.detail})",
-                           entity_type="service")
+    return _hits_by_object(
+        rows,
+        lambda r: f"{r.user} exposed service {r.object_namespace}/{r.object_name} outside the cluster ({r.detail})",
+        entity_type="service",
+    )
 
 
 # what deleting destroys or takes down: workloads and their pods' templates, data (volumes and
 # their claims), configuration and credentials the applications need, the services that route to
 # them, whole namespaces (MS-TA9038 data destruction, MS-TA9040 denial of service; ATT&CK T1485
 # data destruction, T1489 service stop)
-DESTRUCTIVE_KINDS = frozenset({"deployments", "statefulsets", "daemonsets", "replicasets", "cronjobs", "jobs", "persistentvolumeclaims",
-                               "persistentvolumes", "namespaces", "configmaps", "secrets", "services", "ingresses"})
+DESTRUCTIVE_KINDS = frozenset(
+    {
+        "deployments",
+        "statefulsets",
+        "daemonsets",
+        "replicasets",
+        "cronjobs",
+        "jobs",
+        "persistentvolumeclaims",
+        "persistentvolumes",
+        "namespaces",
+        "configmaps",
+        "secrets",
+        "services",
+        "ingresses",
+    }
+)
 BURST_WINDOW = pd.Timedelta(minutes=5)
 
 
@@ -979,12 +1463,23 @@ def destruction(ev: Evidence) -> pd.DataFrame:
     one identity within any five minutes (a sliding window: ``in_burst``), or a deletecollection
     of them."""
     a = ev.audit
-    d = a[a["resource"].isin(DESTRUCTIVE_KINDS) & a["verb"].isin(["delete", "deletecollection"]) & allowed_requests(ev) & ~system_requests(ev)]
+    d = a[
+        a["resource"].isin(DESTRUCTIVE_KINDS)
+        & a["verb"].isin(["delete", "deletecollection"])
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    ]
     if d.empty:
         return pd.DataFrame()
     rows = d[in_burst(d, by=["user"], window=BURST_WINDOW, min_count=5) | (d["verb"] == "deletecollection")]
-    return _hits_by_actor(rows, lambda r: f"{r.user} deleted {r.n} workloads, volumes, services or configuration objects starting with "
-                          f"{r.resource} {r.object_namespace}/{r.object_name}", gap=ev.settings["session_gap"])
+    return _hits_by_actor(
+        rows,
+        lambda r: (
+            f"{r.user} deleted {r.n} workloads, volumes, services or configuration objects starting with "
+            f"{r.resource} {r.object_namespace}/{r.object_name}"
+        ),
+        gap=ev.settings["session_gap"],
+    )
 
 
 SIDECAR_RESOURCES = ("deployments", "daemonsets", "statefulsets", "replicasets")
@@ -996,22 +1491,35 @@ def _container_names(obj: Any) -> set[str]:
     spec = pod_spec(obj)
     if spec is None:
         return set()
-    return {str(c.get("name")) for key in ("initContainers", "containers") for c in spec.get(key) or [] if isinstance(c, dict)}
+    return {
+        str(c.get("name"))
+        for key in ("initContainers", "containers")
+        for c in spec.get(key) or []
+        if isinstance(c, dict)
+    }
 
 
 def _json_patch_added(obj: Any) -> set[str]:
     """Containers a JSON patch adds (``op: add`` to a container list position)."""
     if not isinstance(obj, list):
         return set()
-    return {str((op.get("value") or {}).get("name", "?")) if isinstance(op.get("value"), dict) else "?"
-            for op in obj if isinstance(op, dict) and op.get("op") == "add" and JSON_PATCH_CONTAINER.match(str(op.get("path", "")))}
+    return {
+        str((op.get("value") or {}).get("name", "?")) if isinstance(op.get("value"), dict) else "?"
+        for op in obj
+        if isinstance(op, dict) and op.get("op") == "add" and JSON_PATCH_CONTAINER.match(str(op.get("path", "")))
+    }
 
 
 def workload_template_writes(a: pd.DataFrame) -> pd.Series:
     """Allowed writes of a workload's pod template with a request body: what the sidecar rule
     learns a workload's containers from (the reduction keeps them)."""
-    return (a["resource"].isin(SIDECAR_RESOURCES) & a["verb"].isin(WRITE_VERBS) & a["subresource"].isna() & a["request_object"].notna()
-            & allowed(a)).astype(bool)
+    return (
+        a["resource"].isin(SIDECAR_RESOURCES)
+        & a["verb"].isin(WRITE_VERBS)
+        & a["subresource"].isna()
+        & a["request_object"].notna()
+        & allowed(a)
+    ).astype(bool)
 
 
 def sidecar_injection(ev: Evidence) -> pd.DataFrame:
@@ -1029,13 +1537,25 @@ def sidecar_injection(ev: Evidence) -> pd.DataFrame:
     bodies = parsed_bodies(a, writes, unreadable=ev.unreadable)
     pods = ev.context("pods")
     known: dict[tuple[str, str, str], set[str]] = {}
-    kinds = {"Deployment": "deployments", "DaemonSet": "daemonsets", "StatefulSet": "statefulsets", "ReplicaSet": "replicasets"}
-    for ns, kind, name, names in zip(pods.get("namespace", []), pods.get("workload_kind", []), pods.get("workload", []), pods.get("containers", [])):
+    kinds = {
+        "Deployment": "deployments",
+        "DaemonSet": "daemonsets",
+        "StatefulSet": "statefulsets",
+        "ReplicaSet": "replicasets",
+    }
+    for ns, kind, name, names in zip(
+        pods.get("namespace", []), pods.get("workload_kind", []), pods.get("workload", []), pods.get("containers", [])
+    ):
         if kind in kinds and isinstance(name, str) and _items(names):
             known.setdefault((kinds[kind], ns, name), set()).update(str(n) for n in _items(names))
     system = system_requests(ev)
     grown: dict[Any, str] = {}
-    order = a.loc[writes].assign(_eid=a.loc[writes, "event_id"].astype(str)).sort_values(["time", "_eid"], kind="stable").index
+    order = (
+        a.loc[writes]
+        .assign(_eid=a.loc[writes, "event_id"].astype(str))
+        .sort_values(["time", "_eid"], kind="stable")
+        .index
+    )
     for i in order:
         key = (a.at[i, "resource"], a.at[i, "object_namespace"], a.at[i, "object_name"])
         body = bodies.at[i]
@@ -1049,8 +1569,14 @@ def sidecar_injection(ev: Evidence) -> pd.DataFrame:
     if not grown:
         return pd.DataFrame()
     rows = a.loc[list(grown)].assign(names=pd.Series(grown))
-    return _hits_by_object(rows, lambda r: f"{r.user} {r.verb}ed {r.resource} {r.object_namespace}/{r.object_name} adding container(s) {r.names}"
-                           f" (from {r.source_ip})", entity_type="workload")
+    return _hits_by_object(
+        rows,
+        lambda r: (
+            f"{r.user} {r.verb}ed {r.resource} {r.object_namespace}/{r.object_name} adding container(s) {r.names}"
+            f" (from {r.source_ip})"
+        ),
+        entity_type="workload",
+    )
 
 
 def pod_deletion_burst(ev: Evidence) -> pd.DataFrame:
@@ -1058,26 +1584,52 @@ def pod_deletion_burst(ev: Evidence) -> pd.DataFrame:
     deletecollection of pods: a pod's container logs go with it (MS-TA9021 clear container
     logs, ATT&CK T1070 indicator removal)."""
     a = ev.audit
-    d = a[(a["resource"] == "pods") & a["subresource"].isna() & a["verb"].isin(["delete", "deletecollection"]) & allowed_requests(ev) & ~system_requests(ev)]
+    d = a[
+        (a["resource"] == "pods")
+        & a["subresource"].isna()
+        & a["verb"].isin(["delete", "deletecollection"])
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    ]
     if d.empty:
         return pd.DataFrame()
     rows = d[in_burst(d, by=["user"], window=BURST_WINDOW, min_count=5) | (d["verb"] == "deletecollection")]
-    return _hits_by_actor(rows, lambda r: f"{r.user} deleted {r.n} pod(s) starting with {r.object_namespace or '(all namespaces)'}/"
-                          f"{r.object_name or '*'} ({r.verb}): their container logs are gone", gap=ev.settings["session_gap"])
+    return _hits_by_actor(
+        rows,
+        lambda r: (
+            f"{r.user} deleted {r.n} pod(s) starting with {r.object_namespace or '(all namespaces)'}/"
+            f"{r.object_name or '*'} ({r.verb}): their container logs are gone"
+        ),
+        gap=ev.settings["session_gap"],
+    )
 
 
 def pod_deletions(a: pd.DataFrame) -> pd.Series:
     """Allowed deletions of single pods by someone who is not the control plane (a controller,
     a node, the garbage collector): what ``flagged_pod_deleted`` judges; the reduction keeps them."""
-    return ((a["resource"] == "pods") & a["subresource"].isna() & (a["verb"] == "delete") & a["object_name"].notna()
-            & allowed(a) & ~is_system(a["user"])).astype(bool)
+    return (
+        (a["resource"] == "pods")
+        & a["subresource"].isna()
+        & (a["verb"] == "delete")
+        & a["object_name"].notna()
+        & allowed(a)
+        & ~is_system(a["user"])
+    ).astype(bool)
 
 
 # what makes a pod suspect before it is deleted: how it was made (the pod-spec rules, a first-time
 # creator) and what ran in it (the runtime rules that name known-bad behaviour)
-SUSPECT_RUNTIME = (runtime_rules.host_escape, runtime_rules.reverse_shell, runtime_rules.miner, runtime_rules.runtime_socket,
-                   runtime_rules.host_cron, runtime_rules.static_manifest, runtime_rules.token_read, runtime_rules.exec_from_writable_dir,
-                   runtime_rules.download_tool)
+SUSPECT_RUNTIME = (
+    runtime_rules.host_escape,
+    runtime_rules.reverse_shell,
+    runtime_rules.miner,
+    runtime_rules.runtime_socket,
+    runtime_rules.host_cron,
+    runtime_rules.static_manifest,
+    runtime_rules.token_read,
+    runtime_rules.exec_from_writable_dir,
+    runtime_rules.download_tool,
+)
 
 
 def flagged_pod_deleted(ev: Evidence) -> pd.DataFrame:
@@ -1092,8 +1644,18 @@ def flagged_pod_deleted(ev: Evidence) -> pd.DataFrame:
     deletes = a[pod_deletions(a)]
     if deletes.empty:
         return pd.DataFrame()
-    parts = [f(ev) for f in (privileged_pod, host_namespaces, sensitive_host_path, dangerous_capabilities, untrusted_image,
-                               pod_in_system_namespace, new_pod_creator)]
+    parts = [
+        f(ev)
+        for f in (
+            privileged_pod,
+            host_namespaces,
+            sensitive_host_path,
+            dangerous_capabilities,
+            untrusted_image,
+            pod_in_system_namespace,
+            new_pod_creator,
+        )
+    ]
     if len(ev.runtime):
         parts += [f(ev) for f in SUSPECT_RUNTIME]
     why: dict[str, tuple[Any, str]] = {}
@@ -1113,15 +1675,24 @@ def flagged_pod_deleted(ev: Evidence) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame()
     rows = rows.assign(reason=key[rows.index].map(lambda k: why[k][1]))
-    return _hits_by_object(rows, lambda r: f"{r.user} deleted pod {r.entity} after it was flagged ({r.reason}): its container logs and "
-                           f"files are gone (from {r.source_ip})", entity_type="pod")
+    return _hits_by_object(
+        rows,
+        lambda r: (
+            f"{r.user} deleted pod {r.entity} after it was flagged ({r.reason}): its container logs and "
+            f"files are gone (from {r.source_ip})"
+        ),
+        entity_type="pod",
+    )
 
 
 # the log shippers and runtime sensors whose removal blinds the responder (their public Helm
 # charts' and managed add-ons' names)
-DEFENCE_AGENTS = re.compile(r"fluent-?bit|fluentd|\bvector\b|promtail|filebeat|logstash|elastic-agent|datadog|cloudwatch-agent|"
-                            r"ama-logs|omsagent|oms-agent|otel|opentelemetry|falco|tetragon|tracee|sysdig|aqua|twistlock|"
-                            r"defender|crowdstrike|falcon-sensor|splunk|auditbeat|osquery|wazuh|kube-audit", re.IGNORECASE)
+DEFENCE_AGENTS = re.compile(
+    r"fluent-?bit|fluentd|\bvector\b|promtail|filebeat|logstash|elastic-agent|datadog|cloudwatch-agent|"
+    r"ama-logs|omsagent|oms-agent|otel|opentelemetry|falco|tetragon|tracee|sysdig|aqua|twistlock|"
+    r"defender|crowdstrike|falcon-sensor|splunk|auditbeat|osquery|wazuh|kube-audit",
+    re.IGNORECASE,
+)
 
 
 def defence_agent_tampered(ev: Evidence) -> pd.DataFrame:
@@ -1131,7 +1702,9 @@ def defence_agent_tampered(ev: Evidence) -> pd.DataFrame:
     logs stop being collected)."""
     a = ev.audit
     kinds = a["resource"].isin(["daemonsets", "deployments", "statefulsets", "configmaps", "namespaces"])
-    named = (a["object_name"].fillna("").str.contains(DEFENCE_AGENTS) | a["object_namespace"].fillna("").str.contains(DEFENCE_AGENTS))
+    named = a["object_name"].fillna("").str.contains(DEFENCE_AGENTS) | a["object_namespace"].fillna("").str.contains(
+        DEFENCE_AGENTS
+    )
     base = kinds & named & allowed_requests(ev) & ~system_requests(ev)
     deleted = base & a["verb"].isin(["delete", "deletecollection"])
     changed = base & a["verb"].isin(["patch", "update"]) & (a["subresource"].isna() | (a["subresource"] == "scale"))
@@ -1145,8 +1718,14 @@ def defence_agent_tampered(ev: Evidence) -> pd.DataFrame:
         return spec.get("replicas") == 0 or bool(isinstance(tmpl, dict) and tmpl.get("nodeSelector"))
 
     rows = a[deleted | (changed & bodies.map(blinds).astype(bool))]
-    return _hits_by_object(rows, lambda r: f"{r.user} {r.verb}d {r.resource} {r.object_namespace + '/' if r.object_namespace else ''}{r.object_name}"
-                           f" of a log shipper or security sensor", entity_type="workload")
+    return _hits_by_object(
+        rows,
+        lambda r: (
+            f"{r.user} {r.verb}d {r.resource} {r.object_namespace + '/' if r.object_namespace else ''}{r.object_name}"
+            f" of a log shipper or security sensor"
+        ),
+        entity_type="workload",
+    )
 
 
 def serviceaccount_create(ev: Evidence) -> pd.DataFrame:
@@ -1154,124 +1733,533 @@ def serviceaccount_create(ev: Evidence) -> pd.DataFrame:
     account): a new identity to bind and mint tokens for. Namespaces' ``default`` accounts come
     from the service-account controller and are not findings; kube-system ones are medium."""
     a = ev.audit
-    m = (a["resource"] == "serviceaccounts") & (a["verb"] == "create") & a["subresource"].isna() & allowed_requests(ev) & ~system_requests(ev)
-    hits = _hits_by_object(a[m], lambda r: f"{r.user} created service account {r.object_namespace}/{r.object_name} (from {r.source_ip})",
-                           entity_type="service_account")
+    m = (
+        (a["resource"] == "serviceaccounts")
+        & (a["verb"] == "create")
+        & a["subresource"].isna()
+        & allowed_requests(ev)
+        & ~system_requests(ev)
+    )
+    hits = _hits_by_object(
+        a[m],
+        lambda r: f"{r.user} created service account {r.object_namespace}/{r.object_name} (from {r.source_ip})",
+        entity_type="service_account",
+    )
     if hits.empty:
         return hits
     return set_where(hits, (hits["namespace"] == "kube-system").to_numpy(), severity="medium")
 
 
 AUDIT_RULES = [
-    Rule(id="k8s-exec-into-pod", title="Exec or attach into a pod", severity="medium", technique_id="MS-TA9006", attack_id="T1609",
-         tactic="Execution", kill_chain_phase="Exploitation", table="audit", logic=exec_into_pod, reads="reduced",
-         description="pods/exec or pods/attach, create or get (websocket), allowed. By a service account it is lateral movement."),
-    Rule(id="k8s-exec-suspicious-command", title="Exec with a reverse shell, download or credential command", severity="high",
-         technique_id="MS-TA9007", attack_id="T1059", tactic="Execution", kill_chain_phase="Exploitation", table="audit",
-         logic=exec_suspicious_command, reads="reduced"),
-    Rule(id="k8s-exec-reads-sa-token", title="Exec reading a service-account token", severity="high", technique_id="MS-TA9016",
-         attack_id="T1528", tactic="Credential Access", kill_chain_phase="Actions on Objectives", table="audit", logic=exec_reads_token,
-         reads="reduced"),
-    Rule(id="k8s-kubectl-cp", title="Files copied out of a pod (kubectl cp)", severity="medium", technique_id="MS-TA9041",
-         attack_id="T1005", tactic="Collection", kill_chain_phase="Actions on Objectives", table="audit", logic=kubectl_cp,
-         reads="reduced"),
-    Rule(id="k8s-ephemeral-container", title="Ephemeral (debug) container added", severity="medium", technique_id="MS-TA9006",
-         attack_id="T1609", tactic="Execution", kill_chain_phase="Exploitation", table="audit", logic=ephemeral_container, reads="reduced"),
-    Rule(id="k8s-port-forward", title="Port-forward into a pod", severity="medium", technique_id=None, attack_id="T1572",
-         tactic="Command and Control", kill_chain_phase="Command & Control", table="audit", logic=port_forward, reads="reduced"),
-    Rule(id="k8s-node-proxy", title="Kubelet API reached through nodes/proxy", severity="high", technique_id="MS-TA9030", attack_id="T1613",
-         tactic="Discovery", kill_chain_phase="Actions on Objectives", table="audit", logic=node_proxy, reads="reduced"),
-    Rule(id="k8s-privileged-pod", title="Privileged container created", severity="high", technique_id="MS-TA9018", attack_id="T1610",
-         tactic="Privilege Escalation", kill_chain_phase="Exploitation", table="audit", logic=privileged_pod, reads="reduced"),
-    Rule(id="k8s-host-namespaces", title="Pod sharing the node's PID, IPC or network namespace", severity="high", technique_id="MS-TA9018",
-         attack_id="T1611", tactic="Privilege Escalation", kill_chain_phase="Exploitation", table="audit", logic=host_namespaces,
-         reads="reduced"),
-    Rule(id="k8s-sensitive-host-path", title="Sensitive host path mounted", severity="high", technique_id="MS-TA9013", attack_id="T1611",
-         tactic="Privilege Escalation", kill_chain_phase="Exploitation", table="audit", logic=sensitive_host_path, reads="reduced"),
-    Rule(id="k8s-dangerous-capabilities", title="Container with dangerous Linux capabilities", severity="high", technique_id="MS-TA9018",
-         attack_id="T1611", tactic="Privilege Escalation", kill_chain_phase="Exploitation", table="audit", logic=dangerous_capabilities,
-         reads="reduced"),
-    Rule(id="k8s-untrusted-image", title="Image from an untrusted registry", severity="medium", technique_id="MS-TA9002", attack_id="T1525",
-         tactic="Initial Access", kill_chain_phase="Delivery", table="audit", logic=untrusted_image, reads="reduced",
-         description="Registries: settings['trusted_registries'], else those of pods running before the evidence starts."),
-    Rule(id="k8s-cluster-admin-binding", title="Binding to cluster-admin created", severity="critical", technique_id="MS-TA9019",
-         attack_id="T1078.003", tactic="Persistence", kill_chain_phase="Installation", table="audit", logic=cluster_admin_binding,
-         reads="reduced"),
-    Rule(id="k8s-cluster-admin-binding-first-use", title="First use of a new cluster-admin binding", severity="critical",
-         technique_id="MS-TA9019", attack_id="T1078.003", tactic="Privilege Escalation", kill_chain_phase="Actions on Objectives",
-         table="audit", logic=new_binding_first_use, reads="reduced"),
-    Rule(id="k8s-risky-role", title="Role granting wildcard, escalation or sensitive permissions", severity="medium",
-         technique_id="MS-TA9019", attack_id="T1098.006", tactic="Persistence", kill_chain_phase="Installation", table="audit",
-         logic=risky_role, reads="reduced"),
-    Rule(id="k8s-cronjob-write", title="CronJob or Job created or changed by a non-controller", severity="medium", technique_id="MS-TA9014",
-         attack_id="T1053.007", tactic="Persistence", kill_chain_phase="Installation", table="audit", logic=cronjob_write, reads="reduced"),
-    Rule(id="k8s-daemonset-create", title="DaemonSet created by a non-controller", severity="medium", technique_id="MS-TA9012",
-         attack_id="T1543", tactic="Persistence", kill_chain_phase="Installation", table="audit", logic=daemonset_create, reads="reduced"),
-    Rule(id="k8s-rbac-then-workload", title="RBAC change followed by a workload write", severity="high", technique_id="MS-TA9012",
-         attack_id="T1543", tactic="Persistence", kill_chain_phase="Installation", table="audit", logic=rbac_then_workload,
-         reads="reduced"),
-    Rule(id="k8s-sidecar-injection", title="Container added to a workload's pod template", severity="medium", technique_id="MS-TA9011",
-         attack_id="T1610", tactic="Execution", kill_chain_phase="Installation", table="audit", logic=sidecar_injection, reads="reduced",
-         description="A patch/update that grows the template's containers or initContainers; a rollout (new image, "
-      "restartedAt annotation) does not."),
-    Rule(id="k8s-admission-webhook", title="Admission webhook configuration written", severity="high", technique_id="MS-TA9015",
-         attack_id="T1546", tactic="Persistence", kill_chain_phase="Installation", table="audit", logic=admission_webhook, reads="reduced"),
-    Rule(id="k8s-static-pod", title="Static (mirror) pod registered by a node", severity="medium", technique_id="MS-TA9017",
-         attack_id="T1543", tactic="Persistence", kill_chain_phase="Installation", table="audit", logic=static_mirror_pod, reads="reduced"),
-    Rule(id="k8s-pod-in-system-namespace", title="Pod created in kube-system by a non-controller", severity="high",
-         technique_id="MS-TA9023", attack_id="T1036.005", tactic="Defense Evasion", kill_chain_phase="Installation", table="audit",
-         logic=pod_in_system_namespace, reads="reduced"),
-    Rule(id="k8s-new-pod-creator", title="Workload created by an identity that never created one before", severity="medium",
-         technique_id="MS-TA9008", attack_id="T1610", tactic="Execution", kill_chain_phase="Installation", table="audit",
-         logic=new_pod_creator, reads="reduced"),
-    Rule(id="k8s-secrets-read", title="Secrets read by a non-system identity", severity="medium", technique_id="MS-TA9025",
-         attack_id="T1552.007", tactic="Credential Access", kill_chain_phase="Actions on Objectives", table="audit", logic=secrets_read,
-         reads="reduced"),
-    Rule(id="k8s-token-request", title="Service-account token or client certificate minted", severity="medium", technique_id="MS-TA9016",
-         attack_id="T1528", tactic="Credential Access", kill_chain_phase="Actions on Objectives", table="audit", logic=token_request,
-         reads="reduced"),
-    Rule(id="k8s-token-secret-used", title="Service-account token taken from a Secret and used", severity="high", technique_id="MS-TA9016",
-         attack_id="T1528", tactic="Credential Access", kill_chain_phase="Actions on Objectives", table="audit", logic=token_secret_used,
-         reads="reduced"),
-    Rule(id="k8s-credential-from-outside", title="Credential used from a new outside address", severity="medium", technique_id="MS-TA9003",
-         attack_id="T1078", tactic="Initial Access", kill_chain_phase="Delivery", table="audit", logic=credential_from_outside,
-         reads="reduced", description="Cloud identities (e-mail, ARN, object id) are MS-TA9001 / T1078.004."),
-    Rule(id="k8s-serviceaccount-create", title="ServiceAccount created by a non-controller", severity="low", technique_id=None,
-         attack_id="T1136", tactic="Persistence", kill_chain_phase="Installation", table="audit", logic=serviceaccount_create,
-         reads="reduced"),
-    Rule(id="k8s-token-used-elsewhere", title="Service-account token used from outside its pod", severity="critical",
-         technique_id="MS-TA9016", attack_id="T1550.001", tactic="Lateral Movement", kill_chain_phase="Actions on Objectives",
-         table="audit", logic=token_used_elsewhere, reads="reduced"),
-    Rule(id="k8s-impersonation", title="Requests impersonating another identity", severity="high", technique_id=None, attack_id="T1078",
-         tactic="Privilege Escalation", kill_chain_phase="Exploitation", table="audit", logic=impersonation, reads="reduced",
-         description="High when the identity taken is privileged (system:masters, a system name, bound to cluster-admin); medium otherwise."),
-    Rule(id="k8s-self-review", title="Permission discovery by a pod or node identity", severity="medium", technique_id="MS-TA9029",
-         attack_id="T1613", tactic="Discovery", kill_chain_phase="Actions on Objectives", table="audit", logic=self_review,
-         reads="reduced"),
-    Rule(id="k8s-api-enumeration", title="Enumeration of several kinds of object", severity="medium", technique_id="MS-TA9029",
-         attack_id="T1613", tactic="Discovery", kill_chain_phase="Actions on Objectives", table="audit", logic=api_enumeration,
-         reads="reduced"),
-    Rule(id="k8s-forbidden-burst", title="Burst of denied API requests", severity="medium", technique_id="MS-TA9029", attack_id="T1613",
-         tactic="Discovery", kill_chain_phase="Actions on Objectives", table="audit", logic=forbidden_burst, reads="reduced"),
-    Rule(id="k8s-anonymous-allowed", title="Anonymous request allowed", severity="high", technique_id=None, attack_id="T1078.001",
-         tactic="Initial Access", kill_chain_phase="Delivery", table="audit", logic=anonymous_allowed, reads="reduced"),
-    Rule(id="k8s-events-deleted", title="Kubernetes events deleted", severity="medium", technique_id="MS-TA9022", attack_id="T1070",
-         tactic="Defense Evasion", kill_chain_phase="Installation", table="audit", logic=events_deleted, reads="reduced"),
-    Rule(id="k8s-pod-deletion-burst", title="Burst of pod deletions", severity="medium", technique_id="MS-TA9021", attack_id="T1070",
-         tactic="Defense Evasion", kill_chain_phase="Installation", table="audit", logic=pod_deletion_burst, reads="reduced"),
-    Rule(id="k8s-flagged-pod-deleted", title="Flagged pod deleted by a non-controller", severity="high", technique_id="MS-TA9021",
-         attack_id="T1070", tactic="Defense Evasion", kill_chain_phase="Installation", table="audit", logic=flagged_pod_deleted,
-         reads="reduced", description="A pod deleted by a person or pod identity after a rule flagged its creation or what ran in it."),
-    Rule(id="k8s-defence-agent-tampered", title="Log shipper or security sensor removed or disabled", severity="high",
-         technique_id="MS-TA9021", attack_id="T1562.001", tactic="Defense Evasion", kill_chain_phase="Installation", table="audit",
-         logic=defence_agent_tampered, reads="reduced"),
-    Rule(id="k8s-coredns-modified", title="Cluster DNS configuration changed", severity="high", technique_id="MS-TA9035", attack_id="T1557",
-         tactic="Lateral Movement", kill_chain_phase="Actions on Objectives", table="audit", logic=coredns_modified, reads="reduced"),
-    Rule(id="k8s-configmap-credentials", title="Credentials written into a ConfigMap", severity="medium", technique_id="MS-TA9027",
-         attack_id="T1552", tactic="Credential Access", kill_chain_phase="Actions on Objectives", table="audit",
-         logic=configmap_credentials, reads="reduced"),
-    Rule(id="k8s-exposed-service", title="Service exposed outside the cluster", severity="medium", technique_id="MS-TA9005",
-         attack_id="T1133", tactic="Initial Access", kill_chain_phase="Delivery", table="audit", logic=exposed_service, reads="reduced"),
-    Rule(id="k8s-destruction", title="Bulk deletion of workloads, volumes or namespaces", severity="high", technique_id="MS-TA9038",
-         attack_id="T1485", tactic="Impact", kill_chain_phase="Actions on Objectives", table="audit", logic=destruction, reads="reduced"),
+    Rule(
+        id="k8s-exec-into-pod",
+        title="Exec or attach into a pod",
+        severity="medium",
+        technique_id="MS-TA9006",
+        attack_id="T1609",
+        tactic="Execution",
+        kill_chain_phase="Exploitation",
+        table="audit",
+        logic=exec_into_pod,
+        reads="reduced",
+        description="pods/exec or pods/attach, create or get (websocket), allowed. By a service account it is lateral movement.",
+    ),
+    Rule(
+        id="k8s-exec-suspicious-command",
+        title="Exec with a reverse shell, download or credential command",
+        severity="high",
+        technique_id="MS-TA9007",
+        attack_id="T1059",
+        tactic="Execution",
+        kill_chain_phase="Exploitation",
+        table="audit",
+        logic=exec_suspicious_command,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-exec-reads-sa-token",
+        title="Exec reading a service-account token",
+        severity="high",
+        technique_id="MS-TA9016",
+        attack_id="T1528",
+        tactic="Credential Access",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=exec_reads_token,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-kubectl-cp",
+        title="Files copied out of a pod (kubectl cp)",
+        severity="medium",
+        technique_id="MS-TA9041",
+        attack_id="T1005",
+        tactic="Collection",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=kubectl_cp,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-ephemeral-container",
+        title="Ephemeral (debug) container added",
+        severity="medium",
+        technique_id="MS-TA9006",
+        attack_id="T1609",
+        tactic="Execution",
+        kill_chain_phase="Exploitation",
+        table="audit",
+        logic=ephemeral_container,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-port-forward",
+        title="Port-forward into a pod",
+        severity="medium",
+        technique_id=None,
+        attack_id="T1572",
+        tactic="Command and Control",
+        kill_chain_phase="Command & Control",
+        table="audit",
+        logic=port_forward,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-node-proxy",
+        title="Kubelet API reached through nodes/proxy",
+        severity="high",
+        technique_id="MS-TA9030",
+        attack_id="T1613",
+        tactic="Discovery",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=node_proxy,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-privileged-pod",
+        title="Privileged container created",
+        severity="high",
+        technique_id="MS-TA9018",
+        attack_id="T1610",
+        tactic="Privilege Escalation",
+        kill_chain_phase="Exploitation",
+        table="audit",
+        logic=privileged_pod,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-host-namespaces",
+        title="Pod sharing the node's PID, IPC or network namespace",
+        severity="high",
+        technique_id="MS-TA9018",
+        attack_id="T1611",
+        tactic="Privilege Escalation",
+        kill_chain_phase="Exploitation",
+        table="audit",
+        logic=host_namespaces,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-sensitive-host-path",
+        title="Sensitive host path mounted",
+        severity="high",
+        technique_id="MS-TA9013",
+        attack_id="T1611",
+        tactic="Privilege Escalation",
+        kill_chain_phase="Exploitation",
+        table="audit",
+        logic=sensitive_host_path,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-dangerous-capabilities",
+        title="Container with dangerous Linux capabilities",
+        severity="high",
+        technique_id="MS-TA9018",
+        attack_id="T1611",
+        tactic="Privilege Escalation",
+        kill_chain_phase="Exploitation",
+        table="audit",
+        logic=dangerous_capabilities,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-untrusted-image",
+        title="Image from an untrusted registry",
+        severity="medium",
+        technique_id="MS-TA9002",
+        attack_id="T1525",
+        tactic="Initial Access",
+        kill_chain_phase="Delivery",
+        table="audit",
+        logic=untrusted_image,
+        reads="reduced",
+        description="Registries: settings['trusted_registries'], else those of pods running before the evidence starts.",
+    ),
+    Rule(
+        id="k8s-cluster-admin-binding",
+        title="Binding to cluster-admin created",
+        severity="critical",
+        technique_id="MS-TA9019",
+        attack_id="T1078.003",
+        tactic="Persistence",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=cluster_admin_binding,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-cluster-admin-binding-first-use",
+        title="First use of a new cluster-admin binding",
+        severity="critical",
+        technique_id="MS-TA9019",
+        attack_id="T1078.003",
+        tactic="Privilege Escalation",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=new_binding_first_use,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-risky-role",
+        title="Role granting wildcard, escalation or sensitive permissions",
+        severity="medium",
+        technique_id="MS-TA9019",
+        attack_id="T1098.006",
+        tactic="Persistence",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=risky_role,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-cronjob-write",
+        title="CronJob or Job created or changed by a non-controller",
+        severity="medium",
+        technique_id="MS-TA9014",
+        attack_id="T1053.007",
+        tactic="Persistence",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=cronjob_write,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-daemonset-create",
+        title="DaemonSet created by a non-controller",
+        severity="medium",
+        technique_id="MS-TA9012",
+        attack_id="T1543",
+        tactic="Persistence",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=daemonset_create,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-rbac-then-workload",
+        title="RBAC change followed by a workload write",
+        severity="high",
+        technique_id="MS-TA9012",
+        attack_id="T1543",
+        tactic="Persistence",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=rbac_then_workload,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-sidecar-injection",
+        title="Container added to a workload's pod template",
+        severity="medium",
+        technique_id="MS-TA9011",
+        attack_id="T1610",
+        tactic="Execution",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=sidecar_injection,
+        reads="reduced",
+        description="A patch/update that grows the template's containers or initContainers; a rollout (new image, "
+        "restartedAt annotation) does not.",
+    ),
+    Rule(
+        id="k8s-admission-webhook",
+        title="Admission webhook configuration written",
+        severity="high",
+        technique_id="MS-TA9015",
+        attack_id="T1546",
+        tactic="Persistence",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=admission_webhook,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-static-pod",
+        title="Static (mirror) pod registered by a node",
+        severity="medium",
+        technique_id="MS-TA9017",
+        attack_id="T1543",
+        tactic="Persistence",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=static_mirror_pod,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-pod-in-system-namespace",
+        title="Pod created in kube-system by a non-controller",
+        severity="high",
+        technique_id="MS-TA9023",
+        attack_id="T1036.005",
+        tactic="Defense Evasion",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=pod_in_system_namespace,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-new-pod-creator",
+        title="Workload created by an identity that never created one before",
+        severity="medium",
+        technique_id="MS-TA9008",
+        attack_id="T1610",
+        tactic="Execution",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=new_pod_creator,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-secrets-read",
+        title="Secrets read by a non-system identity",
+        severity="medium",
+        technique_id="MS-TA9025",
+        attack_id="T1552.007",
+        tactic="Credential Access",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=secrets_read,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-token-request",
+        title="Service-account token or client certificate minted",
+        severity="medium",
+        technique_id="MS-TA9016",
+        attack_id="T1528",
+        tactic="Credential Access",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=token_request,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-token-secret-used",
+        title="Service-account token taken from a Secret and used",
+        severity="high",
+        technique_id="MS-TA9016",
+        attack_id="T1528",
+        tactic="Credential Access",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=token_secret_used,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-credential-from-outside",
+        title="Credential used from a new outside address",
+        severity="medium",
+        technique_id="MS-TA9003",
+        attack_id="T1078",
+        tactic="Initial Access",
+        kill_chain_phase="Delivery",
+        table="audit",
+        logic=credential_from_outside,
+        reads="reduced",
+        description="Cloud identities (e-mail, ARN, object id) are MS-TA9001 / T1078.004.",
+    ),
+    Rule(
+        id="k8s-serviceaccount-create",
+        title="ServiceAccount created by a non-controller",
+        severity="low",
+        technique_id=None,
+        attack_id="T1136",
+        tactic="Persistence",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=serviceaccount_create,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-token-used-elsewhere",
+        title="Service-account token used from outside its pod",
+        severity="critical",
+        technique_id="MS-TA9016",
+        attack_id="T1550.001",
+        tactic="Lateral Movement",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=token_used_elsewhere,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-impersonation",
+        title="Requests impersonating another identity",
+        severity="high",
+        technique_id=None,
+        attack_id="T1078",
+        tactic="Privilege Escalation",
+        kill_chain_phase="Exploitation",
+        table="audit",
+        logic=impersonation,
+        reads="reduced",
+        description="High when the identity taken is privileged (system:masters, a system name, bound to cluster-admin); medium otherwise.",
+    ),
+    Rule(
+        id="k8s-self-review",
+        title="Permission discovery by a pod or node identity",
+        severity="medium",
+        technique_id="MS-TA9029",
+        attack_id="T1613",
+        tactic="Discovery",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=self_review,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-api-enumeration",
+        title="Enumeration of several kinds of object",
+        severity="medium",
+        technique_id="MS-TA9029",
+        attack_id="T1613",
+        tactic="Discovery",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=api_enumeration,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-forbidden-burst",
+        title="Burst of denied API requests",
+        severity="medium",
+        technique_id="MS-TA9029",
+        attack_id="T1613",
+        tactic="Discovery",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=forbidden_burst,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-anonymous-allowed",
+        title="Anonymous request allowed",
+        severity="high",
+        technique_id=None,
+        attack_id="T1078.001",
+        tactic="Initial Access",
+        kill_chain_phase="Delivery",
+        table="audit",
+        logic=anonymous_allowed,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-events-deleted",
+        title="Kubernetes events deleted",
+        severity="medium",
+        technique_id="MS-TA9022",
+        attack_id="T1070",
+        tactic="Defense Evasion",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=events_deleted,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-pod-deletion-burst",
+        title="Burst of pod deletions",
+        severity="medium",
+        technique_id="MS-TA9021",
+        attack_id="T1070",
+        tactic="Defense Evasion",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=pod_deletion_burst,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-flagged-pod-deleted",
+        title="Flagged pod deleted by a non-controller",
+        severity="high",
+        technique_id="MS-TA9021",
+        attack_id="T1070",
+        tactic="Defense Evasion",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=flagged_pod_deleted,
+        reads="reduced",
+        description="A pod deleted by a person or pod identity after a rule flagged its creation or what ran in it.",
+    ),
+    Rule(
+        id="k8s-defence-agent-tampered",
+        title="Log shipper or security sensor removed or disabled",
+        severity="high",
+        technique_id="MS-TA9021",
+        attack_id="T1562.001",
+        tactic="Defense Evasion",
+        kill_chain_phase="Installation",
+        table="audit",
+        logic=defence_agent_tampered,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-coredns-modified",
+        title="Cluster DNS configuration changed",
+        severity="high",
+        technique_id="MS-TA9035",
+        attack_id="T1557",
+        tactic="Lateral Movement",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=coredns_modified,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-configmap-credentials",
+        title="Credentials written into a ConfigMap",
+        severity="medium",
+        technique_id="MS-TA9027",
+        attack_id="T1552",
+        tactic="Credential Access",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=configmap_credentials,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-exposed-service",
+        title="Service exposed outside the cluster",
+        severity="medium",
+        technique_id="MS-TA9005",
+        attack_id="T1133",
+        tactic="Initial Access",
+        kill_chain_phase="Delivery",
+        table="audit",
+        logic=exposed_service,
+        reads="reduced",
+    ),
+    Rule(
+        id="k8s-destruction",
+        title="Bulk deletion of workloads, volumes or namespaces",
+        severity="high",
+        technique_id="MS-TA9038",
+        attack_id="T1485",
+        tactic="Impact",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=destruction,
+        reads="reduced",
+    ),
 ]

@@ -40,15 +40,33 @@ from ..errors import K8sForensicsError
 from ..frames import frame_chunks, to_frame
 from ..schema import CONTEXT_TABLES, FINDINGS, TABLES
 
-PHASES = ("Reconnaissance", "Weaponization", "Delivery", "Exploitation", "Installation", "Command & Control", "Actions on Objectives")
+PHASES = (
+    "Reconnaissance",
+    "Weaponization",
+    "Delivery",
+    "Exploitation",
+    "Installation",
+    "Command & Control",
+    "Actions on Objectives",
+)
 SEVERITIES = ("low", "medium", "high", "critical")
 # Default phase of a tactic (the kill-chain phase a tactic usually belongs to); rules override it where the judgement differs.
 TACTIC_PHASES = {
-    "Reconnaissance": "Reconnaissance", "Resource Development": "Weaponization", "Initial Access": "Delivery",
-    "Execution": "Exploitation", "Persistence": "Installation", "Privilege Escalation": "Exploitation",
-    "Defense Evasion": "Installation", "Stealth": "Installation", "Defense Impairment": "Installation",
-    "Credential Access": "Actions on Objectives", "Discovery": "Actions on Objectives", "Lateral Movement": "Actions on Objectives",
-    "Collection": "Actions on Objectives", "Exfiltration": "Actions on Objectives", "Impact": "Actions on Objectives",
+    "Reconnaissance": "Reconnaissance",
+    "Resource Development": "Weaponization",
+    "Initial Access": "Delivery",
+    "Execution": "Exploitation",
+    "Persistence": "Installation",
+    "Privilege Escalation": "Exploitation",
+    "Defense Evasion": "Installation",
+    "Stealth": "Installation",
+    "Defense Impairment": "Installation",
+    "Credential Access": "Actions on Objectives",
+    "Discovery": "Actions on Objectives",
+    "Lateral Movement": "Actions on Objectives",
+    "Collection": "Actions on Objectives",
+    "Exfiltration": "Actions on Objectives",
+    "Impact": "Actions on Objectives",
     "Command and Control": "Command & Control",
 }
 
@@ -61,6 +79,8 @@ def tactic_name(tag: str) -> str | None:
         if name.lower() == words:
             return name
     return None
+
+
 MAX_EVENT_IDS = 1000
 
 # Knobs a rule may read; detect(settings=...) overrides them per run.
@@ -89,8 +109,19 @@ FLOW_COLUMNS_UNREAD = frozenset({"extra", "labels", "src_labels", "dst_labels"})
 FLOW_COLUMNS_READ = [c for c in TABLES["flows"].names if c not in FLOW_COLUMNS_UNREAD]
 # no built-in rule reads these audit columns (Sigma rules may): without them the audit table
 # takes ~40 % less memory (the annotations, user.extra, stages and source IP lists are Python objects)
-AUDIT_COLUMNS_UNREAD = frozenset({"response_object", "annotations", "user_extra", "stages", "stage_time", "source_ips", "audit_id",
-                                  "evidence_id", "evidence_line"})
+AUDIT_COLUMNS_UNREAD = frozenset(
+    {
+        "response_object",
+        "annotations",
+        "user_extra",
+        "stages",
+        "stage_time",
+        "source_ips",
+        "audit_id",
+        "evidence_id",
+        "evidence_line",
+    }
+)
 AUDIT_COLUMNS_READ = [c for c in TABLES["audit"].names if c not in AUDIT_COLUMNS_UNREAD]
 
 
@@ -146,13 +177,22 @@ class Evidence:
         self.settings: dict[str, Any] = {**DEFAULT_SETTINGS, **(settings or {})}
 
     @classmethod
-    def from_case(cls, case: Case, *, settings: Mapping[str, Any] | None = None, chunk_rows: int = 1_000_000,
-                  audit_columns: list[str] | None = None, unreadable: UnreadableBodies | None = None) -> Evidence:
+    def from_case(
+        cls,
+        case: Case,
+        *,
+        settings: Mapping[str, Any] | None = None,
+        chunk_rows: int = 1_000_000,
+        audit_columns: list[str] | None = None,
+        unreadable: UnreadableBodies | None = None,
+    ) -> Evidence:
         """The ``audit_columns`` of the audit table (default: all of them), every runtime column,
         and every flow column but ``FLOW_COLUMNS_UNREAD``; nothing is read until a rule asks."""
         columns = FLOW_COLUMNS_READ
         return cls(
-            audit=lambda: enriched(case, "audit", columns=audit_columns, max_rows=None),  # detection reads every row on purpose
+            audit=lambda: enriched(
+                case, "audit", columns=audit_columns, max_rows=None
+            ),  # detection reads every row on purpose
             runtime=lambda: enriched(case, "runtime", max_rows=None),
             flows=lambda: enriched(case, "flows", columns=columns, max_rows=None),
             context=case.context,
@@ -172,21 +212,38 @@ class Evidence:
     def part(self, *, audit: pd.DataFrame | None = None, runtime: pd.DataFrame | None = None) -> Evidence:
         """An evidence of only these rows (a chunk: no case, no flows), with this one's context,
         settings, start and record of unreadable bodies."""
-        return Evidence(audit=audit, runtime=runtime, context=self.context, settings=self.settings, known_start=self.start(),
-                        unreadable=self.unreadable)
+        return Evidence(
+            audit=audit,
+            runtime=runtime,
+            context=self.context,
+            settings=self.settings,
+            known_start=self.start(),
+            unreadable=self.unreadable,
+        )
 
     def with_rows(self, *, audit: pd.DataFrame, runtime: pd.DataFrame) -> Evidence:
         """This evidence with these audit and runtime rows (the ones a reduction kept): its flows,
         case (``sql`` still queries the case's tables whole), context, settings, chunk size, start
         and record of unreadable bodies are this one's."""
-        return Evidence(audit=audit, runtime=runtime, flows=self._sources["flows"], context=self.context, settings=self.settings,
-                        case=self._case, flow_columns=self._columns["flows"], chunk_rows=self.chunk_rows, known_start=self.start(),
-                        unreadable=self.unreadable)
+        return Evidence(
+            audit=audit,
+            runtime=runtime,
+            flows=self._sources["flows"],
+            context=self.context,
+            settings=self.settings,
+            case=self._case,
+            flow_columns=self._columns["flows"],
+            chunk_rows=self.chunk_rows,
+            known_start=self.start(),
+            unreadable=self.unreadable,
+        )
 
     def reads_case(self, name: str) -> bool:
         """Table ``name`` is read from the case's Parquet: this evidence comes from a case, was not
         given the table as a frame, and has not loaded it whole."""
-        return self._case is not None and not isinstance(self._sources[name], pd.DataFrame) and name not in self.__dict__
+        return (
+            self._case is not None and not isinstance(self._sources[name], pd.DataFrame) and name not in self.__dict__
+        )
 
     def _load(self, name: str) -> pd.DataFrame:
         src = self._sources[name]
@@ -215,7 +272,9 @@ class Evidence:
         if name not in self._context_cache:
             ctx = self._context
             frame = ctx(name) if callable(ctx) else (ctx or {}).get(name)
-            self._context_cache[name] = frame if frame is not None else to_frame(CONTEXT_TABLES[name].arrow_schema.empty_table())
+            self._context_cache[name] = (
+                frame if frame is not None else to_frame(CONTEXT_TABLES[name].arrow_schema.empty_table())
+            )
         return self._context_cache[name]
 
     def memo(self, key: str, compute: Callable[[], Any]) -> Any:
@@ -297,9 +356,12 @@ class Evidence:
 def evidence_networks(ev: Evidence) -> list[Network]:
     """``cluster_networks`` of the evidence, computed once: the nodes and services context, and
     the interfaces of its flow logs (from the case's flows table, or from the flows it holds)."""
+
     def compute() -> list[Network]:
         flows = ev.case if ev.reads_case("flows") else ev.flows
-        return cluster_networks(ev.context("nodes"), services=ev.context("services"), interfaces=interface_addresses(flows))
+        return cluster_networks(
+            ev.context("nodes"), services=ev.context("services"), interfaces=interface_addresses(flows)
+        )
 
     return ev.memo("network.networks", compute)
 
@@ -307,10 +369,13 @@ def evidence_networks(ev: Evidence) -> list[Network]:
 def evidence_listening(ev: Evidence) -> frozenset[tuple[str, str, int]]:
     """``listening_sockets`` of the evidence's runtime events, computed once (only the network
     events are read from a case)."""
+
     def compute() -> frozenset[tuple[str, str, int]]:
         if ev.reads_case("runtime") and ev.case is not None:
-            rows = ev.case.sql("SELECT event_type, namespace, pod, src_port, rule, extra, output FROM runtime "
-                               "WHERE event_type = 'network' AND src_port IS NOT NULL AND pod IS NOT NULL")
+            rows = ev.case.sql(
+                "SELECT event_type, namespace, pod, src_port, rule, extra, output FROM runtime "
+                "WHERE event_type = 'network' AND src_port IS NOT NULL AND pod IS NOT NULL"
+            )
         else:
             rows = ev.runtime
         return listening_sockets(rows)
@@ -426,7 +491,9 @@ class Rule:
             raise ValueError(f"rule {self.id}: severity {self.severity!r} is not one of {SEVERITIES}")
         if self.kill_chain_phase not in PHASES:
             raise ValueError(f"rule {self.id}: kill-chain phase {self.kill_chain_phase!r} is not one of {PHASES}")
-        if self.technique_id is not None and not (self.technique_id.startswith("MS-TA90") and len(self.technique_id) == 9):
+        if self.technique_id is not None and not (
+            self.technique_id.startswith("MS-TA90") and len(self.technique_id) == 9
+        ):
             raise ValueError(f"rule {self.id}: technique {self.technique_id!r} is not an MS-TA90xx id")
         if self.reads not in READS:
             raise ValueError(f"rule {self.id}: reads {self.reads!r} is not one of {READS}")
@@ -450,7 +517,6 @@ def set_where(hits: pd.DataFrame, mask: Any, **values: Any) -> pd.DataFrame:
         old = hits[col] if col in hits.columns else pd.Series(None, index=hits.index, dtype=object)
         hits[col] = old.astype(object).where(~m, value)
     return hits
-
 
 
 def hits_from_rows(
@@ -480,7 +546,14 @@ def hits_from_rows(
     if rows.empty:
         return pd.DataFrame()
     frame = rows.copy()
-    cols = {"entity": entity, "namespace": namespace, "pod": pod, "user": user, "source_ip": source_ip, "destination_ip": destination_ip}
+    cols = {
+        "entity": entity,
+        "namespace": namespace,
+        "pod": pod,
+        "user": user,
+        "source_ip": source_ip,
+        "destination_ip": destination_ip,
+    }
     for name, value in cols.items():
         frame[f"_h_{name}"] = value.to_numpy() if isinstance(value, pd.Series) else value
     frame["_h_linked"] = linked.to_numpy() if linked is not None else None
@@ -506,12 +579,18 @@ def hits_from_rows(
     out = []
     for first, n, lo, hi, evidence, links in zip(firsts, sizes, since_min, time_max, ids, linked_ids):
         row = dict(first, n=int(n), **{c: first[f"_h_{c}"] for c in cols})
-        out.append({
-            "time": min(first["time"], lo), "time_end": hi, "entity_type": entity_type,
-            **{c: _none(first[f"_h_{c}"]) for c in cols},
-            "event_ids": list(evidence) + [str(e) for e in links if _none(e) is not None],
-            "summary": summary(_Row(row)), "source_table": table, **overrides,
-        })
+        out.append(
+            {
+                "time": min(first["time"], lo),
+                "time_end": hi,
+                "entity_type": entity_type,
+                **{c: _none(first[f"_h_{c}"]) for c in cols},
+                "event_ids": list(evidence) + [str(e) for e in links if _none(e) is not None],
+                "summary": summary(_Row(row)),
+                "source_table": table,
+                **overrides,
+            }
+        )
     return pd.DataFrame(out).sort_values("time", kind="stable").reset_index(drop=True)
 
 
@@ -543,9 +622,12 @@ def pod_entity(namespace: pd.Series, pod: pd.Series) -> pd.Series:
 def service_accounts(ev: Evidence, namespace: pd.Series, pod: pd.Series) -> pd.Series:
     """The service account each (namespace, pod) runs as, from the ``pods`` context; None
     where the pod or its account is unknown."""
+
     def lookup() -> dict[tuple[Any, Any], str]:
         pods = ev.context("pods")
-        return {(n, p): s for n, p, s in zip(pods["namespace"], pods["name"], pods["service_account"]) if isinstance(s, str)}
+        return {
+            (n, p): s for n, p, s in zip(pods["namespace"], pods["name"], pods["service_account"]) if isinstance(s, str)
+        }
 
     owner = ev.memo("pods.service_account", lookup)
     return pd.Series([owner.get((n, p)) for n, p in zip(namespace, pod)], index=namespace.index, dtype=object)
@@ -554,7 +636,9 @@ def service_accounts(ev: Evidence, namespace: pd.Series, pod: pd.Series) -> pd.S
 # ---------------------------------------------------------------------- the engine
 
 
-def run_rules(evidence: Evidence, rules: Iterable[Rule], *, reduced: Evidence | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+def run_rules(
+    evidence: Evidence, rules: Iterable[Rule], *, reduced: Evidence | None = None
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Run ``rules`` over ``evidence`` — those that read the reduced rows (``Rule.reads``) over
     ``reduced`` when it is given: the findings (``findings`` schema, ordered by time) and one
     record per rule (id, findings, seconds)."""
@@ -589,9 +673,18 @@ def _findings(rule: Rule, hits: pd.DataFrame) -> pd.DataFrame:
         raise RuleError(f"rule {rule.id} returned hits without {sorted(missing)}")
     out = pd.DataFrame(index=hits.index)
     defaults = {
-        "rule_id": rule.id, "title": rule.title, "severity": rule.severity, "technique_id": rule.technique_id,
-        "attack_id": rule.attack_id, "tactic": rule.tactic, "kill_chain_phase": rule.kill_chain_phase,
-        "source_table": rule.table, "rule_source": rule.source, "entity_type": None, "entity": None, "summary": rule.title,
+        "rule_id": rule.id,
+        "title": rule.title,
+        "severity": rule.severity,
+        "technique_id": rule.technique_id,
+        "attack_id": rule.attack_id,
+        "tactic": rule.tactic,
+        "kill_chain_phase": rule.kill_chain_phase,
+        "source_table": rule.table,
+        "rule_source": rule.source,
+        "entity_type": None,
+        "entity": None,
+        "summary": rule.title,
     }
     for col in FINDINGS.names:
         if col in hits.columns:
@@ -607,9 +700,7 @@ def _findings(rule: Rule, hits: pd.DataFrame) -> pd.DataFrame:
     ids = [sorted({str(i) for i in v}) for v in hits["event_ids"]]
     out["event_count"] = [len(v) for v in ids]
     out["event_ids"] = [v[:MAX_EVENT_IDS] for v in ids]
-    out["finding_id"] = [
-        hashlib.sha256((rule.id + "\n" + "\n".join(v)).encode()).hexdigest()[:16] for v in ids
-    ]
+    out["finding_id"] = [hashlib.sha256((rule.id + "\n" + "\n".join(v)).encode()).hexdigest()[:16] for v in ids]
     bad = set(out["kill_chain_phase"]) - set(PHASES)
     if bad:
         raise RuleError(f"rule {rule.id} returned kill-chain phases {sorted(bad)}; phases: {', '.join(PHASES)}")

@@ -16,22 +16,35 @@ from .engine import Evidence
 # ---------------------------------------------------------------------- who is the control plane
 
 CONTROLLER_SUFFIXES = ("-controller", "-controller-manager")
-CONTROL_PLANE_USERS = frozenset({
-    "system:kube-controller-manager", "system:kube-scheduler", "system:apiserver", "system:kube-proxy",
-    "system:serviceaccount:kube-system:generic-garbage-collector", "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
-    "system:serviceaccount:kube-system:persistent-volume-binder", "system:serviceaccount:kube-system:resourcequota-controller",
-})
+CONTROL_PLANE_USERS = frozenset(
+    {
+        "system:kube-controller-manager",
+        "system:kube-scheduler",
+        "system:apiserver",
+        "system:kube-proxy",
+        "system:serviceaccount:kube-system:generic-garbage-collector",
+        "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+        "system:serviceaccount:kube-system:persistent-volume-binder",
+        "system:serviceaccount:kube-system:resourcequota-controller",
+    }
+)
 # the managed platforms' own agents: EKS ``eks:*``, AKS ``aksService``, GKE's robot and service agents
-PLATFORM_USERS = re.compile(r"^(eks:.*|aksService|masterclient|nodeclient|system:addon-manager|system:kube-.*|"
-                            r".*container-engine-robot.*\.iam\.gserviceaccount\.com|.*@gcp-sa-[a-z-]+\.iam\.gserviceaccount\.com)$")
+PLATFORM_USERS = re.compile(
+    r"^(eks:.*|aksService|masterclient|nodeclient|system:addon-manager|system:kube-.*|"
+    r".*container-engine-robot.*\.iam\.gserviceaccount\.com|.*@gcp-sa-[a-z-]+\.iam\.gserviceaccount\.com)$"
+)
 
 
 def is_system(user: pd.Series) -> pd.Series:
     """Control-plane identities: nodes, kube-system controllers, the controller manager, the platforms' agents."""
     u = user.fillna("").astype(str)
     ks = u.str.startswith("system:serviceaccount:kube-system:")
-    return (u.str.startswith("system:node:") | u.isin(CONTROL_PLANE_USERS) | u.str.match(PLATFORM_USERS)
-            | (ks & (u.str.endswith(CONTROLLER_SUFFIXES[0]) | u.str.endswith(CONTROLLER_SUFFIXES[1]))))
+    return (
+        u.str.startswith("system:node:")
+        | u.isin(CONTROL_PLANE_USERS)
+        | u.str.match(PLATFORM_USERS)
+        | (ks & (u.str.endswith(CONTROLLER_SUFFIXES[0]) | u.str.endswith(CONTROLLER_SUFFIXES[1])))
+    )
 
 
 def system_requests(ev: Evidence) -> pd.Series:
@@ -60,7 +73,9 @@ def allowed_requests(ev: Evidence) -> pd.Series:
 SA_TOKEN_TYPE = "kubernetes.io/service-account-token"
 
 
-def parsed_bodies(a: pd.DataFrame, mask: pd.Series, column: str = "request_object", *, unreadable: UnreadableBodies | None = None) -> pd.Series:
+def parsed_bodies(
+    a: pd.DataFrame, mask: pd.Series, column: str = "request_object", *, unreadable: UnreadableBodies | None = None
+) -> pd.Series:
     """Parsed bodies of the rows in ``mask``; None where absent or unreadable (recorded in ``unreadable``)."""
     out = pd.Series(None, index=a.index, dtype=object)
     bodies = UnreadableBodies() if unreadable is None else unreadable
@@ -119,21 +134,60 @@ def container_execs(ev: Evidence) -> pd.DataFrame:
 
 # ---------------------------------------------------------------------- paths that matter
 
-SA_TOKEN_PATHS = re.compile(r"/var/run/secrets/(?:kubernetes\.io/serviceaccount|eks\.amazonaws\.com|azure|tokens)|"
-                            r"/run/secrets/kubernetes\.io|kubernetes\.io~projected/.*/token")
+SA_TOKEN_PATHS = re.compile(
+    r"/var/run/secrets/(?:kubernetes\.io/serviceaccount|eks\.amazonaws\.com|azure|tokens)|"
+    r"/run/secrets/kubernetes\.io|kubernetes\.io~projected/.*/token"
+)
 # the kubelet's static-pod folder: a manifest there runs as a pod no controller or admission sees
 # (kubernetes.io/docs/tasks/configure-pod-container/static-pod/)
 STATIC_MANIFEST = re.compile(r"/etc/kubernetes/manifests/")
 # a command that writes there (a redirection, cp/mv/tee/install/dd, a download to a file)
-STATIC_MANIFEST_WRITE = re.compile(r"(?:>|\b(?:cp|mv|tee|install|dd|ln)\b|\b(?:curl|wget)\b.*\s-[oO]\s*)[^|;&]*/etc/kubernetes/manifests/")
+STATIC_MANIFEST_WRITE = re.compile(
+    r"(?:>|\b(?:cp|mv|tee|install|dd|ln)\b|\b(?:curl|wget)\b.*\s-[oO]\s*)[^|;&]*/etc/kubernetes/manifests/"
+)
 
 # hostPath mounts that hand over the node (KubeHound's EXPLOIT_HOST_*, CE_VAR_LOG_SYMLINK edges; runtime sockets)
-SENSITIVE_HOST_PATHS = {"/", "/etc", "/root", "/home", "/proc", "/sys", "/dev", "/boot", "/var", "/var/lib", "/var/log", "/var/run",
-                        "/run", "/usr", "/lib", "/bin", "/sbin"}
-SENSITIVE_HOST_PREFIXES = ("/root/", "/proc/", "/dev/", "/home/", "/var/lib/kubelet", "/var/lib/docker", "/var/lib/containerd",
-                           "/var/run/docker.sock", "/run/docker.sock", "/var/run/containerd", "/run/containerd", "/var/run/crio",
-                           "/run/crio", "/etc/kubernetes", "/etc/systemd", "/etc/cron", "/etc/ssh", "/etc/shadow", "/etc/sudoers",
-                           "/lib/modules")
+SENSITIVE_HOST_PATHS = {
+    "/",
+    "/etc",
+    "/root",
+    "/home",
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/run",
+    "/run",
+    "/usr",
+    "/lib",
+    "/bin",
+    "/sbin",
+}
+SENSITIVE_HOST_PREFIXES = (
+    "/root/",
+    "/proc/",
+    "/dev/",
+    "/home/",
+    "/var/lib/kubelet",
+    "/var/lib/docker",
+    "/var/lib/containerd",
+    "/var/run/docker.sock",
+    "/run/docker.sock",
+    "/var/run/containerd",
+    "/run/containerd",
+    "/var/run/crio",
+    "/run/crio",
+    "/etc/kubernetes",
+    "/etc/systemd",
+    "/etc/cron",
+    "/etc/ssh",
+    "/etc/shadow",
+    "/etc/sudoers",
+    "/lib/modules",
+)
 
 
 def is_sensitive_host_path(path: str) -> bool:

@@ -61,23 +61,45 @@ def reduced(ev: Evidence) -> Evidence:
             # window; RBAC writes for good
             end = chunk["time"].max()
             secret = carried["event_id"].isin(set(token_secret_rows(carried)["event_id"]))
-            fresh = (carried["resource"].isin(RBAC_RESOURCES) | (secret & (carried["time"] >= end - window))
-                     | (burst_rows(carried) & (carried["time"] > end - BURST_WINDOW)))
+            fresh = (
+                carried["resource"].isin(RBAC_RESOURCES)
+                | (secret & (carried["time"] >= end - window))
+                | (burst_rows(carried) & (carried["time"] > end - BURST_WINDOW))
+            )
             carried = carried[fresh]
         parts = [p for p in (carried, rbac, secrets, last) if p is not None and len(p)]
         return pd.concat(parts, ignore_index=True).drop_duplicates("event_id") if parts else chunk.iloc[:0]
 
-    audit = _kept(ev.audit_chunks(), lambda chunk: ev.part(audit=chunk), AUDIT_RULES, also=lambda part: pd.concat([first_workload_creates(part)["event_id"],
-                                                            part.audit.loc[workload_template_writes(part.audit), "event_id"],
-                                                            part.audit.loc[pod_deletions(part.audit), "event_id"]]),
-                  firsts=lambda part: identity_firsts(part.audit)[["event_id", "first_key"]], carry=carry)
+    audit = _kept(
+        ev.audit_chunks(),
+        lambda chunk: ev.part(audit=chunk),
+        AUDIT_RULES,
+        also=lambda part: pd.concat(
+            [
+                first_workload_creates(part)["event_id"],
+                part.audit.loc[workload_template_writes(part.audit), "event_id"],
+                part.audit.loc[pod_deletions(part.audit), "event_id"],
+            ]
+        ),
+        firsts=lambda part: identity_firsts(part.audit)[["event_id", "first_key"]],
+        carry=carry,
+    )
     runtime = _kept(ev.runtime_chunks(), lambda chunk: ev.part(runtime=chunk), RUNTIME_RULES)
-    return ev.with_rows(audit=audit if audit is not None else ev.audit.iloc[:0], runtime=runtime if runtime is not None else ev.runtime.iloc[:0])
+    return ev.with_rows(
+        audit=audit if audit is not None else ev.audit.iloc[:0],
+        runtime=runtime if runtime is not None else ev.runtime.iloc[:0],
+    )
 
 
-def _kept(chunks: Iterator[pd.DataFrame], evidence: Callable[[pd.DataFrame], Evidence], rules: Iterable[Rule], *,
-          also: Callable[[Evidence], pd.Series] | None = None, firsts: Callable[[Evidence], pd.DataFrame] | None = None,
-          carry: Callable[[pd.DataFrame | None, pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame | None:
+def _kept(
+    chunks: Iterator[pd.DataFrame],
+    evidence: Callable[[pd.DataFrame], Evidence],
+    rules: Iterable[Rule],
+    *,
+    also: Callable[[Evidence], pd.Series] | None = None,
+    firsts: Callable[[Evidence], pd.DataFrame] | None = None,
+    carry: Callable[[pd.DataFrame | None, pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame | None:
     """The rows of ``chunks`` that ``rules`` hit (or ``also`` names, or the flow rules join to),
     run on each chunk plus what ``carry(carried, chunk)`` kept of the chunks before; of the rows
     ``firsts`` names (``event_id``, ``first_key``) only the first of each key over all chunks;
@@ -109,4 +131,9 @@ def _kept(chunks: Iterator[pd.DataFrame], evidence: Callable[[pd.DataFrame], Evi
             carried = carry(carried, chunk)
     if not kept:
         return None
-    return pd.concat(kept, ignore_index=True).drop_duplicates("event_id").sort_values(["time", "event_id"], kind="stable").reset_index(drop=True)
+    return (
+        pd.concat(kept, ignore_index=True)
+        .drop_duplicates("event_id")
+        .sort_values(["time", "event_id"], kind="stable")
+        .reset_index(drop=True)
+    )

@@ -20,11 +20,26 @@ import pandas as pd
 from ..context.networks import is_external
 
 # rules that flag behaviour, not known-bad content (their findings can be routine)
-BEHAVIOURAL_RULES = frozenset({
-    "k8s-secrets-read", "k8s-api-enumeration", "k8s-forbidden-burst", "k8s-self-review", "k8s-exec-into-pod", "k8s-port-forward",
-    "k8s-new-pod-creator", "k8s-token-request", "k8s-impersonation", "net-beaconing", "net-port-scan", "net-new-internal-edge", "net-kubelet-from-pod",
-    "net-nodeport-from-internet", "rt-api-from-container", "rt-package-install",
-})
+BEHAVIOURAL_RULES = frozenset(
+    {
+        "k8s-secrets-read",
+        "k8s-api-enumeration",
+        "k8s-forbidden-burst",
+        "k8s-self-review",
+        "k8s-exec-into-pod",
+        "k8s-port-forward",
+        "k8s-new-pod-creator",
+        "k8s-token-request",
+        "k8s-impersonation",
+        "net-beaconing",
+        "net-port-scan",
+        "net-new-internal-edge",
+        "net-kubelet-from-pod",
+        "net-nodeport-from-internet",
+        "rt-api-from-container",
+        "rt-package-install",
+    }
+)
 MIN_HOURS = 3  # distinct clock hours the behaviour shows up in
 SEVERITY_ORDER = {"low": 0, "medium": 1, "high": 2, "critical": 3}
 MAX_EVENT_IDS = 1000
@@ -59,8 +74,10 @@ def fold_routine(findings: pd.DataFrame, *, learning_window: dt.timedelta, evide
         out.at[first, "time_end"] = rows["time_end"].max()
         out.at[first, "event_ids"] = ids[:MAX_EVENT_IDS]
         out.at[first, "event_count"] = int(rows["event_count"].sum())
-        out.at[first, "summary"] = (f"{rows['summary'].iloc[0]} — routine: the same behaviour in {hours} hours, first seen "
-                                    f"in the learning window at the start of the evidence ({len(rows)} findings folded into this one)")
+        out.at[first, "summary"] = (
+            f"{rows['summary'].iloc[0]} — routine: the same behaviour in {hours} hours, first seen "
+            f"in the learning window at the start of the evidence ({len(rows)} findings folded into this one)"
+        )
         drop += list(rows.index[1:])
     return out.drop(index=drop).reset_index(drop=True)
 

@@ -46,10 +46,25 @@ from .sigma_pipeline import UnmappedFieldsError, case_pipeline
 SEVERITY = {"informational": "low", "low": "low", "medium": "medium", "high": "high", "critical": "critical"}
 # ATT&CK → Threat Matrix technique, where the Threat Matrix names the ATT&CK technique unambiguously
 ATTACK_TO_MS = {
-    "T1609": "MS-TA9006", "T1053.007": "MS-TA9014", "T1552.007": "MS-TA9025", "T1070": "MS-TA9022", "T1611": "MS-TA9018",
-    "T1078.003": "MS-TA9019", "T1496": "MS-TA9039", "T1485": "MS-TA9038", "T1613": "MS-TA9029", "T1046": "MS-TA9031",
-    "T1552.005": "MS-TA9033", "T1528": "MS-TA9016", "T1546": "MS-TA9015", "T1036.005": "MS-TA9023", "T1525": "MS-TA9002",
-    "T1133": "MS-TA9005", "T1190": "MS-TA9004", "T1059": "MS-TA9007", "T1610": "MS-TA9008",
+    "T1609": "MS-TA9006",
+    "T1053.007": "MS-TA9014",
+    "T1552.007": "MS-TA9025",
+    "T1070": "MS-TA9022",
+    "T1611": "MS-TA9018",
+    "T1078.003": "MS-TA9019",
+    "T1496": "MS-TA9039",
+    "T1485": "MS-TA9038",
+    "T1613": "MS-TA9029",
+    "T1046": "MS-TA9031",
+    "T1552.005": "MS-TA9033",
+    "T1528": "MS-TA9016",
+    "T1546": "MS-TA9015",
+    "T1036.005": "MS-TA9023",
+    "T1525": "MS-TA9002",
+    "T1133": "MS-TA9005",
+    "T1190": "MS-TA9004",
+    "T1059": "MS-TA9007",
+    "T1610": "MS-TA9008",
 }
 SKIPPED_COLUMNS = ["file", "rule_id", "title", "reason", "fields"]
 
@@ -63,34 +78,55 @@ class SigmaRules:
     skipped: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SKIPPED_COLUMNS))
 
 
-def load_sigma_rules(folder: str | Path, *, audit_fields: Mapping[str, str] | None = None,
-                     process_fields: Mapping[str, str] | None = None) -> SigmaRules:
+def load_sigma_rules(
+    folder: str | Path,
+    *,
+    audit_fields: Mapping[str, str] | None = None,
+    process_fields: Mapping[str, str] | None = None,
+) -> SigmaRules:
     """Load every ``*.yml``/``*.yaml`` Sigma rule under ``folder`` (or the one file). Field
     mappings extend (and may override) ``sigma_pipeline.AUDIT_FIELDS`` and ``PROCESS_FIELDS``.
     A correlation rule may name rules of any file under ``folder``."""
     root = Path(folder)
     if not root.exists():
         raise EvidenceError(str(root), "no such Sigma rule file or folder", "give the folder that holds the .yml rules")
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+    files = (
+        [root]
+        if root.is_file()
+        else sorted(p for p in root.rglob("*") if p.suffix in (".yml", ".yaml") and p.is_file())
+    )
     out = SigmaRules(folder=str(root))
     skipped: list[dict[str, Any]] = []
     origin: dict[int, Path] = {}
     parsed: list[Any] = []
     for path in files:
         try:
-            collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"), collect_errors=True, resolve_references=False)
+            collection = SigmaCollection.from_yaml(
+                path.read_text(encoding="utf-8"), collect_errors=True, resolve_references=False
+            )
         except (SigmaError, yaml.YAMLError, UnicodeDecodeError, OSError) as e:  # reported; the other files still load
-            skipped.append({"file": str(path), "rule_id": None, "title": None, "reason": f"unreadable: {e}", "fields": []})
+            skipped.append(
+                {"file": str(path), "rule_id": None, "title": None, "reason": f"unreadable: {e}", "fields": []}
+            )
             continue
         for e in collection.errors:  # a document pySigma could not read at all
-            skipped.append({"file": str(path), "rule_id": None, "title": None, "reason": f"unreadable: {e}", "fields": []})
+            skipped.append(
+                {"file": str(path), "rule_id": None, "title": None, "reason": f"unreadable: {e}", "fields": []}
+            )
         for rule in collection.rules:
             origin[id(rule)] = path
             parsed.append(rule)
 
     def record(rule: Any, reason: str, fields: list[str] | None = None) -> None:
-        skipped.append({"file": str(origin[id(rule)]), "rule_id": str(rule.id) if rule.id else None, "title": rule.title,
-                        "reason": reason, "fields": fields or []})
+        skipped.append(
+            {
+                "file": str(origin[id(rule)]),
+                "rule_id": str(rule.id) if rule.id else None,
+                "title": rule.title,
+                "reason": reason,
+                "fields": fields or [],
+            }
+        )
 
     # a correlation naming a rule that is not here is skipped; the others are resolved (base rules first)
     everything = SigmaCollection(parsed, resolve_references=False)
@@ -165,16 +201,45 @@ def _to_rule(rule: Any, query: Any, path: Path) -> Rule:
         if query.table == "audit":
             sa = rows["sa_name"].notna()
             entity = (rows["sa_namespace"].astype(str) + "/" + rows["sa_name"].astype(str)).where(sa, rows["user"])
-            return hits_from_rows(rows, entity_type="user", entity=entity, namespace=rows["object_namespace"], user=rows["user"],
-                                  source_ip=rows["source_ip"], table="audit", gap=gap,
-                                  summary=lambda r: f"Sigma: {title}: {r.user} {r.verb} {r.resource} {r.object_namespace}/{r.object_name}")
+            return hits_from_rows(
+                rows,
+                entity_type="user",
+                entity=entity,
+                namespace=rows["object_namespace"],
+                user=rows["user"],
+                source_ip=rows["source_ip"],
+                table="audit",
+                gap=gap,
+                summary=lambda r: (
+                    f"Sigma: {title}: {r.user} {r.verb} {r.resource} {r.object_namespace}/{r.object_name}"
+                ),
+            )
         rows = enrich(rows, ev, table="runtime")  # the pod of events that name only a container
-        return hits_from_rows(rows, entity_type="pod", entity=pod_entity(rows["namespace"], rows["pod"]), namespace=rows["namespace"],
-                              pod=rows["pod"], table="runtime", gap=gap, summary=lambda r: f"Sigma: {title}: {r.cmdline or r.process} in {r.entity}")
+        return hits_from_rows(
+            rows,
+            entity_type="pod",
+            entity=pod_entity(rows["namespace"], rows["pod"]),
+            namespace=rows["namespace"],
+            pod=rows["pod"],
+            table="runtime",
+            gap=gap,
+            summary=lambda r: f"Sigma: {title}: {r.cmdline or r.process} in {r.entity}",
+        )
 
-    return Rule(id=f"sigma-{rid}", title=title, severity=SEVERITY.get(level, "medium"), technique_id=technique, attack_id=attack,
-                tactic=tactic, kill_chain_phase=TACTIC_PHASES[tactic], table=query.table, logic=logic,
-                description=str(rule.description or ""), source=f"sigma:{rid}", reads="sql")
+    return Rule(
+        id=f"sigma-{rid}",
+        title=title,
+        severity=SEVERITY.get(level, "medium"),
+        technique_id=technique,
+        attack_id=attack,
+        tactic=tactic,
+        kill_chain_phase=TACTIC_PHASES[tactic],
+        table=query.table,
+        logic=logic,
+        description=str(rule.description or ""),
+        source=f"sigma:{rid}",
+        reads="sql",
+    )
 
 
 def _unread(ev: Evidence, column: str) -> list[str]:
@@ -182,14 +247,19 @@ def _unread(ev: Evidence, column: str) -> list[str]:
     or not JSON — recorded in ``ev.unreadable`` once per evidence: what a rule would have found
     there is missing. Only the bodies with more brackets than the depth bound are fetched, to
     measure their depth."""
+
     def find() -> list[str]:
         bodies = ev.unreadable
         text = f"CAST({column} AS VARCHAR)"
         large = f"strlen({text}) > {int(bodies.max_bytes)}"
         brackets = f"strlen({text}) - strlen(replace(replace({text}, '{{', ''), '[', ''))"
-        bad = ev.sql(f"SELECT event_id, {large} AS large FROM audit WHERE {text} <> '' AND ({large} OR NOT json_valid({text}))")
-        nested = ev.sql(f"SELECT event_id, {text} AS body FROM audit WHERE {text} <> '' AND NOT {large} AND json_valid({text}) "
-                        f"AND {brackets} > {int(bodies.max_depth)}")
+        bad = ev.sql(
+            f"SELECT event_id, {large} AS large FROM audit WHERE {text} <> '' AND ({large} OR NOT json_valid({text}))"
+        )
+        nested = ev.sql(
+            f"SELECT event_id, {text} AS body FROM audit WHERE {text} <> '' AND NOT {large} AND json_valid({text}) "
+            f"AND {brackets} > {int(bodies.max_depth)}"
+        )
         where = f"sigma:{column}"
         unread = []
         for event_id, too_large in zip(bad["event_id"], bad["large"]):

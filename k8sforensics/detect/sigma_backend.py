@@ -50,8 +50,30 @@ from .sigma_pipeline import KEYWORD_COLUMNS
 
 # the columns a hit needs: its time and evidence, the entity, and what the summary names
 HIT_COLUMNS = {
-    "audit": ["time", "event_id", "user", "verb", "resource", "object_namespace", "object_name", "sa_namespace", "sa_name", "source_ip"],
-    "runtime": ["time", "event_id", "namespace", "pod", "container_id", "workload_kind", "workload", "node", "process", "cmdline"],
+    "audit": [
+        "time",
+        "event_id",
+        "user",
+        "verb",
+        "resource",
+        "object_namespace",
+        "object_name",
+        "sa_namespace",
+        "sa_name",
+        "source_ip",
+    ],
+    "runtime": [
+        "time",
+        "event_id",
+        "namespace",
+        "pod",
+        "container_id",
+        "workload_kind",
+        "workload",
+        "node",
+        "process",
+        "cmdline",
+    ],
 }
 JSON_COLUMNS = ("request_object", "response_object")
 Predicate = Callable[[str], str]
@@ -91,8 +113,11 @@ def _ipv4_in(x: str, network: ipaddress.IPv4Network) -> str:
     octets = [f"TRY_CAST(split_part({x}, '.', {i}) AS BIGINT)" for i in range(1, 5)]
     number = f"({octets[0]} * 16777216 + {octets[1]} * 65536 + {octets[2]} * 256 + {octets[3]})"
     lo, hi = int(network.network_address), int(network.broadcast_address)
-    return (f"(regexp_full_match({x}, '[0-9]{{1,3}}(\\.[0-9]{{1,3}}){{3}}') AND "
-            + " AND ".join(f"{o} <= 255" for o in octets) + f" AND {number} BETWEEN {lo} AND {hi})")
+    return (
+        f"(regexp_full_match({x}, '[0-9]{{1,3}}(\\.[0-9]{{1,3}}){{3}}') AND "
+        + " AND ".join(f"{o} <= 255" for o in octets)
+        + f" AND {number} BETWEEN {lo} AND {hi})"
+    )
 
 
 @dataclass
@@ -164,14 +189,21 @@ class DuckDBBackend(TextQueryBackend):
         if path and head in JSON_COLUMNS and table == "audit":
             state.processing_state.setdefault("bodies", set()).add(head)
             values = _json_values(head, path.split("."))
-            return f"(len({values}) = 0)" if absent else f"(len(list_filter({values}, lambda x: coalesce({predicate('x')}, false))) > 0)"
+            return (
+                f"(len({values}) = 0)"
+                if absent
+                else f"(len(list_filter({values}, lambda x: coalesce({predicate('x')}, false))) > 0)"
+            )
         if name not in schema.names:
             raise SigmaFeatureNotSupportedByBackendError(f"the {table} table has no column {name!r}")
         col = '"' + name.replace('"', '""') + '"'
         if pa.types.is_list(schema.field(name).type):
             values = f"CAST({col} AS VARCHAR[])"
-            return (f"(coalesce(len({values}), 0) = 0)" if absent
-                    else f"coalesce(len(list_filter({values}, lambda x: coalesce({predicate('x')}, false))) > 0, false)")
+            return (
+                f"(coalesce(len({values}), 0) = 0)"
+                if absent
+                else f"coalesce(len(list_filter({values}, lambda x: coalesce({predicate('x')}, false))) > 0, false)"
+            )
         if absent:
             return f"({col} IS NULL)"
         return f"coalesce({predicate(f'CAST({col} AS VARCHAR)')}, false)"
@@ -184,8 +216,11 @@ class DuckDBBackend(TextQueryBackend):
         return lambda x: f"{x} {op} {pattern} ESCAPE '\\'"
 
     def _regex(self, value: SigmaRegularExpression) -> Predicate:
-        flags = {SigmaRegularExpressionFlag.IGNORECASE: "i", SigmaRegularExpressionFlag.MULTILINE: "m",
-                 SigmaRegularExpressionFlag.DOTALL: "s"}
+        flags = {
+            SigmaRegularExpressionFlag.IGNORECASE: "i",
+            SigmaRegularExpressionFlag.MULTILINE: "m",
+            SigmaRegularExpressionFlag.DOTALL: "s",
+        }
         inline = "".join(sorted(flags[f] for f in value.flags if f in flags))
         regex = (f"(?{inline})" if inline else "") + value.to_plain()
         _check_re2(regex)
@@ -208,8 +243,12 @@ class DuckDBBackend(TextQueryBackend):
                 raise SigmaFeatureNotSupportedByBackendError(f"|cidr over IPv6 ({value.network}) is not supported")
             return lambda x: _ipv4_in(x, value.network)
         if isinstance(value, SigmaCompareExpression):
-            ops = {SigmaCompareExpression.CompareOperators.LT: "<", SigmaCompareExpression.CompareOperators.LTE: "<=",
-                   SigmaCompareExpression.CompareOperators.GT: ">", SigmaCompareExpression.CompareOperators.GTE: ">="}
+            ops = {
+                SigmaCompareExpression.CompareOperators.LT: "<",
+                SigmaCompareExpression.CompareOperators.LTE: "<=",
+                SigmaCompareExpression.CompareOperators.GT: ">",
+                SigmaCompareExpression.CompareOperators.GTE: ">=",
+            }
             n = _number(value.number.number)
             return lambda x: f"TRY_CAST({x} AS DOUBLE) {ops[value.op]} {n}"
         raise SigmaFeatureNotSupportedByBackendError(f"unsupported value type {type(value).__name__} ({value})")
@@ -225,17 +264,23 @@ class DuckDBBackend(TextQueryBackend):
     convert_condition_field_eq_val_cidr = _field_test
     convert_condition_field_compare_op_val = _field_test
 
-    def convert_condition_field_eq_val_null(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> str:
+    def convert_condition_field_eq_val_null(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
         return self._test(cond.field, state, str, absent=True)
 
-    def convert_condition_field_eq_val_exists(self, cond: ConditionFieldEqualsValueExpression, state: ConversionState) -> str:
+    def convert_condition_field_eq_val_exists(
+        self, cond: ConditionFieldEqualsValueExpression, state: ConversionState
+    ) -> str:
         value = cond.value
         assert isinstance(value, SigmaExists)
         absent = self._test(cond.field, state, str, absent=True)
         return f"(NOT {absent})" if value.exists else absent
 
     def _unsupported(self, cond: Any, state: ConversionState) -> str:
-        raise SigmaFeatureNotSupportedByBackendError(f"unsupported condition element {type(cond.value).__name__} ({cond.value})")
+        raise SigmaFeatureNotSupportedByBackendError(
+            f"unsupported condition element {type(cond.value).__name__} ({cond.value})"
+        )
 
     convert_condition_field_eq_field = _unsupported
     convert_condition_field_eq_val_timestamp_part = _unsupported
@@ -254,10 +299,14 @@ class DuckDBBackend(TextQueryBackend):
 
     # ------------------------------------------------------------------ queries
 
-    def finalize_query_default(self, rule: SigmaRule | SigmaCorrelationRule, query: Any, index: int, state: ConversionState) -> Any:
+    def finalize_query_default(
+        self, rule: SigmaRule | SigmaCorrelationRule, query: Any, index: int, state: ConversionState
+    ) -> Any:
         if isinstance(rule, SigmaCorrelationRule):
             return self._plans.pop(id(rule))
-        return SigmaQuery(table=self._table(state), where=query, bodies=set(state.processing_state.get("bodies", set())))
+        return SigmaQuery(
+            table=self._table(state), where=query, bodies=set(state.processing_state.get("bodies", set()))
+        )
 
     def finalize_output_default(self, queries: list[Any]) -> Any:
         return queries
@@ -272,7 +321,9 @@ class DuckDBBackend(TextQueryBackend):
         ops = {SigmaCorrelationConditionOperator.GTE: ">=", SigmaCorrelationConditionOperator.GT: ">"}
         if getattr(cond, "op", None) not in ops:
             # a window with fewer events always exists (a group's first event): only lower bounds have a meaning here
-            raise SigmaFeatureNotSupportedByBackendError(f"correlation condition {getattr(cond, 'op', cond)} is not supported (only gt, gte)")
+            raise SigmaFeatureNotSupportedByBackendError(
+                f"correlation condition {getattr(cond, 'op', cond)} is not supported (only gt, gte)"
+            )
         if rule.aliases and rule.aliases.aliases:
             raise SigmaFeatureNotSupportedByBackendError("correlation field aliases are not supported")
         bases: list[SigmaQuery] = []
@@ -290,11 +341,16 @@ class DuckDBBackend(TextQueryBackend):
         group = list(rule.group_by or [])
         for name in group + ([counted] if counted and counted != "_sigma_rule" else []):
             if name not in schema.names or pa.types.is_list(schema.field(name).type) or name in JSON_COLUMNS:
-                raise SigmaFeatureNotSupportedByBackendError(f"correlation field {name!r} is not a plain column of {table}")
+                raise SigmaFeatureNotSupportedByBackendError(
+                    f"correlation field {name!r} is not a plain column of {table}"
+                )
         quoted = ['"' + g.replace('"', '""') + '"' for g in group]
-        cols = list(dict.fromkeys([*HIT_COLUMNS[table], *group] + ([counted] if counted and counted != "_sigma_rule" else [])))
+        cols = list(
+            dict.fromkeys([*HIT_COLUMNS[table], *group] + ([counted] if counted and counted != "_sigma_rule" else []))
+        )
         union = " UNION ALL ".join(
-            f"SELECT {', '.join(cols)}, {i} AS _sigma_rule FROM {table} WHERE {q.where}" for i, q in enumerate(bases))
+            f"SELECT {', '.join(cols)}, {i} AS _sigma_rule FROM {table} WHERE {q.where}" for i, q in enumerate(bases)
+        )
         span = int(rule.timespan.seconds)
         part = f"PARTITION BY {', '.join(quoted)} " if quoted else ""
         trailing = f"({part}ORDER BY time RANGE BETWEEN INTERVAL {span} SECOND PRECEDING AND CURRENT ROW)"
@@ -302,35 +358,50 @@ class DuckDBBackend(TextQueryBackend):
         measure = "count(*)" if counted is None else 'count(DISTINCT "' + counted.replace('"', '""') + '")'
         threshold = _number(cond.count)
         out = ", ".join(cols)
-        sql = (f"SELECT {out} FROM (SELECT *, bool_or(_sigma_qualifies) OVER {leading} AS _sigma_inside FROM "
-               f"(SELECT *, {measure} OVER {trailing} {ops[cond.op]} {threshold} AS _sigma_qualifies FROM ({union}))) "
-               f"WHERE _sigma_inside ORDER BY time, event_id")
+        sql = (
+            f"SELECT {out} FROM (SELECT *, bool_or(_sigma_qualifies) OVER {leading} AS _sigma_inside FROM "
+            f"(SELECT *, {measure} OVER {trailing} {ops[cond.op]} {threshold} AS _sigma_qualifies FROM ({union}))) "
+            f"WHERE _sigma_inside ORDER BY time, event_id"
+        )
         # the query text goes through pySigma's finishing steps; finalize_query_default returns the plan
-        self._plans[id(rule)] = SigmaQuery(table=table, where=None, bodies=set().union(*(q.bodies for q in bases)), correlation=sql,
-                                           group_by=group, timespan=span)
+        self._plans[id(rule)] = SigmaQuery(
+            table=table,
+            where=None,
+            bodies=set().union(*(q.bodies for q in bases)),
+            correlation=sql,
+            group_by=group,
+            timespan=span,
+        )
         return [sql]
 
-    def convert_correlation_event_count_rule(self, rule: SigmaCorrelationRule, output_format: str | None = None,
-                                             method: str = "default") -> list[Any]:
+    def convert_correlation_event_count_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
+    ) -> list[Any]:
         return self._correlation(rule, None)
 
-    def convert_correlation_value_count_rule(self, rule: SigmaCorrelationRule, output_format: str | None = None,
-                                             method: str = "default") -> list[Any]:
+    def convert_correlation_value_count_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
+    ) -> list[Any]:
         ref = rule.condition.fieldref
         if not isinstance(ref, str):
             raise SigmaFeatureNotSupportedByBackendError("value_count needs one field")
         return self._correlation(rule, ref)
 
-    def convert_correlation_temporal_rule(self, rule: SigmaCorrelationRule, output_format: str | None = None,
-                                          method: str = "default") -> list[Any]:
+    def convert_correlation_temporal_rule(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
+    ) -> list[Any]:
         if rule.type != SigmaCorrelationType.TEMPORAL or not rule.rules:
-            raise SigmaFeatureNotSupportedByBackendError("only temporal correlations over a list of rules are supported")
+            raise SigmaFeatureNotSupportedByBackendError(
+                "only temporal correlations over a list of rules are supported"
+            )
         # every correlated rule matched inside the window: as many distinct rules as the list holds
         rule.condition.op = SigmaCorrelationConditionOperator.GTE
         rule.condition.count = len(rule.rules)
         return self._correlation(rule, "_sigma_rule")
 
-    def _no_correlation(self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default") -> list[Any]:
+    def _no_correlation(
+        self, rule: SigmaCorrelationRule, output_format: str | None = None, method: str = "default"
+    ) -> list[Any]:
         raise SigmaFeatureNotSupportedByBackendError(f"{rule.type.name.lower()} correlations are not supported")
 
     convert_correlation_temporal_ordered_rule = _no_correlation
@@ -347,15 +418,21 @@ def _json_values(column: str, path: list[str]) -> str:
     along the path is flattened, as Sigma reads list-valued fields; a body that is absent, not JSON
     or left unread (``SigmaQuery.select``'s ``unread``) holds none."""
     col = f"CAST({column} AS VARCHAR)"
-    nodes = (f"(CASE WHEN json_valid({col}) AND NOT list_contains({unread_token(column)}, CAST(event_id AS VARCHAR)) "
-             f"THEN [json({col})] ELSE []::JSON[] END)")
+    nodes = (
+        f"(CASE WHEN json_valid({col}) AND NOT list_contains({unread_token(column)}, CAST(event_id AS VARCHAR)) "
+        f"THEN [json({col})] ELSE []::JSON[] END)"
+    )
     for depth, key in enumerate(path):
         pointer = sql_string("/" + key.replace("~", "~0").replace("/", "~1"))
         n, i = f"n{depth}", f"i{depth}"
         items = f"(CASE WHEN json_type({n}) = 'ARRAY' THEN json_extract({n}, '$[*]') ELSE [{n}] END)"
-        nodes = (f"list_filter(flatten(list_transform({nodes}, lambda {n}: list_transform({items}, lambda {i}: json_extract({i}, {pointer})))), "
-                 f"lambda v{depth}: v{depth} IS NOT NULL)")
-    leaf = "(CASE WHEN json_type(n) = 'ARRAY' THEN json_extract_string(n, '$[*]') ELSE [json_extract_string(n, '$')] END)"
+        nodes = (
+            f"list_filter(flatten(list_transform({nodes}, lambda {n}: list_transform({items}, lambda {i}: json_extract({i}, {pointer})))), "
+            f"lambda v{depth}: v{depth} IS NOT NULL)"
+        )
+    leaf = (
+        "(CASE WHEN json_type(n) = 'ARRAY' THEN json_extract_string(n, '$[*]') ELSE [json_extract_string(n, '$')] END)"
+    )
     return f"list_filter(flatten(list_transform({nodes}, lambda n: {leaf})), lambda v: v IS NOT NULL)"
 
 
@@ -371,7 +448,9 @@ def _check_re2(regex: str) -> None:
     try:
         con.execute("SELECT regexp_matches('', ?)", [regex])
     except duckdb.Error as e:
-        raise SigmaFeatureNotSupportedByBackendError(f"regular expression {regex!r} is not supported by DuckDB: {e}") from None
+        raise SigmaFeatureNotSupportedByBackendError(
+            f"regular expression {regex!r} is not supported by DuckDB: {e}"
+        ) from None
     finally:
         con.close()
 

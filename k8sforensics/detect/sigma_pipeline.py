@@ -28,24 +28,46 @@ from sigma.processing.transformations import (
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 
 AUDIT_FIELDS = {
-    "verb": "verb", "requestURI": "request_uri", "stage": "stage", "level": "level", "auditID": "audit_id",
-    "objectRef.resource": "resource", "objectRef.subresource": "subresource", "objectRef.namespace": "object_namespace",
-    "objectRef.name": "object_name", "objectRef.apiGroup": "api_group", "objectRef.apiVersion": "api_version",
-    "user.username": "user", "user.groups": "user_groups", "user.uid": "user_uid",
-    "impersonatedUser.username": "impersonated_user", "impersonatedUser.groups": "impersonated_groups",
-    "sourceIPs": "source_ips", "userAgent": "user_agent", "responseStatus.code": "response_code",
-    "responseStatus.reason": "response_reason", "annotations.authorization.k8s.io/decision": "decision",
+    "verb": "verb",
+    "requestURI": "request_uri",
+    "stage": "stage",
+    "level": "level",
+    "auditID": "audit_id",
+    "objectRef.resource": "resource",
+    "objectRef.subresource": "subresource",
+    "objectRef.namespace": "object_namespace",
+    "objectRef.name": "object_name",
+    "objectRef.apiGroup": "api_group",
+    "objectRef.apiVersion": "api_version",
+    "user.username": "user",
+    "user.groups": "user_groups",
+    "user.uid": "user_uid",
+    "impersonatedUser.username": "impersonated_user",
+    "impersonatedUser.groups": "impersonated_groups",
+    "sourceIPs": "source_ips",
+    "userAgent": "user_agent",
+    "responseStatus.code": "response_code",
+    "responseStatus.reason": "response_reason",
+    "annotations.authorization.k8s.io/decision": "decision",
     "annotations.authorization.k8s.io/reason": "authz_reason",
 }
 PROCESS_FIELDS = {
-    "Image": "process", "CommandLine": "cmdline", "ParentImage": "parent_process", "ParentCommandLine": "parent_cmdline",
-    "User": "user_name", "CurrentDirectory": "cwd", "ProcessId": "pid", "ParentProcessId": "ppid",
+    "Image": "process",
+    "CommandLine": "cmdline",
+    "ParentImage": "parent_process",
+    "ParentCommandLine": "parent_cmdline",
+    "User": "user_name",
+    "CurrentDirectory": "cwd",
+    "ProcessId": "pid",
+    "ParentProcessId": "ppid",
 }
 # Sigma's audit-event body fields → the columns that store those bodies as JSON text
 JSON_PREFIXES = {"requestObject.": "request_object.", "responseObject.": "response_object."}
 # the columns a keyword (a value without a field) is matched against
-KEYWORD_COLUMNS = {"audit": ["request_uri", "user_agent", "request_object"], "runtime": ["cmdline", "parent_cmdline", "process"]}
-
+KEYWORD_COLUMNS = {
+    "audit": ["request_uri", "user_agent", "request_object"],
+    "runtime": ["cmdline", "parent_cmdline", "process"],
+}
 
 
 def audit_source() -> LogsourceCondition:
@@ -103,27 +125,68 @@ def _fields(detection: SigmaDetection | SigmaDetectionItem) -> list[str]:
     return [f for item in detection.detection_items for f in _fields(item)]
 
 
-def case_pipeline(*, audit_fields: Mapping[str, str] | None = None, process_fields: Mapping[str, str] | None = None) -> ProcessingPipeline:
+def case_pipeline(
+    *, audit_fields: Mapping[str, str] | None = None, process_fields: Mapping[str, str] | None = None
+) -> ProcessingPipeline:
     """The pipeline for the case's tables; ``audit_fields`` and ``process_fields`` extend (and
     may override) ``AUDIT_FIELDS`` and ``PROCESS_FIELDS``."""
     amap = {**AUDIT_FIELDS, **(audit_fields or {})}
     pmap = {**PROCESS_FIELDS, **(process_fields or {})}
-    return ProcessingPipeline(name="k8sforensics case tables", priority=20, items=[
-        ProcessingItem(identifier="unread_logsource", transformation=UnreadLogsource(),
-                       rule_conditions=[audit_source(), exec_source()], rule_condition_linking=any, rule_condition_negation=True),
-        # audit events: https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/#audit-k8s-io-v1-Event
-        ProcessingItem(identifier="audit_known_fields", transformation=RequireMappedFields(known=list(amap), prefixes=list(JSON_PREFIXES)),
-                       rule_conditions=[audit_source()]),
-        ProcessingItem(identifier="audit_fields", transformation=FieldMappingTransformation(dict(amap)), rule_conditions=[audit_source()]),
-        ProcessingItem(identifier="audit_bodies", transformation=FieldPrefixMappingTransformation(dict(JSON_PREFIXES)),
-                       rule_conditions=[audit_source()]),
-        ProcessingItem(identifier="audit_table", transformation=SetStateTransformation("table", "audit"), rule_conditions=[audit_source()]),
-        # process creation: the runtime table's exec events (Falco, Tetragon, Tracee process executions)
-        ProcessingItem(identifier="exec_known_fields", transformation=RequireMappedFields(known=list(pmap)), rule_conditions=[exec_source()]),
-        ProcessingItem(identifier="exec_fields", transformation=FieldMappingTransformation(dict(pmap)), rule_conditions=[exec_source()]),
-        ProcessingItem(identifier="exec_only", transformation=AddConditionTransformation({"event_type": "exec"}), rule_conditions=[exec_source()]),
-        ProcessingItem(identifier="exec_table", transformation=SetStateTransformation("table", "runtime"), rule_conditions=[exec_source()]),
-    ])
+    return ProcessingPipeline(
+        name="k8sforensics case tables",
+        priority=20,
+        items=[
+            ProcessingItem(
+                identifier="unread_logsource",
+                transformation=UnreadLogsource(),
+                rule_conditions=[audit_source(), exec_source()],
+                rule_condition_linking=any,
+                rule_condition_negation=True,
+            ),
+            # audit events: https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/#audit-k8s-io-v1-Event
+            ProcessingItem(
+                identifier="audit_known_fields",
+                transformation=RequireMappedFields(known=list(amap), prefixes=list(JSON_PREFIXES)),
+                rule_conditions=[audit_source()],
+            ),
+            ProcessingItem(
+                identifier="audit_fields",
+                transformation=FieldMappingTransformation(dict(amap)),
+                rule_conditions=[audit_source()],
+            ),
+            ProcessingItem(
+                identifier="audit_bodies",
+                transformation=FieldPrefixMappingTransformation(dict(JSON_PREFIXES)),
+                rule_conditions=[audit_source()],
+            ),
+            ProcessingItem(
+                identifier="audit_table",
+                transformation=SetStateTransformation("table", "audit"),
+                rule_conditions=[audit_source()],
+            ),
+            # process creation: the runtime table's exec events (Falco, Tetragon, Tracee process executions)
+            ProcessingItem(
+                identifier="exec_known_fields",
+                transformation=RequireMappedFields(known=list(pmap)),
+                rule_conditions=[exec_source()],
+            ),
+            ProcessingItem(
+                identifier="exec_fields",
+                transformation=FieldMappingTransformation(dict(pmap)),
+                rule_conditions=[exec_source()],
+            ),
+            ProcessingItem(
+                identifier="exec_only",
+                transformation=AddConditionTransformation({"event_type": "exec"}),
+                rule_conditions=[exec_source()],
+            ),
+            ProcessingItem(
+                identifier="exec_table",
+                transformation=SetStateTransformation("table", "runtime"),
+                rule_conditions=[exec_source()],
+            ),
+        ],
+    )
 
 
 __all__ = ["AUDIT_FIELDS", "JSON_PREFIXES", "KEYWORD_COLUMNS", "PROCESS_FIELDS", "UnmappedFieldsError", "case_pipeline"]

@@ -103,9 +103,13 @@ def summary_text(report: IngestReport) -> str:
         if len(report.not_read) > 8:
             lines.append(f"    … and {len(report.not_read) - 8} more")
     if report.superseded:
-        lines.append(f"  {report.superseded} row(s) from earlier ingests replaced by a more final stage of the same request")
+        lines.append(
+            f"  {report.superseded} row(s) from earlier ingests replaced by a more final stage of the same request"
+        )
     if report.unrecognised:
-        lines.append(f"  not evidence ({len(report.unrecognised)} file(s) no format recognises; the manifest lists why):")
+        lines.append(
+            f"  not evidence ({len(report.unrecognised)} file(s) no format recognises; the manifest lists why):"
+        )
         for path, why in report.unrecognised[:8]:
             lines.append(f"    {path}" + ("  (empty)" if why.startswith("empty") else ""))
         if len(report.unrecognised) > 8:
@@ -168,8 +172,16 @@ def ingest(
                 report.already_ingested.append(str(path))
                 continue
             known.add(ev.sha256)
-            reader = open_reader(path, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=ev,
-                                 keep_secrets=keep_secrets, time_range=time_range, vpc_fields=vpc_fields).prepare()
+            reader = open_reader(
+                path,
+                cluster=cluster,
+                on_bad_lines=on_bad_lines,
+                explicit=explicit,
+                evidence=ev,
+                keep_secrets=keep_secrets,
+                time_range=time_range,
+                vpc_fields=vpc_fields,
+            ).prepare()
             if reader.result.unrecognised:
                 report.unrecognised.append((str(path), reader.result.unrecognised))
                 report.unrecognised_hashes[str(path)] = (ev.sha256, ev.size)
@@ -178,14 +190,32 @@ def ingest(
         if client is None:
             parts, quarantine, merged = _parse_here(readers, new, tx.id, report, progress)
         else:
-            parts, quarantine, merged = _parse_on(client, readers, tx, report, progress, cluster=cluster, on_bad_lines=on_bad_lines,
-                                                  keep_secrets=keep_secrets, time_range=time_range, vpc_fields=vpc_fields)
+            parts, quarantine, merged = _parse_on(
+                client,
+                readers,
+                tx,
+                report,
+                progress,
+                cluster=cluster,
+                on_bad_lines=on_bad_lines,
+                keep_secrets=keep_secrets,
+                time_range=time_range,
+                vpc_fields=vpc_fields,
+            )
         old = tx.view()
         if parts.get("audit"):
-            col = resolve_collisions(new, parts["audit"], case.path, old._parts("audit"), set(old._superseded("audit")),
-                                     spill=tx.staging / "spill")
+            col = resolve_collisions(
+                new,
+                parts["audit"],
+                case.path,
+                old._parts("audit"),
+                set(old._superseded("audit")),
+                spill=tx.staging / "spill",
+            )
             for rel in sorted(set(col.drop_new) | set(col.stages_new)):
-                if not rewrite_part(new / rel, AUDIT.arrow_schema, col.drop_new.get(rel, set()), col.stages_new.get(rel, {})):
+                if not rewrite_part(
+                    new / rel, AUDIT.arrow_schema, col.drop_new.get(rel, set()), col.stages_new.get(rel, {})
+                ):
                     parts["audit"].remove(rel)
             merged.update(col.merged)
             if col.superseded_old:
@@ -204,8 +234,16 @@ def ingest(
             parts["quarantine"] = [rel]
         parts = {k: v for k, v in parts.items() if v}
         tx.publish(rel for names in parts.values() for rel in names)
-        _record_ingest(tx, report, parts, cluster=cluster, on_bad_lines=on_bad_lines, keep_secrets=keep_secrets,
-                       time_range=list(time_range) if time_range else None, vpc_fields=vpc_fields)
+        _record_ingest(
+            tx,
+            report,
+            parts,
+            cluster=cluster,
+            on_bad_lines=on_bad_lines,
+            keep_secrets=keep_secrets,
+            time_range=list(time_range) if time_range else None,
+            vpc_fields=vpc_fields,
+        )
         if keep_secrets:
             tx.manifest["secrets_kept"] = True  # for good: the case holds credentials from now on
         # The context tables are derived from the whole case as this transaction leaves it.
@@ -213,8 +251,11 @@ def ingest(
             context, record = rebuild_context(tx.view())
             tx.manifest["ingests"][-1]["context"] = record
             _publish_context(tx, context)
-            tx.manifest["enrichment"] = {"context_built": tx.id, "steps": {k: list(v) for k, v in ENRICH_STEPS.items()},
-                                         "applied": "on read (kf.enrich)"}
+            tx.manifest["enrichment"] = {
+                "context_built": tx.id,
+                "steps": {k: list(v) for k, v in ENRICH_STEPS.items()},
+                "applied": "on read (kf.enrich)",
+            }
         report.seconds = _time.perf_counter() - t0
         tx.manifest["ingests"][-1]["seconds"] = round(report.seconds, 3)
     return report
@@ -237,13 +278,20 @@ def _record_ingest(tx: Transaction, report: IngestReport, parts: dict[str, list[
     m["ingests"].append(
         {
             "id": report.ingest_id,
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "seconds": None,
             "args": args,
             "inputs": [f.as_dict() for f in report.files],
             "already_ingested": report.already_ingested,
-            "unrecognised": [{"path": p, "why": w, "sha256": report.unrecognised_hashes.get(p, (None, None))[0],
-                              "bytes": report.unrecognised_hashes.get(p, (None, None))[1]} for p, w in report.unrecognised],
+            "unrecognised": [
+                {
+                    "path": p,
+                    "why": w,
+                    "sha256": report.unrecognised_hashes.get(p, (None, None))[0],
+                    "bytes": report.unrecognised_hashes.get(p, (None, None))[1],
+                }
+                for p, w in report.unrecognised
+            ],
             "not_read": [{"path": p, "why": w} for p, w in report.not_read],
             "superseded": report.superseded,
         }
@@ -258,8 +306,9 @@ def _record_ingest(tx: Transaction, report: IngestReport, parts: dict[str, list[
             t["rows"] = sum(m["files"][p]["rows"] for p in t["parts"]) - len(view._superseded(name))
 
 
-def _parse_here(readers: list[tuple[int, Reader]], new: Path, ingest_id: str, report: IngestReport,
-                progress: bool | None) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
+def _parse_here(
+    readers: list[tuple[int, Reader]], new: Path, ingest_id: str, report: IngestReport, progress: bool | None
+) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
     """Parse every file in this process, one stage merge across all of them."""
     from tqdm.auto import tqdm
 
@@ -294,10 +343,19 @@ def _parse_here(readers: list[tuple[int, Reader]], new: Path, ingest_id: str, re
     return parts, quarantine, merger.merged
 
 
-def _parse_on(client: Any, readers: list[tuple[int, Reader]], tx: Transaction, report: IngestReport,
-              progress: bool | None, *, cluster: str | None, on_bad_lines: str,
-              keep_secrets: bool, time_range: tuple[Any, Any] | None,
-              vpc_fields: Sequence[str] | None) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
+def _parse_on(
+    client: Any,
+    readers: list[tuple[int, Reader]],
+    tx: Transaction,
+    report: IngestReport,
+    progress: bool | None,
+    *,
+    cluster: str | None,
+    on_bad_lines: str,
+    keep_secrets: bool,
+    time_range: tuple[Any, Any] | None,
+    vpc_fields: Sequence[str] | None,
+) -> tuple[dict[str, list[str]], list[dict[str, Any]], Counter[str]]:
     """Parse each file as a task on a Dask cluster, into a folder of its own; a finished
     task's files are moved into the staging folder in file order, so the case does not depend
     on which worker was quicker."""
@@ -309,9 +367,22 @@ def _parse_on(client: Any, readers: list[tuple[int, Reader]], tx: Transaction, r
     for ordinal, reader in readers:
         ev = reader.result.evidence
         name = f"{tx.id}-{ordinal:05d}-{ev.short_id}"
-        fut = client.submit(parse_file, str(reader.path), explicit=reader.explicit, cluster=cluster, on_bad_lines=on_bad_lines,
-                            keep_secrets=keep_secrets, time_range=time_range, vpc_fields=vpc_fields,
-                            evidence=ev, folder=str(tx.staging / "tasks" / name), name=name, retries=2, pure=False, key=f"parse-{name}")
+        fut = client.submit(
+            parse_file,
+            str(reader.path),
+            explicit=reader.explicit,
+            cluster=cluster,
+            on_bad_lines=on_bad_lines,
+            keep_secrets=keep_secrets,
+            time_range=time_range,
+            vpc_fields=vpc_fields,
+            evidence=ev,
+            folder=str(tx.staging / "tasks" / name),
+            name=name,
+            retries=2,
+            pure=False,
+            key=f"parse-{name}",
+        )
         futures[fut] = ordinal
     done: dict[int, Any] = {}
     total = sum(r.result.evidence.size for _, r in readers)

@@ -28,7 +28,9 @@ def read_runtime(
 ) -> pd.DataFrame:
     """Runtime events (Falco alerts, Tetragon events) from any supported file, format
     auto-detected, in time order. Same paths and bad-input policy as ``read_audit``."""
-    return _in_time_order(read_family(paths, "runtime", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range)[0])
+    return _in_time_order(
+        read_family(paths, "runtime", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range)[0]
+    )
 
 
 def read_flows(
@@ -43,8 +45,11 @@ def read_flows(
     auto-detected, in time order. Same paths and bad-input policy as ``read_audit``.
     ``vpc_fields``: the field order of headerless VPC flow logs, e.g.
     ``"version account-id interface-id srcaddr …"`` (see ``format_options``)."""
-    return _in_time_order(read_family(paths, "flows", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range,
-                                      vpc_fields=vpc_fields)[0])
+    return _in_time_order(
+        read_family(
+            paths, "flows", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range, vpc_fields=vpc_fields
+        )[0]
+    )
 
 
 def read_audit(

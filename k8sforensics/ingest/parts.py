@@ -98,10 +98,16 @@ class PartWriter:
                     w = self._writers.get((name, date))
                     if w is None:
                         # event tables are partitioned by UTC date; snapshots (objects) are not
-                        rel = f"{self.table.name}/date={date}/part-{name}.parquet" if date else f"{self.table.name}/part-{name}.parquet"
+                        rel = (
+                            f"{self.table.name}/date={date}/part-{name}.parquet"
+                            if date
+                            else f"{self.table.name}/part-{name}.parquet"
+                        )
                         path = self.root / rel
                         path.parent.mkdir(parents=True, exist_ok=True)
-                        w = self._writers[(name, date)] = pq.ParquetWriter(path, self.schema, **parquet_options(self.table))
+                        w = self._writers[(name, date)] = pq.ParquetWriter(
+                            path, self.schema, **parquet_options(self.table)
+                        )
                         self.parts.append(rel)
                     pending = self._pending.setdefault((name, date), [])
                     pending.append(sub)
@@ -120,8 +126,18 @@ class PartWriter:
 def parquet_options(table: Table) -> dict[str, Any]:
     """zstd level 1; no dictionary for columns that are unique per row (ids, bodies, times),
     no min/max statistics for JSON bodies (nobody filters on them; they cost CPU)."""
-    unique = {"event_id", "audit_id", "request_object", "response_object", "request_uri", "time", "stage_time",
-              "evidence_line", "user_extra", "exec_command"}
+    unique = {
+        "event_id",
+        "audit_id",
+        "request_object",
+        "response_object",
+        "request_uri",
+        "time",
+        "stage_time",
+        "evidence_line",
+        "user_extra",
+        "exec_command",
+    }
     bodies = {"request_object", "response_object", "user_extra", "annotations", "request_uri", "user_agent"}
     names = table.names
     return {
@@ -136,8 +152,10 @@ def _by_date(batch: pa.RecordBatch) -> list[tuple[str, pa.RecordBatch]]:
     """Split by UTC date: zero-copy slices when the rows are in time order (logs are), a
     filter per date otherwise. Day numbers by integer division (strftime is ~30x slower)."""
     days = np.floor_divide(pc.cast(batch.column("time"), pa.int64()).to_numpy(), _NS_PER_DAY)
+
     def iso(d: int) -> str:
         return (_EPOCH + dt.timedelta(days=int(d))).isoformat()
+
     if days[0] == days[-1] and (days == days[0]).all():
         return [(iso(days[0]), batch)]
     if (np.diff(days) >= 0).all():
@@ -156,7 +174,9 @@ def rewrite_part(path: Path, schema: pa.Schema, drop: set[str], stages: dict[str
     Returns False when nothing is left (the part is removed)."""
     table = pq.read_table(path, schema=schema)
     if drop:
-        table = table.filter(pc.invert(pc.is_in(table.column("event_id"), value_set=pa.array(sorted(drop), pa.string()))))
+        table = table.filter(
+            pc.invert(pc.is_in(table.column("event_id"), value_set=pa.array(sorted(drop), pa.string())))
+        )
     if stages:
         ids = pa.array(list(stages), pa.string())
         vals = pa.array(list(stages.values()), pa.list_(pa.string()))
@@ -185,9 +205,19 @@ class ParsedFile:
     merged: dict[str, int]
 
 
-def parse_file(path: str, *, explicit: bool, cluster: str | None, on_bad_lines: str, evidence: Any, folder: str, name: str,
-               keep_secrets: bool = False, time_range: tuple[Any, Any] | None = None,
-               vpc_fields: Sequence[str] | None = None) -> ParsedFile:
+def parse_file(
+    path: str,
+    *,
+    explicit: bool,
+    cluster: str | None,
+    on_bad_lines: str,
+    evidence: Any,
+    folder: str,
+    name: str,
+    keep_secrets: bool = False,
+    time_range: tuple[Any, Any] | None = None,
+    vpc_fields: Sequence[str] | None = None,
+) -> ParsedFile:
     """Parse one evidence file into Parquet parts under ``folder`` (a task of a distributed
     ingest: it runs on a Dask worker). The folder is emptied first, so a retried task never
     leaves the rows of a failed attempt behind. Stages of one audit request are merged within
@@ -195,8 +225,16 @@ def parse_file(path: str, *, explicit: bool, cluster: str | None, on_bad_lines: 
     out = Path(folder)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    reader = open_reader(Path(path), cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, evidence=evidence,
-                         keep_secrets=keep_secrets, time_range=time_range, vpc_fields=vpc_fields).prepare()  # type: ignore[arg-type]
+    reader = open_reader(
+        Path(path),
+        cluster=cluster,
+        on_bad_lines=on_bad_lines,
+        explicit=explicit,
+        evidence=evidence,
+        keep_secrets=keep_secrets,
+        time_range=time_range,
+        vpc_fields=vpc_fields,
+    ).prepare()  # type: ignore[arg-type]
     table = TABLES[reader.result.family or ""]
     writer = PartWriter(out, table)
     merger = StageMerger() if table.name == "audit" else None
@@ -214,4 +252,6 @@ def parse_file(path: str, *, explicit: bool, cluster: str | None, on_bad_lines: 
         writer.finish_part(f"{name}-held")
     finally:
         parts = writer.close()
-    return ParsedFile(str(out), table.name, parts, reader.result, reader.quarantine, dict(merger.merged) if merger else {})
+    return ParsedFile(
+        str(out), table.name, parts, reader.result, reader.quarantine, dict(merger.merged) if merger else {}
+    )

@@ -27,7 +27,9 @@ from ..schema import AUDIT
 
 STAGE_RANKS = {"RequestReceived": 1, "ResponseStarted": 2}  # anything else (ResponseComplete, Panic, none) is final: 3
 FINAL_RANK = 3
-STAGE_RANK = ("(CASE stage " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STAGE_RANKS.items()) + f" ELSE {FINAL_RANK} END)")
+STAGE_RANK = (
+    "(CASE stage " + " ".join(f"WHEN '{s}' THEN {r}" for s, r in STAGE_RANKS.items()) + f" ELSE {FINAL_RANK} END)"
+)
 
 
 def stage_ranks(stages: pa.Array) -> pa.Array:
@@ -150,7 +152,9 @@ def _set_stages(batch: pa.RecordBatch, stages: dict[int, list[str]]) -> pa.Recor
     own = batch.column(i)
     new = pa.array(list(stages.values()), own.type)
     take = np.arange(batch.num_rows)
-    take[np.fromiter(stages, dtype=np.int64)] = batch.num_rows + np.arange(len(stages))  # lists have no replace_with_mask
+    take[np.fromiter(stages, dtype=np.int64)] = batch.num_rows + np.arange(
+        len(stages)
+    )  # lists have no replace_with_mask
     return batch.set_column(i, batch.schema.field(i), pa.concat_arrays([own, new]).take(pa.array(take)))
 
 
@@ -190,12 +194,15 @@ def resolve_collisions(
     sources = [(files(root_new, new_parts), 1)] + ([(files(old_root, old_parts), 0)] if old_parts else [])
     ids = " UNION ALL ".join(f"SELECT audit_id FROM read_parquet({f})" for f, _ in sources)
     # Most requests are seen once: find the repeated ids from one column before reading more.
-    con.execute(f"CREATE TEMP TABLE d AS SELECT audit_id FROM ({ids}) WHERE audit_id IS NOT NULL GROUP BY audit_id HAVING count(*) > 1")
+    con.execute(
+        f"CREATE TEMP TABLE d AS SELECT audit_id FROM ({ids}) WHERE audit_id IS NOT NULL GROUP BY audit_id HAVING count(*) > 1"
+    )
     if not (con.execute("SELECT count(*) FROM d").fetchone() or (0,))[0]:
         con.close()
         return out
     rows_sql = " UNION ALL ".join(
-        f"SELECT {cols}, {gen} AS generation FROM read_parquet({f}, filename = true) SEMI JOIN d USING (audit_id)" for f, gen in sources
+        f"SELECT {cols}, {gen} AS generation FROM read_parquet({f}, filename = true) SEMI JOIN d USING (audit_id)"
+        for f, gen in sources
     )
     con.execute(f"CREATE TEMP TABLE k AS {rows_sql}")
     if gone:

@@ -18,6 +18,26 @@ from .pod_security import namespace_levels, namespace_objects, violations
 from .rbac import least_privilege, unused_bindings, used_permissions
 from .verify import read_snapshot, verify_actions
 
-__all__ = ["ACTION_COLUMNS", "ARTIFACTS", "Checklist", "Remediation", "evaluate", "gatekeeper", "image_repositories", "kyverno",
-           "least_privilege", "namespace_levels", "namespace_objects", "network_policies", "pod_labels", "read_snapshot", "remediation",
-           "remediation_actions", "unused_bindings", "used_permissions", "verify_actions", "violations", "write_remediation"]
+__all__ = [
+    "ACTION_COLUMNS",
+    "ARTIFACTS",
+    "Checklist",
+    "Remediation",
+    "evaluate",
+    "gatekeeper",
+    "image_repositories",
+    "kyverno",
+    "least_privilege",
+    "namespace_levels",
+    "namespace_objects",
+    "network_policies",
+    "pod_labels",
+    "read_snapshot",
+    "remediation",
+    "remediation_actions",
+    "unused_bindings",
+    "used_permissions",
+    "verify_actions",
+    "violations",
+    "write_remediation",
+]

@@ -31,7 +31,9 @@ class Checklist:
         try:
             data = json.loads(self.path.read_text())
         except json.JSONDecodeError as e:
-            raise ValueError(f"{self.path}: not valid JSON ({e}); fix or remove the file to start the checklist again") from None
+            raise ValueError(
+                f"{self.path}: not valid JSON ({e}); fix or remove the file to start the checklist again"
+            ) from None
         return {str(k): dict(v) for k, v in (data.get("items") or {}).items()}
 
     def mark(self, action_id: str, *, done: bool | None = None, note: str | None = None) -> None:

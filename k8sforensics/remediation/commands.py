@@ -56,9 +56,13 @@ def names_ok(*pairs: tuple[str, object]) -> bool:
 def suspicious(names: Sequence[object]) -> str:
     """What an action says instead of a command when evidence names something no API server
     would accept."""
-    shown = ", ".join(repr(n) for n in names if not isinstance(n, str) or not (valid_name(n) or valid_name(n, kind="role")))
-    return (f" — SUSPICIOUS EVIDENCE: {shown} is not a valid Kubernetes name (forged or tampered records?); "
-            f"no command is given, find the object by hand")
+    shown = ", ".join(
+        repr(n) for n in names if not isinstance(n, str) or not (valid_name(n) or valid_name(n, kind="role"))
+    )
+    return (
+        f" — SUSPICIOUS EVIDENCE: {shown} is not a valid Kubernetes name (forged or tampered records?); "
+        f"no command is given, find the object by hand"
+    )
 
 
 def save(cmd: str, path: str) -> str:

@@ -31,8 +31,13 @@ def code(text: object) -> str:
 def checklist_markdown(actions: pd.DataFrame, *, title: str = "Remediation checklist") -> str:
     """The checklist (``Remediation.actions``) as Markdown: a heading per phase, a task item
     per action (ticked when a ``done`` column says so), its why, command, artifact and check."""
-    lines = [f"# {escape(title)}", "", f"{len(actions)} actions, in the order to carry them out. "
-             "Preserve before anything is changed; run each command's server dry-run before it is applied.", ""]
+    lines = [
+        f"# {escape(title)}",
+        "",
+        f"{len(actions)} actions, in the order to carry them out. "
+        "Preserve before anything is changed; run each command's server dry-run before it is applied.",
+        "",
+    ]
     for priority, phase in PHASE.items():
         g = actions[actions["priority"] == priority]
         if g.empty:

@@ -19,9 +19,17 @@ import pandas as pd
 
 NAMESPACE_LABEL = "kubernetes.io/metadata.name"
 # labels a controller stamps on each pod (they change per rollout, or per pod)
-UNSTABLE_LABELS = {"pod-template-hash", "controller-revision-hash", "statefulset.kubernetes.io/pod-name", "job-name", "controller-uid",
-                   "batch.kubernetes.io/job-name", "batch.kubernetes.io/controller-uid", "apps.kubernetes.io/pod-index",
-                   "pod-template-generation"}
+UNSTABLE_LABELS = {
+    "pod-template-hash",
+    "controller-revision-hash",
+    "statefulset.kubernetes.io/pod-name",
+    "job-name",
+    "controller-uid",
+    "batch.kubernetes.io/job-name",
+    "batch.kubernetes.io/controller-uid",
+    "apps.kubernetes.io/pod-index",
+    "pod-template-generation",
+}
 MANY_CLIENTS = 5  # this many outside addresses on one port: the port is public, allow the world (less the attacker)
 PREFIX = "k8sforensics"
 # the start of the Linux default ephemeral port range (net.ipv4.ip_local_port_range): a flow to a
@@ -29,7 +37,10 @@ PREFIX = "k8sforensics"
 EPHEMERAL = 32768
 # the cluster DNS: CoreDNS keeps the kube-dns label and Service name (Kubernetes docs, "DNS for
 # Services and Pods"; "Customizing DNS Service")
-DNS_PEER = {"namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "kube-system"}}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+DNS_PEER = {
+    "namespaceSelector": {"matchLabels": {NAMESPACE_LABEL: "kube-system"}},
+    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+}
 
 
 def stable_labels(labels: Any) -> dict[str, str]:
@@ -43,10 +54,19 @@ def pod_labels(pods: pd.DataFrame, pod_ips: pd.DataFrame) -> dict[tuple[str, str
     inventory, else those its workload's pods share, else — for a pod named like a Deployment's
     (``<deployment>-<hash>-<suffix>``) — that Deployment's; ``{}`` when none is known (a
     namespace-wide policy still selects the pod, no policy of its own can)."""
-    known = pd.concat([pods.rename(columns={"name": "pod"})[["namespace", "pod", "workload", "labels"]],
-                       pod_ips[["namespace", "pod", "workload"]].assign(labels=None)], ignore_index=True)
+    known = pd.concat(
+        [
+            pods.rename(columns={"name": "pod"})[["namespace", "pod", "workload", "labels"]],
+            pod_ips[["namespace", "pod", "workload"]].assign(labels=None),
+        ],
+        ignore_index=True,
+    )
     known = known[known["namespace"].notna() & known["pod"].notna()]
-    own = {(r.namespace, r.pod): stable_labels(r.labels) for r in known.itertuples(index=False) if r.labels is not None and stable_labels(r.labels)}
+    own = {
+        (r.namespace, r.pod): stable_labels(r.labels)
+        for r in known.itertuples(index=False)
+        if r.labels is not None and stable_labels(r.labels)
+    }
     shared: dict[tuple[str, str], dict[str, str]] = {}
     for (ns, wl), g in known[known["workload"].notna()].groupby(["namespace", "workload"]):
         sets = [own[(ns, p)] for p in g["pod"] if (ns, p) in own]
@@ -60,10 +80,17 @@ def pod_labels(pods: pd.DataFrame, pod_ips: pd.DataFrame) -> dict[tuple[str, str
     return out
 
 
-def network_policies(flows: pd.DataFrame, labels: Mapping[tuple[str, str], Mapping[str, str]], *, attack: pd.Series | None = None,
-                     attacker_ips: Iterable[str] = (), nodes: pd.DataFrame | None = None,
-                     skip_namespace: Callable[[str], bool] | None = None, stale_addresses: Mapping[str, tuple[str, str]] | None = None,
-                     api_servers: Iterable[str] = ()) -> list[dict[str, Any]]:
+def network_policies(
+    flows: pd.DataFrame,
+    labels: Mapping[tuple[str, str], Mapping[str, str]],
+    *,
+    attack: pd.Series | None = None,
+    attacker_ips: Iterable[str] = (),
+    nodes: pd.DataFrame | None = None,
+    skip_namespace: Callable[[str], bool] | None = None,
+    stale_addresses: Mapping[str, tuple[str, str]] | None = None,
+    api_servers: Iterable[str] = (),
+) -> list[dict[str, Any]]:
     """NetworkPolicy objects: per namespace with pods in ``flows`` (the attack's included), a
     default deny (ingress and egress) with the egress every pod needs whatever the flows show —
     the cluster DNS over UDP and TCP 53, and the API server (``api_servers``: its endpoint
@@ -115,22 +142,44 @@ def network_policies(flows: pd.DataFrame, labels: Mapping[tuple[str, str], Mappi
                 group.setdefault(("ip", _host_cidr(ip)), set()).add((proto, port))
     targets = sorted({t for t, _ in rules}, key=lambda t: (t[0], sorted(t[1])))
     # every namespace that ran a pod in these flows is closed, even one with no workload to allow
-    pod_namespaces = {ns for side in ("src", "dst") for ns, pod in zip(flows[f"{side}_namespace"], flows[f"{side}_pod"])
-                      if isinstance(ns, str) and isinstance(pod, str)}
+    pod_namespaces = {
+        ns
+        for side in ("src", "dst")
+        for ns, pod in zip(flows[f"{side}_namespace"], flows[f"{side}_pod"])
+        if isinstance(ns, str) and isinstance(pod, str)
+    }
     servers = sorted({ip for ip in api_servers if _is_ip(ip)})
-    out = [p for ns in sorted(pod_namespaces | {ns for ns, _ in targets}) if not skip(ns) for p in _default_deny(ns, servers)]
+    out = [
+        p
+        for ns in sorted(pod_namespaces | {ns for ns, _ in targets})
+        if not skip(ns)
+        for p in _default_deny(ns, servers)
+    ]
     for ns, frozen in targets:
         policy: dict[str, Any] = {
-            "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
-            "metadata": {"name": _name(ns, dict(frozen)), "namespace": ns,
-                         "labels": {"app.kubernetes.io/managed-by": PREFIX},
-                         "annotations": {f"{PREFIX}.io/source": "flows observed in the case, attack flows excluded"}},
-            "spec": {"podSelector": {"matchLabels": dict(sorted(frozen))}, "policyTypes": [], "ingress": [], "egress": []},
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {
+                "name": _name(ns, dict(frozen)),
+                "namespace": ns,
+                "labels": {"app.kubernetes.io/managed-by": PREFIX},
+                "annotations": {f"{PREFIX}.io/source": "flows observed in the case, attack flows excluded"},
+            },
+            "spec": {
+                "podSelector": {"matchLabels": dict(sorted(frozen))},
+                "policyTypes": [],
+                "ingress": [],
+                "egress": [],
+            },
         }
         for direction in ("ingress", "egress"):
             for spec, ports in sorted(rules.get(((ns, frozen), direction), {}).items(), key=lambda x: str(x[0])):
-                policy["spec"][direction].append({"from" if direction == "ingress" else "to": [_peer(spec, ns, attacker)],
-                                                  "ports": [{"protocol": p, "port": n} for p, n in sorted(ports)]})
+                policy["spec"][direction].append(
+                    {
+                        "from" if direction == "ingress" else "to": [_peer(spec, ns, attacker)],
+                        "ports": [{"protocol": p, "port": n} for p, n in sorted(ports)],
+                    }
+                )
             if policy["spec"][direction]:
                 policy["spec"]["policyTypes"].append(direction.capitalize())
             else:
@@ -143,14 +192,26 @@ def _default_deny(ns: str, api_servers: list[str]) -> list[dict[str, Any]]:
     """The default deny of a namespace, and beside it the egress every pod needs: DNS, and the
     API server for the pods that use their service-account token."""
     meta = {"namespace": ns, "labels": {"app.kubernetes.io/managed-by": PREFIX}}
-    deny = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": f"{PREFIX}-default-deny", **meta},
-            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}}
+    deny = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"{PREFIX}-default-deny", **meta},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
     egress = [{"to": [DNS_PEER], "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]
     if api_servers:
-        egress.append({"to": [{"ipBlock": {"cidr": _host_cidr(ip)}} for ip in api_servers],
-                       "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}]})
-    allow = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": f"{PREFIX}-allow-dns-and-api", **meta},
-             "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress}}
+        egress.append(
+            {
+                "to": [{"ipBlock": {"cidr": _host_cidr(ip)}} for ip in api_servers],
+                "ports": [{"protocol": "TCP", "port": 443}, {"protocol": "TCP", "port": 6443}],
+            }
+        )
+    allow = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": f"{PREFIX}-allow-dns-and-api", **meta},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": egress},
+    }
     return [deny, allow]
 
 
@@ -169,8 +230,12 @@ def _peer(spec: tuple[Any, ...], ns: str, attacker: list[str]) -> dict[str, Any]
     return {"ipBlock": block}
 
 
-def _endpoints(f: pd.DataFrame, side: str, labels: Mapping[tuple[str, str], Mapping[str, str]],
-               stale: Mapping[str, tuple[str, str]]) -> list[tuple[str, dict[str, str]] | None]:
+def _endpoints(
+    f: pd.DataFrame,
+    side: str,
+    labels: Mapping[tuple[str, str], Mapping[str, str]],
+    stale: Mapping[str, tuple[str, str]],
+) -> list[tuple[str, dict[str, str]] | None]:
     """Each flow's pod on one side, with the labels that select it: the flow's own pod, else the
     pod that last held a stale address."""
     out: list[tuple[str, dict[str, str]] | None] = []
@@ -187,7 +252,12 @@ def _freeze(labels: Mapping[str, str]) -> frozenset[tuple[str, str]]:
 
 
 def _name(ns: str, sel: dict[str, str]) -> str:
-    value = sel.get("app.kubernetes.io/name") or sel.get("app") or sel.get("k8s-app") or "-".join(f"{v}" for _, v in sorted(sel.items()))
+    value = (
+        sel.get("app.kubernetes.io/name")
+        or sel.get("app")
+        or sel.get("k8s-app")
+        or "-".join(f"{v}" for _, v in sorted(sel.items()))
+    )
     name = "".join(c if c.isalnum() or c == "-" else "-" for c in f"{PREFIX}-allow-{value}".lower()).strip("-")
     return name[:63].rstrip("-")
 
@@ -213,9 +283,14 @@ def _node_ips(nodes: pd.DataFrame | None) -> set[str]:
 # ------------------------------------------------------------------------------------ evaluation
 
 
-def evaluate(policies: list[dict[str, Any]], flows: pd.DataFrame, labels: Mapping[tuple[str, str], Mapping[str, str]],
-             *, namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
-             stale_addresses: Mapping[str, tuple[str, str]] | None = None) -> pd.Series:
+def evaluate(
+    policies: list[dict[str, Any]],
+    flows: pd.DataFrame,
+    labels: Mapping[tuple[str, str], Mapping[str, str]],
+    *,
+    namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+    stale_addresses: Mapping[str, tuple[str, str]] | None = None,
+) -> pd.Series:
     """For each flow, whether ``policies`` would let it through (the Kubernetes semantics: a pod
     selected by no policy of a direction is open in that direction; otherwise a flow needs a
     matching rule on the sending pod's egress *and* the receiving pod's ingress). A side that is
@@ -243,9 +318,13 @@ def evaluate(policies: list[dict[str, Any]], flows: pd.DataFrame, labels: Mappin
     return pd.Series(verdicts, index=flows.index, dtype=bool)
 
 
-def _pod(ns: Any, pod: Any, labels: Mapping[tuple[str, str], Mapping[str, str]]) -> tuple[str, Mapping[str, str]] | None:
+def _pod(
+    ns: Any, pod: Any, labels: Mapping[tuple[str, str], Mapping[str, str]]
+) -> tuple[str, Mapping[str, str]] | None:
     if isinstance(ns, str) and isinstance(pod, str):
-        return ns, labels.get((ns, pod), {})  # a pod the inventory never saw is still a pod its namespace's policies select
+        return ns, labels.get(
+            (ns, pod), {}
+        )  # a pod the inventory never saw is still a pod its namespace's policies select
     return None
 
 
@@ -256,21 +335,35 @@ def _selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> b
         return False
     for e in selector.get("matchExpressions") or []:
         key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
-        if (op == "In" and labels.get(key) not in values) or (op == "NotIn" and labels.get(key) in values) \
-                or (op == "Exists" and key not in labels) or (op == "DoesNotExist" and key in labels):
+        if (
+            (op == "In" and labels.get(key) not in values)
+            or (op == "NotIn" and labels.get(key) in values)
+            or (op == "Exists" and key not in labels)
+            or (op == "DoesNotExist" and key in labels)
+        ):
             return False
     return True
 
 
-def _policy_allows(policies: list[dict[str, Any]], me: tuple[str, Mapping[str, str]], direction: str, peer: tuple[str, Mapping[str, str]] | None,
-             peer_ip: Any, proto: str, port: int | None, ns_labels: Mapping[str, Mapping[str, str]]) -> bool:
+def _policy_allows(
+    policies: list[dict[str, Any]],
+    me: tuple[str, Mapping[str, str]],
+    direction: str,
+    peer: tuple[str, Mapping[str, str]] | None,
+    peer_ip: Any,
+    proto: str,
+    port: int | None,
+    ns_labels: Mapping[str, Mapping[str, str]],
+) -> bool:
     selecting = [p for p in policies if direction in _types(p) and _selects(p["spec"].get("podSelector") or {}, me[1])]
     if not selecting:
         return True
     key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
     for p in selecting:
         for rule in p["spec"].get(key) or []:
-            if _ports_match(rule.get("ports"), proto, port) and _peers_match(rule.get(peers_key), me[0], peer, peer_ip, ns_labels):
+            if _ports_match(rule.get("ports"), proto, port) and _peers_match(
+                rule.get(peers_key), me[0], peer, peer_ip, ns_labels
+            ):
                 return True
     return False
 
@@ -295,8 +388,13 @@ def _ports_match(ports: list[dict[str, Any]] | None, proto: str, port: int | Non
     return False
 
 
-def _peers_match(peers: list[dict[str, Any]] | None, my_ns: str, peer: tuple[str, Mapping[str, str]] | None, peer_ip: Any,
-                 ns_labels: Mapping[str, Mapping[str, str]]) -> bool:
+def _peers_match(
+    peers: list[dict[str, Any]] | None,
+    my_ns: str,
+    peer: tuple[str, Mapping[str, str]] | None,
+    peer_ip: Any,
+    ns_labels: Mapping[str, Mapping[str, str]],
+) -> bool:
     if peers is None:
         return True  # no from/to: every peer
     for rule in peers:

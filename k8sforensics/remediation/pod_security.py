@@ -12,13 +12,44 @@ import pandas as pd
 from ..bodies import NOT_OBJECT, UnreadableBodies, parse_body
 
 LEVELS = ("privileged", "baseline", "restricted")
-BASELINE_CAPABILITIES = {"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_BIND_SERVICE", "SETFCAP", "SETGID",
-                         "SETPCAP", "SETUID", "SYS_CHROOT"}
-SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start", "net.ipv4.tcp_syncookies",
-                "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
-                "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"}
+BASELINE_CAPABILITIES = {
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+}
+SAFE_SYSCTLS = {
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
 SELINUX_TYPES = {"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"}
-RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"}
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
 ENFORCE = "pod-security.kubernetes.io/enforce"
 
 
@@ -27,8 +58,12 @@ def _d(v: Any) -> dict[str, Any]:
 
 
 def _containers(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [(str(c.get("name")), c) for key in ("initContainers", "containers", "ephemeralContainers") for c in spec.get(key) or []
-            if isinstance(c, dict)]
+    return [
+        (str(c.get("name")), c)
+        for key in ("initContainers", "containers", "ephemeralContainers")
+        for c in spec.get(key) or []
+        if isinstance(c, dict)
+    ]
 
 
 def violations(pod: dict[str, Any]) -> dict[str, list[str]]:
@@ -62,7 +97,8 @@ def violations(pod: dict[str, Any]) -> dict[str, list[str]]:
             base.append(f"{where}: appArmorProfile {apparmor}")
     for key, value in annotations.items():
         if str(key).startswith("container.apparmor.security.beta.kubernetes.io/") and not (
-                value == "runtime/default" or str(value).startswith("localhost/")):
+            value == "runtime/default" or str(value).startswith("localhost/")
+        ):
             base.append(f"AppArmor annotation {value}")
     for name, c in containers:
         sc = _d(c.get("securityContext"))
@@ -95,8 +131,10 @@ def violations(pod: dict[str, Any]) -> dict[str, list[str]]:
             restricted.append(f"{name}: runAsNonRoot not true")
         if sc.get("runAsUser") == 0:
             restricted.append(f"{name}: runAsUser 0")
-        if not (_d(sc.get("seccompProfile")).get("type") in ("RuntimeDefault", "Localhost") or
-                (pod_seccomp and "seccompProfile" not in sc)):
+        if not (
+            _d(sc.get("seccompProfile")).get("type") in ("RuntimeDefault", "Localhost")
+            or (pod_seccomp and "seccompProfile" not in sc)
+        ):
             restricted.append(f"{name}: seccompProfile not RuntimeDefault or Localhost")
         caps = _d(sc.get("capabilities"))
         if "ALL" not in {str(x).upper() for x in caps.get("drop") or []}:
@@ -112,8 +150,9 @@ def level(pod: dict[str, Any]) -> str:
     return _level(violations(pod))
 
 
-def namespace_levels(objects: pd.DataFrame, namespaces: pd.DataFrame | None = None, *,
-                     unreadable: UnreadableBodies | None = None) -> pd.DataFrame:
+def namespace_levels(
+    objects: pd.DataFrame, namespaces: pd.DataFrame | None = None, *, unreadable: UnreadableBodies | None = None
+) -> pd.DataFrame:
     """Per namespace with pods in the inventory (``objects`` rows of kind Pod, the last version of
     each): ``namespace, level`` (the strictest every pod meets), ``enforced`` (its current label),
     ``pods``, ``blockers`` (``pod: reason`` for each pod that keeps it from the next level).
@@ -122,18 +161,33 @@ def namespace_levels(objects: pd.DataFrame, namespaces: pd.DataFrame | None = No
     bodies = UnreadableBodies() if unreadable is None else unreadable
     before = bodies.snapshot()
     pods = objects[objects["kind"] == "Pod"]
-    pods = pods.sort_values("time", kind="stable").drop_duplicates(["namespace", "name"], keep="last") if "time" in pods.columns else pods
+    pods = (
+        pods.sort_values("time", kind="stable").drop_duplicates(["namespace", "name"], keep="last")
+        if "time" in pods.columns
+        else pods
+    )
     labels = {}
     if namespaces is not None and len(namespaces):
-        labels = {n: (dict(lbl) if lbl is not None and not isinstance(lbl, float) else {}) for n, lbl in zip(namespaces["name"], namespaces["labels"])}
+        labels = {
+            n: (dict(lbl) if lbl is not None and not isinstance(lbl, float) else {})
+            for n, lbl in zip(namespaces["name"], namespaces["labels"])
+        }
     rows = []
     for ns, g in pods.groupby("namespace"):
         found = [(name, _object_violations(text, bodies, f"{ns}/{name}")) for name, text in zip(g["name"], g["object"])]
         worst = min((LEVELS.index(_level(v)) for _, v in found), default=2)
         nxt = LEVELS[worst + 1] if worst < 2 else None
         blockers = [f"{name}: {'; '.join(v[nxt])}" for name, v in found if nxt and v[nxt]]
-        rows.append({"namespace": ns, "level": LEVELS[worst], "enforced": labels.get(ns, {}).get(ENFORCE), "pods": len(found),
-                     "next_level": nxt, "blockers": blockers})
+        rows.append(
+            {
+                "namespace": ns,
+                "level": LEVELS[worst],
+                "enforced": labels.get(ns, {}).get(ENFORCE),
+                "pods": len(found),
+                "next_level": nxt,
+                "blockers": blockers,
+            }
+        )
     bodies.warn("pod security levels", before)
     return pd.DataFrame(rows, columns=["namespace", "level", "enforced", "pods", "next_level", "blockers"])
 
@@ -162,6 +216,8 @@ def namespace_objects(levels: pd.DataFrame) -> list[dict[str, Any]]:
     for r in levels.itertuples(index=False):
         labels = {ENFORCE: r.level, f"{ENFORCE}-version": "latest"}
         if isinstance(r.next_level, str):  # None comes back from the frame as NaN
-            labels.update({"pod-security.kubernetes.io/warn": r.next_level, "pod-security.kubernetes.io/audit": r.next_level})
+            labels.update(
+                {"pod-security.kubernetes.io/warn": r.next_level, "pod-security.kubernetes.io/audit": r.next_level}
+            )
         out.append({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": r.namespace, "labels": labels}})
     return out

@@ -38,26 +38,38 @@ from .commands import (
 CONTROL = "evidence preservation"
 _ROOT_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _RESOURCE = re.compile(r"[a-z][a-z0-9]*(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")  # plural resource, optionally .group
-_NAME_KIND = {"roles": "role", "rolebindings": "rolebinding", "clusterroles": "clusterrole", "clusterrolebindings": "clusterrolebinding"}
+_NAME_KIND = {
+    "roles": "role",
+    "rolebindings": "rolebinding",
+    "clusterroles": "clusterrole",
+    "clusterrolebindings": "clusterrolebinding",
+}
 
 # spec.providerID as the cloud controller managers write it.
 # AWS (cloud-provider-aws): aws:///<availability-zone>/<instance-id>; instance ids are i- and 8 or 17 hex
 # (Amazon EC2 docs: "Resource IDs"). The region is the zone without its letter suffix (us-east-1a → us-east-1,
 # local zones us-west-2-lax-1a → us-west-2).
-_AWS = re.compile(r"aws:///(?P<zone>(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)(?:-[a-z]+-\d+)?[a-z])/(?P<instance>i-[0-9a-f]{8}(?:[0-9a-f]{9})?)")
+_AWS = re.compile(
+    r"aws:///(?P<zone>(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+)(?:-[a-z]+-\d+)?[a-z])/(?P<instance>i-[0-9a-f]{8}(?:[0-9a-f]{9})?)"
+)
 # GCE (cloud-provider-gcp): gce://<project>/<zone>/<instance>; project ids 6-30 of [a-z0-9-] (domain-scoped
 # "example.com:proj" too), zones like europe-west4-b, instance names RFC 1035 labels (Google Cloud docs:
 # "Creating and managing projects", "Naming resources").
-_GCE = re.compile(r"gce://(?P<project>(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9])"
-                  r"/(?P<zone>[a-z]+-[a-z]+\d+-[a-z])/(?P<instance>[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)")
+_GCE = re.compile(
+    r"gce://(?P<project>(?:[a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9])"
+    r"/(?P<zone>[a-z]+-[a-z]+\d+-[a-z])/(?P<instance>[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?)"
+)
 # Azure (cloud-provider-azure): azure:///subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Compute/
 # virtualMachines/<vm> or .../virtualMachineScaleSets/<vmss>/virtualMachines/<instance-id> (AKS node pools);
 # AKS writes some segments in lower case. Resource groups: 1-90 of letters, digits, _ . ( ) -, not ending in a
 # period (Azure docs: "Naming rules and restrictions for Azure resources").
-_AZURE = re.compile(r"azure:///subscriptions/(?P<subscription>[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})"
-                    r"/resourceGroups/(?P<group>[-\w.()]{0,89}[-\w()])/providers/Microsoft\.Compute/"
-                    r"(?:virtualMachineScaleSets/(?P<vmss>[A-Za-z0-9][-\w.]{0,62})/virtualMachines/(?P<index>\d{1,10})"
-                    r"|virtualMachines/(?P<vm>[A-Za-z0-9][-\w.]{0,62}))", re.IGNORECASE | re.ASCII)
+_AZURE = re.compile(
+    r"azure:///subscriptions/(?P<subscription>[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12})"
+    r"/resourceGroups/(?P<group>[-\w.()]{0,89}[-\w()])/providers/Microsoft\.Compute/"
+    r"(?:virtualMachineScaleSets/(?P<vmss>[A-Za-z0-9][-\w.]{0,62})/virtualMachines/(?P<index>\d{1,10})"
+    r"|virtualMachines/(?P<vm>[A-Za-z0-9][-\w.]{0,62}))",
+    re.IGNORECASE | re.ASCII,
+)
 
 _CHECKPOINT_REFS = "Kubernetes docs: Kubelet Checkpoint API; KEP-2008 Forensic Container Checkpointing; RFC 3227"
 _MEMORY_REFS = "RFC 3227 (order of volatility); NIST SP 800-86; AVML (github.com/microsoft/avml); LiME (github.com/504ensicsLabs/LiME)"
@@ -119,10 +131,21 @@ def _check_root(root: str) -> str:
     return "/".join(parts)
 
 
-def _row(action: str, target: str, *, why: str, check: dict[str, Any], references: str, command: str = "",
-         artifact: str = "") -> dict[str, Any]:
-    return {"kind": "preserve", "action": action, "target": target, "control": CONTROL, "why": why, "command": command,
-            "artifact": artifact, "check": check, "references": references, "event_ids": []}
+def _row(
+    action: str, target: str, *, why: str, check: dict[str, Any], references: str, command: str = "", artifact: str = ""
+) -> dict[str, Any]:
+    return {
+        "kind": "preserve",
+        "action": action,
+        "target": target,
+        "control": CONTROL,
+        "why": why,
+        "command": command,
+        "artifact": artifact,
+        "check": check,
+        "references": references,
+        "event_ids": [],
+    }
 
 
 def _file(path: str) -> dict[str, Any]:
@@ -151,9 +174,14 @@ def _pods(pods: pd.DataFrame) -> list[dict[str, Any]]:
     for r in pods.to_dict("records") if len(pods) else []:
         ns, name = _text(r.get("namespace")) or "", _text(r.get("name")) or ""
         if (ns, name) not in out:
-            out[(ns, name)] = {"namespace": ns, "name": name, "node": _text(r.get("node")), "containers": _strings(r.get("containers")),
-                               "ok": valid_name(ns, kind="namespace") and valid_name(name),
-                               "reason": _text(r.get("reason")) or "the attacker reached it"}
+            out[(ns, name)] = {
+                "namespace": ns,
+                "name": name,
+                "node": _text(r.get("node")),
+                "containers": _strings(r.get("containers")),
+                "ok": valid_name(ns, kind="namespace") and valid_name(name),
+                "reason": _text(r.get("reason")) or "the attacker reached it",
+            }
     return [out[k] for k in sorted(out)]
 
 
@@ -186,8 +214,16 @@ def _checkpoint_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
     target = node_ids.pod(p["namespace"], p["name"])
     why = f"{p['reason']}; containment deletes or restarts it, and its memory (processes, keys, tooling) goes with it"
     if not p["ok"]:
-        return [_row(f"Checkpoint the containers of pod {p['namespace']}/{p['name']}" + suspicious([p["namespace"], p["name"]]),
-                     target, why=why, check=_manual("no valid name to checkpoint by"), references=_CHECKPOINT_REFS)]
+        return [
+            _row(
+                f"Checkpoint the containers of pod {p['namespace']}/{p['name']}"
+                + suspicious([p["namespace"], p["name"]]),
+                target,
+                why=why,
+                check=_manual("no valid name to checkpoint by"),
+                references=_CHECKPOINT_REFS,
+            )
+        ]
     node = p["node"]
     rows = []
     for c in p["containers"]:
@@ -195,20 +231,53 @@ def _checkpoint_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
         response, archive = f"{base}/checkpoint-{c}.json", f"{base}/checkpoint-{c}.tar"
         what = f"Checkpoint container {c} of pod {p['namespace']}/{p['name']}"
         if not _container_ok(c):
-            rows.append(_row(what + suspicious([c]), target, why=why, check=_manual("no valid container name"), references=_CHECKPOINT_REFS))
+            rows.append(
+                _row(
+                    what + suspicious([c]),
+                    target,
+                    why=why,
+                    check=_manual("no valid container name"),
+                    references=_CHECKPOINT_REFS,
+                )
+            )
             continue
         if not node or not valid_name(node):
-            rows.append(_row(what + (suspicious([node]) if node else " — the pod's node is not known: find it (kubectl get pod -o wide) "
-                                     "and checkpoint through the kubelet checkpoint API by hand"),
-                             target, why=why, check=_manual("the node is not known"), references=_CHECKPOINT_REFS))
+            rows.append(
+                _row(
+                    what
+                    + (
+                        suspicious([node])
+                        if node
+                        else " — the pod's node is not known: find it (kubectl get pod -o wide) "
+                        "and checkpoint through the kubelet checkpoint API by hand"
+                    ),
+                    target,
+                    why=why,
+                    check=_manual("the node is not known"),
+                    references=_CHECKPOINT_REFS,
+                )
+            )
             continue
         path = f"/api/v1/nodes/{node}/proxy/checkpoint/{p['namespace']}/{p['name']}/{c}"
-        cmd = chain(command("mkdir", "-p", base), save(command("kubectl", "create", "--raw", path, "-f", "/dev/null"), response))
-        where = (f"The kubelet writes the archive on the node as /var/lib/kubelet/checkpoints/checkpoint-{p['name']}_{p['namespace']}-{c}"
-                 f"-<timestamp>.tar (its path is in the saved response, {response}); copy it off the node to {archive} and keep it sealed: "
-                 f"it holds the container's secrets in clear.")
-        rows.append(_row(f"{what} (on node {node}) before anything else touches it. {where}", target, why=why, command=cmd,
-                         artifact=archive, check={"all": [_file(response), _file(archive)]}, references=_CHECKPOINT_REFS))
+        cmd = chain(
+            command("mkdir", "-p", base), save(command("kubectl", "create", "--raw", path, "-f", "/dev/null"), response)
+        )
+        where = (
+            f"The kubelet writes the archive on the node as /var/lib/kubelet/checkpoints/checkpoint-{p['name']}_{p['namespace']}-{c}"
+            f"-<timestamp>.tar (its path is in the saved response, {response}); copy it off the node to {archive} and keep it sealed: "
+            f"it holds the container's secrets in clear."
+        )
+        rows.append(
+            _row(
+                f"{what} (on node {node}) before anything else touches it. {where}",
+                target,
+                why=why,
+                command=cmd,
+                artifact=archive,
+                check={"all": [_file(response), _file(archive)]},
+                references=_CHECKPOINT_REFS,
+            )
+        )
     return rows
 
 
@@ -219,7 +288,8 @@ CHECKPOINT_PREREQUISITES = (
     "with enable_criu_support, containerd ≥ 2.0) with CRIU on the node, and RBAC create on nodes/proxy (a powerful grant: use the "
     "break-glass identity). Copy archives off the node with scp or your node-access tooling. A 404 means the feature or the container "
     "is missing (a finished init container cannot be checkpointed), a 500 that the runtime does not support it; a container with much "
-    "memory may need ?timeout=<seconds> on the path. The other checkpoint steps below work the same way.")
+    "memory may need ?timeout=<seconds> on the path. The other checkpoint steps below work the same way."
+)
 
 
 def _log_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
@@ -230,25 +300,50 @@ def _log_rows(p: Mapping[str, Any], root: str) -> list[dict[str, Any]]:
     why = f"{p['reason']}; the kubelet deletes a container's logs with the pod"
     refs = "Kubernetes docs: kubectl logs, Logging Architecture; RFC 3227"
     if not p["ok"]:
-        return [_row(f"Save the container logs of pod {p['namespace']}/{p['name']}" + suspicious([p["namespace"], p["name"]]),
-                     target, why=why, check=_manual("no valid name to read logs by"), references=refs)]
+        return [
+            _row(
+                f"Save the container logs of pod {p['namespace']}/{p['name']}"
+                + suspicious([p["namespace"], p["name"]]),
+                target,
+                why=why,
+                check=_manual("no valid name to read logs by"),
+                references=refs,
+            )
+        ]
     rows = []
     base = _pod_dir(p, root)
     for c in p["containers"]:
         what = f"Save the logs of container {c} of pod {p['namespace']}/{p['name']}"
         if not _container_ok(c):
-            rows.append(_row(what + suspicious([c]), target, why=why, check=_manual("no valid container name"), references=refs))
+            rows.append(
+                _row(what + suspicious([c]), target, why=why, check=_manual("no valid container name"), references=refs)
+            )
             continue
         current, previous = f"{base}/{c}.log", f"{base}/{c}.previous.log"
-        cmd = chain(command("mkdir", "-p", base),
-                    save(kubectl("logs", p["name"], "-c", c, "--timestamps", namespace=p["namespace"]), current),
-                    tolerate(save(kubectl("logs", p["name"], "-c", c, "--timestamps", "--previous", namespace=p["namespace"]), previous),
-                             otherwise=command("rm", "-f", f"{previous}.partial")))
-        rows.append(_row(
-            f"{what}, the current instance's to {current} and the previous instance's to {previous} — the previous one exists only if "
-            f"the container restarted: when kubectl says no previous terminated container was found, no file is written and the "
-            f"command goes on.",
-            target, why=why, command=cmd, artifact=current, check=_file(current), references=refs))
+        cmd = chain(
+            command("mkdir", "-p", base),
+            save(kubectl("logs", p["name"], "-c", c, "--timestamps", namespace=p["namespace"]), current),
+            tolerate(
+                save(
+                    kubectl("logs", p["name"], "-c", c, "--timestamps", "--previous", namespace=p["namespace"]),
+                    previous,
+                ),
+                otherwise=command("rm", "-f", f"{previous}.partial"),
+            ),
+        )
+        rows.append(
+            _row(
+                f"{what}, the current instance's to {current} and the previous instance's to {previous} — the previous one exists only if "
+                f"the container restarted: when kubectl says no previous terminated container was found, no file is written and the "
+                f"command goes on.",
+                target,
+                why=why,
+                command=cmd,
+                artifact=current,
+                check=_file(current),
+                references=refs,
+            )
+        )
     return rows
 
 
@@ -257,12 +352,27 @@ def _pod_object_row(p: Mapping[str, Any], root: str) -> dict[str, Any]:
     why = f"{p['reason']}; its spec and status (node, image digests, container ids, restarts) go when it is deleted"
     refs = "Kubernetes docs: kubectl get; RFC 3227"
     if not p["ok"]:
-        return _row(f"Save pod {p['namespace']}/{p['name']} as JSON" + suspicious([p["namespace"], p["name"]]), target, why=why,
-                    check=_manual("no valid name to get the pod by"), references=refs)
+        return _row(
+            f"Save pod {p['namespace']}/{p['name']} as JSON" + suspicious([p["namespace"], p["name"]]),
+            target,
+            why=why,
+            check=_manual("no valid name to get the pod by"),
+            references=refs,
+        )
     path = f"{_pod_dir(p, root)}/pod.json"
-    cmd = chain(command("mkdir", "-p", _pod_dir(p, root)), save(kubectl("get", "pod", p["name"], "-o", "json", namespace=p["namespace"]), path))
-    return _row(f"Save pod {p['namespace']}/{p['name']} as JSON to {path}", target, why=why, command=cmd, artifact=path,
-                check=_file(path), references=refs)
+    cmd = chain(
+        command("mkdir", "-p", _pod_dir(p, root)),
+        save(kubectl("get", "pod", p["name"], "-o", "json", namespace=p["namespace"]), path),
+    )
+    return _row(
+        f"Save pod {p['namespace']}/{p['name']} as JSON to {path}",
+        target,
+        why=why,
+        command=cmd,
+        artifact=path,
+        check=_file(path),
+        references=refs,
+    )
 
 
 def _object_row(o: Mapping[str, Any], root: str) -> dict[str, Any]:
@@ -271,33 +381,59 @@ def _object_row(o: Mapping[str, Any], root: str) -> dict[str, Any]:
     shown = f"{resource} {(str(ns) + '/') if ns else ''}{name}"
     why = "eradication deletes it; its full spec (who made it, when, what it ran) is evidence"
     refs = "Kubernetes docs: kubectl get; RFC 3227"
-    ok = (isinstance(resource, str) and bool(_RESOURCE.fullmatch(resource)) and valid_name(name, kind=_NAME_KIND.get(resource, "object"))
-          and (ns is None or valid_name(ns, kind="namespace")))
+    ok = (
+        isinstance(resource, str)
+        and bool(_RESOURCE.fullmatch(resource))
+        and valid_name(name, kind=_NAME_KIND.get(resource, "object"))
+        and (ns is None or valid_name(ns, kind="namespace"))
+    )
     if not ok:
-        return _row(f"Save {shown} as JSON" + suspicious([v for v in (resource, ns, name) if v is not None]), target, why=why,
-                    check=_manual("no valid name to get the object by"), references=refs)
+        return _row(
+            f"Save {shown} as JSON" + suspicious([v for v in (resource, ns, name) if v is not None]),
+            target,
+            why=why,
+            check=_manual("no valid name to get the object by"),
+            references=refs,
+        )
     folder = f"{root}/objects/{resource}" + (f"/{ns}" if ns else "")
     path = f"{folder}/{name}.json"
     cmd = chain(command("mkdir", "-p", folder), save(kubectl("get", resource, name, "-o", "json", namespace=ns), path))
     note = " It holds the Secret's data: keep the file sealed." if resource.split(".")[0] == "secrets" else ""
-    return _row(f"Save {shown} as JSON to {path} before it is deleted.{note}", target, why=why, command=cmd, artifact=path,
-                check=_file(path), references=refs)
+    return _row(
+        f"Save {shown} as JSON to {path} before it is deleted.{note}",
+        target,
+        why=why,
+        command=cmd,
+        artifact=path,
+        check=_file(path),
+        references=refs,
+    )
 
 
 def _memory_row(n: Mapping[str, Any], root: str) -> dict[str, Any]:
     target = node_ids.node(n["name"])
     why = "the attacker held it; its memory is lost at the reboot, drain or rebuild that recovery brings"
     if not n["ok"]:
-        return _row(f"Capture the memory of node {n['name']}" + suspicious([n["name"]]), target, why=why,
-                    check=_manual("no valid node name"), references=_MEMORY_REFS)
+        return _row(
+            f"Capture the memory of node {n['name']}" + suspicious([n["name"]]),
+            target,
+            why=why,
+            check=_manual("no valid node name"),
+            references=_MEMORY_REFS,
+        )
     path = f"{root}/nodes/{n['name']}/memory.lime"
     return _row(
         f"Capture the memory of node {n['name']} first, before its disk snapshot and before cordon or drain: memory is volatile and a "
         f"disk snapshot does not hold it (running processes, injected code, keys, the attacker's tooling). If AVML or LiME can be run "
         f"on the node (SSH, SSM Run Command, or your node-access tooling), write the image to external storage — AVML: "
-        f"`avml --compress memory.lime`, LiME: `insmod lime.ko \"path=memory.lime format=lime\"` — then copy it to {path} and "
+        f'`avml --compress memory.lime`, LiME: `insmod lime.ko "path=memory.lime format=lime"` — then copy it to {path} and '
         f"record its sha256. Without such tooling, say so in the case notes and go on with the disk snapshot.",
-        target, why=why, artifact=path, check=_file(path), references=_MEMORY_REFS)
+        target,
+        why=why,
+        artifact=path,
+        check=_file(path),
+        references=_MEMORY_REFS,
+    )
 
 
 def _label(value: str, *, size: int = 63) -> str:
@@ -315,8 +451,13 @@ def _disk_row(n: Mapping[str, Any], root: str, case_path: str) -> dict[str, Any]
     target = node_ids.node(n["name"])
     why = "the attacker held it; recovery rebuilds it, which destroys its disk (files dropped, persistence, runtime and kubelet logs)"
     if not n["ok"]:
-        return _row(f"Snapshot the disks of node {n['name']}" + suspicious([n["name"]]), target, why=why,
-                    check=_manual("no valid node name"), references="NIST SP 800-86")
+        return _row(
+            f"Snapshot the disks of node {n['name']}" + suspicious([n["name"]]),
+            target,
+            why=why,
+            check=_manual("no valid node name"),
+            references="NIST SP 800-86",
+        )
     pid, case = n["provider_id"], _case_name(case_path)
     folder = f"{root}/nodes/{n['name']}"
     after = " Run it after the memory capture (memory is volatile, the disk is not) and before the node is drained or terminated."
@@ -325,37 +466,132 @@ def _disk_row(n: Mapping[str, Any], root: str, case_path: str) -> dict[str, Any]
         # "describe-instances" (BlockDeviceMappings[].Ebs.VolumeId): one snapshot per attached volume.
         region, instance = m["region"], m["instance"]
         path = f"{folder}/ebs-snapshots.json"
-        tags = json.dumps([{"ResourceType": "snapshot", "Tags": [{"Key": "k8sforensics-case", "Value": case},
-                                                                 {"Key": "k8sforensics-node", "Value": n["name"]}]}])
-        cmd = chain(command("mkdir", "-p", folder), save(pipe(
-            command("aws", "ec2", "describe-instances", "--region", region, "--instance-ids", instance,
-                    "--query", "Reservations[].Instances[].BlockDeviceMappings[].Ebs.VolumeId", "--output", "text"),
-            command("xargs", "-r", "-n", "1", "aws", "ec2", "create-snapshot", "--region", region,
-                    "--description", f"k8sforensics case {case}: node {n['name']} ({instance}) before remediation"[:255],
-                    "--tag-specifications", tags, "--volume-id")), path))
-        return _row(f"Snapshot every EBS volume of node {n['name']} (EC2 instance {instance}, {region}), tagged with the case; the "
-                    f"snapshot descriptions go to {path}. A snapshot is crash-consistent, and volumes with DeleteOnTermination are "
-                    f"lost when the instance is terminated." + after, target, why=why, command=cmd, artifact=path, check=_file(path),
-                    references="AWS docs: Create Amazon EBS snapshots (ec2 create-snapshot); ec2 describe-instances; NIST SP 800-86")
+        tags = json.dumps(
+            [
+                {
+                    "ResourceType": "snapshot",
+                    "Tags": [
+                        {"Key": "k8sforensics-case", "Value": case},
+                        {"Key": "k8sforensics-node", "Value": n["name"]},
+                    ],
+                }
+            ]
+        )
+        cmd = chain(
+            command("mkdir", "-p", folder),
+            save(
+                pipe(
+                    command(
+                        "aws",
+                        "ec2",
+                        "describe-instances",
+                        "--region",
+                        region,
+                        "--instance-ids",
+                        instance,
+                        "--query",
+                        "Reservations[].Instances[].BlockDeviceMappings[].Ebs.VolumeId",
+                        "--output",
+                        "text",
+                    ),
+                    command(
+                        "xargs",
+                        "-r",
+                        "-n",
+                        "1",
+                        "aws",
+                        "ec2",
+                        "create-snapshot",
+                        "--region",
+                        region,
+                        "--description",
+                        f"k8sforensics case {case}: node {n['name']} ({instance}) before remediation"[:255],
+                        "--tag-specifications",
+                        tags,
+                        "--volume-id",
+                    ),
+                ),
+                path,
+            ),
+        )
+        return _row(
+            f"Snapshot every EBS volume of node {n['name']} (EC2 instance {instance}, {region}), tagged with the case; the "
+            f"snapshot descriptions go to {path}. A snapshot is crash-consistent, and volumes with DeleteOnTermination are "
+            f"lost when the instance is terminated." + after,
+            target,
+            why=why,
+            command=cmd,
+            artifact=path,
+            check=_file(path),
+            references="AWS docs: Create Amazon EBS snapshots (ec2 create-snapshot); ec2 describe-instances; NIST SP 800-86",
+        )
     if m := _GCE.fullmatch(pid):
         # Google Cloud docs: "Create and manage disk snapshots" (gcloud compute disks snapshot, several disks
         # at once, --labels) and "gcloud compute instances describe" (disks[].source).
         project, zone, instance = m["project"], m["zone"], m["instance"]
         path = f"{folder}/gce-snapshots.json"
         labels = f"k8sforensics_case={_label(case)},k8sforensics_node={_label(n['name'])}"
-        cmd = chain(command("mkdir", "-p", folder),
-                    pipe(command("gcloud", "compute", "instances", "describe", instance, "--project", project, "--zone", zone,
-                                 "--flatten", "disks", "--format", "value(disks.source.basename())"),
-                         command("xargs", "-r", "gcloud", "compute", "disks", "snapshot", "--project", project, "--zone", zone,
-                                 "--description", f"k8sforensics case {case}: node {n['name']} ({instance}) before remediation",
-                                 "--labels", labels)),
-                    save(command("gcloud", "compute", "snapshots", "list", "--project", project,
-                                 "--filter", f"labels.k8sforensics_node={_label(n['name'])} AND labels.k8sforensics_case={_label(case)}",
-                                 "--format", "json"), path))
-        return _row(f"Snapshot every disk of node {n['name']} (GCE instance {instance}, project {project}, zone {zone}), labelled "
-                    f"with the case; the list of its snapshots goes to {path}. A snapshot is crash-consistent." + after,
-                    target, why=why, command=cmd, artifact=path, check=_file(path),
-                    references="Google Cloud docs: Create and manage disk snapshots (gcloud compute disks snapshot); NIST SP 800-86")
+        cmd = chain(
+            command("mkdir", "-p", folder),
+            pipe(
+                command(
+                    "gcloud",
+                    "compute",
+                    "instances",
+                    "describe",
+                    instance,
+                    "--project",
+                    project,
+                    "--zone",
+                    zone,
+                    "--flatten",
+                    "disks",
+                    "--format",
+                    "value(disks.source.basename())",
+                ),
+                command(
+                    "xargs",
+                    "-r",
+                    "gcloud",
+                    "compute",
+                    "disks",
+                    "snapshot",
+                    "--project",
+                    project,
+                    "--zone",
+                    zone,
+                    "--description",
+                    f"k8sforensics case {case}: node {n['name']} ({instance}) before remediation",
+                    "--labels",
+                    labels,
+                ),
+            ),
+            save(
+                command(
+                    "gcloud",
+                    "compute",
+                    "snapshots",
+                    "list",
+                    "--project",
+                    project,
+                    "--filter",
+                    f"labels.k8sforensics_node={_label(n['name'])} AND labels.k8sforensics_case={_label(case)}",
+                    "--format",
+                    "json",
+                ),
+                path,
+            ),
+        )
+        return _row(
+            f"Snapshot every disk of node {n['name']} (GCE instance {instance}, project {project}, zone {zone}), labelled "
+            f"with the case; the list of its snapshots goes to {path}. A snapshot is crash-consistent." + after,
+            target,
+            why=why,
+            command=cmd,
+            artifact=path,
+            check=_file(path),
+            references="Google Cloud docs: Create and manage disk snapshots (gcloud compute disks snapshot); NIST SP 800-86",
+        )
     if m := _AZURE.fullmatch(pid):
         # Azure docs: "Create a snapshot of a virtual hard disk" (az snapshot create --source <disk id>),
         # "az vm show" / "az vmss show --instance-id" (storageProfile.osDisk.managedDisk.id).
@@ -363,26 +599,88 @@ def _disk_row(n: Mapping[str, Any], root: str, case_path: str) -> dict[str, Any]
         path = f"{folder}/azure-snapshot.json"
         if m["vmss"]:
             vm = f"{m['vmss']}_{m['index']}"
-            show = command("az", "vmss", "show", "--subscription", sub, "--resource-group", group, "--name", m["vmss"],
-                           "--instance-id", m["index"], "--query", "storageProfile.osDisk.managedDisk.id", "--output", "tsv")
+            show = command(
+                "az",
+                "vmss",
+                "show",
+                "--subscription",
+                sub,
+                "--resource-group",
+                group,
+                "--name",
+                m["vmss"],
+                "--instance-id",
+                m["index"],
+                "--query",
+                "storageProfile.osDisk.managedDisk.id",
+                "--output",
+                "tsv",
+            )
             what = f"scale set {m['vmss']} instance {m['index']}"
         else:
             vm = m["vm"]
-            show = command("az", "vm", "show", "--subscription", sub, "--resource-group", group, "--name", vm,
-                           "--query", "storageProfile.osDisk.managedDisk.id", "--output", "tsv")
+            show = command(
+                "az",
+                "vm",
+                "show",
+                "--subscription",
+                sub,
+                "--resource-group",
+                group,
+                "--name",
+                vm,
+                "--query",
+                "storageProfile.osDisk.managedDisk.id",
+                "--output",
+                "tsv",
+            )
             what = f"VM {vm}"
         # snapshot names: 1-80 of letters, digits, _ . - (Azure naming rules, Microsoft.Compute/snapshots)
-        name = re.sub(r"[^A-Za-z0-9_.-]", "-", f"{case}-{vm}-osdisk")[-80:].lstrip("_.-").rstrip(".-") or "k8sforensics-osdisk"
-        cmd = chain(command("mkdir", "-p", folder), save(pipe(show, command(
-            "xargs", "-r", "-n", "1", "az", "snapshot", "create", "--subscription", sub, "--resource-group", group, "--name", name,
-            "--tags", f"k8sforensics-case={case}", f"k8sforensics-node={n['name']}", "--source")), path))
-        return _row(f"Snapshot the OS disk of node {n['name']} (Azure {what}, resource group {group}) as {name}, tagged with the case; "
-                    f"the snapshot's description goes to {path}. An ephemeral OS disk (the AKS default where the VM size allows it) "
-                    f"has no managed disk to snapshot: then the lookup returns nothing and the disk must be imaged from inside the "
-                    f"node; data disks (storageProfile.dataDisks) are snapshotted the same way." + after,
-                    target, why=why, command=cmd, artifact=path, check=_file(path),
-                    references="Azure docs: Create a snapshot of a virtual hard disk (az snapshot create); az vm show; az vmss show; "
-                               "NIST SP 800-86")
+        name = (
+            re.sub(r"[^A-Za-z0-9_.-]", "-", f"{case}-{vm}-osdisk")[-80:].lstrip("_.-").rstrip(".-")
+            or "k8sforensics-osdisk"
+        )
+        cmd = chain(
+            command("mkdir", "-p", folder),
+            save(
+                pipe(
+                    show,
+                    command(
+                        "xargs",
+                        "-r",
+                        "-n",
+                        "1",
+                        "az",
+                        "snapshot",
+                        "create",
+                        "--subscription",
+                        sub,
+                        "--resource-group",
+                        group,
+                        "--name",
+                        name,
+                        "--tags",
+                        f"k8sforensics-case={case}",
+                        f"k8sforensics-node={n['name']}",
+                        "--source",
+                    ),
+                ),
+                path,
+            ),
+        )
+        return _row(
+            f"Snapshot the OS disk of node {n['name']} (Azure {what}, resource group {group}) as {name}, tagged with the case; "
+            f"the snapshot's description goes to {path}. An ephemeral OS disk (the AKS default where the VM size allows it) "
+            f"has no managed disk to snapshot: then the lookup returns nothing and the disk must be imaged from inside the "
+            f"node; data disks (storageProfile.dataDisks) are snapshotted the same way." + after,
+            target,
+            why=why,
+            command=cmd,
+            artifact=path,
+            check=_file(path),
+            references="Azure docs: Create a snapshot of a virtual hard disk (az snapshot create); az vm show; az vmss show; "
+            "NIST SP 800-86",
+        )
     shown = f"provider id {pid!r}" if pid else "no provider id"
     return _row(
         f"Image the disk of node {n['name']} ({shown}: no cloud snapshot applies, or the id does not parse): after the memory capture, "
@@ -390,7 +688,11 @@ def _disk_row(n: Mapping[str, Any], root: str, case_path: str) -> dict[str, Any]
         f"from forensic media and image the root and data devices (dd or dc3dd to external storage) — record the image's sha256, and "
         f"copy it to {folder}/. For a kind node (a container), `docker export` of the node container and `docker cp` of "
         f"/var/log and /var/lib/kubelet are the nearest equivalent.",
-        target, why=why, check=_manual("the disk image is taken outside the cluster"), references="NIST SP 800-86; RFC 3227")
+        target,
+        why=why,
+        check=_manual("the disk image is taken outside the cluster"),
+        references="NIST SP 800-86; RFC 3227",
+    )
 
 
 def _when(value: Any) -> str:
@@ -419,31 +721,53 @@ def _ended_row(target: str, value: Any) -> dict[str, Any]:
             f"survive: the instance's disks if the cloud kept them (a stopped instance, volumes without delete-on-termination, "
             f"earlier snapshots), the cloud's audit trail (CloudTrail, Cloud Audit Logs, Azure Activity Log) and whatever the log "
             f"pipeline shipped off the node. Record that its evidence is missing.",
-            target, why=f"the attacker held it and it was gone {when}", check=_manual("evidence already gone; recorded only"), references=refs)
+            target,
+            why=f"the attacker held it and it was gone {when}",
+            check=_manual("evidence already gone; recorded only"),
+            references=refs,
+        )
     ns, name = parsed.namespace or "", parsed.name
     flagged = "" if valid_name(ns, kind="namespace") and valid_name(name) else suspicious([ns, name])
     node = _text(info.get("node"))
-    on_node = (f"on node {node}" + ("" if valid_name(node) else suspicious([node]))) if node else "on the node it ran on"
+    on_node = (
+        (f"on node {node}" + ("" if valid_name(node) else suspicious([node]))) if node else "on the node it ran on"
+    )
     return _row(
         f"Pod {rest} ended {when}, before the dump: its containers, memory and logs are gone from the cluster{flagged}. What may "
         f"survive: the container runtime's logs {on_node}, if the node is still there and the kubelet has not cleaned them up "
         f"(/var/log/pods/{ns}_{name}_<uid>/ and the runtime's journal) — copy them before the node is drained or rebuilt; the "
         f"cluster's log pipeline and the API server audit log. Record that its live evidence is missing.",
-        target, why=f"the attacker reached it and it was gone {when}", check=_manual("evidence already gone; recorded only"), references=refs)
+        target,
+        why=f"the attacker reached it and it was gone {when}",
+        check=_manual("evidence already gone; recorded only"),
+        references=refs,
+    )
 
 
 def _collect_row(root: str, case_path: str) -> dict[str, Any]:
     """The collector once more, a sha256 of every preserved file, and all of it into the case:
     the ingest records each file it reads with its sha256 in the case manifest."""
     inventory, sums = f"{root}/inventory", f"{root}/SHA256SUMS"
-    cmd = chain(command("k8sforensics", "collect", "--out", inventory),
-                save(command("find", root, "-type", "f", "!", "-name", "SHA256SUMS*", "-exec", "sha256sum", "{}", "+"), sums),
-                command("k8sforensics", "ingest", root, "--case", case_path))
+    cmd = chain(
+        command("k8sforensics", "collect", "--out", inventory),
+        save(command("find", root, "-type", "f", "!", "-name", "SHA256SUMS*", "-exec", "sha256sum", "{}", "+"), sums),
+        command("k8sforensics", "ingest", root, "--case", case_path),
+    )
     return _row(
         f"Run the collector once more into {inventory} (the cluster as it stands before containment), write the sha256 of every "
         f"preserved file to {sums} (sha256sum; `shasum -a 256` where it is missing), and ingest {root} into the case {case_path} so each file enters the manifest with its sha256 "
         f"(chain of custody); `k8sforensics verify {case_path}` confirms the case afterwards. Files no reader parses (archives, "
         f"memory images) are listed by the ingest as not evidence, with their sha256; {sums} is a second record beside them.",
-        "cluster", why="chain of custody: what was preserved, when, and its hash", command=cmd, artifact=sums,
-        check={"all": [_file(f"{inventory}/collection.json"), _file(sums), _manual("the ingest into the case is confirmed with k8sforensics verify")]},
-        references="RFC 3227 (chain of custody); NIST SP 800-86")
+        "cluster",
+        why="chain of custody: what was preserved, when, and its hash",
+        command=cmd,
+        artifact=sums,
+        check={
+            "all": [
+                _file(f"{inventory}/collection.json"),
+                _file(sums),
+                _manual("the ingest into the case is confirmed with k8sforensics verify"),
+            ]
+        },
+        references="RFC 3227 (chain of custody); NIST SP 800-86",
+    )

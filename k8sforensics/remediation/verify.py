@@ -33,12 +33,32 @@ NO_CHECK = "no check from the inventory for this kind of action"
 SUFFIXES = (".json", ".yaml", ".yml")
 # resources without a namespace (kubectl api-resources --namespaced=false); a check's or a
 # file's namespace on one of these is ignored, as the API server ignores it
-CLUSTER_SCOPED = frozenset({
-    "namespaces", "nodes", "persistentvolumes", "clusterroles", "clusterrolebindings", "mutatingwebhookconfigurations",
-    "validatingwebhookconfigurations", "validatingadmissionpolicies", "validatingadmissionpolicybindings", "certificatesigningrequests",
-    "customresourcedefinitions", "apiservices", "storageclasses", "csidrivers", "csinodes", "volumeattachments", "priorityclasses",
-    "runtimeclasses", "ingressclasses", "podsecuritypolicies", "clusterpolicies", "constrainttemplates",
-})
+CLUSTER_SCOPED = frozenset(
+    {
+        "namespaces",
+        "nodes",
+        "persistentvolumes",
+        "clusterroles",
+        "clusterrolebindings",
+        "mutatingwebhookconfigurations",
+        "validatingwebhookconfigurations",
+        "validatingadmissionpolicies",
+        "validatingadmissionpolicybindings",
+        "certificatesigningrequests",
+        "customresourcedefinitions",
+        "apiservices",
+        "storageclasses",
+        "csidrivers",
+        "csinodes",
+        "volumeattachments",
+        "priorityclasses",
+        "runtimeclasses",
+        "ingressclasses",
+        "podsecuritypolicies",
+        "clusterpolicies",
+        "constrainttemplates",
+    }
+)
 # what a file that does not parse raises: JSON and encoding errors (ValueError), YAML's, nesting, I/O
 _UNREADABLE = (ValueError, yaml.YAMLError, RecursionError, OSError)
 _MAX_DEPTH = 32  # nesting of all/any a check may have: a deeper one is not one the checklist wrote
@@ -123,11 +143,22 @@ def read_snapshot(path: str | os.PathLike[str]) -> Snapshot:
     ``Snapshot.warnings`` (and what it may have held is not checkable), never an exception."""
     root = Path(path)
     if not root.exists():
-        raise SnapshotError(f"{root}: no such snapshot — pass the folder `k8sforensics collect --out DIR` wrote, "
-                            "or a folder of `kubectl get -o json` files")
+        raise SnapshotError(
+            f"{root}: no such snapshot — pass the folder `k8sforensics collect --out DIR` wrote, "
+            "or a folder of `kubectl get -o json` files"
+        )
     snap = Snapshot(path=root)
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES
-                                                 and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    files = (
+        [root]
+        if root.is_file()
+        else sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in SUFFIXES
+            and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        )
+    )
     for f in files:
         rel = f.name if f == root else f.relative_to(root).as_posix()
         if rel == "collection.json":
@@ -151,8 +182,10 @@ def _parse(f: Path) -> list[Any]:
 
 
 def _unparsed(snap: Snapshot, f: Path, rel: str, error: BaseException) -> None:
-    snap.warnings.append(f"{rel}: does not parse ({type(error).__name__}: {_shown(str(error).splitlines()[0] if str(error) else '')}); "
-                         "what it holds is not checked")
+    snap.warnings.append(
+        f"{rel}: does not parse ({type(error).__name__}: {_shown(str(error).splitlines()[0] if str(error) else '')}); "
+        "what it holds is not checked"
+    )
     resource = f.stem.lower()
     if resource in _known_resources():
         snap.unreadable[resource] = rel
@@ -227,14 +260,21 @@ class _Where:
 Verdict = tuple[str, str]
 
 
-def verify_actions(actions: pd.DataFrame, snapshot: Snapshot | str | os.PathLike[str], *, case_dir: str | os.PathLike[str],
-                   preserved_root: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+def verify_actions(
+    actions: pd.DataFrame,
+    snapshot: Snapshot | str | os.PathLike[str],
+    *,
+    case_dir: str | os.PathLike[str],
+    preserved_root: str | os.PathLike[str] | None = None,
+) -> pd.DataFrame:
     """The checklist with ``verdict`` ("done" | "not done" | "not checkable"), ``evidence`` and
     ``checked_at`` (the snapshot's collection time, None if unknown) per action. ``check`` is
     a dict or its JSON text (as in checklist.csv); none → "not checkable". The snapshot's
     warnings (files that did not parse) are in ``result.attrs["warnings"]``."""
     snap = snapshot if isinstance(snapshot, Snapshot) else read_snapshot(snapshot)
-    where = _Where(Path(case_dir).resolve(), Path(preserved_root).resolve() if preserved_root is not None else Path.cwd())
+    where = _Where(
+        Path(case_dir).resolve(), Path(preserved_root).resolve() if preserved_root is not None else Path.cwd()
+    )
     out = actions.copy()
     checks = out["check"] if "check" in out.columns else pd.Series([None] * len(out), index=out.index)
     results = [_row(c, snap, where) for c in checks]
@@ -258,11 +298,18 @@ def _row(check: Any, snap: Snapshot, where: _Where) -> Verdict:
     return evaluate_check(check, snap, case_dir=where.case_dir, preserved_root=where.preserved_root)
 
 
-def evaluate_check(check: Any, snapshot: Snapshot, *, case_dir: str | os.PathLike[str], preserved_root: str | os.PathLike[str] | None = None,
-             ) -> Verdict:
+def evaluate_check(
+    check: Any,
+    snapshot: Snapshot,
+    *,
+    case_dir: str | os.PathLike[str],
+    preserved_root: str | os.PathLike[str] | None = None,
+) -> Verdict:
     """(verdict, evidence) of one check (the DSL of issue 18: "all"/"any" of atomic checks
     whose "expect" is absent, replaced, present, label, unschedulable, pinned, applied, file or manual)."""
-    where = _Where(Path(case_dir).resolve(), Path(preserved_root).resolve() if preserved_root is not None else Path.cwd())
+    where = _Where(
+        Path(case_dir).resolve(), Path(preserved_root).resolve() if preserved_root is not None else Path.cwd()
+    )
     return _evaluate(check, snapshot, where, depth=0)
 
 
@@ -327,8 +374,10 @@ def _gone(snap: Snapshot, resource: str, ns: str | None, name: str) -> Verdict:
     text = f"{_what(resource, ns, name)} is gone"
     ns = _namespace(resource, ns)
     if ns and not snap.cluster_wide and not snap.holds_namespace(resource, ns):
-        return NOT_CHECKABLE, (f"{_what(resource, ns, name)} is not in the snapshot, which holds no {resource} in namespace {_shown(ns)} "
-                               f"at all: dump it with --all-namespaces (or the collector) to tell")
+        return NOT_CHECKABLE, (
+            f"{_what(resource, ns, name)} is not in the snapshot, which holds no {resource} in namespace {_shown(ns)} "
+            f"at all: dump it with --all-namespaces (or the collector) to tell"
+        )
     return DONE, text
 
 
@@ -343,7 +392,10 @@ def _absent(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
     same = [o for o in found if not uid or _uid(o) == uid]
     if same:
         return NOT_DONE, f"{_what(resource, ns, name)} {_still(resource)}" + (f" (uid {_shown(uid)})" if uid else "")
-    return NOT_DONE, f"{_what(resource, ns, name)} was recreated at {_shown(_created(found[-1]) or 'an unknown time')} (uid {_shown(_uid(found[-1]))})"
+    return (
+        NOT_DONE,
+        f"{_what(resource, ns, name)} was recreated at {_shown(_created(found[-1]) or 'an unknown time')} (uid {_shown(_uid(found[-1]))})",
+    )
 
 
 def _still(resource: str) -> str:
@@ -362,11 +414,17 @@ def _replaced(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
     if uid:
         same = [o for o in found if _uid(o) == uid]
         if same:
-            return NOT_DONE, f"{what} still has the uid it had in the case ({_shown(uid)}, created {_shown(_created(same[0]) or '?')})"
+            return (
+                NOT_DONE,
+                f"{what} still has the uid it had in the case ({_shown(uid)}, created {_shown(_created(same[0]) or '?')})",
+            )
         return DONE, f"{what} has a new uid ({_shown(_uid(found[-1]))}, created {_shown(_created(found[-1]) or '?')})"
     cutoff, created = _time(since), _time(_created(found[-1]))
     if cutoff is None or created is None:
-        return NOT_CHECKABLE, f"{what} is present; with no uid from the case and no creation time to compare, a replacement cannot be told"
+        return (
+            NOT_CHECKABLE,
+            f"{what} is present; with no uid from the case and no creation time to compare, a replacement cannot be told",
+        )
     if created > cutoff:
         return DONE, f"{what} was created at {_shown(_created(found[-1]))}, after {_shown(since)}"
     return NOT_DONE, f"{what} was created at {_shown(_created(found[-1]))}, not after {_shown(since)}: not replaced"
@@ -463,7 +521,9 @@ def _template_images(obj: dict[str, Any], resource: str) -> list[str]:
         pod_spec = _dict(_dict(_dict(_dict(spec.get("jobTemplate")).get("spec")).get("template")).get("spec"))
     else:
         pod_spec = _dict(_dict(spec.get("template")).get("spec"))
-    containers = [c for key in ("initContainers", "containers") for c in (pod_spec.get(key) or []) if isinstance(c, dict)]
+    containers = [
+        c for key in ("initContainers", "containers") for c in (pod_spec.get(key) or []) if isinstance(c, dict)
+    ]
     return [str(c.get("image")) for c in containers if c.get("image")]
 
 
@@ -501,17 +561,29 @@ def _applied(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
         labels = _labels(found[-1])
         off = {k: v for k, v in wanted.items() if labels.get(k) != str(v)}
         if off:
-            missing.append(f"{what} without the label(s) {', '.join(f'{_shown(k)}={_shown(v)}' for k, v in off.items())}")
+            missing.append(
+                f"{what} without the label(s) {', '.join(f'{_shown(k)}={_shown(v)}' for k, v in off.items())}"
+            )
         else:
             present.append(what)
     checked = len(present) + len(missing)
-    tail = f"; {len(unheld)} of kinds the snapshot does not hold ({', '.join(sorted({_shown(k) for k in unheld}))})" if unheld else ""
+    tail = (
+        f"; {len(unheld)} of kinds the snapshot does not hold ({', '.join(sorted({_shown(k) for k in unheld}))})"
+        if unheld
+        else ""
+    )
     if missing:
         shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-        return NOT_DONE, f"{len(present)} of {checked} objects of {_shown(rel)} are in the cluster; missing: {shown}{tail}"
+        return (
+            NOT_DONE,
+            f"{len(present)} of {checked} objects of {_shown(rel)} are in the cluster; missing: {shown}{tail}",
+        )
     if present:
         return DONE, f"all {checked} objects of {_shown(rel)} the snapshot can show are in the cluster{tail}"
-    return NOT_CHECKABLE, f"{_shown(rel)}: the snapshot holds none of its kinds ({', '.join(sorted({_shown(k) for k in unheld}))})"
+    return (
+        NOT_CHECKABLE,
+        f"{_shown(rel)}: the snapshot holds none of its kinds ({', '.join(sorted({_shown(k) for k in unheld}))})",
+    )
 
 
 def _file(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
@@ -520,7 +592,10 @@ def _file(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
     if path is None:
         return NOT_CHECKABLE, f"{_shown(rel)} is outside the preserved folder; not looked at"
     if not path.exists():
-        return NOT_DONE, f"no file {_shown(rel)} (looked in {_shown(str(where.preserved_root))}; --preserved DIR names another folder)"
+        return (
+            NOT_DONE,
+            f"no file {_shown(rel)} (looked in {_shown(str(where.preserved_root))}; --preserved DIR names another folder)",
+        )
     size = path.stat().st_size if path.is_file() else sum(1 for _ in path.iterdir())
     if not size:
         return NOT_DONE, f"{_shown(rel)} is empty"
@@ -532,8 +607,17 @@ def _manual(check: dict[str, Any], snap: Snapshot, where: _Where) -> Verdict:
     return NOT_CHECKABLE, f"check by hand: {_shown(why)}" if why else "check by hand"
 
 
-_EXPECTS = {"absent": _absent, "replaced": _replaced, "present": _present, "label": _label, "unschedulable": _unschedulable,
-            "pinned": _pinned, "applied": _applied, "file": _file, "manual": _manual}
+_EXPECTS = {
+    "absent": _absent,
+    "replaced": _replaced,
+    "present": _present,
+    "label": _label,
+    "unschedulable": _unschedulable,
+    "pinned": _pinned,
+    "applied": _applied,
+    "file": _file,
+    "manual": _manual,
+}
 
 
 # --------------------------------------------------------------------------- values
@@ -595,4 +679,3 @@ def summary(result: pd.DataFrame) -> dict[str, int]:
     """Verdict → how many actions got it (every verdict, zeros included)."""
     counts = result["verdict"].value_counts()
     return {v: int(counts.get(v, 0)) for v in VERDICTS}
-

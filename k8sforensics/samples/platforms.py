@@ -50,7 +50,7 @@ GCP_PROJECT = "prod-forensics-demo"
 GCP_REGION = "europe-west1"
 AZURE_SUBSCRIPTION = "00000000-1111-2222-3333-444444444444"
 AZURE_RESOURCE_GROUP = "rg-prod"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 # --------------------------------------------------------------------------- output
@@ -140,8 +140,17 @@ def _parse(ts: Any, default: dt.datetime) -> dt.datetime:
 # --------------------------------------------------------------------------- entry point
 
 
-def write_evidence(emitted: Emitted, root: Path, *, platform: str, cluster: str, nodes: dict[str, str], cni: str | None,
-                   traps: frozenset[str], rng: random.Random) -> Written:
+def write_evidence(
+    emitted: Emitted,
+    root: Path,
+    *,
+    platform: str,
+    cluster: str,
+    nodes: dict[str, str],
+    cni: str | None,
+    traps: frozenset[str],
+    rng: random.Random,
+) -> Written:
     """Write every record of `emitted` under `root` in `platform`'s formats; return what was written."""
     if platform not in PLATFORMS:
         raise ValueError(f"unknown platform {platform!r}; known: {', '.join(PLATFORMS)}")
@@ -236,8 +245,9 @@ def _truncate(f: _File, name: str, out: _Out, rng: random.Random, *, reason: str
 # --------------------------------------------------------------------------- audit: self-managed
 
 
-def _self_managed_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out: _Out, *, traps: frozenset[str],
-                        rng: random.Random) -> None:
+def _self_managed_audit(
+    audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out: _Out, *, traps: frozenset[str], rng: random.Random
+) -> None:
     """The log backend (``--audit-log-path``): JSON lines. kube-apiserver rotates it with
     lumberjack: the older part is renamed ``<name>-<UTC time>.log`` and, with
     ``--audit-log-compress``, gzipped (https://kubernetes.io/docs/tasks/debug/debug-cluster/audit/#log-backend)."""
@@ -259,7 +269,7 @@ def _self_managed_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | Non
         # The collection copied the live log while it rotated: the first lines of the current
         # file repeat the last lines of the rotated one (same auditID, same stage).
         keep = older[:-1] if truncated else older
-        dup_after[live] = keep[len(keep) - min(len(keep), rng.randint(2, 6)):]
+        dup_after[live] = keep[len(keep) - min(len(keep), rng.randint(2, 6)) :]
     for name, part, gz in parts:
         if not part and name not in dup_after:
             continue
@@ -269,14 +279,26 @@ def _self_managed_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | Non
         for u in part:
             f.add(_json(u.event), u.steps)
     if truncated:
-        _truncate(out.files[rotated], rotated, out, rng, reason="truncated JSON record (the copy of the rotated log was interrupted)")
+        _truncate(
+            out.files[rotated],
+            rotated,
+            out,
+            rng,
+            reason="truncated JSON record (the copy of the rotated log was interrupted)",
+        )
 
 
 # --------------------------------------------------------------------------- audit: EKS
 
 
-def _eks_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out: _Out, *, cluster: str, traps: frozenset[str],
-               rng: random.Random) -> None:
+def _eks_audit(
+    audit: list[tuple[dt.datetime, dict[str, Any], str | None]],
+    out: _Out,
+    *,
+    cluster: str,
+    traps: frozenset[str],
+    rng: random.Random,
+) -> None:
     """EKS control-plane audit logs go to CloudWatch Logs, log group ``/aws/eks/<cluster>/cluster``,
     streams ``kube-apiserver-audit-<hash>`` (one per API server instance)
     (https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html). The older part
@@ -303,12 +325,18 @@ def _eks_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out:
         messages: list[list[_Unit]] = []
         for u in windows[w]:
             # a subscription batches consecutive events of one stream
-            if messages and stream_of[id(messages[-1][-1])] == stream_of[id(u)] and len(messages[-1]) < rng.randint(1, 12):
+            if (
+                messages
+                and stream_of[id(messages[-1][-1])] == stream_of[id(u)]
+                and len(messages[-1]) < rng.randint(1, 12)
+            ):
                 messages[-1].append(u)
             else:
                 messages.append([u])
-        key = (f"audit/s3/eks-audit-archive/{w:%Y/%m/%d/%H}/eks-audit-to-s3-1-{w:%Y-%m-%d-%H-%M-%S}-"
-               f"{uuid.UUID(_digest(cluster, w.isoformat())[:32])}.gz")
+        key = (
+            f"audit/s3/eks-audit-archive/{w:%Y/%m/%d/%H}/eks-audit-to-s3-1-{w:%Y-%m-%d-%H-%M-%S}-"
+            f"{uuid.UUID(_digest(cluster, w.isoformat())[:32])}.gz"
+        )
         s3_files.append((key, messages))
     truncated_unit: _Unit | None = None
     if "truncated-export" in traps and s3_files:
@@ -321,12 +349,23 @@ def _eks_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out:
     for key, messages in s3_files:
         f = out.file(key, gz=True)
         for m in messages:
-            msg = {"messageType": "DATA_MESSAGE", "owner": AWS_ACCOUNT, "logGroup": group, "logStream": stream_of[id(m[0])],
-                   "subscriptionFilters": ["eks-audit-to-s3"],
-                   "logEvents": [{"id": _event_id(u), "timestamp": _ms(u.time), "message": _json(u.event)} for u in m]}
+            msg = {
+                "messageType": "DATA_MESSAGE",
+                "owner": AWS_ACCOUNT,
+                "logGroup": group,
+                "logStream": stream_of[id(m[0])],
+                "subscriptionFilters": ["eks-audit-to-s3"],
+                "logEvents": [{"id": _event_id(u), "timestamp": _ms(u.time), "message": _json(u.event)} for u in m],
+            }
             f.add(_json(msg), [s for u in m for s in u.steps])
     if truncated_unit is not None:
-        _truncate(out.files[truncated_key], truncated_key, out, rng, reason="truncated JSON record (the S3 object download was interrupted)")
+        _truncate(
+            out.files[truncated_key],
+            truncated_key,
+            out,
+            rng,
+            reason="truncated JSON record (the S3 object download was interrupted)",
+        )
 
     # -- CloudWatch Logs: filter-log-events pages per hour
     pages: list[tuple[str, list[_Unit]]] = []
@@ -339,7 +378,9 @@ def _eks_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out:
         page = 1
         while k < len(hour_units):
             size = rng.randint(40, 120)
-            pages.append((f"audit/cloudwatch/{cluster}-audit-{h:%Y%m%dT%H}00Z-page{page:02d}.json", hour_units[k:k + size]))
+            pages.append(
+                (f"audit/cloudwatch/{cluster}-audit-{h:%Y%m%dT%H}00Z-page{page:02d}.json", hour_units[k : k + size])
+            )
             k += size
             page += 1
     if "duplicated-export" in traps:
@@ -350,10 +391,19 @@ def _eks_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out:
             dup = [src[i] for i in span]
             pages.append((f"audit/cloudwatch/{cluster}-audit-{dup[0].time:%Y%m%dT%H%M%S}Z-rerun-page01.json", dup))
     for name, page_units in pages:
-        doc = {"events": [{"logStreamName": stream_of[id(u)], "timestamp": _ms(u.time), "message": _json(u.event),
-                           "ingestionTime": _ms(u.time) + 600 + int(_digest(u.audit_id, u.event.get("stage"))[:4], 16) % 2400,
-                           "eventId": _event_id(u)} for u in page_units],
-               "searchedLogStreams": [{"logStreamName": s, "searchedCompletely": True} for s in streams]}
+        doc = {
+            "events": [
+                {
+                    "logStreamName": stream_of[id(u)],
+                    "timestamp": _ms(u.time),
+                    "message": _json(u.event),
+                    "ingestionTime": _ms(u.time) + 600 + int(_digest(u.audit_id, u.event.get("stage"))[:4], 16) % 2400,
+                    "eventId": _event_id(u),
+                }
+                for u in page_units
+            ],
+            "searchedLogStreams": [{"logStreamName": s, "searchedCompletely": True} for s in streams],
+        }
         text = json.dumps(doc, indent=4, ensure_ascii=False)
         f = out.file(name)
         for line in text.split("\n"):
@@ -372,14 +422,46 @@ def _event_id(u: _Unit) -> str:
 
 _GKE_READS = frozenset({"get", "list", "watch"})
 # HTTP status → google.rpc.Code (https://cloud.google.com/apis/design/errors#handling_errors)
-_HTTP_TO_RPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 412: 9, 422: 3, 429: 8, 499: 1, 500: 13, 501: 12, 503: 14, 504: 4}
-_RPC_NAMES = {1: "CANCELLED", 3: "INVALID_ARGUMENT", 4: "DEADLINE_EXCEEDED", 5: "NOT_FOUND", 6: "ALREADY_EXISTS", 7: "PERMISSION_DENIED",
-              8: "RESOURCE_EXHAUSTED", 9: "FAILED_PRECONDITION", 12: "UNIMPLEMENTED", 13: "INTERNAL", 14: "UNAVAILABLE", 16: "UNAUTHENTICATED"}
+_HTTP_TO_RPC = {
+    400: 3,
+    401: 16,
+    403: 7,
+    404: 5,
+    409: 6,
+    412: 9,
+    422: 3,
+    429: 8,
+    499: 1,
+    500: 13,
+    501: 12,
+    503: 14,
+    504: 4,
+}
+_RPC_NAMES = {
+    1: "CANCELLED",
+    3: "INVALID_ARGUMENT",
+    4: "DEADLINE_EXCEEDED",
+    5: "NOT_FOUND",
+    6: "ALREADY_EXISTS",
+    7: "PERMISSION_DENIED",
+    8: "RESOURCE_EXHAUSTED",
+    9: "FAILED_PRECONDITION",
+    12: "UNIMPLEMENTED",
+    13: "INTERNAL",
+    14: "UNAVAILABLE",
+    16: "UNAUTHENTICATED",
+}
 _STAGE_RANK = {"RequestReceived": 1, "ResponseStarted": 2, "ResponseComplete": 3, "Panic": 3}
 
 
-def _gke_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out: _Out, *, cluster: str, traps: frozenset[str],
-               rng: random.Random) -> None:
+def _gke_audit(
+    audit: list[tuple[dt.datetime, dict[str, Any], str | None]],
+    out: _Out,
+    *,
+    cluster: str,
+    traps: frozenset[str],
+    rng: random.Random,
+) -> None:
     """GKE writes one Cloud Audit Logs entry per request: ``insertId`` and ``operation.id`` are
     the audit ID, ``operation.first``/``last`` always true
     (https://cloud.google.com/kubernetes-engine/docs/how-to/audit-logging), so the stages of a
@@ -422,7 +504,13 @@ def _gke_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out:
         for u in files[name]:
             f.add(_json(_gke_entry(u, cluster=cluster, log=name.split("/")[3])), u.steps)
     if truncated:
-        _truncate(out.files[truncated[0]], truncated[0], out, rng, reason="truncated JSON record (the Cloud Storage object download was interrupted)")
+        _truncate(
+            out.files[truncated[0]],
+            truncated[0],
+            out,
+            rng,
+            reason="truncated JSON record (the Cloud Storage object download was interrupted)",
+        )
 
 
 def _gke_entry(u: _Unit, *, cluster: str, log: str) -> dict[str, Any]:
@@ -444,18 +532,38 @@ def _gke_entry(u: _Unit, *, cluster: str, log: str) -> dict[str, Any]:
         if ref.get("subresource"):
             path.append(ref["subresource"])
         resource_name = "/".join(path)
-        method = ".".join(["io.k8s", _gke_group(group), version, ref["resource"], *([ref["subresource"]] if ref.get("subresource") else []), verb])
+        method = ".".join(
+            [
+                "io.k8s",
+                _gke_group(group),
+                version,
+                ref["resource"],
+                *([ref["subresource"]] if ref.get("subresource") else []),
+                verb,
+            ]
+        )
     else:  # a non-resource URL (/healthz, /version)
         resource_name = str(ev.get("requestURI") or "/").split("?", 1)[0].lstrip("/")
         method = f"io.k8s.{verb}"
     pp: dict[str, Any] = {
         "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
         "authenticationInfo": {"principalEmail": user["username"]} if user.get("username") else {},
-        "authorizationInfo": [{"granted": (ev.get("annotations") or {}).get("authorization.k8s.io/decision", "allow") == "allow",
-                               "permission": method, "resource": resource_name}],
+        "authorizationInfo": [
+            {
+                "granted": (ev.get("annotations") or {}).get("authorization.k8s.io/decision", "allow") == "allow",
+                "permission": method,
+                "resource": resource_name,
+            }
+        ],
         "methodName": method,
-        "requestMetadata": {k: v for k, v in (("callerIp", (ev.get("sourceIPs") or [None])[0]),
-                                                ("callerSuppliedUserAgent", ev.get("userAgent"))) if v},
+        "requestMetadata": {
+            k: v
+            for k, v in (
+                ("callerIp", (ev.get("sourceIPs") or [None])[0]),
+                ("callerSuppliedUserAgent", ev.get("userAgent")),
+            )
+            if v
+        },
         "resourceName": resource_name,
         "serviceName": "k8s.io",
         "status": {},
@@ -466,8 +574,15 @@ def _gke_entry(u: _Unit, *, cluster: str, log: str) -> dict[str, Any]:
         rpc = _HTTP_TO_RPC.get(code, 2)
         message = status.get("message") or f"{status.get('reason') or _RPC_NAMES.get(rpc, 'UNKNOWN')}"
         pp["status"] = {"code": rpc, "message": message}
-        pp["response"] = {"@type": "core.k8s.io/v1.Status", "apiVersion": "v1", "kind": "Status", "code": code,
-                          "status": "Failure", "reason": status.get("reason") or "", "message": message}
+        pp["response"] = {
+            "@type": "core.k8s.io/v1.Status",
+            "apiVersion": "v1",
+            "kind": "Status",
+            "code": code,
+            "status": "Failure",
+            "reason": status.get("reason") or "",
+            "message": message,
+        }
     elif ev.get("responseObject") is not None:
         pp["response"] = {"@type": _gke_type(ev["responseObject"], verb), **ev["responseObject"]}
     entry: dict[str, Any] = {
@@ -477,7 +592,10 @@ def _gke_entry(u: _Unit, *, cluster: str, log: str) -> dict[str, Any]:
         "operation": {"first": True, "id": u.audit_id, "last": True, "producer": "k8s.io"},
         "protoPayload": pp,
         "receiveTimestamp": _iso(_parse(ev.get("stageTimestamp"), u.time) + dt.timedelta(milliseconds=850), 9),
-        "resource": {"labels": {"cluster_name": cluster, "location": GCP_REGION, "project_id": GCP_PROJECT}, "type": "k8s_cluster"},
+        "resource": {
+            "labels": {"cluster_name": cluster, "location": GCP_REGION, "project_id": GCP_PROJECT},
+            "type": "k8s_cluster",
+        },
         "severity": "NOTICE" if log == "activity" else "INFO",
         "timestamp": _iso(_parse(ev.get("requestReceivedTimestamp"), u.time)),
     }
@@ -510,22 +628,32 @@ def _gke_type(obj: Any, verb: str) -> str:
 # --------------------------------------------------------------------------- audit: AKS
 
 
-def _aks_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out: _Out, *, cluster: str, traps: frozenset[str],
-               rng: random.Random) -> None:
+def _aks_audit(
+    audit: list[tuple[dt.datetime, dict[str, Any], str | None]],
+    out: _Out,
+    *,
+    cluster: str,
+    traps: frozenset[str],
+    rng: random.Random,
+) -> None:
     """AKS ``kube-audit`` diagnostic records archived to a storage account: one ``PT1H.json``
     per hour under the upper-case resource id, one record per line
     (https://learn.microsoft.com/azure/azure-monitor/essentials/resource-logs#send-to-azure-storage,
     https://learn.microsoft.com/azure/aks/monitor-aks-reference). ``properties.log`` is the
     audit Event as a JSON string."""
     units = _units(audit)
-    resource_id = (f"/SUBSCRIPTIONS/{AZURE_SUBSCRIPTION}/RESOURCEGROUPS/{AZURE_RESOURCE_GROUP}/PROVIDERS/"
-                   f"MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/{cluster}").upper()
+    resource_id = (
+        f"/SUBSCRIPTIONS/{AZURE_SUBSCRIPTION}/RESOURCEGROUPS/{AZURE_RESOURCE_GROUP}/PROVIDERS/"
+        f"MICROSOFT.CONTAINERSERVICE/MANAGEDCLUSTERS/{cluster}"
+    ).upper()
     ccp = _digest("ccp", cluster)[:24]
     pods = [f"kube-apiserver-{_digest(cluster, 'rs')[:10]}-{_digest(cluster, k)[:5]}" for k in range(2)]
     files: dict[str, list[_Unit]] = defaultdict(list)
     for u in units:
         h = _hour(u.time)
-        files[f"audit/insights-logs-kube-audit/resourceId={resource_id}/y={h:%Y}/m={h:%m}/d={h:%d}/h={h:%H}/m=00/PT1H.json"].append(u)
+        files[
+            f"audit/insights-logs-kube-audit/resourceId={resource_id}/y={h:%Y}/m={h:%m}/d={h:%d}/h={h:%H}/m=00/PT1H.json"
+        ].append(u)
     names = sorted(files)
     truncated: str | None = None
     if "truncated-export" in traps and names:
@@ -548,15 +676,24 @@ def _aks_audit(audit: list[tuple[dt.datetime, dict[str, Any], str | None]], out:
                 "category": "kube-audit",
                 "ccpNamespace": ccp,
                 "resourceId": resource_id,
-                "properties": {"log": _json(u.event) + "\n", "stream": "stdout",
-                               "pod": pods[int(_digest(u.audit_id)[:2], 16) % len(pods)]},
+                "properties": {
+                    "log": _json(u.event) + "\n",
+                    "stream": "stdout",
+                    "pod": pods[int(_digest(u.audit_id)[:2], 16) % len(pods)],
+                },
                 "time": _iso(_parse(u.event.get("stageTimestamp"), u.time), 7),
                 "Cloud": "AzureCloud",
                 "Environment": "prod",
             }
             f.add(_json(record), u.steps)
     if truncated:
-        _truncate(out.files[truncated], truncated, out, rng, reason="truncated JSON record (the blob download was interrupted)")
+        _truncate(
+            out.files[truncated],
+            truncated,
+            out,
+            rng,
+            reason="truncated JSON record (the blob download was interrupted)",
+        )
 
 
 # --------------------------------------------------------------------------- networks
@@ -641,8 +778,33 @@ def _refused_by_cloud_firewall(f: Flow, net: _Network, s: _Side) -> bool:
 # --------------------------------------------------------------------------- AWS VPC flow logs
 
 
-AWS_FIELDS = ("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status "
-              "vpc-id subnet-id instance-id tcp-flags type pkt-srcaddr pkt-dstaddr region az-id flow-direction traffic-path").split()
+AWS_FIELDS = [
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+    "vpc-id",
+    "subnet-id",
+    "instance-id",
+    "tcp-flags",
+    "type",
+    "pkt-srcaddr",
+    "pkt-dstaddr",
+    "region",
+    "az-id",
+    "flow-direction",
+    "traffic-path",
+]
 _IANA = {"TCP": 6, "UDP": 17, "ICMP": 1, "SCTP": 132}
 
 
@@ -670,8 +832,32 @@ def _vpc_aws(flows: list[Flow], out: _Out, *, net: _Network, rng: random.Random)
         closed = rng.random() < 0.75  # the connection ended inside the interval: FIN seen too
         if _refused_by_cloud_firewall(f, net, s):
             if d.host:  # a security group refuses at the destination interface: only its ingress record
-                rows.append((start, order, _aws_line(net, vpc, d.host, s.ip, d.host, f.sport, f.dport, proto, f.packets, f.bytes,
-                                                     start, window_end, "REJECT", 2 if proto == 6 else 0, s.ip, d.ip, "ingress"), f.step))
+                rows.append(
+                    (
+                        start,
+                        order,
+                        _aws_line(
+                            net,
+                            vpc,
+                            d.host,
+                            s.ip,
+                            d.host,
+                            f.sport,
+                            f.dport,
+                            proto,
+                            f.packets,
+                            f.bytes,
+                            start,
+                            window_end,
+                            "REJECT",
+                            2 if proto == 6 else 0,
+                            s.ip,
+                            d.ip,
+                            "ingress",
+                        ),
+                        f.step,
+                    )
+                )
                 order += 1
             continue
         answered = f.action == "ACCEPT"
@@ -690,8 +876,33 @@ def _vpc_aws(flows: list[Flow], out: _Out, *, net: _Network, rng: random.Random)
                     srcaddr, dstaddr = leg.src, side.host
                 pkt_src, pkt_dst = leg.src, leg.dst  # the packet's own addresses
                 path = ("1" if net.hosts & {leg.dst} or not _public(leg.dst) else "8") if direction == "egress" else "-"
-                rows.append((start, order, _aws_line(net, vpc, side.host, srcaddr, dstaddr, leg.sport, leg.dport, proto, leg.packets,
-                                                     leg.bytes, start, window_end, "ACCEPT", flags, pkt_src, pkt_dst, direction, path), f.step))
+                rows.append(
+                    (
+                        start,
+                        order,
+                        _aws_line(
+                            net,
+                            vpc,
+                            side.host,
+                            srcaddr,
+                            dstaddr,
+                            leg.sport,
+                            leg.dport,
+                            proto,
+                            leg.packets,
+                            leg.bytes,
+                            start,
+                            window_end,
+                            "ACCEPT",
+                            flags,
+                            pkt_src,
+                            pkt_dst,
+                            direction,
+                            path,
+                        ),
+                        f.step,
+                    )
+                )
                 order += 1
     if not rows:
         return
@@ -701,8 +912,10 @@ def _vpc_aws(flows: list[Flow], out: _Out, *, net: _Network, rng: random.Random)
         by_hour[r[0] // 3600 * 3600].append(r)
     for h, hour_rows in sorted(by_hour.items()):
         t = dt.datetime.fromtimestamp(h, UTC)
-        name = (f"flows/vpc/AWSLogs/{AWS_ACCOUNT}/vpcflowlogs/{AWS_REGION}/{t:%Y/%m/%d}/"
-                f"{AWS_ACCOUNT}_vpcflowlogs_{AWS_REGION}_{flow_log}_{t:%Y%m%dT%H%M}Z_{_digest(flow_log, h)[:8]}.log.gz")
+        name = (
+            f"flows/vpc/AWSLogs/{AWS_ACCOUNT}/vpcflowlogs/{AWS_REGION}/{t:%Y/%m/%d}/"
+            f"{AWS_ACCOUNT}_vpcflowlogs_{AWS_REGION}_{flow_log}_{t:%Y%m%dT%H%M}Z_{_digest(flow_log, h)[:8]}.log.gz"
+        )
         fl = out.file(name, gz=True)
         fl.add(" ".join(AWS_FIELDS))
         for _, _, line, step in hour_rows:
@@ -716,16 +929,53 @@ def _public(ip: str) -> bool:
         return False
 
 
-def _aws_line(net: _Network, vpc: str, iface_host: str, srcaddr: str, dstaddr: str, sport: int, dport: int, proto: int, packets: int,
-              nbytes: int, start: int, end: int, action: str, flags: int, pkt_src: str, pkt_dst: str, direction: str, path: str = "-") -> str:
+def _aws_line(
+    net: _Network,
+    vpc: str,
+    iface_host: str,
+    srcaddr: str,
+    dstaddr: str,
+    sport: int,
+    dport: int,
+    proto: int,
+    packets: int,
+    nbytes: int,
+    start: int,
+    end: int,
+    action: str,
+    flags: int,
+    pkt_src: str,
+    pkt_dst: str,
+    direction: str,
+    path: str = "-",
+) -> str:
     key = _digest(net.cluster, iface_host)
     values = {
-        "version": "5", "account-id": AWS_ACCOUNT, "interface-id": f"eni-{key[:17]}", "srcaddr": srcaddr, "dstaddr": dstaddr,
-        "srcport": str(sport), "dstport": str(dport), "protocol": str(proto), "packets": str(packets), "bytes": str(nbytes),
-        "start": str(start), "end": str(end), "action": action, "log-status": "OK", "vpc-id": vpc,
-        "subnet-id": f"subnet-{_digest(net.cluster, 'subnet', int(key[17], 16) % 3)[:17]}", "instance-id": f"i-{key[20:37]}",
-        "tcp-flags": str(flags), "type": "IPv4", "pkt-srcaddr": pkt_src, "pkt-dstaddr": pkt_dst, "region": AWS_REGION,
-        "az-id": f"euw1-az{int(key[17], 16) % 3 + 1}", "flow-direction": direction, "traffic-path": path,
+        "version": "5",
+        "account-id": AWS_ACCOUNT,
+        "interface-id": f"eni-{key[:17]}",
+        "srcaddr": srcaddr,
+        "dstaddr": dstaddr,
+        "srcport": str(sport),
+        "dstport": str(dport),
+        "protocol": str(proto),
+        "packets": str(packets),
+        "bytes": str(nbytes),
+        "start": str(start),
+        "end": str(end),
+        "action": action,
+        "log-status": "OK",
+        "vpc-id": vpc,
+        "subnet-id": f"subnet-{_digest(net.cluster, 'subnet', int(key[17], 16) % 3)[:17]}",
+        "instance-id": f"i-{key[20:37]}",
+        "tcp-flags": str(flags),
+        "type": "IPv4",
+        "pkt-srcaddr": pkt_src,
+        "pkt-dstaddr": pkt_dst,
+        "region": AWS_REGION,
+        "az-id": f"euw1-az{int(key[17], 16) % 3 + 1}",
+        "flow-direction": direction,
+        "traffic-path": path,
     }
     return " ".join(values[k] for k in AWS_FIELDS)
 
@@ -759,15 +1009,28 @@ def _vpc_gcp(flows: list[Flow], out: _Out, *, net: _Network) -> None:
                     continue
                 payload: dict[str, Any] = {
                     "bytes_sent": str(leg.bytes),
-                    "connection": {"dest_ip": leg.dst, "dest_port": leg.dport, "protocol": _IANA.get(f.protocol.upper(), 6),
-                                   "src_ip": leg.src, "src_port": leg.sport},
+                    "connection": {
+                        "dest_ip": leg.dst,
+                        "dest_port": leg.dport,
+                        "protocol": _IANA.get(f.protocol.upper(), 6),
+                        "src_ip": leg.src,
+                        "src_port": leg.sport,
+                    },
                 }
                 for key, end, wire_ip in (("src", sender, leg.src), ("dest", receiver, leg.dst)):
                     if end.host:
                         if end.node or end.host in net.hosts:
-                            payload[f"{key}_instance"] = {"project_id": GCP_PROJECT, "region": GCP_REGION,
-                                                          "vm_name": end.node or f"vm-{end.host.replace('.', '-')}", "zone": zone}
-                        payload[f"{key}_vpc"] = {"project_id": GCP_PROJECT, "subnetwork_name": f"{net.cluster}-nodes", "vpc_name": "prod-vpc"}
+                            payload[f"{key}_instance"] = {
+                                "project_id": GCP_PROJECT,
+                                "region": GCP_REGION,
+                                "vm_name": end.node or f"vm-{end.host.replace('.', '-')}",
+                                "zone": zone,
+                            }
+                        payload[f"{key}_vpc"] = {
+                            "project_id": GCP_PROJECT,
+                            "subnetwork_name": f"{net.cluster}-nodes",
+                            "vpc_name": "prod-vpc",
+                        }
                         gke = _gke_details(end, net.cluster, wire_ip)
                         if gke:
                             payload[f"{key}_gke_details"] = gke
@@ -778,12 +1041,21 @@ def _vpc_gcp(flows: list[Flow], out: _Out, *, net: _Network) -> None:
                     payload["rtt_msec"] = str(1 + int(_digest(f.src_ip, f.sport)[:2], 16) % 9)
                 payload["start_time"] = _iso(t0, 9)
                 entry = {
-                    "insertId": _digest(f.src_ip, f.sport, f.dst_ip, f.dport, start.isoformat(), reporter, leg.reply)[:20],
+                    "insertId": _digest(f.src_ip, f.sport, f.dst_ip, f.dport, start.isoformat(), reporter, leg.reply)[
+                        :20
+                    ],
                     "jsonPayload": payload,
                     "logName": f"projects/{GCP_PROJECT}/logs/compute.googleapis.com%2Fvpc_flows",
                     "receiveTimestamp": _iso(t0 + dt.timedelta(seconds=12), 9),
-                    "resource": {"labels": {"location": zone, "project_id": GCP_PROJECT, "subnetwork_id": str(int(_digest(net.cluster)[:12], 16)),
-                                            "subnetwork_name": f"{net.cluster}-nodes"}, "type": "gce_subnetwork"},
+                    "resource": {
+                        "labels": {
+                            "location": zone,
+                            "project_id": GCP_PROJECT,
+                            "subnetwork_id": str(int(_digest(net.cluster)[:12], 16)),
+                            "subnetwork_name": f"{net.cluster}-nodes",
+                        },
+                        "type": "gce_subnetwork",
+                    },
                     "timestamp": _iso(t0 + dt.timedelta(seconds=5), 9),
                 }
                 h = _hour(t0)
@@ -820,8 +1092,10 @@ def _nsg_azure(flows: list[Flow], out: _Out, *, net: _Network) -> None:
     adds the state (``B`` begin, ``E`` end, with both directions' counters) — replies have no
     tuple of their own. With Azure CNI pods hold VNet addresses, so the tuples name them."""
     nsg = f"AKS-AGENTPOOL-{int(_digest(net.cluster, 'nsg')[:8], 16) % 10**8:08d}-NSG"
-    resource = (f"/SUBSCRIPTIONS/{AZURE_SUBSCRIPTION}/RESOURCEGROUPS/MC_{AZURE_RESOURCE_GROUP}_{net.cluster}_WESTEUROPE/PROVIDERS/"
-                f"MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/{nsg}").upper()
+    resource = (
+        f"/SUBSCRIPTIONS/{AZURE_SUBSCRIPTION}/RESOURCEGROUPS/MC_{AZURE_RESOURCE_GROUP}_{net.cluster}_WESTEUROPE/PROVIDERS/"
+        f"MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/{nsg}"
+    ).upper()
     # (mac, minute) → rule → tuples, with the steps of the tuples
     minutes: dict[tuple[str, int], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     steps: dict[tuple[str, int], list[str]] = defaultdict(list)
@@ -845,35 +1119,50 @@ def _nsg_azure(flows: list[Flow], out: _Out, *, net: _Network) -> None:
             if refused:
                 rule, decision = "DefaultRule_DenyAllInBound", "D"
             elif direction == "O":
-                rule, decision = ("DefaultRule_AllowVnetOutBound" if other.host else "DefaultRule_AllowInternetOutBound"), "A"
+                rule, decision = (
+                    ("DefaultRule_AllowVnetOutBound" if other.host else "DefaultRule_AllowInternetOutBound"),
+                    "A",
+                )
             else:
-                rule, decision = ("DefaultRule_AllowVnetInBound" if other.host else f"UserRule_k8s-{proto}-{f.dport}-Internet"), "A"
+                rule, decision = (
+                    ("DefaultRule_AllowVnetInBound" if other.host else f"UserRule_k8s-{proto}-{f.dport}-Internet"),
+                    "A",
+                )
             tuples = [(t, f"{t},{tail},{direction},{decision},B,,,,")]
             if not refused:
                 back_p, back_b = (f.reply_packets, f.reply_bytes) if answered else (0, 0)
                 end_t = t + 1 + int(_digest(tail, t)[:2], 16) % 20
-                tuples.append((end_t, f"{end_t},{tail},{direction},{decision},E,{f.packets},{f.bytes},{back_p},{back_b}"))
+                tuples.append(
+                    (end_t, f"{end_t},{tail},{direction},{decision},E,{f.packets},{f.bytes},{back_p},{back_b}")
+                )
             for when, text in tuples:
                 key = (mac, when // 60 * 60)
                 minutes[key][rule].append(text)
                 if f.step:
                     steps[(mac, when // 3600 * 3600)].append(f.step)
     blobs: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    for (mac, minute) in sorted(minutes):
+    for mac, minute in sorted(minutes):
         rules = minutes[(mac, minute)]
-        blobs[(mac, minute // 3600 * 3600)].append({
-            "time": _iso(dt.datetime.fromtimestamp(minute + 60, UTC), 7),
-            "systemId": str(uuid.UUID(_digest(resource)[:32])),
-            "macAddress": mac,
-            "category": "NetworkSecurityGroupFlowEvent",
-            "resourceId": resource,
-            "operationName": "NetworkSecurityGroupFlowEvents",
-            "properties": {"Version": 2, "flows": [{"rule": r, "flows": [{"mac": mac, "flowTuples": rules[r]}]} for r in sorted(rules)]},
-        })
+        blobs[(mac, minute // 3600 * 3600)].append(
+            {
+                "time": _iso(dt.datetime.fromtimestamp(minute + 60, UTC), 7),
+                "systemId": str(uuid.UUID(_digest(resource)[:32])),
+                "macAddress": mac,
+                "category": "NetworkSecurityGroupFlowEvent",
+                "resourceId": resource,
+                "operationName": "NetworkSecurityGroupFlowEvents",
+                "properties": {
+                    "Version": 2,
+                    "flows": [{"rule": r, "flows": [{"mac": mac, "flowTuples": rules[r]}]} for r in sorted(rules)],
+                },
+            }
+        )
     for (mac, hour), records in sorted(blobs.items()):
         h = dt.datetime.fromtimestamp(hour, UTC)
-        name = (f"flows/insights-logs-networksecuritygroupflowevent/resourceId={resource}/y={h:%Y}/m={h:%m}/d={h:%d}/h={h:%H}/m=00/"
-                f"macAddress={mac}/PT1H.json")
+        name = (
+            f"flows/insights-logs-networksecuritygroupflowevent/resourceId={resource}/y={h:%Y}/m={h:%m}/d={h:%d}/h={h:%H}/m=00/"
+            f"macAddress={mac}/PT1H.json"
+        )
         # one JSON document: the loader numbers it record 1, every tuple in it is on that line
         out.file(name).add(_json({"records": records}), steps.get((mac, hour), []))
 
@@ -901,8 +1190,15 @@ def _hubble(flows: list[Flow], out: _Out, *, net: _Network, cloud_firewall: bool
     def emit(node: str, t: dt.datetime, flow: dict[str, Any], step: str | None) -> None:
         nonlocal order
         node_name = f"{net.cluster}/{node}"
-        flow = {"time": _iso(t, 9), "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)), **flow, "node_name": node_name}
-        files[f"flows/hubble/{node}/events.log"].append((t, order, {"flow": flow, "node_name": node_name, "time": _iso(t, 9)}, step))
+        flow = {
+            "time": _iso(t, 9),
+            "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            **flow,
+            "node_name": node_name,
+        }
+        files[f"flows/hubble/{node}/events.log"].append(
+            (t, order, {"flow": flow, "node_name": node_name, "time": _iso(t, 9)}, step)
+        )
         order += 1
 
     for f in flows:
@@ -916,8 +1212,10 @@ def _hubble(flows: list[Flow], out: _Out, *, net: _Network, cloud_firewall: bool
             if leg.reply and not answered:
                 continue
             sender, receiver = (s, d) if not leg.reply else (d, s)
-            for observer, direction, point in ((s, "EGRESS", "TO_STACK" if not leg.reply else "TO_ENDPOINT"),
-                                               (d, "INGRESS", "TO_ENDPOINT" if not leg.reply else "TO_STACK")):
+            for observer, direction, point in (
+                (s, "EGRESS", "TO_STACK" if not leg.reply else "TO_ENDPOINT"),
+                (d, "INGRESS", "TO_ENDPOINT" if not leg.reply else "TO_STACK"),
+            ):
                 if not observer.pod or not observer.node:
                     continue
                 dropped = not answered and observer is d and not leg.reply
@@ -956,22 +1254,42 @@ def _hubble(flows: list[Flow], out: _Out, *, net: _Network, cloud_firewall: bool
         if f.dns_query and s.pod and s.node and answered:
             for k, kind in enumerate(("REQUEST", "RESPONSE")):
                 reply = kind == "RESPONSE"
-                dns: dict[str, Any] = {"query": f.dns_query if f.dns_query.endswith(".") else f.dns_query + ".", "qtypes": ["A"]}
+                dns: dict[str, Any] = {
+                    "query": f.dns_query if f.dns_query.endswith(".") else f.dns_query + ".",
+                    "qtypes": ["A"],
+                }
                 if reply:
                     dns.update({"rcode": 0, "rrtypes": ["A"], "observation_source": "proxy"})
-                emit(s.node, t + dt.timedelta(microseconds=100 + 900 * k), {
-                    "verdict": "FORWARDED",
-                    "IP": {"source": d.ip if reply else s.ip, "destination": s.ip if reply else d.ip, "ipVersion": "IPv4"},
-                    "l4": {"UDP": {"source_port": f.dport if reply else f.sport, "destination_port": f.sport if reply else f.dport}},
-                    "source": _hubble_endpoint(d if reply else s, s, net),
-                    "destination": _hubble_endpoint(s if reply else d, s, net),
-                    "Type": "L7",
-                    "event_type": {"type": 129},
-                    "traffic_direction": "EGRESS",
-                    "is_reply": reply,
-                    "l7": {"type": kind, "latency_ns": "0" if not reply else str(800000 + int(_digest(f.dns_query)[:4], 16)),
-                           "dns": dns},
-                }, f.step)
+                emit(
+                    s.node,
+                    t + dt.timedelta(microseconds=100 + 900 * k),
+                    {
+                        "verdict": "FORWARDED",
+                        "IP": {
+                            "source": d.ip if reply else s.ip,
+                            "destination": s.ip if reply else d.ip,
+                            "ipVersion": "IPv4",
+                        },
+                        "l4": {
+                            "UDP": {
+                                "source_port": f.dport if reply else f.sport,
+                                "destination_port": f.sport if reply else f.dport,
+                            }
+                        },
+                        "source": _hubble_endpoint(d if reply else s, s, net),
+                        "destination": _hubble_endpoint(s if reply else d, s, net),
+                        "Type": "L7",
+                        "event_type": {"type": 129},
+                        "traffic_direction": "EGRESS",
+                        "is_reply": reply,
+                        "l7": {
+                            "type": kind,
+                            "latency_ns": "0" if not reply else str(800000 + int(_digest(f.dns_query)[:4], 16)),
+                            "dns": dns,
+                        },
+                    },
+                    f.step,
+                )
     for name in sorted(files):
         fl = out.file(name)
         for _, _, rec, step in sorted(files[name], key=lambda r: (r[0], r[1])):
@@ -983,15 +1301,24 @@ def _hubble_endpoint(end: _Side, observer: _Side, net: _Network) -> dict[str, An
     if ep is not None and not ep.host_network:
         labels = [f"k8s:{k}={v}" for k, v in ep.labels] + [f"k8s:io.kubernetes.pod.namespace={ep.namespace}"]
         h = _digest(ep.namespace, ep.pod)
-        out: dict[str, Any] = {"ID": int(h[:4], 16) % 4000 + 1, "identity": 1000 + int(_digest(*sorted(labels))[:4], 16) % 60000,
-                               "namespace": ep.namespace, "labels": labels, "pod_name": ep.pod}
+        out: dict[str, Any] = {
+            "ID": int(h[:4], 16) % 4000 + 1,
+            "identity": 1000 + int(_digest(*sorted(labels))[:4], 16) % 60000,
+            "namespace": ep.namespace,
+            "labels": labels,
+            "pod_name": ep.pod,
+        }
         if ep.workload:
             out["workloads"] = [{"name": ep.workload[1], "kind": ep.workload[0]}]
         return out
     if end.node is not None or end.ip in net.hosts:
         # a node's own address (or a hostNetwork pod): Cilium's reserved host identities
         local = end.node is not None and end.node == observer.node
-        return {"identity": 1, "labels": ["reserved:host"]} if local else {"identity": 6, "labels": ["reserved:remote-node"]}
+        return (
+            {"identity": 1, "labels": ["reserved:host"]}
+            if local
+            else {"identity": 6, "labels": ["reserved:remote-node"]}
+        )
     return {"identity": 2, "labels": ["reserved:world"]}
 
 
@@ -1025,24 +1352,39 @@ def _calico(flows: list[Flow], out: _Out, *, net: _Network, cloud_firewall: bool
             rec.update(_calico_end("source", s, wire_src, f.sport, net))
             rec.update(_calico_end("dest", d, d.ip, f.dport, net))
             ns = side.endpoint.namespace if side.endpoint else "-"
-            policy = (f"0|default|{ns}/knp.default.default-deny|deny|-1" if denied else f"0|__PROFILE__|__PROFILE__.kns.{ns}|allow|0")
-            rec.update({
-                "dest_service_namespace": "-", "dest_service_name": "-", "dest_service_port": "-", "dest_service_port_num": None,
-                "dest_domains": None,
-                "proto": f.protocol.lower(),
-                "action": "deny" if denied else "allow",
-                "reporter": reporter,
-                "policies": {"all_policies": [policy], "enforced_policies": [policy], "pending_policies": [policy]},
-                "bytes_in": back_b if reporter == "src" else sent_b,
-                "bytes_out": sent_b if reporter == "src" else back_b,
-                "num_flows": 1, "num_flows_started": 1, "num_flows_completed": 1 if answered else 0,
-                "packets_in": back_p if reporter == "src" else sent_p,
-                "packets_out": sent_p if reporter == "src" else back_p,
-                "http_requests_allowed_in": 0, "http_requests_denied_in": 0,
-                "process_name": "-", "process_id": "-", "process_args": "-",
-                "original_source_ips": None, "num_original_source_ips": 0,
-                "host": side.node,
-            })
+            policy = (
+                f"0|default|{ns}/knp.default.default-deny|deny|-1"
+                if denied
+                else f"0|__PROFILE__|__PROFILE__.kns.{ns}|allow|0"
+            )
+            rec.update(
+                {
+                    "dest_service_namespace": "-",
+                    "dest_service_name": "-",
+                    "dest_service_port": "-",
+                    "dest_service_port_num": None,
+                    "dest_domains": None,
+                    "proto": f.protocol.lower(),
+                    "action": "deny" if denied else "allow",
+                    "reporter": reporter,
+                    "policies": {"all_policies": [policy], "enforced_policies": [policy], "pending_policies": [policy]},
+                    "bytes_in": back_b if reporter == "src" else sent_b,
+                    "bytes_out": sent_b if reporter == "src" else back_b,
+                    "num_flows": 1,
+                    "num_flows_started": 1,
+                    "num_flows_completed": 1 if answered else 0,
+                    "packets_in": back_p if reporter == "src" else sent_p,
+                    "packets_out": sent_p if reporter == "src" else back_p,
+                    "http_requests_allowed_in": 0,
+                    "http_requests_denied_in": 0,
+                    "process_name": "-",
+                    "process_id": "-",
+                    "process_args": "-",
+                    "original_source_ips": None,
+                    "num_original_source_ips": 0,
+                    "host": side.node,
+                }
+            )
             files[f"flows/calico/{side.node}/flows.log"].append((start + 300, order, rec, f.step))
             order += 1
     for name in sorted(files):
@@ -1055,11 +1397,25 @@ def _calico_end(prefix: str, end: _Side, ip: str, port: int, net: _Network) -> d
     ep = end.endpoint
     if ep is not None and not ep.host_network and ip == end.ip:
         base = ep.pod.rsplit("-", 1)[0] + "-*" if ep.workload else ep.pod
-        return {f"{prefix}_ip": ip, f"{prefix}_name": ep.pod, f"{prefix}_name_aggr": base, f"{prefix}_namespace": ep.namespace,
-                f"{prefix}_port": port, f"{prefix}_type": "wep", f"{prefix}_labels": {"labels": [f"{k}={v}" for k, v in ep.labels]}}
+        return {
+            f"{prefix}_ip": ip,
+            f"{prefix}_name": ep.pod,
+            f"{prefix}_name_aggr": base,
+            f"{prefix}_namespace": ep.namespace,
+            f"{prefix}_port": port,
+            f"{prefix}_type": "wep",
+            f"{prefix}_labels": {"labels": [f"{k}={v}" for k, v in ep.labels]},
+        }
     # a node or an address outside the cluster: a network ("pub"lic or "pvt" private) endpoint
-    return {f"{prefix}_ip": ip, f"{prefix}_name": "-", f"{prefix}_name_aggr": "pub" if _public(ip) else "pvt", f"{prefix}_namespace": "-",
-            f"{prefix}_port": port, f"{prefix}_type": "net", f"{prefix}_labels": None}
+    return {
+        f"{prefix}_ip": ip,
+        f"{prefix}_name": "-",
+        f"{prefix}_name_aggr": "pub" if _public(ip) else "pvt",
+        f"{prefix}_namespace": "-",
+        f"{prefix}_port": port,
+        f"{prefix}_type": "net",
+        f"{prefix}_labels": None,
+    }
 
 
 __all__ = ["PLATFORMS", "write_evidence"]

@@ -67,7 +67,7 @@ def formats(family: str | None = None) -> list[FormatModule]:
     """The registered format modules, in sniff order, optionally of one family."""
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
-    return [f for f in FORMATS if family is None or f.FAMILY == family]
+    return [f for f in FORMATS if family is None or family == f.FAMILY]
 
 
 def table_for(fmt: FormatModule) -> Table:
@@ -87,7 +87,9 @@ def format_options(*, vpc_fields: Sequence[str] | str | None = None) -> dict[str
         names = vpc_fields.split() if isinstance(vpc_fields, str) else list(vpc_fields)
         if not names or not all(isinstance(n, str) and n.strip() and not any(c.isspace() for c in n) for n in names):
             raise ValueError(f"vpc_fields must name the fields, one word each (got {vpc_fields!r})")
-        out["vpc_fields"] = aws_vpc_flow.vpc_field_names(names)  # unknown or repeated names fail here, before any file is read
+        out["vpc_fields"] = aws_vpc_flow.vpc_field_names(
+            names
+        )  # unknown or repeated names fail here, before any file is read
     return out
 
 
@@ -145,8 +147,15 @@ def read_family(
     results: list[FileResult] = []
     quarantine: list[dict[str, Any]] = []
     for path, explicit in expand_paths(paths):
-        reader = open_reader(path, family=family, cluster=cluster, on_bad_lines=on_bad_lines, explicit=explicit, time_range=time_range,
-                             vpc_fields=vpc_fields)
+        reader = open_reader(
+            path,
+            family=family,
+            cluster=cluster,
+            on_bad_lines=on_bad_lines,
+            explicit=explicit,
+            time_range=time_range,
+            vpc_fields=vpc_fields,
+        )
         batches.extend(reader.batches())
         results.append(reader.result)
         quarantine.extend(reader.quarantine)

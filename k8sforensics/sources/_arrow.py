@@ -102,7 +102,9 @@ def _iso(ns: int) -> str:
 # --------------------------------------------------------------------------- parsing times
 
 
-def parse_times(values: Sequence[Any] | pa.Array | pa.ChunkedArray, time_range: TimeRange | None = None) -> tuple[pa.Array, np.ndarray]:
+def parse_times(
+    values: Sequence[Any] | pa.Array | pa.ChunkedArray, time_range: TimeRange | None = None
+) -> tuple[pa.Array, np.ndarray]:
     """Times → (timestamp[ns, UTC] array, status per value).
 
     Accepted: RFC 3339 / ISO 8601 text (0-9 fraction digits, 'Z' or an offset, a space for
@@ -462,7 +464,15 @@ def _converter(t: pa.DataType) -> Callable[[Any], Any]:
     raise TypeError(f"no typing for Arrow type {t}")  # a schema change needs a rule here
 
 
-_CONVERT_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError, ValueError, UnicodeEncodeError)
+_CONVERT_ERRORS = (
+    pa.ArrowInvalid,
+    pa.ArrowTypeError,
+    pa.ArrowNotImplementedError,
+    OverflowError,
+    TypeError,
+    ValueError,
+    UnicodeEncodeError,
+)
 
 
 def _fast_array(vals: list[Any], t: pa.DataType) -> pa.Array | None:
@@ -481,8 +491,12 @@ def _fast_array(vals: list[Any], t: pa.DataType) -> pa.Array | None:
                 # only, as Arrow's cast would also read '0x50' as 80
                 plain = pc.all(pc.match_substring_regex(inferred, r"^-?[0-9]{1,19}$")).as_py()
                 return inferred.cast(t) if plain else None
-            ok = (pa.types.is_integer(inferred.type) if pa.types.is_integer(t)
-                  else pa.types.is_list(inferred.type) and (pa.types.is_string(inferred.type.value_type) or pa.types.is_null(inferred.type.value_type)))
+            ok = (
+                pa.types.is_integer(inferred.type)
+                if pa.types.is_integer(t)
+                else pa.types.is_list(inferred.type)
+                and (pa.types.is_string(inferred.type.value_type) or pa.types.is_null(inferred.type.value_type))
+            )
             return inferred.cast(t) if ok else None  # a safe cast: overflow raises
         if pa.types.is_map(t):
             list_values = pa.types.is_list(t.item_type)

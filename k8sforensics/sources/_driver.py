@@ -86,7 +86,9 @@ def sniff_format(records: Sequence[Record], formats: Sequence[FormatModule]) -> 
     return None
 
 
-def sniff_wrapped(records: Sequence[Record], formats: Sequence[FormatModule], context: Mapping[str, Any] | None = None) -> FormatModule | None:
+def sniff_wrapped(
+    records: Sequence[Record], formats: Sequence[FormatModule], context: Mapping[str, Any] | None = None
+) -> FormatModule | None:
     """The first line format that claims the lines a file's ``{"message": "<line>"}`` wrappers
     hold (a SIEM or Firehose re-export of a text log), when its first record is one."""
     lines = [message_line(r.value) for r in records if r.value is not None]
@@ -102,7 +104,7 @@ def _safe_sniff_lines(fmt: FormatModule, lines: list[str], context: Mapping[str,
         return False
     try:
         return bool(fmt.sniff_lines(lines, dict(context or {})))
-    except Exception:  # noqa: BLE001 - a sniff must never take the ingest down; it just doesn't claim
+    except Exception:
         return False
 
 
@@ -112,7 +114,7 @@ def _safe_sniff(fmt: FormatModule, value: Any) -> bool:
         return False
     try:
         return bool(fmt.sniff(value))
-    except Exception:  # noqa: BLE001 - a sniff must never take the ingest down; it just doesn't claim
+    except Exception:
         return False
 
 
@@ -279,7 +281,11 @@ class Reader:
                 raise EvidenceError(self.result.evidence.path, self._truncated, "re-copy the file from its source")
             if not head:
                 if self.explicit:
-                    raise EvidenceError(self.result.evidence.path, "is empty: it holds no records", "check that the right file was given")
+                    raise EvidenceError(
+                        self.result.evidence.path,
+                        "is empty: it holds no records",
+                        "check that the right file was given",
+                    )
                 self.result.unrecognised = "empty: no records"
             elif self.explicit:
                 raise UnknownFormatError(self.result.evidence.path, names, seen)
@@ -289,7 +295,9 @@ class Reader:
         self.format = fmt
         self.result.format = fmt.NAME
         self.result.family = fmt.FAMILY
-        plain_lines = layout.get("mode") in ("lines", "text") and all(r.envelope is None and r.index is None for r in head)
+        plain_lines = layout.get("mode") in ("lines", "text") and all(
+            r.envelope is None and r.index is None for r in head
+        )
         self.fast_path = (
             self.fast
             and plain_lines
@@ -309,7 +317,9 @@ class Reader:
             chunk = next(decompressed_chunks(self.path), b"")
         except Truncated:
             return None
-        lines = [ln for ln in chunk[: 1 << 16].decode("utf-8", errors="replace").lstrip("\ufeff").splitlines() if ln.strip()][:20]
+        lines = [
+            ln for ln in chunk[: 1 << 16].decode("utf-8", errors="replace").lstrip("\ufeff").splitlines() if ln.strip()
+        ][:20]
         if not lines or lines[0].lstrip()[:1] in ("{", "["):
             return None
         return next((f for f in text if _safe_sniff_lines(f, lines, self.format_options)), None)
@@ -416,7 +426,7 @@ class Reader:
                 if batch.num_rows:
                     try:
                         finished = batch if fast.finish is None else fast.finish(batch)
-                    except Exception:  # noqa: BLE001 - odd values in a batch are redone per record, never fatal
+                    except Exception:
                         finished = None
                         if self.on_bad_lines == "error":
                             last, failed = int(batch.column("evidence_line")[0].as_py()) - 1, True
@@ -446,13 +456,17 @@ class Reader:
             wanted = lambda n: n in redo or (failed and n > last)
             redone: Iterator[Record]
             if self._layout == "text":
-                redone = (r for r in iter_text_records(chunks, max_record_bytes=self.max_record_bytes) if wanted(r.number))
+                redone = (
+                    r for r in iter_text_records(chunks, max_record_bytes=self.max_record_bytes) if wanted(r.number)
+                )
             else:
                 redone = iter_records(iter_documents(chunks, max_record_bytes=self.max_record_bytes, wanted=wanted))
             yield from self._map(self._until_truncation([], redone), fmt, table)
             self._note_truncation()
 
-    def _fast_deliver(self, batch: pa.RecordBatch, fmt: FormatModule, table: Table, ev: Evidence) -> Iterator[pa.RecordBatch]:
+    def _fast_deliver(
+        self, batch: pa.RecordBatch, fmt: FormatModule, table: Table, ev: Evidence
+    ) -> Iterator[pa.RecordBatch]:
         self.result.records += batch.num_rows
         out = self._fast_batch(batch, fmt, table, ev)
         self._count(out)
@@ -487,8 +501,10 @@ class Reader:
                 ok &= ~lost.to_numpy(zero_copy_only=False)
         keep = [pa.field(nm, cols[nm].type) for nm in cols]
         rest = [nm for nm in names if nm not in cols]
-        typed = pa.RecordBatch.from_arrays([cols[f.name] for f in keep] + [batch.column(nm) for nm in rest],
-                                           schema=pa.schema(keep + [batch.schema.field(nm) for nm in rest]))
+        typed = pa.RecordBatch.from_arrays(
+            [cols[f.name] for f in keep] + [batch.column(nm) for nm in rest],
+            schema=pa.schema(keep + [batch.schema.field(nm) for nm in rest]),
+        )
         return typed, np.asarray(ok, dtype=bool) if n else np.ones(0, bool)
 
     def _fast_batch(self, batch: pa.RecordBatch, fmt: FormatModule, table: Table, ev: Evidence) -> pa.RecordBatch:
@@ -501,7 +517,9 @@ class Reader:
             "event_id": pc.binary_join_element_wise(ev.short_id, pc.cast(lines, pa.string()), ":"),
             "source": pa.array([fmt.NAME] * n, pa.string()),
             # the record's own cluster (e.g. Hubble's 'cluster/node') wins over the default
-            "cluster": pc.coalesce(batch.column("cluster").cast(pa.string()), default_cluster) if "cluster" in batch.schema.names else default_cluster,
+            "cluster": pc.coalesce(batch.column("cluster").cast(pa.string()), default_cluster)
+            if "cluster" in batch.schema.names
+            else default_cluster,
         }
         names = set(batch.schema.names)
         arrays = []
@@ -635,13 +653,15 @@ class Reader:
             return _Mapped(fmt, reason="record nested too deeply")
         except (BadRecord, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
             return _Mapped(fmt, reason=f"not a valid {fmt.NAME} record ({e})")
-        except Exception as e:  # noqa: BLE001 - bad input is data: any failure to map a record quarantines it
+        except Exception as e:
             return _Mapped(fmt, reason=f"not a valid {fmt.NAME} record ({type(e).__name__}: {e})")
 
     def _context(self, fmt: FormatModule, rec: Record) -> dict[str, Any]:
         """One dict per format for the whole file (a text header's field order, the options);
         an envelope's context (a cluster name) travels with its record, over the file's."""
-        ctx = self._file_context if fmt is self.format else self._contexts.setdefault(fmt.NAME, dict(self.format_options))
+        ctx = (
+            self._file_context if fmt is self.format else self._contexts.setdefault(fmt.NAME, dict(self.format_options))
+        )
         return {**ctx, **rec.context} if rec.context else ctx
 
     def _flush(self, buf: list[dict[str, Any]], table: Table) -> Iterator[pa.RecordBatch]:
@@ -672,8 +692,14 @@ def _cast_what_fits(arr: pa.Array, t: pa.DataType) -> tuple[pa.Array, np.ndarray
     """``arr`` cast to ``t`` where each value fits (null elsewhere), and which ones did."""
     if pa.types.is_integer(t) and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
         info = np.iinfo(t.to_pandas_dtype())
-        fits = pc.and_(pc.greater_equal(arr, pa.scalar(int(info.min)).cast(arr.type)) if pa.types.is_integer(arr.type) else pc.greater_equal(arr, float(info.min)),
-                       pc.less_equal(arr, pa.scalar(int(info.max)).cast(arr.type)) if pa.types.is_integer(arr.type) else pc.less_equal(arr, float(info.max)))
+        fits = pc.and_(
+            pc.greater_equal(arr, pa.scalar(int(info.min)).cast(arr.type))
+            if pa.types.is_integer(arr.type)
+            else pc.greater_equal(arr, float(info.min)),
+            pc.less_equal(arr, pa.scalar(int(info.max)).cast(arr.type))
+            if pa.types.is_integer(arr.type)
+            else pc.less_equal(arr, float(info.max)),
+        )
         if pa.types.is_floating(arr.type):
             fits = pc.and_(fits, pc.equal(pc.floor(arr), arr))
         fits = pc.fill_null(fits, True)
@@ -700,7 +726,7 @@ def _prefetch(reader: Iterable[pa.RecordBatch], depth: int = 2) -> Iterator[pa.R
                     return
                 q.put(b)
             q.put(done)
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, re-raised there
+        except BaseException as e:
             q.put(e)
 
     t = threading.Thread(target=pull, name="k8sforensics-duckdb", daemon=True)
@@ -724,7 +750,6 @@ def _dump(value: Any) -> bytes:
         return orjson.dumps(value)[:EXCERPT_CHARS]
     except (TypeError, orjson.JSONEncodeError):
         return repr(value)[:EXCERPT_CHARS].encode()
-
 
 
 __all__ = [

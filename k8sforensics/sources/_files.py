@@ -25,7 +25,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
-
 @dataclass(frozen=True)
 class Evidence:
     """One input file: where it is and what it hashes to."""
@@ -39,8 +38,9 @@ class Evidence:
         return self.sha256[:16]
 
 
-def expand_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *,
-                 not_read: list[tuple[str, str]] | None = None) -> list[tuple[Path, bool]]:
+def expand_paths(
+    paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]], *, not_read: list[tuple[str, str]] | None = None
+) -> list[tuple[Path, bool]]:
     """Resolve paths, folders and globs into files.
 
     Returns ``(file, explicit)`` pairs: ``explicit`` is True for a file named directly (an
@@ -72,8 +72,13 @@ def expand_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
                     # never follow a link out of the evidence folder: what it points at is not
                     # the evidence that was handed over, and may be anything on this machine
                     if not_read is not None:
-                        not_read.append((str(f), f"a link to {f.resolve()}, outside the evidence folder {root}: not followed; "
-                                                  f"copy the file into the folder, or name it directly, to read it"))
+                        not_read.append(
+                            (
+                                str(f),
+                                f"a link to {f.resolve()}, outside the evidence folder {root}: not followed; "
+                                f"copy the file into the folder, or name it directly, to read it",
+                            )
+                        )
                     continue
                 add(f, False)
         elif p.exists():
@@ -170,7 +175,6 @@ def _inflate(raw: BinaryIO, new: Callable[[], Any], kind: str) -> Iterator[bytes
             dec = new()
     if not dec.eof:
         raise Truncated(f"{kind} stream is truncated (the file ends before the end of the compressed data)")
-
 
 
 def compression_of(path: Path) -> str:

@@ -108,9 +108,6 @@ def _stdlib(text: str) -> Any:
     return DECODER.decode(text)
 
 
-
-
-
 @dataclass
 class Doc:
     """One top-level JSON document (or a bad one): its record number and bytes."""
@@ -443,8 +440,10 @@ def unwrap(value: Any, context: dict[str, Any] | None = None) -> Iterator[tuple[
         for ev in value.get("logEvents") or []:
             yield from _message(ev, c, "cloudwatch-subscription")
         return
-    if isinstance(value.get("events"), list) and value["events"] and all(
-        isinstance(e, dict) and "message" in e for e in value["events"]
+    if (
+        isinstance(value.get("events"), list)
+        and value["events"]
+        and all(isinstance(e, dict) and "message" in e for e in value["events"])
     ):
         for ev in value["events"]:
             yield from _message(ev, ctx, "cloudwatch-logs")
@@ -508,7 +507,6 @@ def iter_records(docs: Iterable[Doc]) -> Iterator[Record]:
                 yield Record(doc.number, idx, wrapper, ctx, env, error=str(rec), raw=doc.raw)
             else:
                 yield Record(doc.number, idx, rec, ctx, env, raw=doc.raw if single else None)
-
 
 
 def iter_text_records(chunks: Iterator[bytes], *, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[Record]:

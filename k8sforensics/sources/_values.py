@@ -35,7 +35,11 @@ def as_int(v: Any) -> int | None:
     if v is None or isinstance(v, bool):
         return None
     try:
-        i = int(v) if not isinstance(v, (float, str)) or (isinstance(v, str) and v.lstrip("-").isdigit()) else int(float(v))
+        i = (
+            int(v)
+            if not isinstance(v, (float, str)) or (isinstance(v, str) and v.lstrip("-").isdigit())
+            else int(float(v))
+        )
     except (TypeError, ValueError, OverflowError):
         return None
     return i if -(2**63) <= i < 2**63 else None

@@ -38,13 +38,37 @@ FAMILY = "flows"
 # introduced it, in the table's order. The default format is the version-2 fields in this
 # order; a custom format's records carry "the highest version among the specified fields".
 FIELDS_BY_VERSION: dict[int, list[str]] = {
-    2: ["version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes",
-        "start", "end", "action", "log-status"],
+    2: [
+        "version",
+        "account-id",
+        "interface-id",
+        "srcaddr",
+        "dstaddr",
+        "srcport",
+        "dstport",
+        "protocol",
+        "packets",
+        "bytes",
+        "start",
+        "end",
+        "action",
+        "log-status",
+    ],
     3: ["vpc-id", "subnet-id", "instance-id", "tcp-flags", "type", "pkt-srcaddr", "pkt-dstaddr"],
     4: ["region", "az-id", "sublocation-type", "sublocation-id"],
     5: ["pkt-src-aws-service", "pkt-dst-aws-service", "flow-direction", "traffic-path"],
-    7: ["ecs-cluster-arn", "ecs-cluster-name", "ecs-container-instance-arn", "ecs-container-instance-id", "ecs-container-id",
-        "ecs-second-container-id", "ecs-service-name", "ecs-task-definition-arn", "ecs-task-arn", "ecs-task-id"],
+    7: [
+        "ecs-cluster-arn",
+        "ecs-cluster-name",
+        "ecs-container-instance-arn",
+        "ecs-container-instance-id",
+        "ecs-container-id",
+        "ecs-second-container-id",
+        "ecs-service-name",
+        "ecs-task-definition-arn",
+        "ecs-task-arn",
+        "ecs-task-id",
+    ],
     8: ["reject-reason"],
 }
 DEFAULT_V2 = FIELDS_BY_VERSION[2]
@@ -60,7 +84,9 @@ def _all_fields_up_to(version: int) -> list[str]:
 # The layouts a headerless line may be in, by (field count, version value): the default
 # format and "all fields" of each version. The counts differ (14, 21, 25, 29, 39, 40), so a
 # line's count and version name at most one layout.
-LAYOUTS: dict[tuple[int, str], list[str]] = {(len(_all_fields_up_to(v)), str(v)): _all_fields_up_to(v) for v in FIELDS_BY_VERSION}
+LAYOUTS: dict[tuple[int, str], list[str]] = {
+    (len(_all_fields_up_to(v)), str(v)): _all_fields_up_to(v) for v in FIELDS_BY_VERSION
+}
 
 PROTOCOLS = {"1": "icmp", "6": "tcp", "17": "udp", "58": "icmpv6", "132": "sctp", "47": "gre", "50": "esp"}
 VERDICTS = {"ACCEPT": "allowed", "REJECT": "denied"}
@@ -73,20 +99,40 @@ _ARN = r"arn:[a-z0-9-]+:[a-z0-9-]+:\S*"
 SHAPES: dict[str, str] = {
     "account-id": r"[0-9]{12}|unknown",
     "interface-id": r"[a-z]+-[0-9A-Za-z-]+",
-    "srcaddr": _IP, "dstaddr": _IP, "pkt-srcaddr": _IP, "pkt-dstaddr": _IP,
-    "srcport": r"[0-9]{1,5}", "dstport": r"[0-9]{1,5}", "protocol": r"[0-9]{1,3}",
-    "packets": r"[0-9]{1,19}", "bytes": r"[0-9]{1,19}", "start": r"[0-9]{1,12}", "end": r"[0-9]{1,12}",
-    "action": r"ACCEPT|REJECT", "log-status": r"OK|NODATA|SKIPDATA",
-    "vpc-id": r"vpc-[0-9a-f]+", "subnet-id": r"subnet-[0-9a-f]+", "instance-id": r"i-[0-9a-f]+",
-    "tcp-flags": r"[0-9]{1,3}", "type": r"IPv4|IPv6|EFA",
-    "region": r"[a-z]{2}(?:-[a-z]+)+-[0-9]+", "az-id": r"[a-z]+[0-9]*-az[0-9]+",
+    "srcaddr": _IP,
+    "dstaddr": _IP,
+    "pkt-srcaddr": _IP,
+    "pkt-dstaddr": _IP,
+    "srcport": r"[0-9]{1,5}",
+    "dstport": r"[0-9]{1,5}",
+    "protocol": r"[0-9]{1,3}",
+    "packets": r"[0-9]{1,19}",
+    "bytes": r"[0-9]{1,19}",
+    "start": r"[0-9]{1,12}",
+    "end": r"[0-9]{1,12}",
+    "action": r"ACCEPT|REJECT",
+    "log-status": r"OK|NODATA|SKIPDATA",
+    "vpc-id": r"vpc-[0-9a-f]+",
+    "subnet-id": r"subnet-[0-9a-f]+",
+    "instance-id": r"i-[0-9a-f]+",
+    "tcp-flags": r"[0-9]{1,3}",
+    "type": r"IPv4|IPv6|EFA",
+    "region": r"[a-z]{2}(?:-[a-z]+)+-[0-9]+",
+    "az-id": r"[a-z]+[0-9]*-az[0-9]+",
     "sublocation-type": r"wavelength|outpost|localzone",
-    "pkt-src-aws-service": r"[A-Z0-9_]+", "pkt-dst-aws-service": r"[A-Z0-9_]+",
-    "flow-direction": r"ingress|egress", "traffic-path": r"[0-9]{1,2}",
-    "ecs-cluster-arn": _ARN, "ecs-container-instance-arn": _ARN, "ecs-task-definition-arn": _ARN, "ecs-task-arn": _ARN,
+    "pkt-src-aws-service": r"[A-Z0-9_]+",
+    "pkt-dst-aws-service": r"[A-Z0-9_]+",
+    "flow-direction": r"ingress|egress",
+    "traffic-path": r"[0-9]{1,2}",
+    "ecs-cluster-arn": _ARN,
+    "ecs-container-instance-arn": _ARN,
+    "ecs-task-definition-arn": _ARN,
+    "ecs-task-arn": _ARN,
 }
 _NEVER_DASH = ("version", "log-status")
-_INT_FIELDS = frozenset({"version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp-flags", "traffic-path"})
+_INT_FIELDS = frozenset(
+    {"version", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "tcp-flags", "traffic-path"}
+)
 _DIGITS = re.compile(r"[0-9]{1,12}")
 _SHAPE_RE = {n: re.compile(f"(?:{p})" + ("" if n in _NEVER_DASH else "|-")) for n, p in SHAPES.items()}
 
@@ -148,7 +194,9 @@ def documented_layout(tokens: list[str]) -> list[str]:
     version = tokens[0] if tokens else ""
     names = LAYOUTS.get((len(tokens), version))
     if names is None:
-        raise BadRecord(f"no header, and no documented VPC flow log layout has {len(tokens)} values with version {version[:20]!r}; {HINT}")
+        raise BadRecord(
+            f"no header, and no documented VPC flow log layout has {len(tokens)} values with version {version[:20]!r}; {HINT}"
+        )
     bad = _misfits(names, tokens)
     if bad:
         raise BadRecord(
@@ -266,7 +314,9 @@ def _json_value(name: str, key: str, v: Any) -> str | None:
         number: float | None = None
         if isinstance(v, float):
             number = v
-        elif isinstance(v, str) and re.fullmatch(r"\s*[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+)\s*", v):
+        elif isinstance(v, str) and re.fullmatch(
+            r"\s*[+-]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+)\s*", v
+        ):
             number = float(v)
         if number is not None:
             if not math.isfinite(number) or not number.is_integer():
@@ -309,15 +359,19 @@ def _as_is(name: str) -> Column:
 
 def _whole(name: str) -> Column:
     """An integer field: its text to the row (the driver types it), plain digits cast in SQL."""
-    return Column(py=lambda f: f.get(name), sql=lambda field, names: _INT.format(v=field(name)), consumes=(name,), raw=name)
+    return Column(
+        py=lambda f: f.get(name), sql=lambda field, names: _INT.format(v=field(name)), consumes=(name,), raw=name
+    )
 
 
 def _packet_or_interface(side: str) -> Column:
     """The packet's original address when logged (pods behind secondary ENI IPs and NAT), else
     the interface's."""
-    return Column(py=lambda f: f.get(f"pkt-{side}addr") or f.get(f"{side}addr"),
-                  sql=lambda field, names: f"coalesce({field(f'pkt-{side}addr')}, {field(f'{side}addr')})",
-                  consumes=(f"pkt-{side}addr", f"{side}addr"))
+    return Column(
+        py=lambda f: f.get(f"pkt-{side}addr") or f.get(f"{side}addr"),
+        sql=lambda field, names: f"coalesce({field(f'pkt-{side}addr')}, {field(f'{side}addr')})",
+        consumes=(f"pkt-{side}addr", f"{side}addr"),
+    )
 
 
 def _named(name: str, table: Mapping[str, str], other: str | None) -> Column:
@@ -342,8 +396,10 @@ def _end_py(f: Fields) -> Any:
 
 def _reply_sql(field: FieldSql, names: Sequence[str]) -> str:
     flags = field("tcp-flags")
-    return (f"CASE WHEN {field('protocol')} = '6' AND regexp_full_match({flags}, '[0-9]{{1,9}}') AND (TRY_CAST({flags} AS BIGINT) & 2) = 2 "
-            f"THEN (TRY_CAST({flags} AS BIGINT) & 16) = 16 END")
+    return (
+        f"CASE WHEN {field('protocol')} = '6' AND regexp_full_match({flags}, '[0-9]{{1,9}}') AND (TRY_CAST({flags} AS BIGINT) & 2) = 2 "
+        f"THEN (TRY_CAST({flags} AS BIGINT) & 16) = 16 END"
+    )
 
 
 def _extra_py(f: Fields) -> Any:
@@ -356,19 +412,33 @@ def _extra_py(f: Fields) -> Any:
 
 def _extra_sql(field: FieldSql, names: Sequence[str]) -> str:
     # the other fields as a JSON object, nulls left out (concat_ws skips NULLs)
-    parts = [f"CASE WHEN {field(n)} IS NOT NULL THEN '\"{n}\":' || to_json({field(n)}) END" for n in names if n not in CONSUMED]
+    parts = [
+        f"CASE WHEN {field(n)} IS NOT NULL THEN '\"{n}\":' || to_json({field(n)}) END"
+        for n in names
+        if n not in CONSUMED
+    ]
     for k in ("srcaddr", "dstaddr"):
         if f"pkt-{k}" in names and k in names:
-            parts.append(f"CASE WHEN {field('pkt-' + k)} IS NOT NULL AND {field(k)} IS NOT NULL AND {field('pkt-' + k)} <> {field(k)} "
-                         f"THEN '\"interface-{k}\":' || to_json({field(k)}) END")
+            parts.append(
+                f"CASE WHEN {field('pkt-' + k)} IS NOT NULL AND {field(k)} IS NOT NULL AND {field('pkt-' + k)} <> {field(k)} "
+                f"THEN '\"interface-{k}\":' || to_json({field(k)}) END"
+            )
     return f"nullif('{{' || concat_ws(',', {', '.join(parts)}) || '}}', '{{}}')" if parts else "NULL::VARCHAR"
 
 
 MAPPING: dict[str, Column] = {
-    "time": Column(py=lambda f: epoch(f.get("start"), "s"), sql=lambda field, names: _TIME.format(i=_INT.format(v=field("start"))),
-                   consumes=("start",)),
-    "time_end": Column(py=_end_py, consumes=("end",), sql=lambda field, names: _TIME.format(
-        i=f"coalesce(nullif({_INT.format(v=field('end'))}, 0), {_INT.format(v=field('start'))})")),
+    "time": Column(
+        py=lambda f: epoch(f.get("start"), "s"),
+        sql=lambda field, names: _TIME.format(i=_INT.format(v=field("start"))),
+        consumes=("start",),
+    ),
+    "time_end": Column(
+        py=_end_py,
+        consumes=("end",),
+        sql=lambda field, names: _TIME.format(
+            i=f"coalesce(nullif({_INT.format(v=field('end'))}, 0), {_INT.format(v=field('start'))})"
+        ),
+    ),
     "src_ip": _packet_or_interface("src"),
     "dst_ip": _packet_or_interface("dst"),
     "src_port": _whole("srcport"),
@@ -393,7 +463,9 @@ def flow_row(f: Mapping[str, str | None]) -> dict[str, Any]:
     through ``MAPPING``."""
     status = f.get("log-status")
     if status in ("NODATA", "SKIPDATA"):
-        raise NotAnEvent(f"VPC {status} record" + (" (AWS dropped flow records in this window)" if status == "SKIPDATA" else ""))
+        raise NotAnEvent(
+            f"VPC {status} record" + (" (AWS dropped flow records in this window)" if status == "SKIPDATA" else "")
+        )
     if f.get("start") is None:
         # the record's own time or none: a missing start is never replaced by another date
         raise BadRecord("field start: no timestamp in the record")
@@ -415,8 +487,6 @@ def reply_from_tcp_flags(flags: Any, protocol: Any) -> bool | None:
 
 def _strip_comment(line: str) -> str:
     return line.split("#", 1)[0]
-
-
 
 
 # --------------------------------------------------------------------------- fast path
@@ -487,10 +557,10 @@ def fast_query(source: str, head: Sequence[Any], context: Mapping[str, Any]) -> 
     return f"""
     SELECT
         {select},
-        len(_f) = {len(names)} AND coalesce({f('log-status')}, '') NOT IN ('NODATA', 'SKIPDATA')
-            AND _f[1] NOT IN ({', '.join("'" + n + "'" for n in sorted(FIELDS))})
-            AND {start} IS NOT NULL AND ({f('end')} IS NULL OR {end} IS NOT NULL)
-            {''.join(' AND ' + c for c in checks)} AS _fast_ok
+        len(_f) = {len(names)} AND coalesce({f("log-status")}, '') NOT IN ('NODATA', 'SKIPDATA')
+            AND _f[1] NOT IN ({", ".join("'" + n + "'" for n in sorted(FIELDS))})
+            AND {start} IS NOT NULL AND ({f("end")} IS NULL OR {end} IS NOT NULL)
+            {"".join(" AND " + c for c in checks)} AS _fast_ok
     FROM (
         -- a plain split unless the line has runs of blanks (seen in the AWS docs' examples)
         SELECT CASE WHEN contains(_l, '  ') OR contains(_l, chr(9)) THEN string_split(regexp_replace(_l, '\\s+', ' ', 'g'), ' ')

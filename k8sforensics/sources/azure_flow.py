@@ -80,7 +80,11 @@ def _groups_of(flow: Any) -> list[tuple[Any, Any, bool]]:
 
 def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
     props = as_object(_decoded(record.get("properties"), "properties"))
-    flows = as_list(as_object(_decoded(record.get("flowRecords"), "flowRecords")).get("flows")) if "flowRecords" in record else _flows(props)
+    flows = (
+        as_list(as_object(_decoded(record.get("flowRecords"), "flowRecords")).get("flows"))
+        if "flowRecords" in record
+        else _flows(props)
+    )
     version = count(props.get("Version", props.get("version", 1)), "properties.Version") or 1
     groups: list[tuple[Any, list[Any], int]] = []  # (rule, tuples, version)
     for f in flows:

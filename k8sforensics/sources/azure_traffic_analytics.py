@@ -28,7 +28,7 @@ _NEEDED = {"FlowStartTime", "FlowDirection", "L4Protocol"}
 
 def sniff_lines(lines: list[str], context: Mapping[str, Any]) -> bool:
     header = next(csv.reader([lines[0]]))
-    return _NEEDED <= set(header) and ("SrcIP" in header or "VMIPAddress" in header)
+    return set(header) >= _NEEDED and ("SrcIP" in header or "VMIPAddress" in header)
 
 
 def _fields(record: str) -> list[str]:

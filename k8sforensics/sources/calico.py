@@ -20,12 +20,30 @@ sniff_lines = None  # a JSON format
 fast = None  # no DuckDB mapping: every record is read per record
 
 VERDICTS = {"allow": "allowed", "deny": "denied", "pass": "allowed"}
-_MAPPED = {"start_time", "end_time", "startTime", "endTime", "@timestamp", "proto", "action", "bytes_in", "bytes_out",
-           "packets_in", "packets_out", "dest_domains", "reporter", "host"}
+_MAPPED = {
+    "start_time",
+    "end_time",
+    "startTime",
+    "endTime",
+    "@timestamp",
+    "proto",
+    "action",
+    "bytes_in",
+    "bytes_out",
+    "packets_in",
+    "packets_out",
+    "dest_domains",
+    "reporter",
+    "host",
+}
 
 
 def sniff(record: Any) -> bool:
-    return isinstance(record, dict) and "reporter" in record and ("source_name_aggr" in record or "dest_name_aggr" in record)
+    return (
+        isinstance(record, dict)
+        and "reporter" in record
+        and ("source_name_aggr" in record or "dest_name_aggr" in record)
+    )
 
 
 def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -51,7 +69,9 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         # data types"): never the reply direction on its own
         "is_reply": False,
         "bytes": add([count(record.get("bytes_in"), "bytes_in"), count(record.get("bytes_out"), "bytes_out")]),
-        "packets": add([count(record.get("packets_in"), "packets_in"), count(record.get("packets_out"), "packets_out")]),
+        "packets": add(
+            [count(record.get("packets_in"), "packets_in"), count(record.get("packets_out"), "packets_out")]
+        ),
         "dst_names": record.get("dest_domains"),
     }
     for side, prefix in (("src", "source"), ("dst", "dest")):
@@ -65,9 +85,20 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         row[f"{side}_labels"] = _labels(record.get(f"{prefix}_labels"))
     svc_ns, svc = record.get("dest_service_namespace"), record.get("dest_service_name")
     row["dst_service"] = f"{text(svc_ns)}/{text(svc)}" if svc and svc != "-" else None
-    row["namespace"], row["pod"], row["workload"], row["labels"] = row["src_namespace"], row["src_pod"], row["src_workload"], row["src_labels"]
+    row["namespace"], row["pod"], row["workload"], row["labels"] = (
+        row["src_namespace"],
+        row["src_pod"],
+        row["src_workload"],
+        row["src_labels"],
+    )
     rest = {k: v for k, v in record.items() if k not in _MAPPED and not k.startswith(("source_", "dest_"))}
-    rest.update({k: record[k] for k in ("reporter", "source_type", "dest_type", "source_name_aggr", "dest_name_aggr") if k in record})
+    rest.update(
+        {
+            k: record[k]
+            for k in ("reporter", "source_type", "dest_type", "source_name_aggr", "dest_name_aggr")
+            if k in record
+        }
+    )
     row["extra"] = json_text(rest) if rest else None
     yield row
 

@@ -140,4 +140,3 @@ def _labels(v: Any) -> dict[str, str] | None:
         if sep and k:
             out[k] = val
     return out or None
-

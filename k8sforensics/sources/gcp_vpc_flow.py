@@ -24,7 +24,9 @@ def sniff(record: Any) -> bool:
     if not isinstance(record, dict):
         return False
     payload = as_object(record.get("jsonPayload"))
-    return isinstance(payload.get("connection"), dict) or "compute.googleapis.com%2Fvpc_flows" in str(record.get("logName", ""))
+    return isinstance(payload.get("connection"), dict) or "compute.googleapis.com%2Fvpc_flows" in str(
+        record.get("logName", "")
+    )
 
 
 def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -38,7 +40,9 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "dst_ip": c.get("dest_ip"),
         "src_port": c.get("src_port"),
         "dst_port": c.get("dest_port"),
-        "protocol": PROTOCOLS.get(str(proto), str(proto)) if isinstance(proto, (str, int)) and not isinstance(proto, bool) else proto,
+        "protocol": PROTOCOLS.get(str(proto), str(proto))
+        if isinstance(proto, (str, int)) and not isinstance(proto, bool)
+        else proto,
         "verdict": "allowed",  # VPC flow logs record delivered traffic; denials are in firewall logs
         "verdict_raw": None,
         "direction": {"SRC": "egress", "DEST": "ingress"}.get(str(p.get("reporter"))),
@@ -60,14 +64,22 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         row[f"{side}_pod"] = pod.get("pod_name")
         row[f"{side}_workload"] = work.get("workload_name")
         row[f"{side}_workload_kind"] = work.get("workload_type")
-        row[f"{side}_service"] = f"{text(svc.get('service_namespace'))}/{text(svc['service_name'])}" if svc.get("service_name") else None
+        row[f"{side}_service"] = (
+            f"{text(svc.get('service_namespace'))}/{text(svc['service_name'])}" if svc.get("service_name") else None
+        )
         cluster = as_object(g.get("cluster")).get("cluster_name")
         if cluster and not row.get("cluster"):
             row["cluster"] = cluster
     row["namespace"], row["pod"], row["workload"], row["workload_kind"] = (
-        row["src_namespace"], row["src_pod"], row["src_workload"], row["src_workload_kind"]
+        row["src_namespace"],
+        row["src_pod"],
+        row["src_workload"],
+        row["src_workload_kind"],
     )
-    rest = {k: v for k, v in p.items() if k not in ("connection", "start_time", "end_time", "bytes_sent", "packets_sent", "reporter")}
+    rest = {
+        k: v
+        for k, v in p.items()
+        if k not in ("connection", "start_time", "end_time", "bytes_sent", "packets_sent", "reporter")
+    }
     row["extra"] = json_text(rest) if rest else None
     yield row
-

@@ -22,8 +22,25 @@ fast = None  # no DuckDB mapping: every record is read per record
 
 _VERSION = re.compile(r"^v\d+((alpha|beta)\d+)?$")
 # google.rpc.Code → the HTTP status the API server would have answered
-_RPC_TO_HTTP = {0: 200, 1: 499, 2: 500, 3: 400, 4: 504, 5: 404, 6: 409, 7: 403, 8: 429, 9: 400, 10: 409,
-                11: 400, 12: 501, 13: 500, 14: 503, 15: 500, 16: 401}
+_RPC_TO_HTTP = {
+    0: 200,
+    1: 499,
+    2: 500,
+    3: 400,
+    4: 504,
+    5: 404,
+    6: 409,
+    7: 403,
+    8: 429,
+    9: 400,
+    10: 409,
+    11: 400,
+    12: 501,
+    13: 500,
+    14: 503,
+    15: 500,
+    16: 401,
+}
 
 
 def sniff(record: Any) -> bool:
@@ -33,7 +50,11 @@ def sniff(record: Any) -> bool:
     if not isinstance(pp, dict):
         return False
     res = as_object(record.get("resource"))
-    return pp.get("serviceName") == "k8s.io" or str(pp.get("methodName", "")).startswith("io.k8s.") or res.get("type") == "k8s_cluster"
+    return (
+        pp.get("serviceName") == "k8s.io"
+        or str(pp.get("methodName", "")).startswith("io.k8s.")
+        or res.get("type") == "k8s_cluster"
+    )
 
 
 def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -30,8 +30,11 @@ def sniff(record: Any) -> bool:
     if kind.endswith("List") and isinstance(record.get("items"), list) and kind != "EventList":
         return True
     md = record.get("metadata")
-    return isinstance(md, dict) and "name" in md and ("uid" in md or "creationTimestamp" in md) and (
-        "spec" in record or "status" in record or "data" in record or "subjects" in record or "rules" in record
+    return (
+        isinstance(md, dict)
+        and "name" in md
+        and ("uid" in md or "creationTimestamp" in md)
+        and ("spec" in record or "status" in record or "data" in record or "subjects" in record or "rules" in record)
     )
 
 
@@ -43,22 +46,30 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
             try:
                 if not isinstance(item, dict):
                     raise BadRecord("a list item is not an object")
-                yield object_row(item, default_kind=item_kind, default_api=record.get("apiVersion") if item_kind else None)
+                yield object_row(
+                    item, default_kind=item_kind, default_api=record.get("apiVersion") if item_kind else None
+                )
             except BadRecord as e:
                 yield e  # this item only: the list's other objects are still rows
     else:
         yield object_row(record)
 
 
-def object_row(obj: dict[str, Any], *, default_kind: str | None = None, default_api: str | None = None) -> dict[str, Any]:
+def object_row(
+    obj: dict[str, Any], *, default_kind: str | None = None, default_api: str | None = None
+) -> dict[str, Any]:
     md = as_object(obj.get("metadata"))
     kind = obj.get("kind") or default_kind or infer_kind(obj)
     if not kind:
         raise BadRecord("the object's kind is neither given nor recognisable from its shape")
     # What identifies an object is text in the Kubernetes API; the inventory keys on it, so an
     # object with a list for a name is bad input, not an object with the name '[]'.
-    for field, value in (("kind", kind), ("metadata.name", md.get("name")), ("metadata.namespace", md.get("namespace")),
-                         ("metadata.uid", md.get("uid"))):
+    for field, value in (
+        ("kind", kind),
+        ("metadata.name", md.get("name")),
+        ("metadata.namespace", md.get("namespace")),
+        ("metadata.uid", md.get("uid")),
+    ):
         if value is not None and not isinstance(value, str):
             raise BadRecord(f"field {field}: value {json_text(value)[:80]} is not text")
     owners = [o for o in as_list(md.get("ownerReferences")) if isinstance(o, dict)]
@@ -87,8 +98,13 @@ def clean(obj: dict[str, Any], kind: str) -> dict[str, Any]:
         ann = md.get("annotations")
         if isinstance(ann, dict) and LAST_APPLIED in ann:
             md["annotations"] = {k: v for k, v in ann.items() if k != LAST_APPLIED}
-        return {"kind": "Secret", "apiVersion": obj.get("apiVersion", "v1"), "metadata": md, "type": obj.get("type"),
-                "data_keys": sorted(as_object(obj.get("data"))) or None}
+        return {
+            "kind": "Secret",
+            "apiVersion": obj.get("apiVersion", "v1"),
+            "metadata": md,
+            "type": obj.get("type"),
+            "data_keys": sorted(as_object(obj.get("data"))) or None,
+        }
     return {**obj, "kind": kind, "metadata": md}
 
 

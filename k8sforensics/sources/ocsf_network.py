@@ -44,18 +44,37 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "src_port": src.get("port"),
         "dst_ip": dst.get("ip"),
         "dst_port": dst.get("port"),
-        "protocol": (conn["protocol_name"].lower() if isinstance(conn["protocol_name"], str) else conn["protocol_name"]) if conn.get("protocol_name") else None,
-        "verdict": {"allowed": "allowed", "accept": "allowed", "blocked": "denied", "reject": "denied", "denied": "denied"}.get(
-            str(action).lower(), "unknown") if action else None,
+        "protocol": (conn["protocol_name"].lower() if isinstance(conn["protocol_name"], str) else conn["protocol_name"])
+        if conn.get("protocol_name")
+        else None,
+        "verdict": {
+            "allowed": "allowed",
+            "accept": "allowed",
+            "blocked": "denied",
+            "reject": "denied",
+            "denied": "denied",
+        }.get(str(action).lower(), "unknown")
+        if action
+        else None,
         "verdict_raw": action,
         "direction": {1: "ingress", 2: "egress"}.get(d) if isinstance(d := conn.get("direction_id"), int) else None,
         # connection_info.tcp_flags and protocol_num carry the VPC record's tcp-flags and
         # protocol (OCSF 1.x Network Connection Information; Security Lake's VPC flow mapping)
-        "is_reply": reply_from_tcp_flags(conn.get("tcp_flags"), conn.get("protocol_num")
-                                         if conn.get("protocol_num") is not None else _tcp_number(conn.get("protocol_name"))),
+        "is_reply": reply_from_tcp_flags(
+            conn.get("tcp_flags"),
+            conn.get("protocol_num")
+            if conn.get("protocol_num") is not None
+            else _tcp_number(conn.get("protocol_name")),
+        ),
         "bytes": traffic.get("bytes"),
         "packets": traffic.get("packets"),
-        "extra": json_text({k: v for k, v in record.items() if k not in ("src_endpoint", "dst_endpoint", "traffic") and not k.startswith("p_")}),
+        "extra": json_text(
+            {
+                k: v
+                for k, v in record.items()
+                if k not in ("src_endpoint", "dst_endpoint", "traffic") and not k.startswith("p_")
+            }
+        ),
     }
 
 

@@ -92,8 +92,14 @@ def needs_redaction(resource: str | None, subresource: str | None) -> bool:
 # --------------------------------------------------------------------------- structured
 
 
-def redact(obj: Any, *, resource: str | None = None, subresource: str | None = None, counts: Counter[str] | None = None,
-           text: bool = True) -> Any:
+def redact(
+    obj: Any,
+    *,
+    resource: str | None = None,
+    subresource: str | None = None,
+    counts: Counter[str] | None = None,
+    text: bool = True,
+) -> Any:
     """A copy of ``obj`` (parsed JSON) with credentials replaced; ``obj`` is not modified.
 
     ``resource`` and ``subresource`` come from the event's objectRef, so bodies without a
@@ -151,7 +157,13 @@ def _walk(root: Any, *, as_secret: bool, as_token: bool, counts: Counter[str], t
                 out[k] = redacted(v)
                 counts["credential-key"] += 1
                 continue
-            if k == "value" and isinstance(v, str) and v and isinstance(node.get("name"), str) and is_credential_env(node["name"]):
+            if (
+                k == "value"
+                and isinstance(v, str)
+                and v
+                and isinstance(node.get("name"), str)
+                and is_credential_env(node["name"])
+            ):
                 out[k] = redacted(v)  # an env var: {"name": "DB_PASSWORD", "value": "..."}
                 counts["credential-env"] += 1
                 continue
@@ -197,8 +209,15 @@ def _redact_patch_op(op: Any, counts: Counter[str]) -> Any:
     return op
 
 
-def redact_json_text(text: str, *, resource: str | None = None, subresource: str | None = None,
-                     counts: Counter[str] | None = None, structured: bool | None = None, scan: bool | None = None) -> str:
+def redact_json_text(
+    text: str,
+    *,
+    resource: str | None = None,
+    subresource: str | None = None,
+    counts: Counter[str] | None = None,
+    structured: bool | None = None,
+    scan: bool | None = None,
+) -> str:
     """A JSON body as text, redacted: the structured rules on the parsed body where it may need
     them (exact values, so their stand-ins match), then the text rules once over the whole text
     (cheaper than once per string inside it); text that is not JSON is redacted as free text."""
@@ -232,7 +251,8 @@ def redact_json_text(text: str, *, resource: str | None = None, subresource: str
 _STRUCTURE = re.compile(
     r'(?i)"[^"]*(?:passw|passphrase|pwd|secret|token|api.?key|access.?key|private.?key|signing.?key|[_-]key|credential|cookie|'
     r'dsn|bearer|connection.?string)[^"]*"\s*:\s*"|"name"\s*:\s*"[^"]*(?:pass|pw|key|token|secret|auth|credential)[^"]*"|'
-    r'last-applied-configuration|"Secret"|"Token(?:Review|Request)"|"(?:data|stringData)"\s*:')
+    r'last-applied-configuration|"Secret"|"Token(?:Review|Request)"|"(?:data|stringData)"\s*:'
+)
 
 
 # --------------------------------------------------------------------------- by shape
@@ -242,8 +262,10 @@ _STRUCTURE = re.compile(
 # Kubernetes evidence as "authorization" or "credential-id" are not in it: what they could
 # introduce is caught by the words and shapes that are.
 _WORDS = r"passw\w*|passphrase|pwd|secrets?|token|api.?key|access.?key|private.?key|signing.?key|\w+[_-]key|\w+[_-]pass|credentials?|sig|signature|cookie|dsn"
-_SHAPES = (r"bearer[\s+]|basic[\s+]|AKIA|ASIA|AGPA|AIDA|AROA|A3T|eyJ|xox|gh[pousr]_|github_pat|glpat|sk_live|rk_live|sk-|SG\.|npm_|pypi-|AIza|"
-           r"://[^/\s:@]+:[^/\s@]+@|-----BEGIN")
+_SHAPES = (
+    r"bearer[\s+]|basic[\s+]|AKIA|ASIA|AGPA|AIDA|AROA|A3T|eyJ|xox|gh[pousr]_|github_pat|glpat|sk_live|rk_live|sk-|SG\.|npm_|pypi-|AIza|"
+    r"://[^/\s:@]+:[^/\s@]+@|-----BEGIN"
+)
 # A superset of what the text rules look for — a credential word followed by an assignment
 # or given as a flag, or a credential's shape: text without any is left alone (most of an
 # audit log or a process table). PRECHECK allows a quote before the assignment
@@ -253,30 +275,38 @@ PRECHECK = re.compile(rf"(?i)(?:{_WORDS})['\"]?\s*(?:[=:]|%3[ad])|--?(?:{_WORDS}
 BODY_TEXT_PRECHECK = re.compile(rf"(?i)(?:{_WORDS})\s*[=:]|--?(?:{_WORDS})\s|{_SHAPES}")
 # The same for a map key or an object key that names a credential (``is_credential_key``
 # and ``is_credential_env``), for Arrow's RE2 engine: by its last word.
-KEY_PRECHECK = (r"(?i)(?:passw\w*|passphrase|pwd|secrets?|token|api.?key|access.?key|secret.?key|private.?key|signing.?key|"
-                r"client.?secret|credentials?|auth.?token|bearer|connection.?string|conn.?str|dsn|cookie|session.?key|"
-                r"[_-]key|[_-]pass|[_-]pw|[_-]auth|^key|^pass|^pw|^auth)$")
+KEY_PRECHECK = (
+    r"(?i)(?:passw\w*|passphrase|pwd|secrets?|token|api.?key|access.?key|secret.?key|private.?key|signing.?key|"
+    r"client.?secret|credentials?|auth.?token|bearer|connection.?string|conn.?str|dsn|cookie|session.?key|"
+    r"[_-]key|[_-]pass|[_-]pw|[_-]auth|^key|^pass|^pw|^auth)$"
+)
 # A JSON body that needs the structured rules or the text rules: a string-valued key that
 # names a credential, an env entry whose name does, the last-applied annotation, a Secret or
 # a token review, or any text-rule shape.
-BODY_PRECHECK = (r'(?i)"[^"]*(?:passw|passphrase|pwd|secret|token|api.?key|access.?key|private.?key|signing.?key|[_-]key|'
-                 r'credential|cookie|dsn|bearer|connection.?string)[^"]*"\s*:\s*"|'
-                 r'"name"\s*:\s*"[^"]*(?:pass|pw|key|token|secret|auth|credential)[^"]*"|last-applied-configuration|"Secret"|'
-                 r'"Token(?:Review|Request)"|' + PRECHECK.pattern.removeprefix("(?i)"))
+BODY_PRECHECK = (
+    r'(?i)"[^"]*(?:passw|passphrase|pwd|secret|token|api.?key|access.?key|private.?key|signing.?key|[_-]key|'
+    r'credential|cookie|dsn|bearer|connection.?string)[^"]*"\s*:\s*"|'
+    r'"name"\s*:\s*"[^"]*(?:pass|pw|key|token|secret|auth|credential)[^"]*"|last-applied-configuration|"Secret"|'
+    r'"Token(?:Review|Request)"|' + PRECHECK.pattern.removeprefix("(?i)")
+)
 
 
 # A credential named in a query string, an assignment or a command-line flag, and the value
 # after it: ``?token=…``, ``DB_PASSWORD=…``, ``password: …``, ``--password …``. (A bare word
 # followed by a space is not enough: ``kubectl create token my-sa`` names no credential.)
-_CREDENTIAL_WORD = (r"(?:[a-z0-9]+[_.-])*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
-                    r"secret[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth[_-]?token|sig|signature)")
+_CREDENTIAL_WORD = (
+    r"(?:[a-z0-9]+[_.-])*(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|"
+    r"secret[_-]?key|private[_-]?key|client[_-]?secret|credentials?|auth[_-]?token|sig|signature)"
+)
 _NAMED_VALUE = re.compile(
     rf"(?i)(?:(?P<name>{_CREDENTIAL_WORD})\s*[=:]\s*|(?:^|\s)--?(?P<flag>{_CREDENTIAL_WORD})\s+"
     rf"|(?:^|\s)(?P<compound>(?:[a-z0-9]+[_-])+{_CREDENTIAL_WORD})\s+)"
     r"['\"]?(?P<value>[^\s&'\";,]{4,})"
 )
 _AUTH_HEADER = re.compile(r"(?i)\b(?:bearer|basic)\s+(?P<value>[A-Za-z0-9._~+/=-]{8,})")
-_PRIVATE_KEY = re.compile(r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)", re.DOTALL)
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN[A-Z ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END[A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)", re.DOTALL
+)
 # detect-secrets detectors used on free text: all but the entropy ones (they flag ordinary
 # words in command lines) and the public-IP one (addresses are evidence, not secrets)
 _NOT_USED = {"Base64 High Entropy String", "Hex High Entropy String", "Public IP (ipv4)"}
@@ -313,8 +343,9 @@ def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
                         out.append(m.group(groups[-1]))
                     else:
                         end = _TOKEN_TAIL.match(line, m.end())
-                        out.append(line[m.start():end.end() if end else m.end()])
+                        out.append(line[m.start() : end.end() if end else m.end()])
             return out
+
         return find
 
     with default_settings():
@@ -328,8 +359,14 @@ def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
                 out.append((secret_type, by_pattern(list(plugin.denylist))))
             else:
                 # the keyword detector: its YAML grammar is the most permissive about quoting
-                out.append((secret_type, lambda line, p=plugin: [h.secret_value for h in
-                                                                 p.analyze_line(filename="evidence.yaml", line=line, line_number=0)]))
+                out.append(
+                    (
+                        secret_type,
+                        lambda line, p=plugin: [
+                            h.secret_value for h in p.analyze_line(filename="evidence.yaml", line=line, line_number=0)
+                        ],
+                    )
+                )
         warnings.showwarning = shown
         return out
 
@@ -378,7 +415,7 @@ def _find(text: str, found: dict[str, str]) -> None:
     for secret_type, analyze in _detectors():
         try:
             hits = analyze(text)
-        except Exception:  # a detector's own failure must not stop an ingest  # noqa: BLE001
+        except Exception:  # a detector's own failure must not stop an ingest
             continue
         for value in hits:
             if value and secret_type == "Private Key":
@@ -390,7 +427,15 @@ def _find(text: str, found: dict[str, str]) -> None:
 def _is_reference(value: str) -> bool:
     """``--token-file /var/run/…`` or ``secretKeyRef``-style names are where a credential is,
     not the credential."""
-    return value.startswith(("/", "$", "${", "{{")) or value.lower() in {"true", "false", "null", "none", "redacted", "xxxx", "****"}
+    return value.startswith(("/", "$", "${", "{{")) or value.lower() in {
+        "true",
+        "false",
+        "null",
+        "none",
+        "redacted",
+        "xxxx",
+        "****",
+    }
 
 
 def redact_excerpt(text: str, counts: Counter[str] | None = None) -> str:
@@ -408,9 +453,15 @@ def redact_excerpt(text: str, counts: Counter[str] | None = None) -> str:
         context = "secrets" if ('"data"' in text or '"stringData"' in text) else None
         return orjson.dumps(redact(obj, resource=context, counts=counts)).decode()
     if '"Secret' in text or '"stringData"' in text or '"data"' in text:
-        text = _DATA_BLOCK.sub(lambda m: m.group("head") + _QUOTED.sub(lambda q: _quoted_stand_in(q, counts), m.group("body")), text)
-    text = _KEYED_STRING.sub(lambda m: m.group("key") + _stand_in(m.group("value"), counts)
-                             if is_credential_key(m.group("name")) else m.group(0), text)
+        text = _DATA_BLOCK.sub(
+            lambda m: m.group("head") + _QUOTED.sub(lambda q: _quoted_stand_in(q, counts), m.group("body")), text
+        )
+    text = _KEYED_STRING.sub(
+        lambda m: (
+            m.group("key") + _stand_in(m.group("value"), counts) if is_credential_key(m.group("name")) else m.group(0)
+        ),
+        text,
+    )
     return redact_text(text, counts)
 
 
@@ -438,9 +489,17 @@ def _quoted_stand_in(m: re.Match[str], counts: Counter[str]) -> str:
 # addresses and times: the evidence itself, never a credential's only home.
 TEXT, BODY, TEXTS = "text", "body", "texts"
 COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
-    "audit": (("request_uri", TEXT), ("exec_command", TEXT), ("user_agent", TEXT), ("response_reason", TEXT),
-              ("authz_reason", TEXT), ("request_object", BODY), ("response_object", BODY), ("annotations", TEXTS),
-              ("user_extra", TEXTS)),
+    "audit": (
+        ("request_uri", TEXT),
+        ("exec_command", TEXT),
+        ("user_agent", TEXT),
+        ("response_reason", TEXT),
+        ("authz_reason", TEXT),
+        ("request_object", BODY),
+        ("response_object", BODY),
+        ("annotations", TEXTS),
+        ("user_extra", TEXTS),
+    ),
     "runtime": (("output", TEXT), ("args", TEXT), ("cmdline", TEXT), ("parent_cmdline", TEXT), ("extra", BODY)),
     "flows": (("http_url", TEXT), ("extra", BODY)),
     "objects": (("object", BODY),),
@@ -461,8 +520,10 @@ def redact_batch(batch: pa.RecordBatch, table: str, counts: Counter[str]) -> pa.
     secret_rows = None
     if table == "audit":
         resource, sub = batch.column("resource"), batch.column("subresource")
-        secret_rows = pc.or_(pc.fill_null(pc.is_in(resource, value_set=pa.array(sorted(SECRET_RESOURCES))), False),
-                             pc.fill_null(pc.equal(sub, "token"), False))
+        secret_rows = pc.or_(
+            pc.fill_null(pc.is_in(resource, value_set=pa.array(sorted(SECRET_RESOURCES))), False),
+            pc.fill_null(pc.equal(sub, "token"), False),
+        )
     for name, kind in columns:
         i = batch.schema.get_field_index(name)
         if i < 0:
@@ -509,7 +570,9 @@ def redact_batch(batch: pa.RecordBatch, table: str, counts: Counter[str]) -> pa.
                 values[k] = redact_excerpt(v, counts)
             else:
                 res, sub = (resources[k], subresources[k]) if table == "audit" else (None, None)
-                values[k] = redact_json_text(v, resource=res, subresource=sub, counts=counts, structured=structure[k], scan=scan[k])
+                values[k] = redact_json_text(
+                    v, resource=res, subresource=sub, counts=counts, structured=structure[k], scan=scan[k]
+                )
         if sum(counts.values()) != before:
             # the new values in place of the old: concatenated, then taken back into row order
             order = np.arange(len(col))
@@ -538,7 +601,9 @@ def _rows_with_hits(col: pa.Array) -> set[int]:
     for part, pattern, inner_offsets in checks:
         if not len(part):
             continue
-        hit = np.flatnonzero(pc.fill_null(pc.match_substring_regex(part, pattern), False).to_numpy(zero_copy_only=False))
+        hit = np.flatnonzero(
+            pc.fill_null(pc.match_substring_regex(part, pattern), False).to_numpy(zero_copy_only=False)
+        )
         if not len(hit):
             continue
         if inner_offsets is not None:

@@ -44,9 +44,12 @@ def _event_key(record: dict[str, Any]) -> str | None:
 
 
 def sniff(record: Any) -> bool:
-    return isinstance(record, dict) and (
-        _event_key(record) is not None or any(k in record for k in _NOT_EVENTS)
-    ) and ("time" in record or "node_name" in record or _event_key(record) is not None) and "flow" not in record
+    return (
+        isinstance(record, dict)
+        and (_event_key(record) is not None or any(k in record for k in _NOT_EVENTS))
+        and ("time" in record or "node_name" in record or _event_key(record) is not None)
+        and "flow" not in record
+    )
 
 
 def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -89,8 +92,10 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     }
     if key in ("process_connect", "process_close", "process_listen"):
         row.update(
-            src_ip=ev.get("source_ip"), src_port=ev.get("source_port"),
-            dst_ip=ev.get("destination_ip"), dst_port=ev.get("destination_port"),
+            src_ip=ev.get("source_ip"),
+            src_port=ev.get("source_port"),
+            dst_ip=ev.get("destination_ip"),
+            dst_port=ev.get("destination_port"),
             protocol=_lower(ev.get("protocol")) if ev.get("protocol") else None,
         )
     for arg in as_list(ev.get("args")):
@@ -100,8 +105,10 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         if isinstance(sock, dict) and row.get("dst_ip") is None:
             row.update(
                 event_type="network",
-                src_ip=sock.get("saddr"), src_port=sock.get("sport"),
-                dst_ip=sock.get("daddr"), dst_port=sock.get("dport"),
+                src_ip=sock.get("saddr"),
+                src_port=sock.get("sport"),
+                dst_ip=sock.get("daddr"),
+                dst_port=sock.get("dport"),
                 protocol=_protocol(sock.get("protocol")),
             )
         for name in ("file_arg", "path_arg", "linux_binprm_arg"):
@@ -110,7 +117,16 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
                 row["file_path"] = f["path"]
                 if row["event_type"] == "syscall":
                     row["event_type"] = "file"
-    mapped = {"process", "parent", "policy_name", "source_ip", "source_port", "destination_ip", "destination_port", "protocol"}
+    mapped = {
+        "process",
+        "parent",
+        "policy_name",
+        "source_ip",
+        "source_port",
+        "destination_ip",
+        "destination_port",
+        "protocol",
+    }
     rest = {k: v for k, v in ev.items() if k not in mapped}
     if rest:
         row["extra"] = json_text(rest)
@@ -132,4 +148,3 @@ def _protocol(v: Any) -> Any:
 def _lower(v: Any) -> Any:
     # lower-cased when text; anything else goes to the driver as it is
     return v.lower() if isinstance(v, str) else v
-

@@ -37,7 +37,9 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     k8s = as_object(record.get("kubernetes"))
     meta = as_object(record.get("metadata"))
     props = as_object(meta.get("Properties"))
-    args: dict[str, Any] = {text(a.get("name")) or "": a.get("value") for a in as_list(record.get("args")) if isinstance(a, dict)}
+    args: dict[str, Any] = {
+        text(a.get("name")) or "": a.get("value") for a in as_list(record.get("args")) if isinstance(a, dict)
+    }
     name = record.get("eventName") if isinstance(record.get("eventName"), str) else ""
     signature = bool(props) or str(record.get("eventId", "")).startswith("6")
     argv = args.get("argv")
@@ -65,7 +67,20 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "tags": [t for t in (props.get("Technique"), props.get("external_id"), props.get("Category")) if t] or None,
     }
     row["extra"] = json_text(
-        {k: record[k] for k in ("eventName", "eventId", "processName", "hostName", "args", "returnValue", "syscall", "matchedPolicies") if k in record}
+        {
+            k: record[k]
+            for k in (
+                "eventName",
+                "eventId",
+                "processName",
+                "hostName",
+                "args",
+                "returnValue",
+                "syscall",
+                "matchedPolicies",
+            )
+            if k in record
+        }
         | ({"metadata": meta} if meta else {})
     )
     yield row
@@ -91,4 +106,3 @@ def _severity(v: Any) -> str | None:
     if isinstance(v, str) and v.strip().isdigit():
         return levels.get(int(v))
     return text(v)  # another spelling: kept as written
-

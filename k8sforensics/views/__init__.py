@@ -6,12 +6,24 @@ from __future__ import annotations
 from .checklist import checklist_html, checklist_panel
 from .explorer import kill_chain_explorer
 from .network import (
-           lateral_movement_figure,
-           lateral_movement_panel,
-           write_cytoscape_json,
-           write_graphml,
+    lateral_movement_figure,
+    lateral_movement_panel,
+    write_cytoscape_json,
+    write_graphml,
 )
 from .timeline import escape, figure_html, kill_chain_figure, narrative_html, table_html
 
-__all__ = ["checklist_html", "checklist_panel", "escape", "figure_html", "kill_chain_explorer", "kill_chain_figure", "lateral_movement_figure", "lateral_movement_panel",
-           "narrative_html", "table_html", "write_cytoscape_json", "write_graphml"]
+__all__ = [
+    "checklist_html",
+    "checklist_panel",
+    "escape",
+    "figure_html",
+    "kill_chain_explorer",
+    "kill_chain_figure",
+    "lateral_movement_figure",
+    "lateral_movement_panel",
+    "narrative_html",
+    "table_html",
+    "write_cytoscape_json",
+    "write_graphml",
+]

@@ -44,7 +44,9 @@ def checklist_html(actions: pd.DataFrame) -> str:
             if r.references:
                 extra.append(f"references: {escape(r.references)}")
             if len(r.finding_ids) or len(r.event_ids):
-                extra.append(f"{len(r.finding_ids)} finding(s), {len(r.event_ids)} evidence event(s): {escape(', '.join(list(r.event_ids)[:3]))}")
+                extra.append(
+                    f"{len(r.finding_ids)} finding(s), {len(r.event_ids)} evidence event(s): {escape(', '.join(list(r.event_ids)[:3]))}"
+                )
             verdict = getattr(r, "verdict", None)
             if isinstance(verdict, str):
                 extra.append(f"verified: <b>{escape(verdict)}</b> — {escape(getattr(r, 'evidence', ''))}")
@@ -54,8 +56,10 @@ def checklist_html(actions: pd.DataFrame) -> str:
             step = getattr(r, "step", None)
             number = f' value="{int(step)}"' if isinstance(step, (int, np.integer)) else ""
             kind = f"{escape(r.kind)} · " if isinstance(getattr(r, "kind", None), str) else ""
-            parts.append(f'<li{number} data-action="{escape(r.action_id)}"><b>{box} {escape(r.action)}</b> <small>[{kind}{escape(r.control)}]</small>'
-                         f"<br><small>{'<br>'.join(extra)}</small></li>")
+            parts.append(
+                f'<li{number} data-action="{escape(r.action_id)}"><b>{box} {escape(r.action)}</b> <small>[{kind}{escape(r.control)}]</small>'
+                f"<br><small>{'<br>'.join(extra)}</small></li>"
+            )
         parts.append("</ol>")
     parts.append("</div>")
     return "".join(parts)
@@ -86,12 +90,19 @@ def checklist_panel(actions: pd.DataFrame, *, case_dir: str | os.PathLike[str]) 
         rows.append(w.HTML(f"<h3>{priority}. {escape(phase)}</h3>"))
         for r in g.itertuples(index=False):
             step = getattr(r, "step", None)
-            box = w.Checkbox(value=bool(r.done), description=f"{int(step)}. {r.action}" if isinstance(step, (int, np.integer)) else r.action, indent=False, layout={"width": "70%"})
+            box = w.Checkbox(
+                value=bool(r.done),
+                description=f"{int(step)}. {r.action}" if isinstance(step, (int, np.integer)) else r.action,
+                indent=False,
+                layout={"width": "70%"},
+            )
             note = w.Text(value=r.note, placeholder="note", layout={"width": "28%"})
             box.add_class("k8sf-action")
             box.observe(functools.partial(tick, r.action_id), names="value")
             note.observe(lambda change, i=r.action_id: checklist.mark(i, note=change["new"]), names="value")
-            detail = w.HTML(f"<small>[{escape(r.control)}] {escape(r.why)} {('<code>' + escape(r.command) + '</code>') if r.command else ''}</small>")
+            detail = w.HTML(
+                f"<small>[{escape(r.control)}] {escape(r.why)} {('<code>' + escape(r.command) + '</code>') if r.command else ''}</small>"
+            )
             rows.append(w.VBox([w.HBox([box, note]), detail]))
     count()
     return w.VBox([summary, *rows, artifacts_panel(Path(case_dir) / "remediation")])

@@ -25,13 +25,21 @@ def kill_chain_explorer(timeline: pd.DataFrame, *, case: Case | None = None) -> 
     import plotly.graph_objects as go
 
     f = timeline[timeline["kind"] == "finding"]
-    times = sorted(pd.to_datetime(pd.concat([f["time"], f["time_end"]])).dropna().unique()) or [pd.Timestamp.now(tz="UTC")]
+    times = sorted(pd.to_datetime(pd.concat([f["time"], f["time_end"]])).dropna().unique()) or [
+        pd.Timestamp.now(tz="UTC")
+    ]
     options = [(pd.Timestamp(t).strftime("%m-%d %H:%M:%S"), pd.Timestamp(t)) for t in times]
-    window = w.SelectionRangeSlider(options=options, index=(0, len(options) - 1), description="time", layout={"width": "95%"})
-    phase_pick = w.SelectMultiple(options=[p for p in PHASES if p in set(f["kill_chain_phase"])], description="phases", rows=7)
+    window = w.SelectionRangeSlider(
+        options=options, index=(0, len(options) - 1), description="time", layout={"width": "95%"}
+    )
+    phase_pick = w.SelectMultiple(
+        options=[p for p in PHASES if p in set(f["kill_chain_phase"])], description="phases", rows=7
+    )
     namespaces = ["(all)"] + sorted(set(f["namespace"].dropna()))
     ns_pick = w.Dropdown(options=namespaces, description="namespace")
-    entity_pick = w.Dropdown(options=["(none)"] + sorted(set(f["entity"].dropna())), description="entity", layout={"width": "60%"})
+    entity_pick = w.Dropdown(
+        options=["(none)"] + sorted(set(f["entity"].dropna())), description="entity", layout={"width": "60%"}
+    )
     figure = go.FigureWidget(kill_chain_figure(timeline))
     phase_table = w.HTML(table_html(phases(timeline)))
     events = w.HTML()
@@ -61,9 +69,16 @@ def kill_chain_explorer(timeline: pd.DataFrame, *, case: Case | None = None) -> 
             events.value = ""
             return
         if case is not None:
-            rows = entity_events(case, entity, start=window.value[0] - pd.Timedelta(minutes=30), end=window.value[1] + pd.Timedelta(minutes=30))
+            rows = entity_events(
+                case,
+                entity,
+                start=window.value[0] - pd.Timedelta(minutes=30),
+                end=window.value[1] + pd.Timedelta(minutes=30),
+            )
         else:
-            rows = timeline[(timeline["entity"] == entity) & (timeline["kind"] != "finding")][["time", "source_table", "event_id", "summary"]]
+            rows = timeline[(timeline["entity"] == entity) & (timeline["kind"] != "finding")][
+                ["time", "source_table", "event_id", "summary"]
+            ]
         events.value = f"<h4>events of {escape(entity)}</h4>" + table_html(rows, max_rows=500)
 
     for control in (window, phase_pick, ns_pick):

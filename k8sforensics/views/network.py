@@ -28,13 +28,41 @@ if TYPE_CHECKING:
     import networkx as nx
     import plotly.graph_objects as go
 
-KIND_COLOURS = {"ip": "#d62728", "pod": "#1f77b4", "sa": "#ff7f0e", "user": "#9467bd", "group": "#c5b0d5", "node": "#2ca02c",
-                "secret": "#8c564b", "binding": "#e377c2", "workload": "#17becf", "role": "#7f7f7f"}
+KIND_COLOURS = {
+    "ip": "#d62728",
+    "pod": "#1f77b4",
+    "sa": "#ff7f0e",
+    "user": "#9467bd",
+    "group": "#c5b0d5",
+    "node": "#2ca02c",
+    "secret": "#8c564b",
+    "binding": "#e377c2",
+    "workload": "#17becf",
+    "role": "#7f7f7f",
+}
 EDGE_COLOURS = {
-    "flow": "#9ecae1", "flow_denied": "#fdae6b", "exec": "#d62728", "attach": "#d62728", "debug": "#d62728", "port_forward": "#ff9896",
-    "node_proxy": "#d62728", "token_use": "#ff7f0e", "token_steal": "#ff7f0e", "token_request": "#ff7f0e", "impersonate": "#ff7f0e",
-    "create_pod": "#2ca02c", "create_workload": "#2ca02c", "patch": "#bcbd22", "read_secret": "#8c564b", "bind_role": "#e377c2",
-    "grants": "#e377c2", "use_binding": "#f7b6d2", "host_escape": "#000000", "hosts": "#98df8a", "runs": "#17becf", "member_of": "#c5b0d5",
+    "flow": "#9ecae1",
+    "flow_denied": "#fdae6b",
+    "exec": "#d62728",
+    "attach": "#d62728",
+    "debug": "#d62728",
+    "port_forward": "#ff9896",
+    "node_proxy": "#d62728",
+    "token_use": "#ff7f0e",
+    "token_steal": "#ff7f0e",
+    "token_request": "#ff7f0e",
+    "impersonate": "#ff7f0e",
+    "create_pod": "#2ca02c",
+    "create_workload": "#2ca02c",
+    "patch": "#bcbd22",
+    "read_secret": "#8c564b",
+    "bind_role": "#e377c2",
+    "grants": "#e377c2",
+    "use_binding": "#f7b6d2",
+    "host_escape": "#000000",
+    "hosts": "#98df8a",
+    "runs": "#17becf",
+    "member_of": "#c5b0d5",
 }
 
 
@@ -51,10 +79,14 @@ def compromised(graph: nx.MultiDiGraph, source: str | None = None) -> pd.DataFra
             for n, t in ((u, d["first_seen"] - pd.Timedelta(microseconds=1)), (v, d["first_seen"])):
                 if n not in rows or t < rows[n][0]:
                     rows[n] = (t, u if n == v else None, d["type"] if n == v else None)
-    return pd.DataFrame([(n, t, p, via) for n, (t, p, via) in rows.items()], columns=["node", "reached", "parent", "via"])
+    return pd.DataFrame(
+        [(n, t, p, via) for n, (t, p, via) in rows.items()], columns=["node", "reached", "parent", "via"]
+    )
 
 
-def layout(graph: nx.MultiDiGraph, *, source: str | None = None, possible: bool = True, max_nodes: int = 120) -> pd.DataFrame:
+def layout(
+    graph: nx.MultiDiGraph, *, source: str | None = None, possible: bool = True, max_nodes: int = 120
+) -> pd.DataFrame:
     """Which nodes the figure shows and where: ``node, kind, status, x, y, reached, hops, parent,
     via``. ``status`` is ``compromised`` (control reached it), ``accessed`` (an outside address a
     compromised node connected to — C2, exfiltration — or a secret it read) or ``possible`` (where control could still go,
@@ -64,11 +96,23 @@ def layout(graph: nx.MultiDiGraph, *, source: str | None = None, possible: bool 
     done = set(reached["node"])
     contacts: dict[str, Any] = {}
     for u, v, d in graph.edges(data=True):
-        if u in done and v not in done and d.get("observed") and (
-                (d["type"] == "flow" and node_ids.is_a(v, "ip")) or d["type"] == "read_secret"):
+        if (
+            u in done
+            and v not in done
+            and d.get("observed")
+            and ((d["type"] == "flow" and node_ids.is_a(v, "ip")) or d["type"] == "read_secret")
+        ):
             contacts[v] = min(contacts.get(v, d["first_seen"]), d["first_seen"])
-    contacted = pd.DataFrame({"node": list(contacts), "reached": list(contacts.values()), "parent": None, "via": None,
-                              "status": "accessed", "hops": 0})
+    contacted = pd.DataFrame(
+        {
+            "node": list(contacts),
+            "reached": list(contacts.values()),
+            "parent": None,
+            "via": None,
+            "status": "accessed",
+            "hops": 0,
+        }
+    )
     shown = pd.concat([x for x in (reached, contacted) if len(x)], ignore_index=True) if len(reached) else reached
     if shown.empty:
         return pd.DataFrame(columns=["node", "kind", "status", "x", "y", "reached", "hops", "parent", "via"])
@@ -77,17 +121,38 @@ def layout(graph: nx.MultiDiGraph, *, source: str | None = None, possible: bool 
     if possible:
         radius = blast_radius(graph, reached["node"].tolist())
         radius = radius[~radius["node"].isin(set(shown["node"]))].head(max(0, max_nodes - len(shown)))
-        shown = pd.concat([shown, pd.DataFrame({"node": radius["node"], "reached": pd.NaT, "parent": radius["parent"], "via": radius["via"],
-                                                "status": "possible", "hops": radius["hops"],
-                                                "x": int(shown["x"].max()) + radius["hops"]})], ignore_index=True)
+        shown = pd.concat(
+            [
+                shown,
+                pd.DataFrame(
+                    {
+                        "node": radius["node"],
+                        "reached": pd.NaT,
+                        "parent": radius["parent"],
+                        "via": radius["via"],
+                        "status": "possible",
+                        "hops": radius["hops"],
+                        "x": int(shown["x"].max()) + radius["hops"],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     shown = shown.head(max_nodes).assign(kind=lambda d: [graph.nodes[n].get("kind") for n in d["node"]])
     shown = shown.sort_values(["x", "kind", "node"], kind="stable")
     shown["y"] = shown.groupby("x").cumcount() - (shown.groupby("x")["node"].transform("size") - 1) / 2
     return shown.reset_index(drop=True)[["node", "kind", "status", "x", "y", "reached", "hops", "parent", "via"]]
 
 
-def lateral_movement_figure(graph: nx.MultiDiGraph, *, source: str | None = None, observed: bool = True, possible: bool = True,
-                            max_nodes: int = 120, title: str = "Lateral movement") -> go.Figure:
+def lateral_movement_figure(
+    graph: nx.MultiDiGraph,
+    *,
+    source: str | None = None,
+    observed: bool = True,
+    possible: bool = True,
+    max_nodes: int = 120,
+    title: str = "Lateral movement",
+) -> go.Figure:
     """The graph around the attack: what control reached and the outside addresses it talked
     to (solid edges: every observed edge among them) and, with ``possible=True``, where control
     could still go (dashed: the possible edge that reaches each such node first). ``source`` is
@@ -101,7 +166,9 @@ def lateral_movement_figure(graph: nx.MultiDiGraph, *, source: str | None = None
         return fig
     at = {n: (x, y) for n, x, y in zip(pos["node"], pos["x"], pos["y"])}
     seen_nodes = set(pos.loc[pos["status"] != "possible", "node"])
-    tree = {(p, n, via) for n, p, via, st in zip(pos["node"], pos["parent"], pos["via"], pos["status"]) if st == "possible"}
+    tree = {
+        (p, n, via) for n, p, via, st in zip(pos["node"], pos["parent"], pos["via"], pos["status"]) if st == "possible"
+    }
     groups: dict[tuple[str, bool], list[tuple[str, str, dict[str, Any]]]] = {}
     for u, v, d in graph.edges(data=True):
         if u == v or u not in at or v not in at:
@@ -117,21 +184,51 @@ def lateral_movement_figure(graph: nx.MultiDiGraph, *, source: str | None = None
         labels = [escape(_short(graph.nodes[n].get("label", n))) for n in g["node"]]
         # neighbouring columns label above and below, so long names do not run into each other
         where = ["top center" if x % 2 == 0 else "bottom center" for x in g["x"]]
-        fig.add_trace(go.Scatter(x=g["x"], y=g["y"], mode="markers+text", name=escape(kind), text=labels, textposition=where,
-                                 hovertext=hover, hoverinfo="text", marker={"size": 16, "color": KIND_COLOURS.get(str(kind), "#bbbbbb"),
-                                                                            "line": {"width": 1, "color": "#333"}},
-                                 legendgroup="nodes", legendgrouptitle_text="nodes"))
+        fig.add_trace(
+            go.Scatter(
+                x=g["x"],
+                y=g["y"],
+                mode="markers+text",
+                name=escape(kind),
+                text=labels,
+                textposition=where,
+                hovertext=hover,
+                hoverinfo="text",
+                marker={
+                    "size": 16,
+                    "color": KIND_COLOURS.get(str(kind), "#bbbbbb"),
+                    "line": {"width": 1, "color": "#333"},
+                },
+                legendgroup="nodes",
+                legendgrouptitle_text="nodes",
+            )
+        )
     ticks = pos.drop_duplicates("x").sort_values("x")
-    tick_text = [escape(pd.Timestamp(t).strftime("%H:%M:%S")) if pd.notna(t) else ("start" if h == 0 else f"+{h} hop(s)")
-                 for t, h in zip(ticks["reached"], ticks["hops"])]
-    fig.update_layout(title=escape(title), template="plotly_white", height=max(420, 60 * int(pos.groupby("x").size().max()) + 160),
-                      xaxis={"tickvals": ticks["x"].tolist(), "ticktext": tick_text, "title": "first compromise (UTC) → could still reach",
-                             "showgrid": False, "zeroline": False},
-                      yaxis={"visible": False}, hovermode="closest", legend={"groupclick": "toggleitem"})
+    tick_text = [
+        escape(pd.Timestamp(t).strftime("%H:%M:%S")) if pd.notna(t) else ("start" if h == 0 else f"+{h} hop(s)")
+        for t, h in zip(ticks["reached"], ticks["hops"])
+    ]
+    fig.update_layout(
+        title=escape(title),
+        template="plotly_white",
+        height=max(420, 60 * int(pos.groupby("x").size().max()) + 160),
+        xaxis={
+            "tickvals": ticks["x"].tolist(),
+            "ticktext": tick_text,
+            "title": "first compromise (UTC) → could still reach",
+            "showgrid": False,
+            "zeroline": False,
+        },
+        yaxis={"visible": False},
+        hovermode="closest",
+        legend={"groupclick": "toggleitem"},
+    )
     return fig
 
 
-def _edge_traces(kind: str, seen: bool, edges: list[tuple[str, str, dict[str, Any]]], at: dict[str, tuple[float, float]]) -> list[Any]:
+def _edge_traces(
+    kind: str, seen: bool, edges: list[tuple[str, str, dict[str, Any]]], at: dict[str, tuple[float, float]]
+) -> list[Any]:
     import plotly.graph_objects as go
 
     xs: list[Any] = []
@@ -154,10 +251,29 @@ def _edge_traces(kind: str, seen: bool, edges: list[tuple[str, str, dict[str, An
     colour = EDGE_COLOURS.get(kind, "#999999")
     line = {"color": colour, "width": 2.5 if seen else 1.2, "dash": "solid" if seen else "dash"}
     group = "observed" if seen else "possible"
-    return [go.Scatter(x=xs, y=ys, mode="lines", line=line, name=escape(name), hoverinfo="skip", legendgroup=group,
-                       legendgrouptitle_text=group, opacity=1.0 if seen else 0.6),
-            go.Scatter(x=mx, y=my, mode="markers", marker={"symbol": "arrow", "angleref": "previous", "size": sizes, "color": colour},
-                       hovertext=hover, hoverinfo="text", showlegend=False, legendgroup=group)]
+    return [
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            line=line,
+            name=escape(name),
+            hoverinfo="skip",
+            legendgroup=group,
+            legendgrouptitle_text=group,
+            opacity=1.0 if seen else 0.6,
+        ),
+        go.Scatter(
+            x=mx,
+            y=my,
+            mode="markers",
+            marker={"symbol": "arrow", "angleref": "previous", "size": sizes, "color": colour},
+            hovertext=hover,
+            hoverinfo="text",
+            showlegend=False,
+            legendgroup=group,
+        ),
+    ]
 
 
 def _short(label: str, n: int = 28) -> str:
@@ -192,32 +308,59 @@ def lateral_movement_panel(graph: nx.MultiDiGraph, *, source: str | None = None)
     import ipywidgets as w
     import plotly.graph_objects as go
 
-    starts = sorted({u for u, _, d in graph.edges(data=True) if d.get("observed") and d["type"] in REACH_EDGES | {"flow"}},
-                    key=lambda n: (not node_ids.is_a(n, "ip"), str(n)))
+    starts = sorted(
+        {u for u, _, d in graph.edges(data=True) if d.get("observed") and d["type"] in REACH_EDGES | {"flow"}},
+        key=lambda n: (not node_ids.is_a(n, "ip"), str(n)),
+    )
     auto = "(patient zero's source)"
-    pick = w.Dropdown(options=[auto, *starts], value=source if source in starts else auto, description="start", layout={"width": "60%"})
-    times = sorted({d["first_seen"] for _, _, d in graph.edges(data=True) if d.get("observed")}) or [pd.Timestamp.now(tz="UTC")]
+    pick = w.Dropdown(
+        options=[auto, *starts],
+        value=source if source in starts else auto,
+        description="start",
+        layout={"width": "60%"},
+    )
+    times = sorted({d["first_seen"] for _, _, d in graph.edges(data=True) if d.get("observed")}) or [
+        pd.Timestamp.now(tz="UTC")
+    ]
     options = [(pd.Timestamp(t).strftime("%m-%d %H:%M:%S"), pd.Timestamp(t)) for t in times]
-    window = w.SelectionRangeSlider(options=options, index=(0, len(options) - 1), description="window", layout={"width": "95%"})
-    show = w.ToggleButtons(options=["observed", "observed + possible", "possible"], value="observed + possible", description="edges")
+    window = w.SelectionRangeSlider(
+        options=options, index=(0, len(options) - 1), description="window", layout={"width": "95%"}
+    )
+    show = w.ToggleButtons(
+        options=["observed", "observed + possible", "possible"], value="observed + possible", description="edges"
+    )
     figure = go.FigureWidget()
     table = w.HTML()
 
     def refresh(_: Any = None) -> None:
         lo, hi = window.value
-        keep = [(u, v, k) for u, v, k, d in graph.edges(keys=True, data=True)
-                if not d.get("observed") or (d["last_seen"] >= lo and d["first_seen"] <= hi)]
+        keep = [
+            (u, v, k)
+            for u, v, k, d in graph.edges(keys=True, data=True)
+            if not d.get("observed") or (d["last_seen"] >= lo and d["first_seen"] <= hi)
+        ]
         sub: nx.MultiDiGraph = graph.edge_subgraph(keep)
         start = None if pick.value == auto else pick.value
-        new = lateral_movement_figure(sub, source=start if start in sub else None, observed=show.value != "possible",
-                                      possible=show.value != "observed")
+        new = lateral_movement_figure(
+            sub,
+            source=start if start in sub else None,
+            observed=show.value != "possible",
+            possible=show.value != "observed",
+        )
         with figure.batch_update():
             figure.data = []
             figure.add_traces(list(new.data))
             figure.layout = new.layout
         if start is not None and start in sub:
-            table.value = "<h4>blast radius of " + escape(start) + "</h4>" + table_html(
-                blast_radius(sub, start, observed_only=show.value == "observed").drop(columns="event_ids"), max_rows=200)
+            table.value = (
+                "<h4>blast radius of "
+                + escape(start)
+                + "</h4>"
+                + table_html(
+                    blast_radius(sub, start, observed_only=show.value == "observed").drop(columns="event_ids"),
+                    max_rows=200,
+                )
+            )
         else:
             table.value = ""
 
@@ -261,13 +404,23 @@ def write_graphml(graph: nx.MultiDiGraph, path: str | os.PathLike[str]) -> Path:
 def write_cytoscape_json(graph: nx.MultiDiGraph, path: str | os.PathLike[str]) -> Path:
     """The graph as Cytoscape JSON (``{"elements": {"nodes": [...], "edges": [...]}}``, what
     Cytoscape desktop imports as .cyjs and Cytoscape.js loads); Gephi opens the GraphML."""
-    nodes = [{"data": {"id": n, "name": d.get("label", n), **{k: _flat(v) for k, v in d.items()}}} for n, d in graph.nodes(data=True)]
+    nodes = [
+        {"data": {"id": n, "name": d.get("label", n), **{k: _flat(v) for k, v in d.items()}}}
+        for n, d in graph.nodes(data=True)
+    ]
     edges = []
     for i, (u, v, k, d) in enumerate(graph.edges(keys=True, data=True)):
         data = {a: (list(map(str, x)) if isinstance(x, (list, tuple)) else _flat(x)) for a, x in d.items()}
-        edges.append({"data": {"id": f"e{i}", "source": u, "target": v, "key": str(k), "interaction": d.get("type"), **data}})
-    doc = {"format_version": "1.0", "generated_by": "k8sforensics", "target_cytoscapejs_version": "~3",
-           "data": {"name": "lateral movement"}, "elements": {"nodes": nodes, "edges": edges}}
+        edges.append(
+            {"data": {"id": f"e{i}", "source": u, "target": v, "key": str(k), "interaction": d.get("type"), **data}}
+        )
+    doc = {
+        "format_version": "1.0",
+        "generated_by": "k8sforensics",
+        "target_cytoscapejs_version": "~3",
+        "data": {"name": "lateral movement"},
+        "elements": {"nodes": nodes, "edges": edges},
+    }
     out = Path(path)
     out.write_text(json.dumps(doc, indent=1))
     return out

@@ -41,27 +41,42 @@ def run_report(
     from nbconvert import HTMLExporter
 
     case = Path(case_dir).resolve()
-    opened = Case.open(case)  # a folder that is not a case, or a damaged manifest: one clear error before any notebook runs
+    opened = Case.open(
+        case
+    )  # a folder that is not a case, or a damaged manifest: one clear error before any notebook runs
     if opened.manifest.get("secrets_kept") and not include_secrets:
-        raise ReportError(f"{case}: this case was ingested with --keep-secrets and holds credentials unredacted; a report "
-                          f"would carry them into pages that get mailed. Pass include_secrets=True (--include-secrets) "
-                          f"to make one anyway")
+        raise ReportError(
+            f"{case}: this case was ingested with --keep-secrets and holds credentials unredacted; a report "
+            f"would carry them into pages that get mailed. Pass include_secrets=True (--include-secrets) "
+            f"to make one anyway"
+        )
     nbs = shipped_notebooks() if notebooks is None else list(notebooks)
     if not nbs:
-        raise ReportError("no notebooks to run: this installation has no notebooks/ folder; pass notebooks=[...] or run from a checkout")
+        raise ReportError(
+            "no notebooks to run: this installation has no notebooks/ folder; pass notebooks=[...] or run from a checkout"
+        )
     target = Path(out).resolve() if out is not None else case / "report"
     target.mkdir(parents=True, exist_ok=True)
-    exporter = HTMLExporter(template_name="lab", exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(
+        template_name="lab", exclude_input=not show_code, exclude_input_prompt=True, exclude_output_prompt=True
+    )
     written = []
     for nb in nbs:
         executed = target / nb.name
         try:
             papermill.execute_notebook(
-                str(nb), str(executed), parameters={"case_dir": str(case), "interactive": False, **(parameters or {})},
-                kernel_name=kernel_name, progress_bar=False, execution_timeout=timeout, cwd=str(nb.parent),
+                str(nb),
+                str(executed),
+                parameters={"case_dir": str(case), "interactive": False, **(parameters or {})},
+                kernel_name=kernel_name,
+                progress_bar=False,
+                execution_timeout=timeout,
+                cwd=str(nb.parent),
             )
         except papermill.PapermillExecutionError as e:
-            raise ReportError(f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the partly run notebook is {executed})") from None
+            raise ReportError(
+                f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the partly run notebook is {executed})"
+            ) from None
         body, _ = exporter.from_notebook_node(nbformat.read(executed, as_version=4))
         page = target / (nb.stem + ".html")
         tmp = page.with_name(f".{page.name}.{os.getpid()}.tmp")

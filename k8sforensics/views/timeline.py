@@ -16,8 +16,13 @@ import plotly.graph_objects as go
 from ..detect.engine import PHASES
 
 PHASE_COLOURS = {
-    "Reconnaissance": "#6c757d", "Weaponization": "#8e6c8a", "Delivery": "#1f77b4", "Exploitation": "#d62728",
-    "Installation": "#ff7f0e", "Command & Control": "#9467bd", "Actions on Objectives": "#2ca02c",
+    "Reconnaissance": "#6c757d",
+    "Weaponization": "#8e6c8a",
+    "Delivery": "#1f77b4",
+    "Exploitation": "#d62728",
+    "Installation": "#ff7f0e",
+    "Command & Control": "#9467bd",
+    "Actions on Objectives": "#2ca02c",
 }
 SEVERITY_SIZE = {"low": 8, "medium": 11, "high": 14, "critical": 18}
 
@@ -51,12 +56,22 @@ def kill_chain_figure(timeline: pd.DataFrame, *, title: str = "Kill chain", max_
             f"<br>{escape(_wrap(r.summary))}<br>evidence: {len(r.event_ids) if r.event_ids is not None else 0} event(s)"
             for r in g.itertuples()
         ]
-        fig.add_trace(go.Scatter(
-            x=g["time"], y=y, mode="markers", name=escape(phase), legendgroup=phase,
-            marker={"color": PHASE_COLOURS[phase], "size": g["severity"].map(SEVERITY_SIZE).fillna(10).tolist(),
-                    "line": {"width": 1, "color": "#222"}},
-            hovertext=hover, hoverinfo="text",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=g["time"],
+                y=y,
+                mode="markers",
+                name=escape(phase),
+                legendgroup=phase,
+                marker={
+                    "color": PHASE_COLOURS[phase],
+                    "size": g["severity"].map(SEVERITY_SIZE).fillna(10).tolist(),
+                    "line": {"width": 1, "color": "#222"},
+                },
+                hovertext=hover,
+                hoverinfo="text",
+            )
+        )
         spans = g[g["time_end"] > g["time"]]
         if len(spans):
             xs: list[Any] = []
@@ -64,19 +79,33 @@ def kill_chain_figure(timeline: pd.DataFrame, *, title: str = "Kill chain", max_
             for r, lane in zip(spans.itertuples(), spans["entity"].fillna("(unknown)").map(label)):
                 xs += [r.time, r.time_end, None]
                 ys += [lane, lane, None]
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line={"color": PHASE_COLOURS[phase], "width": 4}, opacity=0.5,
-                                     legendgroup=phase, showlegend=False, hoverinfo="skip"))
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    line={"color": PHASE_COLOURS[phase], "width": 4},
+                    opacity=0.5,
+                    legendgroup=phase,
+                    showlegend=False,
+                    hoverinfo="skip",
+                )
+            )
     fig.update_layout(
-        title=escape(title), template="plotly_white", height=max(320, 60 + 28 * len(lanes)),
-        xaxis_title="time (UTC)", yaxis={"categoryorder": "array", "categoryarray": [label[e] for e in reversed(lanes)], "title": ""},
-        legend={"title": "kill-chain phase", "traceorder": "normal"}, margin={"l": 10, "r": 10, "t": 50, "b": 40},
+        title=escape(title),
+        template="plotly_white",
+        height=max(320, 60 + 28 * len(lanes)),
+        xaxis_title="time (UTC)",
+        yaxis={"categoryorder": "array", "categoryarray": [label[e] for e in reversed(lanes)], "title": ""},
+        legend={"title": "kill-chain phase", "traceorder": "normal"},
+        margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
     return fig
 
 
 def _wrap(text: Any, width: int = 90) -> str:
     s = "" if text is None else str(text)
-    return "\n".join(s[i: i + width] for i in range(0, len(s), width))
+    return "\n".join(s[i : i + width] for i in range(0, len(s), width))
 
 
 def figure_html(fig: go.Figure, *, include_plotlyjs: bool = True) -> str:

@@ -18,16 +18,54 @@ PLAIN = {"spec": {"containers": [{"name": "c", "image": "alpine:3.19"}]}}
 
 
 def _rows() -> list[dict]:
-    return [audit("2026-01-01T08:00:00Z", "system:node:n1", "update", "leases"),
-            audit("2026-01-01T10:00:00Z", MALLORY, "create", "pods", object_namespace="kube-system", object_name="kube-proxy-x1",
-                  request_object=PRIVILEGED),
-            audit("2026-01-01T10:01:00Z", "alice", "create", "pods", object_namespace="dev", object_name="scratch", request_object=PLAIN),
-            audit("2026-01-01T08:05:00Z", "alice", "create", "pods", object_namespace="dev", object_name="old", request_object=PLAIN),
-            # an hour later, in other audit chunks: the attacker removes their pod; alice removes hers
-            audit("2026-01-01T11:00:00Z", MALLORY, "delete", "pods", object_namespace="kube-system", object_name="kube-proxy-x1"),
-            audit("2026-01-01T11:00:10Z", "alice", "delete", "pods", object_namespace="dev", object_name="scratch"),
-            audit("2026-01-01T11:00:20Z", "system:serviceaccount:kube-system:replicaset-controller", "delete", "pods",
-                  object_namespace="kube-system", object_name="kube-proxy-x1")]
+    return [
+        audit("2026-01-01T08:00:00Z", "system:node:n1", "update", "leases"),
+        audit(
+            "2026-01-01T10:00:00Z",
+            MALLORY,
+            "create",
+            "pods",
+            object_namespace="kube-system",
+            object_name="kube-proxy-x1",
+            request_object=PRIVILEGED,
+        ),
+        audit(
+            "2026-01-01T10:01:00Z",
+            "alice",
+            "create",
+            "pods",
+            object_namespace="dev",
+            object_name="scratch",
+            request_object=PLAIN,
+        ),
+        audit(
+            "2026-01-01T08:05:00Z",
+            "alice",
+            "create",
+            "pods",
+            object_namespace="dev",
+            object_name="old",
+            request_object=PLAIN,
+        ),
+        # an hour later, in other audit chunks: the attacker removes their pod; alice removes hers
+        audit(
+            "2026-01-01T11:00:00Z",
+            MALLORY,
+            "delete",
+            "pods",
+            object_namespace="kube-system",
+            object_name="kube-proxy-x1",
+        ),
+        audit("2026-01-01T11:00:10Z", "alice", "delete", "pods", object_namespace="dev", object_name="scratch"),
+        audit(
+            "2026-01-01T11:00:20Z",
+            "system:serviceaccount:kube-system:replicaset-controller",
+            "delete",
+            "pods",
+            object_namespace="kube-system",
+            object_name="kube-proxy-x1",
+        ),
+    ]
 
 
 def test_a_flagged_pod_deleted_by_its_creator_but_not_an_unflagged_one_or_a_controllers_delete() -> None:
@@ -37,8 +75,19 @@ def test_a_flagged_pod_deleted_by_its_creator_but_not_an_unflagged_one_or_a_cont
 
 
 def test_a_pod_flagged_at_run_time_then_deleted() -> None:
-    runtime = frame("runtime", {"time": "2026-01-01T10:30:00Z", "event_type": "exec", "namespace": "dev", "pod": "scratch", "container_id": "c1",
-                                "process": "/usr/bin/nsenter", "cmdline": "nsenter -t 1 -m -u -n -i sh", "node": "n1"})
+    runtime = frame(
+        "runtime",
+        {
+            "time": "2026-01-01T10:30:00Z",
+            "event_type": "exec",
+            "namespace": "dev",
+            "pod": "scratch",
+            "container_id": "c1",
+            "process": "/usr/bin/nsenter",
+            "cmdline": "nsenter -t 1 -m -u -n -i sh",
+            "node": "n1",
+        },
+    )
     hits = ar.flagged_pod_deleted(Evidence(audit=frame("audit", *_rows()), runtime=runtime))
     assert set(hits["entity"]) == {"kube-system/kube-proxy-x1", "dev/scratch"}
 
@@ -54,9 +103,21 @@ def test_the_deletion_is_found_when_the_creation_lies_in_an_earlier_chunk() -> N
 
 
 def test_a_bare_pod_after_a_daemonset_is_new_for_its_creator() -> None:
-    rows = [audit("2026-01-01T08:00:00Z", "system:node:n1", "update", "leases"),
-            audit("2026-01-01T10:00:00Z", MALLORY, "create", "daemonsets", api_group="apps", object_namespace="kube-system", object_name="node-cache"),
-            audit("2026-01-01T10:05:00Z", MALLORY, "create", "pods", object_namespace="default", object_name="debug-tools"),
-            audit("2026-01-01T10:06:00Z", MALLORY, "create", "pods", object_namespace="default", object_name="debug-tools-2")]
+    rows = [
+        audit("2026-01-01T08:00:00Z", "system:node:n1", "update", "leases"),
+        audit(
+            "2026-01-01T10:00:00Z",
+            MALLORY,
+            "create",
+            "daemonsets",
+            api_group="apps",
+            object_namespace="kube-system",
+            object_name="node-cache",
+        ),
+        audit("2026-01-01T10:05:00Z", MALLORY, "create", "pods", object_namespace="default", object_name="debug-tools"),
+        audit(
+            "2026-01-01T10:06:00Z", MALLORY, "create", "pods", object_namespace="default", object_name="debug-tools-2"
+        ),
+    ]
     hits = ar.new_pod_creator(Evidence(audit=frame("audit", *rows)))
     assert hits["entity"].tolist() == ["daemonsets/kube-system/node-cache", "default/debug-tools"]

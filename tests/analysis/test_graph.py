@@ -32,7 +32,11 @@ def test_ip_reuse_does_not_put_the_innocent_pod_on_the_path(graph, sample_truth:
     reached = kf.paths(graph, "ip:198.51.100.66")
     assert f"pod:{innocent['namespace']}/{innocent['pod']}" not in set(reached["node"])
     # what else the attacker reached: persistence
-    assert {"binding:system:monitoring-agents", "sa:kube-system/default", "workload:kube-system/cronjobs/log-rotate"} <= set(reached["node"])
+    assert {
+        "binding:system:monitoring-agents",
+        "sa:kube-system/default",
+        "workload:kube-system/cronjobs/log-rotate",
+    } <= set(reached["node"])
 
 
 def test_edges_are_aggregated_per_pair_and_type(graph) -> None:
@@ -40,7 +44,11 @@ def test_edges_are_aggregated_per_pair_and_type(graph) -> None:
     keys = [(u, v, d["type"], d["observed"]) for u, v, d in edges]
     assert len(keys) == len(set(keys))
     beacons = graph.get_edge_data("pod:kube-system/kube-proxy-x7k2p", "ip:203.0.113.77")["flow"]
-    assert beacons["count"] == 10 and beacons["first_seen"] == pd.Timestamp("2026-03-10T10:35:00Z") and len(beacons["event_ids"]) == 10
+    assert (
+        beacons["count"] == 10
+        and beacons["first_seen"] == pd.Timestamp("2026-03-10T10:35:00Z")
+        and len(beacons["event_ids"]) == 10
+    )
     assert graph.nodes["sa:shop/web"]["kind"] == "sa"
 
 
@@ -98,7 +106,9 @@ def test_edges_to_cut_between_the_foothold_and_the_node(graph) -> None:
     # cutting them disconnects the two over control edges
     g = graph.copy()
     for r in cut.itertuples():
-        for key in [k for k, d in g.get_edge_data(r.source, r.target).items() if d["type"] == r.type and not d["observed"]]:
+        for key in [
+            k for k, d in g.get_edge_data(r.source, r.target).items() if d["type"] == r.type and not d["observed"]
+        ]:
             g.remove_edge(r.source, r.target, key=key)
         for key in [k for k, d in (g.get_edge_data(r.source, r.target) or {}).items() if d["type"] == r.type]:
             g.remove_edge(r.source, r.target, key=key)  # the observed twin happened through the same grant
@@ -110,14 +120,41 @@ def test_a_binding_is_created_grants_and_is_used() -> None:
     from tests.event_frames import audit, frame
 
     attacker, sa = "system:serviceaccount:payments:api", "system:serviceaccount:kube-system:default"
-    body = {"kind": "ClusterRoleBinding", "metadata": {"name": "backdoor"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"kind": "ServiceAccount", "namespace": "kube-system", "name": "default"}]}
+    body = {
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "backdoor"},
+        "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "namespace": "kube-system", "name": "default"}],
+    }
     reason = 'RBAC: allowed by ClusterRoleBinding "backdoor" of ClusterRole "cluster-admin" to ServiceAccount "default/kube-system"'
-    a = frame("audit",
-              audit("2026-03-10T10:40:00Z", attacker, "create", "clusterrolebindings", object_name="backdoor", request_object=body),
-              audit("2026-03-10T10:45:00Z", sa, "list", "secrets", authz_reason=reason),
-              audit("2026-03-10T10:46:00Z", sa, "get", "secrets", object_namespace="kube-system", object_name="x", authz_reason=reason),
-              audit("2026-03-10T10:47:00Z", sa, "get", "pods", authz_reason='RBAC: allowed by ClusterRoleBinding "view" of ClusterRole'))
+    a = frame(
+        "audit",
+        audit(
+            "2026-03-10T10:40:00Z",
+            attacker,
+            "create",
+            "clusterrolebindings",
+            object_name="backdoor",
+            request_object=body,
+        ),
+        audit("2026-03-10T10:45:00Z", sa, "list", "secrets", authz_reason=reason),
+        audit(
+            "2026-03-10T10:46:00Z",
+            sa,
+            "get",
+            "secrets",
+            object_namespace="kube-system",
+            object_name="x",
+            authz_reason=reason,
+        ),
+        audit(
+            "2026-03-10T10:47:00Z",
+            sa,
+            "get",
+            "pods",
+            authz_reason='RBAC: allowed by ClusterRoleBinding "view" of ClusterRole',
+        ),
+    )
     g = kf.lateral_movement(Evidence(audit=a), possible=False)
     assert g.get_edge_data("sa:payments/api", "binding:backdoor")["bind_role"]["count"] == 1
     assert g.has_edge("binding:backdoor", "sa:kube-system/default")
@@ -131,16 +168,41 @@ def test_debug_token_request_and_impersonation_hand_over_control() -> None:
     from tests.event_frames import audit, frame
 
     who = "system:serviceaccount:shop:web"
-    a = frame("audit",
-              audit("2026-03-10T10:00:00Z", who, "patch", "pods", subresource="ephemeralcontainers", object_namespace="pay", object_name="api"),
-              audit("2026-03-10T10:01:00Z", who, "create", "serviceaccounts", subresource="token", object_namespace="kube-system",
-                    object_name="admin"),
-              audit("2026-03-10T10:02:00Z", "alice", "get", "secrets", impersonated_user="system:serviceaccount:kube-system:admin"),
-              audit("2026-03-10T10:03:00Z", "alice", "get", "nodes", impersonated_user="bob"))
+    a = frame(
+        "audit",
+        audit(
+            "2026-03-10T10:00:00Z",
+            who,
+            "patch",
+            "pods",
+            subresource="ephemeralcontainers",
+            object_namespace="pay",
+            object_name="api",
+        ),
+        audit(
+            "2026-03-10T10:01:00Z",
+            who,
+            "create",
+            "serviceaccounts",
+            subresource="token",
+            object_namespace="kube-system",
+            object_name="admin",
+        ),
+        audit(
+            "2026-03-10T10:02:00Z",
+            "alice",
+            "get",
+            "secrets",
+            impersonated_user="system:serviceaccount:kube-system:admin",
+        ),
+        audit("2026-03-10T10:03:00Z", "alice", "get", "nodes", impersonated_user="bob"),
+    )
     g = kf.lateral_movement(Evidence(audit=a), possible=False)
     assert g.has_edge("sa:shop/web", "pod:pay/api", key="debug")
     assert g.has_edge("sa:shop/web", "sa:kube-system/admin", key="token_request")
-    assert g.has_edge("user:alice", "sa:kube-system/admin", key="impersonate") and g.has_edge("user:alice", "user:bob", key="impersonate")
+    assert g.has_edge("user:alice", "sa:kube-system/admin", key="impersonate") and g.has_edge(
+        "user:alice", "user:bob", key="impersonate"
+    )
     assert set(kf.paths(g, "sa:shop/web")["node"]) == {"sa:shop/web", "pod:pay/api", "sa:kube-system/admin"}
 
 
@@ -160,8 +222,16 @@ def test_parts_of_an_edge_merge_into_its_first_events_in_time_order() -> None:
     from k8sforensics.analysis.graph import _aggregate, _merge
 
     def rows(times: list[str], ids: list[str]) -> pd.DataFrame:
-        return pd.DataFrame({"source": "sa:a/x", "target": "pod:a/p", "type": "exec", "time": pd.to_datetime(times, utc=True), "bytes": 0,
-                             "event_id": ids})
+        return pd.DataFrame(
+            {
+                "source": "sa:a/x",
+                "target": "pod:a/p",
+                "type": "exec",
+                "time": pd.to_datetime(times, utc=True),
+                "bytes": 0,
+                "event_id": ids,
+            }
+        )
 
     audit = _aggregate(rows(["2026-01-01T10:00:00Z", "2026-01-01T10:02:00Z"], ["e1", "e3"]))
     runtime = _aggregate(rows(["2026-01-01T10:01:00Z"], ["e2"]))  # a part whose events fall between another's

@@ -12,13 +12,33 @@ from tests.event_frames import frame
 
 
 def _alert(time: str, pod: str, cmdline: str, rule: str) -> dict:
-    return {"time": time, "source": "falco", "event_type": "alert", "rule": rule, "priority": "Warning", "namespace": "default", "pod": pod,
-            "container_id": "24582811d140", "node": "node-1", "process": cmdline.split()[0], "cmdline": cmdline}
+    return {
+        "time": time,
+        "source": "falco",
+        "event_type": "alert",
+        "rule": rule,
+        "priority": "Warning",
+        "namespace": "default",
+        "pod": pod,
+        "container_id": "24582811d140",
+        "node": "node-1",
+        "process": cmdline.split()[0],
+        "cmdline": cmdline,
+    }
 
 
-ALERTS = [_alert("2026-01-01T10:00:00Z", "log-collector", "sh -c \"echo '* * * * * root sh -i' > /host/etc/cron.d/sync\"", "Write below etc"),
-          _alert("2026-01-01T10:05:00Z", "kube-proxy-x", "nsenter -t 1 -m -u -n -i -p /bin/bash", "Launch Privileged Container"),
-          _alert("2026-01-01T10:06:00Z", "web", "sh -c \"echo '0 1 * * *' > /etc/cron.d/app\"", "Write below etc")]  # the container's own /etc
+ALERTS = [
+    _alert(
+        "2026-01-01T10:00:00Z",
+        "log-collector",
+        "sh -c \"echo '* * * * * root sh -i' > /host/etc/cron.d/sync\"",
+        "Write below etc",
+    ),
+    _alert(
+        "2026-01-01T10:05:00Z", "kube-proxy-x", "nsenter -t 1 -m -u -n -i -p /bin/bash", "Launch Privileged Container"
+    ),
+    _alert("2026-01-01T10:06:00Z", "web", "sh -c \"echo '0 1 * * *' > /etc/cron.d/app\"", "Write below etc"),
+]  # the container's own /etc
 
 
 def test_alerts_naming_an_escape_or_a_host_crontab_are_host_escape_edges() -> None:
@@ -33,9 +53,21 @@ def test_an_alert_naming_nsenter_is_a_host_escape_finding() -> None:
 
 
 def test_a_release_agent_escape_with_no_container_named_is_reported_about_the_node() -> None:
-    lost = {"time": "2026-01-01T10:00:00Z", "source": "tetragon", "event_type": "exec", "node": "node-3", "process": "/bin/sh",
-            "cmdline": '/bin/sh -c "mkdir /tmp/cg && mount -t cgroup -o rdma cgroup /tmp/cg && echo /cmd > /tmp/cg/release_agent"'}
-    admin = {"time": "2026-01-01T10:01:00Z", "source": "tetragon", "event_type": "exec", "node": "node-3", "process": "/usr/bin/nsenter",
-             "cmdline": "nsenter -t 1 -m sh"}  # a host shell's own nsenter: the node's business
+    lost = {
+        "time": "2026-01-01T10:00:00Z",
+        "source": "tetragon",
+        "event_type": "exec",
+        "node": "node-3",
+        "process": "/bin/sh",
+        "cmdline": '/bin/sh -c "mkdir /tmp/cg && mount -t cgroup -o rdma cgroup /tmp/cg && echo /cmd > /tmp/cg/release_agent"',
+    }
+    admin = {
+        "time": "2026-01-01T10:01:00Z",
+        "source": "tetragon",
+        "event_type": "exec",
+        "node": "node-3",
+        "process": "/usr/bin/nsenter",
+        "cmdline": "nsenter -t 1 -m sh",
+    }  # a host shell's own nsenter: the node's business
     hits = rr.host_escape(Evidence(runtime=frame("runtime", lost, admin)))
     assert hits["entity"].tolist() == ["node-3"] and hits["entity_type"].tolist() == ["node"]

@@ -44,7 +44,17 @@ def test_phases_in_kill_chain_order_with_first_and_last_seen(sample_case: kf.Cas
 def test_narrative_tells_the_attack_with_evidence_ids(sample_case: kf.Case) -> None:
     text = kf.narrative(kf.kill_chain(sample_case, max_context=0))
     assert "Patient zero: pod shop/web-q7rclvtq89-mtpxj" in text and "reached from 198.51.100.66" in text
-    order = [text.index(p + " (") for p in ("Reconnaissance", "Delivery", "Exploitation", "Installation", "Command & Control", "Actions on Objectives")]
+    order = [
+        text.index(p + " (")
+        for p in (
+            "Reconnaissance",
+            "Delivery",
+            "Exploitation",
+            "Installation",
+            "Command & Control",
+            "Actions on Objectives",
+        )
+    ]
     assert order == sorted(order)
     assert "(evidence: " in text and "MS-TA9019" in text
     assert kf.narrative(kf.kill_chain(sample_case, namespace="no-such-namespace")) == "No findings."

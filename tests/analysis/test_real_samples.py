@@ -34,7 +34,10 @@ def test_lateral_movement_graph_on_real_evidence(case: kf.Case) -> None:
     # OpenShift's etcd static pod is privileged with /etc/kubernetes/manifests mounted: it can take its node
     etcd = next(n for n in g if n.startswith("pod:openshift-etcd/etcd-master-0"))
     escape = g.get_edge_data(etcd, "node:master-0.imeixner20210707.lab.upshift.rdu2.redhat.com")
-    assert "privileged" in escape["host_escape?"]["reason"] and "/etc/kubernetes/manifests" in escape["host_escape?"]["reason"]
+    assert (
+        "privileged" in escape["host_escape?"]["reason"]
+        and "/etc/kubernetes/manifests" in escape["host_escape?"]["reason"]
+    )
     # a CA certificate mounted from the host is not a way out; a pod that opts out of its token has none to steal
     mco = next(n for n in g if n.startswith("pod:openshift-machine-config-operator/machine-config-operator-"))
     assert not any(d["type"] == "host_escape" for _, _, d in g.out_edges(mco, data=True))
@@ -51,7 +54,10 @@ def test_what_the_samples_show_is_found(findings) -> None:
     assert "clusterrolebindings some-reader-binding" in by_rule["k8s-cluster-admin-binding"]
     assert "granting *" in by_rule["k8s-risky-role"]
     # Panther's "system principal from a public IP" test event
-    assert "kube-system/coredns" in by_rule["k8s-token-used-elsewhere"] and "5.5.5.5" in by_rule["k8s-token-used-elsewhere"]
+    assert (
+        "kube-system/coredns" in by_rule["k8s-token-used-elsewhere"]
+        and "5.5.5.5" in by_rule["k8s-token-used-elsewhere"]
+    )
     assert "not-reverse-shell.com" in by_rule["rt-network-tool"]
     assert len(findings[findings["rule_source"].str.startswith("falco:")]) >= 20
 
@@ -60,5 +66,7 @@ def test_platform_agents_and_ordinary_clients_are_not_findings(findings) -> None
     text = " ".join(findings["summary"])
     assert "container-engine-robot" not in text and "aksService" not in text
     assert "resourcequota-controller" not in text  # controller tokens used by the control plane
-    assert "istio-system/prometheus" not in " ".join(findings.loc[findings["rule_id"] == "net-port-scan", "summary"])  # a scraper
+    assert "istio-system/prometheus" not in " ".join(
+        findings.loc[findings["rule_id"] == "net-port-scan", "summary"]
+    )  # a scraper
     assert not findings["summary"].str.contains(":123 every").any()  # NTP is periodic by design

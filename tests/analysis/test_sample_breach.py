@@ -19,28 +19,52 @@ from .steps import finding_keys, step_keys
 MAX_UNEXPLAINED_SHARE = 0.05
 
 
-
-
 def _truth_event_ids(case: kf.Case, step: dict) -> set[str]:
-    shas = {i["path"].split("sample_data/", 1)[-1]: i["sha256"] for ing in case.manifest["ingests"] for i in ing["inputs"]}
+    shas = {
+        i["path"].split("sample_data/", 1)[-1]: i["sha256"] for ing in case.manifest["ingests"] for i in ing["inputs"]
+    }
     ids = set()
     for ev in step["evidence"]:
         sha = shas[ev["file"]]
         for table in ("audit", "runtime", "flows"):
-            got = case.sql(f"select event_id from {table} where evidence_id = ? and evidence_line = ?", [sha, ev["line"]])
+            got = case.sql(
+                f"select event_id from {table} where evidence_id = ? and evidence_line = ?", [sha, ev["line"]]
+            )
             ids |= set(got["event_id"])
     return ids
 
 
-@pytest.mark.parametrize("step_id", ["recon", "exploit", "download", "token-theft", "discovery", "secret-read", "exec",
-                                     "privileged-pod", "host-escape", "persistence", "c2", "mining", "cover-tracks"])
-def test_every_step_is_found_in_its_window_with_its_entity_and_evidence(sample_case: kf.Case, sample_truth: dict, step_id: str) -> None:
+@pytest.mark.parametrize(
+    "step_id",
+    [
+        "recon",
+        "exploit",
+        "download",
+        "token-theft",
+        "discovery",
+        "secret-read",
+        "exec",
+        "privileged-pod",
+        "host-escape",
+        "persistence",
+        "c2",
+        "mining",
+        "cover-tracks",
+    ],
+)
+def test_every_step_is_found_in_its_window_with_its_entity_and_evidence(
+    sample_case: kf.Case, sample_truth: dict, step_id: str
+) -> None:
     step = next(s for s in sample_truth["steps"] if s["id"] == step_id)
     f = sample_case.findings()
-    technique = f["technique_id"] == step["technique_id"] if step["technique_id"] else f["attack_id"] == step["attack_id"]
+    technique = (
+        f["technique_id"] == step["technique_id"] if step["technique_id"] else f["attack_id"] == step["attack_id"]
+    )
     in_window = (f["time"] >= pd.Timestamp(step["start"])) & (f["time"] <= pd.Timestamp(step["end"]))
     candidates = f[technique & in_window]
-    assert len(candidates), f"no {step['technique_id'] or step['attack_id']} finding between {step['start']} and {step['end']}"
+    assert len(candidates), (
+        f"no {step['technique_id'] or step['attack_id']} finding between {step['start']} and {step['end']}"
+    )
     right_entity = candidates[[bool(finding_keys(r) & step_keys(step)) for _, r in candidates.iterrows()]]
     assert len(right_entity), f"{step_id}: found {candidates['entity'].tolist()}, expected one of {step_keys(step)}"
     evidence = _truth_event_ids(sample_case, step)
@@ -64,8 +88,12 @@ def test_no_finding_on_the_noise(sample_case: kf.Case) -> None:
     """Everything before the first attack step (08:00–10:00) is noise: kubelet leases,
     controllers, DNS, service calls, a rollout, health checks."""
     end = "2026-03-10T09:59:59Z"
-    ev = Evidence(audit=kf.enrich(sample_case.audit(end=end), sample_case), runtime=kf.enrich(sample_case.runtime(end=end), sample_case),
-                  flows=kf.enrich(sample_case.flows(end=end), sample_case), context=sample_case.context)
+    ev = Evidence(
+        audit=kf.enrich(sample_case.audit(end=end), sample_case),
+        runtime=kf.enrich(sample_case.runtime(end=end), sample_case),
+        flows=kf.enrich(sample_case.flows(end=end), sample_case),
+        context=sample_case.context,
+    )
     findings, runs = run_rules(ev, BUILTIN_RULES)
     assert len(runs) == len(BUILTIN_RULES)
     assert findings.empty, findings[["time", "rule_id", "summary"]].to_string()
@@ -73,7 +101,10 @@ def test_no_finding_on_the_noise(sample_case: kf.Case) -> None:
 
 def test_false_positives_stay_below_the_bound(sample_case: kf.Case, sample_truth: dict) -> None:
     f = sample_case.findings()
-    windows = [(pd.Timestamp(s["start"]) - pd.Timedelta(minutes=1), pd.Timestamp(s["end"]) + pd.Timedelta(minutes=1)) for s in sample_truth["steps"]]
+    windows = [
+        (pd.Timestamp(s["start"]) - pd.Timedelta(minutes=1), pd.Timestamp(s["end"]) + pd.Timedelta(minutes=1))
+        for s in sample_truth["steps"]
+    ]
     explained = f["time"].map(lambda t: any(a <= t <= b for a, b in windows))
     assert (~explained).mean() <= MAX_UNEXPLAINED_SHARE, f[~explained][["time", "rule_id", "summary"]].to_string()
     # the innocent pod that took patient zero's IP after it was deleted is never blamed
@@ -106,7 +137,9 @@ def test_findings_do_not_depend_on_how_the_flows_are_chunked(sample_case: kf.Cas
     assert (whole["source_table"].str.contains("flows")).sum() >= 5  # flow findings are part of what is compared
 
 
-def test_detection_over_the_audit_and_runtime_a_chunk_at_a_time_equals_detection_over_whole_tables(sample_case: kf.Case) -> None:
+def test_detection_over_the_audit_and_runtime_a_chunk_at_a_time_equals_detection_over_whole_tables(
+    sample_case: kf.Case,
+) -> None:
     from k8sforensics.detect.engine import AUDIT_COLUMNS_READ
     from k8sforensics.detect.reduction import reduced
 

@@ -25,8 +25,21 @@ SCALE = 0.25  # a quarter of the background noise: every attack step is still th
 MAX_SECONDS = 20  # writing, ingesting and detecting both breaches
 # steps whose findings the two breaches share: their entities are the same in both seeds (the
 # attacker's address, the kube-system pod name, the C2 and pool addresses)
-STEPS = ["recon", "exploit", "download", "token-theft", "discovery", "secret-read", "exec", "privileged-pod", "host-escape",
-         "persistence", "c2", "mining", "cover-tracks"]
+STEPS = [
+    "recon",
+    "exploit",
+    "download",
+    "token-theft",
+    "discovery",
+    "secret-read",
+    "exec",
+    "privileged-pod",
+    "host-escape",
+    "persistence",
+    "c2",
+    "mining",
+    "cover-tracks",
+]
 
 
 def _ingest(case: kf.Case, folders: list[Path]) -> None:
@@ -48,12 +61,20 @@ def breaches(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     two_calls = kf.Case.create(root / "two-calls", cluster="prod-eu")
     for f in folders:
         _ingest(two_calls, [f])
-    return {"folders": folders, "truths": truths, "case": one_call, "findings": findings, "seconds": seconds,
-            "two_calls": two_calls}
+    return {
+        "folders": folders,
+        "truths": truths,
+        "case": one_call,
+        "findings": findings,
+        "seconds": seconds,
+        "two_calls": two_calls,
+    }
 
 
 def test_both_breaches_build_and_detect_quickly(breaches: dict[str, Any]) -> None:
-    assert breaches["seconds"] < MAX_SECONDS, f"two breaches took {breaches['seconds']:.1f} s to write, ingest and detect"
+    assert breaches["seconds"] < MAX_SECONDS, (
+        f"two breaches took {breaches['seconds']:.1f} s to write, ingest and detect"
+    )
     f = breaches["findings"]
     assert len(f) and f["finding_id"].is_unique
     # every column the findings schema types is usable: no void or mixed objects left by a rule
@@ -64,8 +85,6 @@ def test_both_breaches_build_and_detect_quickly(breaches: dict[str, Any]) -> Non
 def test_ingesting_the_breaches_in_two_calls_gives_the_same_findings(breaches: dict[str, Any]) -> None:
     again = kf.detect(breaches["two_calls"])
     assert sorted(again["finding_id"]) == sorted(breaches["findings"]["finding_id"])
-
-
 
 
 def _evidence_ids(breaches: dict[str, Any], folder: Path, step: dict[str, Any]) -> set[str]:
@@ -90,14 +109,19 @@ def _evidence_ids(breaches: dict[str, Any], folder: Path, step: dict[str, Any]) 
 def test_each_breach_step_is_found_with_its_own_evidence(breaches: dict[str, Any], seed: int, step_id: str) -> None:
     f = breaches["findings"]
     step = next(s for s in breaches["truths"][seed]["steps"] if s["id"] == step_id)
-    technique = f["technique_id"] == step["technique_id"] if step["technique_id"] else f["attack_id"] == step["attack_id"]
+    technique = (
+        f["technique_id"] == step["technique_id"] if step["technique_id"] else f["attack_id"] == step["attack_id"]
+    )
     in_window = (f["time"] >= pd.Timestamp(step["start"])) & (f["time"] <= pd.Timestamp(step["end"]))
     candidates = f[technique & in_window]
     right_entity = candidates[[bool(finding_keys(r) & step_keys(step)) for _, r in candidates.iterrows()]]
-    assert len(right_entity), f"seed {seed} {step_id}: found {candidates['entity'].tolist()}, expected one of {step_keys(step)}"
+    assert len(right_entity), (
+        f"seed {seed} {step_id}: found {candidates['entity'].tolist()}, expected one of {step_keys(step)}"
+    )
     named = {i for ids in right_entity["event_ids"] for i in ids}
-    assert _evidence_ids(breaches, breaches["folders"][SEEDS.index(seed)], step) & named, \
+    assert _evidence_ids(breaches, breaches["folders"][SEEDS.index(seed)], step) & named, (
         f"seed {seed} {step_id}: the findings name none of this breach's evidence events"
+    )
 
 
 def test_both_patients_zero_lead_the_ranking(breaches: dict[str, Any]) -> None:

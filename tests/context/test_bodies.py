@@ -36,7 +36,11 @@ def nested(depth: int, leaf: str = "1") -> str:
 
 def test_parse_body_reads_json_and_says_why_it_does_not() -> None:
     assert parse_body('{"a": [1, {"b": 2}]}') == Body({"a": [1, {"b": 2}]}, None)
-    assert parse_body(None) == Body(None, None) and parse_body("") == Body(None, None) and parse_body(float("nan")) == Body(None, None)
+    assert (
+        parse_body(None) == Body(None, None)
+        and parse_body("") == Body(None, None)
+        and parse_body(float("nan")) == Body(None, None)
+    )
     assert parse_body("{not json") == Body(None, NOT_JSON)
     # what orjson refuses and the standard library reads
     assert math.isnan(parse_body('{"n": NaN}').value["n"])
@@ -73,22 +77,46 @@ def test_the_collector_counts_each_event_once_and_summarises() -> None:
 
 
 def _pod_create(name: str, body: str, t: str = "2026-01-01T10:00:00Z") -> dict:
-    return {**audit(t, "system:admin", "create", "pods", object_namespace="ns", object_name=name, code=201), "request_object": body}
+    return {
+        **audit(t, "system:admin", "create", "pods", object_namespace="ns", object_name=name, code=201),
+        "request_object": body,
+    }
 
 
 def _status(name: str, body: str, t: str) -> dict:
-    return {**audit(t, "system:node:n1", "patch", "pods", object_namespace="ns", object_name=name, subresource="status"), "request_object": body}
+    return {
+        **audit(t, "system:node:n1", "patch", "pods", object_namespace="ns", object_name=name, subresource="status"),
+        "request_object": body,
+    }
 
 
-def test_fold_pods_and_pods_from_all_sources_survive_a_2000_level_request_object(caplog: pytest.LogCaptureFixture) -> None:
+def test_fold_pods_and_pods_from_all_sources_survive_a_2000_level_request_object(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     deep = '{"metadata": {"name": "deep", "labels": ' + nested(2000) + '}, "spec": {"nodeName": "n1"}}'
-    good = orjson.dumps({"metadata": {"name": "good", "uid": "u-good", "ownerReferences": [
-        {"kind": "ReplicaSet", "name": "web-5d9c7b", "controller": True}], "labels": {"pod-template-hash": "5d9c7b"}},
-        "spec": {"nodeName": "n2", "containers": [{"name": "c", "image": "i"}]}}).decode()
-    a = frame("audit", _pod_create("deep", deep), _pod_create("good", good),
-              _status("deep", '{"status": {"podIP": "10.0.0.5"}}', "2026-01-01T10:00:03Z"),
-              _status("good", '{"status": {"podIP": "10.0.0.6"}}', "2026-01-01T10:00:04Z"),
-              _status("third", '{"status": {"podIP": "10.0.0.7", "containerStatuses": ' + nested(2000) + "}}", "2026-01-01T10:00:05Z"))
+    good = orjson.dumps(
+        {
+            "metadata": {
+                "name": "good",
+                "uid": "u-good",
+                "ownerReferences": [{"kind": "ReplicaSet", "name": "web-5d9c7b", "controller": True}],
+                "labels": {"pod-template-hash": "5d9c7b"},
+            },
+            "spec": {"nodeName": "n2", "containers": [{"name": "c", "image": "i"}]},
+        }
+    ).decode()
+    a = frame(
+        "audit",
+        _pod_create("deep", deep),
+        _pod_create("good", good),
+        _status("deep", '{"status": {"podIP": "10.0.0.5"}}', "2026-01-01T10:00:03Z"),
+        _status("good", '{"status": {"podIP": "10.0.0.6"}}', "2026-01-01T10:00:04Z"),
+        _status(
+            "third",
+            '{"status": {"podIP": "10.0.0.7", "containerStatuses": ' + nested(2000) + "}}",
+            "2026-01-01T10:00:05Z",
+        ),
+    )
     bodies = UnreadableBodies()
     with caplog.at_level(logging.WARNING, logger="k8sforensics.bodies"):
         pod_ips, _, _ = fold_pods(None, a, unreadable=bodies)
@@ -118,7 +146,9 @@ def test_fold_pods_without_a_collector_still_logs(caplog: pytest.LogCaptureFixtu
 
 def test_a_fifty_megabyte_pod_create_is_skipped_with_a_reason() -> None:
     big = '{"metadata": {"name": "big"}, "spec": {"nodeName": "n1", "x": "' + "x" * FIFTY_MB + '"}}'
-    a = frame("audit", _pod_create("big", big), _status("big", '{"status": {"podIP": "10.0.0.7"}}', "2026-01-01T10:00:01Z"))
+    a = frame(
+        "audit", _pod_create("big", big), _status("big", '{"status": {"podIP": "10.0.0.7"}}', "2026-01-01T10:00:01Z")
+    )
     bodies = UnreadableBodies()
     pod_ips, _, _ = fold_pods(None, a, unreadable=bodies)
     assert pod_ips["pod"].tolist() == ["big"] and pd.isna(pod_ips.loc[0, "node"])
@@ -128,16 +158,32 @@ def test_a_fifty_megabyte_pod_create_is_skipped_with_a_reason() -> None:
 
 
 def _objects(*objects: str) -> pa.Table:
-    rows = [{"cluster": "c", "kind": "Pod", "object": o, "evidence_id": "sha", "evidence_line": i + 1} for i, o in enumerate(objects)]
+    rows = [
+        {"cluster": "c", "kind": "Pod", "object": o, "evidence_id": "sha", "evidence_line": i + 1}
+        for i, o in enumerate(objects)
+    ]
     return pa.Table.from_pylist(rows, schema=pa.schema([f for f in OBJECTS.arrow_schema if f.name in rows[0]]))
 
 
 def test_the_inventory_builder_leaves_out_an_object_with_a_deep_field() -> None:
-    good = orjson.dumps({"kind": "Pod", "metadata": {"name": "ok", "namespace": "n", "labels": {"app": "x"}},
-                         "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]}}).decode()
-    deep = '{"kind": "Pod", "metadata": {"name": "deep", "namespace": "n"}, "spec": {"containers": [{"name": "c", "env": ' + nested(2000) + "}]}}"
+    good = orjson.dumps(
+        {
+            "kind": "Pod",
+            "metadata": {"name": "ok", "namespace": "n", "labels": {"app": "x"}},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+        }
+    ).decode()
+    deep = (
+        '{"kind": "Pod", "metadata": {"name": "deep", "namespace": "n"}, "spec": {"containers": [{"name": "c", "env": '
+        + nested(2000)
+        + "}]}}"
+    )
     # within the bound, but deeper than the label map: written back as JSON text, no recursion past the bound
-    mid = '{"kind": "Pod", "metadata": {"name": "mid", "namespace": "n", "labels": {"app": ' + nested(MAX_BODY_DEPTH - 3) + "}}}"
+    mid = (
+        '{"kind": "Pod", "metadata": {"name": "mid", "namespace": "n", "labels": {"app": '
+        + nested(MAX_BODY_DEPTH - 3)
+        + "}}}"
+    )
     big = '{"kind": "Pod", "metadata": {"name": "big", "namespace": "n"}, "x": "' + "x" * FIFTY_MB + '"}'
     bodies = UnreadableBodies()
     tables = build_context(_objects(good, deep, mid, big, "[1, 2]", "{broken"), unreadable=bodies)

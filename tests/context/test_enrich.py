@@ -30,7 +30,10 @@ def test_vpc_flows_get_both_ends_at_flow_time(case: kf.Case, truth: dict) -> Non
     pz = truth["patient_zero"]
     download = vpc[(vpc.dst_ip == "198.51.100.66") & (vpc.src_ip == pz["ip"])]
     assert set(download.src_pod) == {pz["pod"]} and set(download.dst_kind) == {"external"}
-    later = vpc[(vpc.src_ip == pz["ip"]) & (vpc.time > pd.Timestamp(truth["ip_attribution"][1]["time"]) - pd.Timedelta(minutes=1))]
+    later = vpc[
+        (vpc.src_ip == pz["ip"])
+        & (vpc.time > pd.Timestamp(truth["ip_attribution"][1]["time"]) - pd.Timedelta(minutes=1))
+    ]
     assert len(later) and pz["pod"] not in set(later.src_pod)  # the reused IP is not patient zero any more
     scan = vpc[vpc.src_ip == "198.51.100.66"]
     assert set(scan.dst_kind) == {"node"}  # the scan hit node addresses

@@ -20,12 +20,19 @@ def inv() -> Inventory:
 def test_pods_with_owner_chain_and_security_flags() -> None:
     pods = inv().pods.set_index("name")
     web = pods.loc["web-7d9c8b6f5-x2x9q"]
-    assert (web.workload_kind, web.workload, web.owner_kind) == ("Deployment", "web", "ReplicaSet")  # via the ReplicaSet object
+    assert (web.workload_kind, web.workload, web.owner_kind) == (
+        "Deployment",
+        "web",
+        "ReplicaSet",
+    )  # via the ReplicaSet object
     assert list(web.ips) == ["10.0.1.57"] and web.node == "node-1" and web.service_account == "web"
     assert list(web.container_ids) == ["aaaa0000111122223333444455556666777788889999aaaabbbbccccddddeeee"]
     assert web.created == pd.Timestamp("2024-04-30T08:00:00Z") and not web.privileged
     cart = pods.loc["cart-5c7b9-abcde"]
-    assert (cart.workload_kind, cart.workload) == ("Deployment", "cart")  # no ReplicaSet object: pod-template-hash naming
+    assert (cart.workload_kind, cart.workload) == (
+        "Deployment",
+        "cart",
+    )  # no ReplicaSet object: pod-template-hash naming
     assert cart.privileged and cart.host_pid and list(cart.host_paths) == ["/"]
     assert list(cart.capabilities_added) == ["NET_ADMIN", "SYS_ADMIN"] and cart.automount_token is False
     job = pods.loc["backup-28566720-t22qj"]
@@ -45,7 +52,12 @@ def test_rbac_flattened_subject_role_rules() -> None:
     assert {tuple(r) for r in exec_rows.resources} == {("pods/exec",), ("secrets",)}
     assert set(rbac[rbac.binding == "web-exec"].subject) == {"web", "alice"}
     pwn = rbac[rbac.binding == "pwn"].iloc[0]
-    assert (pwn.role, pwn.subject_namespace, pwn.subject, pwn.role_found) == ("cluster-admin", "kube-system", "default", False)
+    assert (pwn.role, pwn.subject_namespace, pwn.subject, pwn.role_found) == (
+        "cluster-admin",
+        "kube-system",
+        "default",
+        False,
+    )
 
 
 def test_other_context_tables() -> None:
@@ -53,7 +65,11 @@ def test_other_context_tables() -> None:
     assert list(i.services.type) == ["NodePort"] and i.services.iloc[0].selector == {"app": "web"}
     assert i.namespaces.iloc[0].labels["pod-security.kubernetes.io/enforce"] == "baseline"
     node = i.nodes.iloc[0]
-    assert list(node.internal_ips) == ["10.0.0.11"] and list(node.external_ips) == ["203.0.113.50"] and list(node.pod_cidrs) == ["10.0.1.0/24"]
+    assert (
+        list(node.internal_ips) == ["10.0.0.11"]
+        and list(node.external_ips) == ["203.0.113.50"]
+        and list(node.pod_cidrs) == ["10.0.1.0/24"]
+    )
     assert list(i.service_accounts.secrets.iloc[0]) == ["web-token-abc"]
     assert list(i.network_policies.policy_types.iloc[0]) == ["Ingress", "Egress"]
     assert set(i.workloads.kind) == {"Deployment", "ReplicaSet"}

@@ -21,11 +21,26 @@ def run(logic, *rows) -> pd.DataFrame:
 
 def _teardown(start_second: int) -> list[dict]:
     """A deployment, its volume claim, service, config and secret deleted three seconds apart."""
-    kinds = [("deployments", "api"), ("persistentvolumeclaims", "data-0"), ("services", "api"), ("configmaps", "api-config"), ("secrets", "tls")]
+    kinds = [
+        ("deployments", "api"),
+        ("persistentvolumeclaims", "data-0"),
+        ("services", "api"),
+        ("configmaps", "api-config"),
+        ("secrets", "tls"),
+    ]
     out = []
     for k, (res, name) in enumerate(kinds):
         s = start_second + 3 * k
-        out.append(audit(f"2026-01-01T10:{4 + s // 60:02d}:{s % 60:02d}Z", MALLORY, "delete", res, object_namespace="payments", object_name=name))
+        out.append(
+            audit(
+                f"2026-01-01T10:{4 + s // 60:02d}:{s % 60:02d}Z",
+                MALLORY,
+                "delete",
+                res,
+                object_namespace="payments",
+                object_name=name,
+            )
+        )
     return out
 
 
@@ -40,25 +55,55 @@ def test_services_count_towards_destruction_but_four_deletions_are_not_a_burst()
     assert len(run(ar.destruction, *rows)) == 1
     assert run(ar.destruction, *rows[:4]).empty
     # five deletions spread over more than five minutes are not one burst
-    slow = [audit(f"2026-01-01T1{k}:00:00Z", MALLORY, "delete", "configmaps", object_namespace="a", object_name=f"c{k}") for k in range(5)]
+    slow = [
+        audit(f"2026-01-01T1{k}:00:00Z", MALLORY, "delete", "configmaps", object_namespace="a", object_name=f"c{k}")
+        for k in range(5)
+    ]
     assert run(ar.destruction, *slow).empty
 
 
 def test_a_pod_deletion_burst_across_a_boundary() -> None:
-    rows = [audit(f"2026-01-01T10:04:5{k}Z" if k < 2 else f"2026-01-01T10:05:0{k}Z", "mallory", "delete", "pods", object_namespace="shop",
-                  object_name=f"p{k}") for k in range(5)]
+    rows = [
+        audit(
+            f"2026-01-01T10:04:5{k}Z" if k < 2 else f"2026-01-01T10:05:0{k}Z",
+            "mallory",
+            "delete",
+            "pods",
+            object_namespace="shop",
+            object_name=f"p{k}",
+        )
+        for k in range(5)
+    ]
     assert len(run(ar.pod_deletion_burst, *rows)) == 1
 
 
 def test_forbidden_and_enumeration_bursts_across_a_minute_boundary() -> None:
-    denied = [audit(f"2026-01-01T10:00:{55 + k}Z" if k < 5 else f"2026-01-01T10:01:0{k - 5}Z", "system:anonymous", "get", "secrets", code=403,
-                    source_ip="198.51.100.7") for k in range(6)]
+    denied = [
+        audit(
+            f"2026-01-01T10:00:{55 + k}Z" if k < 5 else f"2026-01-01T10:01:0{k - 5}Z",
+            "system:anonymous",
+            "get",
+            "secrets",
+            code=403,
+            source_ip="198.51.100.7",
+        )
+        for k in range(6)
+    ]
     assert len(run(ar.forbidden_burst, *denied)) == 1
-    lists = [audit(t, MALLORY, "list", res) for t, res in (("2026-01-01T10:00:50Z", "pods"), ("2026-01-01T10:01:05Z", "secrets"),
-                                                             ("2026-01-01T10:01:20Z", "configmaps"))]
+    lists = [
+        audit(t, MALLORY, "list", res)
+        for t, res in (
+            ("2026-01-01T10:00:50Z", "pods"),
+            ("2026-01-01T10:01:05Z", "secrets"),
+            ("2026-01-01T10:01:20Z", "configmaps"),
+        )
+    ]
     assert len(run(ar.api_enumeration, *lists)) == 1
     # the same three kinds spread over three minutes are not enumeration
-    spread = [audit(f"2026-01-01T10:0{k * 2}:00Z", MALLORY, "list", res) for k, res in enumerate(("pods", "secrets", "configmaps"))]
+    spread = [
+        audit(f"2026-01-01T10:0{k * 2}:00Z", MALLORY, "list", res)
+        for k, res in enumerate(("pods", "secrets", "configmaps"))
+    ]
     assert run(ar.api_enumeration, *spread).empty
 
 

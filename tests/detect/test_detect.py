@@ -18,8 +18,19 @@ COLUMNS = ["finding_id", "rule_id", "time", "time_end", "entity", "summary", "ev
 
 
 def _rule(rule_id: str, reads: str, logic: Any) -> Rule:
-    return Rule(id=rule_id, title=rule_id, severity="low", technique_id=None, attack_id="T1613", tactic="Discovery",
-                kill_chain_phase="Actions on Objectives", table="audit", logic=logic, reads=reads, source="custom")
+    return Rule(
+        id=rule_id,
+        title=rule_id,
+        severity="low",
+        technique_id=None,
+        attack_id="T1613",
+        tactic="Discovery",
+        kill_chain_phase="Actions on Objectives",
+        table="audit",
+        logic=logic,
+        reads=reads,
+        source="custom",
+    )
 
 
 def test_custom_rules_leave_the_builtin_findings_as_they_are(sample_case: kf.Case) -> None:
@@ -36,14 +47,19 @@ def test_custom_rules_leave_the_builtin_findings_as_they_are(sample_case: kf.Cas
         return pd.DataFrame({"time": rows["time"], "event_ids": [[e] for e in rows["event_id"]]})
 
     alone = detect(sample_case, save=False)
-    together = detect(sample_case, rules=[_rule("custom-sql", "sql", sql_only), *BUILTIN_RULES, _rule("custom-tables", "tables", whole_tables)],
-                      save=False)
+    together = detect(
+        sample_case,
+        rules=[_rule("custom-sql", "sql", sql_only), *BUILTIN_RULES, _rule("custom-tables", "tables", whole_tables)],
+        save=False,
+    )
     builtin = together[~together["rule_id"].isin(["custom-tables", "custom-sql"])].reset_index(drop=True)
-    pd.testing.assert_frame_equal(builtin[COLUMNS], alone[COLUMNS], check_dtype=False)  # a custom rule's None entities make the column object
+    pd.testing.assert_frame_equal(
+        builtin[COLUMNS], alone[COLUMNS], check_dtype=False
+    )  # a custom rule's None entities make the column object
     assert set(together["rule_id"]) - set(alone["rule_id"]) == {"custom-tables", "custom-sql"}
     # the whole-table rule read every row and column of the audit table; the SQL rule loaded no table
     assert seen["audit_rows"] == sample_case.sql("SELECT count(*) AS n FROM audit")["n"].iloc[0]
-    assert AUDIT_COLUMNS_UNREAD <= seen["audit_columns"]
+    assert seen["audit_columns"] >= AUDIT_COLUMNS_UNREAD
     assert seen["sql_loaded_nothing"]
 
 
@@ -51,7 +67,9 @@ def test_sql_reaches_the_case_from_the_reduced_rows(sample_case: kf.Case) -> Non
     kept = reduction.reduced(Evidence.from_case(sample_case))
     assert kept.case is sample_case
     total = sample_case.sql("SELECT count(*) AS n FROM audit")["n"].iloc[0]
-    assert kept.sql("SELECT count(*) AS n FROM audit")["n"].iloc[0] == total > len(kept.audit)  # the case's table, not the kept rows
+    assert (
+        kept.sql("SELECT count(*) AS n FROM audit")["n"].iloc[0] == total > len(kept.audit)
+    )  # the case's table, not the kept rows
 
 
 def test_each_rule_runs_on_the_evidence_its_reads_names() -> None:

@@ -10,11 +10,17 @@ from tests.event_frames import audit, frame
 
 
 def test_part_holds_only_its_rows_and_shares_the_rest() -> None:
-    table = frame("audit", audit("2026-01-01T10:00:00Z", "alice", "get", "pods"), audit("2026-01-01T11:00:00Z", "bob", "get", "pods"))
+    table = frame(
+        "audit",
+        audit("2026-01-01T10:00:00Z", "alice", "get", "pods"),
+        audit("2026-01-01T11:00:00Z", "bob", "get", "pods"),
+    )
     ev = Evidence(audit=table, settings={"scan_min_targets": 3})
     part = ev.part(audit=table.iloc[1:])
     assert len(part.audit) == 1 and part.runtime.empty and part.flows.empty and part.case is None
-    assert part.start() == ev.start() == pd.Timestamp("2026-01-01T10:00:00Z")  # the whole evidence's start, not the part's
+    assert (
+        part.start() == ev.start() == pd.Timestamp("2026-01-01T10:00:00Z")
+    )  # the whole evidence's start, not the part's
     assert part.settings["scan_min_targets"] == 3 and part.unreadable is ev.unreadable
 
 
@@ -28,8 +34,18 @@ def test_with_rows_keeps_the_flows_and_replaces_audit_and_runtime() -> None:
 
 
 def test_flow_rows_are_kept_in_one_pass_for_every_planned_part() -> None:
-    flows = frame("flows", *[{"time": f"2026-01-01T10:{10 * i:02d}:00Z", "src_ip": "10.0.0.1", "dst_ip": "203.0.113.9", "dst_port": 443 + i}
-                             for i in range(4)])
+    flows = frame(
+        "flows",
+        *[
+            {
+                "time": f"2026-01-01T10:{10 * i:02d}:00Z",
+                "src_ip": "10.0.0.1",
+                "dst_ip": "203.0.113.9",
+                "dst_port": 443 + i,
+            }
+            for i in range(4)
+        ],
+    )
     passes = []
     low = FlowRows("low", keep=lambda c: passes.append(1) or c.rows[c.rows["dst_port"] < 445])
     outside = FlowRows("outside", keep=lambda c: c.rows[c.dst_out], merge=lambda kept: kept.tail(1))

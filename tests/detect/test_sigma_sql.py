@@ -28,8 +28,12 @@ def write(folder: Path, name: str, text: str) -> Path:
 
 
 def rule(folder: Path, detection: str, *, logsource: str = AUDIT, name: str = "r", extra: str = "") -> Path:
-    return write(folder, name, f"title: {name}\nname: {name}\nid: 00000000-0000-4000-8000-{abs(hash(name)) % 10**12:012d}\nstatus: test\n"
-                               f"{logsource}detection:\n{detection}\nlevel: high\n{extra}")
+    return write(
+        folder,
+        name,
+        f"title: {name}\nname: {name}\nid: 00000000-0000-4000-8000-{abs(hash(name)) % 10**12:012d}\nstatus: test\n"
+        f"{logsource}detection:\n{detection}\nlevel: high\n{extra}",
+    )
 
 
 def matches(path: Path, evidence: Evidence) -> list[str]:
@@ -39,50 +43,92 @@ def matches(path: Path, evidence: Evidence) -> list[str]:
     return sorted(i for ids in hits.get("event_ids", []) for i in ids)
 
 
-EVENTS = frame("audit",
-               audit("2026-01-01T10:00:00Z", "alice", "get", "secrets", event_id="a", user_agent="kubectl/v1.30",
-                     user_groups=["system:authenticated", "devs"], source_ips=["10.244.1.9"], object_name="db-creds"),
-               audit("2026-01-01T10:01:00Z", "system:serviceaccount:ci:runner", "create", "pods", event_id="b",
-                     user_agent="curl/8.0 it's -- fine", source_ips=["192.168.0.1", "10.244.0.3"],
-                     request_object={"spec": {"containers": [{"securityContext": {"privileged": True}, "image": "x"},
-                                                             {"image": "evil.io/miner:latest"}]}}),
-               audit("2026-01-01T10:02:00Z", "bob", "delete", "pods", event_id="c", user_agent=None, source_ips=[],
-                     request_object="not json {"))
+EVENTS = frame(
+    "audit",
+    audit(
+        "2026-01-01T10:00:00Z",
+        "alice",
+        "get",
+        "secrets",
+        event_id="a",
+        user_agent="kubectl/v1.30",
+        user_groups=["system:authenticated", "devs"],
+        source_ips=["10.244.1.9"],
+        object_name="db-creds",
+    ),
+    audit(
+        "2026-01-01T10:01:00Z",
+        "system:serviceaccount:ci:runner",
+        "create",
+        "pods",
+        event_id="b",
+        user_agent="curl/8.0 it's -- fine",
+        source_ips=["192.168.0.1", "10.244.0.3"],
+        request_object={
+            "spec": {
+                "containers": [
+                    {"securityContext": {"privileged": True}, "image": "x"},
+                    {"image": "evil.io/miner:latest"},
+                ]
+            }
+        },
+    ),
+    audit(
+        "2026-01-01T10:02:00Z",
+        "bob",
+        "delete",
+        "pods",
+        event_id="c",
+        user_agent=None,
+        source_ips=[],
+        request_object="not json {",
+    ),
+)
 EV = Evidence(audit=EVENTS)
 
 
-@pytest.mark.parametrize("detection, want", [
-    ("  sel:\n    user.username: ALICE\n  condition: sel", ["a"]),                                      # case-insensitive equality
-    ("  sel:\n    user.username|cased: ALICE\n  condition: sel", []),                                    # |cased
-    ("  sel:\n    userAgent|contains: CURL\n  condition: sel", ["b"]),
-    ("  sel:\n    userAgent|startswith: kubectl/\n  condition: sel", ["a"]),
-    ("  sel:\n    objectRef.name|endswith: -creds\n  condition: sel", ["a"]),
-    ("  sel:\n    userAgent: 'kube*v1.??'\n  condition: sel", ["a"]),                                   # wildcards
-    ("  sel:\n    userAgent: '50%'\n  condition: sel", []),                                             # a literal %: no wildcard
-    ("  sel:\n    user.username|re: '^(alice|bob)$'\n  condition: sel", ["a", "c"]),
-    ("  sel:\n    user.groups|contains|all:\n      - authenticated\n      - dev\n  condition: sel", ["a"]),
-    ("  sel:\n    sourceIPs|cidr: 10.244.0.0/16\n  condition: sel", ["a", "b"]),                        # any element of the list
-    ("  sel:\n    sourceIPs|cidr: 192.168.0.0/31\n  condition: sel", ["b"]),
-    ("  sel:\n    userAgent: null\n  condition: sel", ["c"]),
-    ("  sel:\n    userAgent|exists: false\n  condition: sel", ["c"]),
-    ("  sel:\n    responseStatus.code|gte: 200\n  condition: sel", ["a", "b", "c"]),
-    ("  sel:\n    requestObject.spec.containers.securityContext.privileged: true\n  condition: sel", ["b"]),
-    ("  sel:\n    requestObject.spec.containers.image|startswith: 'evil.io/'\n  condition: sel", ["b"]),
-    ("  sel:\n    requestObject.spec.containers.image: null\n  condition: sel", ["a", "c"]),               # absent or unreadable
-    ("  sel:\n    verb: delete\n  condition: not sel", ["a", "b"]),
-    ("  sel:\n    userAgent|contains: curl\n  condition: not sel", ["a", "c"]),                          # NOT over a null is true
-    ("  s1:\n    verb: get\n  s2:\n    verb: create\n  s3:\n    verb: patch\n  condition: 1 of s*", ["a", "b"]),
-    ("  s1:\n    verb: create\n  s2:\n    objectRef.resource: pods\n  condition: all of s*", ["b"]),
-    ("  keywords:\n    - 'kubectl*'\n  condition: keywords", ["a"]),                                    # keywords: the free-text columns
-])
+@pytest.mark.parametrize(
+    "detection, want",
+    [
+        ("  sel:\n    user.username: ALICE\n  condition: sel", ["a"]),  # case-insensitive equality
+        ("  sel:\n    user.username|cased: ALICE\n  condition: sel", []),  # |cased
+        ("  sel:\n    userAgent|contains: CURL\n  condition: sel", ["b"]),
+        ("  sel:\n    userAgent|startswith: kubectl/\n  condition: sel", ["a"]),
+        ("  sel:\n    objectRef.name|endswith: -creds\n  condition: sel", ["a"]),
+        ("  sel:\n    userAgent: 'kube*v1.??'\n  condition: sel", ["a"]),  # wildcards
+        ("  sel:\n    userAgent: '50%'\n  condition: sel", []),  # a literal %: no wildcard
+        ("  sel:\n    user.username|re: '^(alice|bob)$'\n  condition: sel", ["a", "c"]),
+        ("  sel:\n    user.groups|contains|all:\n      - authenticated\n      - dev\n  condition: sel", ["a"]),
+        ("  sel:\n    sourceIPs|cidr: 10.244.0.0/16\n  condition: sel", ["a", "b"]),  # any element of the list
+        ("  sel:\n    sourceIPs|cidr: 192.168.0.0/31\n  condition: sel", ["b"]),
+        ("  sel:\n    userAgent: null\n  condition: sel", ["c"]),
+        ("  sel:\n    userAgent|exists: false\n  condition: sel", ["c"]),
+        ("  sel:\n    responseStatus.code|gte: 200\n  condition: sel", ["a", "b", "c"]),
+        ("  sel:\n    requestObject.spec.containers.securityContext.privileged: true\n  condition: sel", ["b"]),
+        ("  sel:\n    requestObject.spec.containers.image|startswith: 'evil.io/'\n  condition: sel", ["b"]),
+        ("  sel:\n    requestObject.spec.containers.image: null\n  condition: sel", ["a", "c"]),  # absent or unreadable
+        ("  sel:\n    verb: delete\n  condition: not sel", ["a", "b"]),
+        ("  sel:\n    userAgent|contains: curl\n  condition: not sel", ["a", "c"]),  # NOT over a null is true
+        ("  s1:\n    verb: get\n  s2:\n    verb: create\n  s3:\n    verb: patch\n  condition: 1 of s*", ["a", "b"]),
+        ("  s1:\n    verb: create\n  s2:\n    objectRef.resource: pods\n  condition: all of s*", ["b"]),
+        ("  keywords:\n    - 'kubectl*'\n  condition: keywords", ["a"]),  # keywords: the free-text columns
+    ],
+)
 def test_modifiers_and_conditions(tmp_path: Path, detection: str, want: list[str]) -> None:
     assert matches(rule(tmp_path, detection), EV) == want
 
 
 def test_generated_sql_maps_fields_onto_columns(tmp_path: Path) -> None:
-    loaded = load_sigma_rules(rule(tmp_path, "  sel:\n    objectRef.resource: pods\n    user.username|startswith: x\n"
-                                             "    requestObject.spec.hostPID: true\n  condition: sel"))
-    query = DuckDBBackend(case_pipeline()).convert_rule(SigmaCollection.from_yaml((tmp_path / "r.yml").read_text()).rules[0])[0]
+    loaded = load_sigma_rules(
+        rule(
+            tmp_path,
+            "  sel:\n    objectRef.resource: pods\n    user.username|startswith: x\n"
+            "    requestObject.spec.hostPID: true\n  condition: sel",
+        )
+    )
+    query = DuckDBBackend(case_pipeline()).convert_rule(
+        SigmaCollection.from_yaml((tmp_path / "r.yml").read_text()).rules[0]
+    )[0]
     sql = query.select()
     assert query.table == "audit" and query.bodies == {"request_object"}
     assert sql.startswith("SELECT time, event_id, user, ") and " FROM audit WHERE " in sql
@@ -94,16 +140,20 @@ def test_generated_sql_maps_fields_onto_columns(tmp_path: Path) -> None:
 def test_values_are_literals_never_sql(tmp_path: Path) -> None:
     """A rule's value with a quote, a comment and a statement separator is one string literal."""
     hostile = "x' OR 1=1; DROP TABLE audit; --"
-    path = rule(tmp_path, f"  sel:\n    userAgent|contains: \"{hostile}\"\n  condition: sel")
+    path = rule(tmp_path, f'  sel:\n    userAgent|contains: "{hostile}"\n  condition: sel')
     sql = load_sigma_rules(path).rules[0]
     assert matches(path, EV) == []
     # and the same text in an event is found, exactly
-    ev = Evidence(audit=frame("audit", audit("2026-01-01T10:00:00Z", "u", "get", "pods", event_id="h", user_agent=f"a{hostile}b")))
+    ev = Evidence(
+        audit=frame("audit", audit("2026-01-01T10:00:00Z", "u", "get", "pods", event_id="h", user_agent=f"a{hostile}b"))
+    )
     assert matches(path, ev) == ["h"]
-    assert matches(rule(tmp_path, "  sel:\n    userAgent|contains: \"it's -- fine\"\n  condition: sel", name="q"), EV) == ["b"]
+    assert matches(
+        rule(tmp_path, '  sel:\n    userAgent|contains: "it\'s -- fine"\n  condition: sel', name="q"), EV
+    ) == ["b"]
     assert sql.reads == "sql"
     # a regex with a quote stays inside its literal too
-    assert matches(rule(tmp_path, "  sel:\n    userAgent|re: \"it's\"\n  condition: sel", name="re"), EV) == ["b"]
+    assert matches(rule(tmp_path, '  sel:\n    userAgent|re: "it\'s"\n  condition: sel', name="re"), EV) == ["b"]
 
 
 def test_unsupported_rules_are_skipped_with_a_reason(tmp_path: Path) -> None:
@@ -111,8 +161,12 @@ def test_unsupported_rules_are_skipped_with_a_reason(tmp_path: Path) -> None:
     rule(tmp_path, "  sel:\n    sourceIPs|cidr: 'fd00::/8'\n  condition: sel", name="ipv6")
     rule(tmp_path, "  sel:\n    nope.field: 1\n    other: 2\n  condition: sel", name="unmapped")
     rule(tmp_path, "  sel:\n    CommandLine|contains: x\n  condition: sel", name="exec_field_on_audit")
-    rule(tmp_path, "  sel:\n    Image|endswith: /sh\n  condition: sel", logsource="logsource:\n  product: aws\n  service: cloudtrail\n",
-         name="aws")
+    rule(
+        tmp_path,
+        "  sel:\n    Image|endswith: /sh\n  condition: sel",
+        logsource="logsource:\n  product: aws\n  service: cloudtrail\n",
+        name="aws",
+    )
     loaded = load_sigma_rules(tmp_path)
     assert loaded.rules == []
     reasons = dict(zip(loaded.skipped["title"], loaded.skipped["reason"]))
@@ -126,11 +180,27 @@ def test_unsupported_rules_are_skipped_with_a_reason(tmp_path: Path) -> None:
 
 
 def test_process_creation_reads_only_exec_events(tmp_path: Path) -> None:
-    runtime = frame("runtime",
-                    {"time": "2026-01-01T10:00:00Z", "event_id": "e1", "event_type": "exec", "process": "/usr/bin/nsenter",
-                     "cmdline": "nsenter -t 1 -m sh", "namespace": "kube-system", "pod": "p"},
-                    {"time": "2026-01-01T10:00:01Z", "event_id": "e2", "event_type": "alert", "process": "/usr/bin/nsenter",
-                     "cmdline": "nsenter -t 1 -m sh", "namespace": "kube-system", "pod": "p"})
+    runtime = frame(
+        "runtime",
+        {
+            "time": "2026-01-01T10:00:00Z",
+            "event_id": "e1",
+            "event_type": "exec",
+            "process": "/usr/bin/nsenter",
+            "cmdline": "nsenter -t 1 -m sh",
+            "namespace": "kube-system",
+            "pod": "p",
+        },
+        {
+            "time": "2026-01-01T10:00:01Z",
+            "event_id": "e2",
+            "event_type": "alert",
+            "process": "/usr/bin/nsenter",
+            "cmdline": "nsenter -t 1 -m sh",
+            "namespace": "kube-system",
+            "pod": "p",
+        },
+    )
     path = rule(tmp_path, "  sel:\n    Image|endswith: /nsenter\n  condition: sel", logsource=EXEC)
     hits = load_sigma_rules(path).rules[0].logic(Evidence(runtime=runtime))
     assert hits["event_ids"].tolist() == [["e1"]] and hits["entity"].tolist() == ["kube-system/p"]
@@ -159,29 +229,45 @@ def test_pushed_down_to_the_case_no_table_read_whole(sample_case: kf.Case, monke
     for r in loaded.rules:
         r.logic(ev)
     assert not {"audit", "runtime", "flows"} & set(ev.__dict__)
-    assert len(sample_case.sql("SELECT count(*) AS n FROM audit")) and sample_case.sql("SELECT count(*) AS n FROM audit")["n"][0] > 2
+    assert (
+        len(sample_case.sql("SELECT count(*) AS n FROM audit"))
+        and sample_case.sql("SELECT count(*) AS n FROM audit")["n"][0] > 2
+    )
     found = kf.detect(sample_case, rules=loaded.rules, save=False)
     assert found["finding_id"].tolist() == expected["finding_id"].tolist() and len(found) >= 4
 
 
 # ---------------------------------------------------------------------- correlations
 
-BURST = frame("audit", *[
-    audit(f"2026-01-01T10:0{m}:00Z", user, "get", "secrets", event_id=f"{user}{m}", object_name=f"s{m}")
-    for user, minutes in (("mallory", (0, 1, 2, 3)), ("alice", (0, 5))) for m in minutes])
+BURST = frame(
+    "audit",
+    *[
+        audit(f"2026-01-01T10:0{m}:00Z", user, "get", "secrets", event_id=f"{user}{m}", object_name=f"s{m}")
+        for user, minutes in (("mallory", (0, 1, 2, 3)), ("alice", (0, 5)))
+        for m in minutes
+    ],
+)
 
 
 def correlation(folder: Path, body: str) -> Path:
     rule(folder, "  sel:\n    objectRef.resource: secrets\n    verb: get\n  condition: sel", name="secret_read")
-    return write(folder, "corr", "title: many secret reads\nid: 00000000-0000-4000-8000-00000000c011\nstatus: test\n"
-                                 f"correlation:\n  rules:\n    - secret_read\n{body}\nlevel: high\n"
-                                 "tags:\n  - attack.credential-access\n  - attack.t1552.007\n")
+    return write(
+        folder,
+        "corr",
+        "title: many secret reads\nid: 00000000-0000-4000-8000-00000000c011\nstatus: test\n"
+        f"correlation:\n  rules:\n    - secret_read\n{body}\nlevel: high\n"
+        "tags:\n  - attack.credential-access\n  - attack.t1552.007\n",
+    )
 
 
 def test_event_count_correlation(tmp_path: Path) -> None:
-    correlation(tmp_path, "  type: event_count\n  group-by:\n    - user.username\n  timespan: 3m\n  condition:\n    gte: 3")
+    correlation(
+        tmp_path, "  type: event_count\n  group-by:\n    - user.username\n  timespan: 3m\n  condition:\n    gte: 3"
+    )
     loaded = load_sigma_rules(tmp_path)
-    assert loaded.skipped.empty and [r.title for r in loaded.rules] == ["many secret reads"]  # generate: false hides the base rule
+    assert loaded.skipped.empty and [r.title for r in loaded.rules] == [
+        "many secret reads"
+    ]  # generate: false hides the base rule
     hits = loaded.rules[0].logic(Evidence(audit=BURST))
     assert hits["entity"].tolist() == ["mallory"]
     assert sorted(hits["event_ids"][0]) == ["mallory0", "mallory1", "mallory2", "mallory3"]
@@ -189,15 +275,35 @@ def test_event_count_correlation(tmp_path: Path) -> None:
 
 
 def test_value_count_and_temporal_correlations(tmp_path: Path) -> None:
-    correlation(tmp_path, "  type: value_count\n  group-by:\n    - user.username\n  timespan: 10m\n"
-                          "  condition:\n    gt: 1\n    field: objectRef.name")
+    correlation(
+        tmp_path,
+        "  type: value_count\n  group-by:\n    - user.username\n  timespan: 10m\n"
+        "  condition:\n    gt: 1\n    field: objectRef.name",
+    )
     hits = load_sigma_rules(tmp_path).rules[0].logic(Evidence(audit=BURST))
     assert sorted(hits["entity"]) == ["alice", "mallory"]
-    write(tmp_path, "delete", f"title: pod delete\nname: pod_delete\n{AUDIT}detection:\n  sel:\n    verb: delete\n  condition: sel\n")
-    write(tmp_path, "corr", "title: read then delete\nstatus: test\ncorrelation:\n  type: temporal\n  rules:\n    - secret_read\n"
-                            "    - pod_delete\n  group-by:\n    - user.username\n  timespan: 5m\nlevel: high\n")
-    events = pd.concat([BURST, frame("audit", audit("2026-01-01T10:04:00Z", "mallory", "delete", "pods", event_id="d1"),
-                                     audit("2026-01-01T11:00:00Z", "alice", "delete", "pods", event_id="d2"))], ignore_index=True)
+    write(
+        tmp_path,
+        "delete",
+        f"title: pod delete\nname: pod_delete\n{AUDIT}detection:\n  sel:\n    verb: delete\n  condition: sel\n",
+    )
+    write(
+        tmp_path,
+        "corr",
+        "title: read then delete\nstatus: test\ncorrelation:\n  type: temporal\n  rules:\n    - secret_read\n"
+        "    - pod_delete\n  group-by:\n    - user.username\n  timespan: 5m\nlevel: high\n",
+    )
+    events = pd.concat(
+        [
+            BURST,
+            frame(
+                "audit",
+                audit("2026-01-01T10:04:00Z", "mallory", "delete", "pods", event_id="d1"),
+                audit("2026-01-01T11:00:00Z", "alice", "delete", "pods", event_id="d2"),
+            ),
+        ],
+        ignore_index=True,
+    )
     loaded = load_sigma_rules(tmp_path)
     temporal = next(r for r in loaded.rules if r.title == "read then delete")
     hits = temporal.logic(Evidence(audit=events))
@@ -205,9 +311,15 @@ def test_value_count_and_temporal_correlations(tmp_path: Path) -> None:
 
 
 def test_correlations_it_cannot_express_are_skipped(tmp_path: Path) -> None:
-    correlation(tmp_path, "  type: event_count\n  group-by:\n    - user.username\n  timespan: 3m\n  condition:\n    lt: 3")
-    write(tmp_path, "dangling", "title: dangling\nstatus: test\ncorrelation:\n  type: event_count\n  rules:\n    - nowhere\n"
-                                "  timespan: 1m\n  condition:\n    gte: 2\nlevel: low\n")
+    correlation(
+        tmp_path, "  type: event_count\n  group-by:\n    - user.username\n  timespan: 3m\n  condition:\n    lt: 3"
+    )
+    write(
+        tmp_path,
+        "dangling",
+        "title: dangling\nstatus: test\ncorrelation:\n  type: event_count\n  rules:\n    - nowhere\n"
+        "  timespan: 1m\n  condition:\n    gte: 2\nlevel: low\n",
+    )
     loaded = load_sigma_rules(tmp_path)
     reasons = dict(zip(loaded.skipped["title"], loaded.skipped["reason"]))
     assert "only gt, gte" in reasons["many secret reads"]

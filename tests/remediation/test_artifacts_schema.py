@@ -39,9 +39,19 @@ def test_least_privilege_rbac_validates(tmp_path: Path) -> None:
     from k8sforensics.remediation import least_privilege, used_permissions
     from tests.event_frames import audit, frame
 
-    a = frame("audit", audit("2026-03-10T10:00:00Z", "system:serviceaccount:ci:bot", "patch", "deployments", api_group="apps",
-                             object_namespace="shop", object_name="web"),
-              audit("2026-03-10T10:01:00Z", "alice", "get", None, request_uri="/healthz"))
+    a = frame(
+        "audit",
+        audit(
+            "2026-03-10T10:00:00Z",
+            "system:serviceaccount:ci:bot",
+            "patch",
+            "deployments",
+            api_group="apps",
+            object_namespace="shop",
+            object_name="web",
+        ),
+        audit("2026-03-10T10:01:00Z", "alice", "get", None, request_uri="/healthz"),
+    )
     objects = least_privilege(used_permissions(a))
     assert {o["kind"] for o in objects} == {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
     for doc in yaml.safe_load_all(yaml.safe_dump_all(objects)):

@@ -17,10 +17,18 @@ def test_progress_is_saved_at_once_and_read_back(tmp_path: Path) -> None:
     c.mark("a1", done=True)
     c.mark("b2", note="waiting for the DBA")
     again = Checklist(tmp_path)  # a new kernel, another analyst
-    assert again.items["a1"]["done"] is True and again.items["b2"] == {**again.items["b2"], "done": False, "note": "waiting for the DBA"}
+    assert again.items["a1"]["done"] is True and again.items["b2"] == {
+        **again.items["b2"],
+        "done": False,
+        "note": "waiting for the DBA",
+    }
     actions = pd.DataFrame({"action_id": ["a1", "b2", "c3"], "action": ["x", "y", "z"]})
     applied = again.apply(actions)
-    assert applied["status"].tolist() == ["done", "open", "open"] and applied["note"].tolist() == ["", "waiting for the DBA", ""]
+    assert applied["status"].tolist() == ["done", "open", "open"] and applied["note"].tolist() == [
+        "",
+        "waiting for the DBA",
+        "",
+    ]
     assert json.loads((tmp_path / "remediation" / "checklist.json").read_text())["items"]["a1"]["updated"]
 
 

@@ -24,18 +24,36 @@ EVIL_SA = "'$(touch /tmp/y)'"
 EVIL_NODE = "node-1`touch /tmp/z`"
 
 
-@pytest.mark.parametrize("name, kind, ok", [
-    ("web-7d9c8b6f5-x2x9z", "pod", True), ("kube-system", "namespace", True), ("a.b.c", "pod", True),
-    ("system:controller:cron", "clusterrolebinding", True), (EVIL_POD, "pod", False), (EVIL_SA, "serviceaccount", False),
-    ("Web", "pod", False), ("x" * 254, "pod", False), ("ns.with.dots", "namespace", False), ("", "pod", False),
-    ("a b", "clusterrolebinding", False), (None, "pod", False),
-])
+@pytest.mark.parametrize(
+    "name, kind, ok",
+    [
+        ("web-7d9c8b6f5-x2x9z", "pod", True),
+        ("kube-system", "namespace", True),
+        ("a.b.c", "pod", True),
+        ("system:controller:cron", "clusterrolebinding", True),
+        (EVIL_POD, "pod", False),
+        (EVIL_SA, "serviceaccount", False),
+        ("Web", "pod", False),
+        ("x" * 254, "pod", False),
+        ("ns.with.dots", "namespace", False),
+        ("", "pod", False),
+        ("a b", "clusterrolebinding", False),
+        (None, "pod", False),
+    ],
+)
 def test_valid_name(name: object, kind: str, ok: bool) -> None:
     assert valid_name(name, kind=kind) is ok
 
 
 def test_quoting_keeps_each_argument_whole() -> None:
-    assert shlex.split(kubectl("delete", "pod", "a b;c", namespace="n s")) == ["kubectl", "-n", "n s", "delete", "pod", "a b;c"]
+    assert shlex.split(kubectl("delete", "pod", "a b;c", namespace="n s")) == [
+        "kubectl",
+        "-n",
+        "n s",
+        "delete",
+        "pod",
+        "a b;c",
+    ]
     assert command("echo", "$(id)") == "echo '$(id)'"
 
 
@@ -45,8 +63,16 @@ def forged_graph() -> nx.MultiDiGraph:
     t = pd.Timestamp("2024-05-10T10:00:00Z")
 
     def edge(u: str, v: str, kind: str, minutes: int) -> None:
-        g.add_edge(u, v, type=kind, observed=True, first_seen=t + pd.Timedelta(minutes=minutes), last_seen=t + pd.Timedelta(minutes=minutes),
-                   event_ids=[f"e{minutes}"], count=1)
+        g.add_edge(
+            u,
+            v,
+            type=kind,
+            observed=True,
+            first_seen=t + pd.Timedelta(minutes=minutes),
+            last_seen=t + pd.Timedelta(minutes=minutes),
+            event_ids=[f"e{minutes}"],
+            count=1,
+        )
 
     g.add_node("ip:203.0.113.9", kind="ip")
     g.add_node(f"pod:payments/{EVIL_POD}", kind="pod", workload="Deployment/api")
@@ -73,7 +99,9 @@ def recorders(tmp_path: Path) -> dict[str, str]:
     log = tmp_path / "argv.jsonl"
     for tool in ("kubectl", "k8sforensics", "jq", "xargs"):
         script = bin_dir / tool
-        script.write_text(f'#!/usr/bin/env python3\nimport json, sys\nopen({str(log)!r}, "a").write(json.dumps(sys.argv) + "\\n")\n')
+        script.write_text(
+            f'#!/usr/bin/env python3\nimport json, sys\nopen({str(log)!r}, "a").write(json.dumps(sys.argv) + "\\n")\n'
+        )
         script.chmod(0o755)
     return {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
 
@@ -120,7 +148,16 @@ def test_every_command_of_the_sample_checklist_runs_as_its_argv(sample_case: kf.
 
 def test_every_command_of_the_sample_checklist_parses(sample_case: kf.Case) -> None:
     actions = kf.remediation(sample_case)
-    assert set(actions.loc[actions["command"] != "", "kind"]) >= {"preserve", "isolate", "cordon", "rotate", "delete", "rebuild", "apply", "verify"}
+    assert set(actions.loc[actions["command"] != "", "kind"]) >= {
+        "preserve",
+        "isolate",
+        "cordon",
+        "rotate",
+        "delete",
+        "rebuild",
+        "apply",
+        "verify",
+    }
     for c in actions["command"]:
         if c:
             assert subprocess.run(["bash", "-n", "-c", c], capture_output=True).returncode == 0, c

@@ -13,13 +13,29 @@ from k8sforensics.remediation.markdown import checklist_markdown, code, escape
 
 
 def _actions() -> pd.DataFrame:
-    return pd.DataFrame({
-        "action_id": ["a", "b"], "step": [1, 2], "priority": [1, 4], "phase": ["preserve evidence", "eradicate"], "kind": ["preserve", "delete"],
-        "action": ["save pod x | y", "delete the cronjob kube-system/<img src=x onerror=alert(1)> [link](http://evil.example) **bold**"],
-        "target": ["pod:x", "workload:kube-system/cronjobs/x"], "control": ["evidence preservation", "persistence removal"],
-        "why": ["", "created by `sa:x`"], "finding_ids": [[], ["f1"]], "event_ids": [[], ["e1"]], "references": ["", "CIS 5.1.4"],
-        "command": ["kubectl get pod x -o json > preserved/x.json", "kubectl delete cronjob `whoami`"], "artifact": ["preserved/x.json", ""],
-        "check": [None, None], "status": ["open", "open"]})
+    return pd.DataFrame(
+        {
+            "action_id": ["a", "b"],
+            "step": [1, 2],
+            "priority": [1, 4],
+            "phase": ["preserve evidence", "eradicate"],
+            "kind": ["preserve", "delete"],
+            "action": [
+                "save pod x | y",
+                "delete the cronjob kube-system/<img src=x onerror=alert(1)> [link](http://evil.example) **bold**",
+            ],
+            "target": ["pod:x", "workload:kube-system/cronjobs/x"],
+            "control": ["evidence preservation", "persistence removal"],
+            "why": ["", "created by `sa:x`"],
+            "finding_ids": [[], ["f1"]],
+            "event_ids": [[], ["e1"]],
+            "references": ["", "CIS 5.1.4"],
+            "command": ["kubectl get pod x -o json > preserved/x.json", "kubectl delete cronjob `whoami`"],
+            "artifact": ["preserved/x.json", ""],
+            "check": [None, None],
+            "status": ["open", "open"],
+        }
+    )
 
 
 def test_the_checklist_renders_in_order_with_nothing_from_the_evidence_interpreted() -> None:

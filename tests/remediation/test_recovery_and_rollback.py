@@ -26,7 +26,13 @@ def _checklist(tmp_path: Path, shape: Shape, platform: str) -> tuple[kf.Case, li
 
 @pytest.mark.parametrize("platform", ["self-managed", "aks"])
 def test_the_logging_agent_the_attacker_deleted_is_restored(tmp_path: Path, platform: str) -> None:
-    shape = Shape("leaked-kubeconfig", escalations=("token-reuse",), persistence=("cronjob",), objectives=("mining",), cover_up="logging-tampered")
+    shape = Shape(
+        "leaked-kubeconfig",
+        escalations=("token-reuse",),
+        persistence=("cronjob",),
+        objectives=("mining",),
+        cover_up="logging-tampered",
+    )
     _, rows = _checklist(tmp_path, shape, platform)
     restores = [t for a, t in rows if a.startswith("restore")]
     assert "workload:logging/daemonsets/fluent-bit" in restores
@@ -36,7 +42,9 @@ def test_the_logging_agent_the_attacker_deleted_is_restored(tmp_path: Path, plat
 
 
 def test_a_poisoned_rollout_is_redeployed_and_its_token_rotated(tmp_path: Path) -> None:
-    shape = Shape("supply-chain", escalations=("token-reuse",), persistence=("cronjob",), objectives=("mining",), cover_up=None)
+    shape = Shape(
+        "supply-chain", escalations=("token-reuse",), persistence=("cronjob",), objectives=("mining",), cover_up=None
+    )
     _, rows = _checklist(tmp_path, shape, "eks")
     assert any(a.startswith("redeploy") and t == "workload:shop/Deployment/cart" for a, t in rows), rows
     assert any(a.startswith("rotate") and t == "sa:shop/cart" for a, t in rows)

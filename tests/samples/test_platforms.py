@@ -22,63 +22,149 @@ from k8sforensics.samples.platforms import PLATFORMS, write_evidence
 from k8sforensics.samples.records import Emitted, Endpoint, Flow, Written
 from k8sforensics.sources import read_family
 
-T0 = dt.datetime(2026, 3, 10, 8, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 3, 10, 8, 0, tzinfo=dt.UTC)
 NODES = {"node-1": "10.0.1.11", "node-2": "10.0.1.12"}
 WEB = Endpoint("shop", "web-7d9f8c6b5-x2k7p", (("app", "web"),), ("Deployment", "web"), "node-1")
 API = Endpoint("payments", "api-5hf8d9c7b-88flg", (("app", "api"),), ("Deployment", "api"), "node-2")
-DNS = Endpoint("kube-system", "coredns-6d4b75cb6d-abcde", (("k8s-app", "kube-dns"),), ("Deployment", "coredns"), "node-2")
+DNS = Endpoint(
+    "kube-system", "coredns-6d4b75cb6d-abcde", (("k8s-app", "kube-dns"),), ("Deployment", "coredns"), "node-2"
+)
 WEB_IP, API_IP, DNS_IP, C2, ATTACKER = "10.0.1.50", "10.0.1.80", "10.0.1.90", "203.0.113.77", "198.51.100.66"
 BOTH_TRAPS = frozenset({"truncated-export", "duplicated-export"})
 CNI = {"eks": "hubble", "gke": "hubble", "aks": "calico", "self-managed": "hubble"}
 
 
-def _event(k: int, t: dt.datetime, *, step: str | None = None, body: dict | None = None) -> tuple[dt.datetime, dict, str | None]:
-    ev = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Request" if body else "Metadata", "auditID": str(uuid.UUID(int=k + 1)),
-          "stage": "ResponseComplete", "requestURI": f"/api/v1/namespaces/shop/pods/p{k}" if not body else "/api/v1/namespaces/shop/pods",
-          "verb": "create" if body else "get",
-          "user": {"username": "system:serviceaccount:shop:web", "groups": ["system:serviceaccounts", "system:authenticated"]},
-          "sourceIPs": [WEB_IP], "userAgent": "kubectl/v1.30.2",
-          "objectRef": {"resource": "pods", "namespace": "shop", "name": f"p{k}", "apiVersion": "v1"},
-          "responseStatus": {"metadata": {}, "code": 201 if body else 200},
-          "requestReceivedTimestamp": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-          "stageTimestamp": (t + dt.timedelta(milliseconds=4)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-          "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""}}
+def _event(
+    k: int, t: dt.datetime, *, step: str | None = None, body: dict | None = None
+) -> tuple[dt.datetime, dict, str | None]:
+    ev = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Request" if body else "Metadata",
+        "auditID": str(uuid.UUID(int=k + 1)),
+        "stage": "ResponseComplete",
+        "requestURI": f"/api/v1/namespaces/shop/pods/p{k}" if not body else "/api/v1/namespaces/shop/pods",
+        "verb": "create" if body else "get",
+        "user": {
+            "username": "system:serviceaccount:shop:web",
+            "groups": ["system:serviceaccounts", "system:authenticated"],
+        },
+        "sourceIPs": [WEB_IP],
+        "userAgent": "kubectl/v1.30.2",
+        "objectRef": {"resource": "pods", "namespace": "shop", "name": f"p{k}", "apiVersion": "v1"},
+        "responseStatus": {"metadata": {}, "code": 201 if body else 200},
+        "requestReceivedTimestamp": t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "stageTimestamp": (t + dt.timedelta(milliseconds=4)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+    }
     if body:
         ev["requestObject"] = body
     return t, ev, step
 
 
-PRIVILEGED = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p5", "namespace": "shop"},
-              "spec": {"containers": [{"name": "c", "image": "alpine", "securityContext": {"privileged": True}}]}}
+PRIVILEGED = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "p5", "namespace": "shop"},
+    "spec": {"containers": [{"name": "c", "image": "alpine", "securityContext": {"privileged": True}}]},
+}
 
 
 def _emitted() -> Emitted:
     em = Emitted()
     for k in range(30):  # one every 7 minutes: several hours, pages and blobs
-        em.audit.append(_event(k, T0 + dt.timedelta(minutes=7 * k), step="discovery" if k % 9 == 4 else None,
-                               body=PRIVILEGED if k == 5 else None))
+        em.audit.append(
+            _event(
+                k,
+                T0 + dt.timedelta(minutes=7 * k),
+                step="discovery" if k % 9 == 4 else None,
+                body=PRIVILEGED if k == 5 else None,
+            )
+        )
     em.audit[5] = (em.audit[5][0], em.audit[5][1], "privileged-pod")
     em.flows = [
-        Flow(T0 + dt.timedelta(minutes=10), WEB_IP, API_IP, 40000, 8443, src=WEB, dst=API, src_host=NODES["node-1"],
-             dst_host=NODES["node-2"], step="lateral"),
-        Flow(T0 + dt.timedelta(minutes=20), WEB_IP, C2, 50000, 443, src=WEB, src_host=NODES["node-1"], snat=True, step="c2"),
+        Flow(
+            T0 + dt.timedelta(minutes=10),
+            WEB_IP,
+            API_IP,
+            40000,
+            8443,
+            src=WEB,
+            dst=API,
+            src_host=NODES["node-1"],
+            dst_host=NODES["node-2"],
+            step="lateral",
+        ),
+        Flow(
+            T0 + dt.timedelta(minutes=20),
+            WEB_IP,
+            C2,
+            50000,
+            443,
+            src=WEB,
+            src_host=NODES["node-1"],
+            snat=True,
+            step="c2",
+        ),
         # a scan of a pod reachable from outside (a load balancer with pod targets): a node's
         # own address would be seen by Cilium only with its host firewall on
-        Flow(T0 + dt.timedelta(minutes=30), ATTACKER, API_IP, 61000, 8443, action="REJECT", dst=API, dst_host=NODES["node-2"],
-             reply_packets=0, reply_bytes=0, step="recon"),
-        Flow(T0 + dt.timedelta(minutes=40), WEB_IP, DNS_IP, 53001, 53, protocol="UDP", src=WEB, dst=DNS, src_host=NODES["node-1"],
-             dst_host=NODES["node-2"], dns_query="pool.evil.example", step="dns"),
+        Flow(
+            T0 + dt.timedelta(minutes=30),
+            ATTACKER,
+            API_IP,
+            61000,
+            8443,
+            action="REJECT",
+            dst=API,
+            dst_host=NODES["node-2"],
+            reply_packets=0,
+            reply_bytes=0,
+            step="recon",
+        ),
+        Flow(
+            T0 + dt.timedelta(minutes=40),
+            WEB_IP,
+            DNS_IP,
+            53001,
+            53,
+            protocol="UDP",
+            src=WEB,
+            dst=DNS,
+            src_host=NODES["node-1"],
+            dst_host=NODES["node-2"],
+            dns_query="pool.evil.example",
+            step="dns",
+        ),
     ]
-    falco = {"time": "2026-03-10T08:11:00.000000000Z", "rule": "Terminal shell in container", "priority": "Notice", "source": "syscall",
-             "hostname": "node-1", "output": "08:11:00.000000000: Notice A shell was spawned",
-             "output_fields": {"container.id": "abcdef012345", "k8s.ns.name": "shop", "k8s.pod.name": WEB.pod, "proc.cmdline": "sh"}}
+    falco = {
+        "time": "2026-03-10T08:11:00.000000000Z",
+        "rule": "Terminal shell in container",
+        "priority": "Notice",
+        "source": "syscall",
+        "hostname": "node-1",
+        "output": "08:11:00.000000000: Notice A shell was spawned",
+        "output_fields": {
+            "container.id": "abcdef012345",
+            "k8s.ns.name": "shop",
+            "k8s.pod.name": WEB.pod,
+            "proc.cmdline": "sh",
+        },
+    }
     em.runtime["runtime/falco-alerts.jsonl"] = [(T0 + dt.timedelta(minutes=11), falco, "exploit")]
     return em
 
 
 def _write(root: Path, platform: str, traps: frozenset[str] = BOTH_TRAPS, seed: int = 1) -> Written:
-    return write_evidence(_emitted(), root, platform=platform, cluster="prod-eu", nodes=NODES, cni=CNI[platform], traps=traps,
-                          rng=random.Random(seed))
+    return write_evidence(
+        _emitted(),
+        root,
+        platform=platform,
+        cluster="prod-eu",
+        nodes=NODES,
+        cni=CNI[platform],
+        traps=traps,
+        rng=random.Random(seed),
+    )
 
 
 def _quiet(fn, *args, **kw):
@@ -121,7 +207,9 @@ def test_every_audit_event_is_read_once_and_only_the_truncated_one_is_lost(writt
     _, results, quarantine = _quiet(read_family, root, "audit")
     q = quarantine.to_pandas()
     assert len(q) == 1 and q.iloc[0]["path"].endswith(bad["file"]) and q.iloc[0]["evidence_line"] == bad["line"]
-    assert sum(r.records for r in results) == sum(r.rows + r.merged + sum(r.skipped.values()) + r.quarantined for r in results)
+    assert sum(r.records for r in results) == sum(
+        r.rows + r.merged + sum(r.skipped.values()) + r.quarantined for r in results
+    )
 
 
 def test_the_duplicated_export_really_holds_copies_that_the_dedupe_removes(written: tuple[str, Path, Written]) -> None:
@@ -147,7 +235,9 @@ def test_the_request_body_survives_every_wrapping(written: tuple[str, Path, Writ
     _, root, _ = written
     audit = _quiet(kf.read_audit, root)
     create = audit[audit["verb"] == "create"].iloc[0]
-    body = json.loads(create["request_object"]) if isinstance(create["request_object"], str) else create["request_object"]
+    body = (
+        json.loads(create["request_object"]) if isinstance(create["request_object"], str) else create["request_object"]
+    )
     assert body["spec"]["containers"][0]["securityContext"]["privileged"] is True
     assert create["object_namespace"] == "shop" and create["object_name"] == "p5" and create["source_ip"] == WEB_IP
     assert create["user"] == "system:serviceaccount:shop:web"
@@ -197,9 +287,10 @@ def test_evidence_lines_point_at_the_records_of_their_step(written: tuple[str, P
     for step, file, line in w.evidence:
         text = _lines(root / file)
         assert 1 <= line <= len(text), (step, file, line)
-        if text[0].startswith("{") and not text[0].strip() == "{":  # JSON lines: the line itself names the record
-            if step in step_ids:
-                assert any(a in text[line - 1] for a in step_ids[step]), (step, file, line)
+        if (
+            text[0].startswith("{") and text[0].strip() != "{" and step in step_ids
+        ):  # JSON lines: the line names the record
+            assert any(a in text[line - 1] for a in step_ids[step]), (step, file, line)
     assert all(n == len(_lines(root / f)) for f, n in w.files.items())
 
 
@@ -242,7 +333,11 @@ def test_gke_vpc_flow_logs_report_from_both_vms_with_pod_details(tmp_path: Path)
     rep = vpc[(vpc["src_ip"] == API_IP) & (vpc["dst_ip"] == WEB_IP) & (vpc["src_port"] == 8443)]
     # reporter SRC (egress) and DEST (ingress) for each direction; the reply swaps the tuple
     assert sorted(fwd["direction"]) == ["egress", "ingress"] and sorted(rep["direction"]) == ["egress", "ingress"]
-    assert set(fwd["src_pod"]) == {WEB.pod} and set(fwd["dst_pod"]) == {API.pod} and set(fwd["dst_namespace"]) == {"payments"}
+    assert (
+        set(fwd["src_pod"]) == {WEB.pod}
+        and set(fwd["dst_pod"]) == {API.pod}
+        and set(fwd["dst_namespace"]) == {"payments"}
+    )
     assert set(rep["src_pod"]) == {API.pod}
     # SNATed to the Internet: the node's address, no pod named; reported by the node's VM only
     c2 = vpc[(vpc["dst_ip"] == C2) | (vpc["src_ip"] == C2)]

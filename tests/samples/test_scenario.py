@@ -23,12 +23,23 @@ from k8sforensics.samples.scenario import (
 
 
 def _digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_forty_scenarios_use_every_part_and_platform() -> None:
     combos = list(family(40))
-    used = {"entry": set(), "escalations": set(), "persistence": set(), "objectives": set(), "cover_up": set(), "platform": set()}
+    used = {
+        "entry": set(),
+        "escalations": set(),
+        "persistence": set(),
+        "objectives": set(),
+        "cover_up": set(),
+        "platform": set(),
+    }
     for shape, platform, _ in combos:
         used["entry"].add(shape.entry)
         used["escalations"].update(shape.escalations)
@@ -36,8 +47,14 @@ def test_forty_scenarios_use_every_part_and_platform() -> None:
         used["objectives"].update(shape.objectives)
         used["cover_up"].add(shape.cover_up)
         used["platform"].add(platform)
-    assert used == {"entry": set(ENTRIES), "escalations": set(ESCALATIONS), "persistence": set(PERSISTENCE), "objectives": set(OBJECTIVES),
-                    "cover_up": set(COVER_UPS), "platform": set(PLATFORMS)}
+    assert used == {
+        "entry": set(ENTRIES),
+        "escalations": set(ESCALATIONS),
+        "persistence": set(PERSISTENCE),
+        "objectives": set(OBJECTIVES),
+        "cover_up": set(COVER_UPS),
+        "platform": set(PLATFORMS),
+    }
     # every entry meets every platform
     assert {(s.entry, p) for s, p, _ in combos} == {(e, p) for e in ENTRIES for p in PLATFORMS}
 
@@ -73,10 +90,14 @@ def test_same_arguments_same_bytes_and_truth_points_at_the_evidence(tmp_path: Pa
 
 
 def test_an_escape_exposes_its_node_s_other_pods(tmp_path: Path) -> None:
-    shape = Shape("web-rce", escalations=("privileged-nsenter",), persistence=("cronjob",), objectives=("mining",), cover_up=None)
+    shape = Shape(
+        "web-rce", escalations=("privileged-nsenter",), persistence=("cronjob",), objectives=("mining",), cover_up=None
+    )
     truth = json.loads(write_scenario(tmp_path, shape=shape, platform="eks", seed=5, scale=0.1).read_text())
     node = truth["escaped_nodes"][0]
-    assert {"do": "rebuild", "target": f"node:{node}"} in [{k: m[k] for k in ("do", "target")} for m in truth["remediation"]["must"]]
+    assert {"do": "rebuild", "target": f"node:{node}"} in [
+        {k: m[k] for k in ("do", "target")} for m in truth["remediation"]["must"]
+    ]
     exposed = {e["pod"] for e in truth["exposed"]}
     assert exposed and not exposed & {r["pod"] for r in truth["reached"]}
     forbidden = {m["target"] for m in truth["remediation"]["must_not"] if m["do"] == "isolate"}

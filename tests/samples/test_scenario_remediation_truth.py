@@ -15,7 +15,13 @@ from k8sforensics.samples.scenario import Shape, write_scenario
 
 @pytest.fixture(scope="module")
 def truth(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    shape = Shape("web-rce", escalations=("privileged-nsenter",), persistence=("cronjob",), objectives=("mining",), cover_up="logging-tampered")
+    shape = Shape(
+        "web-rce",
+        escalations=("privileged-nsenter",),
+        persistence=("cronjob",),
+        objectives=("mining",),
+        cover_up="logging-tampered",
+    )
     root: Path = tmp_path_factory.mktemp("escape")
     return json.loads(write_scenario(root, shape=shape, platform="eks", seed=5, scale=0.1).read_text())
 

@@ -122,7 +122,13 @@ def test_gke_logentries(audit_fixtures: Path) -> None:
     df = kf.read_audit(audit_fixtures / "gke_audit__logentries.jsonl")
     assert len(df) == 2  # exec + the merged first/last pair of op-2; the DeleteCluster entry is skipped
     ex = one(df, audit_id="op-1")
-    assert (ex.verb, ex.resource, ex.subresource, ex.object_namespace, ex.object_name) == ("create", "pods", "exec", "web", "api-7f")
+    assert (ex.verb, ex.resource, ex.subresource, ex.object_namespace, ex.object_name) == (
+        "create",
+        "pods",
+        "exec",
+        "web",
+        "api-7f",
+    )
     assert ex.user == "dev@example.com" and ex.source_ip == "203.0.113.20"
     assert ex.cluster == "gke-prod" and ex.decision == "allow"
     assert ex.request_uri == "/api/v1/namespaces/web/pods/api-7f/exec"

@@ -36,7 +36,7 @@ def numbered_events(audit_fixtures: Path, n: int) -> list[str]:
     ev = json.loads(good_line(audit_fixtures))
     rnd = random.Random(1)
     out = []
-    for i in range(n):
+    for _i in range(n):
         ev["auditID"] = f"{rnd.getrandbits(128):032x}"  # incompressible enough for a real truncation
         out.append(json.dumps(ev))
     return out
@@ -77,7 +77,10 @@ def test_empty_file(tmp_path: Path) -> None:
 def test_unknown_format_names_formats_tried(tmp_path: Path) -> None:
     p = tmp_path / "notes.json"
     p.write_text('{"hello": "world"}\n')
-    with pytest.raises(UnknownFormatError, match=r"notes\.json: no format recognises this file \(tried: gke-audit, aks-audit, k8s-audit\)"):
+    with pytest.raises(
+        UnknownFormatError,
+        match=r"notes\.json: no format recognises this file \(tried: gke-audit, aks-audit, k8s-audit\)",
+    ):
         kf.read_audit(p)
 
 
@@ -132,7 +135,9 @@ def test_ten_thousand_deep_nesting(tmp_path: Path, audit_fixtures: Path) -> None
     p.write_text(g + "\n" + '{"a":' * 10_000 + "1" + "}" * 10_000 + "\n" + g + "\n")
     rows, reader = read(p)
     assert rows == 2
-    assert [(q["evidence_line"], q["reason"]) for q in reader.quarantine] == [(2, "JSON nested too deeply to parse safely")]
+    assert [(q["evidence_line"], q["reason"]) for q in reader.quarantine] == [
+        (2, "JSON nested too deeply to parse safely")
+    ]
 
 
 def test_deep_but_parseable_body_is_kept(tmp_path: Path, audit_fixtures: Path) -> None:

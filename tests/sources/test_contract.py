@@ -71,7 +71,12 @@ REAL_FILE_FORMAT = {
 def fixture_files() -> list[Path]:
     # quirks/: one tiny file per format and quirk of bad input (kept apart: other tests ingest
     # the family folders whole and count what they hold)
-    return sorted(p for family in ("audit", "runtime", "flows", "objects", "quirks") for p in (FIXTURES / family).iterdir() if p.is_file())
+    return sorted(
+        p
+        for family in ("audit", "runtime", "flows", "objects", "quirks")
+        for p in (FIXTURES / family).iterdir()
+        if p.is_file()
+    )
 
 
 def test_every_fixture_is_named_for_its_format() -> None:
@@ -91,11 +96,22 @@ def test_format_module_shape(fmt: FormatModule) -> None:
 
 
 def test_the_registry_check_refuses_a_module_missing_a_member() -> None:
-    members = {"NAME": "x", "FAMILY": "flows", "sniff": None, "sniff_lines": None, "rows": lambda r, c: [], "fast": None}
+    members = {
+        "NAME": "x",
+        "FAMILY": "flows",
+        "sniff": None,
+        "sniff_lines": None,
+        "rows": lambda r, c: [],
+        "fast": None,
+    }
     assert problems(SimpleNamespace(**members), TABLES) == ["has neither sniff (JSON) nor sniff_lines (text)"]
     del members["fast"]
-    assert problems(SimpleNamespace(**members | {"sniff": bool}), TABLES) == ["lacks fast (a member it does not have is None)"]
-    assert "FAMILY 'logs' is no table's" in problems(SimpleNamespace(**members | {"sniff": bool, "fast": None, "FAMILY": "logs"}), TABLES)
+    assert problems(SimpleNamespace(**members | {"sniff": bool}), TABLES) == [
+        "lacks fast (a member it does not have is None)"
+    ]
+    assert "FAMILY 'logs' is no table's" in problems(
+        SimpleNamespace(**members | {"sniff": bool, "fast": None, "FAMILY": "logs"}), TABLES
+    )
 
 
 @pytest.mark.parametrize("path", fixture_files(), ids=lambda p: p.name)
@@ -114,7 +130,11 @@ def test_contract_on_fixture(path: Path) -> None:
     t = pa.Table.from_batches(batches)
     assert t.schema.equals(table.arrow_schema, check_metadata=False)
     assert t.schema.field("time").type == pa.timestamp("ns", tz="UTC")
-    required = ("time", "event_id", "evidence_id", "evidence_line", "source") if table.time_required else ("event_id", "evidence_id", "evidence_line", "source")
+    required = (
+        ("time", "event_id", "evidence_id", "evidence_line", "source")
+        if table.time_required
+        else ("event_id", "evidence_id", "evidence_line", "source")
+    )
     for col in required:
         assert t.column(col).null_count == 0, col
     assert set(t.column("evidence_id").to_pylist()) == {reader.result.evidence.sha256}
@@ -164,16 +184,23 @@ def test_no_false_sniff(fmt) -> None:
     """A format never claims a record of a file that belongs to another format."""
     claimed = []
     for owner, path in _other_files():
-        if owner == fmt.NAME or (path.is_relative_to(FIXTURES) and fmt.NAME in fixture_sources(path)):  # a mixed file holds records of several
+        if owner == fmt.NAME or (
+            path.is_relative_to(FIXTURES) and fmt.NAME in fixture_sources(path)
+        ):  # a mixed file holds records of several
             continue
         try:
             records = _sample_records(path)
-        except Exception:  # noqa: BLE001, S112 - not JSON (VPC flow logs, CSV): nothing to sniff
+        except Exception:
             continue
         if fmt.sniff is not None and any(fmt.sniff(r) for r in records):
             claimed.append(f"{path.name} ({owner})")
         lines = [ln for ln in path.read_bytes()[:65536].decode("utf-8", "replace").splitlines() if ln.strip()][:20]
-        if fmt.sniff_lines is not None and lines and lines[0].lstrip()[:1] not in ("{", "[") and fmt.sniff_lines(lines, {}):
+        if (
+            fmt.sniff_lines is not None
+            and lines
+            and lines[0].lstrip()[:1] not in ("{", "[")
+            and fmt.sniff_lines(lines, {})
+        ):
             claimed.append(f"{path.name} ({owner}, as text)")
     assert not claimed, f"{fmt.NAME} falsely claims: {claimed}"
 
@@ -199,7 +226,9 @@ def _with(record: dict[str, Any], path: str | tuple[str, ...], value: Any) -> di
     return out
 
 
-def _json_case(fixture: str, wrong: list[tuple[Any, Any]], field: str, late: list[tuple[Any, Any]]) -> tuple[str, list[str], str]:
+def _json_case(
+    fixture: str, wrong: list[tuple[Any, Any]], field: str, late: list[tuple[Any, Any]]
+) -> tuple[str, list[str], str]:
     good = _first(fixture)
     bad_type, bad_time = good, good
     for path, value in wrong:
@@ -210,7 +239,9 @@ def _json_case(fixture: str, wrong: list[tuple[Any, Any]], field: str, late: lis
     return ".jsonl", lines, field
 
 
-def _text_case(fixture: str, header_lines: int, replace_type: tuple[str, str], field: str, replace_time: tuple[str, str]) -> tuple[str, list[str], str]:
+def _text_case(
+    fixture: str, header_lines: int, replace_type: tuple[str, str], field: str, replace_time: tuple[str, str]
+) -> tuple[str, list[str], str]:
     path = next(p for p in fixture_files() if p.name == fixture)
     lines = path.read_text().splitlines()
     head, good = lines[:header_lines], lines[header_lines]
@@ -223,39 +254,87 @@ NSG_TUPLE = NSG["properties"]["flows"][0]["flows"][0]["flowTuples"][0]
 LATE = "9999-12-31T00:00:00Z"
 
 BAD_VALUES: dict[str, Callable[[], tuple[str, list[str], str]]] = {
-    "k8s-audit": lambda: _json_case("k8s_audit__bad_lines.jsonl", [("responseStatus", {"code": "forbidden"})], "response_code",
-                                    [("requestReceivedTimestamp", LATE), ("stageTimestamp", LATE)]),
-    "gke-audit": lambda: _json_case("gke_audit__logentries.jsonl", [("protoPayload.response", {"kind": "Status", "code": [403]})], "response_code",
-                                    [("timestamp", "0001-01-01T00:00:00Z")]),
-    "aks-audit": lambda: _json_case("aks_audit__blob_lines.json", [("properties.log.responseStatus", {"code": 403.5})], "response_code",
-                                    [("properties.log.requestReceivedTimestamp", LATE), ("properties.log.stageTimestamp", LATE)]),
-    "falco": lambda: _json_case("falco__alerts.jsonl", [(("output_fields", "proc.pid"), "abc")], "pid", [("time", "9999-12-31T23:59:59Z")]),
-    "tetragon": lambda: _json_case("tetragon__events.jsonl", [("process_kprobe.process.pid", [4242])], "pid",
-                                   [("time", "0001-01-01T00:00:00Z")]),
+    "k8s-audit": lambda: _json_case(
+        "k8s_audit__bad_lines.jsonl",
+        [("responseStatus", {"code": "forbidden"})],
+        "response_code",
+        [("requestReceivedTimestamp", LATE), ("stageTimestamp", LATE)],
+    ),
+    "gke-audit": lambda: _json_case(
+        "gke_audit__logentries.jsonl",
+        [("protoPayload.response", {"kind": "Status", "code": [403]})],
+        "response_code",
+        [("timestamp", "0001-01-01T00:00:00Z")],
+    ),
+    "aks-audit": lambda: _json_case(
+        "aks_audit__blob_lines.json",
+        [("properties.log.responseStatus", {"code": 403.5})],
+        "response_code",
+        [("properties.log.requestReceivedTimestamp", LATE), ("properties.log.stageTimestamp", LATE)],
+    ),
+    "falco": lambda: _json_case(
+        "falco__alerts.jsonl", [(("output_fields", "proc.pid"), "abc")], "pid", [("time", "9999-12-31T23:59:59Z")]
+    ),
+    "tetragon": lambda: _json_case(
+        "tetragon__events.jsonl", [("process_kprobe.process.pid", [4242])], "pid", [("time", "0001-01-01T00:00:00Z")]
+    ),
     "tracee": lambda: _json_case("tracee__two_generations.jsonl", [("hostProcessId", "x")], "pid", [("timestamp", -1)]),
-    "hubble": lambda: _json_case("hubble__flows.jsonl", [("flow.l4.TCP.destination_port", "http")], "dst_port",
-                                 [("flow.time", LATE), ("time", LATE)]),
-    "gcp-vpc-flow": lambda: _json_case("gcp_vpc_flow__flows.jsonl", [("jsonPayload.connection.dest_port", 1.5)], "dst_port",
-                                       [("jsonPayload.start_time", "0001-01-01T00:00:00Z")]),
+    "hubble": lambda: _json_case(
+        "hubble__flows.jsonl",
+        [("flow.l4.TCP.destination_port", "http")],
+        "dst_port",
+        [("flow.time", LATE), ("time", LATE)],
+    ),
+    "gcp-vpc-flow": lambda: _json_case(
+        "gcp_vpc_flow__flows.jsonl",
+        [("jsonPayload.connection.dest_port", 1.5)],
+        "dst_port",
+        [("jsonPayload.start_time", "0001-01-01T00:00:00Z")],
+    ),
     "azure-flow": lambda: (  # one record per line, two flow tuples each: the first tuple is changed
         ".json",
-        [json.dumps(r) for r in (
-            NSG,
-            _with(NSG, "properties.flows.0.flows.0.flowTuples.0", NSG_TUPLE.replace(",22,", ",ssh,")),
-            NSG,
-            _with(NSG, "properties.flows.0.flows.0.flowTuples.0", "99999999999" + NSG_TUPLE[NSG_TUPLE.index(","):]),
-        )],
+        [
+            json.dumps(r)
+            for r in (
+                NSG,
+                _with(NSG, "properties.flows.0.flows.0.flowTuples.0", NSG_TUPLE.replace(",22,", ",ssh,")),
+                NSG,
+                _with(
+                    NSG, "properties.flows.0.flows.0.flowTuples.0", "99999999999" + NSG_TUPLE[NSG_TUPLE.index(",") :]
+                ),
+            )
+        ],
         "dst_port",
     ),
-    "calico": lambda: _json_case("calico__flows.jsonl", [("dest_port", "x")], "dst_port", [("start_time", 253402300800)]),
-    "ocsf-network": lambda: _json_case("ocsf_network__flows.jsonl", [("dst_endpoint.port", True)], "dst_port",
-                                       [("time", 253402300800000), ("start_time", 253402300800000)]),
-    "aws-vpc-flow": lambda: _text_case("aws_vpc_flow__bad_count_custom_header.log", 1, (" 43210 80 ", " 43210 http "), "dst_port",
-                                       (" 1714557600 ", " 253402300800 ")),
-    "azure-traffic-analytics": lambda: _text_case("azure_traffic_analytics__csv_export.csv", 1, (",443.0,", ",https,"), "dst_port",
-                                                  (",2024-05-01 10:00:07.000,", ",9999-12-31 10:00:07.000,")),
-    "kubectl": lambda: _json_case("kubectl__pods_one_per_line.jsonl", [("metadata.labels", ["app=web"])], "labels",
-                                  [("metadata.creationTimestamp", "0001-01-01T00:00:00Z")]),
+    "calico": lambda: _json_case(
+        "calico__flows.jsonl", [("dest_port", "x")], "dst_port", [("start_time", 253402300800)]
+    ),
+    "ocsf-network": lambda: _json_case(
+        "ocsf_network__flows.jsonl",
+        [("dst_endpoint.port", True)],
+        "dst_port",
+        [("time", 253402300800000), ("start_time", 253402300800000)],
+    ),
+    "aws-vpc-flow": lambda: _text_case(
+        "aws_vpc_flow__bad_count_custom_header.log",
+        1,
+        (" 43210 80 ", " 43210 http "),
+        "dst_port",
+        (" 1714557600 ", " 253402300800 "),
+    ),
+    "azure-traffic-analytics": lambda: _text_case(
+        "azure_traffic_analytics__csv_export.csv",
+        1,
+        (",443.0,", ",https,"),
+        "dst_port",
+        (",2024-05-01 10:00:07.000,", ",9999-12-31 10:00:07.000,"),
+    ),
+    "kubectl": lambda: _json_case(
+        "kubectl__pods_one_per_line.jsonl",
+        [("metadata.labels", ["app=web"])],
+        "labels",
+        [("metadata.creationTimestamp", "0001-01-01T00:00:00Z")],
+    ),
 }
 
 
@@ -280,7 +359,10 @@ def test_bad_values_are_quarantined_with_the_field_named(tmp_path: Path, fmt, fa
     reasons = {q["evidence_line"]: q["reason"] for q in reader.quarantine}
     assert set(reasons) == {n - 2, n}, reasons
     assert reasons[n - 2].startswith(f"field {field}: value "), reasons[n - 2]
-    assert reasons[n].startswith("field time: timestamp ") and "outside the accepted range 1970-01-01..2100-01-01" in reasons[n]
+    assert (
+        reasons[n].startswith("field time: timestamp ")
+        and "outside the accepted range 1970-01-01..2100-01-01" in reasons[n]
+    )
     assert {n - 3, n - 1} <= set(t.column("evidence_line").to_pylist())  # the good records are rows
     times = [x for x in t.column("time").to_pylist() if x is not None]
     assert all(1970 <= x.year < 2100 for x in times)
@@ -303,12 +385,17 @@ def _read_rows(path: Path, *, fast: bool = True) -> tuple[list[dict[str, Any]], 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = pa.Table.from_batches(list(reader.batches()), schema=TABLES[reader.result.family].arrow_schema)
-    rows = [{k: v for k, v in row.items() if k not in _PROVENANCE} | {"_line": row["evidence_line"]} for row in t.to_pylist()]
+    rows = [
+        {k: v for k, v in row.items() if k not in _PROVENANCE} | {"_line": row["evidence_line"]}
+        for row in t.to_pylist()
+    ]
     return rows, reader
 
 
 def _write_lines(path: Path, records: list[Any]) -> Path:
-    path.write_text("".join((json.dumps(r) if not isinstance(r, str) else json.dumps({"message": r})) + "\n" for r in records))
+    path.write_text(
+        "".join((json.dumps(r) if not isinstance(r, str) else json.dumps({"message": r})) + "\n" for r in records)
+    )
     return path
 
 
@@ -316,12 +403,14 @@ def _record_of(fmt_name: str, tmp: Path) -> Any:
     """A record of the format that gives rows read alone in a JSON-lines file: a JSON object,
     or for a line format the text line (written wrapped in {"message": …})."""
     for path in fixture_files():
-        if fixture_format(path).NAME != fmt_name or fixture_sources(path) != {fmt_name}:
+        if fmt_name != fixture_format(path).NAME or fixture_sources(path) != {fmt_name}:
             continue
         if path.suffix in (".log", ".csv"):
             candidates: list[Any] = [ln for ln in path.read_text().splitlines() if ln.strip()]
         else:
-            candidates = [r.value for r in iter_records(iter_documents(decompressed_chunks(path))) if r.value is not None]
+            candidates = [
+                r.value for r in iter_records(iter_documents(decompressed_chunks(path))) if r.value is not None
+            ]
         for value in candidates[:20]:
             rows, reader = _read_rows(_write_lines(tmp / f"alone-{fmt_name}.jsonl", [value]))
             if rows and not reader.quarantine and {r["source"] for r in rows} == {fmt_name}:
@@ -342,11 +431,17 @@ def test_every_format_is_read_per_record_inside_a_mixed_file(tmp_path: Path, fmt
         for order in ([mine, theirs], [theirs, mine]):
             for fast in (True, False):
                 rows, reader = _read_rows(_write_lines(tmp_path / "mixed.jsonl", order), fast=fast)
-                where = f"{fmt.NAME} with {other.NAME}, {'mine first' if order[0] is mine else 'theirs first'}, fast={fast}"
+                where = (
+                    f"{fmt.NAME} with {other.NAME}, {'mine first' if order[0] is mine else 'theirs first'}, fast={fast}"
+                )
                 assert not reader.quarantine, (where, reader.quarantine)
                 mine_line, their_line = (1, 2) if order[0] is mine else (2, 1)
                 assert [r for r in rows if r["_line"] == mine_line] == [r | {"_line": mine_line} for r in alone], where
-                assert [r for r in rows if r["_line"] == their_line] == [r | {"_line": their_line} for r in other_alone], where
+                assert [r for r in rows if r["_line"] == their_line] == [
+                    r | {"_line": their_line} for r in other_alone
+                ], where
                 r = reader.result
                 assert r.records == r.rows + r.merged + sum(r.skipped.values()) + r.quarantined, where
-                assert r.rows_by_format[fmt.NAME] == len(alone) and r.rows_by_format[other.NAME] == len(other_alone), where
+                assert r.rows_by_format[fmt.NAME] == len(alone) and r.rows_by_format[other.NAME] == len(other_alone), (
+                    where
+                )

@@ -57,9 +57,13 @@ def damaged(draw: st.DrawFn) -> tuple[Path, bytes]:
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(case=damaged())
-def test_damaged_evidence_never_crashes_or_loses_records(tmp_path_factory: pytest.TempPathFactory, case: tuple[Path, bytes]) -> None:
+def test_damaged_evidence_never_crashes_or_loses_records(
+    tmp_path_factory: pytest.TempPathFactory, case: tuple[Path, bytes]
+) -> None:
     src, data = case
     p = tmp_path_factory.mktemp("dmg") / src.name
     p.write_bytes(data)
@@ -75,7 +79,9 @@ def test_damaged_evidence_never_crashes_or_loses_records(tmp_path_factory: pytes
     assert rows == r.rows
     assert rows + sum(r.skipped.values()) + r.quarantined == r.records
     # every record number handed out is accounted for by a row, a skip or a quarantine entry
-    seen = {n for b in batches for n in b.column("evidence_line").to_pylist()} | {q["evidence_line"] for q in reader.quarantine}
+    seen = {n for b in batches for n in b.column("evidence_line").to_pylist()} | {
+        q["evidence_line"] for q in reader.quarantine
+    }
     if not r.skipped:
         numbers = set(range(1, max(seen, default=0) + 1))
         assert numbers <= seen or r.envelopes, "a record number was skipped without an entry"

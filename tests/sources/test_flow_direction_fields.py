@@ -16,7 +16,10 @@ QUIRKS = Path(__file__).parent.parent / "fixtures" / "quirks"
 
 def _by_ports(df: pd.DataFrame) -> dict[tuple[int, int, str], object]:
     """is_reply by (source port, destination port, direction), for the keys one record has."""
-    return {(int(r.src_port), int(r.dst_port), r.direction): (None if pd.isna(r.is_reply) else bool(r.is_reply)) for r in df.itertuples()}
+    return {
+        (int(r.src_port), int(r.dst_port), r.direction): (None if pd.isna(r.is_reply) else bool(r.is_reply))
+        for r in df.itertuples()
+    }
 
 
 def test_aws_tcp_flags_tell_the_responder_from_the_initiator() -> None:
@@ -35,8 +38,17 @@ def test_aws_json_reexport_reads_the_flags_like_the_text_form(tmp_path: Path) ->
     text = kf.read_flows(QUIRKS / "aws_vpc_flow__reply_tcp_flags.log")
     lines = (QUIRKS / "aws_vpc_flow__reply_tcp_flags.log").read_text().splitlines()
     names = lines[0].split()
-    camel = {"srcaddr": "srcAddr", "dstaddr": "dstAddr", "srcport": "srcPort", "dstport": "dstPort", "tcp-flags": "tcpFlags",
-             "flow-direction": "flowDirection", "log-status": "logStatus", "interface-id": "interfaceId", "account-id": "accountId"}
+    camel = {
+        "srcaddr": "srcAddr",
+        "dstaddr": "dstAddr",
+        "srcport": "srcPort",
+        "dstport": "dstPort",
+        "tcp-flags": "tcpFlags",
+        "flow-direction": "flowDirection",
+        "log-status": "logStatus",
+        "interface-id": "interfaceId",
+        "account-id": "accountId",
+    }
     records = [{camel.get(k, k): v for k, v in zip(names, line.split())} for line in lines[1:]]
     assert [r["tcpFlags"] for r in records] == ["3", "19", "1", "2", "0"]
     path = tmp_path / "reexport.jsonl"
@@ -50,9 +62,22 @@ def test_aws_json_reexport_reads_the_flags_like_the_text_form(tmp_path: Path) ->
 
 
 def test_tcp_flag_values() -> None:
-    assert [reply_from_tcp_flags(v, "6") for v in ("2", "3", "6", "18", "19", "22", "1", "0", "4")] == \
-        [False, False, False, True, True, True, None, None, None]
-    assert reply_from_tcp_flags("18", "17") is None and reply_from_tcp_flags("0x12", "6") is None and reply_from_tcp_flags(None, "6") is None
+    assert [reply_from_tcp_flags(v, "6") for v in ("2", "3", "6", "18", "19", "22", "1", "0", "4")] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+        True,
+        None,
+        None,
+        None,
+    ]
+    assert (
+        reply_from_tcp_flags("18", "17") is None
+        and reply_from_tcp_flags("0x12", "6") is None
+        and reply_from_tcp_flags(None, "6") is None
+    )
 
 
 def test_azure_nsg_v2_tuples_are_the_opened_flow_and_v1_stays_unknown() -> None:
@@ -77,10 +102,24 @@ def test_ocsf_tcp_flags() -> None:
 def test_hubble_and_gcp_keep_what_they_say(real_samples: Path, tmp_path: Path) -> None:
     hubble = kf.read_flows(real_samples / "hubble-flows-json" / "hubble-otel__basic-sample-400-tcp-flows.json")
     assert hubble.is_reply.notna().any()  # Hubble says it on every flow that carries is_reply
-    gcp = {"logName": "projects/p/logs/compute.googleapis.com%2Fvpc_flows", "timestamp": "2026-03-10T10:00:00Z",
-           "jsonPayload": {"reporter": "DEST", "connection": {"src_ip": "10.8.0.5", "dest_ip": "10.8.1.7", "src_port": 443, "dest_port": 40110,
-                                                              "protocol": 6}, "start_time": "2026-03-10T10:00:00Z"}}
+    gcp = {
+        "logName": "projects/p/logs/compute.googleapis.com%2Fvpc_flows",
+        "timestamp": "2026-03-10T10:00:00Z",
+        "jsonPayload": {
+            "reporter": "DEST",
+            "connection": {
+                "src_ip": "10.8.0.5",
+                "dest_ip": "10.8.1.7",
+                "src_port": 443,
+                "dest_port": 40110,
+                "protocol": 6,
+            },
+            "start_time": "2026-03-10T10:00:00Z",
+        },
+    }
     path = tmp_path / "gcp.jsonl"
     path.write_text(json.dumps(gcp) + "\n")
     df = kf.read_flows(path)
-    assert df.direction.tolist() == ["ingress"] and pd.isna(df.is_reply.iloc[0])  # GCP cannot tell: the rules decide by ports
+    assert df.direction.tolist() == ["ingress"] and pd.isna(
+        df.is_reply.iloc[0]
+    )  # GCP cannot tell: the rules decide by ports

@@ -22,14 +22,30 @@ def test_hubble_flow_fields() -> None:
     egress = df.iloc[0]
     assert egress.time == pd.Timestamp("2024-05-01T10:00:05.000000001Z")
     assert (egress.cluster, egress.node) == ("prod", "node-1")  # "cluster/node" split
-    assert (egress.src_ip, egress.src_port, egress.dst_ip, egress.dst_port, egress.protocol) == ("10.0.0.5", 43210, "169.254.169.254", 80, "tcp")
-    assert (egress.verdict, egress.verdict_raw, egress.direction, egress.is_reply) == ("allowed", "FORWARDED", "egress", False)
+    assert (egress.src_ip, egress.src_port, egress.dst_ip, egress.dst_port, egress.protocol) == (
+        "10.0.0.5",
+        43210,
+        "169.254.169.254",
+        80,
+        "tcp",
+    )
+    assert (egress.verdict, egress.verdict_raw, egress.direction, egress.is_reply) == (
+        "allowed",
+        "FORWARDED",
+        "egress",
+        False,
+    )
     assert egress.src_labels == {"app": "cart"}  # namespace and cilium labels are not pod labels
     assert (egress.src_workload_kind, egress.src_workload) == ("Deployment", "cart")
     assert (egress.namespace, egress.pod) == ("shop", "cart-5c7b9")  # core columns: the source side
     assert json.loads(egress.extra)["destination"]["labels"] == ["reserved:world"]  # extra: the flow as recorded
     dropped = df.iloc[1]
-    assert (dropped.verdict, dropped.drop_reason, dropped.dst_service, dropped.dst_pod) == ("denied", "POLICY_DENIED", "db/postgres", "postgres-0")
+    assert (dropped.verdict, dropped.drop_reason, dropped.dst_service, dropped.dst_pod) == (
+        "denied",
+        "POLICY_DENIED",
+        "db/postgres",
+        "postgres-0",
+    )
     assert pd.isna(dropped.is_reply)  # absent means unknown, not false
     dns = df.iloc[2]
     assert (dns.l7_type, dns.dns_query, dns.is_reply, dns.protocol) == ("dns", "evil.example.com.", True, "udp")
@@ -56,7 +72,13 @@ def test_real_sample_counts(real_samples: Path, name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _table, (r,), _ = read_family(real_samples / name, "flows")
-    assert (r.format, r.records, r.rows, sum(r.skipped.values()), r.quarantined) == (fmt, records, rows, skipped, quarantined)
+    assert (r.format, r.records, r.rows, sum(r.skipped.values()), r.quarantined) == (
+        fmt,
+        records,
+        rows,
+        skipped,
+        quarantined,
+    )
 
 
 def test_hubble_real_values(real_samples: Path) -> None:
@@ -82,7 +104,13 @@ def test_aws_vpc_custom_field_order_from_the_header() -> None:
     imds = df.iloc[0]
     assert imds.src_ip == "10.0.1.57"  # pkt-srcaddr: the pod's secondary IP, not the ENI's
     assert json.loads(imds.extra)["interface-srcaddr"] == "10.0.1.20"
-    assert (imds.dst_ip, imds.dst_port, imds.protocol, imds.verdict, imds.direction) == ("169.254.169.254", 80, "tcp", "allowed", "egress")
+    assert (imds.dst_ip, imds.dst_port, imds.protocol, imds.verdict, imds.direction) == (
+        "169.254.169.254",
+        80,
+        "tcp",
+        "allowed",
+        "egress",
+    )
     assert (imds.time, imds.time_end) == (pd.Timestamp("2024-05-01T10:00:00Z"), pd.Timestamp("2024-05-01T10:01:00Z"))
     assert (imds.bytes, imds.packets) == (420, 5)
     rejected = df.iloc[1]
@@ -98,7 +126,12 @@ def test_aws_vpc_default_v2_without_header() -> None:
 def test_gcp_vpc_flow_with_gke_details() -> None:
     r = kf.read_flows(FIX / "gcp_vpc_flow__flows.jsonl").iloc[0]
     assert r.time == pd.Timestamp("2024-05-01T10:00:00.123456789Z")
-    assert (r.src_namespace, r.src_pod, r.src_workload, r.src_workload_kind) == ("shop", "cart-5c7b9", "cart", "DEPLOYMENT")
+    assert (r.src_namespace, r.src_pod, r.src_workload, r.src_workload_kind) == (
+        "shop",
+        "cart-5c7b9",
+        "cart",
+        "DEPLOYMENT",
+    )
     assert (r.dst_pod, r.dst_service, r.cluster) == ("postgres-0", "db/postgres", "gke-prod")
     assert (r.bytes, r.packets, r.protocol, r.direction) == (4096, 12, "tcp", "egress")  # numbers given as strings
 
@@ -121,7 +154,13 @@ def test_azure_nsg_v2_and_vnet_tuples() -> None:
 def test_azure_traffic_analytics_csv() -> None:
     df = kf.read_flows(FIX / "azure_traffic_analytics__csv_export.csv")
     out = df.iloc[0]
-    assert (out.src_ip, out.dst_ip, out.dst_port, out.direction, out.verdict) == ("10.240.0.4", "198.51.100.7", 443, "egress", "allowed")
+    assert (out.src_ip, out.dst_ip, out.dst_port, out.direction, out.verdict) == (
+        "10.240.0.4",
+        "198.51.100.7",
+        443,
+        "egress",
+        "allowed",
+    )
     assert out.time == pd.Timestamp("2024-05-01T10:00:07Z")  # no zone given: UTC
     denied = df.iloc[1]
     assert (denied.src_ip, denied.dst_ip, denied.verdict) == ("10.240.0.9", "10.240.0.4", "denied")
@@ -138,23 +177,32 @@ def test_calico_aggregated_flow() -> None:
 
 def test_ocsf_network_activity() -> None:
     r = kf.read_flows(FIX / "ocsf_network__flows.jsonl").iloc[0]
-    assert (r.src_ip, r.dst_ip, r.dst_port, r.protocol, r.verdict, r.direction) == ("10.0.1.57", "169.254.169.254", 80, "tcp", "allowed", "egress")
+    assert (r.src_ip, r.dst_ip, r.dst_port, r.protocol, r.verdict, r.direction) == (
+        "10.0.1.57",
+        "169.254.169.254",
+        80,
+        "tcp",
+        "allowed",
+        "egress",
+    )
     assert r.time == pd.Timestamp(1714557600000, unit="ms", tz="UTC")
 
 
-REAL.update({
-    # AWS documentation examples: the NAT and transit-gateway layouts carry no start/end time
-    "vpc-flow-aws/awsdocs-vpc__default_v2_examples.log": ("aws-vpc-flow", 8, 5, 3, 0),
-    "vpc-flow-aws/awsdocs-vpc__custom_tcp_flags_examples.log": ("aws-vpc-flow", 9, 8, 1, 0),
-    "vpc-flow-aws/awsdocs-vpc__custom_v5_traffic_path_examples.log": ("aws-vpc-flow", 3, 2, 1, 0),
-    "vpc-flow-aws/awsdocs-vpc__custom_transit_gateway_examples.log": ("aws-vpc-flow", 5, 0, 1, 4),
-    "vpc-flow-aws/awsdocs-vpc__custom_nat_gateway_pkt_addr_examples.log": ("aws-vpc-flow", 7, 0, 1, 6),
-    # Panther rule tests: hand-written records, none with a time
-    "vpc-flow-aws/panther__rule_tests_AWS_VPCFlow.jsonl": ("aws-vpc-flow", 21, 0, 1, 20),
-    "vpc-flow-aws/panther__rule_tests_OCSF_NetworkActivity.jsonl": ("ocsf-network", 8, 0, 1, 7),
-    "vpc-flow-azure/msticpy__az_net_flows.csv": ("azure-traffic-analytics", 461, 460, 1, 0),
-    "calico-flow-logs/tigera-docs__flow_log_examples_extracted.jsonl": ("calico", 3, 1, 0, 2),
-})
+REAL.update(
+    {
+        # AWS documentation examples: the NAT and transit-gateway layouts carry no start/end time
+        "vpc-flow-aws/awsdocs-vpc__default_v2_examples.log": ("aws-vpc-flow", 8, 5, 3, 0),
+        "vpc-flow-aws/awsdocs-vpc__custom_tcp_flags_examples.log": ("aws-vpc-flow", 9, 8, 1, 0),
+        "vpc-flow-aws/awsdocs-vpc__custom_v5_traffic_path_examples.log": ("aws-vpc-flow", 3, 2, 1, 0),
+        "vpc-flow-aws/awsdocs-vpc__custom_transit_gateway_examples.log": ("aws-vpc-flow", 5, 0, 1, 4),
+        "vpc-flow-aws/awsdocs-vpc__custom_nat_gateway_pkt_addr_examples.log": ("aws-vpc-flow", 7, 0, 1, 6),
+        # Panther rule tests: hand-written records, none with a time
+        "vpc-flow-aws/panther__rule_tests_AWS_VPCFlow.jsonl": ("aws-vpc-flow", 21, 0, 1, 20),
+        "vpc-flow-aws/panther__rule_tests_OCSF_NetworkActivity.jsonl": ("ocsf-network", 8, 0, 1, 7),
+        "vpc-flow-azure/msticpy__az_net_flows.csv": ("azure-traffic-analytics", 461, 460, 1, 0),
+        "calico-flow-logs/tigera-docs__flow_log_examples_extracted.jsonl": ("calico", 3, 1, 0, 2),
+    }
+)
 
 
 @pytest.mark.parametrize("name", sorted(set(REAL) - {k for k in REAL if k.startswith("hubble")}))
@@ -178,8 +226,29 @@ def test_hubble_exporter_quirks() -> None:
     first, audit, traced, late_time, sctp = (df.iloc[i] for i in range(5))
     assert first.src_labels == {"app": "cart", "version": "", "a": "b=c"}  # reserved: dropped; '=' inside a value kept
     assert pd.isna(first.dst_pod) and pd.isna(first.is_reply)
-    assert (audit.verdict, audit.is_reply, audit.dst_service, audit.l7_type, audit.http_status) == ("audit", True, "api", "http", 503)
-    assert (traced.verdict, traced.is_reply, traced.protocol, traced.node) == ("allowed", False, "icmp", "node-1")  # the flow's node_name wins
-    assert pd.isna(traced.src_port) and pd.isna(traced.direction) and pd.isna(traced.drop_reason) and pd.isna(traced.src_pod)
+    assert (audit.verdict, audit.is_reply, audit.dst_service, audit.l7_type, audit.http_status) == (
+        "audit",
+        True,
+        "api",
+        "http",
+        503,
+    )
+    assert (traced.verdict, traced.is_reply, traced.protocol, traced.node) == (
+        "allowed",
+        False,
+        "icmp",
+        "node-1",
+    )  # the flow's node_name wins
+    assert (
+        pd.isna(traced.src_port)
+        and pd.isna(traced.direction)
+        and pd.isna(traced.drop_reason)
+        and pd.isna(traced.src_pod)
+    )
     assert late_time.time == pd.Timestamp("2024-05-01T10:00:11Z")  # the wrapper's time when the flow has none
-    assert (sctp.protocol, sctp.dst_port, sctp.verdict, list(sctp.dst_names)) == ("sctp", 38412, "error", ["a.example", "b.example"])
+    assert (sctp.protocol, sctp.dst_port, sctp.verdict, list(sctp.dst_names)) == (
+        "sctp",
+        38412,
+        "error",
+        ["a.example", "b.example"],
+    )

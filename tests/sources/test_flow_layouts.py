@@ -26,8 +26,10 @@ FIX = Path(__file__).resolve().parent.parent / "fixtures" / "flows"
 UNKNOWN = FIX / "aws_vpc_flow__bad_no_header_unknown_layout.log"
 # the custom format (version 3) of the two middle lines of UNKNOWN: the same fields as the
 # documented "all fields up to version 3" layout, in another order
-CUSTOM_V3 = ("version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport "
-             "pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status")
+CUSTOM_V3 = (
+    "version vpc-id subnet-id instance-id interface-id account-id type srcaddr dstaddr srcport dstport "
+    "pkt-srcaddr pkt-dstaddr protocol bytes packets start end action tcp-flags log-status"
+)
 
 
 def _read(path: Path, **options):
@@ -58,7 +60,12 @@ def test_layouts_follow_the_documented_field_table() -> None:
     counts = {int(v): n for (n, v) in aws_vpc_flow.LAYOUTS}
     assert counts == {2: 14, 3: 21, 4: 25, 5: 29, 7: 39, 8: 40}
     v5 = aws_vpc_flow.LAYOUTS[(29, "5")]
-    assert v5[:14] == aws_vpc_flow.DEFAULT_V2 and v5[-4:] == ["pkt-src-aws-service", "pkt-dst-aws-service", "flow-direction", "traffic-path"]
+    assert v5[:14] == aws_vpc_flow.DEFAULT_V2 and v5[-4:] == [
+        "pkt-src-aws-service",
+        "pkt-dst-aws-service",
+        "flow-direction",
+        "traffic-path",
+    ]
     v8 = aws_vpc_flow.LAYOUTS[(40, "8")]
     assert v8[29] == "ecs-cluster-arn" and v8[38] == "ecs-task-id" and v8[-1] == "reject-reason"
 
@@ -94,20 +101,35 @@ def test_headerless_layout_fast_path_equals_per_record_path(name: str) -> None:
 def test_v5_all_fields_values() -> None:
     df = kf.read_flows(FIX / "aws_vpc_flow__no_header_v5_all_fields.log").sort_values("evidence_line")
     out, back, s3 = (df.iloc[i] for i in range(3))
-    assert (out.src_ip, out.dst_ip, out.direction, out.is_reply) == ("10.0.1.57", "198.51.100.7", "egress", False)  # pkt-srcaddr: the pod
+    assert (out.src_ip, out.dst_ip, out.direction, out.is_reply) == (
+        "10.0.1.57",
+        "198.51.100.7",
+        "egress",
+        False,
+    )  # pkt-srcaddr: the pod
     assert json.loads(out.extra)["interface-srcaddr"] == "10.0.1.20" and json.loads(out.extra)["region"] == "us-east-1"
     assert (back.direction, back.is_reply, back.bytes) == ("ingress", True, 40000)  # SYN-ACK: the responder's record
     assert json.loads(s3.extra)["pkt-dst-aws-service"] == "S3" and json.loads(s3.extra)["traffic-path"] == "7"
-    assert out.time == pd.Timestamp(1714557700, unit="s", tz="UTC") and out.time_end == pd.Timestamp(1714557760, unit="s", tz="UTC")
+    assert out.time == pd.Timestamp(1714557700, unit="s", tz="UTC") and out.time_end == pd.Timestamp(
+        1714557760, unit="s", tz="UTC"
+    )
 
 
 def test_v7_ecs_and_v8_reject_reason_values() -> None:
     ecs = json.loads(kf.read_flows(FIX / "aws_vpc_flow__no_header_v7_ecs_fields.log").iloc[0].extra)
-    assert (ecs["ecs-cluster-name"], ecs["ecs-service-name"], ecs["ecs-task-id"]) == ("prod", "web", "3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c")
+    assert (ecs["ecs-cluster-name"], ecs["ecs-service-name"], ecs["ecs-task-id"]) == (
+        "prod",
+        "web",
+        "3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c",
+    )
     assert "ecs-second-container-id" not in ecs  # '-' is null, left out
     df = kf.read_flows(FIX / "aws_vpc_flow__no_header_v8_reject_reason.log")
     rejected = df[df.verdict == "denied"].iloc[0]
-    assert (rejected.src_ip, rejected.dst_port, json.loads(rejected.extra)["reject-reason"]) == ("203.0.113.9", 22, "BPA")
+    assert (rejected.src_ip, rejected.dst_port, json.loads(rejected.extra)["reject-reason"]) == (
+        "203.0.113.9",
+        22,
+        "BPA",
+    )
 
 
 # --------------------------------------------------------------------------- not guessed
@@ -144,8 +166,12 @@ def test_a_value_of_the_wrong_shape_is_not_read_in_a_documented_layout(tmp_path:
 
 def test_text_that_is_not_a_flow_log_is_not_claimed() -> None:
     assert not aws_vpc_flow.sniff_lines(["FlowStartTime,SrcIP,DestIP", "2024-05-01 10:00:00,10.0.0.1,10.0.0.2"], {})
-    assert not aws_vpc_flow.sniff_lines(["2024-05-01T10:00:00Z GET /healthz 200 OK 10.0.0.1"], {})  # no interface, one address
-    assert aws_vpc_flow.sniff_lines(UNKNOWN.read_text().splitlines()[1:3], {})  # a flow log's lines, in an unknown layout
+    assert not aws_vpc_flow.sniff_lines(
+        ["2024-05-01T10:00:00Z GET /healthz 200 OK 10.0.0.1"], {}
+    )  # no interface, one address
+    assert aws_vpc_flow.sniff_lines(
+        UNKNOWN.read_text().splitlines()[1:3], {}
+    )  # a flow log's lines, in an unknown layout
 
 
 # --------------------------------------------------------------------------- vpc_fields
@@ -175,8 +201,16 @@ def test_vpc_fields_end_to_end(tmp_path: Path) -> None:
 
 
 def test_vpc_field_names_spellings_and_errors() -> None:
-    assert aws_vpc_flow.vpc_field_names("${version} ${account-id} ${interface-id}") == ["version", "account-id", "interface-id"]
-    assert aws_vpc_flow.vpc_field_names(["account_id", "srcAddr", "pktSrcAwsService"]) == ["account-id", "srcaddr", "pkt-src-aws-service"]
+    assert aws_vpc_flow.vpc_field_names("${version} ${account-id} ${interface-id}") == [
+        "version",
+        "account-id",
+        "interface-id",
+    ]
+    assert aws_vpc_flow.vpc_field_names(["account_id", "srcAddr", "pktSrcAwsService"]) == [
+        "account-id",
+        "srcaddr",
+        "pkt-src-aws-service",
+    ]
     with pytest.raises(ValueError, match="'dest-port'"):
         aws_vpc_flow.vpc_field_names("version dest-port")
     with pytest.raises(ValueError, match="named twice: srcaddr"):
@@ -189,10 +223,16 @@ def test_vpc_field_names_spellings_and_errors() -> None:
 def test_json_three_spellings() -> None:
     table, (r,), _q = _read(FIX / "aws_vpc_flow__json_three_spellings.jsonl")
     assert (r.format, r.rows, r.quarantined) == ("aws-vpc-flow", 3, 0)
-    hyphen, snake, camel = kf.read_flows(FIX / "aws_vpc_flow__json_three_spellings.jsonl").sort_values("evidence_line").itertuples()
+    hyphen, snake, camel = (
+        kf.read_flows(FIX / "aws_vpc_flow__json_three_spellings.jsonl").sort_values("evidence_line").itertuples()
+    )
     assert (hyphen.src_ip, hyphen.dst_port, hyphen.direction, hyphen.is_reply) == ("10.0.1.57", 3333, "egress", False)
     assert (snake.src_ip, snake.src_port, snake.bytes, snake.protocol) == ("198.51.100.7", 3333, 40000, "tcp")
-    assert json.loads(snake.extra) == {"version": "2", "account-id": "111122223333", "interface-id": "eni-0a1b2c3d4e5f60718"}
+    assert json.loads(snake.extra) == {
+        "version": "2",
+        "account-id": "111122223333",
+        "interface-id": "eni-0a1b2c3d4e5f60718",
+    }
     assert (camel.verdict, camel.dst_port, camel.time) == ("denied", 22, pd.Timestamp("2024-05-01T10:01:40Z"))
     assert "p_row_id" not in camel.extra and json.loads(camel.extra)["vpc-id"] == "vpc-0c1d2e3f4a5b6c7d8"
 
@@ -200,7 +240,9 @@ def test_json_three_spellings() -> None:
 def test_json_float_counts_and_missing_time() -> None:
     _t, (r,), q = _read(FIX / "aws_vpc_flow__bad_json_float_counts.jsonl")
     assert (r.rows, r.skipped, r.quarantined) == (2, {"VPC NODATA record": 1}, 2)
-    df = kf.read_flows(FIX / "aws_vpc_flow__bad_json_float_counts.jsonl", on_bad_lines="skip").sort_values("evidence_line")
+    df = kf.read_flows(FIX / "aws_vpc_flow__bad_json_float_counts.jsonl", on_bad_lines="skip").sort_values(
+        "evidence_line"
+    )
     assert list(df.bytes) == [25238, 12000] and list(df.src_port) == [41000, 3333] and list(df.packets) == [21, 19]
     reasons = dict(zip(q.column("evidence_line").to_pylist(), q.column("reason").to_pylist()))
     assert "field bytes: value 25238.5 is not a whole number" in reasons[3]  # never rounded
@@ -247,7 +289,11 @@ def test_azure_records_one_per_line_with_nested_or_stringified_properties() -> N
     ssh = by_port[22]  # NSG v2, properties an object
     assert (ssh.verdict, ssh.direction, ssh.time) == ("denied", "ingress", pd.Timestamp(1714557600, unit="s", tz="UTC"))
     redis = by_port[6379]  # VNet tuples under properties.flows[].flowGroups[]: epoch ms, protocol numbers
-    assert (redis.verdict, redis.protocol, redis.time) == ("denied", "tcp", pd.Timestamp(1714557602000, unit="ms", tz="UTC"))
+    assert (redis.verdict, redis.protocol, redis.time) == (
+        "denied",
+        "tcp",
+        pd.Timestamp(1714557602000, unit="ms", tz="UTC"),
+    )
     assert json.loads(redis.extra)["rule"] == "BlockHighRiskPorts"
     https = by_port[443]  # NSG v2, properties a JSON string
     assert (https.bytes, https.packets, json.loads(https.extra)["rule"]) == (13000, 38, "UserRule_AllowHttpsOut")

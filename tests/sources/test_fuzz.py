@@ -77,13 +77,18 @@ def _claim(value: Any, default: str) -> str:
         try:
             if f.sniff is not None and f.sniff(value):
                 return f.NAME
-        except Exception:  # noqa: BLE001, S112 - a sniff that fails on a seed just does not claim it
+        except Exception:
             continue
     return default
 
 
 def _candidate_files() -> list[Path]:
-    files = [p for family in ("audit", "runtime", "flows", "objects", "quirks") for p in sorted((FIXTURES / family).iterdir()) if p.is_file()]
+    files = [
+        p
+        for family in ("audit", "runtime", "flows", "objects", "quirks")
+        for p in sorted((FIXTURES / family).iterdir())
+        if p.is_file()
+    ]
     if REAL_SAMPLES.is_dir():
         files += [p for p in sorted(REAL_SAMPLES.rglob("*")) if p.is_file() and p.suffix not in (".md", ".tsv")]
     return files
@@ -101,7 +106,9 @@ def _load_seeds() -> tuple[dict[str, list[Any]], dict[str, list[tuple[list[str],
         if fmt is None:
             continue
         if reader._layout == "text":
-            lines = [ln for ln in b"".join(decompressed_chunks(path)).decode("utf-8", "replace").splitlines() if ln.strip()]
+            lines = [
+                ln for ln in b"".join(decompressed_chunks(path)).decode("utf-8", "replace").splitlines() if ln.strip()
+            ]
             head = 1 if fmt == "azure-traffic-analytics" or aws_vpc_flow._is_header(lines[0].split()) else 0
             texts.setdefault(fmt, []).append((lines[:head], lines[head:]))
             continue
@@ -111,7 +118,7 @@ def _load_seeds() -> tuple[dict[str, list[Any]], dict[str, list[tuple[list[str],
                     bucket = records.setdefault(_claim(rec.value, fmt), [])
                     if len(bucket) < SEEDS_PER_FORMAT:
                         bucket.append(rec.value)
-        except Exception:  # noqa: BLE001, S112 - an unreadable seed file only means fewer seeds
+        except Exception:
             continue
     return records, texts
 
@@ -139,10 +146,31 @@ RAW = {
     "\x00R9": "-0.0",
 }
 EXTREME_TIMES = [
-    "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "9999-12-31", "1677-09-21T00:12:43Z", "2262-04-11T23:47:17Z",
-    "1969-12-31T23:59:59.999999999Z", "2100-01-01T00:00:00Z", "2099-12-31T23:59:59Z", "1970-01-01T00:00:00Z",
-    "10000-01-01T00:00:00Z", "0000-00-00T00:00:00Z", "2024-13-45T25:61:61Z", "2024-05-01T10:00:00+99:99", "",
-    253402300800, -1, 0, 2**63, -(2**63), 2**64, 1e19, -1e19, 1.5e300, 9223372036854775807, 1714557600.5,
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59Z",
+    "9999-12-31",
+    "1677-09-21T00:12:43Z",
+    "2262-04-11T23:47:17Z",
+    "1969-12-31T23:59:59.999999999Z",
+    "2100-01-01T00:00:00Z",
+    "2099-12-31T23:59:59Z",
+    "1970-01-01T00:00:00Z",
+    "10000-01-01T00:00:00Z",
+    "0000-00-00T00:00:00Z",
+    "2024-13-45T25:61:61Z",
+    "2024-05-01T10:00:00+99:99",
+    "",
+    253402300800,
+    -1,
+    0,
+    2**63,
+    -(2**63),
+    2**64,
+    1e19,
+    -1e19,
+    1.5e300,
+    9223372036854775807,
+    1714557600.5,
 ]
 SCALARS = st.one_of(
     st.text(max_size=12),
@@ -213,7 +241,11 @@ def damage_bytes(draw: st.DrawFn, data: bytes) -> bytes:
     i = draw(st.integers(0, len(data)))
     if op == "truncate":
         return data[:i]
-    return data[:i] + draw(st.sampled_from([b"\xff", b"\xfe\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x00", b"\r"])) + data[i:]
+    return (
+        data[:i]
+        + draw(st.sampled_from([b"\xff", b"\xfe\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\x00", b"\r"]))
+        + data[i:]
+    )
 
 
 @st.composite
@@ -225,7 +257,10 @@ def json_evidence(draw: st.DrawFn, fmt: str) -> tuple[str, bytes]:
         records.append(mutate_record(draw, rec) if draw(st.booleans()) else rec)
     layout = draw(st.sampled_from(["lines", "lines", "pretty", "array"]))
     if layout == "lines":
-        chunks = [damage_bytes(draw, serialize(r, None).encode()) if k else serialize(r, None).encode() for k, r in enumerate(records)]
+        chunks = [
+            damage_bytes(draw, serialize(r, None).encode()) if k else serialize(r, None).encode()
+            for k, r in enumerate(records)
+        ]
         return ".jsonl", b"\n".join(chunks) + b"\n"
     if layout == "pretty":
         return ".json", damage_bytes(draw, "\n".join(serialize(r, 2) for r in records).encode() + b"\n")
@@ -247,12 +282,37 @@ def text_evidence(draw: st.DrawFn, fmt: str) -> tuple[str, bytes]:
                 if op == "delete" and len(fields) > 1:
                     del fields[i]
                 else:
-                    value = draw(st.sampled_from(EXTREME_TIMES)) if op == "time" else draw(
-                        st.sampled_from(["1e400", "-1e400", "NaN", "inf", "-", "", "9" * 40, "-62135596800", "0x50", "80.5", "true", "\r", '"', "\t"]))
+                    value = (
+                        draw(st.sampled_from(EXTREME_TIMES))
+                        if op == "time"
+                        else draw(
+                            st.sampled_from(
+                                [
+                                    "1e400",
+                                    "-1e400",
+                                    "NaN",
+                                    "inf",
+                                    "-",
+                                    "",
+                                    "9" * 40,
+                                    "-62135596800",
+                                    "0x50",
+                                    "80.5",
+                                    "true",
+                                    "\r",
+                                    '"',
+                                    "\t",
+                                ]
+                            )
+                        )
+                    )
                     fields[i] = str(value)
             line = sep.join(fields)
         out.append(line)
-    data = b"\n".join(damage_bytes(draw, ln.encode()) if k > len(head) else ln.encode() for k, ln in enumerate(out)) + b"\n"
+    data = (
+        b"\n".join(damage_bytes(draw, ln.encode()) if k > len(head) else ln.encode() for k, ln in enumerate(out))
+        + b"\n"
+    )
     return (".csv" if fmt == "azure-traffic-analytics" else ".log"), data
 
 
@@ -300,9 +360,11 @@ def check_file(path: Path, family: str, fast: bool) -> None:
         deep = {q["evidence_line"] for q in reader.quarantine + other.quarantine if "nested too deeply" in q["reason"]}
         ids = set(table.column("event_id").to_pylist())
         assert {i for i in ids if int(i.split(":")[1].split(".")[0]) not in deep} == {
-            i for i in other_ids if int(i.split(":")[1].split(".")[0]) not in deep}
+            i for i in other_ids if int(i.split(":")[1].split(".")[0]) not in deep
+        }
         assert {q["evidence_line"]: q["reason"] for q in reader.quarantine if q["evidence_line"] not in deep} == {
-            q["evidence_line"]: q["reason"] for q in other.quarantine if q["evidence_line"] not in deep}
+            q["evidence_line"]: q["reason"] for q in other.quarantine if q["evidence_line"] not in deep
+        }
     # 'error' stops at the first record 'warn' quarantines, whatever stage finds it
     first_bad = min((q["evidence_line"] for q in reader.quarantine), default=None)
     strict = open_reader(path, family=family, on_bad_lines="error", fast=fast)
@@ -356,12 +418,25 @@ def test_fuzz_seeds_are_readable_as_they_are(tmp_path: Path) -> None:
 # In the loaders: fixed, with a case each in test_typing.py / test_contract.py. Outside them
 # (context/inventory.py builds the context tables from the objects' JSON; fixed there): here.
 
-NODE = {"kind": "Node", "apiVersion": "v1", "metadata": {"name": "node-1", "uid": "u1", "creationTimestamp": "2024-04-30T08:00:00Z"},
-        "status": {"addresses": [{"type": "InternalIP"}]}}
-POD = {"kind": "Pod", "apiVersion": "v1",
-       "metadata": {"name": "web-5-x", "namespace": "shop", "uid": "u2", "creationTimestamp": "2024-04-30T08:00:00Z",
-                    "labels": {"pod-template-hash": 5}, "ownerReferences": [{"kind": "ReplicaSet", "name": "web-5", "controller": True}]},
-       "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+NODE = {
+    "kind": "Node",
+    "apiVersion": "v1",
+    "metadata": {"name": "node-1", "uid": "u1", "creationTimestamp": "2024-04-30T08:00:00Z"},
+    "status": {"addresses": [{"type": "InternalIP"}]},
+}
+POD = {
+    "kind": "Pod",
+    "apiVersion": "v1",
+    "metadata": {
+        "name": "web-5-x",
+        "namespace": "shop",
+        "uid": "u2",
+        "creationTimestamp": "2024-04-30T08:00:00Z",
+        "labels": {"pod-template-hash": 5},
+        "ownerReferences": [{"kind": "ReplicaSet", "name": "web-5", "controller": True}],
+    },
+    "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+}
 
 
 @pytest.mark.parametrize("obj", [NODE, POD], ids=["node-address-without-address", "pod-template-hash-number"])
@@ -391,5 +466,7 @@ def test_object_identity_must_be_text(tmp_path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert sum(b.num_rows for b in reader.batches()) == 1
-    assert [q["reason"] for q in reader.quarantine] == ["not a valid kubectl record (field metadata.name: value [] is not text)"]
+    assert [q["reason"] for q in reader.quarantine] == [
+        "not a valid kubectl record (field metadata.name: value [] is not text)"
+    ]
     read_inventory(p)

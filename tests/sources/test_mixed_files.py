@@ -100,7 +100,9 @@ def test_on_bad_lines_error_does_not_stop_at_a_record_another_format_reads() -> 
 
 
 def test_on_bad_lines_error_names_a_record_no_format_reads(tmp_path: Path) -> None:
-    path = _write(tmp_path / "mixed.jsonl", [*_lines(MIXED_AUDIT)[:2], json.dumps({"protoPayload": "x", "resource": {}})])
+    path = _write(
+        tmp_path / "mixed.jsonl", [*_lines(MIXED_AUDIT)[:2], json.dumps({"protoPayload": "x", "resource": {}})]
+    )
     with pytest.raises(BadRecordError, match=":3"):
         _read(path, on_bad_lines="error")
 
@@ -113,7 +115,7 @@ def _many_then_foreign(tmp_path: Path, own: list[str], foreign: list[str]) -> Pa
 
 
 def test_fast_path_hands_gke_and_aks_records_in_a_raw_audit_file_to_their_formats(tmp_path: Path) -> None:
-    raw = [ln for ln in _lines(FIXTURES / "audit" / "k8s_audit__log_backend_stages.jsonl")]
+    raw = list(_lines(FIXTURES / "audit" / "k8s_audit__log_backend_stages.jsonl"))
     mixed = _lines(MIXED_AUDIT)
     path = _many_then_foreign(tmp_path, raw, [mixed[1], mixed[2], mixed[4]])
     fast, fr = _read(path, fast=True)
@@ -127,14 +129,17 @@ def test_fast_path_hands_gke_and_aks_records_in_a_raw_audit_file_to_their_format
 
 def test_fast_path_hands_calico_and_ocsf_records_in_a_hubble_file_to_their_formats(tmp_path: Path) -> None:
     hubble = _lines(FIXTURES / "flows" / "hubble__flows.jsonl")
-    foreign = [_lines(FIXTURES / "flows" / "calico__flows.jsonl")[0], _lines(FIXTURES / "flows" / "ocsf_network__flows.jsonl")[0],
-               json.dumps({"message": _lines(V2_LINES)[0], "@timestamp": "2024-05-01T10:00:00Z"})]
+    foreign = [
+        _lines(FIXTURES / "flows" / "calico__flows.jsonl")[0],
+        _lines(FIXTURES / "flows" / "ocsf_network__flows.jsonl")[0],
+        json.dumps({"message": _lines(V2_LINES)[0], "@timestamp": "2024-05-01T10:00:00Z"}),
+    ]
     path = _many_then_foreign(tmp_path, [h for h in hubble if '"flow"' in h], foreign)
     fast, fr = _read(path, fast=True)
     slow, sr = _read(path, fast=False)
     assert fr.used_fast_path and fr.result.format == "hubble"
     assert _in_order(fast).equals(_in_order(slow))  # the fast path delivers the redone records last
-    assert {s for s in fast.column("source").to_pylist()} == {"hubble", "calico", "ocsf-network", "aws-vpc-flow"}
+    assert set(fast.column("source").to_pylist()) == {"hubble", "calico", "ocsf-network", "aws-vpc-flow"}
     assert fr.result.rows_by_format == sr.result.rows_by_format and _accounted(fr)
 
 
@@ -162,8 +167,14 @@ def test_cloudwatch_text_messages_are_read_by_the_line_format(tmp_path: Path) ->
 def test_a_text_message_no_line_format_reads_stays_bad_input(tmp_path: Path) -> None:
     """An EKS audit CloudWatch stream whose message is not JSON: quarantined as before."""
     ev = json.loads(_lines(MIXED_AUDIT)[0])
-    doc = {"messageType": "DATA_MESSAGE", "logGroup": "/aws/eks/prod/cluster", "logEvents": [
-        {"id": "1", "timestamp": 1, "message": json.dumps(ev)}, {"id": "2", "timestamp": 2, "message": "I0508 10:00:00 kube-apiserver started"}]}
+    doc = {
+        "messageType": "DATA_MESSAGE",
+        "logGroup": "/aws/eks/prod/cluster",
+        "logEvents": [
+            {"id": "1", "timestamp": 1, "message": json.dumps(ev)},
+            {"id": "2", "timestamp": 2, "message": "I0508 10:00:00 kube-apiserver started"},
+        ],
+    }
     path = tmp_path / "eks.json"
     path.write_text(json.dumps(doc))
     t, reader = _read(path)
@@ -179,7 +190,9 @@ def test_message_wrappers_mixed_with_raw_json_flows(tmp_path: Path) -> None:
 
 
 def test_a_message_that_is_no_known_line_is_not_claimed(tmp_path: Path) -> None:
-    path = _write(tmp_path / "app.jsonl", [json.dumps({"message": "GET /healthz 200", "@timestamp": "2024-05-01T10:00:00Z"})])
+    path = _write(
+        tmp_path / "app.jsonl", [json.dumps({"message": "GET /healthz 200", "@timestamp": "2024-05-01T10:00:00Z"})]
+    )
     reader = open_reader(path, explicit=False).prepare()
     assert reader.format is None and reader.result.unrecognised
 
@@ -195,10 +208,22 @@ def test_format_options_seed_a_copy_of_the_file_context_per_format(tmp_path: Pat
         context["added"] = context.get("added", 0) + 1  # a format may add to its context
         yield {"time": "2024-05-01T10:00:00Z", "src_ip": "10.0.0.1"}
 
-    fake = SimpleNamespace(NAME="fake", FAMILY="flows", sniff=lambda r: isinstance(r, dict) and "x" in r, sniff_lines=None,
-                           rows=rows, fast=None)
-    other = SimpleNamespace(NAME="other", FAMILY="flows", sniff=lambda r: isinstance(r, dict) and "y" in r, sniff_lines=None,
-                            rows=rows, fast=None)
+    fake = SimpleNamespace(
+        NAME="fake",
+        FAMILY="flows",
+        sniff=lambda r: isinstance(r, dict) and "x" in r,
+        sniff_lines=None,
+        rows=rows,
+        fast=None,
+    )
+    other = SimpleNamespace(
+        NAME="other",
+        FAMILY="flows",
+        sniff=lambda r: isinstance(r, dict) and "y" in r,
+        sniff_lines=None,
+        rows=rows,
+        fast=None,
+    )
     path = _write(tmp_path / "f.jsonl", ['{"x": 1}', '{"y": 1}', '{"x": 2}', '{"y": 2}'])
     options = {"vpc_fields": ["version", "srcaddr"]}
     reader = Reader(path, hash_file(path), [fake, other], table=lambda f: FLOWS, format_options=options)
@@ -224,10 +249,21 @@ def test_fast_query_gets_the_file_context(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_vpc_fields_are_checked_and_split() -> None:
-    assert format_options(vpc_fields="version  account-id\tinterface-id") == {"vpc_fields": ["version", "account-id", "interface-id"]}
+    assert format_options(vpc_fields="version  account-id\tinterface-id") == {
+        "vpc_fields": ["version", "account-id", "interface-id"]
+    }
     assert format_options() == {}
     assert format_options(vpc_fields=["version", "account_id"]) == {"vpc_fields": ["version", "account-id"]}
-    for bad in ("", " ", [], ["version", ""], ["version account-id"], [3], ["version", "no-such-field"], ["srcaddr", "srcaddr"]):
+    for bad in (
+        "",
+        " ",
+        [],
+        ["version", ""],
+        ["version account-id"],
+        [3],
+        ["version", "no-such-field"],
+        ["srcaddr", "srcaddr"],
+    ):
         with pytest.raises(ValueError, match="vpc_fields"):
             format_options(vpc_fields=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="vpc_fields"):
@@ -262,9 +298,20 @@ def test_ingest_records_the_option_and_the_rows_per_format(tmp_path: Path) -> No
 
 def _pool(family: str) -> list[str]:
     """Single records of the family's formats (each gives rows alone), as JSON lines."""
-    files = {"audit": [MIXED_AUDIT, FIXTURES / "audit" / "k8s_audit__no_kind_no_apiversion.jsonl", FIXTURES / "audit" / "gke_audit__logentries.jsonl"],
-             "flows": [QUIRKS / "hubble__mixed_calico_ocsf_network_records.jsonl", WRAPPED_VPC, FIXTURES / "flows" / "gcp_vpc_flow__flows.jsonl",
-                       FIXTURES / "flows" / "azure_flow__siem_nested_properties.jsonl", FIXTURES / "flows" / "aws_vpc_flow__json_three_spellings.jsonl"]}
+    files = {
+        "audit": [
+            MIXED_AUDIT,
+            FIXTURES / "audit" / "k8s_audit__no_kind_no_apiversion.jsonl",
+            FIXTURES / "audit" / "gke_audit__logentries.jsonl",
+        ],
+        "flows": [
+            QUIRKS / "hubble__mixed_calico_ocsf_network_records.jsonl",
+            WRAPPED_VPC,
+            FIXTURES / "flows" / "gcp_vpc_flow__flows.jsonl",
+            FIXTURES / "flows" / "azure_flow__siem_nested_properties.jsonl",
+            FIXTURES / "flows" / "aws_vpc_flow__json_three_spellings.jsonl",
+        ],
+    }
     return [ln for p in files[family] if p.exists() for ln in _lines(p)[:4] if _alone_is_read(ln, family)]
 
 
@@ -283,12 +330,15 @@ _POOLS = {family: _pool(family) for family in ("audit", "flows")}
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), family=st.sampled_from(sorted(_POOLS)))
-def test_shuffled_mixtures_keep_the_accounting_and_each_records_rows(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject,
-                                                                       family: str) -> None:
+def test_shuffled_mixtures_keep_the_accounting_and_each_records_rows(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, family: str
+) -> None:
     pool = _POOLS[family]
     picks = data.draw(st.lists(st.sampled_from(range(len(pool))), min_size=1, max_size=12))
     folder = tmp_path_factory.mktemp("mix")
-    mixed, reader = _read(_write(folder / "mixed.jsonl", [pool[i] for i in picks]), family=family, fast=data.draw(st.booleans()))
+    mixed, reader = _read(
+        _write(folder / "mixed.jsonl", [pool[i] for i in picks]), family=family, fast=data.draw(st.booleans())
+    )
     assert _accounted(reader)
     assert sum(reader.result.rows_by_format.values()) == reader.result.rows == mixed.num_rows
     for n, i in enumerate(picks, 1):

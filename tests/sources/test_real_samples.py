@@ -48,7 +48,9 @@ def test_counts(real_samples: Path, name: str) -> None:
         skipped,
         quarantined,
     )
-    assert deduped.num_rows + sum(merged_by_file.values()) + sum(result.skipped.values()) + result.quarantined == records
+    assert (
+        deduped.num_rows + sum(merged_by_file.values()) + sum(result.skipped.values()) + result.quarantined == records
+    )
     assert quarantine.num_rows == quarantined
 
 
@@ -154,22 +156,58 @@ def test_reader_rejects_nothing_silently(real_samples: Path) -> None:
 
 QUARANTINE_ALLOWED: list[tuple[str, str, str]] = [
     # (file glob under real_samples, reason pattern, why it is not an event)
-    ("cloud-audit-*/panther__rule_tests_*", r"no timestamp in the record",
-     "Panther rule-test fragments: hand-written around the fields a rule reads, no event time at all"),
-    ("cloud-audit-gke/panther__rule_tests_*", r"LogEntry without a protoPayload",
-     "Panther rule-test fragments holding only operation/enrichment: no payload, no time, no request"),
-    ("cloud-audit-eks/panther__rule_tests_*", r"not an audit event: neither verb nor requestURI",
-     "a Panther rule-test fragment holding only user and sourceIPs: no request, no time"),
-    ("vpc-flow-aws/panther__rule_tests_*", r"no timestamp in the record",
-     "Panther rule-test fragments of VPC flow and OCSF records: addresses or a status, no start time"),
-    ("vpc-flow-aws/awsdocs-vpc__custom_*", r"no timestamp in the record",
-     "AWS docs' examples of custom formats whose field list has neither start nor end"),
-    ("calico-flow-logs/tigera-docs__*", r"no timestamp in the record",
-     "Calico Cloud docs' excerpts of flow records that leave out start_time/end_time"),
+    (
+        "cloud-audit-*/panther__rule_tests_*",
+        r"no timestamp in the record",
+        "Panther rule-test fragments: hand-written around the fields a rule reads, no event time at all",
+    ),
+    (
+        "cloud-audit-gke/panther__rule_tests_*",
+        r"LogEntry without a protoPayload",
+        "Panther rule-test fragments holding only operation/enrichment: no payload, no time, no request",
+    ),
+    (
+        "cloud-audit-eks/panther__rule_tests_*",
+        r"not an audit event: neither verb nor requestURI",
+        "a Panther rule-test fragment holding only user and sourceIPs: no request, no time",
+    ),
+    (
+        "vpc-flow-aws/panther__rule_tests_*",
+        r"no timestamp in the record",
+        "Panther rule-test fragments of VPC flow and OCSF records: addresses or a status, no start time",
+    ),
+    (
+        "vpc-flow-aws/awsdocs-vpc__custom_*",
+        r"no timestamp in the record",
+        "AWS docs' examples of custom formats whose field list has neither start nor end",
+    ),
+    (
+        "calico-flow-logs/tigera-docs__*",
+        r"no timestamp in the record",
+        "Calico Cloud docs' excerpts of flow records that leave out start_time/end_time",
+    ),
 ]
-_TIME_KEYS = frozenset(k.lower() for k in (
-    "time", "timestamp", "@timestamp", "requestReceivedTimestamp", "stageTimestamp", "receiveTimestamp", "eventTime",
-    "start", "end", "start_time", "end_time", "startTime", "endTime", "TimeGenerated", "FlowStartTime", "creationTimestamp"))
+_TIME_KEYS = frozenset(
+    k.lower()
+    for k in (
+        "time",
+        "timestamp",
+        "@timestamp",
+        "requestReceivedTimestamp",
+        "stageTimestamp",
+        "receiveTimestamp",
+        "eventTime",
+        "start",
+        "end",
+        "start_time",
+        "end_time",
+        "startTime",
+        "endTime",
+        "TimeGenerated",
+        "FlowStartTime",
+        "creationTimestamp",
+    )
+)
 
 
 def _own_times(value: object) -> list[str]:
@@ -181,7 +219,8 @@ def _own_times(value: object) -> list[str]:
             return []
     if isinstance(value, dict):
         return [k for k, v in value.items() if k.lower() in _TIME_KEYS and v not in (None, "", "-")] + [
-            t for v in value.values() for t in _own_times(v)]
+            t for v in value.values() for t in _own_times(v)
+        ]
     if isinstance(value, list):
         return [t for v in value for t in _own_times(v)]
     return []
@@ -208,12 +247,20 @@ def test_every_quarantined_audit_and_flow_record_is_explained(real_samples: Path
                 for _ in reader.batches():
                     pass
             r = reader.result
-            assert r.records == r.rows + sum(r.skipped.values()) + r.quarantined, path  # (merged: 0 before the ingest's merge)
+            assert r.records == r.rows + sum(r.skipped.values()) + r.quarantined, (
+                path
+            )  # (merged: 0 before the ingest's merge)
             rel = str(path.relative_to(real_samples))
             lines = path.read_text().splitlines() if reader._layout in ("lines", "text") else []
             for q in reader.quarantine:
-                k = next((i for i, (glob, reason, _) in enumerate(QUARANTINE_ALLOWED)
-                          if fnmatch.fnmatch(rel, glob) and re.search(reason, q["reason"])), None)
+                k = next(
+                    (
+                        i
+                        for i, (glob, reason, _) in enumerate(QUARANTINE_ALLOWED)
+                        if fnmatch.fnmatch(rel, glob) and re.search(reason, q["reason"])
+                    ),
+                    None,
+                )
                 if k is None:
                     unexplained.append(f"{rel}:{q['evidence_line']}: {q['reason']}")
                     continue
@@ -223,9 +270,13 @@ def test_every_quarantined_audit_and_flow_record_is_explained(real_samples: Path
                 elif lines:
                     has_time = bool(_own_times(json.loads(lines[q["evidence_line"] - 1])))
                 else:
-                    has_time = True  # a pretty-printed file: the record cannot be looked up here, so it is not explained
+                    has_time = (
+                        True  # a pretty-printed file: the record cannot be looked up here, so it is not explained
+                    )
                 if has_time:
                     timed.append(f"{rel}:{q['evidence_line']}: {q['reason']}")
     assert not unexplained, "quarantined records no allow-list entry explains:\n" + "\n".join(unexplained)
-    assert not timed, "quarantined records that carry a time of their own (events: they must become rows):\n" + "\n".join(timed)
+    assert not timed, (
+        "quarantined records that carry a time of their own (events: they must become rows):\n" + "\n".join(timed)
+    )
     assert set(used) == set(range(len(QUARANTINE_ALLOWED))), "an allow-list entry explains nothing any more: remove it"

@@ -66,7 +66,10 @@ def test_json_patch_and_merge_patch_on_secret(audit_fixtures: Path) -> None:
 
 def test_secret_inside_any_body_is_redacted() -> None:
     # a Secret riding in a generic List or a watch event of another resource
-    body = {"kind": "List", "items": [{"kind": "Secret", "data": {"k": "dmFsdWU="}}, {"kind": "ConfigMap", "data": {"k": "v"}}]}
+    body = {
+        "kind": "List",
+        "items": [{"kind": "Secret", "data": {"k": "dmFsdWU="}}, {"kind": "ConfigMap", "data": {"k": "v"}}],
+    }
     out = redact(body, resource="configmaps")
     assert out["items"][0]["data"]["k"].startswith("REDACTED:")
     assert out["items"][1]["data"]["k"] == "v"  # ConfigMaps are evidence (credentials-in-config detection)
@@ -95,7 +98,7 @@ def test_redaction_leaves_the_process_warnings_alone() -> None:
     assert "REDACTED" in redact_text("mysql --password=Sup3rS3cretPassw0rd")
     assert warnings.showwarning is shown
     with pytest.warns(UserWarning, match="still seen"):
-        warnings.warn("still seen", UserWarning)
+        warnings.warn("still seen", UserWarning, stacklevel=2)
 
 
 def test_every_column_the_redaction_pass_names_is_a_column_of_its_table() -> None:

@@ -23,7 +23,14 @@ def test_falco_syscall_alert_in_a_pod() -> None:
     assert (r.namespace, r.pod, r.container, r.node) == ("shop", "cart-5c7b9", "cart", "node-1")
     assert r.labels == {"app": "cart", "pod-template-hash": "5c7b9"}
     assert r.container_id == "3f1b2c4d5e6f" and r.container_image == "registry.example/shop/cart:1.4.2"
-    assert (r.process, r.cmdline, r.pid, r.parent_process, r.tty, r.uid) == ("/bin/sh", "sh -c id", 4242, "runc", 34816, 0)
+    assert (r.process, r.cmdline, r.pid, r.parent_process, r.tty, r.uid) == (
+        "/bin/sh",
+        "sh -c id",
+        4242,
+        "runc",
+        34816,
+        0,
+    )
     assert pd.isna(r.cwd)  # "<NA>" is null, not a directory
     assert list(r.tags) == ["container", "mitre_execution", "shell", "T1059"]
     assert r.priority == "Notice" and r.event_type == "alert"
@@ -52,7 +59,9 @@ def test_falco_k8s_audit_alert_and_internal_events() -> None:
 def test_tetragon_pretty_printed_exec() -> None:
     r = kf.read_runtime(FIX / "tetragon__exec_pretty.json").iloc[0]
     assert r.event_type == "exec" and r.cluster == "prod" and r.node == "node-1"
-    assert r.container_id == "3f1b2c4d5e6f00112233445566778899aabbccddeeff00112233445566778899"  # containerd:// stripped, lowercased
+    assert (
+        r.container_id == "3f1b2c4d5e6f00112233445566778899aabbccddeeff00112233445566778899"
+    )  # containerd:// stripped, lowercased
     assert (r.workload_kind, r.workload) == ("Deployment", "cart")
     assert r.labels == {"app": "cart", "pod-template-hash": "5c7b9"}
     assert r.cmdline == "/usr/bin/curl -s http://169.254.169.254/latest/meta-data/"
@@ -66,7 +75,12 @@ def test_tetragon_kprobe_socket_file_exit_and_rate_limit() -> None:
     df = kf.read_runtime(FIX / "tetragon__events.jsonl")
     net = df[df.event_type == "network"].iloc[0]
     assert (net.src_ip, net.src_port, net.dst_ip, net.dst_port, net.protocol, net.rule) == (
-        "10.0.0.5", 43210, "169.254.169.254", 80, "tcp", "connect"
+        "10.0.0.5",
+        43210,
+        "169.254.169.254",
+        80,
+        "tcp",
+        "connect",
     )
     assert json.loads(net.extra)["function_name"] == "tcp_connect"
     f = df[df.event_type == "file"].iloc[0]
@@ -103,7 +117,13 @@ def test_real_sample_counts(real_samples: Path, name: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _table, (r,), _ = read_family(real_samples / name, "runtime")
-    assert (r.format, r.records, r.rows, sum(r.skipped.values()), r.quarantined) == (fmt, records, rows, skipped, quarantined)
+    assert (r.format, r.records, r.rows, sum(r.skipped.values()), r.quarantined) == (
+        fmt,
+        records,
+        rows,
+        skipped,
+        quarantined,
+    )
 
 
 def test_every_tetragon_book_event_loads(real_samples: Path) -> None:
@@ -120,7 +140,16 @@ def test_falco_real_values(real_samples: Path) -> None:
     df = kf.read_runtime(real_samples / "falco-alerts-json")
     shells = df[df.rule == "Terminal shell in container"]
     assert len(shells) >= 6 and set(shells.namespace.dropna()) >= {"default"}
-    assert set(df.priority) <= {"Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug"}
+    assert set(df.priority) <= {
+        "Emergency",
+        "Alert",
+        "Critical",
+        "Error",
+        "Warning",
+        "Notice",
+        "Informational",
+        "Debug",
+    }
     grpc = df[df.time == pd.Timestamp("2019-10-03T09:20:49.620298462Z")]  # {seconds, nanos} time, enum priority
     assert list(grpc.priority) == ["Warning"]
     mangled = df[df.time == pd.Timestamp("2021-04-13T20:58:39Z")]  # 'time' unparseable: evt.time used

@@ -59,7 +59,14 @@ def audit_event(**changes) -> dict:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [(5, "5"), (1.5, "1.5"), (True, "true"), (["a", 1], '["a",1]'), ({"a": {"b": None}}, '{"a":{"b":null}}'), ("x", "x")],
+    [
+        (5, "5"),
+        (1.5, "1.5"),
+        (True, "true"),
+        (["a", 1], '["a",1]'),
+        ({"a": {"b": None}}, '{"a":{"b":null}}'),
+        ("x", "x"),
+    ],
 )
 def test_text_columns_take_the_json_text_of_other_values(value, expected) -> None:
     batch, bad = type_rows([{"time": T, "output": value}], RUNTIME)
@@ -104,7 +111,9 @@ def test_numeric_text_column_vectorised_and_value_by_value_agree() -> None:
     batch, bad = type_rows([{"time": T, "dst_port": v} for v in ("80", None, "-5", "080")], RUNTIME)
     assert not bad and batch.column("dst_port").to_pylist() == [80, None, -5, 80]
     batch, bad = type_rows([{"time": T, "dst_port": v} for v in ("80", "0x50", "+7")], RUNTIME)
-    assert batch.column("dst_port").to_pylist() == [80, 7] and bad == {1: "field dst_port: value '0x50' is not an integer"}
+    assert batch.column("dst_port").to_pylist() == [80, 7] and bad == {
+        1: "field dst_port: value '0x50' is not an integer"
+    }
 
 
 def test_int64_range_and_the_vectorised_path_agree() -> None:
@@ -158,8 +167,18 @@ def test_deep_value_in_a_text_column() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["0001-01-01T00:00:00Z", "9999-12-31T00:00:00Z", "9999-12-31", 253402300800, "10000-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
-     "2100-01-01T00:00:00Z", float("inf"), Epoch(253402300800, "s"), Epoch("253402300800", "s")],
+    [
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T00:00:00Z",
+        "9999-12-31",
+        253402300800,
+        "10000-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+        float("inf"),
+        Epoch(253402300800, "s"),
+        Epoch("253402300800", "s"),
+    ],
 )
 def test_times_outside_the_range_are_never_wrapped(value) -> None:
     arr, status = parse_times([T, value])
@@ -206,10 +225,16 @@ def test_out_of_range_audit_times_are_quarantined_with_their_text(tmp_path: Path
     epoch seconds 253402300800 as 1978-01-11. Now each is quarantined with its text."""
     lines = [
         audit_event(auditID="ok"),
-        audit_event(auditID="zero", requestReceivedTimestamp="0001-01-01T00:00:00Z", stageTimestamp="0001-01-01T00:00:00Z"),
-        audit_event(auditID="max", requestReceivedTimestamp="9999-12-31T00:00:00Z", stageTimestamp="9999-12-31T00:00:00Z"),
+        audit_event(
+            auditID="zero", requestReceivedTimestamp="0001-01-01T00:00:00Z", stageTimestamp="0001-01-01T00:00:00Z"
+        ),
+        audit_event(
+            auditID="max", requestReceivedTimestamp="9999-12-31T00:00:00Z", stageTimestamp="9999-12-31T00:00:00Z"
+        ),
         audit_event(auditID="epoch", requestReceivedTimestamp=253402300800, stageTimestamp=253402300800),
-        audit_event(auditID="edge", requestReceivedTimestamp="1970-01-01T00:00:00Z", stageTimestamp="2099-12-31T23:59:59Z"),
+        audit_event(
+            auditID="edge", requestReceivedTimestamp="1970-01-01T00:00:00Z", stageTimestamp="2099-12-31T23:59:59Z"
+        ),
         audit_event(auditID="late", stageTimestamp="9999-12-31T00:00:00Z"),
     ]
     p = tmp_path / "audit.jsonl"
@@ -228,14 +253,25 @@ def test_out_of_range_audit_times_are_quarantined_with_their_text(tmp_path: Path
 
 def test_reader_time_range(tmp_path: Path) -> None:
     p = tmp_path / "audit.jsonl"
-    p.write_text(json.dumps(audit_event(requestReceivedTimestamp="2019-06-01T00:00:00Z")) + "\n" + json.dumps(audit_event()) + "\n")
-    reader = Reader(p, kf.sources.hash_file(p), kf.sources.formats("audit"), table=kf.sources.table_for,
-                    time_range=("2020-01-01", "2030-01-01"))
+    p.write_text(
+        json.dumps(audit_event(requestReceivedTimestamp="2019-06-01T00:00:00Z"))
+        + "\n"
+        + json.dumps(audit_event())
+        + "\n"
+    )
+    reader = Reader(
+        p,
+        kf.sources.hash_file(p),
+        kf.sources.formats("audit"),
+        table=kf.sources.table_for,
+        time_range=("2020-01-01", "2030-01-01"),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rows = sum(b.num_rows for b in reader.batches())
     assert rows == 1 and reasons(reader) == {
-        1: "field time: timestamp '2019-06-01T00:00:00Z' outside the accepted range 2020-01-01..2030-01-01"}
+        1: "field time: timestamp '2019-06-01T00:00:00Z' outside the accepted range 2020-01-01..2030-01-01"
+    }
 
 
 # --------------------------------------------------------------------------- the defects, per format
@@ -260,7 +296,11 @@ def test_on_bad_lines_error_stops_at_the_first_bad_record(tmp_path: Path, fast: 
 def test_on_bad_lines_error_on_a_type_found_late(tmp_path: Path, fast: bool) -> None:
     good = json.dumps(audit_event())
     p = tmp_path / "audit.jsonl"
-    p.write_text("".join(line + "\n" for line in (good, json.dumps(audit_event(responseStatus={"code": 1e10})), "not json", good)))
+    p.write_text(
+        "".join(
+            line + "\n" for line in (good, json.dumps(audit_event(responseStatus={"code": 1e10})), "not json", good)
+        )
+    )
     with pytest.raises(BadRecordError, match=r":2: field response_code: value 10000000000.0 out of range for int32"):
         list(open_reader(p, on_bad_lines="error", fast=fast).batches())
 
@@ -338,7 +378,13 @@ def test_numbers_no_float_holds_keep_their_text(tmp_path: Path, fast: bool) -> N
     p.write_text("".join(line + "\n" for line in lines))
     reader, table = read(p, fast=fast)
     levels = dict(zip(table.column("audit_id").to_pylist(), table.column("level").to_pylist()))
-    assert levels == {"a": "Metadata", "b": "1e400", "c": "NaN", "d": "123456789012345678901234567890", "e": "-9223372036854775809"}
+    assert levels == {
+        "a": "Metadata",
+        "b": "1e400",
+        "c": "NaN",
+        "d": "123456789012345678901234567890",
+        "e": "-9223372036854775809",
+    }
     assert reasons(reader) == {6: "field response_code: value 1e400 is not a finite number"}
 
 
@@ -349,4 +395,7 @@ def test_hubble_verdict_false_is_a_verdict(tmp_path: Path) -> None:
     p.write_text(json.dumps(flow) + "\n")
     for fast in (True, False):
         _, table = read(p, fast=fast)
-        assert (table.column("verdict").to_pylist(), table.column("verdict_raw").to_pylist()) == (["unknown"], ["false"])
+        assert (table.column("verdict").to_pylist(), table.column("verdict_raw").to_pylist()) == (
+            ["unknown"],
+            ["false"],
+        )

@@ -13,14 +13,25 @@ from k8sforensics.remediation import Checklist
 
 
 def _actions() -> pd.DataFrame:
-    return pd.DataFrame({
-        "action_id": ["a1", "b2", "c3"], "step": [1, 2, 3], "priority": [2, 4, 6], "phase": ["contain", "eradicate", "harden"],
-        "kind": ["isolate", "delete", "apply"],
-        "action": ["isolate pod <img src=x onerror=alert(1)>", "delete the binding evil", "apply the policies"],
-        "target": ["pod:x", "binding:evil", "cluster"], "control": ["NetworkPolicy", "RBAC", "NetworkPolicy"],
-        "why": ["control reached it", "created by sa:x", ""], "finding_ids": [["f1"], ["f2"], []], "event_ids": [["e1"], ["e2"], []],
-        "references": ["CIS 5.3.2", "", ""], "command": ["kubectl label pod x q=true", "kubectl delete clusterrolebinding evil", ""],
-        "artifact": ["", "", "remediation/10-networkpolicies.yaml"], "status": ["open"] * 3})
+    return pd.DataFrame(
+        {
+            "action_id": ["a1", "b2", "c3"],
+            "step": [1, 2, 3],
+            "priority": [2, 4, 6],
+            "phase": ["contain", "eradicate", "harden"],
+            "kind": ["isolate", "delete", "apply"],
+            "action": ["isolate pod <img src=x onerror=alert(1)>", "delete the binding evil", "apply the policies"],
+            "target": ["pod:x", "binding:evil", "cluster"],
+            "control": ["NetworkPolicy", "RBAC", "NetworkPolicy"],
+            "why": ["control reached it", "created by sa:x", ""],
+            "finding_ids": [["f1"], ["f2"], []],
+            "event_ids": [["e1"], ["e2"], []],
+            "references": ["CIS 5.3.2", "", ""],
+            "command": ["kubectl label pod x q=true", "kubectl delete clusterrolebinding evil", ""],
+            "artifact": ["", "", "remediation/10-networkpolicies.yaml"],
+            "status": ["open"] * 3,
+        }
+    )
 
 
 def test_ticking_a_box_writes_the_checklist(tmp_path: Path) -> None:
@@ -29,7 +40,9 @@ def test_ticking_a_box_writes_the_checklist(tmp_path: Path) -> None:
     panel = views.checklist_panel(_actions(), case_dir=tmp_path)
     boxes = [w for w in _walk(panel) if type(w).__name__ == "Checkbox"]
     notes = [w for w in _walk(panel) if type(w).__name__ == "Text"]
-    assert len(boxes) == 3 and boxes[0].description.startswith("1. isolate pod <img")  # widgets show descriptions as text
+    assert len(boxes) == 3 and boxes[0].description.startswith(
+        "1. isolate pod <img"
+    )  # widgets show descriptions as text
     boxes[1].value = True
     notes[1].value = "done by Ana"
     saved = json.loads((tmp_path / "remediation" / "checklist.json").read_text())["items"]

@@ -10,7 +10,10 @@ from k8sforensics import views
 def test_filters_and_pivot(sample_case: kf.Case) -> None:
     panel = views.kill_chain_explorer(kf.kill_chain(sample_case), case=sample_case)
     window, (phase_pick, (namespace, entity)), figure, phase_table, events = (
-        panel.children[0], (panel.children[1].children[0], panel.children[1].children[1].children), *panel.children[2:])
+        panel.children[0],
+        (panel.children[1].children[0], panel.children[1].children[1].children),
+        *panel.children[2:],
+    )
     every = {t.name for t in figure.data if t.mode == "markers"}
     assert {"Reconnaissance", "Exploitation", "Actions on Objectives"} <= every
     namespace.value = "shop"

@@ -76,17 +76,34 @@ def lab(sample_case: kf.Case, tmp_path_factory: pytest.TempPathFactory) -> Itera
         nbformat.write(nb, root / name)
     settings = state / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     # render every cell, not only those in view: the test reads outputs far down the notebook
     notebook_settings = state / "settings" / "@jupyterlab" / "notebook-extension"
     notebook_settings.mkdir(parents=True)
     (notebook_settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(state / "runtime"), JUPYTER_CONFIG_DIR=str(state / "config"),
-               JUPYTER_DATA_DIR=str(state / "data"), JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"), PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}"]
+    env = dict(
+        os.environ,
+        JUPYTER_RUNTIME_DIR=str(state / "runtime"),
+        JUPYTER_CONFIG_DIR=str(state / "config"),
+        JUPYTER_DATA_DIR=str(state / "data"),
+        JUPYTERLAB_SETTINGS_DIR=str(state / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(state / "workspaces"),
+        PYTHONUNBUFFERED="1",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+    ]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
     log = open(state / "server.log", "wb")  # noqa: SIM115 - closed in finally
@@ -96,7 +113,9 @@ def lab(sample_case: kf.Case, tmp_path_factory: pytest.TempPathFactory) -> Itera
         deadline = time.monotonic() + 120
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited {proc.returncode}:\n{(state / 'server.log').read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"jupyter lab exited {proc.returncode}:\n{(state / 'server.log').read_text()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2) as r:
                     if r.status == 200:
@@ -123,7 +142,9 @@ def lab(sample_case: kf.Case, tmp_path_factory: pytest.TempPathFactory) -> Itera
 def browser(lab: dict[str, Any]) -> Iterator[Any]:
     sync_api = _require()
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"]
+        )
         yield b
         b.close()
 
@@ -155,7 +176,9 @@ def _open_and_run_all(page: Any, lab: dict[str, Any], notebook: str) -> Any:
     expect(item).not_to_have_class(re.compile(r"lm-mod-disabled"))
     item.click()
     page.wait_for_function(ALL_EXECUTED, timeout=240_000, polling=500)
-    errors = nb.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'] .ansi-red-fg, .jp-RenderedText .ansi-red-intense-fg")
+    errors = nb.locator(
+        ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr'] .ansi-red-fg, .jp-RenderedText .ansi-red-intense-fg"
+    )
     assert errors.count() == 0, errors.first.inner_text()
     return nb
 
@@ -191,6 +214,8 @@ def test_kill_chain_notebook_renders_its_figure_and_widgets(page: Any, lab: dict
     expect(figure.locator("svg.main-svg").first).to_be_visible(timeout=60_000)
     assert figure.locator(".scatterlayer .trace").count() > 0
     expect(nb.locator(".widget-dropdown").first).to_be_attached()
-    expect(nb.locator(".widget-inline-hbox .widget-slider, .jupyter-widget-slider, .widget-hslider").first).to_be_attached()
+    expect(
+        nb.locator(".widget-inline-hbox .widget-slider, .jupyter-widget-slider, .widget-hslider").first
+    ).to_be_attached()
     # text_content, not inner_text: JupyterLab leaves cells out of view unrendered (content-visibility)
     assert "Patient zero: pod shop/web-q7rclvtq89-mtpxj" in nb.text_content()

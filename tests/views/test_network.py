@@ -26,7 +26,14 @@ def graph(sample_case: kf.Case) -> nx.MultiDiGraph:
 
 def test_layout_runs_left_to_right_in_the_order_of_compromise(graph, sample_truth: dict) -> None:
     pos = layout(graph).set_index("node")
-    path = ["ip:198.51.100.66", WEB, "sa:shop/web", "pod:payments/api-5hftq2dbls-88flg", "pod:kube-system/kube-proxy-x7k2p", "node:node-2"]
+    path = [
+        "ip:198.51.100.66",
+        WEB,
+        "sa:shop/web",
+        "pod:payments/api-5hftq2dbls-88flg",
+        "pod:kube-system/kube-proxy-x7k2p",
+        "node:node-2",
+    ]
     xs = [pos.loc[n, "x"] for n in path]
     assert xs == sorted(xs) and len(set(xs)) == len(xs)
     assert (pos.loc[path, "status"] == "compromised").all()
@@ -55,10 +62,34 @@ def test_figure_escapes_attacker_strings() -> None:
     t = pd.Timestamp("2026-03-10T10:00:00Z")
     for n in ("ip:198.51.100.9", f"pod:ns/{evil}", f"user:{evil}"):
         g.add_node(n, kind=n.split(":")[0], label=n.split(":", 1)[1])
-    g.add_edge("ip:198.51.100.9", f"pod:ns/{evil}", key="flow", type="flow", observed=True, first_seen=t, last_seen=t, count=1, bytes=0,
-               event_ids=[evil])
-    g.add_edge(f"user:{evil}", f"pod:ns/{evil}", key="exec?", type="exec", observed=False, first_seen=pd.NaT, last_seen=pd.NaT, count=0,
-               bytes=0, event_ids=[], reason=evil, basis=evil, fix="", cuttable=True)
+    g.add_edge(
+        "ip:198.51.100.9",
+        f"pod:ns/{evil}",
+        key="flow",
+        type="flow",
+        observed=True,
+        first_seen=t,
+        last_seen=t,
+        count=1,
+        bytes=0,
+        event_ids=[evil],
+    )
+    g.add_edge(
+        f"user:{evil}",
+        f"pod:ns/{evil}",
+        key="exec?",
+        type="exec",
+        observed=False,
+        first_seen=pd.NaT,
+        last_seen=pd.NaT,
+        count=0,
+        bytes=0,
+        event_ids=[],
+        reason=evil,
+        basis=evil,
+        fix="",
+        cuttable=True,
+    )
     fig = views.lateral_movement_figure(g, source="ip:198.51.100.9")
     text = json.dumps(fig.to_plotly_json(), default=str)
     assert "<img" not in text and "&lt;img" in text
@@ -95,17 +126,33 @@ def test_the_picture_reads_the_attack_scope(graph) -> None:
     # the same nodes, times and parents as the scope remediation reads
     scope = attack_scope(graph)
     shown = compromised(graph).set_index("node")
-    assert list(shown.index) == list(scope.paths["node"]) and shown.loc[WEB, "parent"] == scope.paths.set_index("node").loc[WEB, "parent"]
+    assert (
+        list(shown.index) == list(scope.paths["node"])
+        and shown.loc[WEB, "parent"] == scope.paths.set_index("node").loc[WEB, "parent"]
+    )
 
 
 def test_with_no_outside_address_the_foothold_is_the_start() -> None:
     t = pd.Timestamp("2026-01-01T10:00:00Z")
     g = nx.MultiDiGraph()
-    for u, v, kind in (("ip:10.0.0.137", "pod:shop/web-1", "flow"), ("pod:shop/web-1", "sa:shop/web", "token_use"),
-                       ("sa:shop/web", "pod:pay/api-1", "exec"), ("sa:ops/admin", "pod:ops/tool-1", "exec")):
+    for u, v, kind in (
+        ("ip:10.0.0.137", "pod:shop/web-1", "flow"),
+        ("pod:shop/web-1", "sa:shop/web", "token_use"),
+        ("sa:shop/web", "pod:pay/api-1", "exec"),
+        ("sa:ops/admin", "pod:ops/tool-1", "exec"),
+    ):
         for n in (u, v):
             g.add_node(n, kind=n.split(":")[0])
-        g.add_edge(u, v, key=kind, type=kind, observed=True, first_seen=t, last_seen=t, count=1, bytes=0, event_ids=["e"])
+        g.add_edge(
+            u, v, key=kind, type=kind, observed=True, first_seen=t, last_seen=t, count=1, bytes=0, event_ids=["e"]
+        )
     shown = compromised(g)
-    assert shown["node"].tolist() == ["pod:shop/web-1", "sa:shop/web", "pod:pay/api-1"]  # not the operator's unrelated exec
-    assert set(compromised(nx.MultiDiGraph(g.subgraph(["sa:ops/admin", "pod:ops/tool-1"])))["node"]) == {"sa:ops/admin", "pod:ops/tool-1"}
+    assert shown["node"].tolist() == [
+        "pod:shop/web-1",
+        "sa:shop/web",
+        "pod:pay/api-1",
+    ]  # not the operator's unrelated exec
+    assert set(compromised(nx.MultiDiGraph(g.subgraph(["sa:ops/admin", "pod:ops/tool-1"])))["node"]) == {
+        "sa:ops/admin",
+        "pod:ops/tool-1",
+    }

@@ -28,12 +28,25 @@ PAYLOADS = [
 
 
 def _event(t: str, user: str, ua: str, verb: str, ref: dict, uri: str, code: int = 200) -> str:
-    return json.dumps({
-        "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": f"x-{t}-{verb}", "stage": "ResponseComplete",
-        "requestURI": uri, "verb": verb, "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": ["198.51.100.66"],
-        "userAgent": ua, "objectRef": ref, "responseStatus": {"code": code}, "requestReceivedTimestamp": t, "stageTimestamp": t,
-        "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
-    })
+    return json.dumps(
+        {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "level": "Metadata",
+            "auditID": f"x-{t}-{verb}",
+            "stage": "ResponseComplete",
+            "requestURI": uri,
+            "verb": verb,
+            "user": {"username": user, "groups": ["system:authenticated"]},
+            "sourceIPs": ["198.51.100.66"],
+            "userAgent": ua,
+            "objectRef": ref,
+            "responseStatus": {"code": code},
+            "requestReceivedTimestamp": t,
+            "stageTimestamp": t,
+            "annotations": {"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +55,39 @@ def hostile_case(tmp_path_factory: pytest.TempPathFactory) -> kf.Case:
     evil = root / "evil-audit.jsonl"
     api = json.loads((ROOT / "sample_data" / "truth.json").read_text())["lateral_path"][3]["id"].split("/")[1]
     cmd = "&command=".join(["sh", "-c", PAYLOADS[1].replace("<", "%3C").replace(">", "%3E").replace(" ", "%20")])
-    evil.write_text("\n".join([
-        _event("2026-03-10T12:00:00.000000Z", PAYLOADS[0], PAYLOADS[2], "create",
-               {"resource": "pods", "namespace": "payments", "name": api, "subresource": "exec"},
-               f"/api/v1/namespaces/payments/pods/{api}/exec?command={cmd}&stdout=true", code=101),
-        _event("2026-03-10T12:01:00.000000Z", PAYLOADS[0], PAYLOADS[1], "get",
-               {"resource": "secrets", "namespace": "kube-system", "name": "admin-token"}, "/api/v1/namespaces/kube-system/secrets/admin-token"),
-        # a phase with few findings, so the payload reaches the narrative too
-        _event("2026-03-10T12:02:00.000000Z", PAYLOADS[1], PAYLOADS[0], "create",
-               {"resource": "pods", "namespace": "payments", "name": api, "subresource": "portforward"},
-               f"/api/v1/namespaces/payments/pods/{api}/portforward"),
-    ]) + "\n")
+    evil.write_text(
+        "\n".join(
+            [
+                _event(
+                    "2026-03-10T12:00:00.000000Z",
+                    PAYLOADS[0],
+                    PAYLOADS[2],
+                    "create",
+                    {"resource": "pods", "namespace": "payments", "name": api, "subresource": "exec"},
+                    f"/api/v1/namespaces/payments/pods/{api}/exec?command={cmd}&stdout=true",
+                    code=101,
+                ),
+                _event(
+                    "2026-03-10T12:01:00.000000Z",
+                    PAYLOADS[0],
+                    PAYLOADS[1],
+                    "get",
+                    {"resource": "secrets", "namespace": "kube-system", "name": "admin-token"},
+                    "/api/v1/namespaces/kube-system/secrets/admin-token",
+                ),
+                # a phase with few findings, so the payload reaches the narrative too
+                _event(
+                    "2026-03-10T12:02:00.000000Z",
+                    PAYLOADS[1],
+                    PAYLOADS[0],
+                    "create",
+                    {"resource": "pods", "namespace": "payments", "name": api, "subresource": "portforward"},
+                    f"/api/v1/namespaces/payments/pods/{api}/portforward",
+                ),
+            ]
+        )
+        + "\n"
+    )
     case = kf.Case.create(root / "case", cluster="prod-eu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -110,27 +145,50 @@ def _chromium() -> str | None:
 
 
 @pytest.mark.slow
-def test_remediation_page_is_the_checklist_and_the_objects_are_written(report: list[Path], hostile_case: kf.Case) -> None:
+def test_remediation_page_is_the_checklist_and_the_objects_are_written(
+    report: list[Path], hostile_case: kf.Case
+) -> None:
     page = next(p for p in report if p.stem == "03_remediation_checklist")
     text = page.read_text()
-    assert "2. contain" in text and "1. preserve evidence" in text and "delete the binding system:monitoring-agents the attacker created" in text
+    assert (
+        "2. contain" in text
+        and "1. preserve evidence" in text
+        and "delete the binding system:monitoring-agents the attacker created" in text
+    )
     assert "☐ isolate pod shop/web-q7rclvtq89-mtpxj" in text
     assert (hostile_case.path / "remediation" / "10-networkpolicies.yaml").exists()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", [0, 1, 2], ids=["kill_chain", "lateral_movement", "remediation"])
-def test_report_renders_in_a_real_browser_and_no_planted_script_runs(report: list[Path], tmp_path: Path, page: int) -> None:
+def test_report_renders_in_a_real_browser_and_no_planted_script_runs(
+    report: list[Path], tmp_path: Path, page: int
+) -> None:
     browser = _chromium()
     if browser is None:
         if os.environ.get("K8SF_REQUIRE_BROWSER"):
             pytest.fail("chromium is not installed; `make test` installs Debian's chromium package")
         pytest.skip("chromium not installed (make test installs it)")
     p = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
-         "--dump-dom", report[page].as_uri()],
-        capture_output=True, text=True, timeout=180)
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            report[page].as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     dom = p.stdout
     assert "<html" in dom, p.stderr[-2000:]
     if page < 2:
@@ -148,10 +206,24 @@ def test_report_errors_are_clear(tmp_path: Path) -> None:
         run_report(tmp_path)
     case = kf.Case.create(tmp_path / "c")
     broken = tmp_path / "99_broken.ipynb"
-    broken.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": "case_dir = ''\ninteractive = True",
-                                             "outputs": [], "execution_count": None},
-                                            {"cell_type": "code", "metadata": {}, "source": "1/0", "outputs": [], "execution_count": None}],
-                                  "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-                                  "nbformat": 4, "nbformat_minor": 5}))
+    broken.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    {
+                        "cell_type": "code",
+                        "metadata": {"tags": ["parameters"]},
+                        "source": "case_dir = ''\ninteractive = True",
+                        "outputs": [],
+                        "execution_count": None,
+                    },
+                    {"cell_type": "code", "metadata": {}, "source": "1/0", "outputs": [], "execution_count": None},
+                ],
+                "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
     with pytest.raises(ReportError, match="99_broken.ipynb failed in cell .*ZeroDivisionError"):
         run_report(case.path, notebooks=[broken], out=tmp_path / "out")

@@ -13,13 +13,43 @@ EVIL = "<img src=x onerror=alert(1)>"
 def _timeline() -> pd.DataFrame:
     t = pd.Timestamp("2026-01-01T10:00:00Z")
     rows = [
-        {"time": t, "time_end": t, "kind": "finding", "kill_chain_phase": "Reconnaissance", "tactic": "Discovery", "technique_id": "MS-TA9031",
-         "attack_id": "T1046", "severity": "medium", "title": "scan", "entity": "198.51.100.66", "summary": "scan", "event_ids": ["a:1"]},
-        {"time": t + pd.Timedelta(minutes=5), "time_end": t + pd.Timedelta(minutes=9), "kind": "finding", "kill_chain_phase": "Exploitation",
-         "tactic": "Execution", "technique_id": None, "attack_id": "T1059", "severity": "critical", "title": EVIL, "entity": EVIL,
-         "summary": f"user {EVIL} ran {EVIL}", "event_ids": ["a:2", "a:3"]},
-        {"time": t, "time_end": t, "kind": "evidence", "kill_chain_phase": "Reconnaissance", "entity": "198.51.100.66", "summary": "x",
-         "event_ids": None},
+        {
+            "time": t,
+            "time_end": t,
+            "kind": "finding",
+            "kill_chain_phase": "Reconnaissance",
+            "tactic": "Discovery",
+            "technique_id": "MS-TA9031",
+            "attack_id": "T1046",
+            "severity": "medium",
+            "title": "scan",
+            "entity": "198.51.100.66",
+            "summary": "scan",
+            "event_ids": ["a:1"],
+        },
+        {
+            "time": t + pd.Timedelta(minutes=5),
+            "time_end": t + pd.Timedelta(minutes=9),
+            "kind": "finding",
+            "kill_chain_phase": "Exploitation",
+            "tactic": "Execution",
+            "technique_id": None,
+            "attack_id": "T1059",
+            "severity": "critical",
+            "title": EVIL,
+            "entity": EVIL,
+            "summary": f"user {EVIL} ran {EVIL}",
+            "event_ids": ["a:2", "a:3"],
+        },
+        {
+            "time": t,
+            "time_end": t,
+            "kind": "evidence",
+            "kill_chain_phase": "Reconnaissance",
+            "entity": "198.51.100.66",
+            "summary": "x",
+            "event_ids": None,
+        },
     ]
     return pd.DataFrame(rows)
 
