@@ -3,6 +3,18 @@
 
 Usage:
     python benchmarks/gen_audit.py N OUT.jsonl [--seed 42] [--stats] [--meta]
+    python benchmarks/gen_audit.py N OUT [--shape paired|unmatched|watch|large|eks-pages|small-files]
+                                         [--unmatched 0.11] [--files 10000]
+
+Shapes (the benchmark suite's shape matrix, ``benchmarks/shapes.py``): ``paired`` is the file
+described below; ``unmatched`` adds early stages of watches whose ResponseComplete a
+time-window export cut off (``--unmatched``: their share of the lines); ``watch`` makes ~75 % of
+requests watches with RequestReceived, ResponseStarted and a ResponseComplete 5-10 minutes of
+log later; ``large`` makes every request a RequestResponse pod create with ~10 KB (median)
+objects; ``eks-pages`` writes the paired events as CloudWatch Logs ``filter-log-events`` pages
+(JSON, the Event as a string in ``message``, 1 MB per page, concatenated); ``small-files``
+spreads the paired events over ``--files`` files in a folder. See ``audit_lines`` and
+``generate``.
 
 Writes exactly N lines, one ``Event`` per line, shaped like a kube-apiserver log backend:
 
@@ -42,6 +54,7 @@ import json
 import os
 import random
 import re
+import shutil
 import sys
 import time
 
@@ -1271,6 +1284,37 @@ def t_pod_create(c: Cluster):
     return ev, (5000, 40000)
 
 
+LARGE_MEDIAN_BYTES = 10_000  # median size of a large-bodies request object
+
+
+def t_large_body(c: Cluster):
+    """A pod create at RequestResponse level whose objects are ~10 KB (median): a container with
+    many environment variables and a config annotation, as big application pods carry."""
+    r = c.rng
+    ev, lat = t_pod_create(c)
+    target = int(LARGE_MEDIAN_BYTES * r.lognormvariate(0.0, 0.6))  # ~4-30 KB, median 10 KB
+    req, resp = ev["requestObject"], ev["responseObject"]
+    env = req["spec"]["containers"][0]["env"]
+    words = ["cache", "queue", "region", "endpoint", "timeout", "pool", "retries", "feature", "shard", "bucket"]
+    size = len(json.dumps(req))
+    while size < target:
+        k = f"{r.choice(words).upper()}_{c.name(6).upper()}"
+        v = (
+            f"https://{c.name(8)}.{r.choice(words)}.svc.cluster.local:{r.randint(1024, 65535)}/{c.name(12)}"
+            if r.random() < 0.4
+            else c.name(r.randint(8, 48))
+        )
+        env.append({"name": k, "value": v})
+        size += len(k) + len(v) + 22  # {"name": "", "value": ""},
+    # the response carries the same spec (plus admission defaults, managedFields): as big again
+    resp["spec"] = dict(resp["spec"], containers=req["spec"]["containers"])
+    return ev, lat
+
+
+# every request of the large-bodies shape is one of these
+LARGE_FAMILIES = [(t_large_body, "RequestResponse", 1.0, 96)]
+
+
 # family -> (level, weight within level, number of templates)
 FAMILIES = [
     (t_kubelet_read, "Metadata", 0.26, 60),
@@ -1324,7 +1368,8 @@ def build_event(body: dict, stage: str) -> dict:
         if k in body:
             ev[k] = body[k]
     if stage != "RequestReceived":
-        for k in ("responseStatus", "requestObject", "responseObject"):
+        # a ResponseStarted event (long-running requests: watch, exec) has no response body yet
+        for k in ("responseStatus", "requestObject") + (("responseObject",) if stage != "ResponseStarted" else ()):
             if k in body:
                 ev[k] = body[k]
     ev["requestReceivedTimestamp"] = "@@RTS@@"
@@ -1334,36 +1379,85 @@ def build_event(body: dict, stage: str) -> dict:
     return ev
 
 
-def build_templates(rng: random.Random):
-    """Return (templates, pick table). A template is (full_fmt, full_order, rr_fmt, rr_order, lat_lo, lat_hi)."""
+def build_templates(rng: random.Random, families=None):
+    """Return (templates, pick table, stages).
+
+    A template is (full_fmt, full_order, rr_fmt, rr_order, lat_lo, lat_hi); ``stages[i]`` is
+    (verb, rs_fmt, rs_order), the template's ResponseStarted event (the watch shapes write it).
+    Compiling the extra stage draws nothing from ``rng``, so the paired file does not change.
+    """
     c = Cluster(rng)
-    templates, weights = [], []
-    for fn, level, w_in_level, count in FAMILIES:
+    templates, weights, stages = [], [], []
+    for fn, level, w_in_level, count in families or FAMILIES:
         for _ in range(count):
             body, (lo, hi) = fn(c)
             if level == "Request" and "annotations" in body and rng.random() < 0.6:
                 body["annotations"].update(latency_ann(rng))  # slow-request annotations
             full = compile_template(to_line(build_event(body, "ResponseComplete")))
             rr = compile_template(to_line(build_event(body, "RequestReceived")))
+            rs = compile_template(to_line(build_event(body, "ResponseStarted")))
             templates.append((full[0], full[1], rr[0], rr[1], lo, hi))
+            stages.append((body["verb"], rs[0], rs[1]))
             weights.append(LEVEL_WEIGHTS[level] * w_in_level / count)
-    # A 64k-slot table so that picking a template is one getrandbits(16).
+    return templates, pick_table(weights), stages
+
+
+def pick_table(weights: list[float]) -> list[int]:
+    """A 64k-slot table so that picking a template is one getrandbits(16)."""
     total = sum(weights)
     table, acc = [], 0.0
     for i, wt in enumerate(weights):
         acc += wt / total * 65536
         table.extend([i] * (round(acc) - len(table)))
-    table.extend([len(templates) - 1] * (65536 - len(table)))
-    return templates, table
+    table.extend([len(weights) - 1] * (65536 - len(table)))
+    return table
 
 
 # --------------------------------------------------------------------------------------------
 # Generation
 # --------------------------------------------------------------------------------------------
-def generate(n: int, out: str, seed: int = 42) -> dict:
+SHAPES = ("paired", "unmatched", "watch", "large", "eks-pages", "small-files")
+WATCH_SHARE = 0.75  # watch shape: share of requests that are watches
+WATCH_LATENCY_US = (300_000_000, 600_000_000)  # a watch ends at its timeoutSeconds: 5-10 min
+PAGE_BYTES = 1 << 20  # FilterLogEvents returns at most 1 MB (and 10,000 events) per call
+PAGE_EVENTS = 10_000
+SMALL_FILES = 10_000
+
+
+def audit_lines(n: int, seed: int = 42, *, shape: str = "paired", unmatched: float = 0.11, meta: dict | None = None):
+    """Yield blocks (lists) of N audit lines of one shape; counts go into ``meta``.
+
+    paired     today's mix: ~8 % of requests write RequestReceived, then ResponseComplete 1-40
+               lines later (the file the suite always used: same seed, same bytes).
+    unmatched  as paired, plus early stages of watch requests (RequestReceived, half of them
+               also ResponseStarted) whose ResponseComplete is not in the file -- a time-window
+               export cuts them off; ``unmatched`` is their share of the lines.
+    watch      ~75 % of requests are watches: RequestReceived, ResponseStarted a few lines later,
+               ResponseComplete 5-10 minutes (thousands of lines) later.
+    large      every request a RequestResponse pod create whose objects are ~10 KB (median).
+    """
+    if shape not in ("paired", "unmatched", "watch", "large"):
+        raise ValueError(f"no line shape {shape!r}")
+    meta = {} if meta is None else meta
     rng = random.Random(seed)
-    templates, table = build_templates(rng)
+    templates, table, stages = build_templates(rng, LARGE_FAMILIES if shape == "large" else None)
     getbits, rand = rng.getrandbits, rng.random
+    watch_ix = [i for i, st in enumerate(stages) if st[0] == "watch"]
+    is_watch = [st[0] == "watch" for st in stages]
+    lines_per_req = 1.0 + RR_PAIR_P
+    q_unmatched = 0.0
+    if shape == "watch":
+        ws = sum(1 for i in table if is_watch[i]) / len(table)
+        k = WATCH_SHARE * (1 - ws) / ((1 - WATCH_SHARE) * ws)  # re-weight watches to WATCH_SHARE of requests
+        weights = [0.0] * len(templates)
+        for i in table:
+            weights[i] += k if is_watch[i] else 1.0
+        table = pick_table(weights)
+        lines_per_req = WATCH_SHARE * 3 + (1 - WATCH_SHARE) * (1.0 + RR_PAIR_P)
+    elif shape == "unmatched":
+        # requests drawn as unmatched so that ~`unmatched` of the lines are (1.5 lines each)
+        q_unmatched = (1.0 + RR_PAIR_P) * unmatched / (1.5 - (1.5 - 1.0 - RR_PAIR_P) * unmatched)
+        lines_per_req = q_unmatched * 1.5 + (1 - q_unmatched) * (1.0 + RR_PAIR_P)
 
     start_us = int(START.timestamp()) * 1_000_000
     step = SPAN_US / max(n, 1)
@@ -1382,59 +1476,217 @@ def generate(n: int, out: str, seed: int = 42) -> dict:
         return "%s-%s-4%s-a%s-%s" % (h[:8], h[8:12], h[13:16], h[17:20], h[20:])
 
     suffixes = ["".join(rng.choice(NAME_ALPHABET) for _ in range(5)) for _ in range(4096)]
-    pending: list = []  # heap of (line index due, seq, text) for delayed ResponseComplete lines
-    written = reserved = seq = rr_lines = 0
-    nbytes = 0
+    pending: list = []  # heap of (line index due, seq, text) for delayed later stages
+    written = reserved = seq = rr_lines = unmatched_lines = unmatched_reqs = watches = 0
     block: list[str] = []
     t = float(start_us)
-    tmp = out + ".tmp"
-    with open(tmp, "w", encoding="ascii", newline="\n", buffering=1 << 20) as f:
-        while written < n:
-            if pending and pending[0][0] <= written:
-                line = heapq.heappop(pending)[2]
-            elif reserved < n:
-                full_fmt, full_order, rr_fmt, rr_order, lo, hi = templates[table[getbits(16)]]
-                t += step * (1.0 + RR_PAIR_P) * (0.5 + rand())
+    while written < n:
+        if pending and pending[0][0] <= written:
+            line = heapq.heappop(pending)[2]
+        elif reserved < n:
+            if q_unmatched and reserved + 2 <= n and rand() < q_unmatched:
+                # the early stages of a watch whose end the export window cut off
+                _, rs_fmt, rs_order = stages[watch_ix[getbits(16) % len(watch_ix)]]
+                rr_fmt, rr_order = templates[watch_ix[getbits(16) % len(watch_ix)]][2:4]
+                t += step * lines_per_req * (0.5 + rand())
                 rts_us = int(t)
-                sts_us = rts_us + lo + int((hi - lo) * rand() * rand())
-                vals = (uuid(), ts(rts_us), ts(sts_us), uuid(), suffixes[getbits(12)], str(10_000_000 + getbits(24)))
-                line = full_fmt % tuple([vals[i] for i in full_order])
-                if reserved + 2 <= n and rand() < RR_PAIR_P:
-                    # RequestReceived now, ResponseComplete 1-40 lines later (same auditID).
+                sts = ts(rts_us + 1000 + getbits(14))
+                vals = (uuid(), ts(rts_us), sts, uuid(), suffixes[getbits(12)], str(10_000_000 + getbits(24)))
+                line = rr_fmt % tuple([vals[i] for i in rr_order])
+                unmatched_lines += 1
+                unmatched_reqs += 1
+                reserved += 1
+                if getbits(1):
                     seq += 1
-                    heapq.heappush(pending, (written + 1 + getbits(5) + getbits(3), seq, line))
-                    line = rr_fmt % tuple([vals[i] for i in rr_order])
-                    rr_lines += 1
-                    reserved += 2
-                else:
+                    heapq.heappush(
+                        pending, (written + 1 + getbits(3), seq, rs_fmt % tuple([vals[i] for i in rs_order]))
+                    )
+                    unmatched_lines += 1
                     reserved += 1
+                block.append(line)
+                written += 1
+                continue
+            ix = table[getbits(16)]
+            full_fmt, full_order, rr_fmt, rr_order, lo, hi = templates[ix]
+            t += step * lines_per_req * (0.5 + rand())
+            rts_us = int(t)
+            sts_us = rts_us + lo + int((hi - lo) * rand() * rand())
+            vals = (uuid(), ts(rts_us), ts(sts_us), uuid(), suffixes[getbits(12)], str(10_000_000 + getbits(24)))
+            line = full_fmt % tuple([vals[i] for i in full_order])
+            if shape == "watch" and is_watch[ix] and reserved + 3 <= n:
+                # RequestReceived now, ResponseStarted a few lines later, ResponseComplete when the
+                # watch times out, minutes of log later
+                lat_us = WATCH_LATENCY_US[0] + int((WATCH_LATENCY_US[1] - WATCH_LATENCY_US[0]) * rand())
+                done = (vals[0], vals[1], ts(rts_us + lat_us)) + vals[3:]
+                started = (vals[0], vals[1], ts(rts_us + 1000 + getbits(14))) + vals[3:]
+                _, rs_fmt, rs_order = stages[ix]
+                seq += 1
+                heapq.heappush(pending, (written + 1 + getbits(2), seq, rs_fmt % tuple([started[i] for i in rs_order])))
+                seq += 1
+                due = written + int(lat_us / step)
+                heapq.heappush(pending, (due, seq, full_fmt % tuple([done[i] for i in full_order])))
+                line = rr_fmt % tuple([vals[i] for i in rr_order])
+                rr_lines += 1
+                watches += 1
+                reserved += 3
+            elif reserved + 2 <= n and rand() < RR_PAIR_P:
+                # RequestReceived now, ResponseComplete 1-40 lines later (same auditID).
+                seq += 1
+                heapq.heappush(pending, (written + 1 + getbits(5) + getbits(3), seq, line))
+                line = rr_fmt % tuple([vals[i] for i in rr_order])
+                rr_lines += 1
+                reserved += 2
             else:
-                line = heapq.heappop(pending)[2]
-            block.append(line)
-            written += 1
-            if len(block) >= 4096:
-                chunk = "".join(block)
-                nbytes += len(chunk)
-                f.write(chunk)
-                block.clear()
-        chunk = "".join(block)
-        nbytes += len(chunk)
-        f.write(chunk)
-    os.replace(tmp, out)
+                reserved += 1
+        else:
+            line = heapq.heappop(pending)[2]
+        block.append(line)
+        written += 1
+        if len(block) >= 4096:
+            yield block
+            block = []
+    if block:
+        yield block
     assert not pending and written == n
     first = dt.datetime.fromtimestamp(start_us / 1e6, dt.UTC)
     last = dt.datetime.fromtimestamp(t / 1e6, dt.UTC)
     dates = [(first.date() + dt.timedelta(days=i)).isoformat() for i in range((last.date() - first.date()).days + 1)]
-    return {
-        "path": os.path.abspath(out),
-        "lines": n,
-        "bytes": nbytes,
-        "seed": seed,
-        "request_received_lines": rr_lines,
-        "unique_audit_ids": n - rr_lines,
-        "templates": len(templates),
-        "dates": dates,
-    }
+    meta.update(
+        lines=n,
+        seed=seed,
+        request_received_lines=rr_lines,
+        unmatched_early_stage_lines=unmatched_lines,
+        watch_requests=watches,
+        unmatched_requests=unmatched_reqs,
+        # one row per request: a paired request's RequestReceived, a watch's first two stages
+        # and the second early stage of an unmatched request share an auditID with another line
+        unique_audit_ids=n - rr_lines - watches - (unmatched_lines - unmatched_reqs),
+        templates=len(templates),
+        dates=dates,
+    )
+
+
+def _write_jsonl(blocks, out: str) -> int:
+    nbytes = 0
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="ascii", newline="\n", buffering=1 << 20) as f:
+        for block in blocks:
+            chunk = "".join(block)
+            nbytes += len(chunk)
+            f.write(chunk)
+    os.replace(tmp, out)
+    return nbytes
+
+
+def _write_small_files(blocks, outdir: str, n: int, files: int) -> int:
+    """The same lines spread over ``files`` files in order (file i holds lines i*n/files ...);
+    one file's lines are held until it is written."""
+    tmp = outdir.rstrip("/") + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    nbytes = i = line_no = 0
+    bound = n // files
+    held: list[str] = []
+
+    def flush() -> int:
+        with open(os.path.join(tmp, "audit-%05d.jsonl" % i), "w", encoding="ascii", newline="\n") as f:
+            text = "".join(held)
+            f.write(text)
+        held.clear()
+        return len(text)
+
+    for block in blocks:
+        for line in block:
+            while line_no >= bound and i + 1 < files:
+                nbytes += flush()
+                i += 1
+                bound = (i + 1) * n // files
+            held.append(line)
+            line_no += 1
+    nbytes += flush()
+    os.replace(tmp, outdir)
+    return nbytes
+
+
+def _write_eks_pages(blocks, out: str, seed: int) -> tuple[int, int]:
+    """The lines as CloudWatch Logs ``filter-log-events`` responses, one after another in one file
+    (a script that saves each page with ``>>``), indented as the AWS CLI prints them: each event's
+    ``message`` is the audit Event as a JSON string; a page ends at 1 MB or 10,000 events and
+    carries ``nextToken`` unless it is the last."""
+    rng = random.Random(seed * 7919 + 5)
+    streams = ["kube-apiserver-audit-%032x" % rng.getrandbits(128) for _ in range(3)]
+    epoch_min: dict[str, int] = {}
+
+    def millis(line: str) -> int:
+        i = line.find('"stageTimestamp":"') + 18
+        minute = line[i : i + 17]  # 2026-03-14T06:30:
+        base = epoch_min.get(minute)
+        if base is None:
+            base = epoch_min[minute] = (
+                int(dt.datetime.strptime(minute, "%Y-%m-%dT%H:%M:").replace(tzinfo=dt.UTC).timestamp()) * 1000
+            )
+        return base + int(float(line[i + 17 : i + 26]) * 1000)
+
+    ev_fmt = (
+        '        {\n            "logStreamName": "%s",\n            "timestamp": %d,\n            "message": %s,\n'
+        '            "ingestionTime": %d,\n            "eventId": "%s"\n        }'
+    )
+    head = '{\n    "events": [\n'
+    nbytes = pages = 0
+    page: list[str] = []
+    page_bytes = 0
+    tmp = out + ".tmp"
+    dumps = json.dumps
+    getbits = rng.getrandbits
+
+    def flush(f, last: bool) -> int:
+        tail = '\n    ],\n    "searchedLogStreams": []' + (
+            "" if last else ',\n    "nextToken": "Bxkq6kVGFtq2y_Moigeqscgt%s"' % ("%048x" % getbits(192))
+        )
+        text = head + ",\n".join(page) + tail + "\n}\n"
+        f.write(text)
+        return len(text)
+
+    with open(tmp, "w", encoding="ascii", newline="\n", buffering=1 << 20) as f:
+        for block in blocks:
+            for line in block:
+                ms = millis(line)
+                msg = line.rstrip("\n")
+                ev = ev_fmt % (streams[getbits(2) % 3], ms, dumps(msg), ms + 200 + getbits(10), "%056d" % getbits(180))
+                if page and (page_bytes + len(ev) > PAGE_BYTES or len(page) >= PAGE_EVENTS):
+                    nbytes += flush(f, False)
+                    pages += 1
+                    page, page_bytes = [], 0
+                page.append(ev)
+                page_bytes += len(ev)
+        if page:
+            nbytes += flush(f, True)
+            pages += 1
+    os.replace(tmp, out)
+    return nbytes, pages
+
+
+def generate(
+    n: int, out: str, seed: int = 42, *, shape: str = "paired", unmatched: float = 0.11, files: int = SMALL_FILES
+) -> dict:
+    """Write N audit events of one shape to ``out`` (a file; a folder for small-files) and return
+    the meta (lines, bytes, counts). eks-pages and small-files hold the paired shape's events."""
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; one of {SHAPES}")
+    meta: dict = {}
+    line_shape = "paired" if shape in ("eks-pages", "small-files") else shape
+    blocks = audit_lines(n, seed, shape=line_shape, unmatched=unmatched, meta=meta)
+    if shape == "small-files":
+        nbytes = _write_small_files(blocks, out, n, files)
+        meta["files"] = files
+    elif shape == "eks-pages":
+        nbytes, meta["pages"] = _write_eks_pages(blocks, out, seed)
+    else:
+        nbytes = _write_jsonl(blocks, out)
+    meta.update(path=os.path.abspath(out), shape=shape, bytes=nbytes)
+    if shape == "unmatched":
+        meta["unmatched_share"] = round(meta["unmatched_early_stage_lines"] / max(n, 1), 4)
+    return meta
 
 
 # --------------------------------------------------------------------------------------------
@@ -1531,25 +1783,32 @@ def main(argv=None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("n", type=int, help="number of lines (events) to write")
-    ap.add_argument("out", help="output .jsonl path (written via OUT.tmp + rename)")
+    ap.add_argument("out", help="output .jsonl path, a folder for small-files (written via OUT.tmp + rename)")
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--shape", choices=SHAPES, default="paired", help="see audit_lines() and generate()")
+    ap.add_argument(
+        "--unmatched", type=float, default=0.11, help="unmatched: share of lines that are cut-off early stages"
+    )
+    ap.add_argument("--files", type=int, default=SMALL_FILES, help="small-files: how many files")
     ap.add_argument("--stats", action="store_true", help="re-read the file, validate JSON and print the mix")
     ap.add_argument("--meta", action="store_true", help="also write OUT.meta.json (counts for the harness)")
     a = ap.parse_args(argv)
     t0 = time.perf_counter()
-    meta = generate(a.n, a.out, a.seed)
+    meta = generate(a.n, a.out, a.seed, shape=a.shape, unmatched=a.unmatched, files=a.files)
     el = time.perf_counter() - t0
     meta["gen_seconds"] = round(el, 2)
     print(
         f"wrote {meta['lines']:,} lines, {meta['bytes']:,} bytes ({meta['bytes'] / max(a.n, 1):,.0f} B/line) "
         f"to {a.out} in {el:.1f} s; {meta['request_received_lines']:,} RequestReceived lines, "
-        f"{meta['unique_audit_ids']:,} unique auditIDs, dates {meta['dates']}",
+        f"{meta['unique_audit_ids']:,} unique auditIDs, dates {meta['dates']}"
+        + (f"; {meta['unmatched_early_stage_lines']:,} unmatched early-stage lines" if a.shape == "unmatched" else "")
+        + (f"; {meta['watch_requests']:,} watches" if a.shape == "watch" else ""),
         file=sys.stderr,
     )
     if a.meta:
         with open(a.out + ".meta.json", "w") as f:
             json.dump(meta, f, indent=2)
-    if a.stats:
+    if a.stats and a.shape not in ("eks-pages", "small-files"):
         stats(a.out)
     return 0
 

@@ -2,7 +2,13 @@
 """Deterministic generator of synthetic network flows: Hubble exporter JSONL and AWS VPC Flow Logs.
 
 Usage:
-    python benchmarks/gen_flows.py N OUTDIR [--seed 7] [--formats hubble vpc] [--stats]
+    python benchmarks/gen_flows.py N OUTDIR [--seed 7] [--formats hubble vpc vpc-v2 gcp azure] [--stats]
+
+Besides the two formats below (the default), the same traffic in three more shapes:
+``vpc-v2_N.log`` the default VPC format (version 2, 14 fields, with the S3 header);
+``gcp_N.jsonl`` GCP VPC Flow Logs as Cloud Logging LogEntries (``jsonPayload.connection``,
+GKE pod details); ``azure_N/`` Azure VNet flow logs v4, one ``{"records": [...]}`` blob per
+hour with ``flowTuples``. ``--stats`` checks the first two.
 
 Writes, for the same simulated EKS cluster (``prod-eks``, eu-west-1, Cilium in ENI mode so pods
 have VPC addresses), N flow records per format:
@@ -58,6 +64,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import sys
 import time
 from collections import deque
@@ -1027,6 +1034,9 @@ VPC_NODATA = "5 " + ACCOUNT + " %s - - - - - - - %d %d - %s " + VPC_ID + " - - -
 
 
 class VpcWriter:
+    FORMAT = "vpc"
+    header = VPC_HEADER
+
     def __init__(self, cluster: Cluster, seed: int):
         self.c = cluster
         self.rng = rng = random.Random(seed * 1_000_003 + 2)
@@ -1213,7 +1223,7 @@ class VpcWriter:
         dates = set()
         tmp = path + ".tmp"
         with open(tmp, "w", encoding="ascii", newline="\n", buffering=1 << 20) as f:
-            head = VPC_HEADER + "\n"
+            head = self.header + "\n" if self.header else ""
             f.write(head)
             nbytes += len(head)
             block: list[str] = []
@@ -1239,9 +1249,9 @@ class VpcWriter:
         os.replace(tmp, path)
         skipped = self.counts["nodata"] + self.counts["skipdata"]
         return {
-            "format": "vpc",
+            "format": self.FORMAT,
             "path": os.path.abspath(path),
-            "lines": written + 1,
+            "lines": written + bool(self.header),
             "records": written,
             "bytes": nbytes,
             "expected_rows": written - skipped,
@@ -1250,10 +1260,254 @@ class VpcWriter:
         }
 
 
+VPC_V2_HEADER = " ".join(VPC_HEADER.split()[:14])
+VPC_V2_FMT = "2 " + ACCOUNT + " %s %s %s %d %d %d %d %d %d %d %s OK\n"
+VPC_V2_NODATA = "2 " + ACCOUNT + " %s - - - - - - - %d %d - %s\n"
+
+
+class VpcV2Writer(VpcWriter):
+    """The same traffic in the default format (version 2, 14 fields, S3 header): no packet
+    addresses, no flow direction -- the NAT gateway's records name the gateway, not the host."""
+
+    FORMAT = "vpc-v2"
+    header = VPC_V2_HEADER
+
+    def rec(self, now, eni, src, dst, sport, dport, proto, big, action, direction, psrc=None, pdst=None) -> str:
+        packets, nbytes = self.volume(big)
+        start, end = self.window(now)
+        return VPC_V2_FMT % (eni, src, dst, sport, dport, proto, packets, nbytes, start, end, action)
+
+    def nodata(self, now, args, status="NODATA"):
+        self.counts[status.lower()] += 1
+        start = now - self.getbits(6) % 60
+        return VPC_V2_NODATA % (self.all_enis[self.getbits(8) % len(self.all_enis)], start, start + 60, status)
+
+
+# --------------------------------------------------------------------------------------------
+# GCP VPC Flow Logs (Cloud Logging LogEntry JSON, one per line as a log sink writes them)
+# --------------------------------------------------------------------------------------------
+GCP_PROJECT = "acme-prod-4711"
+GCP_CLUSTER = {"cluster_location": "europe-west1", "cluster_name": "prod-gke"}
+GCP_KIND = {"Deployment": "DEPLOYMENT", "StatefulSet": "STATEFULSET", "DaemonSet": "DAEMONSET", "CronJob": "CRONJOB"}
+
+
+class GcpWriter(VpcWriter):
+    """The same traffic as GCP VPC Flow Logs: ``compute.googleapis.com/vpc_flows`` LogEntries with
+    ``jsonPayload.connection``, start/end times, int64 counts as strings, the reporter, and GKE
+    details (cluster, pod, workload) for pod addresses, instance details for node addresses.
+    VPC Flow Logs has no NODATA records: those draws become ingress traffic."""
+
+    FORMAT = "gcp"
+    header = ""
+
+    def __init__(self, cluster: Cluster, seed: int):
+        super().__init__(cluster, seed)
+        self.methods["nodata"] = self.methods["skipdata"] = self.ingress
+        self.by_ip: dict[str, str] = {}
+        self.map_t = None
+        self.nodes = {n.ip: n for n in cluster.nodes}
+        self.frag: dict[int, str] = {}
+
+    def details(self, ip: str) -> str:
+        if self.map_t != self.c.t:  # the population changes once a simulated minute
+            self.map_t = self.c.t
+            self.by_ip = {}
+            for w in self.c.workloads.values():
+                for p in w.pods:
+                    f = self.frag.get(id(p))
+                    if f is None:
+                        pod = {"pod_name": p.name, "pod_namespace": w.ns}
+                        if w.kind in GCP_KIND:
+                            pod["pod_workload"] = {"workload_name": w.name, "workload_type": GCP_KIND[w.kind]}
+                        f = self.frag[id(p)] = jdump({"cluster": GCP_CLUSTER, "pod": pod})
+                    self.by_ip[p.ip] = f
+        return self.by_ip.get(ip, "")
+
+    def rec(self, now, eni, src, dst, sport, dport, proto, big, action, direction, psrc=None, pdst=None) -> str:
+        packets, nbytes = self.volume(big)
+        start, end = self.window(now)
+        src, dst = psrc or src, pdst or dst
+        g = self.getbits
+        ms = g(10) % 1000
+        t_start = dt.datetime.fromtimestamp(start, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        t_end = dt.datetime.fromtimestamp(end, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        payload = [
+            '"bytes_sent":"%d"' % nbytes,
+            '"connection":{"dest_ip":"%s","dest_port":%d,"protocol":%d,"src_ip":"%s","src_port":%d}'
+            % (dst, dport, proto, src, sport),
+        ]
+        for side, ip in (("dest", dst), ("src", src)):
+            d = self.details(ip)
+            if d:
+                payload.append('"%s_gke_details":%s' % (side, d))
+            elif ip in self.nodes:
+                payload.append(
+                    '"%s_instance":{"project_id":"%s","region":"europe-west1","vm_name":"%s","zone":"europe-west1-%s"}'
+                    % (side, GCP_PROJECT, self.nodes[ip].name.split(".")[0], "bcd"[self.nodes[ip].az])
+                )
+        payload += [
+            '"end_time":"%s.%03d%06dZ"' % (t_end, ms, g(20) % 1_000_000),
+            '"packets_sent":"%d"' % packets,
+            '"reporter":"%s"' % ("SRC" if direction == "egress" else "DEST"),
+            '"rtt_msec":"%d"' % (1 + g(6)) if proto == 6 else '"rtt_msec":null',
+            '"start_time":"%s.%03d%06dZ"' % (t_start, ms, g(20) % 1_000_000),
+        ]
+        return (
+            '{"insertId":"%016x","jsonPayload":{%s},"logName":"projects/%s/logs/compute.googleapis.com%%2Fvpc_flows",'
+            '"receiveTimestamp":"%s.%09dZ","resource":{"labels":{"location":"europe-west1-%s","project_id":"%s",'
+            '"subnetwork_id":"%d","subnetwork_name":"gke-prod-subnet"},"type":"gce_subnetwork"},'
+            '"timestamp":"%s.%09dZ"}\n'
+        ) % (
+            g(64),
+            ",".join(p for p in payload if not p.endswith(":null")),
+            GCP_PROJECT,
+            dt.datetime.fromtimestamp(end + 5, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+            g(30) % 1_000_000_000,
+            "bcd"[g(2) % 3],
+            GCP_PROJECT,
+            4_000_000_000_000_000_000 + g(40),
+            t_end,
+            g(30) % 1_000_000_000,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Azure VNet flow logs (version 4): hourly PT1H.json blobs of {"records": [...]}
+# --------------------------------------------------------------------------------------------
+AZ_SUB = "8f2a1c3e-5b7d-4e9f-a1c3-5e7f9b1d3f5a"
+AZ_RULES = {"ACCEPT": "AllowVnetOutBound", "REJECT": "DefaultRule_DenyAllInBound"}
+
+
+class AzureWriter(VpcWriter):
+    """The same traffic as Azure VNet flow logs v4 as the storage account holds them: one
+    ``PT1H.json`` blob per hour (``{"records": [...]}``, one record per line), one record per
+    network interface and minute, flowGroups per rule, and flowTuples
+    ``time_ms,src,dst,sport,dport,proto,I|O,B|C|E|D,NX,packets→,bytes→,packets←,bytes←``.
+    NODATA draws become ingress traffic; ``path`` is a folder of hourly blobs."""
+
+    FORMAT = "azure"
+    header = ""
+
+    def __init__(self, cluster: Cluster, seed: int):
+        super().__init__(cluster, seed)
+        self.methods["nodata"] = self.methods["skipdata"] = self.ingress
+        self.mac = {}
+        for n in cluster.nodes:
+            self.mac[n.eni] = self.mac[n.pod_eni] = n.mac.replace(":", "").upper()
+        for eni, _ in cluster.nat + cluster.nlb:
+            self.mac[eni] = "%012X" % self.rng.getrandbits(48)
+
+    def rec(self, now, eni, src, dst, sport, dport, proto, big, action, direction, psrc=None, pdst=None):
+        packets, nbytes = self.volume(big)
+        start, _ = self.window(now)
+        ms = start * 1000 + self.getbits(10) % 1000
+        d = "I" if direction == "ingress" else "O"
+        if action == "REJECT":
+            t = "%d,%s,%s,%d,%d,%d,%s,D,NX,0,0,0,0" % (ms, src, dst, sport, dport, proto, d)
+        else:
+            back = packets // 2 + 1
+            state = "CE"[self.getbits(1)]
+            t = "%d,%s,%s,%d,%d,%d,%s,%s,NX,%d,%d,%d,%d" % (
+                ms,
+                src,
+                dst,
+                sport,
+                dport,
+                proto,
+                d,
+                state,
+                packets,
+                nbytes,
+                back,
+                back * 80,
+            )
+        return self.mac[eni], AZ_RULES[action], t
+
+    def write(self, n: int, path: str) -> dict:
+        c, getbits = self.c, self.getbits
+        kinds, table, methods = self.kinds, self.table, self.methods
+        t0 = int(START.timestamp())
+        nbytes = files = records = 0
+        dates: set[str] = set()
+        tmp = path.rstrip("/") + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        hour = None
+        held: list[str] = []  # one hour's records, written as one blob
+
+        def flush() -> int:
+            if not held:
+                return 0
+            text = '{"records":[' + ",\n".join(held) + "]}\n"
+            with open(os.path.join(tmp, f"PT1H-{hour}.json"), "w", encoding="ascii") as f:
+                f.write(text)
+            held.clear()
+            return len(text)
+
+        for k, cnt in slice_counts(n):
+            if k:
+                c.step(k)
+            if not cnt:
+                continue
+            minute = t0 + k * SLICE_S
+            when = dt.datetime.fromtimestamp(minute, dt.UTC)
+            dates.add(when.date().isoformat())
+            if when.strftime("%Y%m%d%H") != hour:
+                if held:
+                    nbytes += flush()
+                    files += 1
+                hour = when.strftime("%Y%m%d%H")
+            groups: dict[str, dict[str, list[str]]] = {}
+            for _ in range(cnt):
+                kind, _, args = kinds[table[getbits(12)]]
+                mac, rule, tup = methods[kind](minute + SLICE_S, args)
+                groups.setdefault(mac, {}).setdefault(rule, []).append(tup)
+            stamp = when.strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+            for mac, rules in groups.items():
+                fg = ",".join(
+                    '{"rule":"%s","flowTuples":[%s]}' % (r, ",".join('"%s"' % t for t in ts)) for r, ts in rules.items()
+                )
+                held.append(
+                    (
+                        '{"time":"%s","flowLogVersion":4,"flowLogGUID":"66aa66aa-6666-4ba6-96a6-6aa66aa66aa6",'
+                        '"macAddress":"%s","category":"FlowLogFlowEvent","flowLogResourceID":"/SUBSCRIPTIONS/%s/'
+                        "RESOURCEGROUPS/NETWORKWATCHERRG/PROVIDERS/MICROSOFT.NETWORK/NETWORKWATCHERS/"
+                        'NETWORKWATCHER_WESTEUROPE/FLOWLOGS/AKS-VNET-FLOWLOG","targetResourceID":"/subscriptions/%s/'
+                        'resourceGroups/mc_prod/providers/Microsoft.Network/virtualNetworks/aks-vnet",'
+                        '"operationName":"FlowLogFlowEvent","flowRecords":{"flows":[{"aclID":"%s","flowGroups":[%s]}]}}'
+                    )
+                    % (stamp, mac, AZ_SUB, AZ_SUB, "a1b2c3d4-0000-4000-8000-%012x" % getbits(48), fg)
+                )
+                records += 1
+        if held:
+            nbytes += flush()
+            files += 1
+        os.replace(tmp, path)
+        return {
+            "format": self.FORMAT,
+            "path": os.path.abspath(path),
+            "files": files,
+            "azure_records": records,
+            "records": n,
+            "lines": n,
+            "bytes": nbytes,
+            "expected_rows": n,
+            "dates": sorted(dates),
+            "counts": dict(self.counts),
+        }
+
+
 # --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
-WRITERS = {"hubble": (HubbleWriter, "hubble_{n}.jsonl"), "vpc": (VpcWriter, "vpc_{n}.log")}
+WRITERS = {
+    "hubble": (HubbleWriter, "hubble_{n}.jsonl"),
+    "vpc": (VpcWriter, "vpc_{n}.log"),
+    "vpc-v2": (VpcV2Writer, "vpc-v2_{n}.log"),
+    "gcp": (GcpWriter, "gcp_{n}.jsonl"),
+    "azure": (AzureWriter, "azure_{n}"),
+}
+ALL_FORMATS = tuple(WRITERS)
 
 
 def output_path(outdir: str, fmt: str, n: int) -> str:
@@ -1362,7 +1616,7 @@ def main(argv=None) -> int:
     ap.add_argument("n", type=int, help="number of flow records per format")
     ap.add_argument("outdir", help="folder for hubble_N.jsonl and vpc_N.log (written via .tmp + rename)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--formats", nargs="+", choices=FORMATS, default=list(FORMATS))
+    ap.add_argument("--formats", nargs="+", choices=ALL_FORMATS, default=list(FORMATS))
     ap.add_argument("--stats", action="store_true", help="re-read the files, validate them and print the mix")
     a = ap.parse_args(argv)
     metas = generate(a.n, a.outdir, a.seed, a.formats)
@@ -1375,7 +1629,8 @@ def main(argv=None) -> int:
         )
     if a.stats:
         for m in metas.values():
-            stats(m)
+            if m["format"] in FORMATS:
+                stats(m)
     return 0
 
 
