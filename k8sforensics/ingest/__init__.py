@@ -328,16 +328,16 @@ def _parse_here(
                     keep = None
                     if table is AUDIT:
                         batch, keep, released = merger.feed(batch)
-                        for row in released:
-                            writer.write(f"{ingest_id}-held", row)
+                        for rows in released:
+                            writer.write(f"{ingest_id}-held", rows, row_by_row=True)
                     writer.write(name, batch, keep)
                 writer.finish_part(name)
                 bar.update(ev.size)
                 report.files.append(reader.result)
                 quarantine.extend(reader.quarantine)
         if "audit" in writers:
-            for row in merger.drain():
-                writers["audit"].write(f"{ingest_id}-held", row)
+            for rows in merger.drain():
+                writers["audit"].write(f"{ingest_id}-held", rows, row_by_row=True)
     finally:
         parts = {name: w.close() for name, w in writers.items()}  # the writer threads end either way
     return parts, quarantine, merger.merged

@@ -43,14 +43,25 @@ class PartWriter:
         self.parts: list[str] = []
         self._writers: dict[tuple[str, str], pq.ParquetWriter] = {}
         self._pending: dict[tuple[str, str], list[pa.RecordBatch]] = {}  # batches not yet in a row group
+        self._pending_rows: dict[tuple[str, str], int] = {}  # their rows, counted as they come
+        self._row_by_row: set[str] = set()  # parts laid out as if written a row at a time
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=2)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="k8sforensics-writer", daemon=True)
         self._thread.start()
 
-    def write(self, name: str, batch: pa.RecordBatch, keep: np.ndarray | None = None) -> None:
+    def write(
+        self, name: str, batch: pa.RecordBatch, keep: np.ndarray | None = None, *, row_by_row: bool = False
+    ) -> None:
         """Queue ``batch`` (only the rows where ``keep`` is true) for part ``name``. The
-        selection and the split by date run on the writer thread, beside the parsing."""
+        selection and the split by date run on the writer thread, beside the parsing.
+
+        ``row_by_row``: the part's bytes are those its rows written one at a time give — row
+        groups of exactly ``STREAM_ROW_GROUP_ROWS`` and Parquet pages cut after any row. The
+        held audit rows were written so until they came in batches; their part keeps that
+        layout, so the same evidence still gives the same part (and sha256 in the manifest)."""
+        if row_by_row:
+            self._row_by_row.add(name)
         if batch.num_rows and (keep is None or keep.any()):
             self._submit(("write", name, batch, keep))
 
@@ -105,21 +116,33 @@ class PartWriter:
                         )
                         path = self.root / rel
                         path.parent.mkdir(parents=True, exist_ok=True)
+                        # pages are cut where a write's rows end, or every write_batch_size rows
+                        # inside them (pyarrow): one row at a time is what one-row writes gave
+                        by_row = {"write_batch_size": 1} if name in self._row_by_row else {}
                         w = self._writers[(name, date)] = pq.ParquetWriter(
-                            path, self.schema, **parquet_options(self.table)
+                            path, self.schema, **parquet_options(self.table), **by_row
                         )
                         self.parts.append(rel)
-                    pending = self._pending.setdefault((name, date), [])
-                    pending.append(sub)
-                    if sum(b.num_rows for b in pending) >= STREAM_ROW_GROUP_ROWS:
-                        self._flush((name, date))
+                    self._add((name, date), sub, exact=name in self._row_by_row)
             except BaseException as e:  # surfaced to the caller on the next write or close
                 self._error = e
 
+    def _add(self, key: tuple[str, str], batch: pa.RecordBatch, *, exact: bool) -> None:
+        """Pend ``batch``; a row group is written once ``STREAM_ROW_GROUP_ROWS`` are pending
+        (``exact``: of exactly that many rows, the batch split where the group fills)."""
+        while batch.num_rows:
+            have = self._pending_rows.get(key, 0)
+            take = min(batch.num_rows, STREAM_ROW_GROUP_ROWS - have) if exact else batch.num_rows
+            self._pending.setdefault(key, []).append(batch.slice(0, take) if take < batch.num_rows else batch)
+            self._pending_rows[key] = have + take
+            batch = batch.slice(take)
+            if self._pending_rows[key] >= STREAM_ROW_GROUP_ROWS:
+                self._flush(key)
+
     def _flush(self, key: tuple[str, str]) -> None:
         pending = self._pending.pop(key, [])
+        rows = self._pending_rows.pop(key, 0)
         if pending:
-            rows = sum(b.num_rows for b in pending)
             self._writers[key].write_table(pa.Table.from_batches(pending, self.schema), row_group_size=rows)
 
 
@@ -243,11 +266,11 @@ def parse_file(
             keep = None
             if merger is not None:
                 batch, keep, released = merger.feed(batch)
-                for row in released:
-                    writer.write(f"{name}-held", row)
+                for rows in released:
+                    writer.write(f"{name}-held", rows, row_by_row=True)
             writer.write(name, batch, keep)
-        for row in merger.drain() if merger is not None else []:
-            writer.write(f"{name}-held", row)
+        for rows in merger.drain() if merger is not None else []:
+            writer.write(f"{name}-held", rows, row_by_row=True)
         writer.finish_part(name)
         writer.finish_part(f"{name}-held")
     finally:

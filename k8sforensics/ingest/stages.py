@@ -46,13 +46,10 @@ def _stage_sort_key(stage: str) -> int:
 
 # --------------------------------------------------------------------------- stage merging
 
-
-@dataclass
-class _Held:
-    rank: int
-    stages: list[str]
-    batch: pa.RecordBatch  # the one row, copied out of its batch
-    evidence_id: str
+# The early stages a held row may carry, as bits: a held row's stages are a set of these only
+# (the final stage is never held), so a bit mask per row stands for its list.
+_EARLY = sorted(STAGE_RANKS, key=STAGE_RANKS.__getitem__)  # in stage order
+_BIT = {s: 1 << i for i, s in enumerate(_EARLY)}
 
 
 class StageMerger:
@@ -65,97 +62,177 @@ class StageMerger:
     (or when more than ``limit`` are held, oldest first, so memory stays bounded); repeats
     of the final stage and requests split across paths or ingests are left to
     ``resolve_collisions``.
+
+    The rule is applied to a batch's columns at once, not row by row: per request, the rows
+    between two final stages form a segment whose most final early row (the first of its
+    rank) is the one held, unless the row held from before ranks as high; a final row that
+    closes a segment merges it away and carries its stages.
     """
 
     def __init__(self, limit: int = 200_000) -> None:
-        self.held: dict[str, _Held] = {}
         self.merged: Counter[str] = Counter()
         self.limit = limit
+        # the held rows, oldest first; a row merged away or released is marked dead and the
+        # table compacted once the dead outnumber the living
+        self._rows: pa.Table = AUDIT.arrow_schema.empty_table()
+        self._rank = np.zeros(0, np.int8)
+        self._bits = np.zeros(0, np.int8)  # the stages seen, as _BIT flags
+        self._alive = np.zeros(0, bool)
+
+    @property
+    def held(self) -> int:
+        """How many rows are held back."""
+        return int(self._alive.sum())
 
     def feed(self, batch: pa.RecordBatch) -> tuple[pa.RecordBatch, np.ndarray | None, list[pa.RecordBatch]]:
         """Returns the batch (stages merged), which of its rows to write now (None: all), and
-        held rows released early (memory bound)."""
-        aid = batch.column("audit_id")
-        rank = stage_ranks(batch.column("stage"))
-        early = pc.and_(pc.less(rank, 3), pc.is_valid(aid))
-        # rows of requests with an earlier stage held, from before or from this batch
-        ids_held = pa.concat_arrays([pa.array(list(self.held), pa.string()), aid.filter(early).cast(pa.string())])
-        candidates = pc.or_(early, pc.fill_null(pc.is_in(aid, value_set=ids_held), False)) if len(ids_held) else early
-        if not pc.any(candidates).as_py():
+        held rows released early (memory bound), oldest first."""
+        aid = batch.column("audit_id").cast(pa.string())
+        rank = stage_ranks(batch.column("stage")).to_numpy(zero_copy_only=False).astype(np.int8)
+        valid = pc.is_valid(aid).to_numpy(zero_copy_only=False)
+        early = (rank < FINAL_RANK) & valid
+        living = np.flatnonzero(self._alive)
+        if not early.any() and not len(living):
             return batch, None, []
-        pos = pc.indices_nonzero(candidates).to_numpy()
-        ids = aid.take(pa.array(pos)).to_pylist()
-        ranks = rank.take(pa.array(pos)).to_numpy()
-        stages_in = batch.column("stage").take(pa.array(pos)).to_pylist()
-        evidence = batch.column("evidence_id")[0].as_py()
-        keep = np.ones(batch.num_rows, bool)
-        set_stages: dict[int, list[str]] = {}
-        new_held: dict[str, tuple[int, int, list[str]]] = {}  # held from this batch: id → (position, rank, stages)
-        for p, a, r, st in zip(pos, ids, ranks, stages_in):
-            seen = [st] if st is not None else []
-            prior_rank: int | None = None
-            if a in new_held:
-                prior_rank, prior_stages = new_held[a][1], new_held[a][2]
-            elif a in self.held:
-                prior_rank, prior_stages = self.held[a].rank, self.held[a].stages
-            if prior_rank is not None and prior_rank >= r:
-                # the same or an earlier stage than the one held: merge this row away
-                merged_stages = _union(prior_stages, seen)
-                if a in new_held:
-                    new_held[a] = (new_held[a][0], prior_rank, merged_stages)
-                else:
-                    self.held[a].stages = merged_stages
-                keep[p] = False
-                self.merged[evidence] += 1
-                continue
-            if prior_rank is not None:  # a more final stage: the held row is merged away
-                if a in new_held:
-                    new_held.pop(a)
-                    self.merged[evidence] += 1
-                else:
-                    self.merged[self.held.pop(a).evidence_id] += 1
-                seen = _union(prior_stages, seen)
-            if r < 3:
-                keep[p] = False
-                new_held[a] = (int(p), int(r), seen)
-            elif prior_rank is not None:
-                set_stages[int(p)] = seen
-        if new_held:
-            taken = batch.take(pa.array([h[0] for h in new_held.values()]))
-            for k, (a, (_, r, seen)) in enumerate(new_held.items()):
-                self.held[a] = _Held(r, seen, taken.slice(k, 1), evidence)
-        if set_stages:
-            batch = _set_stages(batch, set_stages)
-        released: list[pa.RecordBatch] = []
-        while len(self.held) > self.limit:
-            a = next(iter(self.held))
-            released.append(self._row(self.held.pop(a)))
-        return batch, (None if keep.all() else keep), released
+        # each row's held request (its index among the living held rows), if any
+        ids_held = self._rows.column("audit_id").take(pa.array(living)) if len(living) else pa.array([], pa.string())
+        at_held = pc.fill_null(pc.index_in(aid, value_set=ids_held), -1).to_numpy(zero_copy_only=False)
+        in_early = pc.fill_null(pc.is_in(aid, value_set=aid.filter(pa.array(early))), False).to_numpy(
+            zero_copy_only=False
+        )
+        candidates = early | (valid & ((at_held >= 0) | in_early))
+        if not candidates.any():
+            return batch, None, []
 
-    def drain(self) -> list[pa.RecordBatch]:
-        """The held rows no later stage claimed, to be written as they are."""
-        out = [self._row(h) for h in self.held.values()]
-        self.held.clear()
+        # the candidate rows grouped by request, in file order within each
+        pos = np.flatnonzero(candidates)
+        group = pc.dictionary_encode(aid.take(pa.array(pos))).indices.to_numpy()
+        order = np.argsort(group, kind="stable")
+        pos, group = pos[order], group[order]
+        r = rank[pos]
+        final = r == FINAL_RANK
+        bits = np.zeros(len(pos), np.int8)
+        for s, b in _BIT.items():
+            bits[r == STAGE_RANKS[s]] = b
+        # segments: a request's rows up to and including a final row, and those after the last
+        first_of_group = np.r_[True, group[1:] != group[:-1]]
+        seg_start = first_of_group | np.r_[True, final[:-1]]
+        starts = np.flatnonzero(seg_start)
+        ends = np.r_[starts[1:], len(pos)] - 1
+        closed = final[ends]
+        n_early = (ends - starts + 1) - closed
+        seg_bits = np.bitwise_or.reduceat(np.where(final, 0, bits), starts)
+        top = np.maximum.reduceat(np.where(final, 0, r), starts)
+        prior = np.where(first_of_group[starts], at_held[pos[starts]], -1)  # the held row a segment continues
+        has_prior = prior >= 0
+        held_at = np.full(len(starts), -1, np.int64)  # the continued row's place in the held table
+        held_at[has_prior] = living[prior[has_prior]]
+        prior_rank = np.zeros(len(starts), np.int8)
+        prior_rank[has_prior] = self._rank[held_at[has_prior]]
+        seg_bits[has_prior] |= self._bits[held_at[has_prior]]
+
+        # a final row closing a segment with a held or an early row carries every stage seen
+        carry = closed & ((n_early > 0) | has_prior)
+        # an open segment: the held row stays when it ranks as high as any of the segment's
+        # rows; otherwise the segment's first row of its top rank is held instead
+        keeps_prior = ~closed & has_prior & (top <= prior_rank)
+        new_holder = ~closed & ~keeps_prior
+        # the first row of its segment's top rank (rows are in file order within a segment)
+        seg_of_row = np.cumsum(seg_start) - 1
+        rows_top = np.flatnonzero(~final & (r == top[seg_of_row]))
+        top_seg = seg_of_row[rows_top]
+        firsts = rows_top[np.r_[True, top_seg[1:] != top_seg[:-1]]] if len(rows_top) else rows_top
+        first_top = np.full(len(starts), -1, np.int64)
+        first_top[seg_of_row[firsts]] = firsts
+        holder_seg = np.flatnonzero(new_holder)
+        holder_pos = pos[first_top[holder_seg]]
+        by_pos = np.argsort(holder_pos)  # held in file order, as they arrived
+        holders, holder_seg = holder_pos[by_pos], holder_seg[by_pos]
+
+        # the accounting: every early row of the batch not held now, and every held row a
+        # segment replaced or closed, is merged away (counted to its own evidence)
+        gone_prior = has_prior & ~keeps_prior
+        merged_rows = early.copy()
+        merged_rows[holders] = False
+        self._count(batch.column("evidence_id").filter(pa.array(merged_rows)))
+        if gone_prior.any():
+            dead = held_at[gone_prior]
+            self._count(self._rows.column("evidence_id").take(pa.array(dead)))
+            self._alive[dead] = False
+        if keeps_prior.any():
+            self._bits[held_at[keeps_prior]] = seg_bits[keeps_prior]
+        if carry.any():
+            at = pos[ends[carry]]
+            own = batch.column("stage").take(pa.array(at))
+            batch = _set_stages(batch, at, _stage_lists(seg_bits[carry], own))
+        if len(holders):
+            # held rows keep the columns they arrived with; their stages are set when written
+            seg = holder_seg
+            self._rows = pa.concat_tables([self._rows, pa.Table.from_batches([batch.take(pa.array(holders))])])
+            self._rank = np.r_[self._rank, top[seg].astype(np.int8)]
+            self._bits = np.r_[self._bits, seg_bits[seg]]
+            self._alive = np.r_[self._alive, np.ones(len(holders), bool)]
+        released = []
+        over = self.held - self.limit
+        if over > 0:
+            released = [self._take(np.flatnonzero(self._alive)[:over])]
+        self._compact()
+        return batch, (~early if early.any() else None), released
+
+    def drain(self, *, rows: int = 50_000) -> list[pa.RecordBatch]:
+        """The held rows no later stage claimed, oldest first, in batches of at most ``rows``,
+        to be written as they are."""
+        living = np.flatnonzero(self._alive)
+        out = [self._take(living[i : i + rows]) for i in range(0, len(living), rows)]
+        self._compact()
         return out
 
-    @staticmethod
-    def _row(h: _Held) -> pa.RecordBatch:
-        return _set_stages(h.batch, {0: h.stages})
+    def _take(self, at: np.ndarray) -> pa.RecordBatch:
+        """Held rows at ``at`` (oldest first) with their stages set; they are held no more."""
+        rows = self._rows.take(pa.array(at)).combine_chunks()
+        batch = rows.to_batches()[0] if rows.num_rows else pa.RecordBatch.from_pylist([], schema=rows.schema)
+        self._alive[at] = False
+        return _set_stages(batch, np.arange(len(at)), _stage_lists(self._bits[at], None))
+
+    def _compact(self) -> None:
+        dead = len(self._alive) - self.held
+        if dead and dead >= self.held:
+            living = np.flatnonzero(self._alive)
+            self._rows = self._rows.take(pa.array(living))
+            self._rank, self._bits, self._alive = self._rank[living], self._bits[living], self._alive[living]
+
+    def _count(self, evidence: pa.Array | pa.ChunkedArray) -> None:
+        if len(evidence):
+            for item in pc.value_counts(evidence).to_pylist():
+                self.merged[item["values"]] += item["counts"]
 
 
-def _union(a: list[str], b: list[str]) -> list[str]:
-    return sorted(set(a) | set(b), key=_stage_sort_key)
+def _stage_lists(bits: np.ndarray, final: pa.Array | None) -> pa.ListArray:
+    """Per row: the early stages its ``bits`` flag, in stage order, then its ``final`` stage
+    (when given and not null)."""
+    n = len(bits)
+    flags = [(bits & _BIT[s]) != 0 for s in _EARLY]
+    vocab = list(_EARLY)
+    cols = [np.full(n, i, np.int64) for i in range(len(vocab))]
+    values = pa.array(vocab, pa.string())
+    if final is not None:
+        flags.append(pc.is_valid(final).to_numpy(zero_copy_only=False))
+        cols.append(len(vocab) + np.arange(n, dtype=np.int64))
+        values = pa.concat_arrays([values, final.cast(pa.string())])
+    flag = np.stack(flags, axis=1)  # row by row, stage order within a row
+    index = np.stack(cols, axis=1)[flag]
+    offsets = np.r_[0, np.cumsum(flag.sum(axis=1))].astype(np.int32)
+    return pa.ListArray.from_arrays(pa.array(offsets), values.take(pa.array(index, pa.int64())))
 
 
-def _set_stages(batch: pa.RecordBatch, stages: dict[int, list[str]]) -> pa.RecordBatch:
+def _set_stages(batch: pa.RecordBatch, at: np.ndarray, stages: pa.ListArray) -> pa.RecordBatch:
+    """``batch`` with the ``stages`` of the rows at ``at`` replaced."""
     i = batch.schema.get_field_index("stages")
     own = batch.column(i)
-    new = pa.array(list(stages.values()), own.type)
     take = np.arange(batch.num_rows)
-    take[np.fromiter(stages, dtype=np.int64)] = batch.num_rows + np.arange(
-        len(stages)
-    )  # lists have no replace_with_mask
-    return batch.set_column(i, batch.schema.field(i), pa.concat_arrays([own, new]).take(pa.array(take)))
+    take[at] = batch.num_rows + np.arange(len(at))  # lists have no replace_with_mask
+    column = pa.concat_arrays([own, stages.cast(own.type)]).take(pa.array(take))
+    return batch.set_column(i, batch.schema.field(i), column)
 
 
 # --------------------------------------------------------------------------- collisions
