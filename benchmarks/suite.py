@@ -32,6 +32,9 @@ what it measured); ``--report`` reprints it without running anything.
     python benchmarks/suite.py                         # the issue's sizes
     python benchmarks/suite.py --only detect,ingest --rounds 3 --big-rounds 2
     python benchmarks/suite.py --report                # reprint WORKDIR/summary.json
+    python benchmarks/suite.py --shapes [--quick]      # the shape matrix instead (benchmarks/shapes.py):
+                                                       # every shape of evidence vs its DuckDB baseline,
+                                                       # results in WORKDIR/shapes/shapes.{json,md}
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import bench_graph as bg  # noqa: E402  sibling script: ensure_inputs, ensure_case, warm_case, _last_json
 import bench_ingest as bi  # noqa: E402  sibling script: run_measured, warm, machine_info
+import shapes  # noqa: E402  sibling script: the shape matrix (--shapes)
 
 PARTS = ("detect", "graph", "ingest", "flows-vpc", "attribution", "ingest-large", "flows-hubble")  # run order
 GROUPS = {"ingest": ("ingest", "ingest-large"), "flows": ("flows-vpc", "flows-hubble")}
@@ -765,6 +769,12 @@ def main(argv=None) -> int:
         "--no-naive", action="store_true", help="ingest: skip pandas_naive (~100 s and ~12 GB per 1M events)"
     )
     ap.add_argument("--report", action="store_true", help="only reprint WORKDIR/summary.json")
+    ap.add_argument(
+        "--shapes",
+        action="store_true",
+        help="run the shape matrix (benchmarks/shapes.py: every audit, flow and runtime shape vs DuckDB) "
+        "with --quick / --rounds / --timeout / --report, in WORKDIR/shapes",
+    )
     ap.add_argument("--child", nargs=2, metavar=("KIND", "CASEDIR"), help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
 
@@ -774,6 +784,13 @@ def main(argv=None) -> int:
 
     a.workdir = os.path.abspath(a.workdir)
     os.makedirs(a.workdir, exist_ok=True)
+    if a.shapes:
+        return shapes.main(
+            ["--workdir", os.path.join(a.workdir, "shapes"), "--timeout", str(a.timeout)]
+            + (["--quick"] if a.quick else [])
+            + (["--rounds", str(a.rounds)] if a.rounds else [])
+            + (["--report"] if a.report else [])
+        )
     if a.report:
         state = load_json(os.path.join(a.workdir, "summary.json"))
         print_summary(state, build_rows(state["parts"], state["sizes"]))
