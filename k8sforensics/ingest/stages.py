@@ -40,10 +40,6 @@ def stage_ranks(stages: pa.Array) -> pa.Array:
     return pc.fill_null(rank, FINAL_RANK)
 
 
-def _stage_sort_key(stage: str) -> int:
-    return STAGE_RANKS.get(stage, FINAL_RANK)
-
-
 # --------------------------------------------------------------------------- stage merging
 
 # The early stages a held row may carry, as bits: a held row's stages are a set of these only
@@ -285,40 +281,51 @@ def resolve_collisions(
     if gone:
         con.register("_gone", pa.table({"event_id": pa.array(sorted(gone), pa.string())}))
         con.execute("DELETE FROM k WHERE event_id IN (SELECT event_id FROM _gone)")
-    rows = con.execute(
+    # Settled in DuckDB, not request by request: per request the kept row (pick 1), and the
+    # stages of all its rows in stage order (ties by name).
+    con.execute(
         """
-        WITH d2 AS (SELECT audit_id FROM k GROUP BY audit_id HAVING count(*) > 1)
-        SELECT audit_id, event_id, evidence_id, part, generation, rank, stages
-        FROM k SEMI JOIN d2 USING (audit_id)
-        ORDER BY audit_id, rank DESC, generation, part, evidence_line
+        CREATE TEMP TABLE g AS
+        SELECT audit_id, event_id, evidence_id, part, generation, stages,
+               row_number() OVER (PARTITION BY audit_id ORDER BY rank DESC, generation, part, evidence_line, event_id)
+                 AS pick
+        FROM k SEMI JOIN (SELECT audit_id FROM k GROUP BY audit_id HAVING count(*) > 1) USING (audit_id)
         """
-    ).fetchall()
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE u AS
+        SELECT audit_id, list(stage ORDER BY rank, stage) AS stages
+        FROM (SELECT DISTINCT audit_id, stage, {STAGE_RANK} AS rank FROM g, unnest(g.stages) AS t(stage))
+        GROUP BY audit_id
+        """
+    )
+    rel = {str(root_new / p): p for p in new_parts}
+    out.superseded_old = (
+        con.sql("SELECT event_id FROM g WHERE pick > 1 AND generation = 0 ORDER BY audit_id, pick")
+        .to_arrow_table()
+        .column(0)
+        .to_pylist()
+    )
+    for part, ids in con.execute(
+        "SELECT part, list(event_id) FROM g WHERE pick > 1 AND generation = 1 GROUP BY part"
+    ).fetchall():
+        out.drop_new[rel[part]] = set(ids)
+    for evidence_id, n in con.execute(
+        "SELECT evidence_id, count(*) FROM g WHERE pick > 1 AND generation = 1 GROUP BY evidence_id"
+    ).fetchall():
+        out.merged[evidence_id] += n
+    changed = con.sql(
+        """
+        SELECT g.part, g.event_id, coalesce(u.stages, []::VARCHAR[]) AS stages
+        FROM g LEFT JOIN u USING (audit_id)
+        WHERE g.pick = 1 AND g.generation = 1
+          AND coalesce(g.stages, []::VARCHAR[]) IS DISTINCT FROM coalesce(u.stages, []::VARCHAR[])
+        """
+    ).to_arrow_table()
     con.close()
-    new_prefix = str(root_new)
-    group: list[tuple[Any, ...]] = []
-
-    def settle(group: list[tuple[Any, ...]]) -> None:
-        winner, losers = group[0], group[1:]
-        union = sorted({s for g in group for s in (g[6] or [])}, key=_stage_sort_key)
-        for _, event_id, evidence_id, part, generation, _, _ in losers:
-            if generation == 0:
-                out.superseded_old.append(event_id)
-            else:
-                rel = str(Path(part).relative_to(new_prefix))
-                out.drop_new.setdefault(rel, set()).add(event_id)
-                out.merged[evidence_id] += 1
-        _, w_id, _, w_part, w_gen, _, w_stages = winner
-        if w_gen == 1 and list(w_stages or []) != union:
-            rel = str(Path(w_part).relative_to(new_prefix))
-            out.stages_new.setdefault(rel, {})[w_id] = union
-
-    for row in rows:
-        if group and row[0] != group[0][0]:
-            settle(group)
-            group = []
-        group.append(row)
-    if group:
-        settle(group)
+    for part, event_id, stages in zip(*(changed.column(c).to_pylist() for c in ("part", "event_id", "stages"))):
+        out.stages_new.setdefault(rel[part], {})[event_id] = stages
     return out
 
 
