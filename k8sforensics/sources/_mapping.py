@@ -11,6 +11,7 @@ and the fast path's SELECT (``select_sql``). A test holds the two equal over gen
 from __future__ import annotations
 
 import linecache
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -71,10 +72,13 @@ def compile_row(
 
 
 def select_sql(source: str, lets: Mapping[str, Column], mapping: Mapping[str, Column], *, ok: str) -> str:
-    """The fast path's SELECT over ``source``: the SQL lets in an inner projection, then each
+    """The fast path's SELECT over ``source``: the SQL lets in inner projections, then each
     column, its ``_raw_`` text where declared, and ``_fast_ok`` (``ok`` and every column's
-    ``sure``). A column with ``finish`` selects NULL and a ``_finish_<column>`` flag."""
-    inner = ",\n        ".join(["*", *(f"{c.sql} AS {let}" for let, c in lets.items() if c.sql is not None)])
+    ``sure``). A column with ``finish`` selects NULL and a ``_finish_<column>`` flag.
+
+    A let that reads another let is computed one projection further out: DuckDB substitutes a
+    name selected beside it by its expression, so reading ``_j[1]`` beside ``json_extract(...)
+    AS _j`` would parse the record again for every mention."""
     cols = []
     for col, c in mapping.items():
         if c.finish is not None:
@@ -85,8 +89,19 @@ def select_sql(source: str, lets: Mapping[str, Column], mapping: Mapping[str, Co
             cols.append(f"{c.raw} AS _raw_{col}")
     sure = [f"({c.sure})" for c in [*lets.values(), *mapping.values()] if c.sure is not None]
     cols.append(f"({ok}){''.join(' AND ' + s for s in sure)} AS _fast_ok")
-    select = ",\n    ".join(cols)
-    return f"SELECT\n    {select}\nFROM (SELECT\n        {inner}\n    FROM {source})"
+    query = source
+    for layer in _layers({let: c.sql for let, c in lets.items() if c.sql is not None}):
+        query = f"(SELECT *, {', '.join(f'{sql} AS {let}' for let, sql in layer.items())} FROM {query})"
+    return "SELECT\n    " + ",\n    ".join(cols) + f"\nFROM {query}"
+
+
+def _layers(lets: Mapping[str, str]) -> list[dict[str, str]]:
+    """The SQL lets in projections, innermost first: each after every let it names."""
+    depth: dict[str, int] = {}
+    for let, sql in lets.items():  # declared in order: a let names only lets declared before it
+        named = [d for other, d in depth.items() if re.search(rf"(?<![\w.]){re.escape(other)}(?!\w)", sql)]
+        depth[let] = 1 + max(named, default=-1)
+    return [{let: lets[let] for let in lets if depth[let] == d} for d in range(max(depth.values(), default=-1) + 1)]
 
 
 def finish_batch(batch: pa.RecordBatch, mapping: Mapping[str, Column]) -> pa.RecordBatch:

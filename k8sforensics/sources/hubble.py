@@ -143,9 +143,17 @@ def _is_text(j: str) -> str:
     return f"""starts_with({j}::VARCHAR, '"')"""
 
 
-def _or(path: str, outer: str) -> str:
-    """SQL: Python's ``f.get(key) or record.get(key)`` for a field the record may also carry."""
-    return f"CASE WHEN {_truthy(_json(path))} THEN {_json(path)} ELSE {outer} END"
+def _or(path: str, outer: str) -> dict[str, Column]:
+    """SQL lets for Python's ``f.get(key) or record.get(key)`` (a field the record may carry
+    around the flow too): ``_<key>``, the text of the value taken, and ``_<key>_is_text``,
+    whether it is a string (the record's own fields are read as JSON)."""
+    key, flow = path.removeprefix("$."), _json(path)
+    return {
+        f"_{key}": Column(py=None, sql=f"CASE WHEN {_truthy(flow)} THEN {_text(path)} ELSE {outer}->>'$' END"),
+        f"_{key}_is_text": Column(
+            py=None, sql=f"CASE WHEN {_truthy(flow)} THEN {_is_text(flow)} ELSE {_is_text(outer)} END"
+        ),
+    }
 
 
 _INT = "(CASE WHEN regexp_full_match({v}, '[+-]?[0-9]{{1,18}}') THEN CAST({v} AS BIGINT) END)"
@@ -244,24 +252,24 @@ LETS: dict[str, Column] = {
             f"THEN json_extract_string(json_extract({_L4}, '$.*')[1], ['$.source_port', '$.destination_port']) END"
         ),
     ),
-    "_node": Column(py=None, sql=_or("$.node_name", "node_name")),
-    "_time": Column(py=None, sql=_or("$.time", '"time"')),
+    **_or("$.node_name", "node_name"),
+    **_or("$.time", '"time"'),
 }
-_NODE_IS_PATH = f"{_is_text('_node')} AND contains(_node->>'$', '/')"
+_NODE_IS_PATH = "_node_name_is_text AND contains(_node_name, '/')"
 
 MAPPING: dict[str, Column] = {
-    "time": Column(py="time", sql="_time->>'$'", consumes=("time",)),
-    "time_end": Column(py="time", sql="_time->>'$'", consumes=("time",)),
+    "time": Column(py="time", sql="_time", consumes=("time",)),
+    "time_end": Column(py="time", sql="_time", consumes=("time",)),
     # '' is no cluster: the driver gives such a row the file's (as it does a per-record row's)
     "cluster": Column(
         py='(cluster_node[0] if cluster_node else None) or src_ep.get("cluster_name")',
-        sql=f"nullif(CASE WHEN {_NODE_IS_PATH} AND split_part(_node->>'$', '/', 1) <> '' THEN split_part(_node->>'$', '/', 1) "
+        sql=f"nullif(CASE WHEN {_NODE_IS_PATH} AND split_part(_node_name, '/', 1) <> '' THEN split_part(_node_name, '/', 1) "
         f"ELSE {_text('$.source.cluster_name')} END, '')",
         consumes=("node_name",),
     ),
     "node": Column(
         py="cluster_node[1] if cluster_node else node",
-        sql=f"CASE WHEN {_NODE_IS_PATH} THEN substr(_node->>'$', position('/' IN _node->>'$') + 1) ELSE _node->>'$' END",
+        sql=f"CASE WHEN {_NODE_IS_PATH} THEN substr(_node_name, position('/' IN _node_name) + 1) ELSE _node_name END",
         consumes=("node_name",),
     ),
     "src_ip": Column(py='ip.get("source")', sql=_text("$.IP.source"), consumes=("IP",)),
