@@ -11,12 +11,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from k8sforensics.sources import aws_vpc_flow, hubble, k8s_audit, open_reader
+from k8sforensics.sources._mapping import compile_row
 
 from ..conftest import FIXTURES, REAL_SAMPLES, ROOT
 
@@ -406,3 +408,17 @@ def test_audit_mapping_fast_and_per_record_agree_for_any_field_values(events: li
 @given(flows=st.lists(_HUBBLE, min_size=1, max_size=6))
 def test_hubble_mapping_fast_and_per_record_agree_for_any_field_values(flows: list[dict]) -> None:
     _both_paths_agree("flows.jsonl", {"flow": {"time": _T[0], "verdict": "FORWARDED"}}, flows)
+
+
+@settings(max_examples=30, deadline=None)
+@given(record=_HUBBLE)
+def test_hubble_extra_without_the_consumed_fields_is_the_same_on_both_paths(record: dict) -> None:
+    """What a later change turns on (extra leaves out the fields the columns stand for) is built
+    from the mapping the same way on both paths."""
+    column = hubble._extra(hubble.CONSUMED)
+    row = compile_row("extra_row", "f, record", {}, {"extra": column}, namespace=hubble._NAMES)
+    flow = record["flow"]
+    con = duckdb.connect()
+    (sql,) = con.execute(f"SELECT {column.sql} FROM (SELECT ?::JSON AS flow)", [json.dumps(flow)]).fetchone()
+    assert sql == row(flow, record)["extra"]
+    assert not set(json.loads(sql)) & hubble.CONSUMED
