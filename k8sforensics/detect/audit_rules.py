@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from .. import node_ids
@@ -1155,29 +1156,106 @@ def token_secret_links(
         ],
     )
     named = named[named["sa_name"].notna()]
-    parts = []
-    if len(named):
-        j = named[[*read_cols, "sa_namespace", "sa_name"]].merge(uses[use_cols], on=["sa_namespace", "sa_name"])
-        same = j["read_ip"].notna() & (j["use_ip"] == j["read_ip"])
-        parts.append(
-            j[same | j["use_outside"].astype(bool)].assign(
-                how=lambda d: ["from the reader's address" if s else "from outside" for s in same[d.index]]
-            )
-        )
     listed = reads[reads["secret"].isna() & reads["read_ip"].notna()]
-    if len(listed):
-        j = listed[read_cols].merge(uses[use_cols], left_on="read_ip", right_on="use_ip")
-        scope = j["secret_namespace"].isna() | (j["secret_namespace"] == j["sa_namespace"])
-        parts.append(j[scope].assign(how="from the reader's address"))
-    if not parts:
+    if named.empty and listed.empty:
         return pd.DataFrame(columns=LINK_COLUMNS)
+    # which (read, use) pairs link, found in DuckDB over a few columns: a pod that lists Secrets
+    # shares its address with every request its node's pods make, millions of pairs whose rows
+    # pandas would build before the time window drops nearly all of them
+    pairs = _first_link_pairs(named, listed, uses, window=pd.Timedelta(window))
+    parts = []
+    for side, frame in (("named", named), ("listed", listed)):
+        if frame.empty:
+            continue
+        p = pairs[pairs["side"] == side]
+        j = pd.concat(
+            [
+                frame[read_cols].iloc[p["r"].to_numpy()].reset_index(drop=True),
+                uses[use_cols].iloc[p["u"].to_numpy()].reset_index(drop=True),
+            ],
+            axis=1,
+        )
+        if side == "named":
+            j = j.assign(how=["from the reader's address" if s else "from outside" for s in p["same"]])
+        else:
+            j = j.assign(how="from the reader's address")
+        parts.append(j)
     j = pd.concat(parts, ignore_index=True)
-    j = j[
-        (j["use_time"] > j["read_time"])
-        & (j["use_time"] <= j["read_time"] + pd.Timedelta(window))
-        & (j["use_user"] != j["reader"])
-    ]
     return first_token_links(j[LINK_COLUMNS])
+
+
+def _first_link_pairs(
+    named: pd.DataFrame, listed: pd.DataFrame, uses: pd.DataFrame, *, window: pd.Timedelta
+) -> pd.DataFrame:
+    """The (read, use) pairs ``token_secret_links`` keeps, as positions into ``named`` or
+    ``listed`` (``side``, ``r``) and ``uses`` (``u``), with ``same`` (the use came from the
+    reader's address): a ``get`` (``named``) pairs with its account's requests from the reader's
+    address or from outside, a ``list`` (``listed``) with the requests from the reader's address
+    of the accounts in its scope; the use after the read, within ``window``, by another
+    identity; per (reader, service account) the first use and the last read before it
+    (``first_token_links``'s choice)."""
+
+    def nanos(s: pd.Series) -> Any:  # times as integer nanoseconds: exact comparisons, no rounding to microseconds
+        t = pd.DatetimeIndex(pd.to_datetime(s, utc=True)).as_unit("ns")
+        return pd.Series(t.asi8, dtype="Int64").mask(t.isna()).array
+
+    def read_side(frame: pd.DataFrame, *, sa: bool) -> pd.DataFrame:
+        out = pd.DataFrame(
+            {
+                "r": range(len(frame)),
+                "read_time": nanos(frame["read_time"]),
+                "read_event": frame["read_event"].astype(object).to_numpy(),
+                "reader": frame["reader"].astype(object).to_numpy(),
+                "read_ip": frame["read_ip"].astype(object).to_numpy(),
+                "secret_namespace": frame["secret_namespace"].astype(object).to_numpy(),
+            }
+        )
+        if sa:
+            out["sa_namespace"] = frame["sa_namespace"].astype(object).to_numpy()
+            out["sa_name"] = frame["sa_name"].astype(object).to_numpy()
+        return out
+
+    use = pd.DataFrame(
+        {
+            "u": range(len(uses)),
+            "use_time": nanos(uses["use_time"]),
+            "use_event": uses["use_event"].astype(object).to_numpy(),
+            "use_ip": uses["use_ip"].astype(object).to_numpy(),
+            "use_user": uses["use_user"].astype(object).to_numpy(),
+            "use_outside": uses["use_outside"].astype(bool).to_numpy(),
+            "sa_namespace": uses["sa_namespace"].astype(object).to_numpy(),
+            "sa_name": uses["sa_name"].astype(object).to_numpy(),
+        }
+    )
+    # pandas' ``!=`` is true where either side is missing; a missing reader or namespace has no
+    # (reader, service account) group and links nothing
+    common = (
+        f"u.use_time > r.read_time AND u.use_time <= r.read_time + {int(window.value)} "
+        "AND (u.use_user IS NULL OR r.reader IS NULL OR u.use_user <> r.reader) "
+        "AND r.reader IS NOT NULL AND u.sa_namespace IS NOT NULL"
+    )
+    con = duckdb.connect()
+    try:
+        con.register("named", read_side(named, sa=True))
+        con.register("listed", read_side(listed, sa=False))
+        con.register("uses", use)
+        return con.sql(f"""
+            WITH pairs AS (
+                SELECT 'named' AS side, r.r, u.u, coalesce(u.use_ip = r.read_ip, false) AS same, r.reader,
+                       u.sa_namespace, u.sa_name, u.use_time, u.use_event, r.read_time, r.read_event
+                FROM named r JOIN uses u ON r.sa_namespace = u.sa_namespace AND r.sa_name = u.sa_name
+                WHERE (coalesce(u.use_ip = r.read_ip, false) OR u.use_outside) AND {common}
+                UNION ALL
+                SELECT 'listed', r.r, u.u, true, r.reader, u.sa_namespace, u.sa_name, u.use_time, u.use_event,
+                       r.read_time, r.read_event
+                FROM listed r JOIN uses u ON r.read_ip = u.use_ip
+                WHERE (r.secret_namespace IS NULL OR r.secret_namespace = u.sa_namespace) AND {common})
+            SELECT side, r, u, same FROM pairs
+            QUALIFY row_number() OVER (PARTITION BY reader, sa_namespace, sa_name
+                                       ORDER BY use_time, use_event, read_time DESC, read_event DESC) = 1
+            ORDER BY use_time, use_event, read_time, read_event""").df()
+    finally:
+        con.close()
 
 
 def first_token_links(links: pd.DataFrame) -> pd.DataFrame:
