@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -340,14 +341,22 @@ def input_path(workdir: str, shape: str, n: int, files: int) -> str:
 
 
 def ensure_input(workdir: str, shape: str, n: int, files: int) -> dict:
-    """The shape's input at size n, generated once (its meta file says it is complete)."""
+    """The shape's input at size n, generated once (its meta file says it is complete), in a
+    child process: a measured child inherits this process's peak RSS (Linux keeps ru_maxrss
+    across fork and exec), so the harness must stay small."""
+    path = input_path(workdir, shape, n, files)
+    if not (os.path.exists(path) and os.path.exists(path + ".meta.json")):
+        log(f"generating {shape} at {n:,} events -> {path}")
+        cmd = [sys.executable, os.path.abspath(__file__), "--generate", shape, str(n), str(files), workdir]
+        subprocess.run(cmd, check=True, cwd=REPO)
+    with open(path + ".meta.json") as f:
+        return json.load(f)
+
+
+def generate_input(workdir: str, shape: str, n: int, files: int) -> dict:
+    """Write the shape's input and its meta file (``shapes.py --generate``, in a child)."""
     family, gen, opt, _ = SHAPES[shape]
     path = input_path(workdir, shape, n, files)
-    meta_path = path + ".meta.json"
-    if os.path.exists(path) and os.path.exists(meta_path):
-        with open(meta_path) as f:
-            return json.load(f)
-    log(f"generating {shape} at {n:,} events -> {path}")
     t0 = time.perf_counter()
     if gen == "audit":
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -358,7 +367,7 @@ def ensure_input(workdir: str, shape: str, n: int, files: int) -> dict:
     else:
         meta = gen_runtime.generate(n, os.path.dirname(path), RUNTIME_SEED, (opt,))[opt]
     meta["gen_seconds"] = round(time.perf_counter() - t0, 1)
-    with open(meta_path, "w") as f:
+    with open(path + ".meta.json", "w") as f:
         json.dump(meta, f, indent=2)
     return meta
 
@@ -453,7 +462,15 @@ def measure(a, shape: str, n: int, rounds: int) -> dict:
                 else f"FAILED rc={r['rc']}{' (timeout)' if r['timed_out'] else ''}: {log_base}.stderr"
             )
             log(f"  round {rnd}/{rounds} {approach:<12} {state}")
-    return {"shape": shape, "family": family, "n": n, "meta": meta, "runs": runs, "summary": summarise(runs)}
+    return {
+        "shape": shape,
+        "family": family,
+        "n": n,
+        "meta": meta,
+        "runs": runs,
+        "summary": summarise(runs),
+        "harness_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def summarise(runs: list[dict]) -> dict:
@@ -492,11 +509,7 @@ def summarise(runs: list[dict]) -> dict:
 def startup(a) -> dict:
     """What a one-event input costs each side (process start, imports, case creation): the floor
     under every quick-size ratio."""
-    d = os.path.join(a.workdir, "inputs")
-    os.makedirs(d, exist_ok=True)
-    one = os.path.join(d, "audit-one-event.jsonl")
-    if not os.path.exists(one):
-        gen_audit.generate(1, one, AUDIT_SEED)
+    one = ensure_input(a.workdir, "audit-paired", 1, 1)["path"]
     res = {}
     for approach in ("k8sforensics", "duckdb"):
         walls = []
@@ -562,6 +575,9 @@ def build_rows(results: list[dict], quick: bool) -> list[dict]:
                 notes.append(f"merged {k['merged']:,} stages")
             if k.get("skipped"):
                 notes.append(f"skipped {k['skipped']:,}")
+        floor = r.get("harness_rss_mib") or 0
+        if k["ok"] and k["rss_mib_max"] <= floor * 1.02:
+            notes.append(f"peak RSS is the harness's own ({floor:,.0f} MiB): a floor, not a measurement")
         med = medians.get(r["family"])
         if ratio is not None and med and not r.get("flat") and ratio > OUTLIER_FACTOR * med:
             notes.append(f"OUTLIER: {ratio / med:.1f}x the {r['family']} median ({med:.2f}x)")
@@ -692,8 +708,13 @@ def main(argv=None) -> int:
     ap.add_argument("--drop-inputs", action="store_true", help="delete each input once its shape is measured")
     ap.add_argument("--report", action="store_true", help="reprint WORKDIR/shapes.md")
     ap.add_argument("--child", nargs=3, metavar=("SHAPE", "INPUT", "OUTDIR"), help=argparse.SUPPRESS)
+    ap.add_argument("--generate", nargs=4, metavar=("SHAPE", "N", "FILES", "WORKDIR"), help=argparse.SUPPRESS)
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads in the baseline")
     a = ap.parse_args(argv)
+    if a.generate:
+        shape, n, files, workdir = a.generate
+        generate_input(workdir, shape, int(n), int(files))
+        return 0
     if a.child:
         shape, inp, out = a.child
         os.makedirs(out, exist_ok=True)
