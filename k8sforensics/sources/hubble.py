@@ -133,9 +133,9 @@ def _json(path: str) -> str:
 
 def _truthy(j: str) -> str:
     """SQL: whether a JSON value is true as Python's ``or`` takes it (not null, false, 0, '', [],
-    {}), from its text alone: DuckDB writes the JSON it extracts compactly, so no parse is needed."""
-    t = f"{j}::VARCHAR"
-    return f"""coalesce({t} NOT IN ('null', 'false', '""', '[]', '{{}}') AND NOT coalesce(TRY_CAST({t} AS DOUBLE) = 0, false), false)"""
+    {}), from its text alone: DuckDB writes the JSON it extracts compactly, a zero as 0, -0, 0.0
+    or -0.0 whatever its spelling in the file (0e5, 0.00), so no parse is needed."""
+    return f"""coalesce({j}::VARCHAR NOT IN ('null', 'false', '""', '[]', '{{}}', '0', '-0', '0.0', '-0.0'), false)"""
 
 
 def _is_text(j: str) -> str:
@@ -143,15 +143,29 @@ def _is_text(j: str) -> str:
     return f"""starts_with({j}::VARCHAR, '"')"""
 
 
+def _plain(text: str) -> str:
+    """SQL: whether a value's text reads alike whatever JSON type it came from: not an object or
+    a list, not a word or zero a string and a non-string both write (``0``, ``false``). A
+    Python test on it (truthy, a string) is then a test on the text; a row where it is not is
+    redone per record. Real flows never hold such values in these fields."""
+    return f"coalesce({text} NOT IN ('false', '0', '-0', '0.0', '-0.0') AND left({text}, 1) NOT IN ('{{', '['), true)"
+
+
+def _given_text(text: str) -> str:
+    """SQL: Python's truth of a plain value (see ``_plain``): not null, not ''."""
+    return f"coalesce({text} <> '', false)"
+
+
 def _or(path: str, outer: str) -> dict[str, Column]:
-    """SQL lets for Python's ``f.get(key) or record.get(key)`` (a field the record may carry
-    around the flow too): ``_<key>``, the text of the value taken, and ``_<key>_is_text``,
-    whether it is a string (the record's own fields are read as JSON)."""
-    key, flow = path.removeprefix("$."), _json(path)
+    """SQL let for Python's ``f.get(key) or record.get(key)`` (a field the record may carry
+    around the flow too): ``_<key>``, the text of the value taken, a string (the record's own
+    fields are read as JSON; another value is redone per record)."""
+    key, flow = path.removeprefix("$."), _text(path)
     return {
-        f"_{key}": Column(py=None, sql=f"CASE WHEN {_truthy(flow)} THEN {_text(path)} ELSE {outer}->>'$' END"),
-        f"_{key}_is_text": Column(
-            py=None, sql=f"CASE WHEN {_truthy(flow)} THEN {_is_text(flow)} ELSE {_is_text(outer)} END"
+        f"_{key}": Column(
+            py=None,
+            sql=f"CASE WHEN {_given_text(flow)} THEN {flow} ELSE {outer}->>'$' END",
+            sure=f"{_plain(flow)} AND ({_given_text(flow)} OR {outer} IS NULL OR {_is_text(outer)})",
         ),
     }
 
@@ -184,7 +198,7 @@ def _endpoint(prefix: str, side: str) -> tuple[dict[str, Column], dict[str, Colu
     """The lets and the columns (``src_*`` or ``dst_*``) of one side of a flow: each column's
     Python value is a let, so the flow's own columns (its source's) take it again for nothing."""
     ep, svc, wl, w = f"{prefix}_ep", f"{prefix}_svc", f"{prefix}_wl", f"{prefix}_w"
-    name, ns = _json(f"$.{side}_service.name"), _json(f"$.{side}_service.namespace")
+    name, ns = _text(f"$.{side}_service.name"), _text(f"$.{side}_service.namespace")
     values = {
         # Hubble writes '' for an endpoint without a namespace or pod: that is no value
         "namespace": Column(py=f"_given({ep}.get('namespace'))", sql=f"nullif({_text(f'$.{side}.namespace')}, '')"),
@@ -197,8 +211,8 @@ def _endpoint(prefix: str, side: str) -> tuple[dict[str, Column], dict[str, Colu
                 f"(f\"{{text({svc}['namespace'])}}/{{text({svc}['name'])}}\" if {svc}.get('namespace') else {svc}['name']) "
                 f"if {svc}.get('name') else None"
             ),
-            sql=f"CASE WHEN {_truthy(name)} THEN CASE WHEN {_truthy(ns)} THEN {_text(f'$.{side}_service.namespace')} || '/' "
-            f"|| {_text(f'$.{side}_service.name')} ELSE {_text(f'$.{side}_service.name')} END END",
+            sql=f"CASE WHEN {_given_text(name)} THEN CASE WHEN {_given_text(ns)} THEN {ns} || '/' || {name} ELSE {name} END END",
+            sure=f"{_plain(name)} AND {_plain(ns)}",
         ),
     }
     lets = {
@@ -210,7 +224,7 @@ def _endpoint(prefix: str, side: str) -> tuple[dict[str, Column], dict[str, Colu
         **{f"{prefix}_{k}": Column(py=c.py, sql=None) for k, c in values.items()},
     }
     columns = {
-        f"{prefix}_{k}": Column(py=f"{prefix}_{k}", sql=c.sql, consumes=(side, f"{side}_service"))
+        f"{prefix}_{k}": Column(py=f"{prefix}_{k}", sql=c.sql, sure=c.sure, consumes=(side, f"{side}_service"))
         for k, c in values.items()
     }
     return lets, columns
@@ -255,7 +269,7 @@ LETS: dict[str, Column] = {
     **_or("$.node_name", "node_name"),
     **_or("$.time", '"time"'),
 }
-_NODE_IS_PATH = "_node_name_is_text AND contains(_node_name, '/')"
+_NODE_IS_PATH = "contains(_node_name, '/')"
 
 MAPPING: dict[str, Column] = {
     "time": Column(py="time", sql="_time", consumes=("time",)),
@@ -283,23 +297,24 @@ MAPPING: dict[str, Column] = {
     ),
     "verdict": Column(
         py='None if verdict is None or verdict == "" else VERDICTS.get(verdict, "unknown") if isinstance(verdict, str) else "unknown"',
-        sql=f"CASE WHEN {_text('$.verdict')} IS NULL THEN NULL WHEN NOT {_is_text(_json('$.verdict'))} THEN 'unknown' "
-        f"ELSE CASE {_text('$.verdict')} WHEN '' THEN NULL "
+        # another JSON type's text is never a verdict's name: 'unknown' as in Python
+        sql=f"CASE {_text('$.verdict')} WHEN '' THEN NULL "
         + " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in VERDICTS.items())
-        + " ELSE 'unknown' END END",
+        + f" ELSE CASE WHEN {_text('$.verdict')} IS NOT NULL THEN 'unknown' END END",
         consumes=("verdict",),
     ),
     "verdict_raw": Column(py="verdict", sql=_text("$.verdict"), consumes=("verdict",)),
     "drop_reason": Column(
         py='f.get("drop_reason_desc") or (f["drop_reason"] if f.get("drop_reason") else None)',
-        sql=f"CASE WHEN {_truthy(_json('$.drop_reason_desc'))} THEN {_text('$.drop_reason_desc')} "
+        sql=f"CASE WHEN {_given_text(_text('$.drop_reason_desc'))} THEN {_text('$.drop_reason_desc')} "
         f"WHEN {_truthy(_json('$.drop_reason'))} THEN {_text('$.drop_reason')} END",
+        sure=_plain(_text("$.drop_reason_desc")),
         consumes=("drop_reason_desc", "drop_reason"),
     ),
     "direction": Column(
         py='_direction(f.get("traffic_direction"))',
-        sql=f"CASE WHEN NOT {_is_text(_json('$.traffic_direction'))} THEN {_text('$.traffic_direction')} "
-        f"WHEN {_text('$.traffic_direction')} <> 'TRAFFIC_DIRECTION_UNKNOWN' THEN lower({_text('$.traffic_direction')}) END",
+        sql=f"CASE WHEN {_text('$.traffic_direction')} <> 'TRAFFIC_DIRECTION_UNKNOWN' THEN lower({_text('$.traffic_direction')}) END",
+        sure=_plain(_text("$.traffic_direction")),
         consumes=("traffic_direction",),
     ),
     "is_reply": Column(

@@ -189,10 +189,10 @@ LETS: dict[str, Column] = {
         py='ev.get("requestReceivedTimestamp") or ev.get("timestamp") or as_object(ev.get("metadata")).get("creationTimestamp")',
         sql='coalesce("requestReceivedTimestamp", "timestamp", "metadata"."creationTimestamp")',
     ),
+    # (namespace, name) in Python; in SQL the text after the prefix, when it has a ':'
     "sa": Column(
         py='service_account(user.get("username"))',
-        sql=f"""CASE WHEN starts_with("user"."username", '{SA_PREFIX}') AND position(':' IN {_SA_REST}) > 0
-            THEN {{'ns': split_part({_SA_REST}, ':', 1), 'name': substr({_SA_REST}, position(':' IN {_SA_REST}) + 1)}} END""",
+        sql=f"""CASE WHEN starts_with("user"."username", '{SA_PREFIX}') AND position(':' IN {_SA_REST}) > 0 THEN {_SA_REST} END""",
     ),
     # map[string][]string: sure only when each key holds a list (or null)
     "extra": Column(
@@ -226,11 +226,12 @@ MAPPING: dict[str, Column] = {
     "user_uid": _field("user", "uid"),
     "user_groups": _json('user.get("groups")', '"user"."groups"', "ARRAY", '["VARCHAR"]'),
     "user_extra": Column(py="extra", sql="extra"),
-    "sa_namespace": Column(py="sa[0] if sa else None", sql="sa.ns"),
-    "sa_name": Column(py="sa[1] if sa else None", sql="sa.name"),
+    "sa_namespace": Column(py="sa[0] if sa else None", sql="split_part(sa, ':', 1)"),
+    "sa_name": Column(py="sa[1] if sa else None", sql="substr(sa, position(':' IN sa) + 1)"),
     # a service account has a namespace
     "service_account": Column(
-        py='f"{sa[0]}/{sa[1]}" if sa and sa[0] else None', sql="CASE WHEN sa.ns <> '' THEN sa.ns || '/' || sa.name END"
+        py='f"{sa[0]}/{sa[1]}" if sa and sa[0] else None',
+        sql="CASE WHEN NOT starts_with(sa, ':') THEN split_part(sa, ':', 1) || '/' || substr(sa, position(':' IN sa) + 1) END",
     ),
     "token_pod": _first_of_extra(EXTRA_POD_NAME),
     "token_pod_uid": _first_of_extra(EXTRA_POD_UID),
@@ -265,7 +266,7 @@ MAPPING: dict[str, Column] = {
     "response_object": Column(py='_body(ev.get("responseObject"))', sql='"responseObject"::VARCHAR'),
     # The command of an exec or attach, or of any request whose URI has one, is decoded in
     # Python on both paths. A URI that is a JSON object or list reads in SQL as its JSON text:
-    # not a URI, redone per record.
+    # not a URI (nor is text that starts like one), redone per record.
     "exec_command": Column(
         py=(
             'exec_command(uri) if isinstance(uri, str) and ("command=" in uri or (isinstance(objectRef.get("subresource"), str) '
@@ -273,7 +274,7 @@ MAPPING: dict[str, Column] = {
         ),
         sql=f"""("objectRef"."subresource" IN ({", ".join(f"'{s}'" for s in sorted(SESSION_SUBRESOURCES))})
             OR contains("requestURI", 'command='))""",
-        sure="""coalesce(NOT (contains("requestURI", 'command=') AND left("requestURI", 1) IN ('{', '[')), true)""",
+        sure="""coalesce(left("requestURI", 1) NOT IN ('{', '['), true)""",
         finish=(exec_command, "request_uri"),
     ),
 }
