@@ -9,6 +9,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from k8sforensics.ingest import parts
 from k8sforensics.ingest.stages import StageMerger
 from k8sforensics.schema import AUDIT
 
@@ -116,3 +117,30 @@ def test_the_merge_of_a_long_file_keeps_its_rows_in_order() -> None:
     seen += [e for g in m.drain(rows=128) for e in g.column("audit_id").to_pylist()]
     held = [f"r{b}-{i}" for b in range(20) for i in range(300) if b == 19 or i % 2]
     assert seen == held and m.merged["ev"] == 19 * 150
+
+
+def test_held_rows_in_batches_give_the_bytes_one_row_writes_gave(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The held part was written a row at a time; written in batches with ``row_by_row`` it
+    is the same file, byte for byte (row groups and pages alike), so its sha256 is unchanged."""
+    monkeypatch.setattr(parts, "STREAM_ROW_GROUP_ROWS", 7)  # several row groups
+    spec = [(f"r{i}", "RequestReceived") for i in range(40)]
+    rows = batch_of(spec, "ev", 0)
+    # 1,000 s apart from 23:50 UTC: two dates, so two parts with several row groups each
+    times = pa.array([1_773_013_800_000_000 + i * 10**9 for i in range(40)], pa.timestamp("us", tz="UTC"))
+    rows = rows.set_column(
+        AUDIT.names.index("time"), AUDIT.arrow_schema.field("time"), times.cast(pa.timestamp("ns", tz="UTC"))
+    )
+    one = parts.PartWriter(tmp_path / "one", AUDIT)
+    for i in range(rows.num_rows):
+        one.write("p", rows.slice(i, 1))
+    batched = parts.PartWriter(tmp_path / "batched", AUDIT)
+    for lo, hi in ((0, 3), (3, 19), (19, 20), (20, 40)):
+        batched.write("p", rows.slice(lo, hi - lo), row_by_row=True)
+    written = one.close()
+    assert len(written) == 2 and batched.close() == written
+    for rel in written:
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "batched" / rel).read_bytes()
+    plain = parts.PartWriter(tmp_path / "plain", AUDIT)
+    plain.write("p", rows)
+    assert plain.close() == written
+    assert (tmp_path / "plain" / written[1]).read_bytes() != (tmp_path / "one" / written[1]).read_bytes()  # it can tell
