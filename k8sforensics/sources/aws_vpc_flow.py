@@ -431,6 +431,8 @@ MAPPING: dict[str, Column] = {
         py=lambda f: epoch(f.get("start"), "s"),
         sql=lambda field, names: _TIME.format(i=_INT.format(v=field("start"))),
         consumes=("start",),
+        # a time SQL leaves null (out of range, not digits) is redone per record, which quarantines it
+        raw="start",
     ),
     "time_end": Column(
         py=_end_py,
@@ -438,6 +440,7 @@ MAPPING: dict[str, Column] = {
         sql=lambda field, names: _TIME.format(
             i=f"coalesce(nullif({_INT.format(v=field('end'))}, 0), {_INT.format(v=field('start'))})"
         ),
+        raw="end",
     ),
     "src_ip": _packet_or_interface("src"),
     "dst_ip": _packet_or_interface("dst"),

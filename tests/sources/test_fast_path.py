@@ -179,6 +179,37 @@ def test_vpc_mapping_fast_and_per_record_agree_for_any_field_values(lines: list[
     assert fast.result.skipped == slow.result.skipped
 
 
+@pytest.mark.parametrize("field", ["start", "end"])
+def test_vpc_time_out_of_range_is_quarantined_on_both_paths(tmp_path: Path, field: str) -> None:
+    """A flow whose start or end lies past what a timestamp holds is a bad record, on the fast
+    path too: never a row with a missing time (the SQL's null is redone per record)."""
+    good = {"start": "1700000000", "end": "1700000060"}
+    bad = {**good, field: "253402300800"}  # year 10000
+    names = [
+        "version",
+        "srcaddr",
+        "dstaddr",
+        "srcport",
+        "dstport",
+        "protocol",
+        "packets",
+        "bytes",
+        "start",
+        "end",
+        "action",
+        "log-status",
+    ]
+    line = lambda t: f"5 10.0.0.1 10.0.0.2 443 50000 6 1 40 {t['start']} {t['end']} ACCEPT OK\n"
+    p = tmp_path / "flows.log"
+    p.write_text(" ".join(names) + "\n" + line(good) * 5 + line(bad))
+    fast, t_fast = read(p, True)
+    slow, t_slow = read(p, False)
+    assert fast.used_fast_path
+    assert t_fast.num_rows == t_slow.num_rows == 5
+    assert len(fast.quarantine) == len(slow.quarantine) == 1
+    assert t_fast.to_pylist() == t_slow.to_pylist()
+
+
 # --------------------------------------------------------------------------- the declared audit and Hubble mappings
 #
 # k8s_audit.MAPPING and hubble.MAPPING declare each column once, in Python and in SQL: for any
