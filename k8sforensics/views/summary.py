@@ -771,11 +771,11 @@ def summary_html(summary: Summary, *, links: Mapping[str, str] | None = None) ->
         for r in frame.head(SHOWN).itertuples(index=False):
             kind = f"{KINDS.get(str(r.kind), str(r.kind))} " if show_kind else ""
             when = f", {_utc(r.time)}" if pd.notna(r.time) else ""
-            tip = f"findings: {', '.join(r.finding_ids) or '-'}; events: {', '.join(r.event_ids) or '-'}"
+            tip = f"{r.detail} — findings: {', '.join(r.finding_ids) or '-'}; events: {', '.join(r.event_ids) or '-'}"
             shown.append(
                 f'<span title="{escape(tip)}" data-findings="{escape(" ".join(r.finding_ids))}" '
                 f'data-events="{escape(" ".join(r.event_ids))}">{escape(kind)}<b>{escape(r.item)}</b> '
-                f"<small>({escape(r.detail)}{escape(when)})</small></span>"
+                f"<small>({escape(_first_sentence(r.detail, limit=90, cut=False))}{escape(when)})</small></span>"
             )
         more = f" · and {len(frame) - SHOWN} more" if len(frame) > SHOWN else ""
         everything_f = _ids(frame["finding_ids"])
@@ -839,9 +839,10 @@ def summary_html(summary: Summary, *, links: Mapping[str, str] | None = None) ->
     )
 
 
-def _first_sentence(text: Any, limit: int = 180) -> str:
-    """An action's first sentence, for the screen (the checklist has the rest)."""
+def _first_sentence(text: Any, limit: int = 180, *, cut: bool = True) -> str:
+    """An action's first sentence (``cut``) within ``limit`` characters, for the screen (the
+    checklist and the tip over each item have the rest)."""
     t = str(text or "")
-    cut = re.search(r"[.:](\s|$)", t)
-    t = t[: cut.start() + 1] if cut else t
+    end = re.search(r"[.:](\s|$)", t) if cut else None
+    t = t[: end.start() + 1] if end else t
     return t if len(t) <= limit else t[: limit - 1] + "…"
