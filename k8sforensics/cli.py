@@ -5,6 +5,7 @@ k8sforensics verify CASE
 k8sforensics detect CASE [--sigma DIR]
 k8sforensics remediate CASE [--out DIR] [--verify SNAPSHOT [--preserved DIR]]
 k8sforensics report CASE [--out DIR] [--show-code]
+k8sforensics notebooks DIR [--force]
 k8sforensics formats
 k8sforensics demo [--out DIR]
 """
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="k8sforensics", description="Kubernetes breach investigation toolkit.")
+    p.add_argument("--version", action="version", version=_version_text())
     sub = p.add_subparsers(dest="command", required=True)
 
     ing = sub.add_parser("ingest", help="read evidence files into a case")
@@ -94,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
         help="make the report even though the case was ingested with --keep-secrets (the pages may carry credentials)",
     )
 
+    nbs = sub.add_parser("notebooks", help="copy the shipped notebooks into a folder, to open in JupyterLab and edit")
+    nbs.add_argument("out", help="folder to copy them into (created if missing)")
+    nbs.add_argument("--force", action="store_true", help="replace notebooks of the same name already there")
+
     rem = sub.add_parser("remediate", help="the remediation checklist, and the Kubernetes objects that carry it out")
     rem.add_argument("case", help="case folder")
     rem.add_argument("--out", help="folder for the YAML and checklist.csv (default: CASE/remediation)")
@@ -147,9 +153,19 @@ def main(argv: list[str] | None = None) -> int:
 
             Case.open(args.case)  # a damaged case is one clear error, before any notebook runs
             for page in run_report(
-                args.case, out=args.out, show_code=args.show_code, include_secrets=args.include_secrets
+                args.case,
+                out=args.out,
+                show_code=args.show_code,
+                include_secrets=args.include_secrets,
+                progress=_progress_line,
             ):
                 print(f"report: {page}")
+            return 0
+        if args.command == "notebooks":
+            from .views.report import copy_notebooks
+
+            for nb in copy_notebooks(args.out, overwrite=args.force):
+                print(f"notebook: {nb}")
             return 0
         if args.command == "remediate":
             from .case import Case
@@ -169,6 +185,17 @@ def main(argv: list[str] | None = None) -> int:
         print("k8sforensics: interrupted; the case is unchanged", file=sys.stderr)
         return 130
     return 1
+
+
+def _version_text() -> str:
+    from .schema import SCHEMA_VERSION
+    from .version import __version__
+
+    return f"k8sforensics {__version__} (case schema {SCHEMA_VERSION})"
+
+
+def _progress_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _show_case_notices() -> None:
@@ -414,11 +441,9 @@ def _remediate(case: Case) -> str:
 
 
 def _report(case: Case) -> str:
-    from .views.report import run_report, shipped_notebooks
+    from .views.report import run_report
 
-    if not shipped_notebooks():
-        return "report: skipped (no notebooks/ folder in this installation)"
-    pages = run_report(case.path)
+    pages = run_report(case.path, progress=_progress_line)
     return "\n".join(f"report: {p}  (open it in a browser)" for p in pages)
 
 

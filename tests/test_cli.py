@@ -57,10 +57,36 @@ def test_detect_and_report_commands(tmp_path: Path) -> None:
     p = run("report", str(case), "--out", str(tmp_path / "html"))
     assert p.returncode == 0, p.stderr
     assert (tmp_path / "html" / "01_kill_chain_timeline.html").is_file()
+    # one progress line per notebook, and nothing else: no kernel warnings (the kernel is on Unix sockets)
+    assert p.stderr.splitlines() == [
+        "report: running 01_kill_chain_timeline (1/3)",
+        "report: running 02_lateral_movement (2/3)",
+        "report: running 03_remediation_checklist (3/3)",
+    ], p.stderr
     p = run("remediate", str(case))
     assert p.returncode == 0, p.stderr
     assert "2. contain" in p.stdout and "kubectl delete clusterrolebinding system:monitoring-agents" in p.stdout
     assert (case / "remediation" / "10-networkpolicies.yaml").is_file()
+
+
+def test_version_names_the_package_and_the_case_schema() -> None:
+    from k8sforensics.schema import SCHEMA_VERSION
+
+    p = run("--version")
+    assert p.returncode == 0 and p.stdout.strip() == f"k8sforensics {kf.__version__} (case schema {SCHEMA_VERSION})"
+
+
+def test_notebooks_are_copied_out_and_an_edited_one_is_kept(tmp_path: Path) -> None:
+    p = run("notebooks", str(tmp_path / "nb"))
+    assert p.returncode == 0, p.stderr
+    copied = sorted(x.name for x in (tmp_path / "nb").iterdir())
+    assert copied == ["01_kill_chain_timeline.ipynb", "02_lateral_movement.ipynb", "03_remediation_checklist.ipynb"]
+    (tmp_path / "nb" / "01_kill_chain_timeline.ipynb").write_text("{}")  # an analyst's edits
+    p = run("notebooks", str(tmp_path / "nb"))
+    assert p.returncode == 2 and "exists" in p.stderr and "Traceback" not in p.stderr
+    assert (tmp_path / "nb" / "01_kill_chain_timeline.ipynb").read_text() == "{}"
+    assert run("notebooks", str(tmp_path / "nb"), "--force").returncode == 0
+    assert (tmp_path / "nb" / "01_kill_chain_timeline.ipynb").read_text() != "{}"
 
 
 def test_detect_on_a_missing_case_is_one_line(tmp_path: Path) -> None:

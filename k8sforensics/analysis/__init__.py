@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .entry import findings_patient_zero, graph_patient_zero, made_by_hand, patient_zero
 from .graph import graph_evidence, lateral_movement, observed_edges
-from .kill_chain import entity_events, kill_chain, narrative, phases
+from .kill_chain import attack_window, entity_activity, entity_events, kill_chain, narrative, phases
 from .possible import possible_edges
 from .reach import blast_radius, edges_to_cut, paths
 from .scope import AttackScope, attack_scope, attack_sources
@@ -17,8 +17,10 @@ __all__ = [
     "AttackScope",
     "attack_scope",
     "attack_sources",
+    "attack_window",
     "blast_radius",
     "edges_to_cut",
+    "entity_activity",
     "entity_events",
     "findings_patient_zero",
     "graph_evidence",

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from ..context.networks import case_networks, external_mask
 from ..detect.engine import PHASES
 from ..frames import clock, utc_timestamp
 from .entry import findings_patient_zero
@@ -242,8 +243,10 @@ def narrative(timeline: pd.DataFrame, *, per_phase: int = 10) -> str:
 def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None, limit: int = 5000) -> pd.DataFrame:
     """Every event of one entity — a pod (``namespace/pod``), an IP address, or an identity
     (user name or ``namespace/service-account``) — across the three tables, in time order:
-    the pivot from a finding to everything its entity did."""
+    the pivot from a finding to everything its entity did. A flow also names its ``peer`` (the
+    other end's address) and ``port`` (the destination port)."""
     where: dict[str, str] = {}
+    peer = {"audit": "NULL", "runtime": "NULL"}
     if "/" in entity and not entity.startswith("system:"):
         ns, name = entity.split("/", 1)
         where = {
@@ -251,6 +254,7 @@ def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None
             "runtime": "namespace = $ns AND pod = $name",
             "flows": "(src_namespace = $ns AND src_pod = $name) OR (dst_namespace = $ns AND dst_pod = $name)",
         }
+        peer["flows"] = "CASE WHEN src_namespace = $ns AND src_pod = $name THEN dst_ip ELSE src_ip END"
         params: dict[str, Any] = {"ns": ns, "name": name}
     elif entity.replace(".", "").isdigit() or ":" in entity and not entity.startswith("system:"):
         where = {
@@ -258,6 +262,7 @@ def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None
             "runtime": "src_ip = $ip OR dst_ip = $ip",
             "flows": "src_ip = $ip OR dst_ip = $ip",
         }
+        peer["flows"] = "CASE WHEN src_ip = $ip THEN dst_ip ELSE src_ip END"
         params = {"ip": entity}
     else:
         where = {"audit": '"user" = $user'}
@@ -272,7 +277,9 @@ def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None
     con = case.connect()
     try:
         parts = [
-            f"SELECT time, '{t}' AS source_table, event_id, {_EVENT_TEXT[t]} AS summary FROM {t} WHERE ({w}){time_sql}"
+            f"SELECT time, '{t}' AS source_table, event_id, {_EVENT_TEXT[t]} AS summary, "
+            f"CAST({peer[t]} AS VARCHAR) AS peer, CAST({'dst_port' if t == 'flows' else 'NULL'} AS INTEGER) AS port "
+            f"FROM {t} WHERE ({w}){time_sql}"
             for t, w in where.items()
         ]
         sql = " UNION ALL ".join(parts) + f" ORDER BY time LIMIT {int(limit)}"
@@ -281,3 +288,38 @@ def entity_events(case: Case, entity: str, *, start: Any = None, end: Any = None
         con.close()
     out["time"] = pd.to_datetime(out["time"], utc=True)
     return out
+
+
+def attack_window(findings: pd.DataFrame, *, margin: dt.timedelta = dt.timedelta(minutes=5)) -> tuple[Any, Any]:
+    """First and last attacker activity, widened by ``margin``: the span of the findings that
+    are not routine (``routine`` False or missing), or of all findings when every one is.
+    ``(None, None)`` without findings."""
+    if findings.empty:
+        return None, None
+    f = findings
+    if "routine" in f.columns and (~f["routine"].fillna(False).astype(bool)).any():
+        f = f[~f["routine"].fillna(False).astype(bool)]
+    return f["time"].min() - pd.Timedelta(margin), f["time_end"].fillna(f["time"]).max() + pd.Timedelta(margin)
+
+
+def entity_activity(
+    case: Case,
+    entity: str,
+    *,
+    findings: pd.DataFrame,
+    margin: dt.timedelta = dt.timedelta(minutes=5),
+    limit: int = 20000,
+) -> pd.DataFrame:
+    """What one entity did during the attack (``attack_window``), each event marked ``routine``
+    or not. Not routine: an event a finding cites, every API request and runtime event, a flow
+    with an address outside the cluster, and the first flow to each internal peer and port.
+    Routine: the repeats of an internal peer and port already shown (health checks, DNS, a
+    service calling its backend) — summarise them, do not bury the attack under them."""
+    start, end = attack_window(findings, margin=margin)
+    events = entity_events(case, entity, start=start, end=end, limit=limit)
+    cited = set(findings["event_ids"].explode().dropna()) if "event_ids" in findings.columns else set()
+    flow = events["source_table"] == "flows"
+    outside = external_mask(events["peer"], case_networks(case)).to_numpy(dtype=bool)
+    repeat = events[flow].duplicated(subset=["peer", "port"], keep="first").reindex(events.index, fill_value=False)
+    events["routine"] = flow & repeat & ~outside & ~events["event_id"].isin(cited)
+    return events

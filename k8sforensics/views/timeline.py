@@ -7,9 +7,11 @@ string that reaches a figure or HTML passes through ``html.escape`` here. Plotly
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -115,10 +117,95 @@ def figure_html(fig: go.Figure, *, include_plotlyjs: bool = True) -> str:
 
 
 def narrative_html(text: str) -> str:
-    """The narrative (plain text, evidence strings inside) as escaped HTML."""
-    return "<div class='k8sf-narrative'><pre style='white-space: pre-wrap'>" + escape(text) + "</pre></div>"
+    """The narrative (plain text, evidence strings inside) as escaped HTML: a paragraph per
+    line, the ``  - `` lines under a heading as a list, wrapped between words (an evidence id
+    is never split)."""
+    parts: list[str] = []
+    items: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("  - "):
+            items.append(f"<li>{escape(line[4:])}</li>")
+            continue
+        if items:
+            parts.append("<ul>" + "".join(items) + "</ul>")
+            items = []
+        if line.strip():
+            parts.append(f"<p>{escape(line)}</p>")
+    if items:
+        parts.append("<ul>" + "".join(items) + "</ul>")
+    return "<div class='k8sf-narrative'>" + "".join(parts) + "</div>"
 
 
-def table_html(frame: pd.DataFrame, *, max_rows: int = 200) -> str:
-    """A DataFrame as an escaped HTML table."""
-    return str(frame.head(max_rows).to_html(index=False, escape=True, na_rep="", border=0, classes="k8sf-table"))
+def table_html(frame: pd.DataFrame, *, max_rows: int = 200, interactive: bool = False) -> str:
+    """A DataFrame as an escaped HTML table a responder can read: strings left-aligned and
+    wrapped, numbers right-aligned, times as compact UTC (``2026-03-10 10:10:00Z``), lists of
+    evidence ids collapsed behind their count. ``interactive``: sortable and searchable with
+    itables (offline: the page must have run ``itables.init_notebook_mode(connected=False)``),
+    all rows kept; otherwise the first ``max_rows`` and a line saying how many were left out."""
+    shown = frame if interactive else frame.head(max_rows)
+    cells = {c: [_cell(v) for v in shown[c]] for c in shown.columns}
+    if interactive:
+        from itables import to_html_datatable
+
+        # every cell is escaped here, so the library may render the little markup we add
+        display = pd.DataFrame({escape(c): [html for html, _ in cells[c]] for c in shown.columns})
+        # a column takes the alignment of its first non-empty cell: times unbroken, numbers right
+        kinds = [next((k for h, k in cells[c] if h), "k8sf-text") for c in shown.columns]
+        align = {"k8sf-num": "dt-right", "k8sf-time": "dt-left k8sf-time"}
+        return str(
+            to_html_datatable(
+                display,
+                connected=False,
+                allow_html=True,
+                showIndex=False,
+                classes="display compact k8sf-table",
+                maxBytes=0,
+                columnDefs=[{"className": align.get(k, "dt-left"), "targets": [i]} for i, k in enumerate(kinds)],
+            )
+        )
+    head = "".join(f"<th>{escape(c)}</th>" for c in shown.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td class='{cells[c][i][1]}'>{cells[c][i][0]}</td>" for c in shown.columns) + "</tr>"
+        for i in range(len(shown))
+    )
+    more = len(frame) - len(shown)
+    tail = f"<p class='k8sf-more'>{more:,} more rows not shown</p>" if more > 0 else ""
+    return f"<table class='k8sf-table'><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{tail}"
+
+
+def compact_time(value: Any) -> str:
+    """A time as compact UTC text: ``2026-03-10 10:10:00Z``, with milliseconds only when it has
+    them ('' for a missing time)."""
+    if value is None or (not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value)):
+        return ""
+    t = pd.Timestamp(value)
+    t = t.tz_convert("UTC") if t.tzinfo is not None else t
+    text = t.strftime("%Y-%m-%d %H:%M:%S")
+    if t.microsecond:
+        text += f".{t.microsecond // 1000:03d}"
+    return text + "Z"
+
+
+def _cell(value: Any) -> tuple[str, str]:
+    """A value's escaped HTML and its cell class."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = [str(v) for v in value if v is not None]
+        if len(items) <= 1:
+            return escape(items[0] if items else ""), "k8sf-text"
+        listed = escape(", ".join(items))
+        return (
+            f"<details class='k8sf-ids'><summary>show {len(items)}</summary><code>{listed}</code></details>",
+            "k8sf-ids",
+        )
+    if isinstance(value, dict):
+        return escape(", ".join(f"{k}={v}" for k, v in value.items())), "k8sf-text"
+    if isinstance(value, (pd.Timestamp, dt.datetime, np.datetime64)):
+        return escape(compact_time(value)), "k8sf-time"
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT or value is pd.NA:
+        return "", "k8sf-text"
+    if isinstance(value, (bool, np.bool_)):
+        return ("yes" if value else "no"), "k8sf-text"
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        # no thousands separator: most integers here are ports, codes and counts read as ids
+        return escape(f"{value}" if isinstance(value, (int, np.integer)) else f"{value:.4g}"), "k8sf-num"
+    return escape(value), "k8sf-text"

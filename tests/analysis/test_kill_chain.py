@@ -67,3 +67,24 @@ def test_entity_pivot_for_a_pod_an_ip_and_an_identity(sample_case: kf.Case) -> N
     assert len(ip) >= 24 and (ip["source_table"] == "flows").all()
     sa = entity_events(sample_case, "system:serviceaccount:payments:payments-api")
     assert len(sa) >= 5 and (sa["source_table"] == "audit").all()
+
+
+def test_entity_activity_keeps_the_attack_and_folds_only_repeated_internal_flows(sample_case: kf.Case) -> None:
+    from k8sforensics.analysis import attack_window, entity_activity
+
+    findings = sample_case.findings()
+    start, end = attack_window(findings)
+    assert start < findings["time"].min() and end > findings["time"].max()
+    activity = entity_activity(sample_case, "shop/web-q7rclvtq89-mtpxj", findings=findings)
+    assert activity["time"].between(start, end).all()
+    shown, routine = activity[~activity["routine"]], activity[activity["routine"]]
+    assert len(routine) and len(shown)
+    # every API request and process is shown; routine is only flows, each a repeat of a shown peer and port
+    assert set(routine["source_table"]) == {"flows"}
+    assert {"audit", "runtime"} <= set(shown["source_table"])
+    first_seen = set(zip(shown["peer"], shown["port"]))
+    assert set(zip(routine["peer"], routine["port"])) <= first_seen
+    # an event a finding cites is never folded, nor a flow with the outside address
+    cited = set(findings["event_ids"].explode().dropna())
+    assert not routine["event_id"].isin(cited).any()
+    assert "198.51.100.66" in set(shown["peer"]) and "198.51.100.66" not in set(routine["peer"])

@@ -227,3 +227,62 @@ def test_report_errors_are_clear(tmp_path: Path) -> None:
     )
     with pytest.raises(ReportError, match="99_broken.ipynb failed in cell .*ZeroDivisionError"):
         run_report(case.path, notebooks=[broken], out=tmp_path / "out")
+
+
+# Everything a page may load: itself and inline data. Anything else is a request that leaves the
+# page (a CDN script, a font, a tile) and fails offline.
+_LOCAL = ("file:", "data:", "blob:", "about:")
+# elements wider than the viewport, and whether the page scrolls sideways (plotly's text-measuring
+# svg sits off screen at -10000 px: not shown, not counted)
+_TOO_WIDE = """() => {
+  const w = document.documentElement.clientWidth;
+  const wide = [...document.querySelectorAll('body *')]
+    .filter(e => e.getClientRects().length)
+    .filter(e => { const r = e.getBoundingClientRect(); return r.right > 0 && r.left < w && r.width > w + 1; })
+    .map(e => `${e.tagName.toLowerCase()}.${[...e.classList].join('.')} ${Math.round(e.getBoundingClientRect().width)}px`);
+  return {scroll: document.documentElement.scrollWidth, width: w, wide: wide.slice(0, 10)};
+}"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("page", [0, 1, 2], ids=["kill_chain", "lateral_movement", "remediation"])
+def test_report_page_is_self_contained_and_fits_1280px(report: list[Path], tmp_path: Path, page: int) -> None:
+    """Opened with every name unresolvable and every non-local request refused: nothing is
+    requested, nothing fails, the figure draws, no element is wider than a 1280 px window.
+    The screenshot goes to $K8SF_SCREENSHOTS (``make screenshots`` writes docs/screenshots)."""
+    from .test_jupyterlab import CHROMIUM, _require
+
+    sync_api = _require()
+    outside: list[str] = []
+    failed: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--host-resolver-rules=MAP * ~NOTFOUND"],
+        )
+        try:
+            ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+            pg = ctx.new_page()
+            pg.on("requestfailed", lambda r: failed.append(r.url))
+
+            def refuse(route: Any) -> None:
+                if route.request.url.startswith(_LOCAL):
+                    route.continue_()
+                else:
+                    outside.append(route.request.url)
+                    route.abort()
+
+            pg.route("**/*", refuse)
+            pg.goto(report[page].as_uri(), wait_until="load", timeout=120_000)
+            pg.wait_for_timeout(1500)  # plotly draws after load
+            if page < 2:
+                assert pg.locator(".main-svg").count() > 0, "the plotly figure did not render"
+            fit = pg.evaluate(_TOO_WIDE)
+            shots = Path(os.environ.get("K8SF_SCREENSHOTS") or tmp_path)
+            shots.mkdir(parents=True, exist_ok=True)
+            pg.screenshot(path=str(shots / f"{report[page].stem}.png"))  # the first screen
+        finally:
+            browser.close()
+    assert outside == [] and failed == [], f"requests that left the page: {outside}; failed: {failed}"
+    assert fit["scroll"] <= fit["width"] and not fit["wide"], f"wider than 1280 px: {fit}"

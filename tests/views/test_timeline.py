@@ -73,3 +73,23 @@ def test_empty_timeline_gives_an_empty_figure() -> None:
 def test_html_pieces_escape() -> None:
     assert "<img" not in narrative_html(EVIL) and "&lt;img" in narrative_html(EVIL)
     assert "<img" not in table_html(pd.DataFrame({"a": [EVIL]}))
+
+
+def test_tables_read_left_to_right_with_compact_times_and_ids_behind_a_count() -> None:
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime(["2026-03-10T10:10:00.200Z", "2026-03-10T10:11:00Z"], utc=True, format="ISO8601"),
+            "port": [8080, 53],
+            "entity": [EVIL, "shop/web"],
+            "event_ids": [["a:1", "a:2", "a:3"], ["b:1"]],
+            "finding_id": [None, None],
+        }
+    )
+    html = table_html(frame)
+    assert "2026-03-10 10:10:00.200Z" in html and "2026-03-10 10:11:00Z" in html and "+00:00" not in html
+    assert "<td class='k8sf-num'>8080</td>" in html and "<td class='k8sf-text'>&lt;img" in html and "<img" not in html
+    assert "<summary>show 3</summary><code>a:1, a:2, a:3</code>" in html and "<td class='k8sf-text'>b:1</td>" in html
+    assert "None" not in html and "[" not in html  # no Python reprs
+    assert "1 more rows not shown" in table_html(frame, max_rows=1)
+    interactive = table_html(frame, interactive=True)
+    assert "<img" not in interactive and "&lt;img" in interactive and "k8sf-time" in interactive
