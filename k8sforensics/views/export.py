@@ -13,6 +13,7 @@ encodes them, and CSV cells that a spreadsheet would run as a formula are neutra
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import math
 import posixpath
@@ -28,6 +29,7 @@ import pandas as pd
 
 from ..analysis.kill_chain import kill_chain
 from ..detect.engine import PHASES
+from ..errors import CaseError
 from ..schema import EVENT_TABLES, FINDINGS, TABLES
 from ..version import __version__
 
@@ -45,7 +47,9 @@ TIMESTAMP_DESC = {
     "runtime": "Event time",
     "flows": "Flow start",
 }
-_CHUNK_ROWS = 100_000  # rows per chunk when every event is exported
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_CHUNK_ROWS = 200_000  # rows read at a time when every event is exported
+_BATCH_ROWS = 10_000  # rows turned into dicts at a time
 _SEVERITY_ID = {"low": 2, "medium": 3, "high": 4, "critical": 5}
 _PRIORITY_ID = {  # Falco/Tetragon priorities → OCSF severity_id
     "emergency": 6,
@@ -76,22 +80,27 @@ _FORMULA = re.compile(r"^[=+\-@\t\r]")  # what a spreadsheet reads as the start 
 
 
 def timesketch_jsonl(
-    case: Case, path: str | Path, *, findings: pd.DataFrame | None = None, all_events: bool = False
+    case: Case,
+    path: str | Path,
+    *,
+    findings: pd.DataFrame | None = None,
+    all_events: bool = False,
+    include_secrets: bool = False,
 ) -> Path:
     """The kill-chain timeline as Timesketch's JSONL import format: one object a line with
     ``message``, ``datetime`` (ISO 8601 UTC), ``timestamp`` (µs) and ``timestamp_desc``, plus
     the timeline's columns (lists as JSON lists, missing values left out). ``all_events=True``
     adds every other event of the case, streamed a chunk at a time."""
-    timeline = kill_chain(case, findings=findings)
+    _refuse_secrets(case, include_secrets=include_secrets)
+    timeline = _timeline(case, findings=findings)
     out = Path(path)
     with _atomic(out) as fh:
         for row in timeline.to_dict("records"):
             fh.write(_json(_timesketch_row(row, cluster=case.cluster)) + "\n")
         if all_events:
             shown = set(timeline["event_id"].dropna())
-            for table, chunk in _all_events(case, exclude=shown):
-                for row in chunk.to_dict("records"):
-                    fh.write(_json(_timesketch_event(table, row)) + "\n")
+            for table, rows in _all_events(case, exclude=shown):
+                fh.writelines(_json(_timesketch_event(table, row)) + "\n" for row in rows)
     return out
 
 
@@ -138,7 +147,9 @@ def _timesketch_event(table: str, row: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- OCSF
 
 
-def ocsf_events(case: Case, *, findings: pd.DataFrame | None = None, all_events: bool = False) -> list[dict[str, Any]]:
+def ocsf_events(
+    case: Case, *, findings: pd.DataFrame | None = None, all_events: bool = False, include_secrets: bool = False
+) -> list[dict[str, Any]]:
     """The timeline as OCSF events: findings as Detection Finding (2004), audit events as API
     Activity (6003), flows as Network Activity (4001), runtime events as Process Activity
     (1007; file events as File System Activity, 1001; network events as Network Activity).
@@ -146,6 +157,7 @@ def ocsf_events(case: Case, *, findings: pd.DataFrame | None = None, all_events:
     finding names its evidence in ``finding_info.related_events``. Events appear once each,
     in time order. ``all_events=True`` lists every event of the case: for a large case use
     ``ocsf_jsonl``, which streams."""
+    _refuse_secrets(case, include_secrets=include_secrets)
     return list(_ocsf_stream(case, findings=findings, all_events=all_events))
 
 
@@ -156,10 +168,14 @@ def ocsf_jsonl(
     findings: pd.DataFrame | None = None,
     all_events: bool = False,
     validate: bool = True,
+    include_secrets: bool = False,
 ) -> Path:
     """``ocsf_events`` written one JSON object a line, streamed. With ``validate`` (the default)
     each event is checked against the OCSF schema first and a failing one stops the export
-    (it would be a mapping bug, never the evidence's fault) with the schema's complaint."""
+    (it would be a mapping bug, never the evidence's fault) with the schema's complaint.
+    Validation costs about a millisecond an event: for every event of a large case, consider
+    ``validate=False``."""
+    _refuse_secrets(case, include_secrets=include_secrets)
     out = Path(path)
     with _atomic(out) as fh:
         for event in _ocsf_stream(case, findings=findings, all_events=all_events):
@@ -199,7 +215,7 @@ def _ocsf_schema(version: str) -> Any:
 
 
 def _ocsf_stream(case: Case, *, findings: pd.DataFrame | None, all_events: bool) -> Iterator[dict[str, Any]]:
-    timeline = kill_chain(case, findings=findings)
+    timeline = _timeline(case, findings=findings)
     rows = _rows_by_id(case, timeline)
     seen: set[str] = set()
     for row in timeline.to_dict("records"):
@@ -212,9 +228,9 @@ def _ocsf_stream(case: Case, *, findings: pd.DataFrame | None, all_events: bool)
         seen.add(event_id)
         yield _ocsf_event(table, rows[table][event_id])
     if all_events:
-        for table, chunk in _all_events(case, exclude=seen):
-            for event in chunk.to_dict("records"):
-                yield _ocsf_event(table, event)
+        for table, rows in _all_events(case, exclude=seen):
+            for row in rows:
+                yield _ocsf_event(table, row)
 
 
 def _rows_by_id(case: Case, timeline: pd.DataFrame) -> dict[str, dict[str, dict[str, Any]]]:
@@ -547,15 +563,18 @@ def _k8s(row: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- CSV
 
 
-def csv_files(case: Case, out_dir: str | Path, *, findings: pd.DataFrame | None = None) -> list[Path]:
+def csv_files(
+    case: Case, out_dir: str | Path, *, findings: pd.DataFrame | None = None, include_secrets: bool = False
+) -> list[Path]:
     """``findings.csv`` (one row per finding, the findings table's columns) and
     ``timeline.csv`` (the kill-chain timeline): list columns joined with ``;``, times in ISO
     8601 UTC, every cell quoted as CSV needs, and a text cell that a spreadsheet would run as a
     formula (``=``, ``+``, ``-``, ``@``) prefixed with ``'``."""
+    _refuse_secrets(case, include_secrets=include_secrets)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     f = case.findings() if findings is None else findings
-    timeline = kill_chain(case, findings=f)
+    timeline = _timeline(case, findings=f)
     paths = [out / "findings.csv", out / "timeline.csv"]
     for frame, columns, path in ((f, FINDINGS.names, paths[0]), (timeline, list(timeline.columns), paths[1])):
         with _atomic(path) as fh:
@@ -587,39 +606,64 @@ def export_case(
     format: Literal["timesketch", "ocsf", "csv"],
     findings: pd.DataFrame | None = None,
     all_events: bool = False,
+    validate: bool = True,
+    include_secrets: bool = False,
 ) -> list[Path]:
     """Write the case for another tool into ``out_dir``: ``timesketch`` → ``timeline.jsonl``,
-    ``ocsf`` → ``ocsf.jsonl`` (validated), ``csv`` → ``findings.csv`` and ``timeline.csv``.
-    The kill-chain timeline by default; ``all_events=True`` adds every event (JSONL formats)."""
+    ``ocsf`` → ``ocsf.jsonl`` (validated unless ``validate=False``), ``csv`` → ``findings.csv``
+    and ``timeline.csv``. The kill-chain timeline by default; ``all_events=True`` adds every
+    event (JSONL formats). A case ingested with ``keep_secrets=True`` is refused unless
+    ``include_secrets=True``."""
+    if format not in ("timesketch", "ocsf", "csv"):
+        raise ValueError(f"unknown export format {format!r}: choose timesketch, ocsf or csv")
+    if format == "csv" and all_events:
+        raise ValueError("csv exports the findings and the timeline; for all events use timesketch or ocsf")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    kw: dict[str, Any] = {"findings": findings, "include_secrets": include_secrets}
     if format == "timesketch":
-        return [timesketch_jsonl(case, out / "timeline.jsonl", findings=findings, all_events=all_events)]
+        return [timesketch_jsonl(case, out / "timeline.jsonl", all_events=all_events, **kw)]
     if format == "ocsf":
-        return [ocsf_jsonl(case, out / "ocsf.jsonl", findings=findings, all_events=all_events)]
-    if format == "csv":
-        if all_events:
-            raise ValueError("csv exports the findings and the timeline; all events: use --format timesketch or ocsf")
-        return csv_files(case, out, findings=findings)
-    raise ValueError(f"unknown export format {format!r}: choose timesketch, ocsf or csv")
+        return [ocsf_jsonl(case, out / "ocsf.jsonl", all_events=all_events, validate=validate, **kw)]
+    return csv_files(case, out, **kw)
+
+
+def _refuse_secrets(case: Case, *, include_secrets: bool) -> None:
+    if case.manifest.get("secrets_kept") and not include_secrets:
+        raise CaseError(
+            f"{case.path}: this case was ingested with --keep-secrets and holds credentials unredacted; an export "
+            f"would carry them to another tool. Pass include_secrets=True (--include-secrets) to export anyway"
+        )
 
 
 # --------------------------------------------------------------------------- shared
+
+
+def _timeline(case: Case, *, findings: pd.DataFrame | None) -> pd.DataFrame:
+    """``kill_chain``'s timeline with ties in a fixed order: the events of one finding at one
+    time come from DuckDB joins in whatever order its threads finish, and an export should be
+    the same file every time it is made."""
+    timeline = kill_chain(case, findings=findings)
+    rank = timeline["kind"].map({"finding": 0, "evidence": 1, "context": 2})
+    keys = ["time", "_rank", "finding_id", "event_id"]
+    return timeline.assign(_rank=rank).sort_values(keys, kind="stable").drop(columns="_rank").reset_index(drop=True)
 
 
 #: columns an all-events export does not read: bodies and source leftovers, large and not needed
 _LEFT_OUT = {"request_object", "response_object", "extra", "annotations", "user_extra"}
 
 
-def _all_events(case: Case, *, exclude: set[str]) -> Iterator[tuple[str, pd.DataFrame]]:
-    """Every event of the three tables, a bounded chunk at a time, minus ``exclude``."""
+def _all_events(case: Case, *, exclude: set[str]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Every event of the three tables minus ``exclude``, as rows, a bounded batch at a time:
+    the case is read ``_CHUNK_ROWS`` rows at a time, turned into dicts ``_BATCH_ROWS`` at a time
+    (a dict per row costs far more memory than the frame's columns)."""
     for table in EVENT_TABLES:
         columns = [c for c in TABLES[table].names if c not in _LEFT_OUT]
         for chunk in case.chunks(table, rows=_CHUNK_ROWS, columns=columns):
             if exclude:
                 chunk = chunk[~chunk["event_id"].isin(exclude)]
-            if len(chunk):
-                yield table, chunk
+            for start in range(0, len(chunk), _BATCH_ROWS):
+                yield table, chunk.iloc[start : start + _BATCH_ROWS].to_dict("records")
 
 
 def _event_text(table: str, row: dict[str, Any]) -> str:
@@ -646,8 +690,13 @@ def _event_text(table: str, row: dict[str, Any]) -> str:
 
 
 def _present(value: Any) -> bool:
+    t = type(value)
+    if t is str or t is int or t is bool:  # the common cases first: this runs for every cell
+        return True
     if value is None:
         return False
+    if t is float:
+        return value == value
     if isinstance(value, (list, tuple, dict, np.ndarray)):
         return True
     try:
@@ -658,6 +707,9 @@ def _present(value: Any) -> bool:
 
 def _plain(value: Any) -> Any:
     """A value as JSON has it: None for missing, ISO 8601 for times, lists for arrays."""
+    t = type(value)
+    if t is str or t is int or t is bool or value is None:  # the common cases first
+        return value
     if isinstance(value, (list, tuple, np.ndarray)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
@@ -671,6 +723,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, (float, np.floating)):
+        # an integer column with gaps reads back as floats: 443.0 is the port 443
         f = float(value)
         return int(f) if f.is_integer() and abs(f) < 2**53 else (None if math.isinf(f) else f)
     return value
@@ -709,9 +762,9 @@ def _one_line(text: str) -> str:
 
 
 def _iso(time: pd.Timestamp) -> str:
-    t = time.tz_localize("UTC") if time.tzinfo is None else time.tz_convert("UTC")
-    # microseconds at most: ISO readers (Python's, Timesketch's) take no more than six digits
-    return t.floor("us").isoformat()
+    # From the epoch count (UTC whatever the zone shown), to microseconds: ISO readers
+    # (Python's, Timesketch's) take no more than six digits, and this is far faster than pandas'.
+    return (_EPOCH + dt.timedelta(microseconds=time.value // 1000)).isoformat()
 
 
 def _micros(time: pd.Timestamp) -> int:
@@ -723,7 +776,10 @@ def _millis(time: pd.Timestamp) -> int:
 
 
 def _json(obj: dict[str, Any]) -> str:
-    return json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    """One line of ASCII JSON in which ``<``, ``>`` and ``&`` are escaped too (``\\u003c``...):
+    the same data to any JSON reader, and no raw markup should the file ever reach a browser."""
+    text = json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 @contextmanager
