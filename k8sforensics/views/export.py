@@ -121,10 +121,7 @@ def _timesketch_row(row: dict[str, Any], *, cluster: str | None) -> dict[str, An
         "data_type": f"k8sforensics:{'finding' if kind == 'finding' else table}",
         "cluster": cluster,
     }
-    for column, value in row.items():
-        if column != "time":
-            line[column] = _flat(value)
-    return _drop_missing(line)
+    return _with_columns(line, row)
 
 
 def _timesketch_event(table: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -138,10 +135,7 @@ def _timesketch_event(table: str, row: dict[str, Any]) -> dict[str, Any]:
         "kind": "event",
         "source_table": table,
     }
-    for column, value in row.items():
-        if column != "time":
-            line[column] = _flat(value)
-    return _drop_missing(line)
+    return _with_columns(line, row)
 
 
 # --------------------------------------------------------------------------- OCSF
@@ -746,9 +740,24 @@ def _list(value: Any) -> list[Any]:
     return [x for x in v if x is not None] if isinstance(v, list) else []
 
 
+def _with_columns(line: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+    """A Timesketch line: its own fields (plain already), then the row's columns but ``time``,
+    flattened, missing ones left out."""
+    out = {k: v for k, v in line.items() if v is not None}
+    for column, value in row.items():
+        if column != "time":
+            v = _flat(value)
+            if v is not None and v != []:
+                out[column] = v
+    return out
+
+
 def _drop_missing(value: Any) -> Any:
     """``value`` without None, NaN or empty containers, at every depth."""
-    if isinstance(value, dict):
+    t = type(value)
+    if t is str or t is int:  # most leaves: nothing to do
+        return value
+    if t is dict:
         out = {k: _drop_missing(v) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not None and v != {} and v != []}
     if isinstance(value, list):
