@@ -62,8 +62,16 @@ _PRIORITY_ID = {  # Falco/Tetragon priorities → OCSF severity_id
     "info": 1,
     "debug": 1,
 }
-_VERB_ACTIVITY = {"create": 1, "get": 2, "list": 2, "watch": 2, "update": 3, "patch": 3, "delete": 4}
-_VERB_ACTIVITY["deletecollection"] = 4
+_VERB_ACTIVITY = {  # Kubernetes verb → API Activity activity_id (Create, Read, Update, Delete)
+    "create": 1,
+    "get": 2,
+    "list": 2,
+    "watch": 2,
+    "update": 3,
+    "patch": 3,
+    "delete": 4,
+    "deletecollection": 4,
+}
 _CLASS = {  # class_uid → (class name, category name)
     2004: ("Detection Finding", "Findings"),
     6003: ("API Activity", "Application Activity"),
@@ -71,8 +79,13 @@ _CLASS = {  # class_uid → (class name, category name)
     1007: ("Process Activity", "System Activity"),
     1001: ("File System Activity", "System Activity"),
 }
-_CLASS_SCHEMA = {2004: "detection_finding", 6003: "api_activity", 4001: "network_activity"}
-_CLASS_SCHEMA |= {1007: "process_activity", 1001: "file_activity"}
+_CLASS_SCHEMA = {  # class_uid → the class's name in the OCSF schema
+    2004: "detection_finding",
+    6003: "api_activity",
+    4001: "network_activity",
+    1007: "process_activity",
+    1001: "file_activity",
+}
 _FORMULA = re.compile(r"^[=+\-@\t\r]")  # what a spreadsheet reads as the start of a formula
 
 
@@ -99,8 +112,8 @@ def timesketch_jsonl(
             fh.write(_json(_timesketch_row(row, cluster=case.cluster)) + "\n")
         if all_events:
             shown = set(timeline["event_id"].dropna())
-            for table, rows in _all_events(case, exclude=shown):
-                fh.writelines(_json(_timesketch_event(table, row)) + "\n" for row in rows)
+            for table, batch in _all_events(case, exclude=shown):
+                fh.writelines(_json(_timesketch_event(table, row)) + "\n" for row in batch)
     return out
 
 
@@ -112,7 +125,7 @@ def _timesketch_row(row: dict[str, Any], *, cluster: str | None) -> dict[str, An
         head = f"[{row['severity']} · {row['kill_chain_phase']}] {row['title']}"
         message = f"{head}: {row['summary']}" if _present(row["summary"]) else head
     else:
-        message = f"[{kind} · {table}] {row['summary']}"
+        message = f"[{kind} · {table}] {_text(row['summary'])}"
     line = {
         "message": _one_line(message),
         "datetime": _iso(time),
@@ -222,8 +235,8 @@ def _ocsf_stream(case: Case, *, findings: pd.DataFrame | None, all_events: bool)
         seen.add(event_id)
         yield _ocsf_event(table, rows[table][event_id])
     if all_events:
-        for table, rows in _all_events(case, exclude=seen):
-            for row in rows:
+        for table, batch in _all_events(case, exclude=seen):
+            for row in batch:
                 yield _ocsf_event(table, row)
 
 
@@ -237,6 +250,8 @@ def _rows_by_id(case: Case, timeline: pd.DataFrame) -> dict[str, dict[str, dict[
     con = case.connect()
     try:
         for table, group in events.groupby("source_table"):
+            if table not in EVENT_TABLES:  # a name that goes into SQL: only the three tables'
+                continue
             con.register("wanted", pd.DataFrame({"event_id": group["event_id"].drop_duplicates()}))
             frame = con.sql(f"SELECT t.* FROM {table} t JOIN wanted USING (event_id)").df()
             out[str(table)] = {r["event_id"]: r for r in frame.to_dict("records")}
