@@ -6,6 +6,7 @@ k8sforensics detect CASE [--sigma DIR]
 k8sforensics remediate CASE [--out DIR] [--verify SNAPSHOT [--preserved DIR]]
 k8sforensics report CASE [--out DIR] [--show-code]
 k8sforensics notebooks DIR [--force]
+k8sforensics export CASE --format timesketch|ocsf|csv [--out DIR] [--all-events]
 k8sforensics formats
 k8sforensics demo [--out DIR]
 """
@@ -96,6 +97,29 @@ def _parser() -> argparse.ArgumentParser:
         help="make the report even though the case was ingested with --keep-secrets (the pages may carry credentials)",
     )
 
+    exp = sub.add_parser("export", help="write the case in a format another tool reads: Timesketch, OCSF, CSV")
+    exp.add_argument("case", help="case folder")
+    exp.add_argument(
+        "--format",
+        required=True,
+        choices=["timesketch", "ocsf", "csv"],
+        help="timesketch: timeline.jsonl for Timesketch's importer; ocsf: ocsf.jsonl (OCSF 1.5 events, checked "
+        "against the schema); csv: findings.csv and timeline.csv",
+    )
+    exp.add_argument("--out", help="folder for the files (default: CASE/export)")
+    exp.add_argument(
+        "--all-events",
+        action="store_true",
+        help="every audit, runtime and flow event, not only the kill-chain timeline (timesketch, ocsf; streamed, "
+        "but large for a large case)",
+    )
+    exp.add_argument("--no-validate", action="store_true", help="skip the OCSF schema check (about 1-2 ms an event)")
+    exp.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="export even though the case was ingested with --keep-secrets (the files may carry credentials)",
+    )
+
     nbs = sub.add_parser("notebooks", help="copy the shipped notebooks into a folder, to open in JupyterLab and edit")
     nbs.add_argument("out", help="folder to copy them into (created if missing)")
     nbs.add_argument("--force", action="store_true", help="replace notebooks of the same name already there")
@@ -160,6 +184,21 @@ def main(argv: list[str] | None = None) -> int:
                 progress=_progress_line,
             ):
                 print(f"report: {page}")
+            return 0
+        if args.command == "export":
+            from .case import Case
+            from .views.export import export_case
+
+            case = Case.open(args.case)
+            for path in export_case(
+                case,
+                args.out or case.path / "export",
+                format=args.format,
+                all_events=args.all_events,
+                validate=not args.no_validate,
+                include_secrets=args.include_secrets,
+            ):
+                print(f"export: {path}")
             return 0
         if args.command == "notebooks":
             from .views.report import copy_notebooks

@@ -63,6 +63,14 @@ def test_detect_and_report_commands(tmp_path: Path) -> None:
         "report: running 02_lateral_movement (2/3)",
         "report: running 03_remediation_checklist (3/3)",
     ], p.stderr
+    for fmt, names in (
+        ("timesketch", ["timeline.jsonl"]),
+        ("ocsf", ["ocsf.jsonl"]),
+        ("csv", ["findings.csv", "timeline.csv"]),
+    ):
+        p = run("export", str(case), "--format", fmt, "--out", str(tmp_path / fmt))
+        assert p.returncode == 0, p.stderr
+        assert sorted(x.name for x in (tmp_path / fmt).iterdir()) == names
     p = run("remediate", str(case))
     assert p.returncode == 0, p.stderr
     assert "2. contain" in p.stdout and "kubectl delete clusterrolebinding system:monitoring-agents" in p.stdout

@@ -84,7 +84,9 @@ def kill_chain(
     kind_rank = out["kind"].map({"finding": 0, "evidence": 1, "context": 2})
     return (
         out.assign(_k=kind_rank)
-        .sort_values(["time", "_k", "finding_id"], kind="stable")
+        .sort_values(
+            ["time", "_k", "finding_id", "event_id"], kind="stable"
+        )  # ties in a fixed order: exports are byte-identical
         .drop(columns="_k")
         .reset_index(drop=True)
     )

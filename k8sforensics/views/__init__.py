@@ -11,18 +11,22 @@ from .network import (
     write_cytoscape_json,
     write_graphml,
 )
+from .summary import Summary, executive_summary, summary_html
 from .timeline import escape, figure_html, kill_chain_figure, narrative_html, table_html
 
 __all__ = [
+    "Summary",
     "checklist_html",
     "checklist_panel",
     "escape",
+    "executive_summary",
     "figure_html",
     "kill_chain_explorer",
     "kill_chain_figure",
     "lateral_movement_figure",
     "lateral_movement_panel",
     "narrative_html",
+    "summary_html",
     "table_html",
     "write_cytoscape_json",
     "write_graphml",
