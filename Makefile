@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench accuracy browser clean
+.PHONY: demo test lint bench accuracy browser screenshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ lint: $(STAMP)
 
 test: lint browser
 	K8SF_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q
+
+# The three report pages as a responder first sees them at 1280 px, taken by the browser test
+# itself (tests/views/test_report.py) into docs/screenshots.
+screenshots: $(STAMP) browser
+	K8SF_REQUIRE_BROWSER=1 K8SF_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/views/test_report.py -k self_contained
 
 # The benchmark suite: every measurement next to its baseline from the same run, one table
 # (--quick for a few minutes; the full sizes take about 15 minutes on 2 cores).

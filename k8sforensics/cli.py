@@ -321,7 +321,7 @@ def _findings_text(case: Case, findings: Any) -> str:
     from .analysis import kill_chain, narrative
 
     where = case.refresh().manifest.get("findings", {}).get("path", "findings/")
-    head = f"{len(findings)} findings written to {case.path / where}"
+    head = f"findings written to {case.path / where}"  # the narrative below counts them
     return head + "\n\n" + narrative(kill_chain(case, findings=findings, max_context=0))
 
 

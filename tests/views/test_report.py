@@ -157,6 +157,11 @@ def test_remediation_page_is_the_checklist_and_the_objects_are_written(
         and "delete the binding system:monitoring-agents the attacker created" in text
     )
     assert "☐ isolate pod shop/web-q7rclvtq89-mtpxj" in text
+    # every generated object file whole, in a collapsible monospace block (never cut mid-object)
+    import html as html_module
+
+    for path in sorted((hostile_case.path / "remediation").glob("*.yaml")):
+        assert f"<summary>{path.name} (" in text and html_module.escape(path.read_text(), quote=True) in text
     assert (hostile_case.path / "remediation" / "10-networkpolicies.yaml").exists()
 
 
@@ -279,6 +284,9 @@ def test_report_page_is_self_contained_and_fits_1280px(report: list[Path], tmp_p
             pg.wait_for_timeout(1500)  # plotly draws after load
             if page < 2:
                 assert pg.locator(".main-svg").count() > 0, "the plotly figure did not render"
+            if page == 0:  # the executive summary first: above the findings, on the first screens
+                assert pg.locator("#summary").count() == 1
+                assert pg.locator("#summary").bounding_box()["y"] < pg.locator("#findings").bounding_box()["y"]
             fit = pg.evaluate(_TOO_WIDE)
             shots = Path(os.environ.get("K8SF_SCREENSHOTS") or tmp_path)
             shots.mkdir(parents=True, exist_ok=True)
