@@ -501,6 +501,13 @@ def _strip_comment(line: str) -> str:
 # which the per-record path quarantines).
 
 
+# the characters str.split() takes for blanks that RE2's \s (space, \t, \n, \f, \r) does not,
+# \n, \f and \r inside a line, and '#'
+_NOT_SPLIT_ALIKE = (
+    r"[#\n\x0b\x0c\r\x1c-\x1f\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}]"
+)
+
+
 def _fast_applies(records: Sequence[Any], context: Mapping[str, Any]) -> bool:
     """Text files without '#' comments (the AWS docs' examples carry them) whose field order
     is known: a header, ``vpc_fields``, or a documented layout some line of the head fits."""
@@ -553,6 +560,18 @@ def fast_query(source: str, head: Sequence[Any], context: Mapping[str, Any]) -> 
             f" AND TRY_CAST(_f[{pos['end']}] AS BIGINT) <> 0 AND TRY_CAST(_f[{pos['end']}] AS BIGINT) < TRY_CAST(_f[{pos['start']}] AS BIGINT))"
         )
 
+    # Python's split() takes more characters for blanks than RE2's \s, and '#' starts a comment
+    # the per-record path strips: a line with either is redone
+    checks.append(f"NOT regexp_matches(_l, '{_NOT_SPLIT_ALIKE}')")
+    # A header further down (concatenated S3 objects) sets the field order from there on in the
+    # per-record path: a file with one that is not this layout is read per record throughout.
+    layout = " ".join(names)
+    checks.append(
+        f"(SELECT count(*) = 0 FROM (SELECT trim(line, ' ' || chr(9) || chr(13)) AS _l FROM {source} WHERE line IS NOT NULL) "
+        # (a CASE: DuckDB would otherwise order the conditions by cost, and split every line)
+        f"WHERE CASE WHEN left(_l, 1) BETWEEN 'a' AND 'z' THEN regexp_replace(_l, '\\s+', ' ', 'g') <> '{layout}' "
+        f"AND list_has_all({sorted(FIELDS)!r}, string_split(regexp_replace(_l, '\\s+', ' ', 'g'), ' ')) ELSE false END)"
+    )
     start, end = _INT.format(v=f("start")), _INT.format(v=f("end"))
     columns = [f"{column.sql(f, names)} AS {name}" for name, column in MAPPING.items()]
     columns += [f"{f(column.raw)} AS _raw_{name}" for name, column in MAPPING.items() if column.raw]
@@ -566,7 +585,7 @@ def fast_query(source: str, head: Sequence[Any], context: Mapping[str, Any]) -> 
             {"".join(" AND " + c for c in checks)} AS _fast_ok
     FROM (
         -- a plain split unless the line has runs of blanks (seen in the AWS docs' examples)
-        SELECT CASE WHEN contains(_l, '  ') OR contains(_l, chr(9)) THEN string_split(regexp_replace(_l, '\\s+', ' ', 'g'), ' ')
+        SELECT _l, CASE WHEN contains(_l, '  ') OR contains(_l, chr(9)) THEN string_split(regexp_replace(_l, '\\s+', ' ', 'g'), ' ')
                     ELSE string_split(_l, ' ') END AS _f
         FROM (SELECT trim(line, ' ' || chr(9) || chr(13)) AS _l FROM {source} WHERE line IS NOT NULL)
         WHERE _l <> ''
