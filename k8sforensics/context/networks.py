@@ -22,6 +22,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 METADATA_IPS = frozenset({"169.254.169.254", "fd00:ec2::254", "169.254.170.2", "100.100.100.200"})
 KUBELET_PORTS = frozenset({10250, 10255})
@@ -88,18 +90,86 @@ def external_mask(ips: pd.Series, networks: list[Network]) -> pd.Series:
     """True where the address is outside the cluster and its private network: not in
     ``networks`` (``cluster_networks``), not RFC 1918, CGNAT or ULA (a database or the control
     plane in the same VPC is not "the internet"), not loopback, link-local, multicast or a
-    metadata address. A missing or unparsable address is not external."""
+    metadata address. A missing or unparsable address is not external.
+
+    Dotted IPv4 addresses are judged as whole columns (their integers against the sorted
+    ranges of everything that is not outside); any other text (IPv6, a bracketed address, an
+    unparsable value) one distinct value at a time, as ``is_external`` does."""
     nets = tuple(networks)
-    codes, uniq = pd.factorize(ips, use_na_sentinel=True)  # each distinct address judged once
-    judged = np.array([_external(str(v), nets) for v in uniq] + [False], dtype=bool)  # the last entry: missing
-    return pd.Series(judged[codes], index=ips.index, dtype=bool)
+    return _judge(ips, _not_outside_v4(nets), lambda v: _external(v, nets), inside=False)
 
 
 def within(ips: pd.Series, networks: list[Network]) -> pd.Series:
     """True where the address is in one of ``networks`` (a missing or unparsable one is not)."""
     nets = tuple(networks)
-    codes, uniq = pd.factorize(ips, use_na_sentinel=True)
-    judged = np.array([_within(str(v), nets) for v in uniq] + [False], dtype=bool)
+    return _judge(ips, _v4_ranges(nets), lambda v: _within(v, nets), inside=True)
+
+
+# a dotted IPv4 address exactly as ipaddress.IPv4Address takes it: four decimal octets of 0-255,
+# no leading zeros (rejected since Python 3.9.5), nothing around them
+_IPV4_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_TEXT = rf"^{_IPV4_OCTET}(?:\.{_IPV4_OCTET}){{3}}$"
+# IPv4 addresses that are never outside, whatever the networks: loopback, link-local (and the
+# metadata addresses in it), the unspecified address, multicast (ipaddress's is_* predicates)
+_NEVER_OUTSIDE_V4 = tuple(
+    ipaddress.ip_network(n) for n in ("127.0.0.0/8", "169.254.0.0/16", "0.0.0.0/32", "224.0.0.0/4")
+) + tuple(ipaddress.ip_network(ip) for ip in METADATA_IPS if ipaddress.ip_address(ip).version == 4)
+
+
+@lru_cache(maxsize=64)
+def _v4_ranges(nets: tuple[Network, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The IPv4 networks of ``nets`` as sorted, merged ranges of integers: (starts, ends), ends inclusive."""
+    spans = sorted((int(n.network_address), int(n.broadcast_address)) for n in nets if n.version == 4)
+    starts: list[int] = []
+    ends: list[int] = []
+    for lo, hi in spans:
+        if starts and lo <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], hi)
+        else:
+            starts.append(lo)
+            ends.append(hi)
+    return np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+
+
+def _not_outside_v4(nets: tuple[Network, ...]) -> tuple[np.ndarray, np.ndarray]:
+    return _v4_ranges((*nets, *INTERNAL_RANGES, *_NEVER_OUTSIDE_V4))
+
+
+def _judge(ips: pd.Series, ranges: tuple[np.ndarray, np.ndarray], one: Any, *, inside: bool) -> pd.Series:
+    """Per address: in ``ranges`` (``inside``) or not in them (not ``inside``) for the dotted IPv4
+    ones, ``one(text)`` for each distinct other value; False where missing."""
+    try:
+        values = ips.array
+        text = (
+            pa.array(values)
+            if hasattr(values, "__arrow_array__")
+            else pa.array(ips.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+        )
+        if isinstance(text, pa.ChunkedArray):
+            text = text.combine_chunks()
+        if not (pa.types.is_string(text.type) or pa.types.is_large_string(text.type)):
+            raise TypeError(text.type)
+    except (pa.ArrowException, TypeError, ValueError):  # not text (addresses as objects): one value at a time
+        return _judge_each(ips, one)
+    v4 = pc.fill_null(pc.match_substring_regex(text, IPV4_TEXT), False).to_numpy(zero_copy_only=False)
+    out = np.zeros(len(ips), dtype=bool)
+    if v4.any():
+        octets = pc.list_flatten(pc.split_pattern(text.filter(pa.array(v4)), "."))
+        parts = np.asarray(pc.cast(octets, pa.int64())).reshape(-1, 4)
+        addr = (parts[:, 0] << 24) | (parts[:, 1] << 16) | (parts[:, 2] << 8) | parts[:, 3]
+        starts, ends = ranges
+        at = np.searchsorted(starts, addr, side="right") - 1
+        hit = (at >= 0) & (addr <= ends[np.maximum(at, 0)]) if len(starts) else np.zeros(len(addr), dtype=bool)
+        out[v4] = hit if inside else ~hit
+    rest = ~v4 & ~pc.is_null(text).to_numpy(zero_copy_only=False)
+    if rest.any():
+        out[rest] = _judge_each(ips[rest], one).to_numpy()
+    return pd.Series(out, index=ips.index, dtype=bool)
+
+
+def _judge_each(ips: pd.Series, one: Any) -> pd.Series:
+    codes, uniq = pd.factorize(ips, use_na_sentinel=True)  # each distinct address judged once
+    judged = np.array([one(str(v)) for v in uniq] + [False], dtype=bool)  # the last entry: missing
     return pd.Series(judged[codes], index=ips.index, dtype=bool)
 
 
