@@ -12,7 +12,10 @@ import re
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import node_ids
 from ..bodies import UnreadableBodies
@@ -69,24 +72,73 @@ def in_burst(
     """Rows (aligned with ``rows``) that lie in some sliding ``window`` in which one key (``by``)
     has at least ``min_count`` rows (or, with ``distinct``, that many distinct values of that
     column). A sliding window, not fixed clock buckets (``dt.floor``): a burst that straddles a
-    bucket boundary (two deletions at 10:04:58 and three at 10:05:01) is still one burst."""
-    out = pd.Series(False, index=rows.index, dtype=bool)
-    if rows.empty:
-        return out
-    span = pd.Timedelta(window)
-    keys = rows[by].astype(str).agg("\0".join, axis=1) if by else pd.Series("", index=rows.index)
-    for _, idx in keys.groupby(keys, sort=False).groups.items():
-        g = rows.loc[idx].sort_values("time", kind="stable")
-        times = g["time"].to_numpy(dtype="datetime64[ns]")
-        ends = times.searchsorted(times + span.to_timedelta64(), side="left")  # rows in [t_i, t_i + window)
-        values = g[distinct].astype(str).to_numpy() if distinct else None
-        hit = [False] * len(g)
-        for i, j in enumerate(ends):
-            n = len(set(values[i:j])) if values is not None else j - i
-            if n >= min_count:
-                hit[i:j] = [True] * (j - i)
-        out[g.index] = hit
-    return out
+    bucket boundary (two deletions at 10:04:58 and three at 10:05:01) is still one burst.
+
+    Whole columns: the rows sorted by key and time, each row's window ``[t, t + window)`` found
+    by one binary search over (key, time ranks), and the rows a window covers marked by a running
+    sum; distinct values counted as the rows in the window whose value did not occur earlier in it."""
+    n = len(rows)
+    if n == 0:
+        return pd.Series(False, index=rows.index, dtype=bool)
+    span = pd.Timedelta(window).to_timedelta64().astype("timedelta64[ns]").astype(np.int64)
+    # the key is the columns' text, as one group each (None and "None" are one key, as before)
+    keys = (
+        rows[by].astype(str).groupby(by, sort=False, dropna=False).ngroup().to_numpy(dtype=np.int64)
+        if by
+        else np.zeros(n, dtype=np.int64)
+    )
+    times = pd.to_datetime(rows["time"], utc=True).dt.as_unit("ns").array.asi8
+    order = np.lexsort((times, keys))  # stable: equal times keep the rows' order
+    key, t = keys[order], times[order]
+    # rank every time and every window end on one scale: (key, rank) then fits one integer
+    scale = np.unique(np.concatenate([t, t + span]))
+    width = len(scale) + 1
+    at = key * width + np.searchsorted(scale, t)
+    ends = np.searchsorted(
+        at, key * width + np.searchsorted(scale, t + span), side="left"
+    )  # rows in [t_i, t_i + window)
+    first = np.arange(n)
+    if distinct is None:
+        counts = ends - first
+        full = counts >= min_count
+    else:
+        values = pd.factorize(rows[distinct].astype(str).to_numpy()[order])[0].astype(np.int64)
+        full = _distinct_at_least(key * (int(values.max()) + 1) + values, ends, min_count)
+    # mark [i, ends[i]) for every full window: +1 at its start, -1 past its end, a running sum
+    marks = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(marks, first[full], 1)
+    np.add.at(marks, ends[full], -1)
+    covered = np.cumsum(marks[:n]) > 0
+    out = np.zeros(n, dtype=bool)
+    out[order] = covered
+    return pd.Series(out, index=rows.index, dtype=bool)
+
+
+def _distinct_at_least(value: np.ndarray, ends: np.ndarray, min_count: int) -> np.ndarray:
+    """Per row i (sorted by key and time; ``value`` also encodes the key): at least
+    ``min_count`` distinct values in rows ``[i, ends[i])``. A row k counts for window i when
+    its value's previous row is before i; windows are walked one offset at a time, only those
+    still undecided."""
+    n = len(value)
+    idx = np.lexsort((np.arange(n), value))
+    prev = np.full(n, -1, dtype=np.int64)
+    same = value[idx[1:]] == value[idx[:-1]]
+    prev[idx[1:][same]] = idx[:-1][same]
+    full = np.zeros(n, dtype=bool)
+    count = np.zeros(n, dtype=np.int64)
+    active = np.arange(n)
+    d = 0
+    while len(active):
+        k = active + d
+        inside = k < ends[active]
+        count[active] += inside & (prev[np.minimum(k, n - 1)] < active)
+        done = count[active] >= min_count
+        full[active[done]] = True
+        # undecided: not yet enough, and the window still has rows to add
+        left = ends[active] - (k + 1)
+        active = active[~done & (left > 0) & (count[active] + left >= min_count)]
+        d += 1
+    return full
 
 
 def _outside(ev: Evidence) -> pd.Series:
@@ -97,9 +149,20 @@ def _outside(ev: Evidence) -> pd.Series:
 
 def anonymous(a: pd.DataFrame) -> pd.Series:
     """Requests the API server served without authenticating the client."""
-    return (
-        (a["user"] == "system:anonymous") | a["user_groups"].map(lambda g: "system:unauthenticated" in _items(g))
-    ).astype(bool)
+    return ((a["user"] == "system:anonymous") | in_lists(a["user_groups"], "system:unauthenticated")).astype(bool)
+
+
+def in_lists(lists: pd.Series, value: str) -> pd.Series:
+    """Where the list cell (a list, an array, or missing) holds ``value``: as an Arrow list
+    column when the cells are lists of text, else cell by cell."""
+    try:
+        arr = pa.array(lists.to_numpy(dtype=object), type=pa.list_(pa.string()), from_pandas=True)
+    except (pa.ArrowException, TypeError, ValueError):  # another shape of cell: one at a time
+        return lists.map(lambda g: value in _items(g)).astype(bool)
+    hit = pc.fill_null(pc.equal(pc.list_flatten(arr), value), False).to_numpy(zero_copy_only=False)
+    parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
+    found = np.bincount(parents[hit], minlength=len(lists)) > 0
+    return pd.Series(found, index=lists.index, dtype=bool)
 
 
 def people(a: pd.DataFrame) -> pd.Series:

@@ -31,7 +31,7 @@ from .audit_rules import (
     token_secret_rows,
     workload_template_writes,
 )
-from .engine import Evidence, Rule, RuleError
+from .engine import Evidence, Rule, RuleError, selecting
 from .facts import allowed
 from .flow_rules import egress_anchors
 from .runtime_rules import RUNTIME_RULES
@@ -113,7 +113,8 @@ def _kept(
         ids: set[str] = set()
         for rule in rules:
             try:
-                hits = rule.logic(part)
+                with selecting():  # the rows only: the hits are built once, on the rows kept
+                    hits = rule.logic(part)
             except Exception as e:  # a rule bug names the rule, as in run_rules
                 raise RuleError(f"rule {rule.id} ({rule.title}) failed: {type(e).__name__}: {e}") from e
             for evidence_ids in hits.get("event_ids", ()):
