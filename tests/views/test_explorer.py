@@ -24,6 +24,6 @@ def test_filters_and_pivot(sample_case: kf.Case) -> None:
     window.index = (0, 0)  # the first instant only: the scan
     assert not [t for t in figure.data if t.mode == "markers"]
     entity.value = "shop/web-q7rclvtq89-mtpxj"
-    assert "<td>runtime</td>" in events.value and "<td>flows</td>" in events.value
+    assert "<td class='k8sf-text'>runtime</td>" in events.value and "<td class='k8sf-text'>flows</td>" in events.value
     entity.value = "(none)"
     assert events.value == ""
