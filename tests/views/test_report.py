@@ -218,13 +218,21 @@ def test_report_errors_are_clear(tmp_path: Path) -> None:
             {
                 "cells": [
                     {
+                        "id": "parameters",
                         "cell_type": "code",
                         "metadata": {"tags": ["parameters"]},
                         "source": "case_dir = ''\ninteractive = True",
                         "outputs": [],
                         "execution_count": None,
                     },
-                    {"cell_type": "code", "metadata": {}, "source": "1/0", "outputs": [], "execution_count": None},
+                    {
+                        "id": "broken",
+                        "cell_type": "code",
+                        "metadata": {},
+                        "source": "1/0",
+                        "outputs": [],
+                        "execution_count": None,
+                    },
                 ],
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
                 "nbformat": 4,
