@@ -20,9 +20,12 @@ from . import (
     azure_flow,
     azure_traffic_analytics,
     calico,
+    defender_containers,
     falco,
+    gcp_scc,
     gcp_vpc_flow,
     gke_audit,
+    guardduty,
     hubble,
     k8s_audit,
     kubectl,
@@ -56,6 +59,9 @@ FORMATS: tuple[FormatModule, ...] = (
     ocsf_network,
     aws_vpc_flow,
     azure_traffic_analytics,
+    guardduty,
+    defender_containers,
+    gcp_scc,
     kubectl,
 )
 FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME, "flows": FLOWS, "objects": OBJECTS}
