@@ -16,12 +16,14 @@ import pyarrow as pa
 from ..schema import AUDIT, FLOWS, OBJECTS, RUNTIME, TABLES, Table
 from . import (
     aks_audit,
+    aws_cloudtrail,
     aws_vpc_flow,
     azure_flow,
     azure_traffic_analytics,
     calico,
     defender_containers,
     falco,
+    gcp_cloud_audit,
     gcp_scc,
     gcp_vpc_flow,
     gke_audit,
@@ -62,6 +64,8 @@ FORMATS: tuple[FormatModule, ...] = (
     guardduty,
     defender_containers,
     gcp_scc,
+    aws_cloudtrail,
+    gcp_cloud_audit,
     kubectl,
 )
 FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME, "flows": FLOWS, "objects": OBJECTS}
