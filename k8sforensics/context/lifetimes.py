@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from ..bodies import UnreadableBodies
+from ..bodies import Body, UnreadableBodies, parse_body
 from .inventory import pod_row, resolve_workload  # the same mapping as for dumped pods
 
 
@@ -74,13 +74,17 @@ def fold_pods(
     runtime: pd.DataFrame | None = None,
     *,
     unreadable: UnreadableBodies | None = None,
+    audit_pods: AuditPods | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """``(pod_ips, containers, conflicts)`` from the inventory's ``pods`` table and the
     ``audit``, ``flows`` and ``runtime`` tables (each may be None or empty).
 
     A request body too large, too deep or not JSON (``bodies.parse_body``) is read as empty:
     the request still counts (a create, a delete), its body adds nothing. Such bodies are
-    recorded in ``unreadable`` (where ``"pod lifetimes"``) when given, and logged."""
+    recorded in ``unreadable`` (where ``"pod lifetimes"``) when given, and logged.
+
+    ``audit_pods`` (an ``AuditPods``) is fed the same audit rows, each pod create's body parsed
+    once for both: the rebuild reads the audit log's pod requests once instead of twice."""
     found: dict[tuple[str, str], list[_Pod]] = {}
     bodies = UnreadableBodies() if unreadable is None else unreadable
     before = bodies.snapshot()
@@ -106,7 +110,7 @@ def fold_pods(
             if pd.notna(r.deleted):
                 p.deleted = r.deleted
     for chunk in _chunks(audit):  # a frame, or frames in time order (a big case streams them)
-        _fold_audit(chunk, pod, bodies)
+        _fold_audit(chunk, pod, bodies, audit_pods)
         # a bound service-account token names its pod, uid and node (user.extra)
         bound = chunk[chunk.token_pod.notna() & chunk.sa_namespace.notna()]
         first_use = bound.groupby(["sa_namespace", "token_pod", "token_pod_uid", "token_node"], dropna=False)[
@@ -214,7 +218,9 @@ def _chunks(audit: pd.DataFrame | Iterable[pd.DataFrame] | None) -> Iterator[pd.
             yield chunk
 
 
-def _fold_audit(audit: pd.DataFrame, pod: _Incarnations, bodies: UnreadableBodies) -> None:
+def _fold_audit(
+    audit: pd.DataFrame, pod: _Incarnations, bodies: UnreadableBodies, audit_pods: AuditPods | None = None
+) -> None:
     ok = audit.response_code.isna() | (audit.response_code < 400)
     rows = audit[ok & audit.resource.isin(["pods", "namespaces"])].sort_values("time", kind="stable")
     columns = ["time", "resource", "verb", "subresource", "object_namespace", "object_name", "request_object"]
@@ -225,10 +231,20 @@ def _fold_audit(audit: pd.DataFrame, pod: _Incarnations, bodies: UnreadableBodie
                     if p.namespace == name and p.deleted is None:
                         p.deleted = t
             continue
-        if not ns or not name:
-            continue
-        body = _json(request, bodies, "pod lifetimes", event_id or f"{ns}/{name}@{t}")
         sub = sub if isinstance(sub, str) else None
+        if not ns or not name:
+            if audit_pods is not None and verb in ("create", "delete") and sub is None:
+                audit_pods.see(t, ns, name, verb, request, event_id)  # the fold skips it, the pods table not
+            continue
+        if audit_pods is None or not (verb in ("create", "delete") and sub is None):
+            body = _json(request, bodies, "pod lifetimes", event_id or f"{ns}/{name}@{t}")
+        else:  # one parse for the fold and the pods table
+            parsed = audit_pods.see(t, ns, name, verb, request, event_id)
+            if audit_pods.bodies is not bodies:  # other bounds, maybe: parse again under the fold's
+                parsed = parse_body(request, max_bytes=bodies.max_bytes, max_depth=bodies.max_depth)
+            if parsed.reason is not None:
+                bodies.add(parsed.reason, where="pod lifetimes", event_id=event_id or f"{ns}/{name}@{t}")
+            body = parsed.value if isinstance(parsed.value, dict) else {}
         if verb == "create" and sub is None:
             md, spec = _dict(body.get("metadata")), _dict(body.get("spec"))
             p = pod(ns, name, t=t, uid=_str(md.get("uid")), create=True)
@@ -331,21 +347,25 @@ def _intervals(found: list[_Pod]) -> tuple[pd.DataFrame, pd.DataFrame]:
         return df, pd.DataFrame(columns=conflict_columns)
     df = df.sort_values(["ip", "start", "namespace", "pod"], kind="stable").reset_index(drop=True)
     conflicts = []
+    # the columns as lists once: a row read with .iloc costs ~0.1 ms, and a case with flows
+    # holds a row per (pod, IP); the values are the ones .iloc gives (Timestamp, NaT or None)
+    ips, starts, ends = df["ip"].tolist(), df["start"].tolist(), df["end"].tolist()
+    namespaces, names = df["namespace"].tolist(), df["pod"].tolist()
     for i in range(len(df) - 1):
-        a, b = df.iloc[i], df.iloc[i + 1]
-        if a.ip != b.ip:
+        if ips[i] != ips[i + 1]:
             continue
-        if pd.isna(a.end) or a.end > b.start:
+        end, next_start = ends[i], starts[i + 1]
+        if pd.isna(end) or end > next_start:
             conflicts.append(
                 {
-                    "ip": a.ip,
-                    "pod": f"{a.namespace}/{a.pod}",
-                    "next_pod": f"{b.namespace}/{b.pod}",
-                    "end_was": a.end,
-                    "end_set": b.start,
+                    "ip": ips[i],
+                    "pod": f"{namespaces[i]}/{names[i]}",
+                    "next_pod": f"{namespaces[i + 1]}/{names[i + 1]}",
+                    "end_was": end,
+                    "end_set": next_start,
                 }
             )
-            df.at[i, "end"] = b.start  # the later pod holds the IP from its start: no overlap
+            df.at[i, "end"] = next_start  # the later pod holds the IP from its start: no overlap
     return df, pd.DataFrame(conflicts, columns=conflict_columns)
 
 
@@ -387,24 +407,37 @@ def pods_from_all_sources(
     lifetimes, else from the delete; the service account from ``token_accounts`` ((namespace,
     pod) → account, what bound tokens' claims name) when nothing else gives it.
     A create whose body is unread (too large, too deep, not JSON) gives the pod's name, namespace
-    and creation time only; it is recorded in ``unreadable`` (where ``"pods from audit"``) and logged."""
-    bodies = UnreadableBodies() if unreadable is None else unreadable
-    before = bodies.snapshot()
+    and creation time only; it is recorded in ``unreadable`` (where ``"pods from audit"``) and logged.
 
-    have = set(zip(pods.namespace, pods.name)) if len(pods) else set()
-    records = pod_ips.to_dict("records")
-    life = {(r["namespace"], r["pod"]): r for r in records}
-    ips_of: dict[tuple[str, str], set[str]] = {}
-    for x in records:
-        ips_of.setdefault((x["namespace"], x["pod"]), set()).add(x["ip"])
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    deleted: dict[tuple[str, str], Any] = {}
+    The same as ``AuditPods`` fed ``audit`` (``fold_pods(..., audit_pods=)`` feeds it while
+    folding, in one pass), then ``rows(pod_ips, ...)``."""
+    collect = AuditPods(pods, cluster, unreadable=unreadable)
     for chunk in _chunks(audit):
+        collect.add(chunk)
+    return collect.rows(pod_ips, token_accounts=token_accounts)
+
+
+class AuditPods:
+    """What the audit log gives the ``pods`` table for pods the inventory (``pods``) lacks, fed
+    the pod requests in time order — ``add(chunk)``, or ``see`` one request at a time as
+    ``fold_pods`` does — then ``rows(pod_ips)``: see ``pods_from_all_sources``. It keeps the
+    first delete and the row of the first create of each pod, not the bodies."""
+
+    def __init__(self, pods: pd.DataFrame, cluster: str | None, *, unreadable: UnreadableBodies | None = None) -> None:
+        self.cluster = cluster
+        self.bodies = UnreadableBodies() if unreadable is None else unreadable
+        self.have = set(zip(pods.namespace, pods.name)) if len(pods) else set()
+        self.found: dict[tuple[str, str], dict[str, Any]] = {}
+        self.deleted: dict[tuple[str, str], Any] = {}
+        # recorded in rows(), after the fold's own: the summary lists them as two passes did
+        self.unread: list[tuple[str, Any]] = []
+
+    def add(self, chunk: pd.DataFrame) -> None:
+        """The pod creates and deletes of ``chunk`` (audit rows in time order)."""
         ok = chunk.response_code.isna() | (chunk.response_code < 400)
         deletes = chunk[ok & (chunk.resource == "pods") & (chunk.verb == "delete") & chunk.subresource.isna()]
         for t, ns, name in _tuples(deletes, ["time", "object_namespace", "object_name"]):
-            if ns and name:
-                deleted.setdefault((str(ns), str(name)), t)
+            self.see(t, ns, name, "delete", None, None)
         creates = chunk[
             ok
             & (chunk.resource == "pods")
@@ -415,50 +448,80 @@ def pods_from_all_sources(
         for (t, ns, name, request), event_id in zip(
             _tuples(creates, ["time", "object_namespace", "object_name", "request_object"]), _event_ids(creates)
         ):
-            key = (str(ns), str(name))
-            if key in have or key in rows:
+            self.see(t, ns, name, "create", request, event_id)
+
+    def see(self, t: Any, ns: Any, name: Any, verb: str, request: Any, event_id: Any) -> Body:
+        """One pod create or delete (no subresource, not refused), and its ``request`` body
+        parsed (a delete's too) under this collector's bounds, for a caller that reads it as well."""
+        parsed = parse_body(request, max_bytes=self.bodies.max_bytes, max_depth=self.bodies.max_depth)
+        if verb == "delete":
+            if ns and name:
+                self.deleted.setdefault((str(ns), str(name)), t)
+            return parsed
+        if verb != "create" or request is None:
+            return parsed
+        key = (str(ns), str(name))
+        if key in self.have or key in self.found:
+            return parsed
+        if parsed.reason is not None:
+            self.unread.append((parsed.reason, event_id or f"{ns}/{name}@{t}"))
+        obj = parsed.value if isinstance(parsed.value, dict) else {}
+        md = dict(_dict(obj.get("metadata")))
+        md.setdefault("namespace", key[0])
+        md.setdefault("name", key[1])
+        md.setdefault("creationTimestamp", t.isoformat())
+        obj = {**obj, "metadata": md}
+        self.found[key] = pod_row(obj, {"cluster": self.cluster, "evidence_id": None}, {})
+        return parsed
+
+    def rows(
+        self, pod_ips: pd.DataFrame, *, token_accounts: dict[tuple[str, str], str] | None = None
+    ) -> list[dict[str, Any]]:
+        """The rows, completed from the lifetimes ``pod_ips`` and the bound tokens' accounts."""
+        before = self.bodies.snapshot()
+        for reason, event_id in self.unread:
+            self.bodies.add(reason, where="pods from audit", event_id=event_id)
+        self.unread = []
+        have, rows, cluster = self.have, self.found, self.cluster
+        records = pod_ips.to_dict("records")
+        life = {(r["namespace"], r["pod"]): r for r in records}
+        ips_of: dict[tuple[str, str], set[str]] = {}
+        for x in records:
+            ips_of.setdefault((x["namespace"], x["pod"]), set()).add(x["ip"])
+        for key, t in self.deleted.items():  # a pod the evidence shows only being deleted still existed
+            if key not in have and key not in life and key not in rows:
+                rows[key] = {"cluster": cluster, "namespace": key[0], "name": key[1], "created": None, "deleted": t}
+        for key, lt in life.items():
+            if key in have:
                 continue
-            obj = _json(request, bodies, "pods from audit", event_id or f"{ns}/{name}@{t}")
-            md = dict(_dict(obj.get("metadata")))
-            md.setdefault("namespace", key[0])
-            md.setdefault("name", key[1])
-            md.setdefault("creationTimestamp", t.isoformat())
-            obj = {**obj, "metadata": md}
-            rows[key] = pod_row(obj, {"cluster": cluster, "evidence_id": None}, {})
-    for key, t in deleted.items():  # a pod the evidence shows only being deleted still existed
-        if key not in have and key not in life and key not in rows:
-            rows[key] = {"cluster": cluster, "namespace": key[0], "name": key[1], "created": None, "deleted": t}
-    for key, lt in life.items():
-        if key in have:
-            continue
-        row = rows.setdefault(
-            key,
-            {
-                "cluster": cluster,
-                "namespace": key[0],
-                "name": key[1],
-                "uid": _nn(lt["pod_uid"]),
-                "node": _nn(lt["node"]),
-                "workload_kind": _nn(lt["workload_kind"]),
-                "workload": _nn(lt["workload"]),
-                "created": lt["start"],
-            },
-        )
-        row["ips"] = sorted(ips_of.get(key, ()))
-        row["deleted"] = lt["end"] if pd.notna(lt["end"]) else row.get("deleted")
-        for col, src in (
-            ("uid", "pod_uid"),
-            ("node", "node"),
-            ("workload_kind", "workload_kind"),
-            ("workload", "workload"),
-        ):
-            if not row.get(col) and pd.notna(lt[src]):
-                row[col] = lt[src]
-    for key, row in rows.items():  # the account a bound token of the pod names (user.extra pod-name)
-        if not row.get("service_account") and (token_accounts or {}).get(key):
-            row["service_account"] = token_accounts[key]  # type: ignore[index]
-    bodies.warn("pods from audit", before)
-    return list(rows.values())
+            row = rows.setdefault(
+                key,
+                {
+                    "cluster": cluster,
+                    "namespace": key[0],
+                    "name": key[1],
+                    "uid": _nn(lt["pod_uid"]),
+                    "node": _nn(lt["node"]),
+                    "workload_kind": _nn(lt["workload_kind"]),
+                    "workload": _nn(lt["workload"]),
+                    "created": lt["start"],
+                },
+            )
+            row["ips"] = sorted(ips_of.get(key, ()))
+            row["deleted"] = lt["end"] if pd.notna(lt["end"]) else row.get("deleted")
+            for col, src in (
+                ("uid", "pod_uid"),
+                ("node", "node"),
+                ("workload_kind", "workload_kind"),
+                ("workload", "workload"),
+            ):
+                if not row.get(col) and pd.notna(lt[src]):
+                    row[col] = lt[src]
+        for key, row in rows.items():  # the account a bound token of the pod names (user.extra pod-name)
+            if not row.get("service_account") and (token_accounts or {}).get(key):
+                row["service_account"] = token_accounts[key]  # type: ignore[index]
+        self.bodies.warn("pods from audit", before)
+        return list(rows.values())
 
 
 def _nn(v: Any) -> Any:

@@ -19,7 +19,7 @@ from ..frames import to_frame
 from ..schema import CONTEXT_TABLES, OBJECTS, PODS
 from ..sources._arrow import rows_to_batch
 from .inventory import build_context
-from .lifetimes import fold_pods, pods_from_all_sources
+from .lifetimes import AuditPods, fold_pods
 
 if TYPE_CHECKING:
     from ..case import Case
@@ -118,16 +118,14 @@ def lifetime_context(
         "WHERE pod IS NOT NULL AND container_id IS NOT NULL GROUP BY namespace, pod, container_id"
     )
     runtime["time"] = pd.to_datetime(runtime["time"], utc=True)
+    unreadable = UnreadableBodies() if unreadable is None else unreadable  # one for both: one parse
     objects = object_context(case, unreadable=unreadable) if objects is None else objects
     inventory_pods = to_frame(objects["pods"]) if "pods" in objects else to_frame(PODS.arrow_schema.empty_table())
+    # the pods the dumps lack are collected in the same pass over the pod requests, each create's
+    # body parsed once: a second pass read every pod create's body again (a sixth of the rebuild)
+    audit_pods = AuditPods(inventory_pods, case.cluster, unreadable=unreadable)
     pod_ips, containers, conflicts = fold_pods(
-        inventory_pods, audit(pod_requests, tokens=tokens), flows, runtime, unreadable=unreadable
-    )
-    # the second pass needs only the pod creates: their bodies give the pods the dumps lack
-    pod_creates = (
-        "SELECT time, event_id, verb, resource, subresource, object_namespace, object_name, response_code, request_object "
-        "FROM audit WHERE resource = 'pods' AND subresource IS NULL AND ((verb = 'create' AND request_object IS NOT NULL) OR verb = 'delete') "
-        "AND (response_code IS NULL OR response_code < 400)"
+        inventory_pods, audit(pod_requests, tokens=tokens), flows, runtime, unreadable=unreadable, audit_pods=audit_pods
     )
     # a bound token names its pod: which account a pod ran as, for pods no dump or create shows
     accounts = case.sql(
@@ -136,9 +134,7 @@ def lifetime_context(
     token_accounts = {
         (ns, pod): sa for ns, pod, sa in zip(accounts["sa_namespace"], accounts["token_pod"], accounts["sa_name"])
     }
-    extra = pods_from_all_sources(
-        inventory_pods, audit(pod_creates), pod_ips, case.cluster, unreadable=unreadable, token_accounts=token_accounts
-    )
+    extra = audit_pods.rows(pod_ips, token_accounts=token_accounts)
     out = {
         "pods": pa.concat_tables(
             [
