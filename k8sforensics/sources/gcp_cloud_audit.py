@@ -54,7 +54,9 @@ _RPC_CODES = (
 # the legacy member ``serviceAccount:<project>.svc.id.goog[<ns>/<ksa>]`` and the federation
 # principal ``principal://iam.googleapis.com/projects/<n>/locations/global/workloadIdentityPools/
 # <project>.svc.id.goog/subject/ns/<ns>/sa/<ksa>``
-_GKE_MEMBER = re.compile(r"(?P<pool>[A-Za-z0-9.:-]+\.svc\.id\.goog)\[(?P<ns>[^/\]]+)/(?P<sa>[^\]]+)\]")
+_GKE_MEMBER = re.compile(
+    r"^(?:serviceAccount:)?(?P<pool>[A-Za-z0-9.:-]+\.svc\.id\.goog)\[(?P<ns>[^/\]]+)/(?P<sa>[^\]]+)\]$"
+)
 _GKE_PRINCIPAL = re.compile(
     r"^principal://iam\.googleapis\.com/(?P<pool>projects/[^/]+/locations/[^/]+/workloadIdentityPools/[^/]+)"
     r"/subject/ns/(?P<ns>[^/]+)/sa/(?P<sa>[^/]+)$"
@@ -85,7 +87,7 @@ def sniff(record: Any) -> bool:
     return isinstance(pp.get("methodName"), str) and ("authenticationInfo" in pp or "serviceName" in pp)
 
 
-def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any] | BadRecord]:
     if not isinstance(record, dict) or not isinstance(record.get("protoPayload"), dict):
         raise BadRecord("LogEntry without a protoPayload")
     if gke_audit.sniff(record):
@@ -93,7 +95,10 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     kind = _payload_type(record["protoPayload"])
     if kind is not None and not (isinstance(kind, str) and kind.endswith(_AUDIT_LOG)):
         raise NotAnEvent(f"LogEntry payload of type {text(kind)[:80]}, not an AuditLog")
-    yield entry_row(record)
+    try:
+        yield entry_row(record)
+    except BadRecord as e:
+        yield e  # quarantined with its reason as written: the field and the value
 
 
 def entry_row(entry: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +117,7 @@ def entry_row(entry: dict[str, Any]) -> dict[str, Any]:
     ]
     gke = next((m for s in subjects if isinstance(s, str) for m in [_gke_subject(s)] if m), None)
     federated = next(
-        (s for s in subjects if isinstance(s, str) and (_FEDERATED.match(s) or _GKE_MEMBER.search(s))), None
+        (s for s in subjects if isinstance(s, str) and (_FEDERATED.match(s) or _GKE_MEMBER.match(s))), None
     )
     ns, sa = (gke[1], gke[2]) if gke else (None, None)
     resources = [pp.get("resourceName")] + [as_object(a).get("resource") for a in as_list(pp.get("authorizationInfo"))]
@@ -192,7 +197,7 @@ def _delegation_chain(auth: dict[str, Any], metadata: dict[str, Any]) -> list[st
 
 def _gke_subject(subject: str) -> tuple[str, str, str] | None:
     """(pool, namespace, service account) of a GKE Workload Identity subject."""
-    m = _GKE_MEMBER.search(subject) or _GKE_PRINCIPAL.match(subject)
+    m = _GKE_MEMBER.match(subject) or _GKE_PRINCIPAL.match(subject)
     if not m:
         return None
     pool = m.group("pool")

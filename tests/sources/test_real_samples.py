@@ -280,3 +280,209 @@ def test_every_quarantined_audit_and_flow_record_is_explained(real_samples: Path
         "quarantined records that carry a time of their own (events: they must become rows):\n" + "\n".join(timed)
     )
     assert set(used) == set(range(len(QUARANTINE_ALLOWED))), "an allow-list entry explains nothing any more: remove it"
+
+
+# --------------------------------------------------------------------------- cloud control-plane calls
+
+# file → (format, records per PROVENANCE.md, rows, skipped, quarantined). Every quarantined
+# record is a fragment without any time of its own (test below).
+CLOUD_EXPECTED = {
+    "cloudtrail-eks/argo-workflows-aws-plugin__irsa_AssumeRoleWithWebIdentity_denied_extracted.jsonl": (
+        "aws-cloudtrail",
+        1,
+        1,
+        0,
+        0,
+    ),
+    "cloudtrail-eks/awsdocs-eks-user-guide__cloudtrail_examples_extracted.jsonl": ("aws-cloudtrail", 2, 2, 0, 0),
+    "cloudtrail-eks/eks-security-immersion-day__lookup_events_AssumeRoleForPodIdentity.json": (
+        "aws-cloudtrail",
+        1,
+        1,
+        0,
+        0,
+    ),
+    "cloudtrail-eks/eks-security-immersion-day__pod_identity_deep_dive_extracted.jsonl": (
+        "aws-cloudtrail",
+        3,
+        3,
+        0,
+        0,
+    ),
+    # Panther rule tests: 5 Secrets Manager fragments carry no eventTime
+    "cloudtrail-eks/panther__rule_tests_AWS_CloudTrail_followon_extracted.jsonl": ("aws-cloudtrail", 62, 57, 0, 5),
+    # the author kept only eventSource/eventName/requestParameters/responseElements
+    "cloudtrail-eks/stratus-red-team-docs__eks_CreateAccessEntry_AssociateAccessPolicy_partial.jsonl": (
+        "aws-cloudtrail",
+        2,
+        0,
+        0,
+        2,
+    ),
+    "cloudtrail-eks/stratus-red-team__detonation_aws.credential-access.ec2-steal-instance-credentials.json": (
+        "aws-cloudtrail",
+        45,
+        45,
+        0,
+        0,
+    ),
+    "cloudtrail-eks/stratus-red-team__detonation_aws.credential-access.secretsmanager-batch-retrieve-secrets.json": (
+        "aws-cloudtrail",
+        5,
+        5,
+        0,
+        0,
+    ),
+    "cloudtrail-eks/stratus-red-team__detonation_aws.credential-access.secretsmanager-retrieve-secrets.json": (
+        "aws-cloudtrail",
+        21,
+        21,
+        0,
+        0,
+    ),
+    "cloudtrail-eks/stratus-red-team__detonation_aws.persistence.iam-backdoor-user.json": (
+        "aws-cloudtrail",
+        1,
+        1,
+        0,
+        0,
+    ),
+    "cloudtrail-eks/stratus-red-team__detonation_aws.persistence.iam-create-admin-user.json": (
+        "aws-cloudtrail",
+        3,
+        3,
+        0,
+        0,
+    ),
+    # Google's documentation examples: "only the most relevant fields", no timestamp
+    "gcp-workload-identity/google-iam-docs-mirror-unknown__wif_ExchangeToken_GenerateAccessToken_partial.jsonl": (
+        "gcp-cloud-audit",
+        3,
+        0,
+        0,
+        3,
+    ),
+    "gcp-workload-identity/panther__rule_tests_GCP_iamcredentials_wif_extracted.jsonl": (
+        "gcp-cloud-audit",
+        10,
+        10,
+        0,
+        0,
+    ),
+    # "shortened for clarity" by the author: no timestamp
+    "gcp-workload-identity/stratus-red-team-docs__gcp_GenerateAccessToken_impersonation_partial.jsonl": (
+        "gcp-cloud-audit",
+        2,
+        0,
+        0,
+        2,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CLOUD_EXPECTED))
+def test_cloud_counts(real_samples: Path, name: str) -> None:
+    fmt, records, rows, skipped, quarantined = CLOUD_EXPECTED[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table, (result,), quarantine = read_family(real_samples / name, "cloud")
+    assert result.format == fmt
+    assert (result.records, table.num_rows, sum(result.skipped.values()), result.quarantined) == (
+        records,
+        rows,
+        skipped,
+        quarantined,
+    )
+    assert table.num_rows + sum(result.skipped.values()) + result.quarantined == result.records
+    assert quarantine.num_rows == quarantined
+    # nothing in quarantine carries a time of its own: each is a fragment, never a dropped event
+    lines = (real_samples / name).read_text().splitlines()
+    for q in quarantine.to_pylist():
+        assert q["reason"] == "field time: no timestamp in the record", q
+        assert not _own_times(json.loads(lines[q["evidence_line"] - 1])), q
+
+
+def test_every_cloud_sample_is_covered(real_samples: Path) -> None:
+    files = {
+        str(p.relative_to(real_samples))
+        for folder in ("cloudtrail-eks", "gcp-workload-identity")
+        for p in (real_samples / folder).iterdir()
+        if p.suffix not in (".tsv", ".md")
+    }
+    assert files == set(CLOUD_EXPECTED)
+
+
+def _cloud_rows(real_samples: Path, name: str) -> pd.DataFrame:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_family(real_samples / name, "cloud")[0].to_pandas()
+
+
+def test_cloudtrail_identity_values(real_samples: Path) -> None:
+    pod_id = _cloud_rows(
+        real_samples, "cloudtrail-eks/eks-security-immersion-day__pod_identity_deep_dive_extracted.jsonl"
+    )
+    node, cli, sts = (pod_id.iloc[i] for i in range(3))
+    assert (node.action, node.session_name, node.source_ip) == (
+        "AssumeRoleForPodIdentity",
+        "i-064d652934ecf0bfc",
+        "44.219.101.145",
+    )
+    assert node.session_issuer == "arn:aws:iam::ACCOUNT_ID:role/platform-eks-node-group-20231128085853957000000011"
+    assert cli.access_key_id == "ASIA37QFXJP5LMALW5PH"
+    assert (sts.k8s_user, sts.namespace, sts.pod, sts.cluster) == (
+        "system:serviceaccount:ns-a:sa1",
+        "ns-a",
+        "app1",
+        "eksworkshop-eksctl",
+    )
+    assert (sts.principal, sts.source_ip, sts.issued_key_id) == (
+        "pods.eks.amazonaws.com",
+        "pods.eks.amazonaws.com",
+        "ASIA37QFXJP5MQOWRZ6Q",
+    )
+    lookup = _cloud_rows(
+        real_samples, "cloudtrail-eks/eks-security-immersion-day__lookup_events_AssumeRoleForPodIdentity.json"
+    )
+    cols = [c for c in lookup.columns if c not in ("event_id", "evidence_id", "evidence_line")]
+    assert lookup.iloc[0][cols].equals(node[cols])  # the same event, double-decoded
+    irsa = _cloud_rows(
+        real_samples, "cloudtrail-eks/argo-workflows-aws-plugin__irsa_AssumeRoleWithWebIdentity_denied_extracted.jsonl"
+    ).iloc[0]
+    assert (irsa.k8s_user, irsa.service_account, irsa.outcome, irsa.error_code) == (
+        "system:serviceaccount:argo:awf-aws-executor-plugin",
+        "argo/awf-aws-executor-plugin",
+        "failure",
+        "AccessDenied",
+    )
+    assert irsa.identity_provider.endswith(
+        "oidc-provider/oidc.eks.us-west-2.amazonaws.com/id/A8242F25BFBB8F98F5321B2AE63C8B5C"
+    )
+    steal = _cloud_rows(
+        real_samples,
+        "cloudtrail-eks/stratus-red-team__detonation_aws.credential-access.ec2-steal-instance-credentials.json",
+    )
+    used = steal[steal.session_name.fillna("").str.startswith("i-")]
+    assert set(used.action) == {"GetCallerIdentity", "DescribeInstances"}
+    assert set(used.source_ip) == {"18.236.253.47"}  # the instance role's keys, used from elsewhere
+    backdoor = _cloud_rows(
+        real_samples, "cloudtrail-eks/stratus-red-team__detonation_aws.persistence.iam-backdoor-user.json"
+    )
+    assert (backdoor.iloc[0].issued_key_id, backdoor.iloc[0].resource) == (
+        "AKIAL80DWDVKKM0UXEER",
+        "stratus-red-team-backdoor-u-user",
+    )
+
+
+def test_gcp_cloud_audit_values(real_samples: Path) -> None:
+    df = _cloud_rows(real_samples, "gcp-workload-identity/panther__rule_tests_GCP_iamcredentials_wif_extracted.jsonl")
+    assert set(df.service) == {"iamcredentials.googleapis.com", "iam.googleapis.com"}
+    mint = df[df.action == "GenerateAccessToken"].iloc[0]
+    assert "gke-metadata-server" in mint.user_agent
+    assert list(mint.delegation_chain) == ["projects/-/serviceAccounts/xxxxx.iam.gserviceaccount.com"]
+    assert mint.time == pd.Timestamp("2024-08-29T19:30:36.339983306Z")  # Panther's space-separated UTC time
+    assert pd.isna(mint.source_ip)  # written "callerIP" there, not Google's callerIp: kept in extra only
+    assert set(df[df.action == "SignJwt"].access_key_id) == {
+        "//iam.googleapis.com/projects/some-project/serviceAccounts/some-project@company.iam.gserviceaccount.com/keys/"
+        "a378358365ff3d22e9c1a72fecf4605ddff76b47"
+    }
