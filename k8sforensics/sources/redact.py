@@ -27,10 +27,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+import re._constants as _sre  # the parsed form of a pattern, for _literals
+import re._parser as _sre_parse
 import warnings
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
@@ -228,12 +230,16 @@ def redact_json_text(
         return redact_text(text, counts)
     # ``structured`` and ``scan``: what _STRUCTURE and BODY_TEXT_PRECHECK say of the text, when
     # the caller already knows (redact_batch asks Arrow for a whole column at once)
+    scan = bool(BODY_TEXT_PRECHECK.search(text)) if scan is None else scan
     if needs_redaction(resource, subresource) or (_STRUCTURE.search(text) if structured is None else structured):
         before = sum(counts.values())
         obj = redact(obj, resource=resource, subresource=subresource, counts=counts, text=False)
         if sum(counts.values()) != before:
+            # the text as written again (its escapes undone): scanned if the written text or
+            # this one needs it
             text = orjson.dumps(obj).decode()
-    if not (BODY_TEXT_PRECHECK.search(text) if scan is None else scan):
+            scan = scan or bool(BODY_TEXT_PRECHECK.search(text))
+    if not scan:
         return text
     found = Redactions()
     scanned = redact_text(text, found)
@@ -247,12 +253,56 @@ def redact_json_text(
     return scanned
 
 
-# what makes a body need the structured rules (a superset, as BODY_PRECHECK's first part)
-_STRUCTURE = re.compile(
-    r'(?i)"[^"]*(?:passw|passphrase|pwd|secret|token|api.?key|access.?key|private.?key|signing.?key|[_-]key|credential|cookie|'
-    r'dsn|bearer|connection.?string)[^"]*"\s*:\s*"|"name"\s*:\s*"[^"]*(?:pass|pw|key|token|secret|auth|credential)[^"]*"|'
-    r'last-applied-configuration|"Secret"|"Token(?:Review|Request)"|"(?:data|stringData)"\s*:'
+def _folded(words: str) -> str:
+    """``words`` (a regex of ASCII words) with each letter as the class of every character
+    Python's case-insensitive matching takes for it (``ſ`` for ``s``, the Kelvin sign for ``k``,
+    dotted and dotless ``i``): the pattern then means the same to Python's engine and to RE2,
+    whose own case folding differs on those."""
+    extra = {"i": "İı", "k": "\u212a", "s": "ſ"}
+    return re.sub(r"[A-Za-z]", lambda m: f"[{m[0].lower()}{m[0].upper()}{extra.get(m[0].lower(), '')}]", words)
+
+
+# every character Python's ``\s`` and ``str.strip`` take as whitespace, for RE2 (whose ``\s``
+# is ASCII only)
+_SPACE = "[\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_JSON_SPACE = "[ \t\n\r]*"
+# the last words of a key that names a credential (_CREDENTIAL_KEY), and of an environment
+# variable that holds one (_CREDENTIAL_ENV)
+_KEY_WORDS = _folded(
+    r"passw(?:or)?d|passphrase|pwd|secrets?|token|(?:api|access|secret|private|signing|session)[_-]?key|"
+    r"client[_-]?secret|credentials?|auth[_-]?token|bearer|connection[_-]?string|conn[_-]?str|dsn|cookie"
 )
+# what may stand before a key's last word (_CREDENTIAL_KEY: the start, a separator, or — its
+# lower-to-upper case change read case-insensitively — any letter), and before an env
+# variable's (_CREDENTIAL_ENV: the start or ``_``)
+# (inside a JSON string, after what may come first; ``\/`` is a written ``/``)
+_JSON_STRING_BODY = r'(?:[^"\\]|\\(?s:.))*'
+_KEY_START = "(?:[_./-]|\\\\/|[A-Za-zſ\u212aİı])"
+_KEY_NAME = f'"(?:{_JSON_STRING_BODY}?{_KEY_START})?(?:{_KEY_WORDS})'
+_ENV_NAME = f'{_KEY_NAME}|"(?:{_JSON_STRING_BODY}?_)?(?:{_folded("key|pass|pw|auth")})'
+# what a string's end may hold after its last word that ``strip`` takes away: whitespace, raw
+# or as a JSON escape
+_TRAIL = rf"(?:{_SPACE}|\\[tnrf])*"
+# a \u escape of a character a structured rule reads (a letter, whitespace, ``-./_``, anything
+# beyond ASCII): a body that spells a key or a kind that way is walked whatever it says
+_ESCAPE_THAT_MATTERS = (
+    r"\\u(?:00(?:[46][1-9a-fA-F]|[57][0-9aA]|2[0d-fD-F]|5[fF]|0[9a-dA-D]|1[c-fC-F]|[89a-fA-F][0-9a-fA-F])|"
+    r"0[1-9a-fA-F][0-9a-fA-F]{2}|[1-9a-fA-F][0-9a-fA-F]{3})"
+)
+# What makes a JSON body need the structured rules: a superset of every body ``redact`` changes
+# when the event's resource does not (the walk is decided by the resource for secrets and
+# tokens): a string-valued key whose last word names a credential, an env entry's ``name``
+# whose last word does (each after what may stand before that word), a Secret or a Secret
+# list, a token review or request, the last-applied annotation, or a \u escape that could
+# spell any of these. The same text is a Python and an
+# RE2 pattern with the same meaning (no ``\s``, ``\w`` or ``(?i)``: spelled out above), so the
+# column-level check in Arrow flags exactly the rows the per-row check flags.
+_STRUCTURE_PATTERN = (
+    rf'{_KEY_NAME}{_TRAIL}"{_JSON_SPACE}:{_JSON_SPACE}"[^"]|'
+    rf'"name"{_JSON_SPACE}:{_JSON_SPACE}(?:{_ENV_NAME}){_TRAIL}"|'
+    r'"Secret(?:List)?"|"Token(?:Review|Request)"|last-applied-configuration|' + _ESCAPE_THAT_MATTERS
+)
+_STRUCTURE = re.compile(_STRUCTURE_PATTERN)
 
 
 # --------------------------------------------------------------------------- by shape
@@ -271,8 +321,14 @@ _SHAPES = (
 # audit log or a process table). PRECHECK allows a quote before the assignment
 # (``"password": "…"`` in a log message); BODY_TEXT_PRECHECK, for whole JSON bodies, does not:
 # a JSON key that names a credential is the structured rules' business.
-PRECHECK = re.compile(rf"(?i)(?:{_WORDS})['\"]?\s*(?:[=:]|%3[ad])|--?(?:{_WORDS})\s|(?:{_WORDS})\s+\S|{_SHAPES}")
-BODY_TEXT_PRECHECK = re.compile(rf"(?i)(?:{_WORDS})\s*[=:]|--?(?:{_WORDS})\s|{_SHAPES}")
+# Where nothing comes before the words, ``\w+[_-]key`` finds what ``\w[_-]key`` finds (one
+# word character before the separator is enough for a search), without Python's engine
+# backtracking through every run of word characters: _FIRST_WORDS is _WORDS for that place.
+_FIRST_WORDS = _WORDS.replace(r"\w+[_-]", r"\w[_-]")
+PRECHECK = re.compile(
+    rf"(?i)(?:{_FIRST_WORDS})['\"]?\s*(?:[=:]|%3[ad])|--?(?:{_WORDS})\s|(?:{_FIRST_WORDS})\s+\S|{_SHAPES}"
+)
+BODY_TEXT_PRECHECK = re.compile(rf"(?i)(?:{_FIRST_WORDS})\s*[=:]|--?(?:{_WORDS})\s|{_SHAPES}")
 # The same for a map key or an object key that names a credential (``is_credential_key``
 # and ``is_credential_env``), for Arrow's RE2 engine: by its last word.
 KEY_PRECHECK = (
@@ -280,15 +336,9 @@ KEY_PRECHECK = (
     r"client.?secret|credentials?|auth.?token|bearer|connection.?string|conn.?str|dsn|cookie|session.?key|"
     r"[_-]key|[_-]pass|[_-]pw|[_-]auth|^key|^pass|^pw|^auth)$"
 )
-# A JSON body that needs the structured rules or the text rules: a string-valued key that
-# names a credential, an env entry whose name does, the last-applied annotation, a Secret or
-# a token review, or any text-rule shape.
-BODY_PRECHECK = (
-    r'(?i)"[^"]*(?:passw|passphrase|pwd|secret|token|api.?key|access.?key|private.?key|signing.?key|[_-]key|'
-    r'credential|cookie|dsn|bearer|connection.?string)[^"]*"\s*:\s*"|'
-    r'"name"\s*:\s*"[^"]*(?:pass|pw|key|token|secret|auth|credential)[^"]*"|last-applied-configuration|"Secret"|'
-    r'"Token(?:Review|Request)"|' + PRECHECK.pattern.removeprefix("(?i)")
-)
+# A JSON body that needs the structured rules or the text rules (_STRUCTURE, or any text-rule
+# shape), or a body that is not JSON and needs the text rules (PRECHECK), for Arrow's RE2.
+BODY_PRECHECK = f"{_STRUCTURE_PATTERN}|(?i:{PRECHECK.pattern.removeprefix('(?i)')})"
 
 
 # A credential named in a query string, an assignment or a command-line flag, and the value
@@ -312,15 +362,232 @@ _PRIVATE_KEY = re.compile(
 _NOT_USED = {"Base64 High Entropy String", "Hex High Entropy String", "Public IP (ipv4)"}
 
 
+def _literals(pattern: Any) -> frozenset[str] | None:
+    """Strings one of which every match of a parsed pattern contains (the longest such a
+    sequence of its top level or of a required part of it gives), or None when none is certain.
+    Lookarounds, optional parts and parts with flags of their own are passed over: leaving a
+    part out can only make the answer looser, never wrong."""
+    best: frozenset[str] | None = None
+    run: list[str] = []
+
+    def consider(found: frozenset[str] | None) -> None:
+        nonlocal best
+        if found and (best is None or min(map(len, found)) > min(map(len, best))):
+            best = found
+
+    for op, av in pattern:
+        if op is _sre.LITERAL:
+            run.append(chr(av))
+            continue
+        if run:
+            consider(frozenset({"".join(run)}))
+            run = []
+        if op is _sre.SUBPATTERN and not (av[1] or av[2]):
+            consider(_literals(av[3]))
+        elif op is _sre.BRANCH:
+            branches = [_literals(branch) for branch in av[1]]
+            if all(branches):
+                consider(frozenset().union(*branches))  # type: ignore[arg-type]
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT) and av[0] >= 1:
+            consider(_literals(av[2]))
+    if run:
+        consider(frozenset({"".join(run)}))
+    return best
+
+
+class _Literals:
+    """Does a text hold one of ``words`` (under Python's case-insensitive matching when
+    ``ignorecase``)? For an ASCII text, where lowering is exact, a substring test on the lowered
+    text (Python's ``re`` scans a case-insensitive alternation position by position); else, and
+    for a word with a character that folds to ASCII (``ſ``), the regex."""
+
+    def __init__(self, words: frozenset[str], *, ignorecase: bool) -> None:
+        flags = re.IGNORECASE if ignorecase else 0
+        self.regex = re.compile("|".join(map(re.escape, sorted(words))), flags)
+        self.ignorecase = ignorecase
+        ascii_words = {w.lower() if ignorecase else w for w in words if w.isascii()}
+        folds_to_ascii = (
+            any(not w.isascii() and all(c.isascii() or _folds_to_ascii(c) for c in w) for w in words)
+            if ignorecase
+            else False
+        )
+        self.words: tuple[str, ...] | None = None if folds_to_ascii else tuple(sorted(ascii_words))
+
+    def search(self, text: str, low: str | None = None) -> bool:
+        """``low``: ``text.lower()`` when the caller has it (ASCII text only)."""
+        if self.words is None or not text.isascii():
+            return self.regex.search(text) is not None
+        if self.ignorecase:
+            low = text.lower() if low is None else low
+            return any(w in low for w in self.words)
+        return any(w in text for w in self.words)
+
+    def starts(self, text: str, low: str | None = None) -> list[int]:
+        """Every place a word starts, in order (overlapping ones too)."""
+        if self.words is None or not text.isascii():
+            return [m.start() for m in re.finditer(f"(?=(?:{self.regex.pattern}))", text, self.regex.flags)]
+        hay = (text.lower() if low is None else low) if self.ignorecase else text
+        out: set[int] = set()
+        for w in self.words:
+            i = hay.find(w)
+            while i >= 0:
+                out.add(i)
+                i = hay.find(w, i + 1)
+        return sorted(out)
+
+
+@cache
+def _folds_to_ascii(c: str) -> bool:
+    return any(re.fullmatch(re.escape(c), chr(a), re.IGNORECASE) for a in range(128))
+
+
+def _finite(pattern: Any) -> frozenset[str] | None:
+    """Every string a parsed pattern of literals, alternatives and optional parts matches, or
+    None if it is not that simple."""
+    out = frozenset({""})
+    for op, av in pattern:
+        if op is _sre.LITERAL:
+            part = frozenset({chr(av)})
+        elif op is _sre.IN and all(o is _sre.LITERAL for o, _ in av):
+            part = frozenset(chr(c) for _, c in av)
+        elif op is _sre.SUBPATTERN and not (av[1] or av[2]):
+            part = _finite(av[3])
+        elif op is _sre.BRANCH:
+            branches = [_finite(b) for b in av[1]]
+            part = None if any(b is None for b in branches) else frozenset().union(*branches)  # type: ignore[arg-type]
+        elif op is _sre.MAX_REPEAT and av[0] == 0 and av[1] == 1:
+            inner = _finite(av[2])
+            part = None if inner is None else inner | {""}
+        else:
+            return None
+        if part is None:
+            return None
+        out = frozenset(a + b for a in out for b in part)
+        if len(out) > 256:
+            return None
+    return out
+
+
+def _words(pattern: str, flags: int) -> _Literals:
+    """A ``_Literals`` for a regex of a few words (``api_?key|password``)."""
+    words = _finite(_sre_parse.parse(pattern, flags))
+    if not words or "" in words:
+        raise ValueError(f"not a few words: {pattern!r}")
+    return _Literals(words, ignorecase=bool(flags & re.IGNORECASE))
+
+
+def _gate(pattern: re.Pattern[str]) -> _Literals | None:
+    """A cheap test that passes every text ``pattern`` matches in (the literals every match
+    contains, under the pattern's own case rules), or None if there is none worth it."""
+    try:
+        literals = _literals(_sre_parse.parse(pattern.pattern, pattern.flags))
+    except Exception:  # a pattern the parser of this Python does not take: no gate, always run
+        return None
+    if not literals or min(map(len, literals)) < 2 or pattern.flags & re.ASCII:
+        return None
+    return _Literals(literals, ignorecase=bool(pattern.flags & re.IGNORECASE))
+
+
+def _leading(pattern: Any) -> frozenset[str] | None:
+    """Strings one of which every match of a parsed pattern starts with, or None."""
+    run: list[str] = []
+    for op, av in pattern:
+        if op is _sre.LITERAL:
+            run.append(chr(av))
+            continue
+        if run:
+            return frozenset({"".join(run)})
+        if op is _sre.SUBPATTERN and not (av[1] or av[2]):
+            return _leading(av[3])
+        if op is _sre.BRANCH:
+            branches = [_leading(branch) for branch in av[1]]
+            return None if not all(branches) else frozenset().union(*branches)  # type: ignore[arg-type]
+        return None
+    return frozenset({"".join(run)}) if run else None
+
+
+def _near(pattern: re.Pattern[str]) -> tuple[int, int, _Literals] | None:
+    """Where a match of ``pattern`` can start, as (least, most) characters before one of some
+    words: the parts before the first part that starts with a word must be of bounded width
+    (a lookbehind, an optional bracket or quote), else None."""
+    if pattern.flags & re.ASCII:
+        return None
+    try:
+        parsed = _sre_parse.parse(pattern.pattern, pattern.flags)
+        if parsed.getwidth()[0] == 0:  # a pattern that can match nothing: finditer's own rules
+            return None
+        least = most = 0
+        for op, av in parsed:
+            words = _leading([(op, av)])
+            if words and min(map(len, words)) >= 2:
+                return least, most, _Literals(words, ignorecase=bool(pattern.flags & re.IGNORECASE))
+            lo, hi = _sre_parse.SubPattern(parsed.state, [(op, av)]).getwidth()
+            if hi >= _sre.MAXREPEAT:
+                return None
+            least, most = least + lo, most + hi
+    except Exception:  # a pattern this parser does not take apart: run it everywhere
+        return None
+    return None
+
+
+def _finditer_near(
+    pattern: re.Pattern[str], near: tuple[int, int, _Literals], text: str, low: str | None
+) -> list[re.Match[str]]:
+    """``pattern.finditer(text)``, the pattern tried only where ``near`` says a match can start."""
+    least, most, words = near
+    starts: set[int] = set()
+    for at in words.starts(text, low):
+        starts.update(range(max(at - most, 0), max(at - least, -1) + 1))
+    out: list[re.Match[str]] = []
+    end = 0
+    for start in sorted(starts):
+        if start >= end and (m := pattern.match(text, start)):
+            out.append(m)
+            end = m.end()
+    return out
+
+
+class _StartsAt:
+    """A pattern's ``search`` tried only where it can start: where one of the words it starts
+    with does. ``match`` at a place is what ``search`` does there, so the first match is the same."""
+
+    def __init__(self, pattern: re.Pattern[str], starts: _Literals) -> None:
+        self.pattern, self.starts = pattern, starts
+
+    def search(self, text: str) -> re.Match[str] | None:
+        for start in self.starts.starts(text):
+            m = self.pattern.match(text, start)
+            if m:
+                return m
+        return None
+
+
+class _Gated:
+    """A pattern's ``search`` run only on text where its gate finds something."""
+
+    def __init__(self, pattern: re.Pattern[str], gate: _Literals) -> None:
+        self.pattern, self.gate = pattern, gate
+
+    def search(self, text: str) -> re.Match[str] | None:
+        return self.pattern.search(text) if self.gate.search(text) else None
+
+
+Detector = tuple[str, Callable[[str], list[str]], "_Literals | None"]
+
+
 @lru_cache(maxsize=1)
-def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
-    """detect-secrets' detectors as functions from text to the credentials found in it.
+def _detectors() -> list[Detector]:
+    """detect-secrets' detectors as functions from text to the credentials found in it, each
+    with a gate: a cheap search that finds something in every text the detector finds
+    something in (None: always run).
 
     A regex detector's own ``analyze_string`` yields the first group of a pattern that has
     one, which for some is the prefix (``ghp``) rather than the token: its patterns are
     applied here, taking a group only when it is the part after a prefix (the password of a
     basic-auth URL), else the whole match carried to the end of the token (a JWT's pattern
-    stops before its signature)."""
+    stops before its signature). Each pattern is only run on text its own gate passes. The
+    keyword detector runs as its own code, its patterns searched only from where their
+    keyword occurs (most of a large body is far from any)."""
     # detect-secrets' logger setup (logging.captureWarnings) reroutes every warning of the
     # process to logging when it is imported: keep the process's own warnings as they were
     shown = warnings.showwarning
@@ -328,16 +595,24 @@ def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
         from detect_secrets.core.plugins.util import (
             get_mapping_from_secret_type_to_class,
         )
-        from detect_secrets.plugins.base import RegexBasedDetector
+        from detect_secrets.plugins import keyword
+        from detect_secrets.plugins.base import BasePlugin, RegexBasedDetector
         from detect_secrets.settings import default_settings
+        from detect_secrets.util.filetype import determine_file_type
     finally:
         warnings.showwarning = shown
 
     def by_pattern(patterns: list[re.Pattern[str]]) -> Callable[[str], list[str]]:
+        gated = [(pattern, _gate(pattern), _near(pattern)) for pattern in patterns]
+
         def find(line: str) -> list[str]:
             out = []
-            for pattern in patterns:
-                for m in pattern.finditer(line):
+            low = line.lower() if line.isascii() else None
+            for pattern, gate, near in gated:
+                if gate is not None and not gate.search(line, low):
+                    continue
+                matches = pattern.finditer(line) if near is None else _finditer_near(pattern, near, line, low)
+                for m in matches:
                     groups = [g for g in range(1, (pattern.groups or 0) + 1) if m.group(g) and m.start(g) > m.start()]
                     if groups:
                         out.append(m.group(groups[-1]))
@@ -348,23 +623,55 @@ def _detectors() -> list[tuple[str, Callable[[str], list[str]]]]:
 
         return find
 
+    def either(gates: list[_Literals | None]) -> _Literals | None:
+        # one test for all of a detector's gates, when they share their case rule
+        if not gates or None in gates or len({g.ignorecase for g in gates if g}) != 1:
+            return None
+        words = frozenset().union(*(_finite(_sre_parse.parse(g.regex.pattern)) or () for g in gates if g))
+        return _Literals(words, ignorecase=next(g.ignorecase for g in gates if g))
+
+    def by_keyword(plugin: Any) -> tuple[Callable[[str], list[str]], re.Pattern[str] | None]:
+        # the patterns detect-secrets picks for a YAML file: the most permissive about quoting
+        grammar = keyword.REGEX_BY_FILETYPE[determine_file_type("evidence.yaml")]
+        group = "(" + "|".join(keyword.DENYLIST) + ")"
+        faster: dict[Any, int] = {}
+        for pattern, number in grammar.items():
+            words = _words(group, pattern.flags)
+            if pattern.pattern.startswith(group):
+                faster[_StartsAt(pattern, words)] = number
+            else:  # every pattern holds a keyword: run it only where one is
+                faster[_Gated(pattern, words)] = number
+
+        def find(line: str) -> list[str]:
+            # BasePlugin.analyze_line is what the detector's own analyze_line calls, with the grammar
+            hits = BasePlugin.analyze_line(plugin, filename="evidence.yaml", line=line, denylist_regex_to_group=faster)
+            return [h.secret_value for h in hits]
+
+        # every pattern holds the keywords (some case-sensitively): a text without any, in any
+        # case, is one none of them matches
+        return find, _words(group, re.IGNORECASE) if all(group in p.pattern for p in grammar) else None
+
     with default_settings():
-        out: list[tuple[str, Callable[[str], list[str]]]] = []
+        out: list[Detector] = []
         shown = warnings.showwarning
         for secret_type, cls in sorted(get_mapping_from_secret_type_to_class().items()):
             if secret_type in _NOT_USED:
                 continue
             plugin = cls()
             if isinstance(plugin, RegexBasedDetector):
-                out.append((secret_type, by_pattern(list(plugin.denylist))))
-            else:
-                # the keyword detector: its YAML grammar is the most permissive about quoting
+                patterns = list(plugin.denylist)
+                out.append((secret_type, by_pattern(patterns), either([_gate(p) for p in patterns])))
+            elif isinstance(plugin, keyword.KeywordDetector):
+                find, gate = by_keyword(plugin)
+                out.append((secret_type, find, gate))
+            else:  # a detector this code does not know: run as it is, on everything
                 out.append(
                     (
                         secret_type,
                         lambda line, p=plugin: [
                             h.secret_value for h in p.analyze_line(filename="evidence.yaml", line=line, line_number=0)
                         ],
+                        None,
                     )
                 )
         warnings.showwarning = shown
@@ -379,7 +686,23 @@ def redact_text(text: str, counts: Counter[str] | None = None) -> str:
     shape replaced."""
     if not text or not PRECHECK.search(text):
         return text
+    # evidence repeats itself (the same command line, env value or URI many times): a short
+    # text's result is kept, with what it counted
+    new, found = _scan_short(text) if len(text) <= _SHORT else _scan(text)
+    if new is None:
+        return text
     counts = Redactions() if counts is None else counts
+    counts.update(dict(found))
+    return new
+
+
+_SHORT = 2048
+
+
+def _scan(text: str) -> tuple[str | None, tuple[tuple[str, int], ...]]:
+    """``text`` with what the text rules find replaced (None: nothing found), and how many
+    values each rule replaced."""
+    counts: Counter[str] = Counter()
     found: dict[str, str] = {}  # value → rule
     # a URI carries its command and query URL-encoded: look in the decoded text, replace
     # both spellings of what is found
@@ -387,7 +710,7 @@ def redact_text(text: str, counts: Counter[str] | None = None) -> str:
     for scanned in (text, decoded) if decoded != text else (text,):
         _find(scanned, found)
     if not found:
-        return text
+        return None, ()
     # A keyword detector may take a value up to the end of the line (``KEY=v aws s3 ls``):
     # where a tighter match lies inside such a span, keep the tighter one, so the stand-in is
     # the credential's own and matches it elsewhere.
@@ -400,19 +723,28 @@ def redact_text(text: str, counts: Counter[str] | None = None) -> str:
             if spelling in text:
                 counts[found[value]] += text.count(spelling)
                 text = text.replace(spelling, redacted(value))
-    return text
+    return text, tuple(counts.items())
+
+
+_scan_short = lru_cache(maxsize=16384)(_scan)
 
 
 def _find(text: str, found: dict[str, str]) -> None:
-    for m in _PRIVATE_KEY.finditer(text):
-        found[m.group(0)] = "private-key"
-    for m in _AUTH_HEADER.finditer(text):
-        found.setdefault(m.group("value"), "auth-header")
-    for m in _NAMED_VALUE.finditer(text):
+    # each rule runs only on text its gate passes (a search for what every match of it holds)
+    low = text.lower() if text.isascii() else None
+    if _PRIVATE_KEY_GATE.search(text, low):
+        for m in _PRIVATE_KEY.finditer(text):
+            found[m.group(0)] = "private-key"
+    if _AUTH_HEADER_GATE.search(text, low):
+        for m in _AUTH_HEADER.finditer(text):
+            found.setdefault(m.group("value"), "auth-header")
+    for m in _named_values(text, low):
         value = m.group("value")
         if not value.startswith(MARK) and not _is_reference(value):
             found.setdefault(value, "named-value")
-    for secret_type, analyze in _detectors():
+    for secret_type, analyze, gate in _detectors():
+        if gate is not None and not gate.search(text, low):
+            continue
         try:
             hits = analyze(text)
         except Exception:  # a detector's own failure must not stop an ingest
@@ -422,6 +754,44 @@ def _find(text: str, found: dict[str, str]) -> None:
                 continue  # the header only: the whole block is taken above
             if value and len(value) >= 4 and not value.startswith(MARK):
                 found.setdefault(value, "detect-secrets:" + secret_type)
+
+
+_PRIVATE_KEY_GATE = _gate(_PRIVATE_KEY) or _Literals(frozenset({""}), ignorecase=False)
+_AUTH_HEADER_GATE = _gate(_AUTH_HEADER) or _Literals(frozenset({""}), ignorecase=False)
+# Where _NAMED_VALUE can match: its credential word right before what each of its forms needs
+# next (``=``/``:`` or whitespace). A match starts at most one character before the run of
+# name characters that ends at that word (``(?:[a-z0-9]+[_.-])*``, a flag's dashes, the
+# whitespace or start before them).
+_NAMED_WORD = (
+    r"password|passwd|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key|"
+    r"private[_-]?key|client[_-]?secret|credentials?|auth[_-]?token|sig|signature"
+)
+_NAMED_WORDS = _words(_NAMED_WORD, re.IGNORECASE)
+_NAMED_AT = re.compile(rf"(?i)(?:{_NAMED_WORD})(?:[=:]|\s)")
+_NAME_CHAR = re.compile(r"(?i)[a-z0-9_.-]")
+
+
+def _named_values(text: str, low: str | None = None) -> list[re.Match[str]]:
+    """What ``_NAMED_VALUE.finditer(text)`` gives, trying the pattern only where a match can
+    start (the pattern backtracks through every run of name characters it is tried in: on a
+    large body, most of the time of the text rules)."""
+    starts: set[int] = set()
+    for at in _NAMED_WORDS.starts(text, low):
+        if not _NAMED_AT.match(text, at):  # not followed by what any form needs next
+            continue
+        first = at
+        while first > 0 and _NAME_CHAR.match(text, first - 1):
+            first -= 1
+        starts.update(range(max(first - 1, 0), at + 1))
+        if len(starts) > len(text) // 4:  # runs as long as the text: as cheap to try everywhere
+            return list(_NAMED_VALUE.finditer(text))
+    out: list[re.Match[str]] = []
+    end = 0
+    for start in sorted(starts):
+        if start >= end and (m := _NAMED_VALUE.match(text, start)):
+            out.append(m)
+            end = m.end()
+    return out
 
 
 def _is_reference(value: str) -> bool:
@@ -557,7 +927,7 @@ def redact_batch(batch: pa.RecordBatch, table: str, counts: Counter[str]) -> pa.
         values = col.take(taken).to_pylist()
         if kind == BODY:
             flagged_bodies = col.take(taken)
-            structure = pc.fill_null(pc.match_substring_regex(flagged_bodies, _STRUCTURE.pattern), False).to_pylist()
+            structure = pc.fill_null(pc.match_substring_regex(flagged_bodies, _STRUCTURE_PATTERN), False).to_pylist()
             scan = pc.fill_null(pc.match_substring_regex(flagged_bodies, BODY_TEXT_PRECHECK.pattern), False).to_pylist()
             if table == "audit":
                 resources = batch.column("resource").take(taken).to_pylist()
