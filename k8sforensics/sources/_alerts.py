@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ._values import text
+from .protocol import BadRecord
+
 # (Threat Matrix for Kubernetes id or None, ATT&CK id or None, tactic or None)
 Mapping = tuple[str | None, str | None, str | None]
 
@@ -91,6 +94,15 @@ def technique_columns(
         "tactic": chosen,
         "kill_chain_phase": TACTIC_PHASES.get(chosen) if chosen else None,
     }
+
+
+def vendor_time(value: Any, field: str) -> str | None:
+    """A time as these vendors write it: RFC 3339 text (or absent). A number is bad input here,
+    never read as epoch seconds or milliseconds: no vendor documents one, and its unit would be
+    a guess. Raises ``BadRecord`` naming the field."""
+    if value is None or isinstance(value, str):
+        return value
+    raise BadRecord(f"field {field}: value {text(value)!s:.80} is not an RFC 3339 time")
 
 
 def service_account(user: Any) -> str | None:

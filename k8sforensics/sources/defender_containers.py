@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ._alerts import Mapping, attack_id, first_tactic, key, service_account, technique_columns
+from ._alerts import Mapping, attack_id, first_tactic, key, service_account, technique_columns, vendor_time
 from ._json import loads
 from ._values import as_list, json_text, text
 from .protocol import BadRecord
@@ -97,7 +97,15 @@ def _alert(record: Any) -> dict[str, Any] | None:
     return candidate
 
 
-def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any] | BadRecord]:
+    # a bad value is given back as the record's reason, naming the field (not wrapped)
+    try:
+        yield _row(record)
+    except BadRecord as e:
+        yield e
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
     a = _alert(record)
     if a is None:
         raise BadRecord("not a Defender for Cloud alert (no alertType)")
@@ -111,13 +119,17 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     namespace = _entity(entities, "k8s-namespace")
     pod = _entity(entities, "k8s-pod")
     account_entity = _entity(entities, "k8s-serviceaccount") or _entity(entities, "account")
-    user = _name(account_entity)
+    sa = _sa(account_entity, by_id)
+    # a service account in the Kubernetes spelling, so it meets the audit log's user column
+    user = f"system:serviceaccount:{sa.replace('/', ':', 1)}" if sa else _name(account_entity)
     ip = _entity(entities, "ip")
     techniques = [t for t in map(attack_id, as_list(key(a, "techniques"))) if t]
     start = key(a, "startTimeUtc")
-    yield {
-        "time": start if start is not None else key(a, "timeGenerated") or key(a, "timeGeneratedUtc"),
-        "time_end": key(a, "endTimeUtc"),
+    return {
+        "time": vendor_time(
+            start if start is not None else key(a, "timeGenerated") or key(a, "timeGeneratedUtc"), "time"
+        ),
+        "time_end": vendor_time(key(a, "endTimeUtc"), "time_end"),
         "vendor": "microsoft",
         "product": key(a, "productName") or "Microsoft Defender for Cloud",
         "alert_id": key(a, "systemAlertId") or key(record, "name"),
@@ -137,7 +149,7 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         "container": _name(_entity(entities, "container")) or named.get("containername"),
         "node": key(_entity(entities, "host"), "hostName") or named.get("nodename"),
         "user": user,
-        "service_account": _sa(account_entity, by_id) or service_account(user),
+        "service_account": sa or service_account(user),
         "source_ip": key(ip, "address"),
         "account": _match(_SUBSCRIPTION, resource_id) or named.get("effectivesubscriptionid"),
         "resource": resource_id,

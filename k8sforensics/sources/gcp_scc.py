@@ -6,7 +6,7 @@ bare ``Finding``. Fields: https://cloud.google.com/security-command-center/docs/
 — ``category`` (``Execution: Added Malicious Binary Executed``), ``kubernetes.pods[]`` and
 ``nodes[]``, ``access.principalEmail``/``callerIp``, ``mitreAttack``, and the older Container
 Threat Detection ``sourceProperties`` (``Pod_Namespace``, ``Pod_Name``, ``Container_Name``,
-``VM_Instance_Name``). No real finding was available to test with: the fixtures follow Google's
+``VM_Instance_Name``). The finding pages' examples wrap it as ``{"findings": {...}}``. No real finding was available to test with: the fixtures follow Google's
 documented example findings.
 
 ``time`` is ``eventTime`` (``createTime`` when a finding has none: its own time), and
@@ -21,8 +21,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from ._alerts import Mapping, service_account, tactic, technique_columns
+from ._alerts import Mapping, service_account, tactic, technique_columns, vendor_time
 from ._values import as_list, as_object, json_text, text
+from .protocol import BadRecord
 
 NAME = "gcp-scc"
 FAMILY = "alerts"
@@ -134,17 +135,27 @@ def _finding(record: Any) -> dict[str, Any] | None:
     """The finding a record holds (a notification's, a list result's) or is."""
     if not isinstance(record, dict):
         return None
-    f = record.get("finding") if isinstance(record.get("finding"), dict) else record
+    # the console's JSON view and the per-finding example pages write the key "findings"
+    wrapped = record.get("finding", record.get("findings"))
+    f = wrapped if isinstance(wrapped, dict) else record
     name = f.get("canonicalName") or f.get("name")
     if isinstance(f.get("category"), str) and isinstance(name, str) and _FINDING_NAME.match(name):
         return f
     return None
 
 
-def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, Any] | BadRecord]:
+    # a bad value is given back as the record's reason, naming the field (not wrapped)
+    try:
+        yield _row(record)
+    except BadRecord as e:
+        yield e
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
     f = _finding(record)
     if f is None:
-        raise ValueError("not a Security Command Center finding (no category and finding name)")
+        raise BadRecord("not a Security Command Center finding (no category and finding name)")
     resource = as_object(record.get("resource")) if f is not record else {}
     k8s = as_object(f.get("kubernetes"))
     pods = [p for p in as_list(k8s.get("pods")) if isinstance(p, dict)]
@@ -157,8 +168,8 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
     category = f["category"]
     resource_name = f.get("resourceName")
     event_time = f.get("eventTime")
-    time = event_time if event_time is not None else f.get("createTime")
-    yield {
+    time = vendor_time(event_time if event_time is not None else f.get("createTime"), "time")
+    return {
         "time": time,
         "time_end": time,
         "vendor": "google",
@@ -214,10 +225,13 @@ def _container(pod: dict[str, Any], finding: dict[str, Any]) -> str | None:
     return containers[0].get("name") if len(containers) == 1 else None
 
 
-def _labels(value: Any) -> dict[str, str] | None:
-    pairs = [(p.get("name"), p.get("value")) for p in as_list(value) if isinstance(p, dict)]
-    out = {k: v for k, v in pairs if isinstance(k, str) and isinstance(v, str)}
-    return out or None
+def _labels(value: Any) -> dict[str, Any] | None:
+    """A pod's ``[{"name", "value"}]`` labels as a map; anything else is bad input, never dropped."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(p, dict) for p in value):
+        raise BadRecord(f"field labels: value {text(value)!s:.80} is not a list of name/value pairs")
+    return {text(p.get("name")): p.get("value") for p in value} or None
 
 
 def _match(pattern: re.Pattern[str], value: Any) -> str | None:

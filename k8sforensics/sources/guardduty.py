@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from ._alerts import Mapping, key, path, service_account, tactic, technique_columns
+from ._alerts import Mapping, key, path, service_account, tactic, technique_columns, vendor_time
 from ._values import as_list, json_text, text
 from .protocol import BadRecord, NotAnEvent
 
@@ -146,9 +146,12 @@ def rows(record: dict[str, Any], context: dict[str, Any]) -> Iterator[dict[str, 
         detail = record.get("detail")
         if not _is_finding(detail):
             raise BadRecord("EventBridge detail is not a GuardDuty finding")
-        yield _row(detail)
-        return
-    yield _row(record)
+        record = detail
+    # a bad value is given back as the record's reason, naming the field (not wrapped)
+    try:
+        yield _row(record)
+    except BadRecord as e:
+        yield e
 
 
 def _row(f: dict[str, Any]) -> dict[str, Any]:
@@ -161,8 +164,8 @@ def _row(f: dict[str, Any]) -> dict[str, Any]:
     purpose = kind.split(":", 1)[0]
     first_seen = key(service, "eventFirstSeen")
     return {
-        "time": first_seen if first_seen is not None else key(f, "createdAt"),
-        "time_end": key(service, "eventLastSeen"),
+        "time": vendor_time(first_seen if first_seen is not None else key(f, "createdAt"), "time"),
+        "time_end": vendor_time(key(service, "eventLastSeen"), "time_end"),
         "vendor": "aws",
         "product": "GuardDuty",
         "alert_id": key(f, "id"),

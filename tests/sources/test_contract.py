@@ -62,6 +62,8 @@ REAL_FORMAT = {
     "k8s-object-lists": "kubectl",
     "cloudtrail-eks": "aws-cloudtrail",
     "gcp-workload-identity": "gcp-cloud-audit",
+    "guardduty-eks": "guardduty",
+    "azure-defender-containers": "defender-containers",
 }
 # the decoded inner event of an AKS record: a bare audit.k8s.io Event
 REAL_FILE_FORMAT = {
@@ -75,7 +77,7 @@ def fixture_files() -> list[Path]:
     # the family folders whole and count what they hold)
     return sorted(
         p
-        for family in ("audit", "runtime", "flows", "objects", "cloud", "quirks")
+        for family in ("audit", "runtime", "flows", "objects", "alerts", "cloud", "quirks")
         for p in (FIXTURES / family).iterdir()
         if p.is_file()
     )
@@ -355,6 +357,21 @@ BAD_VALUES: dict[str, Callable[[], tuple[str, list[str], str]]] = {
         [("protoPayload.status", {"code": "denied"})],
         "protoPayload.status.code",
         [("timestamp", LATE)],
+    ),
+    "guardduty": lambda: _json_case(
+        "guardduty__runtime.jsonl", [("service.count", "many")], "count", [("service.eventFirstSeen", LATE)]
+    ),
+    "defender-containers": lambda: _json_case(
+        "defender_containers__bad_alerts.jsonl",
+        [("EndTimeUtc", 1700000000000)],  # a number: no vendor writes one, its unit would be a guess
+        "time_end",
+        [("StartTimeUtc", LATE)],
+    ),
+    "gcp-scc": lambda: _json_case(
+        "gcp_scc__bad_findings.jsonl",
+        [("finding.kubernetes", {"pods": [{"ns": "shop", "name": "web", "labels": "app=web"}]})],
+        "labels",
+        [("finding.eventTime", LATE)],
     ),
 }
 

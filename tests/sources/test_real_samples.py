@@ -282,6 +282,106 @@ def test_every_quarantined_audit_and_flow_record_is_explained(real_samples: Path
     assert set(used) == set(range(len(QUARANTINE_ALLOWED))), "an allow-list entry explains nothing any more: remove it"
 
 
+# --------------------------------------------------------------------------- vendor alerts
+
+# file → (format, records per PROVENANCE.md, rows, skipped, quarantined); each is a real finding
+ALERT_EXPECTED = {
+    "guardduty-eks/cdk-eks-blueprints-patterns__get-findings_PrivilegedContainer_extracted.jsonl": (
+        "guardduty",
+        1,
+        1,
+        0,
+        0,
+    ),
+    "guardduty-eks/sumologic-docs__guardduty_PortProbe_k8s_node_finding_extracted.jsonl": ("guardduty", 1, 1, 0, 0),
+    "azure-defender-containers/sumologic-docs__defender_for_cloud_K8S_AdmissionController_alert_extracted.jsonl": (
+        "defender-containers",
+        1,
+        1,
+        0,
+        0,
+    ),
+    "azure-defender-containers/yaku__defender-for-cloud_alert_properties_K8S_extracted.jsonl": (
+        "defender-containers",
+        2,
+        2,
+        0,
+        0,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ALERT_EXPECTED))
+def test_alert_counts(real_samples: Path, name: str) -> None:
+    fmt, records, rows, skipped, quarantined = ALERT_EXPECTED[name]
+    table, (result,), quarantine = read_family(real_samples / name, "alerts")
+    assert result.format == fmt
+    assert (result.records, table.num_rows, sum(result.skipped.values()), result.quarantined) == (
+        records,
+        rows,
+        skipped,
+        quarantined,
+    )
+    assert table.num_rows + sum(result.skipped.values()) + result.quarantined == result.records
+    assert quarantine.num_rows == quarantined
+
+
+def test_every_alert_sample_is_covered(real_samples: Path) -> None:
+    files = {
+        str(p.relative_to(real_samples))
+        for folder in ("guardduty-eks", "azure-defender-containers")
+        for p in (real_samples / folder).iterdir()
+        if p.suffix not in (".tsv", ".md")
+    }
+    assert files == set(ALERT_EXPECTED)
+
+
+def test_guardduty_sample_values(real_samples: Path) -> None:
+    table, _, _ = read_family(
+        real_samples / "guardduty-eks/cdk-eks-blueprints-patterns__get-findings_PrivilegedContainer_extracted.jsonl",
+        "alerts",
+    )
+    row = table.to_pylist()[0]
+    assert (row["cluster"], row["namespace"], row["pod"], row["container"]) == (
+        "guardduty-blueprint",
+        "argocd",
+        "privileged-pod",
+        "app",
+    )
+    assert (row["user"], row["service_account"]) == (
+        "system:serviceaccount:argocd:argocd-application-controller",
+        "argocd/argocd-application-controller",
+    )
+    assert (row["source_ip"], row["severity"], row["severity_raw"]) == ("10.0.205.129", "medium", "5")
+    assert (row["technique_id"], row["attack_id"], row["tactic"]) == ("MS-TA9018", "T1610", "Privilege Escalation")
+    assert row["time"] == pd.Timestamp("2023-03-22T21:27:18.186Z")
+    probe = read_family(
+        real_samples / "guardduty-eks/sumologic-docs__guardduty_PortProbe_k8s_node_finding_extracted.jsonl", "alerts"
+    )[0].to_pylist()[0]
+    # a kops worker: the cluster from the KubernetesCluster tag, the instance id as resource, no node
+    assert (probe["cluster"], probe["resource"], probe["node"]) == ("k8s.travellogic.info", "i-0d6c314027f74dc82", None)
+    assert (probe["source_ip"], probe["count"], probe["severity"]) == ("180.70.170.34", 743, "low")
+
+
+def test_defender_sample_values(real_samples: Path) -> None:
+    table, _, _ = read_family(
+        real_samples
+        / "azure-defender-containers/sumologic-docs__defender_for_cloud_K8S_AdmissionController_alert_extracted.jsonl",
+        "alerts",
+    )
+    row = table.to_pylist()[0]
+    assert (row["cluster"], row["account"]) == ("k8s--295-aks1-28-otc-dev-v4", "1111111-1111-1111-111-11111111")
+    # the alert's own Intent ("Persistence, CredentialAccess") gives the tactic
+    assert (row["technique_id"], row["attack_id"], row["tactic"]) == ("MS-TA9015", "T1546", "Persistence")
+    assert (row["severity"], row["severity_raw"]) == ("low", "Informational")
+    props, _, _ = read_family(
+        real_samples / "azure-defender-containers/yaku__defender-for-cloud_alert_properties_K8S_extracted.jsonl",
+        "alerts",
+    )
+    assert props.column("alert_type").to_pylist() == ["K8S_PrivilegedContainer", "K8S.NODE_SuspectDownloadArtifacts"]
+    assert props.column("tactic").to_pylist() == ["Privilege Escalation", "Persistence"]
+
+
 # --------------------------------------------------------------------------- cloud control-plane calls
 
 # file → (format, records per PROVENANCE.md, rows, skipped, quarantined). Every quarantined
