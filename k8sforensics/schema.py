@@ -17,6 +17,7 @@ TIME = pa.timestamp("ns", tz="UTC")
 STR = pa.string()
 STR_LIST = pa.list_(pa.string())
 LABELS = pa.map_(pa.string(), pa.string())
+BOOL = pa.bool_()
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,78 @@ FLOWS = Table(
     "Network flows between pods, nodes and the outside; the core namespace/pod columns are the source side's.",
 )
 
+CLOUD = Table(
+    "cloud",
+    CORE
+    + _cols(
+        ("provider", STR, "aws | gcp | azure"),
+        ("account", STR, "AWS account id, GCP project id, Azure subscription id the call was made in"),
+        ("region", STR, "AWS region, GCP location, Azure location"),
+        ("service", STR, "the service called: eventSource (s3.amazonaws.com), serviceName (storage.googleapis.com)"),
+        ("action", STR, "the API call: eventName (GetObject), methodName, operationName"),
+        ("principal", STR, "who called: an ARN, a service-account or user email, a UPN or object id"),
+        ("principal_type", STR, "IAMUser, AssumedRole, WebIdentityUser, AWSService, Root, serviceAccount, user, ..."),
+        ("principal_id", STR, "the provider's stable id of the caller (principalId, uniqueId, oid)"),
+        ("session_name", STR, "the session's name (AssumedRole session, i-... for an instance role)"),
+        ("session_issuer", STR, "the role or identity the session was issued from (sessionIssuer.arn, first delegate)"),
+        ("session_created", TIME, "when the session was issued (sessionContext.attributes.creationDate)"),
+        ("access_key_id", STR, "the access key the call was signed with (an identifier, not the secret)"),
+        (
+            "issued_key_id",
+            STR,
+            "the access key id a credential-issuing call returned (AssumeRole*, GetSessionToken, CreateAccessKey)",
+        ),
+        ("delegation_chain", STR_LIST, "identities the call was delegated through (GCP delegation info, role chains)"),
+        ("web_identity", STR, "the OIDC subject of a web-identity call (system:serviceaccount:<ns>:<sa> for IRSA)"),
+        ("identity_provider", STR, "the OIDC provider or workload identity pool that vouched for the caller"),
+        ("source_ip", STR, "address the call came from (an address, or the provider's name for its own network)"),
+        ("user_agent", STR, "the caller's user agent"),
+        ("resource", STR, "the main resource acted on (ARN, resourceName, resource id)"),
+        ("resources", STR_LIST, "every resource the record names"),
+        ("outcome", STR, "success | failure"),
+        ("error_code", STR, "errorCode, status code name"),
+        ("error_message", STR, "errorMessage, status message"),
+        ("read_only", BOOL, "the call only reads (readOnly, a Get/List/Describe)"),
+        ("request_id", STR, "the provider's request id"),
+        ("cloud_event_id", STR, "the provider's event id (eventID, insertId)"),
+        ("k8s_user", STR, "the Kubernetes identity the record carries (IRSA subject, Pod Identity tags, GKE KSA)"),
+        ("request_parameters", STR, "request parameters as JSON text, credentials redacted"),
+        ("response_elements", STR, "response elements as JSON text, credentials redacted (issued session secrets)"),
+        ("extra", STR, "JSON of every source field not mapped to a column"),
+    ),
+    "Cloud control-plane calls (CloudTrail, GCP Cloud Audit Logs, Azure Activity), joined to the pod or node that "
+    "made them where the session, address and time say so.",
+)
+
+ALERTS = Table(
+    "alerts",
+    CORE
+    + _cols(
+        ("time_end", TIME, "last time the vendor saw the activity (equals time for one event)"),
+        ("vendor", STR, "aws | microsoft | google | ..."),
+        ("product", STR, "GuardDuty, Defender for Containers, Security Command Center, ..."),
+        ("alert_id", STR, "the vendor's id of the alert"),
+        ("alert_type", STR, "the vendor's type (PrivilegeEscalation:Kubernetes/PrivilegedContainer, K8S_...)"),
+        ("title", STR, "the vendor's title"),
+        ("description", STR, "the vendor's description"),
+        ("severity", STR, "low, medium, high or critical (the vendor's scale mapped)"),
+        ("severity_raw", STR, "the vendor's severity as written"),
+        ("technique_id", STR, "Microsoft Threat Matrix for Kubernetes technique, MS-TA90xx (null: none fits)"),
+        ("attack_id", STR, "MITRE ATT&CK technique, Txxxx[.xxx]"),
+        ("tactic", STR, "tactic (Threat Matrix / ATT&CK name)"),
+        ("kill_chain_phase", STR, "Lockheed Martin kill-chain phase"),
+        ("user", STR, "the Kubernetes or cloud identity the alert names"),
+        ("source_ip", STR, "the remote address the alert names"),
+        ("destination_ip", STR, "the address the activity went to"),
+        ("account", STR, "cloud account, project or subscription"),
+        ("resource", STR, "the cloud resource the alert is about (cluster ARN, instance, ...)"),
+        ("count", pa.int64(), "how many times the vendor saw it"),
+        ("extra", STR, "JSON of every source field not mapped to a column"),
+    ),
+    "Vendor findings (GuardDuty, Defender for Containers, Security Command Center) as alerts: anchors on the "
+    "timeline beside the toolkit's own findings.",
+)
+
 OBJECTS = Table(
     "objects",
     _cols(
@@ -242,7 +315,6 @@ OBJECTS = Table(
 # Built from the objects table (and, with enrichment, from what the events reveal).
 
 JSON = STR  # a column holding JSON text
-BOOL = pa.bool_()
 
 
 def _context(name: str, meaning: str, *specs: tuple[str, pa.DataType, str]) -> Table:
@@ -411,6 +483,19 @@ CONTAINERS = _context(
     ("node", STR, "node"),
     ("first_seen", TIME, "first seen"),
 )
+CLOUD_BINDINGS = _context(
+    "cloud_bindings",
+    "Which cloud identity a Kubernetes identity or node can act as: one row per binding.",
+    ("kind", STR, "irsa | pod-identity | gke-workload-identity | azure-workload-identity | node-instance"),
+    ("provider", STR, "aws | gcp | azure"),
+    ("namespace", STR, "namespace of the service account (null for a node)"),
+    ("service_account", STR, "service account name (null for a node)"),
+    ("node", STR, "node name, for a node's instance identity"),
+    ("cloud_identity", STR, "role ARN, Google service-account email, Azure client id, or instance id"),
+    ("audience", STR, "token audience the binding expects, when known"),
+    ("declared_by", STR, "where the binding comes from: annotation, association, providerID, ..."),
+    ("evidence_id", STR, "evidence the binding came from"),
+)
 CONTEXT_TABLES = {
     t.name: t
     for t in (
@@ -425,6 +510,7 @@ CONTEXT_TABLES = {
         WORKLOADS,
         POD_IPS,
         CONTAINERS,
+        CLOUD_BINDINGS,
     )
 }
 
@@ -471,5 +557,5 @@ FINDINGS = Table(
     time_required=False,
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, RUNTIME, FLOWS, OBJECTS, QUARANTINE)}
+TABLES: dict[str, Table] = {t.name: t for t in (AUDIT, RUNTIME, FLOWS, CLOUD, ALERTS, OBJECTS, QUARANTINE)}
 EVENT_TABLES = ("audit", "runtime", "flows")

@@ -30,8 +30,9 @@ import pyarrow.parquet as pq
 from ..case import Case, Transaction, superseded_table
 from ..context.enrich import STEPS as ENRICH_STEPS
 from ..context.rebuild import rebuild_context
-from ..schema import AUDIT, EVENT_TABLES, QUARANTINE, TABLES
+from ..schema import AUDIT, QUARANTINE, TABLES
 from ..sources import (
+    SMALL_FILE_BYTES,
     FileResult,
     OnBadLines,
     PathsLike,
@@ -181,6 +182,8 @@ def ingest(
                 keep_secrets=keep_secrets,
                 time_range=time_range,
                 vpc_fields=vpc_fields,
+                # below its break-even a small file is cheaper per record than through DuckDB
+                small_file_bytes=SMALL_FILE_BYTES,
             ).prepare()
             if reader.result.unrecognised:
                 report.unrecognised.append((str(path), reader.result.unrecognised))
@@ -300,7 +303,7 @@ def _record_ingest(tx: Transaction, report: IngestReport, parts: dict[str, list[
     for name, new in parts.items():
         tables.setdefault(name, {"parts": []})["parts"].extend(new)
     view = tx.view()
-    for name in (*EVENT_TABLES, "objects"):
+    for name in (n for n in TABLES if n != QUARANTINE.name):
         if name in parts or (name == "audit" and report.superseded):
             t = tables.setdefault(name, {"parts": []})
             t["rows"] = sum(m["files"][p]["rows"] for p in t["parts"]) - len(view._superseded(name))
@@ -376,6 +379,7 @@ def _parse_on(
             keep_secrets=keep_secrets,
             time_range=time_range,
             vpc_fields=vpc_fields,
+            small_file_bytes=SMALL_FILE_BYTES,
             evidence=ev,
             folder=str(tx.staging / "tasks" / name),
             name=name,

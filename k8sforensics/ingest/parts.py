@@ -240,6 +240,7 @@ def parse_file(
     keep_secrets: bool = False,
     time_range: tuple[Any, Any] | None = None,
     vpc_fields: Sequence[str] | None = None,
+    small_file_bytes: int = 0,
 ) -> ParsedFile:
     """Parse one evidence file into Parquet parts under ``folder`` (a task of a distributed
     ingest: it runs on a Dask worker). The folder is emptied first, so a retried task never
@@ -257,6 +258,7 @@ def parse_file(
         keep_secrets=keep_secrets,
         time_range=time_range,
         vpc_fields=vpc_fields,
+        small_file_bytes=small_file_bytes,
     ).prepare()  # type: ignore[arg-type]
     table = TABLES[reader.result.family or ""]
     writer = PartWriter(out, table)

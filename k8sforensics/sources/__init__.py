@@ -13,7 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ..schema import AUDIT, FLOWS, OBJECTS, RUNTIME, TABLES, Table
+from ..schema import ALERTS, AUDIT, CLOUD, FLOWS, OBJECTS, RUNTIME, TABLES, Table
 from . import (
     aks_audit,
     aws_cloudtrail,
@@ -37,6 +37,7 @@ from . import (
 )
 from ._driver import (
     MAX_RECORD_BYTES,
+    SMALL_FILE_BYTES,
     Evidence,
     FileResult,
     OnBadLines,
@@ -68,7 +69,14 @@ FORMATS: tuple[FormatModule, ...] = (
     gcp_cloud_audit,
     kubectl,
 )
-FAMILIES: dict[str, Table] = {"audit": AUDIT, "runtime": RUNTIME, "flows": FLOWS, "objects": OBJECTS}
+FAMILIES: dict[str, Table] = {
+    "audit": AUDIT,
+    "runtime": RUNTIME,
+    "flows": FLOWS,
+    "cloud": CLOUD,
+    "alerts": ALERTS,
+    "objects": OBJECTS,
+}
 
 PathsLike = str | os.PathLike[str] | Iterable[str | os.PathLike[str]]
 
@@ -116,12 +124,16 @@ def open_reader(
     keep_secrets: bool = False,
     time_range: tuple[Any, Any] | None = None,
     vpc_fields: Sequence[str] | None = None,
+    small_file_bytes: int = 0,
 ) -> Reader:
     """A reader for one file; its format is sniffed by ``prepare()`` or when ``batches()``
     starts. ``fast=False`` turns the DuckDB fast path off (the per-record path is the reference);
     ``keep_secrets=True`` turns credential redaction off (a sealed case only); ``time_range``
     the accepted event times ``(start, end)`` (default 1970-01-01 to 2100-01-01);
-    ``vpc_fields`` the field order of a headerless VPC flow log (see ``format_options``)."""
+    ``vpc_fields`` the field order of a headerless VPC flow log (see ``format_options``);
+    ``small_file_bytes`` reads a file whose records end within that many bytes per record even
+    where the fast path applies (ingest passes ``SMALL_FILE_BYTES``; 0, the default, keeps the
+    fast path for every file, as the format tests want)."""
     return Reader(
         path,
         evidence or hash_file(path),
@@ -135,6 +147,7 @@ def open_reader(
         keep_secrets=keep_secrets,
         time_range=time_range,
         format_options=format_options(vpc_fields=vpc_fields),
+        small_file_bytes=small_file_bytes,
     )
 
 
@@ -181,6 +194,7 @@ __all__ = [
     "OnBadLines",
     "PathsLike",
     "Reader",
+    "SMALL_FILE_BYTES",
     "expand_paths",
     "format_options",
     "formats",
