@@ -1,5 +1,5 @@
 """The inventory: context tables (pods, namespaces, services, endpoints, nodes, service
-accounts, RBAC, network policies, workloads) built from Kubernetes objects.
+accounts, RBAC, network policies, workloads, cloud bindings) built from Kubernetes objects.
 
 Workloads are resolved through owner references (Pod → ReplicaSet → Deployment,
 Pod → Job → CronJob); where the owner object is not in the dump, from the naming
@@ -23,6 +23,7 @@ from ..schema import CONTEXT_TABLES, OBJECTS, Table
 from ..sources._arrow import rows_to_batch
 from ..sources._k8s import container_id
 from ..sources._values import as_object
+from .cloud import binding_rows
 
 _CRONJOB_JOB = re.compile(r"^(?P<cronjob>.+)-\d{8,10}$")  # jobs a CronJob creates: <name>-<minutes since epoch>
 
@@ -153,6 +154,7 @@ def build_context(
             }
         )
     rows["rbac"] = _rbac(by_kind)
+    rows["cloud_bindings"] = binding_rows(by_kind)  # annotations and providerIDs: context/cloud.py
     for obj, r in by_kind.get("NetworkPolicy", []):
         md, spec = as_object(obj.get("metadata")), as_object(obj.get("spec"))
         rows["network_policies"].append(
