@@ -64,8 +64,9 @@ _AWS_PROVIDER = re.compile(r"^aws://(?:/[^/]*)?/(?P<instance>i-[0-9a-f]{8,17})$"
 _GCE_PROVIDER = re.compile(r"^gce://(?P<project>[^/]+)/(?P<zone>[^/]+)/(?P<name>[^/]+)$")
 _AZURE_PROVIDER = re.compile(r"^azure://(?P<id>/subscriptions/[^/]+/resourceGroups/.+)$", re.IGNORECASE)
 # an EC2 instance id, which an instance-profile role session is named after
-# (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html)
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$")
+# (https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_switch-role-ec2.html); ids are
+# lowercase hex, but an id re-cased by an export or anonymiser is still one (compared lowercased)
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8}(?:[0-9a-f]{9})?$", re.IGNORECASE)
 
 
 def instance_identity(provider_id: Any) -> tuple[str, str] | None:
@@ -246,6 +247,7 @@ _READ = (
     "resource",
     "k8s_user",
     "service_account",
+    "web_identity",
 )
 _OUT_COLUMNS = ("session_key", "bound_identity", "used_from", "attributed_by")
 # GKE's metadata server mints the Google service account's token for the pod
@@ -290,10 +292,10 @@ def cloud_sessions(
     pods = pods if pods is not None else to_frame(PODS.arrow_schema.empty_table())
     sessions = _issue_sessions(out, addr, pods, instances=instances)
 
-    result: dict[str, list[Any]] = {c: out[c].astype(object).tolist() for c in ("service_account", *_POD_COLUMNS)}
+    result: dict[str, list[Any]] = {c: _values(out[c]) for c in ("service_account", *_POD_COLUMNS)}
     for col in _OUT_COLUMNS:
         result[col] = [None] * n
-    col = {c: out[c].astype(object).tolist() if c in out.columns else [None] * n for c in _READ}
+    col = {c: _values(out[c]) if c in out.columns else [None] * n for c in _READ}
     for i in range(n):
         key = _text(col["issued_key_id"][i]) if _text(col["issued_key_id"][i]) in sessions else None
         key = key or (_text(col["access_key_id"][i]) if _text(col["access_key_id"][i]) in sessions else None)
@@ -307,7 +309,7 @@ def cloud_sessions(
             result["attributed_by"][i] = s["attributed_by"] if own else "access-key"
             result["used_from"][i] = _used_from(addr, i, own_node=None)
         elif session_name and INSTANCE_ID.match(session_name) and col["principal_type"][i] == "AssumedRole":
-            node = instances.get(session_name)
+            node = instances.get(session_name.lower())
             # the node owns the session; the pod columns name who used it from a pod's address
             _fill(result, i, _address_owner(addr, i) if addr["kind"][i] == "pod" else {}, overwrite=True)
             result["node"][i] = node
@@ -315,6 +317,13 @@ def cloud_sessions(
             result["bound_identity"][i] = session_name
             result["attributed_by"][i] = "instance-id"
             result["used_from"][i] = _used_from(addr, i, own_node=node) if node else _used_from_unowned(addr, i)
+        elif col["action"][i] == "AssumeRoleWithWebIdentity" and parse_service_account(col["web_identity"][i]):
+            # an IRSA exchange that issued no key (denied, or its answer not logged): still the
+            # service account's, from whoever held the address
+            ns, name = parse_service_account(col["web_identity"][i]) or ("", "")
+            _fill(result, i, {"service_account": f"{ns}/{name}", **_address_owner(addr, i)}, overwrite=True)
+            result["attributed_by"][i] = "irsa-subject"
+            result["used_from"][i] = _used_from(addr, i, own_node=None)
         elif col["provider"][i] == "gcp" and _gke_identity(col, i):
             owner = _address_owner(addr, i)
             _fill(result, i, owner, overwrite=bool(owner))
@@ -328,8 +337,13 @@ def cloud_sessions(
         else:
             result["used_from"][i] = "unknown"  # not the cluster's credential as far as the evidence shows
     for name, values in result.items():
-        out[name] = pd.array(values, dtype=object)
+        out[name] = pd.Series(values, index=out.index, dtype=object)  # None, not NaN, where unknown
     return out
+
+
+def _values(column: pd.Series) -> list[Any]:
+    """A column as a list, missing values as None (pandas' string dtype gives NaN)."""
+    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def _text(v: Any) -> str | None:
@@ -375,7 +389,7 @@ def _addresses(
             kinds[i] = "unknown"
     out: dict[str, list[Any]] = {"kind": kinds}
     for c in _POD_COLUMNS:
-        out[c] = [None if pd.isna(v) else v for v in held[c].tolist()]
+        out[c] = _values(held[c])
     return out
 
 
@@ -406,10 +420,9 @@ def _used_from(addr: dict[str, list[Any]], i: int, *, own_node: str | None) -> s
 
 
 def _used_from_unowned(addr: dict[str, list[Any]], i: int) -> str:
-    # an instance session whose node the inventory does not name: a node's address cannot be
-    # told from the owner's, a pod's or an outside one can
-    kind = addr["kind"][i]
-    return "unknown" if kind == "node" else str(kind)
+    # an instance session whose node the inventory does not name: any node's or public address
+    # could be the instance's own; only a pod's address says the credential left it
+    return "pod" if addr["kind"][i] == "pod" else "unknown"
 
 
 def _instances(bindings: pd.DataFrame | None) -> dict[str, str]:
@@ -417,7 +430,7 @@ def _instances(bindings: pd.DataFrame | None) -> dict[str, str]:
     if bindings is None or not len(bindings):
         return {}
     rows = bindings[(bindings["kind"] == "node-instance") & bindings["node"].notna()]
-    return {str(i): str(nd) for i, nd in zip(rows["cloud_identity"], rows["node"])}
+    return {str(i).lower(): str(nd) for i, nd in zip(rows["cloud_identity"], rows["node"])}
 
 
 def _params(v: Any) -> dict[str, Any]:
@@ -474,7 +487,7 @@ def _issue_sessions(
         parent = sessions.get(_text(row.get("access_key_id")) or "")
         name = _text(row.get("session_name"))
         if parent is None and name and INSTANCE_ID.match(name) and row.get("principal_type") == "AssumedRole":
-            parent = {"node": instances.get(name), "bound_identity": name, "attributed_by": "instance-id"}
+            parent = {"node": instances.get(name.lower()), "bound_identity": name, "attributed_by": "instance-id"}
         if action == "AssumeRoleWithWebIdentity" and subject:
             # IRSA: the subject is the service account; the pod is whoever held the address then
             owner = _address_owner(addr, i)
