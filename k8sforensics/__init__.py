@@ -33,7 +33,7 @@ from .context.enrich import enrich
 from .detect import detect
 from .errors import CaseError, K8sForensicsError
 from .ingest import ingest
-from .ingest.loaders import read_audit, read_flows, read_runtime
+from .ingest.loaders import read_alerts, read_audit, read_cloud, read_flows, read_runtime
 from .remediation import remediation, write_remediation
 from .version import __version__
 
@@ -54,7 +54,9 @@ __all__ = [
     "narrative",
     "paths",
     "patient_zero",
+    "read_alerts",
     "read_audit",
+    "read_cloud",
     "read_flows",
     "read_inventory",
     "read_runtime",

@@ -64,7 +64,18 @@ LOCK = ".lock"
 LOCK_HOLDER = ".lock.json"  # who holds the lock: present only while a writer holds it, or after one died
 STAGING = "_tmp"
 #: the folders whose Parquet files the manifest accounts for (anything else in the case is not ours)
-DATA_FOLDERS = ("audit", "runtime", "flows", "objects", "quarantine", "superseded", "context", "findings")
+DATA_FOLDERS = (
+    "audit",
+    "runtime",
+    "flows",
+    "cloud",
+    "alerts",
+    "objects",
+    "quarantine",
+    "superseded",
+    "context",
+    "findings",
+)
 TimeLike: TypeAlias = "str | dt.datetime | pd.Timestamp | None"
 _COLUMNS_PER_READ = 8  # a whole-table read converts this many columns at a time
 

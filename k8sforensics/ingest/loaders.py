@@ -52,6 +52,36 @@ def read_flows(
     )
 
 
+def read_cloud(
+    paths: PathsLike,
+    *,
+    cluster: str | None = None,
+    on_bad_lines: OnBadLines = "warn",
+    time_range: tuple[Any, Any] | None = None,
+) -> pd.DataFrame:
+    """Cloud control-plane calls (AWS CloudTrail in its S3, Lake, lookup-events, EventBridge and
+    CloudWatch shapes; GCP Cloud Audit Logs of non-Kubernetes services) from any supported file,
+    format auto-detected, in time order. Same paths and bad-input policy as ``read_audit``."""
+    return _in_time_order(
+        read_family(paths, "cloud", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range)[0]
+    )
+
+
+def read_alerts(
+    paths: PathsLike,
+    *,
+    cluster: str | None = None,
+    on_bad_lines: OnBadLines = "warn",
+    time_range: tuple[Any, Any] | None = None,
+) -> pd.DataFrame:
+    """Vendor findings (GuardDuty, Defender for Containers, Security Command Center) as alerts,
+    mapped to the Threat Matrix and ATT&CK, in time order. Same paths and bad-input policy as
+    ``read_audit``."""
+    return _in_time_order(
+        read_family(paths, "alerts", cluster=cluster, on_bad_lines=on_bad_lines, time_range=time_range)[0]
+    )
+
+
 def read_audit(
     paths: PathsLike,
     *,

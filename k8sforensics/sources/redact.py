@@ -56,7 +56,9 @@ MAX_DEPTH = 200
 _CREDENTIAL_KEY = re.compile(
     r"(?:^|[_.\-/]|(?<=[a-z])(?=[A-Z]))(?:password|passwd|passphrase|pwd|secret|secrets|token|apikey|api[_-]?key|"
     r"access[_-]?key|secret[_-]?key|private[_-]?key|signing[_-]?key|client[_-]?secret|credential|credentials|"
-    r"auth[_-]?token|bearer|connection[_-]?string|conn[_-]?str|dsn|cookie|session[_-]?key)$",
+    r"auth[_-]?token|bearer|connection[_-]?string|conn[_-]?str|dsn|cookie|session[_-]?key|"
+    # a GCP SignJwt/SignBlob response: a signed JWT is a bearer credential
+    r"signed[_-]?jwt|signed[_-]?blob)$",
     re.IGNORECASE,
 )
 
@@ -872,6 +874,16 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "runtime": (("output", TEXT), ("args", TEXT), ("cmdline", TEXT), ("parent_cmdline", TEXT), ("extra", BODY)),
     "flows": (("http_url", TEXT), ("extra", BODY)),
+    # access_key_id / issued_key_id are identifiers (AWS documents the key id as not secret), kept so a
+    # session's later calls can be joined to it; the secret and the session token are in the bodies
+    "cloud": (
+        ("user_agent", TEXT),
+        ("error_message", TEXT),
+        ("request_parameters", BODY),
+        ("response_elements", BODY),
+        ("extra", BODY),
+    ),
+    "alerts": (("title", TEXT), ("description", TEXT), ("extra", BODY)),
     "objects": (("object", BODY),),
     "quarantine": (("excerpt", "excerpt"),),
     "findings": (("summary", TEXT), ("title", TEXT)),

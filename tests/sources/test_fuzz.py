@@ -66,7 +66,14 @@ FUZZ_SETTINGS = settings(
 )
 
 BY_NAME = {f.NAME: f for f in FORMATS}
-READERS = {"audit": kf.read_audit, "runtime": kf.read_runtime, "flows": kf.read_flows, "objects": read_inventory}
+READERS = {
+    "audit": kf.read_audit,
+    "runtime": kf.read_runtime,
+    "flows": kf.read_flows,
+    "cloud": kf.read_cloud,
+    "alerts": kf.read_alerts,
+    "objects": read_inventory,
+}
 SEEDS_PER_FORMAT = 200
 
 # --------------------------------------------------------------------------- seeds
@@ -85,7 +92,7 @@ def _claim(value: Any, default: str) -> str:
 def _candidate_files() -> list[Path]:
     files = [
         p
-        for family in ("audit", "runtime", "flows", "objects", "quirks")
+        for family in ("audit", "runtime", "flows", "cloud", "alerts", "objects", "quirks")
         for p in sorted((FIXTURES / family).iterdir())
         if p.is_file()
     ]
