@@ -250,9 +250,6 @@ _READ = (
     "web_identity",
 )
 _OUT_COLUMNS = ("session_key", "bound_identity", "used_from", "attributed_by")
-# GKE's metadata server mints the Google service account's token for the pod
-# (https://cloud.google.com/kubernetes-engine/docs/concepts/workload-identity#metadata_server)
-GKE_METADATA_AGENT = "gke-metadata-server"
 
 
 def cloud_sessions(
@@ -325,6 +322,9 @@ def cloud_sessions(
             result["attributed_by"][i] = "irsa-subject"
             result["used_from"][i] = _used_from(addr, i, own_node=None)
         elif col["provider"][i] == "gcp" and _gke_identity(col, i):
+            # the token mint (GenerateAccessToken, user agent gke-metadata-server) comes from the
+            # node, where the metadata server runs; the calls made with the token from the pod
+            # (https://cloud.google.com/kubernetes-engine/docs/concepts/workload-identity#metadata_server)
             owner = _address_owner(addr, i)
             _fill(result, i, owner, overwrite=bool(owner))
             result["bound_identity"][i] = _google_account(col, i)
