@@ -757,6 +757,34 @@ class Case:
             "flows", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows
         )
 
+    def cloud(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        columns: list[str] | None = None,
+        max_rows: int | None | EllipsisType = ...,
+    ) -> pd.DataFrame:
+        """The cloud table (CloudTrail, GCP Cloud Audit Logs), ordered by time, as the records
+        say; the pod or node each session was used from comes from ``context.cloud.cloud_sessions``."""
+        return self.table("cloud", start=start, end=end, columns=columns, max_rows=max_rows)
+
+    def alerts(
+        self,
+        *,
+        start: TimeLike = None,
+        end: TimeLike = None,
+        namespace: str | list[str] | None = None,
+        pod: str | list[str] | None = None,
+        columns: list[str] | None = None,
+        max_rows: int | None | EllipsisType = ...,
+    ) -> pd.DataFrame:
+        """The vendor alerts (GuardDuty, Defender for Containers, Security Command Center),
+        ordered by time; filters are pushed down."""
+        return self.table(
+            "alerts", start=start, end=end, namespace=namespace, pod=pod, columns=columns, max_rows=max_rows
+        )
+
     def context(self, name: str) -> pd.DataFrame:
         """A context table built from the case's Kubernetes objects and events: pods, pod_ips,
         containers, namespaces, services, endpoints, nodes, service_accounts, rbac,

@@ -374,6 +374,13 @@ def test_attribute_cloud_answers_for_a_key_as_attribute_does_for_an_ip(case: kf.
     assert attribute_cloud(case, "ASIANOTINEVIDENCE999") is None
 
 
+def test_kf_attribute_takes_a_key_as_it_takes_an_ip(case: kf.Case) -> None:
+    assert kf.attribute(case, key="ASIAIRSAUPLOADER0001") == attribute_cloud(case, "ASIAIRSAUPLOADER0001")
+    at = "2026-03-10T09:52:30Z"
+    assert kf.attribute(case, key="i-0abc1234def567890", time=at) == attribute_cloud(case, "i-0abc1234def567890", at=at)
+    assert len(case.cloud()) == 7 and case.cloud()["time"].is_monotonic_increasing
+
+
 def test_no_issued_credential_reaches_the_case(case: kf.Case) -> None:
     text = case.sql("SELECT * FROM cloud").astype(str).to_string()
     assert "wJalrXUtnFEMI" not in text and "FwoGZXIvYXdzEXAMPLETOKEN" not in text
