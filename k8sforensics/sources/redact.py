@@ -892,6 +892,13 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
 _PRECHECK_RE2 = PRECHECK.pattern
 
 
+def _or_non_ascii(pattern: str) -> str:
+    """``pattern`` for RE2, or any character outside ASCII: RE2's ``\\w`` and case folding are
+    ASCII where Python's are Unicode (``passwordİ=`` is a credential key to Python's rules and not
+    to RE2's), so a text with such a character is left to the Python rules, which decide."""
+    return f"(?:{pattern})|[^\\x00-\\x7f]"
+
+
 def redact_batch(batch: pa.RecordBatch, table: str, counts: Counter[str]) -> pa.RecordBatch:
     """``batch`` of ``table`` with every credential in its text, body and map columns
     replaced. Rows are flagged a column at a time in Arrow (a regex over the column); only
@@ -928,7 +935,9 @@ def redact_batch(batch: pa.RecordBatch, table: str, counts: Counter[str]) -> pa.
             if changed:
                 batch = batch.set_column(i, batch.schema.field(i), pa.array(values, col.type))
             continue
-        flagged = pc.fill_null(pc.match_substring_regex(col, BODY_PRECHECK if kind == BODY else _PRECHECK_RE2), False)
+        flagged = pc.fill_null(
+            pc.match_substring_regex(col, _or_non_ascii(BODY_PRECHECK if kind == BODY else _PRECHECK_RE2)), False
+        )
         if kind == BODY and secret_rows is not None:
             flagged = pc.or_(flagged, pc.and_(secret_rows, pc.is_valid(col)))
         rows = pc.indices_nonzero(flagged).to_pylist()
@@ -939,8 +948,12 @@ def redact_batch(batch: pa.RecordBatch, table: str, counts: Counter[str]) -> pa.
         values = col.take(taken).to_pylist()
         if kind == BODY:
             flagged_bodies = col.take(taken)
-            structure = pc.fill_null(pc.match_substring_regex(flagged_bodies, _STRUCTURE_PATTERN), False).to_pylist()
-            scan = pc.fill_null(pc.match_substring_regex(flagged_bodies, BODY_TEXT_PRECHECK.pattern), False).to_pylist()
+            structure = pc.fill_null(
+                pc.match_substring_regex(flagged_bodies, _or_non_ascii(_STRUCTURE_PATTERN)), False
+            ).to_pylist()
+            scan = pc.fill_null(
+                pc.match_substring_regex(flagged_bodies, _or_non_ascii(BODY_TEXT_PRECHECK.pattern)), False
+            ).to_pylist()
             if table == "audit":
                 resources = batch.column("resource").take(taken).to_pylist()
                 subresources = batch.column("subresource").take(taken).to_pylist()
@@ -984,7 +997,7 @@ def _rows_with_hits(col: pa.Array) -> set[int]:
         if not len(part):
             continue
         hit = np.flatnonzero(
-            pc.fill_null(pc.match_substring_regex(part, pattern), False).to_numpy(zero_copy_only=False)
+            pc.fill_null(pc.match_substring_regex(part, _or_non_ascii(pattern)), False).to_numpy(zero_copy_only=False)
         )
         if not len(hit):
             continue
