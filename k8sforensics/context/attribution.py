@@ -134,18 +134,22 @@ def attribute_frame(
     node_of_ip = out.column("node_of_ip").to_pandas()
     node = pd.Series(pod_ips["node"].array.take(at, allow_fill=True), index=frame.index)
     result[prefix + "node"] = node.where(node.notna(), node_of_ip.to_numpy()).array
-    kind = out.column("kind").to_pandas()
-    ips = pd.Series(frame[ip].to_numpy(), index=kind.index, dtype=object)
-    service = (
-        ips.map(_service_table(services))
-        if services is not None and len(services)
-        else pd.Series(None, index=kind.index, dtype=object)
-    )
-    other = kind == "other"
-    outside = external_mask(ips.where(other), list(networks or ()))
-    kind = kind.where(~other, np.where(service.notna(), "service", np.where(outside, "external", "internal")))
-    result[prefix + "kind"] = kind.array
-    result[prefix + "service"] = service.where(kind == "service", None).array
+    kind = out.column("kind").to_numpy(zero_copy_only=False).astype(object)
+    other = np.flatnonzero(kind == "other")
+    # only the addresses no pod or node held are judged, as the column's own text (not millions
+    # of Python strings): a Service address by one lookup each over the few distinct ones, the
+    # rest by ``external_mask``
+    rest = frame[ip].iloc[other]
+    table = _service_table(services) if services is not None and len(services) else {}
+    service = np.full(len(frame), None, dtype=object)
+    if table and len(other):
+        named = rest.isin(list(table)).to_numpy(dtype=bool)
+        codes, uniq = pd.factorize(rest[named])
+        service[other[named]] = np.array([table[v] for v in uniq] + [None], dtype=object)[codes]
+    outside = external_mask(rest, list(networks or ())).to_numpy(dtype=bool)
+    kind[other] = np.where(service[other] != None, "service", np.where(outside, "external", "internal"))  # noqa: E711
+    result[prefix + "kind"] = pd.array(kind, dtype=object)
+    result[prefix + "service"] = pd.array(service, dtype=object)
     return result
 
 
