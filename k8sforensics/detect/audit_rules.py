@@ -1176,7 +1176,9 @@ def token_secret_links(
     rows = token_secret_rows(a)
     reads = rows[rows["verb"] != "create"]
     code = a["response_code"].astype("Int64")
-    uses = a[a["sa_name"].notna() & (code != 401).fillna(True)]
+    # the columns a use needs, not every column: nearly every request is a service account's
+    use_from = ["event_id", "time", "source_ip", "verb", "resource", "user", "sa_namespace", "sa_name"]
+    uses = a.loc[(a["sa_name"].notna() & (code != 401).fillna(True)).to_numpy(dtype=bool), use_from]
     if reads.empty or uses.empty:
         return pd.DataFrame(columns=LINK_COLUMNS)
     kind = a["source_kind"] if "source_kind" in a.columns else pd.Series(None, index=a.index, dtype=object)
@@ -1691,18 +1693,19 @@ def sidecar_injection(ev: Evidence) -> pd.DataFrame:
             known.setdefault((kinds[kind], ns, name), set()).update(str(n) for n in _items(names))
     system = system_requests(ev)
     grown: dict[Any, str] = {}
-    order = (
-        a.loc[writes]
-        .assign(_eid=a.loc[writes, "event_id"].astype(str))
-        .sort_values(["time", "_eid"], kind="stable")
-        .index
-    )
-    for i in order:
-        key = (a.at[i, "resource"], a.at[i, "object_namespace"], a.at[i, "object_name"])
-        body = bodies.at[i]
+    # the writes in time order, their columns as lists: a cell lookup each (``a.at``) costs more
+    # than the body's walk on a case with a hundred thousand template writes
+    w = a.loc[writes, ["time", "event_id", "resource", "object_namespace", "object_name", "verb"]]
+    w = w.assign(_eid=w["event_id"].astype(str), _body=bodies[writes], _system=system[writes])
+    w = w.sort_values(["time", "_eid"], kind="stable")
+    columns = (w[c].astype(object).tolist() for c in ("resource", "object_namespace", "object_name", "verb"))
+    for i, resource, namespace, name, verb, body, by_system in zip(
+        w.index, *columns, w["_body"].tolist(), w["_system"].tolist()
+    ):
+        key = (resource, namespace, name)
         names, added = _container_names(body), _json_patch_added(body)
         before = known.get(key)
-        if a.at[i, "verb"] != "create" and not system.at[i]:
+        if verb != "create" and not by_system:
             new = added | (names - before if before is not None else set())
             if new:
                 grown[i] = ", ".join(sorted(new))
@@ -1903,6 +1906,7 @@ AUDIT_RULES = [
         table="audit",
         logic=exec_into_pod,
         reads="reduced",
+        row_local=True,
         description="pods/exec or pods/attach, create or get (websocket), allowed. By a service account it is lateral movement.",
     ),
     Rule(
@@ -1916,6 +1920,7 @@ AUDIT_RULES = [
         table="audit",
         logic=exec_suspicious_command,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-exec-reads-sa-token",
@@ -1928,6 +1933,7 @@ AUDIT_RULES = [
         table="audit",
         logic=exec_reads_token,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-kubectl-cp",
@@ -1940,6 +1946,7 @@ AUDIT_RULES = [
         table="audit",
         logic=kubectl_cp,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-ephemeral-container",
@@ -1952,6 +1959,7 @@ AUDIT_RULES = [
         table="audit",
         logic=ephemeral_container,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-port-forward",
@@ -1964,6 +1972,7 @@ AUDIT_RULES = [
         table="audit",
         logic=port_forward,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-node-proxy",
@@ -1976,6 +1985,7 @@ AUDIT_RULES = [
         table="audit",
         logic=node_proxy,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-privileged-pod",
@@ -1988,6 +1998,7 @@ AUDIT_RULES = [
         table="audit",
         logic=privileged_pod,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-host-namespaces",
@@ -2000,6 +2011,7 @@ AUDIT_RULES = [
         table="audit",
         logic=host_namespaces,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-sensitive-host-path",
@@ -2012,6 +2024,7 @@ AUDIT_RULES = [
         table="audit",
         logic=sensitive_host_path,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-dangerous-capabilities",
@@ -2024,6 +2037,7 @@ AUDIT_RULES = [
         table="audit",
         logic=dangerous_capabilities,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-untrusted-image",
@@ -2036,6 +2050,7 @@ AUDIT_RULES = [
         table="audit",
         logic=untrusted_image,
         reads="reduced",
+        row_local=True,
         description="Registries: settings['trusted_registries'], else those of pods running before the evidence starts.",
     ),
     Rule(
@@ -2049,6 +2064,7 @@ AUDIT_RULES = [
         table="audit",
         logic=cluster_admin_binding,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-cluster-admin-binding-first-use",
@@ -2073,6 +2089,7 @@ AUDIT_RULES = [
         table="audit",
         logic=risky_role,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-cronjob-write",
@@ -2085,6 +2102,7 @@ AUDIT_RULES = [
         table="audit",
         logic=cronjob_write,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-daemonset-create",
@@ -2097,6 +2115,7 @@ AUDIT_RULES = [
         table="audit",
         logic=daemonset_create,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-rbac-then-workload",
@@ -2135,6 +2154,7 @@ AUDIT_RULES = [
         table="audit",
         logic=admission_webhook,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-static-pod",
@@ -2147,6 +2167,7 @@ AUDIT_RULES = [
         table="audit",
         logic=static_mirror_pod,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-pod-in-system-namespace",
@@ -2159,6 +2180,7 @@ AUDIT_RULES = [
         table="audit",
         logic=pod_in_system_namespace,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-new-pod-creator",
@@ -2183,6 +2205,7 @@ AUDIT_RULES = [
         table="audit",
         logic=secrets_read,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-token-request",
@@ -2195,6 +2218,7 @@ AUDIT_RULES = [
         table="audit",
         logic=token_request,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-token-secret-used",
@@ -2232,6 +2256,7 @@ AUDIT_RULES = [
         table="audit",
         logic=serviceaccount_create,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-token-used-elsewhere",
@@ -2244,6 +2269,7 @@ AUDIT_RULES = [
         table="audit",
         logic=token_used_elsewhere,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-impersonation",
@@ -2256,6 +2282,7 @@ AUDIT_RULES = [
         table="audit",
         logic=impersonation,
         reads="reduced",
+        row_local=True,
         description="High when the identity taken is privileged (system:masters, a system name, bound to cluster-admin); medium otherwise.",
     ),
     Rule(
@@ -2269,6 +2296,7 @@ AUDIT_RULES = [
         table="audit",
         logic=self_review,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-api-enumeration",
@@ -2305,6 +2333,7 @@ AUDIT_RULES = [
         table="audit",
         logic=anonymous_allowed,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-events-deleted",
@@ -2317,6 +2346,7 @@ AUDIT_RULES = [
         table="audit",
         logic=events_deleted,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-pod-deletion-burst",
@@ -2354,6 +2384,7 @@ AUDIT_RULES = [
         table="audit",
         logic=defence_agent_tampered,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-coredns-modified",
@@ -2366,6 +2397,7 @@ AUDIT_RULES = [
         table="audit",
         logic=coredns_modified,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-configmap-credentials",
@@ -2378,6 +2410,7 @@ AUDIT_RULES = [
         table="audit",
         logic=configmap_credentials,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-exposed-service",
@@ -2390,6 +2423,7 @@ AUDIT_RULES = [
         table="audit",
         logic=exposed_service,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="k8s-destruction",

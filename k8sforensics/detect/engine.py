@@ -173,6 +173,9 @@ class Evidence:
         # what the flow rules keep of the flows (FlowRows → rows), and what the rules about to run will ask for
         self._flow_rows: dict[FlowRows, pd.DataFrame] = {}
         self._planned: dict[FlowRows, None] = {}
+        # the event ids each row-local rule matched in the reduction's chunk pass (``for_rule``)
+        self._rule_rows: dict[str, set[str]] = {}
+        self._flows_of: Evidence | None = None  # the evidence that keeps this one's flow rows (``for_rule``)
         unknown = set(settings or {}) - set(DEFAULT_SETTINGS)
         if unknown:
             raise ValueError(f"unknown detection settings {sorted(unknown)}; known: {', '.join(DEFAULT_SETTINGS)}")
@@ -223,11 +226,14 @@ class Evidence:
             unreadable=self.unreadable,
         )
 
-    def with_rows(self, *, audit: pd.DataFrame, runtime: pd.DataFrame) -> Evidence:
+    def with_rows(
+        self, *, audit: pd.DataFrame, runtime: pd.DataFrame, rule_rows: Mapping[str, set[str]] | None = None
+    ) -> Evidence:
         """This evidence with these audit and runtime rows (the ones a reduction kept): its flows,
         case (``sql`` still queries the case's tables whole), context, settings, chunk size, start
-        and record of unreadable bodies are this one's."""
-        return Evidence(
+        and record of unreadable bodies are this one's. ``rule_rows``: the event ids each
+        row-local rule matched (``for_rule``)."""
+        out = Evidence(
             audit=audit,
             runtime=runtime,
             flows=self._sources["flows"],
@@ -239,6 +245,27 @@ class Evidence:
             known_start=self.start(),
             unreadable=self.unreadable,
         )
+        out._rule_rows = dict(rule_rows or {})
+        return out
+
+    def for_rule(self, rule: Rule) -> Evidence:
+        """What ``rule`` runs on: for a row-local rule (``Rule.row_local``) whose matches the
+        reduction recorded, only the audit and runtime rows it matched (its findings on them are
+        its findings on every row kept); else this evidence. The flows kept and the context are
+        shared, not read again."""
+        ids = self._rule_rows.get(rule.id) if rule.row_local else None
+        if ids is None:
+            return self
+        audit, runtime = self.audit, self.runtime
+        out = self.with_rows(
+            audit=audit[audit["event_id"].astype(str).isin(ids)],
+            runtime=runtime[runtime["event_id"].astype(str).isin(ids)],
+        )
+        out._context_cache = self._context_cache
+        # the flows are kept by this evidence, whose rows (every row kept) some FlowRows read
+        # (the execs the egress rule anchors to): never by the rule's own few
+        out._flows_of = self
+        return out
 
     def reads_case(self, name: str) -> bool:
         """Table ``name`` is read from the case's Parquet: this evidence comes from a case, was not
@@ -312,6 +339,9 @@ class Evidence:
     def plan_flow_rows(self, parts: Iterable[FlowRows]) -> None:
         """Announce the ``FlowRows`` the rules about to run will ask for: the first ``flow_rows``
         call keeps them all in one pass over the flows."""
+        if self._flows_of is not None:
+            self._flows_of.plan_flow_rows(parts)
+            return
         for part in parts:
             if part not in self._flow_rows:
                 self._planned[part] = None
@@ -319,6 +349,8 @@ class Evidence:
     def flow_rows(self, part: FlowRows) -> pd.DataFrame:
         """The flows ``part`` keeps, found a chunk at a time (``flow_chunks``) in one pass with
         every part planned and not yet kept; computed once per evidence."""
+        if self._flows_of is not None:
+            return self._flows_of.flow_rows(part)
         if part not in self._flow_rows:
             wanted = [*self._planned, *([part] if part not in self._planned else [])]
             self._flow_rows.update(_keep_flows(self, wanted))
@@ -472,7 +504,14 @@ class Rule:
     (``evidence.audit``, ...); ``"reduced"`` only the rows the built-in rules can use
     (``reduction.reduced``: the built-in rules, or a rule that needs no other row); ``"sql"``
     only ``evidence.sql`` queries, so nothing is read up front. ``flow_rows`` are the
-    ``FlowRows`` the logic reads, kept in the one chunked pass over the flows."""
+    ``FlowRows`` the logic reads, kept in the one chunked pass over the flows.
+
+    ``row_local`` (with ``reads="reduced"``) says the logic judges each audit or runtime row on
+    its own — with the context tables, the settings and the evidence's start, never another
+    row — and groups its matching rows only among themselves: then the rows it matched in the
+    reduction's chunk pass are all it needs, and it runs on those alone instead of on every
+    row the reduction kept. A rule that compares a row with others (a burst, a first time, a
+    later use) must leave it False."""
 
     id: str
     title: str
@@ -487,6 +526,7 @@ class Rule:
     source: str = "builtin"
     reads: str = "tables"
     flow_rows: tuple[FlowRows, ...] = field(default=(), repr=False)
+    row_local: bool = False
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -499,6 +539,8 @@ class Rule:
             raise ValueError(f"rule {self.id}: technique {self.technique_id!r} is not an MS-TA90xx id")
         if self.reads not in READS:
             raise ValueError(f"rule {self.id}: reads {self.reads!r} is not one of {READS}")
+        if self.row_local and self.reads != "reduced":
+            raise ValueError(f"rule {self.id}: row_local is about the reduced rows (reads='reduced')")
 
 
 class RuleError(K8sForensicsError):
@@ -698,14 +740,25 @@ def service_accounts(ev: Evidence, namespace: pd.Series, pod: pd.Series) -> pd.S
     """The service account each (namespace, pod) runs as, from the ``pods`` context; None
     where the pod or its account is unknown."""
 
-    def lookup() -> dict[tuple[Any, Any], str]:
+    def lookup() -> pd.DataFrame:
         pods = ev.context("pods")
-        return {
-            (n, p): s for n, p, s in zip(pods["namespace"], pods["name"], pods["service_account"]) if isinstance(s, str)
-        }
+        if not {"namespace", "name", "service_account"} <= set(pods.columns):  # a context given without them
+            return pd.DataFrame({"namespace": [], "pod": [], "service_account": []}, dtype=object)
+        known = pods[np.array([isinstance(s, str) for s in pods["service_account"]], dtype=bool)]
+        # one account per (namespace, pod): the last row's, as a dict built row by row would keep
+        return (
+            known[["namespace", "name", "service_account"]]
+            .astype(object)
+            .drop_duplicates(["namespace", "name"], keep="last")
+            .rename(columns={"name": "pod"})
+        )
 
-    owner = ev.memo("pods.service_account", lookup)
-    return pd.Series([owner.get((n, p)) for n, p in zip(namespace, pod)], index=namespace.index, dtype=object)
+    owners = ev.memo("pods.service_account", lookup)
+    # a left merge on unique keys keeps the rows and their order; a missing namespace or pod never joins
+    keys = pd.DataFrame({"namespace": namespace.astype(object).to_numpy(), "pod": pod.astype(object).to_numpy()})
+    keys.loc[keys["namespace"].isna() | keys["pod"].isna(), "pod"] = "\0no pod"
+    found = keys.merge(owners, on=["namespace", "pod"], how="left")["service_account"]
+    return pd.Series(found.where(found.notna(), None).to_numpy(dtype=object), index=namespace.index, dtype=object)
 
 
 # ---------------------------------------------------------------------- the engine
@@ -729,7 +782,7 @@ def run_rules(
         seen.add(rule.id)
         t0 = time.perf_counter()
         try:
-            hits = rule.logic(ev)
+            hits = rule.logic(ev.for_rule(rule))
         except Exception as e:  # a rule bug names the rule, not a deep traceback
             raise RuleError(f"rule {rule.id} ({rule.title}) failed: {type(e).__name__}: {e}") from e
         runs.append({"rule_id": rule.id, "findings": len(hits), "seconds": round(time.perf_counter() - t0, 4)})

@@ -70,6 +70,7 @@ def reduced(ev: Evidence) -> Evidence:
         parts = [p for p in (carried, rbac, secrets, last) if p is not None and len(p)]
         return pd.concat(parts, ignore_index=True).drop_duplicates("event_id") if parts else chunk.iloc[:0]
 
+    rule_rows: dict[str, set[str]] = {}
     audit = _kept(
         ev.audit_chunks(),
         lambda chunk: ev.part(audit=chunk),
@@ -83,11 +84,13 @@ def reduced(ev: Evidence) -> Evidence:
         ),
         firsts=lambda part: identity_firsts(part.audit)[["event_id", "first_key"]],
         carry=carry,
+        rule_rows=rule_rows,
     )
-    runtime = _kept(ev.runtime_chunks(), lambda chunk: ev.part(runtime=chunk), RUNTIME_RULES)
+    runtime = _kept(ev.runtime_chunks(), lambda chunk: ev.part(runtime=chunk), RUNTIME_RULES, rule_rows=rule_rows)
     return ev.with_rows(
         audit=audit if audit is not None else ev.audit.iloc[:0],
         runtime=runtime if runtime is not None else ev.runtime.iloc[:0],
+        rule_rows=rule_rows,
     )
 
 
@@ -99,11 +102,13 @@ def _kept(
     also: Callable[[Evidence], pd.Series] | None = None,
     firsts: Callable[[Evidence], pd.DataFrame] | None = None,
     carry: Callable[[pd.DataFrame | None, pd.DataFrame], pd.DataFrame] | None = None,
+    rule_rows: dict[str, set[str]] | None = None,
 ) -> pd.DataFrame | None:
     """The rows of ``chunks`` that ``rules`` hit (or ``also`` names, or the flow rules join to),
     run on each chunk plus what ``carry(carried, chunk)`` kept of the chunks before; of the rows
     ``firsts`` names (``event_id``, ``first_key``) only the first of each key over all chunks;
-    None when there is no chunk."""
+    None when there is no chunk. The event ids each row-local rule (``Rule.row_local``) hit go
+    into ``rule_rows`` under its id (``Evidence.for_rule``)."""
     kept: list[pd.DataFrame] = []
     carried: pd.DataFrame | None = None
     seen: set[str] = set()
@@ -117,8 +122,10 @@ def _kept(
                     hits = rule.logic(part)
             except Exception as e:  # a rule bug names the rule, as in run_rules
                 raise RuleError(f"rule {rule.id} ({rule.title}) failed: {type(e).__name__}: {e}") from e
-            for evidence_ids in hits.get("event_ids", ()):
-                ids.update(str(i) for i in evidence_ids)
+            hit = {str(i) for evidence_ids in hits.get("event_ids", ()) for i in evidence_ids}
+            ids |= hit
+            if rule.row_local and rule_rows is not None:  # recorded even when empty: then it runs on no row
+                rule_rows.setdefault(rule.id, set()).update(hit)
         if also is not None:
             ids.update(also(part).astype(str))
         if firsts is not None:  # chunks come in time order: a key's first row is in the first chunk that has it

@@ -593,6 +593,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=shell_from_app,
         reads="reduced",
+        row_local=True,
         flow_rows=(INBOUND_ROWS,),
         description="A web, database or JVM process starts a shell or downloader; joined with inbound flows.",
     ),
@@ -607,6 +608,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=shell_from_runtime,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-sa-token-read",
@@ -619,6 +621,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=token_read,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-host-escape",
@@ -643,6 +646,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=download_tool,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-reverse-shell",
@@ -655,6 +659,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=reverse_shell,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-miner",
@@ -667,6 +672,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=miner,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-network-tool",
@@ -679,6 +685,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=network_tool,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-api-from-container",
@@ -691,6 +698,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=api_from_container,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-kubelet-from-container",
@@ -703,6 +711,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=kubelet_from_container,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-imds",
@@ -715,6 +724,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=imds_from_container,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-imds-credentials",
@@ -727,6 +737,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=imds_credentials,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-credential-search",
@@ -739,6 +750,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=credential_search,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-clear-logs",
@@ -751,6 +763,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=clear_logs,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-package-install",
@@ -763,6 +776,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=package_install,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-static-pod-manifest",
@@ -775,6 +789,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=static_manifest,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-runtime-socket",
@@ -811,6 +826,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=ssh_keys,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-exec-from-writable-dir",
@@ -823,6 +839,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=exec_from_writable_dir,
         reads="reduced",
+        row_local=True,
     ),
     Rule(
         id="rt-falco-alert",
@@ -835,6 +852,7 @@ RUNTIME_RULES = [
         table="runtime",
         logic=falco_alerts,
         reads="reduced",
+        row_local=True,
         description="Each Falco alert, mapped by rule name (FALCO_MAP) or by its mitre tags.",
     ),
 ]
