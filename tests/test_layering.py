@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "k8sforensics"
 
 # Lowest first. A module may import its own layer and the layers before it, never one after it.
 LAYERS: list[tuple[str, ...]] = [
-    ("version", "errors", "schema", "frames", "bodies", "node_ids"),  # what every layer shares
+    ("version", "errors", "schema", "frames", "bodies", "node_ids", "tactics"),  # what every layer shares
     ("sources",),
     ("case",),  # the store
     ("context",),

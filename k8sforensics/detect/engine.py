@@ -41,36 +41,9 @@ from ..context.networks import (
 from ..errors import K8sForensicsError
 from ..frames import frame_chunks, to_frame
 from ..schema import CONTEXT_TABLES, FINDINGS, TABLES
+from ..tactics import PHASES, TACTIC_PHASES
 
-PHASES = (
-    "Reconnaissance",
-    "Weaponization",
-    "Delivery",
-    "Exploitation",
-    "Installation",
-    "Command & Control",
-    "Actions on Objectives",
-)
 SEVERITIES = ("low", "medium", "high", "critical")
-# Default phase of a tactic (the kill-chain phase a tactic usually belongs to); rules override it where the judgement differs.
-TACTIC_PHASES = {
-    "Reconnaissance": "Reconnaissance",
-    "Resource Development": "Weaponization",
-    "Initial Access": "Delivery",
-    "Execution": "Exploitation",
-    "Persistence": "Installation",
-    "Privilege Escalation": "Exploitation",
-    "Defense Evasion": "Installation",
-    "Stealth": "Installation",
-    "Defense Impairment": "Installation",
-    "Credential Access": "Actions on Objectives",
-    "Discovery": "Actions on Objectives",
-    "Lateral Movement": "Actions on Objectives",
-    "Collection": "Actions on Objectives",
-    "Exfiltration": "Actions on Objectives",
-    "Impact": "Actions on Objectives",
-    "Command and Control": "Command & Control",
-}
 
 
 def tactic_name(tag: str) -> str | None:

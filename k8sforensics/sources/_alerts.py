@@ -2,9 +2,7 @@
 share: reading a key in either spelling, tactic names, the tactic → kill-chain phase table, and
 how a vendor's own mapping and a format's declared table combine into the technique columns.
 
-``TACTIC_PHASES`` repeats ``detect.engine.TACTIC_PHASES`` (the default phase of a tactic the
-built-in rules use): sources sit below detect and may not import it. The two must stay equal
-(a test holds them so); detect could import this one instead.
+The tactic → phase table is ``k8sforensics.tactics.TACTIC_PHASES``, the one the rules use.
 """
 
 from __future__ import annotations
@@ -12,30 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ..tactics import TACTIC_PHASES
 from ._values import text
 from .protocol import BadRecord
 
 # (Threat Matrix for Kubernetes id or None, ATT&CK id or None, tactic or None)
 Mapping = tuple[str | None, str | None, str | None]
 
-TACTIC_PHASES = {
-    "Reconnaissance": "Reconnaissance",
-    "Resource Development": "Weaponization",
-    "Initial Access": "Delivery",
-    "Execution": "Exploitation",
-    "Persistence": "Installation",
-    "Privilege Escalation": "Exploitation",
-    "Defense Evasion": "Installation",
-    "Stealth": "Installation",
-    "Defense Impairment": "Installation",
-    "Credential Access": "Actions on Objectives",
-    "Discovery": "Actions on Objectives",
-    "Lateral Movement": "Actions on Objectives",
-    "Collection": "Actions on Objectives",
-    "Exfiltration": "Actions on Objectives",
-    "Impact": "Actions on Objectives",
-    "Command and Control": "Command & Control",
-}
 _BY_WORDS = {re.sub(r"[^a-z]", "", t.lower()): t for t in TACTIC_PHASES}
 _ATTACK_ID = re.compile(r"T\d{4}(?:\.\d{3})?")
 

@@ -12,7 +12,6 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from k8sforensics.detect.engine import TACTIC_PHASES as DETECT_TACTIC_PHASES
 from k8sforensics.schema import ALERTS
 from k8sforensics.sources import _alerts, defender_containers, gcp_scc, guardduty, read_family
 from k8sforensics.sources.protocol import BadRecord
@@ -346,10 +345,6 @@ def test_tables_are_well_formed(module: Any) -> None:
         assert ms_ta is None or (ms_ta.startswith("MS-TA90") and len(ms_ta) == 9), kind
         assert attack is None or _alerts.attack_id(attack) == attack, kind
         assert tactic in _alerts.TACTIC_PHASES, kind
-
-
-def test_tactic_phases_are_the_detections() -> None:
-    assert _alerts.TACTIC_PHASES == DETECT_TACTIC_PHASES
 
 
 @pytest.mark.parametrize(
